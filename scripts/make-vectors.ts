@@ -1,0 +1,9 @@
+// Writes test/vectors/envelope-v1.json. Run only when the wire format changes
+// on purpose (and bump the version): the committed file is what other
+// implementations check themselves against.
+import { writeFileSync } from "node:fs";
+import { buildEnvelopeVectors } from "../test/helpers/envelope-vectors.js";
+
+const path = new URL("../test/vectors/envelope-v1.json", import.meta.url);
+writeFileSync(path, JSON.stringify(buildEnvelopeVectors(), null, 2) + "\n");
+console.log(`wrote ${path.pathname}`);
