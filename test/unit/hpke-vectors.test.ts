@@ -364,7 +364,7 @@ describe("HPKE: tampering and wrong keys", () => {
   });
 
   for (const [name, point] of Object.entries(LOW_ORDER_POINTS)) {
-    it(`a low-order public key (${name}) is refused with PEOPLE_BAD_KEY`, () => {
+    it(`a low-order public key (${name}) is refused: PEOPLE_BAD_KEY to seal, PEOPLE_DECRYPT_FAILED as enc`, () => {
       const pk = new X25519PublicKey(hex(point));
       throwsPeople(() => setupBaseS(pk, info), "PEOPLE_BAD_KEY", `setupBaseS to ${name}`);
       throwsPeople(
@@ -373,7 +373,12 @@ describe("HPKE: tampering and wrong keys", () => {
         `setupBaseS(ephemeral)`,
       );
       throwsPeople(() => sealBase(pk, info, aad, Buffer.from("x")), "PEOPLE_BAD_KEY", `sealBase to ${name}`);
-      throwsPeople(() => setupBaseR(hex(point), kpR, info), "PEOPLE_BAD_KEY", `setupBaseR with enc ${name}`);
+      // A receiver reports a low-order enc as a ciphertext it cannot open, nothing more.
+      throwsPeople(
+        () => setupBaseR(hex(point), kpR, info),
+        "PEOPLE_DECRYPT_FAILED",
+        `setupBaseR with enc ${name}`,
+      );
     });
   }
 

@@ -11,7 +11,7 @@ import { PeopleError } from "../errors.js";
 import { parseAddress, type PeopleAddress } from "./address.js";
 import { b64u, ctEqual, u16, u32, u64 } from "./bytes.js";
 import { aeadOpen, aeadSeal, decap, encapWith, keySchedule, setupBaseR, setupBaseS } from "./hpke.js";
-import { newMessageId, parseDeviceId, type DeviceId, type EnvelopeId, type MessageId } from "./ids.js";
+import { parseDeviceId, type DeviceId, type EnvelopeId, type MessageId } from "./ids.js";
 import { X25519KeyPair, X25519PublicKey } from "./keys.js";
 import { innerMessageSchema, type InnerMessageJson, type MessageContent } from "./messages.js";
 import { MAX_PADDED, MIN_BUCKET, paddedLength } from "./padding.js";
@@ -71,14 +71,27 @@ export interface SealedCopy {
   outer: Buffer;
 }
 
+function pooledRandom(total: number): RandomSource {
+  const pool = randomBytes(total);
+  let at = 0;
+  return (length) => {
+    if (at + length > pool.length) return randomBytes(length);
+    const out = pool.subarray(at, at + length);
+    at += length;
+    return out;
+  };
+}
+
 export function contentKeyCommitment(contentKey: Uint8Array): Buffer {
   return sha256(CK_PREFIX, contentKey);
 }
 
 export function sealMessage(o: SealOptions): { messageId: MessageId; copies: SealedCopy[] } {
   if (o.ttlMs <= 0 || o.ttlMs > MAX_TTL_MS) throw new PeopleError("PEOPLE_BAD_REQUEST", "ttl out of range");
-  const random = o.random ?? randomBytes;
-  const messageId = o.messageId ?? (o.random ? (b64u(random(16)) as MessageId) : newMessageId());
+  // One draw from the system RNG per seal: small randomBytes calls cost more than the bytes.
+  const random = o.random ?? pooledRandom(16 + 32 + o.copies.length * 16);
+  const newEphemeral = o.random ? () => X25519KeyPair.fromSecret(random(32)) : () => X25519KeyPair.generate();
+  const messageId = o.messageId ?? (b64u(random(16)) as MessageId);
   const contentKey = random(32);
   const message: InnerMessageJson = {
     v: 1,
@@ -92,7 +105,7 @@ export function sealMessage(o: SealOptions): { messageId: MessageId; copies: Sea
     content: o.content,
   };
   const ciphertext = encryptContent(Buffer.from(JSON.stringify(message), "utf8"), o.signingKey, contentKey);
-  const ephemeral = X25519KeyPair.fromSecret(random(32));
+  const ephemeral = newEphemeral();
   const copies = o.copies.map((copy) => {
     const inner = buildInner(ephemeral, contentKey, copy.devices, ciphertext);
     const envelopeId = b64u(random(16)) as EnvelopeId;
@@ -103,7 +116,7 @@ export function sealMessage(o: SealOptions): { messageId: MessageId; copies: Sea
       envelopeId,
       server: copy.server,
       deliveryToken: copy.deliveryToken,
-      ephemeral: X25519KeyPair.fromSecret(random(32)),
+      ephemeral: newEphemeral(),
     });
     return { address: copy.address, envelopeId, outer };
   });

@@ -4,7 +4,7 @@
 // dominated by one X25519 operation and a library's per-call key imports cost
 // several times that (see docs/PROTOCOL.md, "HPKE"). Checked against the RFC's
 // Appendix A vectors in test/unit/hpke-vectors.test.ts.
-import { createCipheriv, createDecipheriv, createHmac } from "node:crypto";
+import sodium from "sodium-native";
 import { PeopleError } from "../errors.js";
 import { u16 } from "./bytes.js";
 import { X25519KeyPair, X25519PublicKey } from "./keys.js";
@@ -24,15 +24,53 @@ const HPKE_SUITE = Buffer.concat([Buffer.from("HPKE"), u16(KEM_ID), u16(KDF_ID),
 const ZERO_SALT = Buffer.alloc(32);
 const EMPTY = Buffer.alloc(0);
 
+const BLOCK = 64;
+
+/**
+ * HMAC-SHA256 (RFC 2104) on libsodium's one-shot SHA-256: two native calls per
+ * HMAC, where a streaming API or node:crypto's Hmac objects cost several times
+ * more for these short inputs. Every key here is an HKDF salt or PRK of at most
+ * 32 bytes, so it is zero-padded to the block, never hashed.
+ */
 function hmac(key: Uint8Array, ...parts: Uint8Array[]): Buffer {
-  const h = createHmac("sha256", key);
-  for (const p of parts) h.update(p);
-  return h.digest();
+  if (key.byteLength > BLOCK) throw new PeopleError("PEOPLE_INTERNAL", "HMAC key longer than a block");
+  let length = 0;
+  for (const p of parts) length += p.byteLength;
+  // One buffer: [key ^ ipad | message | key ^ opad | inner hash]
+  const buf = Buffer.allocUnsafe(BLOCK + length + BLOCK + 32);
+  const outerAt = BLOCK + length;
+  for (let i = 0; i < BLOCK; i++) {
+    const k = i < key.byteLength ? key[i]! : 0;
+    buf[i] = k ^ 0x36;
+    buf[outerAt + i] = k ^ 0x5c;
+  }
+  let at = BLOCK;
+  for (const p of parts) {
+    buf.set(p, at);
+    at += p.byteLength;
+  }
+  sodium.crypto_hash_sha256(buf.subarray(outerAt + BLOCK), buf.subarray(0, outerAt));
+  const out = Buffer.allocUnsafe(32);
+  sodium.crypto_hash_sha256(out, buf.subarray(outerAt));
+  return out;
+}
+
+// "HPKE-v1" || suite_id || label, made once per (suite, label).
+const labelPrefixes = new Map<Buffer, Map<string, Buffer>>();
+function labeled(suite: Buffer, label: string): Buffer {
+  let bySuite = labelPrefixes.get(suite);
+  if (!bySuite) labelPrefixes.set(suite, (bySuite = new Map()));
+  let prefix = bySuite.get(label);
+  if (!prefix) bySuite.set(label, (prefix = Buffer.concat([HPKE_V1, suite, Buffer.from(label)])));
+  return prefix;
 }
 
 function labeledExtract(suite: Buffer, salt: Uint8Array, label: string, ikm: Uint8Array): Buffer {
-  return hmac(salt.byteLength === 0 ? ZERO_SALT : salt, HPKE_V1, suite, Buffer.from(label), ikm);
+  return hmac(salt.byteLength === 0 ? ZERO_SALT : salt, labeled(suite, label), ikm);
 }
+
+const ONE = Buffer.from([1]);
+const LENGTHS = new Map([12, 32].map((n) => [n, u16(n)]));
 
 /** LabeledExpand for L <= 32: HKDF-Expand then needs a single HMAC block. */
 function labeledExpand(
@@ -42,7 +80,7 @@ function labeledExpand(
   info: Uint8Array,
   length: number,
 ): Buffer {
-  const t1 = hmac(prk, u16(length), HPKE_V1, suite, Buffer.from(label), info, Buffer.from([1]));
+  const t1 = hmac(prk, LENGTHS.get(length) ?? u16(length), labeled(suite, label), info, ONE);
   return t1.subarray(0, length);
 }
 
@@ -52,9 +90,10 @@ export function deriveKeyPair(ikm: Uint8Array): X25519KeyPair {
   return X25519KeyPair.fromSecret(labeledExpand(KEM_SUITE, prk, "sk", EMPTY, 32));
 }
 
-function extractAndExpand(dh: Uint8Array, kemContext: Uint8Array): Buffer {
+function extractAndExpand(dh: Uint8Array, enc: Uint8Array, pkR: Uint8Array): Buffer {
   const prk = labeledExtract(KEM_SUITE, EMPTY, "eae_prk", dh);
-  return labeledExpand(KEM_SUITE, prk, "shared_secret", kemContext, 32);
+  // kem_context = enc || pkRm
+  return hmac(prk, LENGTHS.get(32)!, labeled(KEM_SUITE, "shared_secret"), enc, pkR, ONE);
 }
 
 /** Encap with a caller-supplied ephemeral key: the multi-recipient wrap reuses one per message. */
@@ -64,21 +103,37 @@ export function encapWith(
 ): { sharedSecret: Buffer; enc: Buffer } {
   const dh = ephemeral.dh(pkR);
   const enc = ephemeral.publicKey.raw;
-  return { sharedSecret: extractAndExpand(dh, Buffer.concat([enc, pkR.raw])), enc };
+  return { sharedSecret: extractAndExpand(dh, enc, pkR.raw), enc };
 }
 
 export function decap(enc: Uint8Array, skR: X25519KeyPair): Buffer {
   if (enc.byteLength !== N_ENC)
     throw new PeopleError("PEOPLE_DECRYPT_FAILED", "HPKE enc has the wrong length");
-  const dh = skR.dh(new X25519PublicKey(enc));
-  return extractAndExpand(dh, Buffer.concat([enc, skR.publicKey.raw]));
+  let dh: Buffer;
+  try {
+    dh = skR.dh(new X25519PublicKey(enc));
+  } catch (cause) {
+    // A low-order enc is a bad ciphertext, not a bad key of ours.
+    throw new PeopleError("PEOPLE_DECRYPT_FAILED", "HPKE enc is a low-order point", { cause });
+  }
+  return extractAndExpand(dh, enc, skR.publicKey.raw);
 }
 
 // psk_id_hash and info_hash depend only on constants and `info`; callers reuse a
 // handful of info strings, so the two extracts are cached per info.
 const contextCache = new Map<string, Buffer>();
 
+const contextByBuffer = new WeakMap<Uint8Array, Buffer>();
+
 function keyScheduleContext(info: Uint8Array): Buffer {
+  const known = contextByBuffer.get(info);
+  if (known) return known;
+  const ksc = keyScheduleContextFor(info);
+  contextByBuffer.set(info, ksc);
+  return ksc;
+}
+
+function keyScheduleContextFor(info: Uint8Array): Buffer {
   const cacheKey = Buffer.from(info).toString("latin1");
   let ksc = contextCache.get(cacheKey);
   if (!ksc) {
@@ -175,11 +230,16 @@ export function openBase(
 }
 
 export function aeadSeal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Buffer {
-  const c = createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: N_T });
-  c.setAAD(aad, { plaintextLength: plaintext.byteLength });
-  const body = c.update(plaintext);
-  c.final();
-  return Buffer.concat([body, c.getAuthTag()]);
+  const out = Buffer.allocUnsafe(plaintext.byteLength + N_T);
+  sodium.crypto_aead_chacha20poly1305_ietf_encrypt(
+    out,
+    plaintext as Buffer,
+    aad as Buffer,
+    null,
+    nonce as Buffer,
+    key as Buffer,
+  );
+  return out;
 }
 
 export function aeadOpen(
@@ -190,14 +250,18 @@ export function aeadOpen(
 ): Buffer {
   if (ciphertext.byteLength < N_T)
     throw new PeopleError("PEOPLE_DECRYPT_FAILED", "ciphertext shorter than its tag");
-  const d = createDecipheriv("chacha20-poly1305", key, nonce, { authTagLength: N_T });
-  d.setAAD(aad, { plaintextLength: ciphertext.byteLength - N_T });
-  d.setAuthTag(ciphertext.subarray(ciphertext.byteLength - N_T));
-  const body = d.update(ciphertext.subarray(0, ciphertext.byteLength - N_T));
+  const out = Buffer.allocUnsafe(ciphertext.byteLength - N_T);
   try {
-    d.final();
+    sodium.crypto_aead_chacha20poly1305_ietf_decrypt(
+      out,
+      null,
+      ciphertext as Buffer,
+      aad as Buffer,
+      nonce as Buffer,
+      key as Buffer,
+    );
   } catch (cause) {
     throw new PeopleError("PEOPLE_DECRYPT_FAILED", "AEAD authentication failed", { cause });
   }
-  return body;
+  return out;
 }

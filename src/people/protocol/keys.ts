@@ -1,32 +1,11 @@
-// Raw 32-byte X25519 and Ed25519 keys wrapped around node:crypto KeyObjects.
-// A KeyObject is made once per key and cached: importing keys per operation
-// would cost more than the curve operation itself.
-import {
-  createHash,
-  createPrivateKey,
-  createPublicKey,
-  diffieHellman,
-  generateKeyPairSync,
-  randomBytes,
-  sign as nodeSign,
-  verify as nodeVerify,
-  type KeyObject,
-} from "node:crypto";
+// Raw 32-byte X25519 and Ed25519 keys on libsodium (sodium-native, whose
+// prebuilt binaries ship inside the npm package). Keys stay plain buffers:
+// no per-operation key import, and a secret can really be erased (zeroed).
+// node:crypto's KeyObjects were measured slower per seal (bench/crypto.ts).
+import sodium from "sodium-native";
+import { createHash } from "node:crypto";
 import { PeopleError } from "../errors.js";
-import { b64u, fromB64u, isAllZero } from "./bytes.js";
-
-const X25519_PKCS8 = Buffer.from("302e020100300506032b656e04220420", "hex");
-const X25519_SPKI = Buffer.from("302a300506032b656e032100", "hex");
-const ED25519_PKCS8 = Buffer.from("302e020100300506032b657004220420", "hex");
-const ED25519_SPKI = Buffer.from("302a300506032b6570032100", "hex");
-
-function rawPublic(key: KeyObject, spkiPrefixLength: number): Buffer {
-  return (key.export({ format: "der", type: "spki" }) as Buffer).subarray(spkiPrefixLength);
-}
-
-function rawPrivate(key: KeyObject, pkcs8PrefixLength: number): Buffer {
-  return (key.export({ format: "der", type: "pkcs8" }) as Buffer).subarray(pkcs8PrefixLength);
-}
+import { b64u, fromB64u } from "./bytes.js";
 
 function check32(raw: Uint8Array, what: string): Buffer {
   if (raw.byteLength !== 32) throw new PeopleError("PEOPLE_BAD_KEY", `${what} must be 32 bytes`);
@@ -40,16 +19,15 @@ export function keyId(publicKeyRaw: Uint8Array): Buffer {
   return createHash("sha256").update(KEY_ID_PREFIX).update(publicKeyRaw).digest().subarray(0, 8);
 }
 
+export function randomSecret(): Buffer {
+  const b = Buffer.allocUnsafe(32);
+  sodium.randombytes_buf(b);
+  return b;
+}
+
 export class X25519PublicKey {
   readonly raw: Buffer;
-  private cached: KeyObject | undefined;
   private cachedId: Buffer | undefined;
-
-  /** keyId(raw), computed once. */
-  get id(): Buffer {
-    this.cachedId ??= keyId(this.raw);
-    return this.cachedId;
-  }
 
   constructor(raw: Uint8Array) {
     this.raw = check32(raw, "X25519 public key");
@@ -61,65 +39,68 @@ export class X25519PublicKey {
     return new X25519PublicKey(raw);
   }
 
-  get keyObject(): KeyObject {
-    this.cached ??= createPublicKey({
-      key: Buffer.concat([X25519_SPKI, this.raw]),
-      format: "der",
-      type: "spki",
-    });
-    return this.cached;
+  /** keyId(raw), computed once. */
+  get id(): Buffer {
+    this.cachedId ??= keyId(this.raw);
+    return this.cachedId;
   }
 
   toB64u(): string {
     return b64u(this.raw);
   }
+
+  equals(other: X25519PublicKey): boolean {
+    return this.raw.equals(other.raw);
+  }
 }
 
 export class X25519KeyPair {
   readonly publicKey: X25519PublicKey;
-  private readonly privateObject: KeyObject;
+  private readonly secret: Buffer;
 
-  private constructor(privateObject: KeyObject, publicRaw: Buffer) {
-    this.privateObject = privateObject;
-    this.publicKey = new X25519PublicKey(publicRaw);
+  private constructor(secret: Buffer) {
+    this.secret = secret;
+    const pub = Buffer.allocUnsafe(32);
+    sodium.crypto_scalarmult_base(pub, secret);
+    this.publicKey = new X25519PublicKey(pub);
   }
 
   static generate(): X25519KeyPair {
-    const { privateKey, publicKey } = generateKeyPairSync("x25519");
-    return new X25519KeyPair(privateKey, rawPublic(publicKey, X25519_SPKI.length));
+    return new X25519KeyPair(randomSecret());
   }
 
   /** From a 32-byte secret scalar (clamping is done by X25519 itself). */
   static fromSecret(secret: Uint8Array): X25519KeyPair {
-    const key = createPrivateKey({
-      key: Buffer.concat([X25519_PKCS8, check32(secret, "X25519 secret key")]),
-      format: "der",
-      type: "pkcs8",
-    });
-    return new X25519KeyPair(key, rawPublic(createPublicKey(key), X25519_SPKI.length));
+    return new X25519KeyPair(check32(secret, "X25519 secret key"));
   }
 
-  /** The 32-byte secret, for encrypted-at-rest storage only. */
+  /** A copy of the 32-byte secret, for encrypted-at-rest storage only. */
   exportSecret(): Buffer {
-    return rawPrivate(this.privateObject, X25519_PKCS8.length);
+    return Buffer.from(this.secret);
   }
 
-  /** X25519(sk, pk); an all-zero result (a low-order peer key) is refused as RFC 9180 requires. */
+  /** X25519(sk, pk); an all-zero result (a low-order peer key) is refused, as RFC 9180 requires. */
   dh(peer: X25519PublicKey): Buffer {
-    let shared: Buffer;
+    const shared = Buffer.allocUnsafe(32);
     try {
-      shared = diffieHellman({ privateKey: this.privateObject, publicKey: peer.keyObject });
+      sodium.crypto_scalarmult(shared, this.secret, peer.raw);
     } catch (cause) {
-      throw new PeopleError("PEOPLE_BAD_KEY", "X25519 with this public key failed", { cause });
+      // libsodium fails exactly when the result is all zero.
+      throw new PeopleError("PEOPLE_BAD_KEY", "X25519 with this public key gives the all-zero secret", {
+        cause,
+      });
     }
-    if (isAllZero(shared)) throw new PeopleError("PEOPLE_BAD_KEY", "X25519 produced the all-zero secret");
     return shared;
+  }
+
+  /** Overwrite the secret; the key pair is unusable afterwards. */
+  erase(): void {
+    sodium.sodium_memzero(this.secret);
   }
 }
 
 export class Ed25519PublicKey {
   readonly raw: Buffer;
-  private cached: KeyObject | undefined;
 
   constructor(raw: Uint8Array) {
     this.raw = check32(raw, "Ed25519 public key");
@@ -131,23 +112,10 @@ export class Ed25519PublicKey {
     return new Ed25519PublicKey(raw);
   }
 
-  get keyObject(): KeyObject {
-    this.cached ??= createPublicKey({
-      key: Buffer.concat([ED25519_SPKI, this.raw]),
-      format: "der",
-      type: "spki",
-    });
-    return this.cached;
-  }
-
   /** Plain Ed25519 verification; callers go through signing.ts, which adds the domain label. */
   verifyRaw(message: Uint8Array, signature: Uint8Array): boolean {
     if (signature.byteLength !== 64) return false;
-    try {
-      return nodeVerify(null, message, this.keyObject, signature);
-    } catch {
-      return false;
-    }
+    return sodium.crypto_sign_verify_detached(signature as Buffer, message as Buffer, this.raw);
   }
 
   toB64u(): string {
@@ -161,32 +129,39 @@ export class Ed25519PublicKey {
 
 export class Ed25519KeyPair {
   readonly publicKey: Ed25519PublicKey;
-  private readonly privateObject: KeyObject;
+  private readonly seed: Buffer;
+  private readonly expanded: Buffer;
 
-  private constructor(privateObject: KeyObject, publicRaw: Buffer) {
-    this.privateObject = privateObject;
-    this.publicKey = new Ed25519PublicKey(publicRaw);
+  private constructor(seed: Buffer) {
+    this.seed = seed;
+    const pub = Buffer.allocUnsafe(32);
+    this.expanded = Buffer.allocUnsafe(64);
+    sodium.crypto_sign_seed_keypair(pub, this.expanded, seed);
+    this.publicKey = new Ed25519PublicKey(pub);
   }
 
   static generate(): Ed25519KeyPair {
-    return Ed25519KeyPair.fromSeed(randomBytes(32));
+    return new Ed25519KeyPair(randomSecret());
   }
 
   static fromSeed(seed: Uint8Array): Ed25519KeyPair {
-    const key = createPrivateKey({
-      key: Buffer.concat([ED25519_PKCS8, check32(seed, "Ed25519 seed")]),
-      format: "der",
-      type: "pkcs8",
-    });
-    return new Ed25519KeyPair(key, rawPublic(createPublicKey(key), ED25519_SPKI.length));
+    return new Ed25519KeyPair(check32(seed, "Ed25519 seed"));
   }
 
-  /** The 32-byte seed, for encrypted-at-rest storage only. */
+  /** A copy of the 32-byte seed, for encrypted-at-rest storage only. */
   exportSeed(): Buffer {
-    return rawPrivate(this.privateObject, ED25519_PKCS8.length);
+    return Buffer.from(this.seed);
   }
 
   signRaw(message: Uint8Array): Buffer {
-    return nodeSign(null, message, this.privateObject);
+    const signature = Buffer.allocUnsafe(64);
+    sodium.crypto_sign_detached(signature, message as Buffer, this.expanded);
+    return signature;
+  }
+
+  /** Overwrite the secrets; the key pair is unusable afterwards. */
+  erase(): void {
+    sodium.sodium_memzero(this.seed);
+    sodium.sodium_memzero(this.expanded);
   }
 }
