@@ -45,6 +45,7 @@ const OUTER_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   "PEOPLE_DECRYPT_FAILED",
   "PEOPLE_EXPIRED",
   "PEOPLE_TOO_LARGE",
+  "PEOPLE_UNSUPPORTED_VERSION",
 ]);
 
 function read(

@@ -3,7 +3,7 @@
 // past it can compare canonical strings with `===`.
 
 import { domainToASCII, domainToUnicode } from "node:url";
-import { PeopleError } from "../errors";
+import { PeopleError, type ErrorCode } from "../errors.js";
 
 export type PeopleAddress = string & { readonly __brand: "PeopleAddress" };
 
@@ -181,4 +181,21 @@ export function addressesEqual(a: PeopleAddress, b: PeopleAddress): boolean {
 /** For humans only: the domain back in Unicode. Never parse or compare this. */
 export function displayAddress(a: PeopleAddress): string {
   return `${addressLocal(a)}@${domainToUnicode(addressDomain(a))}`;
+}
+
+/**
+ * For addresses inside signed or sealed data: they must already be canonical
+ * (a signature over a non-canonical spelling could be read two ways), and a
+ * bad one is reported as the enclosing structure's error.
+ */
+export function parseCanonicalAddress(input: unknown, code: ErrorCode): PeopleAddress {
+  if (typeof input !== "string") throw new PeopleError(code, "address is not a string");
+  let address: PeopleAddress;
+  try {
+    address = parseAddress(input);
+  } catch (cause) {
+    throw new PeopleError(code, "invalid address", { cause });
+  }
+  if (address !== input) throw new PeopleError(code, "address is not in canonical form");
+  return address;
 }

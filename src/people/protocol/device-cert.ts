@@ -4,7 +4,7 @@
 // key) and cannot rewrite history without a detectable fork.
 import { z } from "zod";
 import { PeopleError } from "../errors.js";
-import { parseAddress, type PeopleAddress } from "./address.js";
+import { parseCanonicalAddress, type PeopleAddress } from "./address.js";
 import { b64u } from "./bytes.js";
 import { parseDeviceId, type DeviceId } from "./ids.js";
 import type { Ed25519KeyPair } from "./keys.js";
@@ -77,7 +77,7 @@ export function parseDeviceCert(input: unknown): DeviceCert {
     throw new PeopleError(CODE, "sig_prev must be present exactly when seq > 0");
   }
   return {
-    address: parseAddress(body.address),
+    address: parseCanonicalAddress(body.address, CODE),
     device: parseDeviceId(body.device, CODE),
     seq: body.seq,
     prevHash: body.prev_hash === null ? null : decodeB64uField(body.prev_hash, "prev_hash", CODE),

@@ -4,7 +4,7 @@
 // roll a contact back to a list from before a revocation.
 import { z } from "zod";
 import { PeopleError } from "../errors.js";
-import { parseAddress, type PeopleAddress } from "./address.js";
+import { parseCanonicalAddress, type PeopleAddress } from "./address.js";
 import { b64u, ctEqual } from "./bytes.js";
 import type { DeviceCert } from "./device-cert.js";
 import { verifyChain, type PinnedHead, type VerifiedChain } from "./device-chain.js";
@@ -98,7 +98,7 @@ export function parseDeviceList(input: unknown): DeviceList {
     throw new PeopleError(CODE, "device listed twice");
   }
   return {
-    address: parseAddress(body.address),
+    address: parseCanonicalAddress(body.address, CODE),
     accountKey: Ed25519PublicKey.fromB64u(body.account_key),
     version: body.version,
     issuedAt: body.issued_at,

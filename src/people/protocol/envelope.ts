@@ -8,12 +8,12 @@
 // The server opens layer 3 only; it never sees the sender or the content.
 import { randomBytes } from "node:crypto";
 import { PeopleError } from "../errors.js";
-import { parseAddress, type PeopleAddress } from "./address.js";
-import { b64u, ctEqual, u16, u32, u64 } from "./bytes.js";
+import { parseCanonicalAddress, type PeopleAddress } from "./address.js";
+import { b64u, ctEqual, isAllZero, u16, u32, u64 } from "./bytes.js";
 import { aeadOpen, aeadSeal, decap, encapWith, keySchedule, setupBaseR, setupBaseS } from "./hpke.js";
 import { parseDeviceId, type DeviceId, type EnvelopeId, type MessageId } from "./ids.js";
 import { X25519KeyPair, X25519PublicKey } from "./keys.js";
-import { innerMessageSchema, type InnerMessageJson, type MessageContent } from "./messages.js";
+import { contentSchema, innerMessageSchema, type InnerMessageJson, type MessageContent } from "./messages.js";
 import { MAX_PADDED, MIN_BUCKET, paddedLength } from "./padding.js";
 import { WireReader } from "./wire-reader.js";
 import { parseBody } from "./signed-json.js";
@@ -88,6 +88,9 @@ export function contentKeyCommitment(contentKey: Uint8Array): Buffer {
 
 export function sealMessage(o: SealOptions): { messageId: MessageId; copies: SealedCopy[] } {
   if (o.ttlMs <= 0 || o.ttlMs > MAX_TTL_MS) throw new PeopleError("PEOPLE_BAD_REQUEST", "ttl out of range");
+  // Never seal what a receiver would refuse.
+  if (!contentSchema.safeParse(o.content).success)
+    throw new PeopleError("PEOPLE_BAD_REQUEST", "invalid content");
   // One draw from the system RNG per seal: small randomBytes calls cost more than the bytes.
   const random = o.random ?? pooledRandom(16 + 32 + o.copies.length * 16);
   const newEphemeral = o.random ? () => X25519KeyPair.fromSecret(random(32)) : () => X25519KeyPair.generate();
@@ -179,6 +182,16 @@ function sealOuter(o: {
 
 // ---- opening ----
 
+/** A header of another protocol version is named as such; anything else is malformed. */
+function checkHeader(r: WireReader, expected: Buffer, what: string): void {
+  const header = r.take(expected.length, "header");
+  if (header.equals(expected)) return;
+  if (header.subarray(0, 3).equals(expected.subarray(0, 3)) && header[3] !== WIRE_VERSION) {
+    throw new PeopleError("PEOPLE_UNSUPPORTED_VERSION", `${what} of wire version ${header[3]}`);
+  }
+  r.fail(`not an ${what}`);
+}
+
 export interface OpenedOuter {
   recipient: PeopleAddress;
   expiry: number;
@@ -189,8 +202,8 @@ export interface OpenedOuter {
 
 /**
  * The server's step: open the outer layer with the envelope key it names.
- * Every failure is PEOPLE_BAD_ENVELOPE, PEOPLE_UNKNOWN_KEY, PEOPLE_DECRYPT_FAILED
- * or PEOPLE_EXPIRED, with no further detail for the caller.
+ * Every failure is PEOPLE_BAD_ENVELOPE, PEOPLE_UNSUPPORTED_VERSION, PEOPLE_UNKNOWN_KEY,
+ * PEOPLE_DECRYPT_FAILED, PEOPLE_EXPIRED or PEOPLE_TOO_LARGE, with no further detail for the caller.
  */
 export function openOuter(
   outer: Buffer,
@@ -199,8 +212,7 @@ export function openOuter(
 ): OpenedOuter {
   if (outer.length > MAX_OUTER) throw new PeopleError("PEOPLE_TOO_LARGE", "outer envelope too large");
   const r = new WireReader(outer);
-  if (!r.take(OUTER_HEADER.length, "header").equals(OUTER_HEADER))
-    r.fail("not an outer envelope of this version");
+  checkHeader(r, OUTER_HEADER, "outer envelope");
   const keyIdBytes = r.take(8, "server key id");
   const enc = r.take(32, "enc");
   const header = outer.subarray(0, r.position);
@@ -212,14 +224,10 @@ export function openOuter(
 
 function parseOuterPlaintext(p: Buffer, now: number): OpenedOuter {
   const r = new WireReader(p);
-  const recipientText = r.take(r.u8("recipient length"), "recipient").toString("utf8");
-  let recipient: PeopleAddress;
-  try {
-    recipient = parseAddress(recipientText);
-  } catch {
-    return r.fail("recipient is not an address");
-  }
-  if (recipient !== recipientText) r.fail("recipient is not canonical");
+  const recipient = parseCanonicalAddress(
+    r.take(r.u8("recipient length"), "recipient").toString("latin1"),
+    "PEOPLE_BAD_ENVELOPE",
+  );
   const expiry = r.u64("expiry");
   const envelopeId = r.take(16, "envelope id").toString("base64url") as EnvelopeId;
   const tokenLength = r.u8("token length");
@@ -240,8 +248,7 @@ interface InnerFrame {
 export function parseInnerFrame(inner: Buffer): InnerFrame {
   if (inner.length > MAX_INNER) throw new PeopleError("PEOPLE_TOO_LARGE", "inner envelope too large");
   const r = new WireReader(inner);
-  if (!r.take(INNER_HEADER.length, "header").equals(INNER_HEADER))
-    r.fail("not an inner envelope of this version");
+  checkHeader(r, INNER_HEADER, "inner envelope");
   const ephemeral = r.take(32, "ephemeral key");
   const count = r.u16("wrap count");
   if (count === 0 || count > MAX_WRAPS) r.fail("wrap count out of range");
@@ -282,19 +289,19 @@ export function decryptInner(
   const signedLength = plaintext.readUInt32BE(0);
   if (signedLength > plaintext.length - 4 - 64)
     throw new PeopleError("PEOPLE_BAD_ENVELOPE", "bad signed length");
+  const used = 4 + signedLength + 64;
+  // Padding must be exactly the bucket for this size, and zeros: no side channel in it.
+  if (plaintext.length !== paddedLength(used) || !isAllZero(plaintext.subarray(used))) {
+    throw new PeopleError("PEOPLE_BAD_ENVELOPE", "padding is not canonical");
+  }
   const signed = plaintext.subarray(4, 4 + signedLength);
-  const signature = plaintext.subarray(4 + signedLength, 4 + signedLength + 64);
+  const signature = plaintext.subarray(4 + signedLength, used);
   const message = parseBody(signed, innerMessageSchema, "inner message", "PEOPLE_BAD_ENVELOPE");
   const commitment = Buffer.from(message.ck, "base64url");
   if (!ctEqual(commitment, contentKeyCommitment(contentKey))) {
     throw new PeopleError("PEOPLE_DECRYPT_FAILED", "content key does not match its commitment");
   }
-  let from: PeopleAddress;
-  try {
-    from = parseAddress(message.from);
-  } catch {
-    throw new PeopleError("PEOPLE_BAD_ENVELOPE", "sender is not an address");
-  }
+  const from = parseCanonicalAddress(message.from, "PEOPLE_BAD_ENVELOPE");
   return {
     from,
     device: parseDeviceId(message.device, "PEOPLE_BAD_ENVELOPE"),
@@ -331,12 +338,7 @@ export function verifyMessage(
   if (!verifyBytes(senderKey, "inner-message", unverified._signed, unverified._signature)) {
     throw new PeopleError("PEOPLE_BAD_SIGNATURE", "message signature does not verify");
   }
-  let to: PeopleAddress[];
-  try {
-    to = m.to.map((a) => parseAddress(a));
-  } catch {
-    throw new PeopleError("PEOPLE_BAD_ENVELOPE", "recipient list holds a non-address");
-  }
+  const to = m.to.map((a) => parseCanonicalAddress(a, "PEOPLE_BAD_ENVELOPE"));
   if (unverified.from !== o.self && !to.includes(o.self)) {
     throw new PeopleError("PEOPLE_WRONG_RECIPIENT", "message is not addressed to this account");
   }

@@ -51,6 +51,7 @@ export function verifyEnvelopeKey(
   requireSignature(identityKey, "server-envelope-key", bodyBytes, sigBytes, "envelope key");
   const body = parseBody(bodyBytes, envelopeKeyBodySchema, "envelope key body", CODE);
   if (body.domain !== domain) throw new PeopleError(CODE, "envelope key is for another domain");
+  if (body.not_after <= body.not_before) throw new PeopleError(CODE, "envelope key validity is empty");
   const key = X25519PublicKey.fromB64u(body.key);
   return {
     domain,

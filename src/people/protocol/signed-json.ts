@@ -1,7 +1,7 @@
 // Signed statements (certificates, device lists, server keys, profiles) travel
 // as {"body": base64url(exact JSON bytes), ...signatures}. Signatures cover
-// those exact bytes; the JSON is parsed only after they verify... or, where a
-// key inside the body is needed to check it, parsed strictly and checked at once.
+// those exact bytes, and bodies must be canonical JSON (see parseBody), so the
+// bytes that were signed have exactly one reading.
 import { z } from "zod";
 import { PeopleError, type ErrorCode } from "../errors.js";
 import { b64u, fromB64u } from "./bytes.js";
@@ -31,6 +31,14 @@ export function parseBody<T>(bytes: Buffer, schema: z.ZodType<T>, what: string, 
   }
   const result = schema.safeParse(json);
   if (!result.success) throw new PeopleError(code, `${what}: ${z.prettifyError(result.error).slice(0, 300)}`);
+  // Canonical form: the bytes must be exactly what JSON.stringify gives for the
+  // parsed value. This refuses duplicate keys, invalid UTF-8, whitespace, other
+  // escapes or number spellings, so one signed byte string has one reading.
+  // (Checked after the schema, which bounds the depth stringify walks.)
+  if (!Buffer.from(JSON.stringify(json), "utf8").equals(bytes)) {
+    throw new PeopleError(code, `${what} is not canonical JSON`);
+  }
+
   return result.data;
 }
 
