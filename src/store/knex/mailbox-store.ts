@@ -1,0 +1,220 @@
+// Mailboxes: envelopes with one delivery row per recipient device, served to
+// each device by cursor and deleted with the last acknowledgement. Ingest goes
+// through group commit (see group-commit.ts); reads and acks are ordinary
+// transactions.
+
+import type { Knex } from "knex";
+import type { IngestResult, IngestRow, MailboxStore, StoredEnvelope } from "../types.js";
+import { GroupCommit, type ItemOutcome } from "./group-commit.js";
+import { chunks, lockCursorWriters, LOCK_INGEST, num, unique, type Engine } from "./sql-values.js";
+
+type Int = number | string;
+
+interface EnvelopeRow {
+  seq: Int;
+  envelope_id: string;
+  recipient: string;
+  inner: Buffer;
+  size: Int;
+  expires_at: Int;
+  received_at: Int;
+}
+
+interface DeliveryRow {
+  envelope_seq: Int;
+  address: string;
+  device: string;
+}
+
+interface SeenRow {
+  envelope_id: string;
+  expires_at: Int;
+}
+
+function toEnvelope(row: Omit<EnvelopeRow, "size">): StoredEnvelope {
+  return {
+    seq: num(row.seq),
+    envelopeId: row.envelope_id,
+    recipient: row.recipient,
+    inner: row.inner,
+    expiresAt: num(row.expires_at),
+    receivedAt: num(row.received_at),
+  };
+}
+
+export class KnexMailboxStore implements MailboxStore {
+  private readonly commits: GroupCommit<IngestRow, IngestResult>;
+
+  constructor(
+    private readonly db: Knex,
+    private readonly engine: Engine,
+  ) {
+    this.commits = new GroupCommit((rows) => this.writeBatch(rows));
+  }
+
+  ingest(row: IngestRow): Promise<IngestResult> {
+    return this.commits.submit(row);
+  }
+
+  /** Resolves when no ingest is queued or in flight. */
+  idle(): Promise<void> {
+    return this.commits.idle();
+  }
+
+  /**
+   * One transaction for the whole batch, rows decided in arrival order as if
+   * they had come one by one: a duplicate id (stored before, or earlier in
+   * this batch) is "duplicate"; a row that would take the recipient past its
+   * quota is "over_quota" and writes nothing. Seqs are issued in arrival order.
+   */
+  private writeBatch(rows: readonly IngestRow[]): Promise<ItemOutcome<IngestResult>[]> {
+    return this.db.transaction(async (trx) => {
+      await lockCursorWriters(trx, this.engine, LOCK_INGEST);
+
+      const seen = new Set<string>();
+      for (const ids of chunks(unique(rows.map((r) => r.envelopeId)))) {
+        const found = await trx<SeenRow>("seen_envelope_ids")
+          .whereIn("envelope_id", ids)
+          .select("envelope_id");
+        for (const f of found) seen.add(f.envelope_id);
+      }
+
+      // Quota and stored bytes per recipient, kept current as the batch stores rows.
+      const space = new Map<string, { quota: number; used: number }>();
+      for (const addresses of chunks(unique(rows.map((r) => r.recipient)))) {
+        const accounts = await trx("accounts").whereIn("address", addresses).select("address", "quota_bytes");
+        for (const a of accounts as { address: string; quota_bytes: Int }[]) {
+          space.set(a.address, { quota: num(a.quota_bytes), used: 0 });
+        }
+        const used = await trx("envelopes")
+          .whereIn("recipient", addresses)
+          .groupBy("recipient")
+          .select("recipient")
+          .sum({ used: "size" });
+        for (const u of used as { recipient: string; used: Int | null }[]) {
+          const s = space.get(u.recipient);
+          if (s) s.used = num(u.used);
+        }
+      }
+
+      const outcomes: ItemOutcome<IngestResult>[] = [];
+      for (const row of rows) {
+        if (seen.has(row.envelopeId)) {
+          outcomes.push({ ok: true, value: { status: "duplicate" } });
+          continue;
+        }
+        // Caller errors reject that caller only; the rest of the batch commits.
+        const s = space.get(row.recipient);
+        if (!s) {
+          outcomes.push({
+            ok: false,
+            error: new Error(`store: ingest for unknown recipient ${row.recipient}`),
+          });
+          continue;
+        }
+        const devices = unique(row.devices);
+        if (devices.length === 0) {
+          outcomes.push({ ok: false, error: new Error("store: ingest with no recipient devices") });
+          continue;
+        }
+        const size = row.inner.length;
+        if (s.used + size > s.quota) {
+          outcomes.push({ ok: true, value: { status: "over_quota" } });
+          continue;
+        }
+
+        // The unique id claims the envelope; ignored means another writer
+        // (another server process on PostgreSQL) claimed it first.
+        const claimed = await trx<SeenRow>("seen_envelope_ids")
+          .insert({ envelope_id: row.envelopeId, expires_at: row.expiresAt })
+          .onConflict("envelope_id")
+          .ignore()
+          .returning("envelope_id");
+        seen.add(row.envelopeId);
+        if (claimed.length === 0) {
+          outcomes.push({ ok: true, value: { status: "duplicate" } });
+          continue;
+        }
+
+        const inserted = await trx<EnvelopeRow>("envelopes")
+          .insert({
+            envelope_id: row.envelopeId,
+            recipient: row.recipient,
+            inner: row.inner,
+            size,
+            expires_at: row.expiresAt,
+            received_at: row.receivedAt,
+          })
+          .returning("seq");
+        const first = inserted[0];
+        if (!first) throw new Error("store: envelope insert returned no seq");
+        const seq = num(first.seq);
+        for (const part of chunks(devices)) {
+          await trx<DeliveryRow>("deliveries").insert(
+            part.map((device) => ({ envelope_seq: seq, address: row.recipient, device })),
+          );
+        }
+        s.used += size;
+        outcomes.push({ ok: true, value: { status: "stored", seq } });
+      }
+      return outcomes;
+    });
+  }
+
+  async pending(address: string, device: string, afterSeq: number, limit: number): Promise<StoredEnvelope[]> {
+    const rows = await this.db("deliveries as d")
+      .join("envelopes as e", "e.seq", "d.envelope_seq")
+      .where("d.address", address)
+      .andWhere("d.device", device)
+      .andWhere("d.envelope_seq", ">", afterSeq)
+      .orderBy("d.envelope_seq", "asc")
+      .limit(limit)
+      .select("e.seq", "e.envelope_id", "e.recipient", "e.inner", "e.expires_at", "e.received_at");
+    return (rows as Omit<EnvelopeRow, "size">[]).map(toEnvelope);
+  }
+
+  ack(address: string, device: string, envelopeIds: string[]): Promise<number> {
+    return this.db.transaction(async (trx) => {
+      let acked = 0;
+      for (const ids of chunks(unique(envelopeIds))) {
+        // On PostgreSQL, lock the envelopes so that two devices acking the same
+        // envelope at once serialize and the second sees it has no deliveries left.
+        let query = trx<EnvelopeRow>("envelopes")
+          .whereIn("envelope_id", ids)
+          .andWhere("recipient", address)
+          .orderBy("seq", "asc") // one lock order for all acks
+          .select("seq");
+        if (this.engine === "postgres") query = query.forUpdate();
+        const seqs = (await query).map((r) => num(r.seq));
+        if (seqs.length === 0) continue;
+        acked += await trx<DeliveryRow>("deliveries")
+          .whereIn("envelope_seq", seqs)
+          .andWhere("address", address)
+          .andWhere("device", device)
+          .del();
+        await trx("envelopes")
+          .whereIn("seq", seqs)
+          .whereNotExists(
+            trx("deliveries").select("envelope_seq").where("envelope_seq", trx.ref("envelopes.seq")),
+          )
+          .del();
+      }
+      return acked;
+    });
+  }
+
+  expire(now: number): Promise<number> {
+    return this.db.transaction(async (trx) => {
+      // Deliveries go with their envelope (ON DELETE CASCADE).
+      const deleted = await trx("envelopes").where("expires_at", "<=", now).del();
+      await trx("seen_envelope_ids").where("expires_at", "<=", now).del();
+      return deleted;
+    });
+  }
+
+  async depth(): Promise<number> {
+    // An envelope exists only while some device still waits for it.
+    const row = await this.db("envelopes").count({ n: "*" }).first();
+    return num(row?.n);
+  }
+}

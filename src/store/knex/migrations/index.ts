@@ -1,0 +1,19 @@
+// The migrations, in order, handed to knex as a custom migrationSource: no
+// directory globbing, so they load the same under tsx and from a bundle.
+// Append only; the name is what knex_migrations records.
+
+import type { Knex } from "knex";
+import * as initial from "./001-initial.js";
+
+export interface NamedMigration {
+  name: string;
+  migration: Knex.Migration;
+}
+
+export const MIGRATIONS: readonly NamedMigration[] = [{ name: "001-initial", migration: initial }];
+
+export const migrationSource: Knex.MigrationSource<NamedMigration> = {
+  getMigrations: () => Promise.resolve([...MIGRATIONS]),
+  getMigrationName: (m) => m.name,
+  getMigration: (m) => Promise.resolve(m.migration),
+};

@@ -1,0 +1,193 @@
+// The persistence contract of the People server. The server is given a
+// PeopleStore (never reaches for one globally); src/store/knex implements it on
+// SQLite and PostgreSQL. Every idempotency promise is a uniqueness constraint
+// in the schema, and every write that a caller acknowledges is durable when
+// its promise resolves.
+
+/** Base64url strings and raw bytes as they are stored; the server parses them at its edge. */
+export interface AccountRecord {
+  address: string;
+  /** Ed25519 account key, base64url: fixed at registration, never changed by the server. */
+  accountKey: string;
+  /** The account-signed device list exactly as uploaded (JSON of DeviceListWire). */
+  deviceListJson: string;
+  deviceListVersion: number;
+  /** Signed public profile (JSON of a signed statement), or null. */
+  profileJson: string | null;
+  quotaBytes: number;
+  createdAt: number;
+}
+
+export interface DeviceRecord {
+  address: string;
+  device: string;
+  /** The device's certificate chain, JSON array of DeviceCertWire, ascending seq. */
+  chainJson: string;
+  headSeq: number;
+  /** Ed25519 signing key of the head certificate, base64url (verifies auth challenges). */
+  signKey: string;
+  revokedAt: number | null;
+}
+
+/** An 8-byte key id (hex) of a device encryption key, current or retired, for routing wraps to devices. */
+export interface DeviceKeyRecord {
+  keyId: string;
+  address: string;
+  device: string;
+  seq: number;
+}
+
+export interface StoredEnvelope {
+  /** Server-wide, monotonically increasing sequence number: the mailbox cursor. */
+  seq: number;
+  envelopeId: string;
+  recipient: string;
+  inner: Buffer;
+  expiresAt: number;
+  receivedAt: number;
+}
+
+export interface IngestRow {
+  envelopeId: string;
+  recipient: string;
+  inner: Buffer;
+  expiresAt: number;
+  receivedAt: number;
+  /** Devices of the recipient whose wraps the envelope carries. */
+  devices: string[];
+}
+
+export type IngestResult =
+  { status: "stored"; seq: number } | { status: "duplicate" } | { status: "over_quota" };
+
+export interface ServerKeyRecord {
+  kind: "identity" | "envelope";
+  /** Hex key id for envelope keys, "identity" for the identity key. */
+  keyId: string;
+  /** 32-byte secret, base64url. Stored as the server's own operating key; see docs/PROTOCOL.md threat model. */
+  secret: string;
+  /** Certificate JSON for envelope keys; null for the identity key. */
+  certJson: string | null;
+  notBefore: number;
+  notAfter: number;
+}
+
+export interface TokenRecord {
+  /** SHA-256 of the bearer token, hex; the token itself is never stored. */
+  tokenHash: string;
+  address: string;
+  device: string;
+  expiresAt: number;
+}
+
+export interface BlobRecord {
+  id: string;
+  owner: string;
+  size: number;
+  createdAt: number;
+  /** Collected after this time unless a post references it (a reference pins it); null: never collected. */
+  expiresAt: number | null;
+}
+
+export interface PostRecord {
+  seq: number;
+  author: string;
+  postId: string;
+  /** The post as uploaded: ciphertext with wrapped keys, or a signed public post (JSON). */
+  bodyJson: string;
+  isPublic: boolean;
+  createdAt: number;
+  /** Blob ids the post references (kept from garbage collection while the post exists). */
+  blobIds: string[];
+}
+
+export interface AccountStore {
+  create(
+    record: AccountRecord,
+    devices: DeviceRecord[],
+    keys: DeviceKeyRecord[],
+  ): Promise<"created" | "exists">;
+  get(address: string): Promise<AccountRecord | undefined>;
+  /** Replace the device list and chains; fails (returns "stale") unless version > the stored one. */
+  updateDevices(
+    address: string,
+    list: { json: string; version: number },
+    devices: DeviceRecord[],
+    keys: DeviceKeyRecord[],
+  ): Promise<"updated" | "stale">;
+  setProfile(address: string, profileJson: string): Promise<void>;
+  devices(address: string): Promise<DeviceRecord[]>;
+  device(address: string, device: string): Promise<DeviceRecord | undefined>;
+  /** Which devices of `address` own these key ids (hex). */
+  devicesForKeyIds(address: string, keyIds: string[]): Promise<string[]>;
+  /** Bytes of the envelopes stored for the address: what its mailbox quota (quotaBytes) counts. */
+  usedBytes(address: string): Promise<number>;
+  count(): Promise<number>;
+}
+
+export interface MailboxStore {
+  /**
+   * Store an envelope for its recipient's devices, deduplicated by envelope id.
+   * Resolves only after the write is durable. Concurrent calls may be committed together.
+   */
+  ingest(row: IngestRow): Promise<IngestResult>;
+  /** Envelopes pending for one device, oldest first, after a cursor. */
+  pending(address: string, device: string, afterSeq: number, limit: number): Promise<StoredEnvelope[]>;
+  /** Acknowledge envelopes for one device; an envelope no device still waits for is deleted. Returns how many were acknowledged. */
+  ack(address: string, device: string, envelopeIds: string[]): Promise<number>;
+  /** Delete expired envelopes and forget expired envelope ids; returns the number deleted. */
+  expire(now: number): Promise<number>;
+  /** Count of envelopes still pending for any device. */
+  depth(): Promise<number>;
+}
+
+export interface ServerKeyStore {
+  all(): Promise<ServerKeyRecord[]>;
+  put(record: ServerKeyRecord): Promise<void>;
+  delete(keyId: string): Promise<void>;
+}
+
+export interface TokenStore {
+  put(record: TokenRecord): Promise<void>;
+  get(tokenHash: string, now: number): Promise<TokenRecord | undefined>;
+  deleteForDevice(address: string, device: string): Promise<void>;
+  expire(now: number): Promise<number>;
+}
+
+export interface BlobStore {
+  /** Record a blob's metadata once its bytes are durably on disk; idempotent on id. */
+  put(record: BlobRecord): Promise<"created" | "exists">;
+  get(id: string): Promise<BlobRecord | undefined>;
+  /** Total bytes of the blobs an account owns (for its quota). */
+  usedBytes(owner: string): Promise<number>;
+  /** Blobs whose expiry passed and that no post references. */
+  collectable(now: number, limit: number): Promise<BlobRecord[]>;
+  delete(id: string): Promise<void>;
+}
+
+export interface FeedStore {
+  add(post: Omit<PostRecord, "seq">): Promise<{ status: "stored"; seq: number } | { status: "duplicate" }>;
+  list(author: string, afterSeq: number, limit: number, publicOnly: boolean): Promise<PostRecord[]>;
+  delete(author: string, postId: string): Promise<boolean>;
+}
+
+export interface PeopleStore {
+  readonly accounts: AccountStore;
+  readonly mailbox: MailboxStore;
+  readonly serverKeys: ServerKeyStore;
+  readonly tokens: TokenStore;
+  readonly blobs: BlobStore;
+  readonly feed: FeedStore;
+  /** Cheap round trip for health checks. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface StoreConfig {
+  /** "sqlite" (default): a file under the data directory, WAL. "postgres": a connection string. */
+  engine: "sqlite" | "postgres";
+  /** SQLite file path, or PostgreSQL connection string. */
+  connection: string;
+  /** PostgreSQL pool size. */
+  poolMax?: number;
+}
