@@ -1,11 +1,13 @@
 // `npm run bench`: every part prints its figures as ratios to a baseline measured in the same run.
 import { runCryptoBench } from "./crypto.js";
+import { runServerBench } from "./server.js";
 
 const parts = process.argv.slice(2);
 const want = (name: string) => parts.length === 0 || parts.includes(name);
 
 async function main(): Promise<void> {
   if (want("crypto")) runCryptoBench();
+  if (want("server")) await runServerBench();
 }
 
 main().catch((e: unknown) => {

@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   PEOPLE_UNAUTHORIZED: { status: 401, text: "Authentication is required." },
   PEOPLE_FORBIDDEN: { status: 403, text: "That is not allowed." },
   PEOPLE_TOO_LARGE: { status: 413, text: "The request is too large." },
+  PEOPLE_RANGE_NOT_SATISFIABLE: { status: 416, text: "Range not satisfiable." },
   PEOPLE_QUOTA_EXCEEDED: { status: 507, text: "The account's storage quota is exhausted." },
   PEOPLE_RATE_LIMITED: { status: 429, text: "Too many requests; slow down." },
   PEOPLE_UNSUPPORTED_VERSION: { status: 400, text: "This protocol version is not supported." },

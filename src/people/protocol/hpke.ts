@@ -1,8 +1,8 @@
 // HPKE (RFC 9180), base mode, for the one suite People uses:
 // DHKEM(X25519, HKDF-SHA256) / HKDF-SHA256 / ChaCha20-Poly1305 (0x0020/0x0001/0x0003).
-// Written on node:crypto rather than a general library because a seal is
-// dominated by one X25519 operation and a library's per-call key imports cost
-// several times that (see docs/PROTOCOL.md, "HPKE"). Checked against the RFC's
+// Written on libsodium's primitives rather than a general HPKE library because a
+// seal should cost little more than its X25519 operations, and the libraries'
+// per-call key imports cost several times that (bench/crypto.ts measures it). Checked against the RFC's
 // Appendix A vectors in test/unit/hpke-vectors.test.ts.
 import sodium from "sodium-native";
 import { PeopleError } from "../errors.js";

@@ -173,8 +173,9 @@ export class KnexAccountStore implements AccountStore {
 
   /** Bytes of envelopes stored for the address: what its mailbox quota counts. */
   async usedBytes(address: string): Promise<number> {
-    const row = await this.db("envelopes").where("recipient", address).sum({ used: "size" }).first();
-    return num((row as { used: Int | null } | undefined)?.used);
+    const row = (await this.db("accounts").where("address", address).select("mailbox_bytes").first()) as
+      { mailbox_bytes: Int } | undefined;
+    return num(row?.mailbox_bytes);
   }
 
   async count(): Promise<number> {

@@ -79,21 +79,14 @@ export class KnexMailboxStore implements MailboxStore {
         for (const f of found) seen.add(f.envelope_id);
       }
 
-      // Quota and stored bytes per recipient, kept current as the batch stores rows.
-      const space = new Map<string, { quota: number; used: number }>();
+      // Quota and stored bytes per recipient (a counter kept by ingest, ack and expire).
+      const space = new Map<string, { quota: number; used: number; added: number }>();
       for (const addresses of chunks(unique(rows.map((r) => r.recipient)))) {
-        const accounts = await trx("accounts").whereIn("address", addresses).select("address", "quota_bytes");
-        for (const a of accounts as { address: string; quota_bytes: Int }[]) {
-          space.set(a.address, { quota: num(a.quota_bytes), used: 0 });
-        }
-        const used = await trx("envelopes")
-          .whereIn("recipient", addresses)
-          .groupBy("recipient")
-          .select("recipient")
-          .sum({ used: "size" });
-        for (const u of used as { recipient: string; used: Int | null }[]) {
-          const s = space.get(u.recipient);
-          if (s) s.used = num(u.used);
+        const accounts = await trx("accounts")
+          .whereIn("address", addresses)
+          .select("address", "quota_bytes", "mailbox_bytes");
+        for (const a of accounts as { address: string; quota_bytes: Int; mailbox_bytes: Int }[]) {
+          space.set(a.address, { quota: num(a.quota_bytes), used: num(a.mailbox_bytes), added: 0 });
         }
       }
 
@@ -155,7 +148,11 @@ export class KnexMailboxStore implements MailboxStore {
           );
         }
         s.used += size;
+        s.added += size;
         outcomes.push({ ok: true, value: { status: "stored", seq } });
+      }
+      for (const [address, s] of space) {
+        if (s.added > 0) await trx("accounts").where("address", address).increment("mailbox_bytes", s.added);
       }
       return outcomes;
     });
@@ -192,12 +189,16 @@ export class KnexMailboxStore implements MailboxStore {
           .andWhere("address", address)
           .andWhere("device", device)
           .del();
-        await trx("envelopes")
+        const done = trx("envelopes")
           .whereIn("seq", seqs)
           .whereNotExists(
             trx("deliveries").select("envelope_seq").where("envelope_seq", trx.ref("envelopes.seq")),
-          )
-          .del();
+          );
+        const freed = (await done.clone().sum({ bytes: "size" }).first()) as
+          { bytes: Int | null } | undefined;
+        await done.del();
+        const bytes = num(freed?.bytes);
+        if (bytes > 0) await trx("accounts").where("address", address).decrement("mailbox_bytes", bytes);
       }
       return acked;
     });
@@ -205,6 +206,14 @@ export class KnexMailboxStore implements MailboxStore {
 
   expire(now: number): Promise<number> {
     return this.db.transaction(async (trx) => {
+      const freed = (await trx("envelopes")
+        .where("expires_at", "<=", now)
+        .groupBy("recipient")
+        .select("recipient")
+        .sum({ bytes: "size" })) as { recipient: string; bytes: Int | null }[];
+      for (const f of freed) {
+        await trx("accounts").where("address", f.recipient).decrement("mailbox_bytes", num(f.bytes));
+      }
       // Deliveries go with their envelope (ON DELETE CASCADE).
       const deleted = await trx("envelopes").where("expires_at", "<=", now).del();
       await trx("seen_envelope_ids").where("expires_at", "<=", now).del();

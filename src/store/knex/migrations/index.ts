@@ -4,13 +4,17 @@
 
 import type { Knex } from "knex";
 import * as initial from "./001-initial.js";
+import * as mailboxBytes from "./002-mailbox-bytes.js";
 
 export interface NamedMigration {
   name: string;
   migration: Knex.Migration;
 }
 
-export const MIGRATIONS: readonly NamedMigration[] = [{ name: "001-initial", migration: initial }];
+export const MIGRATIONS: readonly NamedMigration[] = [
+  { name: "001-initial", migration: initial },
+  { name: "002-mailbox-bytes", migration: mailboxBytes },
+];
 
 export const migrationSource: Knex.MigrationSource<NamedMigration> = {
   getMigrations: () => Promise.resolve([...MIGRATIONS]),

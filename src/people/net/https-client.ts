@@ -1,0 +1,126 @@
+// HTTPS to People servers: keep-alive, explicit trust anchors (a development
+// certificate can be trusted without turning verification off), hard limits on
+// response size and time, and remote {"errcode"} answers turned back into
+// PeopleErrors so callers handle one error type.
+import { Agent, request } from "node:https";
+import type { IncomingHttpHeaders } from "node:http";
+import { rootCertificates } from "node:tls";
+import { ERROR_CODES, PeopleError, type ErrorCode } from "../errors.js";
+
+export interface HttpsClientOptions {
+  /** Extra trusted CA certificates (PEM), added to the system roots. */
+  ca?: string[];
+  timeoutMs?: number;
+  maxResponseBytes?: number;
+  maxSockets?: number;
+}
+
+export interface HttpsResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+export class HttpsClient {
+  private readonly agent: Agent;
+  private readonly timeoutMs: number;
+  private readonly maxResponseBytes: number;
+
+  constructor(o: HttpsClientOptions = {}) {
+    this.agent = new Agent({
+      keepAlive: true,
+      maxSockets: o.maxSockets ?? 64,
+      ca: o.ca && o.ca.length > 0 ? [...rootCertificates, ...o.ca] : undefined,
+    });
+    this.timeoutMs = o.timeoutMs ?? 30_000;
+    this.maxResponseBytes = o.maxResponseBytes ?? 64 * 1024 * 1024;
+  }
+
+  async send(
+    method: string,
+    url: string,
+    o: { headers?: Record<string, string>; body?: Buffer | string } = {},
+  ): Promise<HttpsResponse> {
+    const target = new URL(url);
+    if (target.protocol !== "https:") throw new PeopleError("PEOPLE_BAD_REQUEST", "only https URLs");
+    return new Promise((resolve, reject) => {
+      const req = request(
+        target,
+        { method, agent: this.agent, headers: o.headers, timeout: this.timeoutMs },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on("data", (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > this.maxResponseBytes) {
+              req.destroy(new PeopleError("PEOPLE_TOO_LARGE", "response too large"));
+              return;
+            }
+            chunks.push(chunk);
+          });
+          res.on("end", () =>
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+          );
+          res.on("error", reject);
+        },
+      );
+      req.on("timeout", () =>
+        req.destroy(new PeopleError("PEOPLE_UNAVAILABLE", `timeout talking to ${target.host}`)),
+      );
+      req.on("error", (err) =>
+        reject(
+          err instanceof PeopleError
+            ? err
+            : new PeopleError("PEOPLE_UNAVAILABLE", `cannot reach ${target.host}`, { cause: err }),
+        ),
+      );
+      req.end(o.body);
+    });
+  }
+
+  /** A JSON request whose non-2xx answer becomes the remote PeopleError. */
+  async json<T = unknown>(
+    method: string,
+    url: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<T> {
+    const res = await this.send(method, url, {
+      headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    });
+    return parseJsonResponse<T>(res, url);
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+export function parseJsonResponse<T>(res: HttpsResponse, url: string): T {
+  let json: unknown;
+  try {
+    json = res.body.length > 0 ? JSON.parse(res.body.toString("utf8")) : {};
+  } catch {
+    throw new PeopleError("PEOPLE_UNAVAILABLE", `non-JSON answer (${res.status}) from ${new URL(url).host}`);
+  }
+  if (res.status >= 200 && res.status < 300) return json as T;
+  throw remoteError(res.status, json);
+}
+
+/** The PeopleError a server answered with, keeping its public text. */
+export function remoteError(status: number, json: unknown): PeopleError {
+  const body = json as { errcode?: unknown; error?: unknown } | null;
+  const code =
+    typeof body?.errcode === "string" && body.errcode in ERROR_CODES
+      ? (body.errcode as ErrorCode)
+      : undefined;
+  const text = typeof body?.error === "string" ? body.error.slice(0, 500) : `HTTP ${status}`;
+  return new PeopleError(
+    code ?? (status >= 500 ? "PEOPLE_UNAVAILABLE" : "PEOPLE_BAD_REQUEST"),
+    `remote: ${text}`,
+    {
+      publicText: text,
+    },
+  );
+}

@@ -1,0 +1,175 @@
+// The People server's configuration: one typed object with defaults, validated
+// once at start. Errors name the key that is wrong (ConfigError), as admins expect.
+import { readFileSync } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+
+export class ConfigError extends Error {
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
+    super(path ? `config: ${path}: ${message}` : `config: ${message}`);
+    this.name = "ConfigError";
+  }
+}
+
+const duration = z
+  .union([z.number().int().positive(), z.string().regex(/^\d+\s*(ms|s|m|h|d)$/)])
+  .transform((v) => (typeof v === "number" ? v : parseDuration(v)));
+
+export function parseDuration(text: string): number {
+  const m = /^(\d+)\s*(ms|s|m|h|d)$/.exec(text);
+  if (!m) throw new ConfigError("", `not a duration: ${text}`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
+    m[2] as "ms" | "s" | "m" | "h" | "d"
+  ];
+  return Number(m[1]) * unit;
+}
+
+const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, "expected host:port");
+
+export const serverConfigSchema = z.strictObject({
+  /** The People domain this server serves: addresses are local@domain. */
+  domain: z.string().min(1).max(253),
+  listen: z
+    .strictObject({
+      host: z.string().default("0.0.0.0"),
+      port: z.number().int().min(0).max(65535).default(7367),
+    })
+    .prefault({}),
+  /** host:port other servers and clients use to reach this one (served at /.well-known/people). */
+  public_address: hostPort.optional(),
+  /** Where keys, the SQLite database, blobs and the development certificate live. */
+  data_dir: z.string().default("./data"),
+  tls: z
+    .strictObject({
+      /** PEM files; when both are absent a development certificate is made in data_dir on first start. */
+      cert: z.string().optional(),
+      key: z.string().optional(),
+    })
+    .prefault({}),
+  database: z
+    .strictObject({
+      engine: z.enum(["sqlite", "postgres"]).default("sqlite"),
+      /** SQLite file (relative to data_dir) or PostgreSQL connection string. */
+      connection: z.string().default("people.db"),
+      pool_max: z.number().int().min(1).max(100).default(10),
+    })
+    .prefault({}),
+  registration: z
+    .strictObject({
+      /** closed: accounts are made by the admin (or the bridge); token: with an invite token; open: anyone. */
+      mode: z.enum(["closed", "token", "open"]).default("closed"),
+      tokens: z.array(z.string().min(16)).default([]),
+    })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      max_envelope_bytes: z.number().int().min(4096).default(1_200_000),
+      mailbox_quota_bytes: z
+        .number()
+        .int()
+        .min(1)
+        .default(1024 * 1024 * 1024),
+      max_blob_bytes: z
+        .number()
+        .int()
+        .min(1)
+        .default(100 * 1024 * 1024),
+      blob_quota_bytes: z
+        .number()
+        .int()
+        .min(1)
+        .default(5 * 1024 * 1024 * 1024),
+      max_json_bytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(512 * 1024),
+      max_connections: z.number().int().min(1).default(10_000),
+      /** Envelopes accepted per minute from one IP address. */
+      ingest_per_minute_per_ip: z.number().int().min(1).default(6000),
+      /** Envelopes accepted per minute for one recipient. */
+      ingest_per_minute_per_recipient: z.number().int().min(1).default(3000),
+      /** A request body must arrive within this time (slow uploads are cut off). */
+      request_timeout: duration.default(120_000),
+      headers_timeout: duration.default(10_000),
+    })
+    .prefault({}),
+  keys: z
+    .strictObject({
+      envelope_key_rotation: duration.default(7 * 86_400_000),
+      token_lifetime: duration.default(86_400_000),
+      blob_lifetime: duration.default(30 * 86_400_000),
+    })
+    .prefault({}),
+  discovery: z
+    .strictObject({
+      /** Domains pinned to host:port, skipping .well-known and SRV (tests, private deployments). */
+      pins: z.record(z.string(), hostPort).default({}),
+      /** Extra PEM CA files trusted when talking to other People servers. */
+      ca_files: z.array(z.string()).default([]),
+    })
+    .prefault({}),
+  metrics: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
+  diagnostics: z
+    .strictObject({
+      /** POST /_people/v1/diagnostics/noop reads its body and answers {}: the transport baseline of `npm run bench`. */
+      noop_endpoint: z.boolean().default(false),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+    })
+    .prefault({}),
+});
+
+export type ServerConfig = z.infer<typeof serverConfigSchema>;
+export type ServerConfigInput = z.input<typeof serverConfigSchema>;
+
+/** Validate a parsed config object; the first problem is reported with its key path. */
+export function parseServerConfig(input: unknown, prefix = ""): ServerConfig {
+  if (input === undefined || input === null) throw new ConfigError(prefix, "section is missing");
+  const result = serverConfigSchema.safeParse(withoutNulls(input));
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const path = [prefix, ...issue.path.map(String)].filter(Boolean).join(".");
+    throw new ConfigError(path, issue.message);
+  }
+  return result.data;
+}
+
+export function readYamlFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (cause) {
+    throw new ConfigError("", `cannot read ${path}: ${(cause as Error).message}`);
+  }
+  try {
+    return parseYaml(text, { maxAliasCount: 100 });
+  } catch (cause) {
+    throw new ConfigError("", `${path} is not valid YAML: ${(cause as Error).message}`);
+  }
+}
+
+/** Resolve a path from the config relative to the data directory. */
+export function dataPath(config: ServerConfig, path: string): string {
+  return isAbsolute(path) ? path : resolve(config.data_dir, path);
+}
+
+/** In YAML an empty key (`tls:` with everything commented out) is null: treat it as not set. */
+export function withoutNulls(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutNulls);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>)
+        .filter(([, v]) => v !== null)
+        .map(([k, v]) => [k, withoutNulls(v)]),
+    );
+  }
+  return value;
+}

@@ -1,0 +1,192 @@
+// startPeopleServer(config): the People server of one domain, as a handle with
+// stop(), so the CLI, the bridge and the tests all start the same thing.
+import { mkdirSync } from "node:fs";
+import { createServer, type Server } from "node:https";
+import type { AddressInfo } from "node:net";
+import Koa from "koa";
+import { openStore } from "../../store/index.js";
+import type { PeopleStore } from "../../store/types.js";
+import { AccountService } from "./account-service.js";
+import { AuthService } from "./auth.js";
+import { BlobService } from "./blob-service.js";
+import { dataPath, type ServerConfig } from "./config.js";
+import { errorMiddleware } from "./http.js";
+import { IngestService } from "./ingest-service.js";
+import { KeyService } from "./key-service.js";
+import { LiveHub } from "./live.js";
+import { createLogger, type Logger } from "./logger.js";
+import { ServerMetrics } from "./metrics.js";
+import { accountRoutes } from "./routes/accounts.js";
+import { blobRoutes } from "./routes/blobs.js";
+import { feedRoutes } from "./routes/feed.js";
+import { mailRoutes } from "./routes/mail.js";
+import { publicRoutes } from "./routes/public.js";
+import { loadTls } from "./tls.js";
+
+export const SOFTWARE_VERSION = "0.1.0";
+const HOUSEKEEPING_MS = 10 * 60_000;
+
+export interface PeopleServerHandle {
+  readonly config: ServerConfig;
+  readonly port: number;
+  /** https://host:port of this server as bound. */
+  readonly url: string;
+  /** PEM of the certificate served (for clients that must trust a development certificate). */
+  readonly certificate: string;
+  readonly store: PeopleStore;
+  readonly keys: KeyService;
+  readonly accounts: AccountService;
+  readonly metrics: ServerMetrics;
+  readonly log: Logger;
+  /** Run expiry, key rotation and blob collection now (they also run on a timer). */
+  housekeeping(now?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  /** An already open store (the bridge shares its own); otherwise one is opened from config.database. */
+  store?: PeopleStore;
+  /** Collect process-wide default metrics (only one server per process should). */
+  defaultMetrics?: boolean;
+}
+
+export async function startPeopleServer(
+  config: ServerConfig,
+  options: StartOptions = {},
+): Promise<PeopleServerHandle> {
+  const log = options.logger ?? createLogger(config.log.level);
+  mkdirSync(config.data_dir, { recursive: true });
+  const store =
+    options.store ??
+    (await openStore(
+      config.database.engine === "sqlite"
+        ? { engine: "sqlite", connection: dataPath(config, config.database.connection) }
+        : { engine: "postgres", connection: config.database.connection, poolMax: config.database.pool_max },
+    ));
+  const ownsStore = options.store === undefined;
+  try {
+    const metrics = new ServerMetrics(options.defaultMetrics ?? false);
+    const keys = await KeyService.load({
+      domain: config.domain,
+      store: store.serverKeys,
+      rotationMs: config.keys.envelope_key_rotation,
+      now: Date.now(),
+      version: SOFTWARE_VERSION,
+    });
+    const accounts = new AccountService(config.domain, store, config.limits.mailbox_quota_bytes);
+    const auth = new AuthService(config.domain, store, config.keys.token_lifetime);
+    const ingest = new IngestService(config.domain, store, keys, metrics, {
+      perMinutePerIp: config.limits.ingest_per_minute_per_ip,
+      perMinutePerRecipient: config.limits.ingest_per_minute_per_recipient,
+    });
+    accounts.onDevicesChanged((address) => ingest.devicesChanged(address));
+    const blobs = new BlobService(config.data_dir, store, {
+      maxBytes: config.limits.max_blob_bytes,
+      quotaBytes: config.limits.blob_quota_bytes,
+      lifetimeMs: config.keys.blob_lifetime,
+    });
+    const tls = await loadTls(
+      { cert: config.tls.cert, key: config.tls.key, dataDir: config.data_dir, domain: config.domain },
+      log,
+    );
+
+    const app = new Koa({ proxy: false });
+    app.silent = true;
+    app.use(errorMiddleware(log, metrics));
+    const publicAddress = config.public_address ?? `${config.domain}:${config.listen.port}`;
+    const maxJson = config.limits.max_json_bytes;
+    for (const router of [
+      publicRoutes({
+        publicAddress,
+        keys,
+        store,
+        metrics,
+        metricsEnabled: config.metrics.enabled,
+        noopEndpoint: config.diagnostics.noop_endpoint,
+        maxEnvelope: config.limits.max_envelope_bytes,
+      }),
+      accountRoutes({ accounts, auth, store, registration: config.registration, maxJson }),
+      mailRoutes({ ingest, auth, store, maxEnvelope: config.limits.max_envelope_bytes }),
+      blobRoutes({ blobs, auth }),
+      feedRoutes({ store, auth, maxJson }),
+    ]) {
+      app.use(router.routes()).use(router.allowedMethods());
+    }
+
+    const server: Server = createServer(
+      {
+        cert: tls.cert,
+        key: tls.key,
+        requestTimeout: config.limits.request_timeout,
+        headersTimeout: config.limits.headers_timeout,
+        minVersion: "TLSv1.2",
+      },
+      app.callback(),
+    );
+    server.maxConnections = config.limits.max_connections;
+    server.keepAliveTimeout = 65_000;
+    server.on("clientError", (_err, socket) => socket.destroy());
+
+    const live = new LiveHub({ auth, store, metrics, log, maxConnections: config.limits.max_connections });
+    live.attach(server);
+    ingest.onStored(live);
+
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(config.listen.port, config.listen.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    const port = (server.address() as AddressInfo).port;
+    const host =
+      config.listen.host === "0.0.0.0" || config.listen.host === "::" ? "127.0.0.1" : config.listen.host;
+
+    const housekeeping = async (now = Date.now()) => {
+      await keys.rotateIfDue(now);
+      const expired = await store.mailbox.expire(now);
+      await store.tokens.expire(now);
+      const collected = await blobs.collect(now);
+      if (expired + collected > 0) log.info({ expired, collected }, "housekeeping");
+    };
+    const timer = setInterval(() => {
+      housekeeping().catch((err: unknown) => log.error({ err }, "housekeeping failed"));
+    }, HOUSEKEEPING_MS);
+    timer.unref();
+
+    log.info(
+      { domain: config.domain, port, dev_certificate: tls.devCertPath ?? null },
+      "People server listening",
+    );
+    let stopped: Promise<void> | undefined;
+    return {
+      config,
+      port,
+      url: `https://${host.includes(":") ? `[${host}]` : host}:${port}`,
+      certificate: tls.cert,
+      store,
+      keys,
+      accounts,
+      metrics,
+      log,
+      housekeeping,
+      stop() {
+        stopped ??= (async () => {
+          clearInterval(timer);
+          await live.close();
+          await new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            server.closeAllConnections();
+          });
+          if (ownsStore) await store.close();
+          log.info({ domain: config.domain }, "People server stopped");
+        })();
+        return stopped;
+      },
+    };
+  } catch (err) {
+    if (ownsStore) await store.close();
+    throw err;
+  }
+}
