@@ -7,10 +7,10 @@
 // It starts lazily, once per run, on the first test that asks for it, and is
 // stopped by the root hook (test/helpers/root-hooks.ts) when mocha ends.
 
+import { freePort } from "./ports.js";
 import { execFile, execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { chown, mkdir, mkdtemp } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -113,20 +113,6 @@ function findBinDir(): string {
     );
   }
   return join(root, newest, "bin");
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => {
-        if (address && typeof address === "object") resolve(address.port);
-        else reject(new Error("no port"));
-      });
-    });
-  });
 }
 
 async function startCluster(): Promise<Cluster> {

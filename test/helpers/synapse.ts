@@ -24,6 +24,7 @@
 //   PEOPLE_TEST_PYTHON        Python (>= 3.10) used to create the venv; default python3.
 //   PEOPLE_TEST_KEEP_SYNAPSE  if set, temp dirs are kept after stop() for inspection.
 
+import { freePort } from "./ports.js";
 import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { createHmac, generateKeyPairSync, randomBytes, createHash } from "node:crypto";
 import {
@@ -37,7 +38,6 @@ import {
   writeFileSync,
 } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
-import { createServer } from "node:net";
 import { hostname, tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -412,20 +412,6 @@ except Exception:
 sys.argv = ["synapse.app.homeserver", "-c", sys.argv[1]]
 runpy.run_module("synapse.app.homeserver", run_name="__main__", alter_sys=True)
 `;
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => {
-        if (address && typeof address === "object") resolvePort(address.port);
-        else reject(new Error("no port"));
-      });
-    });
-  });
-}
 
 /** A signing key file in Synapse's format: "ed25519 <key id> <unpadded base64 seed>". */
 function signingKey(): string {

@@ -5,7 +5,6 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -16,18 +15,10 @@ import { makeAccount, seal, type Account } from "../helpers/protocol-fixtures.js
 import { deviceUpload, envelopeKeyOf, type TestServer } from "../helpers/people-servers.js";
 import { ENGINES } from "../helpers/stores.js";
 import { testPostgres } from "../helpers/postgres.js";
+import { freePort } from "../helpers/ports.js";
 
 const KILLS = 10;
 const ROOT = join(__dirname, "..", "..");
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 class ServerProcess {
   child?: ChildProcess;
