@@ -186,7 +186,6 @@ export async function runServerBench(): Promise<void> {
     const tokens: string[] = [];
     for (const { device } of devices) tokens.push(await login(target, device));
     const rssBefore = await server.metric("process_resident_memory_bytes");
-    const heapBefore = await server.metric("nodejs_heap_size_used_bytes");
     const waiting = new Map<string, () => void>();
     const sockets: WebSocket[] = [];
     for (const token of tokens) {
@@ -207,7 +206,6 @@ export async function runServerBench(): Promise<void> {
     }
     await new Promise((r) => setTimeout(r, 1500));
     const rssAfter = await server.metric("process_resident_memory_bytes");
-    const heapAfter = await server.metric("nodejs_heap_size_used_bytes");
     const connected = await server.metric("people_live_connections");
 
     const latencies: number[] = [];
@@ -234,7 +232,6 @@ export async function runServerBench(): Promise<void> {
         "push p99 ms": fmt(percentile(latencies, 99)),
         "(POST sent → frame received, incl. durable write)": "",
         "RSS per idle device KB": fmt((rssAfter - rssBefore) / connected / 1024),
-        "heap per idle device KB": fmt((heapAfter - heapBefore) / connected / 1024),
       },
     ]);
   } finally {

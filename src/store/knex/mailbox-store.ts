@@ -80,18 +80,21 @@ export class KnexMailboxStore implements MailboxStore {
       }
 
       // Quota and stored bytes per recipient (a counter kept by ingest, ack and expire).
-      const space = new Map<string, { quota: number; used: number; added: number }>();
+      const space = new Map<string, { quota: number; used: number }>();
       for (const addresses of chunks(unique(rows.map((r) => r.recipient)))) {
         const accounts = await trx("accounts")
           .whereIn("address", addresses)
           .select("address", "quota_bytes", "mailbox_bytes");
         for (const a of accounts as { address: string; quota_bytes: Int; mailbox_bytes: Int }[]) {
-          space.set(a.address, { quota: num(a.quota_bytes), used: num(a.mailbox_bytes), added: 0 });
+          space.set(a.address, { quota: num(a.quota_bytes), used: num(a.mailbox_bytes) });
         }
       }
 
+      // Decide every row in arrival order first, then write the stored ones with
+      // a few multi-row statements: one round of statements per batch, not per row.
       const outcomes: ItemOutcome<IngestResult>[] = [];
-      for (const row of rows) {
+      const toStore: { index: number; row: IngestRow; devices: string[] }[] = [];
+      for (const [index, row] of rows.entries()) {
         if (seen.has(row.envelopeId)) {
           outcomes.push({ ok: true, value: { status: "duplicate" } });
           continue;
@@ -110,49 +113,56 @@ export class KnexMailboxStore implements MailboxStore {
           outcomes.push({ ok: false, error: new Error("store: ingest with no recipient devices") });
           continue;
         }
-        const size = row.inner.length;
-        if (s.used + size > s.quota) {
+        if (s.used + row.inner.length > s.quota) {
           outcomes.push({ ok: true, value: { status: "over_quota" } });
           continue;
         }
+        seen.add(row.envelopeId);
+        s.used += row.inner.length;
+        outcomes.push({ ok: true, value: { status: "duplicate" } }); // replaced below once stored
+        toStore.push({ index, row, devices });
+      }
 
-        // The unique id claims the envelope; ignored means another writer
-        // (another server process on PostgreSQL) claimed it first.
-        const claimed = await trx<SeenRow>("seen_envelope_ids")
-          .insert({ envelope_id: row.envelopeId, expires_at: row.expiresAt })
+      // The unique id claims the envelope; an id not claimed here was claimed
+      // meanwhile by another writer (another server process on PostgreSQL).
+      const claimed = new Set<string>();
+      for (const part of chunks(toStore)) {
+        const ids = await trx<SeenRow>("seen_envelope_ids")
+          .insert(part.map(({ row }) => ({ envelope_id: row.envelopeId, expires_at: row.expiresAt })))
           .onConflict("envelope_id")
           .ignore()
           .returning("envelope_id");
-        seen.add(row.envelopeId);
-        if (claimed.length === 0) {
-          outcomes.push({ ok: true, value: { status: "duplicate" } });
-          continue;
-        }
-
-        const inserted = await trx<EnvelopeRow>("envelopes")
-          .insert({
-            envelope_id: row.envelopeId,
-            recipient: row.recipient,
-            inner: row.inner,
-            size,
-            expires_at: row.expiresAt,
-            received_at: row.receivedAt,
-          })
-          .returning("seq");
-        const first = inserted[0];
-        if (!first) throw new Error("store: envelope insert returned no seq");
-        const seq = num(first.seq);
-        for (const part of chunks(devices)) {
-          await trx<DeliveryRow>("deliveries").insert(
-            part.map((device) => ({ envelope_seq: seq, address: row.recipient, device })),
-          );
-        }
-        s.used += size;
-        s.added += size;
-        outcomes.push({ ok: true, value: { status: "stored", seq } });
+        for (const r of ids as { envelope_id: string }[]) claimed.add(r.envelope_id);
       }
-      for (const [address, s] of space) {
-        if (s.added > 0) await trx("accounts").where("address", address).increment("mailbox_bytes", s.added);
+      const stored = toStore.filter(({ row }) => claimed.has(row.envelopeId));
+      const seqs = new Map<string, number>();
+      for (const part of chunks(stored, 200)) {
+        const inserted = await trx<EnvelopeRow>("envelopes")
+          .insert(
+            part.map(({ row }) => ({
+              envelope_id: row.envelopeId,
+              recipient: row.recipient,
+              inner: row.inner,
+              size: row.inner.length,
+              expires_at: row.expiresAt,
+              received_at: row.receivedAt,
+            })),
+          )
+          .returning(["seq", "envelope_id"]);
+        for (const r of inserted as { seq: Int; envelope_id: string }[]) seqs.set(r.envelope_id, num(r.seq));
+      }
+      const deliveries: DeliveryRow[] = [];
+      const added = new Map<string, number>();
+      for (const { index, row, devices } of stored) {
+        const seq = seqs.get(row.envelopeId);
+        if (seq === undefined) throw new Error("store: envelope insert returned no seq");
+        for (const device of devices) deliveries.push({ envelope_seq: seq, address: row.recipient, device });
+        added.set(row.recipient, (added.get(row.recipient) ?? 0) + row.inner.length);
+        outcomes[index] = { ok: true, value: { status: "stored", seq } };
+      }
+      for (const part of chunks(deliveries)) await trx<DeliveryRow>("deliveries").insert(part);
+      for (const [address, bytes] of added) {
+        await trx("accounts").where("address", address).increment("mailbox_bytes", bytes);
       }
       return outcomes;
     });
