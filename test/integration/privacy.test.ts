@@ -13,13 +13,36 @@ import {
   registerAccount,
   startTestServer,
 } from "../helpers/people-servers.js";
+import knex from "knex";
 import pino from "pino";
+import { testPostgres } from "../helpers/postgres.js";
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
     return statSync(path).isDirectory() ? filesUnder(path) : [path];
   });
+}
+
+/** Every value of every table, as bytes to search (the logical view of what PostgreSQL stores). */
+async function allRows(connection: string): Promise<Buffer> {
+  const db = knex({ client: "pg", connection });
+  try {
+    const tables = (await db("information_schema.tables")
+      .where({ table_schema: "public", table_type: "BASE TABLE" })
+      .select("table_name")) as { table_name: string }[];
+    const parts: Buffer[] = [];
+    for (const { table_name } of tables) {
+      for (const row of (await db(table_name).select("*")) as Record<string, unknown>[]) {
+        for (const value of Object.values(row)) {
+          parts.push(Buffer.isBuffer(value) ? value : Buffer.from(String(value)));
+        }
+      }
+    }
+    return Buffer.concat(parts);
+  } finally {
+    await db.destroy();
+  }
 }
 
 describe("privacy of what the server stores and logs", function () {
@@ -66,6 +89,38 @@ describe("privacy of what the server stores and logs", function () {
         }
       }
       assert.ok(readFileSync(logPath).length > 0, "the server logged something");
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("no table of the PostgreSQL store holds a message body or the sender's address", async () => {
+    const connection = await (await testPostgres()).createDatabase("privacy");
+    const server = await startTestServer("b.test", {
+      config: { database: { engine: "postgres", connection } },
+    });
+    const jane = makeAccount("jane.secret-sender@a.test", Date.now(), { devices: 1 });
+    const bodies: string[] = [];
+    try {
+      const joe = await registerAccount(server, "joe", 1);
+      const key = await envelopeKeyOf(server);
+      for (let i = 0; i < 10; i++) {
+        bodies.push(`pg-confidential-body-${i}`);
+        const copy = seal({
+          from: jane,
+          to: [joe.address],
+          copies: [{ address: joe.address, devices: joe.devices.map((d) => d.head.encKey), server: key }],
+          body: bodies[i]!,
+          now: Date.now(),
+          ttlMs: 86_400_000,
+        }).copies[0]!;
+        assert.equal((await postEnvelope(server, copy.outer)).status, 200);
+      }
+      const stored = await allRows(connection);
+      assert.ok(stored.includes(Buffer.from(joe.address)), "the search sees the stored rows");
+      for (const needle of [...bodies, jane.address, "jane.secret-sender"]) {
+        assert.equal(stored.includes(Buffer.from(needle)), false, `${needle} found in the database`);
+      }
     } finally {
       await server.stop();
     }
