@@ -139,9 +139,24 @@ function canonicalDomain(domain: string): string {
   return ascii;
 }
 
+// parseAddress is pure and the same few addresses come back on every message
+// (IDNA and script checks cost more than the rest of a message's parsing), so
+// accepted inputs are remembered; the table is simply emptied when full.
+const accepted = new Map<string, PeopleAddress>();
+const ACCEPTED_MAX = 10_000;
+
 /** The one parse function: returns the canonical address or throws PEOPLE_BAD_ADDRESS. */
 export function parseAddress(input: string): PeopleAddress {
   if (typeof input !== "string") bad("address is not a string");
+  const known = accepted.get(input);
+  if (known !== undefined) return known;
+  const parsed = parseUncached(input);
+  if (accepted.size >= ACCEPTED_MAX) accepted.clear();
+  accepted.set(input, parsed);
+  return parsed;
+}
+
+function parseUncached(input: string): PeopleAddress {
   if (input.length > MAX_INPUT_LENGTH) bad(`input longer than ${MAX_INPUT_LENGTH} characters`);
   const at = input.indexOf("@");
   if (at < 0) bad("missing '@'");
