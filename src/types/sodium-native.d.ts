@@ -36,6 +36,36 @@ declare module "sodium-native" {
     crypto_box_PUBLICKEYBYTES: number;
     crypto_box_SECRETKEYBYTES: number;
     crypto_box_SEALBYTES: number;
+    // XChaCha20-Poly1305 and scrypt: the People client's encrypted-at-rest store.
+    crypto_aead_xchacha20poly1305_ietf_encrypt(
+      ciphertext: Buffer,
+      message: Buffer,
+      additionalData: Buffer | null,
+      nsec: null,
+      nonce: Buffer,
+      key: Buffer,
+    ): number;
+    crypto_aead_xchacha20poly1305_ietf_decrypt(
+      message: Buffer,
+      nsec: null,
+      ciphertext: Buffer,
+      additionalData: Buffer | null,
+      nonce: Buffer,
+      key: Buffer,
+    ): number;
+    crypto_aead_xchacha20poly1305_ietf_ABYTES: number;
+    crypto_aead_xchacha20poly1305_ietf_NPUBBYTES: number;
+    crypto_aead_xchacha20poly1305_ietf_KEYBYTES: number;
+    crypto_pwhash_scryptsalsa208sha256_async(
+      out: Buffer,
+      passwd: Buffer,
+      salt: Buffer,
+      opslimit: number,
+      memlimit: number,
+    ): Promise<void>;
+    crypto_pwhash_scryptsalsa208sha256_SALTBYTES: number;
+    crypto_pwhash_scryptsalsa208sha256_OPSLIMIT_INTERACTIVE: number;
+    crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_INTERACTIVE: number;
   };
   export default sodium;
 }

@@ -106,6 +106,7 @@ export class DeviceIdentity {
   /** Erase retired encryption keys older than the grace period; returns how many were erased. */
   eraseExpiredKeys(now: number, graceMs = DEFAULT_GRACE_MS): number {
     const keep = this.retired.filter((r) => now - r.retiredAt < graceMs);
+    for (const r of this.retired) if (!keep.includes(r)) r.key.erase();
     const erased = this.retired.length - keep.length;
     this.retired = keep;
     return erased;

@@ -1,0 +1,123 @@
+// Finding the People server of a domain (PROTOCOL §2): a pinned host:port,
+// else https://<domain>/.well-known/people, else DNS SRV _people._tcp.<domain>,
+// else <domain>:7367. DNS and .well-known only route: keys are authenticated
+// by signatures, never by how the server was found. Every answer is checked to
+// be a plain host:port before it becomes a URL, so a hostile answer cannot
+// smuggle a path, credentials or another scheme into later requests.
+import { resolveSrv } from "node:dns/promises";
+import { isIP } from "node:net";
+import { PeopleError } from "../errors.js";
+import type { HttpsClient } from "../net/https-client.js";
+
+export const DEFAULT_PORT = 7367;
+const DEFAULT_TTL_MS = 60 * 60 * 1000;
+const WELL_KNOWN_MAX = 4096;
+
+export interface SrvRecord {
+  name: string;
+  port: number;
+  priority: number;
+  weight: number;
+}
+
+export type SrvLookup = (name: string) => Promise<SrvRecord[]>;
+
+export interface ResolveServerOptions {
+  /** Domain → "host:port", consulted first (tests, private deployments). */
+  pins?: Record<string, string>;
+  http: Pick<HttpsClient, "send">;
+  /** DNS SRV lookup; node:dns by default, injectable for tests. */
+  srv?: SrvLookup;
+}
+
+const DNS_NAME =
+  /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+function validHost(host: string): boolean {
+  if (host.startsWith("[") && host.endsWith("]")) return isIP(host.slice(1, -1)) === 6;
+  return isIP(host) === 4 || DNS_NAME.test(host);
+}
+
+function validPort(port: number): boolean {
+  return Number.isInteger(port) && port >= 1 && port <= 65535;
+}
+
+/** "host:port" → "https://host:port", or null when it is anything else. */
+export function serverUrlOf(hostPort: unknown): string | null {
+  if (typeof hostPort !== "string" || hostPort.length > 300) return null;
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+):(\d{1,5})$/.exec(hostPort);
+  if (!m || !validHost(m[1]!) || !validPort(Number(m[2]))) return null;
+  return `https://${m[1]!.toLowerCase()}:${Number(m[2])}`;
+}
+
+function required(hostPort: string, what: string): string {
+  const url = serverUrlOf(hostPort);
+  if (!url) throw new PeopleError("PEOPLE_BAD_REQUEST", `${what} is not a valid host:port`);
+  return url;
+}
+
+async function fromWellKnown(domain: string, http: ResolveServerOptions["http"]): Promise<string | null> {
+  try {
+    const res = await http.send("GET", `https://${domain}/.well-known/people`, {
+      headers: { accept: "application/json" },
+    });
+    if (res.status !== 200 || res.body.length > WELL_KNOWN_MAX) return null;
+    const json = JSON.parse(res.body.toString("utf8")) as unknown;
+    if (!json || typeof json !== "object" || Array.isArray(json)) return null;
+    return serverUrlOf((json as { server?: unknown }).server);
+  } catch {
+    return null;
+  }
+}
+
+/** RFC 2782 order, simplified: lowest priority, then highest weight. A lone "." target means no service. */
+async function fromSrv(domain: string, srv: SrvLookup): Promise<string | null> {
+  let records: SrvRecord[];
+  try {
+    records = await srv(`_people._tcp.${domain}`);
+  } catch {
+    return null;
+  }
+  const usable = records
+    .filter((r) => r.name !== "" && r.name !== ".")
+    .sort((a, b) => a.priority - b.priority || b.weight - a.weight);
+  for (const r of usable) {
+    const url = serverUrlOf(`${r.name.replace(/\.$/, "")}:${r.port}`);
+    if (url) return url;
+  }
+  return null;
+}
+
+/** The base URL (https://host:port) of `domain`'s People server. */
+export async function resolveServer(domain: string, o: ResolveServerOptions): Promise<string> {
+  if (!DNS_NAME.test(domain)) throw new PeopleError("PEOPLE_BAD_ADDRESS", "not a domain name");
+  const pin = o.pins?.[domain];
+  if (pin !== undefined) return required(pin, `pin for ${domain}`);
+  return (
+    (await fromWellKnown(domain, o.http)) ??
+    (await fromSrv(domain, o.srv ?? resolveSrv)) ??
+    required(`${domain}:${DEFAULT_PORT}`, domain)
+  );
+}
+
+/** resolveServer with a cache; a failed or stale route is forgotten with forget(). */
+export class Discovery {
+  private readonly cache = new Map<string, { url: string; until: number }>();
+
+  constructor(private readonly o: ResolveServerOptions & { ttlMs?: number; now?: () => number }) {
+    for (const [domain, pin] of Object.entries(o.pins ?? {})) required(pin, `pin for ${domain}`);
+  }
+
+  async resolve(domain: string): Promise<string> {
+    const now = (this.o.now ?? Date.now)();
+    const hit = this.cache.get(domain);
+    if (hit && hit.until > now) return hit.url;
+    const url = await resolveServer(domain, this.o);
+    this.cache.set(domain, { url, until: now + (this.o.ttlMs ?? DEFAULT_TTL_MS) });
+    return url;
+  }
+
+  forget(domain: string): void {
+    this.cache.delete(domain);
+  }
+}

@@ -1,0 +1,67 @@
+// What the client reports to its user (or the bridge): key changes, mail that
+// could not be read or delivered, connection state. A throwing listener never
+// breaks the component that emitted.
+import type { ErrorCode } from "../errors.js";
+
+export interface KeyChangeEvent {
+  /** "account": a contact's device list is not a valid continuation; "server": a domain's identity key changed. */
+  kind: "account" | "server";
+  /** The address (account) or domain (server). */
+  subject: string;
+  code: ErrorCode;
+  detail: string;
+  at: number;
+}
+
+export interface RejectedEvent {
+  envelopeId: string;
+  code: ErrorCode;
+  /** The claimed sender, when decryption got that far (unverified). */
+  from?: string;
+  detail: string;
+}
+
+export interface DeliveryEvent {
+  envelopeId: string;
+  messageId: string;
+  address: string;
+  /** For "undeliverable": why the copy was dropped. */
+  code?: ErrorCode;
+}
+
+export interface ClientEventMap {
+  keyChange: KeyChangeEvent;
+  /** An envelope that failed the receiving rules: acknowledged (so it cannot wedge the mailbox) and reported. */
+  rejected: RejectedEvent;
+  /** An envelope from a contact whose keys changed unexplained: kept unread until acceptKeyChange(). */
+  held: { envelopeId: string; from: string };
+  delivered: DeliveryEvent;
+  undeliverable: DeliveryEvent;
+  caughtUp: { seq: number };
+  connection: { state: "open" | "closed"; code?: number };
+  linked: { device: string };
+  error: { where: string; error: unknown };
+}
+
+type Listener<T> = (value: T) => void;
+
+export class ClientEvents {
+  private readonly listeners = new Map<keyof ClientEventMap, Set<Listener<never>>>();
+
+  on<K extends keyof ClientEventMap>(event: K, listener: Listener<ClientEventMap[K]>): () => void {
+    let set = this.listeners.get(event);
+    if (!set) this.listeners.set(event, (set = new Set()));
+    set.add(listener as Listener<never>);
+    return () => set.delete(listener as Listener<never>);
+  }
+
+  emit<K extends keyof ClientEventMap>(event: K, value: ClientEventMap[K]): void {
+    for (const listener of this.listeners.get(event) ?? []) {
+      try {
+        (listener as Listener<ClientEventMap[K]>)(value);
+      } catch {
+        // A listener's failure is its own; the client keeps going.
+      }
+    }
+  }
+}

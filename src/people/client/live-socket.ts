@@ -1,0 +1,174 @@
+// The device's WebSocket to its own server (PROTOCOL §17): the server sends
+// what is pending, then `caught_up`, then pushes new mail as it is stored.
+// Envelopes are handed to the receiver one at a time, in order; each is
+// acknowledged only after the receiver returned (its write is durable). A
+// transient failure drops the connection without acknowledging, and the
+// reconnect (with backoff) catches up from that envelope on.
+import { rootCertificates } from "node:tls";
+import { WebSocket, type RawData } from "ws";
+import { z } from "zod";
+import type { ClientEvents } from "./events.js";
+import type { Session } from "./session.js";
+import { sleep } from "./transient.js";
+
+const LIVE_PATH = "/_people/v1/live";
+/** The server pings every 30 s; a connection silent for longer than this is dead. */
+const SILENCE_MS = 75_000;
+const MAX_FRAME = 4 * 1024 * 1024;
+
+const frameSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("ready") }),
+  z.object({
+    type: z.literal("envelope"),
+    seq: z.number(),
+    id: z.string().regex(/^[A-Za-z0-9_-]{21}[AQgw]$/),
+    expires_at: z.number(),
+    data: z.string(),
+  }),
+  z.object({ type: z.literal("caught_up"), seq: z.number() }),
+  z.object({ type: z.literal("acked") }),
+  z.object({ type: z.literal("relay") }),
+  z.object({ type: z.literal("pong") }),
+  z.object({ type: z.literal("error"), errcode: z.string(), error: z.string() }),
+]);
+
+export interface LiveHandler {
+  /** Resolves once the envelope is handled for good (stored, or rejected and reported); throws to retry later. */
+  envelope(envelopeId: string, inner: Buffer): Promise<void>;
+  caughtUp(seq: number): void;
+}
+
+export interface ReconnectOptions {
+  baseMs?: number;
+  maxMs?: number;
+}
+
+export class LiveSocket {
+  private stopped = true;
+  private loop: Promise<void> | undefined;
+  private ws: WebSocket | undefined;
+  private abort = new AbortController();
+
+  constructor(
+    private readonly o: {
+      serverUrl: () => Promise<string>;
+      session: Session;
+      ca?: string[];
+      handler: LiveHandler;
+      events: ClientEvents;
+      reconnect?: ReconnectOptions;
+    },
+  ) {}
+
+  start(): void {
+    if (this.loop) return;
+    this.stopped = false;
+    this.abort = new AbortController();
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.abort.abort();
+    this.ws?.close(1000);
+    await this.loop;
+    this.loop = undefined;
+  }
+
+  private async run(): Promise<void> {
+    let attempt = 0;
+    while (!this.stopped) {
+      try {
+        await this.connectOnce(() => (attempt = 0));
+      } catch (error) {
+        this.o.events.emit("error", { where: "live", error });
+      }
+      if (this.stopped) break;
+      const base = this.o.reconnect?.baseMs ?? 500;
+      const delay = Math.min(this.o.reconnect?.maxMs ?? 30_000, base * 2 ** Math.min(attempt++, 20));
+      await sleep(delay / 2 + Math.random() * (delay / 2), this.abort.signal);
+    }
+  }
+
+  /** One connection, from upgrade to close; resolves when it is over. */
+  private async connectOnce(onReady: () => void): Promise<void> {
+    const token = await this.o.session.token();
+    const url = `${(await this.o.serverUrl()).replace(/^https:/, "wss:")}${LIVE_PATH}`;
+    const ws = new WebSocket(url, {
+      headers: { authorization: `Bearer ${token}` },
+      ...(this.o.ca?.length ? { ca: [...rootCertificates, ...this.o.ca] } : {}),
+      maxPayload: MAX_FRAME,
+      perMessageDeflate: false,
+    });
+    this.ws = ws;
+    if (this.stopped) ws.close(1000);
+    // Frames are handled strictly one after another; after a failure the rest are left for the next connection.
+    let chain = Promise.resolve();
+    let failed = false;
+    let silence: NodeJS.Timeout | undefined;
+    const alive = () => {
+      clearTimeout(silence);
+      silence = setTimeout(() => ws.terminate(), SILENCE_MS);
+    };
+    await new Promise<void>((resolve) => {
+      ws.on("unexpected-response", (_req, res) => {
+        if (res.statusCode === 401) this.o.session.invalidate();
+        this.o.events.emit("connection", { state: "closed", code: res.statusCode });
+        ws.terminate();
+      });
+      ws.on("open", alive);
+      ws.on("ping", alive);
+      ws.on("error", () => undefined); // "close" follows and ends this connection
+      ws.on("message", (data: RawData, isBinary: boolean) => {
+        alive();
+        if (isBinary || failed) return;
+        chain = chain.then(async () => {
+          if (failed) return;
+          try {
+            await this.frame(ws, data.toString(), onReady);
+          } catch (error) {
+            failed = true;
+            this.o.events.emit("error", { where: "receive", error });
+            ws.terminate();
+          }
+        });
+      });
+      ws.on("close", (code: number) => {
+        clearTimeout(silence);
+        this.o.events.emit("connection", { state: "closed", code });
+        resolve();
+      });
+    });
+    await chain;
+    this.ws = undefined;
+  }
+
+  private async frame(ws: WebSocket, text: string, onReady: () => void): Promise<void> {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      return;
+    }
+    const parsed = frameSchema.safeParse(json);
+    if (!parsed.success) return;
+    const frame = parsed.data;
+    switch (frame.type) {
+      case "ready":
+        onReady();
+        this.o.events.emit("connection", { state: "open" });
+        return;
+      case "envelope": {
+        await this.o.handler.envelope(frame.id, Buffer.from(frame.data, "base64url"));
+        // Not open any more: the envelope stays in the mailbox and comes again; the inbox dedups it.
+        if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "ack", ids: [frame.id] }));
+        return;
+      }
+      case "caught_up":
+        this.o.handler.caughtUp(frame.seq);
+        return;
+      default:
+        return;
+    }
+  }
+}

@@ -1,0 +1,357 @@
+// ClientStore on one SQLite file (better-sqlite3): WAL with synchronous=FULL,
+// so a resolved write survives a crash or power loss; secure_delete, so an
+// erased key's bytes do not stay in free pages. Values are sealed by
+// StoreCipher; lookups go through keyed hashes, so the file names no
+// contact, sender or recipient and holds no message text or secret in clear.
+import { chmodSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import Database, { type Database as SqliteDb } from "better-sqlite3";
+import { PeopleError } from "../errors.js";
+import type {
+  ClientStore,
+  CommitResult,
+  ContactRecord,
+  HeldEnvelope,
+  InboxEntry,
+  OutboxInsert,
+  OutboxRow,
+  ServerRecord,
+  StoredIdentity,
+  StoredMessage,
+} from "./local-store.js";
+import {
+  DEFAULT_KDF,
+  SALT_BYTES,
+  StoreCipher,
+  deriveStoreKey,
+  randomBytesSodium,
+  type KdfParams,
+  type StoreKeySource,
+} from "./store-crypto.js";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS identity (id INTEGER PRIMARY KEY CHECK (id = 1), data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS servers (k TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS contacts (k TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  envelope_id TEXT NOT NULL UNIQUE,
+  meta BLOB NOT NULL,
+  outer BLOB NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  last_error TEXT
+);
+CREATE TABLE IF NOT EXISTS inbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  msg_key TEXT NOT NULL UNIQUE,
+  received_at INTEGER NOT NULL,
+  delivered INTEGER NOT NULL,
+  data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS replay (msg_key TEXT PRIMARY KEY, until INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS replay_until ON replay (until);
+CREATE TABLE IF NOT EXISTS held (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  envelope_id TEXT NOT NULL UNIQUE,
+  sender TEXT NOT NULL,
+  until INTEGER NOT NULL,
+  data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS held_sender ON held (sender);
+`;
+
+const VERIFIER = Buffer.from("people/v1 client store", "utf8");
+export const CLIENT_DB_FILE = "client.db";
+
+export interface OpenStoreOptions {
+  dataDir: string;
+  key: StoreKeySource;
+  /** scrypt limits for a new store (an existing store keeps the ones it was made with). */
+  kdf?: KdfParams;
+}
+
+interface MetaKdf {
+  kind: "scrypt" | "keyfile";
+  opslimit: number;
+  memlimit: number;
+}
+
+export async function openSqliteClientStore(o: OpenStoreOptions): Promise<ClientStore> {
+  mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+  const path = join(o.dataDir, CLIENT_DB_FILE);
+  const db = new Database(path, { timeout: 5000 });
+  try {
+    chmodSync(path, 0o600);
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = FULL");
+    db.pragma("secure_delete = ON");
+    db.exec(SCHEMA);
+    const cipher = await unlock(db, o);
+    return new SqliteClientStore(db, cipher);
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+}
+
+async function unlock(db: SqliteDb, o: OpenStoreOptions): Promise<StoreCipher> {
+  const meta = (k: string) =>
+    (db.prepare("SELECT v FROM meta WHERE k = ?").get(k) as { v: Buffer } | undefined)?.v;
+  const kind = "keyFile" in o.key ? "keyfile" : "scrypt";
+  const verifier = meta("verifier");
+  if (!verifier) {
+    const salt = randomBytesSodium(SALT_BYTES);
+    const kdf: MetaKdf = { kind, ...(o.kdf ?? DEFAULT_KDF) };
+    const cipher = new StoreCipher(await deriveStoreKey(o.key, salt, kdf));
+    const put = db.prepare("INSERT INTO meta (k, v) VALUES (?, ?)");
+    db.transaction(() => {
+      put.run("salt", salt);
+      put.run("kdf", Buffer.from(JSON.stringify(kdf)));
+      put.run("verifier", cipher.seal("verifier", VERIFIER));
+    })();
+    return cipher;
+  }
+  const kdf = JSON.parse(meta("kdf")!.toString("utf8")) as MetaKdf;
+  const wrong = new PeopleError("PEOPLE_UNAUTHORIZED", "client store key does not match", {
+    publicText:
+      kdf.kind === kind
+        ? "Wrong passphrase or key file for this client store."
+        : `This client store is protected by a ${kdf.kind === "scrypt" ? "passphrase" : "key file"}.`,
+  });
+  if (kdf.kind !== kind) throw wrong;
+  const cipher = new StoreCipher(await deriveStoreKey(o.key, meta("salt")!, kdf));
+  try {
+    if (!cipher.open("verifier", verifier).equals(VERIFIER)) throw wrong;
+  } catch {
+    cipher.erase();
+    throw wrong;
+  }
+  return cipher;
+}
+
+interface InboxRow {
+  seq: number;
+  msg_key: string;
+  received_at: number;
+  delivered: number;
+  data: Buffer;
+}
+
+interface OutboxDbRow {
+  id: number;
+  envelope_id: string;
+  meta: Buffer;
+  outer: Buffer;
+  attempts: number;
+  next_attempt_at: number;
+  expires_at: number;
+  last_error: string | null;
+}
+
+class SqliteClientStore implements ClientStore {
+  constructor(
+    private readonly db: SqliteDb,
+    private readonly cipher: StoreCipher,
+  ) {}
+
+  async loadIdentity(): Promise<StoredIdentity | undefined> {
+    const row = this.db.prepare("SELECT data FROM identity WHERE id = 1").get() as
+      { data: Buffer } | undefined;
+    return row ? (this.cipher.openJson("identity", row.data) as StoredIdentity) : undefined;
+  }
+
+  async saveIdentity(identity: StoredIdentity): Promise<void> {
+    this.db
+      .prepare(
+        "INSERT INTO identity (id, data) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+      )
+      .run(this.cipher.sealJson("identity", identity));
+  }
+
+  async deleteIdentity(): Promise<void> {
+    this.db.prepare("DELETE FROM identity").run();
+  }
+
+  async getServer(domain: string): Promise<ServerRecord | undefined> {
+    return this.getRecord<ServerRecord>("servers", "server", domain, (r) => r.domain);
+  }
+
+  async putServer(record: ServerRecord): Promise<void> {
+    this.putRecord("servers", "server", record.domain, record);
+  }
+
+  async getContact(address: string): Promise<ContactRecord | undefined> {
+    return this.getRecord<ContactRecord>("contacts", "contact", address, (r) => r.address);
+  }
+
+  async putContact(record: ContactRecord): Promise<void> {
+    this.putRecord("contacts", "contact", record.address, record);
+  }
+
+  async listContacts(): Promise<ContactRecord[]> {
+    const rows = this.db.prepare("SELECT k, data FROM contacts").all() as { k: string; data: Buffer }[];
+    return rows.map((r) => this.cipher.openJson(`contact:${r.k}`, r.data) as ContactRecord);
+  }
+
+  // Rows are keyed by a keyed hash of the name; the sealed value is bound to that key and names itself.
+  private getRecord<T>(table: string, kind: string, name: string, nameOf: (r: T) => string): T | undefined {
+    const k = this.cipher.index(kind, name);
+    const row = this.db.prepare(`SELECT data FROM ${table} WHERE k = ?`).get(k) as
+      { data: Buffer } | undefined;
+    if (!row) return undefined;
+    const record = this.cipher.openJson(`${kind}:${k}`, row.data) as T;
+    if (nameOf(record) !== name)
+      throw new PeopleError("PEOPLE_INTERNAL", `${kind} record names another ${kind}`);
+    return record;
+  }
+
+  private putRecord(table: string, kind: string, name: string, record: unknown): void {
+    const k = this.cipher.index(kind, name);
+    this.db
+      .prepare(
+        `INSERT INTO ${table} (k, data) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET data = excluded.data`,
+      )
+      .run(k, this.cipher.sealJson(`${kind}:${k}`, record));
+  }
+
+  async enqueue(rows: OutboxInsert[]): Promise<void> {
+    const insert = this.db.prepare(
+      "INSERT INTO outbox (envelope_id, meta, outer, next_attempt_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+    );
+    this.db.transaction(() => {
+      for (const r of rows) {
+        const meta = { messageId: r.messageId, address: r.address, createdAt: r.createdAt };
+        insert.run(
+          r.envelopeId,
+          this.cipher.sealJson(`outbox:${r.envelopeId}:meta`, meta),
+          this.cipher.seal(`outbox:${r.envelopeId}:outer`, r.outer),
+          r.createdAt,
+          r.expiresAt,
+        );
+      }
+    })();
+  }
+
+  async outbox(): Promise<OutboxRow[]> {
+    const rows = this.db.prepare("SELECT * FROM outbox ORDER BY id").all() as OutboxDbRow[];
+    return rows.map((r) => {
+      const meta = this.cipher.openJson(`outbox:${r.envelope_id}:meta`, r.meta) as {
+        messageId: string;
+        address: string;
+        createdAt: number;
+      };
+      return {
+        id: r.id,
+        envelopeId: r.envelope_id,
+        messageId: meta.messageId,
+        address: meta.address,
+        createdAt: meta.createdAt,
+        outer: this.cipher.open(`outbox:${r.envelope_id}:outer`, r.outer),
+        attempts: r.attempts,
+        nextAttemptAt: r.next_attempt_at,
+        expiresAt: r.expires_at,
+        lastError: r.last_error,
+      };
+    });
+  }
+
+  async updateOutbox(
+    id: number,
+    o: { attempts: number; nextAttemptAt: number; lastError: string | null },
+  ): Promise<void> {
+    this.db
+      .prepare("UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?")
+      .run(o.attempts, o.nextAttemptAt, o.lastError, id);
+  }
+
+  async removeOutbox(id: number): Promise<void> {
+    this.db.prepare("DELETE FROM outbox WHERE id = ?").run(id);
+  }
+
+  async commitMessage(message: StoredMessage, delivered: boolean): Promise<CommitResult> {
+    const key = this.cipher.index("msg", `${message.from}\n${message.id}`);
+    return this.db.transaction((): CommitResult => {
+      const row = this.db.prepare("SELECT * FROM inbox WHERE msg_key = ?").get(key) as InboxRow | undefined;
+      if (row)
+        return row.delivered ? { status: "delivered" } : { status: "undelivered", entry: this.entry(row) };
+      // Remembered but no longer in the inbox (the user deleted it): a replay all the same.
+      if (this.db.prepare("SELECT 1 FROM replay WHERE msg_key = ?").get(key)) return { status: "replayed" };
+      this.db.prepare("INSERT INTO replay (msg_key, until) VALUES (?, ?)").run(key, message.exp);
+      const result = this.db
+        .prepare("INSERT INTO inbox (msg_key, received_at, delivered, data) VALUES (?, ?, ?, ?)")
+        .run(key, message.receivedAt, delivered ? 1 : 0, this.cipher.sealJson(`inbox:${key}`, message));
+      return { status: "new", seq: Number(result.lastInsertRowid) };
+    })();
+  }
+
+  private entry(row: InboxRow): InboxEntry {
+    const m = this.cipher.openJson(`inbox:${row.msg_key}`, row.data) as StoredMessage;
+    return { ...m, seq: row.seq, delivered: row.delivered === 1 };
+  }
+
+  async markDelivered(seq: number): Promise<void> {
+    this.db.prepare("UPDATE inbox SET delivered = 1 WHERE seq = ?").run(seq);
+  }
+
+  async undelivered(): Promise<InboxEntry[]> {
+    const rows = this.db.prepare("SELECT * FROM inbox WHERE delivered = 0 ORDER BY seq").all() as InboxRow[];
+    return rows.map((r) => this.entry(r));
+  }
+
+  async inbox(): Promise<InboxEntry[]> {
+    const rows = this.db.prepare("SELECT * FROM inbox ORDER BY seq").all() as InboxRow[];
+    return rows.map((r) => this.entry(r));
+  }
+
+  async pruneReplay(now: number): Promise<number> {
+    this.db.prepare("DELETE FROM held WHERE until <= ?").run(now);
+    return this.db.prepare("DELETE FROM replay WHERE until <= ?").run(now).changes;
+  }
+
+  async hold(o: HeldEnvelope): Promise<void> {
+    this.db
+      .prepare("INSERT OR IGNORE INTO held (envelope_id, sender, until, data) VALUES (?, ?, ?, ?)")
+      .run(
+        o.envelopeId,
+        this.cipher.index("sender", o.from),
+        o.until,
+        this.cipher.seal(`held:${o.envelopeId}`, o.inner),
+      );
+  }
+
+  async heldCount(from: string): Promise<number> {
+    const row = this.db
+      .prepare("SELECT count(*) AS n FROM held WHERE sender = ?")
+      .get(this.cipher.index("sender", from)) as { n: number };
+    return row.n;
+  }
+
+  async held(from: string): Promise<HeldEnvelope[]> {
+    const rows = this.db
+      .prepare("SELECT * FROM held WHERE sender = ? ORDER BY id")
+      .all(this.cipher.index("sender", from)) as { envelope_id: string; until: number; data: Buffer }[];
+    return rows.map((r) => ({
+      envelopeId: r.envelope_id,
+      from,
+      until: r.until,
+      inner: this.cipher.open(`held:${r.envelope_id}`, r.data),
+    }));
+  }
+
+  async unhold(envelopeId: string): Promise<void> {
+    this.db.prepare("DELETE FROM held WHERE envelope_id = ?").run(envelopeId);
+  }
+
+  async compact(): Promise<void> {
+    this.db.pragma("wal_checkpoint(TRUNCATE)");
+  }
+
+  async close(): Promise<void> {
+    if (!this.db.open) return;
+    this.db.close();
+    this.cipher.erase();
+  }
+}

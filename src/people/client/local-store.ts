@@ -1,0 +1,150 @@
+// The device's own store: its secrets, what it pinned about servers and
+// contacts, mail waiting to go out, mail received, and the replay guard. Every
+// write a caller acknowledges is durable when its promise resolves, and every
+// secret or content value is encrypted at rest (local-store-sqlite.ts).
+import type { DeviceCertWire } from "../protocol/device-cert.js";
+import type { DeviceSecretsJson } from "../protocol/device-identity.js";
+import type { DeviceListWire } from "../protocol/device-list.js";
+import type { MessageContent } from "../protocol/messages.js";
+import type { EnvelopeKeyWire } from "../protocol/server-keys.js";
+
+export interface StoredIdentity {
+  address: string;
+  device: DeviceSecretsJson;
+  /** The account key's 32-byte Ed25519 seed, base64url: every device that rotates needs it (PROTOCOL §6.3). */
+  accountSeed: string;
+  /** The local chain is ahead of the list the server publishes (rotated, publication not yet confirmed). */
+  publishPending: boolean;
+}
+
+export interface ServerRecord {
+  domain: string;
+  /** The pinned identity key (trust on first use), base64url. */
+  identityKey: string;
+  /** The verified envelope key certificates seen last, for sealing while the server is unreachable. */
+  envelopeKeys: EnvelopeKeyWire[];
+  fetchedAt: number;
+  /** An identity key that differs from the pin, kept until the user accepts or ignores it. */
+  pendingIdentityKey: string | null;
+}
+
+export interface DeviceLists {
+  list: DeviceListWire;
+  chains: Record<string, DeviceCertWire[]>;
+}
+
+export interface ContactRecord {
+  address: string;
+  /** Pinned account key, base64url. */
+  accountKey: string;
+  version: number;
+  /** The pinned view: the last list and chains that verified against the pin. */
+  pinned: DeviceLists;
+  /** The user compared safety numbers. Cleared when the account key is replaced. */
+  verified: boolean;
+  /** "unexplained": a change that is not a valid continuation is waiting for the user; devices are not used. */
+  state: "trusted" | "unexplained";
+  pending: (DeviceLists & { code: string; at: number }) | null;
+  lastChange: number;
+  fetchedAt: number;
+}
+
+export interface OutboxInsert {
+  envelopeId: string;
+  messageId: string;
+  address: string;
+  outer: Buffer;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface OutboxRow extends OutboxInsert {
+  id: number;
+  attempts: number;
+  nextAttemptAt: number;
+  lastError: string | null;
+}
+
+/** A message as the device keeps it: verified, or sent by this device itself. */
+export interface StoredMessage {
+  id: string;
+  from: string;
+  device: string;
+  ts: number;
+  exp: number;
+  to: string[];
+  content: MessageContent;
+  receivedAt: number;
+  /** Sent by this device (kept so each device's history holds every message of a conversation). */
+  outgoing: boolean;
+}
+
+export interface InboxEntry extends StoredMessage {
+  /** Arrival order on this device. */
+  seq: number;
+  /** The listeners have seen it. */
+  delivered: boolean;
+}
+
+export interface HeldEnvelope {
+  envelopeId: string;
+  from: string;
+  inner: Buffer;
+  until: number;
+}
+
+export type CommitResult =
+  | { status: "new"; seq: number }
+  /** Stored before, but the listeners never finished with it (a crash or a failing listener). */
+  | { status: "undelivered"; entry: InboxEntry }
+  | { status: "delivered" }
+  /** The replay guard knows (sender, id) but the message is gone from the inbox: a replay. */
+  | { status: "replayed" };
+
+export interface ClientStore {
+  loadIdentity(): Promise<StoredIdentity | undefined>;
+  saveIdentity(identity: StoredIdentity): Promise<void>;
+  deleteIdentity(): Promise<void>;
+
+  getServer(domain: string): Promise<ServerRecord | undefined>;
+  putServer(record: ServerRecord): Promise<void>;
+
+  getContact(address: string): Promise<ContactRecord | undefined>;
+  putContact(record: ContactRecord): Promise<void>;
+  listContacts(): Promise<ContactRecord[]>;
+
+  /** All copies of one message in one transaction. */
+  enqueue(rows: OutboxInsert[]): Promise<void>;
+  /** Every queued copy, oldest first. */
+  outbox(): Promise<OutboxRow[]>;
+  updateOutbox(
+    id: number,
+    o: { attempts: number; nextAttemptAt: number; lastError: string | null },
+  ): Promise<void>;
+  removeOutbox(id: number): Promise<void>;
+
+  /**
+   * Remember (from, id) until `exp` and store the message, atomically; or say why not.
+   * This is the receiving rules' last step (PROTOCOL §12.11), the only one that changes state.
+   */
+  commitMessage(message: StoredMessage, delivered: boolean): Promise<CommitResult>;
+  markDelivered(seq: number): Promise<void>;
+  undelivered(): Promise<InboxEntry[]>;
+  inbox(): Promise<InboxEntry[]>;
+  /** Forget replay-guard entries and held envelopes whose messages expired. */
+  pruneReplay(now: number): Promise<number>;
+
+  /**
+   * Keep an envelope from a contact whose keys changed unexplained, to be read
+   * if the user accepts the change (until `until`, the message's expiry).
+   */
+  hold(o: HeldEnvelope): Promise<void>;
+  heldCount(from: string): Promise<number>;
+  /** The envelopes held for `from`, oldest first. */
+  held(from: string): Promise<HeldEnvelope[]>;
+  unhold(envelopeId: string): Promise<void>;
+
+  /** After secrets were erased: push the WAL into the database so old pages do not linger in it. */
+  compact(): Promise<void>;
+  close(): Promise<void>;
+}

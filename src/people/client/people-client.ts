@@ -1,0 +1,297 @@
+// PeopleClient: one device of one People account, as a person's app or the
+// bridge (for each Matrix user it serves) runs it. It ties together the
+// encrypted local store, discovery, the key directory, the account, sending
+// through the persistent outbox, and receiving over the live WebSocket.
+import { PeopleError } from "../errors.js";
+import { addressDomain, parseAddress, type PeopleAddress } from "../protocol/address.js";
+import type { DeviceId, MessageId } from "../protocol/ids.js";
+import type { BlobRef, MessageContent } from "../protocol/messages.js";
+import { Account, type DeviceInfo } from "./account.js";
+import { Attachments, type AttachmentMeta } from "./attachments.js";
+import { closeCore, openCore, type ClientOptions, type Core } from "./client-core.js";
+import type { Contact, Resolution } from "./directory.js";
+import type { ClientEventMap, ClientEvents, KeyChangeEvent } from "./events.js";
+import { joinByCode } from "./link-join.js";
+import { LinkResponder, type LinkOffer } from "./link.js";
+import { LiveSocket } from "./live-socket.js";
+import type { InboxEntry } from "./local-store.js";
+import { Messenger, type SendOptions } from "./messaging.js";
+import { Receiver, type MessageHandler } from "./receiver.js";
+import { fingerprint } from "./safety-number.js";
+import { Session } from "./session.js";
+
+export type { ClientOptions } from "./client-core.js";
+
+const MAINTENANCE_MS = 60 * 60 * 1000;
+
+export class PeopleClient {
+  readonly events: ClientEvents;
+  private readonly session: Session;
+  private readonly messenger: Messenger;
+  private readonly receiver: Receiver;
+  private readonly live: LiveSocket;
+  private readonly link: LinkResponder;
+  private readonly attachments: Attachments;
+  private timer: NodeJS.Timeout | undefined;
+  private started = false;
+
+  private constructor(
+    private readonly core: Core,
+    private readonly account: Account,
+  ) {
+    const { store, http, events, discovery, servers, directory, outbox, now } = core;
+    this.events = events;
+    const serverUrl = () => discovery.resolve(addressDomain(account.address));
+    this.session = new Session({ http, serverUrl, identity: () => account.identity, now });
+    this.messenger = new Messenger({ account, directory, servers, store, outbox, now });
+    this.receiver = new Receiver({ account, directory, store, events, now });
+    this.link = new LinkResponder({ account, servers, outbox, events, now });
+    this.receiver.linkInterceptor = this.link.intercept;
+    this.live = new LiveSocket({
+      serverUrl,
+      session: this.session,
+      events,
+      handler: {
+        envelope: async (id, inner) => {
+          await this.receiver.envelope(id, inner);
+        },
+        caughtUp: (seq) => events.emit("caughtUp", { seq }),
+      },
+      ...(core.o.ca ? { ca: core.o.ca } : {}),
+      ...(core.o.reconnect ? { reconnect: core.o.reconnect } : {}),
+    });
+    this.attachments = new Attachments({
+      http,
+      session: this.session,
+      discovery,
+      serverUrl,
+      domain: addressDomain(account.address),
+      ...(core.o.maxAttachmentBytes ? { maxBytes: core.o.maxAttachmentBytes } : {}),
+    });
+  }
+
+  private static async with(o: ClientOptions, make: (core: Core) => Promise<Account>): Promise<PeopleClient> {
+    const core = await openCore(o);
+    try {
+      return new PeopleClient(core, await make(core));
+    } catch (e) {
+      await closeCore(core);
+      throw e;
+    }
+  }
+
+  private static deps(core: Core, address: PeopleAddress) {
+    return {
+      store: core.store,
+      http: core.http,
+      directory: core.directory,
+      now: core.now,
+      serverUrl: () => core.discovery.resolve(addressDomain(address)),
+    };
+  }
+
+  /** A new account with this device as its first: keys made here, registered with the account's server. */
+  static create(o: ClientOptions & { address: string; invite?: string }): Promise<PeopleClient> {
+    const address = parseAddress(o.address);
+    return PeopleClient.with(o, (core) =>
+      Account.create(PeopleClient.deps(core, address), {
+        address,
+        ...(o.invite ? { invite: o.invite } : {}),
+      }),
+    );
+  }
+
+  /** A new device for an existing account, with the code another of its devices shows (see link.ts). */
+  static link(o: ClientOptions & { address: string; code: string }): Promise<PeopleClient> {
+    const address = parseAddress(o.address);
+    return PeopleClient.with(o, async (core) => {
+      if (await core.store.loadIdentity())
+        throw new PeopleError("PEOPLE_FORBIDDEN", "this store already holds an account");
+      const joined = await joinByCode(
+        {
+          ...core,
+          ...(o.linkPollMs ? { pollMs: o.linkPollMs } : {}),
+          ...(o.linkTimeoutMs ? { timeoutMs: o.linkTimeoutMs } : {}),
+        },
+        { address, code: o.code },
+      );
+      const account = await Account.adopt(
+        PeopleClient.deps(core, address),
+        joined.accountKey,
+        joined.identity,
+      );
+      await core.directory.pinKnown(address, joined.lists, joined.accountKey.publicKey);
+      // Only now that the secrets are on disk does the grant leave the mailbox.
+      await joined.acknowledge();
+      return account;
+    });
+  }
+
+  /** The device kept in `dataDir`. A wrong passphrase or key file fails with PEOPLE_UNAUTHORIZED. */
+  static open(o: ClientOptions): Promise<PeopleClient> {
+    return PeopleClient.with(o, async (core) => {
+      const stored = await core.store.loadIdentity();
+      if (!stored) throw new PeopleError("PEOPLE_NOT_FOUND", "no account in this data directory");
+      return (await Account.load(PeopleClient.deps(core, parseAddress(stored.address))))!;
+    });
+  }
+
+  get address(): PeopleAddress {
+    return this.account.address;
+  }
+
+  get device(): DeviceId {
+    return this.account.device;
+  }
+
+  /** Receive (live, with catch-up), deliver the outbox, and keep keys rotated. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    await this.account
+      .ensurePublished()
+      .catch((error: unknown) => this.events.emit("error", { where: "publish", error }));
+    await this.receiver.redeliverPending();
+    this.core.outbox.run();
+    this.live.start();
+    if (this.core.o.autoRotate !== false) {
+      this.timer = setInterval(() => void this.maintain(), MAINTENANCE_MS);
+      this.timer.unref();
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.started = false;
+    clearInterval(this.timer);
+    this.link.cancel();
+    await this.live.stop();
+    await this.core.outbox.stop();
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+    await closeCore(this.core);
+  }
+
+  send(to: readonly string[], content: MessageContent, options?: SendOptions): Promise<MessageId> {
+    return this.messenger.send(to, content, options);
+  }
+
+  sendText(to: readonly string[], body: string, options?: SendOptions): Promise<MessageId> {
+    return this.send(to, { type: "text", body }, options);
+  }
+
+  async sendAttachment(
+    to: readonly string[],
+    bytes: Buffer,
+    meta: AttachmentMeta & { caption?: string },
+    options?: SendOptions,
+  ): Promise<MessageId> {
+    const blob = await this.attachments.upload(bytes, meta);
+    return this.send(
+      to,
+      { type: "attachment", blob, ...(meta.caption ? { caption: meta.caption } : {}) },
+      options,
+    );
+  }
+
+  downloadAttachment(ref: BlobRef): Promise<Buffer> {
+    return this.attachments.download(ref);
+  }
+
+  /** Called for each verified message, once it is stored; it is acknowledged after the handler's promise resolves. */
+  onMessage(handler: MessageHandler): () => void {
+    return this.receiver.onMessage(handler);
+  }
+
+  onKeyChange(handler: (e: KeyChangeEvent) => void): () => void {
+    return this.events.on("keyChange", handler);
+  }
+
+  on<K extends keyof ClientEventMap>(event: K, listener: (value: ClientEventMap[K]) => void): () => void {
+    return this.events.on(event, listener);
+  }
+
+  readonly contacts = {
+    /** Fetch and classify the contact's device list now. */
+    resolve: (address: string): Promise<Resolution> => this.core.directory.resolve(parseAddress(address), 0),
+    get: (address: string): Promise<Contact | undefined> => this.core.directory.get(parseAddress(address)),
+    /** The user compared safety numbers and they matched. */
+    verify: (address: string): Promise<void> => this.core.directory.setVerified(parseAddress(address), true),
+    /** The user accepts an unexplained key change: the contact is pinned anew, unverified. */
+    accept: (address: string): Promise<Resolution> => this.acceptKeyChange(address),
+  };
+
+  /** The user accepts an unexplained key change; mail held meanwhile is read now. */
+  async acceptKeyChange(address: string): Promise<Resolution> {
+    const resolution = await this.core.directory.acceptKeyChange(parseAddress(address));
+    await this.receiver.releaseHeld(resolution.contact.address);
+    return resolution;
+  }
+
+  /** The user accepts a server's changed identity key. */
+  acceptServerKey(domain: string): Promise<void> {
+    return this.core.servers.accept(domain);
+  }
+
+  /**
+   * The safety number of this account and `address`, the same on both sides:
+   * of the pinned key, or with `pending` of a changed key waiting for acceptKeyChange().
+   */
+  async fingerprint(address: string, o: { pending?: boolean } = {}): Promise<string> {
+    const a = parseAddress(address);
+    const key = o.pending
+      ? await this.core.directory.pendingAccountKey(a)
+      : ((await this.core.directory.get(a)) ?? (await this.core.directory.resolve(a, 0)).contact).accountKey;
+    if (!key) throw new PeopleError("PEOPLE_NOT_FOUND", "no key change is waiting for this contact");
+    return fingerprint(
+      { address: this.address, accountKey: this.account.accountKey.publicKey },
+      { address: a, accountKey: key },
+    );
+  }
+
+  devices(): Promise<DeviceInfo[]> {
+    return this.account.devices();
+  }
+
+  revokeDevice(device: string): Promise<void> {
+    return this.account.revokeDevice(device as DeviceId);
+  }
+
+  rotateIfDue(now = this.core.now(), o?: { rotationMs?: number; graceMs?: number }) {
+    return this.account.rotateIfDue(now, o);
+  }
+
+  eraseExpiredKeys(now = this.core.now(), graceMs?: number): Promise<number> {
+    return this.account.eraseExpiredKeys(now, graceMs);
+  }
+
+  /** Show the code on this device and type it on the new one (PeopleClient.link). */
+  createLinkCode(ttlMs?: number): LinkOffer {
+    return this.link.offer(ttlMs);
+  }
+
+  /** Every message this device holds, in arrival order (its own sent ones included). */
+  inbox(): Promise<InboxEntry[]> {
+    return this.core.store.inbox();
+  }
+
+  /** Copies waiting for delivery. */
+  outboxSize(): Promise<number> {
+    return this.core.outbox.size();
+  }
+
+  /** Try due deliveries now. */
+  flush(): Promise<number> {
+    return this.core.outbox.drain();
+  }
+
+  private async maintain(): Promise<void> {
+    try {
+      await this.account.rotateIfDue(this.core.now());
+      await this.core.store.pruneReplay(this.core.now());
+    } catch (error) {
+      this.events.emit("error", { where: "maintenance", error });
+    }
+  }
+}
