@@ -121,7 +121,10 @@ export async function startPeopleServer(
         requestTimeout: config.limits.request_timeout,
         headersTimeout: config.limits.headers_timeout,
         // Node checks the two timeouts above only this often (30 s by default).
-        connectionsCheckingInterval: Math.max(250, Math.min(5000, Math.floor(config.limits.headers_timeout / 2))),
+        connectionsCheckingInterval: Math.max(
+          250,
+          Math.min(5000, Math.floor(config.limits.headers_timeout / 2)),
+        ),
         minVersion: "TLSv1.2",
       },
       app.callback(),

@@ -1,0 +1,254 @@
+// The appservice HTTP endpoint with exactly-once transactions.
+//
+// matrix-appservice's AppService remembers only the last transaction id, in
+// memory, and acknowledges a transaction before its events are handled. Here
+// PUT /_matrix/app/v1/transactions/{txnId} is answered only after every event
+// was handled and the id was recorded in processed_transactions; a transaction
+// id seen before is acknowledged without processing it again, across restarts.
+// A transaction arriving again while the first delivery is still in flight
+// waits for it. If the id cannot be recorded (database down), the answer is a
+// 500 and the homeserver retries later. A crash between handling and recording
+// means the transaction is handled again when the homeserver retries; sends
+// use stable transaction ids (MatrixSide.sendNotice's txnKey) so the answers
+// are not doubled.
+//
+// Every other route (user and alias queries, /health, legacy paths) is served
+// by the AppService's own express app, and events reach matrix-appservice-bridge
+// through the AppService's "event" listeners as usual.
+import { createHash, timingSafeEqual } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { AppService } from "matrix-appservice-bridge";
+import type { Logger } from "../logger.js";
+import type { BridgeMetrics } from "../metrics.js";
+import type { TransactionStore } from "../store/types.js";
+
+const TXN_PATH = /^\/_matrix\/app\/v1\/transactions\/([^/?#]+)(?:\?.*)?$/;
+/** Larger than a homeserver's largest transaction (100 events of up to 64 KiB, plus ephemeral data). */
+const MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+/** Event types counted by name in metrics; others are "other" (types are chosen by senders). */
+const COUNTED_TYPES = new Set([
+  "m.room.message",
+  "m.room.member",
+  "m.room.encrypted",
+  "m.reaction",
+  "m.room.redaction",
+  "m.room.create",
+  "m.room.name",
+  "m.room.topic",
+  "m.room.avatar",
+  "m.room.power_levels",
+  "m.room.encryption",
+  "m.sticker",
+  "m.call.invite",
+  "m.call.answer",
+  "m.call.hangup",
+  "m.call.candidates",
+]);
+
+type Json = Record<string, unknown>;
+
+function hashToken(token: string): Buffer {
+  return createHash("sha256").update(token).digest();
+}
+
+/** Over the ordered event ids: what stays the same when a homeserver retries a transaction. */
+export function eventsHash(events: readonly Json[]): string {
+  return createHash("sha256")
+    .update(JSON.stringify(events.map((e) => (typeof e.event_id === "string" ? e.event_id : null))))
+    .digest("hex");
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly errcode: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface TransactionalAppServiceOptions {
+  homeserverToken: string;
+  transactions: TransactionStore;
+  log: Logger;
+  metrics: BridgeMetrics;
+  now?: () => number;
+}
+
+export class TransactionalAppService extends AppService {
+  private httpServer: Server | undefined;
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly tokenHash: Buffer;
+  private readonly o: TransactionalAppServiceOptions;
+
+  constructor(o: TransactionalAppServiceOptions) {
+    super({ homeserverToken: o.homeserverToken });
+    this.o = o;
+    this.tokenHash = hashToken(o.homeserverToken);
+  }
+
+  /** The port actually bound (useful with port 0). */
+  get port(): number | undefined {
+    return (this.httpServer?.address() as AddressInfo | null)?.port;
+  }
+
+  override listen(
+    port: number,
+    hostname: string,
+    backlog: number,
+    callback?: () => void,
+  ): Promise<void> | undefined {
+    const server = createServer((req, res) => this.route(req, res));
+    server.keepAliveTimeout = 65_000;
+    server.requestTimeout = 120_000;
+    this.httpServer = server;
+    const listening = new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, hostname, backlog, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    if (callback) {
+      void listening.then(callback);
+      return undefined;
+    }
+    return listening;
+  }
+
+  override async close(): Promise<void> {
+    const server = this.httpServer;
+    if (!server) return;
+    this.httpServer = undefined;
+    // Transactions in flight may finish (their answer is what makes them count);
+    // a connection still busy after the grace period is cut.
+    const force = setTimeout(() => server.closeAllConnections(), 10_000);
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    });
+    clearTimeout(force);
+  }
+
+  private route(req: IncomingMessage, res: ServerResponse): void {
+    const match = req.method === "PUT" ? TXN_PATH.exec(req.url ?? "") : null;
+    if (!match) {
+      (this.expressApp as unknown as (req: IncomingMessage, res: ServerResponse) => void)(req, res);
+      return;
+    }
+    this.onPutTransaction(req, res, match[1]!).catch((err: unknown) => {
+      const e = err instanceof HttpError ? err : new HttpError(500, "M_UNKNOWN", "internal error");
+      if (e.status >= 500)
+        this.o.log.error({ err }, "appservice transaction failed; the homeserver will retry");
+      else
+        this.o.log.warn({ status: e.status, errcode: e.errcode }, `appservice request refused: ${e.message}`);
+      if (!res.headersSent) this.reply(res, e.status, { errcode: e.errcode, error: e.message });
+    });
+  }
+
+  private reply(res: ServerResponse, status: number, body: Json): void {
+    res.writeHead(status, { "content-type": "application/json" });
+    res.end(JSON.stringify(body));
+  }
+
+  private authorized(req: IncomingMessage): boolean {
+    const header = req.headers.authorization;
+    let token: string | undefined;
+    if (header?.startsWith("Bearer ")) token = header.slice("Bearer ".length);
+    else token = new URL(req.url ?? "/", "http://x").searchParams.get("access_token") ?? undefined;
+    return token !== undefined && timingSafeEqual(hashToken(token), this.tokenHash);
+  }
+
+  private async readJson(req: IncomingMessage): Promise<Json> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) throw new HttpError(413, "M_TOO_LARGE", "transaction too large");
+      chunks.push(chunk);
+    }
+    try {
+      const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;
+      if (!body || typeof body !== "object" || Array.isArray(body)) throw new Error("not an object");
+      return body as Json;
+    } catch {
+      throw new HttpError(400, "M_NOT_JSON", "the transaction is not a JSON object");
+    }
+  }
+
+  private async onPutTransaction(req: IncomingMessage, res: ServerResponse, rawId: string): Promise<void> {
+    if (!this.authorized(req)) {
+      req.resume();
+      throw new HttpError(403, "M_FORBIDDEN", "bad homeserver token");
+    }
+    let txnId: string;
+    try {
+      txnId = decodeURIComponent(rawId);
+    } catch {
+      throw new HttpError(400, "M_INVALID_PARAM", "bad transaction id");
+    }
+    const body = await this.readJson(req);
+    const list = (v: unknown): Json[] =>
+      Array.isArray(v) ? v.filter((e): e is Json => !!e && typeof e === "object") : [];
+    const events = list(body.events);
+    const ephemeral = list(body.ephemeral ?? body["de.sorunome.msc2409.ephemeral"]);
+
+    let apply = this.inFlight.get(txnId);
+    if (!apply) {
+      apply = this.apply(txnId, events, ephemeral).finally(() => this.inFlight.delete(txnId));
+      this.inFlight.set(txnId, apply);
+    } else {
+      this.o.metrics.transactions.inc({ outcome: "duplicate" });
+    }
+    await apply;
+    this.reply(res, 200, {});
+  }
+
+  private async apply(txnId: string, events: Json[], ephemeral: Json[]): Promise<void> {
+    const hash = eventsHash(events);
+    const seen = await this.o.transactions.get(txnId);
+    if (seen && seen.eventsHash === hash) {
+      this.o.metrics.transactions.inc({ outcome: "duplicate" });
+      this.o.log.debug({ txnId }, "transaction already applied; acknowledged again");
+      return;
+    }
+    if (seen) {
+      this.o.log.warn(
+        { txnId },
+        "the homeserver reused a transaction id with other events (was its database reset?); applying it",
+      );
+    }
+    const timer = this.o.metrics.transactionSeconds.startTimer();
+    for (const event of events) {
+      const type = typeof event.type === "string" && COUNTED_TYPES.has(event.type) ? event.type : "other";
+      this.o.metrics.events.inc({ type });
+      await this.dispatch("event", event);
+    }
+    for (const event of ephemeral) await this.dispatch("ephemeral", event);
+    await this.o.transactions.put({ txnId, eventsHash: hash, processedAt: (this.o.now ?? Date.now)() });
+    timer();
+    this.o.metrics.transactions.inc({ outcome: "processed" });
+  }
+
+  /**
+   * Hands one event to the listeners and waits for them. A failing handler is
+   * logged and counted; it does not hold up the transaction (a poison event
+   * would otherwise block every later one, as the homeserver retries forever).
+   */
+  private async dispatch(kind: "event" | "ephemeral", event: Json): Promise<void> {
+    for (const listener of this.listeners(kind)) {
+      try {
+        await (listener as (e: Json) => unknown)(event);
+      } catch (err) {
+        this.o.metrics.eventErrors.inc();
+        this.o.log.error(
+          { err, eventId: event.event_id, type: event.type, room: event.room_id },
+          "handling a Matrix event failed",
+        );
+      }
+    }
+  }
+}

@@ -1,0 +1,221 @@
+// startBridge(config, registration): the whole bridge as a handle with stop(),
+// so the CLI and the tests start the same thing. It composes:
+//   the bridge's store (own knex tables, migrated first),
+//   the embedded People server of the bridge's People domain,
+//   the appservice (matrix-appservice-bridge, through the adapter) with
+//     exactly-once transactions,
+//   the management bot and its commands,
+//   the homeserver connection, retried with backoff while everything else runs,
+//   /metrics and /health on their own port.
+import { resolve } from "node:path";
+import { startPeopleServer, type PeopleServerHandle } from "../people/server/people-server.js";
+import { AppserviceAdapter } from "./appservice/matrix-bridge.js";
+import { ManagementBot } from "./bot.js";
+import { helpCommand, statusCommand } from "./bot-commands.js";
+import { CommandRegistry } from "./commands.js";
+import { ConfigError, bridgeDatabasePath, type BridgeConfig } from "./config.js";
+import {
+  HomeserverConnection,
+  homeserverReachable,
+  type ConnectionState,
+  type RetryPolicy,
+} from "./homeserver.js";
+import { createBridgeLogger, type Logger } from "./logger.js";
+import { BridgeMetrics, startMetricsServer, type MetricsServer } from "./metrics.js";
+import { Permissions } from "./permissions.js";
+import { registrationMismatches, type Registration } from "./registration.js";
+import { openBridgeStore } from "./store/open-bridge-store.js";
+import type { BridgeStore } from "./store/types.js";
+import { PACKAGE } from "./version.js";
+
+export const BOT_DISPLAY_NAME = "People bridge";
+const PRUNE_EVERY_MS = 60 * 60_000;
+/** Homeservers retry a transaction for hours, not weeks. */
+const KEEP_TRANSACTIONS_MS = 30 * 86_400_000;
+
+export interface StartBridgeOptions {
+  logger?: Logger;
+  /** Where registration.yaml is, for the instructions to the admin (default ./registration.yaml). */
+  registrationPath?: string;
+  /** Backoff of the homeserver connection (default 1 s doubling up to 30 s). */
+  retry?: RetryPolicy;
+  /** Collect process-wide default metrics (the CLI does; only one bridge per process should). */
+  defaultMetrics?: boolean;
+}
+
+export interface BridgeHandle {
+  readonly config: BridgeConfig;
+  readonly log: Logger;
+  readonly store: BridgeStore;
+  readonly people: PeopleServerHandle;
+  readonly metrics: BridgeMetrics;
+  /** The appservice port as bound. */
+  readonly appservicePort: number;
+  /** http://host:port of /metrics and /health, when enabled. */
+  readonly metricsUrl: string | undefined;
+  readonly botUserId: string;
+  readonly commands: CommandRegistry;
+  /** Resolves once the homeserver answers and knows the appservice (never rejects; see connectionState). */
+  readonly ready: Promise<void>;
+  connectionState(): ConnectionState;
+  stop(): Promise<void>;
+}
+
+export async function startBridge(
+  config: BridgeConfig,
+  registration: Registration,
+  options: StartBridgeOptions = {},
+): Promise<BridgeHandle> {
+  const log = options.logger ?? createBridgeLogger(config.logging.level);
+  const problems = registrationMismatches(registration, config);
+  if (problems.length > 0) {
+    throw new ConfigError(
+      "",
+      `the registration file does not fit config.yaml (${problems.join("; ")}); ` +
+        "generate it again with -r, then reload the homeserver",
+    );
+  }
+  const registrationPath = resolve(options.registrationPath ?? "registration.yaml");
+  const homeserverUrl = config.homeserver.url.replace(/\/+$/, "");
+  const cleanup: (() => Promise<void>)[] = [];
+  const unwind = async () => {
+    for (const step of cleanup.reverse()) await step().catch(() => undefined);
+  };
+
+  try {
+    const store = await openBridgeStore({
+      engine: config.database.engine,
+      connection: bridgeDatabasePath(config),
+      poolMax: config.database.pool_max,
+    });
+    cleanup.push(() => store.close());
+
+    const people = await startPeopleServer(config.people, {
+      logger: log.child({ component: "people-server" }, { level: config.people.log.level }),
+    });
+    cleanup.push(() => people.stop());
+
+    const metrics = new BridgeMetrics(options.defaultMetrics ?? false);
+    const commands = new CommandRegistry();
+    commands.register(
+      helpCommand(commands, config.bridge.management_room_text.additional_help),
+      statusCommand({
+        homeserverUrl,
+        homeserverDomain: config.homeserver.domain,
+        homeserverReachable: () => homeserverReachable(homeserverUrl),
+        peopleUrl: people.url,
+        peopleDomain: config.people.domain,
+        peopleAccounts: () => people.store.accounts.count(),
+        version: `${PACKAGE.name} ${PACKAGE.version}`,
+      }),
+    );
+
+    const adapter = new AppserviceAdapter({
+      config,
+      registration,
+      transactions: store.transactions,
+      log,
+      metrics,
+    });
+    const bot = new ManagementBot({
+      matrix: adapter,
+      rooms: store.managementRooms,
+      permissions: new Permissions(config.bridge.permissions),
+      commands,
+      welcome: config.bridge.management_room_text.welcome,
+      log,
+      metrics,
+    });
+    cleanup.push(() => adapter.close());
+    await adapter.start((event) => bot.handle(event));
+
+    const connection = new HomeserverConnection({
+      url: homeserverUrl,
+      domain: config.homeserver.domain,
+      asToken: registration.as_token,
+      botUserId: adapter.botUserId,
+      registrationPath,
+      log,
+      metrics,
+      ...(options.retry ? { retry: options.retry } : {}),
+      onConnected: () => adapter.ensureBotProfile(BOT_DISPLAY_NAME),
+    });
+    connection.start();
+    cleanup.push(() => connection.stop());
+
+    let metricsServer: MetricsServer | undefined;
+    if (config.metrics.enabled) {
+      metricsServer = await startMetricsServer({
+        hostname: config.metrics.hostname,
+        port: config.metrics.port,
+        registries: [metrics.registry, people.metrics.registry],
+        async health() {
+          const [bridgeDb, peopleDb] = await Promise.all([
+            store.ping().then(
+              () => true,
+              () => false,
+            ),
+            people.store.ping().then(
+              () => true,
+              () => false,
+            ),
+          ]);
+          const homeserver = connection.state;
+          return {
+            ok: bridgeDb && peopleDb && homeserver === "connected",
+            homeserver,
+            database: bridgeDb ? "ok" : "unavailable",
+            people: peopleDb ? "ok" : "unavailable",
+          };
+        },
+      });
+      const server = metricsServer;
+      cleanup.push(() => server.close());
+    }
+
+    const prune = setInterval(() => {
+      store.transactions
+        .prune(Date.now() - KEEP_TRANSACTIONS_MS)
+        .catch((err: unknown) => log.warn({ err }, "pruning processed transactions failed"));
+    }, PRUNE_EVERY_MS);
+    prune.unref();
+    cleanup.push(async () => clearInterval(prune));
+
+    log.info(
+      {
+        version: PACKAGE.version,
+        homeserver: config.homeserver.url,
+        people_domain: config.people.domain,
+        people_url: people.url,
+        bot: adapter.botUserId,
+        metrics: metricsServer?.url ?? null,
+      },
+      "bridge started",
+    );
+
+    let stopped: Promise<void> | undefined;
+    return {
+      config,
+      log,
+      store,
+      people,
+      metrics,
+      appservicePort: adapter.port ?? config.appservice.port,
+      metricsUrl: metricsServer?.url,
+      botUserId: adapter.botUserId,
+      commands,
+      ready: connection.ready,
+      connectionState: () => connection.state,
+      stop() {
+        stopped ??= (async () => {
+          await unwind();
+          log.info("bridge stopped");
+        })();
+        return stopped;
+      },
+    };
+  } catch (err) {
+    await unwind();
+    throw err;
+  }
+}

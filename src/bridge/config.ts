@@ -1,0 +1,192 @@
+// The bridge's configuration (config.yaml): one typed object with defaults,
+// validated once at start. Every problem is a ConfigError naming the key path,
+// the same way the People server reports its `people:` section, which the
+// bridge embeds unchanged (serverConfigSchema).
+//
+// The appservice tokens (as_token, hs_token) are not configuration: they are
+// generated into the registration file (`-r`, see registration.ts).
+import { existsSync } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
+import { z } from "zod";
+import { ConfigError, readYamlFile, serverConfigSchema, withoutNulls } from "../people/server/config.js";
+
+export { ConfigError };
+
+const port = z.number().int().min(0).max(65535);
+
+/** A Matrix server name: a hostname or IP literal, optionally with a port. */
+const SERVER_NAME =
+  /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*|\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i;
+/** Characters of a Matrix user localpart (the spec's historical grammar is wider, new ones are this). */
+const LOCALPART = /^[a-z0-9._=\-/+]+$/;
+
+const serverName = z.string().regex(SERVER_NAME, "expected a Matrix server name such as example.com");
+
+/** A key of bridge.permissions: "*", a server name, or a full Matrix user ID. */
+export function isPermissionSubject(key: string): boolean {
+  if (key === "*") return true;
+  if (key.startsWith("@")) {
+    const colon = key.indexOf(":");
+    return colon > 1 && SERVER_NAME.test(key.slice(colon + 1));
+  }
+  return SERVER_NAME.test(key);
+}
+
+export const PERMISSION_LEVELS = ["user", "admin"] as const;
+export type PermissionLevel = (typeof PERMISSION_LEVELS)[number];
+
+const DEFAULT_WELCOME =
+  "Hello, I am the People bridge bot. Through me you reach People addresses (like joe@example.com) " +
+  "from Matrix. Send `help` for the list of commands.";
+
+export const bridgeConfigSchema = z
+  .strictObject({
+    homeserver: z.strictObject({
+      /** Where the bridge reaches the homeserver's client-server API. */
+      url: z.url({ protocol: /^https?$/, error: "expected an http(s) URL" }),
+      /** The homeserver's server name, the part after the colon in user IDs. */
+      domain: serverName,
+    }),
+    appservice: z
+      .strictObject({
+        /** Where the appservice listens for the homeserver's transactions. */
+        hostname: z.string().min(1).default("127.0.0.1"),
+        port: port.default(8090),
+        id: z
+          .string()
+          .regex(/^[A-Za-z0-9._-]+$/, "letters, digits, '.', '_' and '-' only")
+          .default("people"),
+        bot_username: z.string().regex(LOCALPART, "expected a Matrix localpart").default("peoplebot"),
+        /** Localpart prefix of the ghost users that stand for People addresses. */
+        ghost_prefix: z.string().regex(LOCALPART, "expected a Matrix localpart prefix").default("_people_"),
+      })
+      .prefault({}),
+    bridge: z
+      .strictObject({
+        /** Who may use the bridge: a Matrix user ID, a server name or "*", mapped to a level. */
+        permissions: z
+          .record(
+            z.string().refine(isPermissionSubject, "expected a Matrix user ID, a server name or *"),
+            z.enum(PERMISSION_LEVELS),
+          )
+          .default({}),
+        management_room_text: z
+          .strictObject({
+            /** Sent when the bot joins a new management room. */
+            welcome: z.string().min(1).default(DEFAULT_WELCOME),
+            /** Appended to the answer of `help`. */
+            additional_help: z.string().default(""),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+    database: z
+      .strictObject({
+        engine: z.enum(["sqlite", "postgres"]).default("sqlite"),
+        /** SQLite file (relative to people.data_dir) or PostgreSQL connection string. */
+        connection: z.string().min(1).default("bridge.db"),
+        pool_max: z.number().int().min(1).max(100).default(5),
+      })
+      .prefault({}),
+    logging: z
+      .strictObject({
+        level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+      })
+      .prefault({}),
+    metrics: z
+      .strictObject({
+        /** Prometheus /metrics and /health of the bridge (and its People server) on their own port. */
+        enabled: z.boolean().default(true),
+        hostname: z.string().min(1).default("127.0.0.1"),
+        port: port.default(9367),
+      })
+      .prefault({}),
+    people: serverConfigSchema,
+  })
+  .superRefine((c, ctx) => {
+    if (c.appservice.bot_username.startsWith(c.appservice.ghost_prefix)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["appservice", "bot_username"],
+        message: `must not start with the ghost_prefix "${c.appservice.ghost_prefix}"`,
+      });
+    }
+    if (c.database.engine === "sqlite" && c.database.connection.includes("://")) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["database", "connection"],
+        message: "looks like a URL, but database.engine is sqlite (set engine: postgres)",
+      });
+    }
+    const ports: [string, number][] = [
+      ["appservice.port", c.appservice.port],
+      ["people.listen.port", c.people.listen.port],
+    ];
+    if (c.metrics.enabled) ports.push(["metrics.port", c.metrics.port]);
+    for (const [i, [key, value]] of ports.entries()) {
+      const clash = ports.slice(0, i).find(([, other]) => other === value && value !== 0);
+      if (clash) {
+        ctx.addIssue({
+          code: "custom",
+          path: key.split("."),
+          message: `port ${value} is already used by ${clash[0]}`,
+        });
+      }
+    }
+  });
+
+export type BridgeConfig = z.infer<typeof bridgeConfigSchema>;
+export type BridgeConfigInput = z.input<typeof bridgeConfigSchema>;
+
+/** Validate a parsed config.yaml; the first problem is reported with its key path. */
+export function parseBridgeConfig(input: unknown): BridgeConfig {
+  if (input === undefined || input === null || typeof input !== "object" || Array.isArray(input)) {
+    throw new ConfigError("", "the configuration must be a YAML mapping (see config.sample.yaml)");
+  }
+  const appservice = (input as { appservice?: unknown }).appservice;
+  if (appservice && typeof appservice === "object") {
+    for (const token of ["as_token", "hs_token"]) {
+      if (token in appservice) {
+        throw new ConfigError(
+          `appservice.${token}`,
+          "the tokens live in the registration file (generate it with -r), not in config.yaml",
+        );
+      }
+    }
+  }
+  const result = bridgeConfigSchema.safeParse(withoutNulls(input));
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const path = issue.path.map(String);
+    // An unknown key is reported at the key itself, so the admin finds the line.
+    if (issue.code === "unrecognized_keys" && issue.keys.length > 0) {
+      throw new ConfigError([...path, issue.keys[0]!].join("."), "unknown key");
+    }
+    // zod 4 reports a bad record key one level up; name the key itself.
+    if (issue.code === "invalid_key") {
+      const key = (issue as { path: PropertyKey[] }).path;
+      throw new ConfigError(key.map(String).join("."), issue.issues[0]?.message ?? issue.message);
+    }
+    throw new ConfigError(path.join("."), issue.message);
+  }
+  return result.data;
+}
+
+/** Read and validate a config file. A missing file is explained, pointing at the sample. */
+export function loadBridgeConfig(path: string): BridgeConfig {
+  if (!existsSync(path)) {
+    throw new ConfigError(
+      "",
+      `${path} not found. Copy config.sample.yaml to ${path} and edit it ` +
+        "(homeserver.url, homeserver.domain, bridge.permissions, people.domain)",
+    );
+  }
+  return parseBridgeConfig(readYamlFile(path));
+}
+
+/** The bridge's own SQLite file, or PostgreSQL URL, resolved like the People server's paths. */
+export function bridgeDatabasePath(config: BridgeConfig): string {
+  const { connection } = config.database;
+  if (config.database.engine === "postgres" || connection === ":memory:") return connection;
+  return isAbsolute(connection) ? connection : resolve(config.people.data_dir, connection);
+}

@@ -1,0 +1,144 @@
+// matrix-appservice-people: the bridge's command line, with the flags admins
+// know from other matrix-appservice-bridge bridges (its Cli class):
+//
+//   matrix-appservice-people -r -u http://localhost:8090 -f registration.yaml -c config.yaml [--force]
+//       generate the appservice registration (fresh tokens, mode 0600; an existing
+//       file is kept unless --force)
+//   matrix-appservice-people -c config.yaml [-f registration.yaml] [-p PORT]
+//       run the bridge (-c defaults to config.yaml)
+import { resolve } from "node:path";
+import { Cli } from "matrix-appservice-bridge";
+import { startBridge } from "./bridge.js";
+import { ConfigError, loadBridgeConfig } from "./config.js";
+import { createBridgeLogger } from "./logger.js";
+import {
+  RegistrationError,
+  generateRegistration,
+  readRegistrationFile,
+  writeRegistrationFile,
+} from "./registration.js";
+
+/** The Cli's parsed flags, with --force (nopt keeps flags it does not know). */
+interface Args {
+  config?: string;
+  url?: string;
+  force?: boolean;
+}
+
+function fail(err: unknown, cli?: Cli<Record<string, unknown>>): never {
+  if (err instanceof ConfigError || err instanceof RegistrationError) {
+    console.error(err.message);
+    process.exit(2);
+  }
+  // The Cli reads both files itself before handing over; a missing one surfaces as ENOENT.
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === "ENOENT" && typeof e.path === "string" && cli) {
+    const configPath = resolve((cli.getArgs() as Args | null)?.config ?? "config.yaml");
+    if (resolve(e.path) === configPath) {
+      console.error(
+        `config: ${configPath} not found. Copy config.sample.yaml to it and edit it ` +
+          "(homeserver.url, homeserver.domain, bridge.permissions, people.domain)",
+      );
+      process.exit(2);
+    }
+    if (resolve(e.path) === resolve(cli.getRegistrationFilePath())) {
+      console.error(
+        `registration: ${resolve(e.path)} not found. Generate it with ` +
+          "`matrix-appservice-people -r -u http://localhost:8090 -f registration.yaml -c config.yaml`",
+      );
+      process.exit(2);
+    }
+  }
+  console.error(e instanceof Error ? e.message : String(err));
+  process.exit(1);
+}
+
+function writeRegistration(cli: Cli<Record<string, unknown>>): void {
+  const args = (cli.getArgs() ?? {}) as Args;
+  const config = loadBridgeConfig(args.config ?? "config.yaml");
+  const url = args.url ?? "";
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+    if (!/^https?:$/.test(parsed.protocol)) throw new Error("not http");
+  } catch {
+    throw new ConfigError("", `-u ${url}: expected the http(s) URL the homeserver reaches the bridge at`);
+  }
+  const path = resolve(cli.getRegistrationFilePath());
+  writeRegistrationFile(path, generateRegistration(config, url), { force: args.force === true });
+  const port = Number(parsed.port || (parsed.protocol === "https:" ? 443 : 80));
+  if (port !== config.appservice.port) {
+    console.error(
+      `warning: -u ${url} has port ${port}, but the bridge listens on appservice.port ${config.appservice.port}`,
+    );
+  }
+  console.log(
+    [
+      `Wrote ${path} (mode 0600: it holds the appservice's secrets).`,
+      "Add it to your homeserver's homeserver.yaml:",
+      "",
+      "  app_service_config_files:",
+      `    - ${path}`,
+      "",
+      "then restart the homeserver and start the bridge:",
+      "",
+      `  matrix-appservice-people -c ${args.config ?? "config.yaml"} -f ${path}`,
+    ].join("\n"),
+  );
+  process.exit(0);
+}
+
+async function run(cli: Cli<Record<string, unknown>>, port: number | null): Promise<void> {
+  const args = (cli.getArgs() ?? {}) as Args;
+  const config = loadBridgeConfig(args.config ?? "config.yaml");
+  if (port) config.appservice.port = port;
+  const registrationPath = resolve(cli.getRegistrationFilePath());
+  const registration = readRegistrationFile(registrationPath);
+  const log = createBridgeLogger(config.logging.level);
+  const bridge = await startBridge(config, registration, {
+    logger: log,
+    registrationPath,
+    defaultMetrics: true,
+  });
+  const shutdown = (signal: string) => {
+    log.info({ signal }, "shutting down");
+    bridge.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once("SIGINT", () => shutdown("SIGINT"));
+  process.once("SIGTERM", () => shutdown("SIGTERM"));
+}
+
+export function main(argv: string[] = process.argv): void {
+  const flags = argv.slice(2);
+  const given = (...names: string[]) =>
+    flags.some((a) => names.some((n) => a === n || a.startsWith(`${n}=`)));
+  // Like people-server: config.yaml unless told otherwise.
+  if (!given("-c", "--config", "-h", "--help")) argv.push("-c", "config.yaml");
+
+  const cli: Cli<Record<string, unknown>> = new Cli({
+    registrationPath: "registration.yaml",
+    enableLocalpart: false,
+    // Validated by loadBridgeConfig (zod, errors naming the key), not by the Cli's JSON schema.
+    bridgeConfig: { affectsRegistration: true, schema: { type: "object" }, defaults: {} },
+    generateRegistration: () => {
+      try {
+        writeRegistration(cli);
+      } catch (err) {
+        fail(err, cli);
+      }
+    },
+    run: (port) => {
+      run(cli, port).catch((err: unknown) => fail(err, cli));
+    },
+  });
+  try {
+    cli.run();
+  } catch (err) {
+    fail(err, cli);
+  }
+}
+
+if (require.main === module) main();

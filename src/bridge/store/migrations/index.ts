@@ -1,0 +1,20 @@
+// The bridge's migrations, in order, as a knex migrationSource (no directory
+// globbing). Append only; knex records the names in `bridge_migrations`.
+
+import type { Knex } from "knex";
+import * as initial from "./001-initial.js";
+
+export interface NamedMigration {
+  name: string;
+  migration: Knex.Migration;
+}
+
+export const BRIDGE_MIGRATIONS_TABLE = "bridge_migrations";
+
+export const BRIDGE_MIGRATIONS: readonly NamedMigration[] = [{ name: "001-initial", migration: initial }];
+
+export const bridgeMigrationSource: Knex.MigrationSource<NamedMigration> = {
+  getMigrations: () => Promise.resolve([...BRIDGE_MIGRATIONS]),
+  getMigrationName: (m) => m.name,
+  getMigration: (m) => Promise.resolve(m.migration),
+};

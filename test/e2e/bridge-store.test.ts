@@ -1,0 +1,98 @@
+// The bridge's own tables on SQLite and PostgreSQL (the test cluster of the
+// run): numbered migrations under their own bookkeeping table, beside the
+// People server's schema in the same database, and the two stores' promises.
+// (An integration test by nature; it lives with the other bridge tests.)
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import knex from "knex";
+import { openBridgeStore } from "../../src/bridge/store/open-bridge-store.js";
+import type { BridgeStore, BridgeStoreConfig } from "../../src/bridge/store/types.js";
+import { openStore } from "../../src/store/index.js";
+import { ENGINES } from "../helpers/stores.js";
+import { testPostgres } from "../helpers/postgres.js";
+
+for (const engine of ENGINES) {
+  describe(`bridge store [${engine}]`, function () {
+    let config: BridgeStoreConfig;
+    let store: BridgeStore;
+    let tempDir: string | undefined;
+
+    before(async function () {
+      this.timeout(180_000);
+      if (engine === "sqlite") {
+        tempDir = mkdtempSync(join(tmpdir(), "bridge-store-"));
+        config = { engine, connection: join(tempDir, "shared.db") };
+      } else {
+        config = { engine, connection: await (await testPostgres()).createDatabase("bridge-store") };
+      }
+      // The People server's schema first, in the same database: the two never collide.
+      const people = await openStore(config);
+      await people.close();
+      store = await openBridgeStore(config);
+    });
+
+    after(async function () {
+      await store?.close();
+      if (tempDir) rmSync(tempDir, { recursive: true, force: true });
+    });
+
+    it("keeps its migrations apart from the People server's", async function () {
+      const db = knex(
+        engine === "sqlite"
+          ? { client: "better-sqlite3", connection: { filename: config.connection }, useNullAsDefault: true }
+          : { client: "pg", connection: config.connection },
+      );
+      try {
+        const bridge = (await db("bridge_migrations").select("name")) as { name: string }[];
+        assert.deepEqual(
+          bridge.map((r) => r.name),
+          ["001-initial"],
+        );
+        const people = (await db("knex_migrations").select("name")) as { name: string }[];
+        assert.ok(!people.some((r) => r.name.includes("bridge")));
+        assert.ok(people.length >= 1);
+      } finally {
+        await db.destroy();
+      }
+    });
+
+    it("records processed transactions, replaces by id, and prunes old ones", async function () {
+      assert.equal(await store.transactions.get("t1"), undefined);
+      await store.transactions.put({ txnId: "t1", eventsHash: "h1", processedAt: 1_000 });
+      await store.transactions.put({ txnId: "t2", eventsHash: "h2", processedAt: 5_000 });
+      assert.deepEqual(await store.transactions.get("t1"), {
+        txnId: "t1",
+        eventsHash: "h1",
+        processedAt: 1_000,
+      });
+      await store.transactions.put({ txnId: "t1", eventsHash: "h1b", processedAt: 2_000 });
+      assert.equal((await store.transactions.get("t1"))?.eventsHash, "h1b");
+      assert.equal(await store.transactions.prune(3_000), 1);
+      assert.equal(await store.transactions.get("t1"), undefined);
+      assert.ok(await store.transactions.get("t2"));
+    });
+
+    it("keeps one management room per user, findable by room", async function () {
+      const rooms = store.managementRooms;
+      await rooms.put({ userId: "@a:hs", roomId: "!one:hs", createdAt: 1 });
+      await rooms.put({ userId: "@b:hs", roomId: "!two:hs", createdAt: 2 });
+      await rooms.put({ userId: "@a:hs", roomId: "!three:hs", createdAt: 3 });
+      assert.deepEqual(await rooms.forUser("@a:hs"), { userId: "@a:hs", roomId: "!three:hs", createdAt: 3 });
+      assert.deepEqual(await rooms.ownersOf("!one:hs"), []);
+      assert.deepEqual(await rooms.ownersOf("!two:hs"), ["@b:hs"]);
+      assert.equal(await rooms.count(), 2);
+      await rooms.remove("@b:hs", "!two:hs");
+      assert.equal(await rooms.forUser("@b:hs"), undefined);
+    });
+
+    it("keeps its data when opened again (migrations are not re-run)", async function () {
+      await store.close();
+      store = await openBridgeStore(config);
+      assert.ok(await store.transactions.get("t2"));
+      assert.equal((await store.managementRooms.forUser("@a:hs"))?.roomId, "!three:hs");
+      await store.ping();
+    });
+  });
+}
