@@ -113,6 +113,7 @@ const EXAMPLES: MessageContent[] = [
   { type: "rt_hangup", session: id16(), reason: "busy" },
   { type: "move_notice", notice: { body: "e30", sig: "x".repeat(86) } },
   { type: "delivery_token", token: b64u(randomBytes(24)), expires: NOW + DAY },
+  { type: "device_link", document: JSON.stringify({ people_link_request: { v: 1 } }) },
 ];
 
 describe("sealed envelopes", () => {

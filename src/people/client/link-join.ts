@@ -89,7 +89,7 @@ export async function joinByCode(deps: JoinDeps, o: { address: string; code: str
     device,
     signingKey: signKey,
     to: [address],
-    content: { type: "text", body: JSON.stringify(request) },
+    content: { type: "device_link", document: JSON.stringify(request) },
     copies: [{ address, devices: devices.map((d) => d.encKey), server: server.envelopeKey }],
     now,
     ttlMs: LINK_TTL_MS,
@@ -172,8 +172,8 @@ async function findGrant(
         now,
         replay: new MemoryReplayGuard(),
       });
-      if (verified.content.type !== "text") continue;
-      const grant = parseLinkDocument(linkGrantSchema, verified.content.body)?.people_link_grant;
+      if (verified.content.type !== "device_link") continue;
+      const grant = parseLinkDocument(linkGrantSchema, verified.content.document)?.people_link_grant;
       const seed = grant ? fromB64u(grant.account_seed) : null;
       if (!grant || !seed || seed.length !== 32 || grant.device !== identity.device) continue;
       const mac = linkMac(key, "grant", Buffer.from(`${identity.device}\0`), seed, certHash);

@@ -117,10 +117,10 @@ export class LinkResponder {
    */
   intercept = async (message: UnverifiedMessage, envelopeId: string): Promise<boolean> => {
     const content = message._message.content;
-    if (content.type !== "text") return false;
+    if (content.type !== "device_link") return false;
     // A grant is for the linking device alone, which takes it from its mailbox itself: never show it as a message.
-    if (parseLinkDocument(linkGrantSchema, content.body)) return true;
-    const request = parseLinkDocument(linkRequestSchema, content.body)?.people_link_request;
+    if (parseLinkDocument(linkGrantSchema, content.document)) return true;
+    const request = parseLinkDocument(linkRequestSchema, content.document)?.people_link_request;
     if (!request) return false;
     try {
       await this.accept(message, request);
@@ -193,7 +193,7 @@ export class LinkResponder {
       device: account.device,
       signingKey: account.identity.signingKey,
       to: [account.address],
-      content: { type: "text", body: JSON.stringify(grant) },
+      content: { type: "device_link", document: JSON.stringify(grant) },
       copies: [{ address: account.address, devices: [cert.encKey], server: server.envelopeKey }],
       now,
       ttlMs: LINK_TTL_MS,

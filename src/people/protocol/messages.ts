@@ -117,6 +117,8 @@ export const contentSchema = z.discriminatedUnion("type", [
     token: z.string().regex(/^[A-Za-z0-9_-]{22,64}$/),
     expires: ms,
   }),
+  /** Device linking between a new device and one of the account's own devices (never shown as a message). */
+  z.strictObject({ type: z.literal("device_link"), document: z.string().max(16 * 1024) }),
 ]);
 
 export type MessageContent = z.infer<typeof contentSchema>;
