@@ -27,15 +27,39 @@ const frameSchema = z.discriminatedUnion("type", [
   }),
   z.object({ type: z.literal("caught_up"), seq: z.number() }),
   z.object({ type: z.literal("acked") }),
-  z.object({ type: z.literal("relay") }),
+  z.object({
+    type: z.literal("relay"),
+    from: z.object({ address: z.string().max(254), device: z.string().max(64) }),
+    session: z.string().max(64),
+    data: z.string(),
+  }),
   z.object({ type: z.literal("pong") }),
-  z.object({ type: z.literal("error"), errcode: z.string(), error: z.string() }),
+  z.object({
+    type: z.literal("error"),
+    errcode: z.string(),
+    error: z.string(),
+    session: z.string().max(64).optional(),
+  }),
 ]);
+
+/** A relayed realtime frame (PROTOCOL §17.4), `from` as the server authenticated it. */
+export interface RelayFrame {
+  from: { address: string; device: string };
+  session: string;
+  data: string;
+}
 
 export interface LiveHandler {
   /** Resolves once the envelope is handled for good (stored, or rejected and reported); throws to retry later. */
   envelope(envelopeId: string, inner: Buffer): Promise<void>;
   caughtUp(seq: number): void;
+  /** Realtime (realtime.ts): handled as they arrive, not queued behind envelopes being processed. */
+  relay?(frame: RelayFrame): void;
+  /** The server refused a relay frame of `session` (PEOPLE_UNAVAILABLE: the device is not reachable by relay). */
+  relayError?(session: string, errcode: string): void;
+  pong?(): void;
+  /** The socket became ready (authenticated) or closed. */
+  readyChange?(ready: boolean): void;
 }
 
 export interface ReconnectOptions {
@@ -47,6 +71,8 @@ export class LiveSocket {
   private stopped = true;
   private loop: Promise<void> | undefined;
   private ws: WebSocket | undefined;
+  /** The socket, once the server said `ready`, until it closes. */
+  private readyWs: WebSocket | undefined;
   private abort = new AbortController();
 
   constructor(
@@ -73,6 +99,18 @@ export class LiveSocket {
     this.ws?.close(1000);
     await this.loop;
     this.loop = undefined;
+  }
+
+  /** Authenticated and open: frames sent now reach the server. */
+  get ready(): boolean {
+    return this.readyWs !== undefined && this.readyWs.readyState === WebSocket.OPEN;
+  }
+
+  /** Send a client frame (relay, ping) on the ready socket; false when there is none. */
+  send(frame: object): boolean {
+    if (!this.ready) return false;
+    this.readyWs!.send(JSON.stringify(frame));
+    return true;
   }
 
   private async run(): Promise<void> {
@@ -122,10 +160,12 @@ export class LiveSocket {
       ws.on("message", (data: RawData, isBinary: boolean) => {
         alive();
         if (isBinary || failed) return;
+        const frame = parseFrame(data.toString());
+        if (!frame || this.realtimeFrame(frame)) return;
         chain = chain.then(async () => {
           if (failed) return;
           try {
-            await this.frame(ws, data.toString(), onReady);
+            await this.frame(ws, frame, onReady);
           } catch (error) {
             failed = true;
             this.o.events.emit("error", { where: "receive", error });
@@ -135,6 +175,10 @@ export class LiveSocket {
       });
       ws.on("close", (code: number) => {
         clearTimeout(silence);
+        if (this.readyWs === ws) {
+          this.readyWs = undefined;
+          this.o.handler.readyChange?.(false);
+        }
         this.o.events.emit("connection", { state: "closed", code });
         resolve();
       });
@@ -143,19 +187,42 @@ export class LiveSocket {
     this.ws = undefined;
   }
 
-  private async frame(ws: WebSocket, text: string, onReady: () => void): Promise<void> {
-    let json: unknown;
+  /** Realtime frames are handled at once, in arrival order; true when `frame` was one. */
+  private realtimeFrame(frame: Frame): boolean {
     try {
-      json = JSON.parse(text);
-    } catch {
-      return;
+      return this.dispatchRealtime(frame);
+    } catch (error) {
+      // Never let a realtime handler's failure escape a socket event.
+      this.o.events.emit("error", { where: "realtime", error });
+      return true;
     }
-    const parsed = frameSchema.safeParse(json);
-    if (!parsed.success) return;
-    const frame = parsed.data;
+  }
+
+  private dispatchRealtime(frame: Frame): boolean {
+    switch (frame.type) {
+      case "relay":
+        this.o.handler.relay?.({ from: frame.from, session: frame.session, data: frame.data });
+        return true;
+      case "pong":
+        this.o.handler.pong?.();
+        return true;
+      case "error":
+        if (frame.session === undefined) return false;
+        this.o.handler.relayError?.(frame.session, frame.errcode);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  private async frame(ws: WebSocket, frame: Frame, onReady: () => void): Promise<void> {
     switch (frame.type) {
       case "ready":
         onReady();
+        if (ws.readyState === WebSocket.OPEN) {
+          this.readyWs = ws;
+          this.o.handler.readyChange?.(true);
+        }
         this.o.events.emit("connection", { state: "open" });
         return;
       case "envelope": {
@@ -171,4 +238,17 @@ export class LiveSocket {
         return;
     }
   }
+}
+
+type Frame = z.infer<typeof frameSchema>;
+
+function parseFrame(text: string): Frame | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const parsed = frameSchema.safeParse(json);
+  return parsed.success ? parsed.data : undefined;
 }

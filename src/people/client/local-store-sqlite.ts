@@ -11,6 +11,8 @@ import type {
   ClientStore,
   CommitResult,
   ContactRecord,
+  GroupKeyRecord,
+  GroupRecord,
   HeldEnvelope,
   InboxEntry,
   OutboxInsert,
@@ -61,6 +63,9 @@ CREATE TABLE IF NOT EXISTS held (
   data BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS held_sender ON held (sender);
+CREATE TABLE IF NOT EXISTS groups (k TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS group_keys (k TEXT PRIMARY KEY, grp TEXT NOT NULL, data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS group_keys_grp ON group_keys (grp);
 `;
 
 const VERIFIER = Buffer.from("people/v1 client store", "utf8");
@@ -343,6 +348,50 @@ class SqliteClientStore implements ClientStore {
 
   async unhold(envelopeId: string): Promise<void> {
     this.db.prepare("DELETE FROM held WHERE envelope_id = ?").run(envelopeId);
+  }
+
+  // Groups and their epoch keys: rows keyed by keyed hashes of the group id (and epoch), values sealed.
+  async getGroup(group: string): Promise<GroupRecord | undefined> {
+    return this.getRecord<GroupRecord>("groups", "group", group, (r) => r.group);
+  }
+
+  async listGroups(): Promise<GroupRecord[]> {
+    const rows = this.db.prepare("SELECT k, data FROM groups").all() as { k: string; data: Buffer }[];
+    return rows.map((r) => this.cipher.openJson(`group:${r.k}`, r.data) as GroupRecord);
+  }
+
+  async putGroupKey(record: GroupRecord, key: GroupKeyRecord): Promise<void> {
+    if (record.group !== key.group) throw new PeopleError("PEOPLE_INTERNAL", "group key for another group");
+    const k = this.cipher.index("group-key", `${key.group}\n${key.epoch}`);
+    this.db.transaction(() => {
+      this.putRecord("groups", "group", record.group, record);
+      this.db
+        .prepare(
+          "INSERT INTO group_keys (k, grp, data) VALUES (?, ?, ?) ON CONFLICT (k) DO UPDATE SET data = excluded.data",
+        )
+        .run(k, this.cipher.index("group", key.group), this.cipher.sealJson(`group-key:${k}`, key));
+    })();
+  }
+
+  async getGroupKey(group: string, epoch: number): Promise<GroupKeyRecord | undefined> {
+    const k = this.cipher.index("group-key", `${group}\n${epoch}`);
+    const row = this.db.prepare("SELECT data FROM group_keys WHERE k = ?").get(k) as
+      { data: Buffer } | undefined;
+    if (!row) return undefined;
+    const key = this.cipher.openJson(`group-key:${k}`, row.data) as GroupKeyRecord;
+    if (key.group !== group || key.epoch !== epoch)
+      throw new PeopleError("PEOPLE_INTERNAL", "group key record names another key");
+    return key;
+  }
+
+  async groupKeys(group: string): Promise<GroupKeyRecord[]> {
+    const rows = this.db
+      .prepare("SELECT k, data FROM group_keys WHERE grp = ?")
+      .all(this.cipher.index("group", group)) as { k: string; data: Buffer }[];
+    return rows
+      .map((r) => this.cipher.openJson(`group-key:${r.k}`, r.data) as GroupKeyRecord)
+      .filter((key) => key.group === group)
+      .sort((x, y) => x.epoch - y.epoch);
   }
 
   async compact(): Promise<void> {

@@ -93,6 +93,33 @@ export interface HeldEnvelope {
   until: number;
 }
 
+/** A social group as this device knows it (groups.ts). */
+export interface GroupRecord {
+  /** The group id: 16 random bytes, base64url (a MessageId-shaped value). */
+  group: string;
+  /** The owner: the creator, or for a member the sender of the first key received; later keys must come from it. */
+  owner: string;
+  /** Known to the device that created the group (group_key carries no name). */
+  name: string | null;
+  /** The newest epoch held, and who holds its key (the owner included). */
+  epoch: number;
+  members: string[];
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** One epoch key of a group: who sent it and who it was given to. */
+export interface GroupKeyRecord {
+  group: string;
+  epoch: number;
+  /** The 32-byte epoch key, base64url. */
+  key: string;
+  members: string[];
+  /** The sender (the owner). */
+  from: string;
+  receivedAt: number;
+}
+
 export type CommitResult =
   | { status: "new"; seq: number }
   /** Stored before, but the listeners never finished with it (a crash or a failing listener). */
@@ -143,6 +170,14 @@ export interface ClientStore {
   /** The envelopes held for `from`, oldest first. */
   held(from: string): Promise<HeldEnvelope[]>;
   unhold(envelopeId: string): Promise<void>;
+
+  getGroup(group: string): Promise<GroupRecord | undefined>;
+  listGroups(): Promise<GroupRecord[]>;
+  /** The group record and one of its epoch keys, in one transaction. */
+  putGroupKey(record: GroupRecord, key: GroupKeyRecord): Promise<void>;
+  getGroupKey(group: string, epoch: number): Promise<GroupKeyRecord | undefined>;
+  /** Every epoch key held for `group`, oldest epoch first. */
+  groupKeys(group: string): Promise<GroupKeyRecord[]>;
 
   /** After secrets were erased: push the WAL into the database so old pages do not linger in it. */
   compact(): Promise<void>;

@@ -11,16 +11,39 @@ import { Attachments, type AttachmentMeta } from "./attachments.js";
 import { closeCore, openCore, type ClientOptions, type Core } from "./client-core.js";
 import type { Contact, Resolution } from "./directory.js";
 import type { ClientEventMap, ClientEvents, KeyChangeEvent } from "./events.js";
+import { Groups } from "./groups.js";
 import { joinByCode } from "./link-join.js";
 import { LinkResponder, type LinkOffer } from "./link.js";
 import { LiveSocket } from "./live-socket.js";
 import type { InboxEntry } from "./local-store.js";
 import { Messenger, type SendOptions } from "./messaging.js";
-import { Receiver, type MessageHandler } from "./receiver.js";
+import { Posts } from "./posts.js";
+import { Realtime } from "./realtime.js";
+import { Receiver, type MessageHandler, type ReceivedMessage } from "./receiver.js";
 import { fingerprint } from "./safety-number.js";
 import { Session } from "./session.js";
+import { TargetedSender } from "./targeted-send.js";
 
 export type { ClientOptions } from "./client-core.js";
+export type { GroupInfo, GroupUpdate } from "./groups.js";
+export type { FeedResult, Post, PostInput, PublishedPost, UnopenablePost } from "./posts.js";
+export type { IncomingCall, RtSession, RtTransport } from "./realtime.js";
+
+/** Social groups owned by an account, keyed by epochs (groups.ts). */
+export type GroupsFacet = Pick<
+  Groups,
+  "createGroup" | "addMember" | "removeMember" | "members" | "get" | "list" | "events"
+>;
+/** Group and public posts on the authors' feeds (posts.ts). */
+export type PostsFacet = Pick<
+  Posts,
+  "post" | "postPublic" | "feed" | "deletePost" | "download" | "events" | "idle"
+>;
+/** Realtime data sessions between two devices (realtime.ts). */
+export type RealtimeFacet = Pick<
+  Realtime,
+  "call" | "accept" | "decline" | "incoming" | "sessions" | "on" | "events"
+>;
 
 const MAINTENANCE_MS = 60 * 60 * 1000;
 
@@ -32,6 +55,12 @@ export class PeopleClient {
   private readonly live: LiveSocket;
   private readonly link: LinkResponder;
   private readonly attachments: Attachments;
+  private readonly groupsImpl: Groups;
+  private readonly postsImpl: Posts;
+  private readonly realtimeImpl: Realtime;
+  readonly groups: GroupsFacet;
+  readonly posts: PostsFacet;
+  readonly realtime: RealtimeFacet;
   private timer: NodeJS.Timeout | undefined;
   private started = false;
 
@@ -47,6 +76,8 @@ export class PeopleClient {
     this.receiver = new Receiver({ account, directory, store, events, now });
     this.link = new LinkResponder({ account, servers, outbox, events, now });
     this.receiver.linkInterceptor = this.link.intercept;
+    // First listener: group keys are stored, and realtime signals handled, before anyone else sees them.
+    this.receiver.onMessage((m) => this.route(m));
     this.live = new LiveSocket({
       serverUrl,
       session: this.session,
@@ -56,6 +87,10 @@ export class PeopleClient {
           await this.receiver.envelope(id, inner);
         },
         caughtUp: (seq) => events.emit("caughtUp", { seq }),
+        relay: (frame) => this.realtimeImpl.relayFrame(frame),
+        relayError: (session, code) => this.realtimeImpl.relayError(session, code),
+        pong: () => this.realtimeImpl.pong(),
+        readyChange: (ready) => this.realtimeImpl.liveChanged(ready),
       },
       ...(core.o.ca ? { ca: core.o.ca } : {}),
       ...(core.o.reconnect ? { reconnect: core.o.reconnect } : {}),
@@ -68,6 +103,45 @@ export class PeopleClient {
       domain: addressDomain(account.address),
       ...(core.o.maxAttachmentBytes ? { maxBytes: core.o.maxAttachmentBytes } : {}),
     });
+    const send = (to: readonly string[], content: MessageContent) => this.messenger.send(to, content);
+    this.groupsImpl = new Groups({ account, store, directory, send, now });
+    this.postsImpl = new Posts({
+      account,
+      groups: this.groupsImpl,
+      directory,
+      discovery,
+      http,
+      session: this.session,
+      attachments: this.attachments,
+      send,
+      now,
+    });
+    this.realtimeImpl = new Realtime({
+      account,
+      directory,
+      sender: new TargetedSender({ account, directory, servers, outbox, now }),
+      live: this.live,
+      now,
+    });
+    this.groups = this.groupsImpl;
+    this.posts = this.postsImpl;
+    this.realtime = this.realtimeImpl;
+  }
+
+  private async route(m: ReceivedMessage): Promise<void> {
+    switch (m.content.type) {
+      case "group_key":
+        return this.groupsImpl.receive(m);
+      case "post_notice":
+        return this.postsImpl.notice(m);
+      case "rt_offer":
+      case "rt_answer":
+      case "rt_candidate":
+      case "rt_hangup":
+        return this.realtimeImpl.signal(m);
+      default:
+        return;
+    }
   }
 
   private static async with(o: ClientOptions, make: (core: Core) => Promise<Account>): Promise<PeopleClient> {
@@ -164,6 +238,7 @@ export class PeopleClient {
     this.started = false;
     clearInterval(this.timer);
     this.link.cancel();
+    await this.realtimeImpl.closeAll();
     await this.live.stop();
     await this.core.outbox.stop();
   }
