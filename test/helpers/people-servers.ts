@@ -17,7 +17,9 @@ import { Ed25519PublicKey } from "../../src/people/protocol/keys.js";
 import { challengeBytes } from "../../src/people/server/auth.js";
 import { parseServerConfig, type ServerConfigInput } from "../../src/people/server/config.js";
 import { startPeopleServer, type PeopleServerHandle } from "../../src/people/server/people-server.js";
-import type { Logger } from "../../src/people/server/logger.js";
+import { createLogger, type Logger } from "../../src/people/server/logger.js";
+import { loadTls } from "../../src/people/server/tls.js";
+import { freePort } from "./ports.js";
 import type { EngineName } from "./stores.js";
 import { testPostgres } from "./postgres.js";
 import { makeAccount, type Account } from "./protocol-fixtures.js";
@@ -67,6 +69,52 @@ export async function startTestServer(
       if (!o.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Servers that know each other as People servers do: each pins the others'
+ * domains to their loopback ports and trusts their development certificates
+ * (made before start, so each can be named in the others' `ca_files`).
+ * `pins` overrides or adds a pin for every server (e.g. a domain at a closed port).
+ */
+export async function startLinkedServers(
+  domains: string[],
+  o: { pins?: Record<string, string> } = {},
+): Promise<TestServer[]> {
+  const silent = createLogger("silent");
+  const setup = await Promise.all(
+    domains.map(async (domain) => {
+      const dataDir = mkdtempSync(join(tmpdir(), `people-${domain}-`));
+      const tls = await loadTls({ dataDir, domain }, silent);
+      return { domain, dataDir, certPath: tls.devCertPath!, port: await freePort() };
+    }),
+  );
+  const servers: TestServer[] = [];
+  try {
+    for (const me of setup) {
+      const others = setup.filter((x) => x !== me);
+      const server = await startTestServer(me.domain, {
+        dataDir: me.dataDir,
+        config: {
+          listen: { host: "127.0.0.1", port: me.port },
+          discovery: {
+            pins: { ...Object.fromEntries(others.map((x) => [x.domain, `127.0.0.1:${x.port}`])), ...o.pins },
+            ca_files: others.map((x) => x.certPath),
+          },
+        },
+      });
+      const stop = server.stop.bind(server);
+      server.stop = async () => {
+        await stop();
+        rmSync(me.dataDir, { recursive: true, force: true });
+      };
+      servers.push(server);
+    }
+  } catch (err) {
+    for (const s of servers) await s.stop();
+    throw err;
+  }
+  return servers;
 }
 
 export function deviceUpload(

@@ -1,8 +1,9 @@
 // Realtime data sessions between real clients on two real People servers
-// (a.test, b.test): relayed between devices of one server, direct over a
-// WebSocket the callee listens on, and across servers, where relay does not
-// exist yet and frames fall back to sealed envelopes. Frames altered,
-// replayed or reordered on the way are rejected; a hangup zeroes the keys.
+// (a.test, b.test, which pin each other, and c.test, which neither can reach):
+// relayed between devices of one server, direct over a WebSocket the callee
+// listens on, relayed through both servers across domains, and falling back
+// to sealed envelopes when the other server cannot be reached. Frames
+// altered, replayed or reordered on the way are rejected; a hangup zeroes the keys.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
@@ -21,12 +22,14 @@ import {
 import { isPeopleError } from "../../src/people/errors.js";
 import { newMessageId } from "../../src/people/protocol/ids.js";
 import { X25519KeyPair } from "../../src/people/protocol/keys.js";
-import { startTestServer, type TestServer } from "../helpers/people-servers.js";
+import { startLinkedServers, startTestServer, type TestServer } from "../helpers/people-servers.js";
+import { freePort } from "../helpers/ports.js";
 import { clientOptions, networkOf, removeTempDirs, tempDir, waitUntil } from "../helpers/client-fixtures.js";
 
 const JANE = "jane@a.test";
 const ANN = "ann@a.test";
 const JOE = "joe@b.test";
+const KIM = "kim@c.test";
 
 const isZero = (b: Buffer) => b.every((x) => x === 0);
 
@@ -158,13 +161,22 @@ describe("People client: realtime sessions", function () {
   this.timeout(60_000);
   let a: TestServer;
   let b: TestServer;
+  let c: TestServer;
   const clients: Record<string, PeopleClient> = {};
 
   before(async function () {
-    a = await startTestServer("a.test");
-    b = await startTestServer("b.test");
-    const network = networkOf([a, b]);
-    for (const address of [JANE, ANN, JOE]) {
+    // Servers relay to each other only when they can reach each other: c.test is pinned to a closed port.
+    const closed = `127.0.0.1:${await freePort()}`;
+    [a, b] = (await startLinkedServers(["a.test", "b.test"], { pins: { "c.test": closed } })) as [
+      TestServer,
+      TestServer,
+    ];
+    c = await startTestServer("c.test", {
+      config: { discovery: { pins: { "a.test": closed, "b.test": closed } } },
+    });
+    // The clients reach every server (envelopes go from the client to the recipient's server).
+    const network = networkOf([a, b, c]);
+    for (const address of [JANE, ANN, JOE, KIM]) {
       const client = await PeopleClient.create({
         ...clientOptions(network, tempDir(address.split("@")[0]!)),
         address,
@@ -178,6 +190,7 @@ describe("People client: realtime sessions", function () {
     for (const c of Object.values(clients)) await c.close().catch(() => undefined);
     await a?.stop();
     await b?.stop();
+    await c?.stop();
     removeTempDirs();
   });
 
@@ -299,8 +312,26 @@ describe("People client: realtime sessions", function () {
     }
   });
 
-  it("falls back to sealed envelopes across servers and still delivers in order", async () => {
+  it("relays a session across servers through both servers", async () => {
     const p = await connect(JANE, JOE);
+    await exchange(p, 20, "cross relay");
+    const big = randomBytes(MAX_FRAME_DATA);
+    const arrived = p.callee.events.once("data");
+    await p.caller.send(big);
+    assert((await arrived).equals(big), "the largest frame fits a relay frame between servers");
+    assert.deepEqual(p.transports, ["relay"], "no fallback to envelopes");
+    assert.equal(p.caller.transport, "relay");
+    assert.equal(p.callee.transport, "relay");
+    assert.equal(p.caller.stats.rejected + p.callee.stats.rejected, 0);
+    const keys = [...p.caller.exposeKeysForTesting(), ...p.callee.exposeKeysForTesting()];
+    const ended = p.callee.events.once("close");
+    await p.caller.hangup("normal");
+    assert.deepEqual(await ended, { reason: "normal", remote: true });
+    assert(keys.every(isZero));
+  });
+
+  it("falls back to sealed envelopes when the other server cannot be reached and still delivers in order", async () => {
+    const p = await connect(JANE, KIM);
     await exchange(p, 5, "cross");
     // The largest frame fits one envelope.
     const big = randomBytes(MAX_FRAME_DATA);
@@ -310,7 +341,7 @@ describe("People client: realtime sessions", function () {
     await assert.rejects(p.caller.send(Buffer.alloc(MAX_FRAME_DATA + 1)), (e) =>
       isPeopleError(e, "PEOPLE_TOO_LARGE"),
     );
-    // Relay between servers does not exist yet: each side tried it, was refused, and went on by envelope.
+    // Neither server can reach the other: each side tried relay, was refused, and went on by envelope.
     assert.deepEqual(p.transports, ["relay", "envelope"]);
     assert.equal(p.caller.transport, "envelope");
     assert.equal(p.callee.transport, "envelope");

@@ -41,9 +41,10 @@
 //   dropped. The network sees addresses, timing and sizes.
 // - relay: through the servers' live WebSockets (`relay` frames, PROTOCOL
 //   §17.4). A ping after each burst tells which frames the server took: a
-//   frame is confirmed by the pong, and an error for the session (the peer
-//   device is not connected, or on another server: relay between servers does
-//   not exist yet and is answered PEOPLE_UNAVAILABLE) or a dropped socket
+//   frame is confirmed by the pong (the server answers a ping only once the
+//   frames before it were delivered, also those it forwarded to the peer's
+//   server), and an error for the session (the peer device is not connected,
+//   or its server cannot be reached: PEOPLE_UNAVAILABLE) or a dropped socket
 //   switches the session to:
 // - envelope: store-and-forward, each frame in its own sealed envelope to the
 //   peer device, resending the frames the relay did not confirm. Slower (a

@@ -17,6 +17,7 @@ export const SIGNATURE_LABELS = [
   "move-notice",
   "auth-challenge",
   "link-code",
+  "server-relay",
 ] as const;
 
 export type SignatureLabel = (typeof SIGNATURE_LABELS)[number];

@@ -1,6 +1,6 @@
 // The device WebSocket: new mail is pushed the moment it is durable, missed
 // mail is caught up from the mailbox on connect, and realtime frames are
-// relayed between devices of this server.
+// relayed between devices, of this server or (through RelayService) of another.
 //
 // ## Live connection: `GET /_people/v1/live` (WebSocket over HTTPS)
 //
@@ -54,17 +54,20 @@
 //       Answered with `acked`.
 //   {"type":"relay","to":{"address":...,"device":...},"session":"<id>","data":"<base64url>"}
 //       Deliver an opaque frame (at most 64 KiB decoded; the server never
-//       reads it) to the sockets of another device of an account on this
-//       server, as `relay` with `from` set by the server to the sender's
-//       authenticated address and device. Nothing is answered on success.
-//       If that device is not connected, or the address is on another
-//       domain, the answer is an error PEOPLE_UNAVAILABLE carrying `session`.
-//       (Relay between servers comes with the realtime work; until then
-//       relay reaches only devices connected to this server.) `session` is
-//       1-64 characters of [A-Za-z0-9_-].
+//       reads it) to the sockets of another device, as `relay` with `from`
+//       set by the server to the sender's authenticated address and device.
+//       A device on another domain is reached through its server
+//       (POST /_people/v1/relay, signed by this server; frames to one device
+//       are forwarded one after another, so they arrive in order). Nothing
+//       is answered on success. If that device is not connected, or its
+//       server cannot be reached or refuses, the answer is an error
+//       PEOPLE_UNAVAILABLE carrying `session`. `session` is 1-64 characters
+//       of [A-Za-z0-9_-].
 //   {"type":"ping"}
 //       Answered with `pong` (an application-level keepalive for clients
-//       that cannot see WebSocket pings).
+//       that cannot see WebSocket pings). The pong comes only after every
+//       relay frame sent before the ping was delivered or refused, so a pong
+//       confirms them.
 //
 // ### Keepalive, flow control, close codes
 //
@@ -88,6 +91,7 @@ import type { EnvelopeListener } from "./ingest-service.js";
 import type { Logger } from "./logger.js";
 import type { ServerMetrics } from "./metrics.js";
 import type { MailboxStore, StoredEnvelope } from "../../store/types.js";
+import type { RelayEndpoint, RelayService } from "./relay-service.js";
 
 export const LIVE_PATH = "/_people/v1/live";
 
@@ -106,6 +110,8 @@ export interface LiveOptions {
   maxFrameBytes?: number;
   /** How long a socket without an Authorization header has to send its auth frame. Default 10 s. */
   authTimeoutMs?: number;
+  /** Forwards relay frames to devices of other domains; without it they are answered PEOPLE_UNAVAILABLE. */
+  forwarder?: Pick<RelayService, "forward">;
 }
 
 const CATCH_UP_PAGE = 500;
@@ -117,6 +123,9 @@ const CATCH_UP_HIGH_WATER = 1024 * 1024;
 const MAX_CATCH_UP_BUFFER = 256;
 const MAX_MALFORMED = 20;
 const MAX_RELAY_BYTES = 64 * 1024;
+/** Relay frames of one socket waiting to be forwarded to other servers; beyond this they are refused. */
+const MAX_QUEUED_FORWARDS = 1024;
+const PONG = '{"type":"pong"}';
 /** Time given to clients to answer a close frame on shutdown before the socket is cut. */
 const CLOSE_GRACE_MS = 2_000;
 
@@ -171,12 +180,26 @@ class Conn {
   /** The buffer overflowed: catch-up must read the mailbox again before going live. */
   overflowed = false;
   authTimer: NodeJS.Timeout | undefined = undefined;
+  /** Relay frames to other servers, one queue per target device; null until the first. */
+  queues: Map<string, ForwardQueue> | null = null;
+  /** Frames in `queues`. */
+  queued = 0;
+  /** One promise per queued frame, settled once it was forwarded or refused: a pong waits for them. */
+  forwards: Set<Promise<void>> | null = null;
+  /** The last pong still waiting for forwards; later pongs go after it. */
+  pongTail: Promise<void> | null = null;
 
   constructor(readonly ws: WebSocket) {}
 
   get key(): string {
     return deviceKey(this.address, this.device);
   }
+}
+
+interface ForwardQueue {
+  to: RelayEndpoint;
+  items: { session: string; data: string; done: () => void }[];
+  running: boolean;
 }
 
 function deviceKey(address: string, device: string): string {
@@ -250,6 +273,7 @@ export class LiveHub implements EnvelopeListener {
   private readonly log: Logger;
   private readonly maxConnections: number;
   private readonly authTimeoutMs: number;
+  private readonly forwarder: LiveOptions["forwarder"];
   private readonly wss: WebSocketServer;
   /** Every open socket, authenticated or not. */
   private readonly all = new Set<Conn>();
@@ -267,6 +291,7 @@ export class LiveHub implements EnvelopeListener {
     this.log = o.log;
     this.maxConnections = o.maxConnections;
     this.authTimeoutMs = o.authTimeoutMs ?? 10_000;
+    this.forwarder = o.forwarder;
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -322,6 +347,14 @@ export class LiveHub implements EnvelopeListener {
       // The envelope is stored: a failed push must never fail the ingest.
       this.log.warn(logErr(err), "live: push failed");
     }
+  }
+
+  /**
+   * A relay frame from a device of another server (already verified by
+   * RelayService): send it to every open socket of `to`. False when none is open.
+   */
+  deliverRelay(to: RelayEndpoint, from: RelayEndpoint, session: string, data: string): boolean {
+    return this.deliver(to, from, session, data, undefined) > 0;
   }
 
   /** Close every socket (code 1001) and stop timers; resolves when all are closed. */
@@ -523,7 +556,7 @@ export class LiveHub implements EnvelopeListener {
       case "auth":
         return this.malformed(c, "already authenticated");
       case "ping":
-        return this.send(c, '{"type":"pong"}');
+        return this.pong(c);
       case "ack": {
         const count = await this.store.mailbox.ack(c.address, c.device, frame.ids);
         return this.send(c, JSON.stringify({ type: "acked", count }));
@@ -538,27 +571,104 @@ export class LiveHub implements EnvelopeListener {
     // A token is only ever issued for an account of this server, so the
     // sender's domain is this server's domain.
     if (addressDomain(to.address as PeopleAddress) !== addressDomain(c.address as PeopleAddress)) {
-      return this.send(
-        c,
-        errorFrame("PEOPLE_UNAVAILABLE", "relay to other servers is not supported yet", session),
-      );
+      return this.forward(c, to, session, data);
     }
+    if (this.deliver(to, { address: c.address, device: c.device }, session, data, c) === 0) {
+      this.send(c, errorFrame("PEOPLE_UNAVAILABLE", "that device is not connected", session));
+    }
+  }
+
+  private deliver(
+    to: RelayEndpoint,
+    from: RelayEndpoint,
+    session: string,
+    data: string,
+    except: Conn | undefined,
+  ): number {
     let out: string | undefined;
     let delivered = 0;
     for (const t of this.byDevice.get(deviceKey(to.address, to.device)) ?? []) {
-      if (t === c || !isOpen(t)) continue;
+      if (t === except || !isOpen(t)) continue;
       out ??= JSON.stringify({
         type: "relay",
-        from: { address: c.address, device: c.device },
+        from: { address: from.address, device: from.device },
         session,
         data,
       });
       this.send(t, out);
       delivered++;
     }
-    if (delivered === 0) {
-      this.send(c, errorFrame("PEOPLE_UNAVAILABLE", "that device is not connected", session));
+    return delivered;
+  }
+
+  /** Queue a frame for a device of another server; frames to one device go one after another. */
+  private forward(c: Conn, to: RelayEndpoint, session: string, data: string): void {
+    if (!this.forwarder) {
+      return this.send(c, errorFrame("PEOPLE_UNAVAILABLE", "relay to other servers is not enabled", session));
     }
+    if (c.queued >= MAX_QUEUED_FORWARDS) {
+      return this.send(c, errorFrame("PEOPLE_UNAVAILABLE", "too many relay frames in flight", session));
+    }
+    const key = deviceKey(to.address, to.device);
+    c.queues ??= new Map();
+    let q = c.queues.get(key);
+    if (!q) {
+      q = { to: { address: to.address, device: to.device }, items: [], running: false };
+      c.queues.set(key, q);
+    }
+    let done!: () => void;
+    const settled = new Promise<void>((resolve) => (done = resolve));
+    const forwards = (c.forwards ??= new Set());
+    forwards.add(settled);
+    void settled.then(() => forwards.delete(settled));
+    q.items.push({ session, data, done });
+    c.queued++;
+    if (!q.running) void this.runQueue(c, key, q);
+  }
+
+  private async runQueue(c: Conn, key: string, q: ForwardQueue): Promise<void> {
+    const forwarder = this.forwarder!;
+    q.running = true;
+    const from = { address: c.address, device: c.device };
+    try {
+      while (q.items.length > 0 && isOpen(c)) {
+        const item = q.items[0]!;
+        try {
+          await forwarder.forward({ from, to: q.to, session: item.session, data: item.data });
+          q.items.shift();
+          c.queued--;
+          item.done();
+        } catch (err) {
+          this.log.debug({ ...logErr(err), device: c.device }, "live: relay to another server failed");
+          // This frame and those queued behind it for that device are refused; each session is told once.
+          const failed = q.items.splice(0);
+          c.queued -= failed.length;
+          for (const session of new Set(failed.map((f) => f.session))) {
+            this.send(c, errorFrame("PEOPLE_UNAVAILABLE", "that device is not reachable", session));
+          }
+          for (const f of failed) f.done();
+        }
+      }
+    } finally {
+      // The socket closed: there is nobody left to tell.
+      const left = q.items.splice(0);
+      c.queued -= left.length;
+      for (const f of left) f.done();
+      q.running = false;
+      if (c.queues?.get(key) === q) c.queues.delete(key);
+    }
+  }
+
+  /** A pong confirms the relay frames sent before its ping, so it waits until those were forwarded or refused. */
+  private pong(c: Conn): void {
+    const wait: Promise<unknown>[] = c.forwards ? [...c.forwards] : [];
+    if (c.pongTail) wait.push(c.pongTail);
+    if (wait.length === 0) return this.send(c, PONG);
+    const tail: Promise<void> = Promise.all(wait).then(() => {
+      if (c.pongTail === tail) c.pongTail = null;
+      this.send(c, PONG);
+    });
+    c.pongTail = tail;
   }
 
   private malformed(c: Conn, detail: string, code: ErrorCode = "PEOPLE_BAD_REQUEST"): void {

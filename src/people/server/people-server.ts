@@ -21,6 +21,8 @@ import { blobRoutes } from "./routes/blobs.js";
 import { feedRoutes } from "./routes/feed.js";
 import { mailRoutes } from "./routes/mail.js";
 import { publicRoutes } from "./routes/public.js";
+import { relayRoutes } from "./routes/relay.js";
+import { RelayService } from "./relay-service.js";
 import { loadTls } from "./tls.js";
 
 export const SOFTWARE_VERSION = "0.1.0";
@@ -91,6 +93,22 @@ export async function startPeopleServer(
       log,
     );
 
+    const relay = new RelayService({
+      domain: config.domain,
+      keys,
+      log,
+      pins: config.discovery.pins,
+      ca: RelayService.readCaFiles(config.discovery.ca_files),
+    });
+    const live = new LiveHub({
+      auth,
+      store,
+      metrics,
+      log,
+      maxConnections: config.limits.max_connections,
+      forwarder: relay,
+    });
+
     const app = new Koa({ proxy: false });
     app.silent = true;
     app.use(errorMiddleware(log, metrics));
@@ -110,6 +128,7 @@ export async function startPeopleServer(
       mailRoutes({ ingest, auth, store, maxEnvelope: config.limits.max_envelope_bytes }),
       blobRoutes({ blobs, auth }),
       feedRoutes({ store, auth, maxJson }),
+      relayRoutes({ relay, live }),
     ]) {
       app.use(router.routes()).use(router.allowedMethods());
     }
@@ -133,7 +152,6 @@ export async function startPeopleServer(
     server.keepAliveTimeout = 65_000;
     server.on("clientError", (_err, socket) => socket.destroy());
 
-    const live = new LiveHub({ auth, store, metrics, log, maxConnections: config.limits.max_connections });
     live.attach(server);
     ingest.onStored(live);
 
@@ -180,6 +198,7 @@ export async function startPeopleServer(
         stopped ??= (async () => {
           clearInterval(timer);
           await live.close();
+          relay.close();
           await new Promise<void>((resolve) => {
             server.close(() => resolve());
             server.closeAllConnections();
