@@ -2,7 +2,8 @@
 // users and answers commands there as m.notice. Unpermitted users are refused
 // politely; everything else is ignored.
 import type { CommandRegistry } from "./commands.js";
-import { CommandError, parseCommand } from "./commands.js";
+import { parseCommand } from "./commands.js";
+import { UserError, isRetryLater } from "./errors.js";
 import type { Logger } from "./logger.js";
 import type { MatrixSide, RoomEvent } from "./matrix-side.js";
 import type { BridgeMetrics } from "./metrics.js";
@@ -138,8 +139,10 @@ export class ManagementBot {
         args: parsed.args,
       });
     } catch (err) {
+      // Asked to come back later: the homeserver resends the transaction, the command runs again.
+      if (isRetryLater(err)) throw err;
       this.o.metrics.commands.inc({ command: command.name, outcome: "error" });
-      if (err instanceof CommandError) {
+      if (err instanceof UserError) {
         this.o.log.info({ command: command.name, detail: err.message }, "command failed");
         return reply(err.userText);
       }

@@ -1,14 +1,22 @@
 // startBridge(config, registration): the whole bridge as a handle with stop(),
 // so the CLI and the tests start the same thing. It composes:
 //   the bridge's store (own knex tables, migrated first),
-//   the embedded People server of the bridge's People domain,
+//   the bridge secret (people.data_dir/bridge-secret.key) and, from it, the
+//     embedded People server of the bridge's People domain (which accepts the
+//     bridge's registrations whatever its registration mode),
+//   the People accounts of the bridge's Matrix users (one client each, started
+//     once the homeserver is reachable),
 //   the appservice (matrix-appservice-bridge, through the adapter) with
 //     exactly-once transactions,
-//   the management bot and its commands,
+//   the management bot and its commands, the DM portals,
 //   the homeserver connection, retried with backoff while everything else runs,
 //   /metrics and /health on their own port.
 import { resolve } from "node:path";
+import type { ClientOptions } from "../people/client/people-client.js";
 import { startPeopleServer, type PeopleServerHandle } from "../people/server/people-server.js";
+import { BridgeSecret, withBridgeRegistration } from "./accounts/bridge-secret.js";
+import { PeopleAccounts } from "./accounts/people-accounts.js";
+import { peopleNetwork } from "./accounts/people-network.js";
 import { AppserviceAdapter } from "./appservice/matrix-bridge.js";
 import { ManagementBot } from "./bot.js";
 import { helpCommand, statusCommand } from "./bot-commands.js";
@@ -23,6 +31,9 @@ import {
 import { createBridgeLogger, type Logger } from "./logger.js";
 import { BridgeMetrics, startMetricsServer, type MetricsServer } from "./metrics.js";
 import { Permissions } from "./permissions.js";
+import { dmCommand } from "./portals/dm-command.js";
+import type { PeopleToMatrixHooks } from "./portals/people-to-matrix-flow.js";
+import { createPortals, type Portals } from "./portals/portals.js";
 import { registrationMismatches, type Registration } from "./registration.js";
 import { openBridgeStore } from "./store/open-bridge-store.js";
 import type { BridgeStore } from "./store/types.js";
@@ -41,6 +52,10 @@ export interface StartBridgeOptions {
   retry?: RetryPolicy;
   /** Collect process-wide default metrics (the CLI does; only one bridge per process should). */
   defaultMetrics?: boolean;
+  /** Tuning of the users' People clients (tests: faster reconnects and retries). */
+  peopleClient?: Pick<ClientOptions, "reconnect" | "backoff" | "autoRotate">;
+  /** Test hooks of the People → Matrix flow. */
+  hooks?: PeopleToMatrixHooks;
 }
 
 export interface BridgeHandle {
@@ -48,6 +63,9 @@ export interface BridgeHandle {
   readonly log: Logger;
   readonly store: BridgeStore;
   readonly people: PeopleServerHandle;
+  /** The People accounts of the bridge's Matrix users. */
+  readonly accounts: PeopleAccounts;
+  readonly portals: Portals;
   readonly metrics: BridgeMetrics;
   /** The appservice port as bound. */
   readonly appservicePort: number;
@@ -90,10 +108,27 @@ export async function startBridge(
     });
     cleanup.push(() => store.close());
 
-    const people = await startPeopleServer(config.people, {
-      logger: log.child({ component: "people-server" }, { level: config.people.log.level }),
-    });
+    const secret = BridgeSecret.load(config.people.data_dir);
+    cleanup.push(async () => secret.erase());
+
+    const people = await startPeopleServer(
+      withBridgeRegistration(config.people, secret.registrationToken()),
+      {
+        logger: log.child({ component: "people-server" }, { level: config.people.log.level }),
+      },
+    );
     cleanup.push(() => people.stop());
+
+    const accounts = new PeopleAccounts({
+      dataDir: config.people.data_dir,
+      peopleDomain: config.people.domain,
+      homeserverDomain: config.homeserver.domain,
+      secret,
+      network: peopleNetwork(config.people, people),
+      store: store.peopleAccounts,
+      log: log.child({ component: "people-accounts" }),
+      ...(options.peopleClient ? { client: options.peopleClient } : {}),
+    });
 
     const metrics = new BridgeMetrics(options.defaultMetrics ?? false);
     const commands = new CommandRegistry();
@@ -117,17 +152,34 @@ export async function startBridge(
       log,
       metrics,
     });
+    const permissions = new Permissions(config.bridge.permissions);
+    const portals = createPortals({
+      ghosts: adapter.ghosts,
+      people: accounts,
+      store,
+      permissions,
+      log,
+      metrics,
+      ...(options.hooks ? { hooks: options.hooks } : {}),
+    });
+    accounts.onMessage(portals.toMatrix.handle);
+    commands.register(dmCommand(portals.service));
     const bot = new ManagementBot({
       matrix: adapter,
       rooms: store.managementRooms,
-      permissions: new Permissions(config.bridge.permissions),
+      permissions,
       commands,
       welcome: config.bridge.management_room_text.welcome,
       log,
       metrics,
     });
     cleanup.push(() => adapter.close());
-    await adapter.start((event) => bot.handle(event));
+    // Closed before the appservice and the People server: nothing is received that could not be handled.
+    cleanup.push(() => accounts.close());
+    await adapter.start(async (event) => {
+      await bot.handle(event);
+      await portals.events.handle(event);
+    });
 
     const connection = new HomeserverConnection({
       url: homeserverUrl,
@@ -142,6 +194,8 @@ export async function startBridge(
     });
     connection.start();
     cleanup.push(() => connection.stop());
+    // Mail for the users is taken from the People server only once it can reach their rooms.
+    void connection.ready.then(() => accounts.startAll());
 
     let metricsServer: MetricsServer | undefined;
     if (config.metrics.enabled) {
@@ -199,6 +253,8 @@ export async function startBridge(
       log,
       store,
       people,
+      accounts,
+      portals,
       metrics,
       appservicePort: adapter.port ?? config.appservice.port,
       metricsUrl: metricsServer?.url,

@@ -3,6 +3,7 @@
 // handler; later commands (dm, contacts, devices, verify, fingerprint…) plug in
 // with register() and show up in `help` by themselves.
 import type { PermissionLevel } from "./config.js";
+import { UserError } from "./errors.js";
 import type { Notice } from "./notice.js";
 
 export interface CommandContext {
@@ -33,13 +34,9 @@ export interface Command {
  * An error whose `userText` is shown in the room; the message and cause go to the log
  * only (so they may name internals, never secrets).
  */
-export class CommandError extends Error {
-  constructor(
-    readonly userText: string,
-    logDetail?: string,
-    options?: { cause?: unknown },
-  ) {
-    super(logDetail ?? userText, options);
+export class CommandError extends UserError {
+  constructor(userText: string, logDetail?: string, options?: { cause?: unknown }) {
+    super(userText, logDetail, options);
     this.name = "CommandError";
   }
 }

@@ -2,6 +2,8 @@
 // out. Only the adapter (appservice/) knows matrix-appservice-bridge; the core
 // (bot, commands) depends on these types alone, so it is testable without a
 // homeserver.
+import type { PeopleAddress } from "../people/protocol/address.js";
+import type { MatrixEventId, MatrixUserId } from "./model/matrix-ids.js";
 import type { Notice } from "./notice.js";
 
 export interface RoomEvent {
@@ -12,13 +14,15 @@ export interface RoomEvent {
   /** Present on state events ("" for room-wide state). */
   stateKey?: string;
   content: Record<string, unknown>;
+  /** Top-level `redacts` of m.room.redaction (room versions before 11 keep it outside the content). */
+  redacts?: string;
 }
 
 /** The event, if it has the shape of a room event; anything else is ignored by the core. */
 export function parseRoomEvent(raw: unknown): RoomEvent | undefined {
   if (!raw || typeof raw !== "object") return undefined;
   const e = raw as Record<string, unknown>;
-  const { type, room_id: roomId, sender, event_id: eventId, state_key: stateKey, content } = e;
+  const { type, room_id: roomId, sender, event_id: eventId, state_key: stateKey, content, redacts } = e;
   if (typeof type !== "string" || typeof roomId !== "string" || typeof sender !== "string") return undefined;
   if (typeof eventId !== "string") return undefined;
   if (!content || typeof content !== "object" || Array.isArray(content)) return undefined;
@@ -29,6 +33,7 @@ export function parseRoomEvent(raw: unknown): RoomEvent | undefined {
     eventId,
     ...(typeof stateKey === "string" ? { stateKey } : {}),
     content: content as Record<string, unknown>,
+    ...(typeof redacts === "string" ? { redacts } : {}),
   };
 }
 
@@ -49,4 +54,40 @@ export interface MatrixSide {
   /** Leaves (or declines an invite to) a room as the bot. */
   leaveRoom(roomId: string, reason?: string): Promise<void>;
   sendNotice(roomId: string, notice: Notice, o: SendOptions): Promise<void>;
+}
+
+/**
+ * The ghosts: the Matrix users that stand for People addresses
+ * (`@_people_joe=40example.com:hs`), acting in rooms. What the portals need
+ * from Matrix; the adapter implements it with matrix-appservice-bridge intents.
+ */
+export interface GhostSide {
+  ghostId(address: PeopleAddress): MatrixUserId;
+  /** The address a ghost stands for, or null for any other user id. */
+  addressOf(userId: string): PeopleAddress | null;
+  /** Registers the ghost on first use and sets its display name when it differs. */
+  ensureGhost(ghost: MatrixUserId, displayName: string): Promise<void>;
+  /** A new private room made by the ghost, with `invitee` invited to it as a direct chat. */
+  createDirectRoom(ghost: MatrixUserId, invitee: string): Promise<string>;
+  join(ghost: MatrixUserId, roomId: string): Promise<void>;
+  /** Leaves, or declines an invite, with an optional reason shown to the room. */
+  leave(ghost: MatrixUserId, roomId: string, reason?: string): Promise<void>;
+  /**
+   * Sends an event as the ghost. The transaction id is derived from `txnKey`,
+   * so the homeserver answers a repeated send with the event it already made.
+   */
+  sendEvent(
+    ghost: MatrixUserId,
+    roomId: string,
+    type: string,
+    content: Record<string, unknown>,
+    txnKey: string,
+  ): Promise<MatrixEventId>;
+  redact(
+    ghost: MatrixUserId,
+    roomId: string,
+    eventId: MatrixEventId,
+    reason: string | undefined,
+    txnKey: string,
+  ): Promise<MatrixEventId>;
 }

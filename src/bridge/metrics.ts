@@ -30,6 +30,17 @@ export class BridgeMetrics {
     help: "Matrix events whose handling failed",
     registers: [this.registry],
   });
+  readonly eventRetries = new Counter({
+    name: "bridge_matrix_event_retries_total",
+    help: "Matrix events that failed for now and made the homeserver resend their transaction",
+    registers: [this.registry],
+  });
+  readonly portalMessages = new Counter({
+    name: "bridge_portal_messages_total",
+    help: "Messages through DM portals, by direction (to_people, to_matrix) and outcome",
+    labelNames: ["direction", "outcome"],
+    registers: [this.registry],
+  });
   readonly commands = new Counter({
     name: "bridge_commands_total",
     help: "Management-room commands, by command and outcome",

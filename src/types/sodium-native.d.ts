@@ -66,6 +66,8 @@ declare module "sodium-native" {
     crypto_pwhash_scryptsalsa208sha256_SALTBYTES: number;
     crypto_pwhash_scryptsalsa208sha256_OPSLIMIT_INTERACTIVE: number;
     crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_INTERACTIVE: number;
+    crypto_pwhash_scryptsalsa208sha256_OPSLIMIT_MIN: number;
+    crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_MIN: number;
   };
   export default sodium;
 }

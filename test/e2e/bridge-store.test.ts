@@ -48,7 +48,7 @@ for (const engine of ENGINES) {
         const bridge = (await db("bridge_migrations").select("name")) as { name: string }[];
         assert.deepEqual(
           bridge.map((r) => r.name),
-          ["001-initial"],
+          ["001-initial", "002-portals"],
         );
         const people = (await db("knex_migrations").select("name")) as { name: string }[];
         assert.ok(!people.some((r) => r.name.includes("bridge")));
@@ -85,6 +85,99 @@ for (const engine of ENGINES) {
       assert.equal(await rooms.count(), 2);
       await rooms.remove("@b:hs", "!two:hs");
       assert.equal(await rooms.forUser("@b:hs"), undefined);
+    });
+
+    it("keeps one People account per Matrix user, each address once", async function () {
+      const accounts = store.peopleAccounts;
+      await accounts.put({ matrixUser: "@a:hs", address: "a@p.test", createdAt: 2 });
+      await accounts.put({ matrixUser: "@a:hs", address: "a@p.test", createdAt: 9 });
+      await accounts.put({ matrixUser: "@b:hs", address: "b@p.test", createdAt: 1 });
+      assert.deepEqual(await accounts.get("@a:hs"), {
+        matrixUser: "@a:hs",
+        address: "a@p.test",
+        createdAt: 2,
+      });
+      assert.deepEqual(
+        (await accounts.list()).map((a) => a.matrixUser),
+        ["@b:hs", "@a:hs"],
+      );
+      await assert.rejects(accounts.put({ matrixUser: "@c:hs", address: "a@p.test", createdAt: 3 }));
+    });
+
+    it("keeps one portal per (user, address): a newer room replaces the older", async function () {
+      const portals = store.portals;
+      assert.deepEqual(
+        await portals.put({
+          roomId: "!p1:hs",
+          matrixUser: "@a:hs",
+          peopleAddress: "joe@o.test",
+          createdAt: 1,
+        }),
+        {},
+      );
+      await portals.put({ roomId: "!p2:hs", matrixUser: "@a:hs", peopleAddress: "ann@o.test", createdAt: 2 });
+      await portals.put({ roomId: "!p3:hs", matrixUser: "@b:hs", peopleAddress: "joe@o.test", createdAt: 3 });
+      assert.equal((await portals.byPair("@a:hs", "joe@o.test"))?.roomId, "!p1:hs");
+      assert.deepEqual(
+        await portals.put({
+          roomId: "!p4:hs",
+          matrixUser: "@a:hs",
+          peopleAddress: "joe@o.test",
+          createdAt: 4,
+        }),
+        { replaced: "!p1:hs" },
+      );
+      assert.equal(await portals.byRoom("!p1:hs"), undefined);
+      assert.deepEqual(await portals.byRoom("!p4:hs"), {
+        roomId: "!p4:hs",
+        matrixUser: "@a:hs",
+        peopleAddress: "joe@o.test",
+        createdAt: 4,
+      });
+      // The same room again is not a replacement.
+      assert.deepEqual(
+        await portals.put({
+          roomId: "!p4:hs",
+          matrixUser: "@a:hs",
+          peopleAddress: "joe@o.test",
+          createdAt: 5,
+        }),
+        {},
+      );
+      assert.equal(await portals.count(), 3);
+      await portals.remove("!p2:hs");
+      assert.equal(await portals.byPair("@a:hs", "ann@o.test"), undefined);
+    });
+
+    it("maps each Matrix event and each People message once", async function () {
+      const messages = store.messages;
+      const m = {
+        matrixEventId: "$e1",
+        peopleMessageId: "M1",
+        peopleSender: "a@p.test",
+        roomId: "!r",
+        createdAt: 1,
+      };
+      await messages.put(m);
+      // Redelivered: the same event, or the same (sender, message) under another event, changes nothing.
+      await messages.put({ ...m, createdAt: 2 });
+      await messages.put({ ...m, matrixEventId: "$e2" });
+      await messages.put({ ...m, peopleMessageId: "M9" });
+      assert.deepEqual(await messages.byEvent("$e1"), m);
+      assert.equal(await messages.byEvent("$e2"), undefined);
+      assert.deepEqual(await messages.byMessage("a@p.test", "M1"), m);
+      // Another sender may use the same message id (ids are only unique per sender).
+      await messages.put({ ...m, matrixEventId: "$e3", peopleSender: "joe@o.test" });
+      assert.equal((await messages.byMessage("joe@o.test", "M1"))?.matrixEventId, "$e3");
+      assert.deepEqual(
+        (await messages.messagesInRoom("!r", ["M1", "M404"])).map((r) => r.matrixEventId).sort(),
+        ["$e1", "$e3"],
+      );
+      assert.deepEqual(
+        (await messages.eventsInRoom("!r", ["$e1", "$e3", "$e404"])).map((r) => r.peopleSender).sort(),
+        ["a@p.test", "joe@o.test"],
+      );
+      assert.deepEqual(await messages.eventsInRoom("!other", ["$e1"]), []);
     });
 
     it("keeps its data when opened again (migrations are not re-run)", async function () {

@@ -1,14 +1,14 @@
 // The Matrix adapter: matrix-appservice-bridge's Bridge, without its nedb
 // stores, listening through the TransactionalAppService, and implementing the
-// core's MatrixSide with the bot's intent. This file (with
-// transactional-appservice.ts and the CLI) is the only place that imports
-// matrix-appservice-bridge.
-import { createHash } from "node:crypto";
+// core's MatrixSide with the bot's intent and GhostSide with the ghosts'
+// intents (ghost-intents.ts). These files (with transactional-appservice.ts
+// and the CLI) are the only places that import matrix-appservice-bridge.
 import {
   AppServiceRegistration,
   AppserviceHttpError,
   Bridge,
   Logger as LibraryLogger,
+  type MatrixUser,
   type Request,
   type WeakEvent,
 } from "matrix-appservice-bridge";
@@ -19,6 +19,7 @@ import type { BridgeMetrics } from "../metrics.js";
 import { noticeContent, type Notice } from "../notice.js";
 import type { Registration } from "../registration.js";
 import type { TransactionStore } from "../store/types.js";
+import { GhostIntents, txnIdOf } from "./ghost-intents.js";
 import { TransactionalAppService } from "./transactional-appservice.js";
 
 export interface AppserviceAdapterOptions {
@@ -43,6 +44,8 @@ function libraryLogLevel(level: string): "debug" | "info" | "warn" | "error" | "
 
 export class AppserviceAdapter implements MatrixSide {
   readonly botUserId: string;
+  /** The ghosts (People addresses) acting through their intents. */
+  readonly ghosts: GhostIntents;
   private readonly bridge: Bridge;
   private readonly appservice: TransactionalAppService;
   private readonly log: Logger;
@@ -75,15 +78,24 @@ export class AppserviceAdapter implements MatrixSide {
             (err: unknown) => request.reject(err),
           );
         },
-        // Ghost users are not provisioned yet: say so instead of claiming they exist.
-        onUserQuery() {
-          throw new AppserviceHttpError({ errcode: "M_NOT_FOUND", error: "No such user" }, 404);
+        // A ghost exists for every valid People address: registered on the homeserver's
+        // first query (an invite, a profile lookup), named after its address.
+        onUserQuery: (user: MatrixUser) => {
+          const address = this.ghosts.addressOf(user.getId());
+          if (!address) throw new AppserviceHttpError({ errcode: "M_NOT_FOUND", error: "No such user" }, 404);
+          return { name: address };
         },
         onLog(text: string, isError: boolean) {
           if (isError) log.warn({ source: "matrix-appservice-bridge" }, text);
           else log.debug({ source: "matrix-appservice-bridge" }, text);
         },
       },
+    });
+    this.ghosts = new GhostIntents({
+      bridge: this.bridge,
+      domain: o.config.homeserver.domain,
+      prefix: o.config.appservice.ghost_prefix,
+      log,
     });
     this.appservice = new TransactionalAppService({
       homeserverToken: o.registration.hs_token,
@@ -134,7 +146,7 @@ export class AppserviceAdapter implements MatrixSide {
     const content = noticeContent(n);
     if (o.inReplyTo) content["m.relates_to"] = { "m.in_reply_to": { event_id: o.inReplyTo } };
     // A stable transaction id: the homeserver answers a repeated send with the first event.
-    const txnId = `people.${createHash("sha256").update(o.txnKey).digest("hex").slice(0, 32)}`;
+    const txnId = txnIdOf(o.txnKey);
     await this.bridge
       .getIntent()
       .matrixClient.doRequest(

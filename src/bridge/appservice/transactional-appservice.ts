@@ -6,8 +6,8 @@
 // was handled and the id was recorded in processed_transactions; a transaction
 // id seen before is acknowledged without processing it again, across restarts.
 // A transaction arriving again while the first delivery is still in flight
-// waits for it. If the id cannot be recorded (database down), the answer is a
-// 500 and the homeserver retries later. A crash between handling and recording
+// waits for it. If the id cannot be recorded (database down), or a handler
+// throws RetryLater, the answer is a 500 and the homeserver retries later. A crash between handling and recording
 // means the transaction is handled again when the homeserver retries; sends
 // use stable transaction ids (MatrixSide.sendNotice's txnKey) so the answers
 // are not doubled.
@@ -19,6 +19,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { AppService } from "matrix-appservice-bridge";
+import { isRetryLater } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { BridgeMetrics } from "../metrics.js";
 import type { TransactionStore } from "../store/types.js";
@@ -141,7 +142,9 @@ export class TransactionalAppService extends AppService {
     }
     this.onPutTransaction(req, res, match[1]!).catch((err: unknown) => {
       const e = err instanceof HttpError ? err : new HttpError(500, "M_UNKNOWN", "internal error");
-      if (e.status >= 500)
+      if (isRetryLater(err))
+        this.o.log.info({ txnId: match[1] }, "appservice transaction deferred; the homeserver will retry");
+      else if (e.status >= 500)
         this.o.log.error({ err }, "appservice transaction failed; the homeserver will retry");
       else
         this.o.log.warn({ status: e.status, errcode: e.errcode }, `appservice request refused: ${e.message}`);
@@ -234,15 +237,27 @@ export class TransactionalAppService extends AppService {
   }
 
   /**
-   * Hands one event to the listeners and waits for them. A failing handler is
-   * logged and counted; it does not hold up the transaction (a poison event
-   * would otherwise block every later one, as the homeserver retries forever).
+   * Hands one event to the listeners and waits for them. A handler that throws
+   * RetryLater fails the transaction: it is not recorded, the homeserver gets an
+   * error and sends it again (handlers bound how long they ask for that, see
+   * RetryWindow). Any other failure is logged and counted and does not hold up
+   * the transaction (a poison event would otherwise block every later one, as
+   * the homeserver retries forever); handlers that must not lose an event turn
+   * their failures into one of the two themselves, or tell the user.
    */
   private async dispatch(kind: "event" | "ephemeral", event: Json): Promise<void> {
     for (const listener of this.listeners(kind)) {
       try {
         await (listener as (e: Json) => unknown)(event);
       } catch (err) {
+        if (isRetryLater(err)) {
+          this.o.metrics.eventRetries.inc();
+          this.o.log.warn(
+            { err, eventId: event.event_id, type: event.type, room: event.room_id },
+            "a Matrix event must be tried again; failing the transaction so the homeserver resends it",
+          );
+          throw err;
+        }
         this.o.metrics.eventErrors.inc();
         this.o.log.error(
           { err, eventId: event.event_id, type: event.type, room: event.room_id },

@@ -4,7 +4,10 @@ import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import knex, { type Knex } from "knex";
 import { KnexManagementRoomStore } from "./management-room-store.js";
+import { KnexMessageMapStore } from "./message-map-store.js";
 import { BRIDGE_MIGRATIONS_TABLE, bridgeMigrationSource } from "./migrations/index.js";
+import { KnexPeopleAccountStore } from "./people-account-store.js";
+import { KnexPortalStore } from "./portal-store.js";
 import { KnexTransactionStore } from "./transaction-store.js";
 import type { BridgeStore, BridgeStoreConfig } from "./types.js";
 
@@ -45,11 +48,17 @@ function knexConfig(config: BridgeStoreConfig): Knex.Config {
 class KnexBridgeStore implements BridgeStore {
   readonly transactions: KnexTransactionStore;
   readonly managementRooms: KnexManagementRoomStore;
+  readonly peopleAccounts: KnexPeopleAccountStore;
+  readonly portals: KnexPortalStore;
+  readonly messages: KnexMessageMapStore;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly db: Knex) {
     this.transactions = new KnexTransactionStore(db);
     this.managementRooms = new KnexManagementRoomStore(db);
+    this.peopleAccounts = new KnexPeopleAccountStore(db);
+    this.portals = new KnexPortalStore(db);
+    this.messages = new KnexMessageMapStore(db);
   }
 
   async ping(): Promise<void> {

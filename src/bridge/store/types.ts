@@ -33,9 +33,71 @@ export interface ManagementRoomStore {
   count(): Promise<number>;
 }
 
+/** The People account the bridge holds for a Matrix user. */
+export interface PeopleAccountRecord {
+  matrixUser: string;
+  address: string;
+  createdAt: number;
+}
+
+export interface PeopleAccountStore {
+  /** Records the user's account; a repeated put of the same pair changes nothing. */
+  put(record: PeopleAccountRecord): Promise<void>;
+  get(matrixUser: string): Promise<PeopleAccountRecord | undefined>;
+  /** Every account, oldest first (started when the bridge starts). */
+  list(): Promise<PeopleAccountRecord[]>;
+}
+
+/** A DM portal: the room where `matrixUser` talks with `peopleAddress` (its ghost). */
+export interface Portal {
+  roomId: string;
+  matrixUser: string;
+  peopleAddress: string;
+  createdAt: number;
+}
+
+export interface PortalStore {
+  /**
+   * Makes `roomId` the portal of its (user, address) pair. An older room of the
+   * same pair stops being a portal; its id is returned so its ghost can leave.
+   */
+  put(portal: Portal): Promise<{ replaced?: string }>;
+  byRoom(roomId: string): Promise<Portal | undefined>;
+  byPair(matrixUser: string, peopleAddress: string): Promise<Portal | undefined>;
+  remove(roomId: string): Promise<void>;
+  count(): Promise<number>;
+}
+
+/** One bridged message: the Matrix event and the People message that are the same thing. */
+export interface MessageMapping {
+  matrixEventId: string;
+  peopleMessageId: string;
+  /** The People address that sent the message (the Matrix user's own address for Matrix → People). */
+  peopleSender: string;
+  roomId: string;
+  createdAt: number;
+}
+
+export interface MessageMapStore {
+  /**
+   * Records a mapping, durable when the promise resolves. A mapping whose event,
+   * or whose (sender, message), is already recorded is left as it is.
+   */
+  put(mapping: MessageMapping): Promise<void>;
+  byEvent(matrixEventId: string): Promise<MessageMapping | undefined>;
+  byMessage(peopleSender: string, peopleMessageId: string): Promise<MessageMapping | undefined>;
+  /** The mappings of these events in `roomId`. */
+  eventsInRoom(roomId: string, matrixEventIds: readonly string[]): Promise<MessageMapping[]>;
+  /** The mappings of these People messages in `roomId`. */
+  messagesInRoom(roomId: string, peopleMessageIds: readonly string[]): Promise<MessageMapping[]>;
+}
+
 export interface BridgeStore {
   readonly transactions: TransactionStore;
   readonly managementRooms: ManagementRoomStore;
+  readonly peopleAccounts: PeopleAccountStore;
+  readonly portals: PortalStore;
+  readonly messages: MessageMapStore;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -3,6 +3,7 @@
 
 import type { Knex } from "knex";
 import * as initial from "./001-initial.js";
+import * as portals from "./002-portals.js";
 
 export interface NamedMigration {
   name: string;
@@ -11,7 +12,10 @@ export interface NamedMigration {
 
 export const BRIDGE_MIGRATIONS_TABLE = "bridge_migrations";
 
-export const BRIDGE_MIGRATIONS: readonly NamedMigration[] = [{ name: "001-initial", migration: initial }];
+export const BRIDGE_MIGRATIONS: readonly NamedMigration[] = [
+  { name: "001-initial", migration: initial },
+  { name: "002-portals", migration: portals },
+];
 
 export const bridgeMigrationSource: Knex.MigrationSource<NamedMigration> = {
   getMigrations: () => Promise.resolve([...BRIDGE_MIGRATIONS]),

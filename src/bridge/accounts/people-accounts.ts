@@ -1,0 +1,229 @@
+// The People accounts the bridge holds for its Matrix users: `@alice:hs` is
+// `alice@<people.domain>` on the embedded People server, and the bridge is that
+// account's device. One PeopleClient per user, with its encrypted store under
+// people.data_dir/users/<sha256 of the user id>/ (the store passphrase derived
+// from the bridge secret), opened or created on first use and receiving live
+// from then on; every known user's client starts with the bridge.
+import sodium from "sodium-native";
+import { isPeopleError } from "../../people/errors.js";
+import { PeopleClient, type ClientOptions } from "../../people/client/people-client.js";
+import { KeyedLock } from "../../people/client/lock.js";
+import type { ReceivedMessage } from "../../people/client/receiver.js";
+import { errorCode } from "../../people/client/transient.js";
+import { parseAddress, type PeopleAddress } from "../../people/protocol/address.js";
+import type { MessageId } from "../../people/protocol/ids.js";
+import type { MessageContent } from "../../people/protocol/messages.js";
+import { RetryLater, UserError } from "../errors.js";
+import type { Logger } from "../logger.js";
+import { isMatrixUserId, splitMatrixUserId, type MatrixUserId } from "../model/matrix-ids.js";
+import type { IncomingHandler, Lookup, PeopleAccount, PeopleSide } from "../people-side.js";
+import type { PeopleAccountStore } from "../store/types.js";
+import { userDataDir, type BridgeSecret } from "./bridge-secret.js";
+import type { PeopleNetwork } from "./people-network.js";
+
+/** The store passphrases are 256 random bits already: key stretching would only cost time. */
+const DERIVED_PASSPHRASE_KDF = {
+  opslimit: sodium.crypto_pwhash_scryptsalsa208sha256_OPSLIMIT_MIN,
+  memlimit: sodium.crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_MIN,
+};
+
+export interface PeopleAccountsOptions {
+  /** people.data_dir */
+  dataDir: string;
+  peopleDomain: string;
+  homeserverDomain: string;
+  secret: BridgeSecret;
+  network: PeopleNetwork;
+  store: PeopleAccountStore;
+  log: Logger;
+  /** Client tuning (tests: faster reconnects and retries). */
+  client?: Pick<ClientOptions, "reconnect" | "backoff" | "autoRotate">;
+  now?: () => number;
+}
+
+class ClientAccount implements PeopleAccount {
+  constructor(
+    readonly owner: MatrixUserId,
+    readonly client: PeopleClient,
+  ) {}
+
+  get address(): PeopleAddress {
+    return this.client.address;
+  }
+
+  send(to: PeopleAddress, content: MessageContent): Promise<MessageId> {
+    return this.client.send([to], content);
+  }
+
+  async lookup(address: PeopleAddress): Promise<Lookup> {
+    try {
+      await this.client.contacts.resolve(address);
+      return { status: "exists" };
+    } catch (err) {
+      if (isPeopleError(err, "PEOPLE_UNKNOWN_RECIPIENT") || isPeopleError(err, "PEOPLE_NOT_FOUND")) {
+        return { status: "unknown" };
+      }
+      return { status: "unreachable", code: errorCode(err) };
+    }
+  }
+}
+
+export class PeopleAccounts implements PeopleSide {
+  private readonly accounts = new Map<string, ClientAccount>();
+  private readonly lock = new KeyedLock();
+  private handler: IncomingHandler | undefined;
+  private closed = false;
+
+  constructor(private readonly o: PeopleAccountsOptions) {}
+
+  /** Where messages for every account go (set before start()). */
+  onMessage(handler: IncomingHandler): void {
+    this.handler = handler;
+  }
+
+  addressFor(userId: string): PeopleAddress {
+    if (!isMatrixUserId(userId)) throw new UserError("That is not a Matrix user id.");
+    const { localpart, server } = splitMatrixUserId(userId);
+    if (server !== this.o.homeserverDomain) {
+      throw new UserError(
+        `Only users of ${this.o.homeserverDomain} get a People address on this bridge.`,
+        "a user of another homeserver asked for a People account",
+      );
+    }
+    const wanted = `${localpart}@${this.o.peopleDomain}`;
+    let address: PeopleAddress | undefined;
+    try {
+      address = parseAddress(wanted);
+    } catch {
+      address = undefined;
+    }
+    // Exactly the localpart: a case-folded one could make two Matrix users share an address.
+    if (address !== wanted) {
+      throw new UserError(
+        `Your Matrix username "${localpart}" cannot be a People address: it may hold lowercase ` +
+          "letters, digits, '.', '_' and '-', starting and ending with a letter or digit.",
+        "the user's localpart is not a People local part",
+      );
+    }
+    return address;
+  }
+
+  accountFor(userId: string): Promise<PeopleAccount> {
+    const ready = this.accounts.get(userId);
+    if (ready) return Promise.resolve(ready);
+    return this.lock.run(userId, () => this.openAccount(userId));
+  }
+
+  /** The open client of a user (tests and operations). */
+  clientOf(userId: string): PeopleClient | undefined {
+    return this.accounts.get(userId)?.client;
+  }
+
+  /** Starts the client of every Matrix user who has an account; one failing user does not stop the others. */
+  async startAll(): Promise<void> {
+    for (const record of await this.o.store.list()) {
+      if (this.closed) return;
+      try {
+        await this.accountFor(record.matrixUser);
+      } catch (err) {
+        this.o.log.error({ err, user: record.matrixUser }, "could not start a Matrix user's People account");
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const open = [...this.accounts.values()];
+    this.accounts.clear();
+    await Promise.all(
+      open.map((a) =>
+        a.client.close().catch((err: unknown) => this.o.log.warn({ err }, "closing a People client failed")),
+      ),
+    );
+  }
+
+  private async openAccount(userId: string): Promise<ClientAccount> {
+    const ready = this.accounts.get(userId);
+    if (ready) return ready;
+    if (this.closed) throw new RetryLater("the bridge is stopping");
+    const address = this.addressFor(userId);
+    const owner = userId as MatrixUserId;
+    const client = await this.openOrCreate(owner, address);
+    try {
+      const account = new ClientAccount(owner, client);
+      client.onMessage((m) => this.deliver(account, m));
+      this.watch(client, owner);
+      await this.o.store.put({ matrixUser: owner, address, createdAt: (this.o.now ?? Date.now)() });
+      await client.start();
+      if (this.closed) throw new RetryLater("the bridge is stopping");
+      this.accounts.set(userId, account);
+      return account;
+    } catch (err) {
+      await client.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async openOrCreate(owner: MatrixUserId, address: PeopleAddress): Promise<PeopleClient> {
+    const options: ClientOptions = {
+      dataDir: userDataDir(this.o.dataDir, owner),
+      passphrase: this.o.secret.storePassphrase(owner),
+      kdf: DERIVED_PASSPHRASE_KDF,
+      pins: this.o.network.pins,
+      ca: this.o.network.ca,
+      ...this.o.client,
+    };
+    try {
+      return await PeopleClient.open(options);
+    } catch (err) {
+      if (!isPeopleError(err, "PEOPLE_NOT_FOUND")) throw err;
+    }
+    try {
+      const client = await PeopleClient.create({
+        ...options,
+        address,
+        invite: this.o.secret.registrationToken(),
+      });
+      this.o.log.info({ user: owner, address, device: client.device }, "created a People account");
+      return client;
+    } catch (err) {
+      if (isPeopleError(err, "PEOPLE_FORBIDDEN")) {
+        throw new UserError(
+          `The People address ${address} is taken on this server by someone else. Ask the bridge's admin.`,
+          "registering the user's People account was refused",
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  }
+
+  private async deliver(account: ClientAccount, m: ReceivedMessage): Promise<void> {
+    // Not acknowledged: the People server delivers it again once the bridge is ready.
+    if (!this.handler) throw new Error("no handler for People messages yet");
+    await this.handler(account, {
+      id: m.id as MessageId,
+      from: parseAddress(m.from),
+      to: m.to.map((a) => parseAddress(a)),
+      ts: m.ts,
+      content: m.content,
+    });
+  }
+
+  /** What the client reports goes to the log, by code only (details could name keys). */
+  private watch(client: PeopleClient, user: MatrixUserId): void {
+    const log = this.o.log.child({ user, address: client.address });
+    client.on("keyChange", (e) =>
+      log.warn({ kind: e.kind, subject: e.subject, code: e.code }, "a contact's keys changed"),
+    );
+    client.on("rejected", (e) => log.warn({ code: e.code, from: e.from }, "rejected a People envelope"));
+    client.on("held", (e) => log.warn({ from: e.from }, "holding mail from a contact whose keys changed"));
+    client.on("undeliverable", (e) =>
+      log.warn(
+        { to: e.address, code: e.code, message: e.messageId },
+        "a People message could not be delivered",
+      ),
+    );
+    client.on("error", (e) => log.warn({ where: e.where, code: errorCode(e.error) }, "People client error"));
+  }
+}

@@ -1,0 +1,192 @@
+// Matrix → People in a DM portal: what the portal's user writes (text, HTML,
+// replies, edits, reactions, redactions) is converted by the pure model and
+// sent from the user's People account to the portal's address. The mapping
+// (event id ↔ message id) is recorded once the message is durably in the
+// People outbox, and the appservice transaction is acknowledged only after
+// that. What cannot be bridged is answered in the room, never dropped
+// silently: an m.notice from the ghost, in reply to the event.
+//
+// Failures: a refusal that will not change (no such address, keys that cannot
+// be trusted) is told at once; anything else (the People network, the
+// database) fails the transaction so the homeserver resends it, for a bounded
+// time (RetryWindow), after which the user is told.
+//
+// A crash between the People send and the mapping write sends the message
+// again when the homeserver redelivers the transaction (People has no
+// caller-chosen message id to dedup on); the window is one database write.
+import { isPeopleError } from "../../people/errors.js";
+import { isTransient } from "../../people/client/transient.js";
+import type { PeopleAddress } from "../../people/protocol/address.js";
+import type { MessageId } from "../../people/protocol/ids.js";
+import { REFUSAL } from "../bot.js";
+import { RetryLater, UserError, isRetryLater } from "../errors.js";
+import type { Logger } from "../logger.js";
+import type { GhostSide, RoomEvent } from "../matrix-side.js";
+import type { BridgeMetrics } from "../metrics.js";
+import { matrixEventToPeople, type MatrixToPeopleContext } from "../model/matrix-to-people.js";
+import { unbridgeableText, type Unbridgeable } from "../model/unbridgeable.js";
+import { notice, noticeContent } from "../notice.js";
+import type { PeopleSide } from "../people-side.js";
+import type { Permissions } from "../permissions.js";
+import type { MessageMapStore, Portal } from "../store/types.js";
+import { RetryWindow } from "./retry-window.js";
+
+const BRIDGED_TYPES = new Set(["m.room.message", "m.sticker", "m.reaction", "m.room.redaction"]);
+
+export const ENCRYPTED_PORTAL_TEXT =
+  "Encrypted messages cannot be bridged to People yet. Start the chat with the `dm` command " +
+  "(its room is not encrypted), or turn encryption off when you create the room.";
+export const MEDIA_TEXT = "Files, images and voice messages are not bridged to People yet.";
+const GAVE_UP_TEXT = "The People network could not be reached for too long.";
+
+export interface MatrixToPeopleOptions {
+  ghosts: GhostSide;
+  people: PeopleSide;
+  messages: MessageMapStore;
+  permissions: Permissions;
+  log: Logger;
+  metrics: BridgeMetrics;
+  retry?: RetryWindow;
+  now?: () => number;
+}
+
+type Json = Record<string, unknown>;
+
+function relatesTo(content: Json): Json | undefined {
+  const rel = content["m.relates_to"];
+  return rel && typeof rel === "object" && !Array.isArray(rel) ? (rel as Json) : undefined;
+}
+
+/** Every event id the event points at: relation target, reply target, redacted event. */
+function referencedEvents(event: RoomEvent): string[] {
+  const ids: unknown[] = [event.redacts, event.content.redacts];
+  const rel = relatesTo(event.content);
+  if (rel) {
+    ids.push(rel.event_id);
+    const reply = rel["m.in_reply_to"];
+    if (reply && typeof reply === "object") ids.push((reply as Json).event_id);
+  }
+  return ids.filter((id): id is string => typeof id === "string");
+}
+
+/** Edits and redactions may only name the sender's own messages; replies and reactions any. */
+function ownTargetsOnly(event: RoomEvent): boolean {
+  return event.type === "m.room.redaction" || relatesTo(event.content)?.rel_type === "m.replace";
+}
+
+/** Not worth a notice: nothing to send, or a redaction of something that never reached People. */
+function quiet(event: RoomEvent, u: Unbridgeable): boolean {
+  return (
+    u.reason === "nothing_to_bridge" || (event.type === "m.room.redaction" && u.reason === "unknown_target")
+  );
+}
+
+export class MatrixToPeopleFlow {
+  private readonly retry: RetryWindow;
+  private readonly now: () => number;
+
+  constructor(private readonly o: MatrixToPeopleOptions) {
+    this.retry = o.retry ?? new RetryWindow();
+    this.now = o.now ?? Date.now;
+  }
+
+  async handle(event: RoomEvent, portal: Portal): Promise<void> {
+    // Only the portal's user speaks for their People account (the ghost's own events never arrive).
+    if (event.sender !== portal.matrixUser) return;
+    if (event.type === "m.room.encrypted") return this.notice(event, portal, ENCRYPTED_PORTAL_TEXT);
+    if (!BRIDGED_TYPES.has(event.type)) return;
+    if (await this.o.messages.byEvent(event.eventId)) {
+      this.count("duplicate");
+      return;
+    }
+    if (this.o.permissions.levelOf(event.sender) === "none") return this.notice(event, portal, REFUSAL);
+    try {
+      await this.bridge(event, portal);
+      this.retry.succeeded(event.eventId);
+    } catch (err) {
+      if (isRetryLater(err)) throw err;
+      if (err instanceof UserError) return this.undeliverable(event, portal, err.userText, err);
+      if (isPeopleError(err) && !isTransient(err))
+        return this.undeliverable(event, portal, err.publicText, err);
+      if (this.retry.failed(event.eventId)) {
+        throw new RetryLater("sending a Matrix event to People failed", { cause: err });
+      }
+      this.o.log.error({ err, room: portal.roomId, eventId: event.eventId }, "gave up on a Matrix event");
+      return this.undeliverable(event, portal, GAVE_UP_TEXT, err);
+    }
+  }
+
+  private async bridge(event: RoomEvent, portal: Portal): Promise<void> {
+    const account = await this.o.people.accountFor(portal.matrixUser);
+    const ctx = await this.context(event, portal, account.address);
+    const result = matrixEventToPeople(
+      { type: event.type, content: event.content, redacts: event.redacts },
+      ctx,
+    );
+    if (result.kind === "unbridgeable") {
+      this.o.log.debug(
+        { room: portal.roomId, eventId: event.eventId, reason: result.reason, detail: result.detail },
+        "Matrix event not bridged",
+      );
+      if (quiet(event, result)) return;
+      return this.undeliverable(event, portal, unbridgeableText(result));
+    }
+    if (result.kind === "attachment") return this.undeliverable(event, portal, MEDIA_TEXT);
+    const to = portal.peopleAddress as PeopleAddress;
+    const messageId = await account.send(to, result.content);
+    await this.o.messages.put({
+      matrixEventId: event.eventId,
+      peopleMessageId: messageId,
+      peopleSender: account.address,
+      roomId: portal.roomId,
+      createdAt: this.now(),
+    });
+    this.count("bridged");
+    this.o.log.debug(
+      { room: portal.roomId, eventId: event.eventId, type: result.content.type },
+      "sent to People",
+    );
+  }
+
+  /** The People ids of the events this one points at, as the converter's synchronous lookup. */
+  private async context(event: RoomEvent, portal: Portal, self: string): Promise<MatrixToPeopleContext> {
+    const ids = referencedEvents(event);
+    const rows = ids.length === 0 ? [] : await this.o.messages.eventsInRoom(portal.roomId, ids);
+    const own = ownTargetsOnly(event);
+    const map = new Map(
+      rows
+        .filter((r) => !own || r.peopleSender === self)
+        .map((r) => [r.matrixEventId, r.peopleMessageId as MessageId]),
+    );
+    return { peopleIdOf: (id) => map.get(id) };
+  }
+
+  private async undeliverable(event: RoomEvent, portal: Portal, why: string, err?: unknown): Promise<void> {
+    this.count("undeliverable");
+    if (err !== undefined) {
+      this.o.log.info(
+        {
+          room: portal.roomId,
+          eventId: event.eventId,
+          detail: err instanceof Error ? err.message : String(err),
+        },
+        "a Matrix event could not be delivered to People",
+      );
+    }
+    await this.notice(event, portal, `Not delivered to ${portal.peopleAddress}: ${why}`);
+  }
+
+  /** An m.notice from the portal's ghost, in reply to `event`; sent once however often the event arrives. */
+  private async notice(event: RoomEvent, portal: Portal, text: string): Promise<void> {
+    const ghost = this.o.ghosts.ghostId(portal.peopleAddress as PeopleAddress);
+    const content = {
+      ...noticeContent(notice(text)),
+      "m.relates_to": { "m.in_reply_to": { event_id: event.eventId } },
+    };
+    await this.o.ghosts.sendEvent(ghost, portal.roomId, "m.room.message", content, `notice.${event.eventId}`);
+  }
+
+  private count(outcome: string): void {
+    this.o.metrics.portalMessages.inc({ direction: "to_people", outcome });
+  }
+}

@@ -1,0 +1,153 @@
+// DM portals: the room where one Matrix user talks with one People address,
+// through the address's ghost. A portal is made three ways:
+//   - the user invites a ghost to a direct chat (Element's "Start chat"): the
+//     ghost joins;
+//   - the `dm <address>` command: the ghost creates a direct chat and invites
+//     the user;
+//   - mail arrives from an address the user has no portal with: the same.
+// A portal ends when its user leaves or its ghost is removed; the next
+// message in either direction starts a new one.
+import { addressDomain, type PeopleAddress } from "../../people/protocol/address.js";
+import { KeyedLock } from "../../people/client/lock.js";
+import { REFUSAL } from "../bot.js";
+import { UserError } from "../errors.js";
+import type { Logger } from "../logger.js";
+import type { GhostSide, RoomEvent } from "../matrix-side.js";
+import type { MatrixUserId } from "../model/matrix-ids.js";
+import type { PeopleSide } from "../people-side.js";
+import type { Permissions } from "../permissions.js";
+import type { Portal, PortalStore } from "../store/types.js";
+
+export const GROUP_REFUSAL =
+  "I can only be in direct chats for now: conversations with several People addresses come later.";
+
+export interface PortalServiceOptions {
+  ghosts: GhostSide;
+  portals: PortalStore;
+  people: PeopleSide;
+  permissions: Permissions;
+  log: Logger;
+  now?: () => number;
+}
+
+export interface PortalResult {
+  portal: Portal;
+  created: boolean;
+}
+
+export class PortalService {
+  private readonly lock = new KeyedLock();
+  private readonly now: () => number;
+
+  constructor(private readonly o: PortalServiceOptions) {
+    this.now = o.now ?? Date.now;
+  }
+
+  byRoom(roomId: string): Promise<Portal | undefined> {
+    return this.o.portals.byRoom(roomId);
+  }
+
+  byPair(user: string, address: PeopleAddress): Promise<Portal | undefined> {
+    return this.o.portals.byPair(user, address);
+  }
+
+  /** The portal of (user, address): the existing room, or a direct chat the ghost creates and invites the user to. */
+  ensurePortal(user: MatrixUserId, address: PeopleAddress): Promise<PortalResult> {
+    return this.lock.run(`${user}\n${address}`, async () => {
+      const existing = await this.o.portals.byPair(user, address);
+      if (existing) return { portal: existing, created: false };
+      const ghost = this.o.ghosts.ghostId(address);
+      await this.o.ghosts.ensureGhost(ghost, address);
+      const roomId = await this.o.ghosts.createDirectRoom(ghost, user);
+      const portal: Portal = { roomId, matrixUser: user, peopleAddress: address, createdAt: this.now() };
+      await this.o.portals.put(portal);
+      this.o.log.info({ room: roomId, user, address }, "portal created");
+      return { portal, created: true };
+    });
+  }
+
+  /** The `dm <address>` command: checks the address, then finds or makes the portal. */
+  async startDm(user: string, address: PeopleAddress): Promise<PortalResult> {
+    const account = await this.o.people.accountFor(user);
+    if (address === account.address) throw new UserError("That is your own People address.");
+    // The user is in it or invited: leaving (or declining) ends a portal.
+    const existing = await this.o.portals.byPair(user, address);
+    if (existing) return { portal: existing, created: false };
+    const found = await account.lookup(address);
+    if (found.status === "unknown") throw new UserError(`${address} has no People account.`);
+    if (found.status === "unreachable") {
+      throw new UserError(
+        `The People server of ${addressDomain(address)} cannot be reached right now; try again later.`,
+        `looking up the address failed: ${found.code}`,
+      );
+    }
+    return this.ensurePortal(account.owner, address);
+  }
+
+  /** m.room.member: a ghost invited to a direct chat; a portal's user or ghost gone. */
+  async onMember(event: RoomEvent): Promise<void> {
+    const target = event.stateKey;
+    if (target === undefined) return;
+    const membership = event.content.membership;
+    const address = this.o.ghosts.addressOf(target);
+    if (address && membership === "invite") return this.onGhostInvite(event, address);
+    if (membership !== "leave" && membership !== "ban") return;
+    const portal = await this.o.portals.byRoom(event.roomId);
+    if (!portal) return;
+    const ghost = this.o.ghosts.ghostId(portal.peopleAddress as PeopleAddress);
+    if (target === portal.matrixUser) {
+      await this.o.portals.remove(portal.roomId);
+      this.o.log.info({ room: portal.roomId, user: target }, "portal closed: its user left");
+      await this.o.ghosts
+        .leave(ghost, portal.roomId)
+        .catch((err: unknown) => this.o.log.warn({ err, room: portal.roomId }, "the ghost could not leave"));
+    } else if (target === ghost) {
+      await this.o.portals.remove(portal.roomId);
+      this.o.log.info({ room: portal.roomId }, "portal closed: its ghost was removed");
+    }
+  }
+
+  private async onGhostInvite(event: RoomEvent, address: PeopleAddress): Promise<void> {
+    const ghost = this.o.ghosts.ghostId(address);
+    const room = event.roomId;
+    const decline = async (reason: string, why: string): Promise<void> => {
+      this.o.log.info({ room, user: event.sender, address, why }, "declined an invite to a ghost");
+      await this.o.ghosts.leave(ghost, room, reason);
+    };
+    if (this.o.permissions.levelOf(event.sender) === "none") return decline(REFUSAL, "not permitted");
+    if (event.content.is_direct !== true) return decline(GROUP_REFUSAL, "not a direct chat");
+    const inRoom = await this.o.portals.byRoom(room);
+    if (inRoom && (inRoom.peopleAddress !== address || inRoom.matrixUser !== event.sender)) {
+      return decline(GROUP_REFUSAL, "the room is another portal");
+    }
+    let account;
+    try {
+      account = await this.o.people.accountFor(event.sender);
+    } catch (err) {
+      if (err instanceof UserError) return decline(err.userText, err.message);
+      throw err;
+    }
+    if (account.address === address) return decline("That is your own People address.", "own address");
+    if (!inRoom) {
+      // Unreachable is no answer: the chat starts, and mail waits for the server.
+      if ((await account.lookup(address)).status === "unknown") {
+        return decline(`${address} has no People account.`, "unknown address");
+      }
+    }
+    // Recorded before joining: a crash in between leaves a portal whose invite the homeserver redelivers.
+    const { replaced } = await this.o.portals.put({
+      roomId: room,
+      matrixUser: account.owner,
+      peopleAddress: address,
+      createdAt: this.now(),
+    });
+    await this.o.ghosts.ensureGhost(ghost, address);
+    await this.o.ghosts.join(ghost, room);
+    this.o.log.info({ room, user: account.owner, address }, "portal opened by an invite");
+    if (replaced) {
+      await this.o.ghosts
+        .leave(ghost, replaced, "This conversation continues in a newer room.")
+        .catch((err: unknown) => this.o.log.warn({ err, room: replaced }, "the ghost could not leave"));
+    }
+  }
+}

@@ -1,0 +1,55 @@
+// The DM portals, composed: the service (rooms), the two flows, and the
+// router of the appservice's room events.
+import type { Logger } from "../logger.js";
+import type { GhostSide } from "../matrix-side.js";
+import type { BridgeMetrics } from "../metrics.js";
+import type { PeopleSide } from "../people-side.js";
+import type { Permissions } from "../permissions.js";
+import type { BridgeStore } from "../store/types.js";
+import { MatrixToPeopleFlow } from "./matrix-to-people-flow.js";
+import { PeopleToMatrixFlow, type PeopleToMatrixHooks } from "./people-to-matrix-flow.js";
+import { PortalEvents } from "./portal-events.js";
+import { PortalService } from "./portal-service.js";
+
+export interface Portals {
+  readonly service: PortalService;
+  readonly toPeople: MatrixToPeopleFlow;
+  readonly toMatrix: PeopleToMatrixFlow;
+  readonly events: PortalEvents;
+}
+
+export function createPortals(o: {
+  ghosts: GhostSide;
+  people: PeopleSide;
+  store: Pick<BridgeStore, "portals" | "messages">;
+  permissions: Permissions;
+  log: Logger;
+  metrics: BridgeMetrics;
+  hooks?: PeopleToMatrixHooks;
+}): Portals {
+  const log = o.log.child({ component: "portals" });
+  const service = new PortalService({
+    ghosts: o.ghosts,
+    portals: o.store.portals,
+    people: o.people,
+    permissions: o.permissions,
+    log,
+  });
+  const toPeople = new MatrixToPeopleFlow({
+    ghosts: o.ghosts,
+    people: o.people,
+    messages: o.store.messages,
+    permissions: o.permissions,
+    log,
+    metrics: o.metrics,
+  });
+  const toMatrix = new PeopleToMatrixFlow({
+    ghosts: o.ghosts,
+    portals: service,
+    messages: o.store.messages,
+    log,
+    metrics: o.metrics,
+    ...(o.hooks ? { hooks: o.hooks } : {}),
+  });
+  return { service, toPeople, toMatrix, events: new PortalEvents({ service, toPeople }) };
+}

@@ -1,0 +1,488 @@
+// DM portals both ways, against the real thing: a real Synapse, the bridge
+// with its embedded People server (people.test), a second real People server
+// (other.test) and People users there (Joe, Ann, Bob) as PeopleClients, over
+// real TLS with each side trusting the other's development certificate and
+// pinning its address. Alice is an Element-like matrix-js-sdk user. The tests
+// run in order and share the rooms.
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { Preset, type MatrixEvent } from "matrix-js-sdk";
+import { BRIDGE_SECRET_FILE } from "../../src/bridge/accounts/bridge-secret.js";
+import type { BridgeConfigInput } from "../../src/bridge/config.js";
+import type { Registration } from "../../src/bridge/registration.js";
+import { PeopleClient } from "../../src/people/client/people-client.js";
+import type { ReceivedMessage } from "../../src/people/client/receiver.js";
+import type { MessageContent } from "../../src/people/protocol/messages.js";
+import {
+  bridgeConfigInput,
+  eventually,
+  generateRegistrationWithCli,
+  isBotReplyTo,
+  makeBridgeDir,
+  matrixApi,
+  roomMessages,
+  startMatrixUser,
+  startTestBridge,
+  waitForTimelineEvent,
+  writeConfigFile,
+  type BridgeDir,
+  type MatrixUser,
+  type TestBridge,
+} from "../helpers/bridge-harness.js";
+import { Recorder, clientOptions, removeTempDirs, tempDir } from "../helpers/client-fixtures.js";
+import { startTestServer, type TestServer } from "../helpers/people-servers.js";
+import { freePort } from "../helpers/ports.js";
+import { ensureSynapseInstalled, startSynapse, type SynapseHandle } from "../helpers/synapse.js";
+
+const PEOPLE_DOMAIN = "people.test";
+const OTHER = "other.test";
+const ALICE_PEOPLE = `alice@${PEOPLE_DOMAIN}`;
+const JOE = `joe@${OTHER}`;
+const JOE_GHOST = "@_people_joe=40other.test:localhost";
+const BOT = "@peoplebot:localhost";
+
+type Json = Record<string, unknown>;
+
+describe("DM portals on a real Synapse and a second People server", function () {
+  this.timeout(60_000);
+  let files: BridgeDir;
+  let other: TestServer;
+  let hs: SynapseHandle | undefined;
+  let bridge: TestBridge | undefined;
+  let registration: Registration;
+  let input: BridgeConfigInput;
+  let alice: MatrixUser | undefined;
+  const people: Record<string, { client: PeopleClient; rec: Recorder }> = {};
+  let managementRoom: string;
+  let portal: string;
+  /** Fail the People → Matrix flow once, after the Matrix send, for messages with this body. */
+  let crashAfterSend: string | undefined;
+  let crashes = 0;
+
+  const running = (): TestBridge => bridge ?? assert.fail("bridge not started");
+  const synapse = (): SynapseHandle => hs ?? assert.fail("synapse not started");
+  const user = (): MatrixUser => alice ?? assert.fail("alice not logged in");
+  const joe = () => people[JOE] ?? assert.fail("joe not started");
+
+  async function startBridge(): Promise<void> {
+    bridge = await startTestBridge(input, registration, {
+      registrationPath: files.registrationPath,
+      peopleClient: { reconnect: { baseMs: 100, maxMs: 500 }, backoff: { baseMs: 100, maxMs: 500 } },
+      hooks: {
+        afterMatrixSend(m) {
+          if (m.content.type === "text" && m.content.body === crashAfterSend) {
+            crashAfterSend = undefined;
+            crashes++;
+            throw new Error("simulated crash between the Matrix send and the mapping");
+          }
+        },
+      },
+    });
+    await bridge.handle.ready;
+  }
+
+  async function startPeopleUser(address: string): Promise<void> {
+    const network = {
+      pins: {
+        [OTHER]: `127.0.0.1:${other.handle.port}`,
+        [PEOPLE_DOMAIN]: `127.0.0.1:${running().handle.people.port}`,
+      },
+      ca: [other.handle.certificate, running().handle.people.certificate],
+    };
+    const client = await PeopleClient.create({ ...clientOptions(network, tempDir(address)), address });
+    const rec = new Recorder(client);
+    await client.start();
+    people[address] = { client, rec };
+  }
+
+  before(async function () {
+    this.timeout(900_000); // the first run installs Synapse
+    await ensureSynapseInstalled();
+    other = await startTestServer(OTHER);
+    files = makeBridgeDir();
+    const appservicePort = await freePort();
+    const base = bridgeConfigInput(files.dir, {
+      homeserverUrl: "http://127.0.0.1:9",
+      appservicePort,
+      peopleDomain: PEOPLE_DOMAIN,
+      permissions: { "@alice:localhost": "user" },
+    });
+    const fileInput: BridgeConfigInput = {
+      ...base,
+      people: {
+        ...base.people!,
+        // A fixed port: Joe's pin must survive a restart of the bridge.
+        listen: { host: "127.0.0.1", port: await freePort() },
+        discovery: {
+          pins: { [OTHER]: `127.0.0.1:${other.handle.port}` },
+          ca_files: [join(other.dataDir, "tls", "dev-cert.pem")],
+        },
+      },
+    };
+    writeConfigFile(files.configPath, fileInput);
+    registration = await generateRegistrationWithCli(files, `http://127.0.0.1:${appservicePort}`);
+    hs = await startSynapse({ appserviceRegistrations: [files.registrationPath] });
+    input = { ...fileInput, homeserver: { url: hs.url, domain: hs.serverName } };
+    await startBridge();
+    for (const address of [JOE, `ann@${OTHER}`, `bob@${OTHER}`]) await startPeopleUser(address);
+    alice = await startMatrixUser(hs, "alice");
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    alice?.client.stopClient();
+    for (const p of Object.values(people)) await p.client.close();
+    await bridge?.stop();
+    await hs?.stop();
+    await other?.stop();
+    files?.remove();
+    removeTempDirs();
+  });
+
+  // --- helpers -------------------------------------------------------------
+
+  /** The next message (after `seen`) that `address` receives and that matches. */
+  async function received(
+    address: string,
+    match: (m: ReceivedMessage) => boolean,
+    timeoutMs = 20_000,
+  ): Promise<ReceivedMessage> {
+    const rec = people[address]!.rec;
+    return eventually(`${address} to receive a matching message`, () => rec.messages.find(match), timeoutMs);
+  }
+
+  const content = (e: MatrixEvent): Json => e.getContent() as Json;
+  const fromGhost = (ghost: string, pred: (c: Json, e: MatrixEvent) => boolean) => (e: MatrixEvent) =>
+    e.getSender() === ghost && pred(content(e), e);
+
+  async function send(roomId: string, type: string, body: Json): Promise<string> {
+    const client = user().client as unknown as {
+      sendEvent(room: string, type: string, content: Json): Promise<{ event_id: string }>;
+    };
+    return (await client.sendEvent(roomId, type, body)).event_id;
+  }
+
+  /** Waits for the ghost's invite (a direct chat, as Element shows it), then joins. */
+  async function joinInvite(roomId: string): Promise<void> {
+    const invite = await eventually("the invite to reach Alice's client", () => {
+      const member = user().client.getRoom(roomId)?.getMember(user().userId);
+      return member?.membership === "invite" ? member.events.member : undefined;
+    });
+    assert.equal(invite?.getContent().is_direct, true);
+    await user().client.joinRoom(roomId);
+    await waitForTimelineEvent(
+      user().client,
+      roomId,
+      (e) => e.getType() === "m.room.member" && e.getStateKey() === user().userId,
+    );
+  }
+
+  async function countBodies(roomId: string, body: string): Promise<number> {
+    const events = await roomMessages(synapse(), user().accessToken, roomId, 100);
+    return events.filter((e) => (e.content as Json | undefined)?.body === body).length;
+  }
+
+  // Ids shared by the tests, in order.
+  let helloEvent: string;
+  let helloMessage: string;
+  let hiMessage: string;
+  let hiEvent: string;
+
+  // --- the tests -------------------------------------------------------------
+
+  it("starts a DM with `dm joe@other.test`: the ghost creates the room and invites Alice", async function () {
+    const { room_id: roomId } = await user().client.createRoom({
+      preset: Preset.TrustedPrivateChat,
+      invite: [BOT],
+      is_direct: true,
+    });
+    managementRoom = roomId;
+    await waitForTimelineEvent(user().client, roomId, (e) => e.getSender() === BOT);
+    const command = await send(managementRoom, "m.room.message", { msgtype: "m.text", body: `dm ${JOE}` });
+    const reply = await waitForTimelineEvent(user().client, managementRoom, isBotReplyTo(BOT, command));
+    assert.match(String(content(reply).body), /Started a direct chat with `joe@other.test`/);
+
+    const found = await running().handle.store.portals.byPair(user().userId, JOE);
+    portal = found?.roomId ?? assert.fail("no portal recorded");
+    await joinInvite(portal);
+    const room = user().client.getRoom(portal) ?? assert.fail("the portal is not in Alice's client");
+    assert.equal(room.currentState.getStateEvents("m.room.create", "")?.getSender(), JOE_GHOST);
+    const members = await matrixApi(
+      synapse(),
+      user().accessToken,
+      "GET",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(portal)}/joined_members`,
+    );
+    const joined = members.joined as Record<string, { display_name?: string }>;
+    assert.deepEqual(Object.keys(joined).sort(), [JOE_GHOST, user().userId].sort());
+    assert.equal(joined[JOE_GHOST]?.display_name, JOE);
+
+    // The same command again points at the same room.
+    const again = await send(managementRoom, "m.room.message", { msgtype: "m.text", body: `dm ${JOE}` });
+    const second = await waitForTimelineEvent(user().client, managementRoom, isBotReplyTo(BOT, again));
+    assert.match(String(content(second).body), /already have a direct chat/);
+  });
+
+  it("gave Alice a People account, with its keys under the data dir and the bridge secret 0600", async function () {
+    const dataDir = running().config.people.data_dir;
+    assert.equal(statSync(join(dataDir, BRIDGE_SECRET_FILE)).mode & 0o777, 0o600);
+    assert.equal(readFileSync(join(dataDir, BRIDGE_SECRET_FILE)).length, 32);
+    const hash = createHash("sha256").update(user().userId).digest("hex");
+    assert.ok(existsSync(join(dataDir, "users", hash)));
+    assert.equal((await running().handle.store.peopleAccounts.get(user().userId))?.address, ALICE_PEOPLE);
+    assert.ok(await running().handle.people.store.accounts.get(ALICE_PEOPLE as never));
+  });
+
+  it("refuses `dm` to an address without a People account", async function () {
+    const command = await send(managementRoom, "m.room.message", {
+      msgtype: "m.text",
+      body: `dm nobody@${OTHER}`,
+    });
+    const reply = await waitForTimelineEvent(user().client, managementRoom, isBotReplyTo(BOT, command));
+    assert.match(String(content(reply).body), /nobody@other.test has no People account/);
+  });
+
+  it("Matrix → People: Alice's text reaches Joe from alice@people.test", async function () {
+    helloEvent = await send(portal, "m.room.message", { msgtype: "m.text", body: "hello joe" });
+    const m = await received(JOE, (x) => x.content.type === "text" && x.content.body === "hello joe");
+    assert.equal(m.from, ALICE_PEOPLE);
+    assert.deepEqual(m.to, [JOE]);
+    helloMessage = m.id;
+    const mapping = await running().handle.store.messages.byEvent(helloEvent);
+    assert.equal(mapping?.peopleMessageId, helloMessage);
+  });
+
+  it("People → Matrix: Joe's reply appears in the portal from his ghost", async function () {
+    hiMessage = await joe().client.sendText([ALICE_PEOPLE], "hi alice");
+    const e = await waitForTimelineEvent(
+      user().client,
+      portal,
+      fromGhost(JOE_GHOST, (c) => c.body === "hi alice" && c.msgtype === "m.text"),
+    );
+    hiEvent = e.getId()!;
+    assert.equal((await running().handle.store.messages.byEvent(hiEvent))?.peopleMessageId, hiMessage);
+  });
+
+  it("formatted text both ways", async function () {
+    await send(portal, "m.room.message", {
+      msgtype: "m.text",
+      body: "very bold",
+      format: "org.matrix.custom.html",
+      formatted_body: "very <strong>bold</strong>",
+    });
+    const m = await received(JOE, (x) => x.content.type === "text" && x.content.body === "very bold");
+    assert.match((m.content as { html?: string }).html ?? "", /<strong>bold<\/strong>/);
+
+    await joe().client.send([ALICE_PEOPLE], { type: "text", body: "so italic", html: "so <em>italic</em>" });
+    const e = await waitForTimelineEvent(
+      user().client,
+      portal,
+      fromGhost(JOE_GHOST, (c) => c.body === "so italic"),
+    );
+    assert.equal(content(e).format, "org.matrix.custom.html");
+    assert.match(String(content(e).formatted_body), /<em>italic<\/em>/);
+  });
+
+  it("replies both ways", async function () {
+    await send(portal, "m.room.message", {
+      msgtype: "m.text",
+      body: "answering you",
+      "m.relates_to": { "m.in_reply_to": { event_id: hiEvent } },
+    });
+    const m = await received(JOE, (x) => x.content.type === "text" && x.content.body === "answering you");
+    assert.equal((m.content as { reply_to?: string }).reply_to, hiMessage);
+
+    await joe().client.send([ALICE_PEOPLE], { type: "text", body: "answering back", reply_to: helloMessage });
+    const e = await waitForTimelineEvent(
+      user().client,
+      portal,
+      fromGhost(JOE_GHOST, (c) => c.body === "answering back"),
+    );
+    const rel = content(e)["m.relates_to"] as { "m.in_reply_to"?: { event_id?: string } };
+    assert.equal(rel["m.in_reply_to"]?.event_id, helloEvent);
+  });
+
+  it("edits both ways", async function () {
+    await send(portal, "m.room.message", {
+      msgtype: "m.text",
+      body: "* hello joe!",
+      "m.new_content": { msgtype: "m.text", body: "hello joe!" },
+      "m.relates_to": { rel_type: "m.replace", event_id: helloEvent },
+    });
+    const m = await received(JOE, (x) => x.content.type === "edit");
+    assert.deepEqual(m.content, { type: "edit", target: helloMessage, body: "hello joe!" });
+
+    await joe().client.send([ALICE_PEOPLE], { type: "edit", target: hiMessage, body: "hi alice!" });
+    const e = await waitForTimelineEvent(
+      user().client,
+      portal,
+      fromGhost(JOE_GHOST, (c) => (c["m.relates_to"] as Json | undefined)?.rel_type === "m.replace"),
+    );
+    assert.deepEqual(content(e)["m.relates_to"], { rel_type: "m.replace", event_id: hiEvent });
+    assert.equal((content(e)["m.new_content"] as Json).body, "hi alice!");
+  });
+
+  let aliceReaction: string;
+  let joeReaction: string;
+
+  it("reactions both ways", async function () {
+    aliceReaction = await send(portal, "m.reaction", {
+      "m.relates_to": { rel_type: "m.annotation", event_id: hiEvent, key: "👍" },
+    });
+    const m = await received(JOE, (x) => x.content.type === "reaction");
+    assert.deepEqual(m.content, { type: "reaction", target: hiMessage, key: "👍" });
+
+    joeReaction = await joe().client.send([ALICE_PEOPLE], {
+      type: "reaction",
+      target: helloMessage,
+      key: "🎉",
+    });
+    const e = await waitForTimelineEvent(
+      user().client,
+      portal,
+      (x) => x.getType() === "m.reaction" && x.getSender() === JOE_GHOST,
+    );
+    assert.deepEqual(content(e)["m.relates_to"], {
+      rel_type: "m.annotation",
+      event_id: helloEvent,
+      key: "🎉",
+    });
+  });
+
+  it("redactions both ways (of one's own messages only)", async function () {
+    await user().client.redactEvent(portal, aliceReaction);
+    const m = await received(JOE, (x) => x.content.type === "redaction");
+    const aliceReactionMessage = (await running().handle.store.messages.byEvent(aliceReaction))!
+      .peopleMessageId;
+    assert.deepEqual(m.content, { type: "redaction", target: aliceReactionMessage });
+
+    // Joe cannot take back Alice's message; his own reaction he can.
+    await joe().client.send([ALICE_PEOPLE], { type: "redaction", target: helloMessage } as MessageContent);
+    await joe().client.send([ALICE_PEOPLE], { type: "redaction", target: joeReaction });
+    const joeReactionEvent = await eventually(
+      "the mapping of Joe's reaction",
+      async () => (await running().handle.store.messages.byMessage(JOE, joeReaction))?.matrixEventId,
+    );
+    const redaction = await waitForTimelineEvent(
+      user().client,
+      portal,
+      (x) => x.getType() === "m.room.redaction" && x.getSender() === JOE_GHOST,
+    );
+    assert.equal(redaction.event.redacts ?? content(redaction).redacts, joeReactionEvent);
+    const hello = user().client.getRoom(portal)?.findEventById(helloEvent);
+    assert.equal(hello?.isRedacted(), false);
+  });
+
+  it("answers what cannot be bridged with a notice from the ghost", async function () {
+    const image = await send(portal, "m.room.message", {
+      msgtype: "m.image",
+      body: "cat.png",
+      url: "mxc://localhost/abcdef",
+      info: { mimetype: "image/png", size: 10 },
+    });
+    const notice = await waitForTimelineEvent(
+      user().client,
+      portal,
+      fromGhost(
+        JOE_GHOST,
+        (c) =>
+          c.msgtype === "m.notice" &&
+          (c["m.relates_to"] as { "m.in_reply_to"?: { event_id?: string } } | undefined)?.["m.in_reply_to"]
+            ?.event_id === image,
+      ),
+    );
+    assert.match(String(content(notice).body), /Not delivered to joe@other.test: Files, images/);
+  });
+
+  it("a People message delivered twice appears once in Matrix", async function () {
+    // Redelivered through the whole stack: the first attempt fails after the Matrix send (as a
+    // crash would), so the envelope is not acknowledged and the People server delivers it again.
+    crashAfterSend = "say it once";
+    const id = await joe().client.sendText([ALICE_PEOPLE], "say it once");
+    await eventually("the redelivered message to be mapped", () =>
+      running().handle.store.messages.byMessage(JOE, id),
+    );
+    assert.equal(crashes, 1);
+    assert.equal(await countBodies(portal, "say it once"), 1);
+
+    // And the handler called again with a message already bridged changes nothing.
+    const account = await running().handle.accounts.accountFor(user().userId);
+    const inbox = await running().handle.accounts.clientOf(user().userId)!.inbox();
+    const entry = inbox.find((m) => m.id === hiMessage) ?? assert.fail("hi alice not in the inbox");
+    await running().handle.portals.toMatrix.handle(account, {
+      id: entry.id as never,
+      from: entry.from as never,
+      to: entry.to as never,
+      ts: entry.ts,
+      content: entry.content,
+    });
+    assert.equal(await countBodies(portal, "hi alice"), 1);
+  });
+
+  it("mail from a new address opens a portal: Ann's ghost invites Alice", async function () {
+    const ann = `ann@${OTHER}`;
+    await people[ann]!.client.sendText([ALICE_PEOPLE], "hi from ann");
+    const annPortal = await eventually(
+      "Ann's portal",
+      async () => (await running().handle.store.portals.byPair(user().userId, ann))?.roomId,
+    );
+    await joinInvite(annPortal);
+    await waitForTimelineEvent(
+      user().client,
+      annPortal,
+      fromGhost("@_people_ann=40other.test:localhost", (c) => c.body === "hi from ann"),
+    );
+  });
+
+  it("Alice inviting a ghost to a direct chat opens a portal; an unknown address declines", async function () {
+    const bobGhost = "@_people_bob=40other.test:localhost";
+    const { room_id: bobRoom } = await user().client.createRoom({
+      preset: Preset.TrustedPrivateChat,
+      invite: [bobGhost],
+      is_direct: true,
+    });
+    await waitForTimelineEvent(
+      user().client,
+      bobRoom,
+      (e) =>
+        e.getType() === "m.room.member" && e.getStateKey() === bobGhost && content(e).membership === "join",
+    );
+    await send(bobRoom, "m.room.message", { msgtype: "m.text", body: "hello bob" });
+    const m = await received(
+      `bob@${OTHER}`,
+      (x) => x.content.type === "text" && x.content.body === "hello bob",
+    );
+    assert.equal(m.from, ALICE_PEOPLE);
+
+    const nobody = "@_people_nobody=40other.test:localhost";
+    const { room_id: nobodyRoom } = await user().client.createRoom({
+      preset: Preset.TrustedPrivateChat,
+      invite: [nobody],
+      is_direct: true,
+    });
+    const declined = await waitForTimelineEvent(
+      user().client,
+      nobodyRoom,
+      (e) =>
+        e.getType() === "m.room.member" && e.getStateKey() === nobody && content(e).membership === "leave",
+    );
+    assert.match(String(content(declined).reason), /has no People account/);
+    assert.equal(await running().handle.store.portals.byRoom(nobodyRoom), undefined);
+  });
+
+  it("after a restart, Alice's People account receives again (mail sent while the bridge was down)", async function () {
+    await running().stop();
+    await joe().client.sendText([ALICE_PEOPLE], "while you were away");
+    await startBridge();
+    await waitForTimelineEvent(
+      user().client,
+      portal,
+      fromGhost(JOE_GHOST, (c) => c.body === "while you were away"),
+      30_000,
+    );
+    await send(portal, "m.room.message", { msgtype: "m.text", body: "back again" });
+    await received(JOE, (x) => x.content.type === "text" && x.content.body === "back again");
+  });
+});

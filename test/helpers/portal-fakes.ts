@@ -1,0 +1,185 @@
+// In-memory stand-ins for the portals' two sides and their tables, for unit
+// tests of the flows without a homeserver or a People server. They keep the
+// real contracts (uniqueness included) and record what was asked of them.
+import type { GhostSide } from "../../src/bridge/matrix-side.js";
+import { BridgeMetrics } from "../../src/bridge/metrics.js";
+import { addressFromGhostUserId, ghostUserId } from "../../src/bridge/model/ghost-id.js";
+import type { MatrixEventId, MatrixUserId } from "../../src/bridge/model/matrix-ids.js";
+import type { IncomingMessage, Lookup, PeopleAccount, PeopleSide } from "../../src/bridge/people-side.js";
+import type { MessageMapStore, MessageMapping, Portal, PortalStore } from "../../src/bridge/store/types.js";
+import { createBridgeLogger } from "../../src/bridge/logger.js";
+import { parseAddress, type PeopleAddress } from "../../src/people/protocol/address.js";
+import { newMessageId, type MessageId } from "../../src/people/protocol/ids.js";
+import type { MessageContent } from "../../src/people/protocol/messages.js";
+
+export const silentLog = createBridgeLogger("silent");
+export const newMetrics = (): BridgeMetrics => new BridgeMetrics(false);
+
+export class MemoryMessages implements MessageMapStore {
+  readonly rows: MessageMapping[] = [];
+  async put(m: MessageMapping): Promise<void> {
+    const clash = this.rows.some(
+      (r) =>
+        r.matrixEventId === m.matrixEventId ||
+        (r.peopleSender === m.peopleSender && r.peopleMessageId === m.peopleMessageId),
+    );
+    if (!clash) this.rows.push({ ...m });
+  }
+  async byEvent(id: string) {
+    return this.rows.find((r) => r.matrixEventId === id);
+  }
+  async byMessage(sender: string, id: string) {
+    return this.rows.find((r) => r.peopleSender === sender && r.peopleMessageId === id);
+  }
+  async eventsInRoom(roomId: string, ids: readonly string[]) {
+    return this.rows.filter((r) => r.roomId === roomId && ids.includes(r.matrixEventId));
+  }
+  async messagesInRoom(roomId: string, ids: readonly string[]) {
+    return this.rows.filter((r) => r.roomId === roomId && ids.includes(r.peopleMessageId));
+  }
+}
+
+export class MemoryPortals implements PortalStore {
+  readonly rows: Portal[] = [];
+  async put(p: Portal): Promise<{ replaced?: string }> {
+    const older = this.rows.find(
+      (r) => r.matrixUser === p.matrixUser && r.peopleAddress === p.peopleAddress && r.roomId !== p.roomId,
+    );
+    if (older) this.rows.splice(this.rows.indexOf(older), 1);
+    const same = this.rows.findIndex((r) => r.roomId === p.roomId);
+    if (same >= 0) this.rows.splice(same, 1);
+    this.rows.push({ ...p });
+    return older ? { replaced: older.roomId } : {};
+  }
+  async byRoom(roomId: string) {
+    return this.rows.find((r) => r.roomId === roomId);
+  }
+  async byPair(user: string, address: string) {
+    return this.rows.find((r) => r.matrixUser === user && r.peopleAddress === address);
+  }
+  async remove(roomId: string) {
+    const i = this.rows.findIndex((r) => r.roomId === roomId);
+    if (i >= 0) this.rows.splice(i, 1);
+  }
+  async count() {
+    return this.rows.length;
+  }
+}
+
+export interface SentEvent {
+  ghost: string;
+  roomId: string;
+  type: string;
+  content: Record<string, unknown>;
+  txnKey: string;
+}
+
+/** Ghosts on a fake homeserver: a repeated txnKey returns the same event, as Synapse does. */
+export class FakeGhosts implements GhostSide {
+  readonly sent: SentEvent[] = [];
+  readonly rooms: { roomId: string; ghost: string; invitee: string }[] = [];
+  readonly left: { ghost: string; roomId: string; reason?: string }[] = [];
+  readonly joined: { ghost: string; roomId: string }[] = [];
+  /** Make the next sends fail with this error. */
+  failSends: Error | undefined;
+  private readonly byTxn = new Map<string, MatrixEventId>();
+  private seq = 0;
+
+  ghostId(address: PeopleAddress): MatrixUserId {
+    return ghostUserId(address, "hs.test");
+  }
+  addressOf(userId: string) {
+    return addressFromGhostUserId(userId, "hs.test");
+  }
+  async ensureGhost(): Promise<void> {}
+  async createDirectRoom(ghost: MatrixUserId, invitee: string): Promise<string> {
+    const roomId = `!dm${++this.seq}:hs.test`;
+    this.rooms.push({ roomId, ghost, invitee });
+    return roomId;
+  }
+  async join(ghost: MatrixUserId, roomId: string) {
+    this.joined.push({ ghost, roomId });
+  }
+  async leave(ghost: MatrixUserId, roomId: string, reason?: string) {
+    this.left.push({ ghost, roomId, ...(reason !== undefined && { reason }) });
+  }
+  async sendEvent(
+    ghost: MatrixUserId,
+    roomId: string,
+    type: string,
+    content: Record<string, unknown>,
+    txnKey: string,
+  ) {
+    if (this.failSends) throw this.failSends;
+    const key = `${ghost}\n${roomId}\n${txnKey}`;
+    const known = this.byTxn.get(key);
+    if (known) return known;
+    const id = `$ev${++this.seq}` as MatrixEventId;
+    this.byTxn.set(key, id);
+    this.sent.push({ ghost, roomId, type, content, txnKey });
+    return id;
+  }
+  async redact(
+    ghost: MatrixUserId,
+    roomId: string,
+    eventId: MatrixEventId,
+    reason: string | undefined,
+    txnKey: string,
+  ) {
+    return this.sendEvent(ghost, roomId, "m.room.redaction", { redacts: eventId, reason }, txnKey);
+  }
+  notices(): string[] {
+    return this.sent.filter((s) => s.content.msgtype === "m.notice").map((s) => String(s.content.body));
+  }
+}
+
+/** A People account whose sends are recorded, or fail with `failSends`. */
+export class FakeAccount implements PeopleAccount {
+  readonly sent: { to: PeopleAddress; content: MessageContent; id: MessageId }[] = [];
+  failSends: Error | undefined;
+  lookups: Record<string, Lookup["status"]> = {};
+
+  constructor(
+    readonly owner: MatrixUserId,
+    readonly address: PeopleAddress,
+  ) {}
+
+  async send(to: PeopleAddress, content: MessageContent): Promise<MessageId> {
+    if (this.failSends) throw this.failSends;
+    const id = newMessageId();
+    this.sent.push({ to, content, id });
+    return id;
+  }
+  async lookup(address: PeopleAddress): Promise<Lookup> {
+    const status = this.lookups[address] ?? "exists";
+    return status === "unreachable" ? { status, code: "PEOPLE_UNAVAILABLE" } : { status };
+  }
+}
+
+export class FakePeople implements PeopleSide {
+  readonly accounts = new Map<string, FakeAccount>();
+  addressFor(userId: string): PeopleAddress {
+    return parseAddress(`${userId.slice(1, userId.indexOf(":"))}@people.test`);
+  }
+  async accountFor(userId: string): Promise<FakeAccount> {
+    let a = this.accounts.get(userId);
+    if (!a) this.accounts.set(userId, (a = new FakeAccount(userId as MatrixUserId, this.addressFor(userId))));
+    return a;
+  }
+}
+
+export function incoming(o: {
+  from: string;
+  to: string[];
+  id?: MessageId;
+  ts?: number;
+  content?: MessageContent;
+}): IncomingMessage {
+  return {
+    id: o.id ?? newMessageId(),
+    from: parseAddress(o.from),
+    to: o.to.map((a) => parseAddress(a)),
+    ts: o.ts ?? Date.now(),
+    content: o.content ?? { type: "text", body: "hello" },
+  };
+}
