@@ -170,6 +170,8 @@ describe("people (the command-line program) against two real servers", function 
       ["post"],
       ["feed"],
       ["chat"],
+      ["profile"],
+      ["profile", "set"],
     ];
     const results = await Promise.all(commands.map((c) => people([...c, "--help"])));
     results.forEach((r, i) => {
@@ -273,7 +275,12 @@ describe("people (the command-line program) against two real servers", function 
     writeFileSync(file, bytes);
     const sent = await jane(["send", JOE, "--file", file, "--caption", "the report"]);
     assert.equal(sent.code, 0, sent.stderr);
-    assert.match(sent.stderr, /^uploaded report\.pdf \(300 KB\) in [\d.]+ s$/m, "the progress line");
+    // Not a terminal: no bar, one final line with the bytes sent (the ciphertext: 16 more) and the rate.
+    assert.match(
+      sent.stderr,
+      /^uploaded report\.pdf \(300 KB\): 307216 bytes in [\d.]+ s(, [\d.]+ [KMG]?B\/s)?$/m,
+      "the progress line",
+    );
     const inbox = await joe(["--json", "inbox"]);
     const m = json<Message[]>(inbox).find((x) => x.type === "attachment")!;
     assert.deepEqual(m.attachment, {
@@ -287,7 +294,7 @@ describe("people (the command-line program) against two real servers", function 
     const out = join(dir, "got.pdf");
     const got = await joe(["download", m.id.slice(0, 10), "-o", out]);
     assert.equal(got.code, 0, got.stderr);
-    assert.match(got.stderr, /^downloaded report\.pdf \(300 KB\) in [\d.]+ s$/m);
+    assert.match(got.stderr, /^downloaded report\.pdf \(300 KB\): 307216 bytes in [\d.]+ s/m);
     assert(readFileSync(out).equals(bytes), "the same bytes");
     const exists = await joe(["download", m.id, "-o", out]);
     assert.equal(exists.code, 1);
@@ -303,7 +310,9 @@ describe("people (the command-line program) against two real servers", function 
     const seen = json<{ id: string; name: string | null; owner: string; is_owner: boolean }[]>(
       await joe(["--json", "group", "list"]),
     );
-    assert.deepEqual(seen, [{ ...seen[0], id: group.id, name: null, owner: JANE, is_owner: false }]);
+    assert.deepEqual(seen, [
+      { ...seen[0], id: group.id, name: "Weekend hikers", owner: JANE, is_owner: false },
+    ]);
 
     const dir = tempDir("cli-post");
     const photo = join(dir, "summit.png");
@@ -339,6 +348,37 @@ describe("people (the command-line program) against two real servers", function 
     const notOwner = await joe(["group", "add", group.id, "nobody@a.test"]);
     assert.equal(notOwner.code, 1);
     assert.match(notOwner.stderr, /only its owner jane@a\.test changes the members/);
+  });
+
+  it("publishes a profile with profile set, and another address reads and verifies it", async () => {
+    const dir = tempDir("cli-profile");
+    const avatar = join(dir, "me.png");
+    const bytes = randomBytes(20 * 1024);
+    writeFileSync(avatar, bytes);
+    const set = await jane(["profile", "set", "--name", "Jane Doe", "--avatar", avatar]);
+    assert.equal(set.code, 0, set.stderr);
+    assert.match(set.stderr, /^uploaded the avatar \(20 KB\): 20480 bytes in /m);
+    assert.match(set.stdout, /^Name: +Jane Doe$/m);
+    const seen = json<{ address: string; display_name: string; avatar: Record<string, unknown> }>(
+      await joe(["--json", "profile", JANE]),
+    );
+    assert.equal(seen.address, JANE);
+    assert.equal(seen.display_name, "Jane Doe");
+    assert.deepEqual(
+      { ...seen.avatar, id: undefined },
+      { server: "a.test", id: undefined, mime: "image/png", size: bytes.length },
+    );
+    // Only the name changes; the avatar is kept.
+    assert.equal((await jane(["--json", "profile", "set", "--name", "J."])).code, 0);
+    const own = await jane(["profile"]);
+    assert.equal(own.code, 0, own.stderr);
+    assert.match(own.stdout, /^Name: +J\.$/m);
+    assert.match(own.stdout, /^Avatar: +image\/png, 20 KB$/m);
+    const none = await joe(["profile"]);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /^people: joe@b\.test: has no public profile yet/);
+    const usage = await jane(["profile", "set"]);
+    assert.equal(usage.code, 2);
   });
 
   it("chats live: lines typed on one side appear on the other, both ways, until one hangs up", async () => {

@@ -75,7 +75,8 @@ describe("People client: groups and posts", function () {
     const seen = await client(JOE).groups.get(group);
     assert.equal(seen.owner, JANE);
     assert.equal(seen.isOwner, false);
-    assert.equal(seen.name, null, "group_key carries no name");
+    assert.equal(seen.name, "Weekend hikers", "group_key carries the name to every member");
+    assert.equal((await client(ANN).groups.get(group)).name, "Weekend hikers");
     assert.deepEqual(await client(ANN).groups.members(group), [JANE, JOE, ANN]);
 
     const p1 = await client(JANE).posts.post(group, {

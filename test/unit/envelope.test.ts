@@ -94,7 +94,14 @@ const EXAMPLES: MessageContent[] = [
   { type: "receipt", targets: [id16(), id16()] },
   { type: "typing", active: true, timeout_ms: 30_000 },
   { type: "attachment", blob: blob(), thumbnail: blob(), caption: "a cat", reply_to: id16() },
-  { type: "group_key", group: id16(), epoch: 3, key: key32(), members: ["jane@a.test", "joe@b.test"] },
+  {
+    type: "group_key",
+    group: id16(),
+    epoch: 3,
+    key: key32(),
+    members: ["jane@a.test", "joe@b.test"],
+    name: "Weekend hikers",
+  },
   { type: "post_notice", author: "jane@a.test", group: id16(), post: id16(), epoch: 3 },
   {
     type: "rt_offer",
@@ -104,12 +111,13 @@ const EXAMPLES: MessageContent[] = [
     sdp: "v=0\r\n",
     dtls_fingerprint: "sha-256 AB:CD",
   },
-  { type: "rt_answer", session: id16(), eph: key32(), sdp: "v=0\r\n" },
+  { type: "rt_answer", session: id16(), eph: key32(), sdp: "v=0\r\n", direct: "ws://192.0.2.1:7368" },
   {
     type: "rt_candidate",
     session: id16(),
     candidates: ["candidate:1 1 udp 2130706431 192.0.2.1 5000 typ host"],
   },
+  { type: "rt_frame", session: id16(), frame: b64u(randomBytes(64)) },
   { type: "rt_hangup", session: id16(), reason: "busy" },
   { type: "move_notice", notice: { body: "e30", sig: "x".repeat(86) } },
   { type: "delivery_token", token: b64u(randomBytes(24)), expires: NOW + DAY },
@@ -211,6 +219,40 @@ describe("sealed envelopes", () => {
         .options;
       const types = options.map((o) => o.shape.type.value).sort();
       assert.deepEqual([...new Set(EXAMPLES.map((e) => e.type))].sort(), types);
+    });
+
+    it("refuses a direct endpoint other than ws(s)://host:port, and non-canonical group addresses", () => {
+      const answer = (direct: string) =>
+        contentSchema.safeParse({ type: "rt_answer", session: id16(), eph: key32(), direct }).success;
+      for (const ok of ["ws://192.0.2.1:7368", "wss://rt.a.test:443", "ws://[2001:db8::1]:9000"])
+        assert(answer(ok), ok);
+      for (const bad of [
+        "http://192.0.2.1:7368",
+        "ws://192.0.2.1",
+        "ws://192.0.2.1:7368/x",
+        "ws://192.0.2.1:7368?x",
+        "ws://u:p@192.0.2.1:7368",
+        "ws://192.0.2.1:70000",
+        "ws://192.0.2.1:7368\ndirect ws://x:1",
+        `ws://${"a".repeat(250)}:1`,
+      ])
+        assert(!answer(bad), bad);
+      const key = { type: "group_key", group: id16(), epoch: 0, key: key32() };
+      assert(!contentSchema.safeParse({ ...key, members: ["Jane@A.test"] }).success);
+      assert(!contentSchema.safeParse({ ...key, members: ["jane@a.test"], name: "" }).success);
+      assert(
+        !contentSchema.safeParse({
+          type: "post_notice",
+          author: "Jane@a.test",
+          group: id16(),
+          post: id16(),
+          epoch: 0,
+        }).success,
+      );
+      assert(
+        !contentSchema.safeParse({ type: "rt_frame", session: id16(), frame: "a".repeat(48 * 1024 + 4) })
+          .success,
+      );
     });
   });
 

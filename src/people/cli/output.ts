@@ -125,17 +125,20 @@ export function iso(ms: number): string {
 }
 
 const SPINNER = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+const BAR_WIDTH = 24;
 
 /**
  * One progress line on stderr: on a terminal it turns and counts seconds while
- * the work runs and is replaced by the outcome; otherwise only the outcome is
- * written. Silent with --json.
+ * the work runs (a bar of bytes done, percent and rate once `bytes` reports a
+ * transfer) and is replaced by the outcome; otherwise only the outcome is
+ * written, with the bytes moved and the rate. Silent with --json.
  */
 export class Progress {
   private readonly started = Date.now();
   private readonly timer: NodeJS.Timeout | undefined;
   private frame = 0;
   private finished = false;
+  private transfer: { done: number; total: number } | undefined;
 
   constructor(
     private readonly stream: NodeJS.WriteStream,
@@ -149,17 +152,51 @@ export class Progress {
     }
   }
 
+  /** Bytes done of `total` so far (an upload's or download's onProgress); drawn on the next tick. */
+  readonly bytes = (done: number, total: number): void => {
+    this.transfer = { done, total };
+  };
+
+  private seconds(): number {
+    return (Date.now() - this.started) / 1000;
+  }
+
   private elapsed(): string {
-    return `${((Date.now() - this.started) / 1000).toFixed(1)} s`;
+    return `${this.seconds().toFixed(1)} s`;
+  }
+
+  private rate(done: number): string {
+    const s = this.seconds();
+    return s > 0 ? `${formatSize(Math.round(done / s))}/s` : "";
   }
 
   private draw(): void {
-    this.stream.write(`\r\x1b[K${SPINNER[this.frame++ % SPINNER.length]} ${this.label} ${this.elapsed()}`);
+    const spin = SPINNER[this.frame++ % SPINNER.length];
+    const t = this.transfer;
+    if (!t) {
+      this.stream.write(`\r\x1b[K${spin} ${this.label} ${this.elapsed()}`);
+      return;
+    }
+    const fraction = t.total > 0 ? Math.min(1, t.done / t.total) : 0;
+    const filled = Math.round(fraction * BAR_WIDTH);
+    const bar = `[${"█".repeat(filled)}${"░".repeat(BAR_WIDTH - filled)}]`;
+    const line =
+      `${spin} ${this.label} ${bar} ${formatSize(t.done)}/${formatSize(t.total)} ` +
+      `${Math.floor(fraction * 100)}% ${this.rate(t.done)}`;
+    const width = this.stream.columns;
+    this.stream.write(
+      `\r\x1b[K${width && [...line].length >= width ? [...line].slice(0, width - 1).join("") : line}`,
+    );
   }
 
-  /** Replace the line with the outcome (`done` gets the elapsed time appended). */
+  /** Replace the line with the outcome (`done` gets the elapsed time, and any bytes moved and rate, appended). */
   done(text: string): void {
-    this.end(`${text} in ${this.elapsed()}`);
+    const t = this.transfer;
+    this.end(
+      t
+        ? `${text}: ${t.done} bytes in ${this.elapsed()}${this.seconds() > 0 ? `, ${this.rate(t.done)}` : ""}`
+        : `${text} in ${this.elapsed()}`,
+    );
   }
 
   fail(): void {

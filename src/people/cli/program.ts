@@ -8,6 +8,7 @@ import { Command, Option } from "commander";
 import type * as Account from "./commands/account.js";
 import type * as Chat from "./commands/chat.js";
 import type * as Mail from "./commands/mail.js";
+import type * as ProfileCmd from "./commands/profile.js";
 import type * as Social from "./commands/social.js";
 import type * as Trust from "./commands/trust.js";
 import type { Context, GlobalOptions } from "./context.js";
@@ -45,6 +46,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
   const trust = () => import("./commands/trust.js") as Promise<typeof Trust>;
   const social = () => import("./commands/social.js") as Promise<typeof Social>;
   const chat = () => import("./commands/chat.js") as Promise<typeof Chat>;
+  const profile = () => import("./commands/profile.js") as Promise<typeof ProfileCmd>;
 
   const program = new Command("people")
     .description(
@@ -155,6 +157,22 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .description("renew this device's keys if they are due (daily), and erase retired keys past their grace")
     .option("--force", "renew them now even if they are not due")
     .action(act(account, (m, ctx, [opts]) => m.rotate(ctx, opts as { force?: boolean })));
+
+  const profileCmd = program
+    .command("profile")
+    .description("show a public profile (yours, or an address's); `profile set` to change yours")
+    .argument("[address]", "whose profile (default: yours)")
+    .addHelpText(
+      "after",
+      "\nA profile is signed by the account's key and checked against the key pinned for the address.",
+    )
+    .action(act(profile, (m, ctx, [address]) => m.profileShow(ctx, address as string | undefined)));
+  profileCmd
+    .command("set")
+    .description("publish your display name and/or avatar (readable by anyone)")
+    .option("--name <name>", 'your display name ("" removes it)')
+    .option("--avatar <image file>", "an image to show as your avatar (public, unencrypted)")
+    .action(act(profile, (m, ctx, [opts]) => m.profileSet(ctx, opts as ProfileCmd.ProfileSetOpts)));
 
   program.commandsGroup("Messages:");
   program

@@ -204,6 +204,17 @@ export class Directory {
     await this.lock.run(address, () => this.save(this.record(address, verified, lists, this.o.now(), true)));
   }
 
+  /** Remember the newest profile time seen for a contact; false when `updatedAt` is older (a rollback). */
+  async noteProfile(address: PeopleAddress, updatedAt: number): Promise<boolean> {
+    return this.lock.run(address, async () => {
+      const saved = await this.o.store.getContact(address);
+      if (!saved) return true;
+      if ((saved.profileSeen ?? 0) > updatedAt) return false;
+      if (saved.profileSeen !== updatedAt) await this.save({ ...saved, profileSeen: updatedAt });
+      return true;
+    });
+  }
+
   async setVerified(address: PeopleAddress, verified: boolean): Promise<void> {
     await this.lock.run(address, async () => {
       const saved = await this.o.store.getContact(address);

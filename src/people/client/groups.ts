@@ -1,7 +1,7 @@
 // Social groups (DESIGN §2 "Attachments and posts"): a group is owned by its
 // creator and keyed by epochs. Each epoch has a 32-byte random key, delivered
 // to every member's devices (and the owner's other devices) in a sealed
-// `group_key` message {group, epoch, key, members}. Posts are wrapped under
+// `group_key` message {group, epoch, key, members, name}. Posts are wrapped under
 // the current epoch key (posts.ts).
 //
 // - Removing a member rotates the epoch: the new key goes to the remaining
@@ -33,7 +33,7 @@ export const MAX_GROUP_MEMBERS = 1024;
 
 export interface GroupInfo {
   id: string;
-  /** Known on the device that created the group; null elsewhere (group_key carries no name). */
+  /** Sent with every group_key; null only for a group whose keys came without one. */
   name: string | null;
   owner: PeopleAddress;
   isOwner: boolean;
@@ -222,12 +222,12 @@ export class Groups {
       const newest = !record || c.epoch >= record.epoch;
       const next: GroupRecord = record
         ? newest
-          ? { ...record, epoch: c.epoch, members, updatedAt: now }
+          ? { ...record, epoch: c.epoch, members, name: c.name ?? record.name, updatedAt: now }
           : record
         : {
             group: c.group,
             owner: from,
-            name: null,
+            name: c.name ?? null,
             epoch: c.epoch,
             members,
             createdAt: now,
@@ -278,6 +278,7 @@ export class Groups {
       epoch: record.epoch,
       key: keyText,
       members: record.members,
+      ...(record.name !== null ? { name: record.name } : {}),
     };
     const undelivered: GroupUpdate["undelivered"] = [];
     // One message per member: one member whose keys cannot be trusted must not keep the key from the others.

@@ -47,6 +47,8 @@ export interface ContactRecord {
   pending: (DeviceLists & { code: string; at: number }) | null;
   lastChange: number;
   fetchedAt: number;
+  /** The `updated_at` of the newest verified profile seen (profile.ts): an older one is a rollback. */
+  profileSeen?: number;
 }
 
 export interface OutboxInsert {
@@ -99,7 +101,7 @@ export interface GroupRecord {
   group: string;
   /** The owner: the creator, or for a member the sender of the first key received; later keys must come from it. */
   owner: string;
-  /** Known to the device that created the group (group_key carries no name). */
+  /** The name the owner gave it, carried by group_key; null if the keys came without one. */
   name: string | null;
   /** The newest epoch held, and who holds its key (the owner included). */
   epoch: number;

@@ -7,7 +7,7 @@ import { addressDomain, parseAddress, type PeopleAddress } from "../protocol/add
 import type { DeviceId, MessageId } from "../protocol/ids.js";
 import type { BlobRef, MessageContent } from "../protocol/messages.js";
 import { Account, type DeviceInfo } from "./account.js";
-import { Attachments, type AttachmentMeta } from "./attachments.js";
+import { Attachments, type AttachmentMeta, type TransferOptions } from "./attachments.js";
 import { closeCore, openCore, type ClientOptions, type Core } from "./client-core.js";
 import type { Contact, Resolution } from "./directory.js";
 import type { ClientEventMap, ClientEvents, KeyChangeEvent } from "./events.js";
@@ -18,6 +18,7 @@ import { LiveSocket } from "./live-socket.js";
 import type { InboxEntry } from "./local-store.js";
 import { Messenger, type SendOptions } from "./messaging.js";
 import { Posts } from "./posts.js";
+import { Profiles } from "./profile.js";
 import { Realtime } from "./realtime.js";
 import { Receiver, type MessageHandler, type ReceivedMessage } from "./receiver.js";
 import { fingerprint } from "./safety-number.js";
@@ -28,6 +29,8 @@ export type { ClientOptions } from "./client-core.js";
 export type { GroupInfo, GroupUpdate } from "./groups.js";
 export type { FeedResult, Post, PostInput, PublishedPost, UnopenablePost } from "./posts.js";
 export type { IncomingCall, RtSession, RtTransport } from "./realtime.js";
+export type { AvatarRef, Profile, ProfileInput } from "./profile.js";
+export type { TransferOptions } from "./attachments.js";
 
 /** Social groups owned by an account, keyed by epochs (groups.ts). */
 export type GroupsFacet = Pick<
@@ -44,6 +47,8 @@ export type RealtimeFacet = Pick<
   Realtime,
   "call" | "accept" | "decline" | "incoming" | "sessions" | "on" | "events"
 >;
+/** Public profiles: the own one set, anyone's read and verified (profile.ts). */
+export type ProfileFacet = Pick<Profiles, "set" | "get" | "avatar">;
 
 const MAINTENANCE_MS = 60 * 60 * 1000;
 
@@ -61,6 +66,7 @@ export class PeopleClient {
   readonly groups: GroupsFacet;
   readonly posts: PostsFacet;
   readonly realtime: RealtimeFacet;
+  readonly profile: ProfileFacet;
   private timer: NodeJS.Timeout | undefined;
   private started = false;
 
@@ -123,6 +129,7 @@ export class PeopleClient {
       live: this.live,
       now,
     });
+    this.profile = new Profiles({ account, http, directory, discovery, attachments: this.attachments, now });
     this.groups = this.groupsImpl;
     this.posts = this.postsImpl;
     this.realtime = this.realtimeImpl;
@@ -136,7 +143,7 @@ export class PeopleClient {
         return this.postsImpl.notice(m);
       case "rt_offer":
       case "rt_answer":
-      case "rt_candidate":
+      case "rt_frame":
       case "rt_hangup":
         return this.realtimeImpl.signal(m);
       default:
@@ -260,18 +267,19 @@ export class PeopleClient {
     to: readonly string[],
     bytes: Buffer,
     meta: AttachmentMeta & { caption?: string },
-    options?: SendOptions,
+    options?: SendOptions & TransferOptions,
   ): Promise<MessageId> {
-    const blob = await this.attachments.upload(bytes, meta);
+    const { onProgress, ...sendOptions } = options ?? {};
+    const blob = await this.attachments.upload(bytes, meta, onProgress ? { onProgress } : {});
     return this.send(
       to,
       { type: "attachment", blob, ...(meta.caption ? { caption: meta.caption } : {}) },
-      options,
+      options ? sendOptions : undefined,
     );
   }
 
-  downloadAttachment(ref: BlobRef): Promise<Buffer> {
-    return this.attachments.download(ref);
+  downloadAttachment(ref: BlobRef, o?: TransferOptions): Promise<Buffer> {
+    return this.attachments.download(ref, o);
   }
 
   /** Called for each verified message, once it is stored; it is acknowledged after the handler's promise resolves. */

@@ -28,7 +28,7 @@
 import { z } from "zod";
 import sodium from "sodium-native";
 import { PeopleError, type ErrorCode } from "../errors.js";
-import type { HttpsClient } from "../net/https-client.js";
+import type { HttpsClient, ProgressFn } from "../net/https-client.js";
 import { addressDomain, isPeopleAddress, parseAddress, type PeopleAddress } from "../protocol/address.js";
 import { b64u, fromB64u, u32, u64 } from "../protocol/bytes.js";
 import { aeadOpen, aeadSeal } from "../protocol/hpke.js";
@@ -40,7 +40,7 @@ import { parseBody } from "../protocol/signed-json.js";
 import { signBytes, verifyBytes } from "../protocol/signing.js";
 import type { Account } from "./account.js";
 import { parseAnswer } from "./answers.js";
-import type { AttachmentMeta, Attachments } from "./attachments.js";
+import type { AttachmentMeta, Attachments, TransferOptions } from "./attachments.js";
 import type { Directory } from "./directory.js";
 import type { Discovery } from "./discovery.js";
 import { Emitter } from "./emitter.js";
@@ -107,6 +107,8 @@ export interface PostInput {
   text?: string;
   /** Uploaded encrypted to the own server; the post carries their references (and keys). */
   attachments?: PostAttachment[];
+  /** Bytes of the attachments uploaded so far (encrypted, all files together), and their total. */
+  onProgress?: ProgressFn;
 }
 
 export interface Post {
@@ -266,8 +268,8 @@ export class Posts {
   }
 
   /** Download and decrypt a post's attachment (from the author's server). */
-  download(ref: BlobRef): Promise<Buffer> {
-    return this.o.attachments.download(ref);
+  download(ref: BlobRef, o: TransferOptions = {}): Promise<Buffer> {
+    return this.o.attachments.download(ref, o);
   }
 
   /** A verified `post_notice` (from the receiver): fetched and emitted in the background, in order. */
@@ -338,7 +340,21 @@ export class Posts {
     if (files.length > MAX_POST_ATTACHMENTS)
       throw new PeopleError("PEOPLE_BAD_REQUEST", `at most ${MAX_POST_ATTACHMENTS} attachments`);
     const attachments: BlobRef[] = [];
-    for (const { bytes, ...meta } of files) attachments.push(await this.o.attachments.upload(bytes, meta));
+    // Each file's ciphertext is its plaintext and a 16-byte tag.
+    const total = files.reduce((n, f) => n + f.bytes.length + 16, 0);
+    let before = 0;
+    for (const { bytes, ...meta } of files) {
+      const onProgress = input.onProgress;
+      const base = before;
+      attachments.push(
+        await this.o.attachments.upload(
+          bytes,
+          meta,
+          onProgress ? { onProgress: (done) => onProgress(base + done, total) } : {},
+        ),
+      );
+      before += bytes.length + 16;
+    }
     const body: PostBody = {
       v: 1,
       type: "people.post",

@@ -3,7 +3,7 @@
 //
 // Signalling travels in sealed envelopes signed by the device keys
 // (PROTOCOL §9, §11): `rt_offer` {session, eph, media} from the caller's
-// device to every device of the callee; `rt_answer` {session, eph, sdp?}
+// device to every device of the callee; `rt_answer` {session, eph, direct?}
 // from the device that accepts, to the calling device (and the callee's other
 // devices, so they stop ringing); `rt_hangup` {session, reason}. Because the
 // ephemeral keys arrive signed by the device keys, only those two devices
@@ -33,7 +33,7 @@
 //
 // Transports, chosen once per direction:
 // - direct: the callee may listen on a WebSocket (`accept(id, {listen})`)
-//   and advertise it in its answer's `sdp` ("people-data/1\ndirect ws://host:port");
+//   and advertise it in its answer's `direct` ("ws://host:port");
 //   the caller connects and its first frame is `hello`. Plain ws:// (no TLS)
 //   is acceptable ONLY because every frame is already sealed end to end with
 //   the session keys: the connection itself carries no authority; a
@@ -49,9 +49,8 @@
 // - envelope: store-and-forward, each frame in its own sealed envelope to the
 //   peer device, resending the frames the relay did not confirm. Slower (a
 //   seal, an HTTPS POST and a mailbox push per frame) but it works across
-//   servers and while the peer is offline. Until the protocol has a content
-//   type for it, a frame rides in `rt_candidate` as
-//   candidates = ["people/v1 frame", base64url(frame) in pieces of ≤ 1024 characters].
+//   servers and while the peer is offline. Each frame is one `rt_frame`
+//   {session, frame: base64url(frame)}.
 // The caller says `hello` on the transport it picked; the callee answers on
 // the same kind (direct, or relay with the same fallback).
 import { hkdfSync } from "node:crypto";
@@ -63,6 +62,7 @@ import { parseAddress, type PeopleAddress } from "../protocol/address.js";
 import { b64u, fromB64u, u64 } from "../protocol/bytes.js";
 import { aeadOpen, aeadSeal } from "../protocol/hpke.js";
 import { newMessageId, parseMessageId, type DeviceId } from "../protocol/ids.js";
+import { isDirectEndpoint } from "../protocol/messages.js";
 import { X25519KeyPair, X25519PublicKey, type Ed25519PublicKey } from "../protocol/keys.js";
 import { sha256 } from "../protocol/signing.js";
 import type { Account } from "./account.js";
@@ -102,11 +102,6 @@ const TRANSCRIPT_PREFIX = Buffer.from("people/v1 rt-transcript\0", "utf8");
 const FRAME_AAD_PREFIX = Buffer.from("people/v1 rt-frame\0", "utf8");
 export const INFO_CALLER_TO_CALLEE = "people/v1 rt caller-to-callee";
 export const INFO_CALLEE_TO_CALLER = "people/v1 rt callee-to-caller";
-/** First candidate of an `rt_candidate` that carries a frame (the envelope transport). */
-export const ENVELOPE_FRAME_MARK = "people/v1 frame";
-const CHUNK = 1024;
-/** `sdp` of a data session's answer: this line, then "direct <ws-url>" lines. */
-export const DATA_SDP_VERSION = "people-data/1";
 
 // --- keys and frames ---------------------------------------------------------
 
@@ -647,24 +642,6 @@ function connectDirect(url: string): Promise<WebSocket> {
   });
 }
 
-/** The direct endpoint of an answer's `sdp`, if it advertises a usable one. */
-export function directEndpoint(sdp: string | undefined): string | undefined {
-  if (!sdp) return undefined;
-  const lines = sdp.split("\n").map((l) => l.trim());
-  if (lines[0] !== DATA_SDP_VERSION) return undefined;
-  for (const line of lines.slice(1)) {
-    if (!line.startsWith("direct ")) continue;
-    try {
-      const url = new URL(line.slice(7));
-      if (url.protocol === "ws:" && url.hostname && url.port && !url.username && !url.password)
-        return url.toString();
-    } catch {
-      // not a URL: skip it
-    }
-  }
-  return undefined;
-}
-
 // --- the manager -------------------------------------------------------------
 
 export interface IncomingCall {
@@ -695,7 +672,7 @@ export interface CallOptions {
 export interface AcceptOptions {
   /** Listen for a direct connection here (port 0: any); the address goes into the answer. */
   listen?: { host: string; port: number };
-  /** Advertise this ws:// URL instead of the listening address (e.g. behind a port mapping). */
+  /** Advertise this ws://host:port (or wss://) URL instead of the listening address (e.g. behind a port mapping). */
   advertise?: string;
   /** End the session when the caller has not said hello in this time (default 30 s). */
   helloTimeoutMs?: number;
@@ -819,16 +796,17 @@ export class Realtime {
         { address: session.own.address, device: session.own.device, signKey: session.own.signKey.raw },
       );
       const helloTimeoutMs = o.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS;
-      let sdp: string | undefined;
+      let direct: string | undefined;
       if (o.listen) {
-        if (o.advertise !== undefined && !directEndpoint(`${DATA_SDP_VERSION}\ndirect ${o.advertise}`))
-          throw new PeopleError("PEOPLE_BAD_REQUEST", "advertise a ws://host:port URL");
-        const url = await session.listen({
+        if (o.advertise !== undefined && !isDirectEndpoint(o.advertise))
+          throw new PeopleError("PEOPLE_BAD_REQUEST", "advertise a ws://host:port or wss://host:port URL");
+        direct = await session.listen({
           ...o.listen,
           ...(o.advertise !== undefined ? { advertise: o.advertise } : {}),
           helloTimeoutMs,
         });
-        sdp = `${DATA_SDP_VERSION}\ndirect ${url}`;
+        if (!isDirectEndpoint(direct))
+          throw new PeopleError("PEOPLE_BAD_REQUEST", `cannot advertise ${direct}: not a ws://host:port URL`);
       }
       await this.o.sender.send({
         to: offer.from,
@@ -838,7 +816,7 @@ export class Realtime {
           type: "rt_answer",
           session: session.id,
           eph: session.ephPublic.toB64u(),
-          ...(sdp ? { sdp } : {}),
+          ...(direct ? { direct } : {}),
         },
         ttlMs: SIGNAL_TTL_MS,
       });
@@ -990,16 +968,16 @@ export class Realtime {
           await s.terminate("failed", false, true);
           throw e;
         }
-        const direct = this.directFor.get(s) !== false ? directEndpoint(c.sdp) : undefined;
+        // `direct` was checked by the schema: ws:// or wss://, a host and a port, nothing else.
+        const direct = this.directFor.get(s) !== false ? c.direct : undefined;
         // Not awaited: a direct connection attempt must not hold up the mailbox.
         void s.start(direct).catch((error: unknown) => this.events.emit("error", { where: "start", error }));
         return;
       }
-      case "rt_candidate": {
-        if (c.candidates[0] !== ENVELOPE_FRAME_MARK) return; // ICE candidates: no WebRTC here yet
+      case "rt_frame": {
         const s = this.active.get(c.session);
         if (!s || s.peer.address !== from || s.peer.device !== device) return;
-        const frame = fromB64u(c.candidates.slice(1).join(""));
+        const frame = fromB64u(c.frame);
         if (frame) s.receive(frame, "envelope");
         return;
       }
@@ -1045,13 +1023,10 @@ export class Realtime {
 
   private async sendFrameEnvelope(s: RtSession, frame: Buffer): Promise<void> {
     if (!s.peer.device) throw new PeopleError("PEOPLE_BAD_REQUEST", "no peer device yet");
-    const text = b64u(frame);
-    const candidates = [ENVELOPE_FRAME_MARK];
-    for (let i = 0; i < text.length; i += CHUNK) candidates.push(text.slice(i, i + CHUNK));
     await this.o.sender.send({
       to: s.peer.address,
       devices: [s.peer.device],
-      content: { type: "rt_candidate", session: s.id, candidates },
+      content: { type: "rt_frame", session: s.id, frame: b64u(frame) },
       ttlMs: FRAME_TTL_MS,
       maxAgeMs: FRAME_KEYS_MAX_AGE_MS,
     });

@@ -3,7 +3,7 @@
 // response size and time, and remote {"errcode"} answers turned back into
 // PeopleErrors so callers handle one error type.
 import { Agent, request } from "node:https";
-import type { IncomingHttpHeaders } from "node:http";
+import type { ClientRequest, IncomingHttpHeaders } from "node:http";
 import { rootCertificates } from "node:tls";
 import { ERROR_CODES, PeopleError, type ErrorCode } from "../errors.js";
 
@@ -20,6 +20,12 @@ export interface HttpsResponse {
   headers: IncomingHttpHeaders;
   body: Buffer;
 }
+
+/** Called as bytes go out (request body) or come in (response body): done so far, and the total expected. */
+export type ProgressFn = (done: number, total: number) => void;
+
+/** Request bodies are written in pieces this large, so progress can be reported and backpressure respected. */
+export const WRITE_CHUNK = 64 * 1024;
 
 export class HttpsClient {
   private readonly agent: Agent;
@@ -39,7 +45,14 @@ export class HttpsClient {
   async send(
     method: string,
     url: string,
-    o: { headers?: Record<string, string>; body?: Buffer | string } = {},
+    o: {
+      headers?: Record<string, string>;
+      body?: Buffer | string;
+      /** Bytes of the request body written. */
+      onUpload?: ProgressFn;
+      /** Bytes of the response body received (total from Content-Length, else 0 until the end). */
+      onDownload?: ProgressFn;
+    } = {},
   ): Promise<HttpsResponse> {
     const target = new URL(url);
     if (target.protocol !== "https:") throw new PeopleError("PEOPLE_BAD_REQUEST", "only https URLs");
@@ -50,6 +63,8 @@ export class HttpsClient {
         (res) => {
           const chunks: Buffer[] = [];
           let size = 0;
+          const declared = Number(res.headers["content-length"]);
+          const total = Number.isSafeInteger(declared) && declared >= 0 ? declared : 0;
           res.on("data", (chunk: Buffer) => {
             size += chunk.length;
             if (size > this.maxResponseBytes) {
@@ -57,10 +72,12 @@ export class HttpsClient {
               return;
             }
             chunks.push(chunk);
+            o.onDownload?.(size, Math.max(total, size));
           });
-          res.on("end", () =>
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
-          );
+          res.on("end", () => {
+            o.onDownload?.(size, size);
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
+          });
           res.on("error", reject);
         },
       );
@@ -74,7 +91,8 @@ export class HttpsClient {
             : new PeopleError("PEOPLE_UNAVAILABLE", `cannot reach ${target.host}`, { cause: err }),
         ),
       );
-      req.end(o.body);
+      if (o.onUpload && o.body !== undefined) writeBody(req, Buffer.from(o.body), o.onUpload);
+      else req.end(o.body);
     });
   }
 
@@ -95,6 +113,27 @@ export class HttpsClient {
   close(): void {
     this.agent.destroy();
   }
+}
+
+/** Write `body` in WRITE_CHUNK pieces, waiting for "drain" when the socket is full, reporting bytes written. */
+function writeBody(req: ClientRequest, body: Buffer, onProgress: ProgressFn): void {
+  let offset = 0;
+  const next = (): void => {
+    while (offset < body.length) {
+      if (req.destroyed) return;
+      const piece = body.subarray(offset, offset + WRITE_CHUNK);
+      offset += piece.length;
+      const more = req.write(piece);
+      onProgress(offset, body.length);
+      if (!more) {
+        req.once("drain", next);
+        return;
+      }
+    }
+    req.end();
+  };
+  onProgress(0, body.length);
+  next();
 }
 
 export function parseJsonResponse<T>(res: HttpsResponse, url: string): T {

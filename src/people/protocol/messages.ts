@@ -2,14 +2,43 @@
 // one place their shapes are defined; a received message is validated here
 // once, after its signature verified, and is typed from then on.
 import { z } from "zod";
+import { isPeopleAddress } from "./address.js";
 
 const id16 = z.string().regex(/^[A-Za-z0-9_-]{21}[AQgw]$/);
 const key32 = z.string().regex(/^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/);
 const address = z.string().min(3).max(254);
+/** An address that must already be canonical (what parseCanonicalAddress accepts). */
+// Not a type predicate: MessageContent stays plain strings, what senders build it from.
+const canonicalAddress = address.refine((s): boolean => isPeopleAddress(s), "not a canonical People address");
 const ms = z.number().int().min(0).max(8.64e15);
 const shortText = z.string().max(256);
 
 export const MAX_TEXT = 64 * 1024;
+/** Longest `rt_frame.frame`: base64url of one sealed frame (a largest data frame needs 43 726). */
+export const MAX_RT_FRAME_TEXT = 48 * 1024;
+/** Longest `rt_answer.direct`. */
+export const MAX_DIRECT_URL = 256;
+
+const DIRECT_URL = /^wss?:\/\/([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):([0-9]{1,5})$/;
+
+/**
+ * A direct endpoint as `rt_answer.direct` carries it: exactly `ws://host:port` or
+ * `wss://host:port`, the host a DNS name, IPv4 or bracketed IPv6 address, an
+ * explicit port 1–65535, and nothing else (no user information, path, query or fragment).
+ */
+export function isDirectEndpoint(url: string): boolean {
+  if (url.length > MAX_DIRECT_URL) return false;
+  const m = DIRECT_URL.exec(url);
+  if (!m) return false;
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) return false;
+  try {
+    const parsed = new URL(url);
+    return parsed.hostname !== "" && parsed.pathname === "/" && !parsed.search && !parsed.hash;
+  } catch {
+    return false;
+  }
+}
 
 const formattedText = {
   body: z.string().max(MAX_TEXT),
@@ -66,11 +95,13 @@ export const contentSchema = z.discriminatedUnion("type", [
     group: id16,
     epoch: z.number().int().min(0),
     key: key32,
-    members: z.array(address).max(1024),
+    members: z.array(canonicalAddress).max(1024),
+    /** The group's name, so every member knows it (not only the owner's creating device). */
+    name: z.string().min(1).max(256).optional(),
   }),
   z.strictObject({
     type: z.literal("post_notice"),
-    author: address,
+    author: canonicalAddress,
     group: id16,
     post: id16,
     epoch: z.number().int().min(0),
@@ -91,6 +122,12 @@ export const contentSchema = z.discriminatedUnion("type", [
     type: z.literal("rt_answer"),
     session: id16,
     eph: key32,
+    /** The callee's direct endpoint for a data session (PROTOCOL §11.3). */
+    direct: z
+      .string()
+      .max(MAX_DIRECT_URL)
+      .refine(isDirectEndpoint, "not a ws:// or wss:// host:port URL")
+      .optional(),
     sdp: z
       .string()
       .max(32 * 1024)
@@ -101,6 +138,17 @@ export const contentSchema = z.discriminatedUnion("type", [
     type: z.literal("rt_candidate"),
     session: id16,
     candidates: z.array(z.string().max(1024)).max(64),
+  }),
+  z.strictObject({
+    /** One sealed frame of a realtime session sent over the envelope transport (PROTOCOL §11.3). */
+    type: z.literal("rt_frame"),
+    session: id16,
+    frame: z
+      .string()
+      .min(1)
+      .max(MAX_RT_FRAME_TEXT)
+      .regex(/^[A-Za-z0-9_-]+$/)
+      .refine((s) => s.length % 4 !== 1, "frame is not base64url"),
   }),
   z.strictObject({
     type: z.literal("rt_hangup"),

@@ -10,7 +10,7 @@ import {
   writeSync,
 } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import type { PeopleClient } from "../../client/people-client.js";
+import type { PeopleClient, TransferOptions } from "../../client/people-client.js";
 import type { InboxEntry } from "../../client/local-store.js";
 import type { DeliveryEvent } from "../../client/events.js";
 import { DEFAULT_MAX_ATTACHMENT } from "../../client/attachments.js";
@@ -117,11 +117,12 @@ export async function send(ctx: Context, args: string[], opts: SendOpts): Promis
         try {
           id = await about(a.path, () =>
             client
-              .sendAttachment(recipients, a.bytes, {
-                mime: a.mime,
-                name: a.name,
-                ...(opts.caption ? { caption: opts.caption } : {}),
-              })
+              .sendAttachment(
+                recipients,
+                a.bytes,
+                { mime: a.mime, name: a.name, ...(opts.caption ? { caption: opts.caption } : {}) },
+                { onProgress: progress.bytes },
+              )
               .catch(serverKeyHint),
           );
         } catch (e) {
@@ -320,7 +321,7 @@ export async function download(ctx: Context, idInput: string, opts: DownloadOpts
   if (index !== undefined && author === undefined)
     throw new UsageError("--index", "goes with --author (posts)");
   await ctx.withClient(async (client) => {
-    let target: { id: string; ref: BlobRef; download: () => Promise<Buffer> };
+    let target: { id: string; ref: BlobRef; download: (o: TransferOptions) => Promise<Buffer> };
     if (author !== undefined) {
       // A post's attachment: from the author's feed (with group keys fetched first).
       await ctx.connect(client).catch((e: unknown) => ctx.out.debug(`sync: ${String(e)}`));
@@ -339,7 +340,7 @@ export async function download(ctx: Context, idInput: string, opts: DownloadOpts
       }
       const c = message.content;
       if (c.type !== "attachment") throw new CliError(message.id, "this message has no attachment");
-      target = { id: message.id, ref: c.blob, download: () => client.downloadAttachment(c.blob) };
+      target = { id: message.id, ref: c.blob, download: (o) => client.downloadAttachment(c.blob, o) };
     }
     const { ref } = target;
     const name = safeName(ref.name, target.id);
@@ -356,7 +357,7 @@ export async function download(ctx: Context, idInput: string, opts: DownloadOpts
     const progress = ctx.out.progress(`downloading ${oneLine(name)} (${formatSize(ref.size)})`);
     let bytes: Buffer;
     try {
-      bytes = await about(target.id, target.download);
+      bytes = await about(target.id, () => target.download({ onProgress: progress.bytes }));
     } catch (e) {
       progress.fail();
       throw e;

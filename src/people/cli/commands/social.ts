@@ -4,7 +4,7 @@
 // the commands that read groups fetch new mail first.
 import { readFileSync, statSync } from "node:fs";
 import { basename, resolve } from "node:path";
-import type { GroupInfo, Post, PeopleClient } from "../../client/people-client.js";
+import type { GroupInfo, Post, PeopleClient, TransferOptions } from "../../client/people-client.js";
 import { MAX_TEXT } from "../../protocol/messages.js";
 import type { ErrorCode } from "../../errors.js";
 import { addressArg, type Context } from "../context.js";
@@ -255,7 +255,11 @@ export async function post(ctx: Context, textArg: string | undefined, opts: Post
               `encrypting and uploading ${attachments.length} file${attachments.length === 1 ? "" : "s"} (${formatSize(total)})`,
             )
           : undefined;
-      const input = { ...(text !== undefined ? { text } : {}), attachments };
+      const input = {
+        ...(text !== undefined ? { text } : {}),
+        attachments,
+        ...(progress ? { onProgress: progress.bytes } : {}),
+      };
       let published: Post & { undelivered?: { address: string; code: ErrorCode }[] };
       try {
         published = group
@@ -406,5 +410,9 @@ export async function findPostAttachment(
   const i = (index ?? 1) - 1;
   if (i >= p.attachments.length)
     throw new UsageError(String(index), `this post has ${p.attachments.length} attachment(s)`);
-  return { id: p.id, ref: p.attachments[i]!, download: () => client.posts.download(p.attachments[i]!) };
+  return {
+    id: p.id,
+    ref: p.attachments[i]!,
+    download: (o: TransferOptions) => client.posts.download(p.attachments[i]!, o),
+  };
 }
