@@ -1,8 +1,7 @@
 // Opens the bridge's store on SQLite (default) or PostgreSQL, migrated to the
 // latest schema before anyone can use it.
-import { mkdirSync } from "node:fs";
-import { dirname, resolve } from "node:path";
 import knex, { type Knex } from "knex";
+import { postgresKnexConfig, sqliteKnexConfig } from "../../store/knex/knex-config.js";
 import { KnexManagementRoomStore } from "./management-room-store.js";
 import { KnexMessageMapStore } from "./message-map-store.js";
 import { BRIDGE_MIGRATIONS_TABLE, bridgeMigrationSource } from "./migrations/index.js";
@@ -11,38 +10,10 @@ import { KnexPortalStore } from "./portal-store.js";
 import { KnexTransactionStore } from "./transaction-store.js";
 import type { BridgeStore, BridgeStoreConfig } from "./types.js";
 
-interface SqliteConnection {
-  pragma(source: string): unknown;
-}
-
 function knexConfig(config: BridgeStoreConfig): Knex.Config {
-  if (config.engine === "postgres") {
-    return { client: "pg", connection: config.connection, pool: { min: 0, max: config.poolMax ?? 5 } };
-  }
-  const file = config.connection;
-  if (file !== ":memory:") mkdirSync(dirname(resolve(file)), { recursive: true });
-  return {
-    client: "better-sqlite3",
-    connection: { filename: file },
-    useNullAsDefault: true,
-    pool: {
-      // One connection: SQLite serializes writers anyway, and ":memory:" must be one database.
-      min: 1,
-      max: 1,
-      afterCreate(conn: SqliteConnection, done: (err: Error | null, conn: SqliteConnection) => void) {
-        try {
-          conn.pragma("journal_mode = WAL");
-          // FULL: a recorded transaction survives power loss, not only a crash.
-          conn.pragma("synchronous = FULL");
-          conn.pragma("foreign_keys = ON");
-          conn.pragma("busy_timeout = 5000");
-          done(null, conn);
-        } catch (err) {
-          done(err instanceof Error ? err : new Error(String(err)), conn);
-        }
-      },
-    },
-  };
+  return config.engine === "postgres"
+    ? postgresKnexConfig(config.connection, config.poolMax ?? 5)
+    : sqliteKnexConfig(config.connection);
 }
 
 class KnexBridgeStore implements BridgeStore {

@@ -1,0 +1,40 @@
+// The knex settings both stores use (the People server's and the bridge's):
+// SQLite in WAL mode with synchronous=FULL, so a commit that was acknowledged
+// survives power loss and not only a process crash; or a PostgreSQL pool.
+import { mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import type { Knex } from "knex";
+
+/** The part of a better-sqlite3 Database the pool hook uses. */
+interface SqliteConnection {
+  pragma(source: string): unknown;
+}
+
+export function sqliteKnexConfig(file: string): Knex.Config {
+  if (file !== ":memory:") mkdirSync(dirname(resolve(file)), { recursive: true });
+  return {
+    client: "better-sqlite3",
+    connection: { filename: file },
+    useNullAsDefault: true,
+    pool: {
+      // One connection: SQLite serializes writers anyway, and ":memory:" must be one database.
+      min: 1,
+      max: 1,
+      afterCreate(conn: SqliteConnection, done: (err: Error | null, conn: SqliteConnection) => void) {
+        try {
+          conn.pragma("journal_mode = WAL");
+          conn.pragma("synchronous = FULL");
+          conn.pragma("foreign_keys = ON");
+          conn.pragma("busy_timeout = 5000");
+          done(null, conn);
+        } catch (err) {
+          done(err instanceof Error ? err : new Error(String(err)), conn);
+        }
+      },
+    },
+  };
+}
+
+export function postgresKnexConfig(connection: string, poolMax: number): Knex.Config {
+  return { client: "pg", connection, pool: { min: 0, max: poolMax } };
+}
