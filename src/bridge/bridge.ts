@@ -127,6 +127,7 @@ export async function startBridge(
       network: peopleNetwork(config.people, people),
       store: store.peopleAccounts,
       log: log.child({ component: "people-accounts" }),
+      maxAttachmentBytes: config.people.limits.max_blob_bytes,
       ...(options.peopleClient ? { client: options.peopleClient } : {}),
     });
 
@@ -160,6 +161,7 @@ export async function startBridge(
       permissions,
       log,
       metrics,
+      maxMediaBytes: config.people.limits.max_blob_bytes,
       ...(options.hooks ? { hooks: options.hooks } : {}),
     });
     accounts.onMessage(portals.toMatrix.handle);
@@ -176,10 +178,13 @@ export async function startBridge(
     cleanup.push(() => adapter.close());
     // Closed before the appservice and the People server: nothing is received that could not be handled.
     cleanup.push(() => accounts.close());
-    await adapter.start(async (event) => {
-      await bot.handle(event);
-      await portals.events.handle(event);
-    });
+    await adapter.start(
+      async (event) => {
+        await bot.handle(event);
+        await portals.events.handle(event);
+      },
+      (event) => portals.events.handleEphemeral(event),
+    );
 
     const connection = new HomeserverConnection({
       url: homeserverUrl,

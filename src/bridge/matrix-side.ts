@@ -90,4 +90,34 @@ export interface GhostSide {
     reason: string | undefined,
     txnKey: string,
   ): Promise<MatrixEventId>;
+  /**
+   * The bytes of an mxc URI from the homeserver's (authenticated) media repository.
+   * Throws MediaTooLarge past `maxBytes`, MediaNotFound when the homeserver has no such media.
+   */
+  downloadMedia(mxc: string, maxBytes: number): Promise<Buffer>;
+  /** Uploads bytes to the media repository as the ghost; resolves with the mxc URI. */
+  uploadMedia(ghost: MatrixUserId, bytes: Buffer, mime: string, name?: string): Promise<string>;
+  /** Best effort: marks `eventId` read for the ghost. */
+  sendReadReceipt(ghost: MatrixUserId, roomId: string, eventId: MatrixEventId): Promise<void>;
+  /** Best effort: the ghost's typing state in the room. */
+  sendTyping(ghost: MatrixUserId, roomId: string, active: boolean, timeoutMs: number): Promise<void>;
 }
+
+/** An ephemeral event of a room (m.receipt, m.typing) from the appservice transaction. */
+export interface EphemeralEvent {
+  type: string;
+  roomId: string;
+  content: Record<string, unknown>;
+}
+
+/** The event, if it has the shape of a room's ephemeral event (presence and others without a room are not). */
+export function parseEphemeralEvent(raw: unknown): EphemeralEvent | undefined {
+  if (!raw || typeof raw !== "object") return undefined;
+  const { type, room_id: roomId, content } = raw as Record<string, unknown>;
+  if (typeof type !== "string" || typeof roomId !== "string") return undefined;
+  if (!content || typeof content !== "object" || Array.isArray(content)) return undefined;
+  return { type, roomId, content: content as Record<string, unknown> };
+}
+
+export class MediaTooLarge extends Error {}
+export class MediaNotFound extends Error {}

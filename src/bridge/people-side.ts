@@ -4,7 +4,7 @@
 // the portals depend on these types alone.
 import type { PeopleAddress } from "../people/protocol/address.js";
 import type { MessageId } from "../people/protocol/ids.js";
-import type { MessageContent } from "../people/protocol/messages.js";
+import type { BlobRef, MessageContent } from "../people/protocol/messages.js";
 import type { MatrixUserId } from "./model/matrix-ids.js";
 
 /** A verified message that arrived for a Matrix user's People account. */
@@ -28,7 +28,11 @@ export interface PeopleAccount {
   readonly owner: MatrixUserId;
   readonly address: PeopleAddress;
   /** Seals and queues one message; resolves with its id once it is durably in the outbox. */
-  send(to: PeopleAddress, content: MessageContent): Promise<MessageId>;
+  send(to: PeopleAddress, content: MessageContent, options?: { ttlMs?: number }): Promise<MessageId>;
+  /** Encrypts and uploads attachment bytes to the account's People server (nothing is sent yet). */
+  uploadAttachment(bytes: Buffer, meta: { mime: string; name?: string }): Promise<BlobRef>;
+  /** Fetches and decrypts an attachment a message points at (its hash checked). */
+  downloadAttachment(ref: BlobRef): Promise<Buffer>;
   lookup(address: PeopleAddress): Promise<Lookup>;
 }
 

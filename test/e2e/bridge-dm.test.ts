@@ -376,11 +376,10 @@ describe("DM portals on a real Synapse and a second People server", function () 
   });
 
   it("answers what cannot be bridged with a notice from the ghost", async function () {
-    const image = await send(portal, "m.room.message", {
-      msgtype: "m.image",
-      body: "cat.png",
-      url: "mxc://localhost/abcdef",
-      info: { mimetype: "image/png", size: 10 },
+    const location = await send(portal, "m.room.message", {
+      msgtype: "m.location",
+      body: "here",
+      geo_uri: "geo:51.5,0.1",
     });
     const notice = await waitForTimelineEvent(
       user().client,
@@ -390,10 +389,111 @@ describe("DM portals on a real Synapse and a second People server", function () 
         (c) =>
           c.msgtype === "m.notice" &&
           (c["m.relates_to"] as { "m.in_reply_to"?: { event_id?: string } } | undefined)?.["m.in_reply_to"]
-            ?.event_id === image,
+            ?.event_id === location,
       ),
     );
-    assert.match(String(content(notice).body), /Not delivered to joe@other.test: Files, images/);
+    assert.match(String(content(notice).body), /Not delivered to joe@other.test: This kind of message/);
+  });
+
+  // --- media, receipts, typing ---------------------------------------------
+
+  const pngBytes = (seed: string): Buffer =>
+    Buffer.concat([
+      Buffer.from("89504e470d0a1a0a", "hex"),
+      createHash("sha256").update(seed).digest(),
+      Buffer.alloc(3000, seed),
+    ]);
+
+  it("Matrix → People: Alice's image reaches Joe and decrypts to the same bytes", async function () {
+    const bytes = pngBytes("alice");
+    const res = await fetch(`${synapse().url}/_matrix/media/v3/upload?filename=cat.png`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${user().accessToken}`, "content-type": "image/png" },
+      body: bytes,
+    });
+    assert.ok(res.ok, `upload: ${res.status}`);
+    const { content_uri: mxc } = (await res.json()) as { content_uri: string };
+    const event = await send(portal, "m.room.message", {
+      msgtype: "m.image",
+      body: "cat.png",
+      url: mxc,
+      info: { mimetype: "image/png", size: bytes.length, w: 4, h: 3 },
+    });
+    const m = await received(JOE, (x) => x.content.type === "attachment");
+    assert.equal(m.from, ALICE_PEOPLE);
+    const attachment = m.content as Extract<MessageContent, { type: "attachment" }>;
+    assert.equal(attachment.blob.mime, "image/png");
+    assert.equal(attachment.blob.name, "cat.png");
+    assert.equal(attachment.blob.size, bytes.length);
+    assert.deepEqual(await joe().client.downloadAttachment(attachment.blob), bytes);
+    assert.equal((await running().handle.store.messages.byEvent(event))?.peopleMessageId, m.id);
+  });
+
+  it("People → Matrix: Joe's image appears in the portal, and the homeserver serves the same bytes", async function () {
+    const bytes = pngBytes("joe");
+    const id = await joe().client.sendAttachment([ALICE_PEOPLE], bytes, {
+      mime: "image/png",
+      name: "joe.png",
+    });
+    const e = await waitForTimelineEvent(
+      user().client,
+      portal,
+      fromGhost(JOE_GHOST, (c) => c.msgtype === "m.image"),
+    );
+    assert.equal(content(e).body, "joe.png");
+    const url = String(content(e).url);
+    const match = /^mxc:\/\/([^/]+)\/(.+)$/.exec(url) ?? assert.fail(`not an mxc URI: ${url}`);
+    const res = await fetch(`${synapse().url}/_matrix/client/v1/media/download/${match[1]}/${match[2]}`, {
+      headers: { authorization: `Bearer ${user().accessToken}` },
+    });
+    assert.ok(res.ok, `download: ${res.status}`);
+    assert.deepEqual(Buffer.from(await res.arrayBuffer()), bytes);
+    assert.equal((await running().handle.store.messages.byEvent(e.getId()!))?.peopleMessageId, id);
+  });
+
+  it("read receipts both ways", async function () {
+    const id = await joe().client.sendText([ALICE_PEOPLE], "read me");
+    const e = await waitForTimelineEvent(
+      user().client,
+      portal,
+      fromGhost(JOE_GHOST, (c) => c.body === "read me"),
+    );
+    const path = (eventId: string) =>
+      `/_matrix/client/v3/rooms/${encodeURIComponent(portal)}/receipt/m.read/${encodeURIComponent(eventId)}`;
+    await matrixApi(synapse(), user().accessToken, "POST", path(e.getId()!), {});
+    const r = await received(
+      JOE,
+      (x) => x.content.type === "receipt" && x.content.targets.includes(id as never),
+    );
+    assert.equal(r.from, ALICE_PEOPLE);
+
+    // Joe reads Alice's latest message: his ghost's read receipt lands on its event.
+    const latest = await send(portal, "m.room.message", { msgtype: "m.text", body: "did you read this?" });
+    const q = await received(
+      JOE,
+      (x) => x.content.type === "text" && x.content.body === "did you read this?",
+    );
+    await joe().client.send([ALICE_PEOPLE], { type: "receipt", targets: [q.id as never] });
+    await eventually("the ghost's read receipt in Alice's client", () =>
+      user().client.getRoom(portal)?.getEventReadUpTo(JOE_GHOST) === latest ? true : undefined,
+    );
+  });
+
+  it("typing both ways", async function () {
+    await joe().client.send([ALICE_PEOPLE], { type: "typing", active: true, timeout_ms: 30_000 });
+    await eventually("Joe's ghost typing in Alice's client", () =>
+      user().client.getRoom(portal)?.getMember(JOE_GHOST)?.typing ? true : undefined,
+    );
+
+    await matrixApi(
+      synapse(),
+      user().accessToken,
+      "PUT",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(portal)}/typing/${encodeURIComponent(user().userId)}`,
+      { typing: true, timeout: 30_000 },
+    );
+    const t = await received(JOE, (x) => x.content.type === "typing" && x.content.active);
+    assert.equal(t.from, ALICE_PEOPLE);
   });
 
   it("a People message delivered twice appears once in Matrix", async function () {

@@ -1,7 +1,8 @@
 // In-memory stand-ins for the portals' two sides and their tables, for unit
 // tests of the flows without a homeserver or a People server. They keep the
 // real contracts (uniqueness included) and record what was asked of them.
-import type { GhostSide } from "../../src/bridge/matrix-side.js";
+import { createHash } from "node:crypto";
+import { MediaNotFound, MediaTooLarge, type GhostSide } from "../../src/bridge/matrix-side.js";
 import { BridgeMetrics } from "../../src/bridge/metrics.js";
 import { addressFromGhostUserId, ghostUserId } from "../../src/bridge/model/ghost-id.js";
 import type { MatrixEventId, MatrixUserId } from "../../src/bridge/model/matrix-ids.js";
@@ -10,7 +11,7 @@ import type { MessageMapStore, MessageMapping, Portal, PortalStore } from "../..
 import { createBridgeLogger } from "../../src/bridge/logger.js";
 import { parseAddress, type PeopleAddress } from "../../src/people/protocol/address.js";
 import { newMessageId, type MessageId } from "../../src/people/protocol/ids.js";
-import type { MessageContent } from "../../src/people/protocol/messages.js";
+import type { BlobRef, MessageContent } from "../../src/people/protocol/messages.js";
 
 export const silentLog = createBridgeLogger("silent");
 export const newMetrics = (): BridgeMetrics => new BridgeMetrics(false);
@@ -128,6 +129,27 @@ export class FakeGhosts implements GhostSide {
   ) {
     return this.sendEvent(ghost, roomId, "m.room.redaction", { redacts: eventId, reason }, txnKey);
   }
+  /** Media on the fake homeserver, by mxc URI. */
+  readonly media = new Map<string, Buffer>();
+  readonly receipts: { ghost: string; roomId: string; eventId: string }[] = [];
+  readonly typing: { ghost: string; roomId: string; active: boolean }[] = [];
+  async downloadMedia(mxc: string, maxBytes: number): Promise<Buffer> {
+    const bytes = this.media.get(mxc);
+    if (!bytes) throw new MediaNotFound("no such media");
+    if (bytes.length > maxBytes) throw new MediaTooLarge("too large");
+    return bytes;
+  }
+  async uploadMedia(_ghost: MatrixUserId, bytes: Buffer): Promise<string> {
+    const mxc = `mxc://hs.test/m${++this.seq}`;
+    this.media.set(mxc, bytes);
+    return mxc;
+  }
+  async sendReadReceipt(ghost: MatrixUserId, roomId: string, eventId: MatrixEventId): Promise<void> {
+    this.receipts.push({ ghost, roomId, eventId });
+  }
+  async sendTyping(ghost: MatrixUserId, roomId: string, active: boolean): Promise<void> {
+    this.typing.push({ ghost, roomId, active });
+  }
   notices(): string[] {
     return this.sent.filter((s) => s.content.msgtype === "m.notice").map((s) => String(s.content.body));
   }
@@ -149,6 +171,18 @@ export class FakeAccount implements PeopleAccount {
     const id = newMessageId();
     this.sent.push({ to, content, id });
     return id;
+  }
+  /** Blobs "uploaded" to People, by id. */
+  readonly blobs = new Map<string, Buffer>();
+  async uploadAttachment(bytes: Buffer, meta: { mime: string; name?: string }): Promise<BlobRef> {
+    const id = createHash("sha256").update(bytes).digest("base64url");
+    this.blobs.set(id, bytes);
+    return { server: "people.test", id, key: "k".repeat(43), hash: id, size: bytes.length, ...meta };
+  }
+  async downloadAttachment(ref: BlobRef): Promise<Buffer> {
+    const bytes = this.blobs.get(ref.id);
+    if (!bytes) throw new Error("no such blob");
+    return bytes;
   }
   async lookup(address: PeopleAddress): Promise<Lookup> {
     const status = this.lookups[address] ?? "exists";

@@ -12,7 +12,7 @@ import type { ReceivedMessage } from "../../people/client/receiver.js";
 import { errorCode } from "../../people/client/transient.js";
 import { parseAddress, type PeopleAddress } from "../../people/protocol/address.js";
 import type { MessageId } from "../../people/protocol/ids.js";
-import type { MessageContent } from "../../people/protocol/messages.js";
+import type { BlobRef, MessageContent } from "../../people/protocol/messages.js";
 import { RetryLater, UserError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { isMatrixUserId, splitMatrixUserId, type MatrixUserId } from "../model/matrix-ids.js";
@@ -36,6 +36,8 @@ export interface PeopleAccountsOptions {
   network: PeopleNetwork;
   store: PeopleAccountStore;
   log: Logger;
+  /** The largest attachment the accounts upload or download (people.limits.max_blob_bytes). */
+  maxAttachmentBytes?: number;
   /** Client tuning (tests: faster reconnects and retries). */
   client?: Pick<ClientOptions, "reconnect" | "backoff" | "autoRotate">;
   now?: () => number;
@@ -51,8 +53,16 @@ class ClientAccount implements PeopleAccount {
     return this.client.address;
   }
 
-  send(to: PeopleAddress, content: MessageContent): Promise<MessageId> {
-    return this.client.send([to], content);
+  send(to: PeopleAddress, content: MessageContent, options?: { ttlMs?: number }): Promise<MessageId> {
+    return this.client.send([to], content, options);
+  }
+
+  uploadAttachment(bytes: Buffer, meta: { mime: string; name?: string }): Promise<BlobRef> {
+    return this.client.uploadAttachment(bytes, meta);
+  }
+
+  downloadAttachment(ref: BlobRef): Promise<Buffer> {
+    return this.client.downloadAttachment(ref);
   }
 
   async lookup(address: PeopleAddress): Promise<Lookup> {
@@ -171,6 +181,7 @@ export class PeopleAccounts implements PeopleSide {
       kdf: DERIVED_PASSPHRASE_KDF,
       pins: this.o.network.pins,
       ca: this.o.network.ca,
+      ...(this.o.maxAttachmentBytes ? { maxAttachmentBytes: this.o.maxAttachmentBytes } : {}),
       ...this.o.client,
     };
     try {

@@ -9,12 +9,15 @@ import type { PeopleAddress } from "../../people/protocol/address.js";
 import type { Logger } from "../logger.js";
 import { addressFromGhostUserId, ghostUserId } from "../model/ghost-id.js";
 import { parseMatrixEventId, type MatrixEventId, type MatrixUserId } from "../model/matrix-ids.js";
-import type { GhostSide } from "../matrix-side.js";
+import { MediaNotFound, MediaTooLarge, type GhostSide } from "../matrix-side.js";
 
 /** The transaction id of a send keyed by `key` (the same key, the same id). */
 export function txnIdOf(key: string): string {
   return `people.${createHash("sha256").update(key).digest("hex").slice(0, 32)}`;
 }
+
+const MXC = /^mxc:\/\/([^/]+)\/([A-Za-z0-9_-]+)$/;
+const MEDIA_TIMEOUT_MS = 5 * 60_000;
 
 const room = (roomId: string) => `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}`;
 
@@ -22,7 +25,17 @@ export class GhostIntents implements GhostSide {
   /** Display names already checked in this process. */
   private readonly named = new Map<string, string>();
 
-  constructor(private readonly o: { bridge: Bridge; domain: string; prefix: string; log: Logger }) {}
+  constructor(
+    private readonly o: {
+      bridge: Bridge;
+      domain: string;
+      prefix: string;
+      log: Logger;
+      /** For media downloads: the homeserver's client-server URL and the appservice token. */
+      homeserverUrl: string;
+      asToken: string;
+    },
+  ) {}
 
   ghostId(address: PeopleAddress): MatrixUserId {
     return ghostUserId(address, this.o.domain, this.o.prefix);
@@ -99,5 +112,52 @@ export class GhostIntents implements GhostSide {
       event_id?: unknown;
     };
     return parseMatrixEventId(answer.event_id);
+  }
+
+  async downloadMedia(mxc: string, maxBytes: number): Promise<Buffer> {
+    const match = MXC.exec(mxc);
+    if (!match) throw new MediaNotFound("not an mxc URI");
+    const [, server, mediaId] = match;
+    // Authenticated media (Matrix 1.11): Synapse freezes the unauthenticated endpoints for new media.
+    const url =
+      `${this.o.homeserverUrl.replace(/\/+$/, "")}/_matrix/client/v1/media/download/` +
+      `${encodeURIComponent(server!)}/${encodeURIComponent(mediaId!)}?timeout_ms=20000`;
+    const res = await fetch(url, {
+      headers: { authorization: `Bearer ${this.o.asToken}` },
+      signal: AbortSignal.timeout(MEDIA_TIMEOUT_MS),
+    });
+    if (res.status === 404) {
+      await res.body?.cancel();
+      throw new MediaNotFound("the homeserver has no such media");
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new Error(`media download failed: HTTP ${res.status}`);
+    }
+    const declared = Number(res.headers.get("content-length") ?? NaN);
+    if (declared > maxBytes) {
+      await res.body?.cancel();
+      throw new MediaTooLarge("media larger than the cap");
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body ?? []) {
+      size += chunk.length;
+      if (size > maxBytes) throw new MediaTooLarge("media larger than the cap");
+      chunks.push(Buffer.from(chunk));
+    }
+    return Buffer.concat(chunks);
+  }
+
+  async uploadMedia(ghost: MatrixUserId, bytes: Buffer, mime: string, name?: string): Promise<string> {
+    return (await this.intent(ghost)).matrixClient.uploadContent(bytes, mime, name);
+  }
+
+  async sendReadReceipt(ghost: MatrixUserId, roomId: string, eventId: MatrixEventId): Promise<void> {
+    await (await this.intent(ghost)).matrixClient.sendReadReceipt(roomId, eventId);
+  }
+
+  async sendTyping(ghost: MatrixUserId, roomId: string, active: boolean, timeoutMs: number): Promise<void> {
+    await (await this.intent(ghost)).matrixClient.setTyping(roomId, active, active ? timeoutMs : undefined);
   }
 }

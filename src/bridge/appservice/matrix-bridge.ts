@@ -14,7 +14,14 @@ import {
 } from "matrix-appservice-bridge";
 import type { BridgeConfig } from "../config.js";
 import type { Logger } from "../logger.js";
-import { parseRoomEvent, type MatrixSide, type RoomEvent, type SendOptions } from "../matrix-side.js";
+import {
+  parseEphemeralEvent,
+  parseRoomEvent,
+  type EphemeralEvent,
+  type MatrixSide,
+  type RoomEvent,
+  type SendOptions,
+} from "../matrix-side.js";
 import type { BridgeMetrics } from "../metrics.js";
 import { noticeContent, type Notice } from "../notice.js";
 import type { Registration } from "../registration.js";
@@ -32,6 +39,8 @@ export interface AppserviceAdapterOptions {
 
 /** Room events from the homeserver, in transaction order; awaited before the transaction is acknowledged. */
 export type RoomEventHandler = (event: RoomEvent) => Promise<void>;
+/** Ephemeral room events (receipts, typing): best effort, never fail the transaction. */
+export type EphemeralHandler = (event: EphemeralEvent) => Promise<void>;
 
 /** matrix-appservice-bridge logs through its own (winston) logger: keep it at our level, as JSON. */
 function libraryLogLevel(level: string): "debug" | "info" | "warn" | "error" | "off" {
@@ -50,6 +59,7 @@ export class AppserviceAdapter implements MatrixSide {
   private readonly appservice: TransactionalAppService;
   private readonly log: Logger;
   private handler: RoomEventHandler | undefined;
+  private ephemeralHandler: EphemeralHandler | undefined;
 
   /** Builds the bridge; nothing listens until start(). */
   constructor(private readonly o: AppserviceAdapterOptions) {
@@ -78,6 +88,13 @@ export class AppserviceAdapter implements MatrixSide {
             (err: unknown) => request.reject(err),
           );
         },
+        onEphemeralEvent: async (request: { getData(): unknown }) => {
+          const event = parseEphemeralEvent(request.getData());
+          if (!event || !this.ephemeralHandler) return;
+          await this.ephemeralHandler(event).catch((err: unknown) =>
+            log.debug({ err, type: event.type, room: event.roomId }, "an ephemeral event was not bridged"),
+          );
+        },
         // A ghost exists for every valid People address: registered on the homeserver's
         // first query (an invite, a profile lookup), named after its address.
         onUserQuery: (user: MatrixUser) => {
@@ -96,6 +113,8 @@ export class AppserviceAdapter implements MatrixSide {
       domain: o.config.homeserver.domain,
       prefix: o.config.appservice.ghost_prefix,
       log,
+      homeserverUrl: o.config.homeserver.url,
+      asToken: o.registration.as_token,
     });
     this.appservice = new TransactionalAppService({
       homeserverToken: o.registration.hs_token,
@@ -106,8 +125,9 @@ export class AppserviceAdapter implements MatrixSide {
   }
 
   /** Listens for the homeserver's transactions and hands their room events to `handler`. */
-  async start(handler: RoomEventHandler): Promise<void> {
+  async start(handler: RoomEventHandler, ephemeral?: EphemeralHandler): Promise<void> {
     this.handler = handler;
+    this.ephemeralHandler = ephemeral;
     const { hostname, port } = this.o.config.appservice;
     await this.bridge.run(port, this.appservice, hostname);
     this.log.info({ hostname, port: this.appservice.port }, "appservice listening for the homeserver");

@@ -18,15 +18,31 @@ import { isPeopleError } from "../../people/errors.js";
 import { isTransient } from "../../people/client/transient.js";
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import type { MessageId } from "../../people/protocol/ids.js";
+import type { MessageContent } from "../../people/protocol/messages.js";
 import { REFUSAL } from "../bot.js";
 import { RetryLater, UserError, isRetryLater } from "../errors.js";
 import type { Logger } from "../logger.js";
-import type { GhostSide, RoomEvent } from "../matrix-side.js";
+import {
+  MediaNotFound,
+  MediaTooLarge,
+  type EphemeralEvent,
+  type GhostSide,
+  type RoomEvent,
+} from "../matrix-side.js";
 import type { BridgeMetrics } from "../metrics.js";
-import { matrixEventToPeople, type MatrixToPeopleContext } from "../model/matrix-to-people.js";
+import type { MatrixUserId } from "../model/matrix-ids.js";
+import {
+  attachmentToPeople,
+  matrixEventToPeople,
+  matrixReceiptToPeople,
+  matrixTypingToPeople,
+  type AttachmentPlaceholder,
+  type MatrixToPeopleContext,
+  type ToPeople,
+} from "../model/matrix-to-people.js";
 import { unbridgeableText, type Unbridgeable } from "../model/unbridgeable.js";
 import { notice, noticeContent } from "../notice.js";
-import type { PeopleSide } from "../people-side.js";
+import type { PeopleAccount, PeopleSide } from "../people-side.js";
 import type { Permissions } from "../permissions.js";
 import type { MessageMapStore, Portal } from "../store/types.js";
 import { RetryWindow } from "./retry-window.js";
@@ -36,7 +52,15 @@ const BRIDGED_TYPES = new Set(["m.room.message", "m.sticker", "m.reaction", "m.r
 export const ENCRYPTED_PORTAL_TEXT =
   "Encrypted messages cannot be bridged to People yet. Start the chat with the `dm` command " +
   "(its room is not encrypted), or turn encryption off when you create the room.";
-export const MEDIA_TEXT = "Files, images and voice messages are not bridged to People yet.";
+export const ENCRYPTED_MEDIA_TEXT = "Encrypted files cannot be bridged to People yet.";
+export const MEDIA_NOT_FOUND_TEXT = "The file could not be found on the homeserver.";
+export const DEFAULT_MAX_MEDIA_BYTES = 100 * 1024 * 1024;
+/** Receipts and typing are worth little once late: they expire from the outbox soon. */
+export const EPHEMERAL_TTL_MS = 5 * 60_000;
+
+function megabytes(n: number): string {
+  return `${Math.round(n / (1024 * 1024))} MB`;
+}
 const GAVE_UP_TEXT = "The People network could not be reached for too long.";
 
 export interface MatrixToPeopleOptions {
@@ -48,6 +72,8 @@ export interface MatrixToPeopleOptions {
   metrics: BridgeMetrics;
   retry?: RetryWindow;
   now?: () => number;
+  /** The largest media sent to People (default 100 MB). */
+  maxMediaBytes?: number;
 }
 
 type Json = Record<string, unknown>;
@@ -84,10 +110,50 @@ function quiet(event: RoomEvent, u: Unbridgeable): boolean {
 export class MatrixToPeopleFlow {
   private readonly retry: RetryWindow;
   private readonly now: () => number;
+  private readonly maxMedia: number;
+  /** Portal rooms whose user was last reported typing to People. */
+  private readonly typing = new Set<string>();
 
   constructor(private readonly o: MatrixToPeopleOptions) {
     this.retry = o.retry ?? new RetryWindow();
     this.now = o.now ?? Date.now;
+    this.maxMedia = o.maxMediaBytes ?? DEFAULT_MAX_MEDIA_BYTES;
+  }
+
+  /**
+   * m.receipt and m.typing in a portal: the user's read receipts on the peer's bridged
+   * messages, and the user's typing state when it changed. Best effort: failures are
+   * logged and dropped, never retried.
+   */
+  async handleEphemeral(event: EphemeralEvent, portal: Portal): Promise<void> {
+    if (this.o.permissions.levelOf(portal.matrixUser) === "none") return;
+    const user = portal.matrixUser as MatrixUserId;
+    try {
+      let result: ToPeople;
+      if (event.type === "m.receipt") {
+        const rows = await this.o.messages.eventsInRoom(portal.roomId, Object.keys(event.content));
+        const map = new Map(
+          rows
+            .filter((r) => r.peopleSender === portal.peopleAddress)
+            .map((r) => [r.matrixEventId, r.peopleMessageId as MessageId]),
+        );
+        result = matrixReceiptToPeople(event.content, user, { peopleIdOf: (id) => map.get(id) });
+      } else if (event.type === "m.typing") {
+        result = matrixTypingToPeople(event.content, user);
+        if (result.kind === "content" && result.content.type === "typing") {
+          const active = result.content.active;
+          if (this.typing.has(portal.roomId) === active) return;
+          if (active) this.typing.add(portal.roomId);
+          else this.typing.delete(portal.roomId);
+        }
+      } else return;
+      if (result.kind !== "content") return;
+      const account = await this.o.people.accountFor(user);
+      await account.send(portal.peopleAddress as PeopleAddress, result.content, { ttlMs: EPHEMERAL_TTL_MS });
+      this.o.log.debug({ room: portal.roomId, type: result.content.type }, "sent to People");
+    } catch (err) {
+      this.o.log.debug({ err, room: portal.roomId, type: event.type }, "a receipt or typing not bridged");
+    }
   }
 
   async handle(event: RoomEvent, portal: Portal): Promise<void> {
@@ -131,9 +197,15 @@ export class MatrixToPeopleFlow {
       if (quiet(event, result)) return;
       return this.undeliverable(event, portal, unbridgeableText(result));
     }
-    if (result.kind === "attachment") return this.undeliverable(event, portal, MEDIA_TEXT);
+    let content: MessageContent;
+    if (result.kind === "attachment") {
+      const converted = await this.uploadMedia(result, account);
+      if (converted.kind === "unbridgeable")
+        return this.undeliverable(event, portal, unbridgeableText(converted));
+      content = converted.content;
+    } else content = result.content;
     const to = portal.peopleAddress as PeopleAddress;
-    const messageId = await account.send(to, result.content);
+    const messageId = await account.send(to, content);
     await this.o.messages.put({
       matrixEventId: event.eventId,
       peopleMessageId: messageId,
@@ -142,10 +214,27 @@ export class MatrixToPeopleFlow {
       createdAt: this.now(),
     });
     this.count("bridged");
-    this.o.log.debug(
-      { room: portal.roomId, eventId: event.eventId, type: result.content.type },
-      "sent to People",
-    );
+    this.o.log.debug({ room: portal.roomId, eventId: event.eventId, type: content.type }, "sent to People");
+  }
+
+  /** The media's bytes from the homeserver, encrypted and uploaded to the user's People server. */
+  private async uploadMedia(media: AttachmentPlaceholder, account: PeopleAccount) {
+    if (media.encrypted) throw new UserError(ENCRYPTED_MEDIA_TEXT);
+    const tooLarge = `The file is larger than ${megabytes(this.maxMedia)}, the most the bridge sends.`;
+    if (media.size !== undefined && media.size > this.maxMedia) throw new UserError(tooLarge);
+    let bytes: Buffer;
+    try {
+      bytes = await this.o.ghosts.downloadMedia(media.mxc, this.maxMedia);
+    } catch (err) {
+      if (err instanceof MediaTooLarge) throw new UserError(tooLarge, err.message);
+      if (err instanceof MediaNotFound) throw new UserError(MEDIA_NOT_FOUND_TEXT, err.message);
+      throw err;
+    }
+    const blob = await account.uploadAttachment(bytes, {
+      mime: media.mime,
+      ...(media.name !== undefined && { name: media.name }),
+    });
+    return attachmentToPeople(media, blob);
   }
 
   /** The People ids of the events this one points at, as the converter's synchronous lookup. */

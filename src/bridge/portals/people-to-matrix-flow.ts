@@ -13,16 +13,26 @@
 // every later one. Past the window it is logged as given up (it stays in the
 // account's local inbox).
 //
+// Attachments: the bytes are fetched from People (decrypted, hash checked),
+// uploaded to the media repository as the ghost, and sent as an m.image,
+// m.file, m.audio or m.video. Read receipts and typing are best effort: only
+// into an existing portal, failures logged and dropped, never retried.
+//
 // Not bridged yet, and said so in the log: messages from the account's own
-// other devices, conversations with several addresses, read receipts and
-// typing (later slices), media (a notice says a file was sent).
+// other devices, conversations with several addresses.
 import type { MessageId } from "../../people/protocol/ids.js";
 import type { MessageContent } from "../../people/protocol/messages.js";
 import type { Logger } from "../logger.js";
 import type { GhostSide } from "../matrix-side.js";
 import type { BridgeMetrics } from "../metrics.js";
-import type { MatrixEventId } from "../model/matrix-ids.js";
-import { peopleToMatrix, type PeopleToMatrixContext, type ToMatrix } from "../model/people-to-matrix.js";
+import { isMxcUri, type MatrixEventId } from "../model/matrix-ids.js";
+import {
+  attachmentToMatrix,
+  peopleToMatrix,
+  type AttachmentContent,
+  type PeopleToMatrixContext,
+  type ToMatrix,
+} from "../model/people-to-matrix.js";
 import { notice, noticeContent } from "../notice.js";
 import type { IncomingMessage, PeopleAccount } from "../people-side.js";
 import type { MessageMapStore, Portal } from "../store/types.js";
@@ -43,7 +53,11 @@ export interface PeopleToMatrixOptions {
   retry?: RetryWindow;
   hooks?: PeopleToMatrixHooks;
   now?: () => number;
+  /** The largest attachment brought into Matrix (default 100 MB). */
+  maxMediaBytes?: number;
 }
+
+const DEFAULT_MAX_MEDIA_BYTES = 100 * 1024 * 1024;
 
 /** Message ids the content points at. */
 function referencedMessages(content: MessageContent): string[] {
@@ -94,7 +108,10 @@ export class PeopleToMatrixFlow {
   private async bridge(account: PeopleAccount, m: IncomingMessage, log: Logger): Promise<void> {
     const existing = await this.o.portals.byPair(account.owner, m.from);
     const result = peopleToMatrix(m.content, await this.context(m, existing));
-    if (result.kind === "receipt" || result.kind === "typing") return; // a later slice
+    if (result.kind === "receipt" || result.kind === "typing") {
+      if (existing) await this.ephemeral(account, m, existing, result, log);
+      return;
+    }
     if (result.kind === "unbridgeable") {
       this.count("unbridgeable");
       log.debug(
@@ -106,7 +123,7 @@ export class PeopleToMatrixFlow {
     const portal = existing ?? (await this.o.portals.ensurePortal(account.owner, m.from)).portal;
     const ghost = this.o.ghosts.ghostId(m.from);
     await this.o.ghosts.ensureGhost(ghost, m.from);
-    const eventId = await this.send(ghost, portal, result, m);
+    const eventId = await this.send(ghost, portal, result, m, account);
     await this.o.hooks?.afterMatrixSend?.(m);
     await this.o.messages.put({
       matrixEventId: eventId,
@@ -124,6 +141,7 @@ export class PeopleToMatrixFlow {
     portal: Portal,
     result: Exclude<ToMatrix, { kind: "receipt" | "typing" | "unbridgeable" }>,
     m: IncomingMessage,
+    account: PeopleAccount,
   ): Promise<MatrixEventId> {
     const txnKey = `people.${m.from}.${m.id}`;
     const room = portal.roomId;
@@ -133,10 +151,47 @@ export class PeopleToMatrixFlow {
       case "redaction":
         return this.o.ghosts.redact(ghost, room, result.redacts, result.reason, txnKey);
       case "transfer": {
+        const max = this.o.maxMediaBytes ?? DEFAULT_MAX_MEDIA_BYTES;
         const name = result.blob.name ? ` (${result.blob.name})` : "";
-        const text = `${m.from} sent a file${name}, which the bridge cannot show yet.`;
-        return this.o.ghosts.sendEvent(ghost, room, "m.room.message", noticeContent(notice(text)), txnKey);
+        if (result.blob.size > max) {
+          const text = `${m.from} sent a file${name} too large for the bridge to bring here.`;
+          return this.o.ghosts.sendEvent(ghost, room, "m.room.message", noticeContent(notice(text)), txnKey);
+        }
+        const bytes = await account.downloadAttachment(result.blob);
+        const url = await this.o.ghosts.uploadMedia(ghost, bytes, result.blob.mime, result.blob.name);
+        if (!isMxcUri(url)) throw new Error("the homeserver answered the upload without an mxc URI");
+        const event = attachmentToMatrix(
+          m.content as AttachmentContent,
+          { media: { url } },
+          await this.context(m, portal),
+        );
+        if (event.kind !== "event") {
+          const text = `${m.from} sent a file${name} the bridge cannot show.`;
+          return this.o.ghosts.sendEvent(ghost, room, "m.room.message", noticeContent(notice(text)), txnKey);
+        }
+        return this.o.ghosts.sendEvent(ghost, room, event.type, { ...event.content }, txnKey);
       }
+    }
+  }
+
+  /** A read receipt or typing from the peer, as the ghost's; best effort. */
+  private async ephemeral(
+    account: PeopleAccount,
+    m: IncomingMessage,
+    portal: Portal,
+    result: Extract<ToMatrix, { kind: "receipt" | "typing" }>,
+    log: Logger,
+  ): Promise<void> {
+    const ghost = this.o.ghosts.ghostId(m.from);
+    try {
+      if (result.kind === "receipt") {
+        const latest = result.eventIds.at(-1);
+        if (latest) await this.o.ghosts.sendReadReceipt(ghost, portal.roomId, latest);
+      } else {
+        await this.o.ghosts.sendTyping(ghost, portal.roomId, result.active, result.timeoutMs);
+      }
+    } catch (err) {
+      log.debug({ err, kind: result.kind, user: account.owner }, "a receipt or typing did not reach Matrix");
     }
   }
 

@@ -4,7 +4,7 @@
 // to resend the transaction for a while (RetryWindow) instead of being
 // acknowledged silently; past the window it is logged and counted.
 import { RetryLater, isRetryLater } from "../errors.js";
-import type { RoomEvent } from "../matrix-side.js";
+import type { EphemeralEvent, RoomEvent } from "../matrix-side.js";
 import type { MatrixToPeopleFlow } from "./matrix-to-people-flow.js";
 import type { PortalService } from "./portal-service.js";
 import { RetryWindow } from "./retry-window.js";
@@ -28,6 +28,13 @@ export class PortalEvents {
         throw new RetryLater("handling a portal event failed", { cause: err });
       throw err;
     }
+  }
+
+  /** Receipts and typing in a portal room, best effort: no portal is made for them, nothing retried. */
+  async handleEphemeral(event: EphemeralEvent): Promise<void> {
+    if (event.type !== "m.receipt" && event.type !== "m.typing") return;
+    const portal = await this.o.service.byRoom(event.roomId);
+    if (portal) await this.o.toPeople.handleEphemeral(event, portal);
   }
 
   private async route(event: RoomEvent): Promise<void> {

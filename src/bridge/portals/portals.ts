@@ -26,7 +26,10 @@ export function createPortals(o: {
   log: Logger;
   metrics: BridgeMetrics;
   hooks?: PeopleToMatrixHooks;
+  /** The largest media bridged either way (default 100 MB). */
+  maxMediaBytes?: number;
 }): Portals {
+  const media = o.maxMediaBytes ? { maxMediaBytes: o.maxMediaBytes } : {};
   const log = o.log.child({ component: "portals" });
   const service = new PortalService({
     ghosts: o.ghosts,
@@ -42,6 +45,7 @@ export function createPortals(o: {
     permissions: o.permissions,
     log,
     metrics: o.metrics,
+    ...media,
   });
   const toMatrix = new PeopleToMatrixFlow({
     ghosts: o.ghosts,
@@ -49,6 +53,7 @@ export function createPortals(o: {
     messages: o.store.messages,
     log,
     metrics: o.metrics,
+    ...media,
     ...(o.hooks ? { hooks: o.hooks } : {}),
   });
   return { service, toPeople, toMatrix, events: new PortalEvents({ service, toPeople }) };

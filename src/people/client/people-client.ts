@@ -278,6 +278,11 @@ export class PeopleClient {
     );
   }
 
+  /** Encrypts and uploads an attachment without sending it: the reference to put in a message. */
+  uploadAttachment(bytes: Buffer, meta: AttachmentMeta, o?: TransferOptions): Promise<BlobRef> {
+    return this.attachments.upload(bytes, meta, o);
+  }
+
   downloadAttachment(ref: BlobRef, o?: TransferOptions): Promise<Buffer> {
     return this.attachments.download(ref, o);
   }
