@@ -32,11 +32,13 @@ import { createBridgeLogger, type Logger } from "./logger.js";
 import { BridgeMetrics, startMetricsServer, type MetricsServer } from "./metrics.js";
 import { Permissions } from "./permissions.js";
 import { dmCommand } from "./portals/dm-command.js";
+import { keyChangeNotices } from "./portals/key-change-notices.js";
 import type { PeopleToMatrixHooks } from "./portals/people-to-matrix-flow.js";
 import { createPortals, type Portals } from "./portals/portals.js";
 import { registrationMismatches, type Registration } from "./registration.js";
 import { openBridgeStore } from "./store/open-bridge-store.js";
 import type { BridgeStore } from "./store/types.js";
+import { trustCommands } from "./trust-commands.js";
 import { PACKAGE } from "./version.js";
 
 export const BOT_DISPLAY_NAME = "People bridge";
@@ -165,7 +167,14 @@ export async function startBridge(
       ...(options.hooks ? { hooks: options.hooks } : {}),
     });
     accounts.onMessage(portals.toMatrix.handle);
-    commands.register(dmCommand(portals.service));
+    accounts.onKeyChange(
+      keyChangeNotices({
+        ghosts: adapter.ghosts,
+        service: portals.service,
+        log: log.child({ component: "portals" }),
+      }),
+    );
+    commands.register(dmCommand(portals.service), ...trustCommands(accounts));
     const bot = new ManagementBot({
       matrix: adapter,
       rooms: store.managementRooms,

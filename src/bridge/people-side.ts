@@ -24,6 +24,57 @@ export type Lookup =
   /** No definite answer: the server could not be reached, or answered with something unusable. */
   | { status: "unreachable"; code: string };
 
+/**
+ * What is known of a contact's keys, just fetched (or the saved view when
+ * their server cannot be reached: `stale`). "new": pinned now, on first use;
+ * "continued": changed as their account signed (rotation, new or revoked
+ * device); "unexplained": changed in a way their account did not sign, so the
+ * old pin is kept, their mail is held and nothing is sealed to them until the
+ * user accepts the change.
+ */
+export interface ContactTrust {
+  address: PeopleAddress;
+  state: "new" | "unchanged" | "continued" | "unexplained";
+  /** The user compared safety numbers and marked them verified (cleared by an accepted change). */
+  verified: boolean;
+  /** The pinned devices and the sequence number of each one's current key. */
+  devices: { device: string; seq: number }[];
+  stale: boolean;
+}
+
+/** Safety numbers (60 digits in groups of 5) of the user's account and a contact's. */
+export interface SafetyNumbers {
+  /** The contact's keys, as the numbers were computed. */
+  contact: ContactTrust;
+  /** Of the pinned keys. */
+  current: string;
+  /** Of the changed keys waiting for acceptChange(), after an unexplained change. */
+  pending?: string;
+}
+
+/** One device of the user's own People account. */
+export interface OwnDevice {
+  device: string;
+  /** The device the bridge holds. */
+  self: boolean;
+  seq: number;
+  revoked: boolean;
+}
+
+/** A contact's keys changed: as their account signed (`continued`), or not (`unexplained`). */
+export type KeyChange =
+  | {
+      kind: "continued";
+      address: PeopleAddress;
+      added: string[];
+      rotated: string[];
+      removed: string[];
+    }
+  | { kind: "unexplained"; address: PeopleAddress; code: string };
+
+/** Called when a contact of `account` changed keys; a failure is logged, nothing is retried. */
+export type KeyChangeHandler = (account: PeopleAccount, change: KeyChange) => Promise<void>;
+
 export interface PeopleAccount {
   readonly owner: MatrixUserId;
   readonly address: PeopleAddress;
@@ -34,6 +85,20 @@ export interface PeopleAccount {
   /** Fetches and decrypts an attachment a message points at (its hash checked). */
   downloadAttachment(ref: BlobRef): Promise<Buffer>;
   lookup(address: PeopleAddress): Promise<Lookup>;
+  // Trust. Each throws UserError, with a text for the user, when the address has
+  // no People account or its server cannot be reached (and nothing is saved).
+  /** The contact's keys, fetched now (pinned on first use). */
+  contact(address: PeopleAddress): Promise<ContactTrust>;
+  /** Everyone the account has messages from or to, with what is saved of their keys. */
+  contacts(): Promise<ContactTrust[]>;
+  /** The safety numbers to compare with the contact (fetching their keys first). */
+  fingerprint(address: PeopleAddress): Promise<SafetyNumbers>;
+  /** The user compared safety numbers: marks a pinned contact verified (refused while a change waits). */
+  verify(address: PeopleAddress): Promise<void>;
+  /** Accepts an unexplained change: pins the new keys (unverified) and reads the mail held meanwhile. */
+  acceptChange(address: PeopleAddress): Promise<SafetyNumbers>;
+  /** The devices of the user's own account. */
+  ownDevices(): Promise<OwnDevice[]>;
 }
 
 /**

@@ -6,7 +6,16 @@ import { MediaNotFound, MediaTooLarge, type GhostSide } from "../../src/bridge/m
 import { BridgeMetrics } from "../../src/bridge/metrics.js";
 import { addressFromGhostUserId, ghostUserId } from "../../src/bridge/model/ghost-id.js";
 import type { MatrixEventId, MatrixUserId } from "../../src/bridge/model/matrix-ids.js";
-import type { IncomingMessage, Lookup, PeopleAccount, PeopleSide } from "../../src/bridge/people-side.js";
+import { UserError } from "../../src/bridge/errors.js";
+import type {
+  ContactTrust,
+  IncomingMessage,
+  Lookup,
+  OwnDevice,
+  PeopleAccount,
+  PeopleSide,
+  SafetyNumbers,
+} from "../../src/bridge/people-side.js";
 import type { MessageMapStore, MessageMapping, Portal, PortalStore } from "../../src/bridge/store/types.js";
 import { createBridgeLogger } from "../../src/bridge/logger.js";
 import { parseAddress, type PeopleAddress } from "../../src/people/protocol/address.js";
@@ -188,6 +197,77 @@ export class FakeAccount implements PeopleAccount {
     const status = this.lookups[address] ?? "exists";
     return status === "unreachable" ? { status, code: "PEOPLE_UNAVAILABLE" } : { status };
   }
+
+  /** Contacts' keys as the fake People network has them; an address not here has no account. */
+  readonly keys = new Map<string, FakeContactKeys>();
+  readonly ownDeviceList: OwnDevice[] = [{ device: "BRIDGEDEV", self: true, seq: 0, revoked: false }];
+
+  /** A contact whose keys are pinned, with one device and a made-up safety number. */
+  addContact(address: string, o: Partial<FakeContactKeys> = {}): FakeContactKeys {
+    const keys: FakeContactKeys = {
+      state: "unchanged",
+      verified: false,
+      devices: [{ device: "JOEDEV1", seq: 0 }],
+      current: safetyNumber(1),
+      ...o,
+    };
+    this.keys.set(address, keys);
+    return keys;
+  }
+  private keysOf(address: PeopleAddress): FakeContactKeys {
+    const keys = this.keys.get(address);
+    if (!keys) throw new UserError(`${address} has no People account.`);
+    return keys;
+  }
+  private trustOf(address: PeopleAddress, k: FakeContactKeys): ContactTrust {
+    return { address, state: k.state, verified: k.verified, devices: [...k.devices], stale: false };
+  }
+  async contact(address: PeopleAddress): Promise<ContactTrust> {
+    return this.trustOf(address, this.keysOf(address));
+  }
+  async contacts(): Promise<ContactTrust[]> {
+    return [...this.keys.keys()].sort().map((a) => this.trustOf(a as PeopleAddress, this.keys.get(a)!));
+  }
+  async fingerprint(address: PeopleAddress): Promise<SafetyNumbers> {
+    const k = this.keysOf(address);
+    return {
+      contact: this.trustOf(address, k),
+      current: k.current,
+      ...(k.state === "unexplained" && k.pending ? { pending: k.pending } : {}),
+    };
+  }
+  async verify(address: PeopleAddress): Promise<void> {
+    const k = this.keysOf(address);
+    if (k.state === "unexplained")
+      throw new UserError(`The keys of ${address} changed: accept the change first.`);
+    k.verified = true;
+  }
+  async acceptChange(address: PeopleAddress): Promise<SafetyNumbers> {
+    const k = this.keysOf(address);
+    if (k.pending) k.current = k.pending;
+    delete k.pending;
+    k.state = "new";
+    k.verified = false;
+    return this.fingerprint(address);
+  }
+  async ownDevices(): Promise<OwnDevice[]> {
+    return this.ownDeviceList.map((d) => ({ ...d }));
+  }
+}
+
+export interface FakeContactKeys {
+  state: ContactTrust["state"];
+  verified: boolean;
+  devices: { device: string; seq: number }[];
+  current: string;
+  pending?: string;
+}
+
+/** A well-formed safety number (12 groups of 5 digits) made from `n`. */
+export function safetyNumber(n: number): string {
+  return Array.from({ length: 12 }, (_, i) =>
+    String((n * 7919 + i * 104729) % 100_000).padStart(5, "0"),
+  ).join(" ");
 }
 
 export class FakePeople implements PeopleSide {

@@ -5,18 +5,28 @@
 // from the bridge secret), opened or created on first use and receiving live
 // from then on; every known user's client starts with the bridge.
 import sodium from "sodium-native";
-import { isPeopleError } from "../../people/errors.js";
+import { PeopleError, isPeopleError } from "../../people/errors.js";
+import type { Contact, Resolution } from "../../people/client/directory.js";
 import { PeopleClient, type ClientOptions } from "../../people/client/people-client.js";
 import { KeyedLock } from "../../people/client/lock.js";
 import type { ReceivedMessage } from "../../people/client/receiver.js";
 import { errorCode } from "../../people/client/transient.js";
-import { parseAddress, type PeopleAddress } from "../../people/protocol/address.js";
+import { addressDomain, parseAddress, type PeopleAddress } from "../../people/protocol/address.js";
 import type { MessageId } from "../../people/protocol/ids.js";
 import type { BlobRef, MessageContent } from "../../people/protocol/messages.js";
 import { RetryLater, UserError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { isMatrixUserId, splitMatrixUserId, type MatrixUserId } from "../model/matrix-ids.js";
-import type { IncomingHandler, Lookup, PeopleAccount, PeopleSide } from "../people-side.js";
+import type {
+  ContactTrust,
+  IncomingHandler,
+  KeyChangeHandler,
+  Lookup,
+  OwnDevice,
+  PeopleAccount,
+  PeopleSide,
+  SafetyNumbers,
+} from "../people-side.js";
 import type { PeopleAccountStore } from "../store/types.js";
 import { userDataDir, type BridgeSecret } from "./bridge-secret.js";
 import type { PeopleNetwork } from "./people-network.js";
@@ -76,15 +86,118 @@ class ClientAccount implements PeopleAccount {
       return { status: "unreachable", code: errorCode(err) };
     }
   }
+
+  async contact(address: PeopleAddress): Promise<ContactTrust> {
+    const r = await this.resolve(address);
+    return trustOf(r.contact, r.status, r.stale);
+  }
+
+  async contacts(): Promise<ContactTrust[]> {
+    const seen = new Set<string>();
+    for (const m of await this.client.inbox()) {
+      seen.add(m.from);
+      for (const to of m.to) seen.add(to);
+    }
+    seen.delete(this.address);
+    const out: ContactTrust[] = [];
+    for (const address of [...seen].sort()) {
+      const c = await this.client.contacts.get(address);
+      if (c) out.push(trustOf(c, c.state === "unexplained" ? "unexplained" : "unchanged", true));
+    }
+    return out;
+  }
+
+  async fingerprint(address: PeopleAddress): Promise<SafetyNumbers> {
+    const r = await this.resolve(address);
+    return this.numbers(trustOf(r.contact, r.status, r.stale));
+  }
+
+  async verify(address: PeopleAddress): Promise<void> {
+    try {
+      await this.client.contacts.verify(address);
+    } catch (err) {
+      if (isPeopleError(err, "PEOPLE_NOT_FOUND")) {
+        throw new UserError(`Compare safety numbers with ${address} first: \`fingerprint ${address}\`.`);
+      }
+      if (isPeopleError(err, "PEOPLE_CHAIN_FORK")) {
+        throw new UserError(`The keys of ${address} changed: accept the change first.`, err.message);
+      }
+      throw err;
+    }
+  }
+
+  async acceptChange(address: PeopleAddress): Promise<SafetyNumbers> {
+    let r: Resolution;
+    try {
+      r = await this.client.acceptKeyChange(address);
+    } catch (err) {
+      throw userFacing(address, err);
+    }
+    return this.numbers(trustOf(r.contact, r.status, r.stale));
+  }
+
+  async ownDevices(): Promise<OwnDevice[]> {
+    return (await this.client.devices()).map((d) => ({
+      device: d.device,
+      self: d.self,
+      seq: d.seq,
+      revoked: d.revokedAt !== null,
+    }));
+  }
+
+  private async resolve(address: PeopleAddress): Promise<Resolution> {
+    try {
+      return await this.client.contacts.resolve(address);
+    } catch (err) {
+      throw userFacing(address, err);
+    }
+  }
+
+  private async numbers(contact: ContactTrust): Promise<SafetyNumbers> {
+    const current = await this.client.fingerprint(contact.address);
+    if (contact.state !== "unexplained") return { contact, current };
+    return { contact, current, pending: await this.client.fingerprint(contact.address, { pending: true }) };
+  }
+}
+
+function trustOf(c: Contact, state: ContactTrust["state"], stale: boolean): ContactTrust {
+  return {
+    address: c.address,
+    state: c.state === "unexplained" ? "unexplained" : state,
+    verified: c.verified,
+    devices: c.devices.map((d) => ({ device: d.device, seq: d.head.seq })),
+    stale,
+  };
+}
+
+/** A failure to reach or read a contact's keys, as the user should hear it (details to the log). */
+function userFacing(address: PeopleAddress, err: unknown): unknown {
+  if (!(err instanceof PeopleError)) return err;
+  const code: string = err.code;
+  if (code === "PEOPLE_UNKNOWN_RECIPIENT" || code === "PEOPLE_NOT_FOUND") {
+    return new UserError(`${address} has no People account.`, err.message, { cause: err });
+  }
+  return new UserError(
+    `The keys of ${address} cannot be checked right now (the People server of ${addressDomain(address)} ` +
+      "could not be reached, or answered with something unusable); try again later.",
+    `resolving the contact failed: ${code}`,
+    { cause: err },
+  );
 }
 
 export class PeopleAccounts implements PeopleSide {
   private readonly accounts = new Map<string, ClientAccount>();
   private readonly lock = new KeyedLock();
   private handler: IncomingHandler | undefined;
+  private keyChangeHandler: KeyChangeHandler | undefined;
   private closed = false;
 
   constructor(private readonly o: PeopleAccountsOptions) {}
+
+  /** Where a contact's key changes are told, for every account (set before start()). */
+  onKeyChange(handler: KeyChangeHandler): void {
+    this.keyChangeHandler = handler;
+  }
 
   /** Where messages for every account go (set before start()). */
   onMessage(handler: IncomingHandler): void {
@@ -163,6 +276,7 @@ export class PeopleAccounts implements PeopleSide {
       const account = new ClientAccount(owner, client);
       client.onMessage((m) => this.deliver(account, m));
       this.watch(client, owner);
+      this.watchKeys(account);
       await this.o.store.put({ matrixUser: owner, address, createdAt: (this.o.now ?? Date.now)() });
       await client.start();
       if (this.closed) throw new RetryLater("the bridge is stopping");
@@ -218,6 +332,37 @@ export class PeopleAccounts implements PeopleSide {
       to: m.to.map((a) => parseAddress(a)),
       ts: m.ts,
       content: m.content,
+    });
+  }
+
+  /** A contact's account key changes and signed continuations go to the key-change handler. */
+  private watchKeys(account: ClientAccount): void {
+    const log = this.o.log.child({ user: account.owner, address: account.address });
+    const tell = (change: Parameters<KeyChangeHandler>[1]): void => {
+      const handler = this.keyChangeHandler;
+      if (!handler || change.address === account.address) return;
+      void handler(account, change).catch((err: unknown) =>
+        log.warn({ err, contact: change.address, kind: change.kind }, "telling a key change failed"),
+      );
+    };
+    account.client.on("keyChange", (e) => {
+      if (e.kind !== "account") return;
+      let address: PeopleAddress;
+      try {
+        address = parseAddress(e.subject);
+      } catch {
+        return;
+      }
+      tell({ kind: "unexplained", address, code: e.code });
+    });
+    account.client.on("contactUpdate", (e) => {
+      let address: PeopleAddress;
+      try {
+        address = parseAddress(e.address);
+      } catch {
+        return;
+      }
+      tell({ kind: "continued", address, added: e.added, rotated: e.rotated, removed: e.removed });
     });
   }
 

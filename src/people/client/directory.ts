@@ -176,6 +176,25 @@ export class Directory {
         fetchedAt: now,
       };
       await this.save(record);
+      if (!same) {
+        const added: string[] = [];
+        const rotated: string[] = [];
+        for (const [device, chain] of verified.chains) {
+          const before = pin.heads.get(device);
+          if (!before) added.push(device);
+          else if (before.seq !== chain.head.seq) rotated.push(device);
+        }
+        const removed = [...pin.heads.keys()].filter((d) => !verified.chains.has(d));
+        this.o.events.emit("contactUpdate", {
+          address,
+          from: saved.version,
+          to: verified.list.version,
+          added,
+          rotated,
+          removed,
+          at: now,
+        });
+      }
       return { status: same ? "unchanged" : "continued", contact: this.view(record), stale: false };
     });
   }

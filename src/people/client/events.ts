@@ -13,6 +13,21 @@ export interface KeyChangeEvent {
   at: number;
 }
 
+/** A contact's device list changed as a valid continuation of the pin (signed by its account). */
+export interface ContactUpdateEvent {
+  address: string;
+  /** The device list's version before and after. */
+  from: number;
+  to: number;
+  /** Devices newly listed. */
+  added: string[];
+  /** Devices whose key chain advanced (a key rotation). */
+  rotated: string[];
+  /** Devices no longer listed (revoked). */
+  removed: string[];
+  at: number;
+}
+
 export interface RejectedEvent {
   envelopeId: string;
   code: ErrorCode;
@@ -31,6 +46,8 @@ export interface DeliveryEvent {
 
 export interface ClientEventMap {
   keyChange: KeyChangeEvent;
+  /** A contact's keys changed in a way their account signed: new, rotated or revoked devices. */
+  contactUpdate: ContactUpdateEvent;
   /** An envelope that failed the receiving rules: acknowledged (so it cannot wedge the mailbox) and reported. */
   rejected: RejectedEvent;
   /** An envelope from a contact whose keys changed unexplained: kept unread until acceptKeyChange(). */
