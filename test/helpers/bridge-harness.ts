@@ -4,7 +4,7 @@
 // real Synapse.
 import assert from "node:assert/strict";
 import { createHook } from "node:async_hooks";
-import { execFile } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -349,4 +349,98 @@ export async function putTransaction(
     },
   );
   return { status: res.status, body: (await res.json()) as Json };
+}
+
+// ---------------------------------------------------------------------------
+// The bridge as a child process (the real command), so it can be SIGKILLed
+
+export interface BridgeProcess {
+  /** pid of the running bridge, if any. */
+  readonly pid: number | undefined;
+  /** JSON log lines of all runs so far (the config's `logging.level` decides which). */
+  readonly logs: LogLine[];
+  /** Starts `matrix-appservice-people -c <config> -f <registration>`; resolves once it is connected. */
+  start(timeoutMs?: number): Promise<void>;
+  /** Sends `signal` and waits for the exit. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * Runs the bridge with `src/bridge/bin.cjs` in its own process. Ready means the log line
+ * "connected to the homeserver", so the config's `logging.level` must be info or lower.
+ */
+const liveBridges = new Set<ChildProcess>();
+let exitHandler = false;
+
+export function bridgeProcess(files: BridgeDir): BridgeProcess {
+  if (!exitHandler) {
+    exitHandler = true;
+    // Never leave a bridge behind, whatever ends the test run.
+    process.on("exit", () => {
+      for (const proc of liveBridges) proc.kill("SIGKILL");
+    });
+  }
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+  const logs: LogLine[] = [];
+  const verbose = Boolean(process.env.PEOPLE_TEST_VERBOSE);
+  return {
+    get pid() {
+      return child?.pid;
+    },
+    logs,
+    async start(timeoutMs = 60_000) {
+      if (child) throw new Error("the bridge process is already running");
+      const proc = spawn(
+        process.execPath,
+        [BRIDGE_BIN, "-c", files.configPath, "-f", files.registrationPath],
+        { cwd: files.dir, stdio: ["ignore", "pipe", "pipe"] },
+      );
+      child = proc;
+      liveBridges.add(proc);
+      const run = logs.length;
+      let exitInfo: string | undefined;
+      exited = new Promise((resolveExit) => {
+        proc.once("exit", (code, signal) => {
+          exitInfo = signal ? `killed by ${signal}` : `exited with code ${code}`;
+          if (child === proc) child = undefined;
+          liveBridges.delete(proc);
+          resolveExit();
+        });
+      });
+      let pending = "";
+      proc.stdout!.setEncoding("utf8").on("data", (text: string) => {
+        if (verbose) process.stderr.write(text);
+        pending += text;
+        const lines = pending.split("\n");
+        pending = lines.pop()!;
+        for (const line of lines) {
+          try {
+            logs.push(JSON.parse(line) as LogLine);
+          } catch {
+            // not a log line
+          }
+        }
+      });
+      let stderr = "";
+      proc.stderr!.setEncoding("utf8").on("data", (text: string) => {
+        if (verbose) process.stderr.write(text);
+        stderr = (stderr + text).slice(-4000);
+      });
+      await eventually(
+        "the bridge process to connect to the homeserver",
+        () => {
+          if (exitInfo) assert.fail(`the bridge ${exitInfo} while starting:\n${stderr}`);
+          return logs.slice(run).some((l) => l.msg === "connected to the homeserver") || undefined;
+        },
+        timeoutMs,
+      );
+    },
+    async kill(signal = "SIGKILL") {
+      const proc = child;
+      if (!proc) return;
+      proc.kill(signal);
+      await exited;
+    },
+  };
 }
