@@ -78,8 +78,17 @@ export type KeyChangeHandler = (account: PeopleAccount, change: KeyChange) => Pr
 export interface PeopleAccount {
   readonly owner: MatrixUserId;
   readonly address: PeopleAddress;
-  /** Seals and queues one message; resolves with its id once it is durably in the outbox. */
-  send(to: PeopleAddress, content: MessageContent, options?: { ttlMs?: number }): Promise<MessageId>;
+  /**
+   * Seals and queues one message; resolves with its id once it is durably in
+   * the outbox. With `sourceId` (the Matrix event id) the People message id is
+   * derived from it, so sending again after a crash gives the recipient the
+   * same message, which it keeps once.
+   */
+  send(
+    to: PeopleAddress,
+    content: MessageContent,
+    options?: { ttlMs?: number; sourceId?: string },
+  ): Promise<MessageId>;
   /** Encrypts and uploads attachment bytes to the account's People server (nothing is sent yet). */
   uploadAttachment(bytes: Buffer, meta: { mime: string; name?: string }): Promise<BlobRef>;
   /** Fetches and decrypts an attachment a message points at (its hash checked). */

@@ -7,6 +7,7 @@
 // - the invite token with which the bridge registers its users' accounts on its
 //   embedded People server, whatever people.registration.mode says.
 // Losing the file makes every user's store unreadable: back it up with the data dir.
+import type { MessageId } from "../../people/protocol/ids.js";
 import { createHash, createHmac } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -32,6 +33,13 @@ export class BridgeSecret {
   /** The store passphrase of one Matrix user's People client. */
   storePassphrase(userId: string): string {
     return this.derive(`user-store\0${userId}`).toString("base64url");
+  }
+
+  /** The People message id for a Matrix event a user sent: stable across retries, unlinkable without the secret. */
+  messageId(userId: string, eventId: string): MessageId {
+    return this.derive(`message-id\0${userId}\0${eventId}`)
+      .subarray(0, 16)
+      .toString("base64url") as MessageId;
   }
 
   /** The invite token that lets the bridge register accounts on its own People server. */

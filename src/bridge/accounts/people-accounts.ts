@@ -57,14 +57,24 @@ class ClientAccount implements PeopleAccount {
   constructor(
     readonly owner: MatrixUserId,
     readonly client: PeopleClient,
+    private readonly secret: BridgeSecret,
   ) {}
 
   get address(): PeopleAddress {
     return this.client.address;
   }
 
-  send(to: PeopleAddress, content: MessageContent, options?: { ttlMs?: number }): Promise<MessageId> {
-    return this.client.send([to], content, options);
+  send(
+    to: PeopleAddress,
+    content: MessageContent,
+    options: { ttlMs?: number; sourceId?: string } = {},
+  ): Promise<MessageId> {
+    return this.client.send([to], content, {
+      ...(options.ttlMs !== undefined ? { ttlMs: options.ttlMs } : {}),
+      ...(options.sourceId !== undefined
+        ? { messageId: this.secret.messageId(this.owner, options.sourceId) }
+        : {}),
+    });
   }
 
   uploadAttachment(bytes: Buffer, meta: { mime: string; name?: string }): Promise<BlobRef> {
@@ -273,7 +283,7 @@ export class PeopleAccounts implements PeopleSide {
     const owner = userId as MatrixUserId;
     const client = await this.openOrCreate(owner, address);
     try {
-      const account = new ClientAccount(owner, client);
+      const account = new ClientAccount(owner, client, this.o.secret);
       client.onMessage((m) => this.deliver(account, m));
       this.watch(client, owner);
       this.watchKeys(account);

@@ -205,7 +205,8 @@ export class MatrixToPeopleFlow {
       content = converted.content;
     } else content = result.content;
     const to = portal.peopleAddress as PeopleAddress;
-    const messageId = await account.send(to, content);
+    // The id follows from the event, so a resend after a crash is the same People message.
+    const messageId = await account.send(to, content, { sourceId: event.eventId });
     await this.o.messages.put({
       matrixEventId: event.eventId,
       peopleMessageId: messageId,

@@ -19,6 +19,11 @@ export const DEFAULT_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 export interface SendOptions {
   /** How long the message may wait for delivery (default 7 days, at most 30). */
   ttlMs?: number;
+  /**
+   * A caller-chosen message id. Sending the same message again under the same
+   * id after a crash is harmless: receivers keep one copy per (sender, id).
+   */
+  messageId?: MessageId;
 }
 
 export class Messenger {
@@ -62,6 +67,7 @@ export class Messenger {
       copies,
       now,
       ttlMs,
+      ...(options.messageId ? { messageId: options.messageId } : {}),
     });
     const rows: OutboxInsert[] = sealed.copies.map((c) => ({
       envelopeId: c.envelopeId,
