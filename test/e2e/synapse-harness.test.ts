@@ -2,6 +2,7 @@
 // (or comes from the cache), starts, takes an appservice registration with the flags
 // the bridge relies on, lets two users talk, and keeps its data across a restart.
 
+import { matrixApi } from "../helpers/bridge-harness.js";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,22 +12,7 @@ import { ensureSynapseInstalled, startSynapse, type SynapseHandle } from "../hel
 
 type Json = Record<string, unknown>;
 
-async function api(
-  hs: SynapseHandle,
-  token: string,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<Json> {
-  const res = await fetch(`${hs.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
-  return JSON.parse(text) as Json;
-}
+const api = matrixApi;
 
 interface Sync {
   next_batch: string;
