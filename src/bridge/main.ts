@@ -6,6 +6,12 @@
 //       file is kept unless --force)
 //   matrix-appservice-people -c config.yaml [-f registration.yaml] [-p PORT]
 //       run the bridge (-c defaults to config.yaml)
+//
+// The first start on a fresh machine (`npm start`, no flags) needs no files:
+// without config.yaml it runs on config.sample.yaml's defaults, and without
+// registration.yaml it writes one for that config and says what to add to the
+// homeserver. Files named with -c or -f must exist.
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { Cli } from "matrix-appservice-bridge";
 import { startBridge } from "./bridge.js";
@@ -75,11 +81,7 @@ function writeRegistration(cli: Cli<Record<string, unknown>>): void {
   console.log(
     [
       `Wrote ${path} (mode 0600: it holds the appservice's secrets).`,
-      "Add it to your homeserver's homeserver.yaml:",
-      "",
-      "  app_service_config_files:",
-      `    - ${path}`,
-      "",
+      ...homeserverInstructions(path),
       "then restart the homeserver and start the bridge:",
       "",
       `  matrix-appservice-people -c ${args.config ?? "config.yaml"} -f ${path}`,
@@ -111,12 +113,68 @@ async function run(cli: Cli<Record<string, unknown>>, port: number | null): Prom
   process.once("SIGTERM", () => shutdown("SIGTERM"));
 }
 
+/** The value of a flag given as `-c x`, `--config x` or `--config=x`. */
+function flagValue(flags: string[], ...names: string[]): string | undefined {
+  for (const [i, flag] of flags.entries()) {
+    for (const name of names) {
+      if (flag === name) return flags[i + 1];
+      if (flag.startsWith(`${name}=`)) return flag.slice(name.length + 1);
+    }
+  }
+  return undefined;
+}
+
+/** The instructions printed after a registration is written: the exact homeserver.yaml lines. */
+function homeserverInstructions(path: string): string[] {
+  return [
+    "Add it to your homeserver's homeserver.yaml:",
+    "",
+    "  app_service_config_files:",
+    `    - ${path}`,
+    "",
+  ];
+}
+
+/** A first start without registration.yaml: write one for this config (its appservice address) and say what to do with it. */
+function writeFirstRegistration(configPath: string): void {
+  const config = loadBridgeConfig(configPath);
+  const path = resolve("registration.yaml");
+  const url = `http://${config.appservice.hostname}:${config.appservice.port}`;
+  writeRegistrationFile(path, generateRegistration(config, url), {});
+  console.log(
+    [
+      `registration.yaml not found: wrote ${path} for ${url} (mode 0600: it holds the appservice's secrets).`,
+      ...homeserverInstructions(path),
+      "then restart the homeserver. The bridge starts now and connects once the homeserver knows it.",
+    ].join("\n"),
+  );
+}
+
 export function main(argv: string[] = process.argv): void {
   const flags = argv.slice(2);
   const given = (...names: string[]) =>
     flags.some((a) => names.some((n) => a === n || a.startsWith(`${n}=`)));
-  // Like people-server: config.yaml unless told otherwise.
-  if (!given("-c", "--config", "-h", "--help")) argv.push("-c", "config.yaml");
+  const generating = given("-r", "--generate-registration");
+  const help = given("-h", "--help");
+  // Like people-server: config.yaml unless told otherwise, and the sample's defaults before there is one.
+  if (!given("-c", "--config") && !help) {
+    if (!existsSync("config.yaml") && existsSync("config.sample.yaml") && !generating) {
+      console.error(
+        "config.yaml not found: starting from config.sample.yaml's defaults (copy it to config.yaml to change them)",
+      );
+      argv.push("-c", "config.sample.yaml");
+    } else {
+      argv.push("-c", "config.yaml");
+    }
+  }
+  if (!generating && !help && !given("-f", "--file") && !existsSync("registration.yaml")) {
+    const configAt = flagValue(argv.slice(2), "-c", "--config");
+    try {
+      if (configAt && existsSync(configAt)) writeFirstRegistration(configAt);
+    } catch (err) {
+      fail(err);
+    }
+  }
 
   const cli: Cli<Record<string, unknown>> = new Cli({
     registrationPath: "registration.yaml",

@@ -2,17 +2,22 @@
 // on src/bridge/bin.cjs): generating the registration, and the messages for
 // the usual mistakes. No homeserver needed.
 import assert from "node:assert/strict";
-import { chmodSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { spawn } from "node:child_process";
+import { chmodSync, copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { request } from "node:https";
+import { join, resolve } from "node:path";
 import { stringify as toYaml } from "yaml";
 import { readRegistrationFile } from "../../src/bridge/registration.js";
 import {
+  BRIDGE_BIN,
   bridgeConfigInput,
   makeBridgeDir,
   runCli,
   writeConfigFile,
   type BridgeDir,
 } from "../helpers/bridge-harness.js";
+
+const ROOT = resolve(__dirname, "..", "..");
 
 describe("matrix-appservice-people CLI", function () {
   this.timeout(60_000);
@@ -112,4 +117,62 @@ describe("matrix-appservice-people CLI", function () {
     assert.equal(result.code, 2);
     assert.match(result.stderr, /does not fit config\.yaml \(sender_localpart is "someotherbot"/);
   });
+
+  // The README's `npm ci && npm start` on a fresh machine: no config.yaml, no
+  // registration.yaml. Uses the sample's fixed ports (8090, 9367, 7367).
+  it("first start with no files: runs on the sample's defaults, writes registration.yaml, says what to add, keeps retrying while its People server serves", async function () {
+    const fresh = makeBridgeDir();
+    copyFileSync(join(ROOT, "config.sample.yaml"), join(fresh.dir, "config.sample.yaml"));
+    const child = spawn(process.execPath, [BRIDGE_BIN], {
+      cwd: fresh.dir,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((done) => child.on("exit", (code) => done(code)));
+    const until = async (what: () => boolean | Promise<boolean>, label: string) => {
+      for (let i = 0; i < 300; i++) {
+        if (await what()) return;
+        if (child.exitCode !== null)
+          assert.fail(`the bridge exited (${child.exitCode}) before ${label}:\n${out}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.fail(`timed out waiting for ${label}:\n${out}`);
+    };
+    try {
+      await until(() => /cannot reach the homeserver at http:\/\/localhost:8008/.test(out), "the retry log");
+      assert.match(out, /config\.yaml not found: starting from config\.sample\.yaml's defaults/);
+      const registrationPath = join(fresh.dir, "registration.yaml");
+      assert.ok(out.includes(`app_service_config_files:\n    - ${registrationPath}`), out);
+      assert.equal(statSync(registrationPath).mode & 0o777, 0o600);
+      const registration = readRegistrationFile(registrationPath);
+      assert.equal(registration.url, "http://127.0.0.1:8090");
+      assert.equal(registration.sender_localpart, "peoplebot");
+      assert.ok(existsSync(join(fresh.dir, "data", "bridge-secret.key")), "data under ./data");
+      // Not connected: /health says so; the People server of `localhost` answers meanwhile.
+      const health = await fetch("http://127.0.0.1:9367/health");
+      assert.equal(health.status, 503);
+      await until(async () => (await peopleHealth()) === 200, "the People server's health");
+    } finally {
+      child.kill("SIGTERM");
+      assert.equal(await exited, 0, out);
+      fresh.remove();
+    }
+  });
 });
+
+/** GET /_people/v1/health of the sample's People server (its development certificate is not trusted here). */
+function peopleHealth(): Promise<number> {
+  return new Promise((done) => {
+    const req = request(
+      { host: "127.0.0.1", port: 7367, path: "/_people/v1/health", rejectUnauthorized: false },
+      (res) => {
+        res.resume();
+        done(res.statusCode ?? 0);
+      },
+    );
+    req.on("error", () => done(0));
+    req.end();
+  });
+}
