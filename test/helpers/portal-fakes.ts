@@ -107,6 +107,20 @@ export class FakeGhosts implements GhostSide {
     this.rooms.push({ roomId, ghost, invitee });
     return roomId;
   }
+  readonly groupRooms: { roomId: string; ghost: string; name: string; invite: string[]; admins: string[] }[] =
+    [];
+  readonly invites: { ghost: string; roomId: string; userId: string }[] = [];
+  async createGroupRoom(
+    ghost: MatrixUserId,
+    o: { name: string; invite: readonly string[]; admins: readonly string[] },
+  ): Promise<string> {
+    const roomId = `!group${++this.seq}:hs.test`;
+    this.groupRooms.push({ roomId, ghost, name: o.name, invite: [...o.invite], admins: [...o.admins] });
+    return roomId;
+  }
+  async invite(ghost: MatrixUserId, roomId: string, userId: string) {
+    this.invites.push({ ghost, roomId, userId });
+  }
   async join(ghost: MatrixUserId, roomId: string) {
     this.joined.push({ ghost, roomId });
   }
@@ -166,7 +180,8 @@ export class FakeGhosts implements GhostSide {
 
 /** A People account whose sends are recorded, or fail with `failSends`. */
 export class FakeAccount implements PeopleAccount {
-  readonly sent: { to: PeopleAddress; content: MessageContent; id: MessageId }[] = [];
+  readonly sent: { to: PeopleAddress | readonly PeopleAddress[]; content: MessageContent; id: MessageId }[] =
+    [];
   failSends: Error | undefined;
   lookups: Record<string, Lookup["status"]> = {};
 
@@ -175,7 +190,7 @@ export class FakeAccount implements PeopleAccount {
     readonly address: PeopleAddress,
   ) {}
 
-  async send(to: PeopleAddress, content: MessageContent): Promise<MessageId> {
+  async send(to: PeopleAddress | readonly PeopleAddress[], content: MessageContent): Promise<MessageId> {
     if (this.failSends) throw this.failSends;
     const id = newMessageId();
     this.sent.push({ to, content, id });
@@ -274,6 +289,11 @@ export class FakePeople implements PeopleSide {
   readonly accounts = new Map<string, FakeAccount>();
   addressFor(userId: string): PeopleAddress {
     return parseAddress(`${userId.slice(1, userId.indexOf(":"))}@people.test`);
+  }
+  matrixUserOf(address: PeopleAddress): MatrixUserId | undefined {
+    return address.endsWith("@people.test")
+      ? (`@${address.slice(0, address.indexOf("@"))}:hs.test` as MatrixUserId)
+      : undefined;
   }
   async accountFor(userId: string): Promise<FakeAccount> {
     let a = this.accounts.get(userId);

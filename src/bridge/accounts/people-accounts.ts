@@ -65,11 +65,11 @@ class ClientAccount implements PeopleAccount {
   }
 
   send(
-    to: PeopleAddress,
+    to: PeopleAddress | readonly PeopleAddress[],
     content: MessageContent,
     options: { ttlMs?: number; sourceId?: string } = {},
   ): Promise<MessageId> {
-    return this.client.send([to], content, {
+    return this.client.send(typeof to === "string" ? [to] : to, content, {
       ...(options.ttlMs !== undefined ? { ttlMs: options.ttlMs } : {}),
       ...(options.sourceId !== undefined
         ? { messageId: this.secret.messageId(this.owner, options.sourceId) }
@@ -239,6 +239,17 @@ export class PeopleAccounts implements PeopleSide {
       );
     }
     return address;
+  }
+
+  matrixUserOf(address: PeopleAddress): MatrixUserId | undefined {
+    const at = address.lastIndexOf("@");
+    if (address.slice(at + 1) !== this.o.peopleDomain) return undefined;
+    const userId = `@${address.slice(0, at)}:${this.o.homeserverDomain}`;
+    try {
+      return this.addressFor(userId) === address ? (userId as MatrixUserId) : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   accountFor(userId: string): Promise<PeopleAccount> {

@@ -78,6 +78,34 @@ export class GhostIntents implements GhostSide {
     });
   }
 
+  async createGroupRoom(
+    ghost: MatrixUserId,
+    o: { name: string; invite: readonly string[]; admins: readonly string[] },
+  ): Promise<string> {
+    const client = (await this.intent(ghost)).matrixClient;
+    const users: Record<string, number> = { [ghost]: 100 };
+    for (const admin of o.admins) users[admin] = 100;
+    return client.createRoom({
+      preset: "private_chat",
+      visibility: "private",
+      name: o.name,
+      invite: [...o.invite],
+      power_level_content_override: { users },
+    });
+  }
+
+  async invite(ghost: MatrixUserId, roomId: string, userId: string): Promise<void> {
+    try {
+      await (await this.intent(ghost)).matrixClient.inviteUser(userId, roomId);
+    } catch (err) {
+      // Synapse answers 403 "… is already in the room" to an invite of a member.
+      const e = err as { error?: unknown; body?: { error?: unknown } };
+      const text = typeof e.error === "string" ? e.error : e.body?.error;
+      if (typeof text === "string" && /already in the room/i.test(text)) return;
+      throw err;
+    }
+  }
+
   async join(ghost: MatrixUserId, roomId: string): Promise<void> {
     await (await this.intent(ghost)).matrixClient.joinRoom(roomId);
   }
