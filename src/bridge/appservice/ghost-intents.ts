@@ -83,15 +83,23 @@ export class GhostIntents implements GhostSide {
     o: { name: string; invite: readonly string[]; admins: readonly string[] },
   ): Promise<string> {
     const client = (await this.intent(ghost)).matrixClient;
-    const users: Record<string, number> = { [ghost]: 100 };
-    for (const admin of o.admins) users[admin] = 100;
-    return client.createRoom({
+    const roomId = await client.createRoom({
       preset: "private_chat",
       visibility: "private",
       name: o.name,
       invite: [...o.invite],
-      power_level_content_override: { users },
     });
+    if (o.admins.length > 0) {
+      // Raised afterwards, not with power_level_content_override: room version 12 refuses the
+      // creator in `users`, while older versions lose the creator's level when `users` is replaced.
+      const levels = (await client.getRoomStateEvent(roomId, "m.room.power_levels", "")) as {
+        users?: Record<string, number>;
+      };
+      const users = { ...levels.users };
+      for (const admin of o.admins) users[admin] = 100;
+      await client.sendStateEvent(roomId, "m.room.power_levels", "", { ...levels, users });
+    }
+    return roomId;
   }
 
   async invite(ghost: MatrixUserId, roomId: string, userId: string): Promise<void> {

@@ -20,7 +20,7 @@ export async function up(knex: Knex): Promise<void> {
     t.text("room_id").notNullable();
     t.text("address").notNullable();
     t.text("matrix_user");
-    t.primary(["room_id", "address"], { constraintName: "group_members_pk" });
+    t.primary(["room_id", "address"]);
     t.index(["matrix_user"], "group_members_user");
   });
 
