@@ -16,7 +16,16 @@ import type {
   PeopleSide,
   SafetyNumbers,
 } from "../../src/bridge/people-side.js";
-import type { MessageMapStore, MessageMapping, Portal, PortalStore } from "../../src/bridge/store/types.js";
+import { participantSet, setKey } from "../../src/bridge/model/participant-set.js";
+import type {
+  GroupMember,
+  GroupPortal,
+  GroupPortalStore,
+  MessageMapStore,
+  MessageMapping,
+  Portal,
+  PortalStore,
+} from "../../src/bridge/store/types.js";
 import { createBridgeLogger } from "../../src/bridge/logger.js";
 import { parseAddress, type PeopleAddress } from "../../src/people/protocol/address.js";
 import { newMessageId, type MessageId } from "../../src/people/protocol/ids.js";
@@ -316,4 +325,46 @@ export function incoming(o: {
     ts: o.ts ?? Date.now(),
     content: o.content ?? { type: "text", body: "hello" },
   };
+}
+
+/** Group portals in memory, with the real store's uniqueness of set keys. */
+export class MemoryGroups implements GroupPortalStore {
+  readonly rows: GroupPortal[] = [];
+  constructor(private readonly messages?: MemoryMessages) {}
+  private keyOf(members: readonly GroupMember[]): string {
+    return setKey(participantSet(members.map((m) => parseAddress(m.address))));
+  }
+  async put(p: GroupPortal): Promise<{ replaced?: string }> {
+    if (new Set(p.members.map((m) => m.address)).size !== p.members.length)
+      throw new Error("duplicate member");
+    const key = this.keyOf(p.members);
+    const older = this.rows.find((r) => r.roomId !== p.roomId && this.keyOf(r.members) === key);
+    if (older) this.rows.splice(this.rows.indexOf(older), 1);
+    const same = this.rows.findIndex((r) => r.roomId === p.roomId);
+    const members = [...p.members].sort((a, b) => (a.address < b.address ? -1 : 1)).map((m) => ({ ...m }));
+    if (same >= 0) this.rows[same] = { ...this.rows[same]!, members };
+    else this.rows.push({ ...p, members });
+    return older ? { replaced: older.roomId } : {};
+  }
+  async byRoom(roomId: string) {
+    const r = this.rows.find((x) => x.roomId === roomId);
+    return r && { ...r, members: r.members.map((m) => ({ ...m })) };
+  }
+  async bySetKey(key: string) {
+    const r = this.rows.find((x) => this.keyOf(x.members) === key);
+    return r && this.byRoom(r.roomId);
+  }
+  async roomsOfMessages(ids: readonly string[]) {
+    const rooms = new Set(
+      (this.messages?.rows ?? []).filter((m) => ids.includes(m.peopleMessageId)).map((m) => m.roomId),
+    );
+    return this.rows.map((r) => r.roomId).filter((r) => rooms.has(r));
+  }
+  async remove(roomId: string) {
+    const i = this.rows.findIndex((r) => r.roomId === roomId);
+    if (i >= 0) this.rows.splice(i, 1);
+  }
+  async count() {
+    return this.rows.length;
+  }
 }
