@@ -121,8 +121,8 @@ export type IncomingHandler = (account: PeopleAccount, message: IncomingMessage)
 export interface PeopleSide {
   /** The People address a Matrix user has (or would get); throws UserError when it cannot have one. */
   addressFor(userId: string): PeopleAddress;
-  /** The Matrix user whose People account an address of the bridge's domain is; undefined for any other. */
-  matrixUserOf(address: PeopleAddress): MatrixUserId | undefined;
+  /** The Matrix user whose People account (held by this bridge) the address is; undefined for any other. */
+  matrixUserOf(address: PeopleAddress): Promise<MatrixUserId | undefined>;
   /** The user's account: opened, or created on first use, and receiving. */
   accountFor(userId: string): Promise<PeopleAccount>;
 }

@@ -57,6 +57,7 @@ describe("group conversations on a real Synapse and a second People server", fun
   let hs: SynapseHandle | undefined;
   let bridge: TestBridge | undefined;
   let registration: Registration;
+  let input: BridgeConfigInput;
   let alice: MatrixUser | undefined;
   let bob: MatrixUser | undefined;
   const people: Record<string, { client: PeopleClient; rec: Recorder }> = {};
@@ -99,6 +100,8 @@ describe("group conversations on a real Synapse and a second People server", fun
       bridge: { ...base.bridge, groups: { max_ghosts: MAX_GHOSTS } },
       people: {
         ...base.people!,
+        // A fixed port: the People users' pins must survive a restart of the bridge.
+        listen: { host: "127.0.0.1", port: await freePort() },
         discovery: {
           pins: { [OTHER]: `127.0.0.1:${other.handle.port}` },
           ca_files: [`${other.dataDir}/tls/dev-cert.pem`],
@@ -108,18 +111,14 @@ describe("group conversations on a real Synapse and a second People server", fun
     writeConfigFile(files.configPath, fileInput);
     registration = await generateRegistrationWithCli(files, `http://127.0.0.1:${appservicePort}`);
     hs = await startSynapse({ appserviceRegistrations: [files.registrationPath] });
-    const input = { ...fileInput, homeserver: { url: hs.url, domain: hs.serverName } };
-    bridge = await startTestBridge(input, registration, {
-      registrationPath: files.registrationPath,
-      peopleClient: { reconnect: { baseMs: 100, maxMs: 500 }, backoff: { baseMs: 100, maxMs: 500 } },
-    });
-    await bridge.handle.ready;
+    input = { ...fileInput, homeserver: { url: hs.url, domain: hs.serverName } };
+    await startBridge();
     for (const address of [JOE, ANN, CARL, DAN, EVE]) await startPeopleUser(address);
     alice = await startMatrixUser(hs, "alice");
     bob = await startMatrixUser(hs, "bob");
     // Both Matrix users have their People accounts (made on first use, as the `dm` command would).
-    await bridge.handle.accounts.accountFor(alice.userId);
-    await bridge.handle.accounts.accountFor(bob.userId);
+    await running().handle.accounts.accountFor(alice.userId);
+    await running().handle.accounts.accountFor(bob.userId);
   });
 
   after(async function () {
@@ -135,6 +134,14 @@ describe("group conversations on a real Synapse and a second People server", fun
   });
 
   // --- helpers -------------------------------------------------------------
+
+  async function startBridge(): Promise<void> {
+    bridge = await startTestBridge(input, registration, {
+      registrationPath: files.registrationPath,
+      peopleClient: { reconnect: { baseMs: 100, maxMs: 500 }, backoff: { baseMs: 100, maxMs: 500 } },
+    });
+    await bridge.handle.ready;
+  }
 
   async function received(address: string, match: (m: ReceivedMessage) => boolean): Promise<ReceivedMessage> {
     const rec = people[address]!.rec;
@@ -303,6 +310,30 @@ describe("group conversations on a real Synapse and a second People server", fun
     assert.equal(await countBodies(room, "bob speaking"), 1);
     assert.equal(await countBodies(room, "ok bob"), 1);
     assert.equal(await running().handle.store.groups.count(), 1);
+  });
+
+  it("after a restart, a message sent meanwhile to both bridged users reaches the room once", async function () {
+    await running().stop();
+    await client(CARL).sendText([ALICE_PEOPLE, BOB_PEOPLE, DAN, JOE], "while you were away");
+    await startBridge();
+    await waitForTimelineEvent(userA().client, room, fromGhost(CARL, "while you were away"), 30_000);
+    await send(userA(), room, "back again");
+    const m = await received(JOE, textIs("back again"));
+    assert.deepEqual(sorted(m.to), sorted([BOB_PEOPLE, CARL, DAN, JOE]));
+    // Carl's answer arrives after both accounts had his earlier message.
+    await client(CARL).sendText([ALICE_PEOPLE, BOB_PEOPLE, DAN, JOE], "welcome back");
+    await waitForTimelineEvent(userA().client, room, fromGhost(CARL, "welcome back"));
+    assert.equal(await countBodies(room, "while you were away"), 1);
+    assert.equal(await running().handle.store.groups.count(), 1);
+  });
+
+  it("Bob leaving removes his address: a notice tells, and the next message leaves him out", async function () {
+    await userB().client.leave(room);
+    await waitForTimelineEvent(userA().client, room, noticeMatching(/bob@people\.test was removed/));
+    assert.deepEqual(await currentSet(), sorted([ALICE_PEOPLE, CARL, DAN, JOE]));
+    await send(userA(), room, "bob has gone");
+    const m = await received(DAN, textIs("bob has gone"));
+    assert.deepEqual(sorted(m.to), sorted([CARL, DAN, JOE]));
   });
 
   it("refuses a conversation with more People addresses than the cap, making no room", async function () {

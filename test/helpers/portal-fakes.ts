@@ -299,10 +299,9 @@ export class FakePeople implements PeopleSide {
   addressFor(userId: string): PeopleAddress {
     return parseAddress(`${userId.slice(1, userId.indexOf(":"))}@people.test`);
   }
-  matrixUserOf(address: PeopleAddress): MatrixUserId | undefined {
-    return address.endsWith("@people.test")
-      ? (`@${address.slice(0, address.indexOf("@"))}:hs.test` as MatrixUserId)
-      : undefined;
+  /** Users who have an account (accountFor was called), as the bridge's people_accounts table. */
+  async matrixUserOf(address: PeopleAddress): Promise<MatrixUserId | undefined> {
+    return [...this.accounts.values()].find((a) => a.address === address)?.owner;
   }
   async accountFor(userId: string): Promise<FakeAccount> {
     let a = this.accounts.get(userId);

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import type { RoomEvent } from "../../src/bridge/matrix-side.js";
 import { participantSet, setKey } from "../../src/bridge/model/participant-set.js";
-import { GroupService } from "../../src/bridge/portals/group-service.js";
+import { GroupService, NOT_PARTICIPANT_TEXT } from "../../src/bridge/portals/group-service.js";
 import { MatrixToPeopleFlow } from "../../src/bridge/portals/matrix-to-people-flow.js";
 import { PeopleToMatrixFlow } from "../../src/bridge/portals/people-to-matrix-flow.js";
 import { PortalEvents } from "../../src/bridge/portals/portal-events.js";
@@ -116,6 +116,7 @@ describe("group portals (no IO)", function () {
       const s = setup();
       const roomId = await groupOf(s);
       const alice = await s.people.accountFor(ALICE);
+      await s.people.accountFor(BOB);
       await s.toMatrix.handle(alice, incoming({ from: BOB_P, to: [ALICE_P, JOE, ANN] }));
       assert.equal(s.ghosts.sent.length, 1);
       assert.equal(s.groups.rows.length, 1);
@@ -191,9 +192,13 @@ describe("group portals (no IO)", function () {
         alice.sent.map((m) => [...m.to].sort()),
         [[ANN, JOE]],
       );
-      // A Matrix user who is not a participant speaks for no one.
-      await s.events.handle(event({ roomId, sender: BOB, content: { msgtype: "m.text", body: "intruder" } }));
+      // A Matrix user who is not a participant speaks for no one, and is told so.
+      const intruder = event({ roomId, sender: BOB, content: { msgtype: "m.text", body: "intruder" } });
+      await s.events.handle(intruder);
       assert.equal((await s.people.accountFor(BOB)).sent.length, 0);
+      const told = s.ghosts.sent.at(-1)!;
+      assert.equal(told.content.body, NOT_PARTICIPANT_TEXT);
+      assert.deepEqual(told.content["m.relates_to"], { "m.in_reply_to": { event_id: intruder.eventId } });
     });
 
     it("an invited ghost is added (told by a notice); an unknown address or one past the cap is declined", async function () {
@@ -229,6 +234,45 @@ describe("group portals (no IO)", function () {
       assert.match(s.ghosts.notices().at(-1)!, /ann@other\.test was removed/);
       await s.events.handle(member(roomId, ALICE, ghost(JOE), "leave"));
       assert.equal(await s.groups.byRoom(roomId), undefined);
+    });
+
+    it("when the only bridged Matrix user leaves, the portal ends and its ghosts leave", async function () {
+      const s = setup();
+      const roomId = await groupOf(s);
+      await s.events.handle(member(roomId, ALICE, ALICE, "leave"));
+      assert.equal(await s.groups.byRoom(roomId), undefined);
+      assert.deepEqual(s.ghosts.left.map((l) => l.ghost).sort(), [ghost(ANN), ghost(JOE)].sort());
+    });
+
+    it("a second bridged user joining is added; a People reply leaving them out tells them so", async function () {
+      const s = setup();
+      const roomId = await groupOf(s);
+      await s.events.handle(member(roomId, BOB, BOB, "join"));
+      const group = (await s.groups.byRoom(roomId))!;
+      assert.deepEqual(
+        group.members.find((m) => m.address === BOB_P),
+        { address: BOB_P, matrixUser: BOB },
+      );
+      const first = s.messages.rows[0]!.peopleMessageId;
+      const alice = await s.people.accountFor(ALICE);
+      await s.toMatrix.handle(
+        alice,
+        incoming({
+          from: JOE,
+          to: [ALICE_P, ANN],
+          content: { type: "text", body: "not bob", reply_to: first },
+        }),
+      );
+      assert.deepEqual(
+        (await s.groups.byRoom(roomId))!.members.map((m) => m.address),
+        [ALICE_P, ANN, JOE],
+      );
+      assert.match(s.ghosts.notices().join("\n"), /left out bob@people\.test/);
+      await s.events.handle(
+        event({ roomId, sender: BOB, content: { msgtype: "m.text", body: "still here" } }),
+      );
+      assert.equal((await s.people.accountFor(BOB)).sent.length, 0);
+      assert.equal(s.ghosts.notices().at(-1), NOT_PARTICIPANT_TEXT);
     });
 
     it("the ghosts' own membership events change nothing (the bridge did them)", async function () {

@@ -241,15 +241,13 @@ export class PeopleAccounts implements PeopleSide {
     return address;
   }
 
-  matrixUserOf(address: PeopleAddress): MatrixUserId | undefined {
+  async matrixUserOf(address: PeopleAddress): Promise<MatrixUserId | undefined> {
     const at = address.lastIndexOf("@");
     if (address.slice(at + 1) !== this.o.peopleDomain) return undefined;
     const userId = `@${address.slice(0, at)}:${this.o.homeserverDomain}`;
-    try {
-      return this.addressFor(userId) === address ? (userId as MatrixUserId) : undefined;
-    } catch {
-      return undefined;
-    }
+    // Only an account the bridge holds: its People server may have others (open registration).
+    const record = await this.o.store.get(userId);
+    return record?.address === address ? (userId as MatrixUserId) : undefined;
   }
 
   accountFor(userId: string): Promise<PeopleAccount> {

@@ -41,6 +41,9 @@ import type { Permissions } from "../permissions.js";
 import type { PortalView } from "./matrix-to-people-flow.js";
 import type { GroupMember, GroupPortal, GroupPortalStore, Portal, PortalStore } from "../store/types.js";
 
+export const NOT_PARTICIPANT_TEXT =
+  "Not delivered: you are not in this People conversation (only its participants' messages are sent).";
+
 /** A conversation the bridge will not make (or grow) a room for; the message is let go. */
 export class GroupRefused extends Error {}
 
@@ -87,7 +90,7 @@ export class GroupService {
   }
 
   /** The Matrix user an address belongs to, when it is a bridged account. */
-  bridgedUser(address: PeopleAddress): MatrixUserId | undefined {
+  bridgedUser(address: PeopleAddress): Promise<MatrixUserId | undefined> {
     return this.o.people.matrixUserOf(address);
   }
 
@@ -107,11 +110,13 @@ export class GroupService {
   }
 
   /** The participants of a set: bridged Matrix users by their address, ghosts for the rest. */
-  membersOf(set: ParticipantSet): GroupMember[] {
-    return set.map((address) => {
-      const user = this.o.people.matrixUserOf(address);
-      return user ? { address, matrixUser: user } : { address };
-    });
+  async membersOf(set: ParticipantSet): Promise<GroupMember[]> {
+    const members: GroupMember[] = [];
+    for (const address of set) {
+      const user = await this.o.people.matrixUserOf(address);
+      members.push(user ? { address, matrixUser: user } : { address });
+    }
+    return members;
   }
 
   /**
@@ -129,6 +134,11 @@ export class GroupService {
         const group = await this.o.groups.byRoom(roomId);
         if (group) targets.push({ roomId, set: setOf(group), group });
       }
+      if (!create) {
+        // A receipt names the messages read, not the whole conversation: any room of the sender's will do.
+        const into = targets.find((t) => t.set.includes(m.from));
+        if (into) return { kind: "room", roomId: into.roomId };
+      }
       const route = routeMessage({ from: m.from, set, targets });
       if (route.kind === "dm") return { kind: "dm" };
       if (route.kind === "continue") {
@@ -139,7 +149,7 @@ export class GroupService {
         } else await this.joinGhosts(group.roomId, set, m.from);
         return { kind: "room", roomId: group.roomId };
       }
-      this.checkSize(set);
+      await this.checkSize(set);
       const existing = await this.o.groups.bySetKey(setKey(set));
       if (existing) {
         await this.joinGhosts(existing.roomId, set, m.from);
@@ -188,8 +198,8 @@ export class GroupService {
     });
   }
 
-  private checkSize(set: ParticipantSet): void {
-    const ghosts = this.membersOf(set).filter((m) => !m.matrixUser).length;
+  private async checkSize(set: ParticipantSet): Promise<void> {
+    const ghosts = (await this.membersOf(set)).filter((m) => !m.matrixUser).length;
     if (ghosts > this.o.maxGhosts) {
       throw new GroupRefused(
         `a conversation with ${ghosts} People addresses (the bridge makes rooms of at most ${this.o.maxGhosts})`,
@@ -198,7 +208,7 @@ export class GroupService {
   }
 
   private async createRoom(set: ParticipantSet, from: PeopleAddress): Promise<string> {
-    const members = this.membersOf(set);
+    const members = await this.membersOf(set);
     const creator = this.o.ghosts.ghostId(from);
     const ghosts = members.filter((m) => !m.matrixUser).map((m) => m.address as PeopleAddress);
     const users = members.flatMap((m) => (m.matrixUser ? [m.matrixUser] : []));
@@ -218,7 +228,7 @@ export class GroupService {
 
   private async joinGhosts(roomId: string, set: ParticipantSet, from: PeopleAddress): Promise<void> {
     const inviter = this.o.ghosts.ghostId(from);
-    for (const m of this.membersOf(set)) {
+    for (const m of await this.membersOf(set)) {
       if (m.matrixUser) continue;
       const ghost = this.o.ghosts.ghostId(m.address as PeopleAddress);
       await this.o.ghosts.ensureGhost(ghost, m.address);
@@ -232,12 +242,12 @@ export class GroupService {
     change: MembershipChange,
     m: IncomingMessage,
   ): Promise<void> {
-    this.checkSize(set);
+    await this.checkSize(set);
     const sender = this.o.ghosts.ghostId(m.from);
     const room = group.roomId;
     await this.ensureJoined(sender, room);
     for (const a of change.added) {
-      const user = this.o.people.matrixUserOf(a);
+      const user = await this.o.people.matrixUserOf(a);
       if (user) {
         await this.o.ghosts.invite(sender, room, user);
         continue;
@@ -247,7 +257,7 @@ export class GroupService {
       await this.ensureJoined(ghost, room, sender);
     }
     for (const a of change.removed) {
-      if (this.o.people.matrixUserOf(a)) continue; // a Matrix user stays; they are told by the notice
+      if (await this.o.people.matrixUserOf(a)) continue; // a Matrix user stays; they are told by the notice
       const ghost = this.o.ghosts.ghostId(a);
       this.joined.delete(`${ghost}\n${room}`);
       await this.o.ghosts
@@ -255,7 +265,7 @@ export class GroupService {
         .catch((err: unknown) => this.o.log.warn({ err, room }, "a removed ghost could not leave"));
     }
     await this.tell(sender, room, `members.${m.from}.${m.id}`, changeText(m.from, change, set));
-    await this.put(room, this.membersOf(set), group.createdAt);
+    await this.put(room, await this.membersOf(set), group.createdAt);
     this.o.log.info(
       { room, added: change.added.length, removed: change.removed.length },
       "group membership changed from People",
@@ -278,7 +288,7 @@ export class GroupService {
       await this.ensureJoined(ghost, room);
       return;
     }
-    const ghosts = this.membersOf(set).filter((m) => !m.matrixUser).length;
+    const ghosts = (await this.membersOf(set)).filter((m) => !m.matrixUser).length;
     if (ghosts > this.o.maxGhosts) {
       return decline(`A group room bridges at most ${this.o.maxGhosts} People addresses.`, "too many");
     }
@@ -289,7 +299,7 @@ export class GroupService {
     await this.o.ghosts.ensureGhost(ghost, address);
     await this.ensureJoined(ghost, room);
     await this.tell(ghost, room, `members.${event.eventId}`, addedText(event.sender, [address], set));
-    await this.put(room, this.membersOf(set), group.createdAt);
+    await this.put(room, await this.membersOf(set), group.createdAt);
     this.o.log.info({ room, address }, "a ghost was added to a group room");
   }
 
@@ -310,7 +320,7 @@ export class GroupService {
     await this.o.ghosts.ensureGhost(ghost, address);
     await this.ensureJoined(ghost, room);
     await this.tell(ghost, room, `members.${event.eventId}`, addedText(event.sender, [address], set));
-    await this.put(room, this.membersOf(set), this.now());
+    await this.put(room, await this.membersOf(set), this.now());
     await this.o.portals.remove(room);
     this.o.log.info({ room, address }, "a DM portal became a group");
   }
@@ -328,7 +338,7 @@ export class GroupService {
     const set = participantSet([...setOf(group), address]);
     const speaker = this.speaker(group);
     if (speaker) await this.tell(speaker, group.roomId, `members.${event.eventId}`, joinedText(address, set));
-    await this.put(group.roomId, this.membersOf(set), group.createdAt);
+    await this.put(group.roomId, await this.membersOf(set), group.createdAt);
     this.o.log.info({ room: group.roomId, user }, "a Matrix user joined a group room");
   }
 
@@ -357,8 +367,7 @@ export class GroupService {
     if (speaker) {
       await this.tell(speaker, room, `members.${event.eventId}`, removedText(member.address, set));
     }
-    const { replaced } = await this.o.groups.put({ ...remaining, members: this.membersOf(set) });
-    if (replaced) await this.retire(replaced);
+    await this.put(room, await this.membersOf(set), group.createdAt);
     this.o.log.info({ room }, "a participant left a group room");
   }
 
@@ -373,21 +382,41 @@ export class GroupService {
   }
 
   private async put(roomId: string, members: GroupMember[], createdAt: number): Promise<void> {
+    const key = setKey(participantSet(members.map((m) => m.address as PeopleAddress)));
+    const older = await this.o.groups.bySetKey(key);
     const { replaced } = await this.o.groups.put({ roomId, members, createdAt });
-    if (replaced) await this.retire(replaced);
+    if (replaced && older?.roomId === replaced) await this.retire(older);
   }
 
   /** An older room of the same set stops being a portal: its ghosts leave it. */
-  private async retire(roomId: string): Promise<void> {
-    this.o.log.info({ room: roomId }, "an older group room of the same conversation was retired");
-    for (const key of [...this.joined]) {
-      if (!key.endsWith(`\n${roomId}`)) continue;
-      this.joined.delete(key);
-      const ghost = key.slice(0, key.indexOf("\n")) as MatrixUserId;
+  private async retire(older: GroupPortal): Promise<void> {
+    this.o.log.info({ room: older.roomId }, "an older group room of the same conversation was retired");
+    for (const m of older.members) {
+      if (m.matrixUser) continue;
+      const ghost = this.o.ghosts.ghostId(m.address as PeopleAddress);
+      this.joined.delete(`${ghost}\n${older.roomId}`);
       await this.o.ghosts
-        .leave(ghost, roomId, "This conversation continues in a newer room.")
-        .catch((err: unknown) => this.o.log.warn({ err, room: roomId }, "a ghost could not leave"));
+        .leave(ghost, older.roomId, "This conversation continues in a newer room.")
+        .catch((err: unknown) => this.o.log.warn({ err, room: older.roomId }, "a ghost could not leave"));
     }
+  }
+
+  /** A message in a group room from someone who is not (or no longer) a participant: told, not sent. */
+  async notParticipant(event: RoomEvent, group: GroupPortal): Promise<void> {
+    if (event.type !== "m.room.message" || this.o.ghosts.addressOf(event.sender)) return;
+    const speaker = this.speaker(group);
+    if (!speaker) return;
+    const content = {
+      ...noticeContent(notice(NOT_PARTICIPANT_TEXT)),
+      "m.relates_to": { "m.in_reply_to": { event_id: event.eventId } },
+    };
+    await this.o.ghosts.sendEvent(
+      speaker,
+      group.roomId,
+      "m.room.message",
+      content,
+      `notice.${event.eventId}`,
+    );
   }
 }
 

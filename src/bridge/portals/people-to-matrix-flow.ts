@@ -92,7 +92,7 @@ export class PeopleToMatrixFlow {
         return;
       }
       // A bridged Matrix user's message: it was written in the group room itself.
-      if (this.o.groups.bridgedUser(m.from)) return;
+      if (await this.o.groups.bridgedUser(m.from)) return;
     }
     const key = `${m.from}\n${m.id}`;
     // Each bridged account in a group gets its own copy: one at a time, so the first one's mapping stops the rest.

@@ -64,6 +64,7 @@ export class PortalEvents {
     if (group) {
       const view = groups!.viewFor(group, event.sender);
       if (view) await this.o.toPeople.handle(event, view);
+      else await groups!.notParticipant(event, group);
       return;
     }
     const portal = await this.o.service.byRoom(event.roomId);
