@@ -336,6 +336,28 @@ describe("group conversations on a real Synapse and a second People server", fun
     assert.deepEqual(sorted(m.to), sorted([CARL, DAN, JOE]));
   });
 
+  it("Alice invites a second ghost into her DM with Eve: the DM becomes a group of three", async function () {
+    await client(EVE).sendText([ALICE_PEOPLE], "hi alice, eve here");
+    const dm = await eventually("Eve's DM portal", () =>
+      running().handle.store.portals.byPair(userA().userId, EVE),
+    );
+    const invite = await acceptInvite(userA(), dm.roomId);
+    assert.equal(invite.is_direct, true);
+    await waitForTimelineEvent(userA().client, dm.roomId, fromGhost(EVE, "hi alice, eve here"));
+    await userA().client.invite(dm.roomId, ghostOf(ANN));
+    await waitForTimelineEvent(userA().client, dm.roomId, noticeMatching(/added ann@other\.test/));
+    assert.equal(await running().handle.store.portals.byRoom(dm.roomId), undefined);
+    assert.deepEqual(await joined(dm.roomId), sorted([ghostOf(EVE), ghostOf(ANN), userA().userId]));
+    await send(userA(), dm.roomId, "now we are three");
+    for (const address of [EVE, ANN]) {
+      const m = await received(address, textIs("now we are three"));
+      assert.deepEqual(sorted(m.to), sorted([ANN, EVE]));
+    }
+    await client(ANN).sendText([ALICE_PEOPLE, EVE], "three indeed");
+    await waitForTimelineEvent(userA().client, dm.roomId, fromGhost(ANN, "three indeed"));
+    assert.equal(await countBodies(dm.roomId, "three indeed"), 1);
+  });
+
   it("refuses a conversation with more People addresses than the cap, making no room", async function () {
     const before = await running().handle.store.groups.count();
     await client(EVE).sendText([ALICE_PEOPLE, JOE, ANN, CARL, DAN], "too many of us");
