@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import type { RoomEvent } from "../../src/bridge/matrix-side.js";
 import { participantSet, setKey } from "../../src/bridge/model/participant-set.js";
-import { GroupService, NOT_PARTICIPANT_TEXT } from "../../src/bridge/portals/group-service.js";
+import { GroupMembership, NOT_PARTICIPANT_TEXT } from "../../src/bridge/portals/group-membership.js";
+import { GroupService } from "../../src/bridge/portals/group-service.js";
 import { MatrixToPeopleFlow } from "../../src/bridge/portals/matrix-to-people-flow.js";
 import { PeopleToMatrixFlow } from "../../src/bridge/portals/people-to-matrix-flow.js";
 import { PortalEvents } from "../../src/bridge/portals/portal-events.js";
@@ -42,15 +43,9 @@ function setup(maxGhosts = 4) {
   const permissions = new Permissions({ "hs.test": "user" });
   const metrics = newMetrics();
   const service = new PortalService({ ghosts, portals, people, permissions, log: silentLog });
-  const groupService = new GroupService({
-    ghosts,
-    groups,
-    portals,
-    people,
-    permissions,
-    log: silentLog,
-    maxGhosts,
-  });
+  const groupOptions = { ghosts, groups, portals, people, permissions, log: silentLog, maxGhosts };
+  const groupService = new GroupService(groupOptions);
+  const membership = new GroupMembership({ ...groupOptions, service: groupService });
   const toPeople = new MatrixToPeopleFlow({ ghosts, people, messages, permissions, log: silentLog, metrics });
   const toMatrix = new PeopleToMatrixFlow({
     ghosts,
@@ -60,7 +55,7 @@ function setup(maxGhosts = 4) {
     log: silentLog,
     metrics,
   });
-  const events = new PortalEvents({ service, toPeople, groups: groupService });
+  const events = new PortalEvents({ service, toPeople, groups: groupService, membership });
   return { ghosts, people, portals, messages, groups, toMatrix, events };
 }
 

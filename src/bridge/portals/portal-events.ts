@@ -6,6 +6,7 @@
 // it is logged and counted.
 import { RetryLater, isRetryLater } from "../errors.js";
 import type { EphemeralEvent, RoomEvent } from "../matrix-side.js";
+import type { GroupMembership } from "./group-membership.js";
 import type { GroupService } from "./group-service.js";
 import type { MatrixToPeopleFlow } from "./matrix-to-people-flow.js";
 import type { PortalService } from "./portal-service.js";
@@ -19,6 +20,7 @@ export class PortalEvents {
       service: PortalService;
       toPeople: MatrixToPeopleFlow;
       groups?: GroupService;
+      membership?: GroupMembership;
       retry?: RetryWindow;
     },
   ) {
@@ -53,18 +55,18 @@ export class PortalEvents {
   }
 
   private async route(event: RoomEvent): Promise<void> {
-    const groups = this.o.groups;
+    const { groups, membership } = this.o;
     const group = await groups?.byRoom(event.roomId);
     if (event.type === "m.room.member") {
-      if (groups && (group || (await this.dmBecomingGroup(event)))) {
-        return groups.onMember(event, group, await this.o.service.byRoom(event.roomId));
+      if (membership && (group || (await this.dmBecomingGroup(event)))) {
+        return membership.onMember(event, group, await this.o.service.byRoom(event.roomId));
       }
       return this.o.service.onMember(event);
     }
     if (group) {
       const view = groups!.viewFor(group, event.sender);
       if (view) await this.o.toPeople.handle(event, view);
-      else await groups!.notParticipant(event, group);
+      else await membership?.notParticipant(event, group);
       return;
     }
     const portal = await this.o.service.byRoom(event.roomId);

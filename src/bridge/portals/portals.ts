@@ -10,6 +10,7 @@ import { MatrixToPeopleFlow } from "./matrix-to-people-flow.js";
 import { PeopleToMatrixFlow, type PeopleToMatrixHooks } from "./people-to-matrix-flow.js";
 import { PortalEvents } from "./portal-events.js";
 import { PortalService } from "./portal-service.js";
+import { GroupMembership } from "./group-membership.js";
 import { GroupService } from "./group-service.js";
 import { DEFAULT_MAX_GROUP_GHOSTS } from "../model/participant-set.js";
 
@@ -43,7 +44,7 @@ export function createPortals(o: {
     permissions: o.permissions,
     log,
   });
-  const groups = new GroupService({
+  const groupOptions = {
     ghosts: o.ghosts,
     groups: o.store.groups,
     portals: o.store.portals,
@@ -51,7 +52,9 @@ export function createPortals(o: {
     permissions: o.permissions,
     log,
     maxGhosts: o.maxGroupGhosts ?? DEFAULT_MAX_GROUP_GHOSTS,
-  });
+  };
+  const groups = new GroupService(groupOptions);
+  const membership = new GroupMembership({ ...groupOptions, service: groups });
   const toPeople = new MatrixToPeopleFlow({
     ghosts: o.ghosts,
     people: o.people,
@@ -71,5 +74,11 @@ export function createPortals(o: {
     ...media,
     ...(o.hooks ? { hooks: o.hooks } : {}),
   });
-  return { service, groups, toPeople, toMatrix, events: new PortalEvents({ service, toPeople, groups }) };
+  return {
+    service,
+    groups,
+    toPeople,
+    toMatrix,
+    events: new PortalEvents({ service, toPeople, groups, membership }),
+  };
 }
