@@ -5,7 +5,11 @@
 import assert from "node:assert/strict";
 import type { RoomEvent } from "../../src/bridge/matrix-side.js";
 import { participantSet, setKey } from "../../src/bridge/model/participant-set.js";
-import { GroupMembership, NOT_PARTICIPANT_TEXT } from "../../src/bridge/portals/group-membership.js";
+import {
+  BRIDGED_GHOST_TEXT,
+  GroupMembership,
+  NOT_PARTICIPANT_TEXT,
+} from "../../src/bridge/portals/group-membership.js";
 import { GroupService } from "../../src/bridge/portals/group-service.js";
 import { MatrixToPeopleFlow } from "../../src/bridge/portals/matrix-to-people-flow.js";
 import { PeopleToMatrixFlow } from "../../src/bridge/portals/people-to-matrix-flow.js";
@@ -208,12 +212,15 @@ describe("group portals (no IO)", function () {
       );
       assert.match(s.ghosts.notices().at(-1)!, /added dan@other\.test/);
       await s.events.handle(member(roomId, ALICE, ghost("eve@other.test"), "invite"));
+      await s.people.accountFor(BOB);
+      await s.events.handle(member(roomId, ALICE, ghost(BOB_P), "invite"));
       assert.equal((await s.groups.byRoom(roomId))!.members.length, 4);
       assert.deepEqual(
         s.ghosts.left.map((l) => [l.ghost, l.reason]),
         [
           [ghost("nobody@other.test"), "nobody@other.test has no People account."],
           [ghost("eve@other.test"), "A group room bridges at most 3 People addresses."],
+          [ghost(BOB_P), BRIDGED_GHOST_TEXT],
         ],
       );
     });

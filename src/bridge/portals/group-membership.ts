@@ -21,6 +21,10 @@ import { setOf, type GroupService } from "./group-service.js";
 export const NOT_PARTICIPANT_TEXT =
   "Not delivered: you are not in this People conversation (only its participants' messages are sent).";
 
+/** Said when a ghost of a bridged Matrix user's own People address is invited. */
+export const BRIDGED_GHOST_TEXT =
+  "That People address belongs to a Matrix user of this bridge: invite the Matrix user instead.";
+
 export interface GroupMembershipOptions {
   service: GroupService;
   ghosts: GhostSide;
@@ -76,6 +80,9 @@ export class GroupMembership {
     if (!inviter || this.o.permissions.levelOf(event.sender) === "none") {
       return decline(REFUSAL, "the inviter is not a bridged member");
     }
+    if (await this.o.people.matrixUserOf(address)) {
+      return decline(BRIDGED_GHOST_TEXT, "a bridged user's address");
+    }
     const set = participantSet([...setOf(group), address]);
     if (set.length === group.members.length) {
       await this.g.ensureJoined(ghost, room);
@@ -105,6 +112,8 @@ export class GroupMembership {
     const account = await this.o.people.accountFor(event.sender);
     if (address === account.address)
       return this.o.ghosts.leave(ghost, room, "That is your own People address.");
+    if (await this.o.people.matrixUserOf(address))
+      return this.o.ghosts.leave(ghost, room, BRIDGED_GHOST_TEXT);
     if ((await account.lookup(address)).status === "unknown") {
       return this.o.ghosts.leave(ghost, room, `${address} has no People account.`);
     }
