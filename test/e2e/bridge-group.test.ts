@@ -254,6 +254,19 @@ describe("group conversations on a real Synapse and a second People server", fun
     }
   });
 
+  it("an invited ghost of an address without a People account declines, saying why", async function () {
+    const nobody = ghostOf(`nobody@${OTHER}`);
+    await userA().client.invite(room, nobody);
+    const left = await waitForTimelineEvent(
+      userA().client,
+      room,
+      (e) =>
+        e.getType() === "m.room.member" && e.getStateKey() === nobody && content(e).membership === "leave",
+    );
+    assert.equal(content(left).reason, `nobody@${OTHER} has no People account.`);
+    assert.deepEqual(await currentSet(), sorted([ALICE_PEOPLE, ANN, CARL, JOE]));
+  });
+
   it("Alice removes Ann's ghost: a notice tells, and the next message leaves Ann out", async function () {
     await userA().client.kick(room, ghostOf(ANN));
     await waitForTimelineEvent(userA().client, room, noticeMatching(/ann@other\.test was removed/));

@@ -137,6 +137,30 @@ describe("group portals (no IO)", function () {
       }
     });
 
+    it("refuses a conversation with an address that has no People account, writing nothing", async function () {
+      const s = setup();
+      const alice = await s.people.accountFor(ALICE);
+      alice.lookups["nobody@other.test"] = "unknown";
+      await s.toMatrix.handle(alice, incoming({ from: JOE, to: [ALICE_P, ANN, "nobody@other.test"] }));
+      assert.deepEqual(
+        [s.groups.rows, s.ghosts.groupRooms, s.ghosts.sent, s.messages.rows],
+        [[], [], [], []],
+      );
+      // Nor may a reply add one to an existing room.
+      const roomId = await groupOf(s);
+      const first = s.messages.rows[0]!.peopleMessageId;
+      await s.toMatrix.handle(
+        alice,
+        incoming({
+          from: JOE,
+          to: [ALICE_P, ANN, "nobody@other.test"],
+          content: { type: "text", body: "x", reply_to: first },
+        }),
+      );
+      assert.equal((await s.groups.byRoom(roomId))!.members.length, 3);
+      assert.equal(s.ghosts.sent.length, 1);
+    });
+
     it("a member's reply with another set changes the room: ghosts join and leave, a notice tells", async function () {
       const s = setup();
       const roomId = await groupOf(s);

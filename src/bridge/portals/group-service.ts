@@ -35,7 +35,7 @@ import {
   type ParticipantSet,
 } from "../model/participant-set.js";
 import { notice, noticeContent } from "../notice.js";
-import type { IncomingMessage, PeopleSide } from "../people-side.js";
+import type { IncomingMessage, PeopleAccount, PeopleSide } from "../people-side.js";
 import type { PortalView } from "./matrix-to-people-flow.js";
 import type { GroupMember, GroupPortal, GroupPortalStore } from "../store/types.js";
 
@@ -121,7 +121,7 @@ export class GroupService {
    * changed, as the message says). `create` is false for receipts and typing.
    * Throws GroupRefused for a conversation the bridge does not take.
    */
-  route(m: IncomingMessage, create: boolean): Promise<GroupRoute> {
+  route(m: IncomingMessage, create: boolean, account: PeopleAccount): Promise<GroupRoute> {
     return this.exclusive(async () => {
       const set = participantSet([m.from, ...m.to]);
       const ids = referencedMessages(m.content);
@@ -142,7 +142,7 @@ export class GroupService {
         const group = targets.find((t) => t.roomId === route.roomId)!.group;
         if (route.change.added.length || route.change.removed.length) {
           if (!create) return { kind: "none" };
-          await this.changeFromPeople(group, set, route.change, m);
+          await this.changeFromPeople(group, set, route.change, m, account);
         } else await this.joinGhosts(group.roomId, set, m.from);
         return { kind: "room", roomId: group.roomId };
       }
@@ -153,6 +153,7 @@ export class GroupService {
         return { kind: "room", roomId: existing.roomId };
       }
       if (!create) return { kind: "none" };
+      await this.checkRoutable(set, account);
       return { kind: "room", roomId: await this.createRoom(set, m.from) };
     });
   }
@@ -177,6 +178,21 @@ export class GroupService {
       throw new GroupRefused(
         `a conversation with ${ghosts} People addresses (the bridge makes rooms of at most ${this.o.maxGhosts})`,
       );
+    }
+  }
+
+  /**
+   * Throws GroupRefused when an address of the set (other than the bridged users') has no People
+   * account: anyone can write any address into `to`, and the room's messages could reach no one.
+   * A server that cannot be reached is no answer: the room is made, and mail waits for it.
+   */
+  private async checkRoutable(set: ParticipantSet, account: PeopleAccount): Promise<void> {
+    for (const m of await this.membersOf(set)) {
+      if (m.matrixUser) continue;
+      const found = await account.lookup(m.address as PeopleAddress);
+      if (found.status === "unknown") {
+        throw new GroupRefused(`a conversation with ${m.address}, which has no People account`);
+      }
     }
   }
 
@@ -214,8 +230,10 @@ export class GroupService {
     set: ParticipantSet,
     change: MembershipChange,
     m: IncomingMessage,
+    account: PeopleAccount,
   ): Promise<void> {
     await this.checkSize(set);
+    await this.checkRoutable(participantSet(change.added), account);
     const sender = this.o.ghosts.ghostId(m.from);
     const room = group.roomId;
     await this.ensureJoined(sender, room);

@@ -122,13 +122,14 @@ export class PeopleToMatrixFlow {
 
   /** The group room of the message, when it belongs to one; undefined for a DM. */
   private async groupRoom(
+    account: PeopleAccount,
     m: IncomingMessage,
     set: ParticipantSet,
   ): Promise<{ roomId: string | undefined } | undefined> {
     const groups = this.o.groups;
     if (!groups || (set.length <= 2 && referencedMessages(m.content).length === 0)) return undefined;
     const ephemeral = m.content.type === "receipt" || m.content.type === "typing";
-    const route = await groups.route(m, !ephemeral);
+    const route = await groups.route(m, !ephemeral, account);
     if (route.kind === "dm") return undefined;
     return { roomId: route.kind === "room" ? route.roomId : undefined };
   }
@@ -139,7 +140,7 @@ export class PeopleToMatrixFlow {
     set: ParticipantSet,
     log: Logger,
   ): Promise<void> {
-    const group = await this.groupRoom(m, set);
+    const group = await this.groupRoom(account, m, set);
     const existing = group ? undefined : await this.o.portals.byPair(account.owner, m.from);
     const knownRoom = group ? group.roomId : existing?.roomId;
     const result = peopleToMatrix(m.content, await this.context(m, knownRoom));
