@@ -201,6 +201,8 @@ describe("group conversations on a real Synapse and a second People server", fun
 
   // Ids shared by the tests, in order.
   let withoutAnnMessage: string;
+  let okBobMessage: string;
+  let okBobEvent: string;
 
   // --- the tests -------------------------------------------------------------
 
@@ -316,8 +318,8 @@ describe("group conversations on a real Synapse and a second People server", fun
     assert.equal(m.from, BOB_PEOPLE);
     assert.deepEqual(sorted(m.to), sorted([ALICE_PEOPLE, CARL, DAN, JOE]));
     // Joe's answer comes after Bob's message reached Alice's account.
-    await client(JOE).sendText([ALICE_PEOPLE, BOB_PEOPLE, CARL, DAN], "ok bob");
-    await waitForTimelineEvent(userA().client, room, fromGhost(JOE, "ok bob"));
+    okBobMessage = await client(JOE).sendText([ALICE_PEOPLE, BOB_PEOPLE, CARL, DAN], "ok bob");
+    okBobEvent = (await waitForTimelineEvent(userA().client, room, fromGhost(JOE, "ok bob"))).getId()!;
     assert.equal(await countBodies(room, "bob joins us"), 1);
     assert.equal(await countBodies(room, "carl to all"), 1);
     assert.equal(await countBodies(room, "bob speaking"), 1);
@@ -347,6 +349,33 @@ describe("group conversations on a real Synapse and a second People server", fun
     await send(userA(), room, "bob has gone");
     const m = await received(DAN, textIs("bob has gone"));
     assert.deepEqual(sorted(m.to), sorted([CARL, DAN, JOE]));
+  });
+
+  it("reactions both ways in the group", async function () {
+    const c = userA().client as unknown as {
+      sendEvent(room: string, type: string, content: Json): Promise<{ event_id: string }>;
+    };
+    await c.sendEvent(room, "m.reaction", {
+      "m.relates_to": { rel_type: "m.annotation", event_id: okBobEvent, key: "👍" },
+    });
+    for (const address of [JOE, CARL, DAN]) {
+      const r = await received(address, (x) => x.content.type === "reaction");
+      assert.deepEqual(r.content, { type: "reaction", target: okBobMessage, key: "👍" });
+      assert.deepEqual(sorted(r.to), sorted([CARL, DAN, JOE]));
+    }
+    const hello = people[JOE]!.rec.messages.find(textIs("bob has gone"))!;
+    const helloEvent = await running().handle.store.messages.byMessage(ALICE_PEOPLE, hello.id);
+    await client(DAN).send([ALICE_PEOPLE, CARL, JOE], { type: "reaction", target: hello.id, key: "🎉" });
+    const e = await waitForTimelineEvent(
+      userA().client,
+      room,
+      (x) => x.getType() === "m.reaction" && x.getSender() === ghostOf(DAN),
+    );
+    assert.deepEqual(content(e)["m.relates_to"], {
+      rel_type: "m.annotation",
+      event_id: helloEvent?.matrixEventId,
+      key: "🎉",
+    });
   });
 
   it("Alice invites a second ghost into her DM with Eve: the DM becomes a group of three", async function () {
