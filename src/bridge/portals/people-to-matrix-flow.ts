@@ -1,4 +1,4 @@
-// People → Matrix in a DM portal: a message that arrived for a Matrix user's
+// People → Matrix in a portal (DM or group): a message that arrived for a Matrix user's
 // People account is converted by the pure model and sent into the portal as
 // the sender's ghost (the portal made first when there is none). The send
 // carries a transaction id derived from the sender and message id, so a
@@ -20,7 +20,9 @@
 //
 // Conversations with several participants go to their group room
 // (group-service.ts); each account in the conversation receives its own copy,
-// and a per-message lock plus the mapping bridge it once.
+// and a per-message lock plus the mapping bridge it once. A conversation the
+// bridge refuses (too many addresses, an address without a People account) is
+// logged, counted `refused` and acknowledged, with nothing written.
 //
 // Not bridged yet, and said so in the log: messages from the account's own
 // other devices.
