@@ -62,6 +62,9 @@ describe("group conversations on a real Synapse and a second People server", fun
   let bob: MatrixUser | undefined;
   const people: Record<string, { client: PeopleClient; rec: Recorder }> = {};
   let room: string;
+  /** Fail the People → Matrix flow once, after the Matrix send, for messages with this body. */
+  let crashAfterSend: string | undefined;
+  let crashes = 0;
 
   const running = (): TestBridge => bridge ?? assert.fail("bridge not started");
   const synapse = (): SynapseHandle => hs ?? assert.fail("synapse not started");
@@ -139,6 +142,15 @@ describe("group conversations on a real Synapse and a second People server", fun
     bridge = await startTestBridge(input, registration, {
       registrationPath: files.registrationPath,
       peopleClient: { reconnect: { baseMs: 100, maxMs: 500 }, backoff: { baseMs: 100, maxMs: 500 } },
+      hooks: {
+        afterMatrixSend(m) {
+          if (m.content.type === "text" && m.content.body === crashAfterSend) {
+            crashAfterSend = undefined;
+            crashes++;
+            throw new Error("simulated crash between the Matrix send and the mapping");
+          }
+        },
+      },
     });
     await bridge.handle.ready;
   }
@@ -376,6 +388,16 @@ describe("group conversations on a real Synapse and a second People server", fun
       event_id: helloEvent?.matrixEventId,
       key: "🎉",
     });
+  });
+
+  it("a failure between the Matrix send and the mapping: the redelivered group message appears once", async function () {
+    crashAfterSend = "sent twice, shown once";
+    const id = await client(JOE).sendText([ALICE_PEOPLE, CARL, DAN], "sent twice, shown once");
+    await eventually("the mapping after the redelivery", () =>
+      running().handle.store.messages.byMessage(JOE, id),
+    );
+    assert.equal(crashes, 1);
+    assert.equal(await countBodies(room, "sent twice, shown once"), 1);
   });
 
   it("Alice invites a second ghost into her DM with Eve: the DM becomes a group of three", async function () {
