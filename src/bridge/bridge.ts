@@ -8,7 +8,7 @@
 //     once the homeserver is reachable),
 //   the appservice (matrix-appservice-bridge, through the adapter) with
 //     exactly-once transactions,
-//   the management bot and its commands, the DM portals,
+//   the management bot and its commands, the DM and group portals,
 //   the homeserver connection, retried with backoff while everything else runs,
 //   /metrics and /health on their own port.
 import { resolve } from "node:path";
@@ -164,6 +164,7 @@ export async function startBridge(
       log,
       metrics,
       maxMediaBytes: config.people.limits.max_blob_bytes,
+      maxGroupGhosts: config.bridge.groups.max_ghosts,
       ...(options.hooks ? { hooks: options.hooks } : {}),
     });
     accounts.onMessage(portals.toMatrix.handle);

@@ -70,6 +70,16 @@ export const bridgeConfigSchema = z
             z.enum(PERMISSION_LEVELS),
           )
           .default({}),
+        groups: z
+          .strictObject({
+            /**
+             * The most People addresses (ghosts) a group room gets: a bigger
+             * conversation from People is refused (logged), and so is an invite
+             * from Matrix past it.
+             */
+            max_ghosts: z.number().int().min(2).max(1024).default(64),
+          })
+          .prefault({}),
         management_room_text: z
           .strictObject({
             /** Sent when the bot joins a new management room. */

@@ -69,6 +69,16 @@ export interface GhostSide {
   ensureGhost(ghost: MatrixUserId, displayName: string): Promise<void>;
   /** A new private room made by the ghost, with `invitee` invited to it as a direct chat. */
   createDirectRoom(ghost: MatrixUserId, invitee: string): Promise<string>;
+  /**
+   * A new private room (not a direct chat) made by the ghost for a group
+   * conversation, named, with `invite` invited and `admins` given power level 100.
+   */
+  createGroupRoom(
+    ghost: MatrixUserId,
+    o: { name: string; invite: readonly string[]; admins: readonly string[] },
+  ): Promise<string>;
+  /** The ghost invites `userId`; an invitee already in the room is no error. */
+  invite(ghost: MatrixUserId, roomId: string, userId: string): Promise<void>;
   join(ghost: MatrixUserId, roomId: string): Promise<void>;
   /** Leaves, or declines an invite, with an optional reason shown to the room. */
   leave(ghost: MatrixUserId, roomId: string, reason?: string): Promise<void>;

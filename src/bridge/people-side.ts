@@ -79,13 +79,14 @@ export interface PeopleAccount {
   readonly owner: MatrixUserId;
   readonly address: PeopleAddress;
   /**
-   * Seals and queues one message; resolves with its id once it is durably in
+   * Seals and queues one message (to one address, or to a group conversation's
+   * participants, each of whom must be reachable); resolves with its id once it is durably in
    * the outbox. With `sourceId` (the Matrix event id) the People message id is
    * derived from it, so sending again after a crash gives the recipient the
    * same message, which it keeps once.
    */
   send(
-    to: PeopleAddress,
+    to: PeopleAddress | readonly PeopleAddress[],
     content: MessageContent,
     options?: { ttlMs?: number; sourceId?: string },
   ): Promise<MessageId>;
@@ -120,6 +121,8 @@ export type IncomingHandler = (account: PeopleAccount, message: IncomingMessage)
 export interface PeopleSide {
   /** The People address a Matrix user has (or would get); throws UserError when it cannot have one. */
   addressFor(userId: string): PeopleAddress;
+  /** The Matrix user whose People account (held by this bridge) the address is; undefined for any other. */
+  matrixUserOf(address: PeopleAddress): Promise<MatrixUserId | undefined>;
   /** The user's account: opened, or created on first use, and receiving. */
   accountFor(userId: string): Promise<PeopleAccount>;
 }

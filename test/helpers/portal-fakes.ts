@@ -16,7 +16,16 @@ import type {
   PeopleSide,
   SafetyNumbers,
 } from "../../src/bridge/people-side.js";
-import type { MessageMapStore, MessageMapping, Portal, PortalStore } from "../../src/bridge/store/types.js";
+import { participantSet, setKey } from "../../src/bridge/model/participant-set.js";
+import type {
+  GroupMember,
+  GroupPortal,
+  GroupPortalStore,
+  MessageMapStore,
+  MessageMapping,
+  Portal,
+  PortalStore,
+} from "../../src/bridge/store/types.js";
 import { createBridgeLogger } from "../../src/bridge/logger.js";
 import { parseAddress, type PeopleAddress } from "../../src/people/protocol/address.js";
 import { newMessageId, type MessageId } from "../../src/people/protocol/ids.js";
@@ -107,6 +116,20 @@ export class FakeGhosts implements GhostSide {
     this.rooms.push({ roomId, ghost, invitee });
     return roomId;
   }
+  readonly groupRooms: { roomId: string; ghost: string; name: string; invite: string[]; admins: string[] }[] =
+    [];
+  readonly invites: { ghost: string; roomId: string; userId: string }[] = [];
+  async createGroupRoom(
+    ghost: MatrixUserId,
+    o: { name: string; invite: readonly string[]; admins: readonly string[] },
+  ): Promise<string> {
+    const roomId = `!group${++this.seq}:hs.test`;
+    this.groupRooms.push({ roomId, ghost, name: o.name, invite: [...o.invite], admins: [...o.admins] });
+    return roomId;
+  }
+  async invite(ghost: MatrixUserId, roomId: string, userId: string) {
+    this.invites.push({ ghost, roomId, userId });
+  }
   async join(ghost: MatrixUserId, roomId: string) {
     this.joined.push({ ghost, roomId });
   }
@@ -166,7 +189,8 @@ export class FakeGhosts implements GhostSide {
 
 /** A People account whose sends are recorded, or fail with `failSends`. */
 export class FakeAccount implements PeopleAccount {
-  readonly sent: { to: PeopleAddress; content: MessageContent; id: MessageId }[] = [];
+  readonly sent: { to: PeopleAddress | readonly PeopleAddress[]; content: MessageContent; id: MessageId }[] =
+    [];
   failSends: Error | undefined;
   lookups: Record<string, Lookup["status"]> = {};
 
@@ -175,7 +199,7 @@ export class FakeAccount implements PeopleAccount {
     readonly address: PeopleAddress,
   ) {}
 
-  async send(to: PeopleAddress, content: MessageContent): Promise<MessageId> {
+  async send(to: PeopleAddress | readonly PeopleAddress[], content: MessageContent): Promise<MessageId> {
     if (this.failSends) throw this.failSends;
     const id = newMessageId();
     this.sent.push({ to, content, id });
@@ -275,6 +299,10 @@ export class FakePeople implements PeopleSide {
   addressFor(userId: string): PeopleAddress {
     return parseAddress(`${userId.slice(1, userId.indexOf(":"))}@people.test`);
   }
+  /** Users who have an account (accountFor was called), as the bridge's people_accounts table. */
+  async matrixUserOf(address: PeopleAddress): Promise<MatrixUserId | undefined> {
+    return [...this.accounts.values()].find((a) => a.address === address)?.owner;
+  }
   async accountFor(userId: string): Promise<FakeAccount> {
     let a = this.accounts.get(userId);
     if (!a) this.accounts.set(userId, (a = new FakeAccount(userId as MatrixUserId, this.addressFor(userId))));
@@ -296,4 +324,46 @@ export function incoming(o: {
     ts: o.ts ?? Date.now(),
     content: o.content ?? { type: "text", body: "hello" },
   };
+}
+
+/** Group portals in memory, with the real store's uniqueness of set keys. */
+export class MemoryGroups implements GroupPortalStore {
+  readonly rows: GroupPortal[] = [];
+  constructor(private readonly messages?: MemoryMessages) {}
+  private keyOf(members: readonly GroupMember[]): string {
+    return setKey(participantSet(members.map((m) => parseAddress(m.address))));
+  }
+  async put(p: GroupPortal): Promise<{ replaced?: string }> {
+    if (new Set(p.members.map((m) => m.address)).size !== p.members.length)
+      throw new Error("duplicate member");
+    const key = this.keyOf(p.members);
+    const older = this.rows.find((r) => r.roomId !== p.roomId && this.keyOf(r.members) === key);
+    if (older) this.rows.splice(this.rows.indexOf(older), 1);
+    const same = this.rows.findIndex((r) => r.roomId === p.roomId);
+    const members = [...p.members].sort((a, b) => (a.address < b.address ? -1 : 1)).map((m) => ({ ...m }));
+    if (same >= 0) this.rows[same] = { ...this.rows[same]!, members };
+    else this.rows.push({ ...p, members });
+    return older ? { replaced: older.roomId } : {};
+  }
+  async byRoom(roomId: string) {
+    const r = this.rows.find((x) => x.roomId === roomId);
+    return r && { ...r, members: r.members.map((m) => ({ ...m })) };
+  }
+  async bySetKey(key: string) {
+    const r = this.rows.find((x) => this.keyOf(x.members) === key);
+    return r && this.byRoom(r.roomId);
+  }
+  async roomsOfMessages(ids: readonly string[]) {
+    const rooms = new Set(
+      (this.messages?.rows ?? []).filter((m) => ids.includes(m.peopleMessageId)).map((m) => m.roomId),
+    );
+    return this.rows.map((r) => r.roomId).filter((r) => rooms.has(r));
+  }
+  async remove(roomId: string) {
+    const i = this.rows.findIndex((r) => r.roomId === roomId);
+    if (i >= 0) this.rows.splice(i, 1);
+  }
+  async count() {
+    return this.rows.length;
+  }
 }

@@ -95,7 +95,7 @@ describe("portal flows (no IO)", function () {
       const alice = await s.people.accountFor(ALICE);
       assert.equal(alice.sent.length, 1);
       assert.deepEqual(alice.sent[0]!.content, { type: "text", body: "hello joe" });
-      assert.equal(alice.sent[0]!.to, JOE);
+      assert.deepEqual(alice.sent[0]!.to, [JOE]);
       assert.equal((await s.messages.byEvent(e.eventId))?.peopleMessageId, alice.sent[0]!.id);
     });
 

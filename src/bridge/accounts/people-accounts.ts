@@ -65,11 +65,11 @@ class ClientAccount implements PeopleAccount {
   }
 
   send(
-    to: PeopleAddress,
+    to: PeopleAddress | readonly PeopleAddress[],
     content: MessageContent,
     options: { ttlMs?: number; sourceId?: string } = {},
   ): Promise<MessageId> {
-    return this.client.send([to], content, {
+    return this.client.send(typeof to === "string" ? [to] : to, content, {
       ...(options.ttlMs !== undefined ? { ttlMs: options.ttlMs } : {}),
       ...(options.sourceId !== undefined
         ? { messageId: this.secret.messageId(this.owner, options.sourceId) }
@@ -239,6 +239,15 @@ export class PeopleAccounts implements PeopleSide {
       );
     }
     return address;
+  }
+
+  async matrixUserOf(address: PeopleAddress): Promise<MatrixUserId | undefined> {
+    const at = address.lastIndexOf("@");
+    if (address.slice(at + 1) !== this.o.peopleDomain) return undefined;
+    const userId = `@${address.slice(0, at)}:${this.o.homeserverDomain}`;
+    // Only an account the bridge holds: its People server may have others (open registration).
+    const record = await this.o.store.get(userId);
+    return record?.address === address ? (userId as MatrixUserId) : undefined;
   }
 
   accountFor(userId: string): Promise<PeopleAccount> {

@@ -1,6 +1,7 @@
-// Matrix → People in a DM portal: what the portal's user writes (text, HTML,
+// Matrix → People in a portal: what the portal's user writes (text, HTML,
 // replies, edits, reactions, redactions) is converted by the pure model and
-// sent from the user's People account to the portal's address. The mapping
+// sent from the user's People account to the portal's address (in a group
+// room: one message to all the other participants, PortalView). The mapping
 // (event id ↔ message id) is recorded once the message is durably in the
 // People outbox, and the appservice transaction is acknowledged only after
 // that. What cannot be bridged is answered in the room, never dropped
@@ -78,6 +79,29 @@ export interface MatrixToPeopleOptions {
 
 type Json = Record<string, unknown>;
 
+/**
+ * What the flow needs of a portal room: whose People account speaks there,
+ * to whom it goes, and which ghost answers with notices. A DM portal is one
+ * user and one address; a group room gives one view per speaking member.
+ */
+export interface PortalView {
+  roomId: string;
+  /** The Matrix user whose People account speaks in this room. */
+  matrixUser: string;
+  /** Everyone a message goes to: the other participants. */
+  to: readonly PeopleAddress[];
+  /** The ghost that posts the bridge's notices. */
+  noticeGhost: PeopleAddress;
+  /** The recipients as a notice names them. */
+  label: string;
+}
+
+function viewOf(p: Portal | PortalView): PortalView {
+  if ("to" in p) return p;
+  const address = p.peopleAddress as PeopleAddress;
+  return { roomId: p.roomId, matrixUser: p.matrixUser, to: [address], noticeGhost: address, label: address };
+}
+
 function relatesTo(content: Json): Json | undefined {
   const rel = content["m.relates_to"];
   return rel && typeof rel === "object" && !Array.isArray(rel) ? (rel as Json) : undefined;
@@ -125,7 +149,8 @@ export class MatrixToPeopleFlow {
    * messages, and the user's typing state when it changed. Best effort: failures are
    * logged and dropped, never retried.
    */
-  async handleEphemeral(event: EphemeralEvent, portal: Portal): Promise<void> {
+  async handleEphemeral(event: EphemeralEvent, target: Portal | PortalView): Promise<void> {
+    const portal = viewOf(target);
     if (this.o.permissions.levelOf(portal.matrixUser) === "none") return;
     const user = portal.matrixUser as MatrixUserId;
     try {
@@ -134,7 +159,7 @@ export class MatrixToPeopleFlow {
         const rows = await this.o.messages.eventsInRoom(portal.roomId, Object.keys(event.content));
         const map = new Map(
           rows
-            .filter((r) => r.peopleSender === portal.peopleAddress)
+            .filter((r) => portal.to.includes(r.peopleSender as PeopleAddress))
             .map((r) => [r.matrixEventId, r.peopleMessageId as MessageId]),
         );
         result = matrixReceiptToPeople(event.content, user, { peopleIdOf: (id) => map.get(id) });
@@ -142,21 +167,23 @@ export class MatrixToPeopleFlow {
         result = matrixTypingToPeople(event.content, user);
         if (result.kind === "content" && result.content.type === "typing") {
           const active = result.content.active;
-          if (this.typing.has(portal.roomId) === active) return;
-          if (active) this.typing.add(portal.roomId);
-          else this.typing.delete(portal.roomId);
+          const key = `${portal.roomId}\n${user}`;
+          if (this.typing.has(key) === active) return;
+          if (active) this.typing.add(key);
+          else this.typing.delete(key);
         }
       } else return;
       if (result.kind !== "content") return;
       const account = await this.o.people.accountFor(user);
-      await account.send(portal.peopleAddress as PeopleAddress, result.content, { ttlMs: EPHEMERAL_TTL_MS });
+      await account.send(portal.to, result.content, { ttlMs: EPHEMERAL_TTL_MS });
       this.o.log.debug({ room: portal.roomId, type: result.content.type }, "sent to People");
     } catch (err) {
       this.o.log.debug({ err, room: portal.roomId, type: event.type }, "a receipt or typing not bridged");
     }
   }
 
-  async handle(event: RoomEvent, portal: Portal): Promise<void> {
+  async handle(event: RoomEvent, target: Portal | PortalView): Promise<void> {
+    const portal = viewOf(target);
     // Only the portal's user speaks for their People account (the ghost's own events never arrive).
     if (event.sender !== portal.matrixUser) return;
     if (event.type === "m.room.encrypted") return this.notice(event, portal, ENCRYPTED_PORTAL_TEXT);
@@ -182,7 +209,7 @@ export class MatrixToPeopleFlow {
     }
   }
 
-  private async bridge(event: RoomEvent, portal: Portal): Promise<void> {
+  private async bridge(event: RoomEvent, portal: PortalView): Promise<void> {
     const account = await this.o.people.accountFor(portal.matrixUser);
     const ctx = await this.context(event, portal, account.address);
     const result = matrixEventToPeople(
@@ -204,7 +231,7 @@ export class MatrixToPeopleFlow {
         return this.undeliverable(event, portal, unbridgeableText(converted));
       content = converted.content;
     } else content = result.content;
-    const to = portal.peopleAddress as PeopleAddress;
+    const to = portal.to;
     // The id follows from the event, so a resend after a crash is the same People message.
     const messageId = await account.send(to, content, { sourceId: event.eventId });
     await this.o.messages.put({
@@ -239,7 +266,7 @@ export class MatrixToPeopleFlow {
   }
 
   /** The People ids of the events this one points at, as the converter's synchronous lookup. */
-  private async context(event: RoomEvent, portal: Portal, self: string): Promise<MatrixToPeopleContext> {
+  private async context(event: RoomEvent, portal: PortalView, self: string): Promise<MatrixToPeopleContext> {
     const ids = referencedEvents(event);
     const rows = ids.length === 0 ? [] : await this.o.messages.eventsInRoom(portal.roomId, ids);
     const own = ownTargetsOnly(event);
@@ -251,7 +278,12 @@ export class MatrixToPeopleFlow {
     return { peopleIdOf: (id) => map.get(id) };
   }
 
-  private async undeliverable(event: RoomEvent, portal: Portal, why: string, err?: unknown): Promise<void> {
+  private async undeliverable(
+    event: RoomEvent,
+    portal: PortalView,
+    why: string,
+    err?: unknown,
+  ): Promise<void> {
     this.count("undeliverable");
     if (err !== undefined) {
       this.o.log.info(
@@ -263,12 +295,12 @@ export class MatrixToPeopleFlow {
         "a Matrix event could not be delivered to People",
       );
     }
-    await this.notice(event, portal, `Not delivered to ${portal.peopleAddress}: ${why}`);
+    await this.notice(event, portal, `Not delivered to ${portal.label}: ${why}`);
   }
 
   /** An m.notice from the portal's ghost, in reply to `event`; sent once however often the event arrives. */
-  private async notice(event: RoomEvent, portal: Portal, text: string): Promise<void> {
-    const ghost = this.o.ghosts.ghostId(portal.peopleAddress as PeopleAddress);
+  private async notice(event: RoomEvent, portal: PortalView, text: string): Promise<void> {
+    const ghost = this.o.ghosts.ghostId(portal.noticeGhost);
     const content = {
       ...noticeContent(notice(text)),
       "m.relates_to": { "m.in_reply_to": { event_id: event.eventId } },

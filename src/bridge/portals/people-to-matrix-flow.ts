@@ -1,4 +1,4 @@
-// People → Matrix in a DM portal: a message that arrived for a Matrix user's
+// People → Matrix in a portal (DM or group): a message that arrived for a Matrix user's
 // People account is converted by the pure model and sent into the portal as
 // the sender's ghost (the portal made first when there is none). The send
 // carries a transaction id derived from the sender and message id, so a
@@ -18,10 +18,15 @@
 // m.file, m.audio or m.video. Read receipts and typing are best effort: only
 // into an existing portal, failures logged and dropped, never retried.
 //
+// Conversations with several participants go to their group room
+// (group-service.ts); each account in the conversation receives its own copy,
+// and a per-message lock plus the mapping bridge it once. A conversation the
+// bridge refuses (too many addresses, an address without a People account) is
+// logged, counted `refused` and acknowledged, with nothing written.
+//
 // Not bridged yet, and said so in the log: messages from the account's own
-// other devices, conversations with several addresses.
+// other devices.
 import type { MessageId } from "../../people/protocol/ids.js";
-import type { MessageContent } from "../../people/protocol/messages.js";
 import type { Logger } from "../logger.js";
 import type { GhostSide } from "../matrix-side.js";
 import type { BridgeMetrics } from "../metrics.js";
@@ -35,7 +40,10 @@ import {
 } from "../model/people-to-matrix.js";
 import { notice, noticeContent } from "../notice.js";
 import type { IncomingMessage, PeopleAccount } from "../people-side.js";
-import type { MessageMapStore, Portal } from "../store/types.js";
+import { KeyedLock } from "../../people/client/lock.js";
+import { conversationOf, type ParticipantSet } from "../model/participant-set.js";
+import type { MessageMapStore } from "../store/types.js";
+import { GroupRefused, referencedMessages, type GroupService } from "./group-service.js";
 import type { PortalService } from "./portal-service.js";
 import { RetryWindow } from "./retry-window.js";
 
@@ -47,6 +55,8 @@ export interface PeopleToMatrixHooks {
 export interface PeopleToMatrixOptions {
   ghosts: GhostSide;
   portals: PortalService;
+  /** Group conversations (without it, conversations of several addresses are not bridged). */
+  groups?: GroupService;
   messages: MessageMapStore;
   log: Logger;
   metrics: BridgeMetrics;
@@ -59,16 +69,10 @@ export interface PeopleToMatrixOptions {
 
 const DEFAULT_MAX_MEDIA_BYTES = 100 * 1024 * 1024;
 
-/** Message ids the content points at. */
-function referencedMessages(content: MessageContent): string[] {
-  const c = content as { reply_to?: unknown; target?: unknown; targets?: unknown };
-  const ids = [c.reply_to, c.target, ...(Array.isArray(c.targets) ? c.targets : [])];
-  return ids.filter((id): id is string => typeof id === "string");
-}
-
 export class PeopleToMatrixFlow {
   private readonly retry: RetryWindow;
   private readonly now: () => number;
+  private readonly messageLock = new KeyedLock();
 
   constructor(private readonly o: PeopleToMatrixOptions) {
     this.retry = o.retry ?? new RetryWindow();
@@ -82,34 +86,68 @@ export class PeopleToMatrixFlow {
       log.debug("a message from another device of the account itself: not bridged yet");
       return;
     }
-    if (m.to.some((a) => a !== account.address && a !== m.from)) {
-      this.count("not_bridged");
-      log.info({ recipients: m.to.length }, "a conversation with several addresses: not bridged yet");
-      return;
-    }
-    if (await this.o.messages.byMessage(m.from, m.id)) {
-      this.count("duplicate");
-      return;
+    const set = conversationOf(m.from, m.to);
+    if (set.length > 2) {
+      if (!this.o.groups) {
+        this.count("not_bridged");
+        log.info({ recipients: m.to.length }, "a conversation with several addresses: not bridged");
+        return;
+      }
+      // A bridged Matrix user's message: it was written in the group room itself.
+      if (await this.o.groups.bridgedUser(m.from)) return;
     }
     const key = `${m.from}\n${m.id}`;
-    try {
-      await this.bridge(account, m, log);
-      this.retry.succeeded(key);
-    } catch (err) {
-      if (this.retry.failed(key)) {
-        log.warn({ err }, "a People message did not reach Matrix; it comes again");
-        throw err;
+    // Each bridged account in a group gets its own copy: one at a time, so the first one's mapping stops the rest.
+    await this.messageLock.run(key, async () => {
+      if (await this.o.messages.byMessage(m.from, m.id)) {
+        this.count("duplicate");
+        return;
       }
-      this.count("failed");
-      log.error({ err }, "gave up on a People message: it did not reach Matrix in time");
-    }
+      try {
+        await this.bridge(account, m, set, log);
+        this.retry.succeeded(key);
+      } catch (err) {
+        if (err instanceof GroupRefused) {
+          this.count("refused");
+          log.warn({ why: err.message }, "a group conversation was refused; the message is not bridged");
+          return;
+        }
+        if (this.retry.failed(key)) {
+          log.warn({ err }, "a People message did not reach Matrix; it comes again");
+          throw err;
+        }
+        this.count("failed");
+        log.error({ err }, "gave up on a People message: it did not reach Matrix in time");
+      }
+    });
   };
 
-  private async bridge(account: PeopleAccount, m: IncomingMessage, log: Logger): Promise<void> {
-    const existing = await this.o.portals.byPair(account.owner, m.from);
-    const result = peopleToMatrix(m.content, await this.context(m, existing));
+  /** The group room of the message, when it belongs to one; undefined for a DM. */
+  private async groupRoom(
+    account: PeopleAccount,
+    m: IncomingMessage,
+    set: ParticipantSet,
+  ): Promise<{ roomId: string | undefined } | undefined> {
+    const groups = this.o.groups;
+    if (!groups || (set.length <= 2 && referencedMessages(m.content).length === 0)) return undefined;
+    const ephemeral = m.content.type === "receipt" || m.content.type === "typing";
+    const route = await groups.route(m, !ephemeral, account);
+    if (route.kind === "dm") return undefined;
+    return { roomId: route.kind === "room" ? route.roomId : undefined };
+  }
+
+  private async bridge(
+    account: PeopleAccount,
+    m: IncomingMessage,
+    set: ParticipantSet,
+    log: Logger,
+  ): Promise<void> {
+    const group = await this.groupRoom(account, m, set);
+    const existing = group ? undefined : await this.o.portals.byPair(account.owner, m.from);
+    const knownRoom = group ? group.roomId : existing?.roomId;
+    const result = peopleToMatrix(m.content, await this.context(m, knownRoom));
     if (result.kind === "receipt" || result.kind === "typing") {
-      if (existing) await this.ephemeral(account, m, existing, result, log);
+      if (knownRoom) await this.ephemeral(account, m, knownRoom, result, log);
       return;
     }
     if (result.kind === "unbridgeable") {
@@ -120,31 +158,32 @@ export class PeopleToMatrixFlow {
       );
       return;
     }
-    const portal = existing ?? (await this.o.portals.ensurePortal(account.owner, m.from)).portal;
+    if (group && !group.roomId) return;
+    const roomId = knownRoom ?? (await this.o.portals.ensurePortal(account.owner, m.from)).portal.roomId;
     const ghost = this.o.ghosts.ghostId(m.from);
     await this.o.ghosts.ensureGhost(ghost, m.from);
-    const eventId = await this.send(ghost, portal, result, m, account);
+    if (group) await this.o.groups!.ensureJoined(ghost, roomId);
+    const eventId = await this.send(ghost, roomId, result, m, account);
     await this.o.hooks?.afterMatrixSend?.(m);
     await this.o.messages.put({
       matrixEventId: eventId,
       peopleMessageId: m.id,
       peopleSender: m.from,
-      roomId: portal.roomId,
+      roomId,
       createdAt: this.now(),
     });
     this.count("bridged");
-    log.debug({ room: portal.roomId, type: m.content.type }, "sent to Matrix");
+    log.debug({ room: roomId, group: group !== undefined, type: m.content.type }, "sent to Matrix");
   }
 
   private async send(
     ghost: ReturnType<GhostSide["ghostId"]>,
-    portal: Portal,
+    room: string,
     result: Exclude<ToMatrix, { kind: "receipt" | "typing" | "unbridgeable" }>,
     m: IncomingMessage,
     account: PeopleAccount,
   ): Promise<MatrixEventId> {
     const txnKey = `people.${m.from}.${m.id}`;
-    const room = portal.roomId;
     switch (result.kind) {
       case "event":
         return this.o.ghosts.sendEvent(ghost, room, result.type, { ...result.content }, txnKey);
@@ -163,7 +202,7 @@ export class PeopleToMatrixFlow {
         const event = attachmentToMatrix(
           m.content as AttachmentContent,
           { media: { url } },
-          await this.context(m, portal),
+          await this.context(m, room),
         );
         if (event.kind !== "event") {
           const text = `${m.from} sent a file${name} the bridge cannot show.`;
@@ -178,7 +217,7 @@ export class PeopleToMatrixFlow {
   private async ephemeral(
     account: PeopleAccount,
     m: IncomingMessage,
-    portal: Portal,
+    roomId: string,
     result: Extract<ToMatrix, { kind: "receipt" | "typing" }>,
     log: Logger,
   ): Promise<void> {
@@ -186,9 +225,9 @@ export class PeopleToMatrixFlow {
     try {
       if (result.kind === "receipt") {
         const latest = result.eventIds.at(-1);
-        if (latest) await this.o.ghosts.sendReadReceipt(ghost, portal.roomId, latest);
+        if (latest) await this.o.ghosts.sendReadReceipt(ghost, roomId, latest);
       } else {
-        await this.o.ghosts.sendTyping(ghost, portal.roomId, result.active, result.timeoutMs);
+        await this.o.ghosts.sendTyping(ghost, roomId, result.active, result.timeoutMs);
       }
     } catch (err) {
       log.debug({ err, kind: result.kind, user: account.owner }, "a receipt or typing did not reach Matrix");
@@ -196,11 +235,11 @@ export class PeopleToMatrixFlow {
   }
 
   /** The Matrix ids of the messages this one points at; edits and redactions only the sender's own. */
-  private async context(m: IncomingMessage, portal: Portal | undefined): Promise<PeopleToMatrixContext> {
+  private async context(m: IncomingMessage, roomId: string | undefined): Promise<PeopleToMatrixContext> {
     const ids = referencedMessages(m.content);
-    if (!portal || ids.length === 0) return { matrixIdOf: () => undefined };
+    if (!roomId || ids.length === 0) return { matrixIdOf: () => undefined };
     const own = m.content.type === "edit" || m.content.type === "redaction";
-    const rows = await this.o.messages.messagesInRoom(portal.roomId, ids);
+    const rows = await this.o.messages.messagesInRoom(roomId, ids);
     const map = new Map<MessageId, MatrixEventId>(
       rows
         .filter((r) => !own || r.peopleSender === m.from)

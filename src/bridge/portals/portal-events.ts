@@ -1,10 +1,13 @@
 // The portals' share of the appservice's room events: membership (ghost
-// invites, portals ending) to the PortalService, everything else in a portal
-// room to the Matrix → People flow. An unexpected failure asks the homeserver
-// to resend the transaction for a while (RetryWindow) instead of being
-// acknowledged silently; past the window it is logged and counted.
+// invites, portals ending, group membership) to the PortalService or the
+// GroupService, everything else in a portal room to the Matrix → People flow.
+// An unexpected failure asks the homeserver to resend the transaction for a
+// while (RetryWindow) instead of being acknowledged silently; past the window
+// it is logged and counted.
 import { RetryLater, isRetryLater } from "../errors.js";
 import type { EphemeralEvent, RoomEvent } from "../matrix-side.js";
+import type { GroupMembership } from "./group-membership.js";
+import type { GroupService } from "./group-service.js";
 import type { MatrixToPeopleFlow } from "./matrix-to-people-flow.js";
 import type { PortalService } from "./portal-service.js";
 import { RetryWindow } from "./retry-window.js";
@@ -13,7 +16,13 @@ export class PortalEvents {
   private readonly retry: RetryWindow;
 
   constructor(
-    private readonly o: { service: PortalService; toPeople: MatrixToPeopleFlow; retry?: RetryWindow },
+    private readonly o: {
+      service: PortalService;
+      toPeople: MatrixToPeopleFlow;
+      groups?: GroupService;
+      membership?: GroupMembership;
+      retry?: RetryWindow;
+    },
   ) {
     this.retry = o.retry ?? new RetryWindow();
   }
@@ -33,13 +42,43 @@ export class PortalEvents {
   /** Receipts and typing in a portal room, best effort: no portal is made for them, nothing retried. */
   async handleEphemeral(event: EphemeralEvent): Promise<void> {
     if (event.type !== "m.receipt" && event.type !== "m.typing") return;
+    const group = await this.o.groups?.byRoom(event.roomId);
+    if (group) {
+      for (const m of group.members) {
+        const view = m.matrixUser && this.o.groups!.viewFor(group, m.matrixUser);
+        if (view) await this.o.toPeople.handleEphemeral(event, view);
+      }
+      return;
+    }
     const portal = await this.o.service.byRoom(event.roomId);
     if (portal) await this.o.toPeople.handleEphemeral(event, portal);
   }
 
   private async route(event: RoomEvent): Promise<void> {
-    if (event.type === "m.room.member") return this.o.service.onMember(event);
+    const { groups, membership } = this.o;
+    const group = await groups?.byRoom(event.roomId);
+    if (event.type === "m.room.member") {
+      if (membership && (group || (await this.dmBecomingGroup(event)))) {
+        return membership.onMember(event, group, await this.o.service.byRoom(event.roomId));
+      }
+      return this.o.service.onMember(event);
+    }
+    if (group) {
+      const view = groups!.viewFor(group, event.sender);
+      if (view) await this.o.toPeople.handle(event, view);
+      else await membership?.notParticipant(event, group);
+      return;
+    }
     const portal = await this.o.service.byRoom(event.roomId);
     if (portal) await this.o.toPeople.handle(event, portal);
+  }
+
+  /** A ghost of another address invited into a DM portal by its user. */
+  private async dmBecomingGroup(event: RoomEvent): Promise<boolean> {
+    if (event.content.membership !== "invite" || event.stateKey === undefined) return false;
+    const address = this.o.service.addressOf(event.stateKey);
+    if (!address) return false;
+    const portal = await this.o.service.byRoom(event.roomId);
+    return portal !== undefined && portal.peopleAddress !== address && portal.matrixUser === event.sender;
   }
 }

@@ -19,7 +19,8 @@ import type { Permissions } from "../permissions.js";
 import type { Portal, PortalStore } from "../store/types.js";
 
 export const GROUP_REFUSAL =
-  "I can only be in direct chats for now: conversations with several People addresses come later.";
+  "I join direct chats only. For a conversation with several People addresses, invite them into " +
+  "your direct chat with one of them (it becomes a group), or wait for a group message from People.";
 
 export interface PortalServiceOptions {
   ghosts: GhostSide;
@@ -45,6 +46,11 @@ export class PortalService {
 
   byRoom(roomId: string): Promise<Portal | undefined> {
     return this.o.portals.byRoom(roomId);
+  }
+
+  /** The address a ghost stands for, or null for any other user id. */
+  addressOf(userId: string): PeopleAddress | null {
+    return this.o.ghosts.addressOf(userId);
   }
 
   byPair(user: string, address: PeopleAddress): Promise<Portal | undefined> {

@@ -1,5 +1,5 @@
-// The DM portals, composed: the service (rooms), the two flows, and the
-// router of the appservice's room events.
+// The portals, composed: the DM service and the group service (rooms), the
+// two flows, and the router of the appservice's room events.
 import type { Logger } from "../logger.js";
 import type { GhostSide } from "../matrix-side.js";
 import type { BridgeMetrics } from "../metrics.js";
@@ -10,9 +10,13 @@ import { MatrixToPeopleFlow } from "./matrix-to-people-flow.js";
 import { PeopleToMatrixFlow, type PeopleToMatrixHooks } from "./people-to-matrix-flow.js";
 import { PortalEvents } from "./portal-events.js";
 import { PortalService } from "./portal-service.js";
+import { GroupMembership } from "./group-membership.js";
+import { GroupService } from "./group-service.js";
+import { DEFAULT_MAX_GROUP_GHOSTS } from "../model/participant-set.js";
 
 export interface Portals {
   readonly service: PortalService;
+  readonly groups: GroupService;
   readonly toPeople: MatrixToPeopleFlow;
   readonly toMatrix: PeopleToMatrixFlow;
   readonly events: PortalEvents;
@@ -21,13 +25,15 @@ export interface Portals {
 export function createPortals(o: {
   ghosts: GhostSide;
   people: PeopleSide;
-  store: Pick<BridgeStore, "portals" | "messages">;
+  store: Pick<BridgeStore, "portals" | "messages" | "groups">;
   permissions: Permissions;
   log: Logger;
   metrics: BridgeMetrics;
   hooks?: PeopleToMatrixHooks;
   /** The largest media bridged either way (default 100 MB). */
   maxMediaBytes?: number;
+  /** The most ghosts a group room gets from the People side (default 64). */
+  maxGroupGhosts?: number;
 }): Portals {
   const media = o.maxMediaBytes ? { maxMediaBytes: o.maxMediaBytes } : {};
   const log = o.log.child({ component: "portals" });
@@ -38,6 +44,17 @@ export function createPortals(o: {
     permissions: o.permissions,
     log,
   });
+  const groupOptions = {
+    ghosts: o.ghosts,
+    groups: o.store.groups,
+    portals: o.store.portals,
+    people: o.people,
+    permissions: o.permissions,
+    log,
+    maxGhosts: o.maxGroupGhosts ?? DEFAULT_MAX_GROUP_GHOSTS,
+  };
+  const groups = new GroupService(groupOptions);
+  const membership = new GroupMembership({ ...groupOptions, service: groups });
   const toPeople = new MatrixToPeopleFlow({
     ghosts: o.ghosts,
     people: o.people,
@@ -50,11 +67,18 @@ export function createPortals(o: {
   const toMatrix = new PeopleToMatrixFlow({
     ghosts: o.ghosts,
     portals: service,
+    groups,
     messages: o.store.messages,
     log,
     metrics: o.metrics,
     ...media,
     ...(o.hooks ? { hooks: o.hooks } : {}),
   });
-  return { service, toPeople, toMatrix, events: new PortalEvents({ service, toPeople }) };
+  return {
+    service,
+    groups,
+    toPeople,
+    toMatrix,
+    events: new PortalEvents({ service, toPeople, groups, membership }),
+  };
 }

@@ -1,0 +1,315 @@
+// Group portals: the room of a People conversation with several
+// participants. A People conversation is its participant set (PROTOCOL §11),
+// so a group room stands for one set: the People addresses of the bridged
+// Matrix users in it and the addresses of its ghosts. The room's current set
+// is stored, its key unique, so every bridged account that receives a copy of
+// a message finds the same room.
+//
+// Rooms are made from the People side: the first message of a set with 3 or
+// more participants has the sender's ghost create a room (not a direct
+// chat), invite the other ghosts (who join) and the bridged Matrix users.
+// Membership changes both ways (docs/ARCHITECTURE.md, "Group portals"):
+//   People → Matrix: a message that replies to (edits, reacts to) a message
+//     of a group room, sent by a member of that room's set, continues that
+//     conversation: if its set differs, ghosts of added addresses join, ghosts
+//     of removed ones leave, and the room's set becomes the message's.
+//   Matrix → People: a ghost invited into a group room (or into a DM portal,
+//     which becomes a group) is added; a ghost kicked or a Matrix user leaving
+//     is removed; a bridged Matrix user joining is added. The next message
+//     goes to the new set.
+// Each change is told in the room by a notice. Matrix actions come first and
+// are idempotent (joins, invites, notices with stable transaction ids), the
+// store write last, so a redelivery after a crash repeats them harmlessly.
+// This file: the rooms and the People side; group-membership.ts: the Matrix side.
+import { KeyedLock } from "../../people/client/lock.js";
+import type { PeopleAddress } from "../../people/protocol/address.js";
+import type { Logger } from "../logger.js";
+import type { GhostSide } from "../matrix-side.js";
+import type { MatrixUserId } from "../model/matrix-ids.js";
+import {
+  groupRoomName,
+  participantSet,
+  routeMessage,
+  setKey,
+  type MembershipChange,
+  type ParticipantSet,
+} from "../model/participant-set.js";
+import { notice, noticeContent } from "../notice.js";
+import type { IncomingMessage, PeopleAccount, PeopleSide } from "../people-side.js";
+import type { PortalView } from "./matrix-to-people-flow.js";
+import type { GroupMember, GroupPortal, GroupPortalStore } from "../store/types.js";
+
+/** A conversation the bridge will not make (or grow) a room for; the message is let go. */
+export class GroupRefused extends Error {}
+
+export interface GroupServiceOptions {
+  ghosts: GhostSide;
+  groups: GroupPortalStore;
+  people: PeopleSide;
+  log: Logger;
+  /** The most ghosts a group room gets (bridge.groups.max_ghosts). */
+  maxGhosts: number;
+  now?: () => number;
+}
+
+/** Where a People message goes: a DM portal, a group room, or nowhere (no room, and none made for it). */
+export type GroupRoute = { kind: "dm" } | { kind: "room"; roomId: string } | { kind: "none" };
+
+/** Message ids a People message points at (reply, edit, reaction, redaction, receipt). */
+export function referencedMessages(content: IncomingMessage["content"]): string[] {
+  const c = content as { reply_to?: unknown; target?: unknown; targets?: unknown };
+  const ids = [c.reply_to, c.target, ...(Array.isArray(c.targets) ? c.targets : [])];
+  return ids.filter((id): id is string => typeof id === "string");
+}
+
+export function setOf(group: GroupPortal): ParticipantSet {
+  return participantSet(group.members.map((m) => m.address as PeopleAddress));
+}
+
+export class GroupService {
+  /** One lock for every routing and membership decision: they read and write the sets of several rooms. */
+  private readonly lock = new KeyedLock();
+  /** Ghosts known to be joined to a room, in this process. */
+  private readonly joined = new Set<string>();
+  private readonly now: () => number;
+
+  constructor(private readonly o: GroupServiceOptions) {
+    this.now = o.now ?? Date.now;
+  }
+
+  /** Runs `fn` alone among the routing and membership decisions. */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.lock.run("groups", fn);
+  }
+
+  byRoom(roomId: string): Promise<GroupPortal | undefined> {
+    return this.o.groups.byRoom(roomId);
+  }
+
+  /** The Matrix user an address belongs to, when it is a bridged account. */
+  bridgedUser(address: PeopleAddress): Promise<MatrixUserId | undefined> {
+    return this.o.people.matrixUserOf(address);
+  }
+
+  /** How the flow sees the room when `user` speaks in it; undefined when they are not a participant. */
+  viewFor(group: GroupPortal, user: string): PortalView | undefined {
+    const me = group.members.find((m) => m.matrixUser === user);
+    const ghost = group.members.find((m) => !m.matrixUser);
+    if (!me || !ghost) return undefined;
+    const to = group.members.filter((m) => m !== me).map((m) => m.address as PeopleAddress);
+    return {
+      roomId: group.roomId,
+      matrixUser: user,
+      to,
+      noticeGhost: ghost.address as PeopleAddress,
+      label: to.length === 1 ? to[0]! : `the People conversation (${to.join(", ")})`,
+    };
+  }
+
+  /** The participants of a set: bridged Matrix users by their address, ghosts for the rest. */
+  async membersOf(set: ParticipantSet): Promise<GroupMember[]> {
+    const members: GroupMember[] = [];
+    for (const address of set) {
+      const user = await this.o.people.matrixUserOf(address);
+      members.push(user ? { address, matrixUser: user } : { address });
+    }
+    return members;
+  }
+
+  /**
+   * People → Matrix: the room of a message's conversation (made, or its set
+   * changed, as the message says). `create` is false for receipts and typing.
+   * Throws GroupRefused for a conversation the bridge does not take.
+   */
+  route(m: IncomingMessage, create: boolean, account: PeopleAccount): Promise<GroupRoute> {
+    return this.exclusive(async () => {
+      const set = participantSet([m.from, ...m.to]);
+      const ids = referencedMessages(m.content);
+      const rooms = ids.length ? await this.o.groups.roomsOfMessages(ids) : [];
+      const targets = [];
+      for (const roomId of rooms) {
+        const group = await this.o.groups.byRoom(roomId);
+        if (group) targets.push({ roomId, set: setOf(group), group });
+      }
+      if (!create) {
+        // A receipt names the messages read, not the whole conversation: any room of the sender's will do.
+        const into = targets.find((t) => t.set.includes(m.from));
+        if (into) return { kind: "room", roomId: into.roomId };
+      }
+      const route = routeMessage({ from: m.from, set, targets });
+      if (route.kind === "dm") return { kind: "dm" };
+      if (route.kind === "continue") {
+        const group = targets.find((t) => t.roomId === route.roomId)!.group;
+        if (route.change.added.length || route.change.removed.length) {
+          if (!create) return { kind: "none" };
+          await this.changeFromPeople(group, set, route.change, m, account);
+        } else await this.joinGhosts(group.roomId, set, m.from);
+        return { kind: "room", roomId: group.roomId };
+      }
+      await this.checkSize(set);
+      const existing = await this.o.groups.bySetKey(setKey(set));
+      if (existing) {
+        await this.joinGhosts(existing.roomId, set, m.from);
+        return { kind: "room", roomId: existing.roomId };
+      }
+      if (!create) return { kind: "none" };
+      await this.checkRoutable(set, account);
+      return { kind: "room", roomId: await this.createRoom(set, m.from) };
+    });
+  }
+
+  /** Joins `ghost` to a group room (invited by `inviter` when it cannot join by itself). */
+  async ensureJoined(ghost: MatrixUserId, roomId: string, inviter?: MatrixUserId): Promise<void> {
+    const key = `${ghost}\n${roomId}`;
+    if (this.joined.has(key)) return;
+    try {
+      await this.o.ghosts.join(ghost, roomId);
+    } catch (err) {
+      if (!inviter || inviter === ghost) throw err;
+      await this.o.ghosts.invite(inviter, roomId, ghost);
+      await this.o.ghosts.join(ghost, roomId);
+    }
+    this.joined.add(key);
+  }
+
+  async checkSize(set: ParticipantSet): Promise<void> {
+    const ghosts = (await this.membersOf(set)).filter((m) => !m.matrixUser).length;
+    if (ghosts > this.o.maxGhosts) {
+      throw new GroupRefused(
+        `a conversation with ${ghosts} People addresses (the bridge makes rooms of at most ${this.o.maxGhosts})`,
+      );
+    }
+  }
+
+  /**
+   * Throws GroupRefused when an address of the set (other than the bridged users') has no People
+   * account: anyone can write any address into `to`, and the room's messages could reach no one.
+   * A server that cannot be reached is no answer: the room is made, and mail waits for it.
+   */
+  private async checkRoutable(set: ParticipantSet, account: PeopleAccount): Promise<void> {
+    for (const m of await this.membersOf(set)) {
+      if (m.matrixUser) continue;
+      const found = await account.lookup(m.address as PeopleAddress);
+      if (found.status === "unknown") {
+        throw new GroupRefused(`a conversation with ${m.address}, which has no People account`);
+      }
+    }
+  }
+
+  private async createRoom(set: ParticipantSet, from: PeopleAddress): Promise<string> {
+    const members = await this.membersOf(set);
+    const creator = this.o.ghosts.ghostId(from);
+    const ghosts = members.filter((m) => !m.matrixUser).map((m) => m.address as PeopleAddress);
+    const users = members.flatMap((m) => (m.matrixUser ? [m.matrixUser] : []));
+    for (const a of ghosts) await this.o.ghosts.ensureGhost(this.o.ghosts.ghostId(a), a);
+    const roomId = await this.o.ghosts.createGroupRoom(creator, {
+      name: groupRoomName(ghosts),
+      invite: [...ghosts.filter((a) => a !== from).map((a) => this.o.ghosts.ghostId(a)), ...users],
+      admins: users,
+    });
+    this.joined.add(`${creator}\n${roomId}`);
+    // Recorded before the ghosts join: a crash in between leaves invites that joinGhosts completes.
+    await this.put(roomId, members, this.now());
+    await this.joinGhosts(roomId, set, from);
+    this.o.log.info({ room: roomId, participants: set.length }, "group portal created");
+    return roomId;
+  }
+
+  private async joinGhosts(roomId: string, set: ParticipantSet, from: PeopleAddress): Promise<void> {
+    const inviter = this.o.ghosts.ghostId(from);
+    for (const m of await this.membersOf(set)) {
+      if (m.matrixUser) continue;
+      const ghost = this.o.ghosts.ghostId(m.address as PeopleAddress);
+      await this.o.ghosts.ensureGhost(ghost, m.address);
+      await this.ensureJoined(ghost, roomId, inviter);
+    }
+  }
+
+  private async changeFromPeople(
+    group: GroupPortal,
+    set: ParticipantSet,
+    change: MembershipChange,
+    m: IncomingMessage,
+    account: PeopleAccount,
+  ): Promise<void> {
+    await this.checkSize(set);
+    await this.checkRoutable(participantSet(change.added), account);
+    const sender = this.o.ghosts.ghostId(m.from);
+    const room = group.roomId;
+    await this.ensureJoined(sender, room);
+    for (const a of change.added) {
+      const user = await this.o.people.matrixUserOf(a);
+      if (user) {
+        await this.o.ghosts.invite(sender, room, user);
+        continue;
+      }
+      const ghost = this.o.ghosts.ghostId(a);
+      await this.o.ghosts.ensureGhost(ghost, a);
+      await this.ensureJoined(ghost, room, sender);
+    }
+    for (const a of change.removed) {
+      if (await this.o.people.matrixUserOf(a)) continue; // a Matrix user stays; they are told by the notice
+      const ghost = this.o.ghosts.ghostId(a);
+      this.joined.delete(`${ghost}\n${room}`);
+      await this.o.ghosts
+        .leave(ghost, room, `${m.from} left them out of the conversation`)
+        .catch((err: unknown) => this.o.log.warn({ err, room }, "a removed ghost could not leave"));
+    }
+    await this.tell(sender, room, `members.${m.from}.${m.id}`, changeText(m.from, change, set));
+    await this.put(room, await this.membersOf(set), group.createdAt);
+    this.o.log.info(
+      { room, added: change.added.length, removed: change.removed.length },
+      "group membership changed from People",
+    );
+  }
+
+  forgetJoined(ghost: MatrixUserId, roomId: string): void {
+    this.joined.delete(`${ghost}\n${roomId}`);
+  }
+
+  markJoined(ghost: MatrixUserId, roomId: string): void {
+    this.joined.add(`${ghost}\n${roomId}`);
+  }
+
+  /** A ghost of the room, to speak the bridge's notices. */
+  speaker(group: GroupPortal): MatrixUserId | undefined {
+    const ghost = group.members.find((m) => !m.matrixUser);
+    return ghost && this.o.ghosts.ghostId(ghost.address as PeopleAddress);
+  }
+
+  async tell(ghost: MatrixUserId, room: string, txnKey: string, text: string): Promise<void> {
+    await this.o.ghosts.sendEvent(ghost, room, "m.room.message", noticeContent(notice(text)), txnKey);
+  }
+
+  async put(roomId: string, members: GroupMember[], createdAt: number): Promise<void> {
+    const key = setKey(participantSet(members.map((m) => m.address as PeopleAddress)));
+    const older = await this.o.groups.bySetKey(key);
+    const { replaced } = await this.o.groups.put({ roomId, members, createdAt });
+    if (replaced && older?.roomId === replaced) await this.retire(older);
+  }
+
+  /** An older room of the same set stops being a portal: its ghosts leave it. */
+  private async retire(older: GroupPortal): Promise<void> {
+    this.o.log.info({ room: older.roomId }, "an older group room of the same conversation was retired");
+    for (const m of older.members) {
+      if (m.matrixUser) continue;
+      const ghost = this.o.ghosts.ghostId(m.address as PeopleAddress);
+      this.joined.delete(`${ghost}\n${older.roomId}`);
+      await this.o.ghosts
+        .leave(ghost, older.roomId, "This conversation continues in a newer room.")
+        .catch((err: unknown) => this.o.log.warn({ err, room: older.roomId }, "a ghost could not leave"));
+    }
+  }
+}
+
+function everyone(set: ParticipantSet): string {
+  return set.join(", ");
+}
+
+function changeText(from: PeopleAddress, change: MembershipChange, set: ParticipantSet): string {
+  const parts = [
+    ...(change.added.length ? [`added ${change.added.join(", ")}`] : []),
+    ...(change.removed.length ? [`left out ${change.removed.join(", ")}`] : []),
+  ];
+  return `${from} ${parts.join(" and ")}. The conversation is now: ${everyone(set)}.`;
+}
