@@ -77,6 +77,11 @@ export interface TransactionalAppServiceOptions {
   log: Logger;
   metrics: BridgeMetrics;
   now?: () => number;
+  /**
+   * Runs once a transaction's events were handled, before it is recorded (catch-up marks).
+   * A failure is logged and does not fail the transaction.
+   */
+  afterEvents?(events: readonly Json[]): Promise<void>;
 }
 
 export class TransactionalAppService extends AppService {
@@ -231,6 +236,13 @@ export class TransactionalAppService extends AppService {
       await this.dispatch("event", event);
     }
     for (const event of ephemeral) await this.dispatch("ephemeral", event);
+    if (this.o.afterEvents && events.length > 0) {
+      await this.o
+        .afterEvents(events)
+        .catch((err: unknown) =>
+          this.o.log.warn({ err, txnId }, "after a transaction: recording where its rooms stand failed"),
+        );
+    }
     await this.o.transactions.put({ txnId, eventsHash: hash, processedAt: (this.o.now ?? Date.now)() });
     timer();
     this.o.metrics.transactions.inc({ outcome: "processed" });
