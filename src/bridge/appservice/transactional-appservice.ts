@@ -204,10 +204,13 @@ export class TransactionalAppService extends AppService {
     const events = list(body.events);
     const ephemeral = list(body.ephemeral ?? body["de.sorunome.msc2409.ephemeral"]);
 
-    let apply = this.inFlight.get(txnId);
+    // Keyed by id and events: a homeserver that reuses an id for other events (Synapse on SQLite
+    // after a restart) must not be answered by the first delivery's outcome.
+    const key = `${txnId}\n${eventsHash(events)}`;
+    let apply = this.inFlight.get(key);
     if (!apply) {
-      apply = this.apply(txnId, events, ephemeral).finally(() => this.inFlight.delete(txnId));
-      this.inFlight.set(txnId, apply);
+      apply = this.apply(txnId, events, ephemeral).finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, apply);
     } else {
       this.o.metrics.transactions.inc({ outcome: "duplicate" });
     }
@@ -224,10 +227,9 @@ export class TransactionalAppService extends AppService {
       return;
     }
     if (seen) {
-      this.o.log.warn(
-        { txnId },
-        "the homeserver reused a transaction id with other events (was its database reset?); applying it",
-      );
+      // Synapse on SQLite numbers transactions from the highest one not yet completed when it starts,
+      // so ids of completed transactions come again after a restart (as after a database reset).
+      this.o.log.info({ txnId }, "the homeserver reused a transaction id with other events; applying it");
     }
     const timer = this.o.metrics.transactionSeconds.startTimer();
     for (const event of events) {
