@@ -4,7 +4,12 @@
 // and the marks; the real CatchUp.
 import assert from "node:assert/strict";
 import { CatchUp, type CatchUpLimits } from "../../src/bridge/appservice/catch-up.js";
-import type { HistoryEvent, HistoryPage, RoomHistory } from "../../src/bridge/appservice/room-history.js";
+import {
+  HistoryError,
+  type HistoryEvent,
+  type HistoryPage,
+  type RoomHistory,
+} from "../../src/bridge/appservice/room-history.js";
 import { RetryLater } from "../../src/bridge/errors.js";
 import type { RoomEvent } from "../../src/bridge/matrix-side.js";
 import type { CatchUpMark, CatchUpStore } from "../../src/bridge/store/types.js";
@@ -32,7 +37,8 @@ class FakeHistory implements RoomHistory {
   pages = 0;
   constructor(
     public timeline: HistoryEvent[],
-    private readonly readable = true,
+    /** What reading answers: the timeline, a network failure, or a refusal with this status. */
+    private readonly readable: true | "down" | number = true,
   ) {}
 
   async tokenAfter(_roomId: string, eventId: string): Promise<string | undefined> {
@@ -45,7 +51,8 @@ class FakeHistory implements RoomHistory {
     o: { asUser: string; dir: "f" | "b"; from?: string; limit: number },
   ): Promise<HistoryPage> {
     assert.equal(o.asUser, GHOST);
-    if (!this.readable) throw new Error("unreachable");
+    if (this.readable === "down") throw new HistoryError("cannot reach the homeserver");
+    if (this.readable !== true) throw new HistoryError(`HTTP ${this.readable}`, this.readable);
     this.pages++;
     const at = o.from === undefined ? this.timeline.length : Number(o.from.slice(1));
     if (o.dir === "f") {
@@ -83,7 +90,7 @@ function setup(o: {
   bridged?: string[];
   fail?: (e: RoomEvent) => void;
   limits?: Partial<CatchUpLimits>;
-  readable?: boolean;
+  readable?: true | "down" | number;
 }) {
   const history = new FakeHistory(o.timeline, o.readable);
   const marks = new MemoryMarks();
@@ -137,6 +144,7 @@ describe("bridge catch-up after a homeserver outage", function () {
       tooOld: 0,
       failed: 0,
       unfinished: 0,
+      unreadable: 0,
     });
     assert.deepEqual(marks.marks.get(ROOM), { roomId: ROOM, eventId: "$e7", eventTs: NOW - 993 });
     assert.equal(marks.forgotten, 1);
@@ -228,9 +236,20 @@ describe("bridge catch-up after a homeserver outage", function () {
 
   it("reports a room whose history cannot be read as unfinished, its mark unchanged", async function () {
     const mark = { roomId: ROOM, eventId: null, eventTs: 0 };
-    const { catchUp, marks } = setup({ timeline: [message(1)], mark, readable: false });
+    const { catchUp, marks } = setup({ timeline: [message(1)], mark, readable: "down" });
     const report = await catchUp.run("start");
     assert.equal(report.unfinished, 1);
     assert.deepEqual(marks.marks.get(ROOM), mark);
+  });
+
+  it("skips a room its ghost may not read (it left), without holding back later promotions", async function () {
+    const mark = { roomId: ROOM, eventId: null, eventTs: 0 };
+    const { catchUp, marks } = setup({ timeline: [message(1)], mark, readable: 403 });
+    catchUp.request("start");
+    await catchUp.idle();
+    await catchUp.checkpoint();
+    assert.equal(marks.promoted, 1);
+    assert.deepEqual(marks.marks.get(ROOM), mark);
+    assert.equal((await catchUp.run("retry")).unreadable, 1);
   });
 });

@@ -66,8 +66,10 @@ export interface CatchUpReport {
   alreadyBridged: number;
   tooOld: number;
   failed: number;
-  /** Rooms not finished: more than the page bound, a handler asked to retry, or history unreadable. */
+  /** Rooms not finished: more than the page bound, a handler asked to retry, or the homeserver failed. */
   unfinished: number;
+  /** Rooms whose history the ghost may not read (403, 404): skipped. */
+  unreadable: number;
 }
 
 type Outcome = "caught_up" | "already_bridged" | "too_old" | "failed";
@@ -155,6 +157,7 @@ export class CatchUp {
       tooOld: 0,
       failed: 0,
       unfinished: 0,
+      unreadable: 0,
     };
     const started = this.now();
     this.o.metrics.catchUpRuns.inc({ reason });
@@ -168,8 +171,20 @@ export class CatchUp {
       try {
         if (!(await this.room(mark, reader, report))) report.unfinished++;
       } catch (err) {
+        if (err instanceof Deferred) {
+          report.unfinished++;
+          continue;
+        }
+        // Not readable as the ghost (it left, or the room is gone): trying again would not help.
+        if (err instanceof HistoryError && (err.status === 403 || err.status === 404)) {
+          report.unreadable++;
+          this.o.log.info(
+            { room: mark.roomId, status: err.status },
+            "a portal room's history is not readable as its ghost; skipped",
+          );
+          continue;
+        }
         report.unfinished++;
-        if (err instanceof Deferred) continue;
         this.o.log.warn(
           { room: mark.roomId, detail: err instanceof HistoryError ? err.message : undefined, err },
           "could not read a portal room's history; trying again later",
