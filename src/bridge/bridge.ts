@@ -10,6 +10,8 @@
 //     exactly-once transactions,
 //   the management bot and its commands, the DM and group portals,
 //   the homeserver connection, retried with backoff while everything else runs,
+//   and catch-up of the portal rooms' history at start and whenever the
+//   homeserver comes back or restarted (events it may have dropped),
 //   /metrics and /health on their own port.
 import { resolve } from "node:path";
 import type { ClientOptions } from "../people/client/people-client.js";
@@ -17,7 +19,9 @@ import { startPeopleServer, type PeopleServerHandle } from "../people/server/peo
 import { BridgeSecret, withBridgeRegistration } from "./accounts/bridge-secret.js";
 import { PeopleAccounts } from "./accounts/people-accounts.js";
 import { peopleNetwork } from "./accounts/people-network.js";
+import { CatchUp, type CatchUpLimits } from "./appservice/catch-up.js";
 import { AppserviceAdapter } from "./appservice/matrix-bridge.js";
+import { HttpRoomHistory } from "./appservice/room-history.js";
 import { ManagementBot } from "./bot.js";
 import { helpCommand, statusCommand } from "./bot-commands.js";
 import { CommandRegistry } from "./commands.js";
@@ -38,6 +42,8 @@ import { createPortals, type Portals } from "./portals/portals.js";
 import { registrationMismatches, type Registration } from "./registration.js";
 import { openBridgeStore } from "./store/open-bridge-store.js";
 import type { BridgeStore } from "./store/types.js";
+import type { RoomEvent } from "./matrix-side.js";
+import type { PeopleAddress } from "../people/protocol/address.js";
 import { trustCommands } from "./trust-commands.js";
 import { PACKAGE } from "./version.js";
 
@@ -58,6 +64,8 @@ export interface StartBridgeOptions {
   peopleClient?: Pick<ClientOptions, "reconnect" | "backoff" | "autoRotate">;
   /** Test hooks of the People → Matrix flow. */
   hooks?: PeopleToMatrixHooks;
+  /** Bounds of catch-up after homeserver outages (defaults in catch-up.ts). */
+  catchUp?: Partial<CatchUpLimits>;
 }
 
 export interface BridgeHandle {
@@ -68,6 +76,8 @@ export interface BridgeHandle {
   /** The People accounts of the bridge's Matrix users. */
   readonly accounts: PeopleAccounts;
   readonly portals: Portals;
+  /** Reads the portal rooms' history for events the homeserver did not deliver. */
+  readonly catchUp: CatchUp;
   readonly metrics: BridgeMetrics;
   /** The appservice port as bound. */
   readonly appservicePort: number;
@@ -148,12 +158,28 @@ export async function startBridge(
       }),
     );
 
+    // Its callbacks use the adapter, the portals and the bot, made below and called only once started.
+    const catchUp: CatchUp = new CatchUp({
+      marks: store.catchUp,
+      history: new HttpRoomHistory({ homeserverUrl, asToken: registration.as_token }),
+      async readerOf(roomId) {
+        const portal = await portals.service.byRoom(roomId);
+        return portal && adapter.ghosts.ghostId(portal.peopleAddress as PeopleAddress);
+      },
+      bridged: async (eventId) => (await store.messages.byEvent(eventId)) !== undefined,
+      isOwnUser: (userId) => userId === adapter.botUserId || adapter.ghosts.addressOf(userId) !== null,
+      handle: (event) => handleEvent(event),
+      log: log.child({ component: "catch-up" }),
+      metrics,
+      ...(options.catchUp ? { limits: options.catchUp } : {}),
+    });
     const adapter = new AppserviceAdapter({
       config,
       registration,
       transactions: store.transactions,
       log,
       metrics,
+      afterEvents: (events) => catchUp.seen(events),
     });
     const permissions = new Permissions(config.bridge.permissions);
     const portals = createPortals({
@@ -188,13 +214,13 @@ export async function startBridge(
     cleanup.push(() => adapter.close());
     // Closed before the appservice and the People server: nothing is received that could not be handled.
     cleanup.push(() => accounts.close());
-    await adapter.start(
-      async (event) => {
-        await bot.handle(event);
-        await portals.events.handle(event);
-      },
-      (event) => portals.events.handleEphemeral(event),
-    );
+    const handleEvent = async (event: RoomEvent) => {
+      await bot.handle(event);
+      await portals.events.handle(event);
+    };
+    // Stopped before the store closes (cleanup runs in reverse).
+    cleanup.push(() => catchUp.stop());
+    await adapter.start(handleEvent, (event) => portals.events.handleEphemeral(event));
 
     const connection = new HomeserverConnection({
       url: homeserverUrl,
@@ -206,9 +232,12 @@ export async function startBridge(
       metrics,
       ...(options.retry ? { retry: options.retry } : {}),
       onConnected: () => adapter.ensureBotProfile(BOT_DISPLAY_NAME),
+      onRecovered: (reason) => catchUp.request(reason),
+      onQuiet: () => catchUp.checkpoint(),
     });
     connection.start();
     cleanup.push(() => connection.stop());
+    void connection.ready.then(() => catchUp.request("start"));
     // Mail for the users is taken from the People server only once it can reach their rooms.
     void connection.ready.then(() => accounts.startAll());
 
@@ -270,6 +299,7 @@ export async function startBridge(
       people,
       accounts,
       portals,
+      catchUp,
       metrics,
       appservicePort: adapter.port ?? config.appservice.port,
       metricsUrl: metricsServer?.url,

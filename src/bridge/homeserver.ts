@@ -1,6 +1,9 @@
 // Reaching the homeserver: a probe (is it up, does it know our appservice
 // token, as which user) and the connection loop the bridge runs at start, which
 // retries with backoff for as long as it takes and tells the admin what to do.
+// Once connected it keeps watching: when the homeserver comes back after being
+// unreachable, or restarted between two checks, onRecovered runs (the bridge
+// catches up on events the homeserver may have dropped, see catch-up.ts).
 import type { Logger } from "./logger.js";
 import type { BridgeMetrics } from "./metrics.js";
 
@@ -64,6 +67,32 @@ export async function probeHomeserver(o: {
   }
 }
 
+/**
+ * A value that changes when the homeserver restarts: Synapse sets its server
+ * key's valid_until_ts from its start time (and again every half refresh
+ * interval, 12 h by default). Undefined when the homeserver does not serve
+ * it at this URL; restarts are then noticed only as outages.
+ */
+export async function homeserverStartMarker(url: string, signal?: AbortSignal): Promise<number | undefined> {
+  try {
+    const timeout = AbortSignal.timeout(5_000);
+    const res = await fetch(`${url}/_matrix/key/v2/server`, {
+      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+    });
+    if (!res.ok) {
+      await res.body?.cancel();
+      return undefined;
+    }
+    const ts = ((await res.json()) as { valid_until_ts?: unknown }).valid_until_ts;
+    return typeof ts === "number" && Number.isSafeInteger(ts) ? ts : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why the homeserver may have dropped events meant for the appservice. */
+export type RecoveryReason = "reconnected" | "restarted";
+
 export type ConnectionState =
   "connecting" | "unreachable" | "unknown_appservice" | "wrong_user" | "connected";
 
@@ -74,7 +103,8 @@ export interface RetryPolicy {
   recheckMs?: number;
 }
 
-export const DEFAULT_RETRY: Required<RetryPolicy> = { initialMs: 1_000, maxMs: 30_000, recheckMs: 60_000 };
+// Rechecked often: a homeserver restart between two checks is noticed only by its start marker.
+export const DEFAULT_RETRY: Required<RetryPolicy> = { initialMs: 1_000, maxMs: 30_000, recheckMs: 10_000 };
 
 /**
  * Connects to the homeserver in the background: probes, and on failure logs
@@ -100,6 +130,10 @@ export class HomeserverConnection {
       metrics: BridgeMetrics;
       retry?: RetryPolicy;
       onConnected(): Promise<void>;
+      /** Runs when the homeserver is back after an outage, or restarted (not awaited). */
+      onRecovered?(reason: RecoveryReason): void;
+      /** Runs after each check that found the homeserver up as before, not restarted. */
+      onQuiet?(): Promise<void>;
     },
   ) {
     this.ready = new Promise((resolve) => (this.resolveReady = resolve));
@@ -174,9 +208,18 @@ export class HomeserverConnection {
     await this.watch(retry.recheckMs ?? DEFAULT_RETRY.recheckMs);
   }
 
-  /** Keeps `state` (and the metric) true while running, logging each change. */
+  private recovered(reason: RecoveryReason): void {
+    try {
+      this.o.onRecovered?.(reason);
+    } catch (err) {
+      this.o.log.warn({ err }, "reacting to the homeserver's recovery failed");
+    }
+  }
+
+  /** Keeps `state` (and the metric) true while running, logging each change and noticing restarts. */
   private async watch(everyMs: number): Promise<void> {
     const { url, log } = this.o;
+    let marker = await homeserverStartMarker(url, this.abort.signal);
     while (!this.abort.signal.aborted) {
       await this.sleep(everyMs);
       if (this.abort.signal.aborted) return;
@@ -187,12 +230,27 @@ export class HomeserverConnection {
         signal: this.abort.signal,
       });
       if (this.abort.signal.aborted) return;
-      if (result.kind !== this.state) {
+      const was = this.state;
+      if (result.kind !== was) {
         if (result.kind === "connected") log.info({ homeserver: url }, "the homeserver is back");
         else log.warn({ homeserver: url, problem: result }, `lost the homeserver at ${url}: ${result.kind}`);
       }
       this.state = result.kind;
       this.o.metrics.homeserverUp.set(result.kind === "connected" ? 1 : 0);
+      if (result.kind !== "connected") continue;
+      const now = await homeserverStartMarker(url, this.abort.signal);
+      if (this.abort.signal.aborted) return;
+      // Up, but the marker not readable this time: nothing can be concluded (nor made safe).
+      if (now === undefined && marker !== undefined && was === "connected") continue;
+      const restarted = marker !== undefined && now !== undefined && now !== marker;
+      if (now !== undefined) marker = now;
+      if (was !== "connected") this.recovered("reconnected");
+      else if (restarted) {
+        log.info({ homeserver: url }, "the homeserver restarted since the last check");
+        this.recovered("restarted");
+      } else {
+        await this.o.onQuiet?.().catch((err: unknown) => log.warn({ err }, "after a homeserver check"));
+      }
     }
   }
 

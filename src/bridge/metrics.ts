@@ -47,6 +47,18 @@ export class BridgeMetrics {
     labelNames: ["command", "outcome"],
     registers: [this.registry],
   });
+  readonly catchUpRuns = new Counter({
+    name: "bridge_catchup_runs_total",
+    help: "Reads of the portal rooms' history for events the homeserver did not deliver, by reason (start, reconnected, restarted, retry)",
+    labelNames: ["reason"],
+    registers: [this.registry],
+  });
+  readonly catchUpEvents = new Counter({
+    name: "bridge_catchup_events_total",
+    help: "Events found by catch-up, by outcome (caught_up: not bridged before, handed to the bridge; already_bridged; too_old; failed)",
+    labelNames: ["outcome"],
+    registers: [this.registry],
+  });
   readonly homeserverUp = new Gauge({
     name: "bridge_homeserver_connected",
     help: "1 when the homeserver is reachable and knows the appservice",

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import knex from "knex";
+import { BRIDGE_MIGRATIONS_TABLE, bridgeMigrationSource } from "../../src/bridge/store/migrations/index.js";
 import { openBridgeStore } from "../../src/bridge/store/open-bridge-store.js";
 import type { BridgeStore, BridgeStoreConfig } from "../../src/bridge/store/types.js";
 import { openStore } from "../../src/store/index.js";
@@ -48,7 +49,7 @@ for (const engine of ENGINES) {
         const bridge = (await db("bridge_migrations").select("name")) as { name: string }[];
         assert.deepEqual(
           bridge.map((r) => r.name),
-          ["001-initial", "002-portals", "003-groups"],
+          ["001-initial", "002-portals", "003-groups", "004-catchup"],
         );
         const people = (await db("knex_migrations").select("name")) as { name: string }[];
         assert.ok(!people.some((r) => r.name.includes("bridge")));
@@ -178,6 +179,66 @@ for (const engine of ENGINES) {
         ["a@p.test", "joe@o.test"],
       );
       assert.deepEqual(await messages.eventsInRoom("!other", ["$e1"]), []);
+    });
+
+    it("catch-up marks: seen only moves forward; a candidate becomes safe one quiet check later", async function () {
+      const marks = store.catchUp;
+      const mark = async (roomId: string) => (await marks.list()).find((m) => m.roomId === roomId);
+      // A room first seen in a transaction is safe from that event's time, without an event yet.
+      await marks.seen("!c1", "$a", 100);
+      assert.deepEqual(await mark("!c1"), { roomId: "!c1", eventId: null, eventTs: 100 });
+      await marks.seen("!c1", "$b", 200);
+      await marks.seen("!c1", "$old", 150); // a late writer with an older event
+      await marks.promote(); // candidate := $b
+      assert.deepEqual(await mark("!c1"), { roomId: "!c1", eventId: null, eventTs: 100 });
+      await marks.seen("!c1", "$c", 300);
+      await marks.promote(); // safe := $b, candidate := $c
+      assert.deepEqual(await mark("!c1"), { roomId: "!c1", eventId: "$b", eventTs: 200 });
+      // Catch-up starting: the candidate ($c) is forgotten and never becomes safe.
+      await marks.forgetCandidates();
+      await marks.promote();
+      assert.deepEqual(await mark("!c1"), { roomId: "!c1", eventId: "$b", eventTs: 200 });
+      // Catch-up's own progress is safe at once, and seen.
+      await marks.caughtUp("!c1", "$d", 400);
+      assert.deepEqual(await mark("!c1"), { roomId: "!c1", eventId: "$d", eventTs: 400 });
+      await marks.seen("!c1", "$older", 350);
+      await marks.promote();
+      await marks.promote();
+      assert.deepEqual(await mark("!c1"), { roomId: "!c1", eventId: "$d", eventTs: 400 });
+    });
+
+    it("migration 003 gives the portals made before it a mark from when they were made", async function () {
+      let seedConfig: BridgeStoreConfig;
+      if (engine === "sqlite") seedConfig = { engine, connection: join(tempDir!, "seed.db") };
+      else seedConfig = { engine, connection: await (await testPostgres()).createDatabase("bridge-seed") };
+      const db = knex(
+        engine === "sqlite"
+          ? {
+              client: "better-sqlite3",
+              connection: { filename: seedConfig.connection },
+              useNullAsDefault: true,
+            }
+          : { client: "pg", connection: seedConfig.connection },
+      );
+      try {
+        const o = { migrationSource: bridgeMigrationSource, tableName: BRIDGE_MIGRATIONS_TABLE };
+        await db.migrate.up(o); // 001
+        await db.migrate.up(o); // 002
+        await db("portals").insert({
+          room_id: "!old:hs",
+          matrix_user: "@a:hs",
+          people_address: "joe@o.test",
+          created_at: 1234,
+        });
+      } finally {
+        await db.destroy();
+      }
+      const seeded = await openBridgeStore(seedConfig);
+      try {
+        assert.deepEqual(await seeded.catchUp.list(), [{ roomId: "!old:hs", eventId: null, eventTs: 1234 }]);
+      } finally {
+        await seeded.close();
+      }
     });
 
     it("keeps its data when opened again (migrations are not re-run)", async function () {

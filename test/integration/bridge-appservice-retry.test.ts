@@ -1,7 +1,9 @@
 // The appservice endpoint and handler failures, over real HTTP on loopback:
 // a handler that asks for a retry (RetryLater) fails the transaction (the
 // homeserver resends it, nothing is recorded), any other failure is logged,
-// counted and acknowledged so one poison event cannot block the bridge.
+// counted and acknowledged so one poison event cannot block the bridge. And
+// a transaction id the homeserver uses again for other events (Synapse on
+// SQLite after a restart) is applied, even while the first is still in flight.
 import assert from "node:assert/strict";
 import { TransactionalAppService } from "../../src/bridge/appservice/transactional-appservice.js";
 import { RetryLater } from "../../src/bridge/errors.js";
@@ -72,6 +74,30 @@ describe("appservice transactions and failing handlers", function () {
     // The whole transaction ran again: handlers make their effects idempotent.
     assert.deepEqual(handled, ["$before", "$later", "$before", "$later"]);
     assert.equal((await metrics.eventRetries.get()).values[0]?.value, 1);
+  });
+
+  it("applies a transaction id reused for other events, even while the first delivery is in flight", async function () {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    behaviour = () => undefined;
+    appservice.removeAllListeners("event");
+    appservice.on("event", async (event: Record<string, unknown>) => {
+      handled.push(String(event.event_id));
+      behaviour(String(event.event_id));
+      if (event.event_id === "$slow") await held;
+    });
+    handled.length = 0;
+    const first = putTransaction(appservice.port!, TOKEN, "t-reused", txn("$slow"));
+    while (!handled.includes("$slow")) await new Promise((r) => setImmediate(r));
+    // The same id with other events, while "$slow" is still being handled: not answered by the first.
+    const second = await putTransaction(appservice.port!, TOKEN, "t-reused", txn("$new"));
+    assert.equal(second.status, 200);
+    assert.deepEqual(handled, ["$slow", "$new"]);
+    release();
+    assert.equal((await first).status, 200);
+    // A replay of the delivery recorded last is not applied again.
+    await putTransaction(appservice.port!, TOKEN, "t-reused", txn("$slow"));
+    assert.deepEqual(handled, ["$slow", "$new"]);
   });
 
   it("acknowledges a transaction whose handler failed otherwise, and counts the failure", async function () {

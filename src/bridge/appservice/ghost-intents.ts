@@ -1,7 +1,8 @@
 // GhostSide on matrix-appservice-bridge: each ghost acts through its Intent
 // (the appservice's token with ?user_id=), registered on first use.
 // Sends go straight to PUT /send/{type}/{txnId} with a transaction id derived
-// from the caller's key, so a send repeated after a crash or a redelivery is
+// from the caller's key, from the ghost's own device (ghost-devices.ts), so a
+// send repeated after a crash, a redelivery or a homeserver restart is
 // answered with the event the homeserver already made.
 import { createHash } from "node:crypto";
 import type { Bridge, Intent } from "matrix-appservice-bridge";
@@ -10,6 +11,7 @@ import type { Logger } from "../logger.js";
 import { addressFromGhostUserId, ghostUserId } from "../model/ghost-id.js";
 import { parseMatrixEventId, type MatrixEventId, type MatrixUserId } from "../model/matrix-ids.js";
 import { MediaNotFound, MediaTooLarge, type GhostSide } from "../matrix-side.js";
+import { GhostDevices } from "./ghost-devices.js";
 
 /** The transaction id of a send keyed by `key` (the same key, the same id). */
 export function txnIdOf(key: string): string {
@@ -24,6 +26,7 @@ const room = (roomId: string) => `/_matrix/client/v3/rooms/${encodeURIComponent(
 export class GhostIntents implements GhostSide {
   /** Display names already checked in this process. */
   private readonly named = new Map<string, string>();
+  private readonly devices: GhostDevices;
 
   constructor(
     private readonly o: {
@@ -35,7 +38,9 @@ export class GhostIntents implements GhostSide {
       homeserverUrl: string;
       asToken: string;
     },
-  ) {}
+  ) {
+    this.devices = new GhostDevices(o.log);
+  }
 
   ghostId(address: PeopleAddress): MatrixUserId {
     return ghostUserId(address, this.o.domain, this.o.prefix);
@@ -131,7 +136,8 @@ export class GhostIntents implements GhostSide {
   ): Promise<MatrixEventId> {
     const client = (await this.intent(ghost)).matrixClient;
     const path = `${room(roomId)}/send/${encodeURIComponent(type)}/${txnIdOf(`${ghost}\n${txnKey}`)}`;
-    const answer = (await client.doRequest("PUT", path, null, content)) as { event_id?: unknown };
+    const device = await this.devices.query(ghost, client);
+    const answer = (await client.doRequest("PUT", path, device, content)) as { event_id?: unknown };
     return parseMatrixEventId(answer.event_id);
   }
 
@@ -144,7 +150,8 @@ export class GhostIntents implements GhostSide {
   ): Promise<MatrixEventId> {
     const client = (await this.intent(ghost)).matrixClient;
     const path = `${room(roomId)}/redact/${encodeURIComponent(eventId)}/${txnIdOf(`${ghost}\n${txnKey}`)}`;
-    const answer = (await client.doRequest("PUT", path, null, reason ? { reason } : {})) as {
+    const device = await this.devices.query(ghost, client);
+    const answer = (await client.doRequest("PUT", path, device, reason ? { reason } : {})) as {
       event_id?: unknown;
     };
     return parseMatrixEventId(answer.event_id);

@@ -35,6 +35,8 @@ export interface AppserviceAdapterOptions {
   transactions: TransactionStore;
   log: Logger;
   metrics: BridgeMetrics;
+  /** After each transaction's events were handled (catch-up marks); see TransactionalAppService. */
+  afterEvents?(events: readonly Record<string, unknown>[]): Promise<void>;
 }
 
 /** Room events from the homeserver, in transaction order; awaited before the transaction is acknowledged. */
@@ -121,6 +123,7 @@ export class AppserviceAdapter implements MatrixSide {
       transactions: o.transactions,
       log,
       metrics: o.metrics,
+      ...(o.afterEvents ? { afterEvents: o.afterEvents } : {}),
     });
   }
 

@@ -77,6 +77,11 @@ export interface TransactionalAppServiceOptions {
   log: Logger;
   metrics: BridgeMetrics;
   now?: () => number;
+  /**
+   * Runs once a transaction's events were handled, before it is recorded (catch-up marks).
+   * A failure is logged and does not fail the transaction.
+   */
+  afterEvents?(events: readonly Json[]): Promise<void>;
 }
 
 export class TransactionalAppService extends AppService {
@@ -199,10 +204,13 @@ export class TransactionalAppService extends AppService {
     const events = list(body.events);
     const ephemeral = list(body.ephemeral ?? body["de.sorunome.msc2409.ephemeral"]);
 
-    let apply = this.inFlight.get(txnId);
+    // Keyed by id and events: a homeserver that reuses an id for other events (Synapse on SQLite
+    // after a restart) must not be answered by the first delivery's outcome.
+    const key = `${txnId}\n${eventsHash(events)}`;
+    let apply = this.inFlight.get(key);
     if (!apply) {
-      apply = this.apply(txnId, events, ephemeral).finally(() => this.inFlight.delete(txnId));
-      this.inFlight.set(txnId, apply);
+      apply = this.apply(txnId, events, ephemeral).finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, apply);
     } else {
       this.o.metrics.transactions.inc({ outcome: "duplicate" });
     }
@@ -219,10 +227,9 @@ export class TransactionalAppService extends AppService {
       return;
     }
     if (seen) {
-      this.o.log.warn(
-        { txnId },
-        "the homeserver reused a transaction id with other events (was its database reset?); applying it",
-      );
+      // Synapse on SQLite numbers transactions from the highest one not yet completed when it starts,
+      // so ids of completed transactions come again after a restart (as after a database reset).
+      this.o.log.info({ txnId }, "the homeserver reused a transaction id with other events; applying it");
     }
     const timer = this.o.metrics.transactionSeconds.startTimer();
     for (const event of events) {
@@ -231,6 +238,13 @@ export class TransactionalAppService extends AppService {
       await this.dispatch("event", event);
     }
     for (const event of ephemeral) await this.dispatch("ephemeral", event);
+    if (this.o.afterEvents && events.length > 0) {
+      await this.o
+        .afterEvents(events)
+        .catch((err: unknown) =>
+          this.o.log.warn({ err, txnId }, "after a transaction: recording where its rooms stand failed"),
+        );
+    }
     await this.o.transactions.put({ txnId, eventsHash: hash, processedAt: (this.o.now ?? Date.now)() });
     timer();
     this.o.metrics.transactions.inc({ outcome: "processed" });

@@ -3,6 +3,7 @@
 import knex, { type Knex } from "knex";
 import { postgresKnexConfig, sqliteKnexConfig } from "../../store/knex/knex-config.js";
 import { KnexGroupPortalStore } from "./group-portal-store.js";
+import { KnexCatchUpStore } from "./catch-up-store.js";
 import { KnexManagementRoomStore } from "./management-room-store.js";
 import { KnexMessageMapStore } from "./message-map-store.js";
 import { BRIDGE_MIGRATIONS_TABLE, bridgeMigrationSource } from "./migrations/index.js";
@@ -24,6 +25,7 @@ class KnexBridgeStore implements BridgeStore {
   readonly portals: KnexPortalStore;
   readonly messages: KnexMessageMapStore;
   readonly groups: KnexGroupPortalStore;
+  readonly catchUp: KnexCatchUpStore;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly db: Knex) {
@@ -33,6 +35,7 @@ class KnexBridgeStore implements BridgeStore {
     this.portals = new KnexPortalStore(db);
     this.messages = new KnexMessageMapStore(db);
     this.groups = new KnexGroupPortalStore(db);
+    this.catchUp = new KnexCatchUpStore(db);
   }
 
   async ping(): Promise<void> {

@@ -92,6 +92,29 @@ export interface MessageMapStore {
   messagesInRoom(roomId: string, peopleMessageIds: readonly string[]): Promise<MessageMapping[]>;
 }
 
+/** Where catching up a room's history starts: everything before this event reached the bridge. */
+export interface CatchUpMark {
+  roomId: string;
+  /** Null when no event was made safe yet: catch-up reads back to `eventTs`. */
+  eventId: string | null;
+  /** origin_server_ts of that event (or when the room became a portal). */
+  eventTs: number;
+}
+
+/** The positions of migrations/004-catchup.ts. */
+export interface CatchUpStore {
+  /** An applied transaction's last event in the room (a newer one seen already is kept). */
+  seen(roomId: string, eventId: string, eventTs: number): Promise<void>;
+  /** Catch-up handled the room's history up to this event: it is the room's new safe mark. */
+  caughtUp(roomId: string, eventId: string, eventTs: number): Promise<void>;
+  /** A quiet check of the homeserver: candidates become safe, the last seen events candidates. */
+  promote(): Promise<void>;
+  /** Catch-up started: no candidate taken before it may become safe. */
+  forgetCandidates(): Promise<void>;
+  /** The safe mark of every room. */
+  list(): Promise<CatchUpMark[]>;
+}
+
 export interface BridgeStore {
   readonly transactions: TransactionStore;
   readonly managementRooms: ManagementRoomStore;
@@ -99,6 +122,7 @@ export interface BridgeStore {
   readonly portals: PortalStore;
   readonly messages: MessageMapStore;
   readonly groups: GroupPortalStore;
+  readonly catchUp: CatchUpStore;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -5,6 +5,7 @@ import type { Knex } from "knex";
 import * as initial from "./001-initial.js";
 import * as portals from "./002-portals.js";
 import * as groups from "./003-groups.js";
+import * as catchup from "./004-catchup.js";
 
 export interface NamedMigration {
   name: string;
@@ -17,6 +18,7 @@ export const BRIDGE_MIGRATIONS: readonly NamedMigration[] = [
   { name: "001-initial", migration: initial },
   { name: "002-portals", migration: portals },
   { name: "003-groups", migration: groups },
+  { name: "004-catchup", migration: catchup },
 ];
 
 export const bridgeMigrationSource: Knex.MigrationSource<NamedMigration> = {

@@ -1,0 +1,111 @@
+// Reading a room's history through the client-server API, as one of the
+// appservice's users (?user_id=, the appservice token): what catch-up needs
+// to find events the homeserver never delivered in a transaction. Answers are
+// validated here into typed pages; anything else is an error.
+import { parseRoomEvent, type RoomEvent } from "../matrix-side.js";
+
+/** A room event as read from history, with the homeserver's timestamp. */
+export interface HistoryEvent extends RoomEvent {
+  originServerTs: number;
+}
+
+export interface HistoryPage {
+  events: HistoryEvent[];
+  /** Token to read on from; absent once there is nothing more in that direction. */
+  end?: string;
+}
+
+export interface RoomHistory {
+  /**
+   * A token just after `eventId` (forward reading starts there), or undefined
+   * when the homeserver does not show that event to `asUser` (purged, or not a member).
+   */
+  tokenAfter(roomId: string, eventId: string, asUser: string): Promise<string | undefined>;
+  /** One page of events: forward from `from`, or backward from `from` (or the newest event). */
+  page(
+    roomId: string,
+    o: { asUser: string; dir: "f" | "b"; from?: string; limit: number },
+  ): Promise<HistoryPage>;
+}
+
+export class HistoryError extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = "HistoryError";
+  }
+}
+
+type Json = Record<string, unknown>;
+
+const REQUEST_TIMEOUT_MS = 30_000;
+
+function historyEvent(raw: unknown): HistoryEvent | undefined {
+  const event = parseRoomEvent(raw);
+  const ts = (raw as Json).origin_server_ts;
+  if (!event || typeof ts !== "number" || !Number.isSafeInteger(ts)) return undefined;
+  return { ...event, originServerTs: ts };
+}
+
+export class HttpRoomHistory implements RoomHistory {
+  constructor(private readonly o: { homeserverUrl: string; asToken: string }) {}
+
+  async tokenAfter(roomId: string, eventId: string, asUser: string): Promise<string | undefined> {
+    const path = `/rooms/${encodeURIComponent(roomId)}/context/${encodeURIComponent(eventId)}`;
+    const body = await this.get(path, { limit: "0", user_id: asUser }, [403, 404]);
+    if (!body) return undefined;
+    if (typeof body.end !== "string")
+      throw new HistoryError("the homeserver answered /context without a token");
+    return body.end;
+  }
+
+  async page(
+    roomId: string,
+    o: { asUser: string; dir: "f" | "b"; from?: string; limit: number },
+  ): Promise<HistoryPage> {
+    const query: Record<string, string> = { dir: o.dir, limit: String(o.limit), user_id: o.asUser };
+    if (o.from !== undefined) query.from = o.from;
+    const body = await this.get(`/rooms/${encodeURIComponent(roomId)}/messages`, query, []);
+    if (!body || !Array.isArray(body.chunk))
+      throw new HistoryError("the homeserver answered /messages without a chunk");
+    const events: HistoryEvent[] = [];
+    for (const raw of body.chunk as unknown[]) {
+      if (!raw || typeof raw !== "object") continue;
+      // The room asked for, whatever the event says (the client format may leave room_id out).
+      const event = historyEvent({ ...(raw as Json), room_id: roomId });
+      if (event) events.push(event);
+    }
+    return { events, ...(typeof body.end === "string" ? { end: body.end } : {}) };
+  }
+
+  /** GET under /_matrix/client/v3; the listed statuses are answered with undefined. */
+  private async get(
+    path: string,
+    query: Record<string, string>,
+    absent: number[],
+  ): Promise<Json | undefined> {
+    const url = `${this.o.homeserverUrl.replace(/\/+$/, "")}/_matrix/client/v3${path}?${new URLSearchParams(query)}`;
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        headers: { authorization: `Bearer ${this.o.asToken}` },
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+    } catch (err) {
+      throw new HistoryError(`cannot reach the homeserver: ${(err as Error).message}`);
+    }
+    if (absent.includes(res.status)) {
+      await res.body?.cancel();
+      return undefined;
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new HistoryError(`GET ${path}: HTTP ${res.status}`, res.status);
+    }
+    const body = (await res.json().catch(() => undefined)) as unknown;
+    if (!body || typeof body !== "object" || Array.isArray(body)) throw new HistoryError("not a JSON object");
+    return body as Json;
+  }
+}
