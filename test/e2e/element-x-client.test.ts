@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { EventType, type MatrixEvent } from "matrix-js-sdk";
-import { roomMessages } from "../helpers/bridge-harness.js";
+import { eventually, roomMessages } from "../helpers/bridge-harness.js";
 import {
   DecryptionFailureCode,
   ElementXClient,
@@ -31,6 +31,8 @@ describe("Element X-like client with Rust crypto on a real Synapse", function ()
   let alice: ElementXClient;
   let bob: ElementXClient;
   let dm: string;
+  /** A message of Alice's first device sent before her second device existed. */
+  let beforeSecondDevice: string;
 
   const started = (c: ElementXClient): ElementXClient => {
     clients.push(c);
@@ -190,6 +192,7 @@ describe("Element X-like client with Rust crypto on a real Synapse", function ()
 
   it("takes a reaction sent in the clear as Element Web does, and reports it as not encrypted", async function () {
     const target = await alice.sendText(dm, "react to me the Element Web way");
+    beforeSecondDevice = target;
     await seenClean(bob, target, alice);
     const id = await alice.sendReaction(dm, target, "🎉", { encrypted: false });
     const reaction = await bob.waitForEventId(dm, id);
@@ -217,6 +220,22 @@ describe("Element X-like client with Rust crypto on a real Synapse", function ()
     await seenClean(alice, fromAlice2, alice);
   });
 
+  it("the second device restores earlier history from the key backup (shown with a grey shield)", async function () {
+    const alice2 = clients.find((c) => c.userId === alice.userId && c !== alice) ?? assert.fail("no alice2");
+    // Alice's first device uploads its room keys to the backup in the background: retry until there.
+    const old = await eventually("the earlier message to decrypt from the backup", async () => {
+      const event = alice2.client.getRoom(dm)?.findEventById(beforeSecondDevice);
+      if (event?.getClearContent() && !event.isDecryptionFailure()) return event;
+      await alice2.restoreFromKeyBackup();
+      return undefined;
+    });
+    assert.equal(old.getContent().body, "react to me the Element Web way");
+    await assertShield(alice2, old, {
+      colour: EventShieldColour.GREY,
+      reason: EventShieldReason.AUTHENTICITY_NOT_GUARANTEED,
+    });
+  });
+
   it("detects the failure case: events from a device its owner did not sign show a red shield", async function () {
     // A device of Alice that never verified: same user, cross-signing exists, device unsigned.
     const unverified = started(await alice.loginAnotherDevice({ verify: false }));
@@ -227,6 +246,10 @@ describe("Element X-like client with Rust crypto on a real Synapse", function ()
     assert.equal(event.getContent().body, "from an unverified device");
     await assertShield(bob, event, RED_UNSIGNED);
     await assertShield(alice, await alice.waitForEventId(dm, fromUnverified), RED_UNSIGNED);
+    // What it reads itself: room keys still reach it (others share with unsigned devices
+    // unless they exclude insecure devices), and a cross-signed sender shows no shield.
+    const fromBob = await bob.sendText(dm, "to every device of Alice, verified or not");
+    await seenClean(unverified, fromBob, bob);
 
     // A user that never set up cross-signing at all (a bridge ghost without it would be this).
     const carol = started(await ElementXClient.register(synapse(), "carol", { crossSigning: false }));

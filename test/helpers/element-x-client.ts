@@ -23,6 +23,9 @@
 //   gets signed, readers see it only once they have re-queried the owner's
 //   keys (device_lists.changed in their sync). waitForDeviceSignedByOwner
 //   waits for that instead of sleeping.
+// - History a later device restores from the key backup (restoreFromKeyBackup)
+//   decrypts with GREY/AUTHENTICITY_NOT_GUARANTEED, as in Element: only keys
+//   received straight from the sender's device give "no shield".
 // - In "exclude insecure devices" mode (OnlySignedDevicesIsolationMode)
 //   an event from an unsigned device does not decrypt at all
 //   (DecryptionFailureCode.UNSIGNED_SENDER_DEVICE), and room keys are not
@@ -246,6 +249,11 @@ export class ElementXClient {
       await this.crypto.userHasCrossSigningKeys(this.userId, true);
       return (await this.isSignedByOwner(this.deviceId)) ? true : undefined;
     });
+  }
+
+  /** Downloads the key backup and imports its room keys (history for a new device); returns how many. */
+  async restoreFromKeyBackup(): Promise<number> {
+    return (await this.crypto.restoreKeyBackup()).imported;
   }
 
   /** True if this client knows `deviceId` of `userId` (default: me) as signed by its owner. */
