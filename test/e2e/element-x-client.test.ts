@@ -103,7 +103,7 @@ describe("Element X-like client with Rust crypto on a real Synapse", function ()
     const direct = alice.client.getAccountData(EventType.Direct)?.getContent() as Record<string, string[]>;
     assert.deepEqual(direct[bob.userId], [dm]);
     // Each side has downloaded the other's keys and sees its device cross-signed.
-    await alice.waitForDeviceSignedByOwner(bob.userId, bob.deviceId);
+    assert.deepEqual(await alice.waitForAllDevicesSignedByOwner(bob.userId), [bob.deviceId]);
     await bob.waitForDeviceSignedByOwner(alice.userId, alice.deviceId);
   });
 

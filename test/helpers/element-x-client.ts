@@ -271,6 +271,22 @@ export class ElementXClient {
     );
   }
 
+  /**
+   * Waits until this client knows at least one device of `userId` and sees every one of
+   * them signed by its owner (for a ghost whose device id the test does not know); returns their ids.
+   */
+  async waitForAllDevicesSignedByOwner(userId: string, timeoutMs = 30_000): Promise<string[]> {
+    return eventually(
+      `${this.userId} to see every device of ${userId} signed by its owner`,
+      async () => {
+        const ids = [...((await this.crypto.getUserDeviceInfo([userId], true)).get(userId)?.keys() ?? [])];
+        const signed = await Promise.all(ids.map((id) => this.isSignedByOwner(id, userId)));
+        return ids.length > 0 && signed.every(Boolean) ? ids : undefined;
+      },
+      timeoutMs,
+    );
+  }
+
   /** Waits until this client knows `deviceId` of `userId` at all (so it shares room keys with it). */
   async waitForDevice(userId: string, deviceId: string, timeoutMs = 30_000): Promise<void> {
     await eventually(
