@@ -28,8 +28,8 @@
 //   received straight from the sender's device give "no shield".
 // - In "exclude insecure devices" mode (OnlySignedDevicesIsolationMode)
 //   an event from an unsigned device does not decrypt at all
-//   (DecryptionFailureCode.UNSIGNED_SENDER_DEVICE), and room keys are not
-//   sent to unsigned devices.
+//   (DecryptionFailureCode.UNSIGNED_SENDER_DEVICE); per the SDK's docs it also
+//   shares room keys only with signed devices (not measured here).
 // - A fresh login must query its own keys (userHasCrossSigningKeys(me, true))
 //   before importing the cross-signing keys from 4S, else the import silently
 //   fails ("importCrossSigningKeys failed to import the keys"); and it sees its
@@ -41,8 +41,8 @@
 //   wire of an encrypted event.
 // - Node quirks (two copies of SDK modules under tsx, 5-minute timers, log
 //   noise) are handled in matrix-sdk-node.ts.
-// - No Synapse config beyond the harness's is needed for plain clients: the
-//   first cross-signing upload needs no UIA (MSC3967); later ones use the
+// - No Synapse config beyond the harness's is needed for plain clients. A
+//   cross-signing upload that asks for user-interactive auth gets the
 //   password (authUploadDeviceSigningKeys below).
 // - The wasm module is compiled once per process (initRustCrypto's first
 //   call), each further client only builds an OlmMachine. stop() closes the
