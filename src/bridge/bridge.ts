@@ -16,6 +16,7 @@ import type { ClientOptions } from "../people/client/people-client.js";
 import { startPeopleServer, type PeopleServerHandle } from "../people/server/people-server.js";
 import { BridgeSecret, withBridgeRegistration } from "./accounts/bridge-secret.js";
 import { PeopleAccounts } from "./accounts/people-accounts.js";
+import { accountsProfileReader } from "./accounts/profile-reader.js";
 import { peopleNetwork } from "./accounts/people-network.js";
 import { AppserviceAdapter } from "./appservice/matrix-bridge.js";
 import { ManagementBot } from "./bot.js";
@@ -28,6 +29,7 @@ import {
   type ConnectionState,
   type RetryPolicy,
 } from "./homeserver.js";
+import { GhostProfiles, profiledGhosts } from "./ghost-profiles.js";
 import { createBridgeLogger, type Logger } from "./logger.js";
 import { BridgeMetrics, startMetricsServer, type MetricsServer } from "./metrics.js";
 import { Permissions } from "./permissions.js";
@@ -156,8 +158,19 @@ export async function startBridge(
       metrics,
     });
     const permissions = new Permissions(config.bridge.permissions);
-    const portals = createPortals({
+    const ghostProfiles = new GhostProfiles({
       ghosts: adapter.ghosts,
+      reader: accountsProfileReader(accounts, store.peopleAccounts),
+      store: store.ghostProfiles,
+      log: log.child({ component: "ghost-profiles" }),
+      metrics,
+      template: config.bridge.displayname_template,
+      refreshIntervalMs: config.bridge.profile_refresh_interval,
+    });
+    cleanup.push(() => ghostProfiles.close());
+    const ghosts = profiledGhosts(adapter.ghosts, ghostProfiles);
+    const portals = createPortals({
+      ghosts,
       people: accounts,
       store,
       permissions,
@@ -169,7 +182,7 @@ export async function startBridge(
     accounts.onMessage(portals.toMatrix.handle);
     accounts.onKeyChange(
       keyChangeNotices({
-        ghosts: adapter.ghosts,
+        ghosts,
         service: portals.service,
         log: log.child({ component: "portals" }),
       }),

@@ -47,6 +47,12 @@ export class BridgeMetrics {
     labelNames: ["command", "outcome"],
     registers: [this.registry],
   });
+  readonly ghostProfiles = new Counter({
+    name: "bridge_ghost_profile_refreshes_total",
+    help: "People profiles fetched for ghosts' names and avatars, by outcome (updated, failed)",
+    labelNames: ["outcome"],
+    registers: [this.registry],
+  });
   readonly homeserverUp = new Gauge({
     name: "bridge_homeserver_connected",
     help: "1 when the homeserver is reachable and knows the appservice",

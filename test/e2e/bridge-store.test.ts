@@ -48,7 +48,7 @@ for (const engine of ENGINES) {
         const bridge = (await db("bridge_migrations").select("name")) as { name: string }[];
         assert.deepEqual(
           bridge.map((r) => r.name),
-          ["001-initial", "002-portals"],
+          ["001-initial", "002-portals", "003-ghost-profiles"],
         );
         const people = (await db("knex_migrations").select("name")) as { name: string }[];
         assert.ok(!people.some((r) => r.name.includes("bridge")));
@@ -178,6 +178,28 @@ for (const engine of ENGINES) {
         ["a@p.test", "joe@o.test"],
       );
       assert.deepEqual(await messages.eventsInRoom("!other", ["$e1"]), []);
+    });
+
+    it("keeps one ghost profile record per address, replaced by the newer", async function () {
+      assert.equal(await store.ghostProfiles.get("joe@example.com"), undefined);
+      const first = {
+        address: "joe@example.com",
+        displayName: "Joe (People)",
+        avatarHash: "h".repeat(43),
+        avatarMxc: "mxc://hs/a",
+        fetchedAt: 1_000,
+      };
+      await store.ghostProfiles.put(first);
+      assert.deepEqual(await store.ghostProfiles.get("joe@example.com"), first);
+      const second = {
+        ...first,
+        displayName: "Joseph (People)",
+        avatarHash: null,
+        avatarMxc: null,
+        fetchedAt: 2_000,
+      };
+      await store.ghostProfiles.put(second);
+      assert.deepEqual(await store.ghostProfiles.get("joe@example.com"), second);
     });
 
     it("keeps its data when opened again (migrations are not re-run)", async function () {

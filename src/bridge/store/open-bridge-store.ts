@@ -2,6 +2,7 @@
 // latest schema before anyone can use it.
 import knex, { type Knex } from "knex";
 import { postgresKnexConfig, sqliteKnexConfig } from "../../store/knex/knex-config.js";
+import { KnexGhostProfileStore } from "./ghost-profile-store.js";
 import { KnexManagementRoomStore } from "./management-room-store.js";
 import { KnexMessageMapStore } from "./message-map-store.js";
 import { BRIDGE_MIGRATIONS_TABLE, bridgeMigrationSource } from "./migrations/index.js";
@@ -22,6 +23,7 @@ class KnexBridgeStore implements BridgeStore {
   readonly peopleAccounts: KnexPeopleAccountStore;
   readonly portals: KnexPortalStore;
   readonly messages: KnexMessageMapStore;
+  readonly ghostProfiles: KnexGhostProfileStore;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly db: Knex) {
@@ -30,6 +32,7 @@ class KnexBridgeStore implements BridgeStore {
     this.peopleAccounts = new KnexPeopleAccountStore(db);
     this.portals = new KnexPortalStore(db);
     this.messages = new KnexMessageMapStore(db);
+    this.ghostProfiles = new KnexGhostProfileStore(db);
   }
 
   async ping(): Promise<void> {

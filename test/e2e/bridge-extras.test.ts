@@ -1,0 +1,213 @@
+// Ghost profiles (and, below, thumbnails and metrics) against the real thing:
+// a real Synapse, the bridge with its embedded People server (people.test), a
+// second real People server (other.test) with Joe as a PeopleClient, and
+// Alice as an Element-like matrix-js-sdk user. The tests run in order and
+// share the portal.
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import type { MatrixEvent } from "matrix-js-sdk";
+import type { BridgeConfigInput } from "../../src/bridge/config.js";
+import type { Registration } from "../../src/bridge/registration.js";
+import { PeopleClient } from "../../src/people/client/people-client.js";
+import {
+  bridgeConfigInput,
+  eventually,
+  generateRegistrationWithCli,
+  makeBridgeDir,
+  startMatrixUser,
+  startTestBridge,
+  waitForTimelineEvent,
+  writeConfigFile,
+  type BridgeDir,
+  type MatrixUser,
+  type TestBridge,
+} from "../helpers/bridge-harness.js";
+import { clientOptions, removeTempDirs, tempDir } from "../helpers/client-fixtures.js";
+import { startTestServer, type TestServer } from "../helpers/people-servers.js";
+import { freePort } from "../helpers/ports.js";
+import { ensureSynapseInstalled, startSynapse, type SynapseHandle } from "../helpers/synapse.js";
+
+const PEOPLE_DOMAIN = "people.test";
+const OTHER = "other.test";
+const ALICE_PEOPLE = `alice@${PEOPLE_DOMAIN}`;
+const JOE = `joe@${OTHER}`;
+const JOE_GHOST = "@_people_joe=40other.test:localhost";
+
+type Json = Record<string, unknown>;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Bytes that start like a PNG, different per seed. */
+export const pngBytes = (seed: string, size = 3000): Buffer =>
+  Buffer.concat([
+    Buffer.from("89504e470d0a1a0a", "hex"),
+    createHash("sha256").update(seed).digest(),
+    Buffer.alloc(size, seed),
+  ]);
+
+describe("Bridge extras on a real Synapse: ghost profiles", function () {
+  this.timeout(60_000);
+  let files: BridgeDir;
+  let other: TestServer;
+  let hs: SynapseHandle | undefined;
+  let bridge: TestBridge | undefined;
+  let alice: MatrixUser | undefined;
+  let joe: PeopleClient | undefined;
+  let portal: string;
+
+  const running = (): TestBridge => bridge ?? assert.fail("bridge not started");
+  const synapse = (): SynapseHandle => hs ?? assert.fail("synapse not started");
+  const user = (): MatrixUser => alice ?? assert.fail("alice not logged in");
+  const joeClient = (): PeopleClient => joe ?? assert.fail("joe not started");
+
+  before(async function () {
+    this.timeout(900_000); // the first run installs Synapse
+    await ensureSynapseInstalled();
+    other = await startTestServer(OTHER);
+    files = makeBridgeDir();
+    const appservicePort = await freePort();
+    const base = bridgeConfigInput(files.dir, {
+      homeserverUrl: "http://127.0.0.1:9",
+      appservicePort,
+      peopleDomain: PEOPLE_DOMAIN,
+      permissions: { "@alice:localhost": "user" },
+    });
+    const fileInput: BridgeConfigInput = {
+      ...base,
+      // Short, so a name change shows up within the test.
+      bridge: { ...base.bridge, profile_refresh_interval: "1s" },
+      people: {
+        ...base.people!,
+        discovery: {
+          pins: { [OTHER]: `127.0.0.1:${other.handle.port}` },
+          ca_files: [join(other.dataDir, "tls", "dev-cert.pem")],
+        },
+      },
+    };
+    writeConfigFile(files.configPath, fileInput);
+    const registration: Registration = await generateRegistrationWithCli(
+      files,
+      `http://127.0.0.1:${appservicePort}`,
+    );
+    hs = await startSynapse({ appserviceRegistrations: [files.registrationPath] });
+    bridge = await startTestBridge(
+      { ...fileInput, homeserver: { url: hs.url, domain: hs.serverName } },
+      registration,
+      {
+        registrationPath: files.registrationPath,
+        peopleClient: { reconnect: { baseMs: 100, maxMs: 500 }, backoff: { baseMs: 100, maxMs: 500 } },
+      },
+    );
+    await bridge.handle.ready;
+    const network = {
+      pins: {
+        [OTHER]: `127.0.0.1:${other.handle.port}`,
+        [PEOPLE_DOMAIN]: `127.0.0.1:${bridge.handle.people.port}`,
+      },
+      ca: [other.handle.certificate, bridge.handle.people.certificate],
+    };
+    joe = await PeopleClient.create({ ...clientOptions(network, tempDir(JOE)), address: JOE });
+    await joe.start();
+    alice = await startMatrixUser(hs, "alice");
+    // Alice's People account, as the `dm` command or an invite would make it.
+    await bridge.handle.accounts.accountFor(alice.userId);
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    alice?.client.stopClient();
+    await joe?.close();
+    await bridge?.stop();
+    await hs?.stop();
+    await other?.stop();
+    files?.remove();
+    removeTempDirs();
+  });
+
+  const content = (e: MatrixEvent): Json => e.getContent() as Json;
+
+  async function downloadMxc(mxc: string): Promise<Buffer> {
+    const match = /^mxc:\/\/([^/]+)\/(.+)$/.exec(mxc) ?? assert.fail(`not an mxc URI: ${mxc}`);
+    const res = await fetch(`${synapse().url}/_matrix/client/v1/media/download/${match[1]}/${match[2]}`, {
+      headers: { authorization: `Bearer ${user().accessToken}` },
+    });
+    assert.ok(res.ok, `download: ${res.status}`);
+    return Buffer.from(await res.arrayBuffer());
+  }
+
+  /** Joe's message reaches Alice's client, in the portal (joined when it is new). */
+  async function joeSays(body: string): Promise<MatrixEvent> {
+    await joeClient().sendText([ALICE_PEOPLE], body);
+    if (!portal) {
+      const found = await eventually("the portal to be made", () =>
+        running().handle.store.portals.byPair(user().userId, JOE),
+      );
+      portal = found.roomId;
+      await eventually("the invite to reach Alice's client", () =>
+        user().client.getRoom(portal)?.getMyMembership() === "invite" ? true : undefined,
+      );
+      await user().client.joinRoom(portal);
+    }
+    return waitForTimelineEvent(
+      user().client,
+      portal,
+      (e) => e.getSender() === JOE_GHOST && content(e).body === body,
+    );
+  }
+
+  const avatar = pngBytes("joe's face");
+
+  it("shows Joe's People name and avatar on his ghost", async function () {
+    await joeClient().profile.set({
+      display_name: "Joe Smith",
+      avatar: { bytes: avatar, mime: "image/png" },
+    });
+    await joeSays("hello from joe");
+
+    const member = await eventually("Alice's client to see Joe's name", () => {
+      const m = user().client.getRoom(portal)?.getMember(JOE_GHOST);
+      return m?.name === "Joe Smith (People)" ? m : undefined;
+    });
+    const profile = await user().client.getProfileInfo(JOE_GHOST);
+    assert.equal(profile.displayname, "Joe Smith (People)");
+    const mxc = profile.avatar_url ?? assert.fail("the ghost has no avatar");
+    assert.match(mxc, /^mxc:\/\/localhost\//);
+    assert.equal(member.getMxcAvatarUrl(), mxc);
+    assert.deepEqual(await downloadMxc(mxc), avatar);
+
+    const record = await running().handle.store.ghostProfiles.get(JOE);
+    assert.equal(record?.avatarMxc, mxc);
+    assert.equal(record?.avatarHash, createHash("sha256").update(avatar).digest("base64url"));
+  });
+
+  it("shows a name change; an unchanged avatar is not uploaded again", async function () {
+    const before = await running().handle.store.ghostProfiles.get(JOE);
+    await joeClient().profile.set({ display_name: "Joseph Smith" });
+    await sleep(1_100); // past profile_refresh_interval: the next sight of the ghost refreshes it
+    await joeSays("joe again");
+    await eventually("Alice's client to see the new name", () =>
+      user().client.getRoom(portal)?.getMember(JOE_GHOST)?.name === "Joseph Smith (People)"
+        ? true
+        : undefined,
+    );
+    const profile = await user().client.getProfileInfo(JOE_GHOST);
+    assert.equal(profile.displayname, "Joseph Smith (People)");
+    assert.equal(profile.avatar_url, before?.avatarMxc);
+    const after = await running().handle.store.ghostProfiles.get(JOE);
+    assert.equal(after?.avatarMxc, before?.avatarMxc);
+    assert.ok((after?.fetchedAt ?? 0) > (before?.fetchedAt ?? 0));
+  });
+
+  it("a name that poses as a Matrix user is not used", async function () {
+    await joeClient().profile.set({ display_name: "@admin:localhost" });
+    await sleep(1_100);
+    await joeSays("who am i");
+    await eventually("the ghost's name to fall back to the address", async () =>
+      (await running().handle.store.ghostProfiles.get(JOE))?.displayName === `${JOE} (People)`
+        ? true
+        : undefined,
+    );
+    assert.equal((await user().client.getProfileInfo(JOE_GHOST)).displayname, `${JOE} (People)`);
+  });
+});
