@@ -23,7 +23,8 @@ import {
   type MatrixUser,
   type TestBridge,
 } from "../helpers/bridge-harness.js";
-import { clientOptions, removeTempDirs, tempDir } from "../helpers/client-fixtures.js";
+import { Recorder, clientOptions, removeTempDirs, tempDir } from "../helpers/client-fixtures.js";
+import type { MessageContent } from "../../src/people/protocol/messages.js";
 import { startTestServer, type TestServer } from "../helpers/people-servers.js";
 import { freePort } from "../helpers/ports.js";
 import { ensureSynapseInstalled, startSynapse, type SynapseHandle } from "../helpers/synapse.js";
@@ -46,7 +47,7 @@ export const pngBytes = (seed: string, size = 3000): Buffer =>
     Buffer.alloc(size, seed),
   ]);
 
-describe("Bridge extras on a real Synapse: ghost profiles", function () {
+describe("Bridge extras on a real Synapse: ghost profiles, thumbnails", function () {
   this.timeout(60_000);
   let files: BridgeDir;
   let other: TestServer;
@@ -54,6 +55,7 @@ describe("Bridge extras on a real Synapse: ghost profiles", function () {
   let bridge: TestBridge | undefined;
   let alice: MatrixUser | undefined;
   let joe: PeopleClient | undefined;
+  let joeRec: Recorder;
   let portal: string;
 
   const running = (): TestBridge => bridge ?? assert.fail("bridge not started");
@@ -108,6 +110,7 @@ describe("Bridge extras on a real Synapse: ghost profiles", function () {
       ca: [other.handle.certificate, bridge.handle.people.certificate],
     };
     joe = await PeopleClient.create({ ...clientOptions(network, tempDir(JOE)), address: JOE });
+    joeRec = new Recorder(joe);
     await joe.start();
     alice = await startMatrixUser(hs, "alice");
     // Alice's People account, as the `dm` command or an invite would make it.
@@ -209,5 +212,70 @@ describe("Bridge extras on a real Synapse: ghost profiles", function () {
         : undefined,
     );
     assert.equal((await user().client.getProfileInfo(JOE_GHOST)).displayname, `${JOE} (People)`);
+  });
+
+  // --- thumbnails --------------------------------------------------------------
+
+  async function uploadAsAlice(bytes: Buffer, mime: string, name: string): Promise<string> {
+    const res = await fetch(`${synapse().url}/_matrix/media/v3/upload?filename=${name}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${user().accessToken}`, "content-type": mime },
+      body: bytes,
+    });
+    assert.ok(res.ok, `upload: ${res.status}`);
+    return String(((await res.json()) as Json).content_uri);
+  }
+
+  it("Matrix → People: Alice's image arrives with its thumbnail, both decrypting to the same bytes", async function () {
+    const full = pngBytes("alice full", 20_000);
+    const thumb = pngBytes("alice thumb", 500);
+    const url = await uploadAsAlice(full, "image/png", "big.png");
+    const thumbnailUrl = await uploadAsAlice(thumb, "image/png", "thumb.png");
+    const client = user().client as unknown as {
+      sendEvent(room: string, type: string, content: Json): Promise<{ event_id: string }>;
+    };
+    await client.sendEvent(portal, "m.room.message", {
+      msgtype: "m.image",
+      body: "big.png",
+      url,
+      info: {
+        mimetype: "image/png",
+        size: full.length,
+        w: 800,
+        h: 600,
+        thumbnail_url: thumbnailUrl,
+        thumbnail_info: { mimetype: "image/png", size: thumb.length, w: 80, h: 60 },
+      },
+    });
+    const m = await eventually("Joe to receive the image", () =>
+      joeRec.messages.find((x) => x.content.type === "attachment" && x.content.blob.name === "big.png"),
+    );
+    const a = m.content as Extract<MessageContent, { type: "attachment" }>;
+    assert.deepEqual(await joeClient().downloadAttachment(a.blob), full);
+    const t = a.thumbnail ?? assert.fail("no thumbnail");
+    assert.deepEqual(await joeClient().downloadAttachment(t), thumb);
+    assert.deepEqual([t.mime, t.width, t.height, t.size], ["image/png", 80, 60, thumb.length]);
+  });
+
+  it("People → Matrix: Joe's image shows with a thumbnail whose bytes the homeserver serves", async function () {
+    const full = pngBytes("joe full", 20_000);
+    const thumb = pngBytes("joe thumb", 400);
+    const blob = await joeClient().uploadAttachment(full, { mime: "image/png", name: "joe-big.png" });
+    const thumbnail = await joeClient().uploadAttachment(thumb, { mime: "image/png" });
+    await joeClient().send([ALICE_PEOPLE], {
+      type: "attachment",
+      blob,
+      thumbnail: { ...thumbnail, width: 40, height: 30 },
+    });
+    const e = await waitForTimelineEvent(
+      user().client,
+      portal,
+      (x) =>
+        x.getSender() === JOE_GHOST && content(x).msgtype === "m.image" && content(x).body === "joe-big.png",
+    );
+    const info = content(e).info as Json;
+    assert.deepEqual(await downloadMxc(String(content(e).url)), full);
+    assert.deepEqual(await downloadMxc(String(info.thumbnail_url)), thumb);
+    assert.deepEqual(info.thumbnail_info, { mimetype: "image/png", size: thumb.length, w: 40, h: 30 });
   });
 });

@@ -31,6 +31,7 @@ import {
 } from "../matrix-side.js";
 import type { BridgeMetrics } from "../metrics.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
+import { MAX_THUMBNAIL_BYTES } from "../model/thumbnails.js";
 import {
   attachmentToPeople,
   matrixEventToPeople,
@@ -235,7 +236,20 @@ export class MatrixToPeopleFlow {
       mime: media.mime,
       ...(media.name !== undefined && { name: media.name }),
     });
-    return attachmentToPeople(media, blob);
+    return attachmentToPeople(media, blob, await this.uploadThumbnail(media.thumbnail, account));
+  }
+
+  /** The thumbnail to People too; one the homeserver cannot give (gone, too large, encrypted) is left out. */
+  private async uploadThumbnail(thumb: AttachmentPlaceholder["thumbnail"], account: PeopleAccount) {
+    if (!thumb || thumb.encrypted) return undefined;
+    let bytes: Buffer;
+    try {
+      bytes = await this.o.ghosts.downloadMedia(thumb.mxc, MAX_THUMBNAIL_BYTES);
+    } catch (err) {
+      if (err instanceof MediaTooLarge || err instanceof MediaNotFound) return undefined;
+      throw err;
+    }
+    return account.uploadAttachment(bytes, { mime: thumb.mime });
   }
 
   /** The People ids of the events this one points at, as the converter's synchronous lookup. */

@@ -15,17 +15,19 @@
 //
 // Attachments: the bytes are fetched from People (decrypted, hash checked),
 // uploaded to the media repository as the ghost, and sent as an m.image,
-// m.file, m.audio or m.video. Read receipts and typing are best effort: only
+// m.file, m.audio or m.video, with its thumbnail when it has a usable one. Read receipts and typing are best effort: only
 // into an existing portal, failures logged and dropped, never retried.
 //
 // Not bridged yet, and said so in the log: messages from the account's own
 // other devices, conversations with several addresses.
 import type { MessageId } from "../../people/protocol/ids.js";
-import type { MessageContent } from "../../people/protocol/messages.js";
+import type { BlobRef, MessageContent } from "../../people/protocol/messages.js";
+import { isPeopleError } from "../../people/errors.js";
+import { isTransient } from "../../people/client/transient.js";
 import type { Logger } from "../logger.js";
 import type { GhostSide } from "../matrix-side.js";
 import type { BridgeMetrics } from "../metrics.js";
-import { isMxcUri, type MatrixEventId } from "../model/matrix-ids.js";
+import { isMxcUri, type MatrixEventId, type MxcUri } from "../model/matrix-ids.js";
 import {
   attachmentToMatrix,
   peopleToMatrix,
@@ -160,9 +162,10 @@ export class PeopleToMatrixFlow {
         const bytes = await account.downloadAttachment(result.blob);
         const url = await this.o.ghosts.uploadMedia(ghost, bytes, result.blob.mime, result.blob.name);
         if (!isMxcUri(url)) throw new Error("the homeserver answered the upload without an mxc URI");
+        const thumbnail = result.thumbnail && (await this.thumbnail(result.thumbnail, ghost, account));
         const event = attachmentToMatrix(
           m.content as AttachmentContent,
-          { media: { url } },
+          { media: { url }, ...(thumbnail && { thumbnail: { url: thumbnail } }) },
           await this.context(m, portal),
         );
         if (event.kind !== "event") {
@@ -172,6 +175,24 @@ export class PeopleToMatrixFlow {
         return this.o.ghosts.sendEvent(ghost, room, event.type, { ...event.content }, txnKey);
       }
     }
+  }
+
+  /** The thumbnail's mxc URI; one People cannot give (gone, not matching its hash) is left out. */
+  private async thumbnail(
+    ref: BlobRef,
+    ghost: ReturnType<GhostSide["ghostId"]>,
+    account: PeopleAccount,
+  ): Promise<MxcUri | undefined> {
+    let bytes: Buffer;
+    try {
+      bytes = await account.downloadAttachment(ref);
+    } catch (err) {
+      if (isPeopleError(err) && !isTransient(err)) return undefined;
+      throw err;
+    }
+    const url = await this.o.ghosts.uploadMedia(ghost, bytes, ref.mime);
+    if (!isMxcUri(url)) throw new Error("the homeserver answered the upload without an mxc URI");
+    return url;
   }
 
   /** A read receipt or typing from the peer, as the ghost's; best effort. */
