@@ -136,6 +136,8 @@ export async function startBridge(
     });
 
     const metrics = new BridgeMetrics(options.defaultMetrics ?? false);
+    accounts.onDelivery((messageId, accepted) => metrics.peopleDelivery(messageId, accepted));
+    metrics.trackOutbox(() => accounts.outboxSize());
     const commands = new CommandRegistry();
     commands.register(
       helpCommand(commands, config.bridge.management_room_text.additional_help),

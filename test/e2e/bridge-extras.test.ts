@@ -47,7 +47,7 @@ export const pngBytes = (seed: string, size = 3000): Buffer =>
     Buffer.alloc(size, seed),
   ]);
 
-describe("Bridge extras on a real Synapse: ghost profiles, thumbnails", function () {
+describe("Bridge extras on a real Synapse: ghost profiles, thumbnails, metrics", function () {
   this.timeout(60_000);
   let files: BridgeDir;
   let other: TestServer;
@@ -277,5 +277,66 @@ describe("Bridge extras on a real Synapse: ghost profiles, thumbnails", function
     assert.deepEqual(await downloadMxc(String(content(e).url)), full);
     assert.deepEqual(await downloadMxc(String(info.thumbnail_url)), thumb);
     assert.deepEqual(info.thumbnail_info, { mimetype: "image/png", size: thumb.length, w: 40, h: 30 });
+  });
+
+  // --- metrics -----------------------------------------------------------------
+
+  /** The bridge's /metrics, as a map of series (name with labels) to value. */
+  async function scrape(): Promise<Map<string, number>> {
+    const url = running().handle.metricsUrl ?? assert.fail("metrics not enabled");
+    const res = await fetch(`${url}/metrics`);
+    assert.equal(res.status, 200);
+    const series = new Map<string, number>();
+    for (const line of (await res.text()).split("\n")) {
+      if (line === "" || line.startsWith("#")) continue;
+      const at = line.lastIndexOf(" ");
+      series.set(line.slice(0, at), Number(line.slice(at + 1)));
+    }
+    return series;
+  }
+  const value = (m: Map<string, number>, key: string) => m.get(key) ?? 0;
+
+  it("/metrics counts messages each way, failures by reason, latency and the outbox; /health is ok", async function () {
+    const before = await scrape();
+    const client = user().client as unknown as {
+      sendEvent(room: string, type: string, content: Json): Promise<{ event_id: string }>;
+    };
+    await client.sendEvent(portal, "m.room.message", { msgtype: "m.text", body: "counted" });
+    await eventually("Joe to receive the counted text", () =>
+      joeRec.messages.find((x) => x.content.type === "text" && x.content.body === "counted"),
+    );
+    await joeSays("counted back");
+    // Not bridgeable: answered with a notice, and counted as a failure with its reason.
+    await client.sendEvent(portal, "m.room.message", {
+      msgtype: "m.location",
+      body: "here",
+      geo_uri: "geo:1,2",
+    });
+
+    const toPeople = 'bridge_messages_total{direction="to_people",kind="text"}';
+    const toMatrix = 'bridge_messages_total{direction="to_matrix",kind="text"}';
+    const unsupported = 'bridge_message_failures_total{direction="to_people",reason="unsupported_type"}';
+    const peopleLatency = 'bridge_message_latency_seconds_count{direction="to_people"}';
+    const matrixLatency = 'bridge_message_latency_seconds_count{direction="to_matrix"}';
+    const after = await eventually("the counters to move", async () => {
+      const m = await scrape();
+      return value(m, unsupported) > value(before, unsupported) &&
+        value(m, peopleLatency) > value(before, peopleLatency)
+        ? m
+        : undefined;
+    });
+    assert.equal(value(after, toPeople) - value(before, toPeople), 1);
+    assert.equal(value(after, toMatrix) - value(before, toMatrix), 1);
+    assert.equal(value(after, unsupported) - value(before, unsupported), 1);
+    assert.ok(value(after, matrixLatency) > value(before, matrixLatency));
+    // Everything was accepted by Joe's server: nothing waits in the outboxes.
+    assert.equal(after.get("bridge_people_outbox_messages"), 0);
+    // Earlier tests bridged attachments both ways.
+    assert.ok(value(after, 'bridge_messages_total{direction="to_people",kind="attachment"}') >= 1);
+    assert.ok(value(after, 'bridge_messages_total{direction="to_matrix",kind="attachment"}') >= 1);
+
+    const health = await fetch(`${running().handle.metricsUrl!}/health`);
+    assert.equal(health.status, 200);
+    assert.equal(((await health.json()) as Json).ok, true);
   });
 });

@@ -94,33 +94,38 @@ export class PeopleToMatrixFlow {
       return;
     }
     const key = `${m.from}\n${m.id}`;
+    const received = this.o.metrics.latency.startTimer({ direction: "to_matrix" });
     try {
-      await this.bridge(account, m, log);
+      if (await this.bridge(account, m, log)) received();
       this.retry.succeeded(key);
     } catch (err) {
       if (this.retry.failed(key)) {
+        this.o.metrics.failed("to_matrix", "retry");
         log.warn({ err }, "a People message did not reach Matrix; it comes again");
         throw err;
       }
       this.count("failed");
+      this.o.metrics.failed("to_matrix", "gave_up");
       log.error({ err }, "gave up on a People message: it did not reach Matrix in time");
     }
   };
 
-  private async bridge(account: PeopleAccount, m: IncomingMessage, log: Logger): Promise<void> {
+  /** True once a message event is in Matrix (for the latency metric). */
+  private async bridge(account: PeopleAccount, m: IncomingMessage, log: Logger): Promise<boolean> {
     const existing = await this.o.portals.byPair(account.owner, m.from);
     const result = peopleToMatrix(m.content, await this.context(m, existing));
     if (result.kind === "receipt" || result.kind === "typing") {
       if (existing) await this.ephemeral(account, m, existing, result, log);
-      return;
+      return false;
     }
     if (result.kind === "unbridgeable") {
       this.count("unbridgeable");
+      this.o.metrics.failed("to_matrix", result.reason);
       log.debug(
         { reason: result.reason, detail: result.detail, type: m.content.type },
         "People message not bridged",
       );
-      return;
+      return false;
     }
     const portal = existing ?? (await this.o.portals.ensurePortal(account.owner, m.from)).portal;
     const ghost = this.o.ghosts.ghostId(m.from);
@@ -135,7 +140,9 @@ export class PeopleToMatrixFlow {
       createdAt: this.now(),
     });
     this.count("bridged");
+    this.o.metrics.bridged("to_matrix", m.content.type);
     log.debug({ room: portal.roomId, type: m.content.type }, "sent to Matrix");
+    return true;
   }
 
   private async send(
@@ -211,6 +218,7 @@ export class PeopleToMatrixFlow {
       } else {
         await this.o.ghosts.sendTyping(ghost, portal.roomId, result.active, result.timeoutMs);
       }
+      this.o.metrics.bridged("to_matrix", m.content.type);
     } catch (err) {
       log.debug({ err, kind: result.kind, user: account.owner }, "a receipt or typing did not reach Matrix");
     }
