@@ -138,36 +138,33 @@ export class GhostProfiles {
   private async apply(ghost: MatrixUserId, address: PeopleAddress): Promise<void> {
     const fetchedAt = this.now();
     const profile = await this.o.reader.read(address);
-    await this.lock.run(address, () => this.set(ghost, address, profile, fetchedAt));
-  }
-
-  private async set(
-    ghost: MatrixUserId,
-    address: PeopleAddress,
-    profile: PeopleProfile | null,
-    fetchedAt: number,
-  ): Promise<void> {
     const before = await this.record(address);
-    const displayName = ghostDisplayName(this.o.template, address, profile?.displayName);
-    await this.o.ghosts.ensureGhost(ghost, displayName);
-    let avatarHash = before?.avatarHash ?? null;
-    let avatarMxc = before?.avatarMxc ?? null;
+    // The avatar moves outside the lock: a slow one never holds up a message's ensure().
+    let avatar: { hash: string; mxc: string } | null | undefined;
     const wanted = profile?.avatar;
-    if ((wanted?.hash ?? null) !== avatarHash) {
+    if ((wanted?.hash ?? null) !== (before?.avatarHash ?? null)) {
       if (wanted) {
         const bytes = await this.o.reader.avatar(address, profile!);
-        avatarMxc = await this.o.ghosts.uploadMedia(ghost, bytes, wanted.mime);
-        await this.o.ghosts.setAvatar(ghost, avatarMxc);
-        avatarHash = wanted.hash;
-      } else {
-        await this.o.ghosts.setAvatar(ghost, "");
-        avatarHash = avatarMxc = null;
-      }
-      this.o.log.debug({ ghost, avatar: avatarHash !== null }, "ghost avatar set");
+        avatar = { hash: wanted.hash, mxc: await this.o.ghosts.uploadMedia(ghost, bytes, wanted.mime) };
+      } else avatar = null;
     }
-    const record = { address, displayName, avatarHash, avatarMxc, fetchedAt };
-    await this.o.store.put(record);
-    this.records.set(address, record);
+    const displayName = ghostDisplayName(this.o.template, address, profile?.displayName);
+    await this.lock.run(address, async () => {
+      await this.o.ghosts.ensureGhost(ghost, displayName);
+      if (avatar !== undefined) {
+        await this.o.ghosts.setAvatar(ghost, avatar?.mxc ?? "");
+        this.o.log.debug({ ghost, avatar: avatar !== null }, "ghost avatar set");
+      }
+      const record: GhostProfileRecord = {
+        address,
+        displayName,
+        avatarHash: avatar === undefined ? (before?.avatarHash ?? null) : (avatar?.hash ?? null),
+        avatarMxc: avatar === undefined ? (before?.avatarMxc ?? null) : (avatar?.mxc ?? null),
+        fetchedAt,
+      };
+      await this.o.store.put(record);
+      this.records.set(address, record);
+    });
   }
 }
 

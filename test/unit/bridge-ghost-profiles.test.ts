@@ -128,7 +128,10 @@ class FakeReader implements ProfileReader {
     if (this.fail) throw this.fail;
     return this.profile;
   }
+  /** Holds avatar downloads until it resolves, when set. */
+  avatarGate: Promise<void> | undefined;
   async avatar(_a: PeopleAddress, p: PeopleProfile): Promise<Buffer> {
+    await this.avatarGate;
     return Buffer.from(`avatar ${p.avatar?.hash}`);
   }
 }
@@ -247,6 +250,24 @@ describe("GhostProfiles", function () {
     release();
     await fast.close();
     assert.equal(ghosts.names.get(ghost()), "Joe (People)");
+  });
+
+  it("a slow avatar does not hold up a known ghost's messages", async function () {
+    this.timeout(5_000); // held up, ensureGhost would never resolve
+    reader.profile = { displayName: "Joe" };
+    const wrapped = profiledGhosts(ghosts, profiles);
+    await wrapped.ensureGhost(ghost(), JOE);
+    let release!: () => void;
+    reader.avatarGate = new Promise((r) => (release = r));
+    reader.profile = { displayName: "Joe", avatar: avatar("slow") };
+    now += 60_000;
+    await wrapped.ensureGhost(ghost(), JOE); // starts the refresh, which waits for the avatar
+    await wrapped.ensureGhost(ghost(), JOE);
+    assert.equal(ghosts.avatars.length, 0);
+    release();
+    await profiles.close();
+    assert.equal(ghosts.avatars.length, 1);
+    assert.equal(store.rows.get(JOE)?.avatarHash, "slow");
   });
 
   it("passes everything else through, and leaves non-ghost users alone", async function () {
