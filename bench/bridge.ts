@@ -184,6 +184,7 @@ export async function runBridgeBench(): Promise<void> {
     const after = await latencySums(metricsUrl);
     const baseline: PathResult = { ...baselineLatency, rate: await measureRate(direct$) };
     const bridged: PathResult = { ...bridgedLatency, rate: await measureRate(portal$) };
+    const afterRate = await latencySums(metricsUrl);
     assert.ok(bridged.rate > 0 && baseline.rate > 0);
 
     const added = bridged.p50 - baseline.p50;
@@ -207,14 +208,19 @@ export async function runBridgeBench(): Promise<void> {
         `rate ${fmt(bridged.rate / baseline.rate)}× Synapse's (target ≥ 0.9×). ` +
         `${LATENCY_SAMPLES} sequential round trips, then ${RATE_MESSAGES} with ${WINDOW} in flight, per path.`,
     );
-    // Where the time goes, from the bridge's own histograms (means over the sequential bridged run).
-    const mean = (d: string) =>
-      (after[`${d} sum`]! - before[`${d} sum`]!) / (after[`${d} count`]! - before[`${d} count`]!);
-    console.log(
-      `bridge's /metrics (means, one at a time): Matrix origin_server_ts → envelope accepted by Joe's server ` +
-        `${fmt(mean("to_people") * 1000)} ms; People message received → Matrix event sent ` +
-        `${fmt(mean("to_matrix") * 1000)} ms.`,
-    );
+    // Where the time goes, from the bridge's own histograms (means over each bridged run).
+    const mean = (from: Record<string, number>, to: Record<string, number>, d: string) =>
+      fmt(((to[`${d} sum`]! - from[`${d} sum`]!) / (to[`${d} count`]! - from[`${d} count`]!)) * 1000);
+    for (const [what, from, to] of [
+      ["one at a time", before, after],
+      [`${WINDOW} in flight`, after, afterRate],
+    ] as const) {
+      console.log(
+        `bridge's /metrics, means ${what}: Matrix origin_server_ts → envelope accepted by Joe's server ` +
+          `${mean(from, to, "to_people")} ms; People message received → Matrix event sent ` +
+          `${mean(from, to, "to_matrix")} ms.`,
+      );
+    }
   } finally {
     for (const step of cleanup.reverse()) await step();
   }

@@ -34,7 +34,8 @@ export class MatrixHttpUser {
   private since: string | undefined;
   private running = false;
   private loop: Promise<void> | undefined;
-  private readonly abort = new AbortController();
+  /** The running /sync request's, so stop() can cut it short (one per request: undici keeps listeners). */
+  private abort: AbortController | undefined;
   private readonly listeners: Listener[] = [];
   private txn = 0;
   private token = 0;
@@ -50,12 +51,13 @@ export class MatrixHttpUser {
     return new MatrixHttpUser(hs.url, account.userId, account.accessToken);
   }
 
-  private async api(method: string, path: string, body?: unknown): Promise<Json> {
+  /** `abortable`: the /sync long-poll, cut short by stop(); short requests just finish. */
+  private async api(method: string, path: string, body?: unknown, abortable = false): Promise<Json> {
     const res = await fetch(`${this.baseUrl}/_matrix/client/v3${path}`, {
       method,
       headers: { authorization: `Bearer ${this.accessToken}`, "content-type": "application/json" },
       body: body === undefined ? undefined : JSON.stringify(body),
-      signal: this.abort.signal,
+      ...(abortable ? { signal: (this.abort = new AbortController()).signal } : {}),
     });
     const text = await res.text();
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
@@ -111,14 +113,14 @@ export class MatrixHttpUser {
 
   async stop(): Promise<void> {
     this.running = false;
-    this.abort.abort();
+    this.abort?.abort();
     await this.loop?.catch(() => undefined);
   }
 
   private async syncOnce(timeoutMs: number): Promise<void> {
     const query = new URLSearchParams({ filter: FILTER, timeout: String(timeoutMs) });
     if (this.since) query.set("since", this.since);
-    const answer = await this.api("GET", `/sync?${query.toString()}`);
+    const answer = await this.api("GET", `/sync?${query.toString()}`, undefined, true);
     const first = this.since === undefined;
     this.since = String(answer.next_batch);
     if (first) return;
