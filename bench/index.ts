@@ -1,4 +1,5 @@
 // `npm run bench`: every part prints its figures as ratios to a baseline measured in the same run.
+import { runBridgeBench } from "./bridge.js";
 import { runCryptoBench } from "./crypto.js";
 import { runServerBench } from "./server.js";
 
@@ -8,6 +9,7 @@ const want = (name: string) => parts.length === 0 || parts.includes(name);
 async function main(): Promise<void> {
   if (want("crypto")) runCryptoBench();
   if (want("server")) await runServerBench();
+  if (want("bridge")) await runBridgeBench();
 }
 
 main().catch((e: unknown) => {

@@ -18,6 +18,7 @@ import type { ClientOptions } from "../people/client/people-client.js";
 import { startPeopleServer, type PeopleServerHandle } from "../people/server/people-server.js";
 import { BridgeSecret, withBridgeRegistration } from "./accounts/bridge-secret.js";
 import { PeopleAccounts } from "./accounts/people-accounts.js";
+import { accountsProfileReader } from "./accounts/profile-reader.js";
 import { peopleNetwork } from "./accounts/people-network.js";
 import { CatchUp, type CatchUpLimits } from "./appservice/catch-up.js";
 import { AppserviceAdapter } from "./appservice/matrix-bridge.js";
@@ -32,6 +33,7 @@ import {
   type ConnectionState,
   type RetryPolicy,
 } from "./homeserver.js";
+import { GhostProfiles, profiledGhosts } from "./ghost-profiles.js";
 import { createBridgeLogger, type Logger } from "./logger.js";
 import { BridgeMetrics, startMetricsServer, type MetricsServer } from "./metrics.js";
 import { Permissions } from "./permissions.js";
@@ -144,6 +146,8 @@ export async function startBridge(
     });
 
     const metrics = new BridgeMetrics(options.defaultMetrics ?? false);
+    accounts.onDelivery((messageId, accepted) => metrics.peopleDelivery(messageId, accepted));
+    metrics.trackOutbox(() => accounts.outboxSize());
     const commands = new CommandRegistry();
     commands.register(
       helpCommand(commands, config.bridge.management_room_text.additional_help),
@@ -182,8 +186,19 @@ export async function startBridge(
       afterEvents: (events) => catchUp.seen(events),
     });
     const permissions = new Permissions(config.bridge.permissions);
-    const portals = createPortals({
+    const ghostProfiles = new GhostProfiles({
       ghosts: adapter.ghosts,
+      reader: accountsProfileReader(accounts, store.peopleAccounts),
+      store: store.ghostProfiles,
+      log: log.child({ component: "ghost-profiles" }),
+      metrics,
+      template: config.bridge.displayname_template,
+      refreshIntervalMs: config.bridge.profile_refresh_interval,
+    });
+    cleanup.push(() => ghostProfiles.close());
+    const ghosts = profiledGhosts(adapter.ghosts, ghostProfiles);
+    const portals = createPortals({
+      ghosts,
       people: accounts,
       store,
       permissions,
@@ -196,7 +211,7 @@ export async function startBridge(
     accounts.onMessage(portals.toMatrix.handle);
     accounts.onKeyChange(
       keyChangeNotices({
-        ghosts: adapter.ghosts,
+        ghosts,
         service: portals.service,
         log: log.child({ component: "portals" }),
       }),

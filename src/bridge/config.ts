@@ -8,7 +8,14 @@
 import { existsSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
-import { ConfigError, readYamlFile, serverConfigSchema, withoutNulls } from "../people/server/config.js";
+import {
+  ConfigError,
+  parseDuration,
+  readYamlFile,
+  serverConfigSchema,
+  withoutNulls,
+} from "../people/server/config.js";
+import { DEFAULT_DISPLAYNAME_TEMPLATE, templateProblem } from "./model/ghost-name.js";
 
 export { ConfigError };
 
@@ -19,6 +26,10 @@ const SERVER_NAME =
   /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*|\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i;
 /** Characters of a Matrix user localpart (the spec's historical grammar is wider, new ones are this). */
 const LOCALPART = /^[a-z0-9._=\-/+]+$/;
+
+const duration = z
+  .union([z.number().int().positive(), z.string().regex(/^\d+\s*(ms|s|m|h|d)$/, "expected a duration")])
+  .transform((v) => (typeof v === "number" ? v : parseDuration(v)));
 
 const serverName = z.string().regex(SERVER_NAME, "expected a Matrix server name such as example.com");
 
@@ -88,6 +99,16 @@ export const bridgeConfigSchema = z
             additional_help: z.string().default(""),
           })
           .prefault({}),
+        /** A ghost's display name: {displayname} (the People profile's name, else the address) and {address}. */
+        displayname_template: z
+          .string()
+          .superRefine((t, ctx) => {
+            const problem = templateProblem(t);
+            if (problem) ctx.addIssue({ code: "custom", message: problem });
+          })
+          .default(DEFAULT_DISPLAYNAME_TEMPLATE),
+        /** How old a ghost's People profile may get before the next sight of the ghost fetches it again. */
+        profile_refresh_interval: duration.default(86_400_000),
       })
       .prefault({}),
     database: z

@@ -16,6 +16,8 @@ export interface RoomEvent {
   content: Record<string, unknown>;
   /** Top-level `redacts` of m.room.redaction (room versions before 11 keep it outside the content). */
   redacts?: string;
+  /** The homeserver's timestamp of the event (ms), for latency metrics only. */
+  originServerTs?: number;
 }
 
 /** The event, if it has the shape of a room event; anything else is ignored by the core. */
@@ -23,6 +25,7 @@ export function parseRoomEvent(raw: unknown): RoomEvent | undefined {
   if (!raw || typeof raw !== "object") return undefined;
   const e = raw as Record<string, unknown>;
   const { type, room_id: roomId, sender, event_id: eventId, state_key: stateKey, content, redacts } = e;
+  const ts = e.origin_server_ts;
   if (typeof type !== "string" || typeof roomId !== "string" || typeof sender !== "string") return undefined;
   if (typeof eventId !== "string") return undefined;
   if (!content || typeof content !== "object" || Array.isArray(content)) return undefined;
@@ -34,6 +37,7 @@ export function parseRoomEvent(raw: unknown): RoomEvent | undefined {
     ...(typeof stateKey === "string" ? { stateKey } : {}),
     content: content as Record<string, unknown>,
     ...(typeof redacts === "string" ? { redacts } : {}),
+    ...(typeof ts === "number" && Number.isSafeInteger(ts) && ts > 0 ? { originServerTs: ts } : {}),
   };
 }
 

@@ -5,6 +5,11 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
+export type Direction = "to_people" | "to_matrix";
+
+/** Matrix events sent to People whose delivery time is still awaited, at most this many. */
+const MAX_PENDING_DELIVERIES = 10_000;
+
 export class BridgeMetrics {
   readonly registry = new Registry();
   readonly transactions = new Counter({
@@ -59,14 +64,87 @@ export class BridgeMetrics {
     labelNames: ["outcome"],
     registers: [this.registry],
   });
+  readonly messages = new Counter({
+    name: "bridge_messages_total",
+    help: "Messages bridged, by direction (to_people, to_matrix) and People content type (text, attachment, reaction, ...)",
+    labelNames: ["direction", "kind"],
+    registers: [this.registry],
+  });
+  readonly failures = new Counter({
+    name: "bridge_message_failures_total",
+    help:
+      "Messages not bridged, by direction and reason (unbridgeable reasons, People error codes, " +
+      "refused, encrypted, retry: failed for now and coming again, gave_up: past the retry window)",
+    labelNames: ["direction", "reason"],
+    registers: [this.registry],
+  });
+  readonly latency = new Histogram({
+    name: "bridge_message_latency_seconds",
+    help:
+      "Bridging latency: to_people from the Matrix event's origin_server_ts to the People server " +
+      "accepting the envelope; to_matrix from the People message reaching the bridge to the Matrix event sent",
+    labelNames: ["direction"],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+  readonly outbox = new Gauge({
+    name: "bridge_people_outbox_messages",
+    help: "Envelopes waiting in the outboxes of the bridge's People accounts (not yet accepted by a People server)",
+    registers: [this.registry],
+    collect: async () => {
+      if (this.outboxSource) this.outbox.set(await this.outboxSource().catch(() => NaN));
+    },
+  });
+  readonly ghostProfiles = new Counter({
+    name: "bridge_ghost_profile_refreshes_total",
+    help: "People profiles fetched for ghosts' names and avatars, by outcome (updated, failed)",
+    labelNames: ["outcome"],
+    registers: [this.registry],
+  });
   readonly homeserverUp = new Gauge({
     name: "bridge_homeserver_connected",
     help: "1 when the homeserver is reachable and knows the appservice",
     registers: [this.registry],
   });
 
+  private outboxSource: (() => Promise<number>) | undefined;
+  /** People message id → the Matrix event's origin_server_ts, until the envelope is accepted. */
+  private readonly pending = new Map<string, number>();
+
   constructor(collectDefaults = false) {
     if (collectDefaults) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Where the outbox gauge reads its value at each scrape. */
+  trackOutbox(source: () => Promise<number>): void {
+    this.outboxSource = source;
+  }
+
+  bridged(direction: Direction, kind: string): void {
+    this.messages.inc({ direction, kind });
+  }
+
+  failed(direction: Direction, reason: string): void {
+    this.failures.inc({ direction, reason });
+  }
+
+  /** A Matrix event is in a People outbox as `messageId`: its latency is observed when the envelope is accepted. */
+  sentToPeople(messageId: string, originServerTs: number | undefined): void {
+    if (originServerTs === undefined) return;
+    if (this.pending.size >= MAX_PENDING_DELIVERIES) {
+      // The oldest first: an envelope waiting that long tells more through the outbox gauge.
+      const oldest = this.pending.keys().next().value;
+      if (oldest !== undefined) this.pending.delete(oldest);
+    }
+    this.pending.set(messageId, originServerTs);
+  }
+
+  /** A People server accepted the envelope of `messageId` (or refused it: `accepted` false). */
+  peopleDelivery(messageId: string, accepted: boolean, now = Date.now()): void {
+    const origin = this.pending.get(messageId);
+    if (origin === undefined) return;
+    this.pending.delete(messageId);
+    if (accepted) this.latency.observe({ direction: "to_people" }, Math.max(0, now - origin) / 1000);
   }
 }
 

@@ -217,7 +217,8 @@ describe("DM portals on a real Synapse and a second People server", function () 
     );
     const joined = members.joined as Record<string, { display_name?: string }>;
     assert.deepEqual(Object.keys(joined).sort(), [JOE_GHOST, user().userId].sort());
-    assert.equal(joined[JOE_GHOST]?.display_name, JOE);
+    // Joe published no profile: the address, through the default displayname_template.
+    assert.equal(joined[JOE_GHOST]?.display_name, `${JOE} (People)`);
 
     // The same command again points at the same room.
     const again = await send(managementRoom, "m.room.message", { msgtype: "m.text", body: `dm ${JOE}` });

@@ -49,7 +49,7 @@ for (const engine of ENGINES) {
         const bridge = (await db("bridge_migrations").select("name")) as { name: string }[];
         assert.deepEqual(
           bridge.map((r) => r.name),
-          ["001-initial", "002-portals", "003-groups", "004-catchup"],
+          ["001-initial", "002-portals", "003-groups", "004-catchup", "005-ghost-profiles"],
         );
         const people = (await db("knex_migrations").select("name")) as { name: string }[];
         assert.ok(!people.some((r) => r.name.includes("bridge")));
@@ -207,7 +207,7 @@ for (const engine of ENGINES) {
       assert.deepEqual(await mark("!c1"), { roomId: "!c1", eventId: "$d", eventTs: 400 });
     });
 
-    it("migration 003 gives the portals made before it a mark from when they were made", async function () {
+    it("migration 004 gives the portals made before it a mark from when they were made", async function () {
       let seedConfig: BridgeStoreConfig;
       if (engine === "sqlite") seedConfig = { engine, connection: join(tempDir!, "seed.db") };
       else seedConfig = { engine, connection: await (await testPostgres()).createDatabase("bridge-seed") };
@@ -239,6 +239,28 @@ for (const engine of ENGINES) {
       } finally {
         await seeded.close();
       }
+    });
+
+    it("keeps one ghost profile record per address, replaced by the newer", async function () {
+      assert.equal(await store.ghostProfiles.get("joe@example.com"), undefined);
+      const first = {
+        address: "joe@example.com",
+        displayName: "Joe (People)",
+        avatarHash: "h".repeat(43),
+        avatarMxc: "mxc://hs/a",
+        fetchedAt: 1_000,
+      };
+      await store.ghostProfiles.put(first);
+      assert.deepEqual(await store.ghostProfiles.get("joe@example.com"), first);
+      const second = {
+        ...first,
+        displayName: "Joseph (People)",
+        avatarHash: null,
+        avatarMxc: null,
+        fetchedAt: 2_000,
+      };
+      await store.ghostProfiles.put(second);
+      assert.deepEqual(await store.ghostProfiles.get("joe@example.com"), second);
     });
 
     it("keeps its data when opened again (migrations are not re-run)", async function () {

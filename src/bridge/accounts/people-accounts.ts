@@ -200,6 +200,7 @@ export class PeopleAccounts implements PeopleSide {
   private readonly lock = new KeyedLock();
   private handler: IncomingHandler | undefined;
   private keyChangeHandler: KeyChangeHandler | undefined;
+  private deliveryHandler: ((messageId: string, accepted: boolean) => void) | undefined;
   private closed = false;
 
   constructor(private readonly o: PeopleAccountsOptions) {}
@@ -207,6 +208,17 @@ export class PeopleAccounts implements PeopleSide {
   /** Where a contact's key changes are told, for every account (set before start()). */
   onKeyChange(handler: KeyChangeHandler): void {
     this.keyChangeHandler = handler;
+  }
+
+  /** Told when a People server accepted (or refused) an envelope of any account's outbox (metrics). */
+  onDelivery(handler: (messageId: string, accepted: boolean) => void): void {
+    this.deliveryHandler = handler;
+  }
+
+  /** Envelopes waiting in the outboxes of the open accounts. */
+  async outboxSize(): Promise<number> {
+    const sizes = await Promise.all([...this.accounts.values()].map((a) => a.client.outboxSize()));
+    return sizes.reduce((a, b) => a + b, 0);
   }
 
   /** Where messages for every account go (set before start()). */
@@ -391,6 +403,8 @@ export class PeopleAccounts implements PeopleSide {
     client.on("keyChange", (e) =>
       log.warn({ kind: e.kind, subject: e.subject, code: e.code }, "a contact's keys changed"),
     );
+    client.on("delivered", (e) => this.deliveryHandler?.(e.messageId, true));
+    client.on("undeliverable", (e) => this.deliveryHandler?.(e.messageId, false));
     client.on("rejected", (e) => log.warn({ code: e.code, from: e.from }, "rejected a People envelope"));
     client.on("held", (e) => log.warn({ from: e.from }, "holding mail from a contact whose keys changed"));
     client.on("undeliverable", (e) =>

@@ -73,6 +73,11 @@ export class GhostIntents implements GhostSide {
     this.named.set(ghost, displayName);
   }
 
+  /** The ghost's avatar (an mxc URI, or "" for none); ghost-profiles.ts decides when. */
+  async setAvatar(ghost: MatrixUserId, mxc: string): Promise<void> {
+    await (await this.intent(ghost)).matrixClient.setAvatarUrl(mxc);
+  }
+
   async createDirectRoom(ghost: MatrixUserId, invitee: string): Promise<string> {
     const client = (await this.intent(ghost)).matrixClient;
     return client.createRoom({

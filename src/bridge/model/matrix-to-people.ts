@@ -38,6 +38,7 @@ import {
 } from "./matrix-content.js";
 import { isMatrixEventId, type MatrixEventId, type MatrixUserId, type MxcUri } from "./matrix-ids.js";
 import { stripPlainReplyFallback } from "./reply-fallback.js";
+import { MAX_THUMBNAIL_BYTES, isThumbnailMime } from "./thumbnails.js";
 import { unbridgeable, type Unbridgeable } from "./unbridgeable.js";
 
 export interface MatrixEventInput {
@@ -157,10 +158,12 @@ function thumbnailOf(info: MatrixMediaInfo | undefined): MediaPlaceholder | unde
   const mxc = file?.url ?? info?.thumbnail_url;
   if (mxc === undefined) return undefined;
   const t = info?.thumbnail_info;
+  const mime = normalizeMime(t?.mimetype, "application/octet-stream");
+  if (!isThumbnailMime(mime) || (t?.size !== undefined && t.size > MAX_THUMBNAIL_BYTES)) return undefined;
   return {
     mxc,
     ...(file && { encrypted: file }),
-    mime: normalizeMime(t?.mimetype, "application/octet-stream"),
+    mime,
     ...(t?.size !== undefined && { size: t.size }),
     ...(t?.w !== undefined && { width: t.w }),
     ...(t?.h !== undefined && { height: t.h }),

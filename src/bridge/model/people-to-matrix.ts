@@ -30,6 +30,7 @@ import {
   type MatrixTextContent,
 } from "./matrix-content.js";
 import type { MatrixEventId } from "./matrix-ids.js";
+import { MAX_THUMBNAIL_BYTES, isThumbnailMime, msgtypeHasThumbnail } from "./thumbnails.js";
 import { unbridgeable, type Unbridgeable } from "./unbridgeable.js";
 
 export interface PeopleToMatrixContext {
@@ -151,15 +152,19 @@ export function peopleToMatrix(input: MessageContent, ctx: PeopleToMatrixContext
     }
     case "typing":
       return { kind: "typing", active: content.active, timeoutMs: content.active ? content.timeout_ms : 0 };
-    case "attachment":
-      return {
-        kind: "transfer",
-        blob: content.blob,
-        ...(content.thumbnail && { thumbnail: content.thumbnail }),
-      };
+    case "attachment": {
+      const thumbnail = usableThumbnail(content.blob, content.thumbnail);
+      return { kind: "transfer", blob: content.blob, ...(thumbnail && { thumbnail }) };
+    }
     default:
       return unbridgeable("unsupported_type", `People ${content.type} is not a room message`);
   }
+}
+
+/** The thumbnail worth bringing to Matrix with this blob, if any. */
+function usableThumbnail(blob: BlobRef, thumb: BlobRef | undefined): BlobRef | undefined {
+  if (!thumb || thumb.size > MAX_THUMBNAIL_BYTES || !isThumbnailMime(thumb.mime)) return undefined;
+  return msgtypeHasThumbnail(msgtypeOf(blob.mime)) ? thumb : undefined;
 }
 
 function msgtypeOf(mime: string): MatrixMediaMsgtype {
@@ -188,7 +193,7 @@ function mediaInfo(
         duration: blob.duration_ms,
       }),
   };
-  if (thumb && uploaded.thumbnail) {
+  if (thumb && uploaded.thumbnail && usableThumbnail(blob, thumb)) {
     if ("url" in uploaded.thumbnail) info.thumbnail_url = uploaded.thumbnail.url;
     else info.thumbnail_file = uploaded.thumbnail.file;
     info.thumbnail_info = {

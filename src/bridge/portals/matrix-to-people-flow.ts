@@ -32,6 +32,7 @@ import {
 } from "../matrix-side.js";
 import type { BridgeMetrics } from "../metrics.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
+import { MAX_THUMBNAIL_BYTES } from "../model/thumbnails.js";
 import {
   attachmentToPeople,
   matrixEventToPeople,
@@ -176,6 +177,7 @@ export class MatrixToPeopleFlow {
       if (result.kind !== "content") return;
       const account = await this.o.people.accountFor(user);
       await account.send(portal.to, result.content, { ttlMs: EPHEMERAL_TTL_MS });
+      this.o.metrics.bridged("to_people", result.content.type);
       this.o.log.debug({ room: portal.roomId, type: result.content.type }, "sent to People");
     } catch (err) {
       this.o.log.debug({ err, room: portal.roomId, type: event.type }, "a receipt or typing not bridged");
@@ -186,7 +188,10 @@ export class MatrixToPeopleFlow {
     const portal = viewOf(target);
     // Only the portal's user speaks for their People account (the ghost's own events never arrive).
     if (event.sender !== portal.matrixUser) return;
-    if (event.type === "m.room.encrypted") return this.notice(event, portal, ENCRYPTED_PORTAL_TEXT);
+    if (event.type === "m.room.encrypted") {
+      this.o.metrics.failed("to_people", "encrypted");
+      return this.notice(event, portal, ENCRYPTED_PORTAL_TEXT);
+    }
     if (!BRIDGED_TYPES.has(event.type)) return;
     if (await this.o.messages.byEvent(event.eventId)) {
       this.count("duplicate");
@@ -197,15 +202,19 @@ export class MatrixToPeopleFlow {
       await this.bridge(event, portal);
       this.retry.succeeded(event.eventId);
     } catch (err) {
-      if (isRetryLater(err)) throw err;
-      if (err instanceof UserError) return this.undeliverable(event, portal, err.userText, err);
+      if (isRetryLater(err)) {
+        this.o.metrics.failed("to_people", "retry");
+        throw err;
+      }
+      if (err instanceof UserError) return this.undeliverable(event, portal, "refused", err.userText, err);
       if (isPeopleError(err) && !isTransient(err))
-        return this.undeliverable(event, portal, err.publicText, err);
+        return this.undeliverable(event, portal, err.code, err.publicText, err);
       if (this.retry.failed(event.eventId)) {
+        this.o.metrics.failed("to_people", "retry");
         throw new RetryLater("sending a Matrix event to People failed", { cause: err });
       }
       this.o.log.error({ err, room: portal.roomId, eventId: event.eventId }, "gave up on a Matrix event");
-      return this.undeliverable(event, portal, GAVE_UP_TEXT, err);
+      return this.undeliverable(event, portal, "gave_up", GAVE_UP_TEXT, err);
     }
   }
 
@@ -222,13 +231,13 @@ export class MatrixToPeopleFlow {
         "Matrix event not bridged",
       );
       if (quiet(event, result)) return;
-      return this.undeliverable(event, portal, unbridgeableText(result));
+      return this.undeliverable(event, portal, result.reason, unbridgeableText(result));
     }
     let content: MessageContent;
     if (result.kind === "attachment") {
       const converted = await this.uploadMedia(result, account);
       if (converted.kind === "unbridgeable")
-        return this.undeliverable(event, portal, unbridgeableText(converted));
+        return this.undeliverable(event, portal, converted.reason, unbridgeableText(converted));
       content = converted.content;
     } else content = result.content;
     const to = portal.to;
@@ -242,6 +251,8 @@ export class MatrixToPeopleFlow {
       createdAt: this.now(),
     });
     this.count("bridged");
+    this.o.metrics.bridged("to_people", content.type);
+    this.o.metrics.sentToPeople(messageId, event.originServerTs);
     this.o.log.debug({ room: portal.roomId, eventId: event.eventId, type: content.type }, "sent to People");
   }
 
@@ -262,7 +273,20 @@ export class MatrixToPeopleFlow {
       mime: media.mime,
       ...(media.name !== undefined && { name: media.name }),
     });
-    return attachmentToPeople(media, blob);
+    return attachmentToPeople(media, blob, await this.uploadThumbnail(media.thumbnail, account));
+  }
+
+  /** The thumbnail to People too; one the homeserver cannot give (gone, too large, encrypted) is left out. */
+  private async uploadThumbnail(thumb: AttachmentPlaceholder["thumbnail"], account: PeopleAccount) {
+    if (!thumb || thumb.encrypted) return undefined;
+    let bytes: Buffer;
+    try {
+      bytes = await this.o.ghosts.downloadMedia(thumb.mxc, MAX_THUMBNAIL_BYTES);
+    } catch (err) {
+      if (err instanceof MediaTooLarge || err instanceof MediaNotFound) return undefined;
+      throw err;
+    }
+    return account.uploadAttachment(bytes, { mime: thumb.mime });
   }
 
   /** The People ids of the events this one points at, as the converter's synchronous lookup. */
@@ -281,10 +305,12 @@ export class MatrixToPeopleFlow {
   private async undeliverable(
     event: RoomEvent,
     portal: PortalView,
+    reason: string,
     why: string,
     err?: unknown,
   ): Promise<void> {
     this.count("undeliverable");
+    this.o.metrics.failed("to_people", reason);
     if (err !== undefined) {
       this.o.log.info(
         {

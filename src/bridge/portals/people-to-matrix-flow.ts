@@ -15,7 +15,7 @@
 //
 // Attachments: the bytes are fetched from People (decrypted, hash checked),
 // uploaded to the media repository as the ghost, and sent as an m.image,
-// m.file, m.audio or m.video. Read receipts and typing are best effort: only
+// m.file, m.audio or m.video, with its thumbnail when it has a usable one. Read receipts and typing are best effort: only
 // into an existing portal, failures logged and dropped, never retried.
 //
 // Conversations with several participants go to their group room
@@ -27,10 +27,13 @@
 // Not bridged yet, and said so in the log: messages from the account's own
 // other devices.
 import type { MessageId } from "../../people/protocol/ids.js";
+import type { BlobRef } from "../../people/protocol/messages.js";
+import { isPeopleError } from "../../people/errors.js";
+import { isTransient } from "../../people/client/transient.js";
 import type { Logger } from "../logger.js";
 import type { GhostSide } from "../matrix-side.js";
 import type { BridgeMetrics } from "../metrics.js";
-import { isMxcUri, type MatrixEventId } from "../model/matrix-ids.js";
+import { isMxcUri, type MatrixEventId, type MxcUri } from "../model/matrix-ids.js";
 import {
   attachmentToMatrix,
   peopleToMatrix,
@@ -103,20 +106,24 @@ export class PeopleToMatrixFlow {
         this.count("duplicate");
         return;
       }
+      const received = this.o.metrics.latency.startTimer({ direction: "to_matrix" });
       try {
-        await this.bridge(account, m, set, log);
+        if (await this.bridge(account, m, set, log)) received();
         this.retry.succeeded(key);
       } catch (err) {
         if (err instanceof GroupRefused) {
           this.count("refused");
+          this.o.metrics.failed("to_matrix", "refused");
           log.warn({ why: err.message }, "a group conversation was refused; the message is not bridged");
           return;
         }
         if (this.retry.failed(key)) {
+          this.o.metrics.failed("to_matrix", "retry");
           log.warn({ err }, "a People message did not reach Matrix; it comes again");
           throw err;
         }
         this.count("failed");
+        this.o.metrics.failed("to_matrix", "gave_up");
         log.error({ err }, "gave up on a People message: it did not reach Matrix in time");
       }
     });
@@ -136,29 +143,31 @@ export class PeopleToMatrixFlow {
     return { roomId: route.kind === "room" ? route.roomId : undefined };
   }
 
+  /** True once a message event is in Matrix (for the latency metric). */
   private async bridge(
     account: PeopleAccount,
     m: IncomingMessage,
     set: ParticipantSet,
     log: Logger,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const group = await this.groupRoom(account, m, set);
     const existing = group ? undefined : await this.o.portals.byPair(account.owner, m.from);
     const knownRoom = group ? group.roomId : existing?.roomId;
     const result = peopleToMatrix(m.content, await this.context(m, knownRoom));
     if (result.kind === "receipt" || result.kind === "typing") {
       if (knownRoom) await this.ephemeral(account, m, knownRoom, result, log);
-      return;
+      return false;
     }
     if (result.kind === "unbridgeable") {
       this.count("unbridgeable");
+      this.o.metrics.failed("to_matrix", result.reason);
       log.debug(
         { reason: result.reason, detail: result.detail, type: m.content.type },
         "People message not bridged",
       );
-      return;
+      return false;
     }
-    if (group && !group.roomId) return;
+    if (group && !group.roomId) return false;
     const roomId = knownRoom ?? (await this.o.portals.ensurePortal(account.owner, m.from)).portal.roomId;
     const ghost = this.o.ghosts.ghostId(m.from);
     await this.o.ghosts.ensureGhost(ghost, m.from);
@@ -173,7 +182,9 @@ export class PeopleToMatrixFlow {
       createdAt: this.now(),
     });
     this.count("bridged");
+    this.o.metrics.bridged("to_matrix", m.content.type);
     log.debug({ room: roomId, group: group !== undefined, type: m.content.type }, "sent to Matrix");
+    return true;
   }
 
   private async send(
@@ -199,9 +210,10 @@ export class PeopleToMatrixFlow {
         const bytes = await account.downloadAttachment(result.blob);
         const url = await this.o.ghosts.uploadMedia(ghost, bytes, result.blob.mime, result.blob.name);
         if (!isMxcUri(url)) throw new Error("the homeserver answered the upload without an mxc URI");
+        const thumbnail = result.thumbnail && (await this.thumbnail(result.thumbnail, ghost, account));
         const event = attachmentToMatrix(
           m.content as AttachmentContent,
-          { media: { url } },
+          { media: { url }, ...(thumbnail && { thumbnail: { url: thumbnail } }) },
           await this.context(m, room),
         );
         if (event.kind !== "event") {
@@ -211,6 +223,24 @@ export class PeopleToMatrixFlow {
         return this.o.ghosts.sendEvent(ghost, room, event.type, { ...event.content }, txnKey);
       }
     }
+  }
+
+  /** The thumbnail's mxc URI; one People cannot give (gone, not matching its hash) is left out. */
+  private async thumbnail(
+    ref: BlobRef,
+    ghost: ReturnType<GhostSide["ghostId"]>,
+    account: PeopleAccount,
+  ): Promise<MxcUri | undefined> {
+    let bytes: Buffer;
+    try {
+      bytes = await account.downloadAttachment(ref);
+    } catch (err) {
+      if (isPeopleError(err) && !isTransient(err)) return undefined;
+      throw err;
+    }
+    const url = await this.o.ghosts.uploadMedia(ghost, bytes, ref.mime);
+    if (!isMxcUri(url)) throw new Error("the homeserver answered the upload without an mxc URI");
+    return url;
   }
 
   /** A read receipt or typing from the peer, as the ghost's; best effort. */
@@ -229,6 +259,7 @@ export class PeopleToMatrixFlow {
       } else {
         await this.o.ghosts.sendTyping(ghost, roomId, result.active, result.timeoutMs);
       }
+      this.o.metrics.bridged("to_matrix", m.content.type);
     } catch (err) {
       log.debug({ err, kind: result.kind, user: account.owner }, "a receipt or typing did not reach Matrix");
     }

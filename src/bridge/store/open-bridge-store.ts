@@ -4,6 +4,7 @@ import knex, { type Knex } from "knex";
 import { postgresKnexConfig, sqliteKnexConfig } from "../../store/knex/knex-config.js";
 import { KnexGroupPortalStore } from "./group-portal-store.js";
 import { KnexCatchUpStore } from "./catch-up-store.js";
+import { KnexGhostProfileStore } from "./ghost-profile-store.js";
 import { KnexManagementRoomStore } from "./management-room-store.js";
 import { KnexMessageMapStore } from "./message-map-store.js";
 import { BRIDGE_MIGRATIONS_TABLE, bridgeMigrationSource } from "./migrations/index.js";
@@ -26,6 +27,7 @@ class KnexBridgeStore implements BridgeStore {
   readonly messages: KnexMessageMapStore;
   readonly groups: KnexGroupPortalStore;
   readonly catchUp: KnexCatchUpStore;
+  readonly ghostProfiles: KnexGhostProfileStore;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly db: Knex) {
@@ -36,6 +38,7 @@ class KnexBridgeStore implements BridgeStore {
     this.messages = new KnexMessageMapStore(db);
     this.groups = new KnexGroupPortalStore(db);
     this.catchUp = new KnexCatchUpStore(db);
+    this.ghostProfiles = new KnexGhostProfileStore(db);
   }
 
   async ping(): Promise<void> {

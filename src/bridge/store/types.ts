@@ -115,6 +115,23 @@ export interface CatchUpStore {
   list(): Promise<CatchUpMark[]>;
 }
 
+/** The display name and avatar the bridge set on a ghost from its People profile. */
+export interface GhostProfileRecord {
+  address: string;
+  displayName: string;
+  /** The People avatar's blob id (SHA-256 of its bytes); null without an avatar. */
+  avatarHash: string | null;
+  avatarMxc: string | null;
+  /** When the profile was last fetched (ms). */
+  fetchedAt: number;
+}
+
+export interface GhostProfileStore {
+  get(address: string): Promise<GhostProfileRecord | undefined>;
+  /** Replaces the address's record. */
+  put(record: GhostProfileRecord): Promise<void>;
+}
+
 export interface BridgeStore {
   readonly transactions: TransactionStore;
   readonly managementRooms: ManagementRoomStore;
@@ -123,6 +140,7 @@ export interface BridgeStore {
   readonly messages: MessageMapStore;
   readonly groups: GroupPortalStore;
   readonly catchUp: CatchUpStore;
+  readonly ghostProfiles: GhostProfileStore;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -168,6 +168,16 @@ export class Directory {
         return { status: "unexplained", contact: this.view(record), stale: false };
       }
       const same = verified.list.version === saved.version;
+      // Sealing fetches the list for every message: an unchanged list seen again soon is not
+      // written again (a durable write per message, only to move fetchedAt). A fetchedAt that
+      // lags only makes the next resolve() fetch sooner.
+      if (
+        same &&
+        now - saved.fetchedAt < (this.o.maxAgeMs ?? CONTACT_MAX_AGE_MS) / 2 &&
+        JSON.stringify(lists) === JSON.stringify(saved.pinned)
+      ) {
+        return { status: "unchanged", contact: this.view(saved), stale: false };
+      }
       const record: ContactRecord = {
         ...saved,
         version: verified.list.version,

@@ -6,6 +6,7 @@ import * as initial from "./001-initial.js";
 import * as portals from "./002-portals.js";
 import * as groups from "./003-groups.js";
 import * as catchup from "./004-catchup.js";
+import * as ghostProfiles from "./005-ghost-profiles.js";
 
 export interface NamedMigration {
   name: string;
@@ -19,6 +20,7 @@ export const BRIDGE_MIGRATIONS: readonly NamedMigration[] = [
   { name: "002-portals", migration: portals },
   { name: "003-groups", migration: groups },
   { name: "004-catchup", migration: catchup },
+  { name: "005-ghost-profiles", migration: ghostProfiles },
 ];
 
 export const bridgeMigrationSource: Knex.MigrationSource<NamedMigration> = {
