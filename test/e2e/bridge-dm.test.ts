@@ -10,34 +10,20 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { Preset, type MatrixEvent } from "matrix-js-sdk";
 import { BRIDGE_SECRET_FILE } from "../../src/bridge/accounts/bridge-secret.js";
-import type { BridgeConfigInput } from "../../src/bridge/config.js";
-import type { Registration } from "../../src/bridge/registration.js";
-import { PeopleClient } from "../../src/people/client/people-client.js";
 import type { ReceivedMessage } from "../../src/people/client/receiver.js";
 import type { MessageContent } from "../../src/people/protocol/messages.js";
 import {
-  bridgeConfigInput,
   eventually,
-  generateRegistrationWithCli,
   isBotReplyTo,
-  makeBridgeDir,
   matrixApi,
   roomMessages,
-  startMatrixUser,
-  startTestBridge,
   waitForTimelineEvent,
-  writeConfigFile,
-  type BridgeDir,
   type MatrixUser,
   type TestBridge,
 } from "../helpers/bridge-harness.js";
-import { Recorder, clientOptions, removeTempDirs, tempDir } from "../helpers/client-fixtures.js";
-import { startTestServer, type TestServer } from "../helpers/people-servers.js";
-import { freePort } from "../helpers/ports.js";
-import { ensureSynapseInstalled, startSynapse, type SynapseHandle } from "../helpers/synapse.js";
+import { BridgeWorld, OTHER, PEOPLE_DOMAIN } from "../helpers/bridge-world.js";
+import type { SynapseHandle } from "../helpers/synapse.js";
 
-const PEOPLE_DOMAIN = "people.test";
-const OTHER = "other.test";
 const ALICE_PEOPLE = `alice@${PEOPLE_DOMAIN}`;
 const JOE = `joe@${OTHER}`;
 const JOE_GHOST = "@_people_joe=40other.test:localhost";
@@ -47,98 +33,44 @@ type Json = Record<string, unknown>;
 
 describe("DM portals on a real Synapse and a second People server", function () {
   this.timeout(60_000);
-  let files: BridgeDir;
-  let other: TestServer;
-  let hs: SynapseHandle | undefined;
-  let bridge: TestBridge | undefined;
-  let registration: Registration;
-  let input: BridgeConfigInput;
+  let world: BridgeWorld | undefined;
   let alice: MatrixUser | undefined;
-  const people: Record<string, { client: PeopleClient; rec: Recorder }> = {};
   let managementRoom: string;
   let portal: string;
   /** Fail the People → Matrix flow once, after the Matrix send, for messages with this body. */
   let crashAfterSend: string | undefined;
   let crashes = 0;
 
-  const running = (): TestBridge => bridge ?? assert.fail("bridge not started");
-  const synapse = (): SynapseHandle => hs ?? assert.fail("synapse not started");
+  const started = (): BridgeWorld => world ?? assert.fail("the world is not started");
+  const running = (): TestBridge => started().bridge;
+  const synapse = (): SynapseHandle => started().hs;
   const user = (): MatrixUser => alice ?? assert.fail("alice not logged in");
-  const joe = () => people[JOE] ?? assert.fail("joe not started");
-
-  async function startBridge(): Promise<void> {
-    bridge = await startTestBridge(input, registration, {
-      registrationPath: files.registrationPath,
-      peopleClient: { reconnect: { baseMs: 100, maxMs: 500 }, backoff: { baseMs: 100, maxMs: 500 } },
-      hooks: {
-        afterMatrixSend(m) {
-          if (m.content.type === "text" && m.content.body === crashAfterSend) {
-            crashAfterSend = undefined;
-            crashes++;
-            throw new Error("simulated crash between the Matrix send and the mapping");
-          }
-        },
-      },
-    });
-    await bridge.handle.ready;
-  }
-
-  async function startPeopleUser(address: string): Promise<void> {
-    const network = {
-      pins: {
-        [OTHER]: `127.0.0.1:${other.handle.port}`,
-        [PEOPLE_DOMAIN]: `127.0.0.1:${running().handle.people.port}`,
-      },
-      ca: [other.handle.certificate, running().handle.people.certificate],
-    };
-    const client = await PeopleClient.create({ ...clientOptions(network, tempDir(address)), address });
-    const rec = new Recorder(client);
-    await client.start();
-    people[address] = { client, rec };
-  }
+  const joe = () => started().person(JOE);
+  const startBridge = () => started().startBridge();
 
   before(async function () {
     this.timeout(900_000); // the first run installs Synapse
-    await ensureSynapseInstalled();
-    other = await startTestServer(OTHER);
-    files = makeBridgeDir();
-    const appservicePort = await freePort();
-    const base = bridgeConfigInput(files.dir, {
-      homeserverUrl: "http://127.0.0.1:9",
-      appservicePort,
-      peopleDomain: PEOPLE_DOMAIN,
+    world = await BridgeWorld.start({
       permissions: { "@alice:localhost": "user" },
-    });
-    const fileInput: BridgeConfigInput = {
-      ...base,
-      people: {
-        ...base.people!,
-        // A fixed port: Joe's pin must survive a restart of the bridge.
-        listen: { host: "127.0.0.1", port: await freePort() },
-        discovery: {
-          pins: { [OTHER]: `127.0.0.1:${other.handle.port}` },
-          ca_files: [join(other.dataDir, "tls", "dev-cert.pem")],
+      bridgeOptions: {
+        hooks: {
+          afterMatrixSend(m) {
+            if (m.content.type === "text" && m.content.body === crashAfterSend) {
+              crashAfterSend = undefined;
+              crashes++;
+              throw new Error("simulated crash between the Matrix send and the mapping");
+            }
+          },
         },
       },
-    };
-    writeConfigFile(files.configPath, fileInput);
-    registration = await generateRegistrationWithCli(files, `http://127.0.0.1:${appservicePort}`);
-    hs = await startSynapse({ appserviceRegistrations: [files.registrationPath] });
-    input = { ...fileInput, homeserver: { url: hs.url, domain: hs.serverName } };
-    await startBridge();
-    for (const address of [JOE, `ann@${OTHER}`, `bob@${OTHER}`]) await startPeopleUser(address);
-    alice = await startMatrixUser(hs, "alice");
+    });
+    for (const address of [JOE, `ann@${OTHER}`, `bob@${OTHER}`]) await world.startPeopleUser(address);
+    alice = await world.startMatrixUser("alice");
   });
 
   after(async function () {
     this.timeout(60_000);
-    alice?.client.stopClient();
-    for (const p of Object.values(people)) await p.client.close();
-    await bridge?.stop();
-    await hs?.stop();
-    await other?.stop();
-    files?.remove();
-    removeTempDirs();
+    await world?.stop();
   });
 
   // --- helpers -------------------------------------------------------------
@@ -149,7 +81,7 @@ describe("DM portals on a real Synapse and a second People server", function () 
     match: (m: ReceivedMessage) => boolean,
     timeoutMs = 20_000,
   ): Promise<ReceivedMessage> {
-    const rec = people[address]!.rec;
+    const rec = started().person(address).rec;
     return eventually(`${address} to receive a matching message`, () => rec.messages.find(match), timeoutMs);
   }
 
@@ -524,7 +456,7 @@ describe("DM portals on a real Synapse and a second People server", function () 
 
   it("mail from a new address opens a portal: Ann's ghost invites Alice", async function () {
     const ann = `ann@${OTHER}`;
-    await people[ann]!.client.sendText([ALICE_PEOPLE], "hi from ann");
+    await started().person(ann).client.sendText([ALICE_PEOPLE], "hi from ann");
     const annPortal = await eventually(
       "Ann's portal",
       async () => (await running().handle.store.portals.byPair(user().userId, ann))?.roomId,

@@ -5,32 +5,19 @@
 // share the portal.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { join } from "node:path";
 import type { MatrixEvent } from "matrix-js-sdk";
-import type { BridgeConfigInput } from "../../src/bridge/config.js";
-import type { Registration } from "../../src/bridge/registration.js";
-import { PeopleClient } from "../../src/people/client/people-client.js";
+import type { PeopleClient } from "../../src/people/client/people-client.js";
 import {
-  bridgeConfigInput,
   eventually,
-  generateRegistrationWithCli,
-  makeBridgeDir,
-  startMatrixUser,
-  startTestBridge,
   waitForTimelineEvent,
-  writeConfigFile,
-  type BridgeDir,
   type MatrixUser,
   type TestBridge,
 } from "../helpers/bridge-harness.js";
-import { Recorder, clientOptions, removeTempDirs, tempDir } from "../helpers/client-fixtures.js";
+import { BridgeWorld, OTHER, PEOPLE_DOMAIN } from "../helpers/bridge-world.js";
+import type { Recorder } from "../helpers/client-fixtures.js";
 import type { MessageContent } from "../../src/people/protocol/messages.js";
-import { startTestServer, type TestServer } from "../helpers/people-servers.js";
-import { freePort } from "../helpers/ports.js";
-import { ensureSynapseInstalled, startSynapse, type SynapseHandle } from "../helpers/synapse.js";
+import type { SynapseHandle } from "../helpers/synapse.js";
 
-const PEOPLE_DOMAIN = "people.test";
-const OTHER = "other.test";
 const ALICE_PEOPLE = `alice@${PEOPLE_DOMAIN}`;
 const JOE = `joe@${OTHER}`;
 const JOE_GHOST = "@_people_joe=40other.test:localhost";
@@ -49,83 +36,33 @@ export const pngBytes = (seed: string, size = 3000): Buffer =>
 
 describe("Bridge extras on a real Synapse: ghost profiles, thumbnails, metrics", function () {
   this.timeout(60_000);
-  let files: BridgeDir;
-  let other: TestServer;
-  let hs: SynapseHandle | undefined;
-  let bridge: TestBridge | undefined;
+  let world: BridgeWorld | undefined;
   let alice: MatrixUser | undefined;
   let joe: PeopleClient | undefined;
   let joeRec: Recorder;
   let portal: string;
 
-  const running = (): TestBridge => bridge ?? assert.fail("bridge not started");
-  const synapse = (): SynapseHandle => hs ?? assert.fail("synapse not started");
+  const running = (): TestBridge => world?.bridge ?? assert.fail("bridge not started");
+  const synapse = (): SynapseHandle => world?.hs ?? assert.fail("synapse not started");
   const user = (): MatrixUser => alice ?? assert.fail("alice not logged in");
   const joeClient = (): PeopleClient => joe ?? assert.fail("joe not started");
 
   before(async function () {
     this.timeout(900_000); // the first run installs Synapse
-    await ensureSynapseInstalled();
-    other = await startTestServer(OTHER);
-    files = makeBridgeDir();
-    const appservicePort = await freePort();
-    const base = bridgeConfigInput(files.dir, {
-      homeserverUrl: "http://127.0.0.1:9",
-      appservicePort,
-      peopleDomain: PEOPLE_DOMAIN,
+    world = await BridgeWorld.start({
       permissions: { "@alice:localhost": "user" },
-    });
-    const fileInput: BridgeConfigInput = {
-      ...base,
       // Short, so a name change shows up within the test.
-      bridge: { ...base.bridge, profile_refresh_interval: "1s" },
-      people: {
-        ...base.people!,
-        discovery: {
-          pins: { [OTHER]: `127.0.0.1:${other.handle.port}` },
-          ca_files: [join(other.dataDir, "tls", "dev-cert.pem")],
-        },
-      },
-    };
-    writeConfigFile(files.configPath, fileInput);
-    const registration: Registration = await generateRegistrationWithCli(
-      files,
-      `http://127.0.0.1:${appservicePort}`,
-    );
-    hs = await startSynapse({ appserviceRegistrations: [files.registrationPath] });
-    bridge = await startTestBridge(
-      { ...fileInput, homeserver: { url: hs.url, domain: hs.serverName } },
-      registration,
-      {
-        registrationPath: files.registrationPath,
-        peopleClient: { reconnect: { baseMs: 100, maxMs: 500 }, backoff: { baseMs: 100, maxMs: 500 } },
-      },
-    );
-    await bridge.handle.ready;
-    const network = {
-      pins: {
-        [OTHER]: `127.0.0.1:${other.handle.port}`,
-        [PEOPLE_DOMAIN]: `127.0.0.1:${bridge.handle.people.port}`,
-      },
-      ca: [other.handle.certificate, bridge.handle.people.certificate],
-    };
-    joe = await PeopleClient.create({ ...clientOptions(network, tempDir(JOE)), address: JOE });
-    joeRec = new Recorder(joe);
-    await joe.start();
-    alice = await startMatrixUser(hs, "alice");
+      configure: (input) => ({ ...input, bridge: { ...input.bridge, profile_refresh_interval: "1s" } }),
+    });
+    ({ client: joe, rec: joeRec } = await world.startPeopleUser(JOE));
+    alice = await world.startMatrixUser("alice");
     // Alice's People account, as the `dm` command or an invite would make it.
-    await bridge.handle.accounts.accountFor(alice.userId);
+    await running().handle.accounts.accountFor(alice.userId);
   });
 
   after(async function () {
     this.timeout(60_000);
-    alice?.client.stopClient();
-    await joe?.close();
-    await bridge?.stop();
-    await hs?.stop();
-    await other?.stop();
-    files?.remove();
-    removeTempDirs();
+    await world?.stop();
   });
 
   const content = (e: MatrixEvent): Json => e.getContent() as Json;

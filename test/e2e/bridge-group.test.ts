@@ -6,34 +6,20 @@
 // ghost per People address. The tests run in order and share the room.
 import assert from "node:assert/strict";
 import type { MatrixEvent } from "matrix-js-sdk";
-import type { BridgeConfigInput } from "../../src/bridge/config.js";
 import { participantSet, setKey } from "../../src/bridge/model/participant-set.js";
-import type { Registration } from "../../src/bridge/registration.js";
-import { PeopleClient } from "../../src/people/client/people-client.js";
 import type { ReceivedMessage } from "../../src/people/client/receiver.js";
 import { parseAddress } from "../../src/people/protocol/address.js";
 import {
-  bridgeConfigInput,
   eventually,
-  generateRegistrationWithCli,
-  makeBridgeDir,
   matrixApi,
   roomMessages,
-  startMatrixUser,
-  startTestBridge,
   waitForTimelineEvent,
-  writeConfigFile,
-  type BridgeDir,
   type MatrixUser,
   type TestBridge,
 } from "../helpers/bridge-harness.js";
-import { Recorder, clientOptions, removeTempDirs, tempDir } from "../helpers/client-fixtures.js";
-import { startTestServer, type TestServer } from "../helpers/people-servers.js";
-import { freePort } from "../helpers/ports.js";
-import { ensureSynapseInstalled, startSynapse, type SynapseHandle } from "../helpers/synapse.js";
+import { BridgeWorld, OTHER, PEOPLE_DOMAIN, ghostOf } from "../helpers/bridge-world.js";
+import type { SynapseHandle } from "../helpers/synapse.js";
 
-const PEOPLE_DOMAIN = "people.test";
-const OTHER = "other.test";
 const ALICE_PEOPLE = `alice@${PEOPLE_DOMAIN}`;
 const BOB_PEOPLE = `bob@${PEOPLE_DOMAIN}`;
 const JOE = `joe@${OTHER}`;
@@ -41,7 +27,6 @@ const ANN = `ann@${OTHER}`;
 const CARL = `carl@${OTHER}`;
 const DAN = `dan@${OTHER}`;
 const EVE = `eve@${OTHER}`;
-const ghostOf = (address: string) => `@_people_${address.replace("@", "=40")}:localhost`;
 /** The cap of this bridge: a conversation with more People addresses gets no room. */
 const MAX_GHOSTS = 4;
 
@@ -52,73 +37,42 @@ const sorted = (xs: readonly string[]) => [...xs].sort();
 
 describe("group conversations on a real Synapse and a second People server", function () {
   this.timeout(60_000);
-  let files: BridgeDir;
-  let other: TestServer;
-  let hs: SynapseHandle | undefined;
-  let bridge: TestBridge | undefined;
-  let registration: Registration;
-  let input: BridgeConfigInput;
+  let world: BridgeWorld | undefined;
   let alice: MatrixUser | undefined;
   let bob: MatrixUser | undefined;
-  const people: Record<string, { client: PeopleClient; rec: Recorder }> = {};
   let room: string;
   /** Fail the People → Matrix flow once, after the Matrix send, for messages with this body. */
   let crashAfterSend: string | undefined;
   let crashes = 0;
 
-  const running = (): TestBridge => bridge ?? assert.fail("bridge not started");
-  const synapse = (): SynapseHandle => hs ?? assert.fail("synapse not started");
+  const started = (): BridgeWorld => world ?? assert.fail("the world is not started");
+  const running = (): TestBridge => started().bridge;
+  const synapse = (): SynapseHandle => started().hs;
   const userA = (): MatrixUser => alice ?? assert.fail("alice not logged in");
   const userB = (): MatrixUser => bob ?? assert.fail("bob not logged in");
-  const client = (address: string) => people[address]?.client ?? assert.fail(`${address} not started`);
-
-  async function startPeopleUser(address: string): Promise<void> {
-    const network = {
-      pins: {
-        [OTHER]: `127.0.0.1:${other.handle.port}`,
-        [PEOPLE_DOMAIN]: `127.0.0.1:${running().handle.people.port}`,
-      },
-      ca: [other.handle.certificate, running().handle.people.certificate],
-    };
-    const c = await PeopleClient.create({ ...clientOptions(network, tempDir(address)), address });
-    const rec = new Recorder(c);
-    await c.start();
-    people[address] = { client: c, rec };
-  }
+  const client = (address: string) => started().person(address).client;
+  const startBridge = () => started().startBridge();
 
   before(async function () {
     this.timeout(900_000); // the first run installs Synapse
-    await ensureSynapseInstalled();
-    other = await startTestServer(OTHER);
-    files = makeBridgeDir();
-    const appservicePort = await freePort();
-    const base = bridgeConfigInput(files.dir, {
-      homeserverUrl: "http://127.0.0.1:9",
-      appservicePort,
-      peopleDomain: PEOPLE_DOMAIN,
+    world = await BridgeWorld.start({
       permissions: { "@alice:localhost": "user", "@bob:localhost": "user" },
-    });
-    const fileInput: BridgeConfigInput = {
-      ...base,
-      bridge: { ...base.bridge, groups: { max_ghosts: MAX_GHOSTS } },
-      people: {
-        ...base.people!,
-        // A fixed port: the People users' pins must survive a restart of the bridge.
-        listen: { host: "127.0.0.1", port: await freePort() },
-        discovery: {
-          pins: { [OTHER]: `127.0.0.1:${other.handle.port}` },
-          ca_files: [`${other.dataDir}/tls/dev-cert.pem`],
+      configure: (input) => ({ ...input, bridge: { ...input.bridge, groups: { max_ghosts: MAX_GHOSTS } } }),
+      bridgeOptions: {
+        hooks: {
+          afterMatrixSend(m) {
+            if (m.content.type === "text" && m.content.body === crashAfterSend) {
+              crashAfterSend = undefined;
+              crashes++;
+              throw new Error("simulated crash between the Matrix send and the mapping");
+            }
+          },
         },
       },
-    };
-    writeConfigFile(files.configPath, fileInput);
-    registration = await generateRegistrationWithCli(files, `http://127.0.0.1:${appservicePort}`);
-    hs = await startSynapse({ appserviceRegistrations: [files.registrationPath] });
-    input = { ...fileInput, homeserver: { url: hs.url, domain: hs.serverName } };
-    await startBridge();
-    for (const address of [JOE, ANN, CARL, DAN, EVE]) await startPeopleUser(address);
-    alice = await startMatrixUser(hs, "alice");
-    bob = await startMatrixUser(hs, "bob");
+    });
+    for (const address of [JOE, ANN, CARL, DAN, EVE]) await world.startPeopleUser(address);
+    alice = await world.startMatrixUser("alice");
+    bob = await world.startMatrixUser("bob");
     // Both Matrix users have their People accounts (made on first use, as the `dm` command would).
     await running().handle.accounts.accountFor(alice.userId);
     await running().handle.accounts.accountFor(bob.userId);
@@ -126,42 +80,19 @@ describe("group conversations on a real Synapse and a second People server", fun
 
   after(async function () {
     this.timeout(60_000);
-    alice?.client.stopClient();
-    bob?.client.stopClient();
-    for (const p of Object.values(people)) await p.client.close();
-    await bridge?.stop();
-    await hs?.stop();
-    await other?.stop();
-    files?.remove();
-    removeTempDirs();
+    await world?.stop();
   });
 
   // --- helpers -------------------------------------------------------------
 
-  async function startBridge(): Promise<void> {
-    bridge = await startTestBridge(input, registration, {
-      registrationPath: files.registrationPath,
-      peopleClient: { reconnect: { baseMs: 100, maxMs: 500 }, backoff: { baseMs: 100, maxMs: 500 } },
-      hooks: {
-        afterMatrixSend(m) {
-          if (m.content.type === "text" && m.content.body === crashAfterSend) {
-            crashAfterSend = undefined;
-            crashes++;
-            throw new Error("simulated crash between the Matrix send and the mapping");
-          }
-        },
-      },
-    });
-    await bridge.handle.ready;
-  }
-
   async function received(address: string, match: (m: ReceivedMessage) => boolean): Promise<ReceivedMessage> {
-    const rec = people[address]!.rec;
+    const rec = started().person(address).rec;
     return eventually(`${address} to receive a matching message`, () => rec.messages.find(match), 20_000);
   }
   const textIs = (body: string) => (m: ReceivedMessage) =>
     m.content.type === "text" && m.content.body === body;
-  const copies = (address: string, body: string) => people[address]!.rec.messages.filter(textIs(body)).length;
+  const copies = (address: string, body: string) =>
+    started().person(address).rec.messages.filter(textIs(body)).length;
 
   const content = (e: MatrixEvent): Json => e.getContent() as Json;
   const fromGhost = (address: string, body: string) => (e: MatrixEvent) =>
@@ -375,7 +306,7 @@ describe("group conversations on a real Synapse and a second People server", fun
       assert.deepEqual(r.content, { type: "reaction", target: okBobMessage, key: "👍" });
       assert.deepEqual(sorted(r.to), sorted([CARL, DAN, JOE]));
     }
-    const hello = people[JOE]!.rec.messages.find(textIs("bob has gone"))!;
+    const hello = started().person(JOE).rec.messages.find(textIs("bob has gone"))!;
     const helloEvent = await running().handle.store.messages.byMessage(ALICE_PEOPLE, hello.id);
     await client(DAN).send([ALICE_PEOPLE, CARL, JOE], { type: "reaction", target: hello.id, key: "🎉" });
     const e = await waitForTimelineEvent(
