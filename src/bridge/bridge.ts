@@ -21,6 +21,9 @@ import { AppserviceAdapter } from "./appservice/matrix-bridge.js";
 import { ManagementBot } from "./bot.js";
 import { helpCommand, statusCommand } from "./bot-commands.js";
 import { CommandRegistry } from "./commands.js";
+import { AppserviceHttp } from "./crypto/appservice-http.js";
+import { CryptoStoreKey } from "./crypto/crypto-store-key.js";
+import { EndToBridge } from "./crypto/end-to-bridge.js";
 import { ConfigError, bridgeDatabasePath, type BridgeConfig } from "./config.js";
 import {
   HomeserverConnection,
@@ -148,12 +151,29 @@ export async function startBridge(
       }),
     );
 
+    let e2b: EndToBridge | undefined;
+    if (config.encryption.allow) {
+      const key = CryptoStoreKey.fromConfig(config.encryption.pickle_key, config.people.data_dir);
+      cleanup.push(async () => key.erase());
+      e2b = new EndToBridge({
+        config: config.encryption,
+        store: store.crypto,
+        key,
+        http: new AppserviceHttp(homeserverUrl, registration.as_token),
+        log,
+        botUserId: `@${registration.sender_localpart}:${config.homeserver.domain}`,
+        deviceDisplayName: BOT_DISPLAY_NAME,
+      });
+      const machines = e2b;
+      cleanup.push(() => machines.close());
+    }
     const adapter = new AppserviceAdapter({
       config,
       registration,
       transactions: store.transactions,
       log,
       metrics,
+      ...(e2b ? { e2b } : {}),
     });
     const permissions = new Permissions(config.bridge.permissions);
     const portals = createPortals({
@@ -204,7 +224,10 @@ export async function startBridge(
       log,
       metrics,
       ...(options.retry ? { retry: options.retry } : {}),
-      onConnected: () => adapter.ensureBotProfile(BOT_DISPLAY_NAME),
+      onConnected: async () => {
+        await adapter.ensureBotProfile(BOT_DISPLAY_NAME);
+        await e2b?.connected();
+      },
     });
     connection.start();
     cleanup.push(() => connection.stop());

@@ -6,9 +6,11 @@
 import { createHash } from "node:crypto";
 import type { Bridge, Intent } from "matrix-appservice-bridge";
 import type { PeopleAddress } from "../../people/protocol/address.js";
+import type { EndToBridge } from "../crypto/end-to-bridge.js";
 import type { Logger } from "../logger.js";
 import { addressFromGhostUserId, ghostUserId } from "../model/ghost-id.js";
 import { parseMatrixEventId, type MatrixEventId, type MatrixUserId } from "../model/matrix-ids.js";
+import { MEGOLM } from "../crypto/room-state.js";
 import { MediaNotFound, MediaTooLarge, type GhostSide } from "../matrix-side.js";
 
 /** The transaction id of a send keyed by `key` (the same key, the same id). */
@@ -34,6 +36,8 @@ export class GhostIntents implements GhostSide {
       /** For media downloads: the homeserver's client-server URL and the appservice token. */
       homeserverUrl: string;
       asToken: string;
+      /** Encrypts sends into encrypted rooms; ghosts get their device before they join or create a room. */
+      e2b?: EndToBridge;
     },
   ) {}
 
@@ -70,16 +74,23 @@ export class GhostIntents implements GhostSide {
 
   async createDirectRoom(ghost: MatrixUserId, invitee: string): Promise<string> {
     const client = (await this.intent(ghost)).matrixClient;
+    const e2b = this.o.e2b;
+    if (e2b) await e2b.ensureDevice(ghost);
     return client.createRoom({
       preset: "trusted_private_chat",
       visibility: "private",
       is_direct: true,
       invite: [invitee],
+      ...(e2b?.config.default
+        ? { initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: MEGOLM } }] }
+        : {}),
     });
   }
 
   async join(ghost: MatrixUserId, roomId: string): Promise<void> {
-    await (await this.intent(ghost)).matrixClient.joinRoom(roomId);
+    const intent = await this.intent(ghost);
+    if (this.o.e2b) await this.o.e2b.ensureDevice(ghost);
+    await intent.matrixClient.joinRoom(roomId);
   }
 
   async leave(ghost: MatrixUserId, roomId: string, reason?: string): Promise<void> {
@@ -94,8 +105,10 @@ export class GhostIntents implements GhostSide {
     txnKey: string,
   ): Promise<MatrixEventId> {
     const client = (await this.intent(ghost)).matrixClient;
-    const path = `${room(roomId)}/send/${encodeURIComponent(type)}/${txnIdOf(`${ghost}\n${txnKey}`)}`;
-    const answer = (await client.doRequest("PUT", path, null, content)) as { event_id?: unknown };
+    const out = this.o.e2b ? await this.o.e2b.prepareSend(ghost, roomId, type, content) : { type, content };
+    // The same transaction id whether encrypted or not: a resend is answered with the first event.
+    const path = `${room(roomId)}/send/${encodeURIComponent(out.type)}/${txnIdOf(`${ghost}\n${txnKey}`)}`;
+    const answer = (await client.doRequest("PUT", path, null, out.content)) as { event_id?: unknown };
     return parseMatrixEventId(answer.event_id);
   }
 

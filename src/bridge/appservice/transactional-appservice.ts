@@ -23,6 +23,19 @@ import { isRetryLater } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { BridgeMetrics } from "../metrics.js";
 import type { TransactionStore } from "../store/types.js";
+import {
+  isEmpty,
+  parseTransactionExtensions,
+  type TransactionExtensions,
+} from "../crypto/transaction-extensions.js";
+
+/**
+ * Receives a transaction's to-device events, device-list changes and key
+ * counts (MSC2409/MSC3202) before its room events; resolves once they are
+ * saved, so a room key arrives before the event it opens and nothing fed
+ * in is lost if the process dies before the acknowledgement.
+ */
+export type ExtensionHandler = (x: TransactionExtensions) => Promise<void>;
 
 const TXN_PATH = /^\/_matrix\/app\/v1\/transactions\/([^/?#]+)(?:\?.*)?$/;
 /** Larger than a homeserver's largest transaction (100 events of up to 64 KiB, plus ephemeral data). */
@@ -84,11 +97,17 @@ export class TransactionalAppService extends AppService {
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly tokenHash: Buffer;
   private readonly o: TransactionalAppServiceOptions;
+  private extensionHandler: ExtensionHandler | undefined;
 
   constructor(o: TransactionalAppServiceOptions) {
     super({ homeserverToken: o.homeserverToken });
     this.o = o;
     this.tokenHash = hashToken(o.homeserverToken);
+  }
+
+  /** Where the encryption parts of transactions go (none: they are ignored). */
+  setExtensionHandler(handler: ExtensionHandler | undefined): void {
+    this.extensionHandler = handler;
   }
 
   /** The port actually bound (useful with port 0). */
@@ -198,10 +217,16 @@ export class TransactionalAppService extends AppService {
       Array.isArray(v) ? v.filter((e): e is Json => !!e && typeof e === "object") : [];
     const events = list(body.events);
     const ephemeral = list(body.ephemeral ?? body["de.sorunome.msc2409.ephemeral"]);
+    const extensions = parseTransactionExtensions(body);
+    if (extensions.dropped > 0)
+      this.o.log.warn(
+        { txnId, dropped: extensions.dropped },
+        "malformed encryption entries in a transaction ignored",
+      );
 
     let apply = this.inFlight.get(txnId);
     if (!apply) {
-      apply = this.apply(txnId, events, ephemeral).finally(() => this.inFlight.delete(txnId));
+      apply = this.apply(txnId, events, ephemeral, extensions).finally(() => this.inFlight.delete(txnId));
       this.inFlight.set(txnId, apply);
     } else {
       this.o.metrics.transactions.inc({ outcome: "duplicate" });
@@ -210,7 +235,12 @@ export class TransactionalAppService extends AppService {
     this.reply(res, 200, {});
   }
 
-  private async apply(txnId: string, events: Json[], ephemeral: Json[]): Promise<void> {
+  private async apply(
+    txnId: string,
+    events: Json[],
+    ephemeral: Json[],
+    extensions: TransactionExtensions,
+  ): Promise<void> {
     const hash = eventsHash(events);
     const seen = await this.o.transactions.get(txnId);
     if (seen && seen.eventsHash === hash) {
@@ -225,6 +255,8 @@ export class TransactionalAppService extends AppService {
       );
     }
     const timer = this.o.metrics.transactionSeconds.startTimer();
+    // A failure here fails the transaction: the homeserver sends it again.
+    if (this.extensionHandler && !isEmpty(extensions)) await this.extensionHandler(extensions);
     for (const event of events) {
       const type = typeof event.type === "string" && COUNTED_TYPES.has(event.type) ? event.type : "other";
       this.o.metrics.events.inc({ type });

@@ -2,6 +2,7 @@
 // latest schema before anyone can use it.
 import knex, { type Knex } from "knex";
 import { postgresKnexConfig, sqliteKnexConfig } from "../../store/knex/knex-config.js";
+import { KnexCryptoStore } from "./crypto-store.js";
 import { KnexManagementRoomStore } from "./management-room-store.js";
 import { KnexMessageMapStore } from "./message-map-store.js";
 import { BRIDGE_MIGRATIONS_TABLE, bridgeMigrationSource } from "./migrations/index.js";
@@ -18,6 +19,7 @@ function knexConfig(config: BridgeStoreConfig): Knex.Config {
 
 class KnexBridgeStore implements BridgeStore {
   readonly transactions: KnexTransactionStore;
+  readonly crypto: KnexCryptoStore;
   readonly managementRooms: KnexManagementRoomStore;
   readonly peopleAccounts: KnexPeopleAccountStore;
   readonly portals: KnexPortalStore;
@@ -26,6 +28,7 @@ class KnexBridgeStore implements BridgeStore {
 
   constructor(private readonly db: Knex) {
     this.transactions = new KnexTransactionStore(db);
+    this.crypto = new KnexCryptoStore(db);
     this.managementRooms = new KnexManagementRoomStore(db);
     this.peopleAccounts = new KnexPeopleAccountStore(db);
     this.portals = new KnexPortalStore(db);

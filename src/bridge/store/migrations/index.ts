@@ -4,6 +4,7 @@
 import type { Knex } from "knex";
 import * as initial from "./001-initial.js";
 import * as portals from "./002-portals.js";
+import * as crypto from "./003-crypto.js";
 
 export interface NamedMigration {
   name: string;
@@ -15,6 +16,7 @@ export const BRIDGE_MIGRATIONS_TABLE = "bridge_migrations";
 export const BRIDGE_MIGRATIONS: readonly NamedMigration[] = [
   { name: "001-initial", migration: initial },
   { name: "002-portals", migration: portals },
+  { name: "003-crypto", migration: crypto },
 ];
 
 export const bridgeMigrationSource: Knex.MigrationSource<NamedMigration> = {
