@@ -1,0 +1,111 @@
+// A Matrix user as Element X is one: matrix-js-sdk with its Rust crypto on
+// (the same matrix-sdk-crypto Element X uses), its own cross-signing set up,
+// against the harness's real Synapse. Enough for the end-to-bridge tests;
+// the fuller Element X client helper lives in test/helpers/element-x-client.ts
+// once that lands.
+import assert from "node:assert/strict";
+import { ClientEvent, SyncState, createClient, type MatrixClient, type MatrixEvent } from "matrix-js-sdk";
+import { EventShieldColour, type CryptoApi } from "matrix-js-sdk/lib/crypto-api/index.js";
+import type { MatrixUser } from "./bridge-harness.js";
+import type { SynapseHandle } from "./synapse.js";
+
+const quiet = {
+  trace() {},
+  debug() {},
+  info() {},
+  warn() {},
+  error(...msg: unknown[]) {
+    if (process.env.PEOPLE_TEST_VERBOSE) console.error("[matrix-js-sdk]", ...msg);
+  },
+  getChild() {
+    return quiet;
+  },
+};
+
+export interface CryptoUser extends MatrixUser {
+  deviceId: string;
+  password: string;
+  crypto: CryptoApi;
+}
+
+async function startClient(
+  hs: SynapseHandle,
+  account: { userId: string; accessToken: string; deviceId: string },
+  password: string,
+): Promise<CryptoUser> {
+  const client: MatrixClient = createClient({
+    baseUrl: hs.url,
+    userId: account.userId,
+    accessToken: account.accessToken,
+    deviceId: account.deviceId,
+    logger: quiet,
+  });
+  await client.initRustCrypto({ useIndexedDB: false });
+  const crypto = client.getCrypto() ?? assert.fail("no crypto");
+  const synced = new Promise<void>((resolveSynced) => {
+    const onSync = (state: SyncState) => {
+      if (state === SyncState.Prepared || state === SyncState.Syncing) {
+        client.off(ClientEvent.Sync, onSync);
+        resolveSynced();
+      }
+    };
+    client.on(ClientEvent.Sync, onSync);
+  });
+  await client.startClient({ initialSyncLimit: 20 });
+  await synced;
+  // Cross-signing as Element sets it up; a second device of an existing identity
+  // is signed with the keys the first one made (the test gets them through UIA).
+  await crypto.bootstrapCrossSigning({
+    setupNewCrossSigning: false,
+    authUploadDeviceSigningKeys: async (makeRequest) => {
+      await makeRequest({
+        type: "m.login.password",
+        identifier: { type: "m.id.user", user: account.userId },
+        password,
+      } as never);
+    },
+  });
+  return { ...account, password, client, crypto };
+}
+
+/** Registers a user and starts an Element X-like client (Rust crypto, cross-signing bootstrapped). */
+export async function startCryptoUser(hs: SynapseHandle, localpart: string): Promise<CryptoUser> {
+  const password = `${localpart}-password`;
+  const account = await hs.registerUser(localpart, password);
+  return startClient(hs, account, password);
+}
+
+/** A second device of an existing user: logs in with the password and starts its own client. */
+export async function loginCryptoDevice(hs: SynapseHandle, user: CryptoUser): Promise<CryptoUser> {
+  const res = await fetch(`${hs.url}/_matrix/client/v3/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      type: "m.login.password",
+      identifier: { type: "m.id.user", user: user.userId },
+      password: user.password,
+    }),
+  });
+  assert.ok(res.ok, `login failed: ${res.status}`);
+  const body = (await res.json()) as { user_id: string; access_token: string; device_id: string };
+  return startClient(
+    hs,
+    { userId: body.user_id, accessToken: body.access_token, deviceId: body.device_id },
+    user.password,
+  );
+}
+
+/**
+ * What the client itself says about a bridged event: decrypted, sent by a device
+ * its owner cross-signed (no shield), and the shield reason when there is one.
+ */
+export async function shieldOf(user: CryptoUser, event: MatrixEvent) {
+  const info = await user.crypto.getEncryptionInfoForEvent(event);
+  return {
+    encrypted: event.isEncrypted(),
+    decryptionFailure: event.isDecryptionFailure(),
+    none: info?.shieldColour === EventShieldColour.NONE,
+    colour: info?.shieldColour,
+    reason: info?.shieldReason ?? null,
+  };
+}
