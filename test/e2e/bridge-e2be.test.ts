@@ -5,12 +5,14 @@
 // Every check of what Alice sees is the client's own view of the event:
 // decrypted, and sent by a device its owner verified (no shield).
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { Preset, type MatrixEvent } from "matrix-js-sdk";
 import type { BridgeConfigInput } from "../../src/bridge/config.js";
 import type { Registration } from "../../src/bridge/registration.js";
 import { PeopleClient } from "../../src/people/client/people-client.js";
 import type { ReceivedMessage } from "../../src/people/client/receiver.js";
+import type { MessageContent } from "../../src/people/protocol/messages.js";
 import {
   bridgeConfigInput,
   eventually,
@@ -39,6 +41,46 @@ const MEGOLM = { algorithm: "m.megolm.v1.aes-sha2" };
 
 type Json = Record<string, unknown>;
 
+const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64").replace(/=+$/, "");
+
+/** An attachment encrypted as Element's matrix-encrypt-attachment does it, with WebCrypto. */
+async function elementEncrypt(plain: Buffer) {
+  const subtle = globalThis.crypto.subtle;
+  const iv = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(iv.subarray(0, 8));
+  const key = await subtle.generateKey({ name: "AES-CTR", length: 256 }, true, ["encrypt", "decrypt"]);
+  const jwk = await subtle.exportKey("jwk", key);
+  const ciphertext = Buffer.from(
+    await subtle.encrypt({ name: "AES-CTR", counter: iv, length: 64 }, key, plain),
+  );
+  const hash = new Uint8Array(await subtle.digest("SHA-256", ciphertext));
+  return {
+    ciphertext,
+    file: {
+      key: { kty: "oct", key_ops: ["encrypt", "decrypt"], alg: "A256CTR", k: jwk.k, ext: true },
+      iv: b64(iv),
+      hashes: { sha256: b64(hash) },
+      v: "v2",
+    },
+  };
+}
+
+/** Element's side of opening an encrypted attachment: check the hash, then AES-CTR. */
+async function elementDecrypt(ciphertext: Buffer, file: Json): Promise<Buffer> {
+  const subtle = globalThis.crypto.subtle;
+  const hash = b64(new Uint8Array(await subtle.digest("SHA-256", ciphertext)));
+  assert.equal(hash, String((file.hashes as Json).sha256).replace(/=+$/, ""));
+  const key = await subtle.importKey(
+    "jwk",
+    file.key as Parameters<typeof globalThis.crypto.subtle.importKey>[1] as never,
+    { name: "AES-CTR" },
+    false,
+    ["decrypt"],
+  );
+  const iv = Buffer.from(String(file.iv), "base64");
+  return Buffer.from(await subtle.decrypt({ name: "AES-CTR", counter: iv, length: 64 }, key, ciphertext));
+}
+
 describe("end-to-bridge encryption on a real Synapse (Rust crypto client)", function () {
   this.timeout(90_000);
   let files: BridgeDir;
@@ -50,6 +92,10 @@ describe("end-to-bridge encryption on a real Synapse (Rust crypto client)", func
   let alice: CryptoUser | undefined;
   let joe: { client: PeopleClient; rec: Recorder } | undefined;
   let dm: string;
+  let helloEvent: string;
+  let helloMessage: string;
+  let hiEvent: string;
+  let hiMessage: string;
 
   const running = (): TestBridge => bridge ?? assert.fail("bridge not started");
   const synapse = (): SynapseHandle => hs ?? assert.fail("synapse not started");
@@ -154,6 +200,14 @@ describe("end-to-bridge encryption on a real Synapse (Rust crypto client)", func
     );
   }
 
+  /** Sends through matrix-js-sdk (encrypted by its Rust crypto, as Element does). */
+  async function sendAs(roomId: string, type: string, content: Json): Promise<string> {
+    const client = user().client as unknown as {
+      sendEvent(room: string, type: string, content: Json): Promise<{ event_id: string }>;
+    };
+    return (await client.sendEvent(roomId, type, content)).event_id;
+  }
+
   async function assertTrusted(e: MatrixEvent): Promise<void> {
     await user().client.decryptEventIfNeeded(e);
     const s = await shieldOf(user(), e);
@@ -203,6 +257,8 @@ describe("end-to-bridge encryption on a real Synapse (Rust crypto client)", func
     const sent = await user().client.sendTextMessage(roomId, "hello joe, secretly");
     const m = await received((x) => x.content.type === "text" && x.content.body === "hello joe, secretly");
     assert.equal(m.from, ALICE_PEOPLE);
+    helloEvent = sent.event_id;
+    helloMessage = m.id;
     // What Synapse holds is ciphertext.
     const raw = await matrixApi(
       synapse(),
@@ -215,10 +271,126 @@ describe("end-to-bridge encryption on a real Synapse (Rust crypto client)", func
   });
 
   it("Joe's reply reaches Alice encrypted, from a device its owner verified", async function () {
-    await people().client.sendText([ALICE_PEOPLE], "hi alice, secretly");
+    hiMessage = await people().client.sendText([ALICE_PEOPLE], "hi alice, secretly");
     const e = await decryptedFrom(dm, JOE_GHOST, (c) => c.body === "hi alice, secretly");
     await assertTrusted(e);
     assert.equal(e.getWireType(), "m.room.encrypted");
+    hiEvent = e.getId()!;
+  });
+
+  it("replies both ways", async function () {
+    await sendAs(dm, "m.room.message", {
+      msgtype: "m.text",
+      body: "answering you",
+      "m.relates_to": { "m.in_reply_to": { event_id: hiEvent } },
+    });
+    const m = await received((x) => x.content.type === "text" && x.content.body === "answering you");
+    assert.equal((m.content as { reply_to?: string }).reply_to, hiMessage);
+
+    await people().client.send([ALICE_PEOPLE], {
+      type: "text",
+      body: "answering back",
+      reply_to: helloMessage,
+    });
+    const e = await decryptedFrom(dm, JOE_GHOST, (c) => c.body === "answering back");
+    await assertTrusted(e);
+    const rel = e.getContent()["m.relates_to"] as { "m.in_reply_to"?: { event_id?: string } };
+    assert.equal(rel["m.in_reply_to"]?.event_id, helloEvent);
+  });
+
+  it("edits both ways", async function () {
+    await sendAs(dm, "m.room.message", {
+      msgtype: "m.text",
+      body: "* hello joe!",
+      "m.new_content": { msgtype: "m.text", body: "hello joe!" },
+      "m.relates_to": { rel_type: "m.replace", event_id: helloEvent },
+    });
+    const m = await received((x) => x.content.type === "edit");
+    assert.deepEqual(m.content, { type: "edit", target: helloMessage, body: "hello joe!" });
+
+    await people().client.send([ALICE_PEOPLE], { type: "edit", target: hiMessage, body: "hi alice!" });
+    const e = await decryptedFrom(
+      dm,
+      JOE_GHOST,
+      (c) => (c["m.relates_to"] as Json | undefined)?.rel_type === "m.replace",
+    );
+    await assertTrusted(e);
+    assert.deepEqual(e.getContent()["m.relates_to"], { rel_type: "m.replace", event_id: hiEvent });
+    assert.equal((e.getContent()["m.new_content"] as Json).body, "hi alice!");
+    // The relation stays in the clear so the server can aggregate the edit.
+    assert.deepEqual(e.getWireContent()["m.relates_to"], { rel_type: "m.replace", event_id: hiEvent });
+  });
+
+  it("reactions both ways", async function () {
+    await sendAs(dm, "m.reaction", {
+      "m.relates_to": { rel_type: "m.annotation", event_id: hiEvent, key: "👍" },
+    });
+    const m = await received((x) => x.content.type === "reaction");
+    assert.deepEqual(m.content, { type: "reaction", target: hiMessage, key: "👍" });
+
+    await people().client.send([ALICE_PEOPLE], { type: "reaction", target: helloMessage, key: "🎉" });
+    const e = await eventually("Joe's reaction, decrypted", () =>
+      user()
+        .client.getRoom(dm)
+        ?.getLiveTimeline()
+        .getEvents()
+        .find((x) => x.getType() === "m.reaction" && x.getSender() === JOE_GHOST && !x.isBeingDecrypted()),
+    );
+    await assertTrusted(e);
+    assert.deepEqual(e.getContent()["m.relates_to"], {
+      rel_type: "m.annotation",
+      event_id: helloEvent,
+      key: "🎉",
+    });
+  });
+
+  const imageBytes = (seed: string): Buffer =>
+    Buffer.concat([
+      Buffer.from("89504e470d0a1a0a", "hex"),
+      createHash("sha256").update(seed).digest(),
+      Buffer.alloc(3000, seed),
+    ]);
+
+  it("Alice's encrypted image reaches Joe as the same bytes", async function () {
+    const bytes = imageBytes("alice");
+    // Encrypted the way Element does it (WebCrypto AES-CTR, SHA-256 of the ciphertext).
+    const { ciphertext, file } = await elementEncrypt(bytes);
+    const res = await fetch(`${synapse().url}/_matrix/media/v3/upload`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${user().accessToken}`, "content-type": "application/octet-stream" },
+      body: ciphertext,
+    });
+    assert.ok(res.ok, `upload: ${res.status}`);
+    const { content_uri: mxc } = (await res.json()) as { content_uri: string };
+    await sendAs(dm, "m.room.message", {
+      msgtype: "m.image",
+      body: "cat.png",
+      file: { ...file, url: mxc },
+      info: { mimetype: "image/png", size: bytes.length, w: 4, h: 3 },
+    });
+    const m = await received((x) => x.content.type === "attachment");
+    const attachment = m.content as Extract<MessageContent, { type: "attachment" }>;
+    assert.equal(attachment.blob.mime, "image/png");
+    assert.equal(attachment.blob.name, "cat.png");
+    assert.deepEqual(await people().client.downloadAttachment(attachment.blob), bytes);
+  });
+
+  it("Joe's image arrives encrypted: the homeserver holds ciphertext, Alice's key opens it", async function () {
+    const bytes = imageBytes("joe");
+    await people().client.sendAttachment([ALICE_PEOPLE], bytes, { mime: "image/png", name: "joe.png" });
+    const e = await decryptedFrom(dm, JOE_GHOST, (c) => c.msgtype === "m.image");
+    await assertTrusted(e);
+    const c = e.getContent() as Json;
+    assert.equal(c.url, undefined);
+    const file = c.file as Json & { url: string };
+    const match = /^mxc:\/\/([^/]+)\/(.+)$/.exec(file.url) ?? assert.fail(`not an mxc URI: ${file.url}`);
+    const res = await fetch(`${synapse().url}/_matrix/client/v1/media/download/${match[1]}/${match[2]}`, {
+      headers: { authorization: `Bearer ${user().accessToken}` },
+    });
+    assert.ok(res.ok, `download: ${res.status}`);
+    const stored = Buffer.from(await res.arrayBuffer());
+    assert.ok(!stored.includes(bytes.subarray(0, 40)), "the homeserver has ciphertext only");
+    assert.deepEqual(await elementDecrypt(stored, file), bytes);
   });
 
   it("keeps each identity's sealed state in the bridge database, one device each", async function () {

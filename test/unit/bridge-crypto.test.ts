@@ -14,6 +14,11 @@ import {
   UserId,
   initAsync,
 } from "@matrix-org/matrix-sdk-crypto-wasm";
+import {
+  AttachmentUnreadable,
+  decryptAttachment,
+  encryptAttachment,
+} from "../../src/bridge/crypto/attachments.js";
 import { restoreDatabases, snapshotDatabases } from "../../src/bridge/crypto/idb-snapshot.js";
 import { newIdbFactory, type IdbFactory } from "../../src/bridge/crypto/idb-types.js";
 import { encryptionSettings, keyRecipients, roomCryptoInfo } from "../../src/bridge/crypto/room-state.js";
@@ -266,5 +271,19 @@ describe("bridge crypto: room state", () => {
     assert.equal(s.rotationPeriod, 7n * 86_400_000n * 1000n);
     assert.equal(s.rotationPeriodMessages, 100n);
     assert.equal(roomCryptoInfo([member("@a:hs", "join")]).encryption, null);
+  });
+});
+
+describe("bridge crypto: encrypted attachments", () => {
+  it("decrypt what was encrypted, and refuse a changed byte before decrypting", () => {
+    const plain = Buffer.from("an image, say".repeat(100));
+    const { ciphertext, file } = encryptAttachment(plain);
+    assert.equal(ciphertext.length, plain.length);
+    assert.ok(!ciphertext.includes(plain.subarray(0, 16)));
+    assert.deepEqual(decryptAttachment(ciphertext, file), plain);
+    const bad = Buffer.from(ciphertext);
+    bad[7]! ^= 1;
+    assert.throws(() => decryptAttachment(bad, file), AttachmentUnreadable);
+    assert.throws(() => decryptAttachment(ciphertext, { ...file, iv: "AAAA" }), AttachmentUnreadable);
   });
 });

@@ -10,7 +10,9 @@ import type { EndToBridge } from "../crypto/end-to-bridge.js";
 import type { Logger } from "../logger.js";
 import { addressFromGhostUserId, ghostUserId } from "../model/ghost-id.js";
 import { parseMatrixEventId, type MatrixEventId, type MatrixUserId } from "../model/matrix-ids.js";
+import { AttachmentUnreadable, decryptAttachment, encryptAttachment } from "../crypto/attachments.js";
 import { MEGOLM } from "../crypto/room-state.js";
+import type { EncryptedFile } from "../model/matrix-content.js";
 import { MediaNotFound, MediaTooLarge, type GhostSide } from "../matrix-side.js";
 
 /** The transaction id of a send keyed by `key` (the same key, the same id). */
@@ -160,6 +162,24 @@ export class GhostIntents implements GhostSide {
       chunks.push(Buffer.from(chunk));
     }
     return Buffer.concat(chunks);
+  }
+
+  async downloadEncryptedMedia(file: EncryptedFile, maxBytes: number): Promise<Buffer> {
+    try {
+      return decryptAttachment(await this.downloadMedia(file.url, maxBytes), file);
+    } catch (err) {
+      if (err instanceof AttachmentUnreadable) throw new MediaNotFound(err.message);
+      throw err;
+    }
+  }
+
+  async uploadRoomMedia(ghost: MatrixUserId, roomId: string, bytes: Buffer, mime: string, name?: string) {
+    if (!this.o.e2b || !(await this.o.e2b.isEncrypted(roomId, ghost)))
+      return { url: await this.uploadMedia(ghost, bytes, mime, name) };
+    const { ciphertext, file } = encryptAttachment(bytes);
+    // The homeserver sees only ciphertext, under a neutral type.
+    const url = await this.uploadMedia(ghost, ciphertext, "application/octet-stream");
+    return { file: { ...file, url } };
   }
 
   async uploadMedia(ghost: MatrixUserId, bytes: Buffer, mime: string, name?: string): Promise<string> {

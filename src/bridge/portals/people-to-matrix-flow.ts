@@ -26,6 +26,7 @@ import type { Logger } from "../logger.js";
 import type { GhostSide } from "../matrix-side.js";
 import type { BridgeMetrics } from "../metrics.js";
 import { isMxcUri, type MatrixEventId } from "../model/matrix-ids.js";
+import type { MatrixMediaSource } from "../model/matrix-content.js";
 import {
   attachmentToMatrix,
   peopleToMatrix,
@@ -158,11 +159,15 @@ export class PeopleToMatrixFlow {
           return this.o.ghosts.sendEvent(ghost, room, "m.room.message", noticeContent(notice(text)), txnKey);
         }
         const bytes = await account.downloadAttachment(result.blob);
-        const url = await this.o.ghosts.uploadMedia(ghost, bytes, result.blob.mime, result.blob.name);
-        if (!isMxcUri(url)) throw new Error("the homeserver answered the upload without an mxc URI");
+        // Encrypted rooms get an encrypted upload and its `file` object (when the adapter can).
+        const media = this.o.ghosts.uploadRoomMedia
+          ? await this.o.ghosts.uploadRoomMedia(ghost, room, bytes, result.blob.mime, result.blob.name)
+          : { url: await this.o.ghosts.uploadMedia(ghost, bytes, result.blob.mime, result.blob.name) };
+        const mxc = "url" in media ? media.url : media.file.url;
+        if (!isMxcUri(mxc)) throw new Error("the homeserver answered the upload without an mxc URI");
         const event = attachmentToMatrix(
           m.content as AttachmentContent,
-          { media: { url } },
+          { media: media as MatrixMediaSource },
           await this.context(m, portal),
         );
         if (event.kind !== "event") {
