@@ -393,6 +393,35 @@ describe("end-to-bridge encryption on a real Synapse (Rust crypto client)", func
     assert.deepEqual(await elementDecrypt(stored, file), bytes);
   });
 
+  it("a message whose key comes late is announced in the room, then bridged when the key arrives", async function () {
+    // A new Megolm session whose key Alice's client believes sent, but which the network holds back.
+    await user().crypto.forceDiscardSession(dm);
+    user().toDevice.hold = true;
+    const late = await sendAs(dm, "m.room.message", { msgtype: "m.text", body: "late key, secretly" });
+    assert.ok(user().toDevice.count > 0, "the room key was held back");
+    const notice = await decryptedFrom(
+      dm,
+      JOE_GHOST,
+      (c) =>
+        c.msgtype === "m.notice" &&
+        ((c["m.relates_to"] as Json | undefined)?.["m.in_reply_to"] as Json | undefined)?.event_id === late,
+    );
+    await assertTrusted(notice);
+    assert.match(String(notice.getContent().body), /could not decrypt/);
+    assert.equal((await running().handle.store.crypto.allPending()).length, 1);
+    assert.ok(
+      !people().rec.messages.some(
+        (m) => m.content.type === "text" && m.content.body === "late key, secretly",
+      ),
+    );
+
+    await user().toDevice.release();
+    await received((x) => x.content.type === "text" && x.content.body === "late key, secretly");
+    await eventually("the pending row to go", async () =>
+      (await running().handle.store.crypto.allPending()).length === 0 ? true : undefined,
+    );
+  });
+
   it("keeps each identity's sealed state in the bridge database, one device each", async function () {
     const rows = await running().handle.store.crypto.listIdentities();
     const users = rows.map((r) => r.userId).sort();

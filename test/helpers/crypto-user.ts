@@ -26,6 +26,42 @@ export interface CryptoUser extends MatrixUser {
   deviceId: string;
   password: string;
   crypto: CryptoApi;
+  /** Holds back this client's encrypted to-device sends (room keys), as a slow network would. */
+  toDevice: ToDeviceGate;
+}
+
+/**
+ * While `hold` is set, the client's PUT /sendToDevice/m.room.encrypted requests
+ * are answered 200 at once but sent to the homeserver only on release():
+ * a room key that arrives after the message it opens.
+ */
+export class ToDeviceGate {
+  hold = false;
+  private held: (() => Promise<unknown>)[] = [];
+
+  readonly fetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const url = input instanceof Request ? input.url : String(input);
+    if (this.hold && init?.method === "PUT" && /\/sendToDevice\/m\.room\.encrypted\//.test(url)) {
+      this.held.push(() => fetch(input, init));
+      return new Response("{}", { status: 200, headers: { "content-type": "application/json" } });
+    }
+    return fetch(input, init);
+  };
+
+  get count(): number {
+    return this.held.length;
+  }
+
+  /** Sends what was held, in order. */
+  async release(): Promise<void> {
+    this.hold = false;
+    const held = this.held;
+    this.held = [];
+    for (const send of held) {
+      const res = (await send()) as Response;
+      assert.ok(res.ok, `a held to-device send failed: ${res.status}`);
+    }
+  }
 }
 
 async function startClient(
@@ -33,7 +69,9 @@ async function startClient(
   account: { userId: string; accessToken: string; deviceId: string },
   password: string,
 ): Promise<CryptoUser> {
+  const toDevice = new ToDeviceGate();
   const client: MatrixClient = createClient({
+    fetchFn: toDevice.fetch as typeof fetch,
     baseUrl: hs.url,
     userId: account.userId,
     accessToken: account.accessToken,
@@ -65,7 +103,7 @@ async function startClient(
       } as never);
     },
   });
-  return { ...account, password, client, crypto };
+  return { ...account, password, client, crypto, toDevice };
 }
 
 /** Registers a user and starts an Element X-like client (Rust crypto, cross-signing bootstrapped). */
