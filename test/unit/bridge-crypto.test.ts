@@ -20,6 +20,7 @@ import {
   encryptAttachment,
 } from "../../src/bridge/crypto/attachments.js";
 import { restoreDatabases, snapshotDatabases } from "../../src/bridge/crypto/idb-snapshot.js";
+import { parseSyncChanges } from "../../src/bridge/crypto/olm-identity.js";
 import { newIdbFactory, type IdbFactory } from "../../src/bridge/crypto/idb-types.js";
 import { encryptionSettings, keyRecipients, roomCryptoInfo } from "../../src/bridge/crypto/room-state.js";
 import { SnapshotUnreadable, openSnapshot, sealSnapshot } from "../../src/bridge/crypto/sealed-snapshot.js";
@@ -285,5 +286,30 @@ describe("bridge crypto: encrypted attachments", () => {
     bad[7]! ^= 1;
     assert.throws(() => decryptAttachment(bad, file), AttachmentUnreadable);
     assert.throws(() => decryptAttachment(ciphertext, { ...file, iv: "AAAA" }), AttachmentUnreadable);
+  });
+});
+
+describe("bridge crypto: /sync catch-up parsing", () => {
+  it("keeps well-formed to-device events, device lists and counts; needs next_batch", () => {
+    const c = parseSyncChanges({
+      next_batch: "s1",
+      to_device: { events: [{ type: "m.room.encrypted", sender: "@a:hs", content: {} }, { type: 5 }, "x"] },
+      device_lists: { changed: ["@a:hs", 3], left: [] },
+      device_one_time_keys_count: { signed_curve25519: 50, bad: -1 },
+      device_unused_fallback_key_types: ["signed_curve25519"],
+    });
+    assert.equal(c?.nextBatch, "s1");
+    assert.equal(c?.toDevice.length, 1);
+    assert.deepEqual(c?.changed, ["@a:hs"]);
+    assert.deepEqual([...(c?.oneTimeKeyCounts ?? [])], [["signed_curve25519", 50]]);
+    assert.deepEqual(c?.fallbackKeyTypes, ["signed_curve25519"]);
+    assert.equal(parseSyncChanges({ to_device: { events: [] } }), undefined);
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 4 }), (v) => {
+        const body = v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : { v };
+        parseSyncChanges(body);
+      }),
+      { numRuns: RUNS },
+    );
   });
 });

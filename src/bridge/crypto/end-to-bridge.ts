@@ -72,18 +72,35 @@ export class EndToBridge {
   /** After the homeserver answers: the bot's device, and events whose keys came before a crash. */
   async connected(): Promise<void> {
     await this.manager.identity(this.o.botUserId);
+    await this.catchUp();
     const pending = await this.o.store.allPending();
     if (pending.length > 0) await this.retry(pending.map((p) => p.sessionId));
+  }
+
+  /** Fetches what the homeserver holds for every device and did not push (see CryptoIdentity.catchUp). */
+  async catchUp(): Promise<void> {
+    for (const identity of this.manager.loaded()) {
+      try {
+        const n = await identity.catchUp();
+        if (n > 0) this.o.log.info({ user: identity.userId, count: n }, "to-device messages caught up");
+      } catch (err) {
+        this.o.log.warn({ err, user: identity.userId }, "catching up to-device messages failed");
+      }
+    }
+    await this.retryArrived();
+  }
+
+  private async retryArrived(): Promise<void> {
+    if (this.arrived.size === 0) return;
+    const ids = [...this.arrived];
+    this.arrived.clear();
+    await this.retry(ids);
   }
 
   /** A transaction's to-device part; then events waiting for the keys that came are bridged. */
   async onTransaction(x: TransactionExtensions): Promise<void> {
     await this.manager.receive(x);
-    if (this.arrived.size > 0) {
-      const ids = [...this.arrived];
-      this.arrived.clear();
-      await this.retry(ids);
-    }
+    await this.retryArrived();
   }
 
   /** Every room event passes here first: room state that changes encryption is read again when needed. */
@@ -170,6 +187,10 @@ export class EndToBridge {
   async decrypt(raw: Json): Promise<Json | undefined> {
     const decrypted = await this.tryDecrypt(raw);
     if (decrypted) return decrypted;
+    // The key may be among the to-device messages the homeserver did not push (after downtime).
+    await this.catchUp();
+    const late = await this.tryDecrypt(raw);
+    if (late) return late;
     const roomId = String(raw.room_id);
     const eventId = String(raw.event_id);
     const content = raw.content as Json;

@@ -23,6 +23,8 @@ import {
   ToDeviceRequest,
   TrustRequirement,
   UserId,
+  ProcessedToDeviceEventType,
+  type UTDToDeviceEvent,
   type DecryptedRoomEvent,
   type RoomKeyInfo,
 } from "@matrix-org/matrix-sdk-crypto-wasm";
@@ -58,6 +60,47 @@ export interface DeviceChanges {
   fallbackKeyTypes?: string[];
 }
 
+/** Only what the crypto machine needs from /sync: no rooms, presence or account data. */
+const SYNC_FILTER = {
+  room: { rooms: [], account_data: { not_types: ["*"] } },
+  presence: { not_types: ["*"] },
+  account_data: { not_types: ["*"] },
+};
+
+const isObj = (v: unknown): v is Json => !!v && typeof v === "object" && !Array.isArray(v);
+const strings = (v: unknown): string[] =>
+  Array.isArray(v) ? v.filter((s): s is string => typeof s === "string") : [];
+
+/** The crypto parts of a /sync answer, validated; undefined without next_batch. */
+export function parseSyncChanges(answer: Json): (DeviceChanges & { nextBatch: string }) | undefined {
+  if (typeof answer.next_batch !== "string") return undefined;
+  const toDevice = (
+    isObj(answer.to_device) && Array.isArray(answer.to_device.events) ? answer.to_device.events : []
+  ).filter(
+    (e): e is Json =>
+      isObj(e) && typeof e.type === "string" && typeof e.sender === "string" && isObj(e.content),
+  );
+  const lists = isObj(answer.device_lists) ? answer.device_lists : {};
+  const counts = isObj(answer.device_one_time_keys_count) ? answer.device_one_time_keys_count : undefined;
+  const fallback = answer.device_unused_fallback_key_types;
+  return {
+    nextBatch: answer.next_batch,
+    toDevice,
+    changed: strings(lists.changed),
+    left: strings(lists.left),
+    ...(counts
+      ? {
+          oneTimeKeyCounts: new Map(
+            Object.entries(counts).filter(
+              (e): e is [string, number] => Number.isSafeInteger(e[1]) && (e[1] as number) >= 0,
+            ),
+          ),
+        }
+      : {}),
+    ...(Array.isArray(fallback) ? { fallbackKeyTypes: strings(fallback) } : {}),
+  };
+}
+
 export function storeName(userId: string): string {
   return `people-crypto-${createHash("sha256").update(userId).digest("hex").slice(0, 32)}`;
 }
@@ -67,6 +110,7 @@ const databasesOf = (name: string) => [`${name}::matrix-sdk-crypto`, `${name}::m
 export class CryptoIdentity {
   private lock: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private catching: Promise<number> | undefined;
 
   private constructor(
     readonly userId: string,
@@ -214,12 +258,22 @@ export class CryptoIdentity {
         c.changed.map((u) => new UserId(u)),
         c.left.map((u) => new UserId(u)),
       );
-      await this.machine.receiveSyncChangesMsc4186(
+      const processed = await this.machine.receiveSyncChangesMsc4186(
         JSON.stringify(c.toDevice),
         lists,
         c.oneTimeKeyCounts ?? new Map<string, number>(),
         c.fallbackKeyTypes ? new Set(c.fallbackKeyTypes) : undefined,
       );
+      const undecryptable = processed.filter((p) => p.type === ProcessedToDeviceEventType.UnableToDecrypt);
+      if (undecryptable.length > 0)
+        this.d.log.info(
+          {
+            user: this.userId,
+            count: undecryptable.length,
+            reasons: undecryptable.map((u) => (u as UTDToDeviceEvent).utdInfo.reason),
+          },
+          "to-device events did not decrypt (a replay from a catch-up is harmless)",
+        );
       await this.save();
       await this.flush();
     });
@@ -268,6 +322,42 @@ export class CryptoIdentity {
         new DecryptionSettings(TrustRequirement.Untrusted),
       ),
     );
+  }
+
+  /**
+   * Fetches the to-device messages, device-list changes and key counts the
+   * homeserver holds for this device through /sync (as the device), and feeds
+   * them in. Synapse pushes these to the appservice only once: a transaction
+   * that failed (the bridge was down) is retried with its room events only.
+   * The position is kept after the machine saved what it got.
+   */
+  catchUp(): Promise<number> {
+    this.catching ??= this.syncOnce().finally(() => (this.catching = undefined));
+    return this.catching;
+  }
+
+  private async syncOnce(): Promise<number> {
+    let since = await this.d.store.getSyncToken(this.userId);
+    let total = 0;
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const query = new URLSearchParams({ timeout: "0", filter: JSON.stringify(SYNC_FILTER) });
+      if (since) query.set("since", since);
+      const answer = await this.d.http.request("GET", `/_matrix/client/v3/sync?${query}`, this.as);
+      const changes = parseSyncChanges(answer);
+      if (!changes) throw new Error("the /sync answer has no next_batch");
+      if (
+        changes.toDevice.length > 0 ||
+        changes.changed.length > 0 ||
+        changes.left.length > 0 ||
+        changes.oneTimeKeyCounts
+      )
+        await this.receive(changes);
+      total += changes.toDevice.length;
+      since = changes.nextBatch;
+      await this.d.store.putSyncToken(this.userId, since);
+      if (changes.toDevice.length === 0) break;
+    }
+    return total;
   }
 
   /** Drops the room's outbound session, so the next message starts a new one (membership left, settings changed). */

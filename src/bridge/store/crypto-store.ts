@@ -42,6 +42,18 @@ export class KnexCryptoStore implements CryptoStore {
     await this.db("crypto_identities").where("user_id", userId).del();
   }
 
+  async getSyncToken(userId: string): Promise<string | undefined> {
+    const row = await this.db<{ sync_token: string | null }>("crypto_identities")
+      .select("sync_token")
+      .where("user_id", userId)
+      .first();
+    return row?.sync_token ?? undefined;
+  }
+
+  async putSyncToken(userId: string, token: string): Promise<void> {
+    await this.db("crypto_identities").where("user_id", userId).update({ sync_token: token });
+  }
+
   async putPending(e: PendingEncryptedEvent): Promise<boolean> {
     const inserted = await this.db<PendingRow>("crypto_pending_events")
       .insert({

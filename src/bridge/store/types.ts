@@ -116,6 +116,9 @@ export interface CryptoStore {
   /** Replaces the identity's row in one statement (durable when the promise resolves). */
   putIdentity(record: CryptoIdentityRecord): Promise<void>;
   deleteIdentity(userId: string): Promise<void>;
+  getSyncToken(userId: string): Promise<string | undefined>;
+  /** The identity's /sync position (its row must exist). */
+  putSyncToken(userId: string, token: string): Promise<void>;
   /** Keeps the event; false when it was already kept. */
   putPending(event: PendingEncryptedEvent): Promise<boolean>;
   pendingForSessions(sessionIds: readonly string[]): Promise<PendingEncryptedEvent[]>;

@@ -1,5 +1,6 @@
 // End-to-bridge encryption: one row per bridged Matrix identity (the bot and
-// each ghost with a device) holding its sealed crypto-store snapshot, and the
+// each ghost with a device) holding its sealed crypto-store snapshot and its
+// to-device catch-up position, and the
 // encrypted room events that could not be decrypted yet, kept until their key
 // arrives. Forward-only: a released migration is never edited.
 
@@ -12,6 +13,9 @@ export async function up(knex: Knex): Promise<void> {
     // The whole machine state, sealed (sealed-snapshot.ts); replaced in one statement.
     t.binary("snapshot").notNullable();
     t.bigInteger("saved_at").notNullable();
+    // The device's /sync position: to-device messages the homeserver did not
+    // push (Synapse drops them from retried transactions) are fetched from here.
+    t.text("sync_token").nullable();
   });
 
   await knex.schema.createTable("crypto_pending_events", (t) => {
