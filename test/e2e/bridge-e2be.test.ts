@@ -26,7 +26,8 @@ import {
   type TestBridge,
 } from "../helpers/bridge-harness.js";
 import { Recorder, clientOptions, removeTempDirs, tempDir } from "../helpers/client-fixtures.js";
-import { shieldOf, startCryptoUser, type CryptoUser } from "../helpers/crypto-user.js";
+import { REQUIRE_NOTICE } from "../../src/bridge/crypto/end-to-bridge.js";
+import { loginCryptoDevice, shieldOf, startCryptoUser, type CryptoUser } from "../helpers/crypto-user.js";
 import { startTestServer, type TestServer } from "../helpers/people-servers.js";
 import { freePort } from "../helpers/ports.js";
 import { ensureSynapseInstalled, startSynapse, type SynapseHandle } from "../helpers/synapse.js";
@@ -92,6 +93,7 @@ describe("end-to-bridge encryption on a real Synapse (Rust crypto client)", func
   let alice: CryptoUser | undefined;
   let joe: { client: PeopleClient; rec: Recorder } | undefined;
   let dm: string;
+  let second: CryptoUser | undefined;
   let helloEvent: string;
   let helloMessage: string;
   let hiEvent: string;
@@ -160,6 +162,7 @@ describe("end-to-bridge encryption on a real Synapse (Rust crypto client)", func
   after(async function () {
     this.timeout(60_000);
     alice?.client.stopClient();
+    second?.client.stopClient();
     await joe?.client.close();
     await bridge?.stop();
     await hs?.stop();
@@ -437,5 +440,69 @@ describe("end-to-bridge encryption on a real Synapse (Rust crypto client)", func
     const ghostDevices = Object.keys((devices.device_keys as Record<string, Json>)[JOE_GHOST] ?? {});
     assert.deepEqual(ghostDevices, [rows.find((r) => r.userId === JOE_GHOST)!.deviceId]);
     assert.ok((devices.master_keys as Json)[JOE_GHOST], "the ghost has a cross-signing master key");
+  });
+
+  it("a second device of Alice, logged in later, reads what the ghost sends next", async function () {
+    second = await loginCryptoDevice(synapse(), user());
+    const device = second;
+    await people().client.sendText([ALICE_PEOPLE], "for both devices");
+    const e = await eventually(
+      "the message on the second device, decrypted",
+      () =>
+        device.client
+          .getRoom(dm)
+          ?.getLiveTimeline()
+          .getEvents()
+          .find(
+            (x) =>
+              x.getSender() === JOE_GHOST &&
+              !x.isBeingDecrypted() &&
+              !x.isDecryptionFailure() &&
+              x.getContent().body === "for both devices",
+          ),
+      30_000,
+    );
+    const s = await shieldOf(device, e);
+    assert.ok(s.encrypted && s.none, `shield on the second device: ${String(s.colour)} ${String(s.reason)}`);
+    // And the first device still reads it.
+    await decryptedFrom(dm, JOE_GHOST, (c) => c.body === "for both devices");
+  });
+
+  it("encryption.require: an unencrypted message is refused with a notice and not bridged", async function () {
+    await running().stop();
+    input = { ...input, encryption: { allow: true, default: true, require: true } };
+    await startBridge();
+    const { room_id: roomId } = await user().client.createRoom({
+      preset: Preset.TrustedPrivateChat,
+      invite: [BOT],
+      is_direct: true,
+    });
+    await eventually("the bot's welcome", () =>
+      user()
+        .client.getRoom(roomId)
+        ?.getLiveTimeline()
+        .getEvents()
+        .find((e) => e.getSender() === BOT && e.getType() === "m.room.message"),
+    );
+    const help = await sendAs(roomId, "m.room.message", { msgtype: "m.text", body: "help" });
+    const notice = await eventually("the refusal", () =>
+      user()
+        .client.getRoom(roomId)
+        ?.getLiveTimeline()
+        .getEvents()
+        .find(
+          (e) =>
+            e.getSender() === BOT &&
+            ((e.getContent()["m.relates_to"] as Json | undefined)?.["m.in_reply_to"] as Json | undefined)
+              ?.event_id === help,
+        ),
+    );
+    assert.equal(notice.getContent().body, REQUIRE_NOTICE);
+    const botReplies = user()
+      .client.getRoom(roomId)!
+      .getLiveTimeline()
+      .getEvents()
+      .filter((e) => e.getSender() === BOT && e.getType() === "m.room.message");
+    assert.equal(botReplies.length, 2, "the welcome and the refusal, no answer to help");
   });
 });

@@ -68,6 +68,7 @@ async function startClient(
   hs: SynapseHandle,
   account: { userId: string; accessToken: string; deviceId: string },
   password: string,
+  crossSign = true,
 ): Promise<CryptoUser> {
   const toDevice = new ToDeviceGate();
   const client: MatrixClient = createClient({
@@ -91,18 +92,18 @@ async function startClient(
   });
   await client.startClient({ initialSyncLimit: 20 });
   await synced;
-  // Cross-signing as Element sets it up; a second device of an existing identity
-  // is signed with the keys the first one made (the test gets them through UIA).
-  await crypto.bootstrapCrossSigning({
-    setupNewCrossSigning: false,
-    authUploadDeviceSigningKeys: async (makeRequest) => {
-      await makeRequest({
-        type: "m.login.password",
-        identifier: { type: "m.id.user", user: account.userId },
-        password,
-      } as never);
-    },
-  });
+  // Cross-signing as Element sets it up on the first device.
+  if (crossSign)
+    await crypto.bootstrapCrossSigning({
+      setupNewCrossSigning: false,
+      authUploadDeviceSigningKeys: async (makeRequest) => {
+        await makeRequest({
+          type: "m.login.password",
+          identifier: { type: "m.id.user", user: account.userId },
+          password,
+        } as never);
+      },
+    });
   return { ...account, password, client, crypto, toDevice };
 }
 
@@ -113,7 +114,10 @@ export async function startCryptoUser(hs: SynapseHandle, localpart: string): Pro
   return startClient(hs, account, password);
 }
 
-/** A second device of an existing user: logs in with the password and starts its own client. */
+/**
+ * A second device of an existing user: logs in with the password and starts
+ * its own client (not verified by the first: that takes an interactive verification).
+ */
 export async function loginCryptoDevice(hs: SynapseHandle, user: CryptoUser): Promise<CryptoUser> {
   const res = await fetch(`${hs.url}/_matrix/client/v3/login`, {
     method: "POST",
@@ -130,6 +134,7 @@ export async function loginCryptoDevice(hs: SynapseHandle, user: CryptoUser): Pr
     hs,
     { userId: body.user_id, accessToken: body.access_token, deviceId: body.device_id },
     user.password,
+    false,
   );
 }
 

@@ -19,6 +19,8 @@ import {
   decryptAttachment,
   encryptAttachment,
 } from "../../src/bridge/crypto/attachments.js";
+import { ConfigError, parseBridgeConfig } from "../../src/bridge/config.js";
+import { generateRegistration, registrationMismatches } from "../../src/bridge/registration.js";
 import { restoreDatabases, snapshotDatabases } from "../../src/bridge/crypto/idb-snapshot.js";
 import { parseSyncChanges } from "../../src/bridge/crypto/olm-identity.js";
 import { newIdbFactory, type IdbFactory } from "../../src/bridge/crypto/idb-types.js";
@@ -311,5 +313,43 @@ describe("bridge crypto: /sync catch-up parsing", () => {
       }),
       { numRuns: RUNS },
     );
+  });
+});
+
+describe("bridge crypto: config", () => {
+  const base = {
+    homeserver: { url: "http://127.0.0.1:8008", domain: "localhost" },
+    people: { domain: "people.test", data_dir: "/tmp/people-config-test" },
+  };
+  it("is off by default, with a generated pickle key", () => {
+    const c = parseBridgeConfig(base);
+    assert.deepEqual(c.encryption, { allow: false, default: false, require: false, pickle_key: "generate" });
+  });
+  it("names the key that is wrong", () => {
+    for (const [encryption, path] of [
+      [{ default: true }, "encryption.default"],
+      [{ require: true }, "encryption.require"],
+      [{ allow: true, pickle_key: "short" }, "encryption.pickle_key"],
+      [{ allow: "yes" }, "encryption.allow"],
+      [{ allow: true, typo: 1 }, "encryption.typo"],
+    ] as const) {
+      assert.throws(
+        () => parseBridgeConfig({ ...base, encryption }),
+        (err: unknown) => err instanceof ConfigError && err.path === path,
+        JSON.stringify(encryption),
+      );
+    }
+    const ok = parseBridgeConfig({
+      ...base,
+      encryption: { allow: true, require: true, pickle_key: "x".repeat(32) },
+    });
+    assert.equal(ok.encryption.require, true);
+  });
+  it("refuses a registration without the encryption extensions when allowed", () => {
+    const config = parseBridgeConfig({ ...base, encryption: { allow: true } });
+    const registration = generateRegistration(config, null);
+    assert.deepEqual(registrationMismatches(registration, config), []);
+    const without = { ...registration, "org.matrix.msc3202": false };
+    assert.match(registrationMismatches(without, config).join(), /org\.matrix\.msc3202/);
   });
 });

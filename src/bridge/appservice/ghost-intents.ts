@@ -83,7 +83,7 @@ export class GhostIntents implements GhostSide {
       visibility: "private",
       is_direct: true,
       invite: [invitee],
-      ...(e2b?.config.default
+      ...(e2b && (e2b.config.default || e2b.config.require)
         ? { initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: MEGOLM } }] }
         : {}),
     });

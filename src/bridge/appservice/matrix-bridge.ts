@@ -81,6 +81,10 @@ export class AppserviceAdapter implements MatrixSide {
           const decrypted = await e2b.decrypt(raw);
           if (!decrypted) return;
           raw = decrypted;
+        } else {
+          const sender = String(raw.sender);
+          const fromUs = sender === this.botUserId || this.ghosts.addressOf(sender) !== null;
+          if (await e2b.refuseUnencrypted(raw, fromUs)) return;
         }
       }
       const event = parseRoomEvent(raw);

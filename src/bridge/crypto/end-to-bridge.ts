@@ -35,6 +35,8 @@ export type NoticeSender = (userId: string, roomId: string, content: Json, txnKe
 /** Hands an event (decrypted late) to the normal pipeline. */
 export type Redeliver = (raw: Json) => Promise<void>;
 
+/** Events that carry what people say: refused in the clear under encryption.require. */
+const REFUSED_TYPES = new Set(["m.room.message", "m.sticker", "m.reaction"]);
 const STATE_TYPES = new Set(["m.room.encryption", "m.room.history_visibility", "m.room.member"]);
 
 export class EndToBridge {
@@ -203,11 +205,24 @@ export class EndToBridge {
       receivedAt: Date.now(),
     });
     this.o.log.info({ room: roomId, event: eventId }, "an encrypted event waits for its key");
-    if (fresh) await this.tellRoom(roomId, eventId);
+    if (fresh) await this.tellRoom(roomId, eventId, UTD_NOTICE, "utd");
     return undefined;
   }
 
-  private async tellRoom(roomId: string, eventId: string): Promise<void> {
+  /**
+   * encryption.require: a message-like event that arrived unencrypted is not
+   * bridged; the room is told once per event. True when the event must be dropped.
+   */
+  async refuseUnencrypted(raw: Json, fromUs: boolean): Promise<boolean> {
+    if (!this.o.config.require || fromUs || !REFUSED_TYPES.has(String(raw.type))) return false;
+    const roomId = String(raw.room_id);
+    const eventId = String(raw.event_id);
+    this.o.log.info({ room: roomId, event: eventId }, "an unencrypted message refused (encryption.require)");
+    await this.tellRoom(roomId, eventId, REQUIRE_NOTICE, "require");
+    return true;
+  }
+
+  private async tellRoom(roomId: string, eventId: string, text: string, kind: string): Promise<void> {
     if (!this.notice) return;
     // A member of ours speaks: a ghost if one is in the room, else the bot.
     for (const identity of this.candidates(roomId)) {
@@ -225,8 +240,8 @@ export class EndToBridge {
       await this.notice(
         who,
         roomId,
-        { msgtype: "m.notice", body: UTD_NOTICE, "m.relates_to": { "m.in_reply_to": { event_id: eventId } } },
-        `utd\n${eventId}`,
+        { msgtype: "m.notice", body: text, "m.relates_to": { "m.in_reply_to": { event_id: eventId } } },
+        `${kind}\n${eventId}`,
       ).catch((err: unknown) =>
         this.o.log.warn({ err, room: roomId }, "could not tell the room about an undecryptable event"),
       );
