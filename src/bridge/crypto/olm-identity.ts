@@ -222,6 +222,11 @@ export class CryptoIdentity {
     return this.exclusive(() => this.flush());
   }
 
+  /** The device's Curve25519 identity key (what other devices know it by). */
+  identityKeys(): string {
+    return this.machine.identityKeys.curve25519.toBase64();
+  }
+
   /** Whether this device's own user has cross-signing keys the device holds. */
   async crossSigned(): Promise<boolean> {
     const s = await this.machine.crossSigningStatus();
