@@ -1,4 +1,5 @@
 // `npm run bench`: every part prints its figures as ratios to a baseline measured in the same run.
+import { runBridgeE2beBench } from "./bridge-e2be.js";
 import { runCryptoBench } from "./crypto.js";
 import { runServerBench } from "./server.js";
 
@@ -8,6 +9,7 @@ const want = (name: string) => parts.length === 0 || parts.includes(name);
 async function main(): Promise<void> {
   if (want("crypto")) runCryptoBench();
   if (want("server")) await runServerBench();
+  if (want("e2be")) await runBridgeE2beBench();
 }
 
 main().catch((e: unknown) => {

@@ -120,9 +120,22 @@ export class AppserviceAdapter implements MatrixSide {
         },
         // A ghost exists for every valid People address: registered on the homeserver's
         // first query (an invite, a profile lookup), named after its address.
-        onUserQuery: (user: MatrixUser) => {
+        onUserQuery: async (user: MatrixUser) => {
           const address = this.ghosts.addressOf(user.getId());
           if (!address) throw new AppserviceHttpError({ errcode: "M_NOT_FOUND", error: "No such user" }, 404);
+          if (e2b) {
+            // The device exists before anyone can invite the ghost: a sender's first message
+            // (keys shared with invitees) already includes it.
+            try {
+              await this.bridge.getIntent(user.getId()).ensureRegistered();
+              await e2b.ensureDevice(user.getId());
+            } catch (err) {
+              log.warn(
+                { err, ghost: user.getId() },
+                "could not make the ghost's device yet; it is made when it joins",
+              );
+            }
+          }
           return { name: address };
         },
         onLog(text: string, isError: boolean) {
