@@ -723,3 +723,19 @@ export async function startSynapse(o: StartSynapseOptions = {}): Promise<Synapse
     return instance;
   }
 }
+
+/** Logs an existing user in with its password: a new device, as a second login of a client does. */
+export async function loginUser(hs: SynapseHandle, userId: string, password: string): Promise<SynapseUser> {
+  const res = await fetch(`${hs.url}/_matrix/client/v3/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      type: "m.login.password",
+      identifier: { type: "m.id.user", user: userId },
+      password,
+    }),
+  });
+  if (!res.ok) throw new Error(`logging in ${userId}: ${res.status} ${await res.text()}`);
+  const body = (await res.json()) as { user_id: string; access_token: string; device_id: string };
+  return { userId: body.user_id, accessToken: body.access_token, deviceId: body.device_id };
+}
