@@ -121,7 +121,7 @@ describe("end-to-bridge encryption on a real Synapse (Rust crypto client)", func
       homeserverUrl: "http://127.0.0.1:9",
       appservicePort,
       peopleDomain: PEOPLE_DOMAIN,
-      permissions: { "@alice:localhost": "user" },
+      permissions: { localhost: "user" },
     });
     const fileInput: BridgeConfigInput = {
       ...base,
@@ -156,7 +156,8 @@ describe("end-to-bridge encryption on a real Synapse (Rust crypto client)", func
 
   afterEach(function () {
     if (this.currentTest?.state === "failed" && bridge)
-      for (const l of bridge.logs.lines.filter((l) => l.level >= 40)) console.error(JSON.stringify(l));
+      for (const l of bridge.logs.lines.filter((l) => l.level >= 40))
+        console.error(JSON.stringify(l).slice(0, 400));
   });
 
   after(async function () {

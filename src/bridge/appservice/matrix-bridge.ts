@@ -75,6 +75,7 @@ export class AppserviceAdapter implements MatrixSide {
     const e2b = o.e2b;
     // Encrypted events are decrypted first (or kept until their key arrives), then handled like any other.
     const onRawEvent = async (raw: Record<string, unknown>): Promise<void> => {
+      log.trace({ type: raw.type, room: raw.room_id, event: raw.event_id }, "room event");
       if (e2b) {
         e2b.observe(raw);
         if (raw.type === "m.room.encrypted") {

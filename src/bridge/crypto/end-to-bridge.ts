@@ -83,6 +83,7 @@ export class EndToBridge {
   async catchUp(): Promise<void> {
     for (const identity of this.manager.loaded()) {
       try {
+        this.o.log.debug({ user: identity.userId }, "catching up to-device messages");
         const n = await identity.catchUp();
         if (n > 0) this.o.log.info({ user: identity.userId, count: n }, "to-device messages caught up");
       } catch (err) {
@@ -190,6 +191,7 @@ export class EndToBridge {
     const decrypted = await this.tryDecrypt(raw);
     if (decrypted) return decrypted;
     // The key may be among the to-device messages the homeserver did not push (after downtime).
+    this.o.log.debug({ room: raw.room_id, event: raw.event_id }, "no key for an event yet; catching up");
     await this.catchUp();
     const late = await this.tryDecrypt(raw);
     if (late) return late;
