@@ -266,7 +266,7 @@ export class TransactionalAppService extends AppService {
     await this.o.transactions.put({ txnId, eventsHash: hash, processedAt: (this.o.now ?? Date.now)() });
     timer();
     this.o.metrics.transactions.inc({ outcome: "processed" });
-    this.o.log.debug(
+    this.o.log.trace(
       { txnId, events: events.length, toDevice: extensions.toDevice.length },
       "transaction applied",
     );

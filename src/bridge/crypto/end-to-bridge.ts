@@ -82,6 +82,9 @@ export class EndToBridge {
   /** Fetches what the homeserver holds for every device and did not push (see CryptoIdentity.catchUp). */
   async catchUp(): Promise<void> {
     for (const identity of this.manager.loaded()) {
+      // Synapse refuses /sync to the appservice's own sender (NotImplementedError, a 500):
+      // the bot cannot catch up, only its transactions reach it.
+      if (identity.userId === this.o.botUserId) continue;
       try {
         this.o.log.debug({ user: identity.userId }, "catching up to-device messages");
         const n = await identity.catchUp();
