@@ -78,6 +78,8 @@ export interface BridgeHandle {
   readonly metricsUrl: string | undefined;
   readonly botUserId: string;
   readonly commands: CommandRegistry;
+  /** End-to-bridge encryption, when encryption.allow. */
+  readonly e2b: EndToBridge | undefined;
   /** Resolves once the homeserver answers and knows the appservice (never rejects; see connectionState). */
   readonly ready: Promise<void>;
   connectionState(): ConnectionState;
@@ -297,6 +299,7 @@ export async function startBridge(
       metricsUrl: metricsServer?.url,
       botUserId: adapter.botUserId,
       commands,
+      e2b,
       ready: connection.ready,
       connectionState: () => connection.state,
       stop() {

@@ -27,6 +27,7 @@ import {
 } from "../helpers/bridge-harness.js";
 import { Recorder, clientOptions, removeTempDirs, tempDir } from "../helpers/client-fixtures.js";
 import { REQUIRE_NOTICE } from "../../src/bridge/crypto/end-to-bridge.js";
+import { ElementXClient, NO_SHIELD, describeShield } from "../helpers/element-x-client.js";
 import { loginCryptoDevice, shieldOf, startCryptoUser, type CryptoUser } from "../helpers/crypto-user.js";
 import { startTestServer, type TestServer } from "../helpers/people-servers.js";
 import { freePort } from "../helpers/ports.js";
@@ -443,9 +444,65 @@ describe("end-to-bridge encryption on a real Synapse (Rust crypto client)", func
     assert.ok((devices.master_keys as Json)[JOE_GHOST], "the ghost has a cross-signing master key");
   });
 
+  it('a second user on Element X with "exclude insecure devices", with the same ghost: encrypted text, reaction and image both ways, no shield', async function () {
+    const me = await ElementXClient.register(synapse(), "bob", { excludeInsecureDevices: true });
+    const BOB_PEOPLE = `bob@${PEOPLE_DOMAIN}`;
+    const room = await me.createEncryptedDm(JOE_GHOST);
+    // Synapse pushes a room's events to the appservice once one of its users is joined: as a user
+    // would, Bob writes once he sees the ghost there (a message sent before is never bridged).
+    await eventually("the ghost to join Bob's room", () =>
+      me.client.getRoom(room)?.getMember(JOE_GHOST)?.membership === "join" ? true : undefined,
+    );
+    await me.waitForAllDevicesSignedByOwner(JOE_GHOST);
+    const hello = await me.sendText(room, "bob says hi");
+    const m = await received(
+      (x) => x.from === BOB_PEOPLE && x.content.type === "text" && x.content.body === "bob says hi",
+    );
+    // Element X encrypts reactions (matrix-js-sdk alone never does).
+    await me.sendReaction(room, hello, "🙂");
+    await received((x) => x.from === BOB_PEOPLE && x.content.type === "reaction" && x.content.key === "🙂");
+
+    await people().client.sendText([BOB_PEOPLE], "joe to bob");
+    const e = await me.waitForEvent(
+      room,
+      (x) => x.getSender() === JOE_GHOST && x.getContent().body === "joe to bob",
+    );
+    assert.equal(e.getWireType(), "m.room.encrypted");
+    assert.deepEqual(await me.shieldOf(e), NO_SHIELD, describeShield(await me.shieldOf(e)));
+    await people().client.send([BOB_PEOPLE], { type: "reaction", target: m.id as never, key: "👋" });
+    const r = await me.waitForEvent(room, (x) => x.getSender() === JOE_GHOST && x.getType() === "m.reaction");
+    assert.equal(r.getWireType(), "m.room.encrypted");
+    assert.deepEqual(await me.shieldOf(r), NO_SHIELD);
+    assert.equal((r.getContent()["m.relates_to"] as Json).event_id, hello);
+
+    // Images both ways, with Element's own attachment library on the client side.
+    const png = imageBytes("bob");
+    await me.sendImage(room, { data: png, mimetype: "image/png", name: "bob.png", width: 4, height: 3 });
+    const got = await received((x) => x.from === BOB_PEOPLE && x.content.type === "attachment");
+    assert.deepEqual(
+      await people().client.downloadAttachment(
+        (got.content as Extract<MessageContent, { type: "attachment" }>).blob,
+      ),
+      png,
+    );
+    const back = imageBytes("joe to bob");
+    await people().client.sendAttachment([BOB_PEOPLE], back, { mime: "image/png", name: "back.png" });
+    const img = await me.waitForEvent(
+      room,
+      (x) => x.getSender() === JOE_GHOST && x.getContent().msgtype === "m.image",
+    );
+    assert.deepEqual(await me.shieldOf(img), NO_SHIELD);
+    assert.deepEqual(Buffer.from(await me.downloadAttachment(img)), back);
+  });
   it("a second device of Alice, logged in later, reads what the ghost sends next", async function () {
     second = await loginCryptoDevice(synapse(), user());
     const device = second;
+    // The ghost shares keys with the devices it knows: it learns of this one from a device-list
+    // change in a transaction (as Element's own senders learn from /sync).
+    const ghost = await running().handle.e2b!.manager.identity(JOE_GHOST);
+    await eventually("the ghost's machine to know the new device", async () =>
+      (await ghost.knowsDevice(user().userId, device.deviceId)) ? true : undefined,
+    );
     await people().client.sendText([ALICE_PEOPLE], "for both devices");
     const e = await eventually(
       "the message on the second device, decrypted",

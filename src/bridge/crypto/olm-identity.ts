@@ -222,6 +222,16 @@ export class CryptoIdentity {
     return this.exclusive(() => this.flush());
   }
 
+  /** Whether this machine knows that device (it shares room keys with the devices it knows). */
+  knowsDevice(userId: string, deviceId: string): Promise<boolean> {
+    return this.exclusive(async () => {
+      const device = await this.machine.getDevice(new UserId(userId), new DeviceId(deviceId));
+      const known = device !== undefined;
+      device?.free();
+      return known;
+    });
+  }
+
   /** The device's Curve25519 identity key (what other devices know it by). */
   identityKeys(): string {
     return this.machine.identityKeys.curve25519.toBase64();
