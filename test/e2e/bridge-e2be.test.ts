@@ -242,6 +242,35 @@ describe("end-to-bridge encryption on a real Synapse (Rust crypto client)", func
     await assertTrusted(help);
   });
 
+  it("honours the room's rotation_period_msgs: the bot starts a new session every 2 messages", async function () {
+    const { room_id: roomId } = await user().client.createRoom({
+      preset: Preset.TrustedPrivateChat,
+      invite: [BOT],
+      is_direct: true,
+      initial_state: [
+        { type: "m.room.encryption", state_key: "", content: { ...MEGOLM, rotation_period_msgs: 2 } },
+      ],
+    });
+    await decryptedFrom(roomId, BOT, (c) => String(c.body).includes("People bridge bot"));
+    for (let i = 0; i < 3; i++) {
+      const id = await sendAs(roomId, "m.room.message", { msgtype: "m.text", body: "help" });
+      await decryptedFrom(roomId, BOT, (c) => {
+        const rel = c["m.relates_to"] as { "m.in_reply_to"?: { event_id?: string } } | undefined;
+        return rel?.["m.in_reply_to"]?.event_id === id;
+      });
+    }
+    const sessions = user()
+      .client.getRoom(roomId)!
+      .getLiveTimeline()
+      .getEvents()
+      .filter((e) => e.getSender() === BOT && e.getWireType() === "m.room.encrypted")
+      .map((e) => String(e.getWireContent().session_id));
+    assert.equal(sessions.length, 4);
+    assert.equal(sessions[0], sessions[1]);
+    assert.equal(sessions[2], sessions[3]);
+    assert.notEqual(sessions[1], sessions[2]);
+  });
+
   it("Alice opens an encrypted DM with Joe's ghost; her text reaches Joe decrypted", async function () {
     const { room_id: roomId } = await user().client.createRoom({
       preset: Preset.TrustedPrivateChat,
