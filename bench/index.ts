@@ -1,5 +1,6 @@
 // `npm run bench`: every part prints its figures as ratios to a baseline measured in the same run.
 import { runBridgeBench } from "./bridge.js";
+import { runBridgeE2beBench } from "./bridge-e2be.js";
 import { runCryptoBench } from "./crypto.js";
 import { runServerBench } from "./server.js";
 
@@ -10,6 +11,7 @@ async function main(): Promise<void> {
   if (want("crypto")) runCryptoBench();
   if (want("server")) await runServerBench();
   if (want("bridge")) await runBridgeBench();
+  if (want("e2be")) await runBridgeE2beBench();
 }
 
 main().catch((e: unknown) => {

@@ -26,6 +26,9 @@ import { HttpRoomHistory } from "./appservice/room-history.js";
 import { ManagementBot } from "./bot.js";
 import { helpCommand, statusCommand } from "./bot-commands.js";
 import { CommandRegistry } from "./commands.js";
+import { AppserviceHttp } from "./crypto/appservice-http.js";
+import { CryptoStoreKey } from "./crypto/crypto-store-key.js";
+import { EndToBridge } from "./crypto/end-to-bridge.js";
 import { ConfigError, bridgeDatabasePath, type BridgeConfig } from "./config.js";
 import {
   HomeserverConnection,
@@ -87,6 +90,8 @@ export interface BridgeHandle {
   readonly metricsUrl: string | undefined;
   readonly botUserId: string;
   readonly commands: CommandRegistry;
+  /** End-to-bridge encryption, when encryption.allow. */
+  readonly e2b: EndToBridge | undefined;
   /** Resolves once the homeserver answers and knows the appservice (never rejects; see connectionState). */
   readonly ready: Promise<void>;
   connectionState(): ConnectionState;
@@ -177,6 +182,22 @@ export async function startBridge(
       metrics,
       ...(options.catchUp ? { limits: options.catchUp } : {}),
     });
+    let e2b: EndToBridge | undefined;
+    if (config.encryption.allow) {
+      const key = CryptoStoreKey.fromConfig(config.encryption.pickle_key, config.people.data_dir);
+      cleanup.push(async () => key.erase());
+      e2b = new EndToBridge({
+        config: config.encryption,
+        store: store.crypto,
+        key,
+        http: new AppserviceHttp(homeserverUrl, registration.as_token),
+        log,
+        botUserId: `@${registration.sender_localpart}:${config.homeserver.domain}`,
+        deviceDisplayName: BOT_DISPLAY_NAME,
+      });
+      const machines = e2b;
+      cleanup.push(() => machines.close());
+    }
     const adapter = new AppserviceAdapter({
       config,
       registration,
@@ -184,6 +205,7 @@ export async function startBridge(
       log,
       metrics,
       afterEvents: (events) => catchUp.seen(events),
+      ...(e2b ? { e2b } : {}),
     });
     const permissions = new Permissions(config.bridge.permissions);
     const ghostProfiles = new GhostProfiles({
@@ -246,7 +268,10 @@ export async function startBridge(
       log,
       metrics,
       ...(options.retry ? { retry: options.retry } : {}),
-      onConnected: () => adapter.ensureBotProfile(BOT_DISPLAY_NAME),
+      onConnected: async () => {
+        await adapter.ensureBotProfile(BOT_DISPLAY_NAME);
+        await e2b?.connected();
+      },
       onRecovered: (reason) => catchUp.request(reason),
       onQuiet: () => catchUp.checkpoint(),
     });
@@ -320,6 +345,7 @@ export async function startBridge(
       metricsUrl: metricsServer?.url,
       botUserId: adapter.botUserId,
       commands,
+      e2b,
       ready: connection.ready,
       connectionState: () => connection.state,
       stop() {

@@ -111,6 +111,25 @@ export const bridgeConfigSchema = z
         profile_refresh_interval: duration.default(86_400_000),
       })
       .prefault({}),
+    encryption: z
+      .strictObject({
+        /** End-to-bridge encryption: the bot and the ghosts get devices and read and write encrypted rooms. */
+        allow: z.boolean().default(false),
+        /** New portals the bridge creates are encrypted (needs allow). */
+        default: z.boolean().default(false),
+        /** Refuse to bridge messages in unencrypted rooms (needs allow). */
+        require: z.boolean().default(false),
+        /**
+         * Key of the crypto state kept in the bridge's database: "generate" keeps
+         * 32 random bytes in people.data_dir/crypto-store.key; any other value
+         * (32 characters or more) is the key itself. Changing it loses every device.
+         */
+        pickle_key: z
+          .string()
+          .refine((k) => k === "generate" || k.length >= 32, 'expected "generate" or at least 32 characters')
+          .default("generate"),
+      })
+      .prefault({}),
     database: z
       .strictObject({
         engine: z.enum(["sqlite", "postgres"]).default("sqlite"),
@@ -141,6 +160,15 @@ export const bridgeConfigSchema = z
         path: ["appservice", "bot_username"],
         message: `must not start with the ghost_prefix "${c.appservice.ghost_prefix}"`,
       });
+    }
+    for (const key of ["default", "require"] as const) {
+      if (c.encryption[key] && !c.encryption.allow) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["encryption", key],
+          message: "needs encryption.allow: true",
+        });
+      }
     }
     if (c.database.engine === "sqlite" && c.database.connection.includes("://")) {
       ctx.addIssue({

@@ -3,6 +3,7 @@
 // (bot, commands) depends on these types alone, so it is testable without a
 // homeserver.
 import type { PeopleAddress } from "../people/protocol/address.js";
+import type { EncryptedFile } from "./model/matrix-content.js";
 import type { MatrixEventId, MatrixUserId } from "./model/matrix-ids.js";
 import type { Notice } from "./notice.js";
 
@@ -109,6 +110,22 @@ export interface GhostSide {
    * Throws MediaTooLarge past `maxBytes`, MediaNotFound when the homeserver has no such media.
    */
   downloadMedia(mxc: string, maxBytes: number): Promise<Buffer>;
+  /**
+   * Optional (end-to-bridge encryption): the plaintext of an encrypted
+   * attachment, downloaded like downloadMedia and checked against its hash.
+   */
+  downloadEncryptedMedia?(file: EncryptedFile, maxBytes: number): Promise<Buffer>;
+  /**
+   * Optional: uploads media for a room, encrypted (a `file` object) when the
+   * room is, plain (a `url`) otherwise.
+   */
+  uploadRoomMedia?(
+    ghost: MatrixUserId,
+    roomId: string,
+    bytes: Buffer,
+    mime: string,
+    name?: string,
+  ): Promise<{ url: string } | { file: Omit<EncryptedFile, "url"> & { url: string } }>;
   /** Uploads bytes to the media repository as the ghost; resolves with the mxc URI. */
   uploadMedia(ghost: MatrixUserId, bytes: Buffer, mime: string, name?: string): Promise<string>;
   /** Best effort: marks `eventId` read for the ghost. */

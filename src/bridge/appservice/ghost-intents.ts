@@ -7,9 +7,13 @@
 import { createHash } from "node:crypto";
 import type { Bridge, Intent } from "matrix-appservice-bridge";
 import type { PeopleAddress } from "../../people/protocol/address.js";
+import type { EndToBridge } from "../crypto/end-to-bridge.js";
 import type { Logger } from "../logger.js";
 import { addressFromGhostUserId, ghostUserId } from "../model/ghost-id.js";
 import { parseMatrixEventId, type MatrixEventId, type MatrixUserId } from "../model/matrix-ids.js";
+import { AttachmentUnreadable, decryptAttachment, encryptAttachment } from "../crypto/attachments.js";
+import { MEGOLM } from "../crypto/room-state.js";
+import type { EncryptedFile } from "../model/matrix-content.js";
 import { MediaNotFound, MediaTooLarge, type GhostSide } from "../matrix-side.js";
 import { GhostDevices } from "./ghost-devices.js";
 
@@ -37,6 +41,8 @@ export class GhostIntents implements GhostSide {
       /** For media downloads: the homeserver's client-server URL and the appservice token. */
       homeserverUrl: string;
       asToken: string;
+      /** Encrypts sends into encrypted rooms; ghosts get their device before they join or create a room. */
+      e2b?: EndToBridge;
     },
   ) {
     this.devices = new GhostDevices(o.log);
@@ -80,11 +86,16 @@ export class GhostIntents implements GhostSide {
 
   async createDirectRoom(ghost: MatrixUserId, invitee: string): Promise<string> {
     const client = (await this.intent(ghost)).matrixClient;
+    const e2b = this.o.e2b;
+    if (e2b) await e2b.ensureDevice(ghost);
     return client.createRoom({
       preset: "trusted_private_chat",
       visibility: "private",
       is_direct: true,
       invite: [invitee],
+      ...(e2b && (e2b.config.default || e2b.config.require)
+        ? { initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: MEGOLM } }] }
+        : {}),
     });
   }
 
@@ -125,7 +136,9 @@ export class GhostIntents implements GhostSide {
   }
 
   async join(ghost: MatrixUserId, roomId: string): Promise<void> {
-    await (await this.intent(ghost)).matrixClient.joinRoom(roomId);
+    const intent = await this.intent(ghost);
+    if (this.o.e2b) await this.o.e2b.ensureDevice(ghost);
+    await intent.matrixClient.joinRoom(roomId);
   }
 
   async leave(ghost: MatrixUserId, roomId: string, reason?: string): Promise<void> {
@@ -140,9 +153,12 @@ export class GhostIntents implements GhostSide {
     txnKey: string,
   ): Promise<MatrixEventId> {
     const client = (await this.intent(ghost)).matrixClient;
-    const path = `${room(roomId)}/send/${encodeURIComponent(type)}/${txnIdOf(`${ghost}\n${txnKey}`)}`;
+    const out = this.o.e2b ? await this.o.e2b.prepareSend(ghost, roomId, type, content) : { type, content };
+    // The same transaction id whether encrypted or not, from the ghost's own device: Synapse
+    // answers a resend with the first event, even across its restarts.
+    const path = `${room(roomId)}/send/${encodeURIComponent(out.type)}/${txnIdOf(`${ghost}\n${txnKey}`)}`;
     const device = await this.devices.query(ghost, client);
-    const answer = (await client.doRequest("PUT", path, device, content)) as { event_id?: unknown };
+    const answer = (await client.doRequest("PUT", path, device, out.content)) as { event_id?: unknown };
     return parseMatrixEventId(answer.event_id);
   }
 
@@ -195,6 +211,24 @@ export class GhostIntents implements GhostSide {
       chunks.push(Buffer.from(chunk));
     }
     return Buffer.concat(chunks);
+  }
+
+  async downloadEncryptedMedia(file: EncryptedFile, maxBytes: number): Promise<Buffer> {
+    try {
+      return decryptAttachment(await this.downloadMedia(file.url, maxBytes), file);
+    } catch (err) {
+      if (err instanceof AttachmentUnreadable) throw new MediaNotFound(err.message);
+      throw err;
+    }
+  }
+
+  async uploadRoomMedia(ghost: MatrixUserId, roomId: string, bytes: Buffer, mime: string, name?: string) {
+    if (!this.o.e2b || !(await this.o.e2b.isEncrypted(roomId, ghost)))
+      return { url: await this.uploadMedia(ghost, bytes, mime, name) };
+    const { ciphertext, file } = encryptAttachment(bytes);
+    // The homeserver sees only ciphertext, under a neutral type.
+    const url = await this.uploadMedia(ghost, ciphertext, "application/octet-stream");
+    return { file: { ...file, url } };
   }
 
   async uploadMedia(ghost: MatrixUserId, bytes: Buffer, mime: string, name?: string): Promise<string> {

@@ -13,6 +13,7 @@ import {
   type WeakEvent,
 } from "matrix-appservice-bridge";
 import type { BridgeConfig } from "../config.js";
+import type { EndToBridge } from "../crypto/end-to-bridge.js";
 import type { Logger } from "../logger.js";
 import {
   parseEphemeralEvent,
@@ -37,6 +38,8 @@ export interface AppserviceAdapterOptions {
   metrics: BridgeMetrics;
   /** After each transaction's events were handled (catch-up marks); see TransactionalAppService. */
   afterEvents?(events: readonly Record<string, unknown>[]): Promise<void>;
+  /** End-to-bridge encryption, when encryption.allow. */
+  e2b?: EndToBridge;
 }
 
 /** Room events from the homeserver, in transaction order; awaited before the transaction is acknowledged. */
@@ -62,6 +65,7 @@ export class AppserviceAdapter implements MatrixSide {
   private readonly log: Logger;
   private handler: RoomEventHandler | undefined;
   private ephemeralHandler: EphemeralHandler | undefined;
+  private readonly onRawEvent: (raw: Record<string, unknown>) => Promise<void>;
 
   /** Builds the bridge; nothing listens until start(). */
   constructor(private readonly o: AppserviceAdapterOptions) {
@@ -70,6 +74,26 @@ export class AppserviceAdapter implements MatrixSide {
     this.botUserId = `@${o.registration.sender_localpart}:${o.config.homeserver.domain}`;
     const onEvent = (event: RoomEvent): Promise<void> =>
       this.handler ? this.handler(event) : Promise.reject(new Error("the appservice is not started"));
+    const e2b = o.e2b;
+    // Encrypted events are decrypted first (or kept until their key arrives), then handled like any other.
+    const onRawEvent = async (raw: Record<string, unknown>): Promise<void> => {
+      log.trace({ type: raw.type, room: raw.room_id, event: raw.event_id }, "room event");
+      if (e2b) {
+        e2b.observe(raw);
+        if (raw.type === "m.room.encrypted") {
+          const decrypted = await e2b.decrypt(raw);
+          if (!decrypted) return;
+          raw = decrypted;
+        } else {
+          const sender = String(raw.sender);
+          const fromUs = sender === this.botUserId || this.ghosts.addressOf(sender) !== null;
+          if (await e2b.refuseUnencrypted(raw, fromUs)) return;
+        }
+      }
+      const event = parseRoomEvent(raw);
+      if (event) await onEvent(event);
+    };
+    this.onRawEvent = onRawEvent;
     this.bridge = new Bridge({
       homeserverUrl: o.config.homeserver.url,
       domain: o.config.homeserver.domain,
@@ -80,12 +104,12 @@ export class AppserviceAdapter implements MatrixSide {
       logRequestOutcome: false,
       controller: {
         onEvent(request: Request<WeakEvent>) {
-          const event = parseRoomEvent(request.getData());
-          if (!event) {
+          const raw = request.getData() as unknown;
+          if (!raw || typeof raw !== "object") {
             request.resolve(undefined);
             return;
           }
-          onEvent(event).then(
+          onRawEvent(raw as Record<string, unknown>).then(
             () => request.resolve(undefined),
             (err: unknown) => request.reject(err),
           );
@@ -99,9 +123,22 @@ export class AppserviceAdapter implements MatrixSide {
         },
         // A ghost exists for every valid People address: registered on the homeserver's
         // first query (an invite, a profile lookup), named after its address.
-        onUserQuery: (user: MatrixUser) => {
+        onUserQuery: async (user: MatrixUser) => {
           const address = this.ghosts.addressOf(user.getId());
           if (!address) throw new AppserviceHttpError({ errcode: "M_NOT_FOUND", error: "No such user" }, 404);
+          if (e2b) {
+            // The device exists before anyone can invite the ghost: a sender's first message
+            // (keys shared with invitees) already includes it.
+            try {
+              await this.bridge.getIntent(user.getId()).ensureRegistered();
+              await e2b.ensureDevice(user.getId());
+            } catch (err) {
+              log.warn(
+                { err, ghost: user.getId() },
+                "could not make the ghost's device yet; it is made when it joins",
+              );
+            }
+          }
           return { name: address };
         },
         onLog(text: string, isError: boolean) {
@@ -117,6 +154,7 @@ export class AppserviceAdapter implements MatrixSide {
       log,
       homeserverUrl: o.config.homeserver.url,
       asToken: o.registration.as_token,
+      ...(o.e2b ? { e2b: o.e2b } : {}),
     });
     this.appservice = new TransactionalAppService({
       homeserverToken: o.registration.hs_token,
@@ -132,6 +170,15 @@ export class AppserviceAdapter implements MatrixSide {
     this.handler = handler;
     this.ephemeralHandler = ephemeral;
     const { hostname, port } = this.o.config.appservice;
+    const e2b = this.o.e2b;
+    if (e2b) {
+      // Machines are loaded before the first transaction can arrive.
+      await e2b.start(this.onRawEvent, async (userId, roomId, content, txnKey) => {
+        if (userId === this.botUserId) await this.sendNoticeContent(roomId, content, txnKey);
+        else await this.ghosts.sendEvent(userId as never, roomId, "m.room.message", content, txnKey);
+      });
+      this.appservice.setExtensionHandler((x) => e2b.onTransaction(x));
+    }
     await this.bridge.run(port, this.appservice, hostname);
     this.log.info({ hostname, port: this.appservice.port }, "appservice listening for the homeserver");
   }
@@ -157,6 +204,8 @@ export class AppserviceAdapter implements MatrixSide {
   }
 
   async joinRoom(roomId: string): Promise<void> {
+    // The bot's device exists before it is in a room, so senders include it from the start.
+    if (this.o.e2b) await this.o.e2b.ensureDevice(this.botUserId);
     await this.bridge.getIntent().join(roomId);
   }
 
@@ -168,15 +217,26 @@ export class AppserviceAdapter implements MatrixSide {
   async sendNotice(roomId: string, n: Notice, o: SendOptions): Promise<void> {
     const content = noticeContent(n);
     if (o.inReplyTo) content["m.relates_to"] = { "m.in_reply_to": { event_id: o.inReplyTo } };
+    await this.sendNoticeContent(roomId, content, o.txnKey);
+  }
+
+  private async sendNoticeContent(
+    roomId: string,
+    content: Record<string, unknown>,
+    txnKey: string,
+  ): Promise<void> {
+    const out = this.o.e2b
+      ? await this.o.e2b.prepareSend(this.botUserId, roomId, "m.room.message", content)
+      : { type: "m.room.message", content };
     // A stable transaction id: the homeserver answers a repeated send with the first event.
-    const txnId = txnIdOf(o.txnKey);
+    const txnId = txnIdOf(txnKey);
     await this.bridge
       .getIntent()
       .matrixClient.doRequest(
         "PUT",
-        `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/${txnId}`,
+        `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/${encodeURIComponent(out.type)}/${txnId}`,
         null,
-        content,
+        out.content,
       );
     this.log.debug({ room: roomId }, "notice sent");
   }

@@ -23,6 +23,19 @@ import { isRetryLater } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { BridgeMetrics } from "../metrics.js";
 import type { TransactionStore } from "../store/types.js";
+import {
+  isEmpty,
+  parseTransactionExtensions,
+  type TransactionExtensions,
+} from "../crypto/transaction-extensions.js";
+
+/**
+ * Receives a transaction's to-device events, device-list changes and key
+ * counts (MSC2409/MSC3202) before its room events; resolves once they are
+ * saved, so a room key arrives before the event it opens and nothing fed
+ * in is lost if the process dies before the acknowledgement.
+ */
+export type ExtensionHandler = (x: TransactionExtensions) => Promise<void>;
 
 const TXN_PATH = /^\/_matrix\/app\/v1\/transactions\/([^/?#]+)(?:\?.*)?$/;
 /** Larger than a homeserver's largest transaction (100 events of up to 64 KiB, plus ephemeral data). */
@@ -61,6 +74,21 @@ export function eventsHash(events: readonly Json[]): string {
     .digest("hex");
 }
 
+/**
+ * What identifies a transaction's content beside its id: its events' ids, or, for one without room
+ * events, its ephemeral events and encryption entries (a homeserver that reuses an id after a restart
+ * must not have a later transaction of room keys taken for the earlier one).
+ */
+export function transactionHash(
+  events: readonly Json[],
+  ephemeral: readonly Json[],
+  extensions: TransactionExtensions,
+): string {
+  if (events.length > 0) return eventsHash(events);
+  const { dropped: _dropped, ...entries } = extensions;
+  return createHash("sha256").update(JSON.stringify({ ephemeral, entries })).digest("hex");
+}
+
 class HttpError extends Error {
   constructor(
     readonly status: number,
@@ -89,11 +117,17 @@ export class TransactionalAppService extends AppService {
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly tokenHash: Buffer;
   private readonly o: TransactionalAppServiceOptions;
+  private extensionHandler: ExtensionHandler | undefined;
 
   constructor(o: TransactionalAppServiceOptions) {
     super({ homeserverToken: o.homeserverToken });
     this.o = o;
     this.tokenHash = hashToken(o.homeserverToken);
+  }
+
+  /** Where the encryption parts of transactions go (none: they are ignored). */
+  setExtensionHandler(handler: ExtensionHandler | undefined): void {
+    this.extensionHandler = handler;
   }
 
   /** The port actually bound (useful with port 0). */
@@ -203,13 +237,19 @@ export class TransactionalAppService extends AppService {
       Array.isArray(v) ? v.filter((e): e is Json => !!e && typeof e === "object") : [];
     const events = list(body.events);
     const ephemeral = list(body.ephemeral ?? body["de.sorunome.msc2409.ephemeral"]);
+    const extensions = parseTransactionExtensions(body);
+    if (extensions.dropped > 0)
+      this.o.log.warn(
+        { txnId, dropped: extensions.dropped },
+        "malformed encryption entries in a transaction ignored",
+      );
 
     // Keyed by id and events: a homeserver that reuses an id for other events (Synapse on SQLite
     // after a restart) must not be answered by the first delivery's outcome.
-    const key = `${txnId}\n${eventsHash(events)}`;
+    const key = `${txnId}\n${transactionHash(events, ephemeral, extensions)}`;
     let apply = this.inFlight.get(key);
     if (!apply) {
-      apply = this.apply(txnId, events, ephemeral).finally(() => this.inFlight.delete(key));
+      apply = this.apply(txnId, events, ephemeral, extensions).finally(() => this.inFlight.delete(key));
       this.inFlight.set(key, apply);
     } else {
       this.o.metrics.transactions.inc({ outcome: "duplicate" });
@@ -218,8 +258,13 @@ export class TransactionalAppService extends AppService {
     this.reply(res, 200, {});
   }
 
-  private async apply(txnId: string, events: Json[], ephemeral: Json[]): Promise<void> {
-    const hash = eventsHash(events);
+  private async apply(
+    txnId: string,
+    events: Json[],
+    ephemeral: Json[],
+    extensions: TransactionExtensions,
+  ): Promise<void> {
+    const hash = transactionHash(events, ephemeral, extensions);
     const seen = await this.o.transactions.get(txnId);
     if (seen && seen.eventsHash === hash) {
       this.o.metrics.transactions.inc({ outcome: "duplicate" });
@@ -232,6 +277,8 @@ export class TransactionalAppService extends AppService {
       this.o.log.info({ txnId }, "the homeserver reused a transaction id with other events; applying it");
     }
     const timer = this.o.metrics.transactionSeconds.startTimer();
+    // A failure here fails the transaction: the homeserver sends it again.
+    if (this.extensionHandler && !isEmpty(extensions)) await this.extensionHandler(extensions);
     for (const event of events) {
       const type = typeof event.type === "string" && COUNTED_TYPES.has(event.type) ? event.type : "other";
       this.o.metrics.events.inc({ type });
@@ -248,6 +295,10 @@ export class TransactionalAppService extends AppService {
     await this.o.transactions.put({ txnId, eventsHash: hash, processedAt: (this.o.now ?? Date.now)() });
     timer();
     this.o.metrics.transactions.inc({ outcome: "processed" });
+    this.o.log.trace(
+      { txnId, events: events.length, toDevice: extensions.toDevice.length },
+      "transaction applied",
+    );
   }
 
   /**

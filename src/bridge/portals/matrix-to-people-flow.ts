@@ -258,12 +258,17 @@ export class MatrixToPeopleFlow {
 
   /** The media's bytes from the homeserver, encrypted and uploaded to the user's People server. */
   private async uploadMedia(media: AttachmentPlaceholder, account: PeopleAccount) {
-    if (media.encrypted) throw new UserError(ENCRYPTED_MEDIA_TEXT);
+    const encrypted = media.encrypted;
+    const decrypting = this.o.ghosts.downloadEncryptedMedia?.bind(this.o.ghosts);
+    if (encrypted && !decrypting) throw new UserError(ENCRYPTED_MEDIA_TEXT);
     const tooLarge = `The file is larger than ${megabytes(this.maxMedia)}, the most the bridge sends.`;
     if (media.size !== undefined && media.size > this.maxMedia) throw new UserError(tooLarge);
     let bytes: Buffer;
     try {
-      bytes = await this.o.ghosts.downloadMedia(media.mxc, this.maxMedia);
+      bytes =
+        encrypted && decrypting
+          ? await decrypting(encrypted, this.maxMedia)
+          : await this.o.ghosts.downloadMedia(media.mxc, this.maxMedia);
     } catch (err) {
       if (err instanceof MediaTooLarge) throw new UserError(tooLarge, err.message);
       if (err instanceof MediaNotFound) throw new UserError(MEDIA_NOT_FOUND_TEXT, err.message);

@@ -33,7 +33,8 @@ import { isTransient } from "../../people/client/transient.js";
 import type { Logger } from "../logger.js";
 import type { GhostSide } from "../matrix-side.js";
 import type { BridgeMetrics } from "../metrics.js";
-import { isMxcUri, type MatrixEventId, type MxcUri } from "../model/matrix-ids.js";
+import { isMxcUri, type MatrixEventId } from "../model/matrix-ids.js";
+import type { MatrixMediaSource } from "../model/matrix-content.js";
 import {
   attachmentToMatrix,
   peopleToMatrix,
@@ -208,12 +209,12 @@ export class PeopleToMatrixFlow {
           return this.o.ghosts.sendEvent(ghost, room, "m.room.message", noticeContent(notice(text)), txnKey);
         }
         const bytes = await account.downloadAttachment(result.blob);
-        const url = await this.o.ghosts.uploadMedia(ghost, bytes, result.blob.mime, result.blob.name);
-        if (!isMxcUri(url)) throw new Error("the homeserver answered the upload without an mxc URI");
-        const thumbnail = result.thumbnail && (await this.thumbnail(result.thumbnail, ghost, account));
+        // Encrypted rooms get encrypted uploads and their `file` objects (when the adapter can).
+        const media = await this.upload(ghost, room, bytes, result.blob.mime, result.blob.name);
+        const thumbnail = result.thumbnail && (await this.thumbnail(result.thumbnail, ghost, room, account));
         const event = attachmentToMatrix(
           m.content as AttachmentContent,
-          { media: { url }, ...(thumbnail && { thumbnail: { url: thumbnail } }) },
+          { media, ...(thumbnail && { thumbnail }) },
           await this.context(m, room),
         );
         if (event.kind !== "event") {
@@ -226,11 +227,28 @@ export class PeopleToMatrixFlow {
   }
 
   /** The thumbnail's mxc URI; one People cannot give (gone, not matching its hash) is left out. */
+  /** Uploads as the ghost: encrypted with a `file` object into an encrypted room, plain otherwise. */
+  private async upload(
+    ghost: ReturnType<GhostSide["ghostId"]>,
+    room: string,
+    bytes: Buffer,
+    mime: string,
+    name?: string,
+  ): Promise<MatrixMediaSource> {
+    const media = this.o.ghosts.uploadRoomMedia
+      ? await this.o.ghosts.uploadRoomMedia(ghost, room, bytes, mime, name)
+      : { url: await this.o.ghosts.uploadMedia(ghost, bytes, mime, name) };
+    const mxc = "url" in media ? media.url : media.file.url;
+    if (!isMxcUri(mxc)) throw new Error("the homeserver answered the upload without an mxc URI");
+    return media as MatrixMediaSource;
+  }
+
   private async thumbnail(
     ref: BlobRef,
     ghost: ReturnType<GhostSide["ghostId"]>,
+    room: string,
     account: PeopleAccount,
-  ): Promise<MxcUri | undefined> {
+  ): Promise<MatrixMediaSource | undefined> {
     let bytes: Buffer;
     try {
       bytes = await account.downloadAttachment(ref);
@@ -238,9 +256,7 @@ export class PeopleToMatrixFlow {
       if (isPeopleError(err) && !isTransient(err)) return undefined;
       throw err;
     }
-    const url = await this.o.ghosts.uploadMedia(ghost, bytes, ref.mime);
-    if (!isMxcUri(url)) throw new Error("the homeserver answered the upload without an mxc URI");
-    return url;
+    return this.upload(ghost, room, bytes, ref.mime);
   }
 
   /** A read receipt or typing from the peer, as the ghost's; best effort. */

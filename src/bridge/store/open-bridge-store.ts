@@ -5,6 +5,7 @@ import { postgresKnexConfig, sqliteKnexConfig } from "../../store/knex/knex-conf
 import { KnexGroupPortalStore } from "./group-portal-store.js";
 import { KnexCatchUpStore } from "./catch-up-store.js";
 import { KnexGhostProfileStore } from "./ghost-profile-store.js";
+import { KnexCryptoStore } from "./crypto-store.js";
 import { KnexManagementRoomStore } from "./management-room-store.js";
 import { KnexMessageMapStore } from "./message-map-store.js";
 import { BRIDGE_MIGRATIONS_TABLE, bridgeMigrationSource } from "./migrations/index.js";
@@ -21,6 +22,7 @@ function knexConfig(config: BridgeStoreConfig): Knex.Config {
 
 class KnexBridgeStore implements BridgeStore {
   readonly transactions: KnexTransactionStore;
+  readonly crypto: KnexCryptoStore;
   readonly managementRooms: KnexManagementRoomStore;
   readonly peopleAccounts: KnexPeopleAccountStore;
   readonly portals: KnexPortalStore;
@@ -32,6 +34,7 @@ class KnexBridgeStore implements BridgeStore {
 
   constructor(private readonly db: Knex) {
     this.transactions = new KnexTransactionStore(db);
+    this.crypto = new KnexCryptoStore(db);
     this.managementRooms = new KnexManagementRoomStore(db);
     this.peopleAccounts = new KnexPeopleAccountStore(db);
     this.portals = new KnexPortalStore(db);

@@ -132,8 +132,43 @@ export interface GhostProfileStore {
   put(record: GhostProfileRecord): Promise<void>;
 }
 
+/** One bridged Matrix identity's crypto machine (migration 006-crypto). */
+export interface CryptoIdentityRecord {
+  userId: string;
+  deviceId: string;
+  /** The machine's state, sealed with the crypto store key. */
+  snapshot: Buffer;
+  savedAt: number;
+}
+
+/** An encrypted room event kept until the key to decrypt it arrives. */
+export interface PendingEncryptedEvent {
+  eventId: string;
+  roomId: string;
+  sessionId: string;
+  eventJson: string;
+  receivedAt: number;
+}
+
+export interface CryptoStore {
+  getIdentity(userId: string): Promise<CryptoIdentityRecord | undefined>;
+  listIdentities(): Promise<CryptoIdentityRecord[]>;
+  /** Replaces the identity's row in one statement (durable when the promise resolves). */
+  putIdentity(record: CryptoIdentityRecord): Promise<void>;
+  deleteIdentity(userId: string): Promise<void>;
+  getSyncToken(userId: string): Promise<string | undefined>;
+  /** The identity's /sync position (its row must exist). */
+  putSyncToken(userId: string, token: string): Promise<void>;
+  /** Keeps the event; false when it was already kept. */
+  putPending(event: PendingEncryptedEvent): Promise<boolean>;
+  pendingForSessions(sessionIds: readonly string[]): Promise<PendingEncryptedEvent[]>;
+  allPending(): Promise<PendingEncryptedEvent[]>;
+  removePending(eventId: string): Promise<void>;
+}
+
 export interface BridgeStore {
   readonly transactions: TransactionStore;
+  readonly crypto: CryptoStore;
   readonly managementRooms: ManagementRoomStore;
   readonly peopleAccounts: PeopleAccountStore;
   readonly portals: PortalStore;

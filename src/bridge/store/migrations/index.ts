@@ -7,6 +7,7 @@ import * as portals from "./002-portals.js";
 import * as groups from "./003-groups.js";
 import * as catchup from "./004-catchup.js";
 import * as ghostProfiles from "./005-ghost-profiles.js";
+import * as crypto from "./006-crypto.js";
 
 export interface NamedMigration {
   name: string;
@@ -21,6 +22,7 @@ export const BRIDGE_MIGRATIONS: readonly NamedMigration[] = [
   { name: "003-groups", migration: groups },
   { name: "004-catchup", migration: catchup },
   { name: "005-ghost-profiles", migration: ghostProfiles },
+  { name: "006-crypto", migration: crypto },
 ];
 
 export const bridgeMigrationSource: Knex.MigrationSource<NamedMigration> = {
