@@ -346,8 +346,14 @@ describe("people (the command-line program) against two real servers", function 
     assert.equal(usage.code, 2);
     assert.equal(usage.stderr, "people: post needs either --group <group> or --public\n");
     const notOwner = await joe(["group", "add", group.id, "nobody@a.test"]);
-    assert.equal(notOwner.code, 1);
+    assert.equal(notOwner.code, 1, notOwner.stderr);
     assert.match(notOwner.stderr, /only its owner jane@a\.test changes the members/);
+    // One id in 64 begins with "-": it is an id, not an unknown option.
+    const dashed = await joe(["group", "show", "-AbCdEfGhIjKlMnOpQrStUv", "--offline"]);
+    assert.equal(dashed.code, 1, dashed.stderr);
+    assert.match(dashed.stderr, /-AbCdEfGhIjKlMnOpQrStUv: no such group on this device/);
+    const typo = await joe(["group", "show", group.id, "--ofline"]);
+    assert.equal(typo.code, 2);
   });
 
   it("publishes a profile with profile set, and another address reads and verifies it", async () => {

@@ -31,6 +31,13 @@ function version(): string {
 
 type Action<M> = (m: M, ctx: Context, args: unknown[]) => Promise<void>;
 
+/**
+ * Ids are base64url, so one in 64 begins with "-" and would be taken for an
+ * unknown option. Commands that take an id let such words through as
+ * arguments; a mistyped option then fails as one argument too many.
+ */
+const idsMayStartWithDash = true;
+
 export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
   /** A commander action that loads `load`'s module and runs `fn` with the command's positional arguments and options. */
   const act =
@@ -228,6 +235,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .option("--force", "overwrite the file if it exists")
     .option("--author <address>", "the id is that of a post in this address's feed")
     .option("--index <n>", "with --author: which of the post's attachments (1, 2, …)")
+    .allowUnknownOption(idsMayStartWithDash)
     .action(act(mail, (m, ctx, [id, opts]) => m.download(ctx, id as string, opts as Mail.DownloadOpts)));
 
   program
@@ -275,6 +283,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .description("show a group's owner, key epoch and members")
     .argument("<group>", "its id (or a unique beginning of it), or its name")
     .option("--offline", "do not fetch new mail first")
+    .allowUnknownOption(idsMayStartWithDash)
     .action(
       act(social, (m, ctx, [ref, opts]) => m.groupShow(ctx, ref as string, opts as { offline?: boolean })),
     );
@@ -284,6 +293,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .argument("<group>", "its id, a unique beginning of it, or its name")
     .argument("<address>", "the new member")
     .option("--no-rotate", "keep the current key: they can read this key epoch's earlier posts too")
+    .allowUnknownOption(idsMayStartWithDash)
     .action(
       act(social, (m, ctx, [ref, address, opts]) =>
         m.groupAdd(ctx, ref as string, address as string, opts as { rotate?: boolean }),
@@ -294,6 +304,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .description("remove a member from a group you own (the others get a new key)")
     .argument("<group>", "its id, a unique beginning of it, or its name")
     .argument("<address>", "the member to remove")
+    .allowUnknownOption(idsMayStartWithDash)
     .action(act(social, (m, ctx, [ref, address]) => m.groupRemove(ctx, ref as string, address as string)));
 
   program
