@@ -3,6 +3,7 @@
 // core's MatrixSide with the bot's intent and GhostSide with the ghosts'
 // intents (ghost-intents.ts). These files (with transactional-appservice.ts
 // and the CLI) are the only places that import matrix-appservice-bridge.
+import { AppserviceHttp, MatrixHttpError } from "../crypto/appservice-http.js";
 import {
   AppServiceRegistration,
   AppserviceHttpError,
@@ -189,16 +190,21 @@ export class AppserviceAdapter implements MatrixSide {
   }
 
   async ensureBotProfile(displayName: string): Promise<void> {
-    const client = this.bridge.getIntent().matrixClient;
+    // Read with plain HTTP: the bot SDK's client logs every failed request as an error, and
+    // Synapse answers 500 "No row found" (or 404) for a sender that never had a profile.
+    const http = new AppserviceHttp(this.o.config.homeserver.url, this.o.registration.as_token);
     let current: unknown;
     try {
-      current = ((await client.getUserProfile(this.botUserId)) as { displayname?: unknown }).displayname;
+      const path = `/_matrix/client/v3/profile/${encodeURIComponent(this.botUserId)}`;
+      current = (await http.request("GET", path, { userId: this.botUserId })).displayname;
     } catch (err) {
-      // Synapse has no profile row for an appservice's sender until one is set.
-      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+      const absent =
+        err instanceof MatrixHttpError &&
+        (err.status === 404 || (err.status === 500 && err.errcode === "M_UNKNOWN"));
+      if (!absent) throw err;
     }
     if (current !== displayName) {
-      await client.setDisplayName(displayName);
+      await this.bridge.getIntent().matrixClient.setDisplayName(displayName);
       this.log.info({ bot: this.botUserId, displayName }, "bot display name set");
     }
   }
