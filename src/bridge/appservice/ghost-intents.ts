@@ -86,17 +86,28 @@ export class GhostIntents implements GhostSide {
 
   async createDirectRoom(ghost: MatrixUserId, invitee: string): Promise<string> {
     const client = (await this.intent(ghost)).matrixClient;
-    const e2b = this.o.e2b;
-    if (e2b) await e2b.ensureDevice(ghost);
     return client.createRoom({
       preset: "trusted_private_chat",
       visibility: "private",
       is_direct: true,
       invite: [invitee],
-      ...(e2b && (e2b.config.default || e2b.config.require)
-        ? { initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: MEGOLM } }] }
-        : {}),
+      ...(await this.encryptionFor(ghost)),
     });
+  }
+
+  /**
+   * The initial state of a room the bridge makes: encrypted under encryption.default or
+   * require, with the creator's device (cross-signed) made first, so that the invitees'
+   * clients find it signed and share their room keys with it from their first message.
+   */
+  private async encryptionFor(creator: MatrixUserId): Promise<{
+    initial_state?: { type: string; state_key: string; content: Record<string, unknown> }[];
+  }> {
+    const e2b = this.o.e2b;
+    if (!e2b) return {};
+    await e2b.ensureDevice(creator);
+    if (!e2b.config.default && !e2b.config.require) return {};
+    return { initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: MEGOLM } }] };
   }
 
   async createGroupRoom(
@@ -109,6 +120,8 @@ export class GhostIntents implements GhostSide {
       visibility: "private",
       name: o.name,
       invite: [...o.invite],
+      // The other ghosts get their devices in join(), before they join and speak.
+      ...(await this.encryptionFor(ghost)),
     });
     if (o.admins.length > 0) {
       // Raised afterwards, not with power_level_content_override: room version 12 refuses the
