@@ -4,34 +4,14 @@
 // SIGKILLed and restarted, and while Synapse is stopped and started again.
 // Afterwards every message is on the other side exactly once (counted by body).
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Preset } from "matrix-js-sdk";
 import { GHOST_DEVICE_ID } from "../../src/bridge/appservice/ghost-devices.js";
-import type { BridgeConfigInput } from "../../src/bridge/config.js";
 import { readRegistrationFile } from "../../src/bridge/registration.js";
-import { PeopleClient } from "../../src/people/client/people-client.js";
-import {
-  bridgeConfigInput,
-  bridgeProcess,
-  eventually,
-  generateRegistrationWithCli,
-  makeBridgeDir,
-  matrixApi,
-  startMatrixUser,
-  writeConfigFile,
-  type BridgeDir,
-  type BridgeProcess,
-  type MatrixUser,
-} from "../helpers/bridge-harness.js";
-import { Recorder, clientOptions, removeTempDirs, tempDir } from "../helpers/client-fixtures.js";
-import { startTestServer, type TestServer } from "../helpers/people-servers.js";
-import { freePort } from "../helpers/ports.js";
-import { ensureSynapseInstalled, startSynapse, type SynapseHandle } from "../helpers/synapse.js";
+import { eventually, matrixApi, type BridgeProcess, type MatrixUser } from "../helpers/bridge-harness.js";
+import { BridgeWorld, OTHER, PEOPLE_DOMAIN, type PeopleUser } from "../helpers/bridge-world.js";
+import type { SynapseHandle } from "../helpers/synapse.js";
 
-const PEOPLE_DOMAIN = "people.test";
-const OTHER = "other.test";
 const ALICE_PEOPLE = `alice@${PEOPLE_DOMAIN}`;
 const JOE = `joe@${OTHER}`;
 const JOE_GHOST = "@_people_joe=40other.test:localhost";
@@ -55,64 +35,22 @@ function defects(expected: string[], counts: Map<string, number>): { missing: st
 
 describe("crash safety of the bridge: a real Synapse, the bridge as a child process, a second People server", function () {
   this.timeout(240_000);
-  let files: BridgeDir;
-  let other: TestServer;
-  let hs: SynapseHandle | undefined;
-  let bridge: BridgeProcess | undefined;
+  let world: BridgeWorld | undefined;
   let alice: MatrixUser | undefined;
-  let joe: { client: PeopleClient; rec: Recorder } | undefined;
+  let joe: PeopleUser | undefined;
   let portal: string;
 
-  const synapse = (): SynapseHandle => hs ?? assert.fail("synapse not started");
+  const started = (): BridgeWorld => world ?? assert.fail("the world is not started");
+  const synapse = (): SynapseHandle => started().hs;
   const user = (): MatrixUser => alice ?? assert.fail("alice not logged in");
   const joeClient = () => joe ?? assert.fail("joe not started");
+  const bridge = (): BridgeProcess => started().child;
 
   before(async function () {
     this.timeout(900_000); // the first run installs Synapse
-    await ensureSynapseInstalled();
-    other = await startTestServer(OTHER);
-    files = makeBridgeDir();
-    const appservicePort = await freePort();
-    const base = bridgeConfigInput(files.dir, {
-      homeserverUrl: "http://127.0.0.1:9",
-      appservicePort,
-      peopleDomain: PEOPLE_DOMAIN,
-      permissions: { "@alice:localhost": "user" },
-    });
-    const input: BridgeConfigInput = {
-      ...base,
-      // "connected to the homeserver" (info) tells the harness the bridge is up.
-      logging: { level: "info" },
-      people: {
-        ...base.people!,
-        // A fixed port: Joe's pin must survive the restarts of the bridge.
-        listen: { host: "127.0.0.1", port: await freePort() },
-        discovery: {
-          pins: { [OTHER]: `127.0.0.1:${other.handle.port}` },
-          ca_files: [join(other.dataDir, "tls", "dev-cert.pem")],
-        },
-      },
-    };
-    writeConfigFile(files.configPath, input);
-    await generateRegistrationWithCli(files, `http://127.0.0.1:${appservicePort}`);
-    hs = await startSynapse({ appserviceRegistrations: [files.registrationPath] });
-    writeConfigFile(files.configPath, { ...input, homeserver: { url: hs.url, domain: hs.serverName } });
-    bridge = bridgeProcess(files);
-    await bridge.start();
-
-    const bridgeCert = readFileSync(join(files.dir, "data", "tls", "dev-cert.pem"), "utf8");
-    const network = {
-      pins: {
-        [OTHER]: `127.0.0.1:${other.handle.port}`,
-        [PEOPLE_DOMAIN]: `127.0.0.1:${input.people!.listen!.port}`,
-      },
-      ca: [other.handle.certificate, bridgeCert],
-    };
-    const client = await PeopleClient.create({ ...clientOptions(network, tempDir("joe")), address: JOE });
-    const rec = new Recorder(client);
-    await client.start();
-    joe = { client, rec };
-    alice = await startMatrixUser(hs, "alice");
+    world = await BridgeWorld.start({ permissions: { "@alice:localhost": "user" }, childProcess: true });
+    joe = await world.startPeopleUser(JOE);
+    alice = await world.startMatrixUser("alice");
 
     // The portal: Alice invites Joe's ghost to a direct chat; the ghost joins.
     const { room_id: roomId } = await user().client.createRoom({
@@ -143,13 +81,7 @@ describe("crash safety of the bridge: a real Synapse, the bridge as a child proc
 
   after(async function () {
     this.timeout(60_000);
-    alice?.client.stopClient();
-    await joe?.client.close();
-    await bridge?.kill("SIGTERM");
-    await hs?.stop();
-    await other?.stop();
-    files?.remove();
-    removeTempDirs();
+    await world?.stop();
   });
 
   // --- helpers -------------------------------------------------------------
@@ -211,7 +143,9 @@ describe("crash safety of the bridge: a real Synapse, the bridge as a child proc
 
   /** A counter of the running bridge's /metrics (its URL from the last "bridge started" log line). */
   async function bridgeCounter(name: string, labels: string): Promise<number> {
-    const started = bridge!.logs.filter((l) => l.msg === "bridge started").at(-1);
+    const started = bridge()
+      .logs.filter((l) => l.msg === "bridge started")
+      .at(-1);
     const text = await (await fetch(`${String(started?.metrics)}/metrics`)).text();
     const line = text.split("\n").find((l) => l.startsWith(`${name}{`) && l.includes(labels));
     return line ? Number(line.split(" ").at(-1)) : 0;
@@ -268,10 +202,10 @@ describe("crash safety of the bridge: a real Synapse, the bridge as a child proc
     const killer = (async () => {
       while (!done || kills < MIN_KILLS) {
         await sleep(2_000 + Math.random() * 2_000);
-        await bridge!.kill("SIGKILL");
+        await bridge().kill("SIGKILL");
         kills++;
         await sleep(300);
-        await bridge!.start();
+        await bridge().start();
       }
     })();
     await Promise.all([aliceSends, joeSends]);
@@ -292,7 +226,7 @@ describe("crash safety of the bridge: a real Synapse, the bridge as a child proc
   });
 
   it("a ghost's send repeated after a Synapse restart is answered with the first event (the ghost's device)", async function () {
-    const asToken = readRegistrationFile(files.registrationPath).as_token;
+    const asToken = readRegistrationFile(started().files.registrationPath).as_token;
     const as = `user_id=${encodeURIComponent(JOE_GHOST)}`;
     // The bridge made Joe's ghost its device when it first sent as him.
     const { devices } = await matrixApi(synapse(), asToken, "GET", `/_matrix/client/v3/devices?${as}`);
@@ -321,7 +255,7 @@ describe("crash safety of the bridge: a real Synapse, the bridge as a child proc
     const N = 100;
     const OUTAGES = 2;
     const started = Date.now();
-    const logsBefore = bridge!.logs.length;
+    const logsBefore = bridge().logs.length;
     const caughtUpBefore = await caughtUpCount();
     const duplicatesBefore = await toPeopleDuplicates();
     let done = false;
@@ -351,7 +285,9 @@ describe("crash safety of the bridge: a real Synapse, the bridge as a child proc
     // The bridge's catch-up runs since the test started (from its log), and what they bridged
     // (from its metrics); an event Synapse delivered after catch-up had bridged it counts as a
     // duplicate of the Matrix → People flow.
-    const runs = bridge!.logs.slice(logsBefore).filter((l) => l.component === "catch-up" && "caughtUp" in l);
+    const runs = bridge()
+      .logs.slice(logsBefore)
+      .filter((l) => l.component === "catch-up" && "caughtUp" in l);
     const caughtUp = (await caughtUpCount()) - caughtUpBefore;
     const deliveredToo = (await toPeopleDuplicates()) - duplicatesBefore;
     console.log(

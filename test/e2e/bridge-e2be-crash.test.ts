@@ -9,30 +9,12 @@
 // (Synapse retries a failed transaction with its room events only: the room
 // key of k-3 comes through the device's /sync catch-up.)
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { Preset, type MatrixEvent } from "matrix-js-sdk";
-import type { BridgeConfigInput } from "../../src/bridge/config.js";
-import { PeopleClient } from "../../src/people/client/people-client.js";
-import {
-  bridgeConfigInput,
-  bridgeProcess,
-  eventually,
-  generateRegistrationWithCli,
-  makeBridgeDir,
-  matrixApi,
-  writeConfigFile,
-  type BridgeDir,
-  type BridgeProcess,
-} from "../helpers/bridge-harness.js";
-import { Recorder, clientOptions, removeTempDirs, tempDir } from "../helpers/client-fixtures.js";
+import { eventually, matrixApi, type BridgeProcess } from "../helpers/bridge-harness.js";
+import { BridgeWorld, OTHER, PEOPLE_DOMAIN, type PeopleUser } from "../helpers/bridge-world.js";
 import { shieldOf, startCryptoUser, type CryptoUser } from "../helpers/crypto-user.js";
-import { startTestServer, type TestServer } from "../helpers/people-servers.js";
-import { freePort } from "../helpers/ports.js";
-import { ensureSynapseInstalled, startSynapse, type SynapseHandle } from "../helpers/synapse.js";
+import type { SynapseHandle } from "../helpers/synapse.js";
 
-const PEOPLE_DOMAIN = "people.test";
-const OTHER = "other.test";
 const ALICE_PEOPLE = `alice@${PEOPLE_DOMAIN}`;
 const JOE = `joe@${OTHER}`;
 const JOE_GHOST = "@_people_joe=40other.test:localhost";
@@ -41,63 +23,26 @@ type Json = Record<string, unknown>;
 
 describe("end-to-bridge encryption across a SIGKILL of the bridge", function () {
   this.timeout(180_000);
-  let files: BridgeDir;
-  let other: TestServer;
-  let hs: SynapseHandle | undefined;
-  let bridge: BridgeProcess | undefined;
+  let world: BridgeWorld | undefined;
   let alice: CryptoUser | undefined;
-  let joe: { client: PeopleClient; rec: Recorder } | undefined;
+  let joe: PeopleUser | undefined;
   let dm: string;
 
-  const synapse = (): SynapseHandle => hs ?? assert.fail("synapse not started");
+  const started = (): BridgeWorld => world ?? assert.fail("the world is not started");
+  const synapse = (): SynapseHandle => started().hs;
   const user = (): CryptoUser => alice ?? assert.fail("alice not logged in");
   const people = () => joe ?? assert.fail("joe not started");
+  const bridge = (): BridgeProcess => started().child;
 
   before(async function () {
     this.timeout(900_000);
-    await ensureSynapseInstalled();
-    other = await startTestServer(OTHER);
-    files = makeBridgeDir();
-    const appservicePort = await freePort();
-    const base = bridgeConfigInput(files.dir, {
-      homeserverUrl: "http://127.0.0.1:9",
-      appservicePort,
-      peopleDomain: PEOPLE_DOMAIN,
+    world = await BridgeWorld.start({
       permissions: { "@alice:localhost": "user" },
+      configure: (input) => ({ ...input, encryption: { allow: true } }),
+      childProcess: true,
     });
-    const input: BridgeConfigInput = {
-      ...base,
-      logging: { level: "info" },
-      encryption: { allow: true },
-      people: {
-        ...base.people!,
-        listen: { host: "127.0.0.1", port: await freePort() },
-        discovery: {
-          pins: { [OTHER]: `127.0.0.1:${other.handle.port}` },
-          ca_files: [join(other.dataDir, "tls", "dev-cert.pem")],
-        },
-      },
-    };
-    writeConfigFile(files.configPath, input);
-    await generateRegistrationWithCli(files, `http://127.0.0.1:${appservicePort}`);
-    hs = await startSynapse({ appserviceRegistrations: [files.registrationPath] });
-    writeConfigFile(files.configPath, { ...input, homeserver: { url: hs.url, domain: hs.serverName } });
-    bridge = bridgeProcess(files);
-    await bridge.start();
-
-    const bridgeCert = readFileSync(join(files.dir, "data", "tls", "dev-cert.pem"), "utf8");
-    const network = {
-      pins: {
-        [OTHER]: `127.0.0.1:${other.handle.port}`,
-        [PEOPLE_DOMAIN]: `127.0.0.1:${input.people!.listen!.port}`,
-      },
-      ca: [other.handle.certificate, bridgeCert],
-    };
-    const client = await PeopleClient.create({ ...clientOptions(network, tempDir("joe")), address: JOE });
-    const rec = new Recorder(client);
-    await client.start();
-    joe = { client, rec };
-    alice = await startCryptoUser(hs, "alice");
+    joe = await world.startPeopleUser(JOE);
+    alice = await startCryptoUser(world.hs, "alice");
 
     const { room_id: roomId } = await user().client.createRoom({
       preset: Preset.TrustedPrivateChat,
@@ -120,8 +65,8 @@ describe("end-to-bridge encryption across a SIGKILL of the bridge", function () 
   });
 
   afterEach(function () {
-    if (this.currentTest?.state === "failed" && bridge)
-      for (const l of bridge.logs.filter(
+    if (this.currentTest?.state === "failed" && world)
+      for (const l of bridge().logs.filter(
         (l) => l.level >= 40 || /crypto|decrypt|key|transaction/i.test(l.msg),
       ))
         console.error(JSON.stringify(l).slice(0, 600));
@@ -130,12 +75,7 @@ describe("end-to-bridge encryption across a SIGKILL of the bridge", function () 
   after(async function () {
     this.timeout(60_000);
     alice?.client.stopClient();
-    await joe?.client.close();
-    await bridge?.kill("SIGTERM");
-    await hs?.stop();
-    await other?.stop();
-    files?.remove();
-    removeTempDirs();
+    await world?.stop();
   });
 
   const joeBodies = (): string[] =>
@@ -175,7 +115,7 @@ describe("end-to-bridge encryption across a SIGKILL of the bridge", function () 
     await user().crypto.forceDiscardSession(dm);
     await sendText("k-1");
     await eventually("k-1 at Joe", () => (joeBodies().includes("k-1") ? true : undefined), 30_000);
-    await bridge!.kill("SIGKILL");
+    await bridge().kill("SIGKILL");
 
     // While the bridge is down: more in the same session, a new session, and Joe writes.
     await sendText("k-2");
@@ -183,7 +123,7 @@ describe("end-to-bridge encryption across a SIGKILL of the bridge", function () 
     await sendText("k-3");
     await people().client.sendText([ALICE_PEOPLE], "j-after");
 
-    await bridge!.start();
+    await bridge().start();
     await eventually(
       "k-2 and k-3 at Joe",
       () => (["k-2", "k-3"].every((b) => joeBodies().includes(b)) ? true : undefined),
@@ -199,6 +139,6 @@ describe("end-to-bridge encryption across a SIGKILL of the bridge", function () 
     const events = ghostEvents();
     assert.ok(!events.some((e) => /could not decrypt/.test(String(e.getContent().body))));
     assert.ok(!events.some((e) => e.isDecryptionFailure()));
-    assert.ok(!bridge!.logs.some((l) => /one time key|already exists/i.test(JSON.stringify(l))));
+    assert.ok(!bridge().logs.some((l) => /one time key|already exists/i.test(JSON.stringify(l))));
   });
 });

@@ -6,35 +6,17 @@
 // decrypted, and sent by a device its owner verified (no shield).
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { join } from "node:path";
 import { Preset, type MatrixEvent } from "matrix-js-sdk";
 import type { BridgeConfigInput } from "../../src/bridge/config.js";
-import type { Registration } from "../../src/bridge/registration.js";
-import { PeopleClient } from "../../src/people/client/people-client.js";
 import type { ReceivedMessage } from "../../src/people/client/receiver.js";
 import type { MessageContent } from "../../src/people/protocol/messages.js";
-import {
-  bridgeConfigInput,
-  eventually,
-  generateRegistrationWithCli,
-  makeBridgeDir,
-  matrixApi,
-  startTestBridge,
-  waitForTimelineEvent,
-  writeConfigFile,
-  type BridgeDir,
-  type TestBridge,
-} from "../helpers/bridge-harness.js";
-import { Recorder, clientOptions, removeTempDirs, tempDir } from "../helpers/client-fixtures.js";
+import { eventually, matrixApi, waitForTimelineEvent, type TestBridge } from "../helpers/bridge-harness.js";
+import { BridgeWorld, OTHER, PEOPLE_DOMAIN, type PeopleUser } from "../helpers/bridge-world.js";
 import { REQUIRE_NOTICE } from "../../src/bridge/crypto/end-to-bridge.js";
 import { ElementXClient, NO_SHIELD, describeShield } from "../helpers/element-x-client.js";
 import { loginCryptoDevice, shieldOf, startCryptoUser, type CryptoUser } from "../helpers/crypto-user.js";
-import { startTestServer, type TestServer } from "../helpers/people-servers.js";
-import { freePort } from "../helpers/ports.js";
-import { ensureSynapseInstalled, startSynapse, type SynapseHandle } from "../helpers/synapse.js";
+import type { SynapseHandle } from "../helpers/synapse.js";
 
-const PEOPLE_DOMAIN = "people.test";
-const OTHER = "other.test";
 const ALICE_PEOPLE = `alice@${PEOPLE_DOMAIN}`;
 const JOE = `joe@${OTHER}`;
 const JOE_GHOST = "@_people_joe=40other.test:localhost";
@@ -85,14 +67,10 @@ async function elementDecrypt(ciphertext: Buffer, file: Json): Promise<Buffer> {
 
 describe("end-to-bridge encryption on a real Synapse (Rust crypto client)", function () {
   this.timeout(90_000);
-  let files: BridgeDir;
-  let other: TestServer;
-  let hs: SynapseHandle | undefined;
-  let bridge: TestBridge | undefined;
-  let registration: Registration;
+  let world: BridgeWorld | undefined;
   let input: BridgeConfigInput;
   let alice: CryptoUser | undefined;
-  let joe: { client: PeopleClient; rec: Recorder } | undefined;
+  let joe: PeopleUser | undefined;
   let dm: string;
   let second: CryptoUser | undefined;
   let helloEvent: string;
@@ -100,64 +78,27 @@ describe("end-to-bridge encryption on a real Synapse (Rust crypto client)", func
   let hiEvent: string;
   let hiMessage: string;
 
-  const running = (): TestBridge => bridge ?? assert.fail("bridge not started");
-  const synapse = (): SynapseHandle => hs ?? assert.fail("synapse not started");
+  const started = (): BridgeWorld => world ?? assert.fail("the world is not started");
+  const running = (): TestBridge => started().bridge;
+  const synapse = (): SynapseHandle => started().hs;
   const user = (): CryptoUser => alice ?? assert.fail("alice not logged in");
   const people = () => joe ?? assert.fail("joe not started");
-
-  async function startBridge(): Promise<void> {
-    bridge = await startTestBridge(input, registration, {
-      peopleClient: { reconnect: { baseMs: 100, maxMs: 500 }, backoff: { baseMs: 100, maxMs: 500 } },
-    });
-    await bridge.handle.ready;
-  }
+  const startBridge = () => started().startBridge(input);
 
   before(async function () {
     this.timeout(900_000);
-    await ensureSynapseInstalled();
-    other = await startTestServer(OTHER);
-    files = makeBridgeDir();
-    const appservicePort = await freePort();
-    const base = bridgeConfigInput(files.dir, {
-      homeserverUrl: "http://127.0.0.1:9",
-      appservicePort,
-      peopleDomain: PEOPLE_DOMAIN,
+    world = await BridgeWorld.start({
       permissions: { localhost: "user" },
+      configure: (i) => ({ ...i, encryption: { allow: true, default: true } }),
     });
-    const fileInput: BridgeConfigInput = {
-      ...base,
-      encryption: { allow: true, default: true },
-      people: {
-        ...base.people!,
-        listen: { host: "127.0.0.1", port: await freePort() },
-        discovery: {
-          pins: { [OTHER]: `127.0.0.1:${other.handle.port}` },
-          ca_files: [join(other.dataDir, "tls", "dev-cert.pem")],
-        },
-      },
-    };
-    writeConfigFile(files.configPath, fileInput);
-    registration = await generateRegistrationWithCli(files, `http://127.0.0.1:${appservicePort}`);
-    hs = await startSynapse({ appserviceRegistrations: [files.registrationPath] });
-    input = { ...fileInput, homeserver: { url: hs.url, domain: hs.serverName } };
-    await startBridge();
-    const network = {
-      pins: {
-        [OTHER]: `127.0.0.1:${other.handle.port}`,
-        [PEOPLE_DOMAIN]: `127.0.0.1:${running().handle.people.port}`,
-      },
-      ca: [other.handle.certificate, running().handle.people.certificate],
-    };
-    const client = await PeopleClient.create({ ...clientOptions(network, tempDir(JOE)), address: JOE });
-    const rec = new Recorder(client);
-    await client.start();
-    joe = { client, rec };
-    alice = await startCryptoUser(hs, "alice");
+    input = world.input;
+    joe = await world.startPeopleUser(JOE);
+    alice = await startCryptoUser(world.hs, "alice");
   });
 
   afterEach(function () {
-    if (this.currentTest?.state === "failed" && bridge)
-      for (const l of bridge.logs.lines.filter((l) => l.level >= 40))
+    if (this.currentTest?.state === "failed" && world)
+      for (const l of running().logs.lines.filter((l) => l.level >= 40))
         console.error(JSON.stringify(l).slice(0, 400));
   });
 
@@ -165,12 +106,7 @@ describe("end-to-bridge encryption on a real Synapse (Rust crypto client)", func
     this.timeout(60_000);
     alice?.client.stopClient();
     second?.client.stopClient();
-    await joe?.client.close();
-    await bridge?.stop();
-    await hs?.stop();
-    await other?.stop();
-    files?.remove();
-    removeTempDirs();
+    await world?.stop();
   });
 
   async function received(
