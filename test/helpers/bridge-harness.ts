@@ -3,7 +3,6 @@
 // users on matrix-js-sdk (the SDK Element is built on) against the harness's
 // real Synapse.
 import assert from "node:assert/strict";
-import { createHook } from "node:async_hooks";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,6 +22,7 @@ import { startBridge, type BridgeHandle, type StartBridgeOptions } from "../../s
 import { parseBridgeConfig, type BridgeConfig, type BridgeConfigInput } from "../../src/bridge/config.js";
 import { createBridgeLogger, type Logger } from "../../src/bridge/logger.js";
 import { readRegistrationFile, type Registration } from "../../src/bridge/registration.js";
+import { quietSdkLogger } from "./matrix-sdk-node.js";
 import type { SynapseHandle } from "./synapse.js";
 
 const execFileAsync = promisify(execFile);
@@ -194,36 +194,6 @@ export async function startTestBridge(
   process.env.PEOPLE_TEST_VERBOSE ? "debug" : "error",
 );
 
-// matrix-js-sdk arms a plain setTimeout for every request's local timeout (its
-// AbortSignal.timeout ponyfill, http-api/utils.js) and never clears it: each
-// /sync leaves a timer of up to 110 s that would keep mocha (without --exit)
-// alive long after the clients stopped. Those timers only abort requests
-// that are long finished, so they are unref'd as they are created. (The
-// callback's text is matched loosely: tsx may reformat the SDK's source.)
-const SDK_TIMEOUT_CALLBACK = /^\(\)\s*=>\s*\{\s*controller\.abort\(\);?\s*\}$/;
-createHook({
-  init(_id, type, _trigger, resource) {
-    if (type !== "Timeout") return;
-    const timer = resource as NodeJS.Timeout & { _onTimeout?: unknown };
-    if (typeof timer._onTimeout === "function" && SDK_TIMEOUT_CALLBACK.test(timer._onTimeout.toString())) {
-      timer.unref();
-    }
-  },
-}).enable();
-
-const quiet = {
-  trace() {},
-  debug() {},
-  info() {},
-  warn() {},
-  error(...msg: unknown[]) {
-    if (process.env.PEOPLE_TEST_VERBOSE) console.error("[matrix-js-sdk]", ...msg);
-  },
-  getChild() {
-    return quiet;
-  },
-};
-
 export interface MatrixUser {
   userId: string;
   accessToken: string;
@@ -238,7 +208,7 @@ export async function startMatrixUser(hs: SynapseHandle, localpart: string): Pro
     userId: account.userId,
     accessToken: account.accessToken,
     deviceId: account.deviceId,
-    logger: quiet,
+    logger: quietSdkLogger,
   });
   const synced = new Promise<void>((resolveSynced) => {
     const onSync = (state: SyncState) => {

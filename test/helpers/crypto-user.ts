@@ -7,20 +7,8 @@ import assert from "node:assert/strict";
 import { ClientEvent, SyncState, createClient, type MatrixClient, type MatrixEvent } from "matrix-js-sdk";
 import { EventShieldColour, type CryptoApi } from "matrix-js-sdk/lib/crypto-api/index.js";
 import type { MatrixUser } from "./bridge-harness.js";
+import { quietSdkLogger } from "./matrix-sdk-node.js";
 import type { SynapseHandle } from "./synapse.js";
-
-const quiet = {
-  trace() {},
-  debug() {},
-  info() {},
-  warn() {},
-  error(...msg: unknown[]) {
-    if (process.env.PEOPLE_TEST_VERBOSE) console.error("[matrix-js-sdk]", ...msg);
-  },
-  getChild() {
-    return quiet;
-  },
-};
 
 export interface CryptoUser extends MatrixUser {
   deviceId: string;
@@ -77,7 +65,7 @@ async function startClient(
     userId: account.userId,
     accessToken: account.accessToken,
     deviceId: account.deviceId,
-    logger: quiet,
+    logger: quietSdkLogger,
   });
   await client.initRustCrypto({ useIndexedDB: false });
   const crypto = client.getCrypto() ?? assert.fail("no crypto");

@@ -41,18 +41,27 @@ function twin(
   }
 }
 
-// The Rust crypto arms a 5-minute timer for every encrypted event it sees from
-// sync (waiting for a verification event to decrypt) and never clears it for
-// events decrypted before it listens or never decrypted: they would keep mocha
-// (without --exit) alive long after the clients stopped. They only drop a
-// listener, so they are unref'd as they are created.
-const RUST_CRYPTO_WAIT = /^\(\)\s*=>\s*event\.off\(MatrixEventEvent\.Decrypted,\s*onDecrypted\)$/;
+// Timers of matrix-js-sdk that would keep mocha (without --exit) alive long after
+// the clients stopped; each only cleans up after something long finished, so
+// they are unref'd as they are created. (Callbacks are matched loosely: tsx may
+// reformat the SDK's source.)
+// - The Rust crypto arms a 5-minute timer for every encrypted event it sees from
+//   sync (waiting for a verification event to decrypt) and never clears it for
+//   events decrypted before it listens or never decrypted; it only drops a listener.
+// - Every request's local timeout (the SDK's AbortSignal.timeout ponyfill,
+//   http-api/utils.js) is a plain setTimeout never cleared: each /sync leaves one
+//   of up to 110 s; it only aborts a finished request.
+const LINGERING_SDK_TIMERS = [
+  /^\(\)\s*=>\s*event\.off\(MatrixEventEvent\.Decrypted,\s*onDecrypted\)$/,
+  /^\(\)\s*=>\s*\{\s*controller\.abort\(\);?\s*\}$/,
+];
 createHook({
   init(_id, type, _trigger, resource) {
     if (type !== "Timeout") return;
     const timer = resource as NodeJS.Timeout & { _onTimeout?: unknown };
-    if (typeof timer._onTimeout === "function" && RUST_CRYPTO_WAIT.test(timer._onTimeout.toString()))
-      timer.unref();
+    if (typeof timer._onTimeout !== "function") return;
+    const text = timer._onTimeout.toString();
+    if (LINGERING_SDK_TIMERS.some((pattern) => pattern.test(text))) timer.unref();
   },
 }).enable();
 
