@@ -26,7 +26,7 @@ import { HttpRoomHistory } from "./appservice/room-history.js";
 import { ManagementBot } from "./bot.js";
 import { helpCommand, statusCommand } from "./bot-commands.js";
 import { CommandRegistry } from "./commands.js";
-import { AppserviceHttp } from "./crypto/appservice-http.js";
+import { AppserviceHttp } from "./appservice/appservice-http.js";
 import { CryptoStoreKey } from "./crypto/crypto-store-key.js";
 import { EndToBridge } from "./crypto/end-to-bridge.js";
 import { ConfigError, bridgeDatabasePath, type BridgeConfig } from "./config.js";

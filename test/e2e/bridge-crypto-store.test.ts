@@ -10,7 +10,7 @@ import { join } from "node:path";
 import "fake-indexeddb/auto";
 import { IDBFactory } from "fake-indexeddb";
 import { initAsync } from "@matrix-org/matrix-sdk-crypto-wasm";
-import { AppserviceHttp } from "../../src/bridge/crypto/appservice-http.js";
+import { AppserviceHttp } from "../../src/bridge/appservice/appservice-http.js";
 import { CryptoStoreKey } from "../../src/bridge/crypto/crypto-store-key.js";
 import { newIdbFactory } from "../../src/bridge/crypto/idb-types.js";
 import { CryptoIdentity } from "../../src/bridge/crypto/olm-identity.js";

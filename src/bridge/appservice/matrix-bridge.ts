@@ -3,7 +3,7 @@
 // core's MatrixSide with the bot's intent and GhostSide with the ghosts'
 // intents (ghost-intents.ts). These files (with transactional-appservice.ts
 // and the CLI) are the only places that import matrix-appservice-bridge.
-import { AppserviceHttp, MatrixHttpError } from "../crypto/appservice-http.js";
+import { AppserviceHttp, MatrixHttpError } from "./appservice-http.js";
 import {
   AppServiceRegistration,
   AppserviceHttpError,

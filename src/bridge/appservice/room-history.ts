@@ -3,6 +3,7 @@
 // to find events the homeserver never delivered in a transaction. Answers are
 // validated here into typed pages; anything else is an error.
 import { parseRoomEvent, type RoomEvent } from "../matrix-side.js";
+import { AppserviceHttp, MatrixHttpError } from "./appservice-http.js";
 
 /** A room event as read from history, with the homeserver's timestamp. */
 export interface HistoryEvent extends RoomEvent {
@@ -40,8 +41,6 @@ export class HistoryError extends Error {
 
 type Json = Record<string, unknown>;
 
-const REQUEST_TIMEOUT_MS = 30_000;
-
 function historyEvent(raw: unknown): HistoryEvent | undefined {
   const event = parseRoomEvent(raw);
   const ts = (raw as Json).origin_server_ts;
@@ -50,11 +49,15 @@ function historyEvent(raw: unknown): HistoryEvent | undefined {
 }
 
 export class HttpRoomHistory implements RoomHistory {
-  constructor(private readonly o: { homeserverUrl: string; asToken: string }) {}
+  private readonly http: AppserviceHttp;
+
+  constructor(o: { homeserverUrl: string; asToken: string }) {
+    this.http = new AppserviceHttp(o.homeserverUrl, o.asToken);
+  }
 
   async tokenAfter(roomId: string, eventId: string, asUser: string): Promise<string | undefined> {
     const path = `/rooms/${encodeURIComponent(roomId)}/context/${encodeURIComponent(eventId)}`;
-    const body = await this.get(path, { limit: "0", user_id: asUser }, [403, 404]);
+    const body = await this.get(path, asUser, { limit: "0" }, [403, 404]);
     if (!body) return undefined;
     if (typeof body.end !== "string")
       throw new HistoryError("the homeserver answered /context without a token");
@@ -65,9 +68,9 @@ export class HttpRoomHistory implements RoomHistory {
     roomId: string,
     o: { asUser: string; dir: "f" | "b"; from?: string; limit: number },
   ): Promise<HistoryPage> {
-    const query: Record<string, string> = { dir: o.dir, limit: String(o.limit), user_id: o.asUser };
+    const query: Record<string, string> = { dir: o.dir, limit: String(o.limit) };
     if (o.from !== undefined) query.from = o.from;
-    const body = await this.get(`/rooms/${encodeURIComponent(roomId)}/messages`, query, []);
+    const body = await this.get(`/rooms/${encodeURIComponent(roomId)}/messages`, o.asUser, query, []);
     if (!body || !Array.isArray(body.chunk))
       throw new HistoryError("the homeserver answered /messages without a chunk");
     const events: HistoryEvent[] = [];
@@ -80,32 +83,23 @@ export class HttpRoomHistory implements RoomHistory {
     return { events, ...(typeof body.end === "string" ? { end: body.end } : {}) };
   }
 
-  /** GET under /_matrix/client/v3; the listed statuses are answered with undefined. */
+  /** GET under /_matrix/client/v3 as `asUser`; the listed statuses are answered with undefined. */
   private async get(
     path: string,
+    asUser: string,
     query: Record<string, string>,
     absent: number[],
   ): Promise<Json | undefined> {
-    const url = `${this.o.homeserverUrl.replace(/\/+$/, "")}/_matrix/client/v3${path}?${new URLSearchParams(query)}`;
-    let res: Response;
     try {
-      res = await fetch(url, {
-        headers: { authorization: `Bearer ${this.o.asToken}` },
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      return await this.http.request("GET", `/_matrix/client/v3${path}?${new URLSearchParams(query)}`, {
+        userId: asUser,
       });
     } catch (err) {
-      throw new HistoryError(`cannot reach the homeserver: ${(err as Error).message}`);
+      if (!(err instanceof MatrixHttpError)) {
+        throw new HistoryError(`cannot reach the homeserver: ${(err as Error).message}`);
+      }
+      if (absent.includes(err.status)) return undefined;
+      throw new HistoryError(err.message, err.status);
     }
-    if (absent.includes(res.status)) {
-      await res.body?.cancel();
-      return undefined;
-    }
-    if (!res.ok) {
-      await res.body?.cancel();
-      throw new HistoryError(`GET ${path}: HTTP ${res.status}`, res.status);
-    }
-    const body = (await res.json().catch(() => undefined)) as unknown;
-    if (!body || typeof body !== "object" || Array.isArray(body)) throw new HistoryError("not a JSON object");
-    return body as Json;
   }
 }

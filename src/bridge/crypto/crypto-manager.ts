@@ -10,7 +10,7 @@ import { newIdbFactory, type IdbFactory } from "./idb-types.js";
 import { initAsync } from "@matrix-org/matrix-sdk-crypto-wasm";
 import type { Logger } from "../logger.js";
 import type { CryptoStore } from "../store/types.js";
-import { enc, type AppserviceHttp } from "./appservice-http.js";
+import { enc, type AppserviceHttp } from "../appservice/appservice-http.js";
 import type { CryptoStoreKey } from "./crypto-store-key.js";
 import { CryptoIdentity, type DeviceChanges } from "./olm-identity.js";
 import { sealSnapshot } from "./sealed-snapshot.js";

@@ -9,7 +9,7 @@ import {
   EncryptionSettings,
   HistoryVisibility,
 } from "@matrix-org/matrix-sdk-crypto-wasm";
-import { enc, type AppserviceHttp } from "./appservice-http.js";
+import { enc, type AppserviceHttp } from "../appservice/appservice-http.js";
 import type { Json } from "./transaction-extensions.js";
 
 export const MEGOLM = "m.megolm.v1.aes-sha2";

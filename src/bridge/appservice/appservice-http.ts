@@ -1,8 +1,9 @@
 // Client-server requests as one of the appservice's users and devices: the
 // appservice token with ?user_id= (and &device_id=, MSC3202/MSC4190 device
 // masquerading), JSON in and out. The crypto machines' requests go through
-// here; errors carry the status and errcode, never the token.
-import type { Json } from "./transaction-extensions.js";
+// here, and so do the bot's profile check and catch-up's history reads;
+// errors carry the status and errcode, never the token.
+import type { Json } from "../crypto/transaction-extensions.js";
 
 const TIMEOUT_MS = 60_000;
 
