@@ -49,7 +49,15 @@ for (const engine of ENGINES) {
         const bridge = (await db("bridge_migrations").select("name")) as { name: string }[];
         assert.deepEqual(
           bridge.map((r) => r.name),
-          ["001-initial", "002-portals", "003-groups", "004-catchup", "005-ghost-profiles", "006-crypto"],
+          [
+            "001-initial",
+            "002-portals",
+            "003-groups",
+            "004-catchup",
+            "005-ghost-profiles",
+            "006-crypto",
+            "007-ghost-names",
+          ],
         );
         const people = (await db("knex_migrations").select("name")) as { name: string }[];
         assert.ok(!people.some((r) => r.name.includes("bridge")));

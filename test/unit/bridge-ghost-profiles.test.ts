@@ -57,6 +57,24 @@ describe("ghost display names", function () {
     assert.equal(sanitizeProfileName("Joe @ home"), "Joe @ home");
   });
 
+  it("does not use a name that is another address, or a full-width look-alike of a Matrix ID", function () {
+    // Mallory naming herself Joe's address would make her ghost "joe@other.test (People)", like Joe's.
+    assert.equal(
+      ghostDisplayName(T, parseAddress("mallory@evil.test"), "joe@other.test"),
+      "mallory@evil.test (People)",
+    );
+    assert.equal(sanitizeProfileName("Joe (joe@other.test)", "mallory@evil.test"), undefined);
+    assert.equal(sanitizeProfileName("\uff20alice\uff1alocalhost"), undefined);
+    assert.equal(sanitizeProfileName("\ufe6balice\u2236localhost"), undefined);
+    assert.equal(sanitizeProfileName("ｊｏｅ＠ｏｔｈｅｒ．ｔｅｓｔ", "mallory@evil.test"), undefined);
+    assert.equal(sanitizeProfileName("joe@other\u3002test", "mallory@evil.test"), undefined);
+    assert.equal(sanitizeProfileName("@alice:\ufefflocalhost"), undefined);
+    // Its own address is no pretence; the name shown is the original.
+    assert.equal(ghostDisplayName(T, JOE, "Joe (JOE@example.com)"), "Joe (JOE@example.com) (People)");
+    assert.equal(ghostDisplayName(T, JOE, "Ｊｏｅ"), "Ｊｏｅ (People)");
+    assert.equal(sanitizeProfileName("Tom & Jerry: the @ sign"), "Tom & Jerry: the @ sign");
+  });
+
   it("checks templates", function () {
     assert.equal(templateProblem(T), undefined);
     assert.equal(templateProblem("{address}"), undefined);
