@@ -115,7 +115,12 @@ export interface AccountStore {
     devices: DeviceRecord[],
     keys: DeviceKeyRecord[],
   ): Promise<"updated" | "stale">;
-  setProfile(address: string, profileJson: string): Promise<void>;
+  /**
+   * Stores a signed profile whose body says `updatedAt`, only when it is newer than the stored
+   * one: "stale" when the stored one is newer, or as new with other bytes; "same" when the very
+   * same profile is stored (a repeat changes nothing).
+   */
+  setProfile(address: string, profileJson: string, updatedAt: number): Promise<"updated" | "same" | "stale">;
   devices(address: string): Promise<DeviceRecord[]>;
   device(address: string, device: string): Promise<DeviceRecord | undefined>;
   /** Which devices of `address` own these key ids (hex). */

@@ -304,7 +304,13 @@ for (const engine of ENGINES) {
 
     it("keeps public profiles and posts signed by the account key, and refuses forgeries", async () => {
       const body = Buffer.from(
-        JSON.stringify({ v: 1, type: "people.profile", address: joe.address, display_name: "Joe" }),
+        JSON.stringify({
+          v: 1,
+          type: "people.profile",
+          address: joe.address,
+          display_name: "Joe",
+          updated_at: 1_000,
+        }),
       );
       const profile = { body: b64u(body), sig: b64u(signBytes(joe.accountKey, "profile", body)) };
       await server.http.json("PUT", `${server.url}/_people/v1/accounts/${joe.address}/profile`, profile);
@@ -342,6 +348,58 @@ for (const engine of ENGINES) {
         }),
         "PEOPLE_FORBIDDEN",
       );
+    });
+
+    it("refuses a profile older than the one it holds, replayed by anyone; the same one again is a repeat", async () => {
+      const url = `${server.url}/_people/v1/accounts/${joe.address}/profile`;
+      const signed = (fields: Record<string, unknown>) => {
+        const body = Buffer.from(
+          JSON.stringify({ v: 1, type: "people.profile", address: joe.address, ...fields }),
+        );
+        return { body: b64u(body), sig: b64u(signBytes(joe.accountKey, "profile", body)) };
+      };
+      const v1 = signed({ display_name: "Joe 1", updated_at: 10_000 });
+      const v2 = signed({ display_name: "Joe 2", updated_at: 20_000 });
+      await server.http.json("PUT", url, v1);
+      await server.http.json("PUT", url, v2);
+      // Anyone holding the older signed profile puts it again: refused, the newer one is still served.
+      await expectRemote(server.http.json("PUT", url, v1), "PEOPLE_REPLAYED");
+      const replay = await server.http.send("PUT", url, {
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(v1),
+      });
+      assert.equal(replay.status, 409);
+      assert.deepEqual(JSON.parse(replay.body.toString("utf8")), {
+        errcode: "PEOPLE_REPLAYED",
+        error: "A newer profile of this account is already stored.",
+      });
+      assert.deepEqual(await server.http.json("GET", url), v2);
+      // The same profile again: 200, nothing changes. Another one as old: refused.
+      assert.deepEqual(await server.http.json("PUT", url, v2), {});
+      await expectRemote(
+        server.http.json("PUT", url, signed({ display_name: "Joe 2b", updated_at: 20_000 })),
+        "PEOPLE_REPLAYED",
+      );
+      // A body without a usable updated_at, or naming another address, is refused before anything is stored.
+      await expectRemote(
+        server.http.json("PUT", url, signed({ display_name: "no time" })),
+        "PEOPLE_BAD_JSON",
+      );
+      await expectRemote(
+        server.http.json("PUT", url, signed({ updated_at: 30_000, address: "jane@a.test" })),
+        "PEOPLE_BAD_REQUEST",
+      );
+      assert.deepEqual(await server.http.json("GET", url), v2);
+      // Racing puts of several newer versions: the newest stays, whatever order they land in.
+      const versions = [5, 3, 9, 4, 8].map((n) =>
+        signed({ display_name: `Joe ${n}`, updated_at: n * 10_000 }),
+      );
+      const outcomes = await Promise.allSettled(versions.map((v) => server.http.json("PUT", url, v)));
+      for (const o of outcomes) {
+        if (o.status === "rejected")
+          assert.ok(o.reason instanceof PeopleError && o.reason.code === "PEOPLE_REPLAYED");
+      }
+      assert.deepEqual(await server.http.json("GET", url), versions[2]);
     });
 
     it("accepts a rotation that extends the chain and refuses a stale or forked list", async () => {

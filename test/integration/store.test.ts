@@ -241,9 +241,20 @@ forEachEngine("PeopleStore", (getStore, ctx) => {
     it("setProfile", async () => {
       const store = getStore();
       const address = await makeAccount(store);
-      await store.accounts.setProfile(address, '{"signed":true}');
-      assert.equal((await store.accounts.get(address))?.profileJson, '{"signed":true}');
-      await assert.rejects(store.accounts.setProfile(newAddress(), "{}"));
+      assert.equal(await store.accounts.setProfile(address, '{"signed":2}', 2_000), "updated");
+      assert.equal((await store.accounts.get(address))?.profileJson, '{"signed":2}');
+      // Older, or as old with other bytes: refused; the very same again: a repeat.
+      assert.equal(await store.accounts.setProfile(address, '{"signed":1}', 1_000), "stale");
+      assert.equal(await store.accounts.setProfile(address, '{"other":2}', 2_000), "stale");
+      assert.equal(await store.accounts.setProfile(address, '{"signed":2}', 2_000), "same");
+      assert.equal((await store.accounts.get(address))?.profileJson, '{"signed":2}');
+      // Concurrent puts: the newest is what stays, whatever order they commit in.
+      const puts = [3, 7, 5, 4, 6].map((n) =>
+        store.accounts.setProfile(address, `{"signed":${n}}`, n * 1_000),
+      );
+      await Promise.all(puts);
+      assert.equal((await store.accounts.get(address))?.profileJson, '{"signed":7}');
+      await assert.rejects(store.accounts.setProfile(newAddress(), "{}", 1));
     });
   });
 

@@ -14,6 +14,7 @@ interface AccountRow {
   device_list_json: string;
   device_list_version: Int;
   profile_json: string | null;
+  profile_updated_at?: Int | null;
   quota_bytes: Int;
   created_at: Int;
 }
@@ -142,11 +143,21 @@ export class KnexAccountStore implements AccountStore {
     });
   }
 
-  async setProfile(address: string, profileJson: string): Promise<void> {
+  async setProfile(
+    address: string,
+    profileJson: string,
+    updatedAt: number,
+  ): Promise<"updated" | "same" | "stale"> {
+    // A conditional update, as for device lists: of two concurrent puts, the row lock makes the
+    // second re-check the condition, so an older profile never replaces a newer one.
     const changed = await this.db<AccountRow>("accounts")
       .where("address", address)
-      .update({ profile_json: profileJson });
-    if (changed === 0) throw new Error(`store: no account ${address}`);
+      .andWhere((q) => q.whereNull("profile_updated_at").orWhere("profile_updated_at", "<", updatedAt))
+      .update({ profile_json: profileJson, profile_updated_at: updatedAt });
+    if (changed > 0) return "updated";
+    const row = await this.db<AccountRow>("accounts").where("address", address).first("profile_json");
+    if (!row) throw new Error(`store: no account ${address}`);
+    return row.profile_json === profileJson ? "same" : "stale";
   }
 
   async devices(address: string): Promise<DeviceRecord[]> {

@@ -3,15 +3,14 @@ import Router from "@koa/router";
 import { z } from "zod";
 import { PeopleError } from "../../errors.js";
 import { parseAddress, type PeopleAddress } from "../../protocol/address.js";
-import { ctEqual, fromB64u } from "../../protocol/bytes.js";
+import { ctEqual } from "../../protocol/bytes.js";
 import { parseDeviceId } from "../../protocol/ids.js";
-import { Ed25519PublicKey } from "../../protocol/keys.js";
 import { signature64 } from "../../protocol/signed-json.js";
-import { requireSignature } from "../../protocol/signing.js";
 import type { PeopleStore } from "../../../store/types.js";
 import { deviceUploadSchema, type AccountService } from "../account-service.js";
 import type { AuthService } from "../auth.js";
 import { readJson } from "../http.js";
+import { putProfile } from "../profile-service.js";
 
 const registerSchema = deviceUploadSchema.extend({
   address: z.string().max(1024),
@@ -102,13 +101,7 @@ export function accountRoutes(o: {
   r.put("/accounts/:address/profile", async (ctx) => {
     const address = pathAddress(ctx.params.address);
     const body = await readJson(ctx, profileSchema, o.maxJson);
-    const account = await o.store.accounts.get(address);
-    if (!account) throw new PeopleError("PEOPLE_UNKNOWN_RECIPIENT", "no such account");
-    const bytes = fromB64u(body.body);
-    const sig = fromB64u(body.sig);
-    if (!bytes || !sig) throw new PeopleError("PEOPLE_BAD_JSON", "profile is not base64url");
-    requireSignature(Ed25519PublicKey.fromB64u(account.accountKey), "profile", bytes, sig, "profile");
-    await o.store.accounts.setProfile(address, JSON.stringify(body));
+    await putProfile(o.store, address, body);
     ctx.body = {};
   });
 
