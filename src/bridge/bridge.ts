@@ -228,6 +228,10 @@ export async function startBridge(
       metrics,
       maxMediaBytes: config.people.limits.max_blob_bytes,
       maxGroupGhosts: config.bridge.groups.max_ghosts,
+      limits: {
+        roomsPerHour: config.bridge.limits.rooms_per_sender_per_hour,
+        ghostsPerHour: config.bridge.limits.ghosts_per_sender_per_hour,
+      },
       ...(options.hooks ? { hooks: options.hooks } : {}),
     });
     accounts.onMessage(portals.toMatrix.handle);

@@ -16,6 +16,10 @@ import {
   withoutNulls,
 } from "../people/server/config.js";
 import { DEFAULT_DISPLAYNAME_TEMPLATE, templateProblem } from "./model/ghost-name.js";
+import {
+  DEFAULT_GHOSTS_PER_SENDER_PER_HOUR,
+  DEFAULT_ROOMS_PER_SENDER_PER_HOUR,
+} from "./model/creation-limits.js";
 
 export { ConfigError };
 
@@ -89,6 +93,27 @@ export const bridgeConfigSchema = z
              * from Matrix past it.
              */
             max_ghosts: z.number().int().min(2).max(1024).default(64),
+          })
+          .prefault({}),
+        /**
+         * What one People sender's messages may make the bridge create per hour: rooms (group
+         * rooms, and DMs their mail opens) and ghosts brought into rooms (other than its own).
+         * Past them a group message is shown in the DM with a notice; a new DM is refused (logged).
+         */
+        limits: z
+          .strictObject({
+            rooms_per_sender_per_hour: z
+              .number()
+              .int()
+              .min(1)
+              .max(100_000)
+              .default(DEFAULT_ROOMS_PER_SENDER_PER_HOUR),
+            ghosts_per_sender_per_hour: z
+              .number()
+              .int()
+              .min(1)
+              .max(100_000)
+              .default(DEFAULT_GHOSTS_PER_SENDER_PER_HOUR),
           })
           .prefault({}),
         management_room_text: z

@@ -57,6 +57,7 @@ for (const engine of ENGINES) {
             "005-ghost-profiles",
             "006-crypto",
             "007-ghost-names",
+            "008-sender-creations",
           ],
         );
         const people = (await db("knex_migrations").select("name")) as { name: string }[];

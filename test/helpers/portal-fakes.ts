@@ -18,6 +18,7 @@ import type {
 } from "../../src/bridge/people-side.js";
 import { participantSet, setKey } from "../../src/bridge/model/participant-set.js";
 import type {
+  CreationCounts,
   GroupMember,
   GroupPortal,
   GroupPortalStore,
@@ -25,6 +26,7 @@ import type {
   MessageMapping,
   Portal,
   PortalStore,
+  SenderCreationStore,
 } from "../../src/bridge/store/types.js";
 import { createBridgeLogger } from "../../src/bridge/logger.js";
 import { parseAddress, type PeopleAddress } from "../../src/people/protocol/address.js";
@@ -365,5 +367,26 @@ export class MemoryGroups implements GroupPortalStore {
   }
   async count() {
     return this.rows.length;
+  }
+}
+
+/** sender_creations in memory. */
+export class MemoryCreations implements SenderCreationStore {
+  readonly rows: { sender: string; counts: CreationCounts; at: number }[] = [];
+  async usedSince(sender: string, since: number): Promise<CreationCounts> {
+    const of = this.rows.filter((r) => r.sender === sender && r.at > since);
+    return {
+      rooms: of.reduce((n, r) => n + r.counts.rooms, 0),
+      ghosts: of.reduce((n, r) => n + r.counts.ghosts, 0),
+    };
+  }
+  async add(sender: string, counts: CreationCounts, at: number): Promise<void> {
+    this.rows.push({ sender, counts: { ...counts }, at });
+  }
+  async prune(before: number): Promise<number> {
+    const keep = this.rows.filter((r) => r.at > before);
+    const gone = this.rows.length - keep.length;
+    this.rows.splice(0, this.rows.length, ...keep);
+    return gone;
   }
 }

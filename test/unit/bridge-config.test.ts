@@ -67,6 +67,10 @@ describe("bridge config", function () {
     assert.deepEqual(config.bridge.permissions, { localhost: "user", "@admin:localhost": "admin" });
     assert.match(config.bridge.management_room_text.welcome, /`help`/);
     assert.deepEqual(config.bridge.groups, { max_ghosts: 64 });
+    assert.deepEqual(config.bridge.limits, {
+      rooms_per_sender_per_hour: 20,
+      ghosts_per_sender_per_hour: 100,
+    });
     assert.deepEqual(config.database, { engine: "sqlite", connection: "bridge.db", pool_max: 5 });
     assert.deepEqual(config.logging, { level: "info" });
     assert.deepEqual(config.metrics, { enabled: true, hostname: "127.0.0.1", port: 9367 });
@@ -82,6 +86,10 @@ describe("bridge config", function () {
     assert.equal(config.appservice.ghost_prefix, "_people_");
     assert.deepEqual(config.bridge.permissions, {}, "nobody may use the bridge until the admin says so");
     assert.equal(config.bridge.groups.max_ghosts, 64);
+    assert.deepEqual(config.bridge.limits, {
+      rooms_per_sender_per_hour: 20,
+      ghosts_per_sender_per_hour: 100,
+    });
     assert.equal(config.database.engine, "sqlite");
     assert.equal(bridgeDatabasePath(config), resolve("./data", "bridge.db"));
     assert.equal(config.logging.level, "info");
@@ -119,6 +127,9 @@ describe("bridge config", function () {
     ["bridge", "bridge.groups.max_ghosts", 1, /./],
     ["bridge", "bridge.groups.max_ghosts", 1025, /./],
     ["bridge", "bridge.groups.max_ghosts", 2.5, /./],
+    ["bridge", "bridge.limits.rooms_per_sender_per_hour", 0, /./],
+    ["bridge", "bridge.limits.ghosts_per_sender_per_hour", 1.5, /./],
+    ["bridge", "bridge.limits.per_domain", 5, /unknown key/],
     ["database", "database.engine", "mysql", /sqlite.*postgres/],
     ["database", "database.connection", "postgres://x@y/z", /engine is sqlite/],
     ["database", "database.pool_max", 0, /./],

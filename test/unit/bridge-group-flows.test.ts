@@ -17,9 +17,12 @@ import { PortalEvents } from "../../src/bridge/portals/portal-events.js";
 import { PortalService } from "../../src/bridge/portals/portal-service.js";
 import { Permissions } from "../../src/bridge/permissions.js";
 import { parseAddress } from "../../src/people/protocol/address.js";
+import { CreationLimiter } from "../../src/bridge/portals/creation-limiter.js";
+import type { CreationLimits } from "../../src/bridge/model/creation-limits.js";
 import {
   FakeGhosts,
   FakePeople,
+  MemoryCreations,
   MemoryGroups,
   MemoryMessages,
   MemoryPortals,
@@ -38,16 +41,30 @@ const DAN = "dan@other.test";
 const ghost = (a: string) => `@_people_${a.replace("@", "=40")}:hs.test`;
 const keyOf = (...xs: string[]) => setKey(participantSet(xs.map((x) => parseAddress(x))));
 
-function setup(maxGhosts = 4) {
+function setup(maxGhosts = 4, o: { limits?: CreationLimits; now?: () => number } = {}) {
   const ghosts = new FakeGhosts();
   const people = new FakePeople();
   const portals = new MemoryPortals();
   const messages = new MemoryMessages();
   const groups = new MemoryGroups(messages);
+  const creations = new MemoryCreations();
   const permissions = new Permissions({ "hs.test": "user" });
   const metrics = newMetrics();
-  const service = new PortalService({ ghosts, portals, people, permissions, log: silentLog });
-  const groupOptions = { ghosts, groups, portals, people, permissions, log: silentLog, maxGhosts };
+  const limits = o.limits
+    ? { limits: new CreationLimiter({ store: creations, limits: o.limits, log: silentLog, ...o }) }
+    : {};
+  const service = new PortalService({ ghosts, portals, people, permissions, log: silentLog, ...limits });
+  const groupOptions = {
+    ghosts,
+    groups,
+    portals,
+    people,
+    permissions,
+    log: silentLog,
+    maxGhosts,
+    dms: service,
+    ...limits,
+  };
   const groupService = new GroupService(groupOptions);
   const membership = new GroupMembership({ ...groupOptions, service: groupService });
   const toPeople = new MatrixToPeopleFlow({ ghosts, people, messages, permissions, log: silentLog, metrics });
@@ -60,7 +77,7 @@ function setup(maxGhosts = 4) {
     metrics,
   });
   const events = new PortalEvents({ service, toPeople, groups: groupService, membership });
-  return { ghosts, people, portals, messages, groups, toMatrix, events };
+  return { ghosts, people, portals, messages, groups, creations, toMatrix, events };
 }
 
 let seq = 0;
@@ -137,28 +154,142 @@ describe("group portals (no IO)", function () {
       }
     });
 
-    it("refuses a conversation with an address that has no People account, writing nothing", async function () {
+    it("leaves out addresses that do not resolve: the room has the others, and a notice names them", async function () {
       const s = setup();
       const alice = await s.people.accountFor(ALICE);
       alice.lookups["nobody@other.test"] = "unknown";
-      await s.toMatrix.handle(alice, incoming({ from: JOE, to: [ALICE_P, ANN, "nobody@other.test"] }));
-      assert.deepEqual(
-        [s.groups.rows, s.ghosts.groupRooms, s.ghosts.sent, s.messages.rows],
-        [[], [], [], []],
-      );
-      // Nor may a reply add one to an existing room.
-      const roomId = await groupOf(s);
-      const first = s.messages.rows[0]!.peopleMessageId;
+      alice.lookups["x@nowhere.test"] = "unreachable";
       await s.toMatrix.handle(
         alice,
         incoming({
           from: JOE,
-          to: [ALICE_P, ANN, "nobody@other.test"],
-          content: { type: "text", body: "x", reply_to: first },
+          to: [ALICE_P, ANN, "nobody@other.test", "x@nowhere.test"],
+          content: { type: "text", body: "hi" },
         }),
       );
+      assert.equal(s.groups.rows.length, 1);
+      const roomId = s.groups.rows[0]!.roomId;
+      assert.deepEqual(
+        (await s.groups.byRoom(roomId))!.members.map((m) => m.address),
+        [ALICE_P, ANN, JOE],
+      );
+      assert.deepEqual(s.ghosts.groupRooms[0]!.invite, [ghost(ANN), ALICE]);
+      assert.deepEqual(
+        s.ghosts.sent.map((e) => [e.ghost, e.roomId, e.content.body]),
+        [
+          [
+            ghost(JOE),
+            roomId,
+            "joe@other.test also wrote this to nobody@other.test (no People account), x@nowhere.test " +
+              "(their People server cannot be reached). They are not in this conversation.",
+          ],
+          [ghost(JOE), roomId, "hi"],
+        ],
+      );
+      // The next message of the same conversation finds the same room; a repeat sends nothing twice.
+      const again = incoming({ from: JOE, to: [ALICE_P, ANN, "nobody@other.test", "x@nowhere.test"] });
+      await s.toMatrix.handle(alice, again);
+      await s.toMatrix.handle(alice, again);
+      assert.equal(s.groups.rows.length, 1);
+      assert.equal(s.ghosts.sent.length, 4);
+      // A reply may not add one either; once it resolves, a reply adds it.
+      const first = s.messages.rows[0]!.peopleMessageId;
+      const reply = (body: string) =>
+        incoming({
+          from: JOE,
+          to: [ALICE_P, ANN, "nobody@other.test"],
+          content: { type: "text", body, reply_to: first },
+        });
+      await s.toMatrix.handle(alice, reply("x"));
       assert.equal((await s.groups.byRoom(roomId))!.members.length, 3);
-      assert.equal(s.ghosts.sent.length, 1);
+      assert.match(s.ghosts.notices().at(-1)!, /nobody@other\.test \(no People account\)/);
+      assert.equal(s.ghosts.sent.at(-1)!.content.body, "x");
+      alice.lookups["nobody@other.test"] = "exists";
+      await s.toMatrix.handle(alice, reply("y"));
+      assert.equal((await s.groups.byRoom(roomId))!.members.length, 4);
+      assert.match(s.ghosts.notices().at(-1)!, /added nobody@other\.test/);
+    });
+
+    it("a conversation of Alice and twenty addresses that do not resolve is her DM with the sender: no ghost for them", async function () {
+      const s = setup(64);
+      const alice = await s.people.accountFor(ALICE);
+      const nowhere = Array.from({ length: 20 }, (_, i) => `u${i}@nowhere.test`);
+      for (const a of nowhere) alice.lookups[a] = "unreachable";
+      await s.toMatrix.handle(
+        alice,
+        incoming({ from: JOE, to: [ALICE_P, ...nowhere], content: { type: "text", body: "spam" } }),
+      );
+      assert.deepEqual([s.groups.rows, s.ghosts.groupRooms, s.ghosts.invites], [[], [], []]);
+      assert.deepEqual(
+        s.ghosts.joined.map((j) => j.ghost),
+        [ghost(JOE)],
+      );
+      assert.deepEqual(
+        s.ghosts.rooms.map((r) => [r.ghost, r.invitee]),
+        [[ghost(JOE), ALICE]],
+      );
+      const dm = s.ghosts.rooms[0]!.roomId;
+      assert.deepEqual(
+        s.ghosts.sent.map((e) => [e.roomId, e.content.msgtype]),
+        [
+          [dm, "m.notice"],
+          [dm, "m.text"],
+        ],
+      );
+      assert.match(
+        s.ghosts.notices()[0]!,
+        /^joe@other\.test also wrote this to u0@nowhere\.test, u10@nowhere\.test, .*u18@nowhere\.test and 10 more \(their People server cannot be reached\)\. Answers here go to joe@other\.test only\.$/,
+      );
+    });
+
+    it("limits the rooms and ghosts one sender makes per hour: past them a group message goes to the DM, a new DM is refused", async function () {
+      let now = 1_000_000;
+      const s = setup(64, { limits: { roomsPerHour: 3, ghostsPerHour: 4 }, now: () => now });
+      const alice = await s.people.accountFor(ALICE);
+      const group = (n: number, body: string) =>
+        incoming({
+          from: JOE,
+          to: [ALICE_P, ...Array.from({ length: n }, (_, i) => `g${body}${i}@other.test`)],
+          content: { type: "text", body },
+        });
+      await s.toMatrix.handle(alice, group(2, "a")); // a room, 2 ghosts
+      await s.toMatrix.handle(alice, group(3, "b")); // 2 + 3 ghosts > 4: the DM (a room) instead
+      assert.equal(s.ghosts.groupRooms.length, 1);
+      assert.equal(s.ghosts.rooms.length, 1);
+      const dm = s.ghosts.rooms[0]!.roomId;
+      assert.equal(s.ghosts.sent.at(-1)!.roomId, dm);
+      assert.equal(s.ghosts.sent.at(-1)!.content.body, "b");
+      assert.match(
+        s.ghosts.notices().at(-1)!,
+        /The bridge makes no more group rooms for joe@other\.test this hour/,
+      );
+      await s.toMatrix.handle(alice, group(2, "c")); // 4 ghosts: fits, the third room
+      assert.equal(s.ghosts.groupRooms.length, 2);
+      await s.toMatrix.handle(alice, group(1, "e")); // rooms 3 of 3 used: the DM
+      assert.equal(s.ghosts.groupRooms.length, 2);
+      assert.equal(s.ghosts.sent.at(-1)!.roomId, dm);
+      // Another user's first mail from Joe would open a fourth room: refused, logged, nothing written.
+      const bob = await s.people.accountFor(BOB);
+      const rows = s.messages.rows.length;
+      await s.toMatrix.handle(
+        bob,
+        incoming({ from: JOE, to: [BOB_P], content: { type: "text", body: "hi bob" } }),
+      );
+      assert.equal(s.ghosts.rooms.length, 1);
+      assert.equal(s.messages.rows.length, rows);
+      // Other senders have their own budget; and an hour later Joe has his again.
+      await s.toMatrix.handle(
+        bob,
+        incoming({ from: ANN, to: [BOB_P], content: { type: "text", body: "from ann" } }),
+      );
+      assert.equal(s.ghosts.rooms.length, 2);
+      now += 60 * 60 * 1000 + 1;
+      await s.toMatrix.handle(
+        bob,
+        incoming({ from: JOE, to: [BOB_P], content: { type: "text", body: "hi bob" } }),
+      );
+      assert.equal(s.ghosts.rooms.length, 3);
+      assert.equal(s.ghosts.sent.at(-1)!.content.body, "hi bob");
     });
 
     it("a member's reply with another set changes the room: ghosts join and leave, a notice tells", async function () {

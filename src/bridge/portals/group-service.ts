@@ -20,14 +20,21 @@
 // Each change is told in the room by a notice. Matrix actions come first and
 // are idempotent (joins, invites, notices with stable transaction ids), the
 // store write last, so a redelivery after a crash repeats them harmlessly.
+// Who may become a ghost of a new or grown room, and how many rooms and ghosts
+// one sender may cause per hour: group-admission.ts, creation-limiter.ts. An
+// address left out is named by a notice; a conversation that leaves only the
+// sender and one Matrix user, or passes the sender's limits, is shown in their
+// DM with a notice (answers there go to the sender only).
 // This file: the rooms and the People side; group-membership.ts: the Matrix side.
 import { KeyedLock } from "../../people/client/lock.js";
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import type { Logger } from "../logger.js";
 import type { GhostSide } from "../matrix-side.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
+import { leftOutText, overLimitText, type LeftOutReason } from "../model/creation-limits.js";
 import {
   groupRoomName,
+  membershipChange,
   participantSet,
   routeMessage,
   setKey,
@@ -38,9 +45,12 @@ import { notice, noticeContent } from "../notice.js";
 import type { IncomingMessage, PeopleAccount, PeopleSide } from "../people-side.js";
 import type { PortalView } from "./matrix-to-people-flow.js";
 import type { GroupMember, GroupPortal, GroupPortalStore } from "../store/types.js";
+import type { CreationLimiter } from "./creation-limiter.js";
+import { unresolvable } from "./group-admission.js";
+import type { PortalResult } from "./portal-service.js";
+import { GroupRefused } from "./refusals.js";
 
-/** A conversation the bridge will not make (or grow) a room for; the message is let go. */
-export class GroupRefused extends Error {}
+export { GroupRefused } from "./refusals.js";
 
 export interface GroupServiceOptions {
   ghosts: GhostSide;
@@ -49,6 +59,10 @@ export interface GroupServiceOptions {
   log: Logger;
   /** The most ghosts a group room gets (bridge.groups.max_ghosts). */
   maxGhosts: number;
+  /** Rooms and ghosts per sender and hour (bridge.limits); without it, no limit. */
+  limits?: CreationLimiter;
+  /** The DM portals, where a conversation the bridge makes no room for is shown (PortalService). */
+  dms?: { ensurePortal(user: MatrixUserId, address: PeopleAddress): Promise<PortalResult> };
   now?: () => number;
 }
 
@@ -142,8 +156,9 @@ export class GroupService {
         const group = targets.find((t) => t.roomId === route.roomId)!.group;
         if (route.change.added.length || route.change.removed.length) {
           if (!create) return { kind: "none" };
-          await this.changeFromPeople(group, set, route.change, m, account);
-        } else await this.joinGhosts(group.roomId, set, m.from);
+          return this.changeFromPeople(group, set, m, account);
+        }
+        await this.joinGhosts(group.roomId, set, m.from);
         return { kind: "room", roomId: group.roomId };
       }
       await this.checkSize(set);
@@ -153,9 +168,57 @@ export class GroupService {
         return { kind: "room", roomId: existing.roomId };
       }
       if (!create) return { kind: "none" };
-      await this.checkRoutable(set, account);
-      return { kind: "room", roomId: await this.createRoom(set, m.from) };
+      return this.admit(set, m, account);
     });
+  }
+
+  /** A new conversation: the room of the addresses that resolve, made within the sender's limits. */
+  private async admit(set: ParticipantSet, m: IncomingMessage, account: PeopleAccount): Promise<GroupRoute> {
+    const ghosts = (await this.membersOf(set)).filter((x) => !x.matrixUser && x.address !== m.from);
+    const leftOut = await unresolvable(
+      account,
+      ghosts.map((x) => x.address as PeopleAddress),
+    );
+    const admitted = participantSet(set.filter((a) => !leftOut.has(a)));
+    if (admitted.length <= 2) return this.toDm(account, m, leftOutText(m.from, leftOut, true));
+    const existing = await this.o.groups.bySetKey(setKey(admitted));
+    let roomId = existing?.roomId;
+    if (roomId) await this.joinGhosts(roomId, admitted, m.from);
+    else {
+      const over = await this.o.limits?.take(m.from, { rooms: 1, ghosts: ghosts.length - leftOut.size });
+      if (over)
+        return this.toDm(
+          account,
+          m,
+          overLimitText(
+            m.from,
+            set.filter((a) => a !== m.from),
+          ),
+        );
+      roomId = await this.createRoom(admitted, m.from);
+    }
+    await this.tellLeftOut(roomId, m, leftOut);
+    return { kind: "room", roomId };
+  }
+
+  /** The message shown in the DM of the receiving user and the sender, after a notice (a repeat sends neither twice). */
+  private async toDm(account: PeopleAccount, m: IncomingMessage, text: string): Promise<GroupRoute> {
+    if (!this.o.dms) throw new GroupRefused(`no room for a conversation of ${m.from}: ${text}`);
+    const { portal } = await this.o.dms.ensurePortal(account.owner, m.from);
+    await this.tell(this.o.ghosts.ghostId(m.from), portal.roomId, `dm.${m.from}.${m.id}`, text);
+    this.o.log.info({ room: portal.roomId }, "a group message is shown in the DM of its sender");
+    return { kind: "room", roomId: portal.roomId };
+  }
+
+  private async tellLeftOut(
+    roomId: string,
+    m: IncomingMessage,
+    leftOut: ReadonlyMap<PeopleAddress, LeftOutReason>,
+  ): Promise<void> {
+    if (leftOut.size === 0) return;
+    this.o.log.info({ room: roomId, left_out: leftOut.size }, "addresses of a group message were left out");
+    const text = leftOutText(m.from, leftOut, false);
+    await this.tell(this.o.ghosts.ghostId(m.from), roomId, `left-out.${m.from}.${m.id}`, text);
   }
 
   /** Joins `ghost` to a group room (invited by `inviter` when it cannot join by itself). */
@@ -178,21 +241,6 @@ export class GroupService {
       throw new GroupRefused(
         `a conversation with ${ghosts} People addresses (the bridge makes rooms of at most ${this.o.maxGhosts})`,
       );
-    }
-  }
-
-  /**
-   * Throws GroupRefused when an address of the set (other than the bridged users') has no People
-   * account: anyone can write any address into `to`, and the room's messages could reach no one.
-   * A server that cannot be reached is no answer: the room is made, and mail waits for it.
-   */
-  private async checkRoutable(set: ParticipantSet, account: PeopleAccount): Promise<void> {
-    for (const m of await this.membersOf(set)) {
-      if (m.matrixUser) continue;
-      const found = await account.lookup(m.address as PeopleAddress);
-      if (found.status === "unknown") {
-        throw new GroupRefused(`a conversation with ${m.address}, which has no People account`);
-      }
     }
   }
 
@@ -225,15 +273,34 @@ export class GroupService {
     }
   }
 
+  /**
+   * A member's reply with another set: the addresses that resolve are added (within the sender's
+   * ghost limit), the ones left out named. Resolves with the room the message goes to.
+   */
   private async changeFromPeople(
     group: GroupPortal,
-    set: ParticipantSet,
-    change: MembershipChange,
+    asked: ParticipantSet,
     m: IncomingMessage,
     account: PeopleAccount,
-  ): Promise<void> {
-    await this.checkSize(set);
-    await this.checkRoutable(participantSet(change.added), account);
+  ): Promise<GroupRoute> {
+    await this.checkSize(asked);
+    const before = setOf(group);
+    const candidates = (await this.membersOf(participantSet(membershipChange(before, asked).added)))
+      .filter((x) => !x.matrixUser)
+      .map((x) => x.address as PeopleAddress);
+    const leftOut = await unresolvable(account, candidates);
+    const ghosts = candidates.filter((a) => !leftOut.has(a));
+    if (ghosts.length && (await this.o.limits?.take(m.from, { ghosts: ghosts.length }))) {
+      for (const a of ghosts) leftOut.set(a, "limit");
+    }
+    const set = participantSet(asked.filter((a) => !leftOut.has(a)));
+    if (set.length <= 2) return this.toDm(account, m, leftOutText(m.from, leftOut, true));
+    const change = membershipChange(before, set);
+    if (!change.added.length && !change.removed.length) {
+      await this.joinGhosts(group.roomId, set, m.from);
+      await this.tellLeftOut(group.roomId, m, leftOut);
+      return { kind: "room", roomId: group.roomId };
+    }
     const sender = this.o.ghosts.ghostId(m.from);
     const room = group.roomId;
     await this.ensureJoined(sender, room);
@@ -256,11 +323,13 @@ export class GroupService {
         .catch((err: unknown) => this.o.log.warn({ err, room }, "a removed ghost could not leave"));
     }
     await this.tell(sender, room, `members.${m.from}.${m.id}`, changeText(m.from, change, set));
+    await this.tellLeftOut(room, m, leftOut);
     await this.put(room, await this.membersOf(set), group.createdAt);
     this.o.log.info(
       { room, added: change.added.length, removed: change.removed.length },
       "group membership changed from People",
     );
+    return { kind: "room", roomId: room };
   }
 
   forgetJoined(ghost: MatrixUserId, roomId: string): void {

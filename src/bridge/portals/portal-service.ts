@@ -6,7 +6,9 @@
 //     the user;
 //   - mail arrives from an address the user has no portal with: the same.
 // A portal ends when its user leaves or its ghost is removed; the next
-// message in either direction starts a new one.
+// message in either direction starts a new one. A portal made for incoming
+// mail counts as a room of the sender (bridge.limits.rooms_per_sender_per_hour):
+// past the limit the message is refused (LimitReached: logged, counted, let go).
 import { addressDomain, type PeopleAddress } from "../../people/protocol/address.js";
 import { KeyedLock } from "../../people/client/lock.js";
 import { REFUSAL } from "../bot.js";
@@ -17,6 +19,8 @@ import type { MatrixUserId } from "../model/matrix-ids.js";
 import type { PeopleSide } from "../people-side.js";
 import type { Permissions } from "../permissions.js";
 import type { Portal, PortalStore } from "../store/types.js";
+import type { CreationLimiter } from "./creation-limiter.js";
+import { LimitReached } from "./refusals.js";
 
 export const GROUP_REFUSAL =
   "I join direct chats only. For a conversation with several People addresses, invite them into " +
@@ -28,6 +32,8 @@ export interface PortalServiceOptions {
   people: PeopleSide;
   permissions: Permissions;
   log: Logger;
+  /** Rooms per People sender and hour, for the portals incoming mail makes (bridge.limits). */
+  limits?: CreationLimiter;
   now?: () => number;
 }
 
@@ -57,11 +63,21 @@ export class PortalService {
     return this.o.portals.byPair(user, address);
   }
 
-  /** The portal of (user, address): the existing room, or a direct chat the ghost creates and invites the user to. */
+  /**
+   * The portal of (user, address) for mail from `address`: the existing room, or a direct chat
+   * the ghost creates and invites the user to, within the sender's room limit (else LimitReached).
+   */
   ensurePortal(user: MatrixUserId, address: PeopleAddress): Promise<PortalResult> {
+    return this.portalOf(user, address, true);
+  }
+
+  private portalOf(user: MatrixUserId, address: PeopleAddress, limited: boolean): Promise<PortalResult> {
     return this.lock.run(`${user}\n${address}`, async () => {
       const existing = await this.o.portals.byPair(user, address);
       if (existing) return { portal: existing, created: false };
+      if (limited && (await this.o.limits?.take(address, { rooms: 1 }))) {
+        throw new LimitReached(`${address} made the bridge open too many rooms this hour`);
+      }
       const ghost = this.o.ghosts.ghostId(address);
       await this.o.ghosts.ensureGhost(ghost, address);
       const roomId = await this.o.ghosts.createDirectRoom(ghost, user);
@@ -87,7 +103,8 @@ export class PortalService {
         `looking up the address failed: ${found.code}`,
       );
     }
-    return this.ensurePortal(account.owner, address);
+    // The user asked for it: no limit of the address applies.
+    return this.portalOf(account.owner, address, false);
   }
 
   /** m.room.member: a ghost invited to a direct chat; a portal's user or ghost gone. */

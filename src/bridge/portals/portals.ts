@@ -13,6 +13,12 @@ import { PortalService } from "./portal-service.js";
 import { GroupMembership } from "./group-membership.js";
 import { GroupService } from "./group-service.js";
 import { DEFAULT_MAX_GROUP_GHOSTS } from "../model/participant-set.js";
+import {
+  DEFAULT_GHOSTS_PER_SENDER_PER_HOUR,
+  DEFAULT_ROOMS_PER_SENDER_PER_HOUR,
+  type CreationLimits,
+} from "../model/creation-limits.js";
+import { CreationLimiter } from "./creation-limiter.js";
 
 export interface Portals {
   readonly service: PortalService;
@@ -25,7 +31,7 @@ export interface Portals {
 export function createPortals(o: {
   ghosts: GhostSide;
   people: PeopleSide;
-  store: Pick<BridgeStore, "portals" | "messages" | "groups">;
+  store: Pick<BridgeStore, "portals" | "messages" | "groups"> & Partial<Pick<BridgeStore, "senderCreations">>;
   permissions: Permissions;
   log: Logger;
   metrics: BridgeMetrics;
@@ -34,15 +40,29 @@ export function createPortals(o: {
   maxMediaBytes?: number;
   /** The most ghosts a group room gets from the People side (default 64). */
   maxGroupGhosts?: number;
+  /** Rooms and ghosts per People sender and hour (bridge.limits; the defaults without it). */
+  limits?: CreationLimits;
 }): Portals {
   const media = o.maxMediaBytes ? { maxMediaBytes: o.maxMediaBytes } : {};
   const log = o.log.child({ component: "portals" });
+  const limiter = o.store.senderCreations
+    ? new CreationLimiter({
+        store: o.store.senderCreations,
+        limits: o.limits ?? {
+          roomsPerHour: DEFAULT_ROOMS_PER_SENDER_PER_HOUR,
+          ghostsPerHour: DEFAULT_GHOSTS_PER_SENDER_PER_HOUR,
+        },
+        log,
+      })
+    : undefined;
+  const limits = limiter ? { limits: limiter } : {};
   const service = new PortalService({
     ghosts: o.ghosts,
     portals: o.store.portals,
     people: o.people,
     permissions: o.permissions,
     log,
+    ...limits,
   });
   const groupOptions = {
     ghosts: o.ghosts,
@@ -52,6 +72,8 @@ export function createPortals(o: {
     permissions: o.permissions,
     log,
     maxGhosts: o.maxGroupGhosts ?? DEFAULT_MAX_GROUP_GHOSTS,
+    dms: service,
+    ...limits,
   };
   const groups = new GroupService(groupOptions);
   const membership = new GroupMembership({ ...groupOptions, service: groups });

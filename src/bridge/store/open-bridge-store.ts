@@ -11,6 +11,7 @@ import { KnexMessageMapStore } from "./message-map-store.js";
 import { BRIDGE_MIGRATIONS_TABLE, bridgeMigrationSource } from "./migrations/index.js";
 import { KnexPeopleAccountStore } from "./people-account-store.js";
 import { KnexPortalStore } from "./portal-store.js";
+import { KnexSenderCreationStore } from "./sender-creation-store.js";
 import { KnexTransactionStore } from "./transaction-store.js";
 import type { BridgeStore, BridgeStoreConfig } from "./types.js";
 
@@ -30,6 +31,7 @@ class KnexBridgeStore implements BridgeStore {
   readonly groups: KnexGroupPortalStore;
   readonly catchUp: KnexCatchUpStore;
   readonly ghostProfiles: KnexGhostProfileStore;
+  readonly senderCreations: KnexSenderCreationStore;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly db: Knex) {
@@ -42,6 +44,7 @@ class KnexBridgeStore implements BridgeStore {
     this.groups = new KnexGroupPortalStore(db);
     this.catchUp = new KnexCatchUpStore(db);
     this.ghostProfiles = new KnexGhostProfileStore(db);
+    this.senderCreations = new KnexSenderCreationStore(db);
   }
 
   async ping(): Promise<void> {

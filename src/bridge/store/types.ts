@@ -166,6 +166,21 @@ export interface CryptoStore {
   removePending(eventId: string): Promise<void>;
 }
 
+/** Rooms, and ghosts brought into rooms, because of one People sender's messages. */
+export interface CreationCounts {
+  rooms: number;
+  ghosts: number;
+}
+
+/** What each People sender made the bridge create, with when (migration 008-sender-creations). */
+export interface SenderCreationStore {
+  /** The sums recorded for the sender after `since` (ms). */
+  usedSince(sender: string, since: number): Promise<CreationCounts>;
+  add(sender: string, counts: CreationCounts, at: number): Promise<void>;
+  /** Deletes what was recorded at or before `before`; resolves with how many records went. */
+  prune(before: number): Promise<number>;
+}
+
 export interface BridgeStore {
   readonly transactions: TransactionStore;
   readonly crypto: CryptoStore;
@@ -176,6 +191,7 @@ export interface BridgeStore {
   readonly groups: GroupPortalStore;
   readonly catchUp: CatchUpStore;
   readonly ghostProfiles: GhostProfileStore;
+  readonly senderCreations: SenderCreationStore;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -9,6 +9,7 @@ import * as catchup from "./004-catchup.js";
 import * as ghostProfiles from "./005-ghost-profiles.js";
 import * as crypto from "./006-crypto.js";
 import * as ghostNames from "./007-ghost-names.js";
+import * as senderCreations from "./008-sender-creations.js";
 
 export interface NamedMigration {
   name: string;
@@ -25,6 +26,7 @@ export const BRIDGE_MIGRATIONS: readonly NamedMigration[] = [
   { name: "005-ghost-profiles", migration: ghostProfiles },
   { name: "006-crypto", migration: crypto },
   { name: "007-ghost-names", migration: ghostNames },
+  { name: "008-sender-creations", migration: senderCreations },
 ];
 
 export const bridgeMigrationSource: Knex.MigrationSource<NamedMigration> = {
