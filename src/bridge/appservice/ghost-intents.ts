@@ -91,23 +91,33 @@ export class GhostIntents implements GhostSide {
       visibility: "private",
       is_direct: true,
       invite: [invitee],
-      ...(await this.encryptionFor(ghost)),
+      ...(await this.initialStateFor(ghost)),
     });
   }
 
   /**
-   * The initial state of a room the bridge makes: encrypted under encryption.default or
-   * require, with the creator's device (cross-signed) made first, so that the invitees'
-   * clients find it signed and share their room keys with it from their first message.
+   * The initial state of a room the bridge makes. History is visible from a member's invite
+   * on (`invited`): People shows a new member only what is sent after they were added, and the
+   * bridge's invitees (the Matrix users, added when the room is made or grown) must read what
+   * is sent before they accept; `joined` would hide that first message, and keep its room key
+   * from them in an encrypted room. Encrypted under encryption.default or require, with the
+   * creator's device (cross-signed) made first, so that the invitees' clients find it signed
+   * and share their room keys with it from their first message.
    */
-  private async encryptionFor(creator: MatrixUserId): Promise<{
-    initial_state?: { type: string; state_key: string; content: Record<string, unknown> }[];
+  private async initialStateFor(creator: MatrixUserId): Promise<{
+    initial_state: { type: string; state_key: string; content: Record<string, unknown> }[];
   }> {
+    const history = {
+      type: "m.room.history_visibility",
+      state_key: "",
+      content: { history_visibility: "invited" },
+    };
     const e2b = this.o.e2b;
-    if (!e2b) return {};
-    await e2b.ensureDevice(creator);
-    if (!e2b.config.default && !e2b.config.require) return {};
-    return { initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: MEGOLM } }] };
+    if (e2b) await e2b.ensureDevice(creator);
+    if (!e2b || (!e2b.config.default && !e2b.config.require)) return { initial_state: [history] };
+    return {
+      initial_state: [history, { type: "m.room.encryption", state_key: "", content: { algorithm: MEGOLM } }],
+    };
   }
 
   async createGroupRoom(
@@ -121,7 +131,7 @@ export class GhostIntents implements GhostSide {
       name: o.name,
       invite: [...o.invite],
       // The other ghosts get their devices in join(), before they join and speak.
-      ...(await this.encryptionFor(ghost)),
+      ...(await this.initialStateFor(ghost)),
     });
     if (o.admins.length > 0) {
       // Raised afterwards, not with power_level_content_override: room version 12 refuses the
