@@ -18,6 +18,7 @@ import { PortalService } from "../../src/bridge/portals/portal-service.js";
 import { Permissions } from "../../src/bridge/permissions.js";
 import { parseAddress } from "../../src/people/protocol/address.js";
 import { CreationLimiter } from "../../src/bridge/portals/creation-limiter.js";
+import { unresolvable } from "../../src/bridge/portals/group-admission.js";
 import type { CreationLimits } from "../../src/bridge/model/creation-limits.js";
 import {
   FakeGhosts,
@@ -240,6 +241,45 @@ describe("group portals (no IO)", function () {
         s.ghosts.notices()[0]!,
         /^joe@other\.test also wrote this to u0@nowhere\.test, u10@nowhere\.test, .*u18@nowhere\.test and 10 more \(their People server cannot be reached\)\. Answers here go to joe@other\.test only\.$/,
       );
+    });
+
+    it("a slow lookup holds up its own message only: another conversation gets its room meanwhile", async function () {
+      const s = setup();
+      const alice = await s.people.accountFor(ALICE);
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const lookup = alice.lookup.bind(alice);
+      alice.lookup = async (address) => {
+        if (address === "slow@far.test") await held;
+        return lookup(address);
+      };
+      const slow = s.toMatrix.handle(
+        alice,
+        incoming({ from: JOE, to: [ALICE_P, ANN, "slow@far.test"], content: { type: "text", body: "slow" } }),
+      );
+      await s.toMatrix.handle(
+        alice,
+        incoming({ from: DAN, to: [ALICE_P, "eve@other.test"], content: { type: "text", body: "quick" } }),
+      );
+      assert.deepEqual(
+        s.ghosts.sent.map((e) => e.content.body),
+        ["quick"],
+      );
+      release();
+      await slow;
+      assert.deepEqual(
+        s.ghosts.sent.map((e) => e.content.body),
+        ["quick", "slow"],
+      );
+      assert.equal(s.groups.rows.length, 2);
+    });
+
+    it("an address not answered for by the deadline is left out as unreachable", async function () {
+      const alice = await new FakePeople().accountFor(ALICE);
+      alice.lookup = (address) =>
+        address === "never@far.test" ? new Promise(() => undefined) : Promise.resolve({ status: "exists" });
+      const leftOut = await unresolvable(alice, [parseAddress(ANN), parseAddress("never@far.test")], 50);
+      assert.deepEqual([...leftOut], [["never@far.test", "unreachable"]]);
     });
 
     it("limits the rooms and ghosts one sender makes per hour: past them a group message goes to the DM, a new DM is refused", async function () {

@@ -108,3 +108,16 @@ export function groupRoomName(addresses: readonly PeopleAddress[], maxChars = 20
   }
   return shown.join(", ") || "People group";
 }
+
+function everyone(set: ParticipantSet): string {
+  return set.join(", ");
+}
+
+/** The notice of a membership change from People: "joe@x added a@y and left out b@z. The conversation is now: …". */
+export function changeText(from: PeopleAddress, change: MembershipChange, set: ParticipantSet): string {
+  const parts = [
+    ...(change.added.length ? [`added ${change.added.join(", ")}`] : []),
+    ...(change.removed.length ? [`left out ${change.removed.join(", ")}`] : []),
+  ];
+  return `${from} ${parts.join(" and ")}. The conversation is now: ${everyone(set)}.`;
+}

@@ -6,30 +6,73 @@
 // receiving account, a few at a time. Only an address with a People account is
 // let in: one without (PEOPLE_UNKNOWN_RECIPIENT), and one whose server cannot be
 // reached now (a domain that does not exist, or has no People server, answers
-// the same as a server that is down), are left out, and the room is told.
+// the same as a server that is down; or no answer within LOOKUP_DEADLINE_MS),
+// are left out, and the room is told. The lookups run outside the group lock
+// (group-service.ts), so they hold up this message only.
 // A later People message of the conversation brings them in once they resolve.
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import type { LeftOutReason } from "../model/creation-limits.js";
-import type { PeopleAccount } from "../people-side.js";
+import type { Lookup, PeopleAccount } from "../people-side.js";
 
 /** Lookups in flight at once for one message. */
 export const LOOKUP_CONCURRENCY = 8;
+/** An address not answered for within this long (from the first lookup of a message) is left out as unreachable. */
+export const LOOKUP_DEADLINE_MS = 10_000;
 
 /** The addresses that may not become ghosts now, and why. */
 export async function unresolvable(
   account: PeopleAccount,
   addresses: readonly PeopleAddress[],
+  deadlineMs = LOOKUP_DEADLINE_MS,
 ): Promise<Map<PeopleAddress, LeftOutReason>> {
   const out = new Map<PeopleAddress, LeftOutReason>();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<Lookup>((resolve) => {
+    timer = setTimeout(() => resolve({ status: "unreachable", code: "timeout" }), deadlineMs);
+  });
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < addresses.length) {
       const address = addresses[next++]!;
-      const found = await account.lookup(address);
+      const found = await Promise.race([account.lookup(address), late]);
       if (found.status !== "exists") out.set(address, found.status);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(LOOKUP_CONCURRENCY, addresses.length) }, worker));
+  try {
+    await Promise.all(Array.from({ length: Math.min(LOOKUP_CONCURRENCY, addresses.length) }, worker));
+  } finally {
+    clearTimeout(timer);
+  }
   // In the set's order, whatever order the answers came in.
   return new Map(addresses.filter((a) => out.has(a)).map((a) => [a, out.get(a)!]));
+}
+
+/** The answers of the lookups made for one message: the addresses asked, and those left out, why. */
+export interface Lookups {
+  asked: Set<PeopleAddress>;
+  leftOut: Map<PeopleAddress, LeftOutReason>;
+}
+
+export function newLookups(): Lookups {
+  return { asked: new Set(), leftOut: new Map() };
+}
+
+/** Those of `addresses` left out, and why; undefined while some of them were not looked up yet. */
+export function answersFor(
+  looked: Lookups,
+  addresses: readonly PeopleAddress[],
+): Map<PeopleAddress, LeftOutReason> | undefined {
+  if (addresses.some((a) => !looked.asked.has(a))) return undefined;
+  return new Map(addresses.flatMap((a) => (looked.leftOut.has(a) ? [[a, looked.leftOut.get(a)!]] : [])));
+}
+
+/** Looks `addresses` up and adds the answers to `looked`. */
+export async function lookUp(
+  account: PeopleAccount,
+  looked: Lookups,
+  addresses: readonly PeopleAddress[],
+): Promise<void> {
+  const leftOut = await unresolvable(account, addresses);
+  for (const a of addresses) looked.asked.add(a);
+  for (const [a, why] of leftOut) looked.leftOut.set(a, why);
 }

@@ -38,7 +38,7 @@ import {
   participantSet,
   routeMessage,
   setKey,
-  type MembershipChange,
+  changeText,
   type ParticipantSet,
 } from "../model/participant-set.js";
 import { notice, noticeContent } from "../notice.js";
@@ -46,7 +46,7 @@ import type { IncomingMessage, PeopleAccount, PeopleSide } from "../people-side.
 import type { PortalView } from "./matrix-to-people-flow.js";
 import type { GroupMember, GroupPortal, GroupPortalStore } from "../store/types.js";
 import type { CreationLimiter } from "./creation-limiter.js";
-import { unresolvable } from "./group-admission.js";
+import { answersFor, lookUp, newLookups, type Lookups } from "./group-admission.js";
 import type { PortalResult } from "./portal-service.js";
 import { GroupRefused } from "./refusals.js";
 
@@ -68,6 +68,9 @@ export interface GroupServiceOptions {
 
 /** Where a People message goes: a DM portal, a group room, or nowhere (no room, and none made for it). */
 export type GroupRoute = { kind: "dm" } | { kind: "room"; roomId: string } | { kind: "none" };
+
+/** A route, or the addresses to look up before one can be decided. */
+type Decision = GroupRoute | { kind: "lookup"; addresses: PeopleAddress[] };
 
 /** Message ids a People message points at (reply, edit, reaction, redaction, receipt). */
 export function referencedMessages(content: IncomingMessage["content"]): string[] {
@@ -135,50 +138,69 @@ export class GroupService {
    * changed, as the message says). `create` is false for receipts and typing.
    * Throws GroupRefused for a conversation the bridge does not take.
    */
-  route(m: IncomingMessage, create: boolean, account: PeopleAccount): Promise<GroupRoute> {
-    return this.exclusive(async () => {
-      const set = participantSet([m.from, ...m.to]);
-      const ids = referencedMessages(m.content);
-      const rooms = ids.length ? await this.o.groups.roomsOfMessages(ids) : [];
-      const targets = [];
-      for (const roomId of rooms) {
-        const group = await this.o.groups.byRoom(roomId);
-        if (group) targets.push({ roomId, set: setOf(group), group });
+  async route(m: IncomingMessage, create: boolean, account: PeopleAccount): Promise<GroupRoute> {
+    // The addresses a room would take are looked up outside the lock, so a slow server holds up
+    // this message only; the decision is then made again with their answers.
+    const looked = newLookups();
+    for (;;) {
+      const decision = await this.exclusive(() => this.decide(m, create, account, looked));
+      if (decision.kind !== "lookup") return decision;
+      await lookUp(account, looked, decision.addresses);
+    }
+  }
+
+  private async decide(
+    m: IncomingMessage,
+    create: boolean,
+    account: PeopleAccount,
+    looked: Lookups,
+  ): Promise<Decision> {
+    const set = participantSet([m.from, ...m.to]);
+    const ids = referencedMessages(m.content);
+    const rooms = ids.length ? await this.o.groups.roomsOfMessages(ids) : [];
+    const targets = [];
+    for (const roomId of rooms) {
+      const group = await this.o.groups.byRoom(roomId);
+      if (group) targets.push({ roomId, set: setOf(group), group });
+    }
+    if (!create) {
+      // A receipt names the messages read, not the whole conversation: any room of the sender's will do.
+      const into = targets.find((t) => t.set.includes(m.from));
+      if (into) return { kind: "room", roomId: into.roomId };
+    }
+    const route = routeMessage({ from: m.from, set, targets });
+    if (route.kind === "dm") return { kind: "dm" };
+    if (route.kind === "continue") {
+      const group = targets.find((t) => t.roomId === route.roomId)!.group;
+      if (route.change.added.length || route.change.removed.length) {
+        if (!create) return { kind: "none" };
+        return this.changeFromPeople(group, set, m, account, looked);
       }
-      if (!create) {
-        // A receipt names the messages read, not the whole conversation: any room of the sender's will do.
-        const into = targets.find((t) => t.set.includes(m.from));
-        if (into) return { kind: "room", roomId: into.roomId };
-      }
-      const route = routeMessage({ from: m.from, set, targets });
-      if (route.kind === "dm") return { kind: "dm" };
-      if (route.kind === "continue") {
-        const group = targets.find((t) => t.roomId === route.roomId)!.group;
-        if (route.change.added.length || route.change.removed.length) {
-          if (!create) return { kind: "none" };
-          return this.changeFromPeople(group, set, m, account);
-        }
-        await this.joinGhosts(group.roomId, set, m.from);
-        return { kind: "room", roomId: group.roomId };
-      }
-      await this.checkSize(set);
-      const existing = await this.o.groups.bySetKey(setKey(set));
-      if (existing) {
-        await this.joinGhosts(existing.roomId, set, m.from);
-        return { kind: "room", roomId: existing.roomId };
-      }
-      if (!create) return { kind: "none" };
-      return this.admit(set, m, account);
-    });
+      await this.joinGhosts(group.roomId, set, m.from);
+      return { kind: "room", roomId: group.roomId };
+    }
+    await this.checkSize(set);
+    const existing = await this.o.groups.bySetKey(setKey(set));
+    if (existing) {
+      await this.joinGhosts(existing.roomId, set, m.from);
+      return { kind: "room", roomId: existing.roomId };
+    }
+    if (!create) return { kind: "none" };
+    return this.admit(set, m, account, looked);
   }
 
   /** A new conversation: the room of the addresses that resolve, made within the sender's limits. */
-  private async admit(set: ParticipantSet, m: IncomingMessage, account: PeopleAccount): Promise<GroupRoute> {
-    const ghosts = (await this.membersOf(set)).filter((x) => !x.matrixUser && x.address !== m.from);
-    const leftOut = await unresolvable(
-      account,
-      ghosts.map((x) => x.address as PeopleAddress),
-    );
+  private async admit(
+    set: ParticipantSet,
+    m: IncomingMessage,
+    account: PeopleAccount,
+    looked: Lookups,
+  ): Promise<Decision> {
+    const ghosts = (await this.membersOf(set))
+      .filter((x) => !x.matrixUser && x.address !== m.from)
+      .map((x) => x.address as PeopleAddress);
+    const leftOut = answersFor(looked, ghosts);
+    if (!leftOut) return { kind: "lookup", addresses: ghosts };
     const admitted = participantSet(set.filter((a) => !leftOut.has(a)));
     if (admitted.length <= 2) return this.toDm(account, m, leftOutText(m.from, leftOut, true));
     const existing = await this.o.groups.bySetKey(setKey(admitted));
@@ -282,13 +304,15 @@ export class GroupService {
     asked: ParticipantSet,
     m: IncomingMessage,
     account: PeopleAccount,
-  ): Promise<GroupRoute> {
+    looked: Lookups,
+  ): Promise<Decision> {
     await this.checkSize(asked);
     const before = setOf(group);
     const candidates = (await this.membersOf(participantSet(membershipChange(before, asked).added)))
       .filter((x) => !x.matrixUser)
       .map((x) => x.address as PeopleAddress);
-    const leftOut = await unresolvable(account, candidates);
+    const leftOut = answersFor(looked, candidates);
+    if (!leftOut) return { kind: "lookup", addresses: candidates };
     const ghosts = candidates.filter((a) => !leftOut.has(a));
     if (ghosts.length && (await this.o.limits?.take(m.from, { ghosts: ghosts.length }))) {
       for (const a of ghosts) leftOut.set(a, "limit");
@@ -369,16 +393,4 @@ export class GroupService {
         .catch((err: unknown) => this.o.log.warn({ err, room: older.roomId }, "a ghost could not leave"));
     }
   }
-}
-
-function everyone(set: ParticipantSet): string {
-  return set.join(", ");
-}
-
-function changeText(from: PeopleAddress, change: MembershipChange, set: ParticipantSet): string {
-  const parts = [
-    ...(change.added.length ? [`added ${change.added.join(", ")}`] : []),
-    ...(change.removed.length ? [`left out ${change.removed.join(", ")}`] : []),
-  ];
-  return `${from} ${parts.join(" and ")}. The conversation is now: ${everyone(set)}.`;
 }
