@@ -13,7 +13,7 @@ import { Preset } from "matrix-js-sdk";
 import type { ReceivedMessage } from "../../src/people/client/receiver.js";
 import type { MessageContent } from "../../src/people/protocol/messages.js";
 import { eventually, matrixApi, roomMessages, type MatrixUser } from "../helpers/bridge-harness.js";
-import { BridgeWorld, OTHER, PEOPLE_DOMAIN, ghostOf, type PeopleUser } from "../helpers/bridge-world.js";
+import { BridgeWorld, OTHER, ghostOf, type PeopleUser } from "../helpers/bridge-world.js";
 import { FakeRemoteMedia, REMOTE_MEDIA_SYNAPSE_CONFIG } from "../helpers/fake-remote-media.js";
 
 const JOE = `joe@${OTHER}`;

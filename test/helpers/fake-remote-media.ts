@@ -29,7 +29,9 @@ export class FakeRemoteMedia {
   private readonly behaviours = new Map<string, RemoteMediaBehaviour>();
   private readonly counts = new Map<string, number>();
 
-  private constructor(private readonly server: Server) {}
+  private server!: Server;
+
+  private constructor() {}
 
   static async start(): Promise<FakeRemoteMedia> {
     const pems = await generate([{ name: "commonName", value: "127.0.0.1" }], {
@@ -38,7 +40,7 @@ export class FakeRemoteMedia {
       algorithm: "sha256",
       extensions: [{ name: "subjectAltName", altNames: [{ type: 7, ip: "127.0.0.1" }] }],
     });
-    let self: FakeRemoteMedia | undefined;
+    const self = new FakeRemoteMedia();
     const server = createServer({ cert: pems.cert, key: pems.private }, (req, res) => {
       const path = req.url ?? "/";
       const federation = FEDERATION.exec(path);
@@ -48,7 +50,7 @@ export class FakeRemoteMedia {
         res.writeHead(status, { "content-type": "application/json" });
         res.end(JSON.stringify(body));
       };
-      if (!mediaId || !self) return json(404, { errcode: "M_UNRECOGNIZED", error: "unknown endpoint" });
+      if (!mediaId) return json(404, { errcode: "M_UNRECOGNIZED", error: "unknown endpoint" });
       self.counts.set(mediaId, (self.counts.get(mediaId) ?? 0) + 1);
       const b = self.behaviours.get(mediaId) ?? { status: 404 };
       if ("status" in b) {
@@ -61,7 +63,7 @@ export class FakeRemoteMedia {
       res.end(b.bytes);
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    self = new FakeRemoteMedia(server);
+    self.server = server;
     return self;
   }
 
