@@ -44,6 +44,8 @@ export interface EventRetryQueueOptions {
 
 export const DEFAULT_BACKOFF: RetryBackoff = { baseMs: 1_000, maxMs: 30_000 };
 export const DEFAULT_MAX_AGE_MS = 20 * 60_000;
+/** Attempts under way at once, across rooms. */
+const MAX_CONCURRENT_ATTEMPTS = 16;
 
 /** The delay before attempt number `attempts + 1` (attempts made so far, the first failure included). */
 export function backoffDelay(attempts: number, b: RetryBackoff): number {
@@ -153,6 +155,7 @@ export class EventRetryQueue {
     const now = this.now();
     let next = Infinity;
     for (const r of this.entries.values()) {
+      if (this.attempts.size >= MAX_CONCURRENT_ATTEMPTS) break; // woken again as each one ends
       // One attempt at a time per room, the earliest kept first.
       if (this.busyRooms.has(r.roomId)) continue;
       if (r.waitsFor !== null && this.entries.has(r.waitsFor)) continue;
