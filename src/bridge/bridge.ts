@@ -22,6 +22,7 @@ import { accountsProfileReader } from "./accounts/profile-reader.js";
 import { peopleNetwork } from "./accounts/people-network.js";
 import { CatchUp, type CatchUpLimits } from "./appservice/catch-up.js";
 import { AppserviceAdapter } from "./appservice/matrix-bridge.js";
+import { EventRetryQueue, type RetryBackoff } from "./appservice/event-retry-queue.js";
 import { HttpRoomHistory } from "./appservice/room-history.js";
 import { ManagementBot } from "./bot.js";
 import { helpCommand, statusCommand } from "./bot-commands.js";
@@ -44,6 +45,7 @@ import { dmCommand } from "./portals/dm-command.js";
 import { keyChangeNotices } from "./portals/key-change-notices.js";
 import type { PeopleToMatrixHooks } from "./portals/people-to-matrix-flow.js";
 import { createPortals, type Portals } from "./portals/portals.js";
+import { DEFAULT_RETRY_WINDOW_MS, RetryWindow } from "./portals/retry-window.js";
 import { registrationMismatches, type Registration } from "./registration.js";
 import { openBridgeStore } from "./store/open-bridge-store.js";
 import type { BridgeStore } from "./store/types.js";
@@ -71,6 +73,8 @@ export interface StartBridgeOptions {
   hooks?: PeopleToMatrixHooks;
   /** Bounds of catch-up after homeserver outages (defaults in catch-up.ts). */
   catchUp?: Partial<CatchUpLimits>;
+  /** How long and how often a Matrix event that failed for now is tried again (tests: shorter). */
+  eventRetries?: { windowMs?: number; backoff?: Partial<RetryBackoff> };
 }
 
 export interface BridgeHandle {
@@ -167,6 +171,19 @@ export async function startBridge(
       }),
     );
 
+    // Matrix events that failed for now, tried again alone (the handlers' window, seeded by the queue).
+    const windowMs = options.eventRetries?.windowMs ?? DEFAULT_RETRY_WINDOW_MS;
+    const retryWindow = new RetryWindow(windowMs);
+    const retries = new EventRetryQueue({
+      store: store.eventRetries,
+      log: log.child({ component: "retry-queue" }),
+      metrics,
+      window: retryWindow,
+      maxAgeMs: 2 * windowMs,
+      ...(options.eventRetries?.backoff ? { backoff: options.eventRetries.backoff } : {}),
+    });
+    metrics.trackRetryDepth(() => retries.depth);
+
     // Its callbacks use the adapter, the portals and the bot, made below and called only once started.
     const catchUp: CatchUp = new CatchUp({
       marks: store.catchUp,
@@ -175,7 +192,8 @@ export async function startBridge(
         const portal = await portals.service.byRoom(roomId);
         return portal && adapter.ghosts.ghostId(portal.peopleAddress as PeopleAddress);
       },
-      bridged: async (eventId) => (await store.messages.byEvent(eventId)) !== undefined,
+      bridged: async (eventId) =>
+        retries.has(eventId) || (await store.messages.byEvent(eventId)) !== undefined,
       isOwnUser: (userId) => userId === adapter.botUserId || adapter.ghosts.addressOf(userId) !== null,
       handle: (event) => handleEvent(event),
       log: log.child({ component: "catch-up" }),
@@ -205,6 +223,7 @@ export async function startBridge(
       log,
       metrics,
       afterEvents: (events) => catchUp.seen(events),
+      retries,
       ...(e2b ? { e2b } : {}),
     });
     const permissions = new Permissions(config.bridge.permissions);
@@ -232,6 +251,7 @@ export async function startBridge(
         roomsPerHour: config.bridge.limits.rooms_per_sender_per_hour,
         ghostsPerHour: config.bridge.limits.ghosts_per_sender_per_hour,
       },
+      retry: retryWindow,
       ...(options.hooks ? { hooks: options.hooks } : {}),
     });
     accounts.onMessage(portals.toMatrix.handle);

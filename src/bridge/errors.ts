@@ -2,9 +2,10 @@
 // - UserError: the Matrix user asked for something that cannot be done; its
 //   `userText` is shown in the room, the message and cause go to the log only.
 // - RetryLater: a Matrix event could not be handled for now (the People network,
-//   the database): the appservice answers the homeserver's transaction with an
-//   error, and the homeserver sends it again later. Handlers throw it only for a
-//   bounded time (RetryWindow), so one failing event cannot hold up the rest forever.
+//   the media's server, the database): the appservice keeps it in the bridge's
+//   retry queue and tries it again alone (appservice/event-retry-queue.ts), or,
+//   without a queue, fails the transaction so the homeserver sends it again.
+//   Handlers throw it only for a bounded time (RetryWindow).
 
 export class UserError extends Error {
   constructor(

@@ -37,8 +37,25 @@ export class BridgeMetrics {
   });
   readonly eventRetries = new Counter({
     name: "bridge_matrix_event_retries_total",
-    help: "Matrix events that failed for now and made the homeserver resend their transaction",
+    help: "Matrix events that failed for now (kept in the retry queue, or failing their transaction without one)",
     registers: [this.registry],
+  });
+  readonly eventRetryQueue = new Counter({
+    name: "bridge_event_retry_queue_total",
+    help:
+      "The Matrix → People retry queue, by outcome (deferred: kept after a failure for now; waiting: " +
+      "kept behind an event it points at; retried: failed again; handled: settled by its handler, " +
+      "bridged or told with a notice; gave_up: still failing past the queue's bound, dropped)",
+    labelNames: ["outcome"],
+    registers: [this.registry],
+  });
+  readonly eventRetryDepth = new Gauge({
+    name: "bridge_event_retry_queue_depth",
+    help: "Matrix events kept in the retry queue (waiting for another try)",
+    registers: [this.registry],
+    collect: () => {
+      if (this.retryDepthSource) this.eventRetryDepth.set(this.retryDepthSource());
+    },
   });
   readonly portalMessages = new Counter({
     name: "bridge_portal_messages_total",
@@ -108,6 +125,7 @@ export class BridgeMetrics {
   });
 
   private outboxSource: (() => Promise<number>) | undefined;
+  private retryDepthSource: (() => number) | undefined;
   /** People message id → the Matrix event's origin_server_ts, until the envelope is accepted. */
   private readonly pending = new Map<string, number>();
 
@@ -118,6 +136,11 @@ export class BridgeMetrics {
   /** Where the outbox gauge reads its value at each scrape. */
   trackOutbox(source: () => Promise<number>): void {
     this.outboxSource = source;
+  }
+
+  /** Where the retry queue's depth gauge reads its value at each scrape. */
+  trackRetryDepth(source: () => number): void {
+    this.retryDepthSource = source;
   }
 
   bridged(direction: Direction, kind: string): void {

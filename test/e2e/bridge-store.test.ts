@@ -58,6 +58,7 @@ for (const engine of ENGINES) {
             "006-crypto",
             "007-ghost-names",
             "008-sender-creations",
+            "009-event-retries",
           ],
         );
         const people = (await db("knex_migrations").select("name")) as { name: string }[];
@@ -270,6 +271,30 @@ for (const engine of ENGINES) {
       };
       await store.ghostProfiles.put(second);
       assert.deepEqual(await store.ghostProfiles.get("joe@example.com"), second);
+    });
+
+    it("keeps each Matrix event to retry once, in the order kept, rescheduled and removed by id", async function () {
+      const kept = (id: string, waitsFor: string | null = null) => ({
+        eventId: id,
+        roomId: "!retry:hs",
+        eventJson: JSON.stringify({ event_id: id }),
+        waitsFor,
+        firstFailedAt: 1_700_000_000_000,
+        attempts: waitsFor ? 0 : 1,
+        nextAttemptAt: 1_700_000_001_000,
+      });
+      assert.equal(await store.eventRetries.put(kept("$img")), true);
+      assert.equal(await store.eventRetries.put(kept("$reaction", "$img")), true);
+      // The same event again (a transaction delivered twice) changes nothing.
+      assert.equal(await store.eventRetries.put({ ...kept("$img"), attempts: 9 }), false);
+      await store.eventRetries.reschedule("$img", 2, 1_700_000_003_000);
+      assert.deepEqual(await store.eventRetries.list(), [
+        { ...kept("$img"), attempts: 2, nextAttemptAt: 1_700_000_003_000 },
+        kept("$reaction", "$img"),
+      ]);
+      await store.eventRetries.remove("$img");
+      await store.eventRetries.remove("$reaction");
+      assert.deepEqual(await store.eventRetries.list(), []);
     });
 
     it("keeps its data when opened again (migrations are not re-run)", async function () {

@@ -54,6 +54,8 @@ export interface BridgeWorldOptions {
    * config file then names the homeserver, and logs at info at least.
    */
   childProcess?: boolean;
+  /** Extra homeserver.yaml settings for Synapse (shallowly merged over the harness's). */
+  synapseConfig?: Record<string, unknown>;
 }
 
 export class BridgeWorld {
@@ -102,7 +104,10 @@ export class BridgeWorld {
       });
       writeConfigFile(files.configPath, fileInput);
       const registration = await generateRegistrationWithCli(files, `http://127.0.0.1:${appservicePort}`);
-      const hs = await startSynapse({ appserviceRegistrations: [files.registrationPath] });
+      const hs = await startSynapse({
+        appserviceRegistrations: [files.registrationPath],
+        ...(options.synapseConfig ? { config: options.synapseConfig } : {}),
+      });
       const input = { ...fileInput, homeserver: { url: hs.url, domain: hs.serverName } };
       const world = new BridgeWorld(files, other, hs, registration, input, options);
       if (options.childProcess) {

@@ -4,10 +4,14 @@
 // counted and acknowledged so one poison event cannot block the bridge. And
 // a transaction id the homeserver uses again for other events (Synapse on
 // SQLite after a restart) is applied, even while the first is still in flight.
+// With the retry queue, an event that fails for now is kept and its
+// transaction acknowledged; the event is tried again alone.
 import assert from "node:assert/strict";
+import { EventRetryQueue } from "../../src/bridge/appservice/event-retry-queue.js";
 import { TransactionalAppService } from "../../src/bridge/appservice/transactional-appservice.js";
 import { RetryLater } from "../../src/bridge/errors.js";
-import type { ProcessedTransaction, TransactionStore } from "../../src/bridge/store/types.js";
+import { openBridgeStore } from "../../src/bridge/store/open-bridge-store.js";
+import type { BridgeStore, ProcessedTransaction, TransactionStore } from "../../src/bridge/store/types.js";
 import { putTransaction } from "../helpers/bridge-harness.js";
 import { newMetrics, silentLog } from "../helpers/portal-fakes.js";
 
@@ -108,5 +112,88 @@ describe("appservice transactions and failing handlers", function () {
     assert.equal(res.status, 200);
     assert.ok(await transactions.get("t-poison"));
     assert.equal((await metrics.eventErrors.get()).values[0]?.value, 1);
+  });
+});
+
+describe("appservice transactions with the retry queue (real SQLite)", function () {
+  let appservice: TransactionalAppService;
+  let store: BridgeStore;
+  let queue: EventRetryQueue;
+  const handled: string[] = [];
+  const failing = new Set<string>();
+
+  before(async function () {
+    store = await openBridgeStore({ engine: "sqlite", connection: ":memory:" });
+    queue = new EventRetryQueue({
+      store: store.eventRetries,
+      log: silentLog,
+      metrics: newMetrics(),
+      backoff: { baseMs: 5, maxMs: 20 },
+    });
+    appservice = new TransactionalAppService({
+      homeserverToken: TOKEN,
+      transactions: store.transactions,
+      log: silentLog,
+      metrics: newMetrics(),
+      retries: queue,
+    });
+    appservice.on("event", async (event: Record<string, unknown>) => {
+      const id = String(event.event_id);
+      if (failing.has(id)) throw new RetryLater("the media's server answered 502");
+      handled.push(id);
+    });
+    await appservice.listen(0, "127.0.0.1", 16);
+  });
+
+  after(async () => {
+    await appservice.close();
+    await store.close();
+  });
+
+  const event = (id: string, content: Record<string, unknown> = {}) => ({
+    type: "m.room.message",
+    room_id: "!r:hs",
+    sender: "@a:hs",
+    event_id: id,
+    content,
+  });
+  const until = async (what: string, check: () => boolean) => {
+    const deadline = Date.now() + 10_000;
+    while (!check()) {
+      if (Date.now() > deadline) assert.fail(`never happened: ${what}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+
+  it("acknowledges a transaction whose event fails for now, keeps the event, and lets later ones through", async function () {
+    failing.add("$bad");
+    const first = await putTransaction(appservice.port!, TOKEN, "q-1", {
+      events: [event("$bad"), event("$ok1")],
+    });
+    assert.equal(first.status, 200);
+    assert.deepEqual(
+      (await store.eventRetries.list()).map((r) => r.eventId),
+      ["$bad"],
+    );
+    // Another transaction: handled at once, the bad event still kept.
+    const second = await putTransaction(appservice.port!, TOKEN, "q-2", { events: [event("$ok2")] });
+    assert.equal(second.status, 200);
+    assert.deepEqual(handled, ["$ok1", "$ok2"]);
+    // A reaction to the kept event waits behind it.
+    const reaction = event("$react", {
+      "m.relates_to": { rel_type: "m.annotation", event_id: "$bad", key: "x" },
+    });
+    assert.equal((await putTransaction(appservice.port!, TOKEN, "q-3", { events: [reaction] })).status, 200);
+    // The first transaction delivered again (a homeserver that did not get the answer): the kept event is not run twice.
+    assert.equal(
+      (await putTransaction(appservice.port!, TOKEN, "q-1b", { events: [event("$bad")] })).status,
+      200,
+    );
+    assert.deepEqual(handled, ["$ok1", "$ok2"]);
+    failing.delete("$bad");
+    await until("the kept events to be handled", () => handled.includes("$react"));
+    assert.deepEqual(handled, ["$ok1", "$ok2", "$bad", "$react"]);
+    await until("the queue to be empty", () => queue.depth === 0);
+    assert.deepEqual(await store.eventRetries.list(), []);
   });
 });

@@ -14,7 +14,14 @@ import { parseMatrixEventId, type MatrixEventId, type MatrixUserId } from "../mo
 import { AttachmentUnreadable, decryptAttachment, encryptAttachment } from "../crypto/attachments.js";
 import { MEGOLM } from "../crypto/room-state.js";
 import type { EncryptedFile } from "../model/matrix-content.js";
-import { MediaNotFound, MediaTooLarge, type GhostSide } from "../matrix-side.js";
+import {
+  MediaNotFound,
+  MediaRefused,
+  MediaTooLarge,
+  MediaUnavailable,
+  mediaErrorOf,
+  type GhostSide,
+} from "../matrix-side.js";
 import { GhostDevices } from "./ghost-devices.js";
 
 /** The transaction id of a send keyed by `key` (the same key, the same id). */
@@ -209,38 +216,44 @@ export class GhostIntents implements GhostSide {
     const url =
       `${this.o.homeserverUrl.replace(/\/+$/, "")}/_matrix/client/v1/media/download/` +
       `${encodeURIComponent(server!)}/${encodeURIComponent(mediaId!)}?timeout_ms=20000`;
-    const res = await fetch(url, {
-      headers: { authorization: `Bearer ${this.o.asToken}` },
-      signal: AbortSignal.timeout(MEDIA_TIMEOUT_MS),
-    });
-    if (res.status === 404) {
-      await res.body?.cancel();
-      throw new MediaNotFound("the homeserver has no such media");
+    try {
+      const res = await fetch(url, {
+        headers: { authorization: `Bearer ${this.o.asToken}` },
+        signal: AbortSignal.timeout(MEDIA_TIMEOUT_MS),
+      });
+      if (!res.ok) {
+        await res.body?.cancel();
+        throw mediaErrorOf(res.status);
+      }
+      const declared = Number(res.headers.get("content-length") ?? NaN);
+      if (declared > maxBytes) {
+        await res.body?.cancel();
+        throw new MediaTooLarge("media larger than the cap");
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of res.body ?? []) {
+        size += chunk.length;
+        if (size > maxBytes) throw new MediaTooLarge("media larger than the cap");
+        chunks.push(Buffer.from(chunk));
+      }
+      return Buffer.concat(chunks);
+    } catch (err) {
+      if (err instanceof MediaTooLarge || err instanceof MediaNotFound || err instanceof MediaRefused)
+        throw err;
+      if (err instanceof MediaUnavailable) throw err;
+      // The network, a timeout, a connection cut mid-body: may pass.
+      throw new MediaUnavailable(`media download failed: ${err instanceof Error ? err.name : "error"}`, {
+        cause: err,
+      });
     }
-    if (!res.ok) {
-      await res.body?.cancel();
-      throw new Error(`media download failed: HTTP ${res.status}`);
-    }
-    const declared = Number(res.headers.get("content-length") ?? NaN);
-    if (declared > maxBytes) {
-      await res.body?.cancel();
-      throw new MediaTooLarge("media larger than the cap");
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res.body ?? []) {
-      size += chunk.length;
-      if (size > maxBytes) throw new MediaTooLarge("media larger than the cap");
-      chunks.push(Buffer.from(chunk));
-    }
-    return Buffer.concat(chunks);
   }
 
   async downloadEncryptedMedia(file: EncryptedFile, maxBytes: number): Promise<Buffer> {
     try {
       return decryptAttachment(await this.downloadMedia(file.url, maxBytes), file);
     } catch (err) {
-      if (err instanceof AttachmentUnreadable) throw new MediaNotFound(err.message);
+      if (err instanceof AttachmentUnreadable) throw new MediaRefused(err.message);
       throw err;
     }
   }

@@ -28,6 +28,7 @@ import type { BridgeMetrics } from "../metrics.js";
 import { noticeContent, type Notice } from "../notice.js";
 import type { Registration } from "../registration.js";
 import type { TransactionStore } from "../store/types.js";
+import type { EventRetryQueue } from "./event-retry-queue.js";
 import { GhostIntents, txnIdOf } from "./ghost-intents.js";
 import { TransactionalAppService } from "./transactional-appservice.js";
 
@@ -41,6 +42,8 @@ export interface AppserviceAdapterOptions {
   afterEvents?(events: readonly Record<string, unknown>[]): Promise<void>;
   /** End-to-bridge encryption, when encryption.allow. */
   e2b?: EndToBridge;
+  /** Where room events that failed for now wait for another try (see TransactionalAppService). */
+  retries?: EventRetryQueue;
 }
 
 /** Room events from the homeserver, in transaction order; awaited before the transaction is acknowledged. */
@@ -163,6 +166,7 @@ export class AppserviceAdapter implements MatrixSide {
       log,
       metrics: o.metrics,
       ...(o.afterEvents ? { afterEvents: o.afterEvents } : {}),
+      ...(o.retries ? { retries: o.retries } : {}),
     });
   }
 

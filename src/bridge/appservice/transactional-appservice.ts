@@ -6,8 +6,11 @@
 // was handled and the id was recorded in processed_transactions; a transaction
 // id seen before is acknowledged without processing it again, across restarts.
 // A transaction arriving again while the first delivery is still in flight
-// waits for it. If the id cannot be recorded (database down), or a handler
-// throws RetryLater, the answer is a 500 and the homeserver retries later. A crash between handling and recording
+// waits for it. A handler that throws RetryLater (a failure that may pass) has
+// its event kept in the retry queue (event-retry-queue.ts), durably, and the
+// transaction goes on: the homeserver has one queue for all users, which one
+// event must not hold up. If the id or the event cannot be recorded (database
+// down), the answer is a 500 and the homeserver retries later. A crash between handling and recording
 // means the transaction is handled again when the homeserver retries; sends
 // use stable transaction ids (MatrixSide.sendNotice's txnKey) so the answers
 // are not doubled.
@@ -23,6 +26,7 @@ import { isRetryLater } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { BridgeMetrics } from "../metrics.js";
 import type { TransactionStore } from "../store/types.js";
+import type { EventRetryQueue } from "./event-retry-queue.js";
 import {
   isEmpty,
   parseTransactionExtensions,
@@ -110,6 +114,8 @@ export interface TransactionalAppServiceOptions {
    * A failure is logged and does not fail the transaction.
    */
   afterEvents?(events: readonly Json[]): Promise<void>;
+  /** Where room events that failed for now wait for another try (none: their transaction fails). */
+  retries?: EventRetryQueue;
 }
 
 export class TransactionalAppService extends AppService {
@@ -152,17 +158,23 @@ export class TransactionalAppService extends AppService {
         resolve();
       });
     });
+    // Kept events are tried again once the handlers listen (matrix-appservice-bridge attached them).
+    const retries = this.o.retries;
+    const started = retries
+      ? listening.then(() => retries.start((event) => this.deliver("event", event)))
+      : listening;
     if (callback) {
-      void listening.then(callback);
+      void started.then(callback);
       return undefined;
     }
-    return listening;
+    return started;
   }
 
   override async close(): Promise<void> {
     const server = this.httpServer;
     if (!server) return;
     this.httpServer = undefined;
+    await this.o.retries?.stop();
     // Transactions in flight may finish (their answer is what makes them count);
     // a connection still busy after the grace period is cut.
     const force = setTimeout(() => server.closeAllConnections(), 10_000);
@@ -302,27 +314,49 @@ export class TransactionalAppService extends AppService {
   }
 
   /**
-   * Hands one event to the listeners and waits for them. A handler that throws
-   * RetryLater fails the transaction: it is not recorded, the homeserver gets an
-   * error and sends it again (handlers bound how long they ask for that, see
-   * RetryWindow). Any other failure is logged and counted and does not hold up
-   * the transaction (a poison event would otherwise block every later one, as
-   * the homeserver retries forever); handlers that must not lose an event turn
-   * their failures into one of the two themselves, or tell the user.
+   * Hands one event of a transaction to the listeners. A room event that throws
+   * RetryLater is kept in the retry queue and tried again alone from there
+   * (handlers bound how long they ask for that, see RetryWindow), as is one that
+   * points at a kept event (it waits behind it); without a queue, RetryLater fails
+   * the transaction, so the homeserver sends it again.
    */
   private async dispatch(kind: "event" | "ephemeral", event: Json): Promise<void> {
+    const retries = kind === "event" ? this.o.retries : undefined;
+    const eventId = typeof event.event_id === "string" ? event.event_id : undefined;
+    if (retries && eventId) {
+      // Already kept (a transaction delivered again after a crash): tried from the queue.
+      if (retries.has(eventId)) return;
+      const blocker = retries.blockerOf(event);
+      if (blocker) return retries.defer(event, { waitsFor: blocker });
+    }
+    try {
+      await this.deliver(kind, event);
+    } catch (err) {
+      this.o.metrics.eventRetries.inc();
+      const where = { eventId: event.event_id, type: event.type, room: event.room_id };
+      if (!retries || !eventId) {
+        this.o.log.warn(
+          { err, ...where },
+          "a Matrix event must be tried again; failing the transaction so the homeserver resends it",
+        );
+        throw err;
+      }
+      await retries.defer(event);
+    }
+  }
+
+  /**
+   * Hands one event to the listeners and waits for them; rethrows RetryLater. Any
+   * other failure is logged and counted and does not hold up the transaction (a
+   * poison event would otherwise block every later one); handlers that must not
+   * lose an event turn their failures into RetryLater themselves, or tell the user.
+   */
+  private async deliver(kind: "event" | "ephemeral", event: Json): Promise<void> {
     for (const listener of this.listeners(kind)) {
       try {
         await (listener as (e: Json) => unknown)(event);
       } catch (err) {
-        if (isRetryLater(err)) {
-          this.o.metrics.eventRetries.inc();
-          this.o.log.warn(
-            { err, eventId: event.event_id, type: event.type, room: event.room_id },
-            "a Matrix event must be tried again; failing the transaction so the homeserver resends it",
-          );
-          throw err;
-        }
+        if (isRetryLater(err)) throw err;
         this.o.metrics.eventErrors.inc();
         this.o.log.error(
           { err, eventId: event.event_id, type: event.type, room: event.room_id },

@@ -7,16 +7,16 @@
 // that. What cannot be bridged is answered in the room, never dropped
 // silently: an m.notice from the ghost, in reply to the event.
 //
-// Failures: a refusal that will not change (no such address, keys that cannot
-// be trusted) is told at once; anything else (the People network, the
-// database) fails the transaction so the homeserver resends it, for a bounded
-// time (RetryWindow), after which the user is told.
+// Failures (to-people-failures.ts): a refusal that will not change (media gone
+// or refused, no such address, keys that cannot be trusted) is told at once;
+// anything else (the media's server, the People network, the database) throws
+// RetryLater, and the appservice keeps the event in the bridge's retry queue
+// and tries it again alone, for a bounded time (RetryWindow), after which the
+// user is told.
 //
 // A crash between the People send and the mapping write sends the message
 // again when the homeserver redelivers the transaction (People has no
 // caller-chosen message id to dedup on); the window is one database write.
-import { isPeopleError } from "../../people/errors.js";
-import { isTransient } from "../../people/client/transient.js";
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import type { MessageId } from "../../people/protocol/ids.js";
 import type { MessageContent } from "../../people/protocol/messages.js";
@@ -25,6 +25,7 @@ import { RetryLater, UserError, isRetryLater } from "../errors.js";
 import type { Logger } from "../logger.js";
 import {
   MediaNotFound,
+  MediaRefused,
   MediaTooLarge,
   type EphemeralEvent,
   type GhostSide,
@@ -48,6 +49,7 @@ import type { PeopleAccount, PeopleSide } from "../people-side.js";
 import type { Permissions } from "../permissions.js";
 import type { MessageMapStore, Portal } from "../store/types.js";
 import { RetryWindow } from "./retry-window.js";
+import { classifyToPeopleFailure, mediaFailure, mediaTooLargeText } from "./to-people-failures.js";
 
 const BRIDGED_TYPES = new Set(["m.room.message", "m.sticker", "m.reaction", "m.room.redaction"]);
 
@@ -55,15 +57,9 @@ export const ENCRYPTED_PORTAL_TEXT =
   "Encrypted messages cannot be bridged to People yet. Start the chat with the `dm` command " +
   "(its room is not encrypted), or turn encryption off when you create the room.";
 export const ENCRYPTED_MEDIA_TEXT = "Encrypted files cannot be bridged to People yet.";
-export const MEDIA_NOT_FOUND_TEXT = "The file could not be found on the homeserver.";
 export const DEFAULT_MAX_MEDIA_BYTES = 100 * 1024 * 1024;
 /** Receipts and typing are worth little once late: they expire from the outbox soon. */
 export const EPHEMERAL_TTL_MS = 5 * 60_000;
-
-function megabytes(n: number): string {
-  return `${Math.round(n / (1024 * 1024))} MB`;
-}
-const GAVE_UP_TEXT = "The People network could not be reached for too long.";
 
 export interface MatrixToPeopleOptions {
   ghosts: GhostSide;
@@ -202,19 +198,17 @@ export class MatrixToPeopleFlow {
       await this.bridge(event, portal);
       this.retry.succeeded(event.eventId);
     } catch (err) {
-      if (isRetryLater(err)) {
-        this.o.metrics.failed("to_people", "retry");
-        throw err;
-      }
-      if (err instanceof UserError) return this.undeliverable(event, portal, "refused", err.userText, err);
-      if (isPeopleError(err) && !isTransient(err))
-        return this.undeliverable(event, portal, err.code, err.publicText, err);
+      const failure = classifyToPeopleFailure(err);
+      if (failure.kind === "permanent")
+        return this.undeliverable(event, portal, failure.reason, failure.userText, err);
+      // Tried again alone (the bridge's retry queue), until the window is over.
       if (this.retry.failed(event.eventId)) {
         this.o.metrics.failed("to_people", "retry");
+        if (isRetryLater(err)) throw err;
         throw new RetryLater("sending a Matrix event to People failed", { cause: err });
       }
       this.o.log.error({ err, room: portal.roomId, eventId: event.eventId }, "gave up on a Matrix event");
-      return this.undeliverable(event, portal, "gave_up", GAVE_UP_TEXT, err);
+      return this.undeliverable(event, portal, "gave_up", failure.giveUpText, err);
     }
   }
 
@@ -261,8 +255,8 @@ export class MatrixToPeopleFlow {
     const encrypted = media.encrypted;
     const decrypting = this.o.ghosts.downloadEncryptedMedia?.bind(this.o.ghosts);
     if (encrypted && !decrypting) throw new UserError(ENCRYPTED_MEDIA_TEXT);
-    const tooLarge = `The file is larger than ${megabytes(this.maxMedia)}, the most the bridge sends.`;
-    if (media.size !== undefined && media.size > this.maxMedia) throw new UserError(tooLarge);
+    if (media.size !== undefined && media.size > this.maxMedia)
+      throw new UserError(mediaTooLargeText(this.maxMedia));
     let bytes: Buffer;
     try {
       bytes =
@@ -270,9 +264,7 @@ export class MatrixToPeopleFlow {
           ? await decrypting(encrypted, this.maxMedia)
           : await this.o.ghosts.downloadMedia(media.mxc, this.maxMedia);
     } catch (err) {
-      if (err instanceof MediaTooLarge) throw new UserError(tooLarge, err.message);
-      if (err instanceof MediaNotFound) throw new UserError(MEDIA_NOT_FOUND_TEXT, err.message);
-      throw err;
+      throw mediaFailure(err, this.maxMedia);
     }
     const blob = await account.uploadAttachment(bytes, {
       mime: media.mime,
@@ -288,7 +280,8 @@ export class MatrixToPeopleFlow {
     try {
       bytes = await this.o.ghosts.downloadMedia(thumb.mxc, MAX_THUMBNAIL_BYTES);
     } catch (err) {
-      if (err instanceof MediaTooLarge || err instanceof MediaNotFound) return undefined;
+      if (err instanceof MediaTooLarge || err instanceof MediaNotFound || err instanceof MediaRefused)
+        return undefined;
       throw err;
     }
     return account.uploadAttachment(bytes, { mime: thumb.mime });

@@ -1,9 +1,9 @@
 // The portals' share of the appservice's room events: membership (ghost
 // invites, portals ending, group membership) to the PortalService or the
 // GroupService, everything else in a portal room to the Matrix → People flow.
-// An unexpected failure asks the homeserver to resend the transaction for a
-// while (RetryWindow) instead of being acknowledged silently; past the window
-// it is logged and counted.
+// An unexpected failure asks for the event to be tried again for a while
+// (RetryLater, the bridge's retry queue; RetryWindow) instead of being
+// acknowledged silently; past the window it is logged and counted.
 import { RetryLater, isRetryLater } from "../errors.js";
 import type { EphemeralEvent, RoomEvent } from "../matrix-side.js";
 import type { GroupMembership } from "./group-membership.js";

@@ -10,6 +10,7 @@ import { MatrixToPeopleFlow } from "./matrix-to-people-flow.js";
 import { PeopleToMatrixFlow, type PeopleToMatrixHooks } from "./people-to-matrix-flow.js";
 import { PortalEvents } from "./portal-events.js";
 import { PortalService } from "./portal-service.js";
+import { RetryWindow } from "./retry-window.js";
 import { GroupMembership } from "./group-membership.js";
 import { GroupService } from "./group-service.js";
 import { DEFAULT_MAX_GROUP_GHOSTS } from "../model/participant-set.js";
@@ -42,7 +43,10 @@ export function createPortals(o: {
   maxGroupGhosts?: number;
   /** Rooms and ghosts per People sender and hour (bridge.limits; the defaults without it). */
   limits?: CreationLimits;
+  /** How long a Matrix event is tried again (shared with the bridge's retry queue, which seeds it). */
+  retry?: RetryWindow;
 }): Portals {
+  const retry = o.retry ?? new RetryWindow();
   const media = o.maxMediaBytes ? { maxMediaBytes: o.maxMediaBytes } : {};
   const log = o.log.child({ component: "portals" });
   const limiter = o.store.senderCreations
@@ -84,6 +88,7 @@ export function createPortals(o: {
     permissions: o.permissions,
     log,
     metrics: o.metrics,
+    retry,
     ...media,
   });
   const toMatrix = new PeopleToMatrixFlow({
@@ -101,6 +106,6 @@ export function createPortals(o: {
     groups,
     toPeople,
     toMatrix,
-    events: new PortalEvents({ service, toPeople, groups, membership }),
+    events: new PortalEvents({ service, toPeople, groups, membership, retry }),
   };
 }

@@ -26,6 +26,12 @@ export class RetryWindow {
     return retry;
   }
 
+  /** `key` has been failing since `since` (kept across restarts by the bridge's retry queue). */
+  seed(key: string, since: number): void {
+    const first = this.since.get(key);
+    if (first === undefined || since < first) this.since.set(key, since);
+  }
+
   succeeded(key: string): void {
     this.since.delete(key);
   }

@@ -6,6 +6,7 @@ import { KnexGroupPortalStore } from "./group-portal-store.js";
 import { KnexCatchUpStore } from "./catch-up-store.js";
 import { KnexGhostProfileStore } from "./ghost-profile-store.js";
 import { KnexCryptoStore } from "./crypto-store.js";
+import { KnexEventRetryStore } from "./event-retry-store.js";
 import { KnexManagementRoomStore } from "./management-room-store.js";
 import { KnexMessageMapStore } from "./message-map-store.js";
 import { BRIDGE_MIGRATIONS_TABLE, bridgeMigrationSource } from "./migrations/index.js";
@@ -23,6 +24,7 @@ function knexConfig(config: BridgeStoreConfig): Knex.Config {
 
 class KnexBridgeStore implements BridgeStore {
   readonly transactions: KnexTransactionStore;
+  readonly eventRetries: KnexEventRetryStore;
   readonly crypto: KnexCryptoStore;
   readonly managementRooms: KnexManagementRoomStore;
   readonly peopleAccounts: KnexPeopleAccountStore;
@@ -36,6 +38,7 @@ class KnexBridgeStore implements BridgeStore {
 
   constructor(private readonly db: Knex) {
     this.transactions = new KnexTransactionStore(db);
+    this.eventRetries = new KnexEventRetryStore(db);
     this.crypto = new KnexCryptoStore(db);
     this.managementRooms = new KnexManagementRoomStore(db);
     this.peopleAccounts = new KnexPeopleAccountStore(db);

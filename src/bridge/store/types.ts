@@ -179,10 +179,31 @@ export interface SenderCreationStore {
   add(sender: string, counts: CreationCounts, at: number): Promise<void>;
   /** Deletes what was recorded at or before `before`; resolves with how many records went. */
   prune(before: number): Promise<number>;
+/** A Matrix room event kept to be tried again (migration 009-event-retries). */
+export interface EventRetry {
+  eventId: string;
+  roomId: string;
+  /** The event as the homeserver sent it. */
+  eventJson: string;
+  /** A kept event this one points at: it is tried only once that one is handled. */
+  waitsFor: string | null;
+  firstFailedAt: number;
+  attempts: number;
+  nextAttemptAt: number;
+}
+
+export interface EventRetryStore {
+  /** Keeps the event (durable when the promise resolves); false when it is kept already (left as it is). */
+  put(retry: EventRetry): Promise<boolean>;
+  /** Every kept event, in the order they were kept. */
+  list(): Promise<EventRetry[]>;
+  reschedule(eventId: string, attempts: number, nextAttemptAt: number): Promise<void>;
+  remove(eventId: string): Promise<void>;
 }
 
 export interface BridgeStore {
   readonly transactions: TransactionStore;
+  readonly eventRetries: EventRetryStore;
   readonly crypto: CryptoStore;
   readonly managementRooms: ManagementRoomStore;
   readonly peopleAccounts: PeopleAccountStore;

@@ -10,6 +10,7 @@ import * as ghostProfiles from "./005-ghost-profiles.js";
 import * as crypto from "./006-crypto.js";
 import * as ghostNames from "./007-ghost-names.js";
 import * as senderCreations from "./008-sender-creations.js";
+import * as eventRetries from "./009-event-retries.js";
 
 export interface NamedMigration {
   name: string;
@@ -27,6 +28,7 @@ export const BRIDGE_MIGRATIONS: readonly NamedMigration[] = [
   { name: "006-crypto", migration: crypto },
   { name: "007-ghost-names", migration: ghostNames },
   { name: "008-sender-creations", migration: senderCreations },
+  { name: "009-event-retries", migration: eventRetries },
 ];
 
 export const bridgeMigrationSource: Knex.MigrationSource<NamedMigration> = {

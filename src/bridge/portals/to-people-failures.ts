@@ -1,0 +1,52 @@
+// Which failures of a Matrix event on its way to People are final and which
+// may pass, and what the user is told. Pure: no IO, tested on its own.
+//
+// - permanent: the answer will not change (media gone, refused, too large or
+//   damaged; People refused the message; the content cannot be bridged). The
+//   ghost says so at once, in reply, and the event counts as handled.
+// - transient: the media's server or the People network failed for now, the
+//   database is down, the user's People account is not reachable yet. The
+//   event is tried again, alone (the bridge's retry queue), for the retry
+//   window; past it the user gets `giveUpText`.
+import { isPeopleError } from "../../people/errors.js";
+import { isTransient } from "../../people/client/transient.js";
+import { UserError, isRetryLater } from "../errors.js";
+import { MediaNotFound, MediaRefused, MediaTooLarge, MediaUnavailable } from "../matrix-side.js";
+
+export const MEDIA_NOT_FOUND_TEXT =
+  "The file could not be fetched: it is not on the homeserver (deleted, or never uploaded).";
+export const MEDIA_REFUSED_TEXT =
+  "The file could not be fetched: the homeserver refused to give it, or it was damaged.";
+export const MEDIA_GAVE_UP_TEXT =
+  "The file could not be fetched: the server that holds it kept failing, and the bridge stopped trying.";
+export const MEDIA_TOO_LARGE_TEXT = "The file could not be fetched: it is too large for the bridge.";
+export const GAVE_UP_TEXT = "The People network could not be reached for too long.";
+
+export function mediaTooLargeText(maxBytes: number): string {
+  return `The file could not be fetched: it is larger than ${Math.round(maxBytes / (1024 * 1024))} MB, the most the bridge sends.`;
+}
+
+export type ToPeopleFailure =
+  | { kind: "permanent"; reason: string; userText: string }
+  | { kind: "transient"; reason: string; giveUpText: string };
+
+/** A media download's failure as the user sees it: a UserError when final, as it was otherwise. */
+export function mediaFailure(err: unknown, maxBytes: number): unknown {
+  if (err instanceof MediaTooLarge) return new UserError(mediaTooLargeText(maxBytes), err.message);
+  if (err instanceof MediaNotFound) return new UserError(MEDIA_NOT_FOUND_TEXT, err.message);
+  if (err instanceof MediaRefused) return new UserError(MEDIA_REFUSED_TEXT, err.message);
+  return err;
+}
+
+export function classifyToPeopleFailure(err: unknown): ToPeopleFailure {
+  if (err instanceof UserError) return { kind: "permanent", reason: "refused", userText: err.userText };
+  if (err instanceof MediaTooLarge)
+    return { kind: "permanent", reason: "refused", userText: MEDIA_TOO_LARGE_TEXT };
+  if (err instanceof MediaNotFound || err instanceof MediaRefused)
+    return { kind: "permanent", reason: "refused", userText: (mediaFailure(err, 0) as UserError).userText };
+  if (isPeopleError(err) && !isTransient(err))
+    return { kind: "permanent", reason: err.code, userText: err.publicText };
+  if (err instanceof MediaUnavailable || (isRetryLater(err) && err.cause instanceof MediaUnavailable))
+    return { kind: "transient", reason: "media_unavailable", giveUpText: MEDIA_GAVE_UP_TEXT };
+  return { kind: "transient", reason: "unavailable", giveUpText: GAVE_UP_TEXT };
+}
