@@ -179,6 +179,8 @@ export interface SenderCreationStore {
   add(sender: string, counts: CreationCounts, at: number): Promise<void>;
   /** Deletes what was recorded at or before `before`; resolves with how many records went. */
   prune(before: number): Promise<number>;
+}
+
 /** A Matrix room event kept to be tried again (migration 009-event-retries). */
 export interface EventRetry {
   eventId: string;
