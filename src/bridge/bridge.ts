@@ -66,7 +66,7 @@ export interface StartBridgeOptions {
   /** Collect process-wide default metrics (the CLI does; only one bridge per process should). */
   defaultMetrics?: boolean;
   /** Tuning of the users' People clients (tests: faster reconnects and retries). */
-  peopleClient?: Pick<ClientOptions, "reconnect" | "backoff" | "autoRotate">;
+  peopleClient?: Pick<ClientOptions, "reconnect" | "backoff" | "autoRotate" | "deliveryRetry">;
   /** Test hooks of the People → Matrix flow. */
   hooks?: PeopleToMatrixHooks;
   /** Bounds of catch-up after homeserver outages (defaults in catch-up.ts). */
