@@ -119,6 +119,7 @@ describe("delivery queue", function () {
     // The same message arriving again while set aside is not delivered twice.
     await q.deliver(entry(1, "a"));
     await retried.promise;
+    await q.idle();
     assert.deepEqual(delivered, [3, 2, 1]);
     assert.equal(q.setAside, 0);
     assert.deepEqual(errors, ["deliver", "deliver", "deliver"]);

@@ -72,6 +72,11 @@ export class DeliveryQueue {
     return done;
   }
 
+  /** Resolves once nothing is queued or being handled (set-aside messages may still wait for their retry). */
+  idle(): Promise<void> {
+    return this.queue.idle();
+  }
+
   start(): void {
     this.stopped = false;
   }
