@@ -219,7 +219,10 @@ export async function startBridge(
     });
     cleanup.push(() => ghostProfiles.close());
     const ghosts = profiledGhosts(adapter.ghosts, ghostProfiles);
+    // Set once the connection exists: while the homeserver is away, People → Matrix retries do not count toward giving up.
+    const homeserver: { connection?: HomeserverConnection } = {};
     const portals = createPortals({
+      homeserverDown: () => homeserver.connection?.state !== "connected",
       ghosts,
       people: accounts,
       store,
@@ -259,7 +262,7 @@ export async function startBridge(
     cleanup.push(() => catchUp.stop());
     await adapter.start(handleEvent, (event) => portals.events.handleEphemeral(event));
 
-    const connection = new HomeserverConnection({
+    const connection = (homeserver.connection = new HomeserverConnection({
       url: homeserverUrl,
       domain: config.homeserver.domain,
       asToken: registration.as_token,
@@ -274,7 +277,7 @@ export async function startBridge(
       },
       onRecovered: (reason) => catchUp.request(reason),
       onQuiet: () => catchUp.checkpoint(),
-    });
+    }));
     connection.start();
     cleanup.push(() => connection.stop());
     void connection.ready.then(() => catchUp.request("start"));

@@ -74,6 +74,8 @@ export interface PeopleToMatrixOptions {
   retry?: RetryWindow;
   hooks?: PeopleToMatrixHooks;
   now?: () => number;
+  /** True while the homeserver is known to be away: a failure then does not count toward giving up. */
+  homeserverDown?: () => boolean;
   /** The largest attachment brought into Matrix (default 100 MB). */
   maxMediaBytes?: number;
 }
@@ -127,15 +129,18 @@ export class PeopleToMatrixFlow {
           log.warn({ why: err.message }, "a group conversation was refused; the message is not bridged");
           return;
         }
-        if (this.retry.failed(key)) {
-          this.o.metrics.failed("to_matrix", "retry");
-          log.warn({ err }, "a People message did not reach Matrix; it is tried again on its own");
-          throw err;
+        // A homeserver outage holds every message alike: the window starts once it is back.
+        if (this.o.homeserverDown?.()) this.retry.succeeded(key);
+        else if (!this.retry.failed(key)) {
+          this.count("failed");
+          this.o.metrics.failed("to_matrix", "gave_up");
+          log.error({ err }, "gave up on a People message: it did not reach Matrix in time");
+          await this.gaveUpNotice(account, m, set, log);
+          return;
         }
-        this.count("failed");
-        this.o.metrics.failed("to_matrix", "gave_up");
-        log.error({ err }, "gave up on a People message: it did not reach Matrix in time");
-        await this.gaveUpNotice(account, m, set, log);
+        this.o.metrics.failed("to_matrix", "retry");
+        log.warn({ err }, "a People message did not reach Matrix; it is tried again on its own");
+        throw err;
       }
     });
   };
