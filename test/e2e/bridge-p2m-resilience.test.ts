@@ -223,7 +223,7 @@ describe("People → Matrix: nothing stalls behind one bad message, and no sende
     );
   });
 
-  it("a blob server that is down: that message alone is retried and arrives later, once; others flow meanwhile", async function () {
+  it("a blob server that is down: that message alone is retried (across a restart) and arrives later, once; others flow meanwhile", async function () {
     const p = proxy!;
     const room = portals[JOE]!;
     const image = randomBytes(2048);
@@ -251,6 +251,15 @@ describe("People → Matrix: nothing stalls behind one bad message, and no sende
       false,
     );
     assert.equal(notices(), noticesBefore, "no notice: the failure is not permanent");
+
+    // Set aside across a restart of the bridge: still undelivered in Alice's People inbox, tried again at start.
+    await started().stopBridge();
+    const refusedBeforeRestart = p.refused;
+    await started().startBridge();
+    await eventually("the bridge to try the blob again after its restart", () =>
+      p.refused > refusedBeforeRestart ? true : undefined,
+    );
+    assert.equal(seen.filter((s) => s.room === room && s.body === "later.bin").length, 0);
 
     p.down = false;
     await arrival(
