@@ -68,7 +68,7 @@ export interface StartBridgeOptions {
   /** Collect process-wide default metrics (the CLI does; only one bridge per process should). */
   defaultMetrics?: boolean;
   /** Tuning of the users' People clients (tests: faster reconnects and retries). */
-  peopleClient?: Pick<ClientOptions, "reconnect" | "backoff" | "autoRotate">;
+  peopleClient?: Pick<ClientOptions, "reconnect" | "backoff" | "autoRotate" | "deliveryRetry">;
   /** Test hooks of the People → Matrix flow. */
   hooks?: PeopleToMatrixHooks;
   /** Bounds of catch-up after homeserver outages (defaults in catch-up.ts). */
@@ -238,7 +238,10 @@ export async function startBridge(
     });
     cleanup.push(() => ghostProfiles.close());
     const ghosts = profiledGhosts(adapter.ghosts, ghostProfiles);
+    // Set once the connection exists: while the homeserver is away, People → Matrix retries do not count toward giving up.
+    const homeserver: { connection?: HomeserverConnection } = {};
     const portals = createPortals({
+      homeserverDown: () => homeserver.connection?.state !== "connected",
       ghosts,
       people: accounts,
       store,
@@ -283,7 +286,7 @@ export async function startBridge(
     cleanup.push(() => catchUp.stop());
     await adapter.start(handleEvent, (event) => portals.events.handleEphemeral(event));
 
-    const connection = new HomeserverConnection({
+    const connection = (homeserver.connection = new HomeserverConnection({
       url: homeserverUrl,
       domain: config.homeserver.domain,
       asToken: registration.as_token,
@@ -298,7 +301,7 @@ export async function startBridge(
       },
       onRecovered: (reason) => catchUp.request(reason),
       onQuiet: () => catchUp.checkpoint(),
-    });
+    }));
     connection.start();
     cleanup.push(() => connection.stop());
     void connection.ready.then(() => catchUp.request("start"));

@@ -49,7 +49,7 @@ export interface PeopleAccountsOptions {
   /** The largest attachment the accounts upload or download (people.limits.max_blob_bytes). */
   maxAttachmentBytes?: number;
   /** Client tuning (tests: faster reconnects and retries). */
-  client?: Pick<ClientOptions, "reconnect" | "backoff" | "autoRotate">;
+  client?: Pick<ClientOptions, "reconnect" | "backoff" | "autoRotate" | "deliveryRetry">;
   now?: () => number;
 }
 
@@ -355,7 +355,7 @@ export class PeopleAccounts implements PeopleSide {
   }
 
   private async deliver(account: ClientAccount, m: ReceivedMessage): Promise<void> {
-    // Not acknowledged: the People server delivers it again once the bridge is ready.
+    // Set aside by the People client and tried again on its own once the bridge is ready.
     if (!this.handler) throw new Error("no handler for People messages yet");
     await this.handler(account, {
       id: m.id as MessageId,

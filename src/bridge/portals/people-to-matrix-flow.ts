@@ -8,10 +8,15 @@
 // the envelope to its server (DESIGN §3: mail is acknowledged only after it
 // reached the room).
 //
-// A failure is thrown, so the message comes again, for a bounded time
-// (RetryWindow): one message that can never reach Matrix must not hold up
-// every later one. Past the window it is logged as given up (it stays in the
-// account's local inbox).
+// Failures are sorted (delivery-failure.ts). A permanent one (an attachment
+// that does not exist, does not match its hash, is too large or cannot be
+// decrypted) is answered in the room: the ghost posts the caption, if any, and
+// a notice saying what could not be bridged and why; the message is recorded
+// and the conversation moves on. A transient one is thrown: the People client
+// sets the message aside and tries it again on its own, with backoff, while
+// later messages flow (delivery-queue.ts), for a bounded time (RetryWindow).
+// Past the window the ghost posts a notice into the DM portal, if there is one,
+// and the message is let go (it stays in the account's local inbox).
 //
 // Attachments: the bytes are fetched from People (decrypted, hash checked),
 // uploaded to the media repository as the ghost, and sent as an m.image,
@@ -50,6 +55,8 @@ import type { MessageMapStore } from "../store/types.js";
 import { GroupRefused, referencedMessages, type GroupService } from "./group-service.js";
 import type { PortalService } from "./portal-service.js";
 import { RetryWindow } from "./retry-window.js";
+import { classifyAttachmentFailure, gaveUpText, unfetchableText } from "./delivery-failure.js";
+import { errorCode } from "../../people/client/transient.js";
 
 export interface PeopleToMatrixHooks {
   /** Test hook: runs after the Matrix send, before the mapping is recorded (a throw simulates a crash there). */
@@ -67,11 +74,15 @@ export interface PeopleToMatrixOptions {
   retry?: RetryWindow;
   hooks?: PeopleToMatrixHooks;
   now?: () => number;
+  /** True while the homeserver is known to be away: a failure then does not count toward giving up. */
+  homeserverDown?: () => boolean;
   /** The largest attachment brought into Matrix (default 100 MB). */
   maxMediaBytes?: number;
 }
 
 const DEFAULT_MAX_MEDIA_BYTES = 100 * 1024 * 1024;
+/** The caption of a file that could not be brought here is sent alone, cut to this (well inside Matrix's 64 KiB). */
+const MAX_CAPTION = 16_000;
 
 export class PeopleToMatrixFlow {
   private readonly retry: RetryWindow;
@@ -118,14 +129,18 @@ export class PeopleToMatrixFlow {
           log.warn({ why: err.message }, "a group conversation was refused; the message is not bridged");
           return;
         }
-        if (this.retry.failed(key)) {
-          this.o.metrics.failed("to_matrix", "retry");
-          log.warn({ err }, "a People message did not reach Matrix; it comes again");
-          throw err;
+        // A homeserver outage holds every message alike: the window starts once it is back.
+        if (this.o.homeserverDown?.()) this.retry.succeeded(key);
+        else if (!this.retry.failed(key)) {
+          this.count("failed");
+          this.o.metrics.failed("to_matrix", "gave_up");
+          log.error({ err }, "gave up on a People message: it did not reach Matrix in time");
+          await this.gaveUpNotice(account, m, set, log);
+          return;
         }
-        this.count("failed");
-        this.o.metrics.failed("to_matrix", "gave_up");
-        log.error({ err }, "gave up on a People message: it did not reach Matrix in time");
+        this.o.metrics.failed("to_matrix", "retry");
+        log.warn({ err }, "a People message did not reach Matrix; it is tried again on its own");
+        throw err;
       }
     });
   };
@@ -208,9 +223,16 @@ export class PeopleToMatrixFlow {
           const text = `${m.from} sent a file${name} too large for the bridge to bring here.`;
           return this.o.ghosts.sendEvent(ghost, room, "m.room.message", noticeContent(notice(text)), txnKey);
         }
-        const bytes = await account.downloadAttachment(result.blob);
-        // Encrypted rooms get encrypted uploads and their `file` objects (when the adapter can).
-        const media = await this.upload(ghost, room, bytes, result.blob.mime, result.blob.name);
+        let media: MatrixMediaSource;
+        try {
+          const bytes = await account.downloadAttachment(result.blob);
+          // Encrypted rooms get encrypted uploads and their `file` objects (when the adapter can).
+          media = await this.upload(ghost, room, bytes, result.blob.mime, result.blob.name);
+        } catch (err) {
+          const failure = classifyAttachmentFailure(err);
+          if (failure.kind === "transient") throw err;
+          return this.unfetchable(ghost, room, m, failure.why, result.blob.name, txnKey, err);
+        }
         const thumbnail = result.thumbnail && (await this.thumbnail(result.thumbnail, ghost, room, account));
         const event = attachmentToMatrix(
           m.content as AttachmentContent,
@@ -223,6 +245,64 @@ export class PeopleToMatrixFlow {
         }
         return this.o.ghosts.sendEvent(ghost, room, event.type, { ...event.content }, txnKey);
       }
+    }
+  }
+
+  /**
+   * An attachment that can never be brought here: its caption as a message (the
+   * event the message maps to), then a notice saying why the file is missing.
+   */
+  private async unfetchable(
+    ghost: ReturnType<GhostSide["ghostId"]>,
+    room: string,
+    m: IncomingMessage,
+    why: string,
+    name: string | undefined,
+    txnKey: string,
+    err: unknown,
+  ): Promise<MatrixEventId> {
+    this.count("unfetchable");
+    this.o.metrics.failed("to_matrix", "unfetchable");
+    this.o.log.warn(
+      { from: m.from, message: m.id, code: isPeopleError(err) ? errorCode(err) : undefined, why },
+      "an attachment cannot be brought into Matrix; the room is told",
+    );
+    const caption = m.content.type === "attachment" ? m.content.caption : undefined;
+    const text = noticeContent(notice(unfetchableText(m.from, why, name)));
+    if (!caption) return this.o.ghosts.sendEvent(ghost, room, "m.room.message", text, txnKey);
+    const captionEvent = await this.o.ghosts.sendEvent(
+      ghost,
+      room,
+      "m.room.message",
+      { msgtype: "m.text", body: caption.slice(0, MAX_CAPTION) },
+      txnKey,
+    );
+    await this.o.ghosts.sendEvent(ghost, room, "m.room.message", text, `${txnKey}.notice`);
+    return captionEvent;
+  }
+
+  /** Past the retry window: the DM portal (when there is one) is told, best effort. */
+  private async gaveUpNotice(
+    account: PeopleAccount,
+    m: IncomingMessage,
+    set: ParticipantSet,
+    log: Logger,
+  ): Promise<void> {
+    if (set.length > 2 || m.content.type === "receipt" || m.content.type === "typing") return;
+    try {
+      const portal = await this.o.portals.byPair(account.owner, m.from);
+      if (!portal) return;
+      const text = noticeContent(notice(gaveUpText(m.from, this.retry.windowMs)));
+      const ghost = this.o.ghosts.ghostId(m.from);
+      await this.o.ghosts.sendEvent(
+        ghost,
+        portal.roomId,
+        "m.room.message",
+        text,
+        `people.${m.from}.${m.id}.gaveup`,
+      );
+    } catch (err) {
+      log.warn({ err }, "could not tell the room about a message given up");
     }
   }
 

@@ -37,6 +37,8 @@ export function createPortals(o: {
   log: Logger;
   metrics: BridgeMetrics;
   hooks?: PeopleToMatrixHooks;
+  /** True while the homeserver is known to be away: People → Matrix retries then do not count toward giving up. */
+  homeserverDown?: () => boolean;
   /** The largest media bridged either way (default 100 MB). */
   maxMediaBytes?: number;
   /** The most ghosts a group room gets from the People side (default 64). */
@@ -100,6 +102,7 @@ export function createPortals(o: {
     metrics: o.metrics,
     ...media,
     ...(o.hooks ? { hooks: o.hooks } : {}),
+    ...(o.homeserverDown ? { homeserverDown: o.homeserverDown } : {}),
   });
   return {
     service,

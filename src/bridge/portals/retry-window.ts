@@ -11,7 +11,7 @@ export class RetryWindow {
   private readonly since = new Map<string, number>();
 
   constructor(
-    private readonly windowMs = DEFAULT_RETRY_WINDOW_MS,
+    readonly windowMs = DEFAULT_RETRY_WINDOW_MS,
     private readonly now: () => number = Date.now,
   ) {}
 

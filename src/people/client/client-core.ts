@@ -12,6 +12,7 @@ import type { ClientStore } from "./local-store.js";
 import { openSqliteClientStore } from "./local-store-sqlite.js";
 import { Outbox, type BackoffOptions } from "./outbox.js";
 import { ServerDirectory } from "./server-directory.js";
+import type { DeliveryRetryOptions } from "./delivery-queue.js";
 import type { KdfParams } from "./store-crypto.js";
 
 export interface ClientOptions {
@@ -29,6 +30,8 @@ export interface ClientOptions {
   kdf?: KdfParams;
   backoff?: BackoffOptions;
   reconnect?: ReconnectOptions;
+  /** Retries of a received message whose listeners failed (set aside, retried alone; delivery-queue.ts). */
+  deliveryRetry?: DeliveryRetryOptions;
   /** How long a fetched device list is used to verify incoming mail before asking again (default 30 s). */
   contactMaxAgeMs?: number;
   /** The same when sealing (default 0: fetched fresh for every message while the server answers). */

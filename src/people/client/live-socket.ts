@@ -1,9 +1,12 @@
 // The device's WebSocket to its own server (PROTOCOL §17): the server sends
 // what is pending, then `caught_up`, then pushes new mail as it is stored.
-// Envelopes are handed to the receiver one at a time, in order; each is
-// acknowledged only after the receiver returned (its write is durable). A
-// transient failure drops the connection without acknowledging, and the
-// reconnect (with backoff) catches up from that envelope on.
+// Envelopes are taken in by the receiver one at a time, in order (opened,
+// verified, stored); the messages are then handled in the receiver's fair
+// order while later envelopes are taken in, up to MAX_AHEAD not yet handled.
+// Each is acknowledged only once handled (delivered, or set aside durably),
+// so acknowledgements may come out of order. A transient failure drops the
+// connection without acknowledging, and the reconnect (with backoff) catches
+// up from that envelope on.
 import { rootCertificates } from "node:tls";
 import { WebSocket, type RawData } from "ws";
 import { z } from "zod";
@@ -15,6 +18,8 @@ const LIVE_PATH = "/_people/v1/live";
 /** The server pings every 30 s; a connection silent for longer than this is dead. */
 const SILENCE_MS = 75_000;
 const MAX_FRAME = 4 * 1024 * 1024;
+/** Envelopes taken in but not yet handled, at most: past this, taking in waits. */
+const MAX_AHEAD = 5000;
 
 const frameSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("ready") }),
@@ -50,8 +55,11 @@ export interface RelayFrame {
 }
 
 export interface LiveHandler {
-  /** Resolves once the envelope is handled for good (stored, or rejected and reported); throws to retry later. */
-  envelope(envelopeId: string, inner: Buffer): Promise<void>;
+  /**
+   * Takes the envelope in (stored, or rejected and reported; throws to retry
+   * later); `handled` resolves once it may be acknowledged (rejects: retry later).
+   */
+  envelope(envelopeId: string, inner: Buffer): Promise<{ handled: Promise<void> }>;
   caughtUp(seq: number): void;
   /** Realtime (realtime.ts): handled as they arrive, not queued behind envelopes being processed. */
   relay?(frame: RelayFrame): void;
@@ -140,9 +148,16 @@ export class LiveSocket {
     });
     this.ws = ws;
     if (this.stopped) ws.close(1000);
-    // Frames are handled strictly one after another; after a failure the rest are left for the next connection.
+    // Frames are taken in strictly one after another; after a failure the rest are left for the next connection.
     let chain = Promise.resolve();
     let failed = false;
+    const inflight = new Set<Promise<void>>();
+    const fail = (error: unknown) => {
+      if (failed) return;
+      failed = true;
+      this.o.events.emit("error", { where: "receive", error });
+      ws.terminate();
+    };
     let silence: NodeJS.Timeout | undefined;
     const alive = () => {
       clearTimeout(silence);
@@ -165,11 +180,9 @@ export class LiveSocket {
         chain = chain.then(async () => {
           if (failed) return;
           try {
-            await this.frame(ws, frame, onReady);
+            await this.frame(ws, frame, onReady, { inflight, fail });
           } catch (error) {
-            failed = true;
-            this.o.events.emit("error", { where: "receive", error });
-            ws.terminate();
+            fail(error);
           }
         });
       });
@@ -184,6 +197,7 @@ export class LiveSocket {
       });
     });
     await chain;
+    await Promise.all(inflight);
     this.ws = undefined;
   }
 
@@ -215,7 +229,12 @@ export class LiveSocket {
     }
   }
 
-  private async frame(ws: WebSocket, frame: Frame, onReady: () => void): Promise<void> {
+  private async frame(
+    ws: WebSocket,
+    frame: Frame,
+    onReady: () => void,
+    c: { inflight: Set<Promise<void>>; fail: (error: unknown) => void },
+  ): Promise<void> {
     switch (frame.type) {
       case "ready":
         onReady();
@@ -226,14 +245,25 @@ export class LiveSocket {
         this.o.events.emit("connection", { state: "open" });
         return;
       case "envelope": {
-        await this.o.handler.envelope(frame.id, Buffer.from(frame.data, "base64url"));
-        // Not open any more: the envelope stays in the mailbox and comes again; the inbox dedups it.
-        if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "ack", ids: [frame.id] }));
+        while (c.inflight.size >= MAX_AHEAD) await Promise.race(c.inflight);
+        const { handled } = await this.o.handler.envelope(frame.id, Buffer.from(frame.data, "base64url"));
+        const acked = handled.then(
+          () => {
+            // Not open any more: the envelope stays in the mailbox and comes again; the inbox dedups it.
+            if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "ack", ids: [frame.id] }));
+          },
+          (error: unknown) => c.fail(error),
+        );
+        c.inflight.add(acked);
+        void acked.finally(() => c.inflight.delete(acked));
         return;
       }
-      case "caught_up":
-        this.o.handler.caughtUp(frame.seq);
+      case "caught_up": {
+        // Caught up once what came before is handled; later envelopes are taken in meanwhile.
+        const before = [...c.inflight];
+        void Promise.all(before).then(() => this.o.handler.caughtUp(frame.seq));
         return;
+      }
       default:
         return;
     }

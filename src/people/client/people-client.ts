@@ -79,7 +79,14 @@ export class PeopleClient {
     const serverUrl = () => discovery.resolve(addressDomain(account.address));
     this.session = new Session({ http, serverUrl, identity: () => account.identity, now });
     this.messenger = new Messenger({ account, directory, servers, store, outbox, now });
-    this.receiver = new Receiver({ account, directory, store, events, now });
+    this.receiver = new Receiver({
+      account,
+      directory,
+      store,
+      events,
+      now,
+      ...(core.o.deliveryRetry ? { deliveryRetry: core.o.deliveryRetry } : {}),
+    });
     this.link = new LinkResponder({ account, servers, outbox, events, now });
     this.receiver.linkInterceptor = this.link.intercept;
     // First listener: group keys are stored, and realtime signals handled, before anyone else sees them.
@@ -89,9 +96,7 @@ export class PeopleClient {
       session: this.session,
       events,
       handler: {
-        envelope: async (id, inner) => {
-          await this.receiver.envelope(id, inner);
-        },
+        envelope: async (id, inner) => this.receiver.take(id, inner),
         caughtUp: (seq) => events.emit("caughtUp", { seq }),
         relay: (frame) => this.realtimeImpl.relayFrame(frame),
         relayError: (session, code) => this.realtimeImpl.relayError(session, code),
@@ -247,6 +252,7 @@ export class PeopleClient {
     this.link.cancel();
     await this.realtimeImpl.closeAll();
     await this.live.stop();
+    await this.receiver.stop();
     await this.core.outbox.stop();
   }
 

@@ -4,7 +4,11 @@
 // guard), hand the message to the listeners, and only then let the caller
 // acknowledge it. An envelope that fails the rules is reported and treated
 // as handled, so one bad envelope cannot wedge the mailbox; a failure that
-// may pass (the network, a listener) is thrown, so it is tried again.
+// may pass (the network) before the message is stored is thrown, so it is
+// tried again. Once stored, the message goes to the listeners through the
+// delivery queue (delivery-queue.ts): fairly per sender, and a message whose
+// listeners fail is set aside (undelivered in the store) and retried alone,
+// so the caller may acknowledge it and later mail flows.
 import { PeopleError, isPeopleError } from "../errors.js";
 import {
   MAX_TTL_MS,
@@ -16,6 +20,7 @@ import {
 import type { Account } from "./account.js";
 import type { Directory } from "./directory.js";
 import type { ClientEvents } from "./events.js";
+import { DeliveryQueue, type DeliveryRetryOptions } from "./delivery-queue.js";
 import type { ClientStore, InboxEntry, StoredMessage } from "./local-store.js";
 import { errorCode, isTransient } from "./transient.js";
 
@@ -35,9 +40,17 @@ const MAX_HELD = 1000;
 
 const deferToStore: ReplayGuard = { checkAndRemember: () => true };
 
+/** An envelope taken in: stored (or rejected, or held), and `handled` once it may be acknowledged. */
+export interface Taken {
+  status: "done" | "held";
+  handled: Promise<void>;
+}
+const HANDLED = Promise.resolve();
+
 export class Receiver {
   private readonly handlers = new Set<MessageHandler>();
   private readonly failingSince = new Map<string, number>();
+  private readonly queue: DeliveryQueue;
   linkInterceptor: LinkInterceptor | undefined;
 
   constructor(
@@ -48,8 +61,15 @@ export class Receiver {
       events: ClientEvents;
       now: () => number;
       retryWindowMs?: number;
+      deliveryRetry?: DeliveryRetryOptions;
     },
-  ) {}
+  ) {
+    this.queue = new DeliveryQueue({
+      run: (entry) => this.run(entry),
+      events: o.events,
+      ...(o.deliveryRetry ? { retry: o.deliveryRetry } : {}),
+    });
+  }
 
   onMessage(handler: MessageHandler): () => void {
     this.handlers.add(handler);
@@ -58,6 +78,17 @@ export class Receiver {
 
   /** Resolves when the envelope may be acknowledged ("held": kept aside for a key change to be accepted). */
   async envelope(envelopeId: string, inner: Buffer): Promise<"done" | "held"> {
+    const taken = await this.take(envelopeId, inner);
+    await taken.handled;
+    return taken.status;
+  }
+
+  /**
+   * Opens, verifies and stores the envelope (resolves then, so the next one can
+   * be taken in) and queues the message for the listeners: `handled` resolves
+   * once it was delivered or set aside, when the envelope may be acknowledged.
+   */
+  async take(envelopeId: string, inner: Buffer): Promise<Taken> {
     let message: StoredMessage;
     let from: string | undefined;
     let until = 0;
@@ -71,7 +102,7 @@ export class Receiver {
         unverified.from === this.o.account.address &&
         (await this.linkInterceptor?.(unverified, envelopeId))
       )
-        return "done";
+        return { status: "done", handled: HANDLED };
       const key = await this.o.directory.senderKey(unverified.from, unverified.device, unverified.ts);
       const now = this.o.now();
       const verified = verifyMessage(unverified, key, {
@@ -87,27 +118,27 @@ export class Receiver {
       if (isPeopleError(e, "PEOPLE_CHAIN_FORK") && from && (await this.o.store.heldCount(from)) < MAX_HELD) {
         await this.o.store.hold({ envelopeId, from, inner, until });
         this.o.events.emit("held", { envelopeId, from });
-        return "held";
+        return { status: "held", handled: HANDLED };
       }
       this.reject(envelopeId, e, from);
-      return "done";
+      return { status: "done", handled: HANDLED };
     }
     this.failingSince.delete(envelopeId);
     const result = await this.o.store.commitMessage(message, false);
     switch (result.status) {
       case "new":
-        await this.deliver({ ...message, seq: result.seq, delivered: false });
-        break;
+        return {
+          status: "done",
+          handled: this.queue.deliver({ ...message, seq: result.seq, delivered: false }),
+        };
       case "undelivered":
-        await this.deliver(result.entry);
-        break;
+        return { status: "done", handled: this.queue.deliver(result.entry) };
       case "delivered":
-        break;
+        return { status: "done", handled: HANDLED };
       case "replayed":
         this.reject(envelopeId, new PeopleError("PEOPLE_REPLAYED", "message id seen before"), message.from);
-        break;
+        return { status: "done", handled: HANDLED };
     }
-    return "done";
   }
 
   /**
@@ -131,12 +162,22 @@ export class Receiver {
     }
   }
 
-  /** Messages stored but not yet seen by the listeners (the process stopped in between). */
+  /**
+   * Messages stored but not yet seen by the listeners (the process stopped in
+   * between, or they were set aside): queued again; resolves once each was
+   * delivered or set aside again.
+   */
   async redeliverPending(): Promise<void> {
-    for (const entry of await this.o.store.undelivered()) await this.deliver(entry);
+    this.queue.start();
+    await Promise.all((await this.o.store.undelivered()).map((entry) => this.queue.deliver(entry)));
   }
 
-  private async deliver(entry: InboxEntry): Promise<void> {
+  /** Stops retrying set-aside messages (they stay undelivered) and waits for the one being handled. */
+  stop(): Promise<void> {
+    return this.queue.stop();
+  }
+
+  private async run(entry: InboxEntry): Promise<void> {
     for (const handler of this.handlers) await handler(entry);
     await this.o.store.markDelivered(entry.seq);
   }
