@@ -28,6 +28,42 @@ export default tseslint.config(
     },
   },
   {
+    // Shared helpers sit below both programs: they never reach into the bridge, the client or the server.
+    files: ["src/shared/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { group: ["**/bridge/**", "**/bridge"], message: "src/shared never imports src/bridge" },
+            {
+              group: ["**/people/client/**", "**/people/server/**", "**/people/cli/**"],
+              message: "src/shared never imports the People client, server or CLI",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The protocol and the network layer are shared by the client and the server, so they import neither.
+    files: ["src/people/protocol/**/*.ts", "src/people/net/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { group: ["**/bridge/**", "**/bridge"], message: "src/people never imports src/bridge" },
+            {
+              group: ["**/client/**", "**/server/**", "**/cli/**"],
+              message: "the protocol and net layers never import the People client, server or CLI",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ["**/*.cjs"],
     languageOptions: {
       sourceType: "commonjs",

@@ -21,7 +21,7 @@
 // are idempotent (joins, invites, notices with stable transaction ids), the
 // store write last, so a redelivery after a crash repeats them harmlessly.
 // This file: the rooms and the People side; group-membership.ts: the Matrix side.
-import { KeyedLock } from "../../people/client/lock.js";
+import { KeyedLock } from "../../shared/keyed-lock.js";
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import type { Logger } from "../logger.js";
 import type { GhostSide } from "../matrix-side.js";

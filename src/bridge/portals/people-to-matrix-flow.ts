@@ -29,7 +29,7 @@
 import type { MessageId } from "../../people/protocol/ids.js";
 import type { BlobRef } from "../../people/protocol/messages.js";
 import { isPeopleError } from "../../people/errors.js";
-import { isTransient } from "../../people/client/transient.js";
+import { isTransient } from "../../shared/transient.js";
 import type { Logger } from "../logger.js";
 import type { GhostSide } from "../matrix-side.js";
 import type { BridgeMetrics } from "../metrics.js";
@@ -44,7 +44,7 @@ import {
 } from "../model/people-to-matrix.js";
 import { notice, noticeContent } from "../notice.js";
 import type { IncomingMessage, PeopleAccount } from "../people-side.js";
-import { KeyedLock } from "../../people/client/lock.js";
+import { KeyedLock } from "../../shared/keyed-lock.js";
 import { conversationOf, type ParticipantSet } from "../model/participant-set.js";
 import type { MessageMapStore } from "../store/types.js";
 import { GroupRefused, referencedMessages, type GroupService } from "./group-service.js";

@@ -8,7 +8,7 @@
 // A portal ends when its user leaves or its ghost is removed; the next
 // message in either direction starts a new one.
 import { addressDomain, type PeopleAddress } from "../../people/protocol/address.js";
-import { KeyedLock } from "../../people/client/lock.js";
+import { KeyedLock } from "../../shared/keyed-lock.js";
 import { REFUSAL } from "../bot.js";
 import { UserError } from "../errors.js";
 import type { Logger } from "../logger.js";

@@ -34,7 +34,7 @@ import type { Account } from "./account.js";
 import { parseAnswer } from "./answers.js";
 import type { Attachments, TransferOptions } from "./attachments.js";
 import type { Directory } from "./directory.js";
-import type { Discovery } from "./discovery.js";
+import type { Discovery } from "../net/discovery.js";
 import { Emitter } from "./emitter.js";
 import type { Groups } from "./groups.js";
 import type { InboxEntry } from "./local-store.js";
@@ -50,7 +50,7 @@ import {
   type UnopenablePost,
 } from "./post-types.js";
 import type { Session } from "./session.js";
-import { errorCode } from "./transient.js";
+import { errorCode } from "../../shared/transient.js";
 
 /** The feed accepts `ciphertext` of at most 358 400 characters and public bodies of 262 144 (PROTOCOL §16.10). */
 const MAX_CIPHERTEXT_CHARS = 350 * 1024;

@@ -1,6 +1,6 @@
 // Which failures are worth retrying: the network, an overloaded or failing
 // server. Everything else is an answer, and retrying it would only repeat it.
-import { PeopleError } from "../errors.js";
+import { PeopleError } from "../people/errors.js";
 
 export function isTransient(e: unknown): boolean {
   if (!(e instanceof PeopleError)) return true;
