@@ -10,7 +10,7 @@ import type { Contact, Resolution } from "../../people/client/directory.js";
 import { PeopleClient, type ClientOptions } from "../../people/client/people-client.js";
 import { KeyedLock } from "../../shared/keyed-lock.js";
 import type { ReceivedMessage } from "../../people/client/receiver.js";
-import { errorCode } from "../../shared/transient.js";
+import { errorCode } from "../../people/transient.js";
 import { addressDomain, parseAddress, type PeopleAddress } from "../../people/protocol/address.js";
 import type { MessageId } from "../../people/protocol/ids.js";
 import type { BlobRef, MessageContent } from "../../people/protocol/messages.js";

@@ -16,7 +16,7 @@
 // again when the homeserver redelivers the transaction (People has no
 // caller-chosen message id to dedup on); the window is one database write.
 import { isPeopleError } from "../../people/errors.js";
-import { isTransient } from "../../shared/transient.js";
+import { isTransient } from "../../people/transient.js";
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import type { MessageId } from "../../people/protocol/ids.js";
 import type { MessageContent } from "../../people/protocol/messages.js";

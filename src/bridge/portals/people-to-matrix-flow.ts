@@ -29,7 +29,7 @@
 import type { MessageId } from "../../people/protocol/ids.js";
 import type { BlobRef } from "../../people/protocol/messages.js";
 import { isPeopleError } from "../../people/errors.js";
-import { isTransient } from "../../shared/transient.js";
+import { isTransient } from "../../people/transient.js";
 import type { Logger } from "../logger.js";
 import type { GhostSide } from "../matrix-side.js";
 import type { BridgeMetrics } from "../metrics.js";

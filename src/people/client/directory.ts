@@ -23,7 +23,7 @@ import type { Discovery } from "../net/discovery.js";
 import type { ClientEvents } from "./events.js";
 import type { ClientStore, ContactRecord, DeviceLists } from "./local-store.js";
 import { KeyedLock } from "../../shared/keyed-lock.js";
-import { isTransient } from "../../shared/transient.js";
+import { isTransient } from "../transient.js";
 
 /**
  * How long a fetched device list is used to verify incoming mail without asking

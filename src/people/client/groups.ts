@@ -25,7 +25,7 @@ import type { Directory } from "./directory.js";
 import { Emitter } from "./emitter.js";
 import type { ClientStore, GroupKeyRecord, GroupRecord, InboxEntry } from "./local-store.js";
 import { KeyedLock } from "../../shared/keyed-lock.js";
-import { errorCode } from "../../shared/transient.js";
+import { errorCode } from "../transient.js";
 
 export const MAX_GROUP_NAME = 256;
 /** `group_key.members` holds at most 1024 addresses (PROTOCOL §11). */

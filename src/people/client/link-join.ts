@@ -27,7 +27,7 @@ import {
 } from "./link-code.js";
 import type { ServerDirectory } from "./server-directory.js";
 import { Session } from "./session.js";
-import { sleep } from "../../shared/transient.js";
+import { sleep } from "../../shared/sleep.js";
 
 export interface JoinDeps {
   http: Pick<HttpsClient, "json" | "send">;

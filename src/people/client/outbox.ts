@@ -12,7 +12,7 @@ import { jsonOrNull } from "./answers.js";
 import type { Discovery } from "../net/discovery.js";
 import type { ClientEvents } from "./events.js";
 import type { ClientStore, OutboxInsert, OutboxRow } from "./local-store.js";
-import { errorCode } from "../../shared/transient.js";
+import { errorCode } from "../transient.js";
 
 export interface BackoffOptions {
   /** First retry delay (default 1 s); doubles per attempt. */

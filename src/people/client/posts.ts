@@ -50,7 +50,7 @@ import {
   type UnopenablePost,
 } from "./post-types.js";
 import type { Session } from "./session.js";
-import { errorCode } from "../../shared/transient.js";
+import { errorCode } from "../transient.js";
 
 /** The feed accepts `ciphertext` of at most 358 400 characters and public bodies of 262 144 (PROTOCOL §16.10). */
 const MAX_CIPHERTEXT_CHARS = 350 * 1024;

@@ -23,7 +23,7 @@ import {
   type RtState,
   type RtTransport,
 } from "./realtime-types.js";
-import { errorCode } from "../../shared/transient.js";
+import { errorCode } from "../transient.js";
 
 /** What a session needs from the realtime manager. */
 export interface RtSessionHost {

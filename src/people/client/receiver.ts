@@ -17,7 +17,7 @@ import type { Account } from "./account.js";
 import type { Directory } from "./directory.js";
 import type { ClientEvents } from "./events.js";
 import type { ClientStore, InboxEntry, StoredMessage } from "./local-store.js";
-import { errorCode, isTransient } from "../../shared/transient.js";
+import { errorCode, isTransient } from "../transient.js";
 
 export type ReceivedMessage = InboxEntry;
 export type MessageHandler = (message: ReceivedMessage) => Promise<void> | void;
