@@ -28,6 +28,40 @@ export default tseslint.config(
     },
   },
   {
+    // Shared helpers sit below everything: they import no other part of src (node built-ins only).
+    files: ["src/shared/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { group: ["**/bridge/**", "**/bridge"], message: "src/shared never imports src/bridge" },
+            { group: ["**/people/**", "**/people"], message: "src/shared never imports src/people" },
+            { group: ["**/store/**", "**/store"], message: "src/shared never imports src/store" },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The protocol and the network layer are shared by the client and the server, so they import neither.
+    files: ["src/people/protocol/**/*.ts", "src/people/net/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { group: ["**/bridge/**", "**/bridge"], message: "src/people never imports src/bridge" },
+            {
+              group: ["**/client/**", "**/server/**", "**/cli/**"],
+              message: "the protocol and net layers never import the People client, server or CLI",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ["**/*.cjs"],
     languageOptions: {
       sourceType: "commonjs",

@@ -14,7 +14,7 @@
 // uploaded to the media repository as the ghost and set as its avatar_url,
 // only when the profile's avatar hash differs from the one recorded: an
 // unchanged avatar is never uploaded again, across restarts too.
-import { KeyedLock } from "../people/client/lock.js";
+import { KeyedLock } from "../shared/keyed-lock.js";
 import type { PeopleAddress } from "../people/protocol/address.js";
 import type { Logger } from "./logger.js";
 import type { GhostSide } from "./matrix-side.js";

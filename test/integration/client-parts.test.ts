@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { Discovery, resolveServer, serverUrlOf, type SrvRecord } from "../../src/people/client/discovery.js";
+import { Discovery, resolveServer, serverUrlOf, type SrvRecord } from "../../src/people/net/discovery.js";
 import { ClientEvents, type DeliveryEvent } from "../../src/people/client/events.js";
 import { formatLinkCode, newLinkCode, parseLinkCode } from "../../src/people/client/link-code.js";
 import type { ClientStore, StoredMessage } from "../../src/people/client/local-store.js";

@@ -10,15 +10,9 @@ import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
 import { PeopleClient } from "../../src/people/client/people-client.js";
-import {
-  FrameCipher,
-  MAX_FRAME_DATA,
-  deriveSessionKeys,
-  rtTranscript,
-  type AcceptOptions,
-  type RtSession,
-  type RtTransport,
-} from "../../src/people/client/realtime.js";
+import type { AcceptOptions, RtSession, RtTransport } from "../../src/people/client/realtime.js";
+import { FrameCipher, MAX_FRAME_DATA } from "../../src/people/protocol/frame-cipher.js";
+import { deriveSessionKeys, rtTranscript } from "../../src/people/protocol/realtime-keys.js";
 import { isPeopleError } from "../../src/people/errors.js";
 import { newMessageId } from "../../src/people/protocol/ids.js";
 import { X25519KeyPair } from "../../src/people/protocol/keys.js";

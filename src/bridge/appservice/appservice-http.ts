@@ -3,6 +3,7 @@
 // masquerading), JSON in and out. The crypto machines' requests go through
 // here, and so do the bot's profile check and catch-up's history reads;
 // errors carry the status and errcode, never the token.
+import type { As, MatrixRequests } from "../crypto/matrix-requests.js";
 import type { Json } from "../crypto/transaction-extensions.js";
 
 const TIMEOUT_MS = 60_000;
@@ -17,12 +18,7 @@ export class MatrixHttpError extends Error {
   }
 }
 
-export interface As {
-  userId: string;
-  deviceId?: string;
-}
-
-export class AppserviceHttp {
+export class AppserviceHttp implements MatrixRequests {
   private readonly base: string;
 
   constructor(
@@ -77,5 +73,3 @@ export class AppserviceHttp {
     return json;
   }
 }
-
-export const enc = encodeURIComponent;

@@ -10,7 +10,7 @@ import { newIdbFactory, type IdbFactory } from "./idb-types.js";
 import { initAsync } from "@matrix-org/matrix-sdk-crypto-wasm";
 import type { Logger } from "../logger.js";
 import type { CryptoStore } from "../store/types.js";
-import { enc, type AppserviceHttp } from "../appservice/appservice-http.js";
+import { enc, type MatrixRequests } from "./matrix-requests.js";
 import type { CryptoStoreKey } from "./crypto-store-key.js";
 import { CryptoIdentity, type DeviceChanges } from "./olm-identity.js";
 import { sealSnapshot } from "./sealed-snapshot.js";
@@ -20,7 +20,7 @@ import type { Json, TransactionExtensions } from "./transaction-extensions.js";
 export interface CryptoManagerOptions {
   store: CryptoStore;
   key: CryptoStoreKey;
-  http: AppserviceHttp;
+  http: MatrixRequests;
   log: Logger;
   /** Shown in the users' device lists. */
   deviceDisplayName: string;

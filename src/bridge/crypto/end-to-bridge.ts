@@ -8,7 +8,7 @@ import type { BridgeConfig } from "../config.js";
 import { isRetryLater } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { CryptoStore } from "../store/types.js";
-import type { AppserviceHttp } from "../appservice/appservice-http.js";
+import type { MatrixRequests } from "./matrix-requests.js";
 import { CryptoManager } from "./crypto-manager.js";
 import type { CryptoStoreKey } from "./crypto-store-key.js";
 import { RoomStateCache, encryptionSettings, keyRecipients, MEGOLM } from "./room-state.js";
@@ -24,7 +24,7 @@ export interface EndToBridgeOptions {
   config: BridgeConfig["encryption"];
   store: CryptoStore;
   key: CryptoStoreKey;
-  http: AppserviceHttp;
+  http: MatrixRequests;
   log: Logger;
   botUserId: string;
   deviceDisplayName: string;

@@ -30,7 +30,7 @@ import {
 } from "@matrix-org/matrix-sdk-crypto-wasm";
 import type { Logger } from "../logger.js";
 import type { CryptoStore } from "../store/types.js";
-import { enc, type AppserviceHttp } from "../appservice/appservice-http.js";
+import { enc, type MatrixRequests } from "./matrix-requests.js";
 import type { CryptoStoreKey } from "./crypto-store-key.js";
 import type { IdbFactory } from "./idb-types.js";
 import { deleteDatabases, restoreDatabases, snapshotDatabases } from "./idb-snapshot.js";
@@ -43,7 +43,7 @@ const MAX_ROUNDS = 16;
 export interface IdentityDeps {
   store: CryptoStore;
   key: CryptoStoreKey;
-  http: AppserviceHttp;
+  http: MatrixRequests;
   log: Logger;
   idb: IdbFactory;
   now?: () => number;

@@ -9,7 +9,7 @@ import {
   EncryptionSettings,
   HistoryVisibility,
 } from "@matrix-org/matrix-sdk-crypto-wasm";
-import { enc, type AppserviceHttp } from "../appservice/appservice-http.js";
+import { enc, type MatrixRequests } from "./matrix-requests.js";
 import type { Json } from "./transaction-extensions.js";
 
 export const MEGOLM = "m.megolm.v1.aes-sha2";
@@ -92,7 +92,7 @@ export function encryptionSettings(info: RoomCryptoInfo): EncryptionSettings {
 export class RoomStateCache {
   private readonly cache = new Map<string, Promise<RoomCryptoInfo>>();
 
-  constructor(private readonly http: AppserviceHttp) {}
+  constructor(private readonly http: MatrixRequests) {}
 
   /** The room as `userId` (a member) sees it. */
   get(roomId: string, userId: string): Promise<RoomCryptoInfo> {

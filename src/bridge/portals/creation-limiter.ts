@@ -3,7 +3,7 @@
 // restarts: a budget is taken whole or not at all, one take per sender at a
 // time, before the rooms and ghosts are made (a crash after the take only
 // counts them early). Records older than the window are pruned now and then.
-import { KeyedLock } from "../../people/client/lock.js";
+import { KeyedLock } from "../../shared/keyed-lock.js";
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import type { Logger } from "../logger.js";
 import { CREATION_WINDOW_MS, overLimit, type Counts, type CreationLimits } from "../model/creation-limits.js";

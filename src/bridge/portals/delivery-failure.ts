@@ -4,7 +4,7 @@
 // too large, cannot be decrypted, a malformed reference) is an answer, and the
 // room is told instead. Pure: no IO, so the rules are tested on their own.
 import { isPeopleError } from "../../people/errors.js";
-import { isTransient } from "../../people/client/transient.js";
+import { isTransient } from "../../people/transient.js";
 
 export type Failure = { kind: "transient" } | { kind: "permanent"; why: string };
 

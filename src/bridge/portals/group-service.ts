@@ -26,7 +26,7 @@
 // sender and one Matrix user, or passes the sender's limits, is shown in their
 // DM with a notice (answers there go to the sender only).
 // This file: the rooms and the People side; group-membership.ts: the Matrix side.
-import { KeyedLock } from "../../people/client/lock.js";
+import { KeyedLock } from "../../shared/keyed-lock.js";
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import type { Logger } from "../logger.js";
 import type { GhostSide } from "../matrix-side.js";

@@ -34,7 +34,7 @@
 import type { MessageId } from "../../people/protocol/ids.js";
 import type { BlobRef } from "../../people/protocol/messages.js";
 import { isPeopleError } from "../../people/errors.js";
-import { isTransient } from "../../people/client/transient.js";
+import { isTransient } from "../../people/transient.js";
 import type { Logger } from "../logger.js";
 import type { GhostSide } from "../matrix-side.js";
 import type { BridgeMetrics } from "../metrics.js";
@@ -49,14 +49,14 @@ import {
 } from "../model/people-to-matrix.js";
 import { notice, noticeContent } from "../notice.js";
 import type { IncomingMessage, PeopleAccount } from "../people-side.js";
-import { KeyedLock } from "../../people/client/lock.js";
+import { KeyedLock } from "../../shared/keyed-lock.js";
 import { conversationOf, type ParticipantSet } from "../model/participant-set.js";
 import type { MessageMapStore } from "../store/types.js";
 import { GroupRefused, referencedMessages, type GroupService } from "./group-service.js";
 import type { PortalService } from "./portal-service.js";
 import { RetryWindow } from "./retry-window.js";
 import { classifyAttachmentFailure, gaveUpText, unfetchableText } from "./delivery-failure.js";
-import { errorCode } from "../../people/client/transient.js";
+import { errorCode } from "../../people/transient.js";
 
 export interface PeopleToMatrixHooks {
   /** Test hook: runs after the Matrix send, before the mapping is recorded (a throw simulates a crash there). */

@@ -10,7 +10,7 @@
 // mail counts as a room of the sender (bridge.limits.rooms_per_sender_per_hour):
 // past the limit the message is refused (LimitReached: logged, counted, let go).
 import { addressDomain, type PeopleAddress } from "../../people/protocol/address.js";
-import { KeyedLock } from "../../people/client/lock.js";
+import { KeyedLock } from "../../shared/keyed-lock.js";
 import { REFUSAL } from "../bot.js";
 import { UserError } from "../errors.js";
 import type { Logger } from "../logger.js";

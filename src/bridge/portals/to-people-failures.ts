@@ -9,7 +9,7 @@
 //   event is tried again, alone (the bridge's retry queue), for the retry
 //   window; past it the user gets `giveUpText`.
 import { isPeopleError } from "../../people/errors.js";
-import { isTransient } from "../../people/client/transient.js";
+import { isTransient } from "../../people/transient.js";
 import { UserError, isRetryLater } from "../errors.js";
 import { MediaNotFound, MediaRefused, MediaTooLarge, MediaUnavailable } from "../matrix-side.js";
 

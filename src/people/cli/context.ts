@@ -8,7 +8,7 @@ import { isPeopleError } from "../errors.js";
 import { addressDomain, parseAddress, type PeopleAddress } from "../protocol/address.js";
 import { PeopleClient, type ClientOptions } from "../client/people-client.js";
 import { CLIENT_DB_FILE } from "../client/local-store-sqlite.js";
-import { serverUrlOf } from "../client/discovery.js";
+import { serverUrlOf } from "../net/discovery.js";
 import type { KeyChangeEvent } from "../client/events.js";
 import { CliError, UsageError, about, codeText, fileErrorText, publicMessage } from "./errors.js";
 import { oneLine, Output, type Io } from "./output.js";

@@ -14,7 +14,7 @@ import type { DeviceId } from "../protocol/ids.js";
 import { Ed25519KeyPair } from "../protocol/keys.js";
 import { fetchDeviceLists, verifyLists, type Directory } from "./directory.js";
 import type { ClientStore, DeviceLists } from "./local-store.js";
-import { KeyedLock } from "./lock.js";
+import { KeyedLock } from "../../shared/keyed-lock.js";
 
 export interface AccountDeps {
   store: ClientStore;

@@ -15,7 +15,7 @@ import { aeadOpen, aeadSeal } from "../protocol/hpke.js";
 import { randomSecret } from "../protocol/keys.js";
 import { blobRefSchema, type BlobRef } from "../protocol/messages.js";
 import { jsonOrNull } from "./answers.js";
-import type { Discovery } from "./discovery.js";
+import type { Discovery } from "../net/discovery.js";
 import type { Session } from "./session.js";
 
 export const DEFAULT_MAX_ATTACHMENT = 50 * 1024 * 1024;

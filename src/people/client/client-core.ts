@@ -5,7 +5,7 @@ import { PeopleError } from "../errors.js";
 import { HttpsClient } from "../net/https-client.js";
 import { addressDomain, type PeopleAddress } from "../protocol/address.js";
 import { Directory } from "./directory.js";
-import { Discovery, type SrvLookup } from "./discovery.js";
+import { Discovery, type SrvLookup } from "../net/discovery.js";
 import { ClientEvents } from "./events.js";
 import type { ReconnectOptions } from "./live-socket.js";
 import type { ClientStore } from "./local-store.js";

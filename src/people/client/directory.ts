@@ -19,11 +19,11 @@ import {
 } from "../protocol/device-list.js";
 import { parseDeviceId, type DeviceId } from "../protocol/ids.js";
 import { Ed25519PublicKey, type X25519PublicKey } from "../protocol/keys.js";
-import type { Discovery } from "./discovery.js";
+import type { Discovery } from "../net/discovery.js";
 import type { ClientEvents } from "./events.js";
 import type { ClientStore, ContactRecord, DeviceLists } from "./local-store.js";
-import { KeyedLock } from "./lock.js";
-import { isTransient } from "./transient.js";
+import { KeyedLock } from "../../shared/keyed-lock.js";
+import { isTransient } from "../transient.js";
 
 /**
  * How long a fetched device list is used to verify incoming mail without asking

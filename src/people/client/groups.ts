@@ -24,8 +24,8 @@ import type { Account } from "./account.js";
 import type { Directory } from "./directory.js";
 import { Emitter } from "./emitter.js";
 import type { ClientStore, GroupKeyRecord, GroupRecord, InboxEntry } from "./local-store.js";
-import { KeyedLock } from "./lock.js";
-import { errorCode } from "./transient.js";
+import { KeyedLock } from "../../shared/keyed-lock.js";
+import { errorCode } from "../transient.js";
 
 export const MAX_GROUP_NAME = 256;
 /** `group_key.members` holds at most 1024 addresses (PROTOCOL §11). */

@@ -14,7 +14,7 @@ import { encodeBody } from "../protocol/signed-json.js";
 import { signBytes } from "../protocol/signing.js";
 import { parseAnswer } from "./answers.js";
 import { fetchDeviceLists, verifyLists } from "./directory.js";
-import type { Discovery } from "./discovery.js";
+import type { Discovery } from "../net/discovery.js";
 import type { DeviceLists } from "./local-store.js";
 import { LINK_TTL_MS } from "./link.js";
 import {
@@ -27,7 +27,7 @@ import {
 } from "./link-code.js";
 import type { ServerDirectory } from "./server-directory.js";
 import { Session } from "./session.js";
-import { sleep } from "./transient.js";
+import { sleep } from "../../shared/sleep.js";
 
 export interface JoinDeps {
   http: Pick<HttpsClient, "json" | "send">;

@@ -12,7 +12,7 @@ import { WebSocket, type RawData } from "ws";
 import { z } from "zod";
 import type { ClientEvents } from "./events.js";
 import type { Session } from "./session.js";
-import { sleep } from "./transient.js";
+import { sleep } from "../../shared/sleep.js";
 
 const LIVE_PATH = "/_people/v1/live";
 /** The server pings every 30 s; a connection silent for longer than this is dead. */

@@ -9,10 +9,10 @@ import { PeopleError } from "../errors.js";
 import { remoteError, type HttpsClient } from "../net/https-client.js";
 import { addressDomain, type PeopleAddress } from "../protocol/address.js";
 import { jsonOrNull } from "./answers.js";
-import type { Discovery } from "./discovery.js";
+import type { Discovery } from "../net/discovery.js";
 import type { ClientEvents } from "./events.js";
 import type { ClientStore, OutboxInsert, OutboxRow } from "./local-store.js";
-import { errorCode } from "./transient.js";
+import { errorCode } from "../transient.js";
 
 export interface BackoffOptions {
   /** First retry delay (default 1 s); doubles per attempt. */

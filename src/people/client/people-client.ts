@@ -27,7 +27,7 @@ import { TargetedSender } from "./targeted-send.js";
 
 export type { ClientOptions } from "./client-core.js";
 export type { GroupInfo, GroupUpdate } from "./groups.js";
-export type { FeedResult, Post, PostInput, PublishedPost, UnopenablePost } from "./posts.js";
+export type { FeedResult, Post, PostInput, PublishedPost, UnopenablePost } from "./post-types.js";
 export type { IncomingCall, RtSession, RtTransport } from "./realtime.js";
 export type { AvatarRef, Profile, ProfileInput } from "./profile.js";
 export type { TransferOptions } from "./attachments.js";

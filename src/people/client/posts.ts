@@ -1,163 +1,64 @@
 // Posts (DESIGN §2 "Attachments and posts"; PROTOCOL §16.10): an author's
 // feed lives on the author's own server. A group post is encrypted on the
 // device and opaque to the server; a public post is signed plaintext.
-//
-// Every post body is canonical JSON signed by the author's ACCOUNT key with
-// label "post" (PROTOCOL §5):
-//   {"v":1,"type":"people.post","id","author","ts",["group","epoch",]["text",]["attachments"]}
-// `group` and `epoch` are present exactly in group posts, so a signed group
-// post body is never a valid public post body and vice versa.
-//
-// Group post, the feed's `ciphertext` (base64url of):
-//   "PPL" 01 "P" (5) || wrap nonce (24) || wrap (48) || body ciphertext
-//   A    = header || u8 len(author) || author || post id (16) || group id (16) || u64 epoch
-//   wrap = XChaCha20-Poly1305(epoch key, wrap nonce, aad = A, post key)
-//   body ciphertext = ChaCha20-Poly1305-IETF(post key, nonce = 12 zero bytes, aad = A, P)
-//   P    = u32 L || body (L bytes) || signature (64) || zero padding to padded_length(68 + L)
-// The post key is 32 fresh random bytes per post and encrypts exactly one
-// plaintext, so the zero nonce is safe (as the content key of §9.3). The
-// epoch key wraps many post keys, hence XChaCha20 with a random 24-byte nonce.
-// The AAD binds the ciphertext to its author, post id, group and epoch, and
-// the signed body repeats them, so a server cannot move a post elsewhere.
+//// The format is protocol: post-body.ts (the signed body, the feed's wire
+// shapes) and post-cipher.ts (group post ciphertext) in src/people/protocol.
 //
 // Readers: a post opens when this device holds the key of its (group, epoch)
 // (groups.ts); the signature verifies under the author's pinned account key;
 // the body's id, author, group and epoch equal the feed entry's; and the
 // author is the group's owner or a member of that epoch. Anything else is
 // listed as unopenable, with the reason, and skipped.
-import { z } from "zod";
-import sodium from "sodium-native";
 import { PeopleError, type ErrorCode } from "../errors.js";
-import type { HttpsClient, ProgressFn } from "../net/https-client.js";
-import { addressDomain, isPeopleAddress, parseAddress, type PeopleAddress } from "../protocol/address.js";
-import { b64u, fromB64u, u32, u64 } from "../protocol/bytes.js";
-import { aeadOpen, aeadSeal } from "../protocol/hpke.js";
+import type { HttpsClient } from "../net/https-client.js";
+import { addressDomain, parseAddress, type PeopleAddress } from "../protocol/address.js";
+import { b64u, fromB64u } from "../protocol/bytes.js";
 import { newMessageId, parseMessageId, type MessageId } from "../protocol/ids.js";
-import { randomSecret, type Ed25519PublicKey } from "../protocol/keys.js";
-import { MAX_TEXT, blobRefSchema, type BlobRef, type MessageContent } from "../protocol/messages.js";
-import { paddedLength } from "../protocol/padding.js";
+import type { Ed25519PublicKey } from "../protocol/keys.js";
+import { MAX_TEXT, type BlobRef, type MessageContent } from "../protocol/messages.js";
+import {
+  MAX_POST_ATTACHMENTS,
+  feedAnswer,
+  id16,
+  postBodySchema,
+  publicWire,
+  privateWire,
+  type FeedAnswer,
+  type FeedEntry,
+  type PostBody,
+} from "../protocol/post-body.js";
+import { openGroupPost, sealGroupPost } from "../protocol/post-cipher.js";
 import { parseBody } from "../protocol/signed-json.js";
 import { signBytes, verifyBytes } from "../protocol/signing.js";
 import type { Account } from "./account.js";
 import { parseAnswer } from "./answers.js";
-import type { AttachmentMeta, Attachments, TransferOptions } from "./attachments.js";
+import type { Attachments, TransferOptions } from "./attachments.js";
 import type { Directory } from "./directory.js";
-import type { Discovery } from "./discovery.js";
+import type { Discovery } from "../net/discovery.js";
 import { Emitter } from "./emitter.js";
-import type { EpochKey, Groups } from "./groups.js";
+import type { Groups } from "./groups.js";
 import type { InboxEntry } from "./local-store.js";
+import {
+  checkBody,
+  toPost,
+  unopenableOf,
+  type FeedResult,
+  type Post,
+  type PostEvents,
+  type PostInput,
+  type PublishedPost,
+  type UnopenablePost,
+} from "./post-types.js";
 import type { Session } from "./session.js";
-import { errorCode } from "./transient.js";
+import { errorCode } from "../transient.js";
 
-const HEADER = Buffer.from([0x50, 0x50, 0x4c, 0x01, 0x50]); // "PPL" 1 "P"
-const WRAP_NONCE = 24;
-const WRAP_LEN = 32 + 16;
-const BODY_AT = HEADER.length + WRAP_NONCE + WRAP_LEN;
-const ZERO_NONCE = Buffer.alloc(12);
 /** The feed accepts `ciphertext` of at most 358 400 characters and public bodies of 262 144 (PROTOCOL §16.10). */
 const MAX_CIPHERTEXT_CHARS = 350 * 1024;
 const MAX_PUBLIC_BODY_CHARS = 256 * 1024;
-export const MAX_POST_ATTACHMENTS = 16;
 const PAGE = 200;
 const CONTACT_MAX_AGE_MS = 30_000;
 const MAX_PARKED_PER_GROUP = 100;
 const MAX_PARKED_GROUPS = 100;
-
-const id16 = z.string().regex(/^[A-Za-z0-9_-]{21}[AQgw]$/);
-const postBodySchema = z.strictObject({
-  v: z.literal(1),
-  type: z.literal("people.post"),
-  id: id16,
-  author: z.string().min(3).max(254),
-  ts: z.number().int().min(0).max(8.64e15),
-  group: id16.optional(),
-  epoch: z.number().int().min(0).optional(),
-  text: z.string().max(MAX_TEXT).optional(),
-  attachments: z.array(blobRefSchema).min(1).max(MAX_POST_ATTACHMENTS).optional(),
-});
-type PostBody = z.infer<typeof postBodySchema>;
-
-const feedAnswer = z.object({
-  posts: z.array(
-    z.object({
-      seq: z.number().int().min(0),
-      post_id: z.string().max(64),
-      public: z.boolean(),
-      created_at: z.number(),
-      post: z.unknown(),
-      blobs: z.array(z.string()),
-    }),
-  ),
-  next: z.number().int().min(0),
-});
-type FeedEntry = z.infer<typeof feedAnswer>["posts"][number];
-
-const publicWire = z.strictObject({ body: z.string(), sig: z.string() });
-const privateWire = z.strictObject({
-  ciphertext: z.string(),
-  group: z.string(),
-  epoch: z.number().int().min(0),
-});
-
-export interface PostAttachment extends AttachmentMeta {
-  bytes: Buffer;
-}
-
-export interface PostInput {
-  text?: string;
-  /** Uploaded encrypted to the own server; the post carries their references (and keys). */
-  attachments?: PostAttachment[];
-  /** Bytes of the attachments uploaded so far (encrypted, all files together), and their total. */
-  onProgress?: ProgressFn;
-}
-
-export interface Post {
-  id: string;
-  author: PeopleAddress;
-  /** When the author signed it (the author's claim). */
-  ts: number;
-  /** When the author's server stored it; 0 for a post not read from a feed. */
-  createdAt: number;
-  /** The feed's position of the post; 0 for a post not read from a feed. */
-  seq: number;
-  public: boolean;
-  group?: string;
-  epoch?: number;
-  text?: string;
-  attachments: BlobRef[];
-}
-
-export interface UnopenablePost {
-  id: string;
-  seq: number;
-  public: boolean;
-  group?: string;
-  epoch?: number;
-  /** PEOPLE_UNKNOWN_KEY: no key for that epoch here; others: it did not decrypt or verify. */
-  code: ErrorCode;
-  detail: string;
-}
-
-export interface FeedResult {
-  author: PeopleAddress;
-  posts: Post[];
-  /** Posts skipped because they could not be opened or did not verify. */
-  unopenable: UnopenablePost[];
-  /** The last feed position read: pass as `after` to read only newer posts. */
-  next: number;
-}
-
-export interface PublishedPost extends Post {
-  /** Group members the notice could not be sealed to (they still find the post in the feed). */
-  undelivered: { address: string; code: ErrorCode }[];
-}
-
-export interface PostEvents {
-  /** A group member's post announced by a notice, fetched, decrypted and verified. */
-  post: Post;
-  /** A notice whose post could not be fetched or opened. */
-  error: { author: string; post: string; code: ErrorCode; detail: string };
-}
 
 type Send = (to: readonly string[], content: MessageContent) => Promise<MessageId>;
 
@@ -197,7 +98,7 @@ export class Posts {
         group: epochKey.group,
         epoch: epochKey.epoch,
       });
-      const ciphertext = sealGroupPost(body, epochKey, this.o.account);
+      const ciphertext = sealGroupPost(body, epochKey, this.o.account.accountKey);
       if (ciphertext.length > MAX_CIPHERTEXT_CHARS)
         throw new PeopleError("PEOPLE_TOO_LARGE", "post too large");
       await this.upload(body.id, false, { ciphertext, group: epochKey.group, epoch: epochKey.epoch }, blobs);
@@ -402,11 +303,7 @@ export class Posts {
 
   // --- reading ---------------------------------------------------------------
 
-  private async page(
-    author: PeopleAddress,
-    after: number,
-    limit: number,
-  ): Promise<z.infer<typeof feedAnswer>> {
+  private async page(author: PeopleAddress, after: number, limit: number): Promise<FeedAnswer> {
     const url = await this.o.discovery.resolve(addressDomain(author));
     const json = await this.o.http.json(
       "GET",
@@ -480,113 +377,4 @@ export class Posts {
       throw new PeopleError("PEOPLE_CHAIN_FORK", `keys of ${author} changed in an unexplained way`);
     return r.contact.accountKey;
   }
-}
-
-function checkBody(body: PostBody, author: PeopleAddress, postId: string): void {
-  if (body.author !== author || !isPeopleAddress(body.author))
-    throw new PeopleError("PEOPLE_FORBIDDEN", "the post names another author than the feed's");
-  if (body.id !== postId)
-    throw new PeopleError("PEOPLE_BAD_JSON", "the post's id differs from its feed entry");
-}
-
-function toPost(body: PostBody, attachments: BlobRef[], meta: { createdAt: number; seq: number }): Post {
-  return {
-    id: body.id,
-    author: body.author as PeopleAddress,
-    ts: body.ts,
-    createdAt: meta.createdAt,
-    seq: meta.seq,
-    public: body.group === undefined,
-    ...(body.group !== undefined ? { group: body.group, epoch: body.epoch! } : {}),
-    ...(body.text !== undefined ? { text: body.text } : {}),
-    attachments,
-  };
-}
-
-function unopenableOf(entry: FeedEntry, e: PeopleError): UnopenablePost {
-  const wire = entry.public ? undefined : privateWire.safeParse(entry.post);
-  return {
-    id: entry.post_id,
-    seq: entry.seq,
-    public: entry.public,
-    ...(wire?.success ? { group: wire.data.group, epoch: wire.data.epoch } : {}),
-    code: e.code,
-    detail: e.message,
-  };
-}
-
-function postAad(author: string, postId: string, group: string, epoch: number): Buffer {
-  const a = Buffer.from(author, "utf8");
-  return Buffer.concat([
-    HEADER,
-    Buffer.from([a.length]),
-    a,
-    Buffer.from(postId, "base64url"),
-    Buffer.from(group, "base64url"),
-    u64(epoch),
-  ]);
-}
-
-function sealGroupPost(body: PostBody, epochKey: EpochKey, account: Account): string {
-  const bytes = Buffer.from(JSON.stringify(body), "utf8");
-  const sig = signBytes(account.accountKey, "post", bytes);
-  const plaintext = Buffer.alloc(paddedLength(4 + bytes.length + 64));
-  u32(bytes.length).copy(plaintext, 0);
-  bytes.copy(plaintext, 4);
-  sig.copy(plaintext, 4 + bytes.length);
-  const aad = postAad(body.author, body.id, epochKey.group, epochKey.epoch);
-  const postKey = randomSecret();
-  try {
-    const nonce = Buffer.allocUnsafe(WRAP_NONCE);
-    sodium.randombytes_buf(nonce);
-    const wrap = Buffer.allocUnsafe(WRAP_LEN);
-    sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(wrap, postKey, aad, null, nonce, epochKey.key);
-    const sealed = aeadSeal(postKey, ZERO_NONCE, aad, plaintext);
-    return b64u(Buffer.concat([HEADER, nonce, wrap, sealed]));
-  } finally {
-    sodium.sodium_memzero(postKey);
-    sodium.sodium_memzero(plaintext);
-  }
-}
-
-function openGroupPost(
-  ciphertext: string,
-  epochKey: EpochKey,
-  author: string,
-  postId: string,
-): { bytes: Buffer; sig: Buffer } {
-  const raw = fromB64u(ciphertext);
-  if (!raw || raw.length < BODY_AT + 16 || !raw.subarray(0, HEADER.length).equals(HEADER))
-    throw new PeopleError("PEOPLE_BAD_ENVELOPE", "not a group post ciphertext");
-  if (!/^[A-Za-z0-9_-]{21}[AQgw]$/.test(postId))
-    throw new PeopleError("PEOPLE_BAD_JSON", "malformed post id");
-  const aad = postAad(author, postId, epochKey.group, epochKey.epoch);
-  const postKey = Buffer.alloc(32);
-  let plaintext: Buffer;
-  try {
-    try {
-      sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
-        postKey,
-        null,
-        raw.subarray(HEADER.length + WRAP_NONCE, BODY_AT),
-        aad,
-        raw.subarray(HEADER.length, HEADER.length + WRAP_NONCE),
-        epochKey.key,
-      );
-    } catch (cause) {
-      throw new PeopleError("PEOPLE_DECRYPT_FAILED", "the post key does not unwrap", { cause });
-    }
-    plaintext = aeadOpen(postKey, ZERO_NONCE, aad, raw.subarray(BODY_AT));
-  } finally {
-    sodium.sodium_memzero(postKey);
-  }
-  const length = plaintext.length >= 4 ? plaintext.readUInt32BE(0) : -1;
-  if (length < 0 || 68 + length > plaintext.length || paddedLength(68 + length) !== plaintext.length)
-    throw new PeopleError("PEOPLE_BAD_ENVELOPE", "malformed group post plaintext");
-  for (let i = 68 + length; i < plaintext.length; i++)
-    if (plaintext[i] !== 0) throw new PeopleError("PEOPLE_BAD_ENVELOPE", "group post padding is not zero");
-  return {
-    bytes: Buffer.from(plaintext.subarray(4, 4 + length)),
-    sig: Buffer.from(plaintext.subarray(4 + length, 68 + length)),
-  };
 }

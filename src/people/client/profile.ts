@@ -18,7 +18,7 @@ import type { Account } from "./account.js";
 import { parseAnswer } from "./answers.js";
 import type { Attachments, TransferOptions } from "./attachments.js";
 import type { Directory } from "./directory.js";
-import type { Discovery } from "./discovery.js";
+import type { Discovery } from "../net/discovery.js";
 
 export const MAX_DISPLAY_NAME = 128;
 export const MAX_AVATAR_BYTES = 5 * 1024 * 1024;

@@ -22,7 +22,7 @@ import type { Directory } from "./directory.js";
 import type { ClientEvents } from "./events.js";
 import { DeliveryQueue, type DeliveryRetryOptions } from "./delivery-queue.js";
 import type { ClientStore, InboxEntry, StoredMessage } from "./local-store.js";
-import { errorCode, isTransient } from "./transient.js";
+import { errorCode, isTransient } from "../transient.js";
 
 export type ReceivedMessage = InboxEntry;
 export type MessageHandler = (message: ReceivedMessage) => Promise<void> | void;

@@ -14,11 +14,11 @@ import {
   type EnvelopeKeyWire,
   type ServerEnvelopeKey,
 } from "../protocol/server-keys.js";
-import type { Discovery } from "./discovery.js";
+import type { Discovery } from "../net/discovery.js";
 import type { ClientEvents } from "./events.js";
 import type { ClientStore, ServerRecord } from "./local-store.js";
-import { KeyedLock } from "./lock.js";
-import { isTransient } from "./transient.js";
+import { KeyedLock } from "../../shared/keyed-lock.js";
+import { isTransient } from "../transient.js";
 
 /** The descriptor may be cached this long (the server says max-age=300). */
 export const SERVER_MAX_AGE_MS = 5 * 60 * 1000;

@@ -79,15 +79,24 @@
 //   1001  the server is shutting down         1008  too many malformed frames
 //   1009  frame too large                     1011  internal error
 //   4401  authentication failed or timed out
-import { STATUS_CODES, type IncomingMessage } from "node:http";
+//
+// The parts: live-frames.ts (the frames), live-conn.ts (a socket's state),
+// live-catch-up.ts, live-relay.ts, live-output.ts (writes and flow control),
+// live-upgrade.ts (refused upgrades); this file authenticates and dispatches.
+import type { IncomingMessage } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
-import { WebSocket, WebSocketServer, type RawData } from "ws";
+import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import { z } from "zod";
-import { ERROR_CODES, isPeopleError, type ErrorCode } from "../errors.js";
-import { addressDomain, isPeopleAddress, type PeopleAddress } from "../protocol/address.js";
+import { isPeopleError, type ErrorCode } from "../errors.js";
 import type { AuthService, AuthedDevice } from "./auth.js";
 import type { EnvelopeListener } from "./ingest-service.js";
+import { catchUp, holdDuringCatchUp } from "./live-catch-up.js";
+import { Conn, ConnIndex, isOpen, State } from "./live-conn.js";
+import { clientFrame, envelopeFrame, errorFrame, type ClientFrame } from "./live-frames.js";
+import { heartbeat, LiveOutput, logErr } from "./live-output.js";
+import { LiveRelay } from "./live-relay.js";
+import { ignoreSocketError, pathOf, rejectUpgrade } from "./live-upgrade.js";
 import type { Logger } from "./logger.js";
 import type { ServerMetrics } from "./metrics.js";
 import type { MailboxStore, StoredEnvelope } from "../../store/types.js";
@@ -114,157 +123,9 @@ export interface LiveOptions {
   forwarder?: Pick<RelayService, "forward">;
 }
 
-const CATCH_UP_PAGE = 500;
-/** Output a socket may have queued before it is terminated as not reading. */
-const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
-/** During catch-up, wait for the socket to drain above this much queued output. */
-const CATCH_UP_HIGH_WATER = 1024 * 1024;
-/** Live pushes kept for a socket while it catches up; beyond this, catch-up re-reads the mailbox instead. */
-const MAX_CATCH_UP_BUFFER = 256;
 const MAX_MALFORMED = 20;
-const MAX_RELAY_BYTES = 64 * 1024;
-/** Relay frames of one socket waiting to be forwarded to other servers; beyond this they are refused. */
-const MAX_QUEUED_FORWARDS = 1024;
-const PONG = '{"type":"pong"}';
 /** Time given to clients to answer a close frame on shutdown before the socket is cut. */
 const CLOSE_GRACE_MS = 2_000;
-
-const B64U = /^[A-Za-z0-9_-]*$/;
-const ENVELOPE_ID = /^[A-Za-z0-9_-]{21}[AQgw]$/;
-const DEVICE_ID = /^[A-Za-z0-9_-]{1,64}$/;
-const SESSION_ID = /^[A-Za-z0-9_-]{1,64}$/;
-
-const clientFrame = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("auth"), token: z.string().max(512) }),
-  z.object({
-    type: z.literal("ack"),
-    ids: z.array(z.string().regex(ENVELOPE_ID, "not an envelope id")).min(1).max(CATCH_UP_PAGE),
-  }),
-  z.object({
-    type: z.literal("relay"),
-    to: z.object({
-      address: z.string().max(254).refine(isPeopleAddress, "not a canonical People address"),
-      device: z.string().regex(DEVICE_ID, "not a device id"),
-    }),
-    session: z.string().regex(SESSION_ID, "not a session id"),
-    data: z
-      .string()
-      .max(Math.ceil((MAX_RELAY_BYTES * 4) / 3), "relay data larger than 64 KiB")
-      .regex(B64U, "data is not base64url")
-      .refine((s) => s.length % 4 !== 1, "data is not base64url"),
-  }),
-  z.object({ type: z.literal("ping") }),
-]);
-type ClientFrame = z.infer<typeof clientFrame>;
-
-const enum State {
-  /** Upgraded without a header: waiting for the auth frame. */
-  AwaitingAuth,
-  /** Auth frame received, token being checked. */
-  Authenticating,
-  /** Authenticated, mailbox being sent; live pushes are buffered. */
-  CatchingUp,
-  Live,
-}
-
-/** Per-socket state, kept small: the bench measures memory per idle device. */
-class Conn {
-  state = State.AwaitingAuth;
-  /** Answered the last ping. */
-  alive = true;
-  malformed = 0;
-  address = "";
-  device = "";
-  /** Live pushes that arrived during catch-up; null once live. */
-  buffer: StoredEnvelope[] | null = null;
-  /** The buffer overflowed: catch-up must read the mailbox again before going live. */
-  overflowed = false;
-  authTimer: NodeJS.Timeout | undefined = undefined;
-  /** Relay frames to other servers, one queue per target device; null until the first. */
-  queues: Map<string, ForwardQueue> | null = null;
-  /** Frames in `queues`. */
-  queued = 0;
-  /** One promise per queued frame, settled once it was forwarded or refused: a pong waits for them. */
-  forwards: Set<Promise<void>> | null = null;
-  /** The last pong still waiting for forwards; later pongs go after it. */
-  pongTail: Promise<void> | null = null;
-
-  constructor(readonly ws: WebSocket) {}
-
-  get key(): string {
-    return deviceKey(this.address, this.device);
-  }
-}
-
-interface ForwardQueue {
-  to: RelayEndpoint;
-  items: { session: string; data: string; done: () => void }[];
-  running: boolean;
-}
-
-function deviceKey(address: string, device: string): string {
-  return `${address}\n${device}`;
-}
-
-function isOpen(c: Conn): boolean {
-  return c.ws.readyState === WebSocket.OPEN;
-}
-
-function envelopeFrame(e: StoredEnvelope): Buffer {
-  return Buffer.from(
-    JSON.stringify({
-      type: "envelope",
-      seq: e.seq,
-      id: e.envelopeId,
-      expires_at: e.expiresAt,
-      data: e.inner.toString("base64url"),
-    }),
-    "utf8",
-  );
-}
-
-function errorFrame(code: ErrorCode, error: string, session?: string): string {
-  return JSON.stringify(
-    session === undefined
-      ? { type: "error", errcode: code, error }
-      : { type: "error", errcode: code, error, session },
-  );
-}
-
-function ignoreSocketError(): void {
-  // Errors on a socket being upgraded (a reset, a TLS failure) only end it.
-}
-
-/** Answer an upgrade request with a plain HTTP error and drop the connection. */
-function rejectUpgrade(socket: Duplex, code: ErrorCode, extraHeaders = ""): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const { status, text } = ERROR_CODES[code];
-  const body = JSON.stringify({ errcode: code, error: text });
-  socket.once("finish", () => socket.destroy());
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\n` +
-      "Connection: close\r\n" +
-      "Content-Type: application/json\r\n" +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-      extraHeaders +
-      "\r\n" +
-      body,
-  );
-}
-
-function pathOf(url: string | undefined): string {
-  if (!url) return "";
-  const q = url.indexOf("?");
-  return q < 0 ? url : url.slice(0, q);
-}
-
-/** What may be logged of an error: never a token (none is ever in one) nor frame data. */
-function logErr(err: unknown): { errcode?: string; err?: unknown } {
-  return isPeopleError(err) ? { errcode: err.code } : { err };
-}
 
 export class LiveHub implements EnvelopeListener {
   private readonly auth: LiveOptions["auth"];
@@ -273,12 +134,13 @@ export class LiveHub implements EnvelopeListener {
   private readonly log: Logger;
   private readonly maxConnections: number;
   private readonly authTimeoutMs: number;
-  private readonly forwarder: LiveOptions["forwarder"];
   private readonly wss: WebSocketServer;
   /** Every open socket, authenticated or not. */
   private readonly all = new Set<Conn>();
-  /** Authenticated sockets by `${address}\n${device}`. */
-  private readonly byDevice = new Map<string, Conn[]>();
+  /** Authenticated sockets by device. */
+  private readonly conns = new ConnIndex();
+  private readonly out: LiveOutput;
+  private readonly relay: LiveRelay;
   /** Upgrade requests whose Authorization header is being checked. */
   private upgrading = 0;
   private closing = false;
@@ -291,7 +153,8 @@ export class LiveHub implements EnvelopeListener {
     this.log = o.log;
     this.maxConnections = o.maxConnections;
     this.authTimeoutMs = o.authTimeoutMs ?? 10_000;
-    this.forwarder = o.forwarder;
+    this.out = new LiveOutput(o.metrics, o.log);
+    this.relay = new LiveRelay({ conns: this.conns, out: this.out, log: o.log, forwarder: o.forwarder });
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -301,7 +164,7 @@ export class LiveHub implements EnvelopeListener {
       maxFragments: 128,
       maxBufferedChunks: 4096,
     });
-    this.pingTimer = setInterval(() => this.heartbeat(), o.pingIntervalMs ?? 30_000);
+    this.pingTimer = setInterval(() => heartbeat(this.all), o.pingIntervalMs ?? 30_000);
     this.pingTimer.unref();
   }
 
@@ -326,21 +189,10 @@ export class LiveHub implements EnvelopeListener {
     try {
       let frame: Buffer | undefined;
       for (const device of devices) {
-        const conns = this.byDevice.get(deviceKey(address, device));
-        if (!conns) continue;
-        for (const c of conns) {
-          if (c.buffer !== null) {
-            // Catching up: the envelope is durable, so if the buffer is full the
-            // next mailbox read finds it instead.
-            if (c.overflowed) continue;
-            if (c.buffer.length >= MAX_CATCH_UP_BUFFER) {
-              c.overflowed = true;
-              c.buffer = [];
-            } else c.buffer.push(envelope);
-            continue;
-          }
+        for (const c of this.conns.of(address, device)) {
+          if (holdDuringCatchUp(c, envelope)) continue;
           frame ??= envelopeFrame(envelope);
-          this.pushEnvelope(c, frame);
+          this.out.pushEnvelope(c, frame);
         }
       }
     } catch (err) {
@@ -354,7 +206,7 @@ export class LiveHub implements EnvelopeListener {
    * RelayService): send it to every open socket of `to`. False when none is open.
    */
   deliverRelay(to: RelayEndpoint, from: RelayEndpoint, session: string, data: string): boolean {
-    return this.deliver(to, from, session, data, undefined) > 0;
+    return this.relay.deliver(to, from, session, data, undefined) > 0;
   }
 
   /** Close every socket (code 1001) and stop timers; resolves when all are closed. */
@@ -447,15 +299,7 @@ export class LiveHub implements EnvelopeListener {
     if (c.authTimer) clearTimeout(c.authTimer);
     c.authTimer = undefined;
     c.buffer = null;
-    if (c.state >= State.CatchingUp) {
-      const key = c.key;
-      const conns = this.byDevice.get(key);
-      if (conns) {
-        const rest = conns.filter((x) => x !== c);
-        if (rest.length === 0) this.byDevice.delete(key);
-        else this.byDevice.set(key, rest);
-      }
-    }
+    if (c.state >= State.CatchingUp) this.conns.remove(c);
   }
 
   /** Authenticated: index the socket, say ready, and send the mailbox. */
@@ -464,47 +308,11 @@ export class LiveHub implements EnvelopeListener {
     c.address = who.address;
     c.device = who.device;
     c.buffer = [];
-    const key = c.key;
-    const conns = this.byDevice.get(key);
-    if (conns) conns.push(c);
-    else this.byDevice.set(key, [c]);
-    this.send(c, JSON.stringify({ type: "ready", address: who.address, device: who.device }));
-    this.catchUp(c).catch((err: unknown) => this.fail(c, err, "catch-up failed"));
-  }
-
-  private async catchUp(c: Conn): Promise<void> {
-    let after = 0;
-    for (;;) {
-      const page = await this.store.mailbox.pending(c.address, c.device, after, CATCH_UP_PAGE);
-      if (!isOpen(c)) return;
-      for (const e of page) {
-        after = e.seq;
-        const frame = envelopeFrame(e);
-        if (c.ws.bufferedAmount < CATCH_UP_HIGH_WATER) this.pushEnvelope(c, frame);
-        else {
-          // A large mailbox: wait for this frame to reach the socket instead of queueing it all.
-          await new Promise<void>((resolve) => c.ws.send(frame, { binary: false }, () => resolve()));
-          this.metrics.livePushes.inc();
-          if (!isOpen(c)) return;
-        }
-      }
-      if (page.length === CATCH_UP_PAGE) continue;
-      if (!c.overflowed) break;
-      // Pushes were dropped while catching up: they are in the mailbox, read it again.
-      c.overflowed = false;
-      c.buffer = [];
-    }
-    // Pushes that came in during catch-up; the ones the mailbox reads already returned have seq <= after.
-    const buffered = c.buffer ?? [];
-    c.buffer = null;
-    c.state = State.Live;
-    buffered.sort((a, b) => a.seq - b.seq);
-    for (const e of buffered) {
-      if (e.seq <= after) continue;
-      after = e.seq;
-      this.pushEnvelope(c, envelopeFrame(e));
-    }
-    this.send(c, JSON.stringify({ type: "caught_up", seq: after }));
+    this.conns.add(c);
+    this.out.send(c, JSON.stringify({ type: "ready", address: who.address, device: who.device }));
+    catchUp(c, this.store.mailbox, this.out).catch((err: unknown) =>
+      this.out.fail(c, err, "catch-up failed"),
+    );
   }
 
   // --- frames from the client ----------------------------------------------
@@ -526,9 +334,9 @@ export class LiveHub implements EnvelopeListener {
       if (!parsed.success) return bad(z.prettifyError(parsed.error).slice(0, 300));
       frame = parsed.data;
     } catch (err) {
-      return this.fail(c, err, "frame handling failed");
+      return this.out.fail(c, err, "frame handling failed");
     }
-    this.handle(c, frame).catch((err: unknown) => this.fail(c, err, `${frame.type} failed`));
+    this.handle(c, frame).catch((err: unknown) => this.out.fail(c, err, `${frame.type} failed`));
   }
 
   private async handle(c: Conn, frame: ClientFrame): Promise<void> {
@@ -556,119 +364,14 @@ export class LiveHub implements EnvelopeListener {
       case "auth":
         return this.malformed(c, "already authenticated");
       case "ping":
-        return this.pong(c);
+        return this.relay.pong(c);
       case "ack": {
         const count = await this.store.mailbox.ack(c.address, c.device, frame.ids);
-        return this.send(c, JSON.stringify({ type: "acked", count }));
+        return this.out.send(c, JSON.stringify({ type: "acked", count }));
       }
       case "relay":
-        return this.relay(c, frame);
+        return this.relay.relay(c, frame);
     }
-  }
-
-  private relay(c: Conn, frame: Extract<ClientFrame, { type: "relay" }>): void {
-    const { to, session, data } = frame;
-    // A token is only ever issued for an account of this server, so the
-    // sender's domain is this server's domain.
-    if (addressDomain(to.address as PeopleAddress) !== addressDomain(c.address as PeopleAddress)) {
-      return this.forward(c, to, session, data);
-    }
-    if (this.deliver(to, { address: c.address, device: c.device }, session, data, c) === 0) {
-      this.send(c, errorFrame("PEOPLE_UNAVAILABLE", "that device is not connected", session));
-    }
-  }
-
-  private deliver(
-    to: RelayEndpoint,
-    from: RelayEndpoint,
-    session: string,
-    data: string,
-    except: Conn | undefined,
-  ): number {
-    let out: string | undefined;
-    let delivered = 0;
-    for (const t of this.byDevice.get(deviceKey(to.address, to.device)) ?? []) {
-      if (t === except || !isOpen(t)) continue;
-      out ??= JSON.stringify({
-        type: "relay",
-        from: { address: from.address, device: from.device },
-        session,
-        data,
-      });
-      this.send(t, out);
-      delivered++;
-    }
-    return delivered;
-  }
-
-  /** Queue a frame for a device of another server; frames to one device go one after another. */
-  private forward(c: Conn, to: RelayEndpoint, session: string, data: string): void {
-    if (!this.forwarder) {
-      return this.send(c, errorFrame("PEOPLE_UNAVAILABLE", "relay to other servers is not enabled", session));
-    }
-    if (c.queued >= MAX_QUEUED_FORWARDS) {
-      return this.send(c, errorFrame("PEOPLE_UNAVAILABLE", "too many relay frames in flight", session));
-    }
-    const key = deviceKey(to.address, to.device);
-    c.queues ??= new Map();
-    let q = c.queues.get(key);
-    if (!q) {
-      q = { to: { address: to.address, device: to.device }, items: [], running: false };
-      c.queues.set(key, q);
-    }
-    let done!: () => void;
-    const settled = new Promise<void>((resolve) => (done = resolve));
-    const forwards = (c.forwards ??= new Set());
-    forwards.add(settled);
-    void settled.then(() => forwards.delete(settled));
-    q.items.push({ session, data, done });
-    c.queued++;
-    if (!q.running) void this.runQueue(c, key, q);
-  }
-
-  private async runQueue(c: Conn, key: string, q: ForwardQueue): Promise<void> {
-    const forwarder = this.forwarder!;
-    q.running = true;
-    const from = { address: c.address, device: c.device };
-    try {
-      while (q.items.length > 0 && isOpen(c)) {
-        const item = q.items[0]!;
-        try {
-          await forwarder.forward({ from, to: q.to, session: item.session, data: item.data });
-          q.items.shift();
-          c.queued--;
-          item.done();
-        } catch (err) {
-          this.log.debug({ ...logErr(err), device: c.device }, "live: relay to another server failed");
-          // This frame and those queued behind it for that device are refused; each session is told once.
-          const failed = q.items.splice(0);
-          c.queued -= failed.length;
-          for (const session of new Set(failed.map((f) => f.session))) {
-            this.send(c, errorFrame("PEOPLE_UNAVAILABLE", "that device is not reachable", session));
-          }
-          for (const f of failed) f.done();
-        }
-      }
-    } finally {
-      // The socket closed: there is nobody left to tell.
-      const left = q.items.splice(0);
-      c.queued -= left.length;
-      for (const f of left) f.done();
-      q.running = false;
-      if (c.queues?.get(key) === q) c.queues.delete(key);
-    }
-  }
-
-  /** A pong confirms the relay frames sent before its ping, so it waits until those were forwarded or refused. */
-  private pong(c: Conn): void {
-    const wait: Promise<unknown>[] = c.forwards ? [...c.forwards] : [];
-    if (c.pongTail) wait.push(c.pongTail);
-    if (wait.length === 0) return this.send(c, PONG);
-    const tail: Promise<void> = Promise.all(wait).then(() => {
-      if (c.pongTail === tail) c.pongTail = null;
-      this.send(c, PONG);
-    });
-    c.pongTail = tail;
   }
 
   private malformed(c: Conn, detail: string, code: ErrorCode = "PEOPLE_BAD_REQUEST"): void {
@@ -676,58 +379,11 @@ export class LiveHub implements EnvelopeListener {
       c.ws.close(1008, "too many malformed frames");
       return;
     }
-    this.send(c, errorFrame(code, detail));
+    this.out.send(c, errorFrame(code, detail));
   }
 
   private unauthorized(c: Conn): void {
     c.state = State.AwaitingAuth;
     c.ws.close(4401, "unauthorized");
-  }
-
-  // --- output ------------------------------------------------------------
-
-  private pushEnvelope(c: Conn, frame: Buffer): void {
-    if (!isOpen(c)) return;
-    c.ws.send(frame, { binary: false });
-    this.metrics.livePushes.inc();
-    this.checkBackpressure(c);
-  }
-
-  private send(c: Conn, text: string): void {
-    if (!isOpen(c)) return;
-    c.ws.send(text);
-    this.checkBackpressure(c);
-  }
-
-  /** A client that stopped reading is cut off; the mailbox keeps everything it did not acknowledge. */
-  private checkBackpressure(c: Conn): void {
-    if (c.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
-      this.log.info({ device: c.device }, "live: socket not reading, terminated");
-      c.ws.terminate();
-    }
-  }
-
-  private fail(c: Conn, err: unknown, what: string): void {
-    this.log.warn({ ...logErr(err), device: c.device || undefined }, `live: ${what}`);
-    try {
-      if (c.ws.readyState === WebSocket.OPEN) c.ws.close(1011, "internal error");
-    } catch {
-      c.ws.terminate();
-    }
-  }
-
-  private heartbeat(): void {
-    for (const c of this.all) {
-      if (!c.alive) {
-        c.ws.terminate();
-        continue;
-      }
-      c.alive = false;
-      try {
-        c.ws.ping();
-      } catch {
-        c.ws.terminate();
-      }
-    }
   }
 }

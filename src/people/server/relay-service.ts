@@ -8,7 +8,7 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { PeopleError, isPeopleError } from "../errors.js";
-import { Discovery } from "../client/discovery.js";
+import { Discovery } from "../net/discovery.js";
 import { HttpsClient, parseJsonResponse } from "../net/https-client.js";
 import { addressDomain, isPeopleAddress, type PeopleAddress } from "../protocol/address.js";
 import { fromB64u } from "../protocol/bytes.js";

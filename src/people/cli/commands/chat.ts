@@ -6,7 +6,7 @@
 // only stops sending.
 import { createInterface } from "node:readline";
 import type { PeopleClient, IncomingCall, RtSession } from "../../client/people-client.js";
-import { MAX_FRAME_DATA } from "../../client/realtime.js";
+import { MAX_FRAME_DATA } from "../../protocol/frame-cipher.js";
 import { isPeopleError } from "../../errors.js";
 import { addressArg, type Context } from "../context.js";
 import { CliError, UsageError, about } from "../errors.js";

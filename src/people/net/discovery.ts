@@ -7,7 +7,7 @@
 import { resolveSrv } from "node:dns/promises";
 import { isIP } from "node:net";
 import { PeopleError } from "../errors.js";
-import type { HttpsClient } from "../net/https-client.js";
+import type { HttpsClient } from "./https-client.js";
 
 export const DEFAULT_PORT = 7367;
 const DEFAULT_TTL_MS = 60 * 60 * 1000;

@@ -1,0 +1,105 @@
+// What the client's posts API takes and gives: posts as read and published,
+// and the ones a reader could not open, with the reason.
+import { PeopleError, type ErrorCode } from "../errors.js";
+import type { ProgressFn } from "../net/https-client.js";
+import { isPeopleAddress, type PeopleAddress } from "../protocol/address.js";
+import type { BlobRef } from "../protocol/messages.js";
+import { privateWire, type FeedEntry, type PostBody } from "../protocol/post-body.js";
+import type { AttachmentMeta } from "./attachments.js";
+
+export interface PostAttachment extends AttachmentMeta {
+  bytes: Buffer;
+}
+
+export interface PostInput {
+  text?: string;
+  /** Uploaded encrypted to the own server; the post carries their references (and keys). */
+  attachments?: PostAttachment[];
+  /** Bytes of the attachments uploaded so far (encrypted, all files together), and their total. */
+  onProgress?: ProgressFn;
+}
+
+export interface Post {
+  id: string;
+  author: PeopleAddress;
+  /** When the author signed it (the author's claim). */
+  ts: number;
+  /** When the author's server stored it; 0 for a post not read from a feed. */
+  createdAt: number;
+  /** The feed's position of the post; 0 for a post not read from a feed. */
+  seq: number;
+  public: boolean;
+  group?: string;
+  epoch?: number;
+  text?: string;
+  attachments: BlobRef[];
+}
+
+export interface UnopenablePost {
+  id: string;
+  seq: number;
+  public: boolean;
+  group?: string;
+  epoch?: number;
+  /** PEOPLE_UNKNOWN_KEY: no key for that epoch here; others: it did not decrypt or verify. */
+  code: ErrorCode;
+  detail: string;
+}
+
+export interface FeedResult {
+  author: PeopleAddress;
+  posts: Post[];
+  /** Posts skipped because they could not be opened or did not verify. */
+  unopenable: UnopenablePost[];
+  /** The last feed position read: pass as `after` to read only newer posts. */
+  next: number;
+}
+
+export interface PublishedPost extends Post {
+  /** Group members the notice could not be sealed to (they still find the post in the feed). */
+  undelivered: { address: string; code: ErrorCode }[];
+}
+
+export interface PostEvents {
+  /** A group member's post announced by a notice, fetched, decrypted and verified. */
+  post: Post;
+  /** A notice whose post could not be fetched or opened. */
+  error: { author: string; post: string; code: ErrorCode; detail: string };
+}
+
+export function checkBody(body: PostBody, author: PeopleAddress, postId: string): void {
+  if (body.author !== author || !isPeopleAddress(body.author))
+    throw new PeopleError("PEOPLE_FORBIDDEN", "the post names another author than the feed's");
+  if (body.id !== postId)
+    throw new PeopleError("PEOPLE_BAD_JSON", "the post's id differs from its feed entry");
+}
+
+export function toPost(
+  body: PostBody,
+  attachments: BlobRef[],
+  meta: { createdAt: number; seq: number },
+): Post {
+  return {
+    id: body.id,
+    author: body.author as PeopleAddress,
+    ts: body.ts,
+    createdAt: meta.createdAt,
+    seq: meta.seq,
+    public: body.group === undefined,
+    ...(body.group !== undefined ? { group: body.group, epoch: body.epoch! } : {}),
+    ...(body.text !== undefined ? { text: body.text } : {}),
+    attachments,
+  };
+}
+
+export function unopenableOf(entry: FeedEntry, e: PeopleError): UnopenablePost {
+  const wire = entry.public ? undefined : privateWire.safeParse(entry.post);
+  return {
+    id: entry.post_id,
+    seq: entry.seq,
+    public: entry.public,
+    ...(wire?.success ? { group: wire.data.group, epoch: wire.data.epoch } : {}),
+    code: e.code,
+    detail: e.message,
+  };
+}

@@ -1,0 +1,48 @@
+// Post bodies and the feed's wire shapes (PROTOCOL §16.10).
+//
+// Every post body is canonical JSON signed by the author's ACCOUNT key with
+// label "post" (PROTOCOL §5):
+//   {"v":1,"type":"people.post","id","author","ts",["group","epoch",]["text",]["attachments"]}
+// `group` and `epoch` are present exactly in group posts, so a signed group
+// post body is never a valid public post body and vice versa.
+import { z } from "zod";
+import { MAX_TEXT, blobRefSchema } from "./messages.js";
+
+export const MAX_POST_ATTACHMENTS = 16;
+
+export const id16 = z.string().regex(/^[A-Za-z0-9_-]{21}[AQgw]$/);
+export const postBodySchema = z.strictObject({
+  v: z.literal(1),
+  type: z.literal("people.post"),
+  id: id16,
+  author: z.string().min(3).max(254),
+  ts: z.number().int().min(0).max(8.64e15),
+  group: id16.optional(),
+  epoch: z.number().int().min(0).optional(),
+  text: z.string().max(MAX_TEXT).optional(),
+  attachments: z.array(blobRefSchema).min(1).max(MAX_POST_ATTACHMENTS).optional(),
+});
+export type PostBody = z.infer<typeof postBodySchema>;
+
+export const feedAnswer = z.object({
+  posts: z.array(
+    z.object({
+      seq: z.number().int().min(0),
+      post_id: z.string().max(64),
+      public: z.boolean(),
+      created_at: z.number(),
+      post: z.unknown(),
+      blobs: z.array(z.string()),
+    }),
+  ),
+  next: z.number().int().min(0),
+});
+export type FeedAnswer = z.infer<typeof feedAnswer>;
+export type FeedEntry = FeedAnswer["posts"][number];
+
+export const publicWire = z.strictObject({ body: z.string(), sig: z.string() });
+export const privateWire = z.strictObject({
+  ciphertext: z.string(),
+  group: z.string(),
+  epoch: z.number().int().min(0),
+});
