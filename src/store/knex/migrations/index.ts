@@ -5,6 +5,7 @@
 import type { Knex } from "knex";
 import * as initial from "./001-initial.js";
 import * as mailboxBytes from "./002-mailbox-bytes.js";
+import * as invites from "./003-invites.js";
 
 export interface NamedMigration {
   name: string;
@@ -14,6 +15,7 @@ export interface NamedMigration {
 export const MIGRATIONS: readonly NamedMigration[] = [
   { name: "001-initial", migration: initial },
   { name: "002-mailbox-bytes", migration: mailboxBytes },
+  { name: "003-invites", migration: invites },
 ];
 
 export const migrationSource: Knex.MigrationSource<NamedMigration> = {
