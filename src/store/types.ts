@@ -80,6 +80,30 @@ export interface TokenRecord {
   expiresAt: number;
 }
 
+/** A registration invite the admin made; the token itself is shown once and never stored. */
+export interface InviteRecord {
+  /** SHA-256 of the invite token, hex. */
+  tokenHash: string;
+  /** Public handle to list and revoke it by: the hash's first 12 hex digits. */
+  id: string;
+  createdAt: number;
+  /** null: never expires. */
+  expiresAt: number | null;
+  /** How many accounts it may create; null: any number. */
+  maxUses: number | null;
+  uses: number;
+  revokedAt: number | null;
+  note: string | null;
+}
+
+/** An account as the admin lists it. */
+export interface AccountSummary {
+  address: string;
+  createdAt: number;
+  /** Devices not revoked. */
+  devices: number;
+}
+
 export interface BlobRecord {
   id: string;
   owner: string;
@@ -128,6 +152,8 @@ export interface AccountStore {
   /** Bytes of the envelopes stored for the address: what its mailbox quota (quotaBytes) counts. */
   usedBytes(address: string): Promise<number>;
   count(): Promise<number>;
+  /** Accounts in address order, after `after` (exclusive), at most `limit`. */
+  list(after: string | null, limit: number): Promise<AccountSummary[]>;
 }
 
 export interface MailboxStore {
@@ -159,6 +185,20 @@ export interface TokenStore {
   expire(now: number): Promise<number>;
 }
 
+export interface InviteStore {
+  /** Record a new invite; its hash and id are unique. */
+  create(record: InviteRecord): Promise<void>;
+  /** Every invite, newest first. */
+  list(): Promise<InviteRecord[]>;
+  get(tokenHash: string): Promise<InviteRecord | undefined>;
+  /** Take one use of the invite if it is valid at `now` (not revoked, expired or used up); true when taken. */
+  use(tokenHash: string, now: number): Promise<boolean>;
+  /** Give back a use taken for a registration that then failed. */
+  giveBack(tokenHash: string): Promise<void>;
+  /** Revoke by id: "revoked", or why not. */
+  revoke(id: string, now: number): Promise<"revoked" | "already" | "unknown">;
+}
+
 export interface BlobStore {
   /** Record a blob's metadata once its bytes are durably on disk; idempotent on id. */
   put(record: BlobRecord): Promise<"created" | "exists">;
@@ -181,6 +221,7 @@ export interface PeopleStore {
   readonly mailbox: MailboxStore;
   readonly serverKeys: ServerKeyStore;
   readonly tokens: TokenStore;
+  readonly invites: InviteStore;
   readonly blobs: BlobStore;
   readonly feed: FeedStore;
   /** Cheap round trip for health checks. */

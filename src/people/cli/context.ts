@@ -13,6 +13,13 @@ import type { KeyChangeEvent } from "../client/events.js";
 import { CliError, UsageError, about, codeText, fileErrorText, publicMessage } from "./errors.js";
 import { oneLine, Output, type Io } from "./output.js";
 import { interactive, readSecret } from "./prompt.js";
+import {
+  mergeSettings,
+  readSettings,
+  sameSettings,
+  writeSettings,
+  type NetworkSettings,
+} from "./settings.js";
 
 export interface GlobalOptions {
   data?: string;
@@ -32,6 +39,8 @@ export class Context {
   readonly dataDir: string;
   readonly pins: Record<string, string>;
   readonly ca: string[];
+  /** What the data directory remembered before this command (settings.json). */
+  readonly saved: NetworkSettings;
 
   constructor(
     readonly io: Io,
@@ -41,8 +50,23 @@ export class Context {
     this.out = new Output(io, Boolean(opts.json), Boolean(opts.verbose));
     this.dataDir = resolve(opts.data ?? env.PEOPLE_DATA ?? join(homedir(), ".people"));
     // Checked before anything else, so a typo is reported as such and not as a network failure later.
-    this.pins = parsePins(opts.pin ?? []);
-    this.ca = readCertificates(opts.ca ?? []);
+    const given = { pins: parsePins(opts.pin ?? []), ca: readCertificates(opts.ca ?? []) };
+    // A --pin or --ca given now goes over what the data directory remembered.
+    this.saved = readSettings(this.dataDir);
+    const merged = mergeSettings(this.saved, given);
+    this.pins = merged.pins;
+    this.ca = merged.ca;
+  }
+
+  /**
+   * After a command succeeded: remember the --pin and --ca it was given, in the data
+   * directory of a device (not for a directory without a store, nor after a failure).
+   */
+  rememberNetwork(): void {
+    const now = { pins: this.pins, ca: this.ca };
+    if (!this.hasStore() || sameSettings(now, this.saved)) return;
+    writeSettings(this.dataDir, now);
+    this.out.debug(`remembered --pin/--ca in ${this.dataDir} (see \`people config\`)`);
   }
 
   get storeFile(): string {

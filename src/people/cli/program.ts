@@ -13,6 +13,7 @@ import type * as Social from "./commands/social.js";
 import type * as Trust from "./commands/trust.js";
 import type { Context, GlobalOptions } from "./context.js";
 import type { Io } from "./output.js";
+import { addConfigCommands } from "./program-config.js";
 
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
@@ -47,6 +48,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
       const { Context } = await import("./context.js");
       const ctx = new Context(io, cmd.optsWithGlobals<GlobalOptions>(), env);
       await fn(await load(), ctx, args.slice(0, -1));
+      ctx.rememberNetwork();
     };
   const account = () => import("./commands/account.js") as Promise<typeof Account>;
   const mail = () => import("./commands/mail.js") as Promise<typeof Mail>;
@@ -80,13 +82,13 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .addOption(
       new Option(
         "--pin <domain=host:port>",
-        "reach the server of <domain> at host:port (repeatable)",
+        "reach the server of <domain> at host:port (repeatable; remembered for --data)",
       ).argParser(collect),
     )
     .addOption(
       new Option(
         "--ca <pem-file>",
-        "also trust this certificate, e.g. a development server's (repeatable)",
+        "also trust this certificate, e.g. a development server's (repeatable; remembered for --data)",
       ).argParser(collect),
     )
     .option("--json", "print results as JSON for scripts")
@@ -383,6 +385,9 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .action(
       act(trust, (m, ctx, [address, opts]) => m.verify(ctx, address as string, opts as Trust.VerifyOpts)),
     );
+
+  program.commandsGroup("Settings:");
+  addConfigCommands(program, act);
 
   program.commandsGroup("Help:");
   program.helpCommand("help [command]", "show help for a command");

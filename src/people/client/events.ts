@@ -44,6 +44,15 @@ export interface DeliveryEvent {
   code?: ErrorCode;
 }
 
+/** A copy that could not be delivered now and waits in the outbox. */
+export interface DeferredEvent extends DeliveryEvent {
+  code: ErrorCode;
+  /** Delivery attempts so far. */
+  attempts: number;
+  /** When its own backoff tries it again (sooner when the server is found back). */
+  retryAt: number;
+}
+
 export interface ClientEventMap {
   keyChange: KeyChangeEvent;
   /** A contact's keys changed in a way their account signed: new, rotated or revoked devices. */
@@ -54,6 +63,7 @@ export interface ClientEventMap {
   held: { envelopeId: string; from: string };
   delivered: DeliveryEvent;
   undeliverable: DeliveryEvent;
+  deferred: DeferredEvent;
   caughtUp: { seq: number };
   connection: { state: "open" | "closed"; code?: number };
   linked: { device: string };

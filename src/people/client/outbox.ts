@@ -4,7 +4,9 @@
 // safe) or refused it for good (a 4xx, reported), and otherwise retried with
 // exponential backoff and jitter until the envelope expires. Copies to one
 // recipient go out in the order they were sent, so a later message never
-// overtakes an earlier one that is waiting for its server.
+// overtakes an earlier one that is waiting for its server. While the device is
+// online, servers found down are probed often and, once one answers, all its
+// waiting copies go at once (outbox-probes.ts).
 import { PeopleError } from "../errors.js";
 import { remoteError, type HttpsClient } from "../net/https-client.js";
 import { addressDomain, type PeopleAddress } from "../protocol/address.js";
@@ -13,17 +15,26 @@ import type { Discovery } from "../net/discovery.js";
 import type { ClientEvents } from "./events.js";
 import type { ClientStore, OutboxInsert, OutboxRow } from "./local-store.js";
 import { errorCode } from "../transient.js";
+import { ServerProbes } from "./outbox-probes.js";
 
 export interface BackoffOptions {
   /** First retry delay (default 1 s); doubles per attempt. */
   baseMs?: number;
   /** Longest delay between attempts (default 1 h). */
   maxMs?: number;
+  /**
+   * While the device's live connection is open, a server that could not be reached is tried
+   * again at least this often (default 15 s), one copy at a time; 0 turns this off.
+   */
+  onlineMaxMs?: number;
 }
+
+const DEFAULT_ONLINE_MAX_MS = 15_000;
 
 const IDLE_MS = 60_000;
 
-type Outcome = "done" | "retry";
+/** "released": delivered (or refused for good) by a server that had been down. */
+type Outcome = "done" | "released" | "retry";
 
 export class Outbox {
   private pass: Promise<number> | undefined;
@@ -33,6 +44,7 @@ export class Outbox {
   private wakeUp: (() => void) | undefined;
   /** Mail was queued since the current pass read the outbox: pass again before sleeping. */
   private dirty = false;
+  private readonly probes: ServerProbes | undefined;
 
   constructor(
     private readonly o: {
@@ -45,7 +57,17 @@ export class Outbox {
       /** A server refused a copy for good (e.g. PEOPLE_UNKNOWN_KEY: its envelope keys changed). */
       onRefused?: (domain: string, code: PeopleError["code"]) => Promise<void>;
     },
-  ) {}
+  ) {
+    const onlineMaxMs = o.backoff?.onlineMaxMs ?? DEFAULT_ONLINE_MAX_MS;
+    if (onlineMaxMs > 0) {
+      const probes = new ServerProbes({ baseMs: o.backoff?.baseMs ?? 1000, onlineMaxMs });
+      this.probes = probes;
+      // (Re)connected: the device's network works, so every server with mail waiting is tried now.
+      o.events.on("connection", (c) => {
+        if (probes.setOnline(c.state === "open")) this.kick();
+      });
+    }
+  }
 
   /** Persist copies (all or none); call kick() to deliver them. */
   enqueue(rows: OutboxInsert[]): Promise<void> {
@@ -123,7 +145,9 @@ export class Outbox {
       list.push(row);
       byRecipient.set(row.address, list);
     }
+    const pass = this.probes?.beginPass();
     let nextDue = Infinity;
+    const released = new Set<string>();
     await Promise.all(
       [...byRecipient.values()].map(async (queue) => {
         for (const row of queue) {
@@ -132,19 +156,40 @@ export class Outbox {
             await this.drop(row, "PEOPLE_EXPIRED");
             continue;
           }
-          if (row.nextAttemptAt > now || (await this.deliver(row)) === "retry") {
+          const domain = addressDomain(row.address as PeopleAddress);
+          const probe =
+            row.nextAttemptAt > now && pass !== undefined && this.probes!.claim(domain, now, pass);
+          if (row.nextAttemptAt > now && !probe) {
             // Later copies to this recipient wait behind this one, to keep the order.
-            nextDue = Math.min(nextDue, row.nextAttemptAt > now ? row.nextAttemptAt : now);
+            const probeAt = pass?.probing.has(domain) ? Infinity : this.nextProbe(domain);
+            nextDue = Math.min(nextDue, row.nextAttemptAt, probeAt);
             break;
           }
+          const outcome = await this.deliver(row, domain);
+          if (outcome === "retry") {
+            nextDue = Math.min(nextDue, row.nextAttemptAt, this.nextProbe(domain));
+            break;
+          }
+          if (outcome === "released") released.add(domain);
         }
       }),
     );
-    return nextDue;
+    if (released.size === 0) return nextDue;
+    // A server that was down answered: its other copies are due now, not at their own backoff.
+    const now = this.o.now();
+    for (const row of await this.o.store.outbox()) {
+      if (row.nextAttemptAt <= now || !released.has(addressDomain(row.address as PeopleAddress))) continue;
+      await this.o.store.updateOutbox(row.id, { ...row, nextAttemptAt: now });
+    }
+    this.dirty = true;
+    return now;
   }
 
-  private async deliver(row: OutboxRow): Promise<Outcome> {
-    const domain = addressDomain(row.address as PeopleAddress);
+  private nextProbe(domain: string): number {
+    return this.probes?.nextProbe(domain) ?? Infinity;
+  }
+
+  private async deliver(row: OutboxRow, domain: string): Promise<Outcome> {
     let status: number;
     let body: Buffer;
     try {
@@ -157,8 +202,12 @@ export class Outbox {
       body = res.body;
     } catch (e) {
       this.o.discovery.forget(domain);
+      this.probes?.failed(domain, this.o.now());
       return this.retry(row, errorCode(e));
     }
+    if (status >= 500) this.probes?.failed(domain, this.o.now());
+    if (status === 429 || status >= 500) return this.retry(row, remoteError(status, jsonOrNull(body)).code);
+    const outcome = this.probes?.answered(domain) ? "released" : "done";
     if (status >= 200 && status < 300) {
       await this.o.store.removeOutbox(row.id);
       this.o.events.emit("delivered", {
@@ -166,16 +215,15 @@ export class Outbox {
         messageId: row.messageId,
         address: row.address,
       });
-      return "done";
+      return outcome;
     }
     const error = remoteError(status, jsonOrNull(body));
-    if (status === 429 || status >= 500) return this.retry(row, error.code);
     await this.drop(row, error.code);
     await this.o.onRefused?.(domain, error.code);
-    return "done";
+    return outcome;
   }
 
-  private async retry(row: OutboxRow, code: PeopleError["code"]): Promise<Outcome> {
+  private async retry(row: OutboxRow, code: PeopleError["code"]): Promise<"retry"> {
     const base = this.o.backoff?.baseMs ?? 1000;
     const max = this.o.backoff?.maxMs ?? 60 * 60 * 1000;
     const delay = Math.min(max, base * 2 ** Math.min(row.attempts, 30));
@@ -185,6 +233,14 @@ export class Outbox {
     row.nextAttemptAt = this.o.now() + Math.ceil(wait);
     row.lastError = code;
     await this.o.store.updateOutbox(row.id, row);
+    this.o.events.emit("deferred", {
+      envelopeId: row.envelopeId,
+      messageId: row.messageId,
+      address: row.address,
+      code,
+      attempts: row.attempts,
+      retryAt: row.nextAttemptAt,
+    });
     return "retry";
   }
 

@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import type { StoreConfig } from "../../store/types.js";
 
 export class ConfigError extends Error {
   constructor(
@@ -60,7 +61,10 @@ export const serverConfigSchema = z.strictObject({
     .prefault({}),
   registration: z
     .strictObject({
-      /** closed: accounts are made by the admin (or the bridge); token: with an invite token; open: anyone. */
+      /**
+       * closed: only with an invite the admin made (`people-server invite create`; the bridge registers
+       * its own users); token: also with one of `tokens`; open: anyone.
+       */
       mode: z.enum(["closed", "token", "open"]).default("closed"),
       tokens: z.array(z.string().min(16)).default([]),
     })
@@ -159,6 +163,13 @@ export function readYamlFile(path: string): unknown {
 /** Resolve a path from the config relative to the data directory. */
 export function dataPath(config: ServerConfig, path: string): string {
   return isAbsolute(path) ? path : resolve(config.data_dir, path);
+}
+
+/** The store the config names (the server and its admin commands open the same one). */
+export function storeConfig(config: ServerConfig): StoreConfig {
+  return config.database.engine === "sqlite"
+    ? { engine: "sqlite", connection: dataPath(config, config.database.connection) }
+    : { engine: "postgres", connection: config.database.connection, poolMax: config.database.pool_max };
 }
 
 /** In YAML an empty key (`tls:` with everything commented out) is null: treat it as not set. */

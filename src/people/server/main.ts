@@ -1,28 +1,29 @@
-// `people-server`: run the People server of a domain on its own.
-//   people-server -c config.yaml     (the `people:` section of the file)
+// `people-server`: run the People server of a domain on its own, or manage it.
+//   people-server -c config.yaml                    start the server (the `people:` section of the file)
+//   people-server invite create|list|revoke -c …     registration invites (admin-commands.ts)
+//   people-server account list -c …                  the accounts of the server
 import { existsSync } from "node:fs";
-import { Command } from "commander";
-import { ConfigError, parseServerConfig, readYamlFile } from "./config.js";
-import { createLogger } from "./logger.js";
+import { Command, CommanderError } from "commander";
+import { addAdminCommands, AdminError } from "./admin-commands.js";
+import { ConfigError, parseServerConfig, readYamlFile, type ServerConfig } from "./config.js";
+import { createLogger, type Logger } from "./logger.js";
 import { startPeopleServer } from "./people-server.js";
 
-async function main(argv: string[]): Promise<void> {
-  const program = new Command()
-    .name("people-server")
-    .description("Run the People server of a domain (HTTPS, port 7367 by default).")
-    .option("-c, --config <file>", "configuration file (its `people:` section)", "config.yaml")
-    .parse(argv);
-  const { config: file } = program.opts<{ config: string }>();
+/** The `people:` section of the config file; without config.yaml, the sample's defaults (said in the log). */
+function loadConfig(file: string, log?: Logger): ServerConfig {
   let path = file;
-  const log = createLogger(process.env.LOG_LEVEL ?? "info");
   if (!existsSync(path) && path === "config.yaml" && existsSync("config.sample.yaml")) {
-    log.warn(
+    log?.warn(
       "config.yaml not found: starting from config.sample.yaml's defaults (copy it to config.yaml to change them)",
     );
     path = "config.sample.yaml";
   }
   const raw = readYamlFile(path) as { people?: unknown } | null;
-  const config = parseServerConfig(raw?.people, "people");
+  return parseServerConfig(raw?.people, "people");
+}
+
+async function serve(file: string): Promise<void> {
+  const config = loadConfig(file, createLogger(process.env.LOG_LEVEL ?? "info"));
   const server = await startPeopleServer(config, {
     logger: createLogger(config.log.level),
     defaultMetrics: true,
@@ -38,11 +39,30 @@ async function main(argv: string[]): Promise<void> {
   process.once("SIGTERM", () => shutdown("SIGTERM"));
 }
 
+async function main(argv: string[]): Promise<void> {
+  const program = new Command()
+    .name("people-server")
+    .description(
+      "Run the People server of a domain (HTTPS, port 7367 by default); with a command, manage it.",
+    )
+    .option("-c, --config <file>", "configuration file (its `people:` section)", "config.yaml")
+    .option("--json", "commands print JSON for scripts")
+    .exitOverride()
+    .action(async () => serve(program.opts<{ config: string }>().config));
+  addAdminCommands(program, (cmd) => loadConfig(cmd.optsWithGlobals<{ config: string }>().config));
+  await program.parseAsync(argv);
+}
+
 main(process.argv).catch((err: unknown) => {
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
   if (err instanceof ConfigError) {
     console.error(err.message);
     process.exit(2);
   }
-  console.error(err instanceof Error ? err.message : err);
+  if (err instanceof AdminError) {
+    console.error(`people-server: ${err.message}`);
+    process.exit(err.exitCode);
+  }
+  console.error(`people-server: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
 });

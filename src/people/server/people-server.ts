@@ -9,7 +9,7 @@ import type { PeopleStore } from "../../store/types.js";
 import { AccountService } from "./account-service.js";
 import { AuthService } from "./auth.js";
 import { BlobService } from "./blob-service.js";
-import { dataPath, type ServerConfig } from "./config.js";
+import { storeConfig, type ServerConfig } from "./config.js";
 import { errorMiddleware } from "./http.js";
 import { IngestService } from "./ingest-service.js";
 import { KeyService } from "./key-service.js";
@@ -59,13 +59,7 @@ export async function startPeopleServer(
 ): Promise<PeopleServerHandle> {
   const log = options.logger ?? createLogger(config.log.level);
   mkdirSync(config.data_dir, { recursive: true });
-  const store =
-    options.store ??
-    (await openStore(
-      config.database.engine === "sqlite"
-        ? { engine: "sqlite", connection: dataPath(config, config.database.connection) }
-        : { engine: "postgres", connection: config.database.connection, poolMax: config.database.pool_max },
-    ));
+  const store = options.store ?? (await openStore(storeConfig(config)));
   const ownsStore = options.store === undefined;
   try {
     const metrics = new ServerMetrics(options.defaultMetrics ?? false);

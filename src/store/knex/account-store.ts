@@ -3,7 +3,7 @@
 // keys whole, in one transaction, and only for a strictly newer version.
 
 import type { Knex } from "knex";
-import type { AccountRecord, AccountStore, DeviceKeyRecord, DeviceRecord } from "../types.js";
+import type { AccountRecord, AccountStore, AccountSummary, DeviceKeyRecord, DeviceRecord } from "../types.js";
 import { chunks, nullableNum, num, unique } from "./sql-values.js";
 
 type Int = number | string;
@@ -192,5 +192,20 @@ export class KnexAccountStore implements AccountStore {
   async count(): Promise<number> {
     const row = await this.db("accounts").count({ n: "*" }).first();
     return num(row?.n);
+  }
+
+  async list(after: string | null, limit: number): Promise<AccountSummary[]> {
+    let q = this.db("accounts as a")
+      .select("a.address", "a.created_at")
+      .count({ devices: "d.device" })
+      .leftJoin("devices as d", function () {
+        this.on("d.address", "=", "a.address").andOnNull("d.revoked_at");
+      })
+      .groupBy("a.address", "a.created_at")
+      .orderBy("a.address", "asc")
+      .limit(limit);
+    if (after !== null) q = q.where("a.address", ">", after);
+    const rows = (await q) as { address: string; created_at: Int; devices: Int }[];
+    return rows.map((r) => ({ address: r.address, createdAt: num(r.created_at), devices: num(r.devices) }));
   }
 }

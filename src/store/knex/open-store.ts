@@ -7,6 +7,7 @@ import { postgresKnexConfig, sqliteKnexConfig } from "./knex-config.js";
 import { KnexAccountStore } from "./account-store.js";
 import { KnexBlobStore } from "./blob-store.js";
 import { KnexFeedStore } from "./feed-store.js";
+import { KnexInviteStore } from "./invite-store.js";
 import { KnexMailboxStore } from "./mailbox-store.js";
 import { migrationSource } from "./migrations/index.js";
 import { KnexServerKeyStore } from "./server-key-store.js";
@@ -22,6 +23,7 @@ class KnexPeopleStore implements PeopleStore {
   readonly mailbox: KnexMailboxStore;
   readonly serverKeys: KnexServerKeyStore;
   readonly tokens: KnexTokenStore;
+  readonly invites: KnexInviteStore;
   readonly blobs: KnexBlobStore;
   readonly feed: KnexFeedStore;
   private closing: Promise<void> | undefined;
@@ -34,6 +36,7 @@ class KnexPeopleStore implements PeopleStore {
     this.mailbox = new KnexMailboxStore(db, engine);
     this.serverKeys = new KnexServerKeyStore(db);
     this.tokens = new KnexTokenStore(db);
+    this.invites = new KnexInviteStore(db);
     this.blobs = new KnexBlobStore(db);
     this.feed = new KnexFeedStore(db, engine);
   }

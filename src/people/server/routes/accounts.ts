@@ -4,6 +4,7 @@ import { z } from "zod";
 import { PeopleError } from "../../errors.js";
 import { parseAddress, type PeopleAddress } from "../../protocol/address.js";
 import { ctEqual } from "../../protocol/bytes.js";
+import { fromB64u } from "../../protocol/bytes.js";
 import { parseDeviceId } from "../../protocol/ids.js";
 import { signature64 } from "../../protocol/signed-json.js";
 import type { PeopleStore } from "../../../store/types.js";
@@ -11,6 +12,7 @@ import { deviceUploadSchema, type AccountService } from "../account-service.js";
 import type { AuthService } from "../auth.js";
 import { readJson } from "../http.js";
 import { putProfile } from "../profile-service.js";
+import { admit, type RegistrationPolicy } from "../invites.js";
 
 const registerSchema = deviceUploadSchema.extend({
   address: z.string().max(1024),
@@ -20,21 +22,6 @@ const registerSchema = deviceUploadSchema.extend({
 const challengeSchema = z.strictObject({ address: z.string().max(1024), device: z.string().max(64) });
 const tokenSchema = challengeSchema.extend({ challenge: z.string().max(64), signature: z.string().max(128) });
 const profileSchema = z.strictObject({ body: z.string().max(64 * 1024), sig: signature64 });
-
-export interface RegistrationPolicy {
-  mode: "closed" | "token" | "open";
-  tokens: readonly string[];
-}
-
-function inviteAccepted(policy: RegistrationPolicy, invite: string | undefined): boolean {
-  if (policy.mode === "open") return true;
-  if (policy.mode === "closed" || invite === undefined) return false;
-  const given = Buffer.from(invite);
-  // Constant-time against every configured token.
-  let ok = false;
-  for (const t of policy.tokens) ok = ctEqual(given, Buffer.from(t)) || ok;
-  return ok;
-}
 
 export function pathAddress(value: unknown): PeopleAddress {
   return parseAddress(typeof value === "string" ? value : "");
@@ -51,19 +38,29 @@ export function accountRoutes(o: {
 
   r.post("/accounts", async (ctx) => {
     const body = await readJson(ctx, registerSchema, o.maxJson);
-    if (!inviteAccepted(o.registration, body.invite)) {
+    const address = parseAddress(body.address);
+    const now = Date.now();
+    const admission = await admit(o.registration, o.store.invites, body.invite, now);
+    if (!admission) {
       throw new PeopleError("PEOPLE_FORBIDDEN", "registration is not open", {
-        publicText: "Registration on this server needs an invite.",
+        publicText: "Registration on this server needs a valid invite.",
       });
     }
-    const address = parseAddress(body.address);
-    const result = await o.accounts.register(
-      address,
-      { device_list: body.device_list, chains: body.chains },
-      Date.now(),
-    );
-    if (result === "exists")
+    let result: "created" | "exists";
+    try {
+      result = await o.accounts.register(
+        address,
+        { device_list: body.device_list, chains: body.chains },
+        now,
+      );
+    } catch (err) {
+      await admission.giveBack();
+      throw err;
+    }
+    if (result === "exists") {
+      await admission.giveBack();
       throw new PeopleError("PEOPLE_FORBIDDEN", "address taken", { publicText: "That address is taken." });
+    }
     ctx.status = 201;
     ctx.body = { address };
   });

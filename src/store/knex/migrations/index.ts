@@ -6,6 +6,7 @@ import type { Knex } from "knex";
 import * as initial from "./001-initial.js";
 import * as mailboxBytes from "./002-mailbox-bytes.js";
 import * as profileUpdatedAt from "./003-profile-updated-at.js";
+import * as invites from "./004-invites.js";
 
 export interface NamedMigration {
   name: string;
@@ -16,6 +17,7 @@ export const MIGRATIONS: readonly NamedMigration[] = [
   { name: "001-initial", migration: initial },
   { name: "002-mailbox-bytes", migration: mailboxBytes },
   { name: "003-profile-updated-at", migration: profileUpdatedAt },
+  { name: "004-invites", migration: invites },
 ];
 
 export const migrationSource: Knex.MigrationSource<NamedMigration> = {
