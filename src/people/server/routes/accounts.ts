@@ -3,8 +3,6 @@ import Router from "@koa/router";
 import { z } from "zod";
 import { PeopleError } from "../../errors.js";
 import { parseAddress, type PeopleAddress } from "../../protocol/address.js";
-import { ctEqual } from "../../protocol/bytes.js";
-import { fromB64u } from "../../protocol/bytes.js";
 import { parseDeviceId } from "../../protocol/ids.js";
 import { signature64 } from "../../protocol/signed-json.js";
 import type { PeopleStore } from "../../../store/types.js";
