@@ -282,6 +282,26 @@ describe("group portals (no IO)", function () {
       assert.deepEqual([...leftOut], [["never@far.test", "unreachable"]]);
     });
 
+    it("looks up one address of a domain whose server cannot be reached, not all of them", async function () {
+      const alice = await new FakePeople().accountFor(ALICE);
+      const asked: string[] = [];
+      const lookup = alice.lookup.bind(alice);
+      alice.lookup = (address) => {
+        asked.push(address);
+        return lookup(address);
+      };
+      const nowhere = Array.from({ length: 20 }, (_, i) => parseAddress(`n${i}@nowhere.test`));
+      for (const a of nowhere) alice.lookups[a] = "unreachable";
+      alice.lookups["nobody@other.test"] = "unknown";
+      const others = [ANN, "nobody@other.test", DAN].map((a) => parseAddress(a));
+      const leftOut = await unresolvable(alice, [...others, ...nowhere]);
+      assert.deepEqual(asked.sort(), [ANN, DAN, "n0@nowhere.test", "nobody@other.test"].sort());
+      assert.deepEqual(
+        [...leftOut],
+        [["nobody@other.test", "unknown"], ...nowhere.map((a) => [a, "unreachable"])],
+      );
+    });
+
     it("limits the rooms and ghosts one sender makes per hour: past them a group message goes to the DM, a new DM is refused", async function () {
       let now = 1_000_000;
       const s = setup(64, { limits: { roomsPerHour: 3, ghostsPerHour: 4 }, now: () => now });

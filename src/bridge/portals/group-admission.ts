@@ -10,7 +10,7 @@
 // are left out, and the room is told. The lookups run outside the group lock
 // (group-service.ts), so they hold up this message only.
 // A later People message of the conversation brings them in once they resolve.
-import type { PeopleAddress } from "../../people/protocol/address.js";
+import { addressDomain, type PeopleAddress } from "../../people/protocol/address.js";
 import type { LeftOutReason } from "../model/creation-limits.js";
 import type { Lookup, PeopleAccount } from "../people-side.js";
 
@@ -19,7 +19,11 @@ export const LOOKUP_CONCURRENCY = 8;
 /** An address not answered for within this long (from the first lookup of a message) is left out as unreachable. */
 export const LOOKUP_DEADLINE_MS = 10_000;
 
-/** The addresses that may not become ghosts now, and why. */
+/**
+ * The addresses that may not become ghosts now, and why. One address of each domain is looked up
+ * first: when its server cannot be reached, neither can the others' (twenty addresses on a domain
+ * that does not exist cost one discovery, not twenty); the rest are looked up after.
+ */
 export async function unresolvable(
   account: PeopleAccount,
   addresses: readonly PeopleAddress[],
@@ -30,16 +34,28 @@ export async function unresolvable(
   const late = new Promise<Lookup>((resolve) => {
     timer = setTimeout(() => resolve({ status: "unreachable", code: "timeout" }), deadlineMs);
   });
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < addresses.length) {
-      const address = addresses[next++]!;
-      const found = await Promise.race([account.lookup(address), late]);
-      if (found.status !== "exists") out.set(address, found.status);
-    }
+  const lookAll = async (list: readonly PeopleAddress[]): Promise<void> => {
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < list.length) {
+        const address = list[next++]!;
+        const found = await Promise.race([account.lookup(address), late]);
+        if (found.status !== "exists") out.set(address, found.status);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LOOKUP_CONCURRENCY, list.length) }, worker));
   };
+  const byDomain = new Map<string, PeopleAddress[]>();
+  for (const a of addresses) byDomain.set(addressDomain(a), [...(byDomain.get(addressDomain(a)) ?? []), a]);
   try {
-    await Promise.all(Array.from({ length: Math.min(LOOKUP_CONCURRENCY, addresses.length) }, worker));
+    const probes = [...byDomain.values()].map((list) => list[0]!);
+    await lookAll(probes);
+    const rest: PeopleAddress[] = [];
+    for (const [probe, ...others] of byDomain.values()) {
+      if (out.get(probe!) === "unreachable") for (const a of others) out.set(a, "unreachable");
+      else rest.push(...others);
+    }
+    await lookAll(rest);
   } finally {
     clearTimeout(timer);
   }
