@@ -40,7 +40,8 @@ function ok(r: Result): Result {
 }
 
 describe("people remembers --pin and --ca per data directory", function () {
-  this.timeout(120_000);
+  // Each command is a process of its own: slow on a loaded machine.
+  this.timeout(300_000);
   let a: TestServer;
   let b: TestServer;
   const pin: Record<string, string> = {};

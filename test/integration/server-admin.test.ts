@@ -57,7 +57,8 @@ interface InviteRow {
 
 for (const engine of ENGINES) {
   describe(`people-server admin commands beside a running closed server [${engine}]`, function () {
-    this.timeout(120_000);
+    // Each admin command is a process of its own: slow on a loaded machine.
+    this.timeout(300_000);
     let server: TestServer;
     let config: string;
     let logs = "";
