@@ -106,7 +106,11 @@ export class ManagementBot {
     const relation = event.content["m.relates_to"] as { rel_type?: unknown } | undefined;
     if (relation?.rel_type === "m.replace") return; // edits are not new commands
     const owners = await this.o.rooms.ownersOf(event.roomId);
-    if (owners.length === 0) return; // not a management room
+    if (owners.length === 0) {
+      // Portal rooms land here too: not worth more than a debug line.
+      this.o.log.debug({ room: event.roomId }, "not a management room: message left to the portals");
+      return;
+    }
     const reply = (text: string) =>
       this.o.matrix.sendNotice(event.roomId, notice(text), {
         txnKey: `reply.${event.eventId}`,

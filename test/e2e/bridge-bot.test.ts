@@ -150,6 +150,28 @@ describe("bridge bot on a real Synapse", function () {
     assert.match(body, /Send `help`/);
   });
 
+  it("answers in every management room of a user, the older ones too", async function () {
+    const { room_id: second } = await user().client.createRoom({
+      preset: Preset.TrustedPrivateChat,
+      invite: [bot],
+      is_direct: true,
+    });
+    await waitForTimelineEvent(
+      user().client,
+      second,
+      (e) => e.getSender() === bot && e.getContent().msgtype === "m.notice",
+    );
+    assert.deepEqual(
+      (await running().handle.store.managementRooms.roomsOf(user().userId)).map((r) => r.roomId).sort(),
+      [roomId, second].sort(),
+    );
+    for (const room of [second, roomId]) {
+      const { event_id: eventId } = await user().client.sendTextMessage(room, "help");
+      const reply = await waitForTimelineEvent(user().client, room, isBotReplyTo(bot, eventId));
+      assert.match(String(reply.getContent().body), /People bridge commands/);
+    }
+  });
+
   it("says it cannot read encrypted messages yet", async function () {
     const sent = await matrixApi(
       synapse(),

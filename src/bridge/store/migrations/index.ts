@@ -8,6 +8,7 @@ import * as groups from "./003-groups.js";
 import * as catchup from "./004-catchup.js";
 import * as ghostProfiles from "./005-ghost-profiles.js";
 import * as crypto from "./006-crypto.js";
+import * as managementRooms from "./007-management-rooms.js";
 
 export interface NamedMigration {
   name: string;
@@ -23,6 +24,7 @@ export const BRIDGE_MIGRATIONS: readonly NamedMigration[] = [
   { name: "004-catchup", migration: catchup },
   { name: "005-ghost-profiles", migration: ghostProfiles },
   { name: "006-crypto", migration: crypto },
+  { name: "007-management-rooms", migration: managementRooms },
 ];
 
 export const bridgeMigrationSource: Knex.MigrationSource<NamedMigration> = {
