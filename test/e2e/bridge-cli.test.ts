@@ -104,7 +104,10 @@ describe("matrix-appservice-people CLI", function () {
   it("says how to generate the registration when it is missing", async function () {
     const result = await runCli(["-c", "config.yaml", "-f", "missing.yaml"], files.dir);
     assert.equal(result.code, 2);
-    assert.match(result.stderr, /missing\.yaml not found\. Generate it with `matrix-appservice-people -r -u/);
+    assert.match(
+      result.stderr,
+      /missing\.yaml not found\. Generate it with `\S+(bin\.cjs|matrix-appservice-people) -r -u/,
+    );
   });
 
   it("refuses a registration generated for another bot", async function () {
