@@ -16,8 +16,10 @@ export const REFUSAL =
   "If you think you should be, ask the homeserver's admin to add you to bridge.permissions.";
 
 export const ENCRYPTED_HINT =
-  "I cannot read encrypted messages yet. Talk to me in a room without encryption " +
-  "(Element creates one when you start a direct chat with me).";
+  "I cannot read encrypted messages: encryption is turned off on this bridge. " +
+  "The bridge's admin can turn it on (`encryption.allow: true` in its config.yaml, with the " +
+  "homeserver settings its README lists). Until then, talk to me in a room without encryption " +
+  "(Element X encrypts every direct chat; Element Web lets you start one without).";
 
 export interface BotOptions {
   matrix: MatrixSide;

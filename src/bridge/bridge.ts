@@ -104,7 +104,7 @@ export async function startBridge(
   registration: Registration,
   options: StartBridgeOptions = {},
 ): Promise<BridgeHandle> {
-  const log = options.logger ?? createBridgeLogger(config.logging.level);
+  const log = options.logger ?? createBridgeLogger(config.logging.level, undefined, config.logging.format);
   const problems = registrationMismatches(registration, config);
   if (problems.length > 0) {
     throw new ConfigError(

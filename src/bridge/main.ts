@@ -97,7 +97,7 @@ async function run(cli: Cli<Record<string, unknown>>, port: number | null): Prom
   if (port) config.appservice.port = port;
   const registrationPath = resolve(cli.getRegistrationFilePath());
   const registration = readRegistrationFile(registrationPath);
-  const log = createBridgeLogger(config.logging.level);
+  const log = createBridgeLogger(config.logging.level, undefined, config.logging.format);
   let bridge;
   try {
     bridge = await startBridge(config, registration, {

@@ -172,7 +172,7 @@ describe("bridge bot on a real Synapse", function () {
     }
   });
 
-  it("says it cannot read encrypted messages yet", async function () {
+  it("says it cannot read encrypted messages, and that the admin can turn encryption on", async function () {
     const sent = await matrixApi(
       synapse(),
       user().accessToken,
@@ -181,7 +181,8 @@ describe("bridge bot on a real Synapse", function () {
       { algorithm: "m.megolm.v1.aes-sha2", ciphertext: "AwgAEn...", session_id: "x", device_id: "X" },
     );
     const reply = await waitForTimelineEvent(user().client, roomId, isBotReplyTo(bot, String(sent.event_id)));
-    assert.match(String(reply.getContent().body), /cannot read encrypted messages yet/);
+    assert.match(String(reply.getContent().body), /cannot read encrypted messages/);
+    assert.match(String(reply.getContent().body), /`encryption\.allow: true`/, "names the key the admin sets");
   });
 
   it("politely declines a DM from a user who may not use the bridge", async function () {

@@ -168,9 +168,9 @@ describe("the bridge as a process (signals, ports, files, metrics)", function ()
     return { files, hint, r };
   }
 
-  async function stopsWithTree(r: Running, signal: NodeJS.Signals, group = false): Promise<void> {
+  async function stopsWithTree(r: Running, signal: NodeJS.Signals, group = false, wrapped = true) {
     const tree = [r.proc.pid!, ...descendants(r.proc.pid!)];
-    assert.ok(tree.length >= 2, "a bridge below the command");
+    if (wrapped) assert.ok(tree.length >= 2, "a bridge below the command");
     if (group) process.kill(-r.proc.pid!, signal);
     else r.proc.kill(signal);
     const exit = await r.exited;
@@ -216,6 +216,24 @@ describe("the bridge as a process (signals, ports, files, metrics)", function ()
     await stopsWithTree(r, "SIGTERM");
   });
 
+  it("logging.format: pretty writes readable lines", async function () {
+    const { files } = await bridgeDir(await freePorts(), (i) => ({
+      ...i,
+      logging: { level: "info", format: "pretty" },
+    }));
+    dirs.push(files);
+    const r = run(
+      process.execPath,
+      [BRIDGE_BIN, "-c", files.configPath, "-f", files.registrationPath],
+      files.dir,
+    );
+    procs.push(r);
+    await until(() => /INFO.*bridge started/.test(r.output()), "a pretty 'bridge started' line", r);
+    assert.ok(!r.output().includes('"msg":'), r.output());
+    r.proc.kill("SIGTERM");
+    assert.equal((await r.exited).code, 0);
+  });
+
   describe("one bridge started on a fresh directory (with encryption.allow)", function () {
     let ports: Ports;
     let files: BridgeDir;
@@ -223,7 +241,11 @@ describe("the bridge as a process (signals, ports, files, metrics)", function ()
 
     before(async function () {
       ports = await freePorts();
-      ({ files } = await bridgeDir(ports, (i) => ({ ...i, encryption: { allow: true } })));
+      ({ files } = await bridgeDir(ports, (i) => ({
+        ...i,
+        encryption: { allow: true },
+        logging: { level: "debug", format: "auto" },
+      })));
       dirs.push(files);
       bridge = run(
         process.execPath,
@@ -234,7 +256,7 @@ describe("the bridge as a process (signals, ports, files, metrics)", function ()
       await until(started(bridge), "the bridge started", bridge);
     });
     after(async function () {
-      if (bridge.proc.exitCode === null) await stopsWithTree(bridge, "SIGTERM");
+      if (bridge.proc.exitCode === null) await stopsWithTree(bridge, "SIGTERM", false, false);
     });
 
     it("made its data directory 0700 and its databases (with -wal, -shm), keys and registration 0600", function () {
@@ -263,6 +285,29 @@ describe("the bridge as a process (signals, ports, files, metrics)", function ()
       assert.match(text, /^people_envelopes_accepted_total \d+/m);
       assert.match(text, /^people_mailbox_depth 0$/m, "read at the scrape");
       assert.match(text, /^bridge_homeserver_connected 0$/m);
+    });
+
+    it("logs one shape on a pipe (auto: JSON), matrix-appservice-bridge's lines included", async function () {
+      // A request the library answers itself (and logs) before any handler of ours.
+      const refused = await fetch(
+        `http://127.0.0.1:${ports.appservice}/_matrix/app/v1/users/@_people_x:localhost?access_token=wrong`,
+      );
+      assert.equal(refused.status, 403);
+      await until(() => /GET \/_matrix\/app\/v1\/users/.test(bridge.output()), "the library's request line");
+      const lines = bridge
+        .output()
+        .split("\n")
+        .filter((l) => l.trim() !== "");
+      const foreign = lines.filter((l) => {
+        try {
+          const o = JSON.parse(l) as Record<string, unknown>;
+          return !(o.service === "matrix-appservice-people" && typeof o.level === "number" && "msg" in o);
+        } catch {
+          return !/DeprecationWarning|--trace-deprecation/.test(l);
+        }
+      });
+      assert.deepEqual(foreign, [], "every line is ours");
+      assert.ok(!bridge.output().includes("access_token=wrong"), "the token is not logged");
     });
 
     for (const key of ["appservice.port", "people.listen.port", "metrics.port"] as const) {
