@@ -182,7 +182,11 @@ describe("bridge bot on a real Synapse", function () {
     );
     const reply = await waitForTimelineEvent(user().client, roomId, isBotReplyTo(bot, String(sent.event_id)));
     assert.match(String(reply.getContent().body), /cannot read encrypted messages/);
-    assert.match(String(reply.getContent().body), /`encryption\.allow: true`/, "names the key the admin sets");
+    assert.match(
+      String(reply.getContent().body),
+      /`encryption\.allow: true`/,
+      "names the key the admin sets",
+    );
   });
 
   it("politely declines a DM from a user who may not use the bridge", async function () {
