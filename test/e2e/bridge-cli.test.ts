@@ -118,7 +118,16 @@ describe("matrix-appservice-people CLI", function () {
     );
     const result = await runCli(["-c", "config.yaml", "-f", other], files.dir);
     assert.equal(result.code, 2);
-    assert.match(result.stderr, /does not fit config\.yaml \(sender_localpart is "someotherbot"/);
+    // Found by startBridge, once the logger runs: a fatal line in the log's format (JSON on a pipe).
+    const fatal = result.stdout
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as { level: number; msg: string })
+      .find((l) => l.level === 60);
+    assert.match(
+      fatal?.msg ?? result.stdout,
+      /does not fit config\.yaml \(sender_localpart is "someotherbot"/,
+    );
   });
 
   // The README's `npm ci && npm start` on a fresh machine: no config.yaml, no
