@@ -14,7 +14,7 @@
 import { existsSync } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import { Cli } from "matrix-appservice-bridge";
-import { startBridge } from "./bridge.js";
+import { startBridge, type BridgeHandle } from "./bridge.js";
 import { ConfigError, loadBridgeConfig } from "./config.js";
 import { createBridgeLogger } from "./logger.js";
 import { startedByWrapper, watchParent } from "./parent-watch.js";
@@ -98,7 +98,29 @@ async function run(cli: Cli<Record<string, unknown>>, port: number | null): Prom
   const registrationPath = resolve(cli.getRegistrationFilePath());
   const registration = readRegistrationFile(registrationPath);
   const log = createBridgeLogger(config.logging.level, undefined, config.logging.format);
-  let bridge;
+  // Signals are handled from before the start: one that arrives while the bridge starts
+  // stops it as soon as it is up, never kills it halfway.
+  let bridge: BridgeHandle | undefined;
+  let stopping = false;
+  const stop = (handle: BridgeHandle) =>
+    handle.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    if (bridge) void stop(bridge);
+  };
+  process.once("SIGINT", () => shutdown("SIGINT"));
+  process.once("SIGTERM", () => shutdown("SIGTERM"));
+  if (startedByWrapper()) {
+    watchParent(() => {
+      log.info("the process that started the bridge (npm or a launcher) is gone");
+      shutdown("parent exited");
+    });
+  }
   try {
     bridge = await startBridge(config, registration, {
       logger: log,
@@ -111,21 +133,7 @@ async function run(cli: Cli<Record<string, unknown>>, port: number | null): Prom
     log.fatal({ config_key: err.path || undefined }, err.message);
     process.exit(2);
   }
-  const shutdown = (signal: string) => {
-    log.info({ signal }, "shutting down");
-    bridge.stop().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.once("SIGINT", () => shutdown("SIGINT"));
-  process.once("SIGTERM", () => shutdown("SIGTERM"));
-  if (startedByWrapper()) {
-    watchParent(() => {
-      log.info("the process that started the bridge (npm or a launcher) is gone");
-      shutdown("parent exited");
-    });
-  }
+  if (stopping) await stop(bridge);
 }
 
 /**
