@@ -29,7 +29,20 @@ if (Number(process.versions.node.split(".")[0]) >= 22) {
     );
     process.exit(1);
   }
-  const child = spawn(node, [join(__dirname, "bin.cjs"), ...process.argv.slice(2)], { stdio: "inherit" });
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => child.kill(signal));
-  child.on("exit", (code, signal) => (signal ? process.kill(process.pid, signal) : process.exit(code ?? 1)));
+  // The child also stops by itself should this launcher die without passing a signal on (SIGKILL).
+  const child = spawn(node, [join(__dirname, "bin.cjs"), ...process.argv.slice(2)], {
+    stdio: "inherit",
+    env: { ...process.env, PEOPLE_BRIDGE_WATCH_PARENT: "1" },
+  });
+  const signals = ["SIGINT", "SIGTERM", "SIGHUP"];
+  for (const signal of signals) process.on(signal, () => child.kill(signal));
+  child.on("error", (err) => {
+    process.stderr.write(`matrix-appservice-people: cannot start ${node}: ${err.message}\n`);
+    process.exit(1);
+  });
+  child.on("exit", (code, signal) => {
+    if (!signal) process.exit(code ?? 1);
+    for (const s of signals) process.removeAllListeners(s);
+    process.kill(process.pid, signal);
+  });
 }

@@ -16,8 +16,10 @@ export const REFUSAL =
   "If you think you should be, ask the homeserver's admin to add you to bridge.permissions.";
 
 export const ENCRYPTED_HINT =
-  "I cannot read encrypted messages yet. Talk to me in a room without encryption " +
-  "(Element creates one when you start a direct chat with me).";
+  "I cannot read encrypted messages: encryption is turned off on this bridge. " +
+  "The bridge's admin can turn it on (`encryption.allow: true` in its config.yaml, with the " +
+  "homeserver settings its README lists). Until then, talk to me in a room without encryption " +
+  "(Element X encrypts every direct chat; Element Web lets you start one without).";
 
 export interface BotOptions {
   matrix: MatrixSide;
@@ -106,7 +108,11 @@ export class ManagementBot {
     const relation = event.content["m.relates_to"] as { rel_type?: unknown } | undefined;
     if (relation?.rel_type === "m.replace") return; // edits are not new commands
     const owners = await this.o.rooms.ownersOf(event.roomId);
-    if (owners.length === 0) return; // not a management room
+    if (owners.length === 0) {
+      // Portal rooms land here too: not worth more than a debug line.
+      this.o.log.debug({ room: event.roomId }, "not a management room: message left to the portals");
+      return;
+    }
     const reply = (text: string) =>
       this.o.matrix.sendNotice(event.roomId, notice(text), {
         txnKey: `reply.${event.eventId}`,

@@ -38,6 +38,7 @@ import {
   type RetryPolicy,
 } from "./homeserver.js";
 import { GhostProfiles, profiledGhosts } from "./ghost-profiles.js";
+import { listenOn } from "./listen-errors.js";
 import { createBridgeLogger, type Logger } from "./logger.js";
 import { BridgeMetrics, startMetricsServer, type MetricsServer } from "./metrics.js";
 import { Permissions } from "./permissions.js";
@@ -107,7 +108,7 @@ export async function startBridge(
   registration: Registration,
   options: StartBridgeOptions = {},
 ): Promise<BridgeHandle> {
-  const log = options.logger ?? createBridgeLogger(config.logging.level);
+  const log = options.logger ?? createBridgeLogger(config.logging.level, undefined, config.logging.format);
   const problems = registrationMismatches(registration, config);
   if (problems.length > 0) {
     throw new ConfigError(
@@ -134,11 +135,13 @@ export async function startBridge(
     const secret = BridgeSecret.load(config.people.data_dir);
     cleanup.push(async () => secret.erase());
 
-    const people = await startPeopleServer(
-      withBridgeRegistration(config.people, secret.registrationToken()),
-      {
+    const { host: peopleHost, port: peoplePort } = config.people.listen;
+    const people = await listenOn("people.listen.port", peopleHost, peoplePort, () =>
+      startPeopleServer(withBridgeRegistration(config.people, secret.registrationToken()), {
         logger: log.child({ component: "people-server" }, { level: config.people.log.level }),
-      },
+        // Its counters are on the bridge's private metrics listener, not its public port.
+        publicMetrics: false,
+      }),
     );
     cleanup.push(() => people.stop());
 
@@ -284,7 +287,9 @@ export async function startBridge(
     };
     // Stopped before the store closes (cleanup runs in reverse).
     cleanup.push(() => catchUp.stop());
-    await adapter.start(handleEvent, (event) => portals.events.handleEphemeral(event));
+    await listenOn("appservice.port", config.appservice.hostname, config.appservice.port, () =>
+      adapter.start(handleEvent, (event) => portals.events.handleEphemeral(event)),
+    );
 
     const connection = (homeserver.connection = new HomeserverConnection({
       url: homeserverUrl,
@@ -310,30 +315,34 @@ export async function startBridge(
 
     let metricsServer: MetricsServer | undefined;
     if (config.metrics.enabled) {
-      metricsServer = await startMetricsServer({
-        hostname: config.metrics.hostname,
-        port: config.metrics.port,
-        registries: [metrics.registry, people.metrics.registry],
-        async health() {
-          const [bridgeDb, peopleDb] = await Promise.all([
-            store.ping().then(
-              () => true,
-              () => false,
-            ),
-            people.store.ping().then(
-              () => true,
-              () => false,
-            ),
-          ]);
-          const homeserver = connection.state;
-          return {
-            ok: bridgeDb && peopleDb && homeserver === "connected",
-            homeserver,
-            database: bridgeDb ? "ok" : "unavailable",
-            people: peopleDb ? "ok" : "unavailable",
-          };
-        },
-      });
+      const { hostname, port } = config.metrics;
+      metricsServer = await listenOn("metrics.port", hostname, port, () =>
+        startMetricsServer({
+          hostname,
+          port,
+          registries: [metrics.registry, people.metrics.registry],
+          beforeScrape: () => people.refreshMetrics(),
+          async health() {
+            const [bridgeDb, peopleDb] = await Promise.all([
+              store.ping().then(
+                () => true,
+                () => false,
+              ),
+              people.store.ping().then(
+                () => true,
+                () => false,
+              ),
+            ]);
+            const homeserver = connection.state;
+            return {
+              ok: bridgeDb && peopleDb && homeserver === "connected",
+              homeserver,
+              database: bridgeDb ? "ok" : "unavailable",
+              people: peopleDb ? "ok" : "unavailable",
+            };
+          },
+        }),
+      );
       const server = metricsServer;
       cleanup.push(() => server.close());
     }

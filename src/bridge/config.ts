@@ -15,6 +15,7 @@ import {
   serverConfigSchema,
   withoutNulls,
 } from "../people/server/config.js";
+import { LOG_FORMATS } from "./logger.js";
 import { DEFAULT_DISPLAYNAME_TEMPLATE, templateProblem } from "./model/ghost-name.js";
 import {
   DEFAULT_GHOSTS_PER_SENDER_PER_HOUR,
@@ -166,6 +167,8 @@ export const bridgeConfigSchema = z
     logging: z
       .strictObject({
         level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+        /** json (a JSON object a line), pretty (readable, for a terminal) or auto (pretty on a terminal, else json). */
+        format: z.enum(LOG_FORMATS).default("auto"),
       })
       .prefault({}),
     metrics: z

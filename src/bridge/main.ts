@@ -12,11 +12,12 @@
 // registration.yaml it writes one for that config and says what to add to the
 // homeserver. Files named with -c or -f must exist.
 import { existsSync } from "node:fs";
-import { resolve } from "node:path";
+import { join, resolve, sep } from "node:path";
 import { Cli } from "matrix-appservice-bridge";
-import { startBridge } from "./bridge.js";
+import { startBridge, type BridgeHandle } from "./bridge.js";
 import { ConfigError, loadBridgeConfig } from "./config.js";
 import { createBridgeLogger } from "./logger.js";
+import { startedByWrapper, watchParent } from "./parent-watch.js";
 import {
   RegistrationError,
   generateRegistration,
@@ -50,7 +51,7 @@ function fail(err: unknown, cli?: Cli<Record<string, unknown>>): never {
     if (resolve(e.path) === resolve(cli.getRegistrationFilePath())) {
       console.error(
         `registration: ${resolve(e.path)} not found. Generate it with ` +
-          "`matrix-appservice-people -r -u http://localhost:8090 -f registration.yaml -c config.yaml`",
+          `\`${bridgeCommand()} -r -u http://localhost:8090 -f registration.yaml -c config.yaml\``,
       );
       process.exit(2);
     }
@@ -84,7 +85,7 @@ function writeRegistration(cli: Cli<Record<string, unknown>>): void {
       ...homeserverInstructions(path),
       "then restart the homeserver and start the bridge:",
       "",
-      `  matrix-appservice-people -c ${args.config ?? "config.yaml"} -f ${path}`,
+      `  ${bridgeCommand()} -c ${args.config ?? "config.yaml"} -f ${path}`,
     ].join("\n"),
   );
   process.exit(0);
@@ -96,21 +97,55 @@ async function run(cli: Cli<Record<string, unknown>>, port: number | null): Prom
   if (port) config.appservice.port = port;
   const registrationPath = resolve(cli.getRegistrationFilePath());
   const registration = readRegistrationFile(registrationPath);
-  const log = createBridgeLogger(config.logging.level);
-  const bridge = await startBridge(config, registration, {
-    logger: log,
-    registrationPath,
-    defaultMetrics: true,
-  });
-  const shutdown = (signal: string) => {
-    log.info({ signal }, "shutting down");
-    bridge.stop().then(
+  const log = createBridgeLogger(config.logging.level, undefined, config.logging.format);
+  // Signals are handled from before the start: one that arrives while the bridge starts
+  // stops it as soon as it is up, never kills it halfway.
+  let bridge: BridgeHandle | undefined;
+  let stopping = false;
+  const stop = (handle: BridgeHandle) =>
+    handle.stop().then(
       () => process.exit(0),
       () => process.exit(1),
     );
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    if (bridge) void stop(bridge);
   };
   process.once("SIGINT", () => shutdown("SIGINT"));
   process.once("SIGTERM", () => shutdown("SIGTERM"));
+  if (startedByWrapper()) {
+    watchParent(() => {
+      log.info("the process that started the bridge (npm or a launcher) is gone");
+      shutdown("parent exited");
+    });
+  }
+  try {
+    bridge = await startBridge(config, registration, {
+      logger: log,
+      registrationPath,
+      defaultMetrics: true,
+    });
+  } catch (err) {
+    // A port in use and the like: one line in the log's format, naming the key.
+    if (!(err instanceof ConfigError)) throw err;
+    log.fatal({ config_key: err.path || undefined }, err.message);
+    process.exit(2);
+  }
+  if (stopping) await stop(bridge);
+}
+
+/**
+ * The command that runs the bridge as written from the current directory: `npx
+ * matrix-appservice-people` inside the package (as README says), else the launcher's
+ * absolute path (the bare name is on no PATH unless installed globally).
+ */
+function bridgeCommand(): string {
+  const root = resolve(__dirname, "..", "..");
+  const cwd = process.cwd();
+  const inside = cwd === root || cwd.startsWith(root + sep);
+  return inside ? "npx matrix-appservice-people" : join(root, "src", "bridge", "bin.cjs");
 }
 
 /** The value of a flag given as `-c x`, `--config x` or `--config=x`. */

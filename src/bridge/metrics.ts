@@ -186,6 +186,8 @@ export async function startMetricsServer(o: {
   hostname: string;
   port: number;
   registries: Registry[];
+  /** Sets the gauges read at scrape time (the People server's mailbox depth). */
+  beforeScrape?: () => Promise<void>;
   health(): Promise<HealthReport>;
 }): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
@@ -197,10 +199,12 @@ export async function startMetricsServer(o: {
     if (req.method !== "GET" && req.method !== "HEAD") return send(405, "text/plain", "method not allowed\n");
     if (path === "/metrics") {
       const merged = Registry.merge(o.registries);
-      merged.metrics().then(
-        (text) => send(200, merged.contentType, text),
-        () => send(500, "text/plain", "metrics unavailable\n"),
-      );
+      (o.beforeScrape ?? (() => Promise.resolve()))()
+        .then(() => merged.metrics())
+        .then(
+          (text) => send(200, merged.contentType, text),
+          () => send(500, "text/plain", "metrics unavailable\n"),
+        );
       return;
     }
     if (path === "/health") {

@@ -150,7 +150,29 @@ describe("bridge bot on a real Synapse", function () {
     assert.match(body, /Send `help`/);
   });
 
-  it("says it cannot read encrypted messages yet", async function () {
+  it("answers in every management room of a user, the older ones too", async function () {
+    const { room_id: second } = await user().client.createRoom({
+      preset: Preset.TrustedPrivateChat,
+      invite: [bot],
+      is_direct: true,
+    });
+    await waitForTimelineEvent(
+      user().client,
+      second,
+      (e) => e.getSender() === bot && e.getContent().msgtype === "m.notice",
+    );
+    assert.deepEqual(
+      (await running().handle.store.managementRooms.roomsOf(user().userId)).map((r) => r.roomId).sort(),
+      [roomId, second].sort(),
+    );
+    for (const room of [second, roomId]) {
+      const { event_id: eventId } = await user().client.sendTextMessage(room, "help");
+      const reply = await waitForTimelineEvent(user().client, room, isBotReplyTo(bot, eventId));
+      assert.match(String(reply.getContent().body), /People bridge commands/);
+    }
+  });
+
+  it("says it cannot read encrypted messages, and that the admin can turn encryption on", async function () {
     const sent = await matrixApi(
       synapse(),
       user().accessToken,
@@ -159,7 +181,12 @@ describe("bridge bot on a real Synapse", function () {
       { algorithm: "m.megolm.v1.aes-sha2", ciphertext: "AwgAEn...", session_id: "x", device_id: "X" },
     );
     const reply = await waitForTimelineEvent(user().client, roomId, isBotReplyTo(bot, String(sent.event_id)));
-    assert.match(String(reply.getContent().body), /cannot read encrypted messages yet/);
+    assert.match(String(reply.getContent().body), /cannot read encrypted messages/);
+    assert.match(
+      String(reply.getContent().body),
+      /`encryption\.allow: true`/,
+      "names the key the admin sets",
+    );
   });
 
   it("politely declines a DM from a user who may not use the bridge", async function () {

@@ -104,7 +104,10 @@ describe("matrix-appservice-people CLI", function () {
   it("says how to generate the registration when it is missing", async function () {
     const result = await runCli(["-c", "config.yaml", "-f", "missing.yaml"], files.dir);
     assert.equal(result.code, 2);
-    assert.match(result.stderr, /missing\.yaml not found\. Generate it with `matrix-appservice-people -r -u/);
+    assert.match(
+      result.stderr,
+      /missing\.yaml not found\. Generate it with `\S+(bin\.cjs|matrix-appservice-people) -r -u/,
+    );
   });
 
   it("refuses a registration generated for another bot", async function () {
@@ -115,7 +118,16 @@ describe("matrix-appservice-people CLI", function () {
     );
     const result = await runCli(["-c", "config.yaml", "-f", other], files.dir);
     assert.equal(result.code, 2);
-    assert.match(result.stderr, /does not fit config\.yaml \(sender_localpart is "someotherbot"/);
+    // Found by startBridge, once the logger runs: a fatal line in the log's format (JSON on a pipe).
+    const fatal = result.stdout
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as { level: number; msg: string })
+      .find((l) => l.level === 60);
+    assert.match(
+      fatal?.msg ?? result.stdout,
+      /does not fit config\.yaml \(sender_localpart is "someotherbot"/,
+    );
   });
 
   // The README's `npm ci && npm start` on a fresh machine: no config.yaml, no

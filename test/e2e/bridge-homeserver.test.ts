@@ -126,7 +126,10 @@ describe("bridge and homeserver availability", function () {
         homeserverUrl: synapse().url,
         appservicePort: port,
       });
-      await assert.rejects(startTestBridge(input, registration), /EADDRINUSE/);
+      await assert.rejects(
+        startTestBridge(input, registration),
+        /^ConfigError: config: appservice\.port: port \d+ on 127\.0\.0\.1 is already in use .*EADDRINUSE/,
+      );
     } finally {
       squatter.close();
     }

@@ -7,7 +7,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import knex from "knex";
-import { BRIDGE_MIGRATIONS_TABLE, bridgeMigrationSource } from "../../src/bridge/store/migrations/index.js";
+import {
+  BRIDGE_MIGRATIONS,
+  BRIDGE_MIGRATIONS_TABLE,
+  bridgeMigrationSource,
+  type NamedMigration,
+} from "../../src/bridge/store/migrations/index.js";
 import { openBridgeStore } from "../../src/bridge/store/open-bridge-store.js";
 import type { BridgeStore, BridgeStoreConfig } from "../../src/bridge/store/types.js";
 import { openStore } from "../../src/store/index.js";
@@ -59,6 +64,7 @@ for (const engine of ENGINES) {
             "007-ghost-names",
             "008-sender-creations",
             "009-event-retries",
+            "010-management-rooms",
           ],
         );
         const people = (await db("knex_migrations").select("name")) as { name: string }[];
@@ -85,17 +91,65 @@ for (const engine of ENGINES) {
       assert.ok(await store.transactions.get("t2"));
     });
 
-    it("keeps one management room per user, findable by room", async function () {
+    it("keeps every management room of a user (newest first), findable by room", async function () {
       const rooms = store.managementRooms;
       await rooms.put({ userId: "@a:hs", roomId: "!one:hs", createdAt: 1 });
       await rooms.put({ userId: "@b:hs", roomId: "!two:hs", createdAt: 2 });
       await rooms.put({ userId: "@a:hs", roomId: "!three:hs", createdAt: 3 });
+      await rooms.put({ userId: "@a:hs", roomId: "!one:hs", createdAt: 9 }); // a redelivered invite
       assert.deepEqual(await rooms.forUser("@a:hs"), { userId: "@a:hs", roomId: "!three:hs", createdAt: 3 });
-      assert.deepEqual(await rooms.ownersOf("!one:hs"), []);
+      assert.deepEqual(await rooms.roomsOf("@a:hs"), [
+        { userId: "@a:hs", roomId: "!three:hs", createdAt: 3 },
+        { userId: "@a:hs", roomId: "!one:hs", createdAt: 1 },
+      ]);
+      assert.deepEqual(await rooms.ownersOf("!one:hs"), ["@a:hs"]);
       assert.deepEqual(await rooms.ownersOf("!two:hs"), ["@b:hs"]);
-      assert.equal(await rooms.count(), 2);
+      assert.equal(await rooms.count(), 3);
       await rooms.remove("@b:hs", "!two:hs");
       assert.equal(await rooms.forUser("@b:hs"), undefined);
+      await rooms.remove("@a:hs", "!one:hs");
+      assert.deepEqual(
+        (await rooms.roomsOf("@a:hs")).map((r) => r.roomId),
+        ["!three:hs"],
+      );
+      await rooms.put({ userId: "@a:hs", roomId: "!one:hs", createdAt: 1 });
+    });
+
+    it("keeps the management rooms of a store made before 010 (one per user), then takes more", async function () {
+      const older =
+        engine === "sqlite"
+          ? { engine, connection: join(tempDir!, "before-010.db") }
+          : { engine, connection: await (await testPostgres()).createDatabase("bridge-before-010") };
+      const db = knex(
+        engine === "sqlite"
+          ? { client: "better-sqlite3", connection: { filename: older.connection }, useNullAsDefault: true }
+          : { client: "pg", connection: older.connection },
+      );
+      const upTo009 = BRIDGE_MIGRATIONS.filter((m) => m.name < "010");
+      try {
+        await db.migrate.latest({
+          tableName: BRIDGE_MIGRATIONS_TABLE,
+          migrationSource: {
+            getMigrations: () => Promise.resolve([...upTo009]),
+            getMigrationName: (m: NamedMigration) => m.name,
+            getMigration: (m: NamedMigration) => Promise.resolve(m.migration),
+          },
+        });
+        await db("management_rooms").insert({ user_id: "@a:hs", room_id: "!old:hs", created_at: 5 });
+      } finally {
+        await db.destroy();
+      }
+      const upgraded = await openBridgeStore(older);
+      try {
+        assert.deepEqual(await upgraded.managementRooms.ownersOf("!old:hs"), ["@a:hs"]);
+        await upgraded.managementRooms.put({ userId: "@a:hs", roomId: "!new:hs", createdAt: 6 });
+        assert.deepEqual(
+          (await upgraded.managementRooms.roomsOf("@a:hs")).map((r) => r.roomId),
+          ["!new:hs", "!old:hs"],
+        );
+      } finally {
+        await upgraded.close();
+      }
     });
 
     it("keeps one People account per Matrix user, each address once", async function () {

@@ -72,7 +72,7 @@ describe("bridge config", function () {
       ghosts_per_sender_per_hour: 100,
     });
     assert.deepEqual(config.database, { engine: "sqlite", connection: "bridge.db", pool_max: 5 });
-    assert.deepEqual(config.logging, { level: "info" });
+    assert.deepEqual(config.logging, { level: "info", format: "auto" });
     assert.deepEqual(config.metrics, { enabled: true, hostname: "127.0.0.1", port: 9367 });
     // The People section is the People server's own schema, unchanged.
     assert.deepEqual(config.people, parseServerConfig(raw.people, "people"));
@@ -134,6 +134,7 @@ describe("bridge config", function () {
     ["database", "database.connection", "postgres://x@y/z", /engine is sqlite/],
     ["database", "database.pool_max", 0, /./],
     ["logging", "logging.level", "loud", /./],
+    ["logging", "logging.format", "colourful", /./],
     ["metrics", "metrics.enabled", "yes", /boolean/],
     ["metrics", "metrics.port", 8090, /already used by appservice\.port/],
     ["people", "people.domain", "", /./],

@@ -8,7 +8,6 @@ import {
   AppServiceRegistration,
   AppserviceHttpError,
   Bridge,
-  Logger as LibraryLogger,
   type MatrixUser,
   type Request,
   type WeakEvent,
@@ -30,6 +29,7 @@ import type { Registration } from "../registration.js";
 import type { TransactionStore } from "../store/types.js";
 import type { EventRetryQueue } from "./event-retry-queue.js";
 import { GhostIntents, txnIdOf } from "./ghost-intents.js";
+import { routeLibraryLogs } from "./library-logs.js";
 import { TransactionalAppService } from "./transactional-appservice.js";
 
 export interface AppserviceAdapterOptions {
@@ -51,15 +51,6 @@ export type RoomEventHandler = (event: RoomEvent) => Promise<void>;
 /** Ephemeral room events (receipts, typing): best effort, never fail the transaction. */
 export type EphemeralHandler = (event: EphemeralEvent) => Promise<void>;
 
-/** matrix-appservice-bridge logs through its own (winston) logger: keep it at our level, as JSON. */
-function libraryLogLevel(level: string): "debug" | "info" | "warn" | "error" | "off" {
-  if (level === "trace" || level === "debug") return "debug";
-  if (level === "silent") return "off";
-  if (level === "error" || level === "fatal") return "error";
-  // Its info level logs every request; ours shows what an admin needs.
-  return "warn";
-}
-
 export class AppserviceAdapter implements MatrixSide {
   readonly botUserId: string;
   /** The ghosts (People addresses) acting through their intents. */
@@ -73,7 +64,7 @@ export class AppserviceAdapter implements MatrixSide {
 
   /** Builds the bridge; nothing listens until start(). */
   constructor(private readonly o: AppserviceAdapterOptions) {
-    LibraryLogger.configure({ console: libraryLogLevel(o.config.logging.level), json: true });
+    routeLibraryLogs(o.log);
     const log = (this.log = o.log);
     this.botUserId = `@${o.registration.sender_localpart}:${o.config.homeserver.domain}`;
     const onEvent = (event: RoomEvent): Promise<void> =>

@@ -286,7 +286,7 @@ export class TransactionalAppService extends AppService {
     if (seen) {
       // Synapse on SQLite numbers transactions from the highest one not yet completed when it starts,
       // so ids of completed transactions come again after a restart (as after a database reset).
-      this.o.log.info({ txnId }, "the homeserver reused a transaction id with other events; applying it");
+      this.o.log.debug({ txnId }, "the homeserver reused a transaction id with other events; applying it");
     }
     const timer = this.o.metrics.transactionSeconds.startTimer();
     // A failure here fails the transaction: the homeserver sends it again.

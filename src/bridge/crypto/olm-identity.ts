@@ -280,8 +280,10 @@ export class CryptoIdentity {
         c.fallbackKeyTypes ? new Set(c.fallbackKeyTypes) : undefined,
       );
       const undecryptable = processed.filter((p) => p.type === ProcessedToDeviceEventType.UnableToDecrypt);
+      // Debug only: a replay of what a catch-up already gave is normal, and a real loss shows as
+      // an undecryptable room event (logged and answered with a notice).
       if (undecryptable.length > 0)
-        this.d.log.info(
+        this.d.log.debug(
           {
             user: this.userId,
             count: undecryptable.length,

@@ -1,4 +1,4 @@
-// management_rooms: each Matrix user's DM with the bot.
+// management_rooms: the Matrix users' direct rooms with the bot (any number per user).
 import type { Knex } from "knex";
 import { num } from "../../store/knex/sql-values.js";
 import type { ManagementRoom, ManagementRoomStore } from "./types.js";
@@ -21,13 +21,22 @@ export class KnexManagementRoomStore implements ManagementRoomStore {
   async put(room: ManagementRoom): Promise<void> {
     await this.db<Row>("management_rooms")
       .insert({ user_id: room.userId, room_id: room.roomId, created_at: room.createdAt })
-      .onConflict("user_id")
-      .merge();
+      .onConflict(["user_id", "room_id"])
+      .ignore();
   }
 
   async forUser(userId: string): Promise<ManagementRoom | undefined> {
-    const row = await this.db<Row>("management_rooms").where("user_id", userId).first();
-    return row && toRecord(row);
+    return (await this.roomsOf(userId))[0];
+  }
+
+  async roomsOf(userId: string): Promise<ManagementRoom[]> {
+    const rows = await this.db<Row>("management_rooms")
+      .where("user_id", userId)
+      .orderBy([
+        { column: "created_at", order: "desc" },
+        { column: "room_id", order: "asc" },
+      ]);
+    return rows.map(toRecord);
   }
 
   async ownersOf(roomId: string): Promise<string[]> {

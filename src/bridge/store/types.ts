@@ -24,9 +24,12 @@ export interface ManagementRoom {
 }
 
 export interface ManagementRoomStore {
-  /** The user's management room; a newer one replaces the older. */
+  /** Records one of the user's management rooms (a user may have several; a repeat keeps the first). */
   put(room: ManagementRoom): Promise<void>;
+  /** The user's newest management room. */
   forUser(userId: string): Promise<ManagementRoom | undefined>;
+  /** All of the user's management rooms, newest first. */
+  roomsOf(userId: string): Promise<ManagementRoom[]>;
   /** The users whose management room this is (normally one). */
   ownersOf(roomId: string): Promise<string[]>;
   remove(userId: string, roomId: string): Promise<void>;

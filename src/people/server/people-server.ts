@@ -39,6 +39,8 @@ export interface PeopleServerHandle {
   readonly keys: KeyService;
   readonly accounts: AccountService;
   readonly metrics: ServerMetrics;
+  /** Sets the gauges that are read at scrape time (mailbox depth). */
+  refreshMetrics(): Promise<void>;
   readonly log: Logger;
   /** Run expiry, key rotation and blob collection now (they also run on a timer). */
   housekeeping(now?: number): Promise<void>;
@@ -51,6 +53,12 @@ export interface StartOptions {
   store?: PeopleStore;
   /** Collect process-wide default metrics (only one server per process should). */
   defaultMetrics?: boolean;
+  /**
+   * Serve /metrics on the public port when `metrics.enabled` (default true). An embedding
+   * process (the bridge) passes false and serves `metrics.registry` on its own private
+   * listener, after `refreshMetrics()`.
+   */
+  publicMetrics?: boolean;
 }
 
 export async function startPeopleServer(
@@ -58,7 +66,7 @@ export async function startPeopleServer(
   options: StartOptions = {},
 ): Promise<PeopleServerHandle> {
   const log = options.logger ?? createLogger(config.log.level);
-  mkdirSync(config.data_dir, { recursive: true });
+  mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
   const store = options.store ?? (await openStore(storeConfig(config)));
   const ownsStore = options.store === undefined;
   try {
@@ -114,7 +122,7 @@ export async function startPeopleServer(
         keys,
         store,
         metrics,
-        metricsEnabled: config.metrics.enabled,
+        metricsEnabled: config.metrics.enabled && options.publicMetrics !== false,
         noopEndpoint: config.diagnostics.noop_endpoint,
         maxEnvelope: config.limits.max_envelope_bytes,
       }),
@@ -186,6 +194,9 @@ export async function startPeopleServer(
       keys,
       accounts,
       metrics,
+      async refreshMetrics() {
+        metrics.mailboxDepth.set(await store.mailbox.depth());
+      },
       log,
       housekeeping,
       stop() {

@@ -1,7 +1,7 @@
 // The knex settings both stores use (the People server's and the bridge's):
 // SQLite in WAL mode with synchronous=FULL, so a commit that was acknowledged
 // survives power loss and not only a process crash; or a PostgreSQL pool.
-import { mkdirSync } from "node:fs";
+import { closeSync, constants, mkdirSync, openSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { Knex } from "knex";
 
@@ -10,8 +10,18 @@ interface SqliteConnection {
   pragma(source: string): unknown;
 }
 
+/**
+ * A new SQLite file is private: its directory is made 0700 and the file 0600 before SQLite
+ * opens it (SQLite gives its -wal and -shm files the database file's mode). An existing file
+ * keeps the mode its admin gave it.
+ */
+function createPrivately(file: string): void {
+  mkdirSync(dirname(resolve(file)), { recursive: true, mode: 0o700 });
+  closeSync(openSync(file, constants.O_CREAT | constants.O_RDWR, 0o600));
+}
+
 export function sqliteKnexConfig(file: string): Knex.Config {
-  if (file !== ":memory:") mkdirSync(dirname(resolve(file)), { recursive: true });
+  if (file !== ":memory:") createPrivately(file);
   return {
     client: "better-sqlite3",
     connection: { filename: file },

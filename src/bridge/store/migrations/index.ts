@@ -11,6 +11,7 @@ import * as crypto from "./006-crypto.js";
 import * as ghostNames from "./007-ghost-names.js";
 import * as senderCreations from "./008-sender-creations.js";
 import * as eventRetries from "./009-event-retries.js";
+import * as managementRooms from "./010-management-rooms.js";
 
 export interface NamedMigration {
   name: string;
@@ -29,6 +30,7 @@ export const BRIDGE_MIGRATIONS: readonly NamedMigration[] = [
   { name: "007-ghost-names", migration: ghostNames },
   { name: "008-sender-creations", migration: senderCreations },
   { name: "009-event-retries", migration: eventRetries },
+  { name: "010-management-rooms", migration: managementRooms },
 ];
 
 export const bridgeMigrationSource: Knex.MigrationSource<NamedMigration> = {
