@@ -3,35 +3,18 @@
 // --pin replaces a forgotten or changed one; `people config` shows them.
 // bin/people spawned as a user runs it, against two real People servers.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { startTestServer, type TestServer } from "../helpers/people-servers.js";
 import { PASSPHRASE, removeTempDirs, tempDir } from "../helpers/client-fixtures.js";
+import { ROOT, runProgram, type ProgramResult } from "../helpers/run-program.js";
 
-const ROOT = resolve(__dirname, "..", "..");
 const BIN = join(ROOT, "bin", "people");
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Result = ProgramResult;
 
 function people(args: string[]): Promise<Result> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of Object.keys(env)) if (name.startsWith("PEOPLE_")) delete env[name];
-  env.PATH = `${join(ROOT, "node_modules", ".bin")}:${env.PATH ?? ""}`;
-  env.PEOPLE_PASSPHRASE = PASSPHRASE;
-  const child = spawn(BIN, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-  child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-  return new Promise((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return runProgram(BIN, args, { env: { PEOPLE_PASSPHRASE: PASSPHRASE } });
 }
 
 function ok(r: Result): Result {

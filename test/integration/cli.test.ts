@@ -5,57 +5,30 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, cpSync, readFileSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { startTestServer, type TestServer } from "../helpers/people-servers.js";
 import { PASSPHRASE, removeTempDirs, tempDir } from "../helpers/client-fixtures.js";
+import {
+  ROOT,
+  programEnv,
+  runProgram,
+  type ProgramOptions,
+  type ProgramResult,
+} from "../helpers/run-program.js";
 
-const ROOT = resolve(__dirname, "..", "..");
 const BIN = join(ROOT, "bin", "people");
 const JANE = "jane@a.test";
 const JOE = "joe@b.test";
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-interface RunOptions {
-  env?: Record<string, string>;
-  stdin?: string | Buffer;
-  timeoutMs?: number;
-}
-
-/** The environment of a user's shell: the project's Node.js first on PATH, no People variables. */
-function baseEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of Object.keys(env)) if (name.startsWith("PEOPLE_")) delete env[name];
-  env.PATH = `${join(ROOT, "node_modules", ".bin")}:${env.PATH ?? ""}`;
-  return env;
-}
+type Result = ProgramResult;
+type RunOptions = ProgramOptions;
 
 function start(args: string[], o: RunOptions = {}): ChildProcess {
-  return spawn(BIN, args, { env: { ...baseEnv(), ...o.env }, stdio: ["pipe", "pipe", "pipe"] });
+  return spawn(BIN, args, { env: programEnv(o.env), stdio: ["pipe", "pipe", "pipe"] });
 }
 
 function people(args: string[], o: RunOptions = {}): Promise<Result> {
-  const child = start(args, o);
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-  child.stderr!.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-  child.stdin!.end(o.stdin ?? "");
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`people ${args.join(" ")} did not finish; stderr: ${stderr}`));
-    }, o.timeoutMs ?? 120_000); // a safety net only: on a loaded 2-core machine one start can take seconds
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runProgram(BIN, args, o);
 }
 
 /** Lines of stdout as they come, for the commands that keep running. */

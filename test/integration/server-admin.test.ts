@@ -3,10 +3,9 @@
 // server in `closed` mode, on the same config and database, on SQLite and
 // PostgreSQL; People clients register with the invites over real HTTPS.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { Writable } from "node:stream";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { stringify } from "yaml";
 import { PeopleClient } from "../../src/people/client/people-client.js";
 import { PeopleError } from "../../src/people/errors.js";
@@ -15,30 +14,15 @@ import { inviteHash } from "../../src/people/server/invites.js";
 import { clientOptions, networkOf, removeTempDirs, tempDir } from "../helpers/client-fixtures.js";
 import { startTestServer, type TestServer } from "../helpers/people-servers.js";
 import { ENGINES } from "../helpers/stores.js";
+import { ROOT, runProgram, type ProgramResult } from "../helpers/run-program.js";
 
-const ROOT = resolve(__dirname, "..", "..");
 const BIN = join(ROOT, "bin", "people-server");
 const DOMAIN = "closed.test";
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Result = ProgramResult;
 
 function admin(config: string, args: string[]): Promise<Result> {
-  const child = spawn(BIN, [...args, "-c", config], {
-    env: { ...process.env, PATH: `${join(ROOT, "node_modules", ".bin")}:${process.env.PATH ?? ""}` },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-  child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-  return new Promise((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return runProgram(BIN, [...args, "-c", config]);
 }
 
 function json<T>(r: Result): T {
