@@ -74,6 +74,7 @@ interface Running {
   proc: ChildProcess;
   output(): string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  closed: Promise<void>;
 }
 
 function run(command: string, args: string[], cwd: string, group = false): Running {
@@ -89,7 +90,9 @@ function run(command: string, args: string[], cwd: string, group = false): Runni
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
     proc.on("exit", (code, signal) => done({ code, signal })),
   );
-  return { proc, output: () => out, exited };
+  // "close": every holder of the pipes (the bridge below a wrapper too) has closed them.
+  const closed = new Promise<void>((done) => proc.on("close", () => done()));
+  return { proc, output: () => out, exited, closed };
 }
 
 async function until(what: () => boolean | Promise<boolean>, label: string, r?: Running): Promise<void> {
@@ -176,6 +179,8 @@ describe("the bridge as a process (signals, ports, files, metrics)", function ()
     const exit = await r.exited;
     assert.ok(exit.code === 0 || exit.signal === signal, `exit ${JSON.stringify(exit)}:\n${r.output()}`);
     await until(() => tree.every((pid) => !alive(pid)), `every process of [${tree.join(", ")}] gone`);
+    // Its last lines may still be in the pipe when the processes are gone: read it to its end.
+    await r.closed;
     assert.match(r.output(), /"msg":"bridge stopped"/, "the bridge itself stopped cleanly");
   }
 
