@@ -57,6 +57,9 @@ import type { PortalService } from "./portal-service.js";
 import { RetryWindow } from "./retry-window.js";
 import { classifyAttachmentFailure, gaveUpText, unfetchableText } from "./delivery-failure.js";
 import { errorCode } from "../../people/transient.js";
+import { bridgeRegistry } from "../core/features/index.js";
+import type { FeatureRegistry } from "../core/router.js";
+import { answerWithNotice } from "./people-notices.js";
 
 export interface PeopleToMatrixHooks {
   /** Test hook: runs after the Matrix send, before the mapping is recorded (a throw simulates a crash there). */
@@ -78,6 +81,8 @@ export interface PeopleToMatrixOptions {
   homeserverDown?: () => boolean;
   /** The largest attachment brought into Matrix (default 100 MB). */
   maxMediaBytes?: number;
+  /** Which People types are bridged, answered or ignored (default: the bridge's features). */
+  registry?: FeatureRegistry;
 }
 
 const DEFAULT_MAX_MEDIA_BYTES = 100 * 1024 * 1024;
@@ -88,9 +93,11 @@ export class PeopleToMatrixFlow {
   private readonly retry: RetryWindow;
   private readonly now: () => number;
   private readonly messageLock = new KeyedLock();
+  private readonly registry: FeatureRegistry;
 
   constructor(private readonly o: PeopleToMatrixOptions) {
     this.retry = o.retry ?? new RetryWindow();
+    this.registry = o.registry ?? bridgeRegistry();
     this.now = o.now ?? Date.now;
   }
 
@@ -166,6 +173,18 @@ export class PeopleToMatrixFlow {
     set: ParticipantSet,
     log: Logger,
   ): Promise<boolean> {
+    // The registry says what becomes of this type (core/features/): bridged below, answered, or ignored.
+    const fate = this.registry.fate("people", m.content.type);
+    if (fate.kind === "ignored") {
+      this.count("ignored");
+      log.debug({ type: m.content.type, why: fate.reason }, "People message not bridged, by design");
+      return false;
+    }
+    if (fate.kind === "notice") {
+      this.o.metrics.failed("to_matrix", "not_bridged");
+      if (await answerWithNotice(this.o, account, m, set, fate.text, log)) this.count("answered");
+      return false;
+    }
     const group = await this.groupRoom(account, m, set);
     const existing = group ? undefined : await this.o.portals.byPair(account.owner, m.from);
     const knownRoom = group ? group.roomId : existing?.roomId;

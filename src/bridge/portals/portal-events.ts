@@ -11,9 +11,13 @@ import type { GroupService } from "./group-service.js";
 import type { MatrixToPeopleFlow } from "./matrix-to-people-flow.js";
 import type { PortalService } from "./portal-service.js";
 import { RetryWindow } from "./retry-window.js";
+import { bridgeRegistry } from "../core/features/index.js";
+import type { FeatureRegistry } from "../core/router.js";
+import type { Logger } from "../logger.js";
 
 export class PortalEvents {
   private readonly retry: RetryWindow;
+  private readonly registry: FeatureRegistry;
 
   constructor(
     private readonly o: {
@@ -22,9 +26,13 @@ export class PortalEvents {
       groups?: GroupService;
       membership?: GroupMembership;
       retry?: RetryWindow;
+      /** Which types are bridged, answered or ignored (default: the bridge's features). */
+      registry?: FeatureRegistry;
+      log?: Logger;
     },
   ) {
     this.retry = o.retry ?? new RetryWindow();
+    this.registry = o.registry ?? bridgeRegistry();
   }
 
   async handle(event: RoomEvent): Promise<void> {
@@ -41,7 +49,14 @@ export class PortalEvents {
 
   /** Receipts and typing in a portal room, best effort: no portal is made for them, nothing retried. */
   async handleEphemeral(event: EphemeralEvent): Promise<void> {
-    if (event.type !== "m.receipt" && event.type !== "m.typing") return;
+    const fate = this.registry.fate("matrix.ephemeral", event.type);
+    if (fate.kind !== "bridged") {
+      this.o.log?.debug(
+        { type: event.type, why: fate.kind === "ignored" ? fate.reason : fate.text },
+        "not bridged",
+      );
+      return;
+    }
     const group = await this.o.groups?.byRoom(event.roomId);
     if (group) {
       for (const m of group.members) {
