@@ -204,8 +204,11 @@ describe("the flows follow the fates", function () {
     for (const e of [poll, call, blank, hangup]) await s.toPeople.handle(e, portal);
     const notices = s.ghosts.notices();
     assert.equal(notices.length, 3, notices.join(" | "));
-    assert.match(notices[0]!, /Polls cannot be sent to People yet/);
-    assert.match(notices[1]!, /Calls to People addresses are not bridged yet/);
+    assert.match(notices[0]!, /^Not delivered to joe@other.test: Polls cannot be sent to People yet/);
+    assert.match(
+      notices[1]!,
+      /^Not delivered to joe@other.test: Calls to People addresses are not bridged yet/,
+    );
     assert.match(notices[2]!, /Not delivered to joe@other.test: The message is empty/);
     assert.equal((await s.people.accountFor(ALICE)).sent.length, 0);
   });

@@ -194,7 +194,7 @@ export class MatrixToPeopleFlow {
     }
     if (fate.kind === "notice") {
       this.o.metrics.failed("to_people", event.type === "m.room.encrypted" ? "encrypted" : "not_bridged");
-      return this.notice(event, portal, fate.text);
+      return this.notice(event, portal, `Not delivered to ${portal.label}: ${fate.text}`);
     }
     if (await this.o.messages.byEvent(event.eventId)) {
       this.count("duplicate");

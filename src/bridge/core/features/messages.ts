@@ -8,7 +8,11 @@ export const MESSAGES: Feature = {
   claims: [
     ...bridged("matrix.room", "m.room.message", "m.sticker", "m.reaction", "m.room.redaction"),
     ...bridged("matrix.msgtype", "m.text", "m.notice", "m.emote", "m.image", "m.file", "m.audio", "m.video"),
-    ...noticed("matrix.msgtype", "Locations cannot be sent to People yet.", "m.location"),
+    ...noticed(
+      "matrix.msgtype",
+      "This kind of message cannot be sent to the other network: locations have no People form yet.",
+      "m.location",
+    ),
     ...bridged("people", "text", "edit", "reaction", "redaction", "attachment"),
   ],
 };
