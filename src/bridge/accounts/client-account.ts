@@ -8,10 +8,10 @@ import { errorCode } from "../../people/transient.js";
 import { addressDomain, type PeopleAddress } from "../../people/protocol/address.js";
 import type { MessageId } from "../../people/protocol/ids.js";
 import type { BlobRef, MessageContent } from "../../people/protocol/messages.js";
-import { UserError } from "../errors.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
 import type { ContactTrust, Lookup, OwnDevice, PeopleAccount, SafetyNumbers } from "../people-side.js";
 import type { BridgeSecret } from "./bridge-secret.js";
+import { userError } from "../errors.js";
 
 export class ClientAccount implements PeopleAccount {
   constructor(
@@ -87,10 +87,10 @@ export class ClientAccount implements PeopleAccount {
       await this.client.contacts.verify(address);
     } catch (err) {
       if (isPeopleError(err, "PEOPLE_NOT_FOUND")) {
-        throw new UserError(`Compare safety numbers with ${address} first: \`fingerprint ${address}\`.`);
+        throw userError(`Compare safety numbers with ${address} first: \`fingerprint ${address}\`.`);
       }
       if (isPeopleError(err, "PEOPLE_CHAIN_FORK")) {
-        throw new UserError(`The keys of ${address} changed: accept the change first.`, err.message);
+        throw userError(`The keys of ${address} changed: accept the change first.`, err.message);
       }
       throw err;
     }
@@ -145,9 +145,9 @@ function userFacing(address: PeopleAddress, err: unknown): unknown {
   if (!(err instanceof PeopleError)) return err;
   const code: string = err.code;
   if (code === "PEOPLE_UNKNOWN_RECIPIENT" || code === "PEOPLE_NOT_FOUND") {
-    return new UserError(`${address} has no People account.`, err.message, { cause: err });
+    return userError(`${address} has no People account.`, err.message, { cause: err });
   }
-  return new UserError(
+  return userError(
     `The keys of ${address} cannot be checked right now (the People server of ${addressDomain(address)} ` +
       "could not be reached, or answered with something unusable); try again later.",
     `resolving the contact failed: ${code}`,

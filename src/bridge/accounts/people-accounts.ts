@@ -12,7 +12,6 @@ import type { ReceivedMessage } from "../../people/client/receiver.js";
 import { errorCode } from "../../people/transient.js";
 import { parseAddress, type PeopleAddress } from "../../people/protocol/address.js";
 import type { MessageId } from "../../people/protocol/ids.js";
-import { RetryLater, UserError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { isMatrixUserId, splitMatrixUserId, type MatrixUserId } from "../model/matrix-ids.js";
 import type { IncomingHandler, KeyChangeHandler, PeopleAccount, PeopleSide } from "../people-side.js";
@@ -20,6 +19,7 @@ import type { PeopleAccountStore } from "../store/types.js";
 import { userDataDir, type BridgeSecret } from "./bridge-secret.js";
 import type { PeopleNetwork } from "./people-network.js";
 import { ClientAccount } from "./client-account.js";
+import { userError, retryLater } from "../errors.js";
 
 /** The store passphrases are 256 random bits already: key stretching would only cost time. */
 const DERIVED_PASSPHRASE_KDF = {
@@ -75,10 +75,10 @@ export class PeopleAccounts implements PeopleSide {
   }
 
   addressFor(userId: string): PeopleAddress {
-    if (!isMatrixUserId(userId)) throw new UserError("That is not a Matrix user id.");
+    if (!isMatrixUserId(userId)) throw userError("That is not a Matrix user id.");
     const { localpart, server } = splitMatrixUserId(userId);
     if (server !== this.o.homeserverDomain) {
-      throw new UserError(
+      throw userError(
         `Only users of ${this.o.homeserverDomain} get a People address on this bridge.`,
         "a user of another homeserver asked for a People account",
       );
@@ -92,7 +92,7 @@ export class PeopleAccounts implements PeopleSide {
     }
     // Exactly the localpart: a case-folded one could make two Matrix users share an address.
     if (address !== wanted) {
-      throw new UserError(
+      throw userError(
         `Your Matrix username "${localpart}" cannot be a People address: it may hold lowercase ` +
           "letters, digits, '.', '_' and '-', starting and ending with a letter or digit.",
         "the user's localpart is not a People local part",
@@ -147,7 +147,7 @@ export class PeopleAccounts implements PeopleSide {
   private async openAccount(userId: string): Promise<ClientAccount> {
     const ready = this.accounts.get(userId);
     if (ready) return ready;
-    if (this.closed) throw new RetryLater("the bridge is stopping");
+    if (this.closed) throw retryLater("the bridge is stopping");
     const address = this.addressFor(userId);
     const owner = userId as MatrixUserId;
     const client = await this.openOrCreate(owner, address);
@@ -158,7 +158,7 @@ export class PeopleAccounts implements PeopleSide {
       this.watchKeys(account);
       await this.o.store.put({ matrixUser: owner, address, createdAt: (this.o.now ?? Date.now)() });
       await client.start();
-      if (this.closed) throw new RetryLater("the bridge is stopping");
+      if (this.closed) throw retryLater("the bridge is stopping");
       this.accounts.set(userId, account);
       return account;
     } catch (err) {
@@ -192,7 +192,7 @@ export class PeopleAccounts implements PeopleSide {
       return client;
     } catch (err) {
       if (isPeopleError(err, "PEOPLE_FORBIDDEN")) {
-        throw new UserError(
+        throw userError(
           `The People address ${address} is taken on this server by someone else. Ask the bridge's admin.`,
           "registering the user's People account was refused",
           { cause: err },

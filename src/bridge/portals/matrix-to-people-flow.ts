@@ -21,16 +21,8 @@ import type { PeopleAddress } from "../../people/protocol/address.js";
 import type { MessageId } from "../../people/protocol/ids.js";
 import type { MessageContent } from "../../people/protocol/messages.js";
 import { REFUSAL } from "../bot.js";
-import { RetryLater, UserError, isRetryLater } from "../errors.js";
 import type { Logger } from "../logger.js";
-import {
-  MediaNotFound,
-  MediaRefused,
-  MediaTooLarge,
-  type EphemeralEvent,
-  type GhostSide,
-  type RoomEvent,
-} from "../matrix-side.js";
+import { type EphemeralEvent, type GhostSide, type RoomEvent } from "../matrix-side.js";
 import type { BridgeMetrics } from "../metrics.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
 import { MAX_THUMBNAIL_BYTES } from "../model/thumbnails.js";
@@ -52,6 +44,7 @@ import { RetryWindow } from "./retry-window.js";
 import { bridgeRegistry } from "../core/features/index.js";
 import type { FeatureRegistry } from "../core/router.js";
 import { classifyToPeopleFailure, mediaFailure, mediaTooLargeText } from "./to-people-failures.js";
+import { isBridgeError, userError, retryLater, isRetryLater } from "../errors.js";
 
 export const ENCRYPTED_MEDIA_TEXT = "Encrypted files cannot be bridged to People yet.";
 export const DEFAULT_MAX_MEDIA_BYTES = 100 * 1024 * 1024;
@@ -212,7 +205,7 @@ export class MatrixToPeopleFlow {
       if (this.retry.failed(event.eventId)) {
         this.o.metrics.failed("to_people", "retry");
         if (isRetryLater(err)) throw err;
-        throw new RetryLater("sending a Matrix event to People failed", { cause: err });
+        throw retryLater("sending a Matrix event to People failed", { cause: err });
       }
       this.o.log.error({ err, room: portal.roomId, eventId: event.eventId }, "gave up on a Matrix event");
       return this.undeliverable(event, portal, "gave_up", failure.giveUpText, err);
@@ -261,9 +254,9 @@ export class MatrixToPeopleFlow {
   private async uploadMedia(media: AttachmentPlaceholder, account: PeopleAccount) {
     const encrypted = media.encrypted;
     const decrypting = this.o.ghosts.downloadEncryptedMedia?.bind(this.o.ghosts);
-    if (encrypted && !decrypting) throw new UserError(ENCRYPTED_MEDIA_TEXT);
+    if (encrypted && !decrypting) throw userError(ENCRYPTED_MEDIA_TEXT);
     if (media.size !== undefined && media.size > this.maxMedia)
-      throw new UserError(mediaTooLargeText(this.maxMedia));
+      throw userError(mediaTooLargeText(this.maxMedia));
     let bytes: Buffer;
     try {
       bytes =
@@ -287,7 +280,11 @@ export class MatrixToPeopleFlow {
     try {
       bytes = await this.o.ghosts.downloadMedia(thumb.mxc, MAX_THUMBNAIL_BYTES);
     } catch (err) {
-      if (err instanceof MediaTooLarge || err instanceof MediaNotFound || err instanceof MediaRefused)
+      if (
+        isBridgeError(err, "media_too_large") ||
+        isBridgeError(err, "media_not_found") ||
+        isBridgeError(err, "media_refused")
+      )
         return undefined;
       throw err;
     }

@@ -4,7 +4,6 @@
 // An unexpected failure asks for the event to be tried again for a while
 // (RetryLater, the bridge's retry queue; RetryWindow) instead of being
 // acknowledged silently; past the window it is logged and counted.
-import { RetryLater, isRetryLater } from "../errors.js";
 import type { EphemeralEvent, RoomEvent } from "../matrix-side.js";
 import type { GroupMembership } from "./group-membership.js";
 import type { GroupService } from "./group-service.js";
@@ -14,6 +13,7 @@ import { RetryWindow } from "./retry-window.js";
 import { bridgeRegistry } from "../core/features/index.js";
 import type { FeatureRegistry } from "../core/router.js";
 import type { Logger } from "../logger.js";
+import { retryLater, isRetryLater } from "../errors.js";
 
 export class PortalEvents {
   private readonly retry: RetryWindow;
@@ -42,7 +42,7 @@ export class PortalEvents {
     } catch (err) {
       if (isRetryLater(err)) throw err;
       if (this.retry.failed(event.eventId))
-        throw new RetryLater("handling a portal event failed", { cause: err });
+        throw retryLater("handling a portal event failed", { cause: err });
       throw err;
     }
   }
