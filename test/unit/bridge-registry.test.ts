@@ -12,6 +12,7 @@ import { FeatureRegistry } from "../../src/bridge/core/router.js";
 import type { RoomEvent } from "../../src/bridge/matrix-side.js";
 import { MatrixToPeopleFlow } from "../../src/bridge/portals/matrix-to-people-flow.js";
 import { PeopleToMatrixFlow } from "../../src/bridge/portals/people-to-matrix-flow.js";
+import { PEOPLE_TO_MATRIX } from "../../src/bridge/model/people-to-matrix.js";
 import { PortalService } from "../../src/bridge/portals/portal-service.js";
 import { Permissions } from "../../src/bridge/permissions.js";
 import { contentSchema, type MessageContent } from "../../src/people/protocol/messages.js";
@@ -144,6 +145,13 @@ describe("feature registry", function () {
     assert.equal(fate("org.example.unknown"), "ignored");
     assert.equal(registry.fate("people", "rt_offer").kind, "notice");
     assert.equal(registry.fate("people", "post_notice").kind, "ignored");
+  });
+
+  it("has a People → Matrix converter for exactly the People types the features bridge", function () {
+    const bridgedPeople = registry
+      .claimed("people")
+      .filter((t) => registry.fate("people", t).kind === "bridged");
+    assert.deepEqual(Object.keys(PEOPLE_TO_MATRIX).sort(), bridgedPeople.sort());
   });
 
   it("refuses two features that claim one type, naming both", function () {
