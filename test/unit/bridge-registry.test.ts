@@ -249,6 +249,7 @@ describe("the flows follow the fates", function () {
     assert.equal((await s.messages.byMessage(JOE, m.id))?.roomId, s.ghosts.rooms[0]?.roomId);
     const metrics = await s.metrics.registry.metrics();
     assert.match(metrics, /outcome="ignored"\} 2/);
-    assert.doesNotMatch(metrics, /reason="unsupported_type"/);
+    assert.doesNotMatch(metrics, /bridge_message_failures_total\{direction="to_matrix"/);
+    assert.match(metrics, /outcome="answered"\} 1/);
   });
 });

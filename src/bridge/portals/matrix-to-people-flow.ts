@@ -186,7 +186,10 @@ export class MatrixToPeopleFlow {
       return;
     }
     if (fate.kind === "notice") {
-      this.o.metrics.failed("to_people", event.type === "m.room.encrypted" ? "encrypted" : "not_bridged");
+      this.o.metrics.failed(
+        "to_people",
+        event.type === "m.room.encrypted" ? "encrypted" : "unsupported_type",
+      );
       return this.notice(event, portal, `Not delivered to ${portal.label}: ${fate.text}`);
     }
     if (await this.o.messages.byEvent(event.eventId)) {

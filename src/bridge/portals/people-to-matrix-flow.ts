@@ -179,7 +179,6 @@ export class PeopleToMatrixFlow {
       return false;
     }
     if (fate.kind === "notice") {
-      this.o.metrics.failed("to_matrix", "not_bridged");
       if (await answerWithNotice(this.o, account, m, set, fate.text, log)) this.count("answered");
       return false;
     }
