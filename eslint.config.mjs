@@ -14,6 +14,21 @@ export default tseslint.config(
     },
   },
   {
+    // The bridge's core (features, registry, errors) imports no library and nothing outside core: only its own files.
+    files: ["src/bridge/core/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { regex: "^[^.]", message: "src/bridge/core imports no library (node built-ins included)" },
+            { regex: "^\\.\\./\\.\\./", message: "src/bridge/core imports nothing outside core" },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // The protocol and the People server never depend on the bridge.
     files: ["src/people/**/*.ts"],
     rules: {

@@ -3,13 +3,13 @@
 // politely; everything else is ignored.
 import type { CommandRegistry } from "./commands.js";
 import { parseCommand } from "./commands.js";
-import { UserError, isRetryLater } from "./errors.js";
 import type { Logger } from "./logger.js";
 import type { MatrixSide, RoomEvent } from "./matrix-side.js";
 import type { BridgeMetrics } from "./metrics.js";
 import { notice } from "./notice.js";
 import type { Permissions } from "./permissions.js";
 import type { ManagementRoomStore } from "./store/types.js";
+import { isUserError, isRetryLater } from "./errors.js";
 
 export const REFUSAL =
   "Sorry, you are not allowed to use this People bridge. " +
@@ -148,7 +148,7 @@ export class ManagementBot {
       // Asked to come back later: the homeserver resends the transaction, the command runs again.
       if (isRetryLater(err)) throw err;
       this.o.metrics.commands.inc({ command: command.name, outcome: "error" });
-      if (err instanceof UserError) {
+      if (isUserError(err)) {
         this.o.log.info({ command: command.name, detail: err.message }, "command failed");
         return reply(err.userText);
       }

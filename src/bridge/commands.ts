@@ -3,7 +3,6 @@
 // handler; later commands (dm, contacts, devices, verify, fingerprint…) plug in
 // with register() and show up in `help` by themselves.
 import type { PermissionLevel } from "./config.js";
-import { UserError } from "./errors.js";
 import type { Notice } from "./notice.js";
 
 export interface CommandContext {
@@ -31,15 +30,10 @@ export interface Command {
 }
 
 /**
- * An error whose `userText` is shown in the room; the message and cause go to the log
- * only (so they may name internals, never secrets).
+ * A command's failure is a `user_error` BridgeError (userError in errors.ts): its `userText` is
+ * shown in the room; the detail and cause go to the log only (so they may name internals, never
+ * secrets).
  */
-export class CommandError extends UserError {
-  constructor(userText: string, logDetail?: string, options?: { cause?: unknown }) {
-    super(userText, logDetail, options);
-    this.name = "CommandError";
-  }
-}
 
 const NAME = /^[a-z][a-z0-9-]*$/;
 

@@ -18,12 +18,8 @@ import { startBridge, type BridgeHandle } from "./bridge.js";
 import { ConfigError, loadBridgeConfig } from "./config.js";
 import { createBridgeLogger } from "./logger.js";
 import { startedByWrapper, watchParent } from "./parent-watch.js";
-import {
-  RegistrationError,
-  generateRegistration,
-  readRegistrationFile,
-  writeRegistrationFile,
-} from "./registration.js";
+import { generateRegistration, readRegistrationFile, writeRegistrationFile } from "./registration.js";
+import { isBridgeError } from "./errors.js";
 
 /** The Cli's parsed flags, with --force (nopt keeps flags it does not know). */
 interface Args {
@@ -33,7 +29,7 @@ interface Args {
 }
 
 function fail(err: unknown, cli?: Cli<Record<string, unknown>>): never {
-  if (err instanceof ConfigError || err instanceof RegistrationError) {
+  if (err instanceof ConfigError || isBridgeError(err, "registration")) {
     console.error(err.message);
     process.exit(2);
   }

@@ -6,6 +6,7 @@ import type { PeopleAddress } from "../people/protocol/address.js";
 import type { EncryptedFile } from "./model/matrix-content.js";
 import type { MatrixEventId, MatrixUserId } from "./model/matrix-ids.js";
 import type { Notice } from "./notice.js";
+import { BridgeError } from "./errors.js";
 
 export interface RoomEvent {
   type: string;
@@ -107,8 +108,9 @@ export interface GhostSide {
   ): Promise<MatrixEventId>;
   /**
    * The bytes of an mxc URI from the homeserver's (authenticated) media repository.
-   * Throws MediaTooLarge past `maxBytes`, MediaNotFound when the homeserver has no such media,
-   * MediaRefused for another refusal, MediaUnavailable for a failure that may pass (mediaErrorOf).
+   * Throws a BridgeError: media_too_large past `maxBytes`, media_not_found when the homeserver has
+   * no such media, media_refused for another refusal, media_unavailable for a failure that may pass
+   * (mediaErrorOf).
    */
   downloadMedia(mxc: string, maxBytes: number): Promise<Buffer>;
   /**
@@ -151,20 +153,16 @@ export function parseEphemeralEvent(raw: unknown): EphemeralEvent | undefined {
   return { type, roomId, content: content as Record<string, unknown> };
 }
 
-// Why media could not be downloaded. The first three are answers that will not change
-// (told to the user at once); MediaUnavailable may pass (a server error, a timeout, the
-// network), so the event is tried again for a while.
-export class MediaTooLarge extends Error {}
-export class MediaNotFound extends Error {}
-/** The homeserver refused the download (403, 400…), or the bytes were not what the event said. */
-export class MediaRefused extends Error {}
-/** The homeserver or the media's origin server failed for now (5xx, 429, a timeout, the network). */
-export class MediaUnavailable extends Error {}
+// Why media could not be downloaded, as BridgeError codes. media_too_large, media_not_found
+// and media_refused (403, 400…, or bytes that were not what the event said) will not change
+// (told to the user at once); media_unavailable may pass (5xx, 429, a timeout, the network),
+// so the event is tried again for a while.
 
 /** The error for a failed media download's HTTP status: 404 gone, other 4xx refused, the rest for now. */
 export function mediaErrorOf(status: number): Error {
   const detail = `media download failed: HTTP ${status}`;
-  if (status === 404 || status === 410) return new MediaNotFound(detail);
-  if (status >= 400 && status < 500 && status !== 408 && status !== 429) return new MediaRefused(detail);
-  return new MediaUnavailable(detail);
+  if (status === 404 || status === 410) return new BridgeError("media_not_found", detail);
+  if (status >= 400 && status < 500 && status !== 408 && status !== 429)
+    return new BridgeError("media_refused", detail);
+  return new BridgeError("media_unavailable", detail);
 }

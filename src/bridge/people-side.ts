@@ -95,7 +95,7 @@ export interface PeopleAccount {
   /** Fetches and decrypts an attachment a message points at (its hash checked). */
   downloadAttachment(ref: BlobRef): Promise<Buffer>;
   lookup(address: PeopleAddress): Promise<Lookup>;
-  // Trust. Each throws UserError, with a text for the user, when the address has
+  // Trust. Each throws a user_error BridgeError (errors.ts), with a text for the user, when the address has
   // no People account or its server cannot be reached (and nothing is saved).
   /** The contact's keys, fetched now (pinned on first use). */
   contact(address: PeopleAddress): Promise<ContactTrust>;
@@ -119,7 +119,7 @@ export interface PeopleAccount {
 export type IncomingHandler = (account: PeopleAccount, message: IncomingMessage) => Promise<void>;
 
 export interface PeopleSide {
-  /** The People address a Matrix user has (or would get); throws UserError when it cannot have one. */
+  /** The People address a Matrix user has (or would get); throws a user_error BridgeError when it cannot have one. */
   addressFor(userId: string): PeopleAddress;
   /** The Matrix user whose People account (held by this bridge) the address is; undefined for any other. */
   matrixUserOf(address: PeopleAddress): Promise<MatrixUserId | undefined>;

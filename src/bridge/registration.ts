@@ -7,13 +7,11 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { z } from "zod";
 import type { BridgeConfig } from "./config.js";
+import { BridgeError } from "./errors.js";
 
-/** A registration file that cannot be read, written or used; the message says what to do. */
-export class RegistrationError extends Error {
-  constructor(message: string) {
-    super(`registration: ${message}`);
-    this.name = "RegistrationError";
-  }
+/** A registration file that cannot be read, written or used (a `registration` BridgeError); the message says what to do. */
+function registrationError(message: string): BridgeError {
+  return new BridgeError("registration", `registration: ${message}`);
 }
 
 const namespaceEntry = z.object({ exclusive: z.boolean().default(false), regex: z.string().min(1) });
@@ -96,7 +94,7 @@ export function writeRegistrationFile(
     writeFileSync(path, text, { mode: 0o600, flag: o.force ? "w" : "wx" });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "EEXIST") {
-      throw new RegistrationError(
+      throw registrationError(
         `${path} already exists; not replacing it (its tokens may be in use by the homeserver). ` +
           "Pass --force to generate new tokens anyway, or -f to write elsewhere",
       );
@@ -109,7 +107,7 @@ export function writeRegistrationFile(
 
 export function readRegistrationFile(path: string): Registration {
   if (!existsSync(path)) {
-    throw new RegistrationError(
+    throw registrationError(
       `${path} not found. Generate it with ` +
         "`matrix-appservice-people -r -u http://localhost:8090 -f registration.yaml -c config.yaml`",
     );
@@ -118,12 +116,12 @@ export function readRegistrationFile(path: string): Registration {
   try {
     raw = parseYaml(readFileSync(path, "utf8"));
   } catch (cause) {
-    throw new RegistrationError(`${path} is not valid YAML: ${(cause as Error).message}`);
+    throw registrationError(`${path} is not valid YAML: ${(cause as Error).message}`);
   }
   const result = registrationSchema.safeParse(raw);
   if (!result.success) {
     const issue = result.error.issues[0]!;
-    throw new RegistrationError(`${path}: ${issue.path.map(String).join(".")}: ${issue.message}`);
+    throw registrationError(`${path}: ${issue.path.map(String).join(".")}: ${issue.message}`);
   }
   return result.data;
 }

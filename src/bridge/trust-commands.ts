@@ -5,9 +5,10 @@
 // matched, and with `--accept-change` accepts keys that changed in a way the
 // contact's account did not sign (after comparing the new number).
 import { parseAddress, type PeopleAddress } from "../people/protocol/address.js";
-import { CommandError, type Command, type CommandContext } from "./commands.js";
+import { type Command, type CommandContext } from "./commands.js";
 import { notice } from "./notice.js";
 import type { ContactTrust, PeopleAccount, PeopleSide } from "./people-side.js";
+import { userError } from "./errors.js";
 
 const ACCEPT_CHANGE = "--accept-change";
 
@@ -20,18 +21,18 @@ export function numberLines(number: string): string[] {
 }
 
 function addressArg(raw: string | undefined, usage: string): PeopleAddress {
-  if (raw === undefined) throw new CommandError(usage);
+  if (raw === undefined) throw userError(usage);
   try {
     return parseAddress(raw);
   } catch {
-    throw new CommandError(`That is not a People address. ${usage}`);
+    throw userError(`That is not a People address. ${usage}`);
   }
 }
 
 async function contactAccount(people: PeopleSide, ctx: CommandContext, address: PeopleAddress) {
   const account = await people.accountFor(ctx.sender);
   if (address === account.address) {
-    throw new CommandError("That is your own People address: `fingerprint` alone shows your devices.");
+    throw userError("That is your own People address: `fingerprint` alone shows your devices.");
   }
   return account;
 }
@@ -72,7 +73,7 @@ export function fingerprintCommand(people: PeopleSide): Command {
     help: "the safety number to compare with a People address (alone: your own address and devices)",
     level: "user",
     async run(ctx) {
-      if (ctx.args.length > 1) throw new CommandError(usage);
+      if (ctx.args.length > 1) throw userError(usage);
       if (ctx.args.length === 0) return ownFingerprint(await people.accountFor(ctx.sender));
       const address = addressArg(ctx.args[0], usage);
       const account = await contactAccount(people, ctx, address);
@@ -122,7 +123,7 @@ export function devicesCommand(people: PeopleSide): Command {
     help: "the devices of a People address, as its account signed them",
     level: "user",
     async run(ctx) {
-      if (ctx.args.length !== 1) throw new CommandError(usage);
+      if (ctx.args.length !== 1) throw userError(usage);
       const address = addressArg(ctx.args[0], usage);
       const account = await contactAccount(people, ctx, address);
       const c = await account.contact(address);
@@ -145,16 +146,16 @@ export function verifyCommand(people: PeopleSide): Command {
     async run(ctx) {
       const accept = ctx.args.includes(ACCEPT_CHANGE);
       const rest = ctx.args.filter((a) => a !== ACCEPT_CHANGE);
-      if (rest.length !== 1 || rest[0]!.startsWith("--")) throw new CommandError(usage);
+      if (rest.length !== 1 || rest[0]!.startsWith("--")) throw userError(usage);
       const address = addressArg(rest[0], usage);
       const account = await contactAccount(people, ctx, address);
       const n = await account.fingerprint(address);
-      if (n.pending && !accept) throw new CommandError(changedLines(address, n.pending).join("\n"));
+      if (n.pending && !accept) throw userError(changedLines(address, n.pending).join("\n"));
       if (n.pending) {
         const accepted = await account.acceptChange(address);
         // Accepting fetches the keys again: they must still be the ones whose number was shown.
         if (accepted.current !== n.pending) {
-          throw new CommandError(
+          throw userError(
             `The keys of \`${address}\` changed again meanwhile: their current keys are accepted but NOT ` +
               `verified. Compare again: \`fingerprint ${address}\`.`,
           );

@@ -2,11 +2,10 @@
 // tests of the flows without a homeserver or a People server. They keep the
 // real contracts (uniqueness included) and record what was asked of them.
 import { createHash } from "node:crypto";
-import { MediaNotFound, MediaTooLarge, type GhostSide } from "../../src/bridge/matrix-side.js";
+import { type GhostSide } from "../../src/bridge/matrix-side.js";
 import { BridgeMetrics } from "../../src/bridge/metrics.js";
 import { addressFromGhostUserId, ghostUserId } from "../../src/bridge/model/ghost-id.js";
 import type { MatrixEventId, MatrixUserId } from "../../src/bridge/model/matrix-ids.js";
-import { UserError } from "../../src/bridge/errors.js";
 import type {
   ContactTrust,
   IncomingMessage,
@@ -32,6 +31,7 @@ import { createBridgeLogger } from "../../src/bridge/logger.js";
 import { parseAddress, type PeopleAddress } from "../../src/people/protocol/address.js";
 import { newMessageId, type MessageId } from "../../src/people/protocol/ids.js";
 import type { BlobRef, MessageContent } from "../../src/people/protocol/messages.js";
+import { BridgeError, userError } from "../../src/bridge/errors.js";
 
 export const silentLog = createBridgeLogger("silent");
 export const newMetrics = (): BridgeMetrics => new BridgeMetrics(false);
@@ -169,8 +169,8 @@ export class FakeGhosts implements GhostSide {
   readonly typing: { ghost: string; roomId: string; active: boolean }[] = [];
   async downloadMedia(mxc: string, maxBytes: number): Promise<Buffer> {
     const bytes = this.media.get(mxc);
-    if (!bytes) throw new MediaNotFound("no such media");
-    if (bytes.length > maxBytes) throw new MediaTooLarge("too large");
+    if (!bytes) throw new BridgeError("media_not_found", "no such media");
+    if (bytes.length > maxBytes) throw new BridgeError("media_too_large", "too large");
     return bytes;
   }
   async uploadMedia(_ghost: MatrixUserId, bytes: Buffer): Promise<string> {
@@ -242,7 +242,7 @@ export class FakeAccount implements PeopleAccount {
   }
   private keysOf(address: PeopleAddress): FakeContactKeys {
     const keys = this.keys.get(address);
-    if (!keys) throw new UserError(`${address} has no People account.`);
+    if (!keys) throw userError(`${address} has no People account.`);
     return keys;
   }
   private trustOf(address: PeopleAddress, k: FakeContactKeys): ContactTrust {
@@ -265,7 +265,7 @@ export class FakeAccount implements PeopleAccount {
   async verify(address: PeopleAddress): Promise<void> {
     const k = this.keysOf(address);
     if (k.state === "unexplained")
-      throw new UserError(`The keys of ${address} changed: accept the change first.`);
+      throw userError(`The keys of ${address} changed: accept the change first.`);
     k.verified = true;
   }
   async acceptChange(address: PeopleAddress): Promise<SafetyNumbers> {

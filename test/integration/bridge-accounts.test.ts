@@ -14,9 +14,9 @@ import {
 } from "../../src/bridge/accounts/bridge-secret.js";
 import { PeopleAccounts } from "../../src/bridge/accounts/people-accounts.js";
 import { peopleNetwork } from "../../src/bridge/accounts/people-network.js";
-import { UserError } from "../../src/bridge/errors.js";
 import { parseServerConfig, type ServerConfigInput } from "../../src/people/server/config.js";
 import { silentLog } from "../helpers/portal-fakes.js";
+import { isUserError } from "../../src/bridge/errors.js";
 
 describe("bridge People accounts", function () {
   let dir: string;
@@ -47,7 +47,7 @@ describe("bridge People accounts", function () {
     ] as const) {
       assert.throws(
         () => accounts.addressFor(user),
-        (err: unknown) => err instanceof UserError && why.test(err.userText),
+        (err: unknown) => isUserError(err) && why.test(err.userText),
         user,
       );
     }

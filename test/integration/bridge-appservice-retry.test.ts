@@ -9,11 +9,11 @@
 import assert from "node:assert/strict";
 import { EventRetryQueue } from "../../src/bridge/appservice/event-retry-queue.js";
 import { TransactionalAppService } from "../../src/bridge/appservice/transactional-appservice.js";
-import { RetryLater } from "../../src/bridge/errors.js";
 import { openBridgeStore } from "../../src/bridge/store/open-bridge-store.js";
 import type { BridgeStore, ProcessedTransaction, TransactionStore } from "../../src/bridge/store/types.js";
 import { putTransaction } from "../helpers/bridge-harness.js";
 import { newMetrics, silentLog } from "../helpers/portal-fakes.js";
+import { retryLater } from "../../src/bridge/errors.js";
 
 const TOKEN = "hs-token-for-the-retry-test";
 
@@ -66,7 +66,7 @@ describe("appservice transactions and failing handlers", function () {
 
   it("fails the transaction when a handler asks for a retry, and applies it when resent", async function () {
     behaviour = (id) => {
-      if (id === "$later") throw new RetryLater("People is unreachable");
+      if (id === "$later") throw retryLater("People is unreachable");
     };
     const first = await putTransaction(appservice.port!, TOKEN, "t-retry", txn("$before", "$later"));
     assert.equal(first.status, 500);
@@ -139,7 +139,7 @@ describe("appservice transactions with the retry queue (real SQLite)", function 
     });
     appservice.on("event", async (event: Record<string, unknown>) => {
       const id = String(event.event_id);
-      if (failing.has(id)) throw new RetryLater("the media's server answered 502");
+      if (failing.has(id)) throw retryLater("the media's server answered 502");
       handled.push(id);
     });
     await appservice.listen(0, "127.0.0.1", 16);

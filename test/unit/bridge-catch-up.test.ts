@@ -5,15 +5,15 @@
 import assert from "node:assert/strict";
 import { CatchUp, type CatchUpLimits } from "../../src/bridge/appservice/catch-up.js";
 import {
-  HistoryError,
+  historyError,
   type HistoryEvent,
   type HistoryPage,
   type RoomHistory,
 } from "../../src/bridge/appservice/room-history.js";
-import { RetryLater } from "../../src/bridge/errors.js";
 import type { RoomEvent } from "../../src/bridge/matrix-side.js";
 import type { CatchUpMark, CatchUpStore } from "../../src/bridge/store/types.js";
 import { newMetrics, silentLog } from "../helpers/portal-fakes.js";
+import { retryLater } from "../../src/bridge/errors.js";
 
 const ROOM = "!portal:hs.test";
 const ALICE = "@alice:hs.test";
@@ -51,8 +51,8 @@ class FakeHistory implements RoomHistory {
     o: { asUser: string; dir: "f" | "b"; from?: string; limit: number },
   ): Promise<HistoryPage> {
     assert.equal(o.asUser, GHOST);
-    if (this.readable === "down") throw new HistoryError("cannot reach the homeserver");
-    if (this.readable !== true) throw new HistoryError(`HTTP ${this.readable}`, this.readable);
+    if (this.readable === "down") throw historyError("cannot reach the homeserver");
+    if (this.readable !== true) throw historyError(`HTTP ${this.readable}`, this.readable);
     this.pages++;
     const at = o.from === undefined ? this.timeline.length : Number(o.from.slice(1));
     if (o.dir === "f") {
@@ -201,7 +201,7 @@ describe("bridge catch-up after a homeserver outage", function () {
       timeline,
       mark: { roomId: ROOM, eventId: "$e1", eventTs: 0 },
       fail: (e) => {
-        if (failing && e.eventId === "$e3") throw new RetryLater("People is down");
+        if (failing && e.eventId === "$e3") throw retryLater("People is down");
       },
     });
     catchUp.request("reconnected");

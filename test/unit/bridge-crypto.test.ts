@@ -14,18 +14,14 @@ import {
   UserId,
   initAsync,
 } from "@matrix-org/matrix-sdk-crypto-wasm";
-import {
-  AttachmentUnreadable,
-  decryptAttachment,
-  encryptAttachment,
-} from "../../src/bridge/crypto/attachments.js";
+import { decryptAttachment, encryptAttachment } from "../../src/bridge/crypto/attachments.js";
 import { ConfigError, parseBridgeConfig } from "../../src/bridge/config.js";
 import { generateRegistration, registrationMismatches } from "../../src/bridge/registration.js";
 import { restoreDatabases, snapshotDatabases } from "../../src/bridge/crypto/idb-snapshot.js";
 import { parseSyncChanges } from "../../src/bridge/crypto/olm-identity.js";
 import { newIdbFactory, type IdbFactory } from "../../src/bridge/crypto/idb-types.js";
 import { encryptionSettings, keyRecipients, roomCryptoInfo } from "../../src/bridge/crypto/room-state.js";
-import { SnapshotUnreadable, openSnapshot, sealSnapshot } from "../../src/bridge/crypto/sealed-snapshot.js";
+import { openSnapshot, sealSnapshot } from "../../src/bridge/crypto/sealed-snapshot.js";
 import {
   DEVICE_LISTS_KEY,
   FALLBACK_KEYS_KEY,
@@ -36,6 +32,7 @@ import {
   parseTransactionExtensions,
 } from "../../src/bridge/crypto/transaction-extensions.js";
 import { isMatrixUserId } from "../../src/bridge/model/matrix-ids.js";
+import { isBridgeError } from "../../src/bridge/errors.js";
 
 const RUNS = 300;
 
@@ -165,13 +162,25 @@ describe("bridge crypto: sealed snapshots", () => {
     const sealed = sealSnapshot(key, "@a:hs", "DEV", plain);
     assert.deepEqual(openSnapshot(key, "@a:hs", "DEV", sealed), plain);
     assert.ok(!sealed.includes(plain));
-    assert.throws(() => openSnapshot(key, "@b:hs", "DEV", sealed), SnapshotUnreadable);
-    assert.throws(() => openSnapshot(key, "@a:hs", "DEV2", sealed), SnapshotUnreadable);
-    assert.throws(() => openSnapshot(Buffer.alloc(32, 8), "@a:hs", "DEV", sealed), SnapshotUnreadable);
+    assert.throws(
+      () => openSnapshot(key, "@b:hs", "DEV", sealed),
+      (e: unknown) => isBridgeError(e, "snapshot_unreadable"),
+    );
+    assert.throws(
+      () => openSnapshot(key, "@a:hs", "DEV2", sealed),
+      (e: unknown) => isBridgeError(e, "snapshot_unreadable"),
+    );
+    assert.throws(
+      () => openSnapshot(Buffer.alloc(32, 8), "@a:hs", "DEV", sealed),
+      (e: unknown) => isBridgeError(e, "snapshot_unreadable"),
+    );
     for (const i of [0, 5, sealed.length - 1]) {
       const bad = Buffer.from(sealed);
       bad[i]! ^= 1;
-      assert.throws(() => openSnapshot(key, "@a:hs", "DEV", bad), SnapshotUnreadable);
+      assert.throws(
+        () => openSnapshot(key, "@a:hs", "DEV", bad),
+        (e: unknown) => isBridgeError(e, "snapshot_unreadable"),
+      );
     }
   });
 });
@@ -286,8 +295,14 @@ describe("bridge crypto: encrypted attachments", () => {
     assert.deepEqual(decryptAttachment(ciphertext, file), plain);
     const bad = Buffer.from(ciphertext);
     bad[7]! ^= 1;
-    assert.throws(() => decryptAttachment(bad, file), AttachmentUnreadable);
-    assert.throws(() => decryptAttachment(ciphertext, { ...file, iv: "AAAA" }), AttachmentUnreadable);
+    assert.throws(
+      () => decryptAttachment(bad, file),
+      (e: unknown) => isBridgeError(e, "attachment_unreadable"),
+    );
+    assert.throws(
+      () => decryptAttachment(ciphertext, { ...file, iv: "AAAA" }),
+      (e: unknown) => isBridgeError(e, "attachment_unreadable"),
+    );
   });
 });
 

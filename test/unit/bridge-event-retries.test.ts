@@ -10,15 +10,7 @@ import {
   backoffDelay,
   referencedEventIds,
 } from "../../src/bridge/appservice/event-retry-queue.js";
-import { RetryLater, UserError } from "../../src/bridge/errors.js";
-import {
-  MediaNotFound,
-  MediaRefused,
-  MediaTooLarge,
-  MediaUnavailable,
-  mediaErrorOf,
-  type RoomEvent,
-} from "../../src/bridge/matrix-side.js";
+import { mediaErrorOf, type RoomEvent } from "../../src/bridge/matrix-side.js";
 import { MatrixToPeopleFlow } from "../../src/bridge/portals/matrix-to-people-flow.js";
 import { RetryWindow } from "../../src/bridge/portals/retry-window.js";
 import {
@@ -30,6 +22,7 @@ import { Permissions } from "../../src/bridge/permissions.js";
 import type { EventRetry, EventRetryStore, Portal } from "../../src/bridge/store/types.js";
 import { PeopleError } from "../../src/people/errors.js";
 import { FakeGhosts, FakePeople, MemoryMessages, newMetrics, silentLog } from "../helpers/portal-fakes.js";
+import { BridgeError, isBridgeError, userError, retryLater, isRetryLater } from "../../src/bridge/errors.js";
 
 type Json = Record<string, unknown>;
 
@@ -68,24 +61,25 @@ const counter = async (metrics: ReturnType<typeof newMetrics>, outcome: string) 
 
 describe("Matrix → People failures: final or for now", function () {
   it("maps a media download's status: 404/410 gone, other 4xx refused, 5xx/408/429 for now", function () {
-    for (const s of [404, 410]) assert.ok(mediaErrorOf(s) instanceof MediaNotFound, String(s));
-    for (const s of [400, 401, 403, 413, 451]) assert.ok(mediaErrorOf(s) instanceof MediaRefused, String(s));
+    for (const s of [404, 410]) assert.ok(isBridgeError(mediaErrorOf(s), "media_not_found"), String(s));
+    for (const s of [400, 401, 403, 413, 451])
+      assert.ok(isBridgeError(mediaErrorOf(s), "media_refused"), String(s));
     for (const s of [408, 429, 500, 502, 503, 504])
-      assert.ok(mediaErrorOf(s) instanceof MediaUnavailable, String(s));
+      assert.ok(isBridgeError(mediaErrorOf(s), "media_unavailable"), String(s));
   });
 
   it("is final for gone, refused or too large media, a UserError and a People refusal; for now otherwise", function () {
     for (const err of [
-      new MediaNotFound("x"),
-      new MediaRefused("x"),
-      new MediaTooLarge("x"),
-      new UserError("no"),
+      new BridgeError("media_not_found", "x"),
+      new BridgeError("media_refused", "x"),
+      new BridgeError("media_too_large", "x"),
+      userError("no"),
       new PeopleError("PEOPLE_NOT_FOUND", "no such account"),
     ])
       assert.equal(classifyToPeopleFailure(err).kind, "permanent", err.constructor.name);
     for (const err of [
-      new MediaUnavailable("HTTP 502"),
-      new RetryLater("x", { cause: new MediaUnavailable("x") }),
+      new BridgeError("media_unavailable", "HTTP 502"),
+      retryLater("x", { cause: new BridgeError("media_unavailable", "x") }),
       new PeopleError("PEOPLE_UNAVAILABLE", "down"),
       new Error("database locked"),
     ])
@@ -94,7 +88,11 @@ describe("Matrix → People failures: final or for now", function () {
 
   it("tells the user in plain words, without internals", function () {
     const texts = [
-      ...[new MediaNotFound("HTTP 404"), new MediaRefused("HTTP 403"), new MediaTooLarge("cap")].map((e) => {
+      ...[
+        new BridgeError("media_not_found", "HTTP 404"),
+        new BridgeError("media_refused", "HTTP 403"),
+        new BridgeError("media_too_large", "cap"),
+      ].map((e) => {
         const f = classifyToPeopleFailure(e);
         return f.kind === "permanent" ? f.userText : "";
       }),
@@ -104,7 +102,7 @@ describe("Matrix → People failures: final or for now", function () {
       assert.match(t, /^The file could not be fetched: /);
       assert.doesNotMatch(t, /HTTP|40\d|50\d|mxc|Error|cap\b/);
     }
-    const f = classifyToPeopleFailure(new MediaUnavailable("HTTP 502"));
+    const f = classifyToPeopleFailure(new BridgeError("media_unavailable", "HTTP 502"));
     assert.equal(f.kind === "transient" && f.giveUpText, MEDIA_GAVE_UP_TEXT);
     const g = classifyToPeopleFailure(new PeopleError("PEOPLE_UNAVAILABLE", "down"));
     assert.equal(g.kind === "transient" && g.giveUpText, GAVE_UP_TEXT);
@@ -163,9 +161,9 @@ describe("Matrix → People failures: final or for now", function () {
       const s = setup(async () => {
         throw mediaErrorOf(502);
       });
-      await assert.rejects(s.flow.handle(image, portal), RetryLater);
+      await assert.rejects(s.flow.handle(image, portal), isRetryLater);
       s.advance(WINDOW - 1);
-      await assert.rejects(s.flow.handle(image, portal), RetryLater);
+      await assert.rejects(s.flow.handle(image, portal), isRetryLater);
       assert.deepEqual(s.ghosts.notices(), []);
       s.advance(1);
       await s.flow.handle(image, portal);
@@ -212,7 +210,7 @@ describe("the Matrix → People retry queue", function () {
     const tried: string[] = [];
     await q.start(async (e) => {
       tried.push(String(e.event_id));
-      if (fails-- > 0) throw new RetryLater("media server 502");
+      if (fails-- > 0) throw retryLater("media server 502");
     });
     await q.defer(ev("$a"));
     assert.ok(store.rows.has("$a"), "written before the transaction goes on");
@@ -239,7 +237,7 @@ describe("the Matrix → People retry queue", function () {
     let imageWorks = false;
     const handled: string[] = [];
     await q.start(async (e) => {
-      if (e.event_id === "$image" && !imageWorks) throw new RetryLater("502");
+      if (e.event_id === "$image" && !imageWorks) throw retryLater("502");
       handled.push(String(e.event_id));
     });
     await q.defer(ev("$image"));
@@ -278,7 +276,7 @@ describe("the Matrix → People retry queue", function () {
     const store = new MemoryRetries();
     const first = queue(store);
     await first.q.start(async () => {
-      throw new RetryLater("502");
+      throw retryLater("502");
     });
     await first.q.defer(ev("$a"));
     const failedAt = store.rows.get("$a")!.firstFailedAt;
@@ -303,7 +301,7 @@ describe("the Matrix → People retry queue", function () {
     await q.start(async () => {
       attempts++;
       if (attempts === 2) offset += 1_000;
-      throw new RetryLater("still 502");
+      throw retryLater("still 502");
     });
     await q.defer(ev("$a"));
     await until("$a dropped", () => !q.has("$a"));

@@ -2,7 +2,6 @@
 // with a notice, what is retried (and for how long), and what is ignored.
 // The real PortalService and flows over in-memory fakes of both sides.
 import assert from "node:assert/strict";
-import { RetryLater } from "../../src/bridge/errors.js";
 import type { RoomEvent } from "../../src/bridge/matrix-side.js";
 import { MatrixToPeopleFlow } from "../../src/bridge/portals/matrix-to-people-flow.js";
 import { PeopleToMatrixFlow } from "../../src/bridge/portals/people-to-matrix-flow.js";
@@ -23,6 +22,7 @@ import {
   newMetrics,
   silentLog,
 } from "../helpers/portal-fakes.js";
+import { isRetryLater } from "../../src/bridge/errors.js";
 
 const ALICE = "@alice:hs.test";
 const JOE = "joe@other.test";
@@ -158,9 +158,9 @@ describe("portal flows (no IO)", function () {
       const alice = await s.people.accountFor(ALICE);
       alice.failSends = new PeopleError("PEOPLE_UNAVAILABLE", "down");
       const e = text("are you there");
-      await assert.rejects(s.events.handle(e), RetryLater);
+      await assert.rejects(s.events.handle(e), isRetryLater);
       s.advance(WINDOW - 1);
-      await assert.rejects(s.events.handle(e), RetryLater);
+      await assert.rejects(s.events.handle(e), isRetryLater);
       assert.deepEqual(s.ghosts.notices(), []);
       s.advance(1);
       await s.events.handle(e);
@@ -177,7 +177,7 @@ describe("portal flows (no IO)", function () {
       s.messages.byEvent = async () => {
         throw new Error("database is gone");
       };
-      await assert.rejects(s.events.handle(text("x")), RetryLater);
+      await assert.rejects(s.events.handle(text("x")), isRetryLater);
       assert.equal((await s.people.accountFor(ALICE)).sent.length, 0);
     });
   });

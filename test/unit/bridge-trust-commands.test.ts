@@ -1,7 +1,7 @@
 // The trust commands and key-change notices, without IO: over the fake People
 // account and ghosts.
 import assert from "node:assert/strict";
-import { CommandError, CommandRegistry, type CommandContext } from "../../src/bridge/commands.js";
+import { CommandRegistry, type CommandContext } from "../../src/bridge/commands.js";
 import type { MatrixUserId } from "../../src/bridge/model/matrix-ids.js";
 import { Permissions } from "../../src/bridge/permissions.js";
 import { keyChangeNotices } from "../../src/bridge/portals/key-change-notices.js";
@@ -9,6 +9,7 @@ import { PortalService } from "../../src/bridge/portals/portal-service.js";
 import { trustCommands } from "../../src/bridge/trust-commands.js";
 import { parseAddress } from "../../src/people/protocol/address.js";
 import { FakeGhosts, FakePeople, MemoryPortals, safetyNumber, silentLog } from "../helpers/portal-fakes.js";
+import { isUserError } from "../../src/bridge/errors.js";
 
 const ALICE = "@alice:hs.test";
 const JOE = "joe@other.test";
@@ -92,7 +93,7 @@ describe("trust commands (no IO)", function () {
     Object.assign(keys, { state: "unexplained", pending: safetyNumber(9) });
     await fails(`verify ${JOE}`, /changed in a way their account did not sign/);
     await assert.rejects(run(`verify ${JOE}`), (e: unknown) => {
-      assert(e instanceof CommandError);
+      assert(isUserError(e));
       assert.equal(e.userText.match(/\b\d{5}\b/g)!.join(" "), safetyNumber(9));
       assert.match(e.userText, /--accept-change/);
       return true;

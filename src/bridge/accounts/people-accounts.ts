@@ -5,31 +5,21 @@
 // from the bridge secret), opened or created on first use and receiving live
 // from then on; every known user's client starts with the bridge.
 import sodium from "sodium-native";
-import { PeopleError, isPeopleError } from "../../people/errors.js";
-import type { Contact, Resolution } from "../../people/client/directory.js";
+import { isPeopleError } from "../../people/errors.js";
 import { PeopleClient, type ClientOptions } from "../../people/client/people-client.js";
 import { KeyedLock } from "../../shared/keyed-lock.js";
 import type { ReceivedMessage } from "../../people/client/receiver.js";
 import { errorCode } from "../../people/transient.js";
-import { addressDomain, parseAddress, type PeopleAddress } from "../../people/protocol/address.js";
+import { parseAddress, type PeopleAddress } from "../../people/protocol/address.js";
 import type { MessageId } from "../../people/protocol/ids.js";
-import type { BlobRef, MessageContent } from "../../people/protocol/messages.js";
-import { RetryLater, UserError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { isMatrixUserId, splitMatrixUserId, type MatrixUserId } from "../model/matrix-ids.js";
-import type {
-  ContactTrust,
-  IncomingHandler,
-  KeyChangeHandler,
-  Lookup,
-  OwnDevice,
-  PeopleAccount,
-  PeopleSide,
-  SafetyNumbers,
-} from "../people-side.js";
+import type { IncomingHandler, KeyChangeHandler, PeopleAccount, PeopleSide } from "../people-side.js";
 import type { PeopleAccountStore } from "../store/types.js";
 import { userDataDir, type BridgeSecret } from "./bridge-secret.js";
 import type { PeopleNetwork } from "./people-network.js";
+import { ClientAccount } from "./client-account.js";
+import { userError, retryLater } from "../errors.js";
 
 /** The store passphrases are 256 random bits already: key stretching would only cost time. */
 const DERIVED_PASSPHRASE_KDF = {
@@ -51,148 +41,6 @@ export interface PeopleAccountsOptions {
   /** Client tuning (tests: faster reconnects and retries). */
   client?: Pick<ClientOptions, "reconnect" | "backoff" | "autoRotate" | "deliveryRetry">;
   now?: () => number;
-}
-
-class ClientAccount implements PeopleAccount {
-  constructor(
-    readonly owner: MatrixUserId,
-    readonly client: PeopleClient,
-    private readonly secret: BridgeSecret,
-  ) {}
-
-  get address(): PeopleAddress {
-    return this.client.address;
-  }
-
-  send(
-    to: PeopleAddress | readonly PeopleAddress[],
-    content: MessageContent,
-    options: { ttlMs?: number; sourceId?: string } = {},
-  ): Promise<MessageId> {
-    return this.client.send(typeof to === "string" ? [to] : to, content, {
-      ...(options.ttlMs !== undefined ? { ttlMs: options.ttlMs } : {}),
-      ...(options.sourceId !== undefined
-        ? { messageId: this.secret.messageId(this.owner, options.sourceId) }
-        : {}),
-    });
-  }
-
-  uploadAttachment(bytes: Buffer, meta: { mime: string; name?: string }): Promise<BlobRef> {
-    return this.client.uploadAttachment(bytes, meta);
-  }
-
-  downloadAttachment(ref: BlobRef): Promise<Buffer> {
-    return this.client.downloadAttachment(ref);
-  }
-
-  async lookup(address: PeopleAddress): Promise<Lookup> {
-    try {
-      await this.client.contacts.resolve(address);
-      return { status: "exists" };
-    } catch (err) {
-      if (isPeopleError(err, "PEOPLE_UNKNOWN_RECIPIENT") || isPeopleError(err, "PEOPLE_NOT_FOUND")) {
-        return { status: "unknown" };
-      }
-      return { status: "unreachable", code: errorCode(err) };
-    }
-  }
-
-  async contact(address: PeopleAddress): Promise<ContactTrust> {
-    const r = await this.resolve(address);
-    return trustOf(r.contact, r.status, r.stale);
-  }
-
-  async contacts(): Promise<ContactTrust[]> {
-    const seen = new Set<string>();
-    for (const m of await this.client.inbox()) {
-      seen.add(m.from);
-      for (const to of m.to) seen.add(to);
-    }
-    seen.delete(this.address);
-    const out: ContactTrust[] = [];
-    for (const address of [...seen].sort()) {
-      const c = await this.client.contacts.get(address);
-      if (c) out.push(trustOf(c, c.state === "unexplained" ? "unexplained" : "unchanged", true));
-    }
-    return out;
-  }
-
-  async fingerprint(address: PeopleAddress): Promise<SafetyNumbers> {
-    const r = await this.resolve(address);
-    return this.numbers(trustOf(r.contact, r.status, r.stale));
-  }
-
-  async verify(address: PeopleAddress): Promise<void> {
-    try {
-      await this.client.contacts.verify(address);
-    } catch (err) {
-      if (isPeopleError(err, "PEOPLE_NOT_FOUND")) {
-        throw new UserError(`Compare safety numbers with ${address} first: \`fingerprint ${address}\`.`);
-      }
-      if (isPeopleError(err, "PEOPLE_CHAIN_FORK")) {
-        throw new UserError(`The keys of ${address} changed: accept the change first.`, err.message);
-      }
-      throw err;
-    }
-  }
-
-  async acceptChange(address: PeopleAddress): Promise<SafetyNumbers> {
-    let r: Resolution;
-    try {
-      r = await this.client.acceptKeyChange(address);
-    } catch (err) {
-      throw userFacing(address, err);
-    }
-    return this.numbers(trustOf(r.contact, r.status, r.stale));
-  }
-
-  async ownDevices(): Promise<OwnDevice[]> {
-    return (await this.client.devices()).map((d) => ({
-      device: d.device,
-      self: d.self,
-      seq: d.seq,
-      revoked: d.revokedAt !== null,
-    }));
-  }
-
-  private async resolve(address: PeopleAddress): Promise<Resolution> {
-    try {
-      return await this.client.contacts.resolve(address);
-    } catch (err) {
-      throw userFacing(address, err);
-    }
-  }
-
-  private async numbers(contact: ContactTrust): Promise<SafetyNumbers> {
-    const current = await this.client.fingerprint(contact.address);
-    if (contact.state !== "unexplained") return { contact, current };
-    return { contact, current, pending: await this.client.fingerprint(contact.address, { pending: true }) };
-  }
-}
-
-function trustOf(c: Contact, state: ContactTrust["state"], stale: boolean): ContactTrust {
-  return {
-    address: c.address,
-    state: c.state === "unexplained" ? "unexplained" : state,
-    verified: c.verified,
-    devices: c.devices.map((d) => ({ device: d.device, seq: d.head.seq })),
-    stale,
-  };
-}
-
-/** A failure to reach or read a contact's keys, as the user should hear it (details to the log). */
-function userFacing(address: PeopleAddress, err: unknown): unknown {
-  if (!(err instanceof PeopleError)) return err;
-  const code: string = err.code;
-  if (code === "PEOPLE_UNKNOWN_RECIPIENT" || code === "PEOPLE_NOT_FOUND") {
-    return new UserError(`${address} has no People account.`, err.message, { cause: err });
-  }
-  return new UserError(
-    `The keys of ${address} cannot be checked right now (the People server of ${addressDomain(address)} ` +
-      "could not be reached, or answered with something unusable); try again later.",
-    `resolving the contact failed: ${code}`,
-    { cause: err },
-  );
 }
 
 export class PeopleAccounts implements PeopleSide {
@@ -227,10 +75,10 @@ export class PeopleAccounts implements PeopleSide {
   }
 
   addressFor(userId: string): PeopleAddress {
-    if (!isMatrixUserId(userId)) throw new UserError("That is not a Matrix user id.");
+    if (!isMatrixUserId(userId)) throw userError("That is not a Matrix user id.");
     const { localpart, server } = splitMatrixUserId(userId);
     if (server !== this.o.homeserverDomain) {
-      throw new UserError(
+      throw userError(
         `Only users of ${this.o.homeserverDomain} get a People address on this bridge.`,
         "a user of another homeserver asked for a People account",
       );
@@ -244,7 +92,7 @@ export class PeopleAccounts implements PeopleSide {
     }
     // Exactly the localpart: a case-folded one could make two Matrix users share an address.
     if (address !== wanted) {
-      throw new UserError(
+      throw userError(
         `Your Matrix username "${localpart}" cannot be a People address: it may hold lowercase ` +
           "letters, digits, '.', '_' and '-', starting and ending with a letter or digit.",
         "the user's localpart is not a People local part",
@@ -299,7 +147,7 @@ export class PeopleAccounts implements PeopleSide {
   private async openAccount(userId: string): Promise<ClientAccount> {
     const ready = this.accounts.get(userId);
     if (ready) return ready;
-    if (this.closed) throw new RetryLater("the bridge is stopping");
+    if (this.closed) throw retryLater("the bridge is stopping");
     const address = this.addressFor(userId);
     const owner = userId as MatrixUserId;
     const client = await this.openOrCreate(owner, address);
@@ -310,7 +158,7 @@ export class PeopleAccounts implements PeopleSide {
       this.watchKeys(account);
       await this.o.store.put({ matrixUser: owner, address, createdAt: (this.o.now ?? Date.now)() });
       await client.start();
-      if (this.closed) throw new RetryLater("the bridge is stopping");
+      if (this.closed) throw retryLater("the bridge is stopping");
       this.accounts.set(userId, account);
       return account;
     } catch (err) {
@@ -344,7 +192,7 @@ export class PeopleAccounts implements PeopleSide {
       return client;
     } catch (err) {
       if (isPeopleError(err, "PEOPLE_FORBIDDEN")) {
-        throw new UserError(
+        throw userError(
           `The People address ${address} is taken on this server by someone else. Ask the bridge's admin.`,
           "registering the user's People account was refused",
           { cause: err },

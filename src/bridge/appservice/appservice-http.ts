@@ -5,17 +5,13 @@
 // errors carry the status and errcode, never the token.
 import type { As, MatrixRequests } from "../crypto/matrix-requests.js";
 import type { Json } from "../crypto/transaction-extensions.js";
+import { BridgeError } from "../errors.js";
 
 const TIMEOUT_MS = 60_000;
 
-export class MatrixHttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly errcode: string | undefined,
-    message: string,
-  ) {
-    super(message);
-  }
+/** The homeserver answered with an error: a `matrix_http` BridgeError with its status and errcode. */
+export function matrixHttpError(status: number, errcode: string | undefined, message: string): BridgeError {
+  return new BridgeError("matrix_http", message, { status, ...(errcode !== undefined && { errcode }) });
 }
 
 export class AppserviceHttp implements MatrixRequests {
@@ -32,7 +28,7 @@ export class AppserviceHttp implements MatrixRequests {
   async request(method: "GET" | "POST" | "PUT", path: string, as: As, body?: unknown): Promise<Json> {
     const json = await this.requestJson(method, path, as, body);
     if (!json || typeof json !== "object" || Array.isArray(json)) {
-      throw new MatrixHttpError(200, undefined, `${method} ${path}: the answer is not a JSON object`);
+      throw matrixHttpError(200, undefined, `${method} ${path}: the answer is not a JSON object`);
     }
     return json as Json;
   }
@@ -63,13 +59,13 @@ export class AppserviceHttp implements MatrixRequests {
         json && typeof json === "object" && typeof (json as Json).errcode === "string"
           ? ((json as Json).errcode as string)
           : undefined;
-      throw new MatrixHttpError(
+      throw matrixHttpError(
         res.status,
         errcode,
         `${method} ${path} failed: HTTP ${res.status} ${errcode ?? ""}`,
       );
     }
-    if (json === undefined) throw new MatrixHttpError(res.status, undefined, `${method} ${path}: not JSON`);
+    if (json === undefined) throw matrixHttpError(res.status, undefined, `${method} ${path}: not JSON`);
     return json;
   }
 }

@@ -17,12 +17,12 @@
 // backward from the newest event down to its mark's time. Only message events
 // are fed (state, such as membership, is not replayed), and only those of
 // users other than the appservice's own. The log has counts, never content.
-import { isRetryLater } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { RoomEvent } from "../matrix-side.js";
 import type { BridgeMetrics } from "../metrics.js";
 import type { CatchUpMark, CatchUpStore } from "../store/types.js";
-import { HistoryError, type HistoryEvent, type RoomHistory } from "./room-history.js";
+import { type HistoryEvent, type RoomHistory } from "./room-history.js";
+import { BridgeError, isBridgeError, isRetryLater } from "../errors.js";
 
 export interface CatchUpLimits {
   /** Events per /messages page (default 100). */
@@ -74,7 +74,8 @@ export interface CatchUpReport {
 
 type Outcome = "caught_up" | "already_bridged" | "too_old" | "failed";
 
-class Deferred extends Error {}
+/** A room's catch-up waits behind an event kept for later (a `deferred` BridgeError). */
+const deferred = (): BridgeError => new BridgeError("deferred", "waits for a kept event");
 
 export class CatchUp {
   private readonly limits: CatchUpLimits;
@@ -171,12 +172,12 @@ export class CatchUp {
       try {
         if (!(await this.room(mark, reader, report))) report.unfinished++;
       } catch (err) {
-        if (err instanceof Deferred) {
+        if (isBridgeError(err, "deferred")) {
           report.unfinished++;
           continue;
         }
         // Not readable as the ghost (it left, or the room is gone): trying again would not help.
-        if (err instanceof HistoryError && (err.status === 403 || err.status === 404)) {
+        if (isBridgeError(err, "history") && (err.status === 403 || err.status === 404)) {
           report.unreadable++;
           this.o.log.info(
             { room: mark.roomId, status: err.status },
@@ -186,7 +187,7 @@ export class CatchUp {
         }
         report.unfinished++;
         this.o.log.warn(
-          { room: mark.roomId, detail: err instanceof HistoryError ? err.message : undefined, err },
+          { room: mark.roomId, detail: isBridgeError(err, "history") ? err.message : undefined, err },
           "could not read a portal room's history; trying again later",
         );
       }
@@ -302,7 +303,7 @@ export class CatchUp {
           { room: event.roomId, eventId: event.eventId },
           "a caught-up event must be tried again later",
         );
-        throw new Deferred();
+        throw deferred();
       }
       this.o.log.error(
         { err, room: event.roomId, eventId: event.eventId, type: event.type },

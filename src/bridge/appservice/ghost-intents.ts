@@ -11,18 +11,12 @@ import type { EndToBridge } from "../crypto/end-to-bridge.js";
 import type { Logger } from "../logger.js";
 import { addressFromGhostUserId, ghostUserId } from "../model/ghost-id.js";
 import { parseMatrixEventId, type MatrixEventId, type MatrixUserId } from "../model/matrix-ids.js";
-import { AttachmentUnreadable, decryptAttachment, encryptAttachment } from "../crypto/attachments.js";
+import { decryptAttachment, encryptAttachment } from "../crypto/attachments.js";
 import { MEGOLM } from "../crypto/room-state.js";
 import type { EncryptedFile } from "../model/matrix-content.js";
-import {
-  MediaNotFound,
-  MediaRefused,
-  MediaTooLarge,
-  MediaUnavailable,
-  mediaErrorOf,
-  type GhostSide,
-} from "../matrix-side.js";
+import { mediaErrorOf, type GhostSide } from "../matrix-side.js";
 import { GhostDevices } from "./ghost-devices.js";
+import { BridgeError, isBridgeError } from "../errors.js";
 
 /** The transaction id of a send keyed by `key` (the same key, the same id). */
 export function txnIdOf(key: string): string {
@@ -210,7 +204,7 @@ export class GhostIntents implements GhostSide {
 
   async downloadMedia(mxc: string, maxBytes: number): Promise<Buffer> {
     const match = MXC.exec(mxc);
-    if (!match) throw new MediaNotFound("not an mxc URI");
+    if (!match) throw new BridgeError("media_not_found", "not an mxc URI");
     const [, server, mediaId] = match;
     // Authenticated media (Matrix 1.11): Synapse freezes the unauthenticated endpoints for new media.
     const url =
@@ -228,24 +222,32 @@ export class GhostIntents implements GhostSide {
       const declared = Number(res.headers.get("content-length") ?? NaN);
       if (declared > maxBytes) {
         await res.body?.cancel();
-        throw new MediaTooLarge("media larger than the cap");
+        throw new BridgeError("media_too_large", "media larger than the cap");
       }
       const chunks: Buffer[] = [];
       let size = 0;
       for await (const chunk of res.body ?? []) {
         size += chunk.length;
-        if (size > maxBytes) throw new MediaTooLarge("media larger than the cap");
+        if (size > maxBytes) throw new BridgeError("media_too_large", "media larger than the cap");
         chunks.push(Buffer.from(chunk));
       }
       return Buffer.concat(chunks);
     } catch (err) {
-      if (err instanceof MediaTooLarge || err instanceof MediaNotFound || err instanceof MediaRefused)
+      if (
+        isBridgeError(err, "media_too_large") ||
+        isBridgeError(err, "media_not_found") ||
+        isBridgeError(err, "media_refused")
+      )
         throw err;
-      if (err instanceof MediaUnavailable) throw err;
+      if (isBridgeError(err, "media_unavailable")) throw err;
       // The network, a timeout, a connection cut mid-body: may pass.
-      throw new MediaUnavailable(`media download failed: ${err instanceof Error ? err.name : "error"}`, {
-        cause: err,
-      });
+      throw new BridgeError(
+        "media_unavailable",
+        `media download failed: ${err instanceof Error ? err.name : "error"}`,
+        {
+          cause: err,
+        },
+      );
     }
   }
 
@@ -253,7 +255,7 @@ export class GhostIntents implements GhostSide {
     try {
       return decryptAttachment(await this.downloadMedia(file.url, maxBytes), file);
     } catch (err) {
-      if (err instanceof AttachmentUnreadable) throw new MediaRefused(err.message);
+      if (isBridgeError(err, "attachment_unreadable")) throw new BridgeError("media_refused", err.message);
       throw err;
     }
   }

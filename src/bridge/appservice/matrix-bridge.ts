@@ -3,7 +3,7 @@
 // core's MatrixSide with the bot's intent and GhostSide with the ghosts'
 // intents (ghost-intents.ts). These files (with transactional-appservice.ts
 // and the CLI) are the only places that import matrix-appservice-bridge.
-import { AppserviceHttp, MatrixHttpError } from "./appservice-http.js";
+import { AppserviceHttp } from "./appservice-http.js";
 import {
   AppServiceRegistration,
   AppserviceHttpError,
@@ -31,6 +31,7 @@ import type { EventRetryQueue } from "./event-retry-queue.js";
 import { GhostIntents, txnIdOf } from "./ghost-intents.js";
 import { routeLibraryLogs } from "./library-logs.js";
 import { TransactionalAppService } from "./transactional-appservice.js";
+import { isBridgeError } from "../errors.js";
 
 export interface AppserviceAdapterOptions {
   config: BridgeConfig;
@@ -194,7 +195,7 @@ export class AppserviceAdapter implements MatrixSide {
       current = (await http.request("GET", path, { userId: this.botUserId })).displayname;
     } catch (err) {
       const absent =
-        err instanceof MatrixHttpError &&
+        isBridgeError(err, "matrix_http") &&
         (err.status === 404 || (err.status === 500 && err.errcode === "M_UNKNOWN"));
       if (!absent) throw err;
     }

@@ -3,7 +3,8 @@
 // to find events the homeserver never delivered in a transaction. Answers are
 // validated here into typed pages; anything else is an error.
 import { parseRoomEvent, type RoomEvent } from "../matrix-side.js";
-import { AppserviceHttp, MatrixHttpError } from "./appservice-http.js";
+import { AppserviceHttp } from "./appservice-http.js";
+import { BridgeError, isBridgeError } from "../errors.js";
 
 /** A room event as read from history, with the homeserver's timestamp. */
 export interface HistoryEvent extends RoomEvent {
@@ -29,14 +30,9 @@ export interface RoomHistory {
   ): Promise<HistoryPage>;
 }
 
-export class HistoryError extends Error {
-  constructor(
-    message: string,
-    readonly status?: number,
-  ) {
-    super(message);
-    this.name = "HistoryError";
-  }
+/** The history could not be read: a `history` BridgeError, with the homeserver's status when it answered. */
+export function historyError(message: string, status?: number): BridgeError {
+  return new BridgeError("history", message, status === undefined ? {} : { status });
 }
 
 type Json = Record<string, unknown>;
@@ -59,8 +55,7 @@ export class HttpRoomHistory implements RoomHistory {
     const path = `/rooms/${encodeURIComponent(roomId)}/context/${encodeURIComponent(eventId)}`;
     const body = await this.get(path, asUser, { limit: "0" }, [403, 404]);
     if (!body) return undefined;
-    if (typeof body.end !== "string")
-      throw new HistoryError("the homeserver answered /context without a token");
+    if (typeof body.end !== "string") throw historyError("the homeserver answered /context without a token");
     return body.end;
   }
 
@@ -72,7 +67,7 @@ export class HttpRoomHistory implements RoomHistory {
     if (o.from !== undefined) query.from = o.from;
     const body = await this.get(`/rooms/${encodeURIComponent(roomId)}/messages`, o.asUser, query, []);
     if (!body || !Array.isArray(body.chunk))
-      throw new HistoryError("the homeserver answered /messages without a chunk");
+      throw historyError("the homeserver answered /messages without a chunk");
     const events: HistoryEvent[] = [];
     for (const raw of body.chunk as unknown[]) {
       if (!raw || typeof raw !== "object") continue;
@@ -95,11 +90,11 @@ export class HttpRoomHistory implements RoomHistory {
         userId: asUser,
       });
     } catch (err) {
-      if (!(err instanceof MatrixHttpError)) {
-        throw new HistoryError(`cannot reach the homeserver: ${(err as Error).message}`);
+      if (!isBridgeError(err, "matrix_http")) {
+        throw historyError(`cannot reach the homeserver: ${(err as Error).message}`);
       }
-      if (absent.includes(err.status)) return undefined;
-      throw new HistoryError(err.message, err.status);
+      if (err.status !== undefined && absent.includes(err.status)) return undefined;
+      throw historyError(err.message, err.status);
     }
   }
 }

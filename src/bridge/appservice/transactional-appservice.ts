@@ -22,7 +22,6 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { AppService } from "matrix-appservice-bridge";
-import { isRetryLater } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { BridgeMetrics } from "../metrics.js";
 import type { TransactionStore } from "../store/types.js";
@@ -32,6 +31,7 @@ import {
   parseTransactionExtensions,
   type TransactionExtensions,
 } from "../crypto/transaction-extensions.js";
+import { BridgeError, isBridgeError, isRetryLater } from "../errors.js";
 
 /**
  * Receives a transaction's to-device events, device-list changes and key
@@ -93,14 +93,9 @@ export function transactionHash(
   return createHash("sha256").update(JSON.stringify({ ephemeral, entries })).digest("hex");
 }
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly errcode: string,
-    message: string,
-  ) {
-    super(message);
-  }
+/** A refused transaction: an `appservice_http` BridgeError with the status and errcode to answer. */
+function httpError(status: number, errcode: string, message: string): BridgeError {
+  return new BridgeError("appservice_http", message, { status, errcode });
 }
 
 export interface TransactionalAppServiceOptions {
@@ -192,14 +187,14 @@ export class TransactionalAppService extends AppService {
       return;
     }
     this.onPutTransaction(req, res, match[1]!).catch((err: unknown) => {
-      const e = err instanceof HttpError ? err : new HttpError(500, "M_UNKNOWN", "internal error");
+      const e = isBridgeError(err, "appservice_http") ? err : httpError(500, "M_UNKNOWN", "internal error");
+      const status = e.status ?? 500;
       if (isRetryLater(err))
         this.o.log.info({ txnId: match[1] }, "appservice transaction deferred; the homeserver will retry");
-      else if (e.status >= 500)
+      else if (status >= 500)
         this.o.log.error({ err }, "appservice transaction failed; the homeserver will retry");
-      else
-        this.o.log.warn({ status: e.status, errcode: e.errcode }, `appservice request refused: ${e.message}`);
-      if (!res.headersSent) this.reply(res, e.status, { errcode: e.errcode, error: e.message });
+      else this.o.log.warn({ status, errcode: e.errcode }, `appservice request refused: ${e.message}`);
+      if (!res.headersSent) this.reply(res, status, { errcode: e.errcode, error: e.message });
     });
   }
 
@@ -221,7 +216,7 @@ export class TransactionalAppService extends AppService {
     let size = 0;
     for await (const chunk of req as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) throw new HttpError(413, "M_TOO_LARGE", "transaction too large");
+      if (size > MAX_BODY_BYTES) throw httpError(413, "M_TOO_LARGE", "transaction too large");
       chunks.push(chunk);
     }
     try {
@@ -229,20 +224,20 @@ export class TransactionalAppService extends AppService {
       if (!body || typeof body !== "object" || Array.isArray(body)) throw new Error("not an object");
       return body as Json;
     } catch {
-      throw new HttpError(400, "M_NOT_JSON", "the transaction is not a JSON object");
+      throw httpError(400, "M_NOT_JSON", "the transaction is not a JSON object");
     }
   }
 
   private async onPutTransaction(req: IncomingMessage, res: ServerResponse, rawId: string): Promise<void> {
     if (!this.authorized(req)) {
       req.resume();
-      throw new HttpError(403, "M_FORBIDDEN", "bad homeserver token");
+      throw httpError(403, "M_FORBIDDEN", "bad homeserver token");
     }
     let txnId: string;
     try {
       txnId = decodeURIComponent(rawId);
     } catch {
-      throw new HttpError(400, "M_INVALID_PARAM", "bad transaction id");
+      throw httpError(400, "M_INVALID_PARAM", "bad transaction id");
     }
     const body = await this.readJson(req);
     const list = (v: unknown): Json[] =>

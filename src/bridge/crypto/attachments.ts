@@ -4,8 +4,7 @@
 // checked before anything is decrypted.
 import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { EncryptedFile } from "../model/matrix-content.js";
-
-export class AttachmentUnreadable extends Error {}
+import { BridgeError } from "../errors.js";
 
 const unpadded = (b: Buffer) => b.toString("base64").replace(/=+$/, "");
 
@@ -38,10 +37,11 @@ export function decryptAttachment(ciphertext: Buffer, file: Omit<EncryptedFile, 
   const expected = Buffer.from(file.hashes.sha256, "base64");
   const actual = createHash("sha256").update(ciphertext).digest();
   if (expected.length !== actual.length || !timingSafeEqual(expected, actual))
-    throw new AttachmentUnreadable("the attachment does not match its hash");
+    throw new BridgeError("attachment_unreadable", "the attachment does not match its hash");
   const key = Buffer.from(file.key.k, "base64url");
   const iv = Buffer.from(file.iv, "base64");
-  if (key.length !== 32 || iv.length !== 16) throw new AttachmentUnreadable("bad attachment key or iv");
+  if (key.length !== 32 || iv.length !== 16)
+    throw new BridgeError("attachment_unreadable", "bad attachment key or iv");
   const decipher = createDecipheriv("aes-256-ctr", key, iv);
   return Buffer.concat([decipher.update(ciphertext), decipher.final()]);
 }

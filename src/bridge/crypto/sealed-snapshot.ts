@@ -2,6 +2,7 @@
 // bound (as associated data) to the user and device the row belongs to, so a
 // row copied onto another identity does not open.
 import sodium from "sodium-native";
+import { BridgeError } from "../errors.js";
 
 const NONCE = sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
 const TAG = sodium.crypto_aead_xchacha20poly1305_ietf_ABYTES;
@@ -27,18 +28,17 @@ export function sealSnapshot(key: Buffer, userId: string, deviceId: string, plai
   return out;
 }
 
-export class SnapshotUnreadable extends Error {}
-
 export function openSnapshot(key: Buffer, userId: string, deviceId: string, sealed: Buffer): Buffer {
   if (sealed.length < 1 + NONCE + TAG || sealed[0] !== VERSION)
-    throw new SnapshotUnreadable("bad snapshot format");
+    throw new BridgeError("snapshot_unreadable", "bad snapshot format");
   const nonce = sealed.subarray(1, 1 + NONCE);
   const body = sealed.subarray(1 + NONCE);
   const plain = Buffer.alloc(body.length - TAG);
   try {
     sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(plain, null, body, ad(userId, deviceId), nonce, key);
   } catch {
-    throw new SnapshotUnreadable(
+    throw new BridgeError(
+      "snapshot_unreadable",
       "the crypto snapshot does not open with this key (was encryption.pickle_key changed?)",
     );
   }

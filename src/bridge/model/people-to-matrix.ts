@@ -103,62 +103,87 @@ function target(id: string, ctx: PeopleToMatrixContext, what: string): MatrixEve
   );
 }
 
+type Content<T extends MessageContent["type"]> = Extract<MessageContent, { type: T }>;
+type Converter<T extends MessageContent["type"]> = (
+  content: Content<T>,
+  ctx: PeopleToMatrixContext,
+) => ToMatrix;
+
+/**
+ * One converter per People type the features bridge into rooms (core/features: messages and
+ * receipts); the flows ask the registry first, so other types never arrive here, and a unit test
+ * keeps this table and the registry's `bridged` People types the same.
+ */
+export const PEOPLE_TO_MATRIX: {
+  readonly [
+    T in "text" | "edit" | "reaction" | "redaction" | "receipt" | "typing" | "attachment"
+  ]: Converter<T>;
+} = {
+  text: (content, ctx) => {
+    const text = matrixText(content, budgetOf(ctx));
+    if (isEmpty(text)) return unbridgeable("nothing_to_bridge", "empty message");
+    const rel = replyRelation(content.reply_to, ctx);
+    return message({ ...textContent(text), ...(rel && { "m.relates_to": rel }) });
+  },
+  edit: (content, ctx) => {
+    const eventId = target(content.target, ctx, "edit");
+    if (typeof eventId !== "string") return eventId;
+    // The new text travels twice: in the "* " fallback and in m.new_content.
+    const text = matrixText(content, Math.floor(budgetOf(ctx) / 2) - 8);
+    if (isEmpty(text)) return unbridgeable("nothing_to_bridge", "edit to an empty message");
+    const fallback = textContent({
+      body: `* ${text.body}`,
+      ...(text.html !== undefined && { html: `* ${text.html}` }),
+    });
+    return message({
+      ...fallback,
+      "m.new_content": textContent(text),
+      "m.relates_to": { rel_type: "m.replace", event_id: eventId },
+    });
+  },
+  reaction: (content, ctx) => {
+    const eventId = target(content.target, ctx, "reaction");
+    if (typeof eventId !== "string") return eventId;
+    const rel = { rel_type: "m.annotation", event_id: eventId, key: content.key } as const;
+    return { kind: "event", type: "m.reaction", content: { "m.relates_to": rel } };
+  },
+  redaction: (content, ctx) => {
+    const eventId = target(content.target, ctx, "redaction");
+    if (typeof eventId !== "string") return eventId;
+    return { kind: "redaction", redacts: eventId, ...(content.reason && { reason: content.reason }) };
+  },
+  receipt: (content, ctx) => {
+    const eventIds = [...new Set(content.targets.map((id) => ctx.matrixIdOf(messageId(id))))].filter(
+      (id): id is MatrixEventId => id !== undefined,
+    );
+    if (eventIds.length === 0)
+      return unbridgeable("unknown_target", "receipts only for messages not bridged");
+    return { kind: "receipt", eventIds };
+  },
+  typing: (content) => ({
+    kind: "typing",
+    active: content.active,
+    timeoutMs: content.active ? content.timeout_ms : 0,
+  }),
+  attachment: (content) => {
+    const thumbnail = usableThumbnail(content.blob, content.thumbnail);
+    return { kind: "transfer", blob: content.blob, ...(thumbnail && { thumbnail }) };
+  },
+};
+
+function isConverted(type: string): type is keyof typeof PEOPLE_TO_MATRIX {
+  return Object.hasOwn(PEOPLE_TO_MATRIX, type);
+}
+
 export function peopleToMatrix(input: MessageContent, ctx: PeopleToMatrixContext): ToMatrix {
   const parsed = contentSchema.safeParse(input);
   if (!parsed.success)
     return unbridgeable("invalid_content", `People content: ${describeIssue(parsed.error)}`);
   const content = parsed.data;
-  switch (content.type) {
-    case "text": {
-      const text = matrixText(content, budgetOf(ctx));
-      if (isEmpty(text)) return unbridgeable("nothing_to_bridge", "empty message");
-      const rel = replyRelation(content.reply_to, ctx);
-      return message({ ...textContent(text), ...(rel && { "m.relates_to": rel }) });
-    }
-    case "edit": {
-      const eventId = target(content.target, ctx, "edit");
-      if (typeof eventId !== "string") return eventId;
-      // The new text travels twice: in the "* " fallback and in m.new_content.
-      const text = matrixText(content, Math.floor(budgetOf(ctx) / 2) - 8);
-      if (isEmpty(text)) return unbridgeable("nothing_to_bridge", "edit to an empty message");
-      const fallback = textContent({
-        body: `* ${text.body}`,
-        ...(text.html !== undefined && { html: `* ${text.html}` }),
-      });
-      return message({
-        ...fallback,
-        "m.new_content": textContent(text),
-        "m.relates_to": { rel_type: "m.replace", event_id: eventId },
-      });
-    }
-    case "reaction": {
-      const eventId = target(content.target, ctx, "reaction");
-      if (typeof eventId !== "string") return eventId;
-      const rel = { rel_type: "m.annotation", event_id: eventId, key: content.key } as const;
-      return { kind: "event", type: "m.reaction", content: { "m.relates_to": rel } };
-    }
-    case "redaction": {
-      const eventId = target(content.target, ctx, "redaction");
-      if (typeof eventId !== "string") return eventId;
-      return { kind: "redaction", redacts: eventId, ...(content.reason && { reason: content.reason }) };
-    }
-    case "receipt": {
-      const eventIds = [...new Set(content.targets.map((id) => ctx.matrixIdOf(messageId(id))))].filter(
-        (id): id is MatrixEventId => id !== undefined,
-      );
-      if (eventIds.length === 0)
-        return unbridgeable("unknown_target", "receipts only for messages not bridged");
-      return { kind: "receipt", eventIds };
-    }
-    case "typing":
-      return { kind: "typing", active: content.active, timeoutMs: content.active ? content.timeout_ms : 0 };
-    case "attachment": {
-      const thumbnail = usableThumbnail(content.blob, content.thumbnail);
-      return { kind: "transfer", blob: content.blob, ...(thumbnail && { thumbnail }) };
-    }
-    default:
-      return unbridgeable("unsupported_type", `People ${content.type} is not a room message`);
-  }
+  if (!isConverted(content.type))
+    return unbridgeable("unsupported_type", `People ${content.type} is not a room message`);
+  const convert = PEOPLE_TO_MATRIX[content.type] as Converter<typeof content.type>;
+  return convert(content as Content<typeof content.type>, ctx);
 }
 
 /** The thumbnail worth bringing to Matrix with this blob, if any. */

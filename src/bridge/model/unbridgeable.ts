@@ -10,7 +10,7 @@ export const UNBRIDGEABLE_REASONS = {
   /** An edit, reaction, redaction or receipt names a message that was never bridged. */
   unknown_target: "The message this refers to was not bridged.",
   /** Nothing is left to send (an empty message, receipts for no bridged message). */
-  nothing_to_bridge: "There is nothing to send.",
+  nothing_to_bridge: "The message is empty (or only spaces): there is nothing to send.",
   /** Too large even after truncation (a reaction key, which cannot be cut). */
   too_large: "The message is too large to bridge.",
 } as const;

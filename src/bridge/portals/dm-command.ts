@@ -2,9 +2,10 @@
 // creates the room and invites the user (or invites them again to the one
 // they have).
 import { parseAddress, type PeopleAddress } from "../../people/protocol/address.js";
-import { CommandError, type Command } from "../commands.js";
+import { type Command } from "../commands.js";
 import { notice } from "../notice.js";
 import type { PortalService } from "./portal-service.js";
+import { userError } from "../errors.js";
 
 const USAGE = "Usage: `dm <address>`, for example `dm joe@example.com`.";
 
@@ -20,12 +21,12 @@ export function dmCommand(portals: PortalService): Command {
     level: "user",
     async run(ctx) {
       const [raw] = ctx.args;
-      if (raw === undefined || ctx.args.length !== 1) throw new CommandError(USAGE);
+      if (raw === undefined || ctx.args.length !== 1) throw userError(USAGE);
       let address: PeopleAddress;
       try {
         address = parseAddress(raw);
       } catch {
-        throw new CommandError(`That is not a People address. ${USAGE}`);
+        throw userError(`That is not a People address. ${USAGE}`);
       }
       const { portal, created } = await portals.startDm(ctx.sender, address);
       return created

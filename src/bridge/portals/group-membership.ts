@@ -7,7 +7,6 @@
 // People side's, on fresh state.
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import { REFUSAL } from "../bot.js";
-import { UserError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { GhostSide, RoomEvent } from "../matrix-side.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
@@ -17,6 +16,7 @@ import type { PeopleSide } from "../people-side.js";
 import type { Permissions } from "../permissions.js";
 import type { GroupPortal, GroupPortalStore, Portal, PortalStore } from "../store/types.js";
 import { setOf, type GroupService } from "./group-service.js";
+import { isUserError } from "../errors.js";
 
 export const NOT_PARTICIPANT_TEXT =
   "Not delivered: you are not in this People conversation (only its participants' messages are sent).";
@@ -134,7 +134,7 @@ export class GroupMembership {
     try {
       address = (await this.o.people.accountFor(user)).address;
     } catch (err) {
-      if (err instanceof UserError) return;
+      if (isUserError(err)) return;
       throw err;
     }
     const set = participantSet([...setOf(group), address]);

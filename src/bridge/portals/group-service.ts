@@ -48,9 +48,7 @@ import type { GroupMember, GroupPortal, GroupPortalStore } from "../store/types.
 import type { CreationLimiter } from "./creation-limiter.js";
 import { answersFor, lookUp, newLookups, type Lookups } from "./group-admission.js";
 import type { PortalResult } from "./portal-service.js";
-import { GroupRefused } from "./refusals.js";
-
-export { GroupRefused } from "./refusals.js";
+import { BridgeError } from "../errors.js";
 
 export interface GroupServiceOptions {
   ghosts: GhostSide;
@@ -136,7 +134,7 @@ export class GroupService {
   /**
    * People → Matrix: the room of a message's conversation (made, or its set
    * changed, as the message says). `create` is false for receipts and typing.
-   * Throws GroupRefused for a conversation the bridge does not take.
+   * Throws a `group_refused` BridgeError for a conversation the bridge does not take.
    */
   async route(m: IncomingMessage, create: boolean, account: PeopleAccount): Promise<GroupRoute> {
     // The addresses a room would take are looked up outside the lock, so a slow server holds up
@@ -225,7 +223,8 @@ export class GroupService {
 
   /** The message shown in the DM of the receiving user and the sender, after a notice (a repeat sends neither twice). */
   private async toDm(account: PeopleAccount, m: IncomingMessage, text: string): Promise<GroupRoute> {
-    if (!this.o.dms) throw new GroupRefused(`no room for a conversation of ${m.from}: ${text}`);
+    if (!this.o.dms)
+      throw new BridgeError("group_refused", `no room for a conversation of ${m.from}: ${text}`);
     const { portal } = await this.o.dms.ensurePortal(account.owner, m.from);
     await this.tell(this.o.ghosts.ghostId(m.from), portal.roomId, `dm.${m.from}.${m.id}`, text);
     this.o.log.info({ room: portal.roomId }, "a group message is shown in the DM of its sender");
@@ -260,7 +259,8 @@ export class GroupService {
   async checkSize(set: ParticipantSet): Promise<void> {
     const ghosts = (await this.membersOf(set)).filter((m) => !m.matrixUser).length;
     if (ghosts > this.o.maxGhosts) {
-      throw new GroupRefused(
+      throw new BridgeError(
+        "group_refused",
         `a conversation with ${ghosts} People addresses (the bridge makes rooms of at most ${this.o.maxGhosts})`,
       );
     }

@@ -21,16 +21,8 @@ import type { PeopleAddress } from "../../people/protocol/address.js";
 import type { MessageId } from "../../people/protocol/ids.js";
 import type { MessageContent } from "../../people/protocol/messages.js";
 import { REFUSAL } from "../bot.js";
-import { RetryLater, UserError, isRetryLater } from "../errors.js";
 import type { Logger } from "../logger.js";
-import {
-  MediaNotFound,
-  MediaRefused,
-  MediaTooLarge,
-  type EphemeralEvent,
-  type GhostSide,
-  type RoomEvent,
-} from "../matrix-side.js";
+import { type EphemeralEvent, type GhostSide, type RoomEvent } from "../matrix-side.js";
 import type { BridgeMetrics } from "../metrics.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
 import { MAX_THUMBNAIL_BYTES } from "../model/thumbnails.js";
@@ -49,13 +41,11 @@ import type { PeopleAccount, PeopleSide } from "../people-side.js";
 import type { Permissions } from "../permissions.js";
 import type { MessageMapStore, Portal } from "../store/types.js";
 import { RetryWindow } from "./retry-window.js";
+import { bridgeRegistry } from "../core/features/index.js";
+import type { FeatureRegistry } from "../core/router.js";
 import { classifyToPeopleFailure, mediaFailure, mediaTooLargeText } from "./to-people-failures.js";
+import { isBridgeError, userError, retryLater, isRetryLater } from "../errors.js";
 
-const BRIDGED_TYPES = new Set(["m.room.message", "m.sticker", "m.reaction", "m.room.redaction"]);
-
-export const ENCRYPTED_PORTAL_TEXT =
-  "Encrypted messages cannot be bridged to People yet. Start the chat with the `dm` command " +
-  "(its room is not encrypted), or turn encryption off when you create the room.";
 export const ENCRYPTED_MEDIA_TEXT = "Encrypted files cannot be bridged to People yet.";
 export const DEFAULT_MAX_MEDIA_BYTES = 100 * 1024 * 1024;
 /** Receipts and typing are worth little once late: they expire from the outbox soon. */
@@ -72,6 +62,8 @@ export interface MatrixToPeopleOptions {
   now?: () => number;
   /** The largest media sent to People (default 100 MB). */
   maxMediaBytes?: number;
+  /** Which types are bridged, answered or ignored (default: the bridge's features). */
+  registry?: FeatureRegistry;
 }
 
 type Json = Record<string, unknown>;
@@ -121,17 +113,16 @@ function ownTargetsOnly(event: RoomEvent): boolean {
   return event.type === "m.room.redaction" || relatesTo(event.content)?.rel_type === "m.replace";
 }
 
-/** Not worth a notice: nothing to send, or a redaction of something that never reached People. */
+/** Not worth a notice: a redaction of something that never reached People. */
 function quiet(event: RoomEvent, u: Unbridgeable): boolean {
-  return (
-    u.reason === "nothing_to_bridge" || (event.type === "m.room.redaction" && u.reason === "unknown_target")
-  );
+  return event.type === "m.room.redaction" && u.reason === "unknown_target";
 }
 
 export class MatrixToPeopleFlow {
   private readonly retry: RetryWindow;
   private readonly now: () => number;
   private readonly maxMedia: number;
+  private readonly registry: FeatureRegistry;
   /** Portal rooms whose user was last reported typing to People. */
   private readonly typing = new Set<string>();
 
@@ -139,6 +130,7 @@ export class MatrixToPeopleFlow {
     this.retry = o.retry ?? new RetryWindow();
     this.now = o.now ?? Date.now;
     this.maxMedia = o.maxMediaBytes ?? DEFAULT_MAX_MEDIA_BYTES;
+    this.registry = o.registry ?? bridgeRegistry();
   }
 
   /**
@@ -184,11 +176,22 @@ export class MatrixToPeopleFlow {
     const portal = viewOf(target);
     // Only the portal's user speaks for their People account (the ghost's own events never arrive).
     if (event.sender !== portal.matrixUser) return;
-    if (event.type === "m.room.encrypted") {
-      this.o.metrics.failed("to_people", "encrypted");
-      return this.notice(event, portal, ENCRYPTED_PORTAL_TEXT);
+    // The registry says what becomes of this type (core/features/): bridged below, answered, or ignored.
+    const fate = this.registry.roomEventFate(event.type, event.content);
+    if (fate.kind === "ignored") {
+      this.o.log.debug(
+        { room: portal.roomId, type: event.type, why: fate.reason },
+        "Matrix event not bridged",
+      );
+      return;
     }
-    if (!BRIDGED_TYPES.has(event.type)) return;
+    if (fate.kind === "notice") {
+      this.o.metrics.failed(
+        "to_people",
+        event.type === "m.room.encrypted" ? "encrypted" : "unsupported_type",
+      );
+      return this.notice(event, portal, `Not delivered to ${portal.label}: ${fate.text}`);
+    }
     if (await this.o.messages.byEvent(event.eventId)) {
       this.count("duplicate");
       return;
@@ -205,7 +208,7 @@ export class MatrixToPeopleFlow {
       if (this.retry.failed(event.eventId)) {
         this.o.metrics.failed("to_people", "retry");
         if (isRetryLater(err)) throw err;
-        throw new RetryLater("sending a Matrix event to People failed", { cause: err });
+        throw retryLater("sending a Matrix event to People failed", { cause: err });
       }
       this.o.log.error({ err, room: portal.roomId, eventId: event.eventId }, "gave up on a Matrix event");
       return this.undeliverable(event, portal, "gave_up", failure.giveUpText, err);
@@ -254,9 +257,9 @@ export class MatrixToPeopleFlow {
   private async uploadMedia(media: AttachmentPlaceholder, account: PeopleAccount) {
     const encrypted = media.encrypted;
     const decrypting = this.o.ghosts.downloadEncryptedMedia?.bind(this.o.ghosts);
-    if (encrypted && !decrypting) throw new UserError(ENCRYPTED_MEDIA_TEXT);
+    if (encrypted && !decrypting) throw userError(ENCRYPTED_MEDIA_TEXT);
     if (media.size !== undefined && media.size > this.maxMedia)
-      throw new UserError(mediaTooLargeText(this.maxMedia));
+      throw userError(mediaTooLargeText(this.maxMedia));
     let bytes: Buffer;
     try {
       bytes =
@@ -280,7 +283,11 @@ export class MatrixToPeopleFlow {
     try {
       bytes = await this.o.ghosts.downloadMedia(thumb.mxc, MAX_THUMBNAIL_BYTES);
     } catch (err) {
-      if (err instanceof MediaTooLarge || err instanceof MediaNotFound || err instanceof MediaRefused)
+      if (
+        isBridgeError(err, "media_too_large") ||
+        isBridgeError(err, "media_not_found") ||
+        isBridgeError(err, "media_refused")
+      )
         return undefined;
       throw err;
     }

@@ -20,21 +20,19 @@
 //
 // Attachments: the bytes are fetched from People (decrypted, hash checked),
 // uploaded to the media repository as the ghost, and sent as an m.image,
-// m.file, m.audio or m.video, with its thumbnail when it has a usable one. Read receipts and typing are best effort: only
-// into an existing portal, failures logged and dropped, never retried.
+// m.file, m.audio or m.video, with its thumbnail when it has a usable one. Receipts and typing:
+// best effort, only into an existing portal, failures logged and dropped, never retried.
 //
 // Conversations with several participants go to their group room
 // (group-service.ts); each account in the conversation receives its own copy,
 // and a per-message lock plus the mapping bridge it once. A conversation the
 // bridge refuses (too many addresses, an address without a People account) is
-// logged, counted `refused` and acknowledged, with nothing written.
-//
-// Not bridged yet, and said so in the log: messages from the account's own
-// other devices.
+// logged, counted `refused` and acknowledged, with nothing written. Not bridged
+// yet, and said so in the log: messages from the account's own other devices.
 import type { MessageId } from "../../people/protocol/ids.js";
 import type { BlobRef } from "../../people/protocol/messages.js";
 import { isPeopleError } from "../../people/errors.js";
-import { isTransient } from "../../people/transient.js";
+import { errorCode, isTransient } from "../../people/transient.js";
 import type { Logger } from "../logger.js";
 import type { GhostSide } from "../matrix-side.js";
 import type { BridgeMetrics } from "../metrics.js";
@@ -52,11 +50,14 @@ import type { IncomingMessage, PeopleAccount } from "../people-side.js";
 import { KeyedLock } from "../../shared/keyed-lock.js";
 import { conversationOf, type ParticipantSet } from "../model/participant-set.js";
 import type { MessageMapStore } from "../store/types.js";
-import { GroupRefused, referencedMessages, type GroupService } from "./group-service.js";
+import { referencedMessages, type GroupService } from "./group-service.js";
 import type { PortalService } from "./portal-service.js";
 import { RetryWindow } from "./retry-window.js";
 import { classifyAttachmentFailure, gaveUpText, unfetchableText } from "./delivery-failure.js";
-import { errorCode } from "../../people/transient.js";
+import { bridgeRegistry } from "../core/features/index.js";
+import type { FeatureRegistry } from "../core/router.js";
+import { answerWithNotice } from "./people-notices.js";
+import { isBridgeError } from "../errors.js";
 
 export interface PeopleToMatrixHooks {
   /** Test hook: runs after the Matrix send, before the mapping is recorded (a throw simulates a crash there). */
@@ -78,6 +79,8 @@ export interface PeopleToMatrixOptions {
   homeserverDown?: () => boolean;
   /** The largest attachment brought into Matrix (default 100 MB). */
   maxMediaBytes?: number;
+  /** Which People types are bridged, answered or ignored (default: the bridge's features). */
+  registry?: FeatureRegistry;
 }
 
 const DEFAULT_MAX_MEDIA_BYTES = 100 * 1024 * 1024;
@@ -88,9 +91,11 @@ export class PeopleToMatrixFlow {
   private readonly retry: RetryWindow;
   private readonly now: () => number;
   private readonly messageLock = new KeyedLock();
+  private readonly registry: FeatureRegistry;
 
   constructor(private readonly o: PeopleToMatrixOptions) {
     this.retry = o.retry ?? new RetryWindow();
+    this.registry = o.registry ?? bridgeRegistry();
     this.now = o.now ?? Date.now;
   }
 
@@ -123,7 +128,7 @@ export class PeopleToMatrixFlow {
         if (await this.bridge(account, m, set, log)) received();
         this.retry.succeeded(key);
       } catch (err) {
-        if (err instanceof GroupRefused) {
+        if (isBridgeError(err, "group_refused", "limit_reached")) {
           this.count("refused");
           this.o.metrics.failed("to_matrix", "refused");
           log.warn({ why: err.message }, "a group conversation was refused; the message is not bridged");
@@ -166,6 +171,17 @@ export class PeopleToMatrixFlow {
     set: ParticipantSet,
     log: Logger,
   ): Promise<boolean> {
+    // The registry says what becomes of this type (core/features/): bridged below, answered, or ignored.
+    const fate = this.registry.fate("people", m.content.type);
+    if (fate.kind === "ignored") {
+      this.count("ignored");
+      log.debug({ type: m.content.type, why: fate.reason }, "People message not bridged, by design");
+      return false;
+    }
+    if (fate.kind === "notice") {
+      if (await answerWithNotice(this.o, account, m, set, fate.text, log)) this.count("answered");
+      return false;
+    }
     const group = await this.groupRoom(account, m, set);
     const existing = group ? undefined : await this.o.portals.byPair(account.owner, m.from);
     const knownRoom = group ? group.roomId : existing?.roomId;

@@ -4,16 +4,20 @@
 // An unexpected failure asks for the event to be tried again for a while
 // (RetryLater, the bridge's retry queue; RetryWindow) instead of being
 // acknowledged silently; past the window it is logged and counted.
-import { RetryLater, isRetryLater } from "../errors.js";
 import type { EphemeralEvent, RoomEvent } from "../matrix-side.js";
 import type { GroupMembership } from "./group-membership.js";
 import type { GroupService } from "./group-service.js";
 import type { MatrixToPeopleFlow } from "./matrix-to-people-flow.js";
 import type { PortalService } from "./portal-service.js";
 import { RetryWindow } from "./retry-window.js";
+import { bridgeRegistry } from "../core/features/index.js";
+import type { FeatureRegistry } from "../core/router.js";
+import type { Logger } from "../logger.js";
+import { retryLater, isRetryLater } from "../errors.js";
 
 export class PortalEvents {
   private readonly retry: RetryWindow;
+  private readonly registry: FeatureRegistry;
 
   constructor(
     private readonly o: {
@@ -22,9 +26,13 @@ export class PortalEvents {
       groups?: GroupService;
       membership?: GroupMembership;
       retry?: RetryWindow;
+      /** Which types are bridged, answered or ignored (default: the bridge's features). */
+      registry?: FeatureRegistry;
+      log?: Logger;
     },
   ) {
     this.retry = o.retry ?? new RetryWindow();
+    this.registry = o.registry ?? bridgeRegistry();
   }
 
   async handle(event: RoomEvent): Promise<void> {
@@ -34,14 +42,21 @@ export class PortalEvents {
     } catch (err) {
       if (isRetryLater(err)) throw err;
       if (this.retry.failed(event.eventId))
-        throw new RetryLater("handling a portal event failed", { cause: err });
+        throw retryLater("handling a portal event failed", { cause: err });
       throw err;
     }
   }
 
   /** Receipts and typing in a portal room, best effort: no portal is made for them, nothing retried. */
   async handleEphemeral(event: EphemeralEvent): Promise<void> {
-    if (event.type !== "m.receipt" && event.type !== "m.typing") return;
+    const fate = this.registry.fate("matrix.ephemeral", event.type);
+    if (fate.kind !== "bridged") {
+      this.o.log?.debug(
+        { type: event.type, why: fate.kind === "ignored" ? fate.reason : fate.text },
+        "not bridged",
+      );
+      return;
+    }
     const group = await this.o.groups?.byRoom(event.roomId);
     if (group) {
       for (const m of group.members) {

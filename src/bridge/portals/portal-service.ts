@@ -12,7 +12,6 @@
 import { addressDomain, type PeopleAddress } from "../../people/protocol/address.js";
 import { KeyedLock } from "../../shared/keyed-lock.js";
 import { REFUSAL } from "../bot.js";
-import { UserError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { GhostSide, RoomEvent } from "../matrix-side.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
@@ -20,7 +19,7 @@ import type { PeopleSide } from "../people-side.js";
 import type { Permissions } from "../permissions.js";
 import type { Portal, PortalStore } from "../store/types.js";
 import type { CreationLimiter } from "./creation-limiter.js";
-import { LimitReached } from "./refusals.js";
+import { BridgeError, userError, isUserError } from "../errors.js";
 
 export const GROUP_REFUSAL =
   "I join direct chats only. For a conversation with several People addresses, invite them into " +
@@ -76,7 +75,7 @@ export class PortalService {
       const existing = await this.o.portals.byPair(user, address);
       if (existing) return { portal: existing, created: false };
       if (limited && (await this.o.limits?.take(address, { rooms: 1 }))) {
-        throw new LimitReached(`${address} made the bridge open too many rooms this hour`);
+        throw new BridgeError("limit_reached", `${address} made the bridge open too many rooms this hour`);
       }
       const ghost = this.o.ghosts.ghostId(address);
       await this.o.ghosts.ensureGhost(ghost, address);
@@ -91,14 +90,14 @@ export class PortalService {
   /** The `dm <address>` command: checks the address, then finds or makes the portal. */
   async startDm(user: string, address: PeopleAddress): Promise<PortalResult> {
     const account = await this.o.people.accountFor(user);
-    if (address === account.address) throw new UserError("That is your own People address.");
+    if (address === account.address) throw userError("That is your own People address.");
     // The user is in it or invited: leaving (or declining) ends a portal.
     const existing = await this.o.portals.byPair(user, address);
     if (existing) return { portal: existing, created: false };
     const found = await account.lookup(address);
-    if (found.status === "unknown") throw new UserError(`${address} has no People account.`);
+    if (found.status === "unknown") throw userError(`${address} has no People account.`);
     if (found.status === "unreachable") {
-      throw new UserError(
+      throw userError(
         `The People server of ${addressDomain(address)} cannot be reached right now; try again later.`,
         `looking up the address failed: ${found.code}`,
       );
@@ -147,7 +146,7 @@ export class PortalService {
     try {
       account = await this.o.people.accountFor(event.sender);
     } catch (err) {
-      if (err instanceof UserError) return decline(err.userText, err.message);
+      if (isUserError(err)) return decline(err.userText, err.message);
       throw err;
     }
     if (account.address === address) return decline("That is your own People address.", "own address");

@@ -1,5 +1,6 @@
 // The portals, composed: the DM service and the group service (rooms), the
 // two flows, and the router of the appservice's room events.
+import { bridgeRegistry } from "../core/features/index.js";
 import type { Logger } from "../logger.js";
 import type { GhostSide } from "../matrix-side.js";
 import type { BridgeMetrics } from "../metrics.js";
@@ -83,7 +84,10 @@ export function createPortals(o: {
   };
   const groups = new GroupService(groupOptions);
   const membership = new GroupMembership({ ...groupOptions, service: groups });
+  // Built at start from the features' claims: two features claiming one type stop the start here.
+  const registry = bridgeRegistry();
   const toPeople = new MatrixToPeopleFlow({
+    registry,
     ghosts: o.ghosts,
     people: o.people,
     messages: o.store.messages,
@@ -94,6 +98,7 @@ export function createPortals(o: {
     ...media,
   });
   const toMatrix = new PeopleToMatrixFlow({
+    registry,
     ghosts: o.ghosts,
     portals: service,
     groups,
@@ -109,6 +114,6 @@ export function createPortals(o: {
     groups,
     toPeople,
     toMatrix,
-    events: new PortalEvents({ service, toPeople, groups, membership, retry }),
+    events: new PortalEvents({ service, toPeople, groups, membership, retry, registry, log }),
   };
 }

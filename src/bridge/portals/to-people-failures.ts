@@ -10,8 +10,7 @@
 //   window; past it the user gets `giveUpText`.
 import { isPeopleError } from "../../people/errors.js";
 import { isTransient } from "../../people/transient.js";
-import { UserError, isRetryLater } from "../errors.js";
-import { MediaNotFound, MediaRefused, MediaTooLarge, MediaUnavailable } from "../matrix-side.js";
+import { isBridgeError, userError, isUserError, isRetryLater, type UserError } from "../errors.js";
 
 export const MEDIA_NOT_FOUND_TEXT =
   "The file could not be fetched: it is not on the homeserver (deleted, or never uploaded).";
@@ -30,23 +29,26 @@ export type ToPeopleFailure =
   | { kind: "permanent"; reason: string; userText: string }
   | { kind: "transient"; reason: string; giveUpText: string };
 
-/** A media download's failure as the user sees it: a UserError when final, as it was otherwise. */
+/** A media download's failure as the user sees it: a user_error BridgeError when final, as it was otherwise. */
 export function mediaFailure(err: unknown, maxBytes: number): unknown {
-  if (err instanceof MediaTooLarge) return new UserError(mediaTooLargeText(maxBytes), err.message);
-  if (err instanceof MediaNotFound) return new UserError(MEDIA_NOT_FOUND_TEXT, err.message);
-  if (err instanceof MediaRefused) return new UserError(MEDIA_REFUSED_TEXT, err.message);
+  if (isBridgeError(err, "media_too_large")) return userError(mediaTooLargeText(maxBytes), err.message);
+  if (isBridgeError(err, "media_not_found")) return userError(MEDIA_NOT_FOUND_TEXT, err.message);
+  if (isBridgeError(err, "media_refused")) return userError(MEDIA_REFUSED_TEXT, err.message);
   return err;
 }
 
 export function classifyToPeopleFailure(err: unknown): ToPeopleFailure {
-  if (err instanceof UserError) return { kind: "permanent", reason: "refused", userText: err.userText };
-  if (err instanceof MediaTooLarge)
+  if (isUserError(err)) return { kind: "permanent", reason: "refused", userText: err.userText };
+  if (isBridgeError(err, "media_too_large"))
     return { kind: "permanent", reason: "refused", userText: MEDIA_TOO_LARGE_TEXT };
-  if (err instanceof MediaNotFound || err instanceof MediaRefused)
+  if (isBridgeError(err, "media_not_found") || isBridgeError(err, "media_refused"))
     return { kind: "permanent", reason: "refused", userText: (mediaFailure(err, 0) as UserError).userText };
   if (isPeopleError(err) && !isTransient(err))
     return { kind: "permanent", reason: err.code, userText: err.publicText };
-  if (err instanceof MediaUnavailable || (isRetryLater(err) && err.cause instanceof MediaUnavailable))
+  if (
+    isBridgeError(err, "media_unavailable") ||
+    (isRetryLater(err) && isBridgeError(err.cause, "media_unavailable"))
+  )
     return { kind: "transient", reason: "media_unavailable", giveUpText: MEDIA_GAVE_UP_TEXT };
   return { kind: "transient", reason: "unavailable", giveUpText: GAVE_UP_TEXT };
 }

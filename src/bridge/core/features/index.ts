@@ -1,0 +1,31 @@
+// The bridge's features, in one list: the registry is built from it at start.
+// A new feature adds its file here; a claim it shares with another fails the start.
+import { FeatureRegistry } from "../router.js";
+import { CALLS } from "./calls.js";
+import { ENCRYPTION } from "./encryption.js";
+import type { Feature } from "./feature.js";
+import { FEEDS } from "./feeds.js";
+import { GROUPS } from "./groups.js";
+import { MESSAGES } from "./messages.js";
+import { POLLS } from "./polls.js";
+import { PROFILES } from "./profiles.js";
+import { RECEIPTS } from "./receipts.js";
+import { ROOMS } from "./rooms.js";
+import { TRUST } from "./trust.js";
+
+export const BRIDGE_FEATURES: readonly Feature[] = [
+  MESSAGES,
+  RECEIPTS,
+  GROUPS,
+  ROOMS,
+  PROFILES,
+  TRUST,
+  ENCRYPTION,
+  CALLS,
+  POLLS,
+  FEEDS,
+];
+
+export function bridgeRegistry(extra: readonly Feature[] = []): FeatureRegistry {
+  return new FeatureRegistry([...BRIDGE_FEATURES, ...extra]);
+}
