@@ -13,7 +13,7 @@
 
 import { freePort } from "./ports.js";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -73,6 +73,17 @@ interface Node {
 
 const POLL_MS = 250;
 
+/** Set when a tor of the network exits before stop(): every wait fails at once with its last words. */
+let died: string | undefined;
+
+function tail(file: string): string {
+  try {
+    return readFileSync(file, "utf8").trim().split("\n").slice(-3).join(" | ");
+  } catch {
+    return "(no output)";
+  }
+}
+
 async function until<T>(
   what: string,
   check: () => T | undefined | Promise<T | undefined>,
@@ -82,6 +93,7 @@ async function until<T>(
   for (;;) {
     const value = await check();
     if (value !== undefined) return value;
+    if (died) throw new Error(`private Tor network: ${died}`);
     if (Date.now() > end) throw new Error(`private Tor network: gave up waiting for ${what}`);
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
@@ -99,16 +111,22 @@ function consensusNodes(dir: string): number {
 }
 
 async function startNetwork(): Promise<Running> {
+  died = undefined;
   const tor = torBinary();
   const root = await mkdtemp(join(tmpdir(), "people-tor-"));
   const processes: ChildProcess[] = [];
+  let stopping = false;
   const stop = async (): Promise<void> => {
+    stopping = true;
     await Promise.all(
       processes.map(
         (p) =>
           new Promise<void>((resolve) => {
             if (p.exitCode !== null || p.signalCode !== null) return resolve();
-            p.once("exit", () => resolve());
+            // tor exits at once on SIGTERM (ShutdownWaitLength 0); one that hangs in its shutdown
+            // (seen under load) is killed: this is a safety net, nothing waits for it to pass.
+            const hard = setTimeout(() => p.kill("SIGKILL"), 5_000);
+            p.once("exit", () => (clearTimeout(hard), resolve()));
             p.kill("SIGTERM");
           }),
       ),
@@ -128,8 +146,6 @@ async function startNetwork(): Promise<Running> {
     const relays: Node[] = [];
     for (let i = 0; i < 3; i++)
       relays.push({ name: `relay${i}`, dir: join(root, `relay${i}`), orPort: await freePort() });
-    const socksPort = await freePort();
-    const controlPort = await freePort();
 
     const dirLines = await Promise.all(authorities.map((a) => authorityKeys(tor, a)));
     const common = (n: { dir: string }): string[] => [
@@ -155,8 +171,13 @@ async function startNetwork(): Promise<Running> {
       mkdirSync(n.dir, { recursive: true, mode: 0o700 });
       const torrc = join(n.dir, "torrc");
       writeFileSync(torrc, lines.join("\n") + "\n");
-      const child = spawn(tor, ["-f", torrc, "--ignore-missing-torrc"], { stdio: "ignore" });
+      const out = openSync(join(n.dir, "stdout.log"), "a");
+      const child = spawn(tor, ["-f", torrc, "--ignore-missing-torrc"], { stdio: ["ignore", out, out] });
+      closeSync(out);
       child.on("error", () => undefined);
+      child.on("exit", (code) => {
+        if (!stopping) died ??= `${n.name} exited (${code}): ${tail(join(n.dir, "stdout.log"))}`;
+      });
       processes.push(child);
     };
 
@@ -193,6 +214,9 @@ async function startNetwork(): Promise<Running> {
         "ExitPolicy accept 127.0.0.1:*",
       ]);
     }
+    // The client's ports are taken just before it starts, so nothing else grabs them meanwhile.
+    const socksPort = await freePort();
+    const controlPort = await freePort();
     const client = { name: "client", dir: join(root, "client") };
     start(client, [
       ...common(client),
