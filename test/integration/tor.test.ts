@@ -7,7 +7,9 @@
 // what Joe's server saw with "all traffic through Tor" off and on.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
 import { createServer, connect, type Server } from "node:net";
+import { join } from "node:path";
 import { PeopleClient, type ClientOptions } from "../../src/people/client/people-client.js";
 import { isPeopleError } from "../../src/people/errors.js";
 import { HttpsClient } from "../../src/people/net/https-client.js";
@@ -15,8 +17,16 @@ import { resolveServer } from "../../src/people/net/discovery.js";
 import { parseAddress } from "../../src/people/protocol/address.js";
 import { onionKey } from "../../src/people/server/onion.js";
 import { startTestServer, type TestServer } from "../helpers/people-servers.js";
-import { Recorder, clientOptions, removeTempDirs, tempDir, waitUntil } from "../helpers/client-fixtures.js";
+import {
+  PASSPHRASE,
+  Recorder,
+  clientOptions,
+  removeTempDirs,
+  tempDir,
+  waitUntil,
+} from "../helpers/client-fixtures.js";
 import { torNetwork, type TorNetwork } from "../helpers/tor-network.js";
+import { ROOT, runProgram } from "../helpers/run-program.js";
 
 const JANE_SOURCE = "127.0.0.5";
 /** Tor is slow on a loaded 2-core machine: these are safety nets, not timings. */
@@ -179,6 +189,33 @@ describe("People over Tor: an onion-only server and a clearnet one", function ()
     assert(
       !front.peers.includes(JANE_SOURCE),
       `Joe's server saw ${JSON.stringify([...new Set(front.peers)])}`,
+    );
+  });
+
+  it("the CLI sends to an onion address with --socks (and --tor-all), and says why without it", async () => {
+    const dir = tempDir("cli-tor");
+    const pem = join(dir, "joe.pem");
+    writeFileSync(pem, joe.handle.certificate);
+    const people = (args: string[]) =>
+      runProgram(
+        join(ROOT, "bin", "people"),
+        ["--data", join(dir, "data"), "--pin", `joe.test=127.0.0.1:${joe.handle.port}`, "--ca", pem, ...args],
+        { env: { PEOPLE_PASSPHRASE: PASSPHRASE }, timeoutMs: OVER_TOR },
+      );
+    const init = await people(["init", "cli@joe.test"]);
+    assert.equal(init.code, 0, init.stderr);
+    const unproxied = await people(["send", JANE, "no proxy"]);
+    assert.notEqual(unproxied.code, 0);
+    assert.match(unproxied.stderr, /onion service .* is not reachable/);
+    const usage = await people(["--tor-all", "send", JANE, "no proxy"]);
+    assert.notEqual(usage.code, 0);
+    assert.match(usage.stderr, /--tor-all.*needs --socks/);
+    const sent = await people(["--socks", net.socks, "--tor-all", "send", JANE, "from the CLI over Tor"]);
+    assert.equal(sent.code, 0, sent.stderr);
+    await waitUntil(
+      () => janeRec.texts().includes("from the CLI over Tor"),
+      "Jane gets the CLI's mail",
+      OVER_TOR,
     );
   });
 });

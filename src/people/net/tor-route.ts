@@ -71,10 +71,8 @@ export class TorRoute {
     const key = host.toLowerCase();
     if (!this.proxied(key)) {
       if (isOnionHost(key)) {
-        throw new PeopleError(
-          "PEOPLE_UNAVAILABLE",
-          `${unreachableText(key)}: no Tor SOCKS proxy is configured`,
-        );
+        const text = `${unreachableText(key)}: no Tor SOCKS proxy is configured`;
+        throw new PeopleError("PEOPLE_UNAVAILABLE", text, { publicText: text });
       }
       return undefined;
     }
