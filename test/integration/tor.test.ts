@@ -218,4 +218,21 @@ describe("People over Tor: an onion-only server and a clearnet one", function ()
       OVER_TOR,
     );
   });
+
+  it("keeps mail for an onion that is down, and delivers it once the server is back at the same address", async () => {
+    await jane.stop(); // its control connection closes: tor withdraws the onion
+    const janeDir = jane.dataDir;
+    await clients[1]!.sendText([JANE], "while the onion was down");
+    await waitUntil(
+      async () => (await clients[1]!.outboxSize()) > 0,
+      "the mail waiting in Joe's outbox",
+      OVER_TOR,
+    );
+    jane = await startTestServer(onion, {
+      dataDir: janeDir,
+      config: { onion: { control_port: net.controlPort }, tor: { socks: net.socks } },
+    });
+    await net.waitForDescriptor(onion);
+    await waitUntil(() => janeRec.texts().includes("while the onion was down"), "Jane gets it", OVER_TOR);
+  });
 });
