@@ -18,6 +18,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { SocksClient } from "socks";
 import { TorControl } from "../../src/people/net/tor-control.js";
 
 const execFileAsync = promisify(execFile);
@@ -31,7 +32,7 @@ export interface TorNetwork {
   dir: string;
   /** Publishes 127.0.0.1:localPort as <onion>.onion:virtualPort and waits until its descriptor is uploaded. */
   addOnion(localPort: number, virtualPort?: number): Promise<string>;
-  /** Waits until the descriptor of an onion added by someone else (e.g. the server under test) is uploaded. */
+  /** Waits until an onion added by someone else (e.g. the server under test) is uploaded and answers on port 443. */
   waitForDescriptor(onion: string): Promise<void>;
 }
 
@@ -85,7 +86,7 @@ function tail(file: string): string {
 }
 
 async function until<T>(
-  what: string,
+  what: string | (() => string),
   check: () => T | undefined | Promise<T | undefined>,
   limitMs: number,
 ): Promise<T> {
@@ -94,7 +95,8 @@ async function until<T>(
     const value = await check();
     if (value !== undefined) return value;
     if (died) throw new Error(`private Tor network: ${died}`);
-    if (Date.now() > end) throw new Error(`private Tor network: gave up waiting for ${what}`);
+    if (Date.now() > end)
+      throw new Error(`private Tor network: gave up waiting for ${typeof what === "string" ? what : what()}`);
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
 }
@@ -214,6 +216,13 @@ async function startNetwork(): Promise<Running> {
         "ExitPolicy accept 127.0.0.1:*",
       ]);
     }
+    // The client starts once the authorities list every relay, so its first consensus is complete.
+    await until(
+      () =>
+        `the relays in the authorities' consensus (${authorities.map((a) => consensusNodes(a.dir)).join(", ")} of 6)`,
+      () => (authorities.every((a) => consensusNodes(a.dir) >= 6) ? true : undefined),
+      240_000,
+    );
     // The client's ports are taken just before it starts, so nothing else grabs them meanwhile.
     const socksPort = await freePort();
     const controlPort = await freePort();
@@ -224,9 +233,9 @@ async function startNetwork(): Promise<Running> {
       `ControlPort 127.0.0.1:${controlPort}`,
     ]);
     await until(
-      "the client's consensus",
+      () => `the client's consensus (${consensusNodes(client.dir)} of 6 nodes)`,
       () => (consensusNodes(client.dir) >= 6 ? true : undefined),
-      180_000,
+      240_000,
     );
     const control = await until(
       "the client's control port",
@@ -259,6 +268,33 @@ async function startNetwork(): Promise<Running> {
       } finally {
         c.close();
       }
+      // Uploaded is not yet found: a client can still miss it on the ring for a moment. Connect
+      // through the SOCKS port until it answers, each try on a fresh circuit (new credentials).
+      let attempt = 0;
+      await until(
+        `${onion} to answer through the SOCKS port`,
+        async () => {
+          try {
+            const { socket } = await SocksClient.createConnection({
+              proxy: {
+                host: "127.0.0.1",
+                port: socksPort,
+                type: 5,
+                userId: `harness-${attempt++}`,
+                password: "x",
+              },
+              command: "connect",
+              destination: { host: `${id}.onion`, port: 443 },
+              timeout: 60_000,
+            });
+            socket.destroy();
+            return true;
+          } catch {
+            return undefined;
+          }
+        },
+        180_000,
+      );
     };
 
     return {
