@@ -3,6 +3,7 @@ import { runBridgeBench } from "./bridge.js";
 import { runBridgeE2beBench } from "./bridge-e2be.js";
 import { runCryptoBench } from "./crypto.js";
 import { runServerBench } from "./server.js";
+import { runTorBench } from "./tor.js";
 
 const parts = process.argv.slice(2);
 const want = (name: string) => parts.length === 0 || parts.includes(name);
@@ -12,6 +13,7 @@ async function main(): Promise<void> {
   if (want("server")) await runServerBench();
   if (want("bridge")) await runBridgeBench();
   if (want("e2be")) await runBridgeE2beBench();
+  if (want("tor")) await runTorBench();
 }
 
 main().catch((e: unknown) => {

@@ -2,10 +2,11 @@
 // services that tests start lazily are stopped once, when the run ends.
 
 import { stopTestPostgres } from "./postgres.js";
+import { stopTorNetwork } from "./tor-network.js";
 
 export const mochaHooks = {
   async afterAll(this: Mocha.Context): Promise<void> {
     this.timeout(60_000);
-    await stopTestPostgres();
+    await Promise.all([stopTestPostgres(), stopTorNetwork()]);
   },
 };

@@ -174,6 +174,7 @@ export class PeopleAccounts implements PeopleSide {
       kdf: DERIVED_PASSPHRASE_KDF,
       pins: this.o.network.pins,
       ca: this.o.network.ca,
+      ...(this.o.network.tor ? { tor: this.o.network.tor } : {}),
       ...(this.o.maxAttachmentBytes ? { maxAttachmentBytes: this.o.maxAttachmentBytes } : {}),
       ...this.o.client,
     };

@@ -9,6 +9,8 @@ export interface PeopleNetwork {
   pins: Record<string, string>;
   /** Extra trusted CA certificates (PEM). */
   ca: string[];
+  /** people.tor: .onion servers (and, with `all`, every server) through this SOCKS5 proxy. */
+  tor?: { socks: string; all: boolean };
 }
 
 function loopback(host: string): string {
@@ -40,5 +42,5 @@ export function peopleNetwork(
     else if (config.public_address) pins[config.domain] = config.public_address;
   }
   if (devCertificate) ca.push(server.certificate);
-  return { pins, ca };
+  return { pins, ca, ...(config.tor.socks ? { tor: { socks: config.tor.socks, all: config.tor.all } } : {}) };
 }

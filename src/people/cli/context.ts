@@ -9,6 +9,7 @@ import { addressDomain, parseAddress, type PeopleAddress } from "../protocol/add
 import { PeopleClient, type ClientOptions } from "../client/people-client.js";
 import { CLIENT_DB_FILE } from "../client/local-store-sqlite.js";
 import { serverUrlOf } from "../net/discovery.js";
+import type { TorOptions } from "../net/tor-route.js";
 import type { KeyChangeEvent } from "../client/events.js";
 import { CliError, UsageError, about, codeText, fileErrorText, publicMessage } from "./errors.js";
 import { oneLine, Output, type Io } from "./output.js";
@@ -27,9 +28,14 @@ export interface GlobalOptions {
   keyFile?: string;
   pin?: string[];
   ca?: string[];
+  /** A Tor SOCKS5 proxy (host:port) for .onion servers; with torAll, for every server. */
+  socks?: string;
+  torAll?: boolean;
   json?: boolean;
   verbose?: boolean;
 }
+
+const SOCKS_HOST_PORT = /^[a-zA-Z0-9.-]+:\d{1,5}$/;
 
 /** How long a command waits to connect and fetch new mail (--timeout overrides it where offered). */
 export const CONNECT_TIMEOUT_MS = 20_000;
@@ -56,7 +62,17 @@ export class Context {
     const merged = mergeSettings(this.saved, given);
     this.pins = merged.pins;
     this.ca = merged.ca;
+    const socks = opts.socks ?? env.PEOPLE_TOR_SOCKS;
+    if (opts.torAll && socks === undefined)
+      throw new UsageError("--tor-all", "needs --socks (Tor's SOCKS port)");
+    if (socks !== undefined && !SOCKS_HOST_PORT.test(socks)) {
+      throw new UsageError("--socks", "must be host:port, e.g. 127.0.0.1:9050");
+    }
+    this.tor = socks !== undefined ? { socks, all: Boolean(opts.torAll) } : undefined;
   }
+
+  /** Tor: .onion servers (and with --tor-all every server) through this SOCKS5 proxy. */
+  readonly tor: TorOptions | undefined;
 
   /**
    * After a command succeeded: remember the --pin and --ca it was given, in the data
@@ -85,6 +101,7 @@ export class Context {
       ...key,
       pins: this.pins,
       ca: this.ca,
+      ...(this.tor ? { tor: this.tor } : {}),
       // A program that runs now and then: retry undelivered mail at least every few minutes, not hourly.
       backoff: { baseMs: 1000, maxMs: 5 * 60_000 },
     };

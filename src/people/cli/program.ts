@@ -91,6 +91,11 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
         "also trust this certificate, e.g. a development server's (repeatable; remembered for --data)",
       ).argParser(collect),
     )
+    .option(
+      "--socks <host:port>",
+      "reach .onion servers through this Tor SOCKS5 proxy (or $PEOPLE_TOR_SOCKS)",
+    )
+    .option("--tor-all", "with --socks: send all People traffic through Tor, hiding your IP address")
     .option("--json", "print results as JSON for scripts")
     .option("-v, --verbose", "explain failures in detail (error details and stack traces)")
     .configureHelp({ showGlobalOptions: true })

@@ -3,6 +3,7 @@
 // the outbox. A new device is linked with these before it has an account.
 import { PeopleError } from "../errors.js";
 import { HttpsClient } from "../net/https-client.js";
+import type { TorOptions } from "../net/tor-route.js";
 import { addressDomain, type PeopleAddress } from "../protocol/address.js";
 import { Directory } from "./directory.js";
 import { Discovery, type SrvLookup } from "../net/discovery.js";
@@ -27,6 +28,10 @@ export interface ClientOptions {
   /** Extra trusted CA certificates (PEM), e.g. a test server's development certificate. */
   ca?: string[];
   srv?: SrvLookup;
+  /** A Tor SOCKS5 proxy: .onion servers are reached through it; with `all`, every server is. */
+  tor?: TorOptions;
+  /** Local source address of this device's connections (tests; multi-homed hosts). */
+  localAddress?: string;
   kdf?: KdfParams;
   backoff?: BackoffOptions;
   reconnect?: ReconnectOptions;
@@ -67,12 +72,17 @@ export async function openCore(o: ClientOptions): Promise<Core> {
     ...(o.kdf ? { kdf: o.kdf } : {}),
   });
   const now = o.now ?? Date.now;
-  const http = new HttpsClient({ ...(o.ca ? { ca: o.ca } : {}) });
+  const http = new HttpsClient({
+    ...(o.ca ? { ca: o.ca } : {}),
+    ...(o.tor ? { tor: o.tor } : {}),
+    ...(o.localAddress ? { localAddress: o.localAddress } : {}),
+  });
   const events = new ClientEvents();
   const discovery = new Discovery({
     http,
     ...(o.pins ? { pins: o.pins } : {}),
     ...(o.srv ? { srv: o.srv } : {}),
+    ...(o.tor?.all ? { localDns: false } : {}),
   });
   const base = { store, http, discovery, events, now };
   const servers = new ServerDirectory(base);

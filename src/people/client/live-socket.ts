@@ -88,6 +88,8 @@ export class LiveSocket {
       serverUrl: () => Promise<string>;
       session: Session;
       ca?: string[];
+      /** Agent and TLS options for the socket to a host (direct, or through Tor); replaces `ca` when given. */
+      wsOptions?: (host: string) => object;
       handler: LiveHandler;
       events: ClientEvents;
       reconnect?: ReconnectOptions;
@@ -142,7 +144,11 @@ export class LiveSocket {
     const url = `${(await this.o.serverUrl()).replace(/^https:/, "wss:")}${LIVE_PATH}`;
     const ws = new WebSocket(url, {
       headers: { authorization: `Bearer ${token}` },
-      ...(this.o.ca?.length ? { ca: [...rootCertificates, ...this.o.ca] } : {}),
+      ...(this.o.wsOptions
+        ? this.o.wsOptions(new URL(url).hostname)
+        : this.o.ca?.length
+          ? { ca: [...rootCertificates, ...this.o.ca] }
+          : {}),
       maxPayload: MAX_FRAME,
       perMessageDeflate: false,
     });

@@ -104,6 +104,7 @@ export class PeopleClient {
         readyChange: (ready) => this.realtimeImpl.liveChanged(ready),
       },
       ...(core.o.ca ? { ca: core.o.ca } : {}),
+      wsOptions: (host: string) => core.http.wsOptions(host),
       ...(core.o.reconnect ? { reconnect: core.o.reconnect } : {}),
     });
     this.attachments = new Attachments({

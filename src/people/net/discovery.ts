@@ -1,6 +1,7 @@
 // Finding the People server of a domain (PROTOCOL §2): a pinned host:port,
 // else https://<domain>/.well-known/people, else DNS SRV _people._tcp.<domain>,
-// else <domain>:7367. DNS and .well-known only route: keys are authenticated
+// else <domain>:7367. A .onion domain is never looked up in DNS: its
+// .well-known (through Tor), else <onion>:443. DNS and .well-known only route: keys are authenticated
 // by signatures, never by how the server was found. Every answer is checked to
 // be a plain host:port before it becomes a URL, so a hostile answer cannot
 // smuggle a path, credentials or another scheme into later requests.
@@ -8,6 +9,10 @@ import { resolveSrv } from "node:dns/promises";
 import { isIP } from "node:net";
 import { PeopleError } from "../errors.js";
 import type { HttpsClient } from "./https-client.js";
+import { isOnionHost } from "./tor-route.js";
+
+/** An onion service's People server listens on the onion's port 443 unless its .well-known says otherwise. */
+export const ONION_PORT = 443;
 
 export const DEFAULT_PORT = 7367;
 const DEFAULT_TTL_MS = 60 * 60 * 1000;
@@ -28,6 +33,8 @@ export interface ResolveServerOptions {
   http: Pick<HttpsClient, "send">;
   /** DNS SRV lookup; node:dns by default, injectable for tests. */
   srv?: SrvLookup;
+  /** False when all traffic goes through Tor: no local DNS (SRV) lookups that would leak the names asked for. */
+  localDns?: boolean;
 }
 
 const DNS_NAME =
@@ -93,6 +100,13 @@ export async function resolveServer(domain: string, o: ResolveServerOptions): Pr
   if (!DNS_NAME.test(domain)) throw new PeopleError("PEOPLE_BAD_ADDRESS", "not a domain name");
   const pin = o.pins?.[domain];
   if (pin !== undefined) return required(pin, `pin for ${domain}`);
+  // An onion has no DNS: asking local DNS would leak the name and answer nothing.
+  if (isOnionHost(domain)) {
+    return (await fromWellKnown(domain, o.http)) ?? required(`${domain}:${ONION_PORT}`, domain);
+  }
+  if (o.localDns === false) {
+    return (await fromWellKnown(domain, o.http)) ?? required(`${domain}:${DEFAULT_PORT}`, domain);
+  }
   return (
     (await fromWellKnown(domain, o.http)) ??
     (await fromSrv(domain, o.srv ?? resolveSrv)) ??

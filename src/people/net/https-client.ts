@@ -6,6 +6,7 @@ import { Agent, request } from "node:https";
 import type { ClientRequest, IncomingHttpHeaders } from "node:http";
 import { rootCertificates } from "node:tls";
 import { ERROR_CODES, PeopleError, type ErrorCode } from "../errors.js";
+import { TorRoute, unreachableText, type TorOptions } from "./tor-route.js";
 
 export interface HttpsClientOptions {
   /** Extra trusted CA certificates (PEM), added to the system roots. */
@@ -13,6 +14,10 @@ export interface HttpsClientOptions {
   timeoutMs?: number;
   maxResponseBytes?: number;
   maxSockets?: number;
+  /** Reach .onion hosts (and, with `all`, every host) through this Tor SOCKS proxy. */
+  tor?: TorOptions;
+  /** Local source address for direct connections and for the connection to the proxy. */
+  localAddress?: string;
 }
 
 export interface HttpsResponse {
@@ -31,13 +36,20 @@ export class HttpsClient {
   private readonly agent: Agent;
   private readonly timeoutMs: number;
   private readonly maxResponseBytes: number;
+  private readonly ca: string[] | undefined;
+  private readonly localAddress: string | undefined;
+  readonly tor: TorRoute;
 
   constructor(o: HttpsClientOptions = {}) {
+    this.ca = o.ca && o.ca.length > 0 ? [...rootCertificates, ...o.ca] : undefined;
+    this.localAddress = o.localAddress;
     this.agent = new Agent({
       keepAlive: true,
       maxSockets: o.maxSockets ?? 64,
-      ca: o.ca && o.ca.length > 0 ? [...rootCertificates, ...o.ca] : undefined,
+      ca: this.ca,
+      ...(o.localAddress ? { localAddress: o.localAddress } : {}),
     });
+    this.tor = new TorRoute(o.tor, o.localAddress ? { localAddress: o.localAddress } : {});
     this.timeoutMs = o.timeoutMs ?? 30_000;
     this.maxResponseBytes = o.maxResponseBytes ?? 64 * 1024 * 1024;
   }
@@ -56,10 +68,22 @@ export class HttpsClient {
   ): Promise<HttpsResponse> {
     const target = new URL(url);
     if (target.protocol !== "https:") throw new PeopleError("PEOPLE_BAD_REQUEST", "only https URLs");
+    const host = target.hostname;
+    const viaTor = this.tor.agentFor(host);
+    const unreachable = viaTor ? unreachableText(host) : `cannot reach ${target.host}`;
     return new Promise((resolve, reject) => {
       const req = request(
         target,
-        { method, agent: this.agent, headers: o.headers, timeout: this.timeoutMs },
+        viaTor
+          ? {
+              method,
+              agent: viaTor,
+              headers: o.headers,
+              timeout: Math.max(this.timeoutMs, this.tor.timeoutMs),
+              ...(this.ca ? { ca: this.ca } : {}),
+              ...this.tor.tlsFor(host),
+            }
+          : { method, agent: this.agent, headers: o.headers, timeout: this.timeoutMs },
         (res) => {
           const chunks: Buffer[] = [];
           let size = 0;
@@ -82,15 +106,22 @@ export class HttpsClient {
         },
       );
       req.on("timeout", () =>
-        req.destroy(new PeopleError("PEOPLE_UNAVAILABLE", `timeout talking to ${target.host}`)),
+        req.destroy(
+          new PeopleError(
+            "PEOPLE_UNAVAILABLE",
+            viaTor ? `${unreachable} (timeout)` : `timeout talking to ${target.host}`,
+          ),
+        ),
       );
-      req.on("error", (err) =>
+      req.on("error", (err) => {
+        // A fresh circuit for the next try: one built while the network was thin can hang.
+        if (viaTor) this.tor.renew(host);
         reject(
           err instanceof PeopleError
             ? err
-            : new PeopleError("PEOPLE_UNAVAILABLE", `cannot reach ${target.host}`, { cause: err }),
-        ),
-      );
+            : new PeopleError("PEOPLE_UNAVAILABLE", unreachable, { cause: err, publicText: unreachable }),
+        );
+      });
       if (o.onUpload && o.body !== undefined) writeBody(req, Buffer.from(o.body), o.onUpload);
       else req.end(o.body);
     });
@@ -110,8 +141,29 @@ export class HttpsClient {
     return parseJsonResponse<T>(res, url);
   }
 
+  /** The agent and TLS options for a WebSocket to `host` (direct, or through Tor). */
+  wsOptions(host: string): {
+    agent?: Agent;
+    ca?: string[];
+    rejectUnauthorized?: boolean;
+    localAddress?: string;
+  } {
+    const viaTor = this.tor.agentFor(host);
+    if (viaTor)
+      return {
+        agent: viaTor as unknown as Agent,
+        ...(this.ca ? { ca: this.ca } : {}),
+        ...this.tor.tlsFor(host),
+      };
+    return {
+      ...(this.ca ? { ca: this.ca } : {}),
+      ...(this.localAddress ? { localAddress: this.localAddress } : {}),
+    };
+  }
+
   close(): void {
     this.agent.destroy();
+    this.tor.close();
   }
 }
 

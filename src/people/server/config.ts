@@ -117,6 +117,33 @@ export const serverConfigSchema = z.strictObject({
       ca_files: z.array(z.string()).default([]),
     })
     .prefault({}),
+  tor: z
+    .strictObject({
+      /** Tor's SOCKS5 port (host:port, with IsolateSOCKSAuth): .onion servers are reached through it. */
+      socks: hostPort.optional(),
+      /** Send all traffic to other People servers through it (hides this server's address). */
+      all: z.boolean().default(false),
+    })
+    .prefault({})
+    .refine((t) => !t.all || t.socks !== undefined, { message: "tor.all needs tor.socks", path: ["all"] }),
+  /** Publish this server as a Tor onion service: give control_port or hidden_service_dir (neither: not published). */
+  onion: z
+    .strictObject({
+      /** The control port of a tor the admin runs: ADD_ONION with the key in data_dir/onion.key. */
+      control_port: z.number().int().min(1).max(65535).optional(),
+      control_host: z.string().default("127.0.0.1"),
+      /** HashedControlPassword's password, or the control_auth_cookie file (CookieAuthentication). */
+      control_password: z.string().optional(),
+      control_cookie_file: z.string().optional(),
+      /** Or a HiddenServiceDir from torrc (tor publishes it; its `hostname` names the address). */
+      hidden_service_dir: z.string().optional(),
+      /** The onion's port that leads to this server (clients find an onion server on 443). */
+      virtual_port: z.number().int().min(1).max(65535).default(443),
+    })
+    .prefault({})
+    .refine((o) => o.control_port === undefined || o.hidden_service_dir === undefined, {
+      message: "give one of onion.control_port and onion.hidden_service_dir, not both",
+    }),
   metrics: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
   diagnostics: z
     .strictObject({

@@ -2,11 +2,13 @@
 //   people-server -c config.yaml                    start the server (the `people:` section of the file)
 //   people-server invite create|list|revoke -c …     registration invites (admin-commands.ts)
 //   people-server account list -c …                  the accounts of the server
-import { existsSync } from "node:fs";
+//   people-server onion-address -c …                 the onion address it publishes (makes its key)
+import { existsSync, mkdirSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { addAdminCommands, AdminError } from "./admin-commands.js";
 import { ConfigError, parseServerConfig, readYamlFile, type ServerConfig } from "./config.js";
 import { createLogger, type Logger } from "./logger.js";
+import { configuredOnion } from "./onion.js";
 import { startPeopleServer } from "./people-server.js";
 
 /** The `people:` section of the config file; without config.yaml, the sample's defaults (said in the log). */
@@ -50,6 +52,17 @@ async function main(argv: string[]): Promise<void> {
     .exitOverride()
     .action(async () => serve(program.opts<{ config: string }>().config));
   addAdminCommands(program, (cmd) => loadConfig(cmd.optsWithGlobals<{ config: string }>().config));
+  program
+    .command("onion-address")
+    .description("print the onion address this server publishes (onion.*), making its key on first use")
+    .action((_o, cmd: Command) => {
+      const config = loadConfig(cmd.optsWithGlobals<{ config: string }>().config);
+      mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
+      const onion = configuredOnion(config);
+      if (onion === undefined)
+        throw new ConfigError("people.onion", "set control_port or hidden_service_dir");
+      console.log(onion);
+    });
   await program.parseAsync(argv);
 }
 

@@ -9,7 +9,8 @@ import type { PeopleStore } from "../../store/types.js";
 import { AccountService } from "./account-service.js";
 import { AuthService } from "./auth.js";
 import { BlobService } from "./blob-service.js";
-import { storeConfig, type ServerConfig } from "./config.js";
+import { ConfigError, storeConfig, type ServerConfig } from "./config.js";
+import { configuredOnion, publishOnion } from "./onion.js";
 import { errorMiddleware } from "./http.js";
 import { IngestService } from "./ingest-service.js";
 import { KeyService } from "./key-service.js";
@@ -101,6 +102,7 @@ export async function startPeopleServer(
       log,
       pins: config.discovery.pins,
       ca: RelayService.readCaFiles(config.discovery.ca_files),
+      ...(config.tor.socks ? { tor: { socks: config.tor.socks, all: config.tor.all } } : {}),
     });
     const live = new LiveHub({
       auth,
@@ -114,7 +116,15 @@ export async function startPeopleServer(
     const app = new Koa({ proxy: false });
     app.silent = true;
     app.use(errorMiddleware(log, metrics));
-    const publicAddress = config.public_address ?? `${config.domain}:${config.listen.port}`;
+    const onion = configuredOnion(config);
+    if (onion !== undefined && config.domain.endsWith(".onion") && config.domain !== onion) {
+      throw new ConfigError("domain", `an onion-only server's domain must be its onion address, ${onion}`);
+    }
+    const publicAddress =
+      config.public_address ??
+      (onion === config.domain
+        ? `${onion}:${config.onion.virtual_port}`
+        : `${config.domain}:${config.listen.port}`);
     const maxJson = config.limits.max_json_bytes;
     for (const router of [
       publicRoutes({
@@ -167,6 +177,13 @@ export async function startPeopleServer(
     const port = (server.address() as AddressInfo).port;
     const host =
       config.listen.host === "0.0.0.0" || config.listen.host === "::" ? "127.0.0.1" : config.listen.host;
+    let unpublish: () => void = () => undefined;
+    try {
+      unpublish = await publishOnion(config, { host, port });
+    } catch (err) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      throw err;
+    }
 
     const housekeeping = async (now = Date.now()) => {
       await keys.rotateIfDue(now);
@@ -181,7 +198,7 @@ export async function startPeopleServer(
     timer.unref();
 
     log.info(
-      { domain: config.domain, port, dev_certificate: tls.devCertPath ?? null },
+      { domain: config.domain, port, onion: onion ?? null, dev_certificate: tls.devCertPath ?? null },
       "People server listening",
     );
     let stopped: Promise<void> | undefined;
@@ -202,6 +219,7 @@ export async function startPeopleServer(
       stop() {
         stopped ??= (async () => {
           clearInterval(timer);
+          unpublish();
           await live.close();
           relay.close();
           await new Promise<void>((resolve) => {

@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { PeopleError, isPeopleError } from "../errors.js";
 import { Discovery } from "../net/discovery.js";
+import type { TorOptions } from "../net/tor-route.js";
 import { HttpsClient, parseJsonResponse } from "../net/https-client.js";
 import { addressDomain, isPeopleAddress, type PeopleAddress } from "../protocol/address.js";
 import { fromB64u } from "../protocol/bytes.js";
@@ -99,6 +100,8 @@ export class RelayService {
       pins?: Record<string, string>;
       /** Extra PEM CA certificates trusted for other servers (with the system roots). */
       ca?: string[];
+      /** Tor's SOCKS5 proxy for .onion servers (and, with `all`, for every server). */
+      tor?: TorOptions;
       /** Frames accepted per minute from one origin server (and from one IP address). */
       perMinute?: number;
       now?: () => number;
@@ -109,8 +112,13 @@ export class RelayService {
       timeoutMs: TIMEOUT_MS,
       maxResponseBytes: 64 * 1024,
       maxSockets: SOCKETS_PER_SERVER,
+      ...(o.tor ? { tor: o.tor } : {}),
     });
-    this.discovery = new Discovery({ pins: o.pins ?? {}, http: this.http });
+    this.discovery = new Discovery({
+      pins: o.pins ?? {},
+      http: this.http,
+      ...(o.tor?.all ? { localDns: false } : {}),
+    });
     this.perOrigin = new RateLimiter(o.perMinute ?? 60_000);
     this.perIp = new RateLimiter(o.perMinute ?? 60_000);
   }
