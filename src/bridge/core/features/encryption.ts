@@ -10,6 +10,16 @@ export const ENCRYPTED_PORTAL_TEXT =
 
 const KEYS = "key traffic: consumed by the crypto adapter (crypto/), never a message";
 const VERIFY = "the bridge's devices are not verified interactively; nothing is shown to People";
+/** The steps of an interactive verification after its request (to-device, or in a room). */
+const VERIFICATION_STEPS = [
+  "m.key.verification.ready",
+  "m.key.verification.start",
+  "m.key.verification.accept",
+  "m.key.verification.key",
+  "m.key.verification.mac",
+  "m.key.verification.done",
+  "m.key.verification.cancel",
+];
 
 export const ENCRYPTION: Feature = {
   name: "encryption",
@@ -32,29 +42,8 @@ export const ENCRYPTION: Feature = {
       "m.secret.request",
       "m.secret.send",
     ),
-    ...ignored(
-      "matrix.to_device",
-      VERIFY,
-      "m.key.verification.request",
-      "m.key.verification.ready",
-      "m.key.verification.start",
-      "m.key.verification.accept",
-      "m.key.verification.key",
-      "m.key.verification.mac",
-      "m.key.verification.done",
-      "m.key.verification.cancel",
-    ),
+    ...ignored("matrix.to_device", VERIFY, "m.key.verification.request", ...VERIFICATION_STEPS),
     ...ignored("matrix.msgtype", VERIFY, "m.key.verification.request"),
-    ...ignored(
-      "matrix.room",
-      VERIFY,
-      "m.key.verification.ready",
-      "m.key.verification.start",
-      "m.key.verification.accept",
-      "m.key.verification.key",
-      "m.key.verification.mac",
-      "m.key.verification.done",
-      "m.key.verification.cancel",
-    ),
+    ...ignored("matrix.room", VERIFY, ...VERIFICATION_STEPS),
   ],
 };
