@@ -10,7 +10,7 @@
 //   window; past it the user gets `giveUpText`.
 import { isPeopleError } from "../../people/errors.js";
 import { isTransient } from "../../people/transient.js";
-import { isBridgeError, userError, isUserError, isRetryLater, type UserError } from "../errors.js";
+import { isBridgeError, userError, isUserError, isRetryLater } from "../errors.js";
 
 export const MEDIA_NOT_FOUND_TEXT =
   "The file could not be fetched: it is not on the homeserver (deleted, or never uploaded).";
@@ -41,8 +41,10 @@ export function classifyToPeopleFailure(err: unknown): ToPeopleFailure {
   if (isUserError(err)) return { kind: "permanent", reason: "refused", userText: err.userText };
   if (isBridgeError(err, "media_too_large"))
     return { kind: "permanent", reason: "refused", userText: MEDIA_TOO_LARGE_TEXT };
-  if (isBridgeError(err, "media_not_found") || isBridgeError(err, "media_refused"))
-    return { kind: "permanent", reason: "refused", userText: (mediaFailure(err, 0) as UserError).userText };
+  if (isBridgeError(err, "media_not_found"))
+    return { kind: "permanent", reason: "refused", userText: MEDIA_NOT_FOUND_TEXT };
+  if (isBridgeError(err, "media_refused"))
+    return { kind: "permanent", reason: "refused", userText: MEDIA_REFUSED_TEXT };
   if (isPeopleError(err) && !isTransient(err))
     return { kind: "permanent", reason: err.code, userText: err.publicText };
   if (
