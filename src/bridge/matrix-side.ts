@@ -5,6 +5,7 @@
 import type { PeopleAddress } from "../people/protocol/address.js";
 import type { EncryptedFile } from "./model/matrix-content.js";
 import type { MatrixEventId, MatrixUserId } from "./model/matrix-ids.js";
+import type { RawRoomEvent } from "./model/polls.js";
 import type { Notice } from "./notice.js";
 import { BridgeError } from "./errors.js";
 
@@ -131,6 +132,10 @@ export interface GhostSide {
   ): Promise<{ url: string } | { file: Omit<EncryptedFile, "url"> & { url: string } }>;
   /** Uploads bytes to the media repository as the ghost; resolves with the mxc URI. */
   uploadMedia(ghost: MatrixUserId, bytes: Buffer, mime: string, name?: string): Promise<string>;
+  /** Optional (polls): a room's event as the ghost reads it; undefined when there is none it may see. */
+  roomEvent?(ghost: MatrixUserId, roomId: string, eventId: MatrixEventId): Promise<RawRoomEvent | undefined>;
+  /** Optional (polls): the events relating to `eventId` by `m.reference` (a poll's votes), oldest first. */
+  references?(ghost: MatrixUserId, roomId: string, eventId: MatrixEventId): Promise<RawRoomEvent[]>;
   /** Best effort: marks `eventId` read for the ghost. */
   sendReadReceipt(ghost: MatrixUserId, roomId: string, eventId: MatrixEventId): Promise<void>;
   /** Best effort: the ghost's typing state in the room. */

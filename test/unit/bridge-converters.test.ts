@@ -6,6 +6,7 @@ import { TRUNCATION_MARKER } from "../../src/bridge/model/limits";
 import type { MatrixEventId, MatrixUserId, MxcUri } from "../../src/bridge/model/matrix-ids";
 import type {
   EncryptedFile,
+  MatrixLocationContent,
   MatrixMediaContent,
   MatrixTextContent,
 } from "../../src/bridge/model/matrix-content";
@@ -70,7 +71,7 @@ function unbridged(result: ToPeople | ToMatrix, reason: UnbridgeableReason): voi
   assert.equal(result.kind, "unbridgeable", JSON.stringify(result));
   assert.equal((result as { reason: string }).reason, reason);
 }
-function matrixMessage(result: ToMatrix): MatrixTextContent | MatrixMediaContent {
+function matrixMessage(result: ToMatrix): MatrixTextContent | MatrixMediaContent | MatrixLocationContent {
   assert.ok(result.kind === "event" && result.type === "m.room.message", JSON.stringify(result));
   return result.content;
 }
@@ -323,7 +324,7 @@ describe("bridge converters", () => {
         );
       }
 
-      it("m.sticker is an image with its description as caption", () => {
+      it("m.sticker is an image of kind sticker with its description as caption", () => {
         const p = placeholder(
           toPeople({
             type: "m.sticker",
@@ -337,6 +338,7 @@ describe("bridge converters", () => {
           width: 100,
           height: 100,
           caption: "happy cat",
+          shownAs: "sticker",
         });
       });
 
@@ -375,11 +377,8 @@ describe("bridge converters", () => {
 
     describe("refusals are values", () => {
       const cases: Array<[string, MatrixEventInput, UnbridgeableReason]> = [
-        [
-          "an unknown msgtype",
-          msg({ msgtype: "m.location", body: "here", geo_uri: "geo:1,2" }),
-          "unsupported_type",
-        ],
+        ["an unknown msgtype", msg({ msgtype: "org.example.odd", body: "here" }), "unsupported_type"],
+        ["a location without a geo URI", msg({ msgtype: "m.location", body: "here" }), "invalid_content"],
         ["an unknown event type", { type: "m.room.topic", content: { topic: "t" } }, "unsupported_type"],
         ["a body that is not a string", msg({ msgtype: "m.text", body: 42 }), "invalid_content"],
         ["a redacted message (empty content)", msg({}), "invalid_content"],

@@ -14,6 +14,7 @@ import { parseMatrixEventId, type MatrixEventId, type MatrixUserId } from "../mo
 import { decryptAttachment, encryptAttachment } from "../crypto/attachments.js";
 import { MEGOLM } from "../crypto/room-state.js";
 import type { EncryptedFile } from "../model/matrix-content.js";
+import type { RawRoomEvent } from "../model/polls.js";
 import { mediaErrorOf, type GhostSide } from "../matrix-side.js";
 import { GhostDevices } from "./ghost-devices.js";
 import { BridgeError, isBridgeError } from "../errors.js";
@@ -25,6 +26,23 @@ export function txnIdOf(key: string): string {
 
 const MXC = /^mxc:\/\/([^/]+)\/([A-Za-z0-9_-]+)$/;
 const MEDIA_TIMEOUT_MS = 5 * 60_000;
+
+/** Votes read for one poll's results: 50 pages of 100. */
+const MAX_RELATION_PAGES = 50;
+
+/** A room event from the homeserver, if it has the shape of one. */
+function rawEvent(raw: unknown): RawRoomEvent | undefined {
+  if (!raw || typeof raw !== "object") return undefined;
+  const { type, sender, content, origin_server_ts: ts } = raw as Record<string, unknown>;
+  if (typeof type !== "string" || typeof sender !== "string") return undefined;
+  if (!content || typeof content !== "object" || Array.isArray(content)) return undefined;
+  return {
+    type,
+    sender,
+    content: content as Record<string, unknown>,
+    ...(typeof ts === "number" && Number.isSafeInteger(ts) && { originServerTs: ts }),
+  };
+}
 
 const room = (roomId: string) => `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}`;
 
@@ -200,6 +218,45 @@ export class GhostIntents implements GhostSide {
       event_id?: unknown;
     };
     return parseMatrixEventId(answer.event_id);
+  }
+
+  async roomEvent(
+    ghost: MatrixUserId,
+    roomId: string,
+    eventId: MatrixEventId,
+  ): Promise<RawRoomEvent | undefined> {
+    const client = (await this.intent(ghost)).matrixClient;
+    try {
+      const raw: unknown = await client.doRequest(
+        "GET",
+        `${room(roomId)}/event/${encodeURIComponent(eventId)}`,
+      );
+      return rawEvent(raw);
+    } catch (err) {
+      // Gone, or never visible to the ghost: not a poll it can answer.
+      const status = (err as { statusCode?: number }).statusCode;
+      if (status === 404 || status === 403) return undefined;
+      throw err;
+    }
+  }
+
+  async references(ghost: MatrixUserId, roomId: string, eventId: MatrixEventId): Promise<RawRoomEvent[]> {
+    const client = (await this.intent(ghost)).matrixClient;
+    const path = `/_matrix/client/v1/rooms/${encodeURIComponent(roomId)}/relations/${encodeURIComponent(eventId)}/m.reference`;
+    const events: RawRoomEvent[] = [];
+    let from: string | undefined;
+    for (let page = 0; page < MAX_RELATION_PAGES; page++) {
+      const qs = { dir: "f", limit: 100, ...(from !== undefined && { from }) };
+      const answer = (await client.doRequest("GET", path, qs)) as { chunk?: unknown; next_batch?: unknown };
+      const chunk = Array.isArray(answer.chunk) ? answer.chunk : [];
+      for (const raw of chunk) {
+        const e = rawEvent(raw);
+        if (e) events.push(e);
+      }
+      if (typeof answer.next_batch !== "string" || chunk.length === 0) break;
+      from = answer.next_batch;
+    }
+    return events;
   }
 
   async downloadMedia(mxc: string, maxBytes: number): Promise<Buffer> {

@@ -36,7 +36,15 @@ export type NoticeSender = (userId: string, roomId: string, content: Json, txnKe
 export type Redeliver = (raw: Json) => Promise<void>;
 
 /** Events that carry what people say: refused in the clear under encryption.require. */
-const REFUSED_TYPES = new Set(["m.room.message", "m.sticker", "m.reaction"]);
+const REFUSED_TYPES = new Set([
+  "m.room.message",
+  "m.sticker",
+  "m.reaction",
+  "m.poll.start",
+  "m.poll.end",
+  "org.matrix.msc3381.poll.start",
+  "org.matrix.msc3381.poll.end",
+]);
 const STATE_TYPES = new Set(["m.room.encryption", "m.room.history_visibility", "m.room.member"]);
 
 export class EndToBridge {

@@ -73,6 +73,15 @@ export const textContentSchema = z.object({
   formatted_body: z.string().optional(),
 });
 
+/** MSC1767 audio: a voice message's duration (ms) and waveform (0–1024 each). */
+const audioSchema = z.object({
+  duration: count(2 ** 40),
+  waveform: advisory(z.array(z.number().int().min(0).max(1024)).max(1024)),
+});
+
+export const VOICE_FLAG = "org.matrix.msc3245.voice";
+export const AUDIO_FIELD = "org.matrix.msc1767.audio";
+
 export const mediaContentSchema = z
   .object({
     msgtype: z.enum(MEDIA_MSGTYPES),
@@ -81,12 +90,25 @@ export const mediaContentSchema = z
     url: mxc.optional(),
     file: encryptedFileSchema.optional(),
     info: advisory(mediaInfoSchema),
+    /** MSC3245: present (an object) on a voice message. */
+    [VOICE_FLAG]: advisory(z.object({})),
+    [AUDIO_FIELD]: advisory(audioSchema),
   })
   .refine((c) => (c.url === undefined) !== (c.file === undefined), "exactly one of url and file");
 export type MatrixMediaIn = z.infer<typeof mediaContentSchema>;
 
 /** m.sticker: an image without a msgtype, always unencrypted `url`. */
 export const stickerContentSchema = z.object({ body: z.string(), url: mxc, info: advisory(mediaInfoSchema) });
+
+/** m.location: a geo URI, and MSC3488's location block (with a description) when the client sends it. */
+export const locationContentSchema = z.object({
+  msgtype: z.literal("m.location"),
+  body: z.string(),
+  geo_uri: z.string().max(256).optional(),
+  "org.matrix.msc3488.location": advisory(
+    z.object({ uri: z.string().max(256), description: z.string().max(1024).optional() }),
+  ),
+});
 
 export const messageContentSchema = z.object({
   msgtype: z.string(),
@@ -147,13 +169,35 @@ export interface MatrixMediaInfoOut extends MatrixThumbnailInfo {
   thumbnail_info?: MatrixThumbnailInfo;
 }
 
-export interface MatrixMediaContent {
+export interface MatrixMediaContent extends MatrixVoiceFields {
   msgtype: MatrixMediaMsgtype;
   body: string;
   filename?: string;
   url?: MxcUri;
   file?: EncryptedFile;
   info: MatrixMediaInfoOut;
+  "m.relates_to"?: MatrixRelatesTo;
+}
+
+/** A voice message's MSC3245 flag and MSC1767 audio block, on an m.audio. */
+export interface MatrixVoiceFields {
+  [VOICE_FLAG]?: Record<string, never>;
+  [AUDIO_FIELD]?: { duration?: number; waveform?: number[] };
+}
+
+export interface MatrixStickerContent {
+  body: string;
+  url: MxcUri;
+  info: MatrixMediaInfoOut;
+  "m.relates_to"?: MatrixRelatesTo;
+}
+
+export interface MatrixLocationContent {
+  msgtype: "m.location";
+  body: string;
+  geo_uri: string;
+  "org.matrix.msc3488.location": { uri: string; description?: string };
+  "org.matrix.msc1767.text": string;
   "m.relates_to"?: MatrixRelatesTo;
 }
 

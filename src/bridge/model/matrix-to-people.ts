@@ -14,6 +14,8 @@
 //   and redactions of unknown events are Unbridgeable. Media edits are not
 //   bridged (People edits carry text only).
 // - Receipts: only public m.read (never m.read.private) of one user.
+// - Stickers and voice messages (MSC3245) are attachments with a `kind`;
+//   locations and polls become texts (matrix-extras-to-people.ts).
 import { contentSchema, type BlobRef, type MessageContent } from "../../people/protocol/messages.js";
 import type { MessageId } from "../../people/protocol/ids.js";
 import { normalizeText } from "./formatted-text.js";
@@ -32,11 +34,21 @@ import {
   stickerContentSchema,
   textContentSchema,
   typingContentSchema,
+  AUDIO_FIELD,
+  VOICE_FLAG,
   type EncryptedFile,
+  type MatrixMediaIn,
   type MatrixMediaInfo,
   type MatrixRelatesToIn,
 } from "./matrix-content.js";
 import { isMatrixEventId, type MatrixEventId, type MatrixUserId, type MxcUri } from "./matrix-ids.js";
+import {
+  locationToPeople,
+  pollEndToPeople,
+  pollStartToPeople,
+  type PollHistory,
+} from "./matrix-extras-to-people.js";
+import { POLL_END_TYPES, POLL_START_TYPES } from "./polls.js";
 import { stripPlainReplyFallback } from "./reply-fallback.js";
 import { MAX_THUMBNAIL_BYTES, isThumbnailMime } from "./thumbnails.js";
 import { unbridgeable, type Unbridgeable } from "./unbridgeable.js";
@@ -46,11 +58,15 @@ export interface MatrixEventInput {
   content: unknown;
   /** Top-level `redacts` of m.room.redaction in room versions before 11. */
   redacts?: unknown;
+  /** The homeserver's timestamp: a poll's end counts the votes sent before it. */
+  originServerTs?: number;
 }
 
 export interface MatrixToPeopleContext {
   /** The People message id a Matrix event was bridged as, if it was. */
   peopleIdOf(eventId: MatrixEventId): MessageId | undefined;
+  /** A poll and its votes as the homeserver has them (read for a poll's end), when it could tell. */
+  pollOf?(eventId: MatrixEventId): PollHistory | undefined;
 }
 
 export interface PeopleContent {
@@ -76,6 +92,9 @@ export interface AttachmentPlaceholder extends MediaPlaceholder {
   caption?: string;
   reply_to?: MessageId;
   thumbnail?: MediaPlaceholder;
+  /** A voice message (MSC3245) or a sticker: People's attachment `kind`. */
+  shownAs?: "voice" | "sticker";
+  waveform?: number[];
 }
 
 export type ToPeople = PeopleContent | AttachmentPlaceholder | Unbridgeable;
@@ -99,6 +118,10 @@ function done(content: MessageContent): PeopleContent | Unbridgeable {
   const checked = contentSchema.safeParse(content);
   if (!checked.success) return unbridgeable("invalid_content", `result: ${describeIssue(checked.error)}`);
   return { kind: "content", content: checked.data };
+}
+
+function checked(result: MessageContent | Unbridgeable): PeopleContent | Unbridgeable {
+  return "type" in result ? done(result) : result;
 }
 
 function invalid(what: string, error: Parameters<typeof describeIssue>[0]): Unbridgeable {
@@ -173,7 +196,7 @@ function thumbnailOf(info: MatrixMediaInfo | undefined): MediaPlaceholder | unde
 function placeholder(
   source: { mxc: MxcUri; encrypted?: EncryptedFile },
   info: MatrixMediaInfo | undefined,
-  fields: { name?: string; caption?: string; reply_to?: MessageId; mime: string },
+  fields: { name?: string; caption?: string; reply_to?: MessageId; mime: string } & Voice,
 ): AttachmentPlaceholder {
   const name = fields.name === undefined ? undefined : cleanFileName(fields.name);
   const caption = fields.caption?.trim() ? truncateText(fields.caption, MAX_TEXT) : undefined;
@@ -190,6 +213,23 @@ function placeholder(
     ...(caption && { caption }),
     ...(fields.reply_to && { reply_to: fields.reply_to }),
     ...(thumbnail && { thumbnail }),
+    ...(fields.shownAs && { shownAs: fields.shownAs }),
+    ...(fields.waveform && { waveform: fields.waveform }),
+    ...(fields.duration_ms !== undefined &&
+      info?.duration === undefined && { duration_ms: fields.duration_ms }),
+  };
+}
+
+type Voice = Pick<AttachmentPlaceholder, "shownAs" | "waveform" | "duration_ms">;
+
+/** An m.audio flagged as a voice message: its kind, and MSC1767's waveform and duration. */
+function voiceOf(c: MatrixMediaIn): Voice {
+  if (c.msgtype !== "m.audio" || c[VOICE_FLAG] === undefined) return {};
+  const audio = c[AUDIO_FIELD];
+  return {
+    shownAs: "voice",
+    ...(audio?.waveform && { waveform: audio.waveform }),
+    ...(audio?.duration !== undefined && { duration_ms: audio.duration }),
   };
 }
 
@@ -206,6 +246,7 @@ function mediaMessage(content: unknown, rel: MatrixRelatesToIn | undefined, ctx:
     mime: normalizeMime(info?.mimetype, "application/octet-stream"),
     ...(caption !== undefined && { caption }),
     ...(reply_to && { reply_to }),
+    ...voiceOf(parsed.data),
   });
 }
 
@@ -221,6 +262,7 @@ function roomMessage(content: unknown, ctx: MatrixToPeopleContext): ToPeople {
   }
   if (TEXT_MSGTYPES.some((m) => m === msgtype)) return textMessage(content, rel, ctx);
   if (MEDIA_MSGTYPES.some((m) => m === msgtype)) return mediaMessage(content, rel, ctx);
+  if (msgtype === "m.location") return checked(locationToPeople(content, replyTarget(rel, ctx)));
   return unbridgeable("unsupported_type", "unsupported msgtype");
 }
 
@@ -228,7 +270,8 @@ function sticker(content: unknown): ToPeople {
   const parsed = stickerContentSchema.safeParse(content);
   if (!parsed.success) return invalid("m.sticker", parsed.error);
   const { body, url, info } = parsed.data;
-  return placeholder({ mxc: url }, info, { caption: body, mime: normalizeMime(info?.mimetype, "image/png") });
+  const mime = normalizeMime(info?.mimetype, "image/png");
+  return placeholder({ mxc: url }, info, { caption: body, mime, shownAs: "sticker" });
 }
 
 function reaction(content: unknown, ctx: MatrixToPeopleContext): ToPeople {
@@ -268,6 +311,14 @@ export function matrixEventToPeople(event: MatrixEventInput, ctx: MatrixToPeople
       return reaction(event.content, ctx);
     case "m.room.redaction":
       return redaction(event, ctx);
+    case POLL_START_TYPES[0]:
+    case POLL_START_TYPES[1]:
+      return checked(pollStartToPeople(event.content));
+    case POLL_END_TYPES[0]:
+    case POLL_END_TYPES[1]: {
+      const content = (typeof event.content === "object" && event.content) || {};
+      return checked(pollEndToPeople(content as Record<string, unknown>, event.originServerTs, ctx));
+    }
     default:
       return unbridgeable("unsupported_type", "unsupported event type");
   }
@@ -336,5 +387,7 @@ export function attachmentToPeople(
     ...(thumbnail && { thumbnail }),
     ...(placeholder.caption !== undefined && { caption: placeholder.caption }),
     ...(placeholder.reply_to !== undefined && { reply_to: placeholder.reply_to }),
+    ...(placeholder.shownAs !== undefined && { kind: placeholder.shownAs }),
+    ...(placeholder.waveform !== undefined && { waveform: placeholder.waveform }),
   });
 }

@@ -14,6 +14,11 @@
 // - Sizes: one event's content is kept under MAX_MATRIX_CONTENT_BYTES (Matrix
 //   refuses events over 64 KiB), cutting text with a marker.
 // - Types the bridge handles elsewhere (calls, posts, keys) are Unbridgeable here.
+// - A text that is only a location (location.ts) → m.location; a text in
+//   reply to a bridged poll that names its options (polls.ts) → the ghost's vote.
+// - An attachment of kind "sticker" (an image, in a room without encryption)
+//   → m.sticker; of kind "voice" (audio) → m.audio with MSC3245's flag;
+//   an unknown kind → the plain file its mime says.
 import { contentSchema, type BlobRef, type MessageContent } from "../../people/protocol/messages.js";
 import type { MessageId } from "../../people/protocol/ids.js";
 import { fitBudget, normalizeText, type FormattedText } from "./formatted-text.js";
@@ -24,11 +29,17 @@ import {
   type MatrixMediaContent,
   type MatrixMediaInfoOut,
   type MatrixMediaMsgtype,
+  type MatrixLocationContent,
   type MatrixMediaSource,
+  type MatrixStickerContent,
   type MatrixReactionContent,
   type MatrixRelatesTo,
   type MatrixTextContent,
+  AUDIO_FIELD,
+  VOICE_FLAG,
 } from "./matrix-content.js";
+import { formatGeoUri, locationText, parseLocationText } from "./location.js";
+import { matchPollAnswer, pollResponse, type Poll, type PollResponseType } from "./polls.js";
 import type { MatrixEventId } from "./matrix-ids.js";
 import { MAX_THUMBNAIL_BYTES, isThumbnailMime, msgtypeHasThumbnail } from "./thumbnails.js";
 import { unbridgeable, type Unbridgeable } from "./unbridgeable.js";
@@ -38,10 +49,19 @@ export interface PeopleToMatrixContext {
   matrixIdOf(messageId: MessageId): MatrixEventId | undefined;
   /** Byte budget of one event's content; defaults to MAX_MATRIX_CONTENT_BYTES. */
   maxContentBytes?: number;
+  /** The poll a (bridged) Matrix event started, for a reply that may be a vote. */
+  pollOf?(eventId: MatrixEventId): Poll | undefined;
 }
 
 export type ToMatrix =
-  | { kind: "event"; type: "m.room.message"; content: MatrixTextContent | MatrixMediaContent }
+  | {
+      kind: "event";
+      type: "m.room.message";
+      content: MatrixTextContent | MatrixMediaContent | MatrixLocationContent;
+    }
+  | { kind: "event"; type: "m.sticker"; content: MatrixStickerContent }
+  /** A ghost's vote in a Matrix poll (`m.poll.response` or MSC3381's). */
+  | { kind: "event"; type: PollResponseType; content: Record<string, unknown> }
   | { kind: "event"; type: "m.reaction"; content: MatrixReactionContent }
   | { kind: "redaction"; redacts: MatrixEventId; reason?: string }
   /** Read receipts: the bridge marks the latest of these read for the ghost. */
@@ -88,7 +108,7 @@ function replyRelation(replyTo: string | undefined, ctx: PeopleToMatrixContext):
   return eventId === undefined ? undefined : { "m.in_reply_to": { event_id: eventId } };
 }
 
-function message(content: MatrixTextContent | MatrixMediaContent): ToMatrix {
+function message(content: MatrixTextContent | MatrixMediaContent | MatrixLocationContent): ToMatrix {
   return { kind: "event", type: "m.room.message", content };
 }
 
@@ -123,6 +143,24 @@ export const PEOPLE_TO_MATRIX: {
     const text = matrixText(content, budgetOf(ctx));
     if (isEmpty(text)) return unbridgeable("nothing_to_bridge", "empty message");
     const rel = replyRelation(content.reply_to, ctx);
+    const vote = rel && pollVote(content.body, rel["m.in_reply_to"]!.event_id, ctx);
+    if (vote) return vote;
+    const location = content.html === undefined ? parseLocationText(content.body) : undefined;
+    if (location) {
+      const uri = formatGeoUri(location.point);
+      const body = locationText(location);
+      return message({
+        msgtype: "m.location",
+        body,
+        geo_uri: uri,
+        "org.matrix.msc3488.location": {
+          uri,
+          ...(location.description && { description: location.description }),
+        },
+        "org.matrix.msc1767.text": body,
+        ...(rel && { "m.relates_to": rel }),
+      });
+    }
     return message({ ...textContent(text), ...(rel && { "m.relates_to": rel }) });
   },
   edit: (content, ctx) => {
@@ -170,6 +208,15 @@ export const PEOPLE_TO_MATRIX: {
     return { kind: "transfer", blob: content.blob, ...(thumbnail && { thumbnail }) };
   },
 };
+
+/** A reply naming options of the poll it answers: the ghost's vote. */
+function pollVote(body: string, eventId: MatrixEventId, ctx: PeopleToMatrixContext): ToMatrix | undefined {
+  const poll = ctx.pollOf?.(eventId);
+  const ids = poll && matchPollAnswer(poll, body);
+  if (!poll || !ids) return undefined;
+  const { type, content } = pollResponse(poll, eventId, ids);
+  return { kind: "event", type, content };
+}
 
 function isConverted(type: string): type is keyof typeof PEOPLE_TO_MATRIX {
   return Object.hasOwn(PEOPLE_TO_MATRIX, type);
@@ -244,19 +291,34 @@ export function attachmentToMatrix(
       parsed.success ? "not an attachment" : describeIssue(parsed.error),
     );
   }
-  const { blob, thumbnail, caption, reply_to } = parsed.data;
+  const { blob, thumbnail, caption, reply_to, kind, waveform } = parsed.data;
   const msgtype = msgtypeOf(blob.mime);
   const name = blob.name === undefined ? undefined : cleanFileName(blob.name);
   const cap = caption?.trim() ? truncateText(caption, Math.floor(budgetOf(ctx) / 2), jsonBytes) : undefined;
-  // Matrix 1.10: with a `filename`, a different `body` is the caption.
-  const body = cap ?? name ?? msgtype.slice(2);
   const rel = replyRelation(reply_to, ctx);
+  const info = mediaInfo(blob, msgtype, thumbnail, uploaded);
+  // m.sticker has no `file`: in an encrypted room a sticker shows as an image.
+  if (kind === "sticker" && msgtype === "m.image" && "url" in uploaded.media) {
+    const body = cap ?? name ?? "sticker";
+    const content = { body, url: uploaded.media.url, info, ...(rel && { "m.relates_to": rel }) };
+    return { kind: "event", type: "m.sticker", content };
+  }
+  // Matrix 1.10: with a `filename`, a different `body` is the caption.
+  const voice = kind === "voice" && msgtype === "m.audio";
+  const body = cap ?? name ?? (voice ? "Voice message" : msgtype.slice(2));
   return message({
     msgtype,
     body,
     ...(name !== undefined && { filename: name }),
     ...("url" in uploaded.media ? { url: uploaded.media.url } : { file: uploaded.media.file }),
-    info: mediaInfo(blob, msgtype, thumbnail, uploaded),
+    info,
+    ...(voice && {
+      [VOICE_FLAG]: {},
+      [AUDIO_FIELD]: {
+        ...(blob.duration_ms !== undefined && { duration: blob.duration_ms }),
+        ...(waveform && { waveform }),
+      },
+    }),
     ...(rel && { "m.relates_to": rel }),
   });
 }

@@ -24,7 +24,9 @@ import { REFUSAL } from "../bot.js";
 import type { Logger } from "../logger.js";
 import { type EphemeralEvent, type GhostSide, type RoomEvent } from "../matrix-side.js";
 import type { BridgeMetrics } from "../metrics.js";
-import type { MatrixUserId } from "../model/matrix-ids.js";
+import { isMatrixEventId, type MatrixUserId } from "../model/matrix-ids.js";
+import { POLL_END_TYPES, pollReference } from "../model/polls.js";
+import { pollHistory } from "./poll-reader.js";
 import { MAX_THUMBNAIL_BYTES } from "../model/thumbnails.js";
 import {
   attachmentToPeople,
@@ -218,10 +220,8 @@ export class MatrixToPeopleFlow {
   private async bridge(event: RoomEvent, portal: PortalView): Promise<void> {
     const account = await this.o.people.accountFor(portal.matrixUser);
     const ctx = await this.context(event, portal, account.address);
-    const result = matrixEventToPeople(
-      { type: event.type, content: event.content, redacts: event.redacts },
-      ctx,
-    );
+    const { type, content: eventContent, redacts, originServerTs } = event;
+    const result = matrixEventToPeople({ type, content: eventContent, redacts, originServerTs }, ctx);
     if (result.kind === "unbridgeable") {
       this.o.log.debug(
         { room: portal.roomId, eventId: event.eventId, reason: result.reason, detail: result.detail },
@@ -304,7 +304,14 @@ export class MatrixToPeopleFlow {
         .filter((r) => !own || r.peopleSender === self)
         .map((r) => [r.matrixEventId, r.peopleMessageId as MessageId]),
     );
-    return { peopleIdOf: (id) => map.get(id) };
+    // A poll's end carries its results: the poll and its votes, read from the homeserver.
+    const pollId = POLL_END_TYPES.some((t) => t === event.type) ? pollReference(event.content) : undefined;
+    const ghost = this.o.ghosts.ghostId(portal.noticeGhost);
+    const poll =
+      pollId && isMatrixEventId(pollId) && map.has(pollId)
+        ? await pollHistory(this.o.ghosts, ghost, portal.roomId, pollId)
+        : undefined;
+    return { peopleIdOf: (id) => map.get(id), pollOf: (id) => (id === pollId ? poll : undefined) };
   }
 
   private async undeliverable(

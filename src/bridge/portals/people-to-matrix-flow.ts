@@ -29,7 +29,6 @@
 // bridge refuses (too many addresses, an address without a People account) is
 // logged, counted `refused` and acknowledged, with nothing written. Not bridged
 // yet, and said so in the log: messages from the account's own other devices.
-import type { MessageId } from "../../people/protocol/ids.js";
 import type { BlobRef } from "../../people/protocol/messages.js";
 import { isPeopleError } from "../../people/errors.js";
 import { errorCode, isTransient } from "../../people/transient.js";
@@ -57,6 +56,7 @@ import { classifyAttachmentFailure, gaveUpText, unfetchableText } from "./delive
 import { bridgeRegistry } from "../core/features/index.js";
 import type { FeatureRegistry } from "../core/router.js";
 import { answerWithNotice } from "./people-notices.js";
+import { toMatrixContext } from "./to-matrix-context.js";
 import { isBridgeError } from "../errors.js";
 
 export interface PeopleToMatrixHooks {
@@ -84,6 +84,8 @@ export interface PeopleToMatrixOptions {
 }
 
 const DEFAULT_MAX_MEDIA_BYTES = 100 * 1024 * 1024;
+/** Follows the sender's address. */
+export const EMPTY_TEXT = "sent an empty message (only spaces): there is nothing to show.";
 /** The caption of a file that could not be brought here is sent alone, cut to this (well inside Matrix's 64 KiB). */
 const MAX_CAPTION = 16_000;
 
@@ -191,6 +193,12 @@ export class PeopleToMatrixFlow {
       return false;
     }
     if (result.kind === "unbridgeable") {
+      // An empty (whitespace-only) text is told, as it is to a Matrix sender (README, "What is bridged").
+      if (
+        result.reason === "nothing_to_bridge" &&
+        (await answerWithNotice(this.o, account, m, set, EMPTY_TEXT, log))
+      )
+        return false;
       this.count("unbridgeable");
       this.o.metrics.failed("to_matrix", result.reason);
       log.debug(
@@ -322,7 +330,6 @@ export class PeopleToMatrixFlow {
     }
   }
 
-  /** The thumbnail's mxc URI; one People cannot give (gone, not matching its hash) is left out. */
   /** Uploads as the ghost: encrypted with a `file` object into an encrypted room, plain otherwise. */
   private async upload(
     ghost: ReturnType<GhostSide["ghostId"]>,
@@ -339,6 +346,7 @@ export class PeopleToMatrixFlow {
     return media as MatrixMediaSource;
   }
 
+  /** The thumbnail's mxc URI; one People cannot give (gone, not matching its hash) is left out. */
   private async thumbnail(
     ref: BlobRef,
     ghost: ReturnType<GhostSide["ghostId"]>,
@@ -377,18 +385,9 @@ export class PeopleToMatrixFlow {
     }
   }
 
-  /** The Matrix ids of the messages this one points at; edits and redactions only the sender's own. */
-  private async context(m: IncomingMessage, roomId: string | undefined): Promise<PeopleToMatrixContext> {
-    const ids = referencedMessages(m.content);
-    if (!roomId || ids.length === 0) return { matrixIdOf: () => undefined };
-    const own = m.content.type === "edit" || m.content.type === "redaction";
-    const rows = await this.o.messages.messagesInRoom(roomId, ids);
-    const map = new Map<MessageId, MatrixEventId>(
-      rows
-        .filter((r) => !own || r.peopleSender === m.from)
-        .map((r) => [r.peopleMessageId as MessageId, r.matrixEventId as MatrixEventId]),
-    );
-    return { matrixIdOf: (id) => map.get(id) };
+  /** The Matrix ids of the messages this one points at (to-matrix-context.ts). */
+  private context(m: IncomingMessage, roomId: string | undefined): Promise<PeopleToMatrixContext> {
+    return toMatrixContext(this.o, m, roomId);
   }
 
   private count(outcome: string): void {

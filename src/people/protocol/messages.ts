@@ -72,6 +72,13 @@ export const blobRefSchema = z.strictObject({
 });
 export type BlobRef = z.infer<typeof blobRefSchema>;
 
+/** The attachment kinds this version knows; any other well-formed kind is shown as a plain file. */
+export const ATTACHMENT_KINDS = ["voice", "sticker"] as const;
+export type AttachmentKind = (typeof ATTACHMENT_KINDS)[number];
+/** Open on purpose: a later kind must not make this version refuse the whole message. */
+const attachmentKind = z.string().regex(/^[a-z][a-z0-9_]{0,31}$/);
+export const MAX_WAVEFORM = 1024;
+
 export const contentSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("text"), ...formattedText, reply_to: id16.optional() }),
   z.strictObject({ type: z.literal("edit"), target: id16, ...formattedText }),
@@ -89,6 +96,13 @@ export const contentSchema = z.discriminatedUnion("type", [
     thumbnail: blobRefSchema.optional(),
     caption: z.string().max(MAX_TEXT).optional(),
     reply_to: id16.optional(),
+    /**
+     * How to show it (ATTACHMENT_KINDS): a client that does not know the kind shows the blob as
+     * the plain file its mime says, so a new kind never hides a message from such a client.
+     */
+    kind: attachmentKind.optional(),
+    /** A voice message's waveform: amplitudes 0–1024 over its duration. */
+    waveform: z.array(z.number().int().min(0).max(1024)).max(MAX_WAVEFORM).optional(),
   }),
   z.strictObject({
     type: z.literal("group_key"),

@@ -1,22 +1,22 @@
-// Polls have no People form: starting one in a portal is answered with a
-// notice; answers and ends of polls follow a start that was already answered.
-import { ignored, noticed, type Feature } from "./feature.js";
+// Polls, as texts (People has no poll): a poll's start becomes the question
+// and its numbered options, its end the results; a People reply to the poll's
+// text that names an option becomes the ghost's vote (model/polls.ts). A
+// Matrix user's vote stays in Matrix: it is counted in the results the end sends.
+import { bridged, ignored, type Feature } from "./feature.js";
 
-export const POLLS_TEXT =
-  "Polls cannot be sent to People yet; write the question and its options as a message.";
-const FOLLOWS = "answers or ends a poll, and the poll's start was already answered with a notice";
+const VOTES =
+  "a Matrix user's vote: People has no polls to vote in; it is counted in the results sent when the poll ends";
 
 export const POLLS: Feature = {
   name: "polls",
   claims: [
-    ...noticed("matrix.room", POLLS_TEXT, "org.matrix.msc3381.poll.start", "m.poll.start"),
-    ...ignored(
+    ...bridged(
       "matrix.room",
-      FOLLOWS,
-      "org.matrix.msc3381.poll.response",
+      "org.matrix.msc3381.poll.start",
+      "m.poll.start",
       "org.matrix.msc3381.poll.end",
-      "m.poll.response",
       "m.poll.end",
     ),
+    ...ignored("matrix.room", VOTES, "org.matrix.msc3381.poll.response", "m.poll.response"),
   ],
 };
