@@ -1,9 +1,10 @@
 // The feature registry (src/bridge/core): every type the bridge can receive,
 // from either side, has an owner and an explicit fate (bridged, answered with
 // a notice, or ignored with a reason), and two features claiming one type
-// stop the start. Then the flows follow those fates: a poll, a call and a
-// whitespace-only message are answered; a People call offer is told once; a
-// post notice is ignored without counting as a failure.
+// stop the start. Then the flows follow those fates: a call and a
+// whitespace-only message are answered, a poll is bridged as text; a People
+// call offer and a whitespace-only People text are told once; a post notice is
+// ignored without counting as a failure.
 import assert from "node:assert/strict";
 import { BRIDGE_FEATURES, bridgeRegistry } from "../../src/bridge/core/features/index.js";
 import type { ClaimSide, Feature } from "../../src/bridge/core/features/feature.js";
@@ -130,15 +131,30 @@ describe("feature registry", function () {
     });
   }
 
-  it("answers polls, calls and encrypted events with a notice; bridges messages and media", function () {
+  it("answers calls and encrypted events with a notice; bridges messages, media, locations and polls", function () {
     const fate = (type: string, content: Record<string, unknown> = {}) =>
       registry.roomEventFate(type, content).kind;
-    assert.equal(fate("org.matrix.msc3381.poll.start"), "notice");
-    assert.equal(fate("m.poll.start"), "notice");
+    for (const type of [
+      "org.matrix.msc3381.poll.start",
+      "m.poll.start",
+      "org.matrix.msc3381.poll.end",
+      "m.poll.end",
+    ])
+      assert.equal(fate(type), "bridged", type);
+    assert.equal(fate("m.poll.response"), "ignored");
+    assert.equal(fate("org.matrix.msc3381.poll.response"), "ignored");
     assert.equal(fate("m.call.invite"), "notice");
     assert.equal(fate("m.room.encrypted"), "notice");
-    assert.equal(fate("m.room.message", { msgtype: "m.location" }), "notice");
-    for (const msgtype of ["m.text", "m.notice", "m.emote", "m.image", "m.file", "m.audio", "m.video"])
+    for (const msgtype of [
+      "m.text",
+      "m.notice",
+      "m.emote",
+      "m.image",
+      "m.file",
+      "m.audio",
+      "m.video",
+      "m.location",
+    ])
       assert.equal(fate("m.room.message", { msgtype }), "bridged", msgtype);
     // An unknown msgtype goes to the messages converter, which answers it.
     assert.equal(fate("m.room.message", { msgtype: "org.example.odd" }), "bridged");
@@ -157,7 +173,7 @@ describe("feature registry", function () {
   it("refuses two features that claim one type, naming both", function () {
     const rival: Feature = {
       name: "rival-polls",
-      claims: [{ side: "matrix.room", type: "m.poll.start", fate: { kind: "bridged" } }],
+      claims: [{ side: "matrix.room", type: "m.poll.start", fate: { kind: "notice", text: "no polls" } }],
     };
     assert.throws(
       () => bridgeRegistry([rival]),
@@ -199,26 +215,45 @@ const event = (type: string, content: Record<string, unknown>): RoomEvent => ({
 });
 
 describe("the flows follow the fates", function () {
-  it("answers a poll, a call invite and a whitespace-only message with a notice each, sending nothing", async function () {
+  it("answers a call invite and a whitespace-only message with a notice each, and bridges a poll as text", async function () {
     const s = setup();
     const portal = { roomId: "!p:hs.test", matrixUser: ALICE, peopleAddress: JOE, createdAt: 1 };
     await s.portals.put(portal);
     const poll = event("org.matrix.msc3381.poll.start", {
-      "org.matrix.msc3381.poll.start": { question: { "org.matrix.msc1767.text": "Lunch?" }, answers: [] },
+      "org.matrix.msc3381.poll.start": {
+        question: { "org.matrix.msc1767.text": "Lunch?" },
+        answers: [{ id: "y", "org.matrix.msc1767.text": "Yes" }],
+      },
     });
     const call = event("m.call.invite", { call_id: "c1", version: "1", lifetime: 60000 });
     const blank = event("m.room.message", { msgtype: "m.text", body: " \n\t " });
     const hangup = event("m.call.hangup", { call_id: "c1", version: "1" });
     for (const e of [poll, call, blank, hangup]) await s.toPeople.handle(e, portal);
     const notices = s.ghosts.notices();
-    assert.equal(notices.length, 3, notices.join(" | "));
-    assert.match(notices[0]!, /^Not delivered to joe@other.test: Polls cannot be sent to People yet/);
+    assert.equal(notices.length, 2, notices.join(" | "));
     assert.match(
-      notices[1]!,
+      notices[0]!,
       /^Not delivered to joe@other.test: Calls to People addresses are not bridged yet/,
     );
-    assert.match(notices[2]!, /Not delivered to joe@other.test: The message is empty/);
-    assert.equal((await s.people.accountFor(ALICE)).sent.length, 0);
+    assert.match(notices[1]!, /Not delivered to joe@other.test: The message is empty/);
+    const sent = (await s.people.accountFor(ALICE)).sent;
+    assert.equal(sent.length, 1);
+    assert.deepEqual(sent[0]!.content, {
+      type: "text",
+      body: "📊 Poll: Lunch?\n1. Yes\nReply to this message with the number or the text of your answer.",
+    });
+  });
+
+  it("tells a whitespace-only People text once in the DM portal, as a Matrix one is told", async function () {
+    const s = setup();
+    const alice = await s.people.accountFor(ALICE);
+    const m = incoming({ from: JOE, to: [alice.address], content: { type: "text", body: " \n\t " } });
+    await s.toMatrix.handle(alice, m);
+    await s.toMatrix.handle(alice, m);
+    assert.deepEqual(s.ghosts.notices(), [
+      "joe@other.test sent an empty message (only spaces): there is nothing to show.",
+    ]);
+    assert.ok(await s.messages.byMessage(JOE, m.id), "the notice is what the message maps to");
   });
 
   it("tells a People call offer once in the DM portal, and ignores the rest of the signalling and post notices", async function () {

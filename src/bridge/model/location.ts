@@ -59,9 +59,10 @@ export function parseGeoUri(input: string): GeoPoint | undefined {
 /** -0 reads oddly in a URI and compares unequal in tests. */
 const clean = (n: number): number => (Object.is(n, -0) ? 0 : n);
 
-/** Shortest decimal form, at most 7 places (about a centimeter). */
+/** Plain decimal (never an exponent, which geo URIs do not allow), at most 7 places (about a centimeter). */
 function coord(n: number): string {
-  return String(clean(Number(n.toFixed(7))));
+  const fixed = clean(Number(n.toFixed(7))).toFixed(7);
+  return fixed.replace(/\.?0+$/, "");
 }
 
 export function formatGeoUri(p: GeoPoint): string {
