@@ -244,11 +244,7 @@ describe("Bridge extras on a real Synapse: ghost profiles, thumbnails, metrics",
     );
     await joeSays("counted back");
     // Not bridgeable: answered with a notice, and counted as a failure with its reason.
-    await client.sendEvent(portal, "m.room.message", {
-      msgtype: "m.location",
-      body: "here",
-      geo_uri: "geo:1,2",
-    });
+    await client.sendEvent(portal, "m.room.message", { msgtype: "org.example.hologram", body: "here" });
 
     const toPeople = 'bridge_messages_total{direction="to_people",kind="text"}';
     const toMatrix = 'bridge_messages_total{direction="to_matrix",kind="text"}';
