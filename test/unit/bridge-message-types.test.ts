@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { MessageId } from "../../src/people/protocol/ids";
 import { contentSchema, type MessageContent } from "../../src/people/protocol/messages";
+import { summary } from "../../src/people/cli/render";
 import type { MatrixEventId, MxcUri } from "../../src/bridge/model/matrix-ids";
 import {
   attachmentToPeople,
@@ -92,6 +93,14 @@ describe("message types: the People message schema", function () {
     assert.ok(contentSchema.safeParse({ ...base, kind: "sticker" }).success);
     // A kind this version does not know is still a message it shows (as a plain file).
     assert.ok(contentSchema.safeParse({ ...base, kind: "video_note" }).success);
+  });
+  it("the people CLI names a voice message and a sticker, and shows an unknown kind as the file", function () {
+    const voice = { ...base, kind: "voice" } as MessageContent;
+    assert.equal(summary(voice), "[voice: attachment, 1.2 KB, audio/ogg]");
+    assert.equal(
+      summary({ ...base, kind: "video_note" } as MessageContent),
+      "[attachment, 1.2 KB, audio/ogg]",
+    );
   });
   it("refuses a malformed kind or waveform", function () {
     for (const bad of [

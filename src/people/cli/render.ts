@@ -22,7 +22,7 @@ export interface MessageJson {
   reaction?: string;
   reason?: string;
   caption?: string;
-  attachment?: { name?: string; mime: string; size: number; server: string };
+  attachment?: { name?: string; mime: string; size: number; server: string; kind?: string };
 }
 
 /** What people write to each other; group keys, post notices, call signalling and the like are the client's own. */
@@ -67,6 +67,7 @@ export function messageJson(m: InboxEntry): MessageJson {
           mime: c.blob.mime,
           size: c.blob.size,
           server: c.blob.server,
+          ...(c.kind !== undefined ? { kind: c.kind } : {}),
         },
         ...(c.caption !== undefined ? { caption: c.caption } : {}),
         ...(c.reply_to ? { reply_to: c.reply_to } : {}),
@@ -91,7 +92,9 @@ export function summary(content: MessageContent): string {
     case "attachment": {
       const name = content.blob.name !== undefined ? oneLine(content.blob.name) : "attachment";
       const caption = content.caption ? ` ${oneLine(content.caption)}` : "";
-      return `[${name}, ${formatSize(content.blob.size)}, ${oneLine(content.blob.mime)}]${caption}`;
+      // A kind this client does not know shows as the plain file it is.
+      const kind = content.kind === "voice" || content.kind === "sticker" ? `${content.kind}: ` : "";
+      return `[${kind}${name}, ${formatSize(content.blob.size)}, ${oneLine(content.blob.mime)}]${caption}`;
     }
     default:
       return `(${content.type})`;
