@@ -366,6 +366,21 @@ describe("message types: People → Matrix", function () {
       assert.equal(peopleToMatrix(content, toMatrixCtx).kind, kind, type);
   });
 
+  it("a text with a mention in its HTML keeps the mention's link; a whitespace-only text is nothing to bridge", function () {
+    const html = '<a href="https://matrix.to/#/@alice:hs.example">Alice</a>: lunch?';
+    const e = event(peopleToMatrix({ type: "text", body: "Alice: lunch?", html }, toMatrixCtx));
+    assert.deepEqual(e.content, {
+      msgtype: "m.text",
+      body: "Alice: lunch?",
+      format: "org.matrix.custom.html",
+      formatted_body: html,
+    });
+    for (const body of [" ", "\n\t "]) {
+      const r = peopleToMatrix({ type: "text", body }, toMatrixCtx);
+      assert.equal((r as { reason?: string }).reason, "nothing_to_bridge");
+    }
+  });
+
   it("an attachment of kind voice → m.audio with MSC3245's flag, the duration and the waveform", function () {
     const e = event(
       attachmentToMatrix(audio({ kind: "voice", waveform: [1, 2, 3] }), { media: url }, toMatrixCtx),
