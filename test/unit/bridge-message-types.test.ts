@@ -170,6 +170,13 @@ describe("message types: Matrix → People", function () {
     assert.equal(odd.kind, "voice");
     assert.equal(odd.waveform, undefined);
   });
+  it("a waveform longer than People carries keeps each stretch's peak", function () {
+    const long = Array.from({ length: 4096 }, (_, i) => (i % 4 === 3 ? 900 : 10));
+    const p = placeholder(toPeople(msg({ ...voice, "org.matrix.msc1767.audio": { waveform: long } })));
+    assert.equal(p.waveform?.length, 1024);
+    assert.ok(p.waveform!.every((a) => a === 900));
+    assert.ok(contentSchema.safeParse(people(attachmentToPeople(p, UPLOAD))).success);
+  });
   it("an m.image with the voice flag is not a voice message", function () {
     const p = placeholder(toPeople(msg({ ...voice, msgtype: "m.image", info: { mimetype: "image/png" } })));
     assert.equal(p.shownAs, undefined);

@@ -76,7 +76,7 @@ export const textContentSchema = z.object({
 /** MSC1767 audio: a voice message's duration (ms) and waveform (0–1024 each). */
 const audioSchema = z.object({
   duration: count(2 ** 40),
-  waveform: advisory(z.array(z.number().int().min(0).max(1024)).max(1024)),
+  waveform: advisory(z.array(z.number().int().min(0).max(1024)).max(65_536)),
 });
 
 export const VOICE_FLAG = "org.matrix.msc3245.voice";

@@ -1,8 +1,15 @@
-// Matrix locations and polls → People text (People has neither type). Pure;
-// matrix-to-people.ts calls these and gives every result its final check.
+// Matrix locations and polls → People text (People has neither type), and a
+// voice message's People fields. Pure; matrix-to-people.ts calls these and
+// gives every result its final check.
 import type { MessageId } from "../../people/protocol/ids.js";
-import type { MessageContent } from "../../people/protocol/messages.js";
-import { describeIssue, locationContentSchema } from "./matrix-content.js";
+import { MAX_WAVEFORM, type MessageContent } from "../../people/protocol/messages.js";
+import {
+  AUDIO_FIELD,
+  VOICE_FLAG,
+  describeIssue,
+  locationContentSchema,
+  type MatrixMediaIn,
+} from "./matrix-content.js";
 import { isMatrixEventId, type MatrixEventId } from "./matrix-ids.js";
 import { locationText, parseGeoUri } from "./location.js";
 import {
@@ -74,4 +81,31 @@ export function pollEndToPeople(
   const poll = history && parsePollStart(history.start.content);
   const body = poll ? pollEndText(poll, tallyPoll(poll, history.responses, endTs)) : pollEndFallback(content);
   return { type: "text", body, reply_to: target };
+}
+
+/** What a voice message adds to its attachment: People's kind, waveform and duration. */
+export interface Voice {
+  shownAs?: "voice" | "sticker";
+  waveform?: number[];
+  duration_ms?: number;
+}
+
+/** At most People's MAX_WAVEFORM amplitudes: a longer waveform keeps each stretch's peak. */
+function fitWaveform(w: number[]): number[] {
+  if (w.length <= MAX_WAVEFORM) return w;
+  const step = w.length / MAX_WAVEFORM;
+  return Array.from({ length: MAX_WAVEFORM }, (_, i) =>
+    Math.max(...w.slice(Math.floor(i * step), Math.floor((i + 1) * step))),
+  );
+}
+
+/** An m.audio flagged as a voice message (MSC3245): its kind, and MSC1767's waveform and duration. */
+export function voiceOf(c: MatrixMediaIn): Voice {
+  if (c.msgtype !== "m.audio" || c[VOICE_FLAG] === undefined) return {};
+  const audio = c[AUDIO_FIELD];
+  return {
+    shownAs: "voice",
+    ...(audio?.waveform && { waveform: fitWaveform(audio.waveform) }),
+    ...(audio?.duration !== undefined && { duration_ms: audio.duration }),
+  };
 }

@@ -34,10 +34,7 @@ import {
   stickerContentSchema,
   textContentSchema,
   typingContentSchema,
-  AUDIO_FIELD,
-  VOICE_FLAG,
   type EncryptedFile,
-  type MatrixMediaIn,
   type MatrixMediaInfo,
   type MatrixRelatesToIn,
 } from "./matrix-content.js";
@@ -46,7 +43,9 @@ import {
   locationToPeople,
   pollEndToPeople,
   pollStartToPeople,
+  voiceOf,
   type PollHistory,
+  type Voice,
 } from "./matrix-extras-to-people.js";
 import { POLL_END_TYPES, POLL_START_TYPES } from "./polls.js";
 import { stripPlainReplyFallback } from "./reply-fallback.js";
@@ -217,19 +216,6 @@ function placeholder(
     ...(fields.waveform && { waveform: fields.waveform }),
     ...(fields.duration_ms !== undefined &&
       info?.duration === undefined && { duration_ms: fields.duration_ms }),
-  };
-}
-
-type Voice = Pick<AttachmentPlaceholder, "shownAs" | "waveform" | "duration_ms">;
-
-/** An m.audio flagged as a voice message: its kind, and MSC1767's waveform and duration. */
-function voiceOf(c: MatrixMediaIn): Voice {
-  if (c.msgtype !== "m.audio" || c[VOICE_FLAG] === undefined) return {};
-  const audio = c[AUDIO_FIELD];
-  return {
-    shownAs: "voice",
-    ...(audio?.waveform && { waveform: audio.waveform }),
-    ...(audio?.duration !== undefined && { duration_ms: audio.duration }),
   };
 }
 
