@@ -2,7 +2,7 @@
 // carries a key: an attachment is described by name, type and size (the blob
 // key stays in the store, and `people download <id>` uses it there).
 import type { InboxEntry } from "../client/local-store.js";
-import type { MessageContent } from "../protocol/messages.js";
+import { ATTACHMENT_KINDS, type MessageContent } from "../protocol/messages.js";
 import { clean, formatSize, formatTime, iso, oneLine } from "./output.js";
 
 export interface MessageJson {
@@ -93,7 +93,8 @@ export function summary(content: MessageContent): string {
       const name = content.blob.name !== undefined ? oneLine(content.blob.name) : "attachment";
       const caption = content.caption ? ` ${oneLine(content.caption)}` : "";
       // A kind this client does not know shows as the plain file it is.
-      const kind = content.kind === "voice" || content.kind === "sticker" ? `${content.kind}: ` : "";
+      const known = ATTACHMENT_KINDS.find((k) => k === content.kind);
+      const kind = known ? `${known}: ` : "";
       return `[${kind}${name}, ${formatSize(content.blob.size)}, ${oneLine(content.blob.mime)}]${caption}`;
     }
     default:

@@ -74,7 +74,6 @@ export type BlobRef = z.infer<typeof blobRefSchema>;
 
 /** The attachment kinds this version knows; any other well-formed kind is shown as a plain file. */
 export const ATTACHMENT_KINDS = ["voice", "sticker"] as const;
-export type AttachmentKind = (typeof ATTACHMENT_KINDS)[number];
 /** Open on purpose: a later kind must not make this version refuse the whole message. */
 const attachmentKind = z.string().regex(/^[a-z][a-z0-9_]{0,31}$/);
 export const MAX_WAVEFORM = 1024;
