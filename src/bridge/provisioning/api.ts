@@ -94,9 +94,10 @@ export function provisioningHandler(
     else router.post(path.replace(/^\/v3/, ""), handle);
   }
   app.use(router.routes());
+  // A known path with another method: 405 (allowedMethods looks after the fallback's 404).
   app.use(router.allowedMethods({ throw: true }));
-  app.use(() => {
-    throw provisioningError("M_UNRECOGNIZED", "no such provisioning endpoint");
+  app.use((ctx) => {
+    ctx.status = 404;
   });
   const callback = app.callback();
   return (req, res) => void callback(req, res);
@@ -110,6 +111,9 @@ function errors(log: Logger) {
   return async (ctx: Context, next: Next): Promise<void> => {
     try {
       await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        throw provisioningError("M_UNRECOGNIZED", "no such provisioning endpoint");
+      }
     } catch (err) {
       // koa-router's 405 (a known path, another method).
       const e = err as { status?: unknown };
