@@ -13,6 +13,7 @@ import type { Logger } from "../logger.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
 import type { Permissions } from "../permissions.js";
 import type { ProvisioningBackend } from "./backend.js";
+import { isBridgeError } from "../errors.js";
 import { answerFor, provisioningError } from "./errors.js";
 import {
   MAX_BODY_BYTES,
@@ -118,7 +119,7 @@ function errors(log: Logger) {
       // koa-router's 405 (a known path, another method).
       const e = err as { status?: unknown };
       const answer =
-        e?.status === 405 || e?.status === 501
+        !isBridgeError(err) && (e?.status === 405 || e?.status === 501)
           ? {
               status: 405,
               body: { errcode: "M_UNRECOGNIZED", error: "method not allowed" },
