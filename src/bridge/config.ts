@@ -219,11 +219,13 @@ export const bridgeConfigSchema = z
         });
       }
     }
-    if (c.provisioning.prefix.startsWith("/_matrix/app/")) {
+    // The prefix takes every path under it, so it must not cover the homeserver's (or lie within them).
+    const [prefix, app] = [c.provisioning.prefix, "/_matrix/app"];
+    if (prefix === app || prefix.startsWith(`${app}/`) || app.startsWith(`${prefix}/`)) {
       ctx.addIssue({
         code: "custom",
         path: ["provisioning", "prefix"],
-        message: "must not be under /_matrix/app/, where the homeserver talks to the appservice",
+        message: "must not overlap /_matrix/app, where the homeserver talks to the appservice",
       });
     }
     if (c.database.engine === "sqlite" && c.database.connection.includes("://")) {

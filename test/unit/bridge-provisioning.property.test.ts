@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
+import { parseBridgeConfig } from "../../src/bridge/config.js";
 import { isBridgeError } from "../../src/bridge/errors.js";
 import { ERRCODES, answerFor } from "../../src/bridge/provisioning/errors.js";
 import {
@@ -198,6 +199,40 @@ describe("provisioning secret", function () {
     assert.ok(!provisioningSecret(configured, dir)!.matches(text));
     writeFileSync(path, "short\n");
     assert.throws(() => provisioningSecret("generate", dir), /no provisioning secret/);
+  });
+});
+
+describe("provisioning config", function () {
+  const base = {
+    homeserver: { url: "http://127.0.0.1:8008", domain: "hs.test" },
+    people: { domain: "people.test" },
+  };
+
+  it("defaults to a generated secret under /_matrix/provision", function () {
+    assert.deepEqual(parseBridgeConfig(base).provisioning, {
+      prefix: "/_matrix/provision",
+      shared_secret: "generate",
+    });
+  });
+
+  it("refuses a short secret and a prefix that would take the homeserver's paths, naming the key", function () {
+    for (const [provisioning, key] of [
+      [{ shared_secret: "too-short" }, "provisioning.shared_secret"],
+      [{ prefix: "/_matrix" }, "provisioning.prefix"],
+      [{ prefix: "/_matrix/app/v1/x" }, "provisioning.prefix"],
+      [{ prefix: "no-slash" }, "provisioning.prefix"],
+      [{ prefix: "/trailing/" }, "provisioning.prefix"],
+    ] as const) {
+      assert.throws(
+        () => parseBridgeConfig({ ...base, provisioning }),
+        (err: Error) => err.message.includes(key),
+        JSON.stringify(provisioning),
+      );
+    }
+    assert.equal(
+      parseBridgeConfig({ ...base, provisioning: { shared_secret: "disable" } }).provisioning.shared_secret,
+      "disable",
+    );
   });
 });
 
