@@ -126,6 +126,14 @@ describe("provisioning API on a real Synapse and a second People server", functi
     refused(await call("GET", "/v3/login/flows"), 501, "PEOPLE.NOT_YET");
     refused(await call("POST", "/v3/logout/all"), 501, "PEOPLE.NOT_YET");
     refused(await call("POST", `/v3/follow/${JOE}`), 501, "PEOPLE.NOT_YET");
+    // A browser's preflight needs no secret; the answer lets the bearer header through.
+    const port = started().bridge.handle.appservicePort;
+    const preflight = await fetch(`http://127.0.0.1:${port}/_matrix/provision/v3/whoami`, {
+      method: "OPTIONS",
+    });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers.get("access-control-allow-origin"), "*");
+    assert.match(preflight.headers.get("access-control-allow-headers") ?? "", /Authorization/);
   });
 
   // --- whoami, resolve ---------------------------------------------------------

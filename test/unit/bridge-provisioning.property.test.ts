@@ -8,6 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { parseBridgeConfig } from "../../src/bridge/config.js";
+import { provisioningApi } from "../../src/bridge/provisioning/mount.js";
+import { silentLog } from "../helpers/portal-fakes.js";
 import { isBridgeError } from "../../src/bridge/errors.js";
 import { ERRCODES, answerFor } from "../../src/bridge/provisioning/errors.js";
 import {
@@ -233,6 +235,28 @@ describe("provisioning config", function () {
       parseBridgeConfig({ ...base, provisioning: { shared_secret: "disable" } }).provisioning.shared_secret,
       "disable",
     );
+  });
+});
+
+describe("provisioning API mount", function () {
+  it('is not mounted with shared_secret "disable", and is with "generate"', function () {
+    const dir = mkdtempSync(join(tmpdir(), "prov-mount-"));
+    try {
+      const config = (shared_secret: string) =>
+        parseBridgeConfig({
+          homeserver: { url: "http://127.0.0.1:8008", domain: "hs.test" },
+          provisioning: { shared_secret },
+          people: { domain: "people.test", data_dir: dir },
+        });
+      // Nothing of the bridge is touched before the API is served.
+      const parts = { log: silentLog } as unknown as Parameters<typeof provisioningApi>[0];
+      assert.equal(provisioningApi({ ...parts, config: config("disable") }), undefined);
+      const mounted = provisioningApi({ ...parts, config: config("generate") });
+      assert.equal(mounted?.prefix, "/_matrix/provision");
+      assert.equal(typeof mounted?.handle, "function");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
