@@ -26,23 +26,42 @@ export interface StatusSource {
   peopleDomain: string;
   peopleAccounts(): Promise<number>;
   version: string;
+  /** The asking user's People address and whether their People client is connected now (none: no account yet). */
+  user?(userId: string): Promise<{ address: string; connected: boolean } | undefined>;
+  /** Portal rooms: direct chats and groups. */
+  portals?(): Promise<{ dms: number; groups: number }>;
+  /** Work waiting: envelopes in the People outboxes, Matrix events kept to be tried again. */
+  queues?(): Promise<{ outbox: number; retries: number }>;
 }
 
 export function statusCommand(status: StatusSource): Command {
   return {
     name: "status",
-    help: "the bridge's state: homeserver, People server, version",
+    help: "the bridge's state: version, homeserver, People server, your address, portals, queues",
     level: "user",
-    async run() {
-      const [reachable, accounts] = await Promise.all([
+    async run(ctx) {
+      const [reachable, accounts, user, portals, queues] = await Promise.all([
         status.homeserverReachable(),
         status.peopleAccounts(),
+        status.user?.(ctx.sender),
+        status.portals?.(),
+        status.queues?.(),
       ]);
+      const you = user
+        ? `Your People address: \`${user.address}\` (${user.connected ? "connected" : "NOT connected"} to its server)`
+        : "Your People address: none yet (you get one with your first chat)";
       return notice(
+        `Version: ${status.version}`,
         `Homeserver ${status.homeserverDomain} (${status.homeserverUrl}): ${reachable ? "reachable" : "NOT reachable"}`,
         `People server: ${status.peopleUrl}, domain \`${status.peopleDomain}\``,
         `People accounts: ${accounts}`,
-        `Version: ${status.version}`,
+        ...(status.user ? [you] : []),
+        ...(portals ? [`Portals: ${portals.dms} direct chats, ${portals.groups} groups`] : []),
+        ...(queues
+          ? [
+              `Queues: ${queues.outbox} People envelopes waiting in outboxes, ${queues.retries} Matrix events to retry`,
+            ]
+          : []),
       );
     },
   };

@@ -12,7 +12,8 @@
 //   the homeserver connection, retried with backoff while everything else runs,
 //   and catch-up of the portal rooms' history at start and whenever the
 //   homeserver comes back or restarted (events it may have dropped),
-//   /metrics and /health on their own port.
+//   /metrics and /health on their own port; the provisioning API (provisioning/)
+//   on the appservice's, and the portals' bridge state events checked at start.
 import { resolve } from "node:path";
 import type { ClientOptions } from "../people/client/people-client.js";
 import { startPeopleServer, type PeopleServerHandle } from "../people/server/people-server.js";
@@ -53,6 +54,9 @@ import type { BridgeStore } from "./store/types.js";
 import type { RoomEvent } from "./matrix-side.js";
 import type { PeopleAddress } from "../people/protocol/address.js";
 import { trustCommands } from "./trust-commands.js";
+import { provisioningApi } from "./provisioning/mount.js";
+import { bridgeStatusSource } from "./status-source.js";
+import { bridgeHealth } from "./health.js";
 import { PACKAGE } from "./version.js";
 
 export const BOT_DISPLAY_NAME = "People bridge";
@@ -161,18 +165,6 @@ export async function startBridge(
     accounts.onDelivery((messageId, accepted) => metrics.peopleDelivery(messageId, accepted));
     metrics.trackOutbox(() => accounts.outboxSize());
     const commands = new CommandRegistry();
-    commands.register(
-      helpCommand(commands, config.bridge.management_room_text.additional_help),
-      statusCommand({
-        homeserverUrl,
-        homeserverDomain: config.homeserver.domain,
-        homeserverReachable: () => homeserverReachable(homeserverUrl),
-        peopleUrl: people.url,
-        peopleDomain: config.people.domain,
-        peopleAccounts: () => people.store.accounts.count(),
-        version: `${PACKAGE.name} ${PACKAGE.version}`,
-      }),
-    );
 
     // Matrix events that failed for now, tried again alone (the handlers' window, seeded by the queue).
     const windowMs = options.eventRetries?.windowMs ?? DEFAULT_RETRY_WINDOW_MS;
@@ -259,6 +251,7 @@ export async function startBridge(
       },
       retry: retryWindow,
       ...(options.hooks ? { hooks: options.hooks } : {}),
+      bridgeInfo: { botUserId: adapter.botUserId, peopleDomain: config.people.domain },
     });
     accounts.onMessage(portals.toMatrix.handle);
     accounts.onKeyChange(
@@ -268,7 +261,21 @@ export async function startBridge(
         log: log.child({ component: "portals" }),
       }),
     );
-    commands.register(dmCommand(portals.service), ...trustCommands(accounts));
+    const status = {
+      homeserverUrl,
+      homeserverDomain: config.homeserver.domain,
+      homeserverReachable: () => homeserverReachable(homeserverUrl),
+      peopleUrl: people.url,
+      peopleDomain: config.people.domain,
+      peopleAccounts: () => people.store.accounts.count(),
+      version: `${PACKAGE.name} ${PACKAGE.version}`,
+    };
+    commands.register(
+      helpCommand(commands, config.bridge.management_room_text.additional_help),
+      statusCommand(bridgeStatusSource(status, { accounts, store, retries })),
+      dmCommand(portals.service),
+      ...trustCommands(accounts),
+    );
     const bot = new ManagementBot({
       matrix: adapter,
       rooms: store.managementRooms,
@@ -287,6 +294,12 @@ export async function startBridge(
     };
     // Stopped before the store closes (cleanup runs in reverse).
     cleanup.push(() => catchUp.stop());
+    const provisioning = provisioningApi({
+      ...{ config, accounts, ghosts, portals, store, permissions, log, peopleUrl: people.url },
+      botUserId: adapter.botUserId,
+      homeserverConnected: () => homeserver.connection?.state === "connected",
+    });
+    if (provisioning) adapter.mount(provisioning.prefix, provisioning.handle);
     await listenOn("appservice.port", config.appservice.hostname, config.appservice.port, () =>
       adapter.start(handleEvent, (event) => portals.events.handleEphemeral(event)),
     );
@@ -310,6 +323,10 @@ export async function startBridge(
     connection.start();
     cleanup.push(() => connection.stop());
     void connection.ready.then(() => catchUp.request("start"));
+    // Bridge state events of the portals made before this start (or before it was set).
+    void connection.ready.then(() =>
+      portals.state?.syncAll().catch((err: unknown) => log.warn({ err }, "bridge state check failed")),
+    );
     // Mail for the users is taken from the People server only once it can reach their rooms.
     void connection.ready.then(() => accounts.startAll());
 
@@ -322,25 +339,7 @@ export async function startBridge(
           port,
           registries: [metrics.registry, people.metrics.registry],
           beforeScrape: () => people.refreshMetrics(),
-          async health() {
-            const [bridgeDb, peopleDb] = await Promise.all([
-              store.ping().then(
-                () => true,
-                () => false,
-              ),
-              people.store.ping().then(
-                () => true,
-                () => false,
-              ),
-            ]);
-            const homeserver = connection.state;
-            return {
-              ok: bridgeDb && peopleDb && homeserver === "connected",
-              homeserver,
-              database: bridgeDb ? "ok" : "unavailable",
-              people: peopleDb ? "ok" : "unavailable",
-            };
-          },
+          health: () => bridgeHealth({ store, peopleStore: people.store, connection }),
         }),
       );
       const server = metricsServer;

@@ -179,6 +179,27 @@ export const bridgeConfigSchema = z
         port: port.default(9367),
       })
       .prefault({}),
+    provisioning: z
+      .strictObject({
+        /** Path prefix of the provisioning API on the appservice's listener (docs: README, "Provisioning API"). */
+        prefix: z
+          .string()
+          .regex(/^\/[A-Za-z0-9._~\-/]*[A-Za-z0-9._~-]$/, "expected a path such as /_matrix/provision")
+          .default("/_matrix/provision"),
+        /**
+         * The bearer secret of the API: "generate" keeps a random one in
+         * people.data_dir/provisioning-secret (made on first start), "disable" turns the
+         * API off; any other value (32 characters or more) is the secret itself.
+         */
+        shared_secret: z
+          .string()
+          .refine(
+            (s) => s === "generate" || s === "disable" || s.length >= 32,
+            'expected "generate", "disable" or at least 32 characters',
+          )
+          .default("generate"),
+      })
+      .prefault({}),
     people: serverConfigSchema,
   })
   .superRefine((c, ctx) => {
@@ -197,6 +218,15 @@ export const bridgeConfigSchema = z
           message: "needs encryption.allow: true",
         });
       }
+    }
+    // The prefix takes every path under it, so it must not cover the homeserver's (or lie within them).
+    const [prefix, app] = [c.provisioning.prefix, "/_matrix/app"];
+    if (prefix === app || prefix.startsWith(`${app}/`) || app.startsWith(`${prefix}/`)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["provisioning", "prefix"],
+        message: "must not overlap /_matrix/app, where the homeserver talks to the appservice",
+      });
     }
     if (c.database.engine === "sqlite" && c.database.connection.includes("://")) {
       ctx.addIssue({

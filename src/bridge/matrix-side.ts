@@ -140,6 +140,21 @@ export interface GhostSide {
   sendReadReceipt(ghost: MatrixUserId, roomId: string, eventId: MatrixEventId): Promise<void>;
   /** Best effort: the ghost's typing state in the room. */
   sendTyping(ghost: MatrixUserId, roomId: string, active: boolean, timeoutMs: number): Promise<void>;
+  /** Optional: the content of a state event as the ghost reads it; undefined when the room has none. */
+  roomState?(
+    ghost: MatrixUserId,
+    roomId: string,
+    type: string,
+    stateKey: string,
+  ): Promise<Record<string, unknown> | undefined>;
+  /** Optional: sets a state event as the ghost (a `matrix_http` BridgeError, 403, without the power). */
+  setRoomState?(
+    ghost: MatrixUserId,
+    roomId: string,
+    type: string,
+    stateKey: string,
+    content: Record<string, unknown>,
+  ): Promise<void>;
 }
 
 /** An ephemeral event of a room (m.receipt, m.typing) from the appservice transaction. */

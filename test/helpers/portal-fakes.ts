@@ -85,6 +85,9 @@ export class MemoryPortals implements PortalStore {
   async count() {
     return this.rows.length;
   }
+  async list() {
+    return this.rows.map((r) => ({ ...r }));
+  }
 }
 
 export interface SentEvent {
@@ -367,6 +370,9 @@ export class MemoryGroups implements GroupPortalStore {
   }
   async count() {
     return this.rows.length;
+  }
+  async list() {
+    return Promise.all(this.rows.map(async (r) => (await this.byRoom(r.roomId))!));
   }
 }
 

@@ -16,6 +16,7 @@ import { MEGOLM } from "../crypto/room-state.js";
 import type { EncryptedFile } from "../model/matrix-content.js";
 import type { RawRoomEvent } from "../model/polls.js";
 import { mediaErrorOf, type GhostSide } from "../matrix-side.js";
+import { AppserviceHttp } from "./appservice-http.js";
 import { GhostDevices } from "./ghost-devices.js";
 import { BridgeError, isBridgeError } from "../errors.js";
 
@@ -50,6 +51,8 @@ export class GhostIntents implements GhostSide {
   /** Display names already checked in this process. */
   private readonly named = new Map<string, string>();
   private readonly devices: GhostDevices;
+  /** Plain requests as a ghost, with the status and errcode of a refusal (state events). */
+  private readonly http: AppserviceHttp;
 
   constructor(
     private readonly o: {
@@ -65,6 +68,7 @@ export class GhostIntents implements GhostSide {
     },
   ) {
     this.devices = new GhostDevices(o.log);
+    this.http = new AppserviceHttp(o.homeserverUrl, o.asToken);
   }
 
   ghostId(address: PeopleAddress): MatrixUserId {
@@ -336,5 +340,32 @@ export class GhostIntents implements GhostSide {
 
   async sendTyping(ghost: MatrixUserId, roomId: string, active: boolean, timeoutMs: number): Promise<void> {
     await (await this.intent(ghost)).matrixClient.setTyping(roomId, active, active ? timeoutMs : undefined);
+  }
+
+  async roomState(
+    ghost: MatrixUserId,
+    roomId: string,
+    type: string,
+    stateKey: string,
+  ): Promise<Record<string, unknown> | undefined> {
+    const path = `${room(roomId)}/state/${encodeURIComponent(type)}/${encodeURIComponent(stateKey)}`;
+    try {
+      return await this.http.request("GET", path, { userId: ghost });
+    } catch (err) {
+      if (isBridgeError(err, "matrix_http") && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async setRoomState(
+    ghost: MatrixUserId,
+    roomId: string,
+    type: string,
+    stateKey: string,
+    content: Record<string, unknown>,
+  ): Promise<void> {
+    await this.intent(ghost);
+    const path = `${room(roomId)}/state/${encodeURIComponent(type)}/${encodeURIComponent(stateKey)}`;
+    await this.http.request("PUT", path, { userId: ghost }, content);
   }
 }

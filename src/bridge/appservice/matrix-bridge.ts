@@ -30,7 +30,7 @@ import type { TransactionStore } from "../store/types.js";
 import type { EventRetryQueue } from "./event-retry-queue.js";
 import { GhostIntents, txnIdOf } from "./ghost-intents.js";
 import { routeLibraryLogs } from "./library-logs.js";
-import { TransactionalAppService } from "./transactional-appservice.js";
+import { TransactionalAppService, type RequestHandler } from "./transactional-appservice.js";
 import { isBridgeError } from "../errors.js";
 
 export interface AppserviceAdapterOptions {
@@ -178,6 +178,11 @@ export class AppserviceAdapter implements MatrixSide {
     }
     await this.bridge.run(port, this.appservice, hostname);
     this.log.info({ hostname, port: this.appservice.port }, "appservice listening for the homeserver");
+  }
+
+  /** Serves every path under `prefix` on the appservice's listener (the provisioning API); before start(). */
+  mount(prefix: string, handle: RequestHandler): void {
+    this.appservice.mount(prefix, handle);
   }
 
   /** The appservice port as bound. */

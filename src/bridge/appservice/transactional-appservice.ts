@@ -66,6 +66,8 @@ const COUNTED_TYPES = new Set([
 ]);
 
 type Json = Record<string, unknown>;
+/** A node request handler for a mounted prefix. */
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 function hashToken(token: string): Buffer {
   return createHash("sha256").update(token).digest();
@@ -119,6 +121,7 @@ export class TransactionalAppService extends AppService {
   private readonly tokenHash: Buffer;
   private readonly o: TransactionalAppServiceOptions;
   private extensionHandler: ExtensionHandler | undefined;
+  private readonly mounted: { prefix: string; handle: RequestHandler }[] = [];
 
   constructor(o: TransactionalAppServiceOptions) {
     super({ homeserverToken: o.homeserverToken });
@@ -129,6 +132,11 @@ export class TransactionalAppService extends AppService {
   /** Where the encryption parts of transactions go (none: they are ignored). */
   setExtensionHandler(handler: ExtensionHandler | undefined): void {
     this.extensionHandler = handler;
+  }
+
+  /** Serves every path under `prefix` (the provisioning API) with `handle`; set before listen(). */
+  mount(prefix: string, handle: RequestHandler): void {
+    this.mounted.push({ prefix: prefix.replace(/\/+$/, ""), handle });
   }
 
   /** The port actually bound (useful with port 0). */
@@ -181,6 +189,12 @@ export class TransactionalAppService extends AppService {
   }
 
   private route(req: IncomingMessage, res: ServerResponse): void {
+    const path = (req.url ?? "").split("?")[0]!;
+    const mount = this.mounted.find((m) => path === m.prefix || path.startsWith(`${m.prefix}/`));
+    if (mount) {
+      mount.handle(req, res);
+      return;
+    }
     const match = req.method === "PUT" ? TXN_PATH.exec(req.url ?? "") : null;
     if (!match) {
       (this.expressApp as unknown as (req: IncomingMessage, res: ServerResponse) => void)(req, res);

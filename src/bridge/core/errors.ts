@@ -22,6 +22,8 @@ export const BRIDGE_ERROR_CODES = {
   group_refused: "the bridge makes no room for this conversation",
   limit_reached: "a People sender opened too many rooms this hour",
   feature_conflict: "two features claim one type, or share a name",
+  /** A provisioning API request refused: `status` and `errcode` are the answer (provisioning/). */
+  provisioning_http: "the provisioning API refuses the request",
 } as const;
 
 export type BridgeErrorCode = keyof typeof BRIDGE_ERROR_CODES;

@@ -46,6 +46,7 @@ import type { IncomingMessage, PeopleAccount, PeopleSide } from "../people-side.
 import type { PortalView } from "./matrix-to-people-flow.js";
 import type { GroupMember, GroupPortal, GroupPortalStore } from "../store/types.js";
 import type { CreationLimiter } from "./creation-limiter.js";
+import type { BridgeState } from "./bridge-state.js";
 import { answersFor, lookUp, newLookups, type Lookups } from "./group-admission.js";
 import type { PortalResult } from "./portal-service.js";
 import { BridgeError } from "../errors.js";
@@ -61,6 +62,7 @@ export interface GroupServiceOptions {
   limits?: CreationLimiter;
   /** The DM portals, where a conversation the bridge makes no room for is shown (PortalService). */
   dms?: { ensurePortal(user: MatrixUserId, address: PeopleAddress): Promise<PortalResult> };
+  announce?: BridgeState["announce"];
   now?: () => number;
 }
 
@@ -281,6 +283,7 @@ export class GroupService {
     // Recorded before the ghosts join: a crash in between leaves invites that joinGhosts completes.
     await this.put(roomId, members, this.now());
     await this.joinGhosts(roomId, set, from);
+    await this.o.announce?.({ group: { roomId, members, createdAt: this.now() } });
     this.o.log.info({ room: roomId, participants: set.length }, "group portal created");
     return roomId;
   }

@@ -18,6 +18,7 @@ import type { MatrixUserId } from "../model/matrix-ids.js";
 import type { PeopleSide } from "../people-side.js";
 import type { Permissions } from "../permissions.js";
 import type { Portal, PortalStore } from "../store/types.js";
+import type { BridgeState } from "./bridge-state.js";
 import type { CreationLimiter } from "./creation-limiter.js";
 import { BridgeError, userError, isUserError } from "../errors.js";
 
@@ -33,6 +34,8 @@ export interface PortalServiceOptions {
   log: Logger;
   /** Rooms per People sender and hour, for the portals incoming mail makes (bridge.limits). */
   limits?: CreationLimiter;
+  /** Sets a new portal's bridge state events (best effort; bridge-state.ts). */
+  announce?: BridgeState["announce"];
   now?: () => number;
 }
 
@@ -83,6 +86,7 @@ export class PortalService {
       const portal: Portal = { roomId, matrixUser: user, peopleAddress: address, createdAt: this.now() };
       await this.o.portals.put(portal);
       this.o.log.info({ room: roomId, user, address }, "portal created");
+      await this.o.announce?.({ dm: portal });
       return { portal, created: true };
     });
   }
@@ -166,6 +170,7 @@ export class PortalService {
     await this.o.ghosts.ensureGhost(ghost, address);
     await this.o.ghosts.join(ghost, room);
     this.o.log.info({ room, user: account.owner, address }, "portal opened by an invite");
+    await this.o.announce?.({ dm: { roomId: room, peopleAddress: address } });
     if (replaced) {
       await this.o.ghosts
         .leave(ghost, replaced, "This conversation continues in a newer room.")

@@ -21,6 +21,7 @@ import {
   type CreationLimits,
 } from "../model/creation-limits.js";
 import { CreationLimiter } from "./creation-limiter.js";
+import { BridgeState } from "./bridge-state.js";
 
 export interface Portals {
   readonly service: PortalService;
@@ -28,6 +29,8 @@ export interface Portals {
   readonly toPeople: MatrixToPeopleFlow;
   readonly toMatrix: PeopleToMatrixFlow;
   readonly events: PortalEvents;
+  /** The portals' bridge state events (MSC2346), when the bridge names its bot and domain. */
+  readonly state: BridgeState | undefined;
 }
 
 export function createPortals(o: {
@@ -48,6 +51,8 @@ export function createPortals(o: {
   limits?: CreationLimits;
   /** How long a Matrix event is tried again (shared with the bridge's retry queue, which seeds it). */
   retry?: RetryWindow;
+  /** Who the bridge state events name: the bot and the bridge's People domain (none: no state events). */
+  bridgeInfo?: { botUserId: string; peopleDomain: string };
 }): Portals {
   const retry = o.retry ?? new RetryWindow();
   const media = o.maxMediaBytes ? { maxMediaBytes: o.maxMediaBytes } : {};
@@ -63,6 +68,17 @@ export function createPortals(o: {
       })
     : undefined;
   const limits = limiter ? { limits: limiter } : {};
+  const state = o.bridgeInfo
+    ? new BridgeState({
+        ghosts: o.ghosts,
+        portals: o.store.portals,
+        groups: o.store.groups,
+        botUserId: o.bridgeInfo.botUserId,
+        peopleDomain: o.bridgeInfo.peopleDomain,
+        log,
+      })
+    : undefined;
+  const announce = state ? { announce: state.announce.bind(state) } : {};
   const service = new PortalService({
     ghosts: o.ghosts,
     portals: o.store.portals,
@@ -70,6 +86,7 @@ export function createPortals(o: {
     permissions: o.permissions,
     log,
     ...limits,
+    ...announce,
   });
   const groupOptions = {
     ghosts: o.ghosts,
@@ -81,6 +98,7 @@ export function createPortals(o: {
     maxGhosts: o.maxGroupGhosts ?? DEFAULT_MAX_GROUP_GHOSTS,
     dms: service,
     ...limits,
+    ...announce,
   };
   const groups = new GroupService(groupOptions);
   const membership = new GroupMembership({ ...groupOptions, service: groups });
@@ -115,5 +133,6 @@ export function createPortals(o: {
     toPeople,
     toMatrix,
     events: new PortalEvents({ service, toPeople, groups, membership, retry, registry, log }),
+    state,
   };
 }

@@ -84,6 +84,16 @@ export class KnexGroupPortalStore implements GroupPortalStore {
     return num(row.n);
   }
 
+  async list(): Promise<GroupPortal[]> {
+    const rows = await this.db<PortalRow>("group_portals").orderBy([
+      { column: "created_at" },
+      { column: "room_id" },
+    ]);
+    const out: GroupPortal[] = [];
+    for (const row of rows) out.push(await this.withMembers(row));
+    return out;
+  }
+
   private async withMembers(row: PortalRow): Promise<GroupPortal> {
     const members = await this.db<MemberRow>("group_members").where("room_id", row.room_id);
     // Sorted here, not by the database: its collation need not be code-unit order.

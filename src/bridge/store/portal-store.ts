@@ -60,4 +60,9 @@ export class KnexPortalStore implements PortalStore {
     const row = (await this.db("portals").count({ n: "*" }).first()) as { n: number | string };
     return num(row.n);
   }
+
+  async list(): Promise<Portal[]> {
+    const rows = await this.db<Row>("portals").orderBy([{ column: "created_at" }, { column: "room_id" }]);
+    return rows.map(toPortal);
+  }
 }

@@ -69,6 +69,8 @@ export interface PortalStore {
   byPair(matrixUser: string, peopleAddress: string): Promise<Portal | undefined>;
   remove(roomId: string): Promise<void>;
   count(): Promise<number>;
+  /** Every DM portal, oldest first (bridge state events at start). */
+  list(): Promise<Portal[]>;
 }
 
 /** One bridged message: the Matrix event and the People message that are the same thing. */
@@ -258,4 +260,6 @@ export interface GroupPortalStore {
   roomsOfMessages(peopleMessageIds: readonly string[]): Promise<string[]>;
   remove(roomId: string): Promise<void>;
   count(): Promise<number>;
+  /** Every group portal with its members, oldest first (bridge state events at start). */
+  list(): Promise<GroupPortal[]>;
 }

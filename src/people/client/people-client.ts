@@ -223,6 +223,11 @@ export class PeopleClient {
     });
   }
 
+  /** Whether the live socket to the account's server is open and authenticated now. */
+  get connected(): boolean {
+    return this.live.ready;
+  }
+
   get address(): PeopleAddress {
     return this.account.address;
   }

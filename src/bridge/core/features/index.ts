@@ -1,6 +1,7 @@
 // The bridge's features, in one list: the registry is built from it at start.
 // A new feature adds its file here; a claim it shares with another fails the start.
 import { FeatureRegistry } from "../router.js";
+import { BRIDGE_INFO } from "./bridge-info.js";
 import { CALLS } from "./calls.js";
 import { ENCRYPTION } from "./encryption.js";
 import type { Feature } from "./feature.js";
@@ -24,6 +25,7 @@ export const BRIDGE_FEATURES: readonly Feature[] = [
   CALLS,
   POLLS,
   FEEDS,
+  BRIDGE_INFO,
 ];
 
 export function bridgeRegistry(extra: readonly Feature[] = []): FeatureRegistry {

@@ -1,0 +1,136 @@
+// Bridge state events (MSC2346) in the portal rooms: set when a portal is made,
+// and checked for every portal at start (set only where missing or changed, a
+// few rooms at a time). A ghost of the room sends them: the ghost that made the
+// room has the power; in a room a Matrix user made, the invited ghost of a
+// trusted private chat has it too. A room where no ghost may set state is
+// logged and left as it is: the state is a label, never needed to bridge.
+import type { PeopleAddress } from "../../people/protocol/address.js";
+import type { Logger } from "../logger.js";
+import type { GhostSide } from "../matrix-side.js";
+import {
+  BRIDGE_STATE_TYPES,
+  dmBridgeInfo,
+  groupBridgeInfo,
+  sameContent,
+  type BridgeInfo,
+} from "../model/bridge-info.js";
+import type { MatrixUserId } from "../model/matrix-ids.js";
+import { groupRoomName } from "../model/participant-set.js";
+import type { GroupPortal, Portal } from "../store/types.js";
+import { isBridgeError } from "../errors.js";
+
+/** Rooms checked at once at start. */
+export const DEFAULT_STATE_CONCURRENCY = 4;
+
+export interface BridgeStateOptions {
+  ghosts: GhostSide;
+  portals: { list(): Promise<Portal[]> };
+  groups: { list(): Promise<GroupPortal[]> };
+  botUserId: string;
+  /** The bridge's People domain (the network of group portals). */
+  peopleDomain: string;
+  log: Logger;
+  concurrency?: number;
+}
+
+export type StateOutcome = "set" | "unchanged" | "skipped";
+
+export interface SyncReport {
+  set: number;
+  unchanged: number;
+  skipped: number;
+  failed: number;
+}
+
+export class BridgeState {
+  constructor(private readonly o: BridgeStateOptions) {}
+
+  /** A DM portal's state (its ghost speaks). */
+  dm(portal: Pick<Portal, "roomId" | "peopleAddress">): Promise<StateOutcome> {
+    const address = portal.peopleAddress as PeopleAddress;
+    const info = dmBridgeInfo(this.o.botUserId, address);
+    return this.ensure(portal.roomId, [this.o.ghosts.ghostId(address)], info);
+  }
+
+  /** A group portal's state, named after the room's name (or its ghosts when it has none). */
+  async group(group: GroupPortal): Promise<StateOutcome> {
+    const ghostAddresses = group.members.filter((m) => !m.matrixUser).map((m) => m.address as PeopleAddress);
+    const ghosts = ghostAddresses.map((a) => this.o.ghosts.ghostId(a));
+    const reader = ghosts[0];
+    if (!reader || !this.o.ghosts.roomState) return "skipped";
+    const named = await this.o.ghosts.roomState(reader, group.roomId, "m.room.name", "");
+    const name = typeof named?.name === "string" && named.name ? named.name : groupRoomName(ghostAddresses);
+    const info = groupBridgeInfo(this.o.botUserId, this.o.peopleDomain, group.roomId, name);
+    return this.ensure(group.roomId, ghosts, info);
+  }
+
+  /** Best effort, for a portal just made: a failure is logged, never thrown. */
+  async announce(
+    what: { dm: Pick<Portal, "roomId" | "peopleAddress"> } | { group: GroupPortal },
+  ): Promise<void> {
+    const roomId = "dm" in what ? what.dm.roomId : what.group.roomId;
+    try {
+      const outcome = "dm" in what ? await this.dm(what.dm) : await this.group(what.group);
+      this.o.log.debug({ room: roomId, outcome }, "bridge state of a new portal");
+    } catch (err) {
+      this.o.log.warn({ err, room: roomId }, "could not set the bridge state of a new portal");
+    }
+  }
+
+  /** Every portal, a few at a time; one failing room does not stop the others. */
+  async syncAll(): Promise<SyncReport> {
+    const report: SyncReport = { set: 0, unchanged: 0, skipped: 0, failed: 0 };
+    const jobs: (() => Promise<StateOutcome>)[] = [
+      ...(await this.o.portals.list()).map((p) => () => this.dm(p)),
+      ...(await this.o.groups.list()).map((g) => () => this.group(g)),
+    ];
+    await runBounded(jobs, this.o.concurrency ?? DEFAULT_STATE_CONCURRENCY, async (job) => {
+      try {
+        report[await job()]++;
+      } catch (err) {
+        report.failed++;
+        this.o.log.warn({ err }, "could not check the bridge state of a portal");
+      }
+    });
+    this.o.log.info({ ...report }, "bridge state events of the portals checked");
+    return report;
+  }
+
+  /** Writes both types where they differ, as the first of `speakers` allowed to. */
+  private async ensure(roomId: string, speakers: MatrixUserId[], info: BridgeInfo): Promise<StateOutcome> {
+    const { roomState, setRoomState } = this.o.ghosts;
+    if (!roomState || !setRoomState || speakers.length === 0) return "skipped";
+    const content = info.content as unknown as Record<string, unknown>;
+    const missing: string[] = [];
+    for (const type of BRIDGE_STATE_TYPES) {
+      const current = await roomState.call(this.o.ghosts, speakers[0]!, roomId, type, info.stateKey);
+      if (!sameContent(current, content)) missing.push(type);
+    }
+    if (missing.length === 0) return "unchanged";
+    for (const ghost of speakers) {
+      try {
+        for (const type of missing)
+          await setRoomState.call(this.o.ghosts, ghost, roomId, type, info.stateKey, content);
+        return "set";
+      } catch (err) {
+        // Not allowed (power level) or not in the room: the next ghost may be.
+        if (!isBridgeError(err, "matrix_http") || (err.status !== 403 && err.status !== 404)) throw err;
+      }
+    }
+    this.o.log.info({ room: roomId }, "no ghost of the room may set its bridge state; left as it is");
+    return "skipped";
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` at a time. */
+async function runBounded<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}

@@ -1,0 +1,147 @@
+// Bridge state events of the portals (portals/bridge-state.ts) on a fake
+// homeserver that keeps room state and power: set where missing or changed,
+// left alone where in place, sent by a ghost allowed to, a few rooms at a time,
+// and one failing room does not stop the others.
+import assert from "node:assert/strict";
+import { BridgeError } from "../../src/bridge/errors.js";
+import { dmBridgeInfo, groupBridgeInfo } from "../../src/bridge/model/bridge-info.js";
+import type { MatrixUserId } from "../../src/bridge/model/matrix-ids.js";
+import { BridgeState } from "../../src/bridge/portals/bridge-state.js";
+import type { GroupPortal, Portal } from "../../src/bridge/store/types.js";
+import { parseAddress } from "../../src/people/protocol/address.js";
+import { FakeGhosts, silentLog } from "../helpers/portal-fakes.js";
+
+const BOT = "@bot:hs.test";
+
+/** Ghosts whose rooms keep state; only ghosts in `powerful` may set it; rooms in `broken` fail. */
+class StatefulGhosts extends FakeGhosts {
+  readonly state = new Map<string, Record<string, unknown>>();
+  readonly writes: { ghost: string; roomId: string; type: string; stateKey: string }[] = [];
+  readonly powerful = new Set<string>();
+  readonly broken = new Set<string>();
+  inFlight = 0;
+  maxInFlight = 0;
+
+  async roomState(_ghost: MatrixUserId, roomId: string, type: string, stateKey: string) {
+    if (this.broken.has(roomId)) throw new Error("the homeserver is confused");
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    await new Promise((r) => setImmediate(r));
+    this.inFlight--;
+    return this.state.get(`${roomId}|${type}|${stateKey}`);
+  }
+
+  async setRoomState(
+    ghost: MatrixUserId,
+    roomId: string,
+    type: string,
+    stateKey: string,
+    content: Record<string, unknown>,
+  ) {
+    if (!this.powerful.has(ghost)) {
+      throw new BridgeError("matrix_http", "PUT state: 403", { status: 403, errcode: "M_FORBIDDEN" });
+    }
+    this.writes.push({ ghost, roomId, type, stateKey });
+    this.state.set(`${roomId}|${type}|${stateKey}`, structuredClone(content));
+  }
+}
+
+const JOE = parseAddress("joe@other.test");
+const ANN = parseAddress("ann@other.test");
+
+function world() {
+  const ghosts = new StatefulGhosts();
+  const portals: Portal[] = [];
+  const groups: GroupPortal[] = [];
+  const state = new BridgeState({
+    ghosts,
+    portals: { list: async () => portals },
+    groups: { list: async () => groups },
+    botUserId: BOT,
+    peopleDomain: "people.test",
+    log: silentLog,
+    concurrency: 2,
+  });
+  return { ghosts, portals, groups, state };
+}
+
+describe("bridge state events of the portals", function () {
+  it("sets both types on a DM and a group, then finds them in place", async function () {
+    const { ghosts, portals, groups, state } = world();
+    ghosts.powerful.add(ghosts.ghostId(JOE));
+    ghosts.powerful.add(ghosts.ghostId(ANN));
+    portals.push({ roomId: "!dm:hs.test", matrixUser: "@alice:hs.test", peopleAddress: JOE, createdAt: 1 });
+    groups.push({
+      roomId: "!g:hs.test",
+      members: [
+        { address: "alice@people.test", matrixUser: "@alice:hs.test" },
+        { address: ANN },
+        { address: JOE },
+      ],
+      createdAt: 2,
+    });
+    assert.deepEqual(await state.syncAll(), { set: 2, unchanged: 0, skipped: 0, failed: 0 });
+    const dm = dmBridgeInfo(BOT, JOE);
+    for (const type of ["m.bridge", "uk.half-shot.bridge"]) {
+      assert.deepEqual(ghosts.state.get(`!dm:hs.test|${type}|${dm.stateKey}`), dm.content);
+    }
+    // No m.room.name in the group room: named after its ghosts.
+    const g = groupBridgeInfo(BOT, "people.test", "!g:hs.test", "ann@other.test, joe@other.test");
+    assert.deepEqual(ghosts.state.get(`!g:hs.test|m.bridge|${g.stateKey}`), g.content);
+    assert.equal(ghosts.writes.length, 4);
+    assert.deepEqual(await state.syncAll(), { set: 0, unchanged: 2, skipped: 0, failed: 0 });
+    assert.equal(ghosts.writes.length, 4, "nothing written again");
+  });
+
+  it("writes only the type that is missing or changed", async function () {
+    const { ghosts, portals, state } = world();
+    ghosts.powerful.add(ghosts.ghostId(JOE));
+    portals.push({ roomId: "!dm:hs.test", matrixUser: "@alice:hs.test", peopleAddress: JOE, createdAt: 1 });
+    await state.syncAll();
+    const key = dmBridgeInfo(BOT, JOE).stateKey;
+    ghosts.state.set(`!dm:hs.test|uk.half-shot.bridge|${key}`, { stale: true });
+    ghosts.writes.length = 0;
+    assert.deepEqual(await state.syncAll(), { set: 1, unchanged: 0, skipped: 0, failed: 0 });
+    assert.deepEqual(
+      ghosts.writes.map((w) => w.type),
+      ["uk.half-shot.bridge"],
+    );
+  });
+
+  it("uses a ghost with the power, and skips a room where none has it", async function () {
+    const { ghosts, groups, state } = world();
+    ghosts.powerful.add(ghosts.ghostId(JOE)); // not Ann, the first ghost
+    groups.push({ roomId: "!g:hs.test", members: [{ address: ANN }, { address: JOE }], createdAt: 1 });
+    groups.push({
+      roomId: "!h:hs.test",
+      members: [{ address: ANN }, { address: parseAddress("bob@other.test") }],
+      createdAt: 2,
+    });
+    assert.deepEqual(await state.syncAll(), { set: 1, unchanged: 0, skipped: 1, failed: 0 });
+    assert.ok(ghosts.writes.every((w) => w.ghost === ghosts.ghostId(JOE) && w.roomId === "!g:hs.test"));
+  });
+
+  it("checks a few rooms at a time, and one failing room does not stop the others", async function () {
+    const { ghosts, portals, state } = world();
+    for (let i = 0; i < 10; i++) {
+      const address = parseAddress(`p${i}@other.test`);
+      ghosts.powerful.add(ghosts.ghostId(address));
+      portals.push({
+        roomId: `!r${i}:hs.test`,
+        matrixUser: "@alice:hs.test",
+        peopleAddress: address,
+        createdAt: i,
+      });
+    }
+    ghosts.broken.add("!r3:hs.test");
+    assert.deepEqual(await state.syncAll(), { set: 9, unchanged: 0, skipped: 0, failed: 1 });
+    assert.ok(ghosts.maxInFlight <= 2, `at most 2 rooms at once, saw ${ghosts.maxInFlight}`);
+  });
+
+  it("announce never throws: a new portal is made even when its state cannot be set", async function () {
+    const { ghosts, state } = world();
+    ghosts.broken.add("!dm:hs.test");
+    await state.announce({ dm: { roomId: "!dm:hs.test", peopleAddress: JOE } });
+    assert.equal(ghosts.writes.length, 0);
+  });
+});
