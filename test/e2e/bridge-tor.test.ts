@@ -41,6 +41,8 @@ describe("The bridge and an onion-only People server, over Tor", function () {
   let jane: PeopleClient | undefined;
   let janeRec: Recorder;
   let JANE: string;
+  /** Alice's room with the bot. */
+  let management: string;
 
   before(async function () {
     this.timeout(900_000); // the first run installs Synapse; the Tor network takes minutes on a loaded machine
@@ -84,11 +86,11 @@ describe("The bridge and an onion-only People server, over Tor", function () {
   });
 
   it("Alice DMs jane@<onion>.onion from Element and gets her answer in the portal", async () => {
-    const { room_id: management } = await alice.client.createRoom({
+    ({ room_id: management } = await alice.client.createRoom({
       preset: Preset.TrustedPrivateChat,
       invite: [BOT],
       is_direct: true,
-    });
+    }));
     await waitForTimelineEvent(alice.client, management, (e) => e.getSender() === BOT, OVER_TOR);
     const command = await sendMessage(alice, management, `dm ${JANE}`);
     const reply = await waitForTimelineEvent(alice.client, management, isBotReplyTo(BOT, command), OVER_TOR);
@@ -124,5 +126,12 @@ describe("The bridge and an onion-only People server, over Tor", function () {
       OVER_TOR,
     );
     assert.equal(answer.getContent().msgtype, "m.text");
+  });
+
+  it("says plainly when an onion service is not reachable", async () => {
+    const nowhere = `nobody@${onionKey(tempDir("nowhere")).address}`;
+    const command = await sendMessage(alice, management, `dm ${nowhere}`);
+    const reply = await waitForTimelineEvent(alice.client, management, isBotReplyTo(BOT, command), OVER_TOR);
+    assert.match(String(reply.getContent().body), /The onion service [a-z2-7]{56}\.onion is not reachable/);
   });
 });
