@@ -28,8 +28,8 @@ const descriptorSchema = z.object({
   domain: z.string().max(253),
   identity_key: b64uKey32,
   envelope_keys: z.array(z.unknown()).max(64),
-  /** The onion service of a clearnet server; Discovery checks it (onionUrlOf) before any use. */
-  onion: z.string().max(300).optional(),
+  /** The onion service of a clearnet server: Discovery checks it (onionUrlOf); a bad one is ignored, not the descriptor. */
+  onion: z.unknown().optional(),
 });
 
 export interface ServerKeys {

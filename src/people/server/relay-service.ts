@@ -79,8 +79,8 @@ const descriptorSchema = z.object({
   v: z.literal(1),
   domain: z.string().max(253),
   identity_key: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
-  /** The onion service of a clearnet server; Discovery checks it before any use. */
-  onion: z.string().max(300).optional(),
+  /** The onion service of a clearnet server: Discovery checks it; a bad one is ignored, not the descriptor. */
+  onion: z.unknown().optional(),
 });
 
 export class RelayService {
