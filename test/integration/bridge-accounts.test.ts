@@ -14,6 +14,7 @@ import {
 } from "../../src/bridge/accounts/bridge-secret.js";
 import { PeopleAccounts } from "../../src/bridge/accounts/people-accounts.js";
 import { peopleNetwork } from "../../src/bridge/accounts/people-network.js";
+import { TorRoute } from "../../src/people/net/tor-route.js";
 import { parseServerConfig, type ServerConfigInput } from "../../src/people/server/config.js";
 import { silentLog } from "../helpers/portal-fakes.js";
 import { isUserError } from "../../src/bridge/errors.js";
@@ -104,5 +105,26 @@ describe("bridge People accounts", function () {
         }),
       /people\.discovery\.ca_files\.0: cannot read/,
     );
+  });
+
+  it("with tor.all, sends everything through Tor but the traffic to its own server on loopback", function () {
+    const tor = { socks: "127.0.0.1:9050", all: true };
+    const dev = peopleNetwork(server({ tor }), { port: 4321, certificate: "OWN-DEV-CERT" });
+    assert.deepEqual(dev.tor, { ...tor, direct: ["127.0.0.1"] });
+    const route = new TorRoute(dev.tor);
+    assert.equal(route.proxied("127.0.0.1"), false, "its own server, on this machine");
+    assert.equal(route.proxied("other.example"), true);
+    assert.equal(route.proxied(`${"a".repeat(55)}d.onion`), true);
+    assert.equal(new TorRoute(tor).proxied("127.0.0.1"), true, "a device's tor.all has no exception");
+    // Its own server at a public address is like any other: through Tor.
+    const real = peopleNetwork(
+      server({
+        tor,
+        tls: { cert: "/etc/cert.pem", key: "/etc/key.pem" },
+        public_address: "people.example:7367",
+      }),
+      { port: 7367, certificate: "REAL" },
+    );
+    assert.deepEqual(real.tor, tor);
   });
 });

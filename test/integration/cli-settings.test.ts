@@ -1,12 +1,15 @@
 // The `people` program remembers --pin and --ca per data directory: given at
 // init, they are not needed again; a failed command remembers nothing; a later
-// --pin replaces a forgotten or changed one; `people config` shows them.
+// --pin replaces a forgotten or changed one; `people config` shows them. So
+// are --socks and --tor-all (test/integration/tor.test.ts sends through a real
+// Tor with them remembered).
 // bin/people spawned as a user runs it, against two real People servers.
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startTestServer, type TestServer } from "../helpers/people-servers.js";
 import { PASSPHRASE, removeTempDirs, tempDir } from "../helpers/client-fixtures.js";
+import { freePort } from "../helpers/ports.js";
 import { ROOT, runProgram, type ProgramResult } from "../helpers/run-program.js";
 
 const BIN = join(ROOT, "bin", "people");
@@ -169,5 +172,38 @@ describe("people remembers --pin and --ca per data directory", function () {
     const r = await people(["--data", joeDir, "inbox"]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /settings\.json: is not a valid settings file; fix it or remove it/);
+  });
+
+  it("remembers --socks and --tor-all: later commands use the proxy until `config forget-tor`", async () => {
+    // A proxy nobody listens on: whatever goes through it fails, so the tests can tell.
+    const socks = `127.0.0.1:${await freePort()}`;
+    const tor = async () =>
+      (JSON.parse(ok(await people(["--data", janeDir, "--json", "config"])).stdout) as { tor: unknown }).tor;
+    // Without --tor-all only .onion servers go through the proxy: a.test answers directly.
+    ok(await people(["--data", janeDir, "--socks", socks, "inbox", "--limit", "1"]));
+    assert.deepEqual(await tor(), { socks, all: false });
+    assert.match(
+      ok(await people(["--data", janeDir, "config"])).stdout,
+      new RegExp(`Tor: through ${socks}, \\.onion servers only`),
+    );
+
+    // --tor-all takes the remembered proxy: the own server is now reached through it, and is not.
+    const failed = await people(["--data", janeDir, "--tor-all", "inbox", "--limit", "1"]);
+    assert.equal(failed.code, 1);
+    assert.match(failed.stderr, /through the Tor proxy/);
+    assert.deepEqual(await tor(), { socks, all: false }, "a failed command remembers nothing");
+    ok(await people(["--data", janeDir, "--tor-all", "config"]));
+    assert.deepEqual(await tor(), { socks, all: true });
+    const remembered = await people(["--data", janeDir, "inbox", "--limit", "1"]);
+    assert.equal(remembered.code, 1, "no flags: the remembered --tor-all still sends through the proxy");
+    assert.match(remembered.stderr, /through the Tor proxy/);
+
+    const forgot = ok(await people(["--data", janeDir, "config", "forget-tor"]));
+    assert.match(forgot.stdout, new RegExp(`^Forgot the Tor proxy ${socks}`));
+    assert.equal(await tor(), null);
+    ok(await people(["--data", janeDir, "inbox", "--limit", "1"]));
+    const again = await people(["--data", janeDir, "config", "forget-tor"]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /no --socks is remembered here/);
   });
 });

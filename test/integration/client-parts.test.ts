@@ -5,7 +5,13 @@ import assert from "node:assert/strict";
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { Discovery, resolveServer, serverUrlOf, type SrvRecord } from "../../src/people/net/discovery.js";
+import {
+  Discovery,
+  onionUrlOf,
+  resolveServer,
+  serverUrlOf,
+  type SrvRecord,
+} from "../../src/people/net/discovery.js";
 import { ClientEvents, type DeliveryEvent } from "../../src/people/client/events.js";
 import { formatLinkCode, newLinkCode, parseLinkCode } from "../../src/people/client/link-code.js";
 import type { ClientStore, StoredMessage } from "../../src/people/client/local-store.js";
@@ -113,6 +119,77 @@ describe("client discovery", () => {
     d.forget("example.org");
     await d.resolve("example.org");
     assert.equal(http.calls.length, 2);
+  });
+
+  // A v3 onion host: 56 base32 characters.
+  const ONION = `${"a".repeat(55)}d.onion`;
+  const OTHER_ONION = `${"b".repeat(55)}d.onion`;
+
+  it("prefers the onion a clearnet server names in .well-known, only with a Tor proxy, and ignores a malformed one", async () => {
+    const wk = fakeHttp(() => json(200, { server: "s.example.org:7367", onion: `${ONION}:443` }));
+    assert.equal(await resolveServer("example.org", { http: wk, srv: noSrv }), "https://s.example.org:7367");
+    assert.equal(
+      await resolveServer("example.org", { http: wk, srv: noSrv, preferOnion: true }),
+      `https://${ONION}:443`,
+    );
+    for (const onion of [
+      "evil.example:443",
+      `${ONION}`,
+      `${ONION}:443/x`,
+      "abc.onion:443",
+      7,
+      `x${ONION}:1`,
+    ]) {
+      const http = fakeHttp(() => json(200, { server: "s.example.org:7367", onion }));
+      assert.equal(
+        await resolveServer("example.org", { http, srv: noSrv, preferOnion: true }),
+        "https://s.example.org:7367",
+        String(onion),
+      );
+    }
+    // A pinned domain keeps its pin: the admin chose that route.
+    assert.equal(
+      await resolveServer("example.org", {
+        http: wk,
+        srv: noSrv,
+        preferOnion: true,
+        pins: { "example.org": "127.0.0.1:1" },
+      }),
+      "https://127.0.0.1:1",
+    );
+  });
+
+  it("takes the onion a descriptor names (not for a pin), and falls back to the clearnet route when the onion fails", async () => {
+    const srv = async (): Promise<SrvRecord[]> => [
+      { name: "s.example.org", port: 1, priority: 0, weight: 0 },
+    ];
+    const d = new Discovery({
+      http: fakeHttp(unreachable),
+      srv,
+      preferOnion: true,
+      pins: { "p.test": "127.0.0.1:2" },
+    });
+    assert.equal(await d.resolve("example.org"), "https://s.example.org:1");
+    d.learnOnion("example.org", "not an onion:1");
+    assert.equal(await d.resolve("example.org"), "https://s.example.org:1");
+    d.learnOnion("example.org", `${ONION}:443`);
+    assert.equal(await d.resolve("example.org"), `https://${ONION}:443`);
+    d.forget("example.org"); // the onion failed
+    assert.equal(await d.resolve("example.org"), "https://s.example.org:1");
+    d.learnOnion("example.org", `${ONION}:443`);
+    assert.equal(await d.resolve("example.org"), "https://s.example.org:1", "a failed onion stays aside");
+    d.learnOnion("example.org", `${OTHER_ONION}:443`);
+    assert.equal(await d.resolve("example.org"), `https://${OTHER_ONION}:443`, "a new onion is tried");
+
+    assert.equal(await d.resolve("p.test"), "https://127.0.0.1:2");
+    d.learnOnion("p.test", `${ONION}:443`);
+    assert.equal(await d.resolve("p.test"), "https://127.0.0.1:2");
+
+    const noTor = new Discovery({ http: fakeHttp(unreachable), srv });
+    await noTor.resolve("example.org");
+    noTor.learnOnion("example.org", `${ONION}:443`);
+    assert.equal(await noTor.resolve("example.org"), "https://s.example.org:1");
+    assert.equal(onionUrlOf(`${ONION.toUpperCase()}:443`), `https://${ONION}:443`);
   });
 });
 

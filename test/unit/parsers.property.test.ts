@@ -21,6 +21,7 @@ import {
 } from "../../src/people/protocol/envelope.js";
 import { aeadSeal, encapWith, keySchedule } from "../../src/people/protocol/hpke.js";
 import { Ed25519KeyPair, X25519KeyPair, type X25519PublicKey } from "../../src/people/protocol/keys.js";
+import { onionUrlOf } from "../../src/people/net/discovery.js";
 import { MIN_BUCKET, paddedLength } from "../../src/people/protocol/padding.js";
 import { verifyEnvelopeKey } from "../../src/people/protocol/server-keys.js";
 import { signBytes } from "../../src/people/protocol/signing.js";
@@ -598,5 +599,29 @@ describe("parsers of untrusted input (properties)", function () {
       const certs = Array.from({ length: 4097 }, () => chain[0]!);
       expectCode(() => verifyChain(certs, Ed25519KeyPair.generate().publicKey), "PEOPLE_CHAIN_INVALID");
     });
+  });
+});
+
+describe("the onion a server names (properties)", () => {
+  const base32 = fc.constantFrom(..."abcdefghijklmnopqrstuvwxyz234567".split(""));
+
+  it("anything but a v3 onion host and a port is null, never a thrown error or another URL", () => {
+    check(fc.oneof(fc.string(), fc.jsonValue(), fc.string({ unit: "binary" })), (value) => {
+      const url = onionUrlOf(value);
+      if (url !== null) assert.match(url, /^https:\/\/[a-z2-7]{56}\.onion:\d{1,5}$/);
+    });
+  });
+
+  it("a v3 onion host and a port become that onion's URL, in lower case", () => {
+    check(
+      fc.array(base32, { minLength: 56, maxLength: 56 }),
+      fc.integer({ min: 1, max: 65535 }),
+      (chars, port) => {
+        const host = `${chars.join("")}.onion`;
+        assert.equal(onionUrlOf(`${host.toUpperCase()}:${port}`), `https://${host}:${port}`);
+        assert.equal(onionUrlOf(`${host}:${port}/path`), null);
+        assert.equal(onionUrlOf(`${host.slice(1)}:${port}`), null);
+      },
+    );
   });
 });

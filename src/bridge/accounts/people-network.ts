@@ -9,8 +9,16 @@ export interface PeopleNetwork {
   pins: Record<string, string>;
   /** Extra trusted CA certificates (PEM). */
   ca: string[];
-  /** people.tor: .onion servers (and, with `all`, every server) through this SOCKS5 proxy. */
-  tor?: { socks: string; all: boolean };
+  /** people.tor: .onion servers (and, with `all`, every server but the embedded one) through this SOCKS5 proxy. */
+  tor?: { socks: string; all: boolean; direct?: string[] };
+}
+
+/** Loopback hosts as a URL's hostname spells them (IPv6 in brackets). */
+const LOOPBACK = new Set(["127.0.0.1", "[::1]", "localhost"]);
+
+/** The host of a "host:port" pin. */
+function hostOf(hostPort: string): string {
+  return hostPort.slice(0, hostPort.lastIndexOf(":")).toLowerCase();
 }
 
 function loopback(host: string): string {
@@ -42,5 +50,10 @@ export function peopleNetwork(
     else if (config.public_address) pins[config.domain] = config.public_address;
   }
   if (devCertificate) ca.push(server.certificate);
-  return { pins, ca, ...(config.tor.socks ? { tor: { socks: config.tor.socks, all: config.tor.all } } : {}) };
+  if (!config.tor.socks) return { pins, ca };
+  // With tor.all, the accounts still reach their own server on loopback directly: that
+  // traffic never leaves the machine, and no Tor exit would carry it.
+  const own = pins[config.domain] === undefined ? undefined : hostOf(pins[config.domain]!);
+  const direct = own !== undefined && LOOPBACK.has(own) ? { direct: [own] } : {};
+  return { pins, ca, tor: { socks: config.tor.socks, all: config.tor.all, ...direct } };
 }

@@ -10,6 +10,7 @@
 // mail counts as a room of the sender (bridge.limits.rooms_per_sender_per_hour):
 // past the limit the message is refused (LimitReached: logged, counted, let go).
 import { addressDomain, type PeopleAddress } from "../../people/protocol/address.js";
+import { isOnionHost } from "../../people/net/tor-route.js";
 import { KeyedLock } from "../../shared/keyed-lock.js";
 import { REFUSAL } from "../bot.js";
 import type { Logger } from "../logger.js";
@@ -101,10 +102,12 @@ export class PortalService {
     const found = await account.lookup(address);
     if (found.status === "unknown") throw userError(`${address} has no People account.`);
     if (found.status === "unreachable") {
-      throw userError(
-        `The People server of ${addressDomain(address)} cannot be reached right now; try again later.`,
-        `looking up the address failed: ${found.code}`,
-      );
+      const domain = addressDomain(address);
+      // An onion is reached only through Tor: say so, so the admin knows where to look.
+      const text = isOnionHost(domain)
+        ? `The onion service ${domain} is not reachable (it may be down, or this bridge has no Tor proxy: people.tor.socks); try again later.`
+        : `The People server of ${domain} cannot be reached right now; try again later.`;
+      throw userError(text, `looking up the address failed: ${found.code}`);
     }
     // The user asked for it: no limit of the address applies.
     return this.portalOf(account.owner, address, false);

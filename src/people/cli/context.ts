@@ -15,6 +15,7 @@ import { CliError, UsageError, about, codeText, fileErrorText, publicMessage } f
 import { oneLine, Output, type Io } from "./output.js";
 import { interactive, readSecret } from "./prompt.js";
 import {
+  SOCKS_HOST_PORT,
   mergeSettings,
   readSettings,
   sameSettings,
@@ -35,8 +36,6 @@ export interface GlobalOptions {
   verbose?: boolean;
 }
 
-const SOCKS_HOST_PORT = /^[a-zA-Z0-9.-]+:\d{1,5}$/;
-
 /** How long a command waits to connect and fetch new mail (--timeout overrides it where offered). */
 export const CONNECT_TIMEOUT_MS = 20_000;
 
@@ -56,33 +55,42 @@ export class Context {
     this.out = new Output(io, Boolean(opts.json), Boolean(opts.verbose));
     this.dataDir = resolve(opts.data ?? env.PEOPLE_DATA ?? join(homedir(), ".people"));
     // Checked before anything else, so a typo is reported as such and not as a network failure later.
-    const given = { pins: parsePins(opts.pin ?? []), ca: readCertificates(opts.ca ?? []) };
-    // A --pin or --ca given now goes over what the data directory remembered.
-    this.saved = readSettings(this.dataDir);
-    const merged = mergeSettings(this.saved, given);
-    this.pins = merged.pins;
-    this.ca = merged.ca;
-    const socks = opts.socks ?? env.PEOPLE_TOR_SOCKS;
-    if (opts.torAll && socks === undefined)
-      throw new UsageError("--tor-all", "needs --socks (Tor's SOCKS port)");
-    if (socks !== undefined && !SOCKS_HOST_PORT.test(socks)) {
+    const socksGiven = opts.socks ?? env.PEOPLE_TOR_SOCKS;
+    if (socksGiven !== undefined && !SOCKS_HOST_PORT.test(socksGiven)) {
       throw new UsageError("--socks", "must be host:port, e.g. 127.0.0.1:9050");
     }
-    this.tor = socks !== undefined ? { socks, all: Boolean(opts.torAll) } : undefined;
+    const given = {
+      pins: parsePins(opts.pin ?? []),
+      ca: readCertificates(opts.ca ?? []),
+      // Only what the command line says is remembered; $PEOPLE_TOR_SOCKS alone is not.
+      ...(opts.socks !== undefined || opts.torAll
+        ? { tor: { ...(socksGiven !== undefined ? { socks: socksGiven } : {}), all: Boolean(opts.torAll) } }
+        : {}),
+    };
+    // What is given now goes over what the data directory remembered.
+    this.saved = readSettings(this.dataDir);
+    this.merged = mergeSettings(this.saved, given);
+    this.pins = this.merged.pins;
+    this.ca = this.merged.ca;
+    const socks = socksGiven ?? this.merged.tor?.socks;
+    this.tor = socks !== undefined ? { socks, all: Boolean(this.merged.tor?.all) } : undefined;
   }
+
+  /** The settings to remember once the command succeeded. */
+  private readonly merged: NetworkSettings;
 
   /** Tor: .onion servers (and with --tor-all every server) through this SOCKS5 proxy. */
   readonly tor: TorOptions | undefined;
 
   /**
-   * After a command succeeded: remember the --pin and --ca it was given, in the data
+   * After a command succeeded: remember the --pin, --ca, --socks and --tor-all it was given, in the data
    * directory of a device (not for a directory without a store, nor after a failure).
    */
   rememberNetwork(): void {
-    const now = { pins: this.pins, ca: this.ca };
+    const now = this.merged;
     if (!this.hasStore() || sameSettings(now, this.saved)) return;
     writeSettings(this.dataDir, now);
-    this.out.debug(`remembered --pin/--ca in ${this.dataDir} (see \`people config\`)`);
+    this.out.debug(`remembered --pin/--ca/--socks in ${this.dataDir} (see \`people config\`)`);
   }
 
   get storeFile(): string {

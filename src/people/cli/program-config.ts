@@ -13,12 +13,13 @@ export function addConfigCommands(program: Command, act: Act): void {
   const cmd = program
     .command("config")
     .description(
-      "show the --pin and --ca this data directory remembers (`config unpin`/`untrust` forget one)",
+      "show the --pin, --ca and --socks this data directory remembers (`config unpin`/`untrust`/`forget-tor` forget one)",
     )
     .addHelpText(
       "after",
-      "\n--pin and --ca are remembered per data directory once a command given them succeeded;\n" +
-        "a later --pin for the same domain replaces the remembered one, a later --ca is added.",
+      "\n--pin, --ca, --socks and --tor-all are remembered per data directory once a command given them\n" +
+        "succeeded; a later --pin for the same domain replaces the remembered one, a later --ca is added,\n" +
+        "a later --socks replaces the proxy, and --tor-all stays on until `config forget-tor`.",
     )
     .action(act(config, (m, ctx) => m.show(ctx)));
   cmd
@@ -31,4 +32,8 @@ export function addConfigCommands(program: Command, act: Act): void {
     .description("forget a remembered --ca certificate")
     .argument("<fingerprint>", "its fingerprint (or a unique beginning), as `people config` lists it")
     .action(act(config, (m, ctx, [fingerprint]) => m.untrust(ctx, fingerprint as string)));
+  cmd
+    .command("forget-tor")
+    .description("forget the remembered --socks and --tor-all")
+    .action(act(config, (m, ctx) => m.forgetTor(ctx)));
 }

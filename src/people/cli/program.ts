@@ -93,9 +93,9 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     )
     .option(
       "--socks <host:port>",
-      "reach .onion servers through this Tor SOCKS5 proxy (or $PEOPLE_TOR_SOCKS)",
+      "reach .onion servers through this Tor SOCKS5 proxy (or $PEOPLE_TOR_SOCKS; remembered for --data)",
     )
-    .option("--tor-all", "with --socks: send all People traffic through Tor, hiding your IP address")
+    .option("--tor-all", "with --socks: all People traffic through Tor, hiding your IP (remembered)")
     .option("--json", "print results as JSON for scripts")
     .option("-v, --verbose", "explain failures in detail (error details and stack traces)")
     .configureHelp({ showGlobalOptions: true })

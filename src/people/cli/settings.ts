@@ -1,9 +1,12 @@
-// What a data directory remembers of the network options, so `--pin` and
-// `--ca` are given once (at init, link or any later command) and not on every
-// command: `settings.json` beside the store, mode 0600, written atomically and
-// only after a command that used them succeeded. A later --pin for a domain
-// replaces the remembered one; a --ca is added to those remembered (the same
-// certificate once). `people config` shows them, `config unpin`/`untrust` forget.
+// What a data directory remembers of the network options, so `--pin`, `--ca`,
+// `--socks` and `--tor-all` are given once (at init, link or any later command)
+// and not on every command: `settings.json` beside the store, mode 0600,
+// written atomically and only after a command that used them succeeded. A later
+// --pin for a domain replaces the remembered one; a --ca is added to those
+// remembered (the same certificate once); a later --socks replaces the proxy,
+// and --tor-all stays on once given (turning it off silently would expose the
+// IP address it hides). `people config` shows them, `config unpin`/`untrust`/
+// `forget-tor` forget.
 //
 // Not secret, and not what People's security rests on: servers and contacts are
 // authenticated by the keys they signed, which are pinned in the encrypted
@@ -12,21 +15,35 @@ import { X509Certificate, createHash } from "node:crypto";
 import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
-import { CliError } from "./errors.js";
+import { CliError, UsageError } from "./errors.js";
 
 export const SETTINGS_FILE = "settings.json";
+
+/** A SOCKS proxy as the CLI takes it: host:port. */
+export const SOCKS_HOST_PORT = /^[a-zA-Z0-9.-]{1,253}:\d{1,5}$/;
 
 const settingsSchema = z.strictObject({
   version: z.literal(1),
   pins: z.record(z.string().max(253), z.string().max(300)),
   ca: z.array(z.string().max(64 * 1024)).max(64),
+  // Absent in files written before Tor was remembered.
+  tor: z.strictObject({ socks: z.string().regex(SOCKS_HOST_PORT), all: z.boolean() }).optional(),
 });
+
+export interface TorSetting {
+  /** Tor's SOCKS5 proxy, host:port. */
+  socks: string;
+  /** All People traffic through it, not only to .onion servers. */
+  all: boolean;
+}
 
 export interface NetworkSettings {
   /** Domain → host:port. */
   pins: Record<string, string>;
   /** PEM certificates to trust besides the system's. */
   ca: string[];
+  /** --socks and --tor-all. */
+  tor?: TorSetting;
 }
 
 export const NO_SETTINGS: NetworkSettings = { pins: {}, ca: [] };
@@ -45,19 +62,44 @@ export function readSettings(dataDir: string): NetworkSettings {
   } catch {
     throw new CliError(path, "is not a valid settings file; fix it or remove it (and give --pin/--ca again)");
   }
-  return { pins: parsed.pins, ca: parsed.ca };
+  return { pins: parsed.pins, ca: parsed.ca, ...(parsed.tor ? { tor: parsed.tor } : {}) };
 }
 
-/** `given` over `saved`: a pin per domain replaces the saved one; certificates are added once. */
-export function mergeSettings(saved: NetworkSettings, given: NetworkSettings): NetworkSettings {
+/** What was given on the command line: --tor-all without a proxy takes the remembered one. */
+export interface GivenSettings {
+  pins: Record<string, string>;
+  ca: string[];
+  tor?: { socks?: string; all: boolean };
+}
+
+/**
+ * `given` over `saved`: a pin per domain replaces the saved one; certificates are added once;
+ * a given proxy replaces the saved one and --tor-all, once on, stays on.
+ */
+export function mergeSettings(saved: NetworkSettings, given: GivenSettings): NetworkSettings {
   const ca = [...saved.ca];
   for (const pem of given.ca) if (!ca.some((c) => samePem(c, pem))) ca.push(pem);
-  return { pins: { ...saved.pins, ...given.pins }, ca };
+  const socks = given.tor?.socks ?? saved.tor?.socks;
+  const all = Boolean(given.tor?.all) || Boolean(saved.tor?.all);
+  if (given.tor?.all && socks === undefined) {
+    throw new UsageError("--tor-all", "needs --socks (Tor's SOCKS port)");
+  }
+  return {
+    pins: { ...saved.pins, ...given.pins },
+    ca,
+    ...(socks !== undefined ? { tor: { socks, all } } : {}),
+  };
 }
 
 export function sameSettings(a: NetworkSettings, b: NetworkSettings): boolean {
   const pins = (s: NetworkSettings) => JSON.stringify(Object.entries(s.pins).sort());
-  return pins(a) === pins(b) && a.ca.length === b.ca.length && a.ca.every((c, i) => samePem(c, b.ca[i]!));
+  const tor = (s: NetworkSettings) => JSON.stringify(s.tor ? [s.tor.socks, s.tor.all] : null);
+  return (
+    pins(a) === pins(b) &&
+    tor(a) === tor(b) &&
+    a.ca.length === b.ca.length &&
+    a.ca.every((c, i) => samePem(c, b.ca[i]!))
+  );
 }
 
 /** Write the settings (0600, replacing the file in one rename, so a crash leaves the old or the new one). */

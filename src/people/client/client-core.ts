@@ -83,6 +83,8 @@ export async function openCore(o: ClientOptions): Promise<Core> {
     ...(o.pins ? { pins: o.pins } : {}),
     ...(o.srv ? { srv: o.srv } : {}),
     ...(o.tor?.all ? { localDns: false } : {}),
+    // With a Tor proxy, a server's own onion service is preferred to its clearnet address.
+    ...(o.tor ? { preferOnion: true } : {}),
   });
   const base = { store, http, discovery, events, now };
   const servers = new ServerDirectory(base);

@@ -28,6 +28,8 @@ const descriptorSchema = z.object({
   domain: z.string().max(253),
   identity_key: b64uKey32,
   envelope_keys: z.array(z.unknown()).max(64),
+  /** The onion service of a clearnet server: Discovery checks it (onionUrlOf); a bad one is ignored, not the descriptor. */
+  onion: z.unknown().optional(),
 });
 
 export interface ServerKeys {
@@ -129,6 +131,7 @@ export class ServerDirectory {
     if (!parsed.success || parsed.data.domain !== domain) {
       throw new PeopleError("PEOPLE_BAD_KEY", `the server descriptor of ${domain} is malformed`);
     }
+    this.o.discovery.learnOnion(domain, parsed.data.onion);
     return parsed.data;
   }
 

@@ -5,11 +5,18 @@
 // by signatures, never by how the server was found. Every answer is checked to
 // be a plain host:port before it becomes a URL, so a hostile answer cannot
 // smuggle a path, credentials or another scheme into later requests.
+//
+// A clearnet server may also name its onion service (`onion` in .well-known and
+// in its descriptor). A client or server with a Tor proxy prefers it: the
+// route is then end to end inside Tor. A pinned domain is never rerouted (a pin
+// is the admin's explicit route, e.g. the bridge's own embedded server), and
+// an onion that fails is set aside for the cache's lifetime, so the clearnet
+// route still serves.
 import { resolveSrv } from "node:dns/promises";
 import { isIP } from "node:net";
 import { PeopleError } from "../errors.js";
 import type { HttpsClient } from "./https-client.js";
-import { isOnionHost } from "./tor-route.js";
+import { ONION_HOST, isOnionHost } from "./tor-route.js";
 
 /** An onion service's People server listens on the onion's port 443 unless its .well-known says otherwise. */
 export const ONION_PORT = 443;
@@ -35,6 +42,14 @@ export interface ResolveServerOptions {
   srv?: SrvLookup;
   /** False when all traffic goes through Tor: no local DNS (SRV) lookups that would leak the names asked for. */
   localDns?: boolean;
+  /** With a Tor proxy: use the onion service a clearnet server names instead of its clearnet address. */
+  preferOnion?: boolean;
+}
+
+/** Where a domain's server was found, and the onion service it names, if any (both base URLs). */
+export interface ServerRoute {
+  url: string;
+  onion?: string;
 }
 
 const DNS_NAME =
@@ -57,13 +72,22 @@ export function serverUrlOf(hostPort: unknown): string | null {
   return `https://${m[1]!.toLowerCase()}:${Number(m[2])}`;
 }
 
+/** "<v3 onion>:port" → "https://<onion>:port", or null: an onion a server names must be a real v3 onion. */
+export function onionUrlOf(hostPort: unknown): string | null {
+  const url = serverUrlOf(hostPort);
+  return url !== null && ONION_HOST.test(new URL(url).hostname) ? url : null;
+}
+
 function required(hostPort: string, what: string): string {
   const url = serverUrlOf(hostPort);
   if (!url) throw new PeopleError("PEOPLE_BAD_REQUEST", `${what} is not a valid host:port`);
   return url;
 }
 
-async function fromWellKnown(domain: string, http: ResolveServerOptions["http"]): Promise<string | null> {
+async function fromWellKnown(
+  domain: string,
+  http: ResolveServerOptions["http"],
+): Promise<ServerRoute | null> {
   try {
     const res = await http.send("GET", `https://${domain}/.well-known/people`, {
       headers: { accept: "application/json" },
@@ -71,7 +95,12 @@ async function fromWellKnown(domain: string, http: ResolveServerOptions["http"])
     if (res.status !== 200 || res.body.length > WELL_KNOWN_MAX) return null;
     const json = JSON.parse(res.body.toString("utf8")) as unknown;
     if (!json || typeof json !== "object" || Array.isArray(json)) return null;
-    return serverUrlOf((json as { server?: unknown }).server);
+    const { server, onion } = json as { server?: unknown; onion?: unknown };
+    const url = serverUrlOf(server);
+    if (url === null) return null;
+    // A malformed onion is ignored: the server's own address still stands.
+    const onionUrl = isOnionHost(domain) ? null : onionUrlOf(onion);
+    return onionUrl !== null ? { url, onion: onionUrl } : { url };
   } catch {
     return null;
   }
@@ -95,43 +124,77 @@ async function fromSrv(domain: string, srv: SrvLookup): Promise<string | null> {
   return null;
 }
 
-/** The base URL (https://host:port) of `domain`'s People server. */
-export async function resolveServer(domain: string, o: ResolveServerOptions): Promise<string> {
+/** Where `domain`'s People server is, and the onion service it names (.well-known only). */
+export async function discoverServer(domain: string, o: ResolveServerOptions): Promise<ServerRoute> {
   if (!DNS_NAME.test(domain)) throw new PeopleError("PEOPLE_BAD_ADDRESS", "not a domain name");
   const pin = o.pins?.[domain];
-  if (pin !== undefined) return required(pin, `pin for ${domain}`);
+  if (pin !== undefined) return { url: required(pin, `pin for ${domain}`) };
   // An onion has no DNS: asking local DNS would leak the name and answer nothing.
   if (isOnionHost(domain)) {
-    return (await fromWellKnown(domain, o.http)) ?? required(`${domain}:${ONION_PORT}`, domain);
+    return (await fromWellKnown(domain, o.http)) ?? { url: required(`${domain}:${ONION_PORT}`, domain) };
   }
-  if (o.localDns === false) {
-    return (await fromWellKnown(domain, o.http)) ?? required(`${domain}:${DEFAULT_PORT}`, domain);
-  }
-  return (
-    (await fromWellKnown(domain, o.http)) ??
-    (await fromSrv(domain, o.srv ?? resolveSrv)) ??
-    required(`${domain}:${DEFAULT_PORT}`, domain)
-  );
+  const wellKnown = await fromWellKnown(domain, o.http);
+  if (wellKnown) return wellKnown;
+  const srv = o.localDns === false ? null : await fromSrv(domain, o.srv ?? resolveSrv);
+  return { url: srv ?? required(`${domain}:${DEFAULT_PORT}`, domain) };
+}
+
+/** The base URL (https://host:port) of `domain`'s People server: its onion when preferred and named. */
+export async function resolveServer(domain: string, o: ResolveServerOptions): Promise<string> {
+  const route = await discoverServer(domain, o);
+  return o.preferOnion && route.onion !== undefined ? route.onion : route.url;
+}
+
+interface CachedRoute extends ServerRoute {
+  until: number;
+  /** The onion is used (preferred, and it has not failed since it was named). */
+  viaOnion: boolean;
 }
 
 /** resolveServer with a cache; a failed or stale route is forgotten with forget(). */
 export class Discovery {
-  private readonly cache = new Map<string, { url: string; until: number }>();
+  private readonly cache = new Map<string, CachedRoute>();
 
   constructor(private readonly o: ResolveServerOptions & { ttlMs?: number; now?: () => number }) {
     for (const [domain, pin] of Object.entries(o.pins ?? {})) required(pin, `pin for ${domain}`);
   }
 
-  async resolve(domain: string): Promise<string> {
-    const now = (this.o.now ?? Date.now)();
-    const hit = this.cache.get(domain);
-    if (hit && hit.until > now) return hit.url;
-    const url = await resolveServer(domain, this.o);
-    this.cache.set(domain, { url, until: now + (this.o.ttlMs ?? DEFAULT_TTL_MS) });
-    return url;
+  private now(): number {
+    return (this.o.now ?? Date.now)();
   }
 
+  async resolve(domain: string): Promise<string> {
+    const now = this.now();
+    let hit = this.cache.get(domain);
+    if (!hit || hit.until <= now) {
+      const route = await discoverServer(domain, this.o);
+      hit = {
+        ...route,
+        until: now + (this.o.ttlMs ?? DEFAULT_TTL_MS),
+        viaOnion: this.o.preferOnion === true && route.onion !== undefined,
+      };
+      this.cache.set(domain, hit);
+    }
+    return hit.viaOnion ? hit.onion! : hit.url;
+  }
+
+  /**
+   * The onion service `domain`'s descriptor names (unchecked input): used from now on when
+   * onions are preferred, unless the domain is pinned or this onion failed since it was cached.
+   */
+  learnOnion(domain: string, named: unknown): void {
+    const hit = this.cache.get(domain);
+    const onion = onionUrlOf(named);
+    if (!this.o.preferOnion || !hit || onion === null || this.o.pins?.[domain] !== undefined) return;
+    if (isOnionHost(domain) || hit.viaOnion || hit.onion === onion) return;
+    hit.onion = onion;
+    hit.viaOnion = true;
+  }
+
+  /** The route failed: a preferred onion is set aside for the clearnet route; anything else is looked up again. */
   forget(domain: string): void {
-    this.cache.delete(domain);
+    const hit = this.cache.get(domain);
+    if (hit?.viaOnion) hit.viaOnion = false;
+    else this.cache.delete(domain);
   }
 }

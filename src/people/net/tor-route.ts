@@ -20,6 +20,11 @@ export interface TorOptions {
   all?: boolean;
   /** How long one request through Tor may take (default 120 s). */
   timeoutMs?: number;
+  /**
+   * Hosts reached directly even with `all`: the bridge's own embedded server on loopback, whose
+   * traffic never leaves the machine (a Tor exit would refuse, or reach its own loopback).
+   */
+  direct?: readonly string[];
 }
 
 /** A v3 onion host name: 56 base32 characters, then ".onion". */
@@ -63,7 +68,9 @@ export class TorRoute {
 
   /** Whether a connection to `host` goes through the proxy. */
   proxied(host: string): boolean {
-    return this.o !== undefined && (this.o.all === true || isOnionHost(host));
+    if (this.o === undefined) return false;
+    if (isOnionHost(host)) return true;
+    return this.o.all === true && !(this.o.direct ?? []).includes(host.toLowerCase());
   }
 
   /** The agent for `host` through the proxy, or undefined for a direct connection. */

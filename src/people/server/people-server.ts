@@ -125,10 +125,14 @@ export async function startPeopleServer(
       (onion === config.domain
         ? `${onion}:${config.onion.virtual_port}`
         : `${config.domain}:${config.listen.port}`);
+    // A clearnet server that is also an onion names it, so clients with a Tor proxy may prefer it.
+    const onionAddress =
+      onion !== undefined && onion !== config.domain ? `${onion}:${config.onion.virtual_port}` : undefined;
     const maxJson = config.limits.max_json_bytes;
     for (const router of [
       publicRoutes({
         publicAddress,
+        ...(onionAddress ? { onionAddress } : {}),
         keys,
         store,
         metrics,

@@ -79,6 +79,8 @@ const descriptorSchema = z.object({
   v: z.literal(1),
   domain: z.string().max(253),
   identity_key: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
+  /** The onion service of a clearnet server: Discovery checks it; a bad one is ignored, not the descriptor. */
+  onion: z.unknown().optional(),
 });
 
 export class RelayService {
@@ -118,6 +120,7 @@ export class RelayService {
       pins: o.pins ?? {},
       http: this.http,
       ...(o.tor?.all ? { localDns: false } : {}),
+      ...(o.tor ? { preferOnion: true } : {}),
     });
     this.perOrigin = new RateLimiter(o.perMinute ?? 60_000);
     this.perIp = new RateLimiter(o.perMinute ?? 60_000);
@@ -279,6 +282,7 @@ export class RelayService {
     if (!parsed.success || parsed.data.domain !== origin) {
       throw new PeopleError("PEOPLE_BAD_KEY", "the origin's descriptor is malformed");
     }
+    this.discovery.learnOnion(origin, parsed.data.onion);
     return Ed25519PublicKey.fromB64u(parsed.data.identity_key);
   }
 

@@ -7,6 +7,8 @@ import type { ServerMetrics } from "../metrics.js";
 
 export function publicRoutes(o: {
   publicAddress: string;
+  /** "<onion>:port" of this server's onion service, when it is also one (PROTOCOL §2). */
+  onionAddress?: string;
   keys: KeyService;
   store: PeopleStore;
   metrics: ServerMetrics;
@@ -17,11 +19,14 @@ export function publicRoutes(o: {
   const r = new Router();
   r.get("/.well-known/people", (ctx) => {
     ctx.set("Cache-Control", "public, max-age=3600");
-    ctx.body = { server: o.publicAddress };
+    ctx.body = { server: o.publicAddress, ...(o.onionAddress ? { onion: o.onionAddress } : {}) };
   });
   r.get("/_people/v1/server", (ctx) => {
     ctx.set("Cache-Control", "public, max-age=300");
-    ctx.body = o.keys.descriptor(Date.now());
+    ctx.body = {
+      ...o.keys.descriptor(Date.now()),
+      ...(o.onionAddress ? { onion: o.onionAddress } : {}),
+    };
   });
   r.get("/_people/v1/health", async (ctx) => {
     await o.store.ping();
