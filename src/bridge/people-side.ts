@@ -21,6 +21,8 @@ export interface IncomingMessage {
 export type Lookup =
   | { status: "exists" }
   | { status: "unknown" }
+  /** The address's domain does not exist, so it has no People server (a DNS answer, not an outage). */
+  | { status: "no_server"; domain: string }
   /** No definite answer: the server could not be reached, or answered with something unusable. */
   | { status: "unreachable"; code: string };
 

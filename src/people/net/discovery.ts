@@ -5,7 +5,7 @@
 // by signatures, never by how the server was found. Every answer is checked to
 // be a plain host:port before it becomes a URL, so a hostile answer cannot
 // smuggle a path, credentials or another scheme into later requests.
-import { resolveSrv } from "node:dns/promises";
+import { lookup, resolveSrv } from "node:dns/promises";
 import { isIP } from "node:net";
 import { PeopleError } from "../errors.js";
 import type { HttpsClient } from "./https-client.js";
@@ -26,6 +26,8 @@ export interface SrvRecord {
 }
 
 export type SrvLookup = (name: string) => Promise<SrvRecord[]>;
+/** Resolves a name to an address (A/AAAA); rejects with a DNS error code (ENOTFOUND…) when it cannot. */
+export type HostLookup = (name: string) => Promise<unknown>;
 
 export interface ResolveServerOptions {
   /** Domain → "host:port", consulted first (tests, private deployments). */
@@ -33,6 +35,8 @@ export interface ResolveServerOptions {
   http: Pick<HttpsClient, "send">;
   /** DNS SRV lookup; node:dns by default, injectable for tests. */
   srv?: SrvLookup;
+  /** DNS address lookup of the domain itself, the last step; node:dns by default, injectable for tests. */
+  lookup?: HostLookup;
   /** False when all traffic goes through Tor: no local DNS (SRV) lookups that would leak the names asked for. */
   localDns?: boolean;
 }
@@ -107,11 +111,32 @@ export async function resolveServer(domain: string, o: ResolveServerOptions): Pr
   if (o.localDns === false) {
     return (await fromWellKnown(domain, o.http)) ?? required(`${domain}:${DEFAULT_PORT}`, domain);
   }
-  return (
-    (await fromWellKnown(domain, o.http)) ??
-    (await fromSrv(domain, o.srv ?? resolveSrv)) ??
-    required(`${domain}:${DEFAULT_PORT}`, domain)
-  );
+  const found = (await fromWellKnown(domain, o.http)) ?? (await fromSrv(domain, o.srv ?? resolveSrv));
+  if (found) return found;
+  await ensureNameExists(domain, o.lookup ?? ((name) => lookup(name)));
+  return required(`${domain}:${DEFAULT_PORT}`, domain);
+}
+
+/**
+ * Neither .well-known nor SRV answered: when the domain has no address either
+ * (NXDOMAIN, or a name without records), it has no People server, and that is
+ * an answer, not a failure to retry. A DNS server that fails or times out
+ * (EAI_AGAIN, SERVFAIL) says nothing: the caller tries <domain>:7367 and fails
+ * as unreachable, which is retried.
+ */
+async function ensureNameExists(domain: string, lookupHost: HostLookup): Promise<void> {
+  try {
+    await lookupHost(domain);
+  } catch (err) {
+    const code = (err as { code?: unknown } | null)?.code;
+    if (code === "ENOTFOUND" || code === "ENODATA") throw noServer(domain);
+  }
+}
+
+/** The error for a domain that does not exist: its text names the domain (safe: the caller chose it). */
+export function noServer(domain: string): PeopleError {
+  const text = `There is no People server for ${domain}: the domain does not exist.`;
+  return new PeopleError("PEOPLE_NO_SERVER", domain, { publicText: text });
 }
 
 /** resolveServer with a cache; a failed or stale route is forgotten with forget(). */
