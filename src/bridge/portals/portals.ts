@@ -21,6 +21,7 @@ import {
   type CreationLimits,
 } from "../model/creation-limits.js";
 import { CreationLimiter } from "./creation-limiter.js";
+import { SendStatusReporter } from "./send-status.js";
 
 export interface Portals {
   readonly service: PortalService;
@@ -28,12 +29,14 @@ export interface Portals {
   readonly toPeople: MatrixToPeopleFlow;
   readonly toMatrix: PeopleToMatrixFlow;
   readonly events: PortalEvents;
+  readonly sendStatus?: SendStatusReporter;
 }
 
 export function createPortals(o: {
   ghosts: GhostSide;
   people: PeopleSide;
-  store: Pick<BridgeStore, "portals" | "messages" | "groups"> & Partial<Pick<BridgeStore, "senderCreations">>;
+  store: Pick<BridgeStore, "portals" | "messages" | "groups"> &
+    Partial<Pick<BridgeStore, "senderCreations" | "sendStatus">>;
   permissions: Permissions;
   log: Logger;
   metrics: BridgeMetrics;
@@ -48,6 +51,8 @@ export function createPortals(o: {
   limits?: CreationLimits;
   /** How long a Matrix event is tried again (shared with the bridge's retry queue, which seeds it). */
   retry?: RetryWindow;
+  /** Send status of Matrix → People messages: bridge.message_status_events and bridge.delivery_timeout. */
+  sendStatus?: { events: boolean; timeoutMs: number };
 }): Portals {
   const retry = o.retry ?? new RetryWindow();
   const media = o.maxMediaBytes ? { maxMediaBytes: o.maxMediaBytes } : {};
@@ -84,6 +89,17 @@ export function createPortals(o: {
   };
   const groups = new GroupService(groupOptions);
   const membership = new GroupMembership({ ...groupOptions, service: groups });
+  // Told by the outbox of every account what became of each copy (needs the store's send_status).
+  const sendStatus =
+    o.sendStatus && o.store.sendStatus
+      ? new SendStatusReporter({
+          ghosts: o.ghosts,
+          store: o.store.sendStatus,
+          statusEvents: o.sendStatus.events,
+          log: o.log.child({ component: "send-status" }),
+        })
+      : undefined;
+  if (sendStatus) o.people.onOutbox?.((report) => void sendStatus.report(report));
   // Built at start from the features' claims: two features claiming one type stop the start here.
   const registry = bridgeRegistry();
   const toPeople = new MatrixToPeopleFlow({
@@ -96,6 +112,7 @@ export function createPortals(o: {
     metrics: o.metrics,
     retry,
     ...media,
+    ...(sendStatus ? { status: sendStatus, deliveryTimeoutMs: o.sendStatus!.timeoutMs } : {}),
   });
   const toMatrix = new PeopleToMatrixFlow({
     registry,
@@ -115,5 +132,6 @@ export function createPortals(o: {
     toPeople,
     toMatrix,
     events: new PortalEvents({ service, toPeople, groups, membership, retry, registry, log }),
+    ...(sendStatus ? { sendStatus } : {}),
   };
 }
