@@ -41,22 +41,22 @@ export type Copies = Readonly<Record<string, CopyState>>;
 
 export const FAILED_STATUSES: ReadonlySet<MessageStatus> = new Set(["FAIL_PERMANENT", "FAIL_RETRIABLE"]);
 
-/** Why one recipient's copy was dropped, in words for the Matrix user. */
+/** Why one recipient's copy was dropped, in words for the Matrix user (no final period). */
 export function copyFailedText(address: string, code: string): string {
   const domain = domainOf(address);
   switch (code) {
     case "PEOPLE_EXPIRED":
       return (
-        `the People server of ${domain} could not be reached before the message's delivery time ran out, ` +
+        `The People server of ${domain} could not be reached before the message's delivery time ran out, ` +
         "so the bridge stopped trying"
       );
     case "PEOPLE_NO_SERVER":
-      return `there is no People server for ${domain}: the domain does not exist`;
+      return `There is no People server for ${domain}: the domain does not exist`;
     case "PEOPLE_UNKNOWN_RECIPIENT":
       return `${address} has no People account`;
     default: {
       const text = code in ERROR_CODES ? ERROR_CODES[code as ErrorCode].text : "it was refused";
-      return `the People server of ${domain} refused it: ${text.replace(/\.$/, "")}`;
+      return `The People server of ${domain} refused it: ${text.replace(/\.$/, "")}`;
     }
   }
 }
@@ -69,10 +69,6 @@ function domainOf(address: string): string {
   }
 }
 
-function sentence(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1) + ".";
-}
-
 /** The status the copies amount to; undefined while no copy has an outcome worth telling. */
 export function statusOfCopies(copies: Copies): SendStatus | undefined {
   const entries = Object.entries(copies);
@@ -80,11 +76,11 @@ export function statusOfCopies(copies: Copies): SendStatus | undefined {
   const failed = entries.filter(([, c]) => c.state === "failed");
   if (failed.length > 0) {
     const why = failed.map(([a, c]) => copyFailedText(a, c.state === "failed" ? c.code : ""));
-    const named = failed.length === entries.length ? "" : ` to ${failed.map(([a]) => a).join(", ")}`;
+    const to = failed.map(([a]) => a).join(", ");
     return {
       status: "FAIL_PERMANENT",
       reason: "m.foreign_network_error",
-      message: sentence(`Not delivered${named}: ${[...new Set(why)].join("; ")}`),
+      message: `Not delivered to ${to}: ${[...new Set(why)].join("; ")}.`,
     };
   }
   if (entries.every(([, c]) => c.state === "delivered")) return { status: "SUCCESS" };
