@@ -15,7 +15,9 @@ import {
 import { SendStatusReporter, type SentMessage } from "../../src/bridge/portals/send-status.js";
 import { openBridgeStore } from "../../src/bridge/store/open-bridge-store.js";
 import type { BridgeStore } from "../../src/bridge/store/types.js";
-import { FakeGhosts, silentLog } from "../helpers/portal-fakes.js";
+import { FakeGhosts, MemoryMessages, MemoryPortals, silentLog } from "../helpers/portal-fakes.js";
+import { sentMessageOf } from "../../src/bridge/portals/send-status-recovery.js";
+import type { GroupPortal } from "../../src/bridge/store/types.js";
 import type { OutboxReport } from "../../src/bridge/people-side.js";
 
 const ALICE = parseAddress("alice@people.test");
@@ -253,6 +255,76 @@ describe("send status: the reporter", () => {
     assert.deepEqual(ghosts.notices(), [
       "Not delivered to joe@other.test: joe@other.test has no People account.",
     ]);
+  });
+
+  it("a message sent just before a restart, with nothing kept: recovered from the message map and the portal", async () => {
+    const messages = new MemoryMessages();
+    const portals = new MemoryPortals();
+    await portals.put({
+      roomId: "!dm:hs.test",
+      matrixUser: "@alice:hs.test",
+      peopleAddress: JOE,
+      createdAt: 1,
+    });
+    const group: GroupPortal = {
+      roomId: "!group:hs.test",
+      members: [{ address: ALICE, matrixUser: "@alice:hs.test" }, { address: ANN }, { address: JOE }],
+      createdAt: 1,
+    };
+    const groups = {
+      byRoom: async (roomId: string) => (roomId === group.roomId ? group : undefined),
+      viewFor: (g: GroupPortal, u: string) => {
+        assert.equal(u, "@alice:hs.test");
+        return {
+          roomId: g.roomId,
+          matrixUser: u,
+          to: [ANN, JOE],
+          noticeGhost: ANN,
+          label: `the People conversation (${ANN}, ${JOE})`,
+        };
+      },
+    };
+    const recover = sentMessageOf({ messages, service: portals, groups });
+    await messages.put({
+      matrixEventId: "$dm",
+      peopleMessageId: "mdm",
+      peopleSender: ALICE,
+      roomId: "!dm:hs.test",
+      createdAt: 1,
+    });
+    await messages.put({
+      matrixEventId: "$grp",
+      peopleMessageId: "mgrp",
+      peopleSender: ALICE,
+      roomId: "!group:hs.test",
+      createdAt: 1,
+    });
+    assert.equal(await recover(ALICE, "unknown"), undefined);
+    assert.deepEqual(await recover(ALICE, "mgrp"), {
+      eventId: "$grp",
+      roomId: "!group:hs.test",
+      sender: ALICE,
+      messageId: "mgrp",
+      to: [ANN, JOE],
+      noticeGhost: ANN,
+      label: `the People conversation (${ANN}, ${JOE})`,
+    });
+    reporter.close();
+    reporter = new SendStatusReporter({
+      ghosts,
+      store: store.sendStatus,
+      statusEvents: true,
+      log: silentLog,
+      recover,
+    });
+    // No sent(): the bridge restarted after queueing it.
+    await reporter.report({ kind: "delivered", sender: ALICE, messageId: "mdm", address: JOE });
+    assert.deepEqual(statuses("$dm"), ["SUCCESS"]);
+    assert.equal(ghosts.sent.at(-1)!.ghost, ghosts.ghostId(JOE));
+    await reporter.report({ kind: "delivered", sender: ALICE, messageId: "mgrp", address: JOE });
+    assert.deepEqual(statuses("$grp"), [], "Ann's copy is still on its way");
+    await reporter.report({ kind: "delivered", sender: ALICE, messageId: "mgrp", address: ANN });
+    assert.deepEqual(statuses("$grp"), ["SUCCESS"]);
   });
 
   it("the flow's own failures and retries: FAIL as given, PENDING once", async () => {

@@ -22,6 +22,7 @@ import {
 } from "../model/creation-limits.js";
 import { CreationLimiter } from "./creation-limiter.js";
 import { SendStatusReporter } from "./send-status.js";
+import { sentMessageOf } from "./send-status-recovery.js";
 
 export interface Portals {
   readonly service: PortalService;
@@ -97,6 +98,7 @@ export function createPortals(o: {
           store: o.store.sendStatus,
           statusEvents: o.sendStatus.events,
           log: o.log.child({ component: "send-status" }),
+          recover: sentMessageOf({ messages: o.store.messages, service, groups }),
         })
       : undefined;
   if (sendStatus) o.people.onOutbox?.((report) => void sendStatus.report(report));

@@ -67,6 +67,8 @@ export interface SendStatusOptions {
   earlyMs?: number;
   /** Delay before telling again after the homeserver refused (default 5 s); 5 tries. */
   retellMs?: number;
+  /** A message sent before a restart with nothing kept of it yet (send-status-recovery.ts). */
+  recover?: (sender: string, messageId: string) => Promise<SentMessage | undefined>;
 }
 
 export function statusTarget(
@@ -107,22 +109,9 @@ export class SendStatusReporter implements SendStatusHooks {
   }
 
   sent(m: SentMessage): void {
-    const copies = Object.fromEntries(
-      m.to.filter((a) => a !== m.sender).map((a): [string, CopyState] => [a, { state: "queued" }]),
-    );
-    if (Object.keys(copies).length === 0) return;
+    const record = this.recordOf(m);
+    if (Object.keys(record.copies).length === 0) return;
     const key = keyOf(m.sender, m.messageId);
-    const record: SendStatusRecord = {
-      matrixEventId: m.eventId,
-      roomId: m.roomId,
-      peopleSender: m.sender,
-      peopleMessageId: m.messageId,
-      noticeGhost: m.noticeGhost,
-      label: m.label,
-      copies,
-      said: null,
-      updatedAt: this.now(),
-    };
     void this.lock
       .run(key, async () => {
         // Sent again after a restart (a redelivered event): what is kept of it wins.
@@ -159,6 +148,23 @@ export class SendStatusReporter implements SendStatusHooks {
     this.timers.clear();
   }
 
+  private recordOf(m: SentMessage): SendStatusRecord {
+    const copies = Object.fromEntries(
+      m.to.filter((a) => a !== m.sender).map((a): [string, CopyState] => [a, { state: "queued" }]),
+    );
+    return {
+      matrixEventId: m.eventId,
+      roomId: m.roomId,
+      peopleSender: m.sender,
+      peopleMessageId: m.messageId,
+      noticeGhost: m.noticeGhost,
+      label: m.label,
+      copies,
+      said: null,
+      updatedAt: this.now(),
+    };
+  }
+
   private remember(eventId: string): void {
     if (this.told.size >= MAX_EARLY) this.told.delete(this.told.values().next().value!);
     this.told.add(eventId);
@@ -169,8 +175,9 @@ export class SendStatusReporter implements SendStatusHooks {
     let tracked = this.live.get(key);
     if (!tracked) {
       const kept = await this.o.store.byMessage(r.sender, r.messageId);
-      if (!kept) return this.hold(key, r);
-      tracked = { record: kept, persisted: true };
+      const sent = kept ? undefined : await this.o.recover?.(r.sender, r.messageId);
+      if (!kept && !sent) return this.hold(key, r);
+      tracked = kept ? { record: kept, persisted: true } : { record: this.recordOf(sent!), persisted: false };
       this.live.set(key, tracked);
     }
     const record = tracked.record;
