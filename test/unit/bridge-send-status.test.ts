@@ -85,6 +85,8 @@ describe("send status: copies → status (pure)", () => {
     assert.equal(worthTelling(null, { status: "PENDING" }), true);
     assert.equal(worthTelling("PENDING", { status: "PENDING" }), false);
     assert.equal(worthTelling("PENDING", { status: "SUCCESS" }), true);
+    // SUCCESS only ends a PENDING: the ghost's event would mark the message read by the contact.
+    assert.equal(worthTelling(null, { status: "SUCCESS" }), false);
     assert.equal(worthTelling("FAIL_PERMANENT", { status: "SUCCESS" }), false);
     assert.equal(worthTelling("FAIL_RETRIABLE", { status: "PENDING" }), false);
   });
@@ -156,25 +158,30 @@ describe("send status: the reporter", () => {
   /** Lets the reporter's serialized work run. */
   const settle = () => new Promise((resolve) => setImmediate(resolve));
 
-  it("delivered at the first try: SUCCESS, from the room's ghost, and nothing written", async () => {
+  it("delivered at the first try: no event at all (it would mark the message read by Joe), nothing written or kept", async () => {
     const m = message();
     reporter.sent(m);
+    await settle();
+    assert.equal(reporter.tracking, 1);
     await report(m, "delivered", JOE);
-    assert.deepEqual(statuses(m.eventId), ["SUCCESS"]);
-    assert.equal(ghosts.sent[0]!.ghost, ghosts.ghostId(JOE));
-    assert.equal(ghosts.sent[0]!.roomId, m.roomId);
+    assert.deepEqual(ghosts.sent, []);
     assert.equal(await store.sendStatus.byMessage(ALICE, m.messageId), undefined);
-    assert.deepEqual(ghosts.notices(), []);
+    assert.equal(reporter.tracking, 0);
   });
 
   it("a report that arrives before the flow recorded the message is applied when it does", async () => {
     const m = message();
-    await report(m, "delivered", JOE);
+    await report(m, "deferred", JOE, "PEOPLE_UNAVAILABLE");
     assert.deepEqual(statuses(m.eventId), []);
     reporter.sent(m);
     await settle();
+    assert.deepEqual(statuses(m.eventId), ["PENDING"]);
+    assert.equal(ghosts.sent[0]!.ghost, ghosts.ghostId(JOE));
+    assert.equal(ghosts.sent[0]!.roomId, m.roomId);
+    await report(m, "delivered", JOE);
     await report(m, "deferred", JOE, "PEOPLE_UNAVAILABLE"); // late and stale: changes nothing
-    assert.deepEqual(statuses(m.eventId), ["SUCCESS"]);
+    assert.deepEqual(statuses(m.eventId), ["PENDING", "SUCCESS"]);
+    assert.equal(reporter.tracking, 0);
   });
 
   it("waiting: PENDING once however many retries, kept in the store; then SUCCESS, and the row is gone", async () => {
@@ -214,10 +221,11 @@ describe("send status: the reporter", () => {
     const ok = message([JOE, ANN, ALICE]);
     reporter.sent(ok);
     await report(ok, "delivered", ALICE); // the sender's own copy counts for nothing
+    await report(ok, "deferred", ANN, "PEOPLE_UNAVAILABLE");
     await report(ok, "delivered", JOE);
-    assert.deepEqual(statuses(ok.eventId), []);
+    assert.deepEqual(statuses(ok.eventId), ["PENDING"]);
     await report(ok, "delivered", ANN);
-    assert.deepEqual(statuses(ok.eventId), ["SUCCESS"]);
+    assert.deepEqual(statuses(ok.eventId), ["PENDING", "SUCCESS"]);
 
     const bad = message([JOE, ANN]);
     reporter.sent(bad);
@@ -317,14 +325,20 @@ describe("send status: the reporter", () => {
       log: silentLog,
       recover,
     });
-    // No sent(): the bridge restarted after queueing it.
-    await reporter.report({ kind: "delivered", sender: ALICE, messageId: "mdm", address: JOE });
-    assert.deepEqual(statuses("$dm"), ["SUCCESS"]);
+    // No sent(): the bridge restarted after queueing them.
+    await reporter.report({ kind: "deferred", sender: ALICE, messageId: "mdm", address: JOE, code: "X" });
+    assert.deepEqual(statuses("$dm"), ["PENDING"]);
     assert.equal(ghosts.sent.at(-1)!.ghost, ghosts.ghostId(JOE));
+    await reporter.report({ kind: "delivered", sender: ALICE, messageId: "mdm", address: JOE });
+    assert.deepEqual(statuses("$dm"), ["PENDING", "SUCCESS"]);
+    await reporter.report({ kind: "deferred", sender: ALICE, messageId: "mgrp", address: JOE, code: "X" });
+    assert.deepEqual(statuses("$grp"), ["PENDING"]);
+    assert.equal(ghosts.sent.at(-1)!.ghost, ghosts.ghostId(ANN), "the group's notice ghost");
     await reporter.report({ kind: "delivered", sender: ALICE, messageId: "mgrp", address: JOE });
-    assert.deepEqual(statuses("$grp"), [], "Ann's copy is still on its way");
+    assert.deepEqual(statuses("$grp"), ["PENDING"], "Ann's copy is still on its way");
     await reporter.report({ kind: "delivered", sender: ALICE, messageId: "mgrp", address: ANN });
-    assert.deepEqual(statuses("$grp"), ["SUCCESS"]);
+    assert.deepEqual(statuses("$grp"), ["PENDING", "SUCCESS"]);
+    assert.equal(reporter.tracking, 0);
   });
 
   it("the flow's own failures and retries: FAIL as given, PENDING once", async () => {
@@ -337,5 +351,13 @@ describe("send status: the reporter", () => {
       message: "x",
     });
     assert.deepEqual(statuses("$flow"), ["PENDING", "FAIL_RETRIABLE"]);
+  });
+
+  it("a PENDING the flow told while retrying is ended by SUCCESS once the outbox delivers", async () => {
+    const m = message();
+    await reporter.retrying({ eventId: m.eventId, roomId: m.roomId, noticeGhost: JOE }, "retrying");
+    reporter.sent(m);
+    await report(m, "delivered", JOE);
+    assert.deepEqual(statuses(m.eventId), ["PENDING", "SUCCESS"]);
   });
 });

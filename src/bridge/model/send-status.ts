@@ -2,7 +2,8 @@
 // it): what became of a Matrix event on its way to People, from the outcome of
 // each recipient's copy in the People outbox. Pure: no IO, tested on its own.
 //
-// - SUCCESS: every recipient's server took its copy.
+// - SUCCESS: every recipient's server took its copy; told only to end a
+//   PENDING (see worthTelling: the ghost's events count as its read receipts).
 // - PENDING: some copy waits in the outbox (its server cannot be reached now);
 //   the outbox keeps trying.
 // - FAIL_PERMANENT: some copy was refused for good (no such account, no such
@@ -98,10 +99,15 @@ export function statusOfCopies(copies: Copies): SendStatus | undefined {
 
 /**
  * Whether `next` is worth an event after `said` (the last status sent): a
- * change, except that a failure is final and PENDING is told once.
+ * change, except that a failure is final, PENDING is told once, and SUCCESS
+ * only ends a PENDING. The events come from the room's ghost, and any event
+ * of a sender marks everything before it read by them: a SUCCESS after every
+ * message would show the People contact as having read it the moment their
+ * server took it. So a message taken at the first try gets no event.
  */
 export function worthTelling(said: MessageStatus | null | undefined, next: SendStatus): boolean {
   if (said !== null && said !== undefined && FAILED_STATUSES.has(said)) return false;
+  if (next.status === "SUCCESS") return said === "PENDING";
   return said !== next.status;
 }
 

@@ -112,6 +112,8 @@ export class SendStatusReporter implements SendStatusHooks {
     const record = this.recordOf(m);
     if (Object.keys(record.copies).length === 0) return;
     const key = keyOf(m.sender, m.messageId);
+    // The flow told PENDING while it retried the event: the outcome ends it.
+    if (this.told.has(m.eventId)) record.said = "PENDING";
     void this.lock
       .run(key, async () => {
         // Sent again after a restart (a redelivered event): what is kept of it wins.
@@ -141,6 +143,11 @@ export class SendStatusReporter implements SendStatusHooks {
     if (this.told.has(where.eventId)) return;
     this.remember(where.eventId);
     await this.statusEvent(where, { status: "PENDING", reason: "m.foreign_network_error", message: text });
+  }
+
+  /** Messages whose story is not over (tests: nothing is kept past it). */
+  get tracking(): number {
+    return this.live.size;
   }
 
   close(): void {
@@ -199,10 +206,12 @@ export class SendStatusReporter implements SendStatusHooks {
   /** Writes the state while something is left to tell; forgets it once everything is told. */
   private async keep(key: string, tracked: Tracked): Promise<void> {
     const { record } = tracked;
+    // Done when failed (final), or every copy has its outcome and nothing is left to tell.
+    const status = statusOfCopies(record.copies);
+    const untold = status !== undefined && worthTelling(record.said, status);
     const done =
-      Object.values(record.copies).every(isFinal) &&
-      record.said !== null &&
-      (record.said === "SUCCESS" || FAILED_STATUSES.has(record.said));
+      (record.said !== null && FAILED_STATUSES.has(record.said)) ||
+      (Object.values(record.copies).every(isFinal) && !untold);
     if (done) {
       this.live.delete(key);
       if (tracked.persisted) await this.o.store.remove(record.matrixEventId);
