@@ -3,6 +3,7 @@
 // homeserver, real SQLite bridge store), across a "restart" (a new reporter on
 // the same store).
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { parseAddress, type PeopleAddress } from "../../src/people/protocol/address.js";
 import {
   MESSAGE_STATUS_EVENT,
@@ -89,6 +90,33 @@ describe("send status: copies → status (pure)", () => {
     assert.equal(worthTelling(null, { status: "SUCCESS" }), false);
     assert.equal(worthTelling("FAIL_PERMANENT", { status: "SUCCESS" }), false);
     assert.equal(worthTelling("FAIL_RETRIABLE", { status: "PENDING" }), false);
+  });
+
+  it("any copies: failed wins, then all delivered, then waiting; only queued and delivered say nothing", () => {
+    const state = fc.oneof(
+      fc.constant({ state: "queued" as const }),
+      fc.constant({ state: "delivered" as const }),
+      fc.record({ state: fc.constant("waiting" as const), code: fc.constantFrom("PEOPLE_UNAVAILABLE", "X") }),
+      fc.record({
+        state: fc.constant("failed" as const),
+        code: fc.constantFrom("PEOPLE_EXPIRED", "PEOPLE_NO_SERVER"),
+      }),
+    );
+    const address = fc.constantFrom("a@one.test", "b@two.test", "c@two.test", "d@three.test");
+    fc.assert(
+      fc.property(fc.dictionary(address, state), (copies) => {
+        const all = Object.values(copies);
+        const s = statusOfCopies(copies);
+        if (all.length === 0) return assert.equal(s, undefined);
+        if (all.some((c) => c.state === "failed")) {
+          assert.equal(s?.status, "FAIL_PERMANENT");
+          for (const [a, c] of Object.entries(copies))
+            if (c.state === "failed") assert.ok(s!.message!.includes(a));
+        } else if (all.every((c) => c.state === "delivered")) assert.deepEqual(s, { status: "SUCCESS" });
+        else if (all.some((c) => c.state === "waiting")) assert.equal(s?.status, "PENDING");
+        else assert.equal(s, undefined);
+      }),
+    );
   });
 
   it("the event content has mautrix's shape", () => {
