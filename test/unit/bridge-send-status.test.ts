@@ -283,6 +283,10 @@ describe("send status: the reporter", () => {
     ghosts.failSends = new Error("homeserver down");
     await report(m, "undeliverable", JOE, "PEOPLE_UNKNOWN_RECIPIENT");
     assert.deepEqual(statuses(m.eventId), []);
+    // Kept, so that a restart before it is told still tells it.
+    const kept = await store.sendStatus.byMessage(ALICE, m.messageId);
+    assert.deepEqual(kept?.copies, { [JOE]: { state: "failed", code: "PEOPLE_UNKNOWN_RECIPIENT" } });
+    assert.equal(kept?.said, null);
     ghosts.failSends = undefined;
     const deadline = Date.now() + 30_000;
     while (statuses(m.eventId).length === 0 && Date.now() < deadline)

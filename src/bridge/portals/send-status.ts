@@ -217,8 +217,9 @@ export class SendStatusReporter implements SendStatusHooks {
       if (tracked.persisted) await this.o.store.remove(record.matrixEventId);
       return;
     }
-    if (record.said === null && Object.values(record.copies).every((c) => c.state === "queued" || isFinal(c)))
-      return; // nothing worth a write yet: the happy path
+    // Nothing worth a write yet (the happy path): no copy waits, and nothing is left to tell.
+    const waiting = Object.values(record.copies).some((c) => c.state === "waiting");
+    if (record.said === null && !untold && !waiting) return;
     await this.o.store.put(record);
     tracked.persisted = true;
   }
