@@ -250,6 +250,7 @@ export async function startBridge(
         ghostsPerHour: config.bridge.limits.ghosts_per_sender_per_hour,
       },
       retry: retryWindow,
+      sendStatus: { events: config.bridge.message_status_events, timeoutMs: config.bridge.delivery_timeout },
       ...(options.hooks ? { hooks: options.hooks } : {}),
       bridgeInfo: { botUserId: adapter.botUserId, peopleDomain: config.people.domain },
     });

@@ -135,6 +135,21 @@ export const bridgeConfigSchema = z
           .default(DEFAULT_DISPLAYNAME_TEMPLATE),
         /** How old a ghost's People profile may get before the next sight of the ghost fetches it again. */
         profile_refresh_interval: duration.default(86_400_000),
+        /** Send com.beeper.message_send_status events for Matrix → People messages (as mautrix bridges do). */
+        message_status_events: z.boolean().default(true),
+        /**
+         * How long a message to People waits in the outbox for a recipient's server that is down
+         * before the bridge gives up and tells the sender (1 s to 30 days).
+         */
+        delivery_timeout: duration
+          // 30 days: the longest an envelope may live (PROTOCOL, MAX_TTL_MS).
+          .pipe(
+            z
+              .number()
+              .min(1000, "at least 1s")
+              .max(30 * 86_400_000, "at most 30d"),
+          )
+          .default(7 * 86_400_000),
       })
       .prefault({}),
     encryption: z

@@ -21,6 +21,8 @@ export interface IncomingMessage {
 export type Lookup =
   | { status: "exists" }
   | { status: "unknown" }
+  /** The address's domain does not exist, so it has no People server (a DNS answer, not an outage). */
+  | { status: "no_server"; domain: string }
   /** No definite answer: the server could not be reached, or answered with something unusable. */
   | { status: "unreachable"; code: string };
 
@@ -125,4 +127,17 @@ export interface PeopleSide {
   matrixUserOf(address: PeopleAddress): Promise<MatrixUserId | undefined>;
   /** The user's account: opened, or created on first use, and receiving. */
   accountFor(userId: string): Promise<PeopleAccount>;
+  /** Optional: told each copy's outcome in any account's outbox (send status). */
+  onOutbox?(handler: (report: OutboxReport) => void): void;
+}
+
+/** What the People outbox says of one copy of a message. */
+export interface OutboxReport {
+  kind: "delivered" | "deferred" | "undeliverable";
+  /** The sending account's address. */
+  sender: string;
+  messageId: string;
+  /** The recipient of the copy. */
+  address: string;
+  code?: string;
 }

@@ -22,6 +22,9 @@ export const ERROR_CODES = {
   PEOPLE_UNKNOWN_KEY: { status: 400, text: "The key this was sealed to is not known here." },
   PEOPLE_UNKNOWN_RECIPIENT: { status: 404, text: "No such account on this server." },
   PEOPLE_NOT_FOUND: { status: 404, text: "Not found." },
+  PEOPLE_METHOD_NOT_ALLOWED: { status: 405, text: "That method is not allowed on this path." },
+  /** Client side: the domain does not exist (no DNS name, no .well-known), so it has no People server. */
+  PEOPLE_NO_SERVER: { status: 404, text: "There is no People server for that domain." },
   PEOPLE_UNAUTHORIZED: { status: 401, text: "Authentication is required." },
   PEOPLE_FORBIDDEN: { status: 403, text: "That is not allowed." },
   PEOPLE_TOO_LARGE: { status: 413, text: "The request is too large." },
@@ -31,6 +34,7 @@ export const ERROR_CODES = {
   PEOPLE_UNSUPPORTED_VERSION: { status: 400, text: "This protocol version is not supported." },
   PEOPLE_UNAVAILABLE: { status: 503, text: "The service is temporarily unavailable." },
   PEOPLE_INTERNAL: { status: 500, text: "Internal server error." },
+  PEOPLE_NOT_IMPLEMENTED: { status: 501, text: "That method is not implemented." },
 } as const satisfies Record<string, { status: number; text: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

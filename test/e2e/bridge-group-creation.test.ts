@@ -153,7 +153,7 @@ describe("room and ghost creation from People, and history for later members, on
       userA().client,
       portal.roomId,
       noticeMatching(
-        /^joe@other\.test also wrote this to n0@nowhere\.invalid, .* and 10 more \(their People server cannot be reached\)\. Answers here go to joe@other\.test only\.$/,
+        /^joe@other\.test also wrote this to n0@nowhere\.invalid, .* and 10 more \(their domain has no People server\)\. Answers here go to joe@other\.test only\.$/,
       ),
     );
     assert.ok(notice.getTs() <= message.getTs(), "the notice comes before the message");

@@ -65,6 +65,7 @@ for (const engine of ENGINES) {
             "008-sender-creations",
             "009-event-retries",
             "010-management-rooms",
+            "011-send-status",
           ],
         );
         const people = (await db("knex_migrations").select("name")) as { name: string }[];
@@ -349,6 +350,35 @@ for (const engine of ENGINES) {
       await store.eventRetries.remove("$img");
       await store.eventRetries.remove("$reaction");
       assert.deepEqual(await store.eventRetries.list(), []);
+    });
+
+    it("keeps a message's send status by event, found by (sender, message), updated in place, removed", async function () {
+      const record = {
+        matrixEventId: "$status1",
+        roomId: "!r:hs",
+        peopleSender: "alice@people.test",
+        peopleMessageId: "msg-status-1",
+        noticeGhost: "joe@other.test",
+        label: "joe@other.test",
+        copies: { "joe@other.test": { state: "waiting" as const, code: "PEOPLE_UNAVAILABLE" } },
+        said: "PENDING" as const,
+        updatedAt: 1_000,
+      };
+      assert.equal(await store.sendStatus.byMessage(record.peopleSender, record.peopleMessageId), undefined);
+      await store.sendStatus.put(record);
+      assert.deepEqual(await store.sendStatus.byMessage(record.peopleSender, record.peopleMessageId), record);
+      const failed = {
+        ...record,
+        copies: { "joe@other.test": { state: "failed" as const, code: "PEOPLE_EXPIRED" } },
+        said: "FAIL_PERMANENT" as const,
+        updatedAt: 2_000,
+      };
+      await store.sendStatus.put(failed);
+      assert.deepEqual(await store.sendStatus.byMessage(record.peopleSender, record.peopleMessageId), failed);
+      // UNIQUE(people_sender, people_message_id): another event cannot claim the same message.
+      await assert.rejects(store.sendStatus.put({ ...record, matrixEventId: "$other" }));
+      await store.sendStatus.remove(record.matrixEventId);
+      assert.equal(await store.sendStatus.byMessage(record.peopleSender, record.peopleMessageId), undefined);
     });
 
     it("keeps its data when opened again (migrations are not re-run)", async function () {

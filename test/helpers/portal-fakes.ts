@@ -224,7 +224,9 @@ export class FakeAccount implements PeopleAccount {
   }
   async lookup(address: PeopleAddress): Promise<Lookup> {
     const status = this.lookups[address] ?? "exists";
-    return status === "unreachable" ? { status, code: "PEOPLE_UNAVAILABLE" } : { status };
+    if (status === "unreachable") return { status, code: "PEOPLE_UNAVAILABLE" };
+    if (status === "no_server") return { status, domain: address.slice(address.lastIndexOf("@") + 1) };
+    return { status };
   }
 
   /** Contacts' keys as the fake People network has them; an address not here has no account. */

@@ -90,6 +90,8 @@ describe("bridge config", function () {
       rooms_per_sender_per_hour: 20,
       ghosts_per_sender_per_hour: 100,
     });
+    assert.equal(config.bridge.message_status_events, true, "send status events on, as in mautrix");
+    assert.equal(config.bridge.delivery_timeout, 7 * 86_400_000);
     assert.equal(config.database.engine, "sqlite");
     assert.equal(bridgeDatabasePath(config), resolve("./data", "bridge.db"));
     assert.equal(config.logging.level, "info");
@@ -130,6 +132,10 @@ describe("bridge config", function () {
     ["bridge", "bridge.limits.rooms_per_sender_per_hour", 0, /./],
     ["bridge", "bridge.limits.ghosts_per_sender_per_hour", 1.5, /./],
     ["bridge", "bridge.limits.per_domain", 5, /unknown key/],
+    ["bridge", "bridge.message_status_events", "yes", /boolean/],
+    ["bridge", "bridge.delivery_timeout", "500ms", /at least 1s/],
+    ["bridge", "bridge.delivery_timeout", "31d", /at most 30d/],
+    ["bridge", "bridge.delivery_timeout", "soon", /duration/],
     ["database", "database.engine", "mysql", /sqlite.*postgres/],
     ["database", "database.connection", "postgres://x@y/z", /engine is sqlite/],
     ["database", "database.pool_max", 0, /./],

@@ -53,6 +53,8 @@ export class ClientAccount implements PeopleAccount {
       if (isPeopleError(err, "PEOPLE_UNKNOWN_RECIPIENT") || isPeopleError(err, "PEOPLE_NOT_FOUND")) {
         return { status: "unknown" };
       }
+      if (isPeopleError(err, "PEOPLE_NO_SERVER"))
+        return { status: "no_server", domain: addressDomain(address) };
       return { status: "unreachable", code: errorCode(err) };
     }
   }

@@ -14,7 +14,13 @@ import { parseAddress, type PeopleAddress } from "../../people/protocol/address.
 import type { MessageId } from "../../people/protocol/ids.js";
 import type { Logger } from "../logger.js";
 import { isMatrixUserId, splitMatrixUserId, type MatrixUserId } from "../model/matrix-ids.js";
-import type { IncomingHandler, KeyChangeHandler, PeopleAccount, PeopleSide } from "../people-side.js";
+import type {
+  IncomingHandler,
+  KeyChangeHandler,
+  OutboxReport,
+  PeopleAccount,
+  PeopleSide,
+} from "../people-side.js";
 import type { PeopleAccountStore } from "../store/types.js";
 import { userDataDir, type BridgeSecret } from "./bridge-secret.js";
 import type { PeopleNetwork } from "./people-network.js";
@@ -49,6 +55,7 @@ export class PeopleAccounts implements PeopleSide {
   private handler: IncomingHandler | undefined;
   private keyChangeHandler: KeyChangeHandler | undefined;
   private deliveryHandler: ((messageId: string, accepted: boolean) => void) | undefined;
+  private outboxHandler: ((report: OutboxReport) => void) | undefined;
   private closed = false;
 
   constructor(private readonly o: PeopleAccountsOptions) {}
@@ -61,6 +68,11 @@ export class PeopleAccounts implements PeopleSide {
   /** Told when a People server accepted (or refused) an envelope of any account's outbox (metrics). */
   onDelivery(handler: (messageId: string, accepted: boolean) => void): void {
     this.deliveryHandler = handler;
+  }
+
+  /** Told each copy's outcome in any account's outbox: delivered, waiting (deferred), dropped (send status). */
+  onOutbox(handler: (report: OutboxReport) => void): void {
+    this.outboxHandler = handler;
   }
 
   /** Envelopes waiting in the outboxes of the open accounts. */
@@ -254,6 +266,18 @@ export class PeopleAccounts implements PeopleSide {
     );
     client.on("delivered", (e) => this.deliveryHandler?.(e.messageId, true));
     client.on("undeliverable", (e) => this.deliveryHandler?.(e.messageId, false));
+    const sender = client.address;
+    for (const kind of ["delivered", "deferred", "undeliverable"] as const) {
+      client.on(kind, (e) =>
+        this.outboxHandler?.({
+          kind,
+          sender,
+          messageId: e.messageId,
+          address: e.address,
+          ...(e.code !== undefined ? { code: e.code } : {}),
+        }),
+      );
+    }
     client.on("rejected", (e) => log.warn({ code: e.code, from: e.from }, "rejected a People envelope"));
     client.on("held", (e) => log.warn({ from: e.from }, "holding mail from a contact whose keys changed"));
     client.on("undeliverable", (e) =>

@@ -33,10 +33,11 @@ export function overLimit(
 }
 
 /** Why an address of a conversation is not in its room. */
-export type LeftOutReason = "unknown" | "unreachable" | "limit";
+export type LeftOutReason = "unknown" | "no_server" | "unreachable" | "limit";
 
 const REASON_TEXT: Record<LeftOutReason, string> = {
   unknown: "no People account",
+  no_server: "their domain has no People server",
   unreachable: "their People server cannot be reached",
   limit: "the bridge adds no more addresses for the sender this hour",
 };

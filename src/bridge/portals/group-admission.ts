@@ -52,7 +52,8 @@ export async function unresolvable(
     await lookAll(probes);
     const rest: PeopleAddress[] = [];
     for (const [probe, ...others] of byDomain.values()) {
-      if (out.get(probe!) === "unreachable") for (const a of others) out.set(a, "unreachable");
+      const why = out.get(probe!);
+      if (why === "unreachable" || why === "no_server") for (const a of others) out.set(a, why);
       else rest.push(...others);
     }
     await lookAll(rest);

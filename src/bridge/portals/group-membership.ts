@@ -5,6 +5,7 @@
 // to the new set. Membership events sent by ghosts are the bridge's own doing
 // and change nothing. Decisions run under GroupService.exclusive with the
 // People side's, on fresh state.
+import { lookupRefusal } from "./lookup-refusal.js";
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import { REFUSAL } from "../bot.js";
 import type { Logger } from "../logger.js";
@@ -93,9 +94,9 @@ export class GroupMembership {
       return decline(`A group room bridges at most ${this.o.maxGhosts} People addresses.`, "too many");
     }
     const account = await this.o.people.accountFor(event.sender);
-    if ((await account.lookup(address)).status === "unknown") {
-      return decline(`${address} has no People account.`, "unknown address");
-    }
+    const found = await account.lookup(address);
+    const refusal = lookupRefusal(address, found);
+    if (refusal !== undefined) return decline(refusal, found.status);
     await this.o.ghosts.ensureGhost(ghost, address);
     await this.g.ensureJoined(ghost, room);
     await this.g.tell(ghost, room, `members.${event.eventId}`, addedText(event.sender, [address], set));
@@ -114,9 +115,8 @@ export class GroupMembership {
       return this.o.ghosts.leave(ghost, room, "That is your own People address.");
     if (await this.o.people.matrixUserOf(address))
       return this.o.ghosts.leave(ghost, room, BRIDGED_GHOST_TEXT);
-    if ((await account.lookup(address)).status === "unknown") {
-      return this.o.ghosts.leave(ghost, room, `${address} has no People account.`);
-    }
+    const refusal = lookupRefusal(address, await account.lookup(address));
+    if (refusal !== undefined) return this.o.ghosts.leave(ghost, room, refusal);
     const set = participantSet([account.address, dm.peopleAddress as PeopleAddress, address]);
     this.g.markJoined(this.o.ghosts.ghostId(dm.peopleAddress as PeopleAddress), room);
     await this.o.ghosts.ensureGhost(ghost, address);

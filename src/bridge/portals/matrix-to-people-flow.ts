@@ -47,6 +47,11 @@ import { bridgeRegistry } from "../core/features/index.js";
 import type { FeatureRegistry } from "../core/router.js";
 import { classifyToPeopleFailure, mediaFailure, mediaTooLargeText } from "./to-people-failures.js";
 import { isBridgeError, userError, retryLater, isRetryLater } from "../errors.js";
+import type { MessageStatusReason } from "../model/send-status.js";
+import { failureReason, statusTarget, type SendStatusHooks } from "./send-status.js";
+
+/** The pending status of an event the flow keeps to try again. */
+export const RETRYING_TEXT = "The People network cannot be reached now; the bridge keeps trying.";
 
 export const ENCRYPTED_MEDIA_TEXT = "Encrypted files cannot be bridged to People yet.";
 export const DEFAULT_MAX_MEDIA_BYTES = 100 * 1024 * 1024;
@@ -66,6 +71,10 @@ export interface MatrixToPeopleOptions {
   maxMediaBytes?: number;
   /** Which types are bridged, answered or ignored (default: the bridge's features). */
   registry?: FeatureRegistry;
+  /** Told what becomes of each event (send status, send-status.ts). */
+  status?: SendStatusHooks;
+  /** How long a message waits in the outbox for its recipients' servers (bridge.delivery_timeout). */
+  deliveryTimeoutMs?: number;
 }
 
 type Json = Record<string, unknown>;
@@ -192,13 +201,17 @@ export class MatrixToPeopleFlow {
         "to_people",
         event.type === "m.room.encrypted" ? "encrypted" : "unsupported_type",
       );
-      return this.notice(event, portal, `Not delivered to ${portal.label}: ${fate.text}`);
+      await this.notice(event, portal, `Not delivered to ${portal.label}: ${fate.text}`);
+      return this.failStatus(event, portal, "com.beeper.unsupported_event", fate.text);
     }
     if (await this.o.messages.byEvent(event.eventId)) {
       this.count("duplicate");
       return;
     }
-    if (this.o.permissions.levelOf(event.sender) === "none") return this.notice(event, portal, REFUSAL);
+    if (this.o.permissions.levelOf(event.sender) === "none") {
+      await this.notice(event, portal, REFUSAL);
+      return this.failStatus(event, portal, "m.no_permission", REFUSAL);
+    }
     try {
       await this.bridge(event, portal);
       this.retry.succeeded(event.eventId);
@@ -209,6 +222,7 @@ export class MatrixToPeopleFlow {
       // Tried again alone (the bridge's retry queue), until the window is over.
       if (this.retry.failed(event.eventId)) {
         this.o.metrics.failed("to_people", "retry");
+        await this.o.status?.retrying(statusTarget(event.eventId, portal), RETRYING_TEXT);
         if (isRetryLater(err)) throw err;
         throw retryLater("sending a Matrix event to People failed", { cause: err });
       }
@@ -239,13 +253,23 @@ export class MatrixToPeopleFlow {
     } else content = result.content;
     const to = portal.to;
     // The id follows from the event, so a resend after a crash is the same People message.
-    const messageId = await account.send(to, content, { sourceId: event.eventId });
+    const messageId = await account.send(to, content, {
+      sourceId: event.eventId,
+      ...(this.o.deliveryTimeoutMs !== undefined ? { ttlMs: this.o.deliveryTimeoutMs } : {}),
+    });
     await this.o.messages.put({
       matrixEventId: event.eventId,
       peopleMessageId: messageId,
       peopleSender: account.address,
       roomId: portal.roomId,
       createdAt: this.now(),
+    });
+    this.o.status?.sent({
+      ...statusTarget(event.eventId, portal),
+      sender: account.address,
+      messageId,
+      to,
+      label: portal.label,
     });
     this.count("bridged");
     this.o.metrics.bridged("to_people", content.type);
@@ -334,6 +358,22 @@ export class MatrixToPeopleFlow {
       );
     }
     await this.notice(event, portal, `Not delivered to ${portal.label}: ${why}`);
+    await this.failStatus(event, portal, failureReason(reason), why, reason === "gave_up");
+  }
+
+  /** The failure's send status (the notice is sent by the caller). */
+  private async failStatus(
+    event: RoomEvent,
+    portal: PortalView,
+    reason: MessageStatusReason,
+    why: string,
+    retriable = false,
+  ): Promise<void> {
+    await this.o.status?.failed(statusTarget(event.eventId, portal), {
+      status: retriable ? "FAIL_RETRIABLE" : "FAIL_PERMANENT",
+      reason,
+      message: `Not delivered to ${portal.label}: ${why}`,
+    });
   }
 
   /** An m.notice from the portal's ghost, in reply to `event`; sent once however often the event arrives. */

@@ -21,6 +21,7 @@ import type { Permissions } from "../permissions.js";
 import type { Portal, PortalStore } from "../store/types.js";
 import type { BridgeState } from "./bridge-state.js";
 import type { CreationLimiter } from "./creation-limiter.js";
+import { lookupRefusal } from "./lookup-refusal.js";
 import { BridgeError, userError, isUserError } from "../errors.js";
 
 export const GROUP_REFUSAL =
@@ -100,7 +101,8 @@ export class PortalService {
     const existing = await this.o.portals.byPair(user, address);
     if (existing) return { portal: existing, created: false };
     const found = await account.lookup(address);
-    if (found.status === "unknown") throw userError(`${address} has no People account.`);
+    const refusal = lookupRefusal(address, found);
+    if (refusal !== undefined) throw userError(refusal, `looking up the address: ${found.status}`);
     if (found.status === "unreachable") {
       const domain = addressDomain(address);
       // An onion is reached only through Tor: say so, so the admin knows where to look.
@@ -159,9 +161,9 @@ export class PortalService {
     if (account.address === address) return decline("That is your own People address.", "own address");
     if (!inRoom) {
       // Unreachable is no answer: the chat starts, and mail waits for the server.
-      if ((await account.lookup(address)).status === "unknown") {
-        return decline(`${address} has no People account.`, "unknown address");
-      }
+      const found = await account.lookup(address);
+      const refusal = lookupRefusal(address, found);
+      if (refusal !== undefined) return decline(refusal, found.status);
     }
     // Recorded before joining: a crash in between leaves a portal whose invite the homeserver redelivers.
     const { replaced } = await this.o.portals.put({

@@ -22,6 +22,8 @@ import {
 } from "../model/creation-limits.js";
 import { CreationLimiter } from "./creation-limiter.js";
 import { BridgeState } from "./bridge-state.js";
+import { SendStatusReporter } from "./send-status.js";
+import { sentMessageOf } from "./send-status-recovery.js";
 
 export interface Portals {
   readonly service: PortalService;
@@ -31,12 +33,14 @@ export interface Portals {
   readonly events: PortalEvents;
   /** The portals' bridge state events (MSC2346), when the bridge names its bot and domain. */
   readonly state: BridgeState | undefined;
+  readonly sendStatus?: SendStatusReporter;
 }
 
 export function createPortals(o: {
   ghosts: GhostSide;
   people: PeopleSide;
-  store: Pick<BridgeStore, "portals" | "messages" | "groups"> & Partial<Pick<BridgeStore, "senderCreations">>;
+  store: Pick<BridgeStore, "portals" | "messages" | "groups"> &
+    Partial<Pick<BridgeStore, "senderCreations" | "sendStatus">>;
   permissions: Permissions;
   log: Logger;
   metrics: BridgeMetrics;
@@ -53,6 +57,8 @@ export function createPortals(o: {
   retry?: RetryWindow;
   /** Who the bridge state events name: the bot and the bridge's People domain (none: no state events). */
   bridgeInfo?: { botUserId: string; peopleDomain: string };
+  /** Send status of Matrix → People messages: bridge.message_status_events and bridge.delivery_timeout. */
+  sendStatus?: { events: boolean; timeoutMs: number };
 }): Portals {
   const retry = o.retry ?? new RetryWindow();
   const media = o.maxMediaBytes ? { maxMediaBytes: o.maxMediaBytes } : {};
@@ -102,6 +108,18 @@ export function createPortals(o: {
   };
   const groups = new GroupService(groupOptions);
   const membership = new GroupMembership({ ...groupOptions, service: groups });
+  // Told by the outbox of every account what became of each copy (needs the store's send_status).
+  const sendStatus =
+    o.sendStatus && o.store.sendStatus
+      ? new SendStatusReporter({
+          ghosts: o.ghosts,
+          store: o.store.sendStatus,
+          statusEvents: o.sendStatus.events,
+          log: o.log.child({ component: "send-status" }),
+          recover: sentMessageOf({ messages: o.store.messages, service, groups }),
+        })
+      : undefined;
+  if (sendStatus) o.people.onOutbox?.((report) => void sendStatus.report(report));
   // Built at start from the features' claims: two features claiming one type stop the start here.
   const registry = bridgeRegistry();
   const toPeople = new MatrixToPeopleFlow({
@@ -114,6 +132,7 @@ export function createPortals(o: {
     metrics: o.metrics,
     retry,
     ...media,
+    ...(sendStatus ? { status: sendStatus, deliveryTimeoutMs: o.sendStatus!.timeoutMs } : {}),
   });
   const toMatrix = new PeopleToMatrixFlow({
     registry,
@@ -134,5 +153,6 @@ export function createPortals(o: {
     toMatrix,
     events: new PortalEvents({ service, toPeople, groups, membership, retry, registry, log }),
     state,
+    ...(sendStatus ? { sendStatus } : {}),
   };
 }

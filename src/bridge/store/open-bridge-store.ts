@@ -8,6 +8,7 @@ import { KnexGhostProfileStore } from "./ghost-profile-store.js";
 import { KnexCryptoStore } from "./crypto-store.js";
 import { KnexEventRetryStore } from "./event-retry-store.js";
 import { KnexManagementRoomStore } from "./management-room-store.js";
+import { KnexSendStatusStore } from "./send-status-store.js";
 import { KnexMessageMapStore } from "./message-map-store.js";
 import { BRIDGE_MIGRATIONS_TABLE, bridgeMigrationSource } from "./migrations/index.js";
 import { KnexPeopleAccountStore } from "./people-account-store.js";
@@ -34,6 +35,7 @@ class KnexBridgeStore implements BridgeStore {
   readonly catchUp: KnexCatchUpStore;
   readonly ghostProfiles: KnexGhostProfileStore;
   readonly senderCreations: KnexSenderCreationStore;
+  readonly sendStatus: KnexSendStatusStore;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly db: Knex) {
@@ -48,6 +50,7 @@ class KnexBridgeStore implements BridgeStore {
     this.catchUp = new KnexCatchUpStore(db);
     this.ghostProfiles = new KnexGhostProfileStore(db);
     this.senderCreations = new KnexSenderCreationStore(db);
+    this.sendStatus = new KnexSendStatusStore(db);
   }
 
   async ping(): Promise<void> {

@@ -1,6 +1,7 @@
 // The bridge's persistence contract. The bridge core sees only these
 // interfaces; open-bridge-store.ts implements them with knex on SQLite or
 // PostgreSQL. Every idempotency promise is a uniqueness constraint in the schema.
+import type { Copies, MessageStatus } from "../model/send-status.js";
 
 export interface ProcessedTransaction {
   txnId: string;
@@ -208,6 +209,27 @@ export interface EventRetryStore {
   remove(eventId: string): Promise<void>;
 }
 
+/** A Matrix event sent to People whose send status is still being told (send_status). */
+export interface SendStatusRecord {
+  matrixEventId: string;
+  roomId: string;
+  peopleSender: string;
+  peopleMessageId: string;
+  /** The People address whose ghost speaks for the bridge in the room. */
+  noticeGhost: string;
+  label: string;
+  copies: Copies;
+  said: MessageStatus | null;
+  updatedAt: number;
+}
+
+export interface SendStatusStore {
+  /** Inserts, or updates the copies and the status told of the event's row. */
+  put(record: SendStatusRecord): Promise<void>;
+  byMessage(peopleSender: string, peopleMessageId: string): Promise<SendStatusRecord | undefined>;
+  remove(matrixEventId: string): Promise<void>;
+}
+
 export interface BridgeStore {
   readonly transactions: TransactionStore;
   readonly eventRetries: EventRetryStore;
@@ -220,6 +242,7 @@ export interface BridgeStore {
   readonly catchUp: CatchUpStore;
   readonly ghostProfiles: GhostProfileStore;
   readonly senderCreations: SenderCreationStore;
+  readonly sendStatus: SendStatusStore;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

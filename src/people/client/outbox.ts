@@ -201,6 +201,11 @@ export class Outbox {
       status = res.status;
       body = res.body;
     } catch (e) {
+      // A domain that does not exist is an answer: nothing will ever take this copy.
+      if (e instanceof PeopleError && e.code === "PEOPLE_NO_SERVER") {
+        await this.drop(row, e.code);
+        return "done";
+      }
       this.o.discovery.forget(domain);
       this.probes?.failed(domain, this.o.now());
       return this.retry(row, errorCode(e));

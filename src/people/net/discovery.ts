@@ -12,7 +12,7 @@
 // is the admin's explicit route, e.g. the bridge's own embedded server), and
 // an onion that fails is set aside for the cache's lifetime, so the clearnet
 // route still serves.
-import { resolveSrv } from "node:dns/promises";
+import { lookup, resolveSrv } from "node:dns/promises";
 import { isIP } from "node:net";
 import { PeopleError } from "../errors.js";
 import type { HttpsClient } from "./https-client.js";
@@ -33,6 +33,8 @@ export interface SrvRecord {
 }
 
 export type SrvLookup = (name: string) => Promise<SrvRecord[]>;
+/** Resolves a name to an address (A/AAAA); rejects with a DNS error code (ENOTFOUND…) when it cannot. */
+export type HostLookup = (name: string) => Promise<unknown>;
 
 export interface ResolveServerOptions {
   /** Domain → "host:port", consulted first (tests, private deployments). */
@@ -40,6 +42,8 @@ export interface ResolveServerOptions {
   http: Pick<HttpsClient, "send">;
   /** DNS SRV lookup; node:dns by default, injectable for tests. */
   srv?: SrvLookup;
+  /** DNS address lookup of the domain itself, the last step; node:dns by default, injectable for tests. */
+  lookup?: HostLookup;
   /** False when all traffic goes through Tor: no local DNS (SRV) lookups that would leak the names asked for. */
   localDns?: boolean;
   /** With a Tor proxy: use the onion service a clearnet server names instead of its clearnet address. */
@@ -133,10 +137,37 @@ export async function discoverServer(domain: string, o: ResolveServerOptions): P
   if (isOnionHost(domain)) {
     return (await fromWellKnown(domain, o.http)) ?? { url: required(`${domain}:${ONION_PORT}`, domain) };
   }
+  if (o.localDns === false) {
+    return (await fromWellKnown(domain, o.http)) ?? { url: required(`${domain}:${DEFAULT_PORT}`, domain) };
+  }
   const wellKnown = await fromWellKnown(domain, o.http);
   if (wellKnown) return wellKnown;
-  const srv = o.localDns === false ? null : await fromSrv(domain, o.srv ?? resolveSrv);
-  return { url: srv ?? required(`${domain}:${DEFAULT_PORT}`, domain) };
+  const srv = await fromSrv(domain, o.srv ?? resolveSrv);
+  if (srv) return { url: srv };
+  await ensureNameExists(domain, o.lookup ?? ((name) => lookup(name)));
+  return { url: required(`${domain}:${DEFAULT_PORT}`, domain) };
+}
+
+/**
+ * Neither .well-known nor SRV answered: when the domain has no address either
+ * (NXDOMAIN, or a name without records), it has no People server, and that is
+ * an answer, not a failure to retry. A DNS server that fails or times out
+ * (EAI_AGAIN, SERVFAIL) says nothing: the caller tries <domain>:7367 and fails
+ * as unreachable, which is retried.
+ */
+async function ensureNameExists(domain: string, lookupHost: HostLookup): Promise<void> {
+  try {
+    await lookupHost(domain);
+  } catch (err) {
+    const code = (err as { code?: unknown } | null)?.code;
+    if (code === "ENOTFOUND" || code === "ENODATA") throw noServer(domain);
+  }
+}
+
+/** The error for a domain that does not exist: its text names the domain (safe: the caller chose it). */
+export function noServer(domain: string): PeopleError {
+  const text = `There is no People server for ${domain}: the domain does not exist.`;
+  return new PeopleError("PEOPLE_NO_SERVER", domain, { publicText: text });
 }
 
 /** The base URL (https://host:port) of `domain`'s People server: its onion when preferred and named. */

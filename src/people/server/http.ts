@@ -12,9 +12,8 @@ export function errorMiddleware(log: Logger, metrics: ServerMetrics) {
   return async (ctx: Context, next: Next): Promise<void> => {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) {
-        throw new PeopleError("PEOPLE_NOT_FOUND", `no route for ${ctx.method} ${ctx.path.slice(0, 100)}`);
-      }
+      // An error status the router set without a body (unknown path, wrong method) gets the JSON shape too.
+      if (ctx.status >= 400 && (ctx.body === undefined || ctx.body === null)) throw bodilessError(ctx);
     } catch (err) {
       const e = toPeopleError(err);
       ctx.status = e.status;
@@ -31,6 +30,40 @@ export function errorMiddleware(log: Logger, metrics: ServerMetrics) {
       metrics.httpRequests.inc({ route: routeLabel(ctx), status: String(ctx.status) });
     }
   };
+}
+
+function bodilessError(ctx: Context): PeopleError {
+  const what = `${ctx.method} ${ctx.path.slice(0, 100)}`;
+  switch (ctx.status) {
+    case 404:
+      return new PeopleError("PEOPLE_NOT_FOUND", `no route for ${what}`);
+    case 405:
+      // The router's Allow header stays: it says which methods the path has.
+      return new PeopleError("PEOPLE_METHOD_NOT_ALLOWED", what);
+    case 501:
+      return new PeopleError("PEOPLE_NOT_IMPLEMENTED", what);
+    default:
+      return toPeopleError({ status: ctx.status });
+  }
+}
+
+/**
+ * A request Node could not parse never reaches koa: answered here with a JSON
+ * 400 (or 413 for oversized headers) and the connection closed.
+ */
+export function clientErrorResponse(err: { code?: unknown }): Buffer {
+  const e =
+    err.code === "HPE_HEADER_OVERFLOW"
+      ? new PeopleError("PEOPLE_TOO_LARGE", "headers too large")
+      : new PeopleError("PEOPLE_BAD_REQUEST", "malformed HTTP");
+  const body = JSON.stringify(e.toJSON());
+  return Buffer.from(
+    `HTTP/1.1 ${e.status} ${e.status === 413 ? "Content Too Large" : "Bad Request"}\r\n` +
+      "Content-Type: application/json; charset=utf-8\r\n" +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      "Connection: close\r\n\r\n" +
+      body,
+  );
 }
 
 function routeLabel(ctx: Context): string {

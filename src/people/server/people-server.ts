@@ -11,7 +11,7 @@ import { AuthService } from "./auth.js";
 import { BlobService } from "./blob-service.js";
 import { ConfigError, storeConfig, type ServerConfig } from "./config.js";
 import { configuredOnion, publishOnion } from "./onion.js";
-import { errorMiddleware } from "./http.js";
+import { clientErrorResponse, errorMiddleware } from "./http.js";
 import { IngestService } from "./ingest-service.js";
 import { KeyService } from "./key-service.js";
 import { LiveHub } from "./live.js";
@@ -166,7 +166,11 @@ export async function startPeopleServer(
     );
     server.maxConnections = config.limits.max_connections;
     server.keepAliveTimeout = 65_000;
-    server.on("clientError", (_err, socket) => socket.destroy());
+    server.on("clientError", (err: { code?: unknown }, socket) => {
+      // A timeout or reset has nobody to answer; a malformed request gets the JSON error shape.
+      if (socket.writable && String(err.code).startsWith("HPE_")) socket.end(clientErrorResponse(err));
+      else socket.destroy();
+    });
 
     live.attach(server);
     ingest.onStored(live);

@@ -12,6 +12,7 @@ import { POLLS } from "./polls.js";
 import { PROFILES } from "./profiles.js";
 import { RECEIPTS } from "./receipts.js";
 import { ROOMS } from "./rooms.js";
+import { SEND_STATUS } from "./send-status.js";
 import { TRUST } from "./trust.js";
 
 export const BRIDGE_FEATURES: readonly Feature[] = [
@@ -26,6 +27,7 @@ export const BRIDGE_FEATURES: readonly Feature[] = [
   POLLS,
   FEEDS,
   BRIDGE_INFO,
+  SEND_STATUS,
 ];
 
 export function bridgeRegistry(extra: readonly Feature[] = []): FeatureRegistry {
