@@ -9,7 +9,14 @@ import { addressDomain, type PeopleAddress } from "../../people/protocol/address
 import type { MessageId } from "../../people/protocol/ids.js";
 import type { BlobRef, MessageContent } from "../../people/protocol/messages.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
-import type { ContactTrust, Lookup, OwnDevice, PeopleAccount, SafetyNumbers } from "../people-side.js";
+import type {
+  ContactTrust,
+  Lookup,
+  OwnDevice,
+  PeopleAccount,
+  PostReader,
+  SafetyNumbers,
+} from "../people-side.js";
 import type { BridgeSecret } from "./bridge-secret.js";
 import { userError } from "../errors.js";
 
@@ -23,6 +30,19 @@ export class ClientAccount implements PeopleAccount {
   get address(): PeopleAddress {
     return this.client.address;
   }
+
+  readonly posts: PostReader = {
+    feed: (author, o) => this.client.posts.feed(author, o),
+    displayName: async (author) => {
+      try {
+        return (await this.client.profile.get(author)).displayName;
+      } catch (err) {
+        if (isPeopleError(err, "PEOPLE_NOT_FOUND")) return undefined;
+        throw err;
+      }
+    },
+    onGroupKey: (handler) => this.client.groups.events.on("key", (k) => handler(k.group)),
+  };
 
   send(
     to: PeopleAddress | readonly PeopleAddress[],

@@ -7,6 +7,7 @@ import { KnexCatchUpStore } from "./catch-up-store.js";
 import { KnexGhostProfileStore } from "./ghost-profile-store.js";
 import { KnexCryptoStore } from "./crypto-store.js";
 import { KnexEventRetryStore } from "./event-retry-store.js";
+import { KnexFeedStore } from "./feed-store.js";
 import { KnexManagementRoomStore } from "./management-room-store.js";
 import { KnexMessageMapStore } from "./message-map-store.js";
 import { BRIDGE_MIGRATIONS_TABLE, bridgeMigrationSource } from "./migrations/index.js";
@@ -34,6 +35,7 @@ class KnexBridgeStore implements BridgeStore {
   readonly catchUp: KnexCatchUpStore;
   readonly ghostProfiles: KnexGhostProfileStore;
   readonly senderCreations: KnexSenderCreationStore;
+  readonly feeds: KnexFeedStore;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly db: Knex) {
@@ -48,6 +50,7 @@ class KnexBridgeStore implements BridgeStore {
     this.catchUp = new KnexCatchUpStore(db);
     this.ghostProfiles = new KnexGhostProfileStore(db);
     this.senderCreations = new KnexSenderCreationStore(db);
+    this.feeds = new KnexFeedStore(db);
   }
 
   async ping(): Promise<void> {
