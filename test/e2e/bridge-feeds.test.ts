@@ -279,6 +279,10 @@ describe("feed rooms on a real Synapse: follow, history then live posts, answers
       "a DM portal with Joe",
       async () => (await w().bridge.handle.store.portals.byPair(user().userId, JOE))?.roomId,
     );
+    await eventually("the invite to the portal", () =>
+      user().client.getRoom(portal)?.getMyMembership() === "invite" ? true : undefined,
+    );
+    await user().client.joinRoom(portal);
     await eventually("Joe's answer in the portal", async () =>
       (await events(portal)).some((e) => e.sender === JOE_GHOST && bodyOf(e) === "Thanks, Alice!")
         ? true
