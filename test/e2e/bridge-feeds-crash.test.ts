@@ -132,7 +132,13 @@ describe("crash safety of feed rooms: the bridge SIGKILLed while posts arrive", 
         return texts.every((t) => seen.has(t)) ? true : undefined;
       },
       180_000,
-    );
+    ).catch(async (err: unknown) => {
+      const seen = new Set(await bodies(feedRoom));
+      console.error(`      missing: ${texts.filter((t) => !seen.has(t)).join(", ")}`);
+      for (const l of w().child.logs.filter((x) => Number(x.level) >= 40 || x.component === "feeds"))
+        console.error(`      ${JSON.stringify(l).slice(0, 500)}`);
+      throw err;
+    });
     const shown = (await bodies(feedRoom)).filter((b) => b.startsWith("post-"));
     console.log(
       `      feed room: ${N} group posts, ${kills} kills and restarts; ${shown.length} events shown`,

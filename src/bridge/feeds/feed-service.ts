@@ -8,7 +8,7 @@
 import type { Post } from "../../people/client/post-types.js";
 import { addressDomain, type PeopleAddress } from "../../people/protocol/address.js";
 import { KeyedLock } from "../../shared/keyed-lock.js";
-import { userError } from "../errors.js";
+import { retryLater, userError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { GhostSide } from "../matrix-side.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
@@ -17,6 +17,8 @@ import type { FeedRoom, FeedStore } from "../store/types.js";
 import { feedRoomName } from "./feed-content.js";
 import { FeedShow } from "./feed-show.js";
 
+/** Failures of one post that may pass (the author's keys not fetched, a busy server). */
+const TRANSIENT = new Set(["PEOPLE_UNAVAILABLE", "PEOPLE_INTERNAL", "PEOPLE_RATE_LIMITED"]);
 /** Enough for any feed this bridge reads in one go; a longer one is read again from its cursor. */
 const MAX_READ = 10_000;
 
@@ -172,13 +174,18 @@ export class FeedService {
         after: current.cursor,
         max: MAX_READ,
       });
-      await this.apply(current, account, page.posts, page.unopenable);
-      await this.o.store.advance(current.roomId, page.next);
+      // A post that failed for now (its author's keys not fetched) stops the read before it, to come again.
+      const stop = Math.min(...page.unopenable.filter((u) => TRANSIENT.has(u.code)).map((u) => u.seq));
+      const before = <T extends { seq: number }>(xs: readonly T[]) => xs.filter((x) => x.seq < stop);
+      await this.apply(current, account, before(page.posts), before(page.unopenable));
+      await this.o.store.advance(current.roomId, Number.isFinite(stop) ? stop - 1 : page.next);
     });
   }
 
   private async backfill(room: FeedRoom, account: PeopleAccount, reader: PostReader): Promise<void> {
     const page = await reader.feed(room.author as PeopleAddress, { after: 0, max: MAX_READ });
+    if (page.unopenable.some((u) => TRANSIENT.has(u.code)))
+      throw retryLater("a post of the feed could not be read for now; the backfill is tried again");
     const limit = this.o.backfillLimit;
     // The newest posts (edits and retractions of them follow them); older ones stay out of the room.
     const posts = page.posts.filter((p) => p.replaces === undefined && p.retracts === undefined);
