@@ -129,7 +129,8 @@ export class FeedService {
     if (m.content.type !== "post_notice" || m.content.author !== m.from) return;
     const room = await this.o.store.roomOf(account.owner, m.from);
     // Resolved only once the room has read on: the notice is acknowledged after its post is shown.
-    if (room) await this.sync(room);
+    // The account given, not looked up: this runs while the account starts (pending mail redelivered).
+    if (room) await this.sync(room, account);
   };
 
   /** Reads every feed room on (at start, then every poll interval). A failing room does not stop the others. */
@@ -162,8 +163,8 @@ export class FeedService {
   }
 
   /** Shows what is new in the room's feed, and the waiting posts a key now opens. */
-  async sync(room: FeedRoom): Promise<void> {
-    const account = await this.o.people.accountFor(room.matrixUser);
+  async sync(room: FeedRoom, given?: PeopleAccount): Promise<void> {
+    const account = given ?? (await this.o.people.accountFor(room.matrixUser));
     const reader = this.readerOf(account);
     await this.lock.run(room.roomId, async () => {
       const current = await this.o.store.byRoom(room.roomId);
