@@ -65,6 +65,7 @@ for (const engine of ENGINES) {
             "008-sender-creations",
             "009-event-retries",
             "010-management-rooms",
+            "011-feeds",
           ],
         );
         const people = (await db("knex_migrations").select("name")) as { name: string }[];
