@@ -118,8 +118,8 @@ export interface PeopleAccount {
 export interface PostReader {
   /** The author's posts after feed position `after` (at most `max`), opened or listed as unopenable. */
   feed(author: PeopleAddress, o: { after: number; max: number }): Promise<FeedResult>;
-  /** The author's display name from their signed People profile, when they have one. */
-  displayName(author: PeopleAddress): Promise<string | undefined>;
+  /** The author's display name and avatar from their signed People profile (what they have of them). */
+  profile(author: PeopleAddress): Promise<{ displayName?: string; avatar?: { bytes: Buffer; mime: string } }>;
   /** Called when an epoch key of a group arrives; returns the unsubscribe function. */
   onGroupKey(handler: (group: string) => void): () => void;
 }

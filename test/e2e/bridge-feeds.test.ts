@@ -125,7 +125,10 @@ describe("feed rooms on a real Synapse: follow, history then live posts, answers
     alice = await w().startMatrixUser("alice");
     // Alice's People account exists before Joe adds her to his group (as after any first command).
     await w().bridge.handle.accounts.accountFor(user().userId);
-    await joeClient().profile.set({ display_name: "Joe" });
+    await joeClient().profile.set({
+      display_name: "Joe",
+      avatar: { bytes: pngBytes("joe"), mime: "image/png" },
+    });
   });
 
   after(async function () {
@@ -170,6 +173,19 @@ describe("feed rooms on a real Synapse: follow, history then live posts, answers
       `/_matrix/client/v3/rooms/${encodeURIComponent(feedRoom)}/state/m.room.name/`,
     );
     assert.equal(name.name, "Joe's posts");
+    const avatar = await api(
+      "GET",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(feedRoom)}/state/m.room.avatar/`,
+    );
+    const picture = await fetch(
+      `${w().hs.url}/_matrix/client/v1/media/download/${String(avatar.url).slice("mxc://".length)}`,
+      { headers: { authorization: `Bearer ${user().accessToken}` } },
+    );
+    assert.deepEqual(
+      Buffer.from(await picture.arrayBuffer()),
+      pngBytes("joe"),
+      "the room's picture is Joe's",
+    );
 
     const shown = await eventually("the history", async () => {
       const list = await ghostPosts(feedRoom);

@@ -33,11 +33,16 @@ export class ClientAccount implements PeopleAccount {
 
   readonly posts: PostReader = {
     feed: (author, o) => this.client.posts.feed(author, o),
-    displayName: async (author) => {
+    profile: async (author) => {
       try {
-        return (await this.client.profile.get(author)).displayName;
+        const p = await this.client.profile.get(author);
+        const avatar = p.avatar && { bytes: await this.client.profile.avatar(p), mime: p.avatar.mime };
+        return {
+          ...(p.displayName !== undefined && { displayName: p.displayName }),
+          ...(avatar && { avatar }),
+        };
       } catch (err) {
-        if (isPeopleError(err, "PEOPLE_NOT_FOUND")) return undefined;
+        if (isPeopleError(err, "PEOPLE_NOT_FOUND")) return {};
         throw err;
       }
     },

@@ -73,21 +73,40 @@ export class FeedService {
           `The People server of ${addressDomain(author)} cannot be reached right now; try again later.`,
           `looking up the address failed: ${found.code}`,
         );
-      const name = await reader.displayName(author).catch(() => undefined);
+      // Named and pictured from the author's profile; a profile that cannot be read leaves the address.
+      const profile = await reader
+        .profile(author)
+        .catch(() => ({}) as Awaited<ReturnType<PostReader["profile"]>>);
       const ghost = this.o.ghosts.ghostId(author);
       await this.o.ghosts.ensureGhost(ghost, author);
       const roomId = await this.o.ghosts.createGroupRoom(ghost, {
-        name: feedRoomName(author, name),
+        name: feedRoomName(author, profile.displayName),
         invite: [account.owner],
         admins: [],
       });
       // Cursor -1 until the existing posts are shown: a restart in between backfills again, bounded.
+      if (profile.avatar) await this.picture(ghost, roomId, profile.avatar);
       const room: FeedRoom = { roomId, matrixUser: account.owner, author, cursor: -1, createdAt: this.now() };
       await this.o.store.putRoom(room);
       this.o.log.info({ room: roomId, user: account.owner, author }, "feed room created");
       await this.lock.run(roomId, () => this.backfill(room, account, reader));
       return { room: (await this.o.store.byRoom(roomId)) ?? room, created: true };
     });
+  }
+
+  /** The room's avatar from the author's profile picture; best effort (the room works without). */
+  private async picture(
+    ghost: MatrixUserId,
+    roomId: string,
+    avatar: { bytes: Buffer; mime: string },
+  ): Promise<void> {
+    const set = this.o.ghosts.setRoomAvatar?.bind(this.o.ghosts);
+    if (!set) return;
+    try {
+      await set(ghost, roomId, await this.o.ghosts.uploadMedia(ghost, avatar.bytes, avatar.mime));
+    } catch (err) {
+      this.o.log.warn({ err, room: roomId }, "the feed room's avatar could not be set");
+    }
   }
 
   /** `unfollow <address>`: the ghost says so and leaves; the room is forgotten. False when not followed. */
