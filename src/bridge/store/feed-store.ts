@@ -131,9 +131,9 @@ export class KnexFeedStore implements FeedStore {
   }
 
   async postOfEvent(roomId: string, eventId: string): Promise<string | undefined> {
-    const row = (await this.db("feed_events").where({ room_id: roomId, event_id: eventId }).first("post_id")) as
-      | { post_id: string }
-      | undefined;
+    const row = (await this.db("feed_events")
+      .where({ room_id: roomId, event_id: eventId })
+      .first("post_id")) as { post_id: string } | undefined;
     return row?.post_id;
   }
 }
