@@ -54,11 +54,10 @@ export class FeedShow {
         await this.o.store.putPost({ ...base, state: "shown", eventId: id }, [], this.o.now());
         return;
       }
-      // The edited post is not in this room (older than the backfill, or retracted): nothing to edit.
-      if (target) {
-        await this.o.store.putPost({ ...base, state: "shown" }, [], this.o.now());
-        return;
-      }
+      // The edited post is not shown in this room (older than the backfill, retracted, or still
+      // waiting for its key, which then shows it as first posted): nothing to edit.
+      await this.o.store.putPost({ ...base, state: "shown" }, [], this.o.now());
+      return;
     }
     const events: MatrixEventId[] = [];
     const parts = postParts(post);
