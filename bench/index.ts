@@ -2,6 +2,7 @@
 import { runBridgeBench } from "./bridge.js";
 import { runBridgeE2beBench } from "./bridge-e2be.js";
 import { runCryptoBench } from "./crypto.js";
+import { runFeedsBench } from "./feeds.js";
 import { runServerBench } from "./server.js";
 import { runTorBench } from "./tor.js";
 
@@ -14,6 +15,7 @@ async function main(): Promise<void> {
   if (want("bridge")) await runBridgeBench();
   if (want("e2be")) await runBridgeE2beBench();
   if (want("tor")) await runTorBench();
+  if (want("feeds")) await runFeedsBench();
 }
 
 main().catch((e: unknown) => {

@@ -1,19 +1,16 @@
 // startBridge(config, registration): the whole bridge as a handle with stop(),
 // so the CLI and the tests start the same thing. It composes:
-//   the bridge's store (own knex tables, migrated first),
-//   the bridge secret (people.data_dir/bridge-secret.key) and, from it, the
-//     embedded People server of the bridge's People domain (which accepts the
-//     bridge's registrations whatever its registration mode),
-//   the People accounts of the bridge's Matrix users (one client each, started
-//     once the homeserver is reachable),
-//   the appservice (matrix-appservice-bridge, through the adapter) with
-//     exactly-once transactions,
-//   the management bot and its commands, the DM and group portals,
+//   the bridge's store (own knex tables, migrated first), the bridge secret
+//     (people.data_dir/bridge-secret.key) and, from it, the embedded People server
+//     of the bridge's People domain (which accepts the bridge's registrations),
+//   the People accounts of the bridge's Matrix users (one client each, started once
+//     the homeserver is reachable), the appservice (matrix-appservice-bridge, through
+//     the adapter) with exactly-once transactions,
+//   the management bot and its commands, the DM and group portals, the feed rooms,
 //   the homeserver connection, retried with backoff while everything else runs,
-//   and catch-up of the portal rooms' history at start and whenever the
-//   homeserver comes back or restarted (events it may have dropped),
-//   /metrics and /health on their own port; the provisioning API (provisioning/)
-//   on the appservice's, and the portals' bridge state events checked at start.
+//   catch-up of the portal rooms' history at start and whenever the homeserver comes
+//   back or restarted (events it may have dropped), /metrics and /health; the
+//   provisioning API on the appservice's port, and the bridge state events checked at start.
 import { resolve } from "node:path";
 import type { ClientOptions } from "../people/client/people-client.js";
 import { startPeopleServer, type PeopleServerHandle } from "../people/server/people-server.js";
@@ -44,6 +41,7 @@ import { createBridgeLogger, type Logger } from "./logger.js";
 import { BridgeMetrics, startMetricsServer, type MetricsServer } from "./metrics.js";
 import { Permissions } from "./permissions.js";
 import { dmCommand } from "./portals/dm-command.js";
+import { createFeeds } from "./feeds/feeds.js";
 import { keyChangeNotices } from "./portals/key-change-notices.js";
 import type { PeopleToMatrixHooks } from "./portals/people-to-matrix-flow.js";
 import { createPortals, type Portals } from "./portals/portals.js";
@@ -254,7 +252,8 @@ export async function startBridge(
       ...(options.hooks ? { hooks: options.hooks } : {}),
       bridgeInfo: { botUserId: adapter.botUserId, peopleDomain: config.people.domain },
     });
-    accounts.onMessage(portals.toMatrix.handle);
+    const feeds = createFeeds({ ghosts, people: accounts, store, log, config });
+    accounts.onMessage(feeds.withOwnFlows(portals.toMatrix.handle));
     accounts.onKeyChange(
       keyChangeNotices({
         ghosts,
@@ -276,6 +275,7 @@ export async function startBridge(
       statusCommand(bridgeStatusSource(status, { accounts, store, retries })),
       dmCommand(portals.service),
       ...trustCommands(accounts),
+      ...feeds.commands,
     );
     const bot = new ManagementBot({
       matrix: adapter,
@@ -288,10 +288,10 @@ export async function startBridge(
     });
     cleanup.push(() => adapter.close());
     // Closed before the appservice and the People server: nothing is received that could not be handled.
-    cleanup.push(() => accounts.close());
+    cleanup.push(() => accounts.close(), feeds.stop);
     const handleEvent = async (event: RoomEvent) => {
       await bot.handle(event);
-      await portals.events.handle(event);
+      if (!(await feeds.events.handle(event))) await portals.events.handle(event);
     };
     // Stopped before the store closes (cleanup runs in reverse).
     cleanup.push(() => catchUp.stop());
@@ -328,8 +328,8 @@ export async function startBridge(
     void connection.ready.then(() =>
       portals.state?.syncAll().catch((err: unknown) => log.warn({ err }, "bridge state check failed")),
     );
-    // Mail for the users is taken from the People server only once it can reach their rooms.
-    void connection.ready.then(() => accounts.startAll());
+    // Mail for the users is taken from the People server only once it can reach their rooms; feeds read on then.
+    void connection.ready.then(() => accounts.startAll()).then(() => feeds.service.start());
 
     let metricsServer: MetricsServer | undefined;
     if (config.metrics.enabled) {

@@ -96,6 +96,18 @@ export const bridgeConfigSchema = z
             max_ghosts: z.number().int().min(2).max(1024).default(64),
           })
           .prefault({}),
+        /** Feed rooms (`follow <address>`): a followed address's posts, posted by its ghost. */
+        feeds: z
+          .strictObject({
+            /** How many of the existing posts a new feed room shows, the newest ones, oldest first. */
+            backfill_limit: z.number().int().min(0).max(10_000).default(50),
+            /**
+             * How often every feed room reads its author's feed: public posts come with no
+             * notice to followers, so they are found by reading (group posts also by notice).
+             */
+            poll_interval: duration.default(60_000),
+          })
+          .prefault({}),
         /**
          * What one People sender's messages may make the bridge create per hour: rooms (group
          * rooms, and DMs their mail opens) and ghosts brought into rooms (other than its own).

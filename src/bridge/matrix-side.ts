@@ -130,6 +130,8 @@ export interface GhostSide {
     mime: string,
     name?: string,
   ): Promise<{ url: string } | { file: Omit<EncryptedFile, "url"> & { url: string } }>;
+  /** Optional: sets the room's avatar (m.room.avatar) as the ghost, which must be allowed to. */
+  setRoomAvatar?(ghost: MatrixUserId, roomId: string, mxc: string): Promise<void>;
   /** Uploads bytes to the media repository as the ghost; resolves with the mxc URI. */
   uploadMedia(ghost: MatrixUserId, bytes: Buffer, mime: string, name?: string): Promise<string>;
   /** Optional (polls): a room's event as the ghost reads it; undefined when there is none it may see. */

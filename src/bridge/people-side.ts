@@ -6,6 +6,7 @@ import type { PeopleAddress } from "../people/protocol/address.js";
 import type { MessageId } from "../people/protocol/ids.js";
 import type { BlobRef, MessageContent } from "../people/protocol/messages.js";
 import type { MatrixUserId } from "./model/matrix-ids.js";
+import type { FeedResult } from "../people/client/post-types.js";
 
 /** A verified message that arrived for a Matrix user's People account. */
 export interface IncomingMessage {
@@ -111,6 +112,18 @@ export interface PeopleAccount {
   acceptChange(address: PeopleAddress): Promise<SafetyNumbers>;
   /** The devices of the user's own account. */
   ownDevices(): Promise<OwnDevice[]>;
+  /** Optional capability: reading posts (feed rooms). */
+  readonly posts?: PostReader;
+}
+
+/** An account's view of others' posts: what it can open, and when a group's epoch key arrives. */
+export interface PostReader {
+  /** The author's posts after feed position `after` (at most `max`), opened or listed as unopenable. */
+  feed(author: PeopleAddress, o: { after: number; max: number }): Promise<FeedResult>;
+  /** The author's display name and avatar from their signed People profile (what they have of them). */
+  profile(author: PeopleAddress): Promise<{ displayName?: string; avatar?: { bytes: Buffer; mime: string } }>;
+  /** Called when an epoch key of a group arrives; returns the unsubscribe function. */
+  onGroupKey(handler: (group: string) => void): () => void;
 }
 
 /**

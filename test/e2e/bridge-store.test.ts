@@ -66,6 +66,7 @@ for (const engine of ENGINES) {
             "009-event-retries",
             "010-management-rooms",
             "011-send-status",
+            "012-feeds",
           ],
         );
         const people = (await db("knex_migrations").select("name")) as { name: string }[];

@@ -160,13 +160,18 @@ describe("feature registry", function () {
     assert.equal(fate("m.room.message", { msgtype: "org.example.odd" }), "bridged");
     assert.equal(fate("org.example.unknown"), "ignored");
     assert.equal(registry.fate("people", "rt_offer").kind, "notice");
-    assert.equal(registry.fate("people", "post_notice").kind, "ignored");
+    // Post notices are carried by the feeds feature's own flow; a shared flow ignores them.
+    assert.equal(registry.fate("people", "post_notice").kind, "bridged");
+    assert.equal(registry.ownFlowOf("people", "post_notice"), "feeds");
+    assert.equal(registry.sharedFlowFate("people", "post_notice").kind, "ignored");
+    assert.equal(registry.ownFlowOf("people", "text"), undefined);
+    assert.equal(registry.fate("people", "post_reaction").kind, "ignored");
   });
 
   it("has a People → Matrix converter for exactly the People types the features bridge", function () {
     const bridgedPeople = registry
       .claimed("people")
-      .filter((t) => registry.fate("people", t).kind === "bridged");
+      .filter((t) => registry.fate("people", t).kind === "bridged" && !registry.ownFlowOf("people", t));
     assert.deepEqual(Object.keys(PEOPLE_TO_MATRIX).sort(), bridgedPeople.sort());
   });
 

@@ -88,6 +88,7 @@ const blob = (): Extract<MessageContent, { type: "attachment" }>["blob"] => ({
 /** One valid example of every content type in messages.ts. */
 const EXAMPLES: MessageContent[] = [
   { type: "text", body: "hello", html: "<b>hello</b>", reply_to: id16() },
+  { type: "text", body: "lovely", in_reply_to_post: { author: "jane@a.test", post_id: id16() } },
   { type: "edit", target: id16(), body: "hello again" },
   { type: "reaction", target: id16(), key: "👍" },
   { type: "redaction", target: id16(), reason: "typo" },
@@ -103,6 +104,7 @@ const EXAMPLES: MessageContent[] = [
     name: "Weekend hikers",
   },
   { type: "post_notice", author: "jane@a.test", group: id16(), post: id16(), epoch: 3 },
+  { type: "post_reaction", post: { author: "jane@a.test", post_id: id16() }, key: "👍" },
   {
     type: "rt_offer",
     session: id16(),

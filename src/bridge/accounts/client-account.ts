@@ -9,7 +9,14 @@ import { addressDomain, type PeopleAddress } from "../../people/protocol/address
 import type { MessageId } from "../../people/protocol/ids.js";
 import type { BlobRef, MessageContent } from "../../people/protocol/messages.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
-import type { ContactTrust, Lookup, OwnDevice, PeopleAccount, SafetyNumbers } from "../people-side.js";
+import type {
+  ContactTrust,
+  Lookup,
+  OwnDevice,
+  PeopleAccount,
+  PostReader,
+  SafetyNumbers,
+} from "../people-side.js";
 import type { BridgeSecret } from "./bridge-secret.js";
 import { userError } from "../errors.js";
 
@@ -23,6 +30,24 @@ export class ClientAccount implements PeopleAccount {
   get address(): PeopleAddress {
     return this.client.address;
   }
+
+  readonly posts: PostReader = {
+    feed: (author, o) => this.client.posts.feed(author, o),
+    profile: async (author) => {
+      try {
+        const p = await this.client.profile.get(author);
+        const avatar = p.avatar && { bytes: await this.client.profile.avatar(p), mime: p.avatar.mime };
+        return {
+          ...(p.displayName !== undefined && { displayName: p.displayName }),
+          ...(avatar && { avatar }),
+        };
+      } catch (err) {
+        if (isPeopleError(err, "PEOPLE_NOT_FOUND")) return {};
+        throw err;
+      }
+    },
+    onGroupKey: (handler) => this.client.groups.events.on("key", (k) => handler(k.group)),
+  };
 
   send(
     to: PeopleAddress | readonly PeopleAddress[],

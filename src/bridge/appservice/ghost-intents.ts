@@ -169,6 +169,10 @@ export class GhostIntents implements GhostSide {
     return roomId;
   }
 
+  async setRoomAvatar(ghost: MatrixUserId, roomId: string, mxc: string): Promise<void> {
+    await (await this.intent(ghost)).matrixClient.sendStateEvent(roomId, "m.room.avatar", "", { url: mxc });
+  }
+
   async invite(ghost: MatrixUserId, roomId: string, userId: string): Promise<void> {
     try {
       await (await this.intent(ghost)).matrixClient.inviteUser(userId, roomId);

@@ -62,6 +62,23 @@ export class FeatureRegistry {
     return this.fate("matrix.room", type);
   }
 
+  /** The feature whose own flow carries this type (Feature.ownFlow), if it is bridged that way. */
+  ownFlowOf(side: ClaimSide, type: string): string | undefined {
+    const owned = this.owner(side, type);
+    if (!owned || owned.fate.kind !== "bridged") return undefined;
+    return this.features.find((f) => f.name === owned.feature)?.ownFlow ? owned.feature : undefined;
+  }
+
+  /**
+   * The fate in a shared flow (the message converters): a type that its feature carries in
+   * its own flow reaches one only when that flow is not running, and is ignored there.
+   */
+  sharedFlowFate(side: ClaimSide, type: string): Fate {
+    const feature = this.ownFlowOf(side, type);
+    if (!feature) return this.fate(side, type);
+    return { kind: "ignored", reason: `carried by the ${feature} feature's own flow, which is not running` };
+  }
+
   /** Every claimed type of one side. */
   claimed(side: ClaimSide): string[] {
     const prefix = `${side} `;

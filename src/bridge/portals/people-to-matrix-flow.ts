@@ -174,7 +174,7 @@ export class PeopleToMatrixFlow {
     log: Logger,
   ): Promise<boolean> {
     // The registry says what becomes of this type (core/features/): bridged below, answered, or ignored.
-    const fate = this.registry.fate("people", m.content.type);
+    const fate = this.registry.sharedFlowFate("people", m.content.type);
     if (fate.kind === "ignored") {
       this.count("ignored");
       log.debug({ type: m.content.type, why: fate.reason }, "People message not bridged, by design");

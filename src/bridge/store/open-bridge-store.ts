@@ -7,6 +7,7 @@ import { KnexCatchUpStore } from "./catch-up-store.js";
 import { KnexGhostProfileStore } from "./ghost-profile-store.js";
 import { KnexCryptoStore } from "./crypto-store.js";
 import { KnexEventRetryStore } from "./event-retry-store.js";
+import { KnexFeedStore } from "./feed-store.js";
 import { KnexManagementRoomStore } from "./management-room-store.js";
 import { KnexSendStatusStore } from "./send-status-store.js";
 import { KnexMessageMapStore } from "./message-map-store.js";
@@ -36,6 +37,7 @@ class KnexBridgeStore implements BridgeStore {
   readonly ghostProfiles: KnexGhostProfileStore;
   readonly senderCreations: KnexSenderCreationStore;
   readonly sendStatus: KnexSendStatusStore;
+  readonly feeds: KnexFeedStore;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly db: Knex) {
@@ -51,6 +53,7 @@ class KnexBridgeStore implements BridgeStore {
     this.ghostProfiles = new KnexGhostProfileStore(db);
     this.senderCreations = new KnexSenderCreationStore(db);
     this.sendStatus = new KnexSendStatusStore(db);
+    this.feeds = new KnexFeedStore(db);
   }
 
   async ping(): Promise<void> {

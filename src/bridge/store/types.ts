@@ -243,6 +243,7 @@ export interface BridgeStore {
   readonly ghostProfiles: GhostProfileStore;
   readonly senderCreations: SenderCreationStore;
   readonly sendStatus: SendStatusStore;
+  readonly feeds: FeedStore;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -285,4 +286,45 @@ export interface GroupPortalStore {
   count(): Promise<number>;
   /** Every group portal with its members, oldest first (bridge state events at start). */
   list(): Promise<GroupPortal[]>;
+}
+
+/** A feed room: one Matrix user following one People address (`follow`). */
+export interface FeedRoom {
+  roomId: string;
+  matrixUser: string;
+  author: string;
+  /** The author's feed position read up to. */
+  cursor: number;
+  createdAt: number;
+}
+
+/** A post of a feed room: shown (its first event), waiting for its epoch key, or retracted. */
+export interface FeedPost {
+  roomId: string;
+  postId: string;
+  seq: number;
+  state: "shown" | "waiting" | "retracted";
+  group?: string;
+  eventId?: string;
+}
+
+export interface FeedStore {
+  /** Records a new feed room; false when the user already follows the author (the row kept). */
+  putRoom(room: FeedRoom): Promise<boolean>;
+  roomOf(matrixUser: string, author: string): Promise<FeedRoom | undefined>;
+  byRoom(roomId: string): Promise<FeedRoom | undefined>;
+  rooms(): Promise<FeedRoom[]>;
+  /** Moves the cursor forward (never back). */
+  advance(roomId: string, cursor: number): Promise<void>;
+  /** Forgets the room, its posts and events. */
+  removeRoom(roomId: string): Promise<void>;
+  post(roomId: string, postId: string): Promise<FeedPost | undefined>;
+  /** Inserts or replaces the post's row; `events` (the Matrix events it became) are added. */
+  putPost(post: FeedPost, events?: readonly string[], now?: number): Promise<void>;
+  /** The posts of the room waiting for a key of `group` (any group without it), by seq. */
+  waiting(roomId: string, group?: string): Promise<FeedPost[]>;
+  /** Every Matrix event a post became. */
+  eventsOf(roomId: string, postId: string): Promise<string[]>;
+  /** The post a Matrix event of the room shows. */
+  postOfEvent(roomId: string, eventId: string): Promise<string | undefined>;
 }

@@ -18,6 +18,8 @@ export interface MessageJson {
   text?: string;
   html?: string;
   reply_to?: string;
+  /** The post a message answers: "author/post id". */
+  in_reply_to_post?: { author: string; post_id: string };
   target?: string;
   reaction?: string;
   reason?: string;
@@ -26,7 +28,14 @@ export interface MessageJson {
 }
 
 /** What people write to each other; group keys, post notices, call signalling and the like are the client's own. */
-const CONVERSATION = new Set<MessageContent["type"]>(["text", "edit", "reaction", "redaction", "attachment"]);
+const CONVERSATION = new Set<MessageContent["type"]>([
+  "text",
+  "edit",
+  "reaction",
+  "redaction",
+  "attachment",
+  "post_reaction",
+]);
 
 export function isConversation(m: InboxEntry): boolean {
   return CONVERSATION.has(m.content.type);
@@ -52,7 +61,10 @@ export function messageJson(m: InboxEntry): MessageJson {
         text: c.body,
         ...(c.html !== undefined ? { html: c.html } : {}),
         ...(c.reply_to ? { reply_to: c.reply_to } : {}),
+        ...(c.in_reply_to_post ? { in_reply_to_post: c.in_reply_to_post } : {}),
       };
+    case "post_reaction":
+      return { ...base, in_reply_to_post: c.post, reaction: c.key };
     case "edit":
       return { ...base, target: c.target, text: c.body };
     case "reaction":
@@ -82,7 +94,9 @@ export function messageJson(m: InboxEntry): MessageJson {
 export function summary(content: MessageContent): string {
   switch (content.type) {
     case "text":
-      return oneLine(content.body);
+      return `${postPrefix(content.in_reply_to_post)}${oneLine(content.body)}`;
+    case "post_reaction":
+      return `${postPrefix(content.post)}(reaction ${oneLine(content.key)})`;
     case "edit":
       return `(edit of ${content.target}) ${oneLine(content.body)}`;
     case "reaction":
@@ -113,9 +127,15 @@ export function messageBlock(m: InboxEntry): string {
       .map((l) => `  ${l}`)
       .join("\n");
     if (c.type === "edit") body = `  (edit of ${c.target})\n${body}`;
+    if (c.type === "text" && c.in_reply_to_post) body = `  ${postPrefix(c.in_reply_to_post)}\n${body}`;
   } else {
     body = `  ${summary(c)}`;
     if (c.type === "attachment") body += `\n  people download ${m.id}`;
   }
   return `${header}\n${body}`;
+}
+
+/** "(re your post <id>) " for a message that answers a post: such answers go to the post's author alone. */
+function postPrefix(ref: { author: string; post_id: string } | undefined): string {
+  return ref ? `(re your post ${ref.post_id}) ` : "";
 }

@@ -4,7 +4,8 @@ import { PeopleError, type ErrorCode } from "../errors.js";
 import type { ProgressFn } from "../net/https-client.js";
 import { isPeopleAddress, type PeopleAddress } from "../protocol/address.js";
 import type { BlobRef } from "../protocol/messages.js";
-import { privateWire, type FeedEntry, type PostBody } from "../protocol/post-body.js";
+import { bodyShapeProblem, privateWire, type FeedEntry, type PostBody } from "../protocol/post-body.js";
+import { parseMessageId } from "../protocol/ids.js";
 import type { AttachmentMeta } from "./attachments.js";
 
 export interface PostAttachment extends AttachmentMeta {
@@ -15,6 +16,10 @@ export interface PostInput {
   text?: string;
   /** Uploaded encrypted to the own server; the post carries their references (and keys). */
   attachments?: PostAttachment[];
+  /** An edit: the new text and attachments of this account's post with that id (PROTOCOL §11.2). */
+  replaces?: string;
+  /** A retraction of this account's post with that id: no text or attachments with it. */
+  retracts?: string;
   /** Bytes of the attachments uploaded so far (encrypted, all files together), and their total. */
   onProgress?: ProgressFn;
 }
@@ -33,6 +38,10 @@ export interface Post {
   epoch?: number;
   text?: string;
   attachments: BlobRef[];
+  /** An edit of the author's post with this id. */
+  replaces?: string;
+  /** A retraction of the author's post with this id (no text, no attachments). */
+  retracts?: string;
 }
 
 export interface UnopenablePost {
@@ -72,6 +81,8 @@ export function checkBody(body: PostBody, author: PeopleAddress, postId: string)
     throw new PeopleError("PEOPLE_FORBIDDEN", "the post names another author than the feed's");
   if (body.id !== postId)
     throw new PeopleError("PEOPLE_BAD_JSON", "the post's id differs from its feed entry");
+  const problem = bodyShapeProblem(body);
+  if (problem) throw new PeopleError("PEOPLE_BAD_JSON", problem);
 }
 
 export function toPost(
@@ -89,6 +100,8 @@ export function toPost(
     ...(body.group !== undefined ? { group: body.group, epoch: body.epoch! } : {}),
     ...(body.text !== undefined ? { text: body.text } : {}),
     attachments,
+    ...(body.replaces !== undefined ? { replaces: body.replaces } : {}),
+    ...(body.retracts !== undefined ? { retracts: body.retracts } : {}),
   };
 }
 
@@ -102,4 +115,15 @@ export function unopenableOf(entry: FeedEntry, e: PeopleError): UnopenablePost {
     code: e.code,
     detail: e.message,
   };
+}
+
+/** The edit or retraction a post input names, as body members (ids checked). */
+export function postReference(input: PostInput): { replaces?: string; retracts?: string } {
+  const out: { replaces?: string; retracts?: string } = {};
+  for (const key of ["replaces", "retracts"] as const) {
+    const id = input[key];
+    if (id === undefined) continue;
+    out[key] = parseMessageId(id, "PEOPLE_BAD_REQUEST");
+  }
+  return out;
 }

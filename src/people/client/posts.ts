@@ -18,6 +18,7 @@ import type { Ed25519PublicKey } from "../protocol/keys.js";
 import { MAX_TEXT, type BlobRef, type MessageContent } from "../protocol/messages.js";
 import {
   MAX_POST_ATTACHMENTS,
+  bodyShapeProblem,
   feedAnswer,
   id16,
   postBodySchema,
@@ -40,6 +41,7 @@ import type { Groups } from "./groups.js";
 import type { InboxEntry } from "./local-store.js";
 import {
   checkBody,
+  postReference,
   toPost,
   unopenableOf,
   type FeedResult,
@@ -237,7 +239,9 @@ export class Posts {
     const files = input.attachments ?? [];
     if (text !== undefined && (typeof text !== "string" || text.length > MAX_TEXT))
       throw new PeopleError("PEOPLE_BAD_REQUEST", "post text too long");
-    if (!text && files.length === 0) throw new PeopleError("PEOPLE_BAD_REQUEST", "an empty post");
+    const ref = postReference(input);
+    if (!text && files.length === 0 && !ref.retracts)
+      throw new PeopleError("PEOPLE_BAD_REQUEST", "an empty post");
     if (files.length > MAX_POST_ATTACHMENTS)
       throw new PeopleError("PEOPLE_BAD_REQUEST", `at most ${MAX_POST_ATTACHMENTS} attachments`);
     const attachments: BlobRef[] = [];
@@ -265,7 +269,10 @@ export class Posts {
       ...(audience ? { group: audience.group, epoch: audience.epoch } : {}),
       ...(text ? { text } : {}),
       ...(attachments.length > 0 ? { attachments } : {}),
+      ...ref,
     };
+    const problem = bodyShapeProblem(body);
+    if (problem) throw new PeopleError("PEOPLE_BAD_REQUEST", problem);
     return { body, blobs: [...new Set(attachments.map((a) => a.id))], attachments };
   }
 

@@ -77,9 +77,17 @@ export const ATTACHMENT_KINDS = ["voice", "sticker"] as const;
 /** Open on purpose: a later kind must not make this version refuse the whole message. */
 const attachmentKind = z.string().regex(/^[a-z][a-z0-9_]{0,31}$/);
 export const MAX_WAVEFORM = 1024;
+/** A post of someone's feed that a message answers (PROTOCOL §11.2 "Answering a post"). */
+export const postRefSchema = z.strictObject({ author: canonicalAddress, post_id: id16 });
+export type PostRef = z.infer<typeof postRefSchema>;
 
 export const contentSchema = z.discriminatedUnion("type", [
-  z.strictObject({ type: z.literal("text"), ...formattedText, reply_to: id16.optional() }),
+  z.strictObject({
+    type: z.literal("text"),
+    ...formattedText,
+    reply_to: id16.optional(),
+    in_reply_to_post: postRefSchema.optional(),
+  }),
   z.strictObject({ type: z.literal("edit"), target: id16, ...formattedText }),
   z.strictObject({ type: z.literal("reaction"), target: id16, key: shortText }),
   z.strictObject({ type: z.literal("redaction"), target: id16, reason: shortText.optional() }),
@@ -119,6 +127,8 @@ export const contentSchema = z.discriminatedUnion("type", [
     post: id16,
     epoch: z.number().int().min(0),
   }),
+  /** A reaction to a post (the author's own feed entry), sent to its author. */
+  z.strictObject({ type: z.literal("post_reaction"), post: postRefSchema, key: shortText.min(1) }),
   z.strictObject({
     type: z.literal("rt_offer"),
     session: id16,

@@ -2,7 +2,8 @@
 //
 // Every post body is canonical JSON signed by the author's ACCOUNT key with
 // label "post" (PROTOCOL §5):
-//   {"v":1,"type":"people.post","id","author","ts",["group","epoch",]["text",]["attachments"]}
+//   {"v":1,"type":"people.post","id","author","ts",["group","epoch",]["text",]["attachments",]
+//    ["replaces" | "retracts"]}
 // `group` and `epoch` are present exactly in group posts, so a signed group
 // post body is never a valid public post body and vice versa.
 import { z } from "zod";
@@ -21,6 +22,10 @@ export const postBodySchema = z.strictObject({
   epoch: z.number().int().min(0).optional(),
   text: z.string().max(MAX_TEXT).optional(),
   attachments: z.array(blobRefSchema).min(1).max(MAX_POST_ATTACHMENTS).optional(),
+  /** An edit: this post's text and attachments replace those of the author's post `replaces`. */
+  replaces: id16.optional(),
+  /** A retraction: the author withdraws the post `retracts` (no text, no attachments). */
+  retracts: id16.optional(),
 });
 export type PostBody = z.infer<typeof postBodySchema>;
 
@@ -46,3 +51,16 @@ export const privateWire = z.strictObject({
   group: z.string(),
   epoch: z.number().int().min(0),
 });
+
+/**
+ * The rules of a body that a schema cannot say: text or attachments (a retraction has
+ * neither), never both `replaces` and `retracts`, and no post that edits or retracts itself.
+ * Undefined when the body keeps them; else what is wrong.
+ */
+export function bodyShapeProblem(body: PostBody): string | undefined {
+  const hasContent = body.text !== undefined || body.attachments !== undefined;
+  if (body.replaces !== undefined && body.retracts !== undefined) return "both an edit and a retraction";
+  if (body.replaces === body.id || body.retracts === body.id) return "a post that refers to itself";
+  if (body.retracts !== undefined) return hasContent ? "a retraction with content" : undefined;
+  return hasContent ? undefined : "a post without text or attachments";
+}

@@ -39,6 +39,12 @@ export interface Feature {
   /** Short and unique: "dm", "groups", "calls". */
   readonly name: string;
   readonly claims: readonly Claim[];
+  /**
+   * Its bridged People types are carried by the feature's own handler (given to the
+   * People → Matrix flow by name), not by the message converters (feeds: a post notice
+   * brings posts into a feed room).
+   */
+  readonly ownFlow?: boolean;
 }
 
 export const BRIDGED: Fate = { kind: "bridged" };

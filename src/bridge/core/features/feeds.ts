@@ -1,8 +1,20 @@
-// People posts (feeds) are not bridged yet (issue 10, part 2): a post notice
-// is set aside with a debug line.
-import { ignored, type Feature } from "./feature.js";
+// People posts in Matrix (issue 10): a followed address's posts in a feed room
+// (src/bridge/feeds). A post notice makes the feed room of its author read the
+// author's feed; the posts themselves are read from the feed, not from
+// messages. Replies and reactions in a feed room are m.room.message and
+// m.reaction, owned by the messages feature; the feed service takes those of
+// its own rooms first (bridge.ts), so a feed room's events never reach a portal.
+import { bridged, ignored, type Feature } from "./feature.js";
 
 export const FEEDS: Feature = {
   name: "feeds",
-  claims: [...ignored("people", "a post notice: feeds are not bridged yet", "post_notice")],
+  ownFlow: true,
+  claims: [
+    ...bridged("people", "post_notice"),
+    ...ignored(
+      "people",
+      "a reaction to a Matrix user's post: Matrix users do not post to People yet",
+      "post_reaction",
+    ),
+  ],
 };

@@ -13,6 +13,7 @@ import * as senderCreations from "./008-sender-creations.js";
 import * as eventRetries from "./009-event-retries.js";
 import * as managementRooms from "./010-management-rooms.js";
 import * as sendStatus from "./011-send-status.js";
+import * as feeds from "./012-feeds.js";
 
 export interface NamedMigration {
   name: string;
@@ -33,6 +34,7 @@ export const BRIDGE_MIGRATIONS: readonly NamedMigration[] = [
   { name: "009-event-retries", migration: eventRetries },
   { name: "010-management-rooms", migration: managementRooms },
   { name: "011-send-status", migration: sendStatus },
+  { name: "012-feeds", migration: feeds },
 ];
 
 export const bridgeMigrationSource: Knex.MigrationSource<NamedMigration> = {

@@ -12,6 +12,8 @@ export function postJson(p: Post) {
     public: p.public,
     ...(p.group !== undefined ? { group: p.group, epoch: p.epoch } : {}),
     ...(p.text !== undefined ? { text: p.text } : {}),
+    ...(p.replaces !== undefined ? { replaces: p.replaces } : {}),
+    ...(p.retracts !== undefined ? { retracts: p.retracts } : {}),
     attachments: p.attachments.map((a) => ({
       ...(a.name !== undefined ? { name: a.name } : {}),
       mime: a.mime,
@@ -24,6 +26,8 @@ export function postJson(p: Post) {
 export function postBlock(p: Post, groupName?: string | null): string {
   const audience = p.public ? "public" : `group ${groupName ? `"${oneLine(groupName)}"` : p.group}`;
   const lines = [`${formatTime(p.ts)}  ${p.author}  (${audience}, post ${p.id})`];
+  if (p.replaces !== undefined) lines.push(`  (edit of post ${p.replaces})`);
+  if (p.retracts !== undefined) lines.push(`  (post ${p.retracts} withdrawn)`);
   if (p.text !== undefined) for (const l of oneLineBlocks(p.text)) lines.push(`  ${l}`);
   p.attachments.forEach((a, i) =>
     lines.push(

@@ -1,0 +1,68 @@
+// The feeds feature composed for startBridge: the service (feed rooms), its
+// Matrix events, its commands, and the People messages it carries itself
+// (post notices, by the registry's ownFlow), taken before the message flow.
+import type { Logger } from "../logger.js";
+import type { GhostSide } from "../matrix-side.js";
+import type { IncomingHandler, PeopleSide } from "../people-side.js";
+import type { FeatureRegistry } from "../core/router.js";
+import type { Command } from "../commands.js";
+import type { BridgeStore } from "../store/types.js";
+import type { BridgeConfig } from "../config.js";
+import { bridgeRegistry } from "../core/features/index.js";
+import { feedCommands } from "./feed-commands.js";
+import { FeedEvents } from "./feed-events.js";
+import { FeedService } from "./feed-service.js";
+
+export interface Feeds {
+  readonly service: FeedService;
+  readonly events: FeedEvents;
+  readonly commands: Command[];
+  /** Stops the periodic reads. */
+  stop(): Promise<void>;
+  /** The accounts' message handler: post notices to the feeds, the rest to `next`. */
+  withOwnFlows(next: IncomingHandler): IncomingHandler;
+}
+
+export function createFeeds(o: {
+  ghosts: GhostSide;
+  people: PeopleSide;
+  store: Pick<BridgeStore, "feeds">;
+  log: Logger;
+  config: Pick<BridgeConfig, "bridge" | "people">;
+}): Feeds {
+  const log = o.log.child({ component: "feeds" });
+  const store = o.store.feeds;
+  const service = new FeedService({
+    ghosts: o.ghosts,
+    people: o.people,
+    store,
+    log,
+    backfillLimit: o.config.bridge.feeds.backfill_limit,
+    pollIntervalMs: o.config.bridge.feeds.poll_interval,
+    maxMediaBytes: o.config.people.limits.max_blob_bytes,
+  });
+  const events = new FeedEvents({ feeds: service, store, ghosts: o.ghosts, people: o.people, log });
+  return {
+    service,
+    events,
+    commands: feedCommands(service),
+    stop: async () => service.stop(),
+    withOwnFlows: (next) => withOwnFlows(bridgeRegistry(), { feeds: service.onNotice }, next),
+  };
+}
+
+/**
+ * The accounts' message handler: a type a feature carries in its own flow goes to that
+ * feature's handler; everything else to `next` (the People → Matrix flow).
+ */
+export function withOwnFlows(
+  registry: FeatureRegistry,
+  flows: Readonly<Record<string, IncomingHandler>>,
+  next: IncomingHandler,
+): IncomingHandler {
+  return async (account, m) => {
+    const feature = registry.ownFlowOf("people", m.content.type);
+    const flow = feature === undefined ? undefined : flows[feature];
+    return flow ? flow(account, m) : next(account, m);
+  };
+}
