@@ -18,8 +18,9 @@
 //     is removed; a bridged Matrix user joining is added. The next message
 //     goes to the new set.
 // Each change is told in the room by a notice. Matrix actions come first and
-// are idempotent (joins, invites, notices with stable transaction ids), the
-// store write last, so a redelivery after a crash repeats them harmlessly.
+// are idempotent (joins, invites with stable transaction ids), then the store
+// write, then the notice: it tells what is recorded, so whoever acts on it
+// finds the new set (a crash before it loses the notice, never the change).
 // Who may become a ghost of a new or grown room, and how many rooms and ghosts
 // one sender may cause per hour: group-admission.ts, creation-limiter.ts. An
 // address left out is named by a notice; a conversation that leaves only the
@@ -346,9 +347,9 @@ export class GroupService {
         .leave(ghost, room, `${m.from} left them out of the conversation`)
         .catch((err: unknown) => this.o.log.warn({ err, room }, "a removed ghost could not leave"));
     }
+    await this.put(room, await this.membersOf(set), group.createdAt);
     await this.tell(sender, room, `members.${m.from}.${m.id}`, changeText(m.from, change, set));
     await this.tellLeftOut(room, m, leftOut);
-    await this.put(room, await this.membersOf(set), group.createdAt);
     this.o.log.info(
       { room, added: change.added.length, removed: change.removed.length },
       "group membership changed from People",
