@@ -253,6 +253,7 @@ export async function startBridge(
       metrics,
       maxMediaBytes: config.people.limits.max_blob_bytes,
       maxGroupGhosts: config.bridge.groups.max_ghosts,
+      relay: config.bridge.relay,
       limits: {
         roomsPerHour: config.bridge.limits.rooms_per_sender_per_hour,
         ghostsPerHour: config.bridge.limits.ghosts_per_sender_per_hour,
@@ -268,7 +269,7 @@ export async function startBridge(
         log: log.child({ component: "portals" }),
       }),
     );
-    commands.register(dmCommand(portals.service), ...trustCommands(accounts));
+    commands.register(dmCommand(portals.service), ...trustCommands(accounts), ...portals.relayHelp);
     const bot = new ManagementBot({
       matrix: adapter,
       rooms: store.managementRooms,

@@ -165,6 +165,43 @@ export class GhostIntents implements GhostSide {
     await intent.matrixClient.joinRoom(roomId);
   }
 
+  async roomState(ghost: MatrixUserId, roomId: string, type: string, stateKey: string) {
+    const path = `${room(roomId)}/state/${encodeURIComponent(type)}/${encodeURIComponent(stateKey)}`;
+    try {
+      const client = (await this.intent(ghost)).matrixClient;
+      // format=event (Matrix 1.16, Synapse for long): the event with its sender, else just its content.
+      const got = (await client.doRequest("GET", path, { format: "event" })) as Record<string, unknown>;
+      const content = got.content;
+      if (content && typeof content === "object" && !Array.isArray(content) && typeof got.type === "string")
+        return {
+          content: content as Record<string, unknown>,
+          ...(typeof got.sender === "string" && { sender: got.sender }),
+        };
+      return { content: got };
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async setRoomState(
+    ghost: MatrixUserId,
+    roomId: string,
+    type: string,
+    stateKey: string,
+    content: Record<string, unknown>,
+  ): Promise<void> {
+    await (await this.intent(ghost)).matrixClient.sendStateEvent(roomId, type, stateKey, content);
+  }
+
+  async joinedMembers(ghost: MatrixUserId, roomId: string): Promise<string[]> {
+    return (await this.intent(ghost)).matrixClient.getJoinedRoomMembers(roomId);
+  }
+
+  async kick(ghost: MatrixUserId, roomId: string, userId: string, reason: string): Promise<void> {
+    await (await this.intent(ghost)).matrixClient.kickUser(userId, roomId, reason);
+  }
+
   async leave(ghost: MatrixUserId, roomId: string, reason?: string): Promise<void> {
     await (await this.intent(ghost)).matrixClient.leaveRoom(roomId, reason);
   }

@@ -9,6 +9,7 @@ import type { GroupMembership } from "./group-membership.js";
 import type { GroupService } from "./group-service.js";
 import type { MatrixToPeopleFlow } from "./matrix-to-people-flow.js";
 import type { PortalService } from "./portal-service.js";
+import type { RoomRelays } from "./room-relay.js";
 import { RetryWindow } from "./retry-window.js";
 import { bridgeRegistry } from "../core/features/index.js";
 import type { FeatureRegistry } from "../core/router.js";
@@ -25,6 +26,8 @@ export class PortalEvents {
       toPeople: MatrixToPeopleFlow;
       groups?: GroupService;
       membership?: GroupMembership;
+      /** `!people` commands in group rooms, and members without a People address (relay mode). */
+      relays?: RoomRelays;
       retry?: RetryWindow;
       /** Which types are bridged, answered or ignored (default: the bridge's features). */
       registry?: FeatureRegistry;
@@ -79,8 +82,10 @@ export class PortalEvents {
       return this.o.service.onMember(event);
     }
     if (group) {
+      if (await this.o.relays?.command(event, group)) return;
       const view = groups!.viewFor(group, event.sender);
       if (view) await this.o.toPeople.handle(event, view);
+      else if (this.o.relays) await this.o.relays.nonParticipant(event, group);
       else await membership?.notParticipant(event, group);
       return;
     }

@@ -21,6 +21,9 @@ import {
   type CreationLimits,
 } from "../model/creation-limits.js";
 import { CreationLimiter } from "./creation-limiter.js";
+import { RoomRelays, relayHelpCommands } from "./room-relay.js";
+import type { Command } from "../commands.js";
+import { relayConfigSchema, type RelayConfig } from "../model/relay-format.js";
 
 export interface Portals {
   readonly service: PortalService;
@@ -28,12 +31,16 @@ export interface Portals {
   readonly toPeople: MatrixToPeopleFlow;
   readonly toMatrix: PeopleToMatrixFlow;
   readonly events: PortalEvents;
+  readonly relays: RoomRelays;
+  /** The bot's `help` entries of the relay commands (sent in group rooms). */
+  readonly relayHelp: Command[];
 }
 
 export function createPortals(o: {
   ghosts: GhostSide;
   people: PeopleSide;
-  store: Pick<BridgeStore, "portals" | "messages" | "groups"> & Partial<Pick<BridgeStore, "senderCreations">>;
+  store: Pick<BridgeStore, "portals" | "messages" | "groups" | "relays"> &
+    Partial<Pick<BridgeStore, "senderCreations">>;
   permissions: Permissions;
   log: Logger;
   metrics: BridgeMetrics;
@@ -48,6 +55,8 @@ export function createPortals(o: {
   limits?: CreationLimits;
   /** How long a Matrix event is tried again (shared with the bridge's retry queue, which seeds it). */
   retry?: RetryWindow;
+  /** Relay mode in group rooms (bridge.relay; off without it). */
+  relay?: RelayConfig;
 }): Portals {
   const retry = o.retry ?? new RetryWindow();
   const media = o.maxMediaBytes ? { maxMediaBytes: o.maxMediaBytes } : {};
@@ -109,11 +118,26 @@ export function createPortals(o: {
     ...(o.hooks ? { hooks: o.hooks } : {}),
     ...(o.homeserverDown ? { homeserverDown: o.homeserverDown } : {}),
   });
+  const relay = o.relay ?? relayConfigSchema.parse({});
+  const relays = new RoomRelays({
+    config: relay,
+    relays: o.store.relays,
+    groups,
+    membership,
+    toPeople,
+    ghosts: o.ghosts,
+    people: o.people,
+    permissions: o.permissions,
+    registry,
+    log,
+  });
   return {
     service,
     groups,
     toPeople,
     toMatrix,
-    events: new PortalEvents({ service, toPeople, groups, membership, retry, registry, log }),
+    relays,
+    relayHelp: relayHelpCommands(relay.enabled),
+    events: new PortalEvents({ service, toPeople, groups, membership, relays, retry, registry, log }),
   };
 }

@@ -12,6 +12,7 @@ import { KnexMessageMapStore } from "./message-map-store.js";
 import { BRIDGE_MIGRATIONS_TABLE, bridgeMigrationSource } from "./migrations/index.js";
 import { KnexPeopleAccountStore } from "./people-account-store.js";
 import { KnexPortalStore } from "./portal-store.js";
+import { KnexRoomRelayStore } from "./relay-store.js";
 import { KnexSenderCreationStore } from "./sender-creation-store.js";
 import { KnexTransactionStore } from "./transaction-store.js";
 import type { BridgeStore, BridgeStoreConfig } from "./types.js";
@@ -34,6 +35,7 @@ class KnexBridgeStore implements BridgeStore {
   readonly catchUp: KnexCatchUpStore;
   readonly ghostProfiles: KnexGhostProfileStore;
   readonly senderCreations: KnexSenderCreationStore;
+  readonly relays: KnexRoomRelayStore;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly db: Knex) {
@@ -48,6 +50,7 @@ class KnexBridgeStore implements BridgeStore {
     this.catchUp = new KnexCatchUpStore(db);
     this.ghostProfiles = new KnexGhostProfileStore(db);
     this.senderCreations = new KnexSenderCreationStore(db);
+    this.relays = new KnexRoomRelayStore(db);
   }
 
   async ping(): Promise<void> {

@@ -218,6 +218,7 @@ export interface BridgeStore {
   readonly catchUp: CatchUpStore;
   readonly ghostProfiles: GhostProfileStore;
   readonly senderCreations: SenderCreationStore;
+  readonly relays: RoomRelayStore;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -258,4 +259,19 @@ export interface GroupPortalStore {
   roomsOfMessages(peopleMessageIds: readonly string[]): Promise<string[]>;
   remove(roomId: string): Promise<void>;
   count(): Promise<number>;
+}
+
+/** The relay of a group room (relay mode): whose People account sends for members without an address. */
+export interface RoomRelay {
+  roomId: string;
+  matrixUser: string;
+  createdAt: number;
+}
+
+export interface RoomRelayStore {
+  /** Sets the room's relay (replacing the one it had). */
+  put(relay: RoomRelay): Promise<void>;
+  get(roomId: string): Promise<RoomRelay | undefined>;
+  /** True when the room had a relay. */
+  remove(roomId: string): Promise<boolean>;
 }

@@ -12,6 +12,7 @@ import * as ghostNames from "./007-ghost-names.js";
 import * as senderCreations from "./008-sender-creations.js";
 import * as eventRetries from "./009-event-retries.js";
 import * as managementRooms from "./010-management-rooms.js";
+import * as roomRelays from "./011-room-relays.js";
 
 export interface NamedMigration {
   name: string;
@@ -31,6 +32,7 @@ export const BRIDGE_MIGRATIONS: readonly NamedMigration[] = [
   { name: "008-sender-creations", migration: senderCreations },
   { name: "009-event-retries", migration: eventRetries },
   { name: "010-management-rooms", migration: managementRooms },
+  { name: "011-room-relays", migration: roomRelays },
 ];
 
 export const bridgeMigrationSource: Knex.MigrationSource<NamedMigration> = {
