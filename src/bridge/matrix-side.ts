@@ -86,7 +86,7 @@ export interface GhostSide {
    */
   createGroupRoom(
     ghost: MatrixUserId,
-    o: { name: string; invite: readonly string[]; admins: readonly string[] },
+    o: { name: string; topic?: string; invite: readonly string[]; admins: readonly string[] },
   ): Promise<string>;
   /** The ghost invites `userId`; an invitee already in the room is no error. */
   invite(ghost: MatrixUserId, roomId: string, userId: string): Promise<void>;

@@ -123,13 +123,14 @@ export class GhostIntents implements GhostSide {
 
   async createGroupRoom(
     ghost: MatrixUserId,
-    o: { name: string; invite: readonly string[]; admins: readonly string[] },
+    o: { name: string; topic?: string; invite: readonly string[]; admins: readonly string[] },
   ): Promise<string> {
     const client = (await this.intent(ghost)).matrixClient;
     const roomId = await client.createRoom({
       preset: "private_chat",
       visibility: "private",
       name: o.name,
+      ...(o.topic !== undefined && { topic: o.topic }),
       invite: [...o.invite],
       // The other ghosts get their devices in join(), before they join and speak.
       ...(await this.initialStateFor(ghost)),

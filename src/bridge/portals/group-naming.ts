@@ -52,7 +52,13 @@ export class GroupNaming {
       const namers = [...new Set([creator, reader].filter((g): g is MatrixUserId => g !== undefined))];
       const changes: [string, string, string, string | undefined, unknown][] = [
         ["m.room.name", "name", bridgeRoomName(after), before && bridgeRoomName(before), name?.content.name],
-        ["m.room.topic", "topic", groupRoomTopic(after), before && groupRoomTopic(before), topic?.content.topic],
+        [
+          "m.room.topic",
+          "topic",
+          groupRoomTopic(after),
+          before && groupRoomTopic(before),
+          topic?.content.topic,
+        ],
       ];
       for (const [type, key, wanted, previous, current] of changes) {
         const now = typeof current === "string" ? current : "";

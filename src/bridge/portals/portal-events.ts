@@ -10,6 +10,8 @@ import type { GroupService } from "./group-service.js";
 import type { MatrixToPeopleFlow } from "./matrix-to-people-flow.js";
 import type { PortalService } from "./portal-service.js";
 import type { RoomRelays } from "./room-relay.js";
+import type { GroupsFromMatrix } from "./group-from-matrix.js";
+import type { PeopleAddress } from "../../people/protocol/address.js";
 import { RetryWindow } from "./retry-window.js";
 import { bridgeRegistry } from "../core/features/index.js";
 import type { FeatureRegistry } from "../core/router.js";
@@ -28,6 +30,8 @@ export class PortalEvents {
       membership?: GroupMembership;
       /** `!people` commands in group rooms, and members without a People address (relay mode). */
       relays?: RoomRelays;
+      /** Rooms made on Matrix (not direct chats) that become group portals. */
+      fromMatrix?: GroupsFromMatrix;
       retry?: RetryWindow;
       /** Which types are bridged, answered or ignored (default: the bridge's features). */
       registry?: FeatureRegistry;
@@ -79,6 +83,8 @@ export class PortalEvents {
       if (membership && (group || (await this.dmBecomingGroup(event)))) {
         return membership.onMember(event, group, await this.o.service.byRoom(event.roomId));
       }
+      const fresh = this.o.fromMatrix && (await this.freshRoomInvite(event));
+      if (fresh) return this.o.fromMatrix!.onGhostInvite(event, fresh);
       return this.o.service.onMember(event);
     }
     if (group) {
@@ -91,6 +97,15 @@ export class PortalEvents {
     }
     const portal = await this.o.service.byRoom(event.roomId);
     if (portal) await this.o.toPeople.handle(event, portal);
+  }
+
+  /** A ghost invited into a room that is not a direct chat and no portal: its address. */
+  private async freshRoomInvite(event: RoomEvent): Promise<PeopleAddress | undefined> {
+    if (event.content.membership !== "invite" || event.stateKey === undefined) return undefined;
+    if (event.content.is_direct === true) return undefined;
+    const address = this.o.service.addressOf(event.stateKey);
+    if (!address || (await this.o.service.byRoom(event.roomId))) return undefined;
+    return address;
   }
 
   /** A ghost of another address invited into a DM portal by its user. */

@@ -22,6 +22,7 @@ import {
 } from "../model/creation-limits.js";
 import { CreationLimiter } from "./creation-limiter.js";
 import { RoomRelays, relayHelpCommands } from "./room-relay.js";
+import { GroupsFromMatrix } from "./group-from-matrix.js";
 import type { Command } from "../commands.js";
 import { relayConfigSchema, type RelayConfig } from "../model/relay-format.js";
 
@@ -118,6 +119,7 @@ export function createPortals(o: {
     ...(o.hooks ? { hooks: o.hooks } : {}),
     ...(o.homeserverDown ? { homeserverDown: o.homeserverDown } : {}),
   });
+  const fromMatrix = new GroupsFromMatrix({ ...groupOptions, service: groups });
   const relay = o.relay ?? relayConfigSchema.parse({});
   const relays = new RoomRelays({
     config: relay,
@@ -138,6 +140,16 @@ export function createPortals(o: {
     toMatrix,
     relays,
     relayHelp: relayHelpCommands(relay.enabled),
-    events: new PortalEvents({ service, toPeople, groups, membership, relays, retry, registry, log }),
+    events: new PortalEvents({
+      service,
+      toPeople,
+      groups,
+      membership,
+      relays,
+      fromMatrix,
+      retry,
+      registry,
+      log,
+    }),
   };
 }
