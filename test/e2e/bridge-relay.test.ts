@@ -203,7 +203,7 @@ describe("relay mode in a group room on a real Synapse", function () {
     assert.deepEqual(await started().person(JOE).client.downloadAttachment(attachment.blob), bytes);
   });
 
-  it("Carol's reaction is not relayed but answered; Dave, not permitted, is refused", async function () {
+  it("Carol's reaction and blank message are not relayed but answered; Dave, not permitted, is refused", async function () {
     const target = await waitForTimelineEvent(
       user("carol").client,
       room,
@@ -214,9 +214,13 @@ describe("relay mode in a group room on a real Synapse", function () {
     });
     assert.equal(await answerTo(reaction), RELAY_ONLY_TEXT);
     await join("dave");
+    // What is answered for everyone is answered for Carol too, not relayed as "Carol C:   ".
+    const blank = await text("carol", "   ");
+    assert.match(await answerTo(blank), /^Not delivered to .*: The message is empty/);
     const refused = await text("dave", "let me in");
     assert.equal(await answerTo(refused), REFUSAL);
     assert.equal(rec(JOE).messages.filter((m) => m.content.type === "reaction").length, 0);
+    assert.equal(rec(JOE).messages.filter((m) => textIs("Carol C:    ")(m)).length, 0);
     assert.equal(rec(JOE).messages.filter((m) => JSON.stringify(m.content).includes("let me in")).length, 0);
   });
 

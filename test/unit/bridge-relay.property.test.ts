@@ -121,6 +121,14 @@ describe("relay mode: formats", () => {
     assert.equal(bare.kind === "content" && bare.content.filename, "report.pdf");
   });
 
+  it("leaves an empty message empty, for the converter to answer", () => {
+    const blank = { msgtype: "m.text", body: "  \n " };
+    assert.deepEqual(relayedContent("m.room.message", blank, CAROL, DEFAULT_RELAY_FORMATS), {
+      kind: "content",
+      content: blank,
+    });
+  });
+
   it("does not relay edits, reactions, redactions or other msgtypes", () => {
     const not = (type: string, content: Record<string, unknown>) =>
       assert.deepEqual(relayedContent(type, content, CAROL, DEFAULT_RELAY_FORMATS), { kind: "not_relayed" });
@@ -137,20 +145,24 @@ describe("relay mode: formats", () => {
 
   it("names the sender and keeps the message, the name escaped in HTML (property)", () => {
     fc.assert(
-      fc.property(fc.string(), fc.string({ minLength: 1 }), (name, body) => {
-        const sender = { userId: "@x:hs", name: relaySenderName("@x:hs", name) };
-        const out = relayedContent(
-          "m.room.message",
-          { msgtype: "m.text", body },
-          sender,
-          DEFAULT_RELAY_FORMATS,
-        );
-        assert.equal(out.kind, "content");
-        if (out.kind !== "content") return;
-        assert.equal(out.content.body, `${sender.name}: ${body}`);
-        const escaped = `${escapeHtml(sender.name)}: ${escapeHtml(body).replace(/\n/g, "<br>")}`;
-        assert.equal(out.content.formatted_body, escaped);
-      }),
+      fc.property(
+        fc.string(),
+        fc.string().filter((b) => b.trim() !== ""),
+        (name, body) => {
+          const sender = { userId: "@x:hs", name: relaySenderName("@x:hs", name) };
+          const out = relayedContent(
+            "m.room.message",
+            { msgtype: "m.text", body },
+            sender,
+            DEFAULT_RELAY_FORMATS,
+          );
+          assert.equal(out.kind, "content");
+          if (out.kind !== "content") return;
+          assert.equal(out.content.body, `${sender.name}: ${body}`);
+          const escaped = `${escapeHtml(sender.name)}: ${escapeHtml(body).replace(/\n/g, "<br>")}`;
+          assert.equal(out.content.formatted_body, escaped);
+        },
+      ),
       { numRuns: RUNS },
     );
   });

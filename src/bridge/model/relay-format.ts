@@ -117,6 +117,9 @@ export function relayedContent(
     return { kind: "content", content: { ...rest, filename, body: own.trim() ? `${head}: ${own}` : head } };
   }
   const body = isReply(content) ? stripPlainReplyFallback(content.body) : content.body;
+  const rich = typeof content.formatted_body === "string" ? content.formatted_body : "";
+  // An empty message stays empty, so the converter answers it as it would anyone's.
+  if (body.trim() === "" && rich.trim() === "") return { kind: "content", content };
   const html =
     content.format === HTML_FORMAT && typeof content.formatted_body === "string"
       ? content.formatted_body.replace(/<mx-reply>[\s\S]*?<\/mx-reply>/g, "")

@@ -84,6 +84,8 @@ export class RoomRelays {
     const view = relay && this.o.groups.viewFor(group, relay.matrixUser);
     if (!view) return this.answer(event, group, NO_RELAY_TEXT);
     if (!this.o.permissions.mayBeRelayed(event.sender)) return this.answer(event, group, REFUSAL);
+    // Not bridged for anyone (a poll, a whitespace-only message): the flow answers it as it would the relay's.
+    if (fate.kind === "notice") return this.o.toPeople.handle({ ...event, sender: view.matrixUser }, view);
     const name = relaySenderName(event.sender, await this.displayName(group, event.sender));
     const relayed = relayedContent(
       event.type,
