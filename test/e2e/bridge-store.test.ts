@@ -65,6 +65,7 @@ for (const engine of ENGINES) {
             "008-sender-creations",
             "009-event-retries",
             "010-management-rooms",
+            "011-room-relays",
           ],
         );
         const people = (await db("knex_migrations").select("name")) as { name: string }[];
@@ -349,6 +350,22 @@ for (const engine of ENGINES) {
       await store.eventRetries.remove("$img");
       await store.eventRetries.remove("$reaction");
       assert.deepEqual(await store.eventRetries.list(), []);
+    });
+
+    it("keeps one relay per room (011): set again it is replaced, removed it is gone", async function () {
+      assert.equal(await store.relays.get("!relay:hs"), undefined);
+      await store.relays.put({ roomId: "!relay:hs", matrixUser: "@alice:hs", createdAt: 1 });
+      await store.relays.put({ roomId: "!relay:hs", matrixUser: "@bob:hs", createdAt: 2 });
+      await store.relays.put({ roomId: "!other:hs", matrixUser: "@alice:hs", createdAt: 3 });
+      assert.deepEqual(await store.relays.get("!relay:hs"), {
+        roomId: "!relay:hs",
+        matrixUser: "@bob:hs",
+        createdAt: 2,
+      });
+      assert.equal(await store.relays.remove("!relay:hs"), true);
+      assert.equal(await store.relays.remove("!relay:hs"), false);
+      assert.equal(await store.relays.get("!relay:hs"), undefined);
+      assert.equal((await store.relays.get("!other:hs"))?.matrixUser, "@alice:hs");
     });
 
     it("keeps its data when opened again (migrations are not re-run)", async function () {
