@@ -29,12 +29,7 @@ import { AppserviceHttp } from "./appservice/appservice-http.js";
 import { CryptoStoreKey } from "./crypto/crypto-store-key.js";
 import { EndToBridge } from "./crypto/end-to-bridge.js";
 import { ConfigError, bridgeDatabasePath, type BridgeConfig } from "./config.js";
-import {
-  HomeserverConnection,
-  homeserverReachable,
-  type ConnectionState,
-  type RetryPolicy,
-} from "./homeserver.js";
+import { HomeserverConnection, type ConnectionState, type RetryPolicy } from "./homeserver.js";
 import { GhostProfiles, profiledGhosts } from "./ghost-profiles.js";
 import { listenOn } from "./listen-errors.js";
 import { createBridgeLogger, type Logger } from "./logger.js";
@@ -53,7 +48,7 @@ import type { RoomEvent } from "./matrix-side.js";
 import type { PeopleAddress } from "../people/protocol/address.js";
 import { trustCommands } from "./trust-commands.js";
 import { provisioningApi } from "./provisioning/mount.js";
-import { bridgeStatusSource } from "./status-source.js";
+import { bridgeStatusBase, bridgeStatusSource } from "./status-source.js";
 import { bridgeHealth } from "./health.js";
 import { PACKAGE } from "./version.js";
 
@@ -243,6 +238,7 @@ export async function startBridge(
       metrics,
       maxMediaBytes: config.people.limits.max_blob_bytes,
       maxGroupGhosts: config.bridge.groups.max_ghosts,
+      relay: config.bridge.relay,
       limits: {
         roomsPerHour: config.bridge.limits.rooms_per_sender_per_hour,
         ghostsPerHour: config.bridge.limits.ghosts_per_sender_per_hour,
@@ -261,21 +257,14 @@ export async function startBridge(
         log: log.child({ component: "portals" }),
       }),
     );
-    const status = {
-      homeserverUrl,
-      homeserverDomain: config.homeserver.domain,
-      homeserverReachable: () => homeserverReachable(homeserverUrl),
-      peopleUrl: people.url,
-      peopleDomain: config.people.domain,
-      peopleAccounts: () => people.store.accounts.count(),
-      version: `${PACKAGE.name} ${PACKAGE.version}`,
-    };
+    const status = bridgeStatusBase({ config, homeserverUrl, people });
     commands.register(
       helpCommand(commands, config.bridge.management_room_text.additional_help),
       statusCommand(bridgeStatusSource(status, { accounts, store, retries })),
       dmCommand(portals.service),
       ...trustCommands(accounts),
       ...feeds.commands,
+      ...portals.relayHelp,
     );
     const bot = new ManagementBot({
       matrix: adapter,

@@ -16,6 +16,7 @@ import {
   withoutNulls,
 } from "../people/server/config.js";
 import { LOG_FORMATS } from "./logger.js";
+import { relayConfigSchema } from "./model/relay-format.js";
 import { DEFAULT_DISPLAYNAME_TEMPLATE, templateProblem } from "./model/ghost-name.js";
 import {
   DEFAULT_GHOSTS_PER_SENDER_PER_HOUR,
@@ -48,8 +49,11 @@ export function isPermissionSubject(key: string): boolean {
   return SERVER_NAME.test(key);
 }
 
-export const PERMISSION_LEVELS = ["user", "admin"] as const;
-export type PermissionLevel = (typeof PERMISSION_LEVELS)[number];
+/** "relay": no People address and no commands, but messages relayed in group rooms with a relay (bridge.relay). */
+export const PERMISSION_LEVELS = ["relay", "user", "admin"] as const;
+export type PermissionEntry = (typeof PERMISSION_LEVELS)[number];
+/** The levels that use the bridge themselves (an address, the bot's commands). */
+export type PermissionLevel = Exclude<PermissionEntry, "relay">;
 
 const DEFAULT_WELCOME =
   "Hello, I am the People bridge bot. Through me you reach People addresses (like joe@example.com) " +
@@ -86,6 +90,7 @@ export const bridgeConfigSchema = z
             z.enum(PERMISSION_LEVELS),
           )
           .default({}),
+        relay: relayConfigSchema,
         groups: z
           .strictObject({
             /**

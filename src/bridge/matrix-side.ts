@@ -44,6 +44,11 @@ export function parseRoomEvent(raw: unknown): RoomEvent | undefined {
   };
 }
 
+export interface StateEvent {
+  sender?: string;
+  content: Record<string, unknown>;
+}
+
 export interface SendOptions {
   /**
    * A stable key for this send (e.g. derived from the event being answered): the
@@ -82,11 +87,30 @@ export interface GhostSide {
    */
   createGroupRoom(
     ghost: MatrixUserId,
-    o: { name: string; invite: readonly string[]; admins: readonly string[] },
+    o: { name: string; topic?: string; invite: readonly string[]; admins: readonly string[] },
   ): Promise<string>;
   /** The ghost invites `userId`; an invitee already in the room is no error. */
   invite(ghost: MatrixUserId, roomId: string, userId: string): Promise<void>;
   join(ghost: MatrixUserId, roomId: string): Promise<void>;
+  /** A state event of a room the ghost is in (its sender when the homeserver gives it); undefined when there is none. */
+  roomState(
+    ghost: MatrixUserId,
+    roomId: string,
+    type: string,
+    stateKey: string,
+  ): Promise<StateEvent | undefined>;
+  /** Sets a state event (a room's name or topic) as the ghost (a `matrix_http` BridgeError, 403, without the power). */
+  setRoomState(
+    ghost: MatrixUserId,
+    roomId: string,
+    type: string,
+    stateKey: string,
+    content: Record<string, unknown>,
+  ): Promise<void>;
+  /** The user ids joined to a room the ghost is in. */
+  joinedMembers(ghost: MatrixUserId, roomId: string): Promise<string[]>;
+  /** The ghost removes `userId` from the room (refused by the homeserver without the power to). */
+  kick(ghost: MatrixUserId, roomId: string, userId: string, reason: string): Promise<void>;
   /** Leaves, or declines an invite, with an optional reason shown to the room. */
   leave(ghost: MatrixUserId, roomId: string, reason?: string): Promise<void>;
   /**
@@ -142,21 +166,6 @@ export interface GhostSide {
   sendReadReceipt(ghost: MatrixUserId, roomId: string, eventId: MatrixEventId): Promise<void>;
   /** Best effort: the ghost's typing state in the room. */
   sendTyping(ghost: MatrixUserId, roomId: string, active: boolean, timeoutMs: number): Promise<void>;
-  /** Optional: the content of a state event as the ghost reads it; undefined when the room has none. */
-  roomState?(
-    ghost: MatrixUserId,
-    roomId: string,
-    type: string,
-    stateKey: string,
-  ): Promise<Record<string, unknown> | undefined>;
-  /** Optional: sets a state event as the ghost (a `matrix_http` BridgeError, 403, without the power). */
-  setRoomState?(
-    ghost: MatrixUserId,
-    roomId: string,
-    type: string,
-    stateKey: string,
-    content: Record<string, unknown>,
-  ): Promise<void>;
 }
 
 /** An ephemeral event of a room (m.receipt, m.typing) from the appservice transaction. */

@@ -4,6 +4,26 @@ import type { PeopleAccounts } from "./accounts/people-accounts.js";
 import type { EventRetryQueue } from "./appservice/event-retry-queue.js";
 import type { StatusSource } from "./bot-commands.js";
 import type { BridgeStore } from "./store/types.js";
+import type { BridgeConfig } from "./config.js";
+import { homeserverReachable } from "./homeserver.js";
+import { PACKAGE } from "./version.js";
+
+/** The bridge-wide part of `status`: where the homeserver and the People server are, and the version. */
+export function bridgeStatusBase(o: {
+  config: Pick<BridgeConfig, "homeserver" | "people">;
+  homeserverUrl: string;
+  people: { url: string; store: { accounts: { count(): Promise<number> } } };
+}): Omit<StatusSource, "user" | "portals" | "queues"> {
+  return {
+    homeserverUrl: o.homeserverUrl,
+    homeserverDomain: o.config.homeserver.domain,
+    homeserverReachable: () => homeserverReachable(o.homeserverUrl),
+    peopleUrl: o.people.url,
+    peopleDomain: o.config.people.domain,
+    peopleAccounts: () => o.people.store.accounts.count(),
+    version: `${PACKAGE.name} ${PACKAGE.version}`,
+  };
+}
 
 export function bridgeStatusSource(
   base: Omit<StatusSource, "user" | "portals" | "queues">,

@@ -67,6 +67,7 @@ for (const engine of ENGINES) {
             "010-management-rooms",
             "011-send-status",
             "012-feeds",
+            "013-room-relays",
           ],
         );
         const people = (await db("knex_migrations").select("name")) as { name: string }[];
@@ -380,6 +381,22 @@ for (const engine of ENGINES) {
       await assert.rejects(store.sendStatus.put({ ...record, matrixEventId: "$other" }));
       await store.sendStatus.remove(record.matrixEventId);
       assert.equal(await store.sendStatus.byMessage(record.peopleSender, record.peopleMessageId), undefined);
+    });
+
+    it("keeps one relay per room (013): set again it is replaced, removed it is gone", async function () {
+      assert.equal(await store.relays.get("!relay:hs"), undefined);
+      await store.relays.put({ roomId: "!relay:hs", matrixUser: "@alice:hs", createdAt: 1 });
+      await store.relays.put({ roomId: "!relay:hs", matrixUser: "@bob:hs", createdAt: 2 });
+      await store.relays.put({ roomId: "!other:hs", matrixUser: "@alice:hs", createdAt: 3 });
+      assert.deepEqual(await store.relays.get("!relay:hs"), {
+        roomId: "!relay:hs",
+        matrixUser: "@bob:hs",
+        createdAt: 2,
+      });
+      assert.equal(await store.relays.remove("!relay:hs"), true);
+      assert.equal(await store.relays.remove("!relay:hs"), false);
+      assert.equal(await store.relays.get("!relay:hs"), undefined);
+      assert.equal((await store.relays.get("!other:hs"))?.matrixUser, "@alice:hs");
     });
 
     it("keeps its data when opened again (migrations are not re-run)", async function () {

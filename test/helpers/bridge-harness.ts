@@ -74,7 +74,7 @@ export function bridgeConfigInput(
     homeserverDomain?: string;
     appservicePort?: number;
     peopleDomain?: string;
-    permissions?: Record<string, "user" | "admin">;
+    permissions?: Record<string, "relay" | "user" | "admin">;
   },
 ): BridgeConfigInput {
   return {

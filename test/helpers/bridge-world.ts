@@ -44,7 +44,7 @@ export interface PeopleUser {
 
 export interface BridgeWorldOptions {
   /** bridge.permissions. */
-  permissions: Record<string, "user" | "admin">;
+  permissions: Record<string, "relay" | "user" | "admin">;
   /** Changes to the config file (bridge keys, People limits…); the homeserver is filled in after. */
   configure?: (input: BridgeConfigInput) => BridgeConfigInput;
   /** Options of every start of the bridge (test hooks…), besides the fast test retries. */

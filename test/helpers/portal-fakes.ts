@@ -138,6 +138,29 @@ export class FakeGhosts implements GhostSide {
   async join(ghost: MatrixUserId, roomId: string) {
     this.joined.push({ ghost, roomId });
   }
+  /** Room state by `${roomId}\n${type}\n${stateKey}`; members joined by room. */
+  readonly state = new Map<string, Record<string, unknown>>();
+  readonly members = new Map<string, string[]>();
+  readonly kicked: { ghost: string; roomId: string; userId: string; reason: string }[] = [];
+  async roomState(_ghost: MatrixUserId, roomId: string, type: string, stateKey: string) {
+    const content = this.state.get(`${roomId}\n${type}\n${stateKey}`);
+    return content && { content };
+  }
+  async setRoomState(
+    _ghost: MatrixUserId,
+    roomId: string,
+    type: string,
+    stateKey: string,
+    content: Record<string, unknown>,
+  ) {
+    this.state.set(`${roomId}\n${type}\n${stateKey}`, content);
+  }
+  async joinedMembers(_ghost: MatrixUserId, roomId: string) {
+    return this.members.get(roomId) ?? [];
+  }
+  async kick(ghost: MatrixUserId, roomId: string, userId: string, reason: string) {
+    this.kicked.push({ ghost, roomId, userId, reason });
+  }
   async leave(ghost: MatrixUserId, roomId: string, reason?: string) {
     this.left.push({ ghost, roomId, ...(reason !== undefined && { reason }) });
   }

@@ -461,7 +461,7 @@ describe("group portals (no IO)", function () {
       assert.deepEqual(s.ghosts.left.map((l) => l.ghost).sort(), [ghost(ANN), ghost(JOE)].sort());
     });
 
-    it("a second bridged user joining is added; a People reply leaving them out tells them so", async function () {
+    it("a second bridged user joining is added; a People reply leaving them out tells and removes them", async function () {
       const s = setup();
       const roomId = await groupOf(s);
       await s.events.handle(member(roomId, BOB, BOB, "join"));
@@ -485,6 +485,15 @@ describe("group portals (no IO)", function () {
         [ALICE_P, ANN, JOE],
       );
       assert.match(s.ghosts.notices().join("\n"), /left out bob@people\.test/);
+      // Bob is told by name, after the change is recorded, and removed from the room by Joe's ghost.
+      assert.match(
+        s.ghosts.notices().join("\n"),
+        /@bob:hs\.test: joe@other\.test answered this People conversation without you/,
+      );
+      assert.deepEqual(
+        s.ghosts.kicked.map((k) => [k.ghost, k.userId]),
+        [[ghost(JOE), BOB]],
+      );
       await s.events.handle(
         event({ roomId, sender: BOB, content: { msgtype: "m.text", body: "still here" } }),
       );

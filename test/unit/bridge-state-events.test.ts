@@ -15,23 +15,24 @@ const BOT = "@bot:hs.test";
 
 /** Ghosts whose rooms keep state; only ghosts in `powerful` may set it; rooms in `broken` fail. */
 class StatefulGhosts extends FakeGhosts {
-  readonly state = new Map<string, Record<string, unknown>>();
+  override readonly state = new Map<string, Record<string, unknown>>();
   readonly writes: { ghost: string; roomId: string; type: string; stateKey: string }[] = [];
   readonly powerful = new Set<string>();
   readonly broken = new Set<string>();
   inFlight = 0;
   maxInFlight = 0;
 
-  async roomState(_ghost: MatrixUserId, roomId: string, type: string, stateKey: string) {
+  override async roomState(_ghost: MatrixUserId, roomId: string, type: string, stateKey: string) {
     if (this.broken.has(roomId)) throw new Error("the homeserver is confused");
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     await new Promise((r) => setImmediate(r));
     this.inFlight--;
-    return this.state.get(`${roomId}|${type}|${stateKey}`);
+    const content = this.state.get(`${roomId}|${type}|${stateKey}`);
+    return content && { content };
   }
 
-  async setRoomState(
+  override async setRoomState(
     ghost: MatrixUserId,
     roomId: string,
     type: string,

@@ -145,13 +145,14 @@ export class GhostIntents implements GhostSide {
 
   async createGroupRoom(
     ghost: MatrixUserId,
-    o: { name: string; invite: readonly string[]; admins: readonly string[] },
+    o: { name: string; topic?: string; invite: readonly string[]; admins: readonly string[] },
   ): Promise<string> {
     const client = (await this.intent(ghost)).matrixClient;
     const roomId = await client.createRoom({
       preset: "private_chat",
       visibility: "private",
       name: o.name,
+      ...(o.topic !== undefined && { topic: o.topic }),
       invite: [...o.invite],
       // The other ghosts get their devices in join(), before they join and speak.
       ...(await this.initialStateFor(ghost)),
@@ -189,6 +190,33 @@ export class GhostIntents implements GhostSide {
     const intent = await this.intent(ghost);
     if (this.o.e2b) await this.o.e2b.ensureDevice(ghost);
     await intent.matrixClient.joinRoom(roomId);
+  }
+
+  async roomState(ghost: MatrixUserId, roomId: string, type: string, stateKey: string) {
+    const path = `${room(roomId)}/state/${encodeURIComponent(type)}/${encodeURIComponent(stateKey)}`;
+    try {
+      const client = (await this.intent(ghost)).matrixClient;
+      // format=event (Matrix 1.16, Synapse for long): the event with its sender, else just its content.
+      const got = (await client.doRequest("GET", path, { format: "event" })) as Record<string, unknown>;
+      const content = got.content;
+      if (content && typeof content === "object" && !Array.isArray(content) && typeof got.type === "string")
+        return {
+          content: content as Record<string, unknown>,
+          ...(typeof got.sender === "string" && { sender: got.sender }),
+        };
+      return { content: got };
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async joinedMembers(ghost: MatrixUserId, roomId: string): Promise<string[]> {
+    return (await this.intent(ghost)).matrixClient.getJoinedRoomMembers(roomId);
+  }
+
+  async kick(ghost: MatrixUserId, roomId: string, userId: string, reason: string): Promise<void> {
+    await (await this.intent(ghost)).matrixClient.kickUser(userId, roomId, reason);
   }
 
   async leave(ghost: MatrixUserId, roomId: string, reason?: string): Promise<void> {
@@ -344,21 +372,6 @@ export class GhostIntents implements GhostSide {
 
   async sendTyping(ghost: MatrixUserId, roomId: string, active: boolean, timeoutMs: number): Promise<void> {
     await (await this.intent(ghost)).matrixClient.setTyping(roomId, active, active ? timeoutMs : undefined);
-  }
-
-  async roomState(
-    ghost: MatrixUserId,
-    roomId: string,
-    type: string,
-    stateKey: string,
-  ): Promise<Record<string, unknown> | undefined> {
-    const path = `${room(roomId)}/state/${encodeURIComponent(type)}/${encodeURIComponent(stateKey)}`;
-    try {
-      return await this.http.request("GET", path, { userId: ghost });
-    } catch (err) {
-      if (isBridgeError(err, "matrix_http") && err.status === 404) return undefined;
-      throw err;
-    }
   }
 
   async setRoomState(

@@ -57,9 +57,10 @@ export class BridgeState {
     const ghostAddresses = group.members.filter((m) => !m.matrixUser).map((m) => m.address as PeopleAddress);
     const ghosts = ghostAddresses.map((a) => this.o.ghosts.ghostId(a));
     const reader = ghosts[0];
-    if (!reader || !this.o.ghosts.roomState) return "skipped";
+    if (!reader) return "skipped";
     const named = await this.o.ghosts.roomState(reader, group.roomId, "m.room.name", "");
-    const name = typeof named?.name === "string" && named.name ? named.name : groupRoomName(ghostAddresses);
+    const given = named?.content.name;
+    const name = typeof given === "string" && given ? given : groupRoomName(ghostAddresses);
     const info = groupBridgeInfo(this.o.botUserId, this.o.peopleDomain, group.roomId, name);
     return this.ensure(group.roomId, ghosts, info);
   }
@@ -98,19 +99,18 @@ export class BridgeState {
 
   /** Writes both types where they differ, as the first of `speakers` allowed to. */
   private async ensure(roomId: string, speakers: MatrixUserId[], info: BridgeInfo): Promise<StateOutcome> {
-    const { roomState, setRoomState } = this.o.ghosts;
-    if (!roomState || !setRoomState || speakers.length === 0) return "skipped";
+    const ghosts = this.o.ghosts;
+    if (speakers.length === 0) return "skipped";
     const content = info.content as unknown as Record<string, unknown>;
     const missing: string[] = [];
     for (const type of BRIDGE_STATE_TYPES) {
-      const current = await roomState.call(this.o.ghosts, speakers[0]!, roomId, type, info.stateKey);
-      if (!sameContent(current, content)) missing.push(type);
+      const current = await ghosts.roomState(speakers[0]!, roomId, type, info.stateKey);
+      if (!sameContent(current?.content, content)) missing.push(type);
     }
     if (missing.length === 0) return "unchanged";
     for (const ghost of speakers) {
       try {
-        for (const type of missing)
-          await setRoomState.call(this.o.ghosts, ghost, roomId, type, info.stateKey, content);
+        for (const type of missing) await ghosts.setRoomState(ghost, roomId, type, info.stateKey, content);
         return "set";
       } catch (err) {
         // Not allowed (power level) or not in the room: the next ghost may be.

@@ -99,8 +99,9 @@ export class GroupMembership {
     if (refusal !== undefined) return decline(refusal, found.status);
     await this.o.ghosts.ensureGhost(ghost, address);
     await this.g.ensureJoined(ghost, room);
-    await this.g.tell(ghost, room, `members.${event.eventId}`, addedText(event.sender, [address], set));
+    // Recorded before it is told: the notice says what is in effect.
     await this.g.put(room, await this.g.membersOf(set), group.createdAt);
+    await this.g.tell(ghost, room, `members.${event.eventId}`, addedText(event.sender, [address], set));
     this.o.log.info({ room, address }, "a ghost was added to a group room");
   }
 
@@ -121,9 +122,9 @@ export class GroupMembership {
     this.g.markJoined(this.o.ghosts.ghostId(dm.peopleAddress as PeopleAddress), room);
     await this.o.ghosts.ensureGhost(ghost, address);
     await this.g.ensureJoined(ghost, room);
-    await this.g.tell(ghost, room, `members.${event.eventId}`, addedText(event.sender, [address], set));
     await this.g.put(room, await this.g.membersOf(set), (this.o.now ?? Date.now)());
     await this.o.portals.remove(room);
+    await this.g.tell(ghost, room, `members.${event.eventId}`, addedText(event.sender, [address], set));
     this.o.log.info({ room, address }, "a DM portal became a group");
   }
 
@@ -138,10 +139,10 @@ export class GroupMembership {
       throw err;
     }
     const set = participantSet([...setOf(group), address]);
+    await this.g.put(group.roomId, await this.g.membersOf(set), group.createdAt);
     const speaker = this.g.speaker(group);
     if (speaker)
       await this.g.tell(speaker, group.roomId, `members.${event.eventId}`, joinedText(address, set));
-    await this.g.put(group.roomId, await this.g.membersOf(set), group.createdAt);
     this.o.log.info({ room: group.roomId, user }, "a Matrix user joined a group room");
   }
 
@@ -166,11 +167,12 @@ export class GroupMembership {
     }
     const set = participantSet(rest.map((m) => m.address as PeopleAddress));
     const remaining = { ...group, members: rest };
+    // Recorded before it is told: whoever acts on the notice (a member, a test) finds the new set.
+    await this.g.put(room, await this.g.membersOf(set), group.createdAt);
     const speaker = this.g.speaker(remaining);
     if (speaker) {
       await this.g.tell(speaker, room, `members.${event.eventId}`, removedText(member.address, set));
     }
-    await this.g.put(room, await this.g.membersOf(set), group.createdAt);
     this.o.log.info({ room }, "a participant left a group room");
   }
 

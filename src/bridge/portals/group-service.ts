@@ -2,30 +2,19 @@
 // participants. A People conversation is its participant set (PROTOCOL §11),
 // so a group room stands for one set: the People addresses of the bridged
 // Matrix users in it and the addresses of its ghosts. The room's current set
-// is stored, its key unique, so every bridged account that receives a copy of
-// a message finds the same room.
-//
-// Rooms are made from the People side: the first message of a set with 3 or
-// more participants has the sender's ghost create a room (not a direct
-// chat), invite the other ghosts (who join) and the bridged Matrix users.
-// Membership changes both ways (docs/ARCHITECTURE.md, "Group portals"):
-//   People → Matrix: a message that replies to (edits, reacts to) a message
-//     of a group room, sent by a member of that room's set, continues that
-//     conversation: if its set differs, ghosts of added addresses join, ghosts
-//     of removed ones leave, and the room's set becomes the message's.
-//   Matrix → People: a ghost invited into a group room (or into a DM portal,
-//     which becomes a group) is added; a ghost kicked or a Matrix user leaving
-//     is removed; a bridged Matrix user joining is added. The next message
-//     goes to the new set.
-// Each change is told in the room by a notice. Matrix actions come first and
-// are idempotent (joins, invites, notices with stable transaction ids), the
-// store write last, so a redelivery after a crash repeats them harmlessly.
-// Who may become a ghost of a new or grown room, and how many rooms and ghosts
-// one sender may cause per hour: group-admission.ts, creation-limiter.ts. An
-// address left out is named by a notice; a conversation that leaves only the
-// sender and one Matrix user, or passes the sender's limits, is shown in their
-// DM with a notice (answers there go to the sender only).
-// This file: the rooms and the People side; group-membership.ts: the Matrix side.
+// is stored, its key unique, so every bridged account with a copy of a
+// message finds the same room. Rooms are made from the People side (the
+// first message of a set of 3 or more: the sender's ghost creates the room,
+// invites the other ghosts and the bridged users) or from Matrix
+// (group-from-matrix.ts); membership changes both ways (docs/ARCHITECTURE.md,
+// "Group portals"). Each change: Matrix actions first, idempotent (joins,
+// invites), then the store write, then the notice telling it, so whoever acts
+// on it finds the new set (a crash before it loses the notice, never the
+// change); the room's name and topic follow (group-naming.ts). Who may become
+// a ghost, and how many rooms and ghosts one sender may cause per hour:
+// group-admission.ts, creation-limiter.ts; what cannot get a room is shown in
+// the sender's DM with a notice. This file: the rooms and the People side;
+// group-membership.ts: the Matrix side.
 import { KeyedLock } from "../../shared/keyed-lock.js";
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import type { Logger } from "../logger.js";
@@ -50,6 +39,8 @@ import type { BridgeState } from "./bridge-state.js";
 import { answersFor, lookUp, newLookups, type Lookups } from "./group-admission.js";
 import type { PortalResult } from "./portal-service.js";
 import { BridgeError } from "../errors.js";
+import { GroupNaming, groupRoomTopic } from "./group-naming.js";
+import { removeLeftOutUsers } from "./group-left-out.js";
 
 export interface GroupServiceOptions {
   ghosts: GhostSide;
@@ -89,9 +80,11 @@ export class GroupService {
   /** Ghosts known to be joined to a room, in this process. */
   private readonly joined = new Set<string>();
   private readonly now: () => number;
+  readonly naming: GroupNaming;
 
   constructor(private readonly o: GroupServiceOptions) {
     this.now = o.now ?? Date.now;
+    this.naming = new GroupNaming({ ghosts: o.ghosts, log: o.log });
   }
 
   /** Runs `fn` alone among the routing and membership decisions. */
@@ -276,6 +269,7 @@ export class GroupService {
     for (const a of ghosts) await this.o.ghosts.ensureGhost(this.o.ghosts.ghostId(a), a);
     const roomId = await this.o.ghosts.createGroupRoom(creator, {
       name: groupRoomName(ghosts),
+      topic: groupRoomTopic(members),
       invite: [...ghosts.filter((a) => a !== from).map((a) => this.o.ghosts.ghostId(a)), ...users],
       admins: users,
     });
@@ -341,17 +335,22 @@ export class GroupService {
       await this.o.ghosts.ensureGhost(ghost, a);
       await this.ensureJoined(ghost, room, sender);
     }
+    // Matrix users left out are told and removed after the notice; ghosts left out leave now.
+    const leftOutUsers = (await this.membersOf(participantSet(change.removed))).flatMap((x) =>
+      x.matrixUser ? [x.matrixUser as MatrixUserId] : [],
+    );
     for (const a of change.removed) {
-      if (await this.o.people.matrixUserOf(a)) continue; // a Matrix user stays; they are told by the notice
+      if (await this.o.people.matrixUserOf(a)) continue;
       const ghost = this.o.ghosts.ghostId(a);
       this.joined.delete(`${ghost}\n${room}`);
       await this.o.ghosts
         .leave(ghost, room, `${m.from} left them out of the conversation`)
         .catch((err: unknown) => this.o.log.warn({ err, room }, "a removed ghost could not leave"));
     }
+    await this.put(room, await this.membersOf(set), group.createdAt);
     await this.tell(sender, room, `members.${m.from}.${m.id}`, changeText(m.from, change, set));
     await this.tellLeftOut(room, m, leftOut);
-    await this.put(room, await this.membersOf(set), group.createdAt);
+    await removeLeftOutUsers(this.o, { room, users: leftOutUsers, by: m.from, key: `${m.from}.${m.id}` });
     this.o.log.info(
       { room, added: change.added.length, removed: change.removed.length },
       "group membership changed from People",
@@ -379,9 +378,10 @@ export class GroupService {
 
   async put(roomId: string, members: GroupMember[], createdAt: number): Promise<void> {
     const key = setKey(participantSet(members.map((m) => m.address as PeopleAddress)));
-    const older = await this.o.groups.bySetKey(key);
+    const [older, before] = [await this.o.groups.bySetKey(key), await this.o.groups.byRoom(roomId)];
     const { replaced } = await this.o.groups.put({ roomId, members, createdAt });
     if (replaced && older?.roomId === replaced) await this.retire(older);
+    if (before) await this.naming.follow(roomId, before.members, members);
   }
 
   /** An older room of the same set stops being a portal: its ghosts leave it. */

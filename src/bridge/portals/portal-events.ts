@@ -9,6 +9,9 @@ import type { GroupMembership } from "./group-membership.js";
 import type { GroupService } from "./group-service.js";
 import type { MatrixToPeopleFlow } from "./matrix-to-people-flow.js";
 import type { PortalService } from "./portal-service.js";
+import type { RoomRelays } from "./room-relay.js";
+import type { GroupsFromMatrix } from "./group-from-matrix.js";
+import type { PeopleAddress } from "../../people/protocol/address.js";
 import { RetryWindow } from "./retry-window.js";
 import { bridgeRegistry } from "../core/features/index.js";
 import type { FeatureRegistry } from "../core/router.js";
@@ -25,6 +28,10 @@ export class PortalEvents {
       toPeople: MatrixToPeopleFlow;
       groups?: GroupService;
       membership?: GroupMembership;
+      /** `!people` commands in group rooms, and members without a People address (relay mode). */
+      relays?: RoomRelays;
+      /** Rooms made on Matrix (not direct chats) that become group portals. */
+      fromMatrix?: GroupsFromMatrix;
       retry?: RetryWindow;
       /** Which types are bridged, answered or ignored (default: the bridge's features). */
       registry?: FeatureRegistry;
@@ -76,16 +83,29 @@ export class PortalEvents {
       if (membership && (group || (await this.dmBecomingGroup(event)))) {
         return membership.onMember(event, group, await this.o.service.byRoom(event.roomId));
       }
+      const fresh = this.o.fromMatrix && (await this.freshRoomInvite(event));
+      if (fresh) return this.o.fromMatrix!.onGhostInvite(event, fresh);
       return this.o.service.onMember(event);
     }
     if (group) {
+      if (await this.o.relays?.command(event, group)) return;
       const view = groups!.viewFor(group, event.sender);
       if (view) await this.o.toPeople.handle(event, view);
+      else if (this.o.relays) await this.o.relays.nonParticipant(event, group);
       else await membership?.notParticipant(event, group);
       return;
     }
     const portal = await this.o.service.byRoom(event.roomId);
     if (portal) await this.o.toPeople.handle(event, portal);
+  }
+
+  /** A ghost invited into a room that is not a direct chat and no portal: its address. */
+  private async freshRoomInvite(event: RoomEvent): Promise<PeopleAddress | undefined> {
+    if (event.content.membership !== "invite" || event.stateKey === undefined) return undefined;
+    if (event.content.is_direct === true) return undefined;
+    const address = this.o.service.addressOf(event.stateKey);
+    if (!address || (await this.o.service.byRoom(event.roomId))) return undefined;
+    return address;
   }
 
   /** A ghost of another address invited into a DM portal by its user. */

@@ -25,8 +25,8 @@ import { lookupRefusal } from "./lookup-refusal.js";
 import { BridgeError, userError, isUserError } from "../errors.js";
 
 export const GROUP_REFUSAL =
-  "I join direct chats only. For a conversation with several People addresses, invite them into " +
-  "your direct chat with one of them (it becomes a group), or wait for a group message from People.";
+  "This room is another conversation's. For a conversation with several People addresses, make a room " +
+  "(not a direct chat) and invite their ghosts, or invite them into your direct chat with one of them.";
 
 export interface PortalServiceOptions {
   ghosts: GhostSide;

@@ -24,6 +24,10 @@ import { CreationLimiter } from "./creation-limiter.js";
 import { BridgeState } from "./bridge-state.js";
 import { SendStatusReporter } from "./send-status.js";
 import { sentMessageOf } from "./send-status-recovery.js";
+import { RoomRelays, relayHelpCommands } from "./room-relay.js";
+import { GroupsFromMatrix } from "./group-from-matrix.js";
+import type { Command } from "../commands.js";
+import { relayConfigSchema, type RelayConfig } from "../model/relay-format.js";
 
 export interface Portals {
   readonly service: PortalService;
@@ -34,12 +38,15 @@ export interface Portals {
   /** The portals' bridge state events (MSC2346), when the bridge names its bot and domain. */
   readonly state: BridgeState | undefined;
   readonly sendStatus?: SendStatusReporter;
+  readonly relays: RoomRelays;
+  /** The bot's `help` entries of the relay commands (sent in group rooms). */
+  readonly relayHelp: Command[];
 }
 
 export function createPortals(o: {
   ghosts: GhostSide;
   people: PeopleSide;
-  store: Pick<BridgeStore, "portals" | "messages" | "groups"> &
+  store: Pick<BridgeStore, "portals" | "messages" | "groups" | "relays"> &
     Partial<Pick<BridgeStore, "senderCreations" | "sendStatus">>;
   permissions: Permissions;
   log: Logger;
@@ -59,6 +66,8 @@ export function createPortals(o: {
   bridgeInfo?: { botUserId: string; peopleDomain: string };
   /** Send status of Matrix → People messages: bridge.message_status_events and bridge.delivery_timeout. */
   sendStatus?: { events: boolean; timeoutMs: number };
+  /** Relay mode in group rooms (bridge.relay; off without it). */
+  relay?: RelayConfig;
 }): Portals {
   const retry = o.retry ?? new RetryWindow();
   const media = o.maxMediaBytes ? { maxMediaBytes: o.maxMediaBytes } : {};
@@ -146,12 +155,38 @@ export function createPortals(o: {
     ...(o.hooks ? { hooks: o.hooks } : {}),
     ...(o.homeserverDown ? { homeserverDown: o.homeserverDown } : {}),
   });
+  const fromMatrix = new GroupsFromMatrix({ ...groupOptions, service: groups });
+  const relay = o.relay ?? relayConfigSchema.parse({});
+  const relays = new RoomRelays({
+    config: relay,
+    relays: o.store.relays,
+    groups,
+    membership,
+    toPeople,
+    ghosts: o.ghosts,
+    people: o.people,
+    permissions: o.permissions,
+    registry,
+    log,
+  });
   return {
     service,
     groups,
     toPeople,
     toMatrix,
-    events: new PortalEvents({ service, toPeople, groups, membership, retry, registry, log }),
+    relays,
+    relayHelp: relayHelpCommands(relay.enabled),
+    events: new PortalEvents({
+      service,
+      toPeople,
+      groups,
+      membership,
+      relays,
+      fromMatrix,
+      retry,
+      registry,
+      log,
+    }),
     state,
     ...(sendStatus ? { sendStatus } : {}),
   };

@@ -14,6 +14,7 @@ import { KnexMessageMapStore } from "./message-map-store.js";
 import { BRIDGE_MIGRATIONS_TABLE, bridgeMigrationSource } from "./migrations/index.js";
 import { KnexPeopleAccountStore } from "./people-account-store.js";
 import { KnexPortalStore } from "./portal-store.js";
+import { KnexRoomRelayStore } from "./relay-store.js";
 import { KnexSenderCreationStore } from "./sender-creation-store.js";
 import { KnexTransactionStore } from "./transaction-store.js";
 import type { BridgeStore, BridgeStoreConfig } from "./types.js";
@@ -38,6 +39,7 @@ class KnexBridgeStore implements BridgeStore {
   readonly senderCreations: KnexSenderCreationStore;
   readonly sendStatus: KnexSendStatusStore;
   readonly feeds: KnexFeedStore;
+  readonly relays: KnexRoomRelayStore;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly db: Knex) {
@@ -54,6 +56,7 @@ class KnexBridgeStore implements BridgeStore {
     this.senderCreations = new KnexSenderCreationStore(db);
     this.sendStatus = new KnexSendStatusStore(db);
     this.feeds = new KnexFeedStore(db);
+    this.relays = new KnexRoomRelayStore(db);
   }
 
   async ping(): Promise<void> {

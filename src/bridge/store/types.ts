@@ -244,6 +244,7 @@ export interface BridgeStore {
   readonly senderCreations: SenderCreationStore;
   readonly sendStatus: SendStatusStore;
   readonly feeds: FeedStore;
+  readonly relays: RoomRelayStore;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -327,4 +328,19 @@ export interface FeedStore {
   eventsOf(roomId: string, postId: string): Promise<string[]>;
   /** The post a Matrix event of the room shows. */
   postOfEvent(roomId: string, eventId: string): Promise<string | undefined>;
+}
+
+/** The relay of a group room (relay mode): whose People account sends for members without an address. */
+export interface RoomRelay {
+  roomId: string;
+  matrixUser: string;
+  createdAt: number;
+}
+
+export interface RoomRelayStore {
+  /** Sets the room's relay (replacing the one it had). */
+  put(relay: RoomRelay): Promise<void>;
+  get(roomId: string): Promise<RoomRelay | undefined>;
+  /** True when the room had a relay. */
+  remove(roomId: string): Promise<boolean>;
 }

@@ -14,6 +14,7 @@ import * as eventRetries from "./009-event-retries.js";
 import * as managementRooms from "./010-management-rooms.js";
 import * as sendStatus from "./011-send-status.js";
 import * as feeds from "./012-feeds.js";
+import * as roomRelays from "./013-room-relays.js";
 
 export interface NamedMigration {
   name: string;
@@ -35,6 +36,7 @@ export const BRIDGE_MIGRATIONS: readonly NamedMigration[] = [
   { name: "010-management-rooms", migration: managementRooms },
   { name: "011-send-status", migration: sendStatus },
   { name: "012-feeds", migration: feeds },
+  { name: "013-room-relays", migration: roomRelays },
 ];
 
 export const bridgeMigrationSource: Knex.MigrationSource<NamedMigration> = {
