@@ -68,3 +68,34 @@ export function checkSdpFingerprint(sdp: string, signed: string): DtlsFingerprin
     throw new PeopleError("PEOPLE_BAD_REQUEST", "the SDP's DTLS fingerprint is not the signed one");
   return want;
 }
+
+/**
+ * The SDP without its ICE candidates, and those candidates. A caller's offer goes to every
+ * device of the callee: candidates in it would let every answering device reach the caller's
+ * ICE agent, and one that lost the answer race could win the ICE path (then fail DTLS). They
+ * are trickled to the answering device only.
+ */
+export function splitCandidates(sdp: string): {
+  sdp: string;
+  candidates: { candidate: string; mid?: string; index: number }[];
+} {
+  const kept: string[] = [];
+  const found: { candidate: string; section: number }[] = [];
+  const mids = new Map<number, string>();
+  let section = -1;
+  for (const line of sdp.split(/(?<=\n)/)) {
+    if (line.startsWith("m=")) section++;
+    const mid = /^a=mid:(\S+)/.exec(line);
+    if (mid && section >= 0) mids.set(section, mid[1]!);
+    const c = /^a=(candidate:[^\r\n]+)/.exec(line);
+    if (c && section >= 0) found.push({ candidate: c[1]!, section });
+    else if (!/^a=(candidate|end-of-candidates)/.test(line)) kept.push(line);
+  }
+  return {
+    sdp: kept.join(""),
+    candidates: found.map((f) => {
+      const mid = mids.get(f.section);
+      return { candidate: f.candidate, ...(mid !== undefined ? { mid } : {}), index: f.section };
+    }),
+  };
+}

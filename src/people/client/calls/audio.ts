@@ -44,8 +44,8 @@ export function firstChannel(samples: Int16Array, channels: number): Int16Array 
 export function toneShare(block: Int16Array, hz: number, sampleRate = SAMPLE_RATE): number {
   const n = block.length;
   if (n === 0) return 0;
-  const k = Math.round((n * hz) / sampleRate);
-  const w = (2 * Math.PI * k) / n;
+  // The exact frequency, not the nearest DFT bin: a 20 ms block's bins are 50 Hz apart.
+  const w = (2 * Math.PI * hz) / sampleRate;
   const coeff = 2 * Math.cos(w);
   let s1 = 0;
   let s2 = 0;

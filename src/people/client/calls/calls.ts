@@ -8,13 +8,18 @@ import { PeopleError } from "../../errors.js";
 import { parseAddress, type PeopleAddress } from "../../protocol/address.js";
 import { newMessageId, parseMessageId, type DeviceId } from "../../protocol/ids.js";
 import type { MessageContent } from "../../protocol/messages.js";
-import { checkSdpFingerprint, formatFingerprint, sdpFingerprint } from "../../protocol/sdp-fingerprint.js";
+import {
+  checkSdpFingerprint,
+  formatFingerprint,
+  sdpFingerprint,
+  splitCandidates,
+} from "../../protocol/sdp-fingerprint.js";
 import { Emitter } from "../emitter.js";
 import type { InboxEntry } from "../local-store.js";
 import type { HangupReason } from "../realtime-types.js";
 import type { TargetedMessage } from "../targeted-send.js";
 import { Call, type CallHost } from "./call.js";
-import type { CallMedia } from "./media-engine.js";
+import type { CallMedia, IceServer } from "./media-engine.js";
 import type {
   CallsDeps,
   CallsEvents,
@@ -86,6 +91,11 @@ export class Calls {
     return [...this.ringing.values()].filter((r) => r.exp > now).map(({ exp: _exp, ...r }) => r);
   }
 
+  /** The ICE servers a call of this device uses: the own server's TURN relay, with fresh credentials. */
+  iceServers(): Promise<IceServer[]> {
+    return this.o.iceServers();
+  }
+
   calls(): Call[] {
     return [...this.active.values()];
   }
@@ -93,6 +103,9 @@ export class Calls {
   /** Call `address`: every device of it rings; the call connects when one answers. */
   async call(address: string, o: PlaceCallOptions = {}): Promise<Call> {
     const to = parseAddress(address);
+    // They are calling us already: calling them back is answering.
+    const theirs = [...this.ringing.values()].find((r) => r.from === to && r.exp > this.o.now());
+    if (theirs && to !== this.o.account.address) return this.answer(theirs.session, o);
     const media = o.media ?? "voice";
     const connection = await this.connection(media, o);
     const call = new Call(
@@ -106,7 +119,10 @@ export class Calls {
     this.intents.set(call, o);
     this.active.set(call.id, call);
     try {
-      const sdp = connection ? await connection.createOffer() : o.sdp!;
+      // The engine trickles what it gathered anyway; an application's offer keeps its candidates for later.
+      const split = splitCandidates(connection ? await connection.createOffer() : o.sdp!);
+      const sdp = split.sdp;
+      if (!connection && split.candidates.length > 0) call.addLocalCandidates(split.candidates);
       const fingerprint = formatFingerprint(sdpFingerprint(sdp));
       await this.send({
         to,
@@ -206,7 +222,6 @@ export class Calls {
         if (!call || call.role !== "caller" || call.peer.address !== from) {
           const r = from === self ? this.ringing.get(c.session) : undefined;
           if (r && device !== r.device) this.endRinging(r, "answered_elsewhere");
-          else if (call && from === self && call.role === "callee") this.elsewhere.add(c.session);
           return;
         }
         if (call.state !== "calling") {
@@ -214,7 +229,12 @@ export class Calls {
           if (call.peer.device !== device) await this.refuse(from, device, c.session, "busy", false);
           return;
         }
-        if (c.sdp === undefined || c.dtls_fingerprint === undefined) {
+        if (
+          c.sdp === undefined ||
+          c.dtls_fingerprint === undefined ||
+          !fingerprintHolds(c.sdp, c.dtls_fingerprint)
+        ) {
+          // Still unanswered: every device of the callee is told.
           await call.terminate("failed", false, true);
           return;
         }
@@ -253,7 +273,8 @@ export class Calls {
         const call = this.active.get(c.session);
         if (!call || call.peer.address !== from) return;
         if (call.peer.device !== undefined && call.peer.device !== device) return;
-        const reason = c.reason === "busy" && this.elsewhere.has(c.session) ? "answered_elsewhere" : c.reason;
+        // A caller says busy to an answering device only when another device answered first.
+        const reason = c.reason === "busy" && call.role === "callee" ? "answered_elsewhere" : c.reason;
         await call.terminate(reason, true, false);
         return;
       }
@@ -262,9 +283,6 @@ export class Calls {
     }
   }
 
-  /** Sessions this device answered that another own device had answered too (it lost the race). */
-  private readonly elsewhere = new Set<string>();
-
   private async offer(
     m: InboxEntry,
     c: { session: string; media: CallMedia; sdp: string; fingerprint: string },
@@ -272,9 +290,7 @@ export class Calls {
     const from = m.from as PeopleAddress;
     const device = m.device as DeviceId;
     if (this.owns(c.session)) return;
-    try {
-      checkSdpFingerprint(c.sdp, c.fingerprint);
-    } catch {
+    if (!fingerprintHolds(c.sdp, c.fingerprint)) {
       await this.refuse(from, device, c.session, "failed", false);
       return;
     }
@@ -381,4 +397,14 @@ export class Calls {
 function withoutExp(r: Ringing): IncomingCall {
   const { exp: _exp, ...rest } = r;
   return rest;
+}
+
+/** The fingerprint rule (PROTOCOL §11.3.1): every a=fingerprint of the SDP is the signed one. */
+function fingerprintHolds(sdp: string, signed: string): boolean {
+  try {
+    checkSdpFingerprint(sdp, signed);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -8,7 +8,10 @@ import { TurnCredentials } from "./turn.js";
 export type { Calls } from "./calls.js";
 
 /** Voice and video calls (calls/calls.ts). */
-export type CallsFacet = Pick<Calls, "call" | "answer" | "reject" | "incoming" | "calls" | "on" | "events">;
+export type CallsFacet = Pick<
+  Calls,
+  "call" | "answer" | "reject" | "incoming" | "calls" | "iceServers" | "on" | "events"
+>;
 
 export function createCalls(
   o: Omit<CallsDeps, "iceServers"> & { turn: ConstructorParameters<typeof TurnCredentials>[0] },

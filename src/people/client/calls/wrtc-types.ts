@@ -25,6 +25,7 @@ export interface WrtcPeerConnection {
   onconnectionstatechange: (() => void) | null;
   ontrack: ((e: { track: WrtcTrack }) => void) | null;
   readonly connectionState: string;
+  readonly iceConnectionState: string;
   readonly localDescription: { type: string; sdp: string } | null;
   createOffer(): Promise<{ type: string; sdp: string }>;
   createAnswer(): Promise<{ type: string; sdp: string }>;
