@@ -107,7 +107,11 @@ describe("calls between People devices (WebRTC, TURN)", function () {
   });
 
   after(async () => {
-    for (const d of devices) await d.client.close().catch(() => undefined);
+    for (const d of devices) {
+      const t = Date.now();
+      await d.client.close().catch(() => undefined);
+      if (process.env.DBG) console.log("closed", d.name, Date.now() - t);
+    }
     for (const s of servers) await s.stop();
     removeTempDirs();
   });

@@ -38,6 +38,9 @@ class WrtcPeer implements MediaPeer {
   private readonly stops: (() => void)[] = [];
   private closed = false;
   private tracksAdded = false;
+  private abort: (e: Error) => void = () => undefined;
+  /** Rejects on close: libwebrtc leaves a pending operation's promise unsettled when the connection closes. */
+  private readonly closing = new Promise<never>((_, reject) => (this.abort = reject));
 
   constructor(private readonly o: PeerOptions) {
     const w = wrtc();
@@ -76,38 +79,46 @@ class WrtcPeer implements MediaPeer {
       if (state && !this.closed) this.events.emit("state", state);
     };
     this.pc.ontrack = (e) => this.receive(e.track);
+    this.closing.catch(() => undefined);
+  }
+
+  private guard<T>(p: Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(closedError());
+    return Promise.race([p, this.closing]);
   }
 
   async createOffer(): Promise<string> {
     this.addTracks();
-    const offer = await this.pc.createOffer();
-    await this.pc.setLocalDescription(offer);
+    const offer = await this.guard(this.pc.createOffer());
+    await this.guard(this.pc.setLocalDescription(offer));
     return this.pc.localDescription?.sdp ?? offer.sdp;
   }
 
   async acceptOffer(sdp: string): Promise<string> {
-    await this.pc.setRemoteDescription({ type: "offer", sdp });
+    await this.guard(this.pc.setRemoteDescription({ type: "offer", sdp }));
     this.addTracks();
-    const answer = await this.pc.createAnswer();
-    await this.pc.setLocalDescription(answer);
+    const answer = await this.guard(this.pc.createAnswer());
+    await this.guard(this.pc.setLocalDescription(answer));
     return this.pc.localDescription?.sdp ?? answer.sdp;
   }
 
   async acceptAnswer(sdp: string): Promise<void> {
-    await this.pc.setRemoteDescription({ type: "answer", sdp });
+    await this.guard(this.pc.setRemoteDescription({ type: "answer", sdp }));
   }
 
   async addCandidate(c: IceCandidate): Promise<void> {
     if (c.candidate === "") return; // the end of candidates: nothing to add in M106
-    await this.pc.addIceCandidate({
-      candidate: c.candidate,
-      sdpMid: c.mid ?? null,
-      sdpMLineIndex: c.index ?? null,
-    });
+    await this.guard(
+      this.pc.addIceCandidate({
+        candidate: c.candidate,
+        sdpMid: c.mid ?? null,
+        sdpMLineIndex: c.index ?? null,
+      }),
+    );
   }
 
   async remoteCertificateFingerprint(): Promise<string | undefined> {
-    const stats: WrtcStats = await this.pc.getStats();
+    const stats: WrtcStats = await this.guard(this.pc.getStats());
     const all = [...stats.values()];
     const transport = all.find((r) => r.type === "transport" && r.remoteCertificateId);
     const cert = all.find((r) => r.type === "certificate" && r.id === transport?.remoteCertificateId);
@@ -118,6 +129,7 @@ class WrtcPeer implements MediaPeer {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.abort(closedError());
     for (const t of this.timers) clearInterval(t);
     for (const stop of this.stops) stop();
     this.pc.close();
@@ -198,6 +210,10 @@ function testPattern(n: number): { width: number; height: number; data: Uint8Arr
   const x0 = (n * 8) % w;
   for (let y = 0; y < h; y++) data.fill(235, y * w + x0, y * w + Math.min(w, x0 + 16));
   return { width: w, height: h, data };
+}
+
+function closedError(): PeopleError {
+  return new PeopleError("PEOPLE_BAD_REQUEST", "the call's connection is closed");
 }
 
 export function assertWrtcLoads(): void {
