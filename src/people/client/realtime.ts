@@ -327,11 +327,8 @@ export class Realtime {
             });
           return;
         }
-        if (c.eph === undefined) {
-          // A call's answer to a data offer: the session cannot start.
-          await s.terminate("failed", false, true);
-          return;
-        }
+        // A call's answer (no eph) to a data offer: the session cannot start.
+        if (c.eph === undefined) return s.terminate("failed", false, true);
         const signKey = await this.o.directory.senderKey(from, device, m.ts);
         if (s.state !== "calling") return;
         s.peer.device = device;

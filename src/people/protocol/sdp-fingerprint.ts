@@ -99,3 +99,13 @@ export function splitCandidates(sdp: string): {
     }),
   };
 }
+
+/** The fingerprint rule (PROTOCOL §11.3.1) as a yes or no. */
+export function fingerprintHolds(sdp: string, signed: string): boolean {
+  try {
+    checkSdpFingerprint(sdp, signed);
+    return true;
+  } catch {
+    return false;
+  }
+}

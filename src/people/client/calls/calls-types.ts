@@ -57,3 +57,8 @@ export interface CallsDeps {
   /** ICE servers for a call: the own server's TURN relay with fresh credentials. */
   iceServers: () => Promise<IceServer[]>;
 }
+
+export function withoutExp(r: Ringing): IncomingCall {
+  const { exp: _exp, ...rest } = r;
+  return rest;
+}

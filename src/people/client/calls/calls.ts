@@ -9,7 +9,7 @@ import { parseAddress, type PeopleAddress } from "../../protocol/address.js";
 import { newMessageId, parseMessageId, type DeviceId } from "../../protocol/ids.js";
 import type { MessageContent } from "../../protocol/messages.js";
 import {
-  checkSdpFingerprint,
+  fingerprintHolds,
   formatFingerprint,
   sdpFingerprint,
   splitCandidates,
@@ -28,6 +28,7 @@ import type {
   PlaceCallOptions,
   Ringing,
 } from "./calls-types.js";
+import { withoutExp } from "./calls-types.js";
 
 export { Call } from "./call.js";
 export type { CallEndReason, CallEvents, CallState } from "./call.js";
@@ -391,20 +392,5 @@ export class Calls {
 
   private async send(m: TargetedMessage): Promise<void> {
     await this.o.sender.send(m);
-  }
-}
-
-function withoutExp(r: Ringing): IncomingCall {
-  const { exp: _exp, ...rest } = r;
-  return rest;
-}
-
-/** The fingerprint rule (PROTOCOL §11.3.1): every a=fingerprint of the SDP is the signed one. */
-function fingerprintHolds(sdp: string, signed: string): boolean {
-  try {
-    checkSdpFingerprint(sdp, signed);
-    return true;
-  } catch {
-    return false;
   }
 }
