@@ -114,4 +114,56 @@ describe("people call and people answer", function () {
     decoder.delete();
     assert(heard.found, "jane's 440 Hz is in joe's recording");
   });
+
+  it("people watch --answer-calls shows a ring, takes the call and goes on watching", async () => {
+    const watching = spawn(
+      BIN,
+      ["--data", join(dir, "joe"), "--json", "watch", "--answer-calls", "--tone", "660"],
+      { env: programEnv(env), stdio: ["pipe", "pipe", "pipe"] },
+    );
+    let out = "";
+    watching.stdout.setEncoding("utf8").on("data", (s: string) => (out += s));
+    const exited = new Promise<number | null>((r) => watching.on("exit", r));
+    try {
+      const calling = await runProgram(
+        BIN,
+        [
+          "--data",
+          join(dir, "jane"),
+          "--json",
+          "call",
+          "joe@b.test",
+          "--duration",
+          "2s",
+          "--timeout",
+          "120s",
+        ],
+        { env, timeoutMs: 200_000 },
+      );
+      assert.equal(calling.code, 0, calling.stderr);
+      const deadline = Date.now() + 60_000;
+      const seen = () =>
+        out
+          .trim()
+          .split("\n")
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as { event: string; state?: string; from?: string; reason?: string });
+      while (!seen().some((e) => e.event === "ended") && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
+      const events = seen();
+      assert(
+        events.some((e) => e.event === "call" && e.from === "jane@a.test"),
+        out,
+      );
+      assert(
+        events.some((e) => e.event === "state" && e.state === "active"),
+        out,
+      );
+      assert.equal(events.find((e) => e.event === "ended")?.reason, "normal");
+      assert.equal(watching.exitCode, null, "still watching after the call");
+    } finally {
+      watching.kill("SIGTERM");
+      await exited;
+    }
+  });
 });

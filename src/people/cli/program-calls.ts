@@ -18,6 +18,11 @@ const MEDIA_HELP = [
 ].join("\n");
 
 export function addCallCommands(program: Command, act: Act): void {
+  // `watch` (defined with the mail commands) can take calls as they ring.
+  program.commands
+    .find((c) => c.name() === "watch")
+    ?.option("--answer-calls", "answer every call that rings (sending --tone, else silence) and show it")
+    .option("--tone <hz>", "with --answer-calls: send a sine tone of this frequency");
   const calls = () => import("./commands/call.js") as Promise<typeof CallCmd>;
   const media = (cmd: Command) =>
     cmd

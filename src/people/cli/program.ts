@@ -231,7 +231,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .command("watch")
     .description("stay connected and print messages as they arrive, until Ctrl-C")
     .addHelpText("after", '\nWith --json, prints one JSON object per line: {"event": "message", …}.')
-    .action(act(mail, (m, ctx) => m.watch(ctx)));
+    .action(act(mail, (m, ctx, [opts]) => m.watch(ctx, opts as Mail.WatchOpts)));
 
   program
     .command("download")

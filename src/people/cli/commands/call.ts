@@ -153,7 +153,12 @@ async function inCall(
 }
 
 /** Print the state changes, hang up after `durationMs` of talking or on a signal, report the end. */
-async function follow(ctx: Context, c: Call, stopped: Promise<unknown>, durationMs?: number): Promise<void> {
+export async function follow(
+  ctx: Context,
+  c: Call,
+  stopped: Promise<unknown>,
+  durationMs?: number,
+): Promise<void> {
   const peer = c.peer.address;
   const show = (state: string) => {
     if (ctx.out.json) ctx.out.data({ event: "state", state, peer, session: c.id });
