@@ -1,6 +1,7 @@
 // `npm run bench`: every part prints its figures as ratios to a baseline measured in the same run.
 import { runBridgeBench } from "./bridge.js";
 import { runBridgeE2beBench } from "./bridge-e2be.js";
+import { runCallsBench } from "./calls.js";
 import { runCryptoBench } from "./crypto.js";
 import { runFeedsBench } from "./feeds.js";
 import { runServerBench } from "./server.js";
@@ -16,9 +17,13 @@ async function main(): Promise<void> {
   if (want("e2be")) await runBridgeE2beBench();
   if (want("tor")) await runTorBench();
   if (want("feeds")) await runFeedsBench();
+  if (want("calls")) await runCallsBench();
 }
 
-main().catch((e: unknown) => {
-  console.error(e);
-  process.exit(1);
-});
+main()
+  // libwebrtc's threads (the calls part) keep the process alive after the last peer closed.
+  .then(() => process.exit(0))
+  .catch((e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  });

@@ -79,7 +79,7 @@ export async function startTestServer(
  */
 export async function startLinkedServers(
   domains: string[],
-  o: { pins?: Record<string, string> } = {},
+  o: { pins?: Record<string, string>; config?: Partial<ServerConfigInput> } = {},
 ): Promise<TestServer[]> {
   const silent = createLogger("silent");
   const setup = await Promise.all(
@@ -96,6 +96,7 @@ export async function startLinkedServers(
       const server = await startTestServer(me.domain, {
         dataDir: me.dataDir,
         config: {
+          ...o.config,
           listen: { host: "127.0.0.1", port: me.port },
           discovery: {
             pins: { ...Object.fromEntries(others.map((x) => [x.domain, `127.0.0.1:${x.port}`])), ...o.pins },

@@ -267,8 +267,9 @@ describe("the flows follow the fates", function () {
     const offer: MessageContent = {
       type: "rt_offer",
       session: "AAAAAAAAAAAAAAAAAAAAAA",
-      eph: "A".repeat(43),
       media: "voice",
+      sdp: "v=0\r\n",
+      dtls_fingerprint: `sha-256 ${"AB:".repeat(31)}AB`,
     };
     assert.ok(contentSchema.safeParse(offer).success, "a valid rt_offer");
     const m = incoming({ from: JOE, to: [alice.address], content: offer });

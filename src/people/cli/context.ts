@@ -153,20 +153,23 @@ export class Context {
   }
 
   /** The device kept in the data directory. */
-  async open(): Promise<PeopleClient> {
+  async open(extra: Partial<ClientOptions> = {}): Promise<PeopleClient> {
     if (!this.hasStore()) {
       throw new CliError(
         this.dataDir,
         "no People account here; create one with `people init <address>` or link this device with `people link <address> --code <code>` (or choose another --data)",
       );
     }
-    const options = await this.clientOptions();
+    const options = { ...(await this.clientOptions()), ...extra };
     return about(this.dataDir, () => PeopleClient.open(options));
   }
 
-  /** Open the device, run `fn`, close it whatever happens. */
-  async withClient<T>(fn: (client: PeopleClient) => Promise<T>): Promise<T> {
-    const client = await this.open();
+  /** Open the device, run `fn`, close it whatever happens; `extra` adds client options (a media engine). */
+  async withClient<T>(
+    fn: (client: PeopleClient) => Promise<T>,
+    extra: Partial<ClientOptions> = {},
+  ): Promise<T> {
+    const client = await this.open(extra);
     try {
       return await fn(client);
     } finally {

@@ -13,11 +13,10 @@ import type * as Social from "./commands/social.js";
 import type * as Trust from "./commands/trust.js";
 import type { Context, GlobalOptions } from "./context.js";
 import type { Io } from "./output.js";
+import { addCallCommands } from "./program-calls.js";
 import { addConfigCommands } from "./program-config.js";
 
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 function version(): string {
   try {
@@ -232,7 +231,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .command("watch")
     .description("stay connected and print messages as they arrive, until Ctrl-C")
     .addHelpText("after", '\nWith --json, prints one JSON object per line: {"event": "message", …}.')
-    .action(act(mail, (m, ctx) => m.watch(ctx)));
+    .action(act(mail, (m, ctx, [opts]) => m.watch(ctx, opts as Mail.WatchOpts)));
 
   program
     .command("download")
@@ -268,6 +267,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
       ),
     );
 
+  addCallCommands(program, act);
   program.commandsGroup("Groups and posts:");
   const group = program
     .command("group")

@@ -1,6 +1,7 @@
 // The parts of a client that do not depend on its account: the encrypted
 // store, HTTPS with the configured trust, discovery, the key directories and
 // the outbox. A new device is linked with these before it has an account.
+import type { MediaEngine } from "./calls/media-engine.js";
 import { PeopleError } from "../errors.js";
 import { HttpsClient } from "../net/https-client.js";
 import type { TorOptions } from "../net/tor-route.js";
@@ -48,6 +49,8 @@ export interface ClientOptions {
   linkPollMs?: number;
   linkTimeoutMs?: number;
   now?: () => number;
+  /** The WebRTC stack for voice and video calls (calls/wrtc-engine.ts); absent: calls are signalling only. */
+  mediaEngine?: MediaEngine;
 }
 
 export interface Core {

@@ -20,6 +20,7 @@ import { Messenger, type SendOptions } from "./messaging.js";
 import { Posts } from "./posts.js";
 import { Profiles } from "./profile.js";
 import { Realtime } from "./realtime.js";
+import { createCalls, routeRealtime, type Calls, type CallsFacet } from "./calls/client-calls.js";
 import { Receiver, type MessageHandler, type ReceivedMessage } from "./receiver.js";
 import { fingerprint } from "./safety-number.js";
 import { Session } from "./session.js";
@@ -63,9 +64,11 @@ export class PeopleClient {
   private readonly groupsImpl: Groups;
   private readonly postsImpl: Posts;
   private readonly realtimeImpl: Realtime;
+  private readonly callsImpl: Calls;
   readonly groups: GroupsFacet;
   readonly posts: PostsFacet;
   readonly realtime: RealtimeFacet;
+  readonly calls: CallsFacet;
   readonly profile: ProfileFacet;
   private timer: NodeJS.Timeout | undefined;
   private started = false;
@@ -128,12 +131,14 @@ export class PeopleClient {
       send,
       now,
     });
-    this.realtimeImpl = new Realtime({
+    const sender = new TargetedSender({ account, directory, servers, outbox, now });
+    this.realtimeImpl = new Realtime({ account, directory, sender, live: this.live, now });
+    this.calls = this.callsImpl = createCalls({
       account,
-      directory,
-      sender: new TargetedSender({ account, directory, servers, outbox, now }),
-      live: this.live,
+      sender,
       now,
+      engine: core.o.mediaEngine,
+      turn: { http, session: this.session, serverUrl, now },
     });
     this.profile = new Profiles({ account, http, directory, discovery, attachments: this.attachments, now });
     this.groups = this.groupsImpl;
@@ -149,9 +154,10 @@ export class PeopleClient {
         return this.postsImpl.notice(m);
       case "rt_offer":
       case "rt_answer":
+      case "rt_candidate":
       case "rt_frame":
       case "rt_hangup":
-        return this.realtimeImpl.signal(m);
+        return routeRealtime(m, this.realtimeImpl, this.callsImpl);
       default:
         return;
     }
@@ -257,6 +263,7 @@ export class PeopleClient {
     clearInterval(this.timer);
     this.link.cancel();
     await this.realtimeImpl.closeAll();
+    await this.callsImpl.closeAll();
     await this.live.stop();
     await this.receiver.stop();
     await this.core.outbox.stop();

@@ -273,8 +273,9 @@ export class Realtime {
     switch (c.type) {
       case "rt_offer": {
         if (this.active.has(c.session) || this.offers.has(c.session)) return;
-        if (c.media !== "data") {
-          // Voice and video need WebRTC, which this client does not have: say so.
+        const eph = c.eph;
+        if (c.media !== "data" || c.eph === undefined) {
+          // Calls are the Calls manager's (calls/calls.ts); one that reaches here has none: say so.
           await this.o.sender.send({
             to: from,
             devices: [device],
@@ -290,7 +291,7 @@ export class Realtime {
           device,
           media: c.media,
           ts: m.ts,
-          eph: X25519PublicKey.fromB64u(c.eph),
+          eph: X25519PublicKey.fromB64u(eph!),
           signKey,
           exp: m.exp,
         };
@@ -326,6 +327,8 @@ export class Realtime {
             });
           return;
         }
+        // A call's answer (no eph) to a data offer: the session cannot start.
+        if (c.eph === undefined) return s.terminate("failed", false, true);
         const signKey = await this.o.directory.senderKey(from, device, m.ts);
         if (s.state !== "calling") return;
         s.peer.device = device;

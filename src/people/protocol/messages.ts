@@ -3,6 +3,7 @@
 // once, after its signature verified, and is typed from then on.
 import { z } from "zod";
 import { isPeopleAddress } from "./address.js";
+import { parseFingerprint } from "./sdp-fingerprint.js";
 
 const id16 = z.string().regex(/^[A-Za-z0-9_-]{21}[AQgw]$/);
 const key32 = z.string().regex(/^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/);
@@ -38,6 +39,38 @@ export function isDirectEndpoint(url: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** The longest SDP an offer or answer carries. */
+export const MAX_SDP = 32 * 1024;
+const sdpText = z.string().min(1).max(MAX_SDP);
+/** "sha-256 AB:…" as an a=fingerprint line carries it; checked against the SDP by sdp-fingerprint.ts. */
+const fingerprintText = z
+  .string()
+  .max(256)
+  .refine((f) => parseFingerprint(f) !== undefined, "not a DTLS fingerprint (sha-256 AB:CD:…)");
+
+export const iceCandidateSchema = z.strictObject({
+  /** The candidate attribute ("candidate:…", without "a="), or "" for the end of candidates. */
+  candidate: z
+    .string()
+    .max(1024)
+    .refine((c) => c === "" || /^candidate:[\x21-\x7e][\x20-\x7e]*$/.test(c), "not an ICE candidate line"),
+  mid: z.string().max(64).optional(),
+  index: z.number().int().min(0).max(255).optional(),
+});
+export type IceCandidate = z.infer<typeof iceCandidateSchema>;
+
+/** A data offer has `eph`; a call has `sdp` and `dtls_fingerprint` instead. */
+function sessionParts(o: {
+  media: string;
+  eph?: string | undefined;
+  sdp?: string | undefined;
+  dtls_fingerprint?: string | undefined;
+}): boolean {
+  if (o.media === "data")
+    return o.eph !== undefined && o.sdp === undefined && o.dtls_fingerprint === undefined;
+  return o.eph === undefined && o.sdp !== undefined && o.dtls_fingerprint !== undefined;
 }
 
 const formattedText = {
@@ -129,38 +162,46 @@ export const contentSchema = z.discriminatedUnion("type", [
   }),
   /** A reaction to a post (the author's own feed entry), sent to its author. */
   z.strictObject({ type: z.literal("post_reaction"), post: postRefSchema, key: shortText.min(1) }),
-  z.strictObject({
-    type: z.literal("rt_offer"),
-    session: id16,
-    /** Ephemeral X25519 key of the caller's device for the session key exchange. */
-    eph: key32,
-    media: z.enum(["data", "voice", "video"]),
-    sdp: z
-      .string()
-      .max(32 * 1024)
-      .optional(),
-    dtls_fingerprint: z.string().max(256).optional(),
-  }),
-  z.strictObject({
-    type: z.literal("rt_answer"),
-    session: id16,
-    eph: key32,
-    /** The callee's direct endpoint for a data session (PROTOCOL §11.3). */
-    direct: z
-      .string()
-      .max(MAX_DIRECT_URL)
-      .refine(isDirectEndpoint, "not a ws:// or wss:// host:port URL")
-      .optional(),
-    sdp: z
-      .string()
-      .max(32 * 1024)
-      .optional(),
-    dtls_fingerprint: z.string().max(256).optional(),
-  }),
+  z
+    .strictObject({
+      type: z.literal("rt_offer"),
+      session: id16,
+      /** Ephemeral X25519 key of the caller's device for a data session's key exchange. */
+      eph: key32.optional(),
+      media: z.enum(["data", "voice", "video"]),
+      /** A voice or video call: the caller's SDP offer and the DTLS fingerprint it names (PROTOCOL §11.3). */
+      sdp: sdpText.optional(),
+      dtls_fingerprint: fingerprintText.optional(),
+    })
+    .refine(
+      sessionParts,
+      "a data offer carries eph; a voice or video offer carries sdp and dtls_fingerprint",
+    ),
+  z
+    .strictObject({
+      type: z.literal("rt_answer"),
+      session: id16,
+      eph: key32.optional(),
+      /** The callee's direct endpoint for a data session (PROTOCOL §11.3). */
+      direct: z
+        .string()
+        .max(MAX_DIRECT_URL)
+        .refine(isDirectEndpoint, "not a ws:// or wss:// host:port URL")
+        .optional(),
+      sdp: sdpText.optional(),
+      dtls_fingerprint: fingerprintText.optional(),
+    })
+    .refine(
+      (a) =>
+        (a.eph !== undefined) !== (a.sdp !== undefined) &&
+        (a.sdp !== undefined) === (a.dtls_fingerprint !== undefined),
+      "an answer carries eph (data) or sdp and dtls_fingerprint (a call)",
+    ),
   z.strictObject({
     type: z.literal("rt_candidate"),
     session: id16,
-    candidates: z.array(z.string().max(1024)).max(64),
+    /** Trickled ICE candidates; an empty `candidate` marks the end of them. */
+    candidates: z.array(iceCandidateSchema).min(1).max(64),
   }),
   z.strictObject({
     /** One sealed frame of a realtime session sent over the envelope transport (PROTOCOL §11.3). */

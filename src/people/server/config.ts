@@ -144,6 +144,23 @@ export const serverConfigSchema = z.strictObject({
     .refine((o) => o.control_port === undefined || o.hidden_service_dir === undefined, {
       message: "give one of onion.control_port and onion.hidden_service_dir, not both",
     }),
+  /** A TURN relay for this server's devices' calls: short-lived REST-style credentials (PROTOCOL §16.12). */
+  turn: z
+    .strictObject({
+      /** turn:, turns: or stun: URIs of the relay (coturn with use-auth-secret). Empty: none. */
+      uris: z
+        .array(z.string().regex(/^(turns?|stuns?):[^\s]+$/, "expected a turn:, turns: or stun: URI"))
+        .default([]),
+      /** coturn's static-auth-secret. */
+      shared_secret: z.string().min(16).optional(),
+      /** How long issued credentials stay valid. */
+      ttl: duration.default(3_600_000),
+    })
+    .prefault({})
+    .refine((t) => t.uris.length === 0 || t.shared_secret !== undefined, {
+      message: "turn.uris needs turn.shared_secret",
+      path: ["shared_secret"],
+    }),
   metrics: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
   diagnostics: z
     .strictObject({

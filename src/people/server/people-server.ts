@@ -22,6 +22,7 @@ import { blobRoutes } from "./routes/blobs.js";
 import { feedRoutes } from "./routes/feed.js";
 import { mailRoutes } from "./routes/mail.js";
 import { publicRoutes } from "./routes/public.js";
+import { turnRoutes } from "./routes/turn.js";
 import { relayRoutes } from "./routes/relay.js";
 import { RelayService } from "./relay-service.js";
 import { loadTls } from "./tls.js";
@@ -145,6 +146,7 @@ export async function startPeopleServer(
       blobRoutes({ blobs, auth }),
       feedRoutes({ store, auth, maxJson }),
       relayRoutes({ relay, live }),
+      turnRoutes({ auth, turn: config.turn }),
     ]) {
       app.use(router.routes()).use(router.allowedMethods());
     }

@@ -243,56 +243,101 @@ export async function inbox(ctx: Context, opts: InboxOpts): Promise<void> {
   });
 }
 
-export async function watch(ctx: Context): Promise<void> {
+export interface WatchOpts {
+  answerCalls?: boolean;
+  tone?: string;
+}
+
+export async function watch(ctx: Context, opts: WatchOpts = {}): Promise<void> {
   const signal = untilSignal();
+  const tone = opts.tone !== undefined ? Number(opts.tone) : undefined;
+  if (tone !== undefined && !(tone >= 20 && tone <= 20_000))
+    throw new UsageError("--tone", "a frequency in Hz, 20–20000");
+  const engine = opts.answerCalls
+    ? (await import("../../client/calls/wrtc-engine.js")).wrtcEngine
+    : undefined;
   try {
-    await ctx.withClient(async (client) => {
-      const stopEvents = ctx.reportEvents(client);
-      const offMessage = client.onMessage((m) => {
-        if (!isConversation(m)) return;
-        if (ctx.out.json) ctx.out.data({ event: "message", ...messageJson(m) });
-        else ctx.out.line(messageBlock(m));
-      });
-      // Group posts, announced by notices and fetched from their authors' feeds.
-      const offPost = client.posts.events.on("post", (p) => {
-        if (ctx.out.json) ctx.out.data({ event: "post", ...postJson(p) });
-        else
-          void client.groups
-            .list()
-            .then((gs) => ctx.out.line(postBlock(p, gs.find((g) => g.id === p.group)?.name)));
-      });
-      const offPostError = client.posts.events.on("error", (e) =>
-        ctx.out.warn(e.author, `a post could not be read: ${codeText(e.code)}`),
-      );
-      let connected: boolean | undefined;
-      const offConnection = client.on("connection", (c) => {
-        const now = c.state === "open";
-        if (now === connected) return;
-        connected = now;
-        if (now) ctx.out.note(`Connected as ${client.address}; waiting for messages (Ctrl-C to stop).`);
-        else ctx.out.note(`Disconnected from the server; trying again…`);
-      });
-      const offKeyChange = client.onKeyChange((e) => {
-        if (ctx.out.json)
-          ctx.out.data({ event: "key_change", kind: e.kind, subject: e.subject, code: e.code });
-      });
-      try {
-        // The first connection must work (a wrong pin or a server that is down is an error at once);
-        // after that, the client reconnects by itself until stopped.
-        const connecting = ctx.connect(client, CONNECT_TIMEOUT_MS).then(() => ctx.maintain(client));
-        connecting.catch(() => undefined); // when a signal comes first, the client is closed and this fails
-        await Promise.race([connecting, signal.promise]);
-        await signal.promise;
-      } finally {
-        offMessage();
-        offPost();
-        offPostError();
-        offConnection();
-        offKeyChange();
-        stopEvents();
-      }
-    });
+    await ctx.withClient(
+      async (client) => {
+        const stopEvents = ctx.reportEvents(client);
+        const offMessage = client.onMessage((m) => {
+          if (!isConversation(m)) return;
+          if (ctx.out.json) ctx.out.data({ event: "message", ...messageJson(m) });
+          else ctx.out.line(messageBlock(m));
+        });
+        // Group posts, announced by notices and fetched from their authors' feeds.
+        const offPost = client.posts.events.on("post", (p) => {
+          if (ctx.out.json) ctx.out.data({ event: "post", ...postJson(p) });
+          else
+            void client.groups
+              .list()
+              .then((gs) => ctx.out.line(postBlock(p, gs.find((g) => g.id === p.group)?.name)));
+        });
+        const offPostError = client.posts.events.on("error", (e) =>
+          ctx.out.warn(e.author, `a post could not be read: ${codeText(e.code)}`),
+        );
+        // Calls ring here too; with --answer-calls they are taken (`people answer`, run instead, waits for one).
+        const offRing = client.calls.on("incoming", (c) => {
+          if (ctx.out.json) ctx.out.data({ event: "call", from: c.from, media: c.media, session: c.session });
+          else ctx.out.line(`${c.from} is calling (${c.media}).`);
+          if (engine) void takeCall(ctx, client, c.session, tone, signal.promise);
+        });
+        const offRingEnd = client.calls.on("ringingEnded", (e) => {
+          if (ctx.out.json)
+            ctx.out.data({ event: "call_ended", from: e.from, reason: e.reason, session: e.session });
+          else ctx.out.line(`The call from ${e.from} stopped ringing (${e.reason.replace(/_/g, " ")}).`);
+        });
+        let connected: boolean | undefined;
+        const offConnection = client.on("connection", (c) => {
+          const now = c.state === "open";
+          if (now === connected) return;
+          connected = now;
+          if (now) ctx.out.note(`Connected as ${client.address}; waiting for messages (Ctrl-C to stop).`);
+          else ctx.out.note(`Disconnected from the server; trying again…`);
+        });
+        const offKeyChange = client.onKeyChange((e) => {
+          if (ctx.out.json)
+            ctx.out.data({ event: "key_change", kind: e.kind, subject: e.subject, code: e.code });
+        });
+        try {
+          // The first connection must work (a wrong pin or a server that is down is an error at once);
+          // after that, the client reconnects by itself until stopped.
+          const connecting = ctx.connect(client, CONNECT_TIMEOUT_MS).then(() => ctx.maintain(client));
+          connecting.catch(() => undefined); // when a signal comes first, the client is closed and this fails
+          await Promise.race([connecting, signal.promise]);
+          await signal.promise;
+        } finally {
+          offMessage();
+          offRing();
+          offRingEnd();
+          offPost();
+          offPostError();
+          offConnection();
+          offKeyChange();
+          stopEvents();
+        }
+      },
+      engine ? { mediaEngine: engine } : {},
+    );
   } finally {
     signal.dispose();
+  }
+}
+
+async function takeCall(
+  ctx: Context,
+  client: PeopleClient,
+  session: string,
+  tone: number | undefined,
+  stopped: Promise<unknown>,
+): Promise<void> {
+  try {
+    const { follow } = await import("./call.js");
+    const call = await client.calls.answer(session, {
+      audio: tone !== undefined ? { tone } : { silence: true },
+    });
+    await follow(ctx, call, stopped);
+  } catch (e) {
+    ctx.out.warn(undefined, `the call: ${e instanceof Error ? e.message : String(e)}`);
   }
 }
