@@ -33,23 +33,8 @@ export type { IncomingCall, RtSession, RtTransport } from "./realtime.js";
 export type { AvatarRef, Profile, ProfileInput } from "./profile.js";
 export type { TransferOptions } from "./attachments.js";
 
-/** Social groups owned by an account, keyed by epochs (groups.ts). */
-export type GroupsFacet = Pick<
-  Groups,
-  "createGroup" | "addMember" | "removeMember" | "members" | "get" | "list" | "events"
->;
-/** Group and public posts on the authors' feeds (posts.ts). */
-export type PostsFacet = Pick<
-  Posts,
-  "post" | "postPublic" | "feed" | "deletePost" | "download" | "events" | "idle"
->;
-/** Realtime data sessions between two devices (realtime.ts). */
-export type RealtimeFacet = Pick<
-  Realtime,
-  "call" | "accept" | "decline" | "incoming" | "sessions" | "on" | "events"
->;
-/** Public profiles: the own one set, anyone's read and verified (profile.ts). */
-export type ProfileFacet = Pick<Profiles, "set" | "get" | "avatar">;
+import type { GroupsFacet, PostsFacet, ProfileFacet, RealtimeFacet } from "./facets.js";
+export type { GroupsFacet, PostsFacet, ProfileFacet, RealtimeFacet } from "./facets.js";
 
 const MAINTENANCE_MS = 60 * 60 * 1000;
 
