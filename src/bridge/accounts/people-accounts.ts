@@ -40,6 +40,8 @@ export interface PeopleAccountsOptions {
   maxAttachmentBytes?: number;
   /** Client tuning (tests: faster reconnects and retries). */
   client?: Pick<ClientOptions, "reconnect" | "backoff" | "autoRotate" | "deliveryRetry">;
+  /** Before a received envelope is acknowledged: the bridge's own writes made durable. */
+  beforeAck?: () => Promise<void>;
   now?: () => number;
 }
 
@@ -177,6 +179,7 @@ export class PeopleAccounts implements PeopleSide {
       ...(this.o.network.tor ? { tor: this.o.network.tor } : {}),
       ...(this.o.maxAttachmentBytes ? { maxAttachmentBytes: this.o.maxAttachmentBytes } : {}),
       ...this.o.client,
+      ...(this.o.beforeAck ? { beforeAck: this.o.beforeAck } : {}),
     };
     try {
       return await PeopleClient.open(options);

@@ -218,6 +218,11 @@ export interface BridgeStore {
   readonly catchUp: CatchUpStore;
   readonly ghostProfiles: GhostProfileStore;
   readonly senderCreations: SenderCreationStore;
+  /**
+   * Every write so far made durable against power loss too (on SQLite each write
+   * resolves once it would survive the process being killed; sync() fsyncs them all).
+   */
+  sync(): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -86,6 +86,7 @@ export class PeopleClient {
       events,
       now,
       ...(core.o.deliveryRetry ? { deliveryRetry: core.o.deliveryRetry } : {}),
+      ...(core.o.beforeAck ? { beforeAck: core.o.beforeAck } : {}),
     });
     this.link = new LinkResponder({ account, servers, outbox, events, now });
     this.receiver.linkInterceptor = this.link.intercept;
@@ -264,6 +265,11 @@ export class PeopleClient {
 
   send(to: readonly string[], content: MessageContent, options?: SendOptions): Promise<MessageId> {
     return this.messenger.send(to, content, options);
+  }
+
+  /** Makes the messages sent with `deferSync` (and every other write so far) survive power loss. */
+  sync(): Promise<void> {
+    return this.core.store.sync();
   }
 
   sendText(to: readonly string[], body: string, options?: SendOptions): Promise<MessageId> {
