@@ -27,6 +27,9 @@ const DERIVED_PASSPHRASE_KDF = {
   memlimit: sodium.crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_MIN,
 };
 
+/** Conversations (portals) of one account whose messages are sent into Matrix side by side. */
+const PORTALS_AT_ONCE = 8;
+
 export interface PeopleAccountsOptions {
   /** people.data_dir */
   dataDir: string;
@@ -179,6 +182,8 @@ export class PeopleAccounts implements PeopleSide {
       ...(this.o.network.tor ? { tor: this.o.network.tor } : {}),
       ...(this.o.maxAttachmentBytes ? { maxAttachmentBytes: this.o.maxAttachmentBytes } : {}),
       ...this.o.client,
+      // Each conversation is a portal: several are brought into Matrix at once, each in its order.
+      deliveryRetry: { concurrency: PORTALS_AT_ONCE, ...this.o.client?.deliveryRetry },
       ...(this.o.beforeAck ? { beforeAck: this.o.beforeAck } : {}),
     };
     try {
