@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Database from "better-sqlite3";
+import Database, { type Database as SqliteDb } from "better-sqlite3";
 import { WalSync } from "../../src/shared/wal-sync.js";
 
 describe("WalSync: fsyncing a SQLite WAL before an acknowledgement", function () {
@@ -15,7 +15,7 @@ describe("WalSync: fsyncing a SQLite WAL before an acknowledgement", function ()
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), "wal-sync-"))));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  function open(file: string): Database.Database {
+  function open(file: string): SqliteDb {
     const db = new Database(file);
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = NORMAL");

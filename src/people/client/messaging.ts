@@ -3,8 +3,7 @@
 // to its account's server. Keys are fetched fresh when the servers answer and
 // taken from what was saved when they do not, so mail can be written offline.
 // Every copy is in the outbox before the first delivery attempt; send()
-// resolves once the outbox is also fsynced (the attempt does not wait for
-// that), unless the caller takes that over (deferSync).
+// resolves once the outbox is also fsynced (the attempt does not wait for that).
 import { PeopleError } from "../errors.js";
 import { addressDomain, parseAddress, type PeopleAddress } from "../protocol/address.js";
 import { MAX_TTL_MS, sealMessage, type EnvelopeCopy } from "../protocol/envelope.js";
@@ -26,12 +25,6 @@ export interface SendOptions {
    * id after a crash is harmless: receivers keep one copy per (sender, id).
    */
   messageId?: MessageId;
-  /**
-   * Resolve once the copies are written (they survive the process being killed) and leave
-   * the fsync that makes them survive power loss to the caller's store.sync() before it
-   * acknowledges anything: a caller sending several messages pays one fsync for them all.
-   */
-  deferSync?: boolean;
 }
 
 export class Messenger {
@@ -106,7 +99,7 @@ export class Messenger {
       true,
     );
     this.o.outbox.kick();
-    if (!options.deferSync) await this.o.store.sync();
+    await this.o.store.sync();
     return sealed.messageId;
   }
 

@@ -267,11 +267,6 @@ export class PeopleClient {
     return this.messenger.send(to, content, options);
   }
 
-  /** Makes the messages sent with `deferSync` (and every other write so far) survive power loss. */
-  sync(): Promise<void> {
-    return this.core.store.sync();
-  }
-
   sendText(to: readonly string[], body: string, options?: SendOptions): Promise<MessageId> {
     return this.send(to, { type: "text", body }, options);
   }
