@@ -1,8 +1,8 @@
 // The knex settings both stores use (the People server's and the bridge's):
-// SQLite in WAL mode, or a PostgreSQL pool. The People server commits with
-// synchronous=FULL, so a commit that was acknowledged survives power loss and
-// not only a process crash; the bridge commits with NORMAL and fsyncs the WAL
-// once before each acknowledgement instead (WalSync, src/shared/wal-sync.ts).
+// SQLite in WAL mode, or a PostgreSQL pool. With synchronous=FULL every commit
+// fsyncs the WAL, so it survives power loss and not only a process crash; the
+// People server and the bridge commit with NORMAL and fsync the WAL once
+// before each acknowledgement instead (WalSync, src/shared/wal-sync.ts).
 import { closeSync, constants, mkdirSync, openSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { Knex } from "knex";
