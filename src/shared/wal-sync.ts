@@ -17,12 +17,18 @@ export class WalSync {
   /** The WAL's inode whose directory entry was synced (SQLite itself syncs it only at a checkpoint under NORMAL). */
   private dirSyncedFor: number | undefined;
   private count = 0;
+  private static all = 0;
 
   constructor(private readonly dbFile: string) {}
 
-  /** fsyncs done (tests and the bench count them). */
+  /** fsyncs this barrier did (tests count them). */
   get syncs(): number {
     return this.count;
+  }
+
+  /** fsyncs every barrier of the process did (the bridge's metrics, for the bench). */
+  static get total(): number {
+    return WalSync.all;
   }
 
   /** Resolves once every commit made before the call is durable. */
@@ -54,6 +60,7 @@ export class WalSync {
     try {
       await file.datasync();
       this.count++;
+      WalSync.all++;
       const { ino } = await file.stat();
       if (ino !== this.dirSyncedFor) {
         const dir = await open(dirname(this.dbFile), "r");
