@@ -12,7 +12,9 @@
 //   bridged:  Alice → joe@other.test (through the bridge and People) → Alice
 // Figures: round-trip p50/p99 one message at a time, the time the bridge adds
 // at p50 (target ≤ 5 ms), and round trips per second with WINDOW in flight
-// (target ≥ 0.9× Synapse's). BENCH_BRIDGE_CPU_PROF=<dir> writes a CPU profile
+// (target ≥ 0.9× Synapse's), the two paths taking turns so both see the same
+// load; where the bridged time goes (the bridge's own histograms per
+// direction) and the WAL fsyncs per round trip in the bridge process. BENCH_BRIDGE_CPU_PROF=<dir> writes a CPU profile
 // of the bridge process there.
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
@@ -45,6 +47,8 @@ const LATENCY_SAMPLES = Number(process.env.BENCH_BRIDGE_SAMPLES ?? 200);
 const RATE_MESSAGES = Number(process.env.BENCH_BRIDGE_MESSAGES ?? 400);
 const WINDOW = 16;
 const WARM_UP = 20;
+/** The throughput runs alternate between the paths this many times. */
+const RATE_ROUNDS = 4;
 
 interface PathResult {
   p50: number;
@@ -52,27 +56,55 @@ interface PathResult {
   rate: number;
 }
 
+/**
+ * One-at-a-time round trips, the two paths taking turns (baseline, bridged, baseline, …): the
+ * machine is shared and its load changes by the minute, so each path must see the same load.
+ */
 async function measureLatency(
-  path: RoundTrips,
-  afterWarmUp?: () => Promise<void>,
-): Promise<Pick<PathResult, "p50" | "p99">> {
-  for (let i = 0; i < WARM_UP; i++) await path.roundTrip();
-  await afterWarmUp?.();
-  const samples: number[] = [];
-  for (let i = 0; i < LATENCY_SAMPLES; i++) samples.push(await path.roundTrip());
-  samples.sort((a, b) => a - b);
-  return { p50: percentile(samples, 0.5), p99: percentile(samples, 0.99) };
+  direct: RoundTrips,
+  portal: RoundTrips,
+  afterWarmUp: () => Promise<void>,
+): Promise<[Pick<PathResult, "p50" | "p99">, Pick<PathResult, "p50" | "p99">]> {
+  for (let i = 0; i < WARM_UP; i++) {
+    await direct.roundTrip();
+    await portal.roundTrip();
+  }
+  await afterWarmUp();
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let i = 0; i < LATENCY_SAMPLES; i++) {
+    a.push(await direct.roundTrip());
+    b.push(await portal.roundTrip());
+  }
+  const summary = (xs: number[]) => {
+    xs.sort((x, y) => x - y);
+    return { p50: percentile(xs, 0.5), p99: percentile(xs, 0.99) };
+  };
+  return [summary(a), summary(b)];
 }
 
-async function measureRate(path: RoundTrips): Promise<number> {
+/** Seconds to do `count` round trips with WINDOW in flight. */
+async function timeWindowed(path: RoundTrips, count: number): Promise<number> {
   let next = 0;
   const start = process.hrtime.bigint();
   await Promise.all(
     Array.from({ length: WINDOW }, async () => {
-      while (next++ < RATE_MESSAGES) await path.roundTrip();
+      while (next++ < count) await path.roundTrip();
     }),
   );
-  return RATE_MESSAGES / (Number(process.hrtime.bigint() - start) / 1e9);
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+/** Round trips per second with WINDOW in flight, the paths taking turns in RATE_ROUNDS rounds. */
+async function measureRates(direct: RoundTrips, portal: RoundTrips): Promise<[number, number]> {
+  const per = Math.ceil(RATE_MESSAGES / RATE_ROUNDS);
+  let a = 0;
+  let b = 0;
+  for (let round = 0; round < RATE_ROUNDS; round++) {
+    a += await timeWindowed(direct, per);
+    b += await timeWindowed(portal, per);
+  }
+  return [(per * RATE_ROUNDS) / a, (per * RATE_ROUNDS) / b];
 }
 
 export async function runBridgeBench(): Promise<void> {
@@ -176,15 +208,15 @@ export async function runBridgeBench(): Promise<void> {
     const metricsUrl = bridge.logs.find((l) => l.msg === "bridge started")?.metrics;
     const direct$ = alice.roundTrips(direct, bob.userId);
     const portal$ = alice.roundTrips(portal, JOE_GHOST);
-    const baselineLatency = await measureLatency(direct$);
     let before: Record<string, number> = {};
-    const bridgedLatency = await measureLatency(portal$, async () => {
-      before = await latencySums(metricsUrl);
+    const [baselineLatency, bridgedLatency] = await measureLatency(direct$, portal$, async () => {
+      before = await bridgeFigures(metricsUrl);
     });
-    const after = await latencySums(metricsUrl);
-    const baseline: PathResult = { ...baselineLatency, rate: await measureRate(direct$) };
-    const bridged: PathResult = { ...bridgedLatency, rate: await measureRate(portal$) };
-    const afterRate = await latencySums(metricsUrl);
+    const after = await bridgeFigures(metricsUrl);
+    const [baselineRate, bridgedRate] = await measureRates(direct$, portal$);
+    const afterRate = await bridgeFigures(metricsUrl);
+    const baseline: PathResult = { ...baselineLatency, rate: baselineRate };
+    const bridged: PathResult = { ...bridgedLatency, rate: bridgedRate };
     assert.ok(bridged.rate > 0 && baseline.rate > 0);
 
     const added = bridged.p50 - baseline.p50;
@@ -206,7 +238,8 @@ export async function runBridgeBench(): Promise<void> {
       `bridge adds ${fmt(added)} ms at p50 (${fmt(bridged.p50 / baseline.p50)}× Synapse's round trip; target ≤ 5 ms), ` +
         `${fmt(bridged.p99 - baseline.p99)} ms at p99; ` +
         `rate ${fmt(bridged.rate / baseline.rate)}× Synapse's (target ≥ 0.9×). ` +
-        `${LATENCY_SAMPLES} sequential round trips, then ${RATE_MESSAGES} with ${WINDOW} in flight, per path.`,
+        `${LATENCY_SAMPLES} sequential round trips per path, the paths taking turns, then ${RATE_MESSAGES} ` +
+        `per path with ${WINDOW} in flight, in ${RATE_ROUNDS} alternating rounds.`,
     );
     // Where the time goes, from the bridge's own histograms (means over each bridged run).
     const mean = (from: Record<string, number>, to: Record<string, number>, d: string) =>
@@ -215,10 +248,13 @@ export async function runBridgeBench(): Promise<void> {
       ["one at a time", before, after],
       [`${WINDOW} in flight`, after, afterRate],
     ] as const) {
+      const trips = to["to_matrix count"]! - from["to_matrix count"]!;
       console.log(
         `bridge's /metrics, means ${what}: Matrix origin_server_ts → envelope accepted by Joe's server ` +
           `${mean(from, to, "to_people")} ms; People message received → Matrix event sent ` +
-          `${mean(from, to, "to_matrix")} ms.`,
+          `${mean(from, to, "to_matrix")} ms; the rest (Synapse to the bridge, Joe's echo, Synapse to ` +
+          `Alice) is the round trip less these. WAL fsyncs in the bridge process: ` +
+          `${fmt((to.fsyncs! - from.fsyncs!) / trips, 1)} per round trip.`,
       );
     }
   } finally {
@@ -226,8 +262,8 @@ export async function runBridgeBench(): Promise<void> {
   }
 }
 
-/** The bridge's latency histogram sums and counts by direction. */
-async function latencySums(metricsUrl: unknown): Promise<Record<string, number>> {
+/** The bridge's latency histogram sums and counts by direction, and its WAL fsyncs so far. */
+async function bridgeFigures(metricsUrl: unknown): Promise<Record<string, number>> {
   assert.ok(typeof metricsUrl === "string", "the bridge did not log its metrics URL");
   const text = await (await fetch(`${metricsUrl}/metrics`)).text();
   const out: Record<string, number> = {};
@@ -239,5 +275,6 @@ async function latencySums(metricsUrl: unknown): Promise<Record<string, number>>
       out[`${d} ${part}`] = m ? Number(m[1]) : 0;
     }
   }
+  out.fsyncs = Number(/^bridge_wal_fsyncs (\S+)$/m.exec(text)?.[1] ?? NaN);
   return out;
 }

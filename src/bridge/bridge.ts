@@ -56,7 +56,6 @@ export const BOT_DISPLAY_NAME = "People bridge";
 const PRUNE_EVERY_MS = 60 * 60_000;
 /** Homeservers retry a transaction for hours, not weeks. */
 const KEEP_TRANSACTIONS_MS = 30 * 86_400_000;
-
 export interface StartBridgeOptions {
   logger?: Logger;
   /** Where registration.yaml is, for the instructions to the admin (default ./registration.yaml). */
@@ -152,6 +151,7 @@ export async function startBridge(
       log: log.child({ component: "people-accounts" }),
       maxAttachmentBytes: config.people.limits.max_blob_bytes,
       ...(options.peopleClient ? { client: options.peopleClient } : {}),
+      beforeAck: () => store.sync(),
     });
 
     const metrics = new BridgeMetrics(options.defaultMetrics ?? false);
@@ -212,6 +212,7 @@ export async function startBridge(
       metrics,
       afterEvents: (events) => catchUp.seen(events),
       retries,
+      durable: () => store.sync(),
       ...(e2b ? { e2b } : {}),
     });
     const permissions = new Permissions(config.bridge.permissions);

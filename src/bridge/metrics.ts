@@ -4,6 +4,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { WalSync } from "../shared/wal-sync.js";
 
 export type Direction = "to_people" | "to_matrix";
 
@@ -117,6 +118,14 @@ export class BridgeMetrics {
     help: "People profiles fetched for ghosts' names and avatars, by outcome (updated, failed)",
     labelNames: ["outcome"],
     registers: [this.registry],
+  });
+  readonly fsyncs: Gauge = new Gauge({
+    name: "bridge_wal_fsyncs",
+    help: "fsyncs of SQLite WALs before acknowledgements since start (bridge.db, the accounts' client.db, people.db)",
+    registers: [this.registry],
+    collect: () => {
+      this.fsyncs.set(WalSync.total);
+    },
   });
   readonly homeserverUp = new Gauge({
     name: "bridge_homeserver_connected",

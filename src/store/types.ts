@@ -224,6 +224,11 @@ export interface PeopleStore {
   readonly invites: InviteStore;
   readonly blobs: BlobStore;
   readonly feed: FeedStore;
+  /**
+   * Makes every write so far durable against power loss (an fsync), for a store opened with
+   * `deferredSync`; with every commit fsynced already (the default, PostgreSQL) it does nothing.
+   */
+  sync(): Promise<void>;
   /** Cheap round trip for health checks. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -100,6 +100,12 @@ describe("outbox: mail queued while a server was down goes when it is back", fun
     const backAt = Date.now();
     await startServer("a.test");
     await waitUntil(() => dev("kim@a.test").rec.texts().includes("while a is down"), "Kim to get it", 30_000);
+    // The server pushes new mail at its commit, before it answers the sender (after its fsync).
+    await waitUntil(
+      () => jane.delivered.some((e) => e.address === "kim@a.test" && e.at >= backAt),
+      "Jane's outbox to see the copy accepted",
+      30_000,
+    );
     const delivered = jane.delivered.find((e) => e.address === "kim@a.test" && e.at >= backAt)!;
     assert.ok(delivered, "Jane's outbox delivered it");
     // What set it off: Jane's live connection opened again, before the delivery and long before its backoff.
@@ -140,6 +146,14 @@ describe("outbox: mail queued while a server was down goes when it is back", fun
     await waitUntil(
       () => ["joe@b.test", "ann@b.test"].every((a) => dev(a).rec.texts().includes("while b is down")),
       "Joe and Ann to get it",
+      30_000,
+    );
+    await waitUntil(
+      () =>
+        ["joe@b.test", "ann@b.test"].every((a) =>
+          jane.delivered.some((e) => e.address === a && e.at >= backAt),
+        ),
+      "Jane's outbox to see both copies accepted",
       30_000,
     );
     const at = (address: string) => jane.delivered.find((e) => e.address === address && e.at >= backAt)!.at;

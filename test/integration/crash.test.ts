@@ -37,7 +37,7 @@ class ServerProcess {
       },
     );
     // Ready when its health endpoint answers (the certificate may not exist before the first start).
-    for (let i = 0; i < 200; i++) {
+    for (const until = Date.now() + 180_000; Date.now() < until;) {
       await sleep(100);
       if (!http) return;
       try {
@@ -90,7 +90,8 @@ for (const engine of ENGINES) {
       try {
         // First start makes the development certificate; then trust it.
         await proc.start(undefined);
-        for (let i = 0; i < 100; i++) {
+        // A busy machine may take long to start it (tsx compiles first): wait for the file, generously.
+        for (const until = Date.now() + 180_000; Date.now() < until;) {
           try {
             readFileSync(join(dir, "tls", "dev-cert.pem"));
             break;

@@ -1,5 +1,5 @@
 // Received mail handed to the listeners, without IO: the fair queue serves
-// senders round-robin and keeps each sender's order; the delivery queue sets a
+// keys round-robin, several at once if asked, and keeps each key's order; the delivery queue sets a
 // failing message aside, lets later mail go on, and tries it again alone.
 import assert from "node:assert/strict";
 import { DeliveryQueue } from "../../src/people/client/delivery-queue.js";
@@ -94,7 +94,90 @@ describe("fair queue", function () {
   });
 });
 
+describe("fair queue serving several keys at once", function () {
+  it("runs up to `concurrency` keys side by side, never two jobs of one key, each key in its order", async function () {
+    const q = new FairQueue(3);
+    const running = new Map<string, number>();
+    let most = 0;
+    const order: string[] = [];
+    const jobs: Promise<void>[] = [];
+    for (let i = 1; i <= 20; i++) {
+      for (const key of ["a", "b", "c", "d", "e"]) {
+        jobs.push(
+          q.push(key, async () => {
+            const mine = (running.get(key) ?? 0) + 1;
+            assert.equal(mine, 1, `two jobs of ${key} at once`);
+            running.set(key, mine);
+            most = Math.max(
+              most,
+              [...running.values()].reduce((x, y) => x + y, 0),
+            );
+            // Uneven job lengths, so keys finish in other orders than they started.
+            for (let t = 0; t < (i * key.charCodeAt(0)) % 4; t++) await new Promise(setImmediate);
+            order.push(`${key}${i}`);
+            running.set(key, 0);
+          }),
+        );
+      }
+    }
+    await Promise.all(jobs);
+    assert.equal(most, 3, "three keys at once, and not more");
+    for (const key of ["a", "b", "c", "d", "e"]) {
+      assert.deepEqual(
+        order.filter((x) => x[0] === key),
+        Array.from({ length: 20 }, (_, i) => `${key}${i + 1}`),
+      );
+    }
+    assert.equal(q.pending, 0);
+    await q.idle();
+  });
+
+  it("a key held up does not hold up the others (one slot of several stays busy)", async function () {
+    const q = new FairQueue(2);
+    const slow = gate();
+    const done: string[] = [];
+    const a = q.push("a", async () => {
+      await slow.promise;
+      done.push("a1");
+    });
+    const rest = [1, 2, 3].map((i) => q.push("b", async () => void done.push(`b${i}`)));
+    await Promise.all(rest);
+    assert.deepEqual(done, ["b1", "b2", "b3"]);
+    slow.open();
+    await a;
+    assert.deepEqual(done, ["b1", "b2", "b3", "a1"]);
+  });
+
+  it("refuses a concurrency that is not a positive integer", function () {
+    assert.throws(() => new FairQueue(0), RangeError);
+    assert.throws(() => new FairQueue(1.5), RangeError);
+  });
+});
+
 describe("delivery queue", function () {
+  it("keys by conversation: a group's messages from two senders keep their order, DMs go side by side", async function () {
+    const started: number[] = [];
+    const holdDm = gate();
+    const q = new DeliveryQueue({
+      events: new ClientEvents(),
+      retry: { concurrency: 4 },
+      run: async (e) => {
+        started.push(e.seq);
+        if (e.seq === 1) await holdDm.promise;
+      },
+    });
+    // 1: a DM held up; 2 and 3: one group conversation (two senders); 4: another DM.
+    const dm = q.deliver(entry(1, "joe@x.test"));
+    const g1 = q.deliver({ ...entry(2, "ann@x.test"), to: ["alice@people.test", "bob@x.test"] });
+    const g2 = q.deliver({ ...entry(3, "bob@x.test"), to: ["ann@x.test", "alice@people.test"] });
+    const other = q.deliver(entry(4, "zoe@x.test"));
+    await Promise.all([g1, g2, other]);
+    assert.deepEqual(started, [1, 2, 4, 3], "the group's second message waited for its first");
+    holdDm.open();
+    await dm;
+    await q.stop();
+  });
+
   it("sets a failing message aside: later mail is delivered, and the message is retried alone until it passes", async function () {
     const delivered: number[] = [];
     const errors: string[] = [];

@@ -33,6 +33,9 @@ const DERIVED_PASSPHRASE_KDF = {
   memlimit: sodium.crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_MIN,
 };
 
+/** Conversations (portals) of one account whose messages are sent into Matrix side by side. */
+const PORTALS_AT_ONCE = 8;
+
 export interface PeopleAccountsOptions {
   /** people.data_dir */
   dataDir: string;
@@ -46,6 +49,8 @@ export interface PeopleAccountsOptions {
   maxAttachmentBytes?: number;
   /** Client tuning (tests: faster reconnects and retries). */
   client?: Pick<ClientOptions, "reconnect" | "backoff" | "autoRotate" | "deliveryRetry">;
+  /** Before a received envelope is acknowledged: the bridge's own writes made durable. */
+  beforeAck?: () => Promise<void>;
   now?: () => number;
 }
 
@@ -189,6 +194,9 @@ export class PeopleAccounts implements PeopleSide {
       ...(this.o.network.tor ? { tor: this.o.network.tor } : {}),
       ...(this.o.maxAttachmentBytes ? { maxAttachmentBytes: this.o.maxAttachmentBytes } : {}),
       ...this.o.client,
+      // Each conversation is a portal: several are brought into Matrix at once, each in its order.
+      deliveryRetry: { concurrency: PORTALS_AT_ONCE, ...this.o.client?.deliveryRetry },
+      ...(this.o.beforeAck ? { beforeAck: this.o.beforeAck } : {}),
     };
     try {
       return await PeopleClient.open(options);

@@ -45,6 +45,8 @@ export interface AppserviceAdapterOptions {
   e2b?: EndToBridge;
   /** Where room events that failed for now wait for another try (see TransactionalAppService). */
   retries?: EventRetryQueue;
+  /** Makes a transaction's writes durable before it is acknowledged (see TransactionalAppService). */
+  durable?(): Promise<void>;
 }
 
 /** Room events from the homeserver, in transaction order; awaited before the transaction is acknowledged. */
@@ -159,6 +161,7 @@ export class AppserviceAdapter implements MatrixSide {
       metrics: o.metrics,
       ...(o.afterEvents ? { afterEvents: o.afterEvents } : {}),
       ...(o.retries ? { retries: o.retries } : {}),
+      ...(o.durable ? { durable: o.durable } : {}),
     });
   }
 

@@ -6,7 +6,7 @@
 // was handled and the id was recorded in processed_transactions; a transaction
 // id seen before is acknowledged without processing it again, across restarts.
 // A transaction arriving again while the first delivery is still in flight
-// waits for it. A handler that throws RetryLater (a failure that may pass) has
+// waits for it (and the store is fsynced, durable(), before any answer). A handler that throws RetryLater (a failure that may pass) has
 // its event kept in the retry queue (event-retry-queue.ts), durably, and the
 // transaction goes on: the homeserver has one queue for all users, which one
 // event must not hold up. If the id or the event cannot be recorded (database
@@ -113,6 +113,11 @@ export interface TransactionalAppServiceOptions {
   afterEvents?(events: readonly Json[]): Promise<void>;
   /** Where room events that failed for now wait for another try (none: their transaction fails). */
   retries?: EventRetryQueue;
+  /**
+   * Makes the writes of the handling durable (fsyncs), before the transaction is acknowledged;
+   * a failure fails the transaction (the homeserver sends it again).
+   */
+  durable?(): Promise<void>;
 }
 
 export class TransactionalAppService extends AppService {
@@ -290,6 +295,8 @@ export class TransactionalAppService extends AppService {
     if (seen && seen.eventsHash === hash) {
       this.o.metrics.transactions.inc({ outcome: "duplicate" });
       this.o.log.debug({ txnId }, "transaction already applied; acknowledged again");
+      // Recorded before a crash, maybe not yet fsynced.
+      await this.o.durable?.();
       return;
     }
     if (seen) {
@@ -314,6 +321,8 @@ export class TransactionalAppService extends AppService {
         );
     }
     await this.o.transactions.put({ txnId, eventsHash: hash, processedAt: (this.o.now ?? Date.now)() });
+    // One fsync for everything the transaction wrote (the People sends fsynced their own).
+    await this.o.durable?.();
     timer();
     this.o.metrics.transactions.inc({ outcome: "processed" });
     this.o.log.trace(

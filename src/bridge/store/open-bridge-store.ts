@@ -1,6 +1,11 @@
 // Opens the bridge's store on SQLite (default) or PostgreSQL, migrated to the
-// latest schema before anyone can use it.
+// latest schema before anyone can use it. SQLite commits with synchronous=NORMAL
+// (a commit survives the process being killed) and sync() fsyncs the WAL, which
+// the bridge awaits before it acknowledges anything (a transaction to the
+// homeserver, an envelope to the People server): one fsync, off the event loop,
+// for all the writes since the last. PostgreSQL commits are durable already.
 import knex, { type Knex } from "knex";
+import { WalSync } from "../../shared/wal-sync.js";
 import { postgresKnexConfig, sqliteKnexConfig } from "../../store/knex/knex-config.js";
 import { KnexGroupPortalStore } from "./group-portal-store.js";
 import { KnexCatchUpStore } from "./catch-up-store.js";
@@ -22,7 +27,7 @@ import type { BridgeStore, BridgeStoreConfig } from "./types.js";
 function knexConfig(config: BridgeStoreConfig): Knex.Config {
   return config.engine === "postgres"
     ? postgresKnexConfig(config.connection, config.poolMax ?? 5)
-    : sqliteKnexConfig(config.connection);
+    : sqliteKnexConfig(config.connection, "NORMAL");
 }
 
 class KnexBridgeStore implements BridgeStore {
@@ -42,7 +47,10 @@ class KnexBridgeStore implements BridgeStore {
   readonly relays: KnexRoomRelayStore;
   private closing: Promise<void> | undefined;
 
-  constructor(private readonly db: Knex) {
+  constructor(
+    private readonly db: Knex,
+    private readonly wal: WalSync | undefined,
+  ) {
     this.transactions = new KnexTransactionStore(db);
     this.eventRetries = new KnexEventRetryStore(db);
     this.crypto = new KnexCryptoStore(db);
@@ -57,6 +65,10 @@ class KnexBridgeStore implements BridgeStore {
     this.sendStatus = new KnexSendStatusStore(db);
     this.feeds = new KnexFeedStore(db);
     this.relays = new KnexRoomRelayStore(db);
+  }
+
+  async sync(): Promise<void> {
+    await this.wal?.sync();
   }
 
   async ping(): Promise<void> {
@@ -80,5 +92,6 @@ export async function openBridgeStore(config: BridgeStoreConfig): Promise<Bridge
     await db.destroy();
     throw err;
   }
-  return new KnexBridgeStore(db);
+  const sqliteFile = config.engine === "sqlite" && config.connection !== ":memory:";
+  return new KnexBridgeStore(db, sqliteFile ? new WalSync(config.connection) : undefined);
 }

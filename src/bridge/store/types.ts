@@ -245,6 +245,11 @@ export interface BridgeStore {
   readonly sendStatus: SendStatusStore;
   readonly feeds: FeedStore;
   readonly relays: RoomRelayStore;
+  /**
+   * Every write so far made durable against power loss too (on SQLite each write
+   * resolves once it would survive the process being killed; sync() fsyncs them all).
+   */
+  sync(): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -38,6 +38,8 @@ export interface ClientOptions {
   reconnect?: ReconnectOptions;
   /** Retries of a received message whose listeners failed (set aside, retried alone; delivery-queue.ts). */
   deliveryRetry?: DeliveryRetryOptions;
+  /** Runs before a received envelope is acknowledged, after the listeners: their own writes made durable. */
+  beforeAck?: () => Promise<void>;
   /** How long a fetched device list is used to verify incoming mail before asking again (default 30 s). */
   contactMaxAgeMs?: number;
   /** The same when sealing (default 0: fetched fresh for every message while the server answers). */

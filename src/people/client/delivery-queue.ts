@@ -1,9 +1,11 @@
 // Handing stored messages to the listeners (issue 16): fairly, and without
 // one failing message holding up the rest.
 //
-// - Fair: messages are queued per sender and senders are served round-robin
-//   (fair-queue.ts), so a flood from one sender delays another's message by
-//   at most one message per sender with mail queued.
+// - Fair: messages are queued per conversation (for a direct message: per
+//   sender) and conversations are served round-robin (fair-queue.ts), so a
+//   flood in one delays another's message by at most one message per
+//   conversation with mail queued. Up to `concurrency` conversations are
+//   handled at once (default 1), each in its own order.
 // - Set aside: a message whose listeners fail is kept aside and tried again on
 //   its own, with exponential backoff and jitter, while later messages go on.
 //   It stays `undelivered` in the local store meanwhile (it was stored before it
@@ -19,6 +21,13 @@ export interface DeliveryRetryOptions {
   baseMs?: number;
   /** … up to this (default 60 s). */
   maxMs?: number;
+  /** Conversations handed to the listeners at once (default 1), each one message at a time. */
+  concurrency?: number;
+}
+
+/** The conversation a message belongs to: its participants, in one order. */
+export function conversationKey(entry: Pick<InboxEntry, "from" | "to">): string {
+  return [...new Set([entry.from, ...entry.to])].sort().join("\n");
 }
 
 /** Set-aside messages kept in memory at most; past this they wait for the next start. */
@@ -30,7 +39,7 @@ interface Aside {
 }
 
 export class DeliveryQueue {
-  private readonly queue = new FairQueue();
+  private readonly queue: FairQueue;
   private readonly aside = new Map<number, Aside>();
   /** Queued or being handled, by seq: the same message queued again joins the first. */
   private readonly queued = new Map<number, Promise<void>>();
@@ -43,7 +52,9 @@ export class DeliveryQueue {
       events: ClientEvents;
       retry?: DeliveryRetryOptions;
     },
-  ) {}
+  ) {
+    this.queue = new FairQueue(o.retry?.concurrency ?? 1);
+  }
 
   /** Messages queued or being handled now (not the set-aside ones waiting for their retry). */
   get pending(): number {
@@ -66,7 +77,7 @@ export class DeliveryQueue {
     const known = this.queued.get(entry.seq);
     if (known) return known;
     const done = this.queue
-      .push(entry.from, () => this.attempt(entry))
+      .push(conversationKey(entry), () => this.attempt(entry))
       .finally(() => this.queued.delete(entry.seq));
     this.queued.set(entry.seq, done);
     return done;

@@ -1,10 +1,12 @@
 // Fair queueing of received mail (issue 16): one sender's flood must not hold
 // up everyone else's mail to the same account. Jobs are queued per key (the
-// sender's address); keys are served round-robin, one job at a time, and each
-// key's jobs run in the order they were pushed. A key goes to the back of the
-// line after each of its jobs, so a job of B waits for at most one job of every
-// other key with something queued (and the one running), however many each has
-// queued. No IO: the caller decides what a job does.
+// conversation, which for a direct message is its sender); keys are served
+// round-robin, and each key's jobs run one at a time, in the order they were
+// pushed. A key goes to the back of the line after each of its jobs, so a job
+// of B waits for at most one job of every other key with something queued
+// (and the ones running), however many each has queued. Up to `concurrency`
+// keys are served at once (default 1): their jobs run side by side, while each
+// key's own order holds. No IO: the caller decides what a job does.
 
 export type Job = () => Promise<void>;
 
@@ -15,14 +17,18 @@ interface Entry {
 }
 
 export class FairQueue {
-  /** Keys with queued jobs, in the order they are served next (Map keeps insertion order). */
+  /** Keys with queued jobs waiting for their turn, in the order they are served next (Map keeps insertion order). */
   private readonly queues = new Map<string, Entry[]>();
-  /** The key being served, out of the line until its job finished. */
-  private current: { key: string; queue: Entry[] } | undefined;
-  private running: Promise<void> | undefined;
+  /** Keys being served, out of the line until their job finished, with what they queued meanwhile. */
+  private readonly active = new Map<string, Entry[]>();
   private size = 0;
+  private idleWaiters: (() => void)[] = [];
 
-  /** Jobs queued and not yet finished (the running one included). */
+  constructor(private readonly concurrency = 1) {
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError("concurrency must be ≥ 1");
+  }
+
+  /** Jobs queued and not yet finished (the running ones included). */
   get pending(): number {
     return this.size;
   }
@@ -30,48 +36,47 @@ export class FairQueue {
   /** Queues `job` under `key`; the promise settles as the job does. */
   push(key: string, job: Job): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const queue = this.current?.key === key ? this.current.queue : this.queues.get(key);
+      const queue = this.active.get(key) ?? this.queues.get(key);
       if (queue) queue.push({ job, resolve, reject });
       else this.queues.set(key, [{ job, resolve, reject }]);
       this.size++;
-      this.running ??= this.drain();
+      this.serve();
     });
   }
 
   /** Resolves once nothing is queued or running. */
-  async idle(): Promise<void> {
-    while (this.running) await this.running;
+  idle(): Promise<void> {
+    if (this.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private async drain(): Promise<void> {
-    await null; // `running` is set before the first job starts (a job may push)
-    try {
-      for (let next = this.take(); next; next = this.take()) {
-        try {
-          await next.job();
-          next.resolve();
-        } catch (err) {
-          next.reject(err);
-        } finally {
-          this.size--;
-          // Back of the line, behind every key that queued meanwhile.
-          const { key, queue } = this.current!;
-          this.current = undefined;
-          if (queue.length > 0) this.queues.set(key, queue);
-        }
-      }
-    } finally {
-      this.running = undefined;
+  /** Starts the first job of the keys whose turn it is, while fewer than `concurrency` run. */
+  private serve(): void {
+    while (this.active.size < this.concurrency) {
+      const first = this.queues.entries().next();
+      if (first.done) return;
+      const [key, queue] = first.value;
+      this.queues.delete(key);
+      this.active.set(key, queue);
+      void this.run(key, queue.shift()!);
     }
   }
 
-  /** The first job of the key whose turn it is; the key leaves the line while it runs. */
-  private take(): Entry | undefined {
-    const first = this.queues.entries().next();
-    if (first.done) return undefined;
-    const [key, queue] = first.value;
-    this.queues.delete(key);
-    this.current = { key, queue };
-    return queue.shift()!;
+  private async run(key: string, entry: Entry): Promise<void> {
+    await null; // the pushing caller goes on first (a job may push)
+    try {
+      await entry.job();
+      entry.resolve();
+    } catch (err) {
+      entry.reject(err);
+    } finally {
+      this.size--;
+      // Back of the line, behind every key that queued meanwhile.
+      const queue = this.active.get(key)!;
+      this.active.delete(key);
+      if (queue.length > 0) this.queues.set(key, queue);
+      this.serve();
+      if (this.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    }
   }
 }

@@ -20,6 +20,8 @@ const SILENCE_MS = 75_000;
 const MAX_FRAME = 4 * 1024 * 1024;
 /** Envelopes taken in but not yet handled, at most: past this, taking in waits. */
 const MAX_AHEAD = 5000;
+/** On stop, how long envelopes already handled may take to be acknowledged (their fsync) before the socket closes. */
+const STOP_GRACE_MS = 2000;
 
 const frameSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("ready") }),
@@ -82,6 +84,8 @@ export class LiveSocket {
   /** The socket, once the server said `ready`, until it closes. */
   private readyWs: WebSocket | undefined;
   private abort = new AbortController();
+  /** The open connection's envelopes taken in and not yet acknowledged. */
+  private inflight: Set<Promise<void>> | undefined;
 
   constructor(
     private readonly o: {
@@ -106,6 +110,14 @@ export class LiveSocket {
   async stop(): Promise<void> {
     this.stopped = true;
     this.abort.abort();
+    // Handled envelopes are acknowledged once the store's fsync is done: let those finish, briefly,
+    // so they do not come again (nothing is lost either way: what is not acknowledged comes again).
+    const inflight = this.inflight;
+    if (inflight && inflight.size > 0) {
+      const grace = new AbortController();
+      await Promise.race([Promise.allSettled([...inflight]), sleep(STOP_GRACE_MS, grace.signal)]);
+      grace.abort();
+    }
     this.ws?.close(1000);
     await this.loop;
     this.loop = undefined;
@@ -158,6 +170,7 @@ export class LiveSocket {
     let chain = Promise.resolve();
     let failed = false;
     const inflight = new Set<Promise<void>>();
+    this.inflight = inflight;
     const fail = (error: unknown) => {
       if (failed) return;
       failed = true;
@@ -180,7 +193,7 @@ export class LiveSocket {
       ws.on("error", () => undefined); // "close" follows and ends this connection
       ws.on("message", (data: RawData, isBinary: boolean) => {
         alive();
-        if (isBinary || failed) return;
+        if (isBinary || failed || this.stopped) return;
         const frame = parseFrame(data.toString());
         if (!frame || this.realtimeFrame(frame)) return;
         chain = chain.then(async () => {

@@ -1,5 +1,8 @@
-// ClientStore on one SQLite file (better-sqlite3): WAL with synchronous=FULL,
-// so a resolved write survives a crash or power loss; secure_delete, so an
+// ClientStore on one SQLite file (better-sqlite3): WAL with synchronous=NORMAL,
+// so a resolved write survives the process being killed; the writes that must
+// also survive power loss fsync the WAL before they resolve, and the hot ones
+// of sending and receiving leave that to sync(), called once before the
+// acknowledgement that relies on them (wal-sync.ts); secure_delete, so an
 // erased key's bytes do not stay in free pages. Values are sealed by
 // StoreCipher; lookups go through keyed hashes, so the file names no
 // contact, sender or recipient and holds no message text or secret in clear.
@@ -8,6 +11,7 @@ import { chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database, { type Database as SqliteDb } from "better-sqlite3";
 import { PeopleError } from "../errors.js";
+import { WalSync } from "../../shared/wal-sync.js";
 import type {
   ClientStore,
   CommitResult,
@@ -35,11 +39,11 @@ export async function openSqliteClientStore(o: OpenStoreOptions): Promise<Client
   try {
     chmodSync(path, 0o600);
     db.pragma("journal_mode = WAL");
-    db.pragma("synchronous = FULL");
+    db.pragma("synchronous = NORMAL");
     db.pragma("secure_delete = ON");
     db.exec(SCHEMA);
     const cipher = await unlock(db, o);
-    return new SqliteClientStore(db, cipher);
+    return new SqliteClientStore(db, cipher, new WalSync(path));
   } catch (e) {
     db.close();
     throw e;
@@ -69,7 +73,12 @@ class SqliteClientStore implements ClientStore {
   constructor(
     private readonly db: SqliteDb,
     private readonly cipher: StoreCipher,
+    private readonly wal: WalSync,
   ) {}
+
+  sync(): Promise<void> {
+    return this.wal.sync();
+  }
 
   async loadIdentity(): Promise<StoredIdentity | undefined> {
     const row = this.db.prepare("SELECT data FROM identity WHERE id = 1").get() as
@@ -83,10 +92,12 @@ class SqliteClientStore implements ClientStore {
         "INSERT INTO identity (id, data) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
       )
       .run(this.cipher.sealJson("identity", identity));
+    await this.wal.sync();
   }
 
   async deleteIdentity(): Promise<void> {
     this.db.prepare("DELETE FROM identity").run();
+    await this.wal.sync();
   }
 
   async getServer(domain: string): Promise<ServerRecord | undefined> {
@@ -95,6 +106,7 @@ class SqliteClientStore implements ClientStore {
 
   async putServer(record: ServerRecord): Promise<void> {
     this.putRecord("servers", "server", record.domain, record);
+    await this.wal.sync();
   }
 
   async getContact(address: string): Promise<ContactRecord | undefined> {
@@ -103,6 +115,7 @@ class SqliteClientStore implements ClientStore {
 
   async putContact(record: ContactRecord): Promise<void> {
     this.putRecord("contacts", "contact", record.address, record);
+    await this.wal.sync();
   }
 
   async listContacts(): Promise<ContactRecord[]> {
@@ -234,6 +247,7 @@ class SqliteClientStore implements ClientStore {
         o.until,
         this.cipher.seal(`held:${o.envelopeId}`, o.inner),
       );
+    await this.wal.sync();
   }
 
   async heldCount(from: string): Promise<number> {
@@ -257,6 +271,7 @@ class SqliteClientStore implements ClientStore {
 
   async unhold(envelopeId: string): Promise<void> {
     this.db.prepare("DELETE FROM held WHERE envelope_id = ?").run(envelopeId);
+    await this.wal.sync();
   }
 
   // Groups and their epoch keys: rows keyed by keyed hashes of the group id (and epoch), values sealed.
@@ -280,6 +295,7 @@ class SqliteClientStore implements ClientStore {
         )
         .run(k, this.cipher.index("group", key.group), this.cipher.sealJson(`group-key:${k}`, key));
     })();
+    await this.wal.sync();
   }
 
   async getGroupKey(group: string, epoch: number): Promise<GroupKeyRecord | undefined> {

@@ -1,7 +1,10 @@
 // The device's own store: its secrets, what it pinned about servers and
 // contacts, mail waiting to go out, mail received, and the replay guard. Every
-// write a caller acknowledges is durable when its promise resolves, and every
-// secret or content value is encrypted at rest (local-store-sqlite.ts).
+// write survives the process being killed once its promise resolves; keys,
+// pins, held mail and groups survive power loss then too, while the outbox and
+// inbox writes of each message do once sync() resolved, which their callers
+// await before acknowledging anything that relies on them (one fsync for many
+// writes). Every secret or content value is encrypted at rest (local-store-sqlite.ts).
 import type { DeviceCertWire } from "../protocol/device-cert.js";
 import type { DeviceSecretsJson } from "../protocol/device-identity.js";
 import type { DeviceListWire } from "../protocol/device-list.js";
@@ -141,6 +144,12 @@ export interface ClientStore {
   getContact(address: string): Promise<ContactRecord | undefined>;
   putContact(record: ContactRecord): Promise<void>;
   listContacts(): Promise<ContactRecord[]>;
+
+  /**
+   * Makes every write before the call durable against power loss too (the outbox, inbox and
+   * delivered marks below are, on resolving, durable against a crash of the process only).
+   */
+  sync(): Promise<void>;
 
   /** All copies of one message in one transaction. */
   enqueue(rows: OutboxInsert[]): Promise<void>;

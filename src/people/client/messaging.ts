@@ -2,7 +2,8 @@
 // recipient account and one for the sender's own other devices, each sealed
 // to its account's server. Keys are fetched fresh when the servers answer and
 // taken from what was saved when they do not, so mail can be written offline.
-// Every copy is in the outbox, durably, before the first delivery attempt.
+// Every copy is in the outbox before the first delivery attempt; send()
+// resolves once the outbox is also fsynced (the attempt does not wait for that).
 import { PeopleError } from "../errors.js";
 import { addressDomain, parseAddress, type PeopleAddress } from "../protocol/address.js";
 import { MAX_TTL_MS, sealMessage, type EnvelopeCopy } from "../protocol/envelope.js";
@@ -38,7 +39,7 @@ export class Messenger {
     },
   ) {}
 
-  /** Seal `content` to everyone in `to` and queue it; resolves with the message id once it is queued. */
+  /** Seal `content` to everyone in `to` and queue it; resolves with the message id once it is queued durably. */
   async send(to: readonly string[], content: MessageContent, options: SendOptions = {}): Promise<MessageId> {
     const self = this.o.account.address;
     const recipients = [...new Set(to.map((a) => parseAddress(a)))];
@@ -47,14 +48,18 @@ export class Messenger {
     if (ttlMs <= 0 || ttlMs > MAX_TTL_MS) throw new PeopleError("PEOPLE_BAD_REQUEST", "ttl out of range");
     // A rotation not yet published would leave recipients without the key this message is signed with.
     await this.o.account.ensurePublished().catch(() => undefined);
-    const copies: EnvelopeCopy[] = [];
     // Resolve everything before sealing: one recipient whose keys cannot be trusted stops the whole message.
-    for (const address of recipients.filter((a) => a !== self)) {
-      const copy = await this.copyFor(address);
-      if (!copy) throw new PeopleError("PEOPLE_EXPIRED", `no device of ${address} has a valid key`);
+    // The key directories are asked at once (each a round trip to a server), not one after another.
+    const others = recipients.filter((a) => a !== self);
+    const [theirs, own] = await Promise.all([
+      Promise.all(others.map((address) => this.copyFor(address))),
+      this.copyFor(self, this.o.account.device),
+    ]);
+    const copies: EnvelopeCopy[] = [];
+    theirs.forEach((copy, i) => {
+      if (!copy) throw new PeopleError("PEOPLE_EXPIRED", `no device of ${others[i]} has a valid key`);
       copies.push(copy);
-    }
-    const own = await this.copyFor(self, this.o.account.device);
+    });
     if (own) copies.push(own);
     const now = this.o.now();
     const identity = this.o.account.identity;
@@ -94,6 +99,7 @@ export class Messenger {
       true,
     );
     this.o.outbox.kick();
+    await this.o.store.sync();
     return sealed.messageId;
   }
 

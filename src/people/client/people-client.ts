@@ -74,6 +74,7 @@ export class PeopleClient {
       events,
       now,
       ...(core.o.deliveryRetry ? { deliveryRetry: core.o.deliveryRetry } : {}),
+      ...(core.o.beforeAck ? { beforeAck: core.o.beforeAck } : {}),
     });
     this.link = new LinkResponder({ account, servers, outbox, events, now });
     this.receiver.linkInterceptor = this.link.intercept;

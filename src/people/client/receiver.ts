@@ -62,6 +62,8 @@ export class Receiver {
       now: () => number;
       retryWindowMs?: number;
       deliveryRetry?: DeliveryRetryOptions;
+      /** The listeners' own writes made durable before an envelope is acknowledged (the bridge's store). */
+      beforeAck?: () => Promise<void>;
     },
   ) {
     this.queue = new DeliveryQueue({
@@ -129,12 +131,12 @@ export class Receiver {
       case "new":
         return {
           status: "done",
-          handled: this.queue.deliver({ ...message, seq: result.seq, delivered: false }),
+          handled: this.durable(this.queue.deliver({ ...message, seq: result.seq, delivered: false })),
         };
       case "undelivered":
-        return { status: "done", handled: this.queue.deliver(result.entry) };
+        return { status: "done", handled: this.durable(this.queue.deliver(result.entry)) };
       case "delivered":
-        return { status: "done", handled: HANDLED };
+        return { status: "done", handled: this.durable(HANDLED) };
       case "replayed":
         this.reject(envelopeId, new PeopleError("PEOPLE_REPLAYED", "message id seen before"), message.from);
         return { status: "done", handled: HANDLED };
@@ -175,6 +177,16 @@ export class Receiver {
   /** Stops retrying set-aside messages (they stay undelivered) and waits for the one being handled. */
   stop(): Promise<void> {
     return this.queue.stop();
+  }
+
+  /**
+   * Once delivered or set aside: the inbox (message, replay guard, delivered mark) and the
+   * listeners' writes fsynced, then the envelope may be acknowledged. The fsyncs are shared
+   * by the envelopes handled meanwhile, and the next message is handled while they run.
+   */
+  private async durable(handled: Promise<void>): Promise<void> {
+    await handled;
+    await Promise.all([this.o.store.sync(), this.o.beforeAck?.()]);
   }
 
   private async run(entry: InboxEntry): Promise<void> {

@@ -69,7 +69,7 @@ export async function startPeopleServer(
 ): Promise<PeopleServerHandle> {
   const log = options.logger ?? createLogger(config.log.level);
   mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
-  const store = options.store ?? (await openStore(storeConfig(config)));
+  const store = options.store ?? (await openStore(storeConfig(config), { deferredSync: true }));
   const ownsStore = options.store === undefined;
   try {
     const metrics = new ServerMetrics(options.defaultMetrics ?? false);
@@ -80,6 +80,7 @@ export async function startPeopleServer(
       now: Date.now(),
       version: SOFTWARE_VERSION,
     });
+    await store.sync(); // keys made at the first start are served at once: on disk first
     const accounts = new AccountService(config.domain, store, config.limits.mailbox_quota_bytes);
     const auth = new AuthService(config.domain, store, config.keys.token_lifetime);
     const ingest = new IngestService(config.domain, store, keys, metrics, {
@@ -117,6 +118,12 @@ export async function startPeopleServer(
     const app = new Koa({ proxy: false });
     app.silent = true;
     app.use(errorMiddleware(log, metrics));
+    // Commits do not fsync (deferredSync): an answer that may acknowledge a write waits for one,
+    // shared by the requests answered meanwhile (a live push of new mail need not wait for it).
+    app.use(async (ctx, next) => {
+      await next();
+      if (ctx.method !== "GET" && ctx.method !== "HEAD") await store.sync();
+    });
     const onion = configuredOnion(config);
     if (onion !== undefined && config.domain.endsWith(".onion") && config.domain !== onion) {
       throw new ConfigError("domain", `an onion-only server's domain must be its onion address, ${onion}`);
@@ -197,6 +204,7 @@ export async function startPeopleServer(
 
     const housekeeping = async (now = Date.now()) => {
       await keys.rotateIfDue(now);
+      await store.sync();
       const expired = await store.mailbox.expire(now);
       await store.tokens.expire(now);
       const collected = await blobs.collect(now);

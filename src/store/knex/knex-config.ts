@@ -1,6 +1,8 @@
 // The knex settings both stores use (the People server's and the bridge's):
-// SQLite in WAL mode with synchronous=FULL, so a commit that was acknowledged
-// survives power loss and not only a process crash; or a PostgreSQL pool.
+// SQLite in WAL mode, or a PostgreSQL pool. With synchronous=FULL every commit
+// fsyncs the WAL, so it survives power loss and not only a process crash; the
+// People server and the bridge commit with NORMAL and fsync the WAL once
+// before each acknowledgement instead (WalSync, src/shared/wal-sync.ts).
 import { closeSync, constants, mkdirSync, openSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { Knex } from "knex";
@@ -20,7 +22,7 @@ function createPrivately(file: string): void {
   closeSync(openSync(file, constants.O_CREAT | constants.O_RDWR, 0o600));
 }
 
-export function sqliteKnexConfig(file: string): Knex.Config {
+export function sqliteKnexConfig(file: string, synchronous: "FULL" | "NORMAL" = "FULL"): Knex.Config {
   if (file !== ":memory:") createPrivately(file);
   return {
     client: "better-sqlite3",
@@ -33,7 +35,7 @@ export function sqliteKnexConfig(file: string): Knex.Config {
       afterCreate(conn: SqliteConnection, done: (err: Error | null, conn: SqliteConnection) => void) {
         try {
           conn.pragma("journal_mode = WAL");
-          conn.pragma("synchronous = FULL");
+          conn.pragma(`synchronous = ${synchronous}`);
           conn.pragma("foreign_keys = ON");
           conn.pragma("busy_timeout = 5000");
           done(null, conn);

@@ -2,6 +2,7 @@
 // migrated to the latest schema before anyone can use it.
 
 import knex, { type Knex } from "knex";
+import { WalSync } from "../../shared/wal-sync.js";
 import type { PeopleStore, StoreConfig } from "../types.js";
 import { postgresKnexConfig, sqliteKnexConfig } from "./knex-config.js";
 import { KnexAccountStore } from "./account-store.js";
@@ -16,6 +17,12 @@ import type { Engine } from "./sql-values.js";
 
 export interface OpenStoreOptions {
   logger?: { info(obj: object, msg: string): void };
+  /**
+   * SQLite commits with synchronous=NORMAL (a commit survives the process being killed) and the
+   * caller fsyncs with sync() before it acknowledges a write (the People server: before answering).
+   * Without it every commit fsyncs (synchronous=FULL).
+   */
+  deferredSync?: boolean;
 }
 
 class KnexPeopleStore implements PeopleStore {
@@ -31,6 +38,7 @@ class KnexPeopleStore implements PeopleStore {
   constructor(
     private readonly db: Knex,
     engine: Engine,
+    private readonly wal: WalSync | undefined,
   ) {
     this.accounts = new KnexAccountStore(db);
     this.mailbox = new KnexMailboxStore(db, engine);
@@ -39,6 +47,10 @@ class KnexPeopleStore implements PeopleStore {
     this.invites = new KnexInviteStore(db);
     this.blobs = new KnexBlobStore(db);
     this.feed = new KnexFeedStore(db, engine);
+  }
+
+  async sync(): Promise<void> {
+    await this.wal?.sync();
   }
 
   async ping(): Promise<void> {
@@ -60,7 +72,7 @@ export async function openStore(config: StoreConfig, options: OpenStoreOptions =
   const db = knex(
     engine === "postgres"
       ? postgresKnexConfig(config.connection, config.poolMax ?? 10)
-      : sqliteKnexConfig(config.connection),
+      : sqliteKnexConfig(config.connection, options.deferredSync ? "NORMAL" : "FULL"),
   );
   try {
     const [batch, applied] = (await db.migrate.latest({ migrationSource })) as [number, string[]];
@@ -69,5 +81,6 @@ export async function openStore(config: StoreConfig, options: OpenStoreOptions =
     await db.destroy();
     throw err;
   }
-  return new KnexPeopleStore(db, engine);
+  const deferred = options.deferredSync && engine === "sqlite" && config.connection !== ":memory:";
+  return new KnexPeopleStore(db, engine, deferred ? new WalSync(config.connection) : undefined);
 }
