@@ -9,13 +9,12 @@
 // Each test prints its measured latency in a line starting with "MEASURED".
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { createServer, connect, type Server, type Socket } from "node:net";
 import { RoomEvent, type MatrixEvent, type Room } from "matrix-js-sdk";
 import { b64u } from "../../src/people/protocol/bytes.js";
 import type { BlobRef } from "../../src/people/protocol/messages.js";
 import { eventually, roomMessages, type MatrixUser } from "../helpers/bridge-harness.js";
 import { BridgeWorld, OTHER, PEOPLE_DOMAIN, ghostOf } from "../helpers/bridge-world.js";
-import { freePort } from "../helpers/ports.js";
+import { SwitchProxy } from "../helpers/switch-proxy.js";
 
 const ALICE_PEOPLE = `alice@${PEOPLE_DOMAIN}`;
 const JOE = `joe@${OTHER}`;
@@ -25,59 +24,11 @@ const FLOOD = 300;
 
 type Json = Record<string, unknown>;
 
-/** A TCP proxy to other.test: `down` refuses (resets) every connection and cuts the open ones. */
-class FlakyProxy {
-  target = 0;
-  down = false;
-  refused = 0;
-  private readonly sockets = new Set<Socket>();
-  private constructor(
-    private readonly server: Server,
-    readonly port: number,
-  ) {}
-
-  static async start(): Promise<FlakyProxy> {
-    const port = await freePort();
-    const holder: { proxy?: FlakyProxy } = {};
-    const server = createServer((socket) => holder.proxy!.accept(socket));
-    const proxy = (holder.proxy = new FlakyProxy(server, port));
-    await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
-    return proxy;
-  }
-
-  private accept(socket: Socket): void {
-    if (this.down) {
-      this.refused++;
-      socket.resetAndDestroy();
-      return;
-    }
-    const upstream = connect(this.target, "127.0.0.1");
-    for (const s of [socket, upstream]) {
-      this.sockets.add(s);
-      s.on("close", () => this.sockets.delete(s));
-      s.on("error", () => undefined);
-    }
-    socket.pipe(upstream).pipe(socket);
-    socket.on("close", () => upstream.destroy());
-    upstream.on("close", () => socket.destroy());
-  }
-
-  goDown(): void {
-    this.down = true;
-    for (const s of this.sockets) s.destroy();
-  }
-
-  async stop(): Promise<void> {
-    this.goDown();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
-
 describe("People → Matrix: nothing stalls behind one bad message, and no sender starves another", function () {
   this.timeout(120_000);
   let world: BridgeWorld | undefined;
   let alice: MatrixUser | undefined;
-  let proxy: FlakyProxy | undefined;
+  let proxy: SwitchProxy | undefined;
   /** What Alice's client saw arrive, in order. */
   const seen: { room: string; sender: string; body: string; msgtype: unknown }[] = [];
   const portals: Record<string, string> = {};
@@ -88,7 +39,7 @@ describe("People → Matrix: nothing stalls behind one bad message, and no sende
 
   before(async function () {
     this.timeout(900_000); // the first run installs Synapse
-    proxy = await FlakyProxy.start();
+    proxy = await SwitchProxy.start();
     const p = proxy;
     world = await BridgeWorld.start({
       permissions: { "@alice:localhost": "user" },
@@ -261,7 +212,7 @@ describe("People → Matrix: nothing stalls behind one bad message, and no sende
     );
     assert.equal(seen.filter((s) => s.room === room && s.body === "later.bin").length, 0);
 
-    p.down = false;
+    p.goUp();
     await arrival(
       "the attachment, once the blob server is back",
       (s) => s.room === room && s.body === "later.bin",
