@@ -8,8 +8,8 @@ import type { Post } from "../../people/client/post-types.js";
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import type { Logger } from "../logger.js";
 import type { GhostSide } from "../matrix-side.js";
+import { uploadAsGhost } from "../portals/ghost-upload.js";
 import type { MatrixEventId, MatrixUserId } from "../model/matrix-ids.js";
-import { isMxcUri } from "../model/matrix-ids.js";
 import type { MatrixMediaSource } from "../model/matrix-content.js";
 import { attachmentToMatrix } from "../model/people-to-matrix.js";
 import { notice, noticeContent } from "../notice.js";
@@ -124,7 +124,7 @@ export class FeedShow {
     let media: MatrixMediaSource;
     try {
       const bytes = await account.downloadAttachment(part.blob);
-      media = await this.upload(ghost, room.roomId, bytes, part.blob.mime, part.blob.name);
+      media = await uploadAsGhost(this.o.ghosts, ghost, room.roomId, bytes, part.blob.mime, part.blob.name);
     } catch (err) {
       const failure = classifyAttachmentFailure(err);
       if (failure.kind === "transient") throw err;
@@ -141,20 +141,5 @@ export class FeedShow {
     );
     if (event.kind !== "event") return missing("cannot be shown");
     return send({ ...event.content });
-  }
-
-  private async upload(
-    ghost: MatrixUserId,
-    room: string,
-    bytes: Buffer,
-    mime: string,
-    name?: string,
-  ): Promise<MatrixMediaSource> {
-    const media = this.o.ghosts.uploadRoomMedia
-      ? await this.o.ghosts.uploadRoomMedia(ghost, room, bytes, mime, name)
-      : { url: await this.o.ghosts.uploadMedia(ghost, bytes, mime, name) };
-    const mxc = "url" in media ? media.url : media.file.url;
-    if (!isMxcUri(mxc)) throw new Error("the homeserver answered the upload without an mxc URI");
-    return media as MatrixMediaSource;
   }
 }

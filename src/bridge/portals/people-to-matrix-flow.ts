@@ -34,8 +34,9 @@ import { isPeopleError } from "../../people/errors.js";
 import { errorCode, isTransient } from "../../people/transient.js";
 import type { Logger } from "../logger.js";
 import type { GhostSide } from "../matrix-side.js";
+import { uploadAsGhost } from "./ghost-upload.js";
 import type { BridgeMetrics } from "../metrics.js";
-import { isMxcUri, type MatrixEventId } from "../model/matrix-ids.js";
+import type { MatrixEventId } from "../model/matrix-ids.js";
 import type { MatrixMediaSource } from "../model/matrix-content.js";
 import {
   attachmentToMatrix,
@@ -251,7 +252,7 @@ export class PeopleToMatrixFlow {
         try {
           const bytes = await account.downloadAttachment(result.blob);
           // Encrypted rooms get encrypted uploads and their `file` objects (when the adapter can).
-          media = await this.upload(ghost, room, bytes, result.blob.mime, result.blob.name);
+          media = await uploadAsGhost(this.o.ghosts, ghost, room, bytes, result.blob.mime, result.blob.name);
         } catch (err) {
           const failure = classifyAttachmentFailure(err);
           if (failure.kind === "transient") throw err;
@@ -330,22 +331,6 @@ export class PeopleToMatrixFlow {
     }
   }
 
-  /** Uploads as the ghost: encrypted with a `file` object into an encrypted room, plain otherwise. */
-  private async upload(
-    ghost: ReturnType<GhostSide["ghostId"]>,
-    room: string,
-    bytes: Buffer,
-    mime: string,
-    name?: string,
-  ): Promise<MatrixMediaSource> {
-    const media = this.o.ghosts.uploadRoomMedia
-      ? await this.o.ghosts.uploadRoomMedia(ghost, room, bytes, mime, name)
-      : { url: await this.o.ghosts.uploadMedia(ghost, bytes, mime, name) };
-    const mxc = "url" in media ? media.url : media.file.url;
-    if (!isMxcUri(mxc)) throw new Error("the homeserver answered the upload without an mxc URI");
-    return media as MatrixMediaSource;
-  }
-
   /** The thumbnail's mxc URI; one People cannot give (gone, not matching its hash) is left out. */
   private async thumbnail(
     ref: BlobRef,
@@ -360,7 +345,7 @@ export class PeopleToMatrixFlow {
       if (isPeopleError(err) && !isTransient(err)) return undefined;
       throw err;
     }
-    return this.upload(ghost, room, bytes, ref.mime);
+    return uploadAsGhost(this.o.ghosts, ghost, room, bytes, ref.mime);
   }
 
   /** A read receipt or typing from the peer, as the ghost's; best effort. */
