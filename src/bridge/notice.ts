@@ -27,3 +27,8 @@ export function noticeContent(n: Notice): Record<string, unknown> {
     .join("<br>");
   return { msgtype: "m.notice", body: n.text, format: "org.matrix.custom.html", formatted_body: html };
 }
+
+/** A notice in reply to `eventId` (a Matrix reply without fallback, as the current spec has it). */
+export function noticeReplyContent(n: Notice, eventId: string): Record<string, unknown> {
+  return { ...noticeContent(n), "m.relates_to": { "m.in_reply_to": { event_id: eventId } } };
+}

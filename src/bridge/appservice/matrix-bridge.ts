@@ -24,7 +24,7 @@ import {
   type SendOptions,
 } from "../matrix-side.js";
 import type { BridgeMetrics } from "../metrics.js";
-import { noticeContent, type Notice } from "../notice.js";
+import { noticeContent, noticeReplyContent, type Notice } from "../notice.js";
 import type { Registration } from "../registration.js";
 import type { TransactionStore } from "../store/types.js";
 import type { EventRetryQueue } from "./event-retry-queue.js";
@@ -225,8 +225,7 @@ export class AppserviceAdapter implements MatrixSide {
   }
 
   async sendNotice(roomId: string, n: Notice, o: SendOptions): Promise<void> {
-    const content = noticeContent(n);
-    if (o.inReplyTo) content["m.relates_to"] = { "m.in_reply_to": { event_id: o.inReplyTo } };
+    const content = o.inReplyTo ? noticeReplyContent(n, o.inReplyTo) : noticeContent(n);
     await this.sendNoticeContent(roomId, content, o.txnKey);
   }
 

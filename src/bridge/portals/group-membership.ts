@@ -12,7 +12,7 @@ import type { Logger } from "../logger.js";
 import type { GhostSide, RoomEvent } from "../matrix-side.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
 import { participantSet, type ParticipantSet } from "../model/participant-set.js";
-import { notice, noticeContent } from "../notice.js";
+import { notice, noticeReplyContent } from "../notice.js";
 import type { PeopleSide } from "../people-side.js";
 import type { Permissions } from "../permissions.js";
 import type { GroupPortal, GroupPortalStore, Portal, PortalStore } from "../store/types.js";
@@ -181,10 +181,7 @@ export class GroupMembership {
     if (event.type !== "m.room.message" || this.o.ghosts.addressOf(event.sender)) return;
     const speaker = this.g.speaker(group);
     if (!speaker) return;
-    const content = {
-      ...noticeContent(notice(NOT_PARTICIPANT_TEXT)),
-      "m.relates_to": { "m.in_reply_to": { event_id: event.eventId } },
-    };
+    const content = noticeReplyContent(notice(NOT_PARTICIPANT_TEXT), event.eventId);
     await this.o.ghosts.sendEvent(
       speaker,
       group.roomId,

@@ -38,7 +38,7 @@ import {
   type ToPeople,
 } from "../model/matrix-to-people.js";
 import { unbridgeableText, type Unbridgeable } from "../model/unbridgeable.js";
-import { notice, noticeContent } from "../notice.js";
+import { notice, noticeReplyContent } from "../notice.js";
 import type { PeopleAccount, PeopleSide } from "../people-side.js";
 import type { Permissions } from "../permissions.js";
 import type { MessageMapStore, Portal } from "../store/types.js";
@@ -379,10 +379,7 @@ export class MatrixToPeopleFlow {
   /** An m.notice from the portal's ghost, in reply to `event`; sent once however often the event arrives. */
   private async notice(event: RoomEvent, portal: PortalView, text: string): Promise<void> {
     const ghost = this.o.ghosts.ghostId(portal.noticeGhost);
-    const content = {
-      ...noticeContent(notice(text)),
-      "m.relates_to": { "m.in_reply_to": { event_id: event.eventId } },
-    };
+    const content = noticeReplyContent(notice(text), event.eventId);
     await this.o.ghosts.sendEvent(ghost, portal.roomId, "m.room.message", content, `notice.${event.eventId}`);
   }
 

@@ -17,7 +17,7 @@ import type { GhostSide, RoomEvent } from "../matrix-side.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
 import { parsePortalCommand, type PortalCommand } from "../model/portal-command.js";
 import { relayedContent, relaySenderName, type RelayConfig } from "../model/relay-format.js";
-import { notice, noticeContent } from "../notice.js";
+import { notice, noticeReplyContent } from "../notice.js";
 import type { PeopleSide } from "../people-side.js";
 import type { Permissions } from "../permissions.js";
 import type { FeatureRegistry } from "../core/router.js";
@@ -189,10 +189,7 @@ export class RoomRelays {
   private async answer(event: RoomEvent, group: GroupPortal, text: string): Promise<void> {
     const speaker: MatrixUserId | undefined = this.o.groups.speaker(group);
     if (!speaker) return;
-    const content = {
-      ...noticeContent(notice(text)),
-      "m.relates_to": { "m.in_reply_to": { event_id: event.eventId } },
-    };
+    const content = noticeReplyContent(notice(text), event.eventId);
     await this.o.ghosts.sendEvent(
       speaker,
       group.roomId,

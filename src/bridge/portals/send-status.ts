@@ -27,7 +27,7 @@ import {
   type MessageStatusReason,
   type SendStatus,
 } from "../model/send-status.js";
-import { notice, noticeContent } from "../notice.js";
+import { notice, noticeReplyContent } from "../notice.js";
 import type { SendStatusRecord, SendStatusStore } from "../store/types.js";
 
 /** A Matrix event the flow sent: durably queued in the People outbox as `messageId`. */
@@ -233,10 +233,7 @@ export class SendStatusReporter implements SendStatusHooks {
     };
     try {
       if (FAILED_STATUSES.has(status.status) && status.message !== undefined) {
-        const content = {
-          ...noticeContent(notice(status.message)),
-          "m.relates_to": { "m.in_reply_to": { event_id: record.matrixEventId } },
-        };
+        const content = noticeReplyContent(notice(status.message), record.matrixEventId);
         await this.o.ghosts.sendEvent(
           this.o.ghosts.ghostId(where.noticeGhost),
           record.roomId,
