@@ -175,6 +175,8 @@ export interface MailboxStore {
 export interface ServerKeyStore {
   all(): Promise<ServerKeyRecord[]>;
   put(record: ServerKeyRecord): Promise<void>;
+  /** Insert unless a key with this id is stored already (then the stored one stays). */
+  add(record: ServerKeyRecord): Promise<void>;
   delete(keyId: string): Promise<void>;
 }
 
@@ -216,6 +218,32 @@ export interface FeedStore {
   delete(author: string, postId: string): Promise<boolean>;
 }
 
+/** A login challenge handed to a device (auth.ts); single use. */
+export interface ChallengeRecord {
+  challenge: string;
+  address: string;
+  device: string;
+  expiresAt: number;
+}
+
+export interface ChallengeStore {
+  put(record: ChallengeRecord): Promise<void>;
+  /** Take the challenge out, whatever its state; returns it only if it was there and not expired at `now`. Atomic: one caller gets it. */
+  consume(challenge: string, now: number): Promise<ChallengeRecord | undefined>;
+  /** Challenges stored (live or expired, until expire() runs). */
+  count(): Promise<number>;
+  /** Delete challenges that expired before `now`; returns how many. */
+  expire(now: number): Promise<number>;
+}
+
+/** Fixed-window counters shared by the server processes of one domain (rate limits). */
+export interface RateCountStore {
+  /** Count one hit for `key` in the window starting at `windowStart`; resolves with the key's count including it. */
+  hit(key: string, windowStart: number): Promise<number>;
+  /** Delete the counters of windows that started before `before`. */
+  expire(before: number): Promise<number>;
+}
+
 export interface PeopleStore {
   readonly accounts: AccountStore;
   readonly mailbox: MailboxStore;
@@ -224,6 +252,8 @@ export interface PeopleStore {
   readonly invites: InviteStore;
   readonly blobs: BlobStore;
   readonly feed: FeedStore;
+  readonly challenges: ChallengeStore;
+  readonly rateCounts: RateCountStore;
   /**
    * Makes every write so far durable against power loss (an fsync), for a store opened with
    * `deferredSync`; with every commit fsynced already (the default, PostgreSQL) it does nothing.

@@ -28,8 +28,13 @@ export function challengeBytes(domain: string, address: string, device: string, 
   return Buffer.from(`${domain}\n${address}\n${device}\n${challenge}`, "utf8");
 }
 
+/** Expired challenges are deleted (and the open ones counted) at most this often, by whichever process issues one. */
+const PRUNE_INTERVAL_MS = 10_000;
+
 export class AuthService {
-  private challenges = new Map<string, { address: string; device: string; expires: number }>();
+  private lastPrune = 0;
+  /** Open challenges as of the last prune, plus those issued here since (a bound, not a count). */
+  private open = 0;
 
   constructor(
     private readonly domain: string,
@@ -37,17 +42,23 @@ export class AuthService {
     private readonly tokenLifetimeMs: number,
   ) {}
 
-  issueChallenge(
+  // Challenges live in the store, so a device may ask one process of the domain for a challenge
+  // and present it to another (behind a load balancer); consume() lets exactly one use it.
+  async issueChallenge(
     address: PeopleAddress,
     device: DeviceId,
     now: number,
-  ): { challenge: string; expires_at: number } {
-    if (this.challenges.size >= MAX_OPEN_CHALLENGES) this.prune(now);
-    if (this.challenges.size >= MAX_OPEN_CHALLENGES)
-      throw new PeopleError("PEOPLE_RATE_LIMITED", "too many challenges");
+  ): Promise<{ challenge: string; expires_at: number }> {
+    if (now - this.lastPrune >= PRUNE_INTERVAL_MS || this.open >= MAX_OPEN_CHALLENGES) {
+      this.lastPrune = now;
+      await this.store.challenges.expire(now);
+      this.open = await this.store.challenges.count();
+    }
+    if (this.open >= MAX_OPEN_CHALLENGES) throw new PeopleError("PEOPLE_RATE_LIMITED", "too many challenges");
     const challenge = randomBytes(32).toString("base64url");
     const expires = now + CHALLENGE_TTL_MS;
-    this.challenges.set(challenge, { address, device, expires });
+    await this.store.challenges.put({ challenge, address, device, expiresAt: expires });
+    this.open++;
     return { challenge, expires_at: expires };
   }
 
@@ -55,10 +66,9 @@ export class AuthService {
     o: { address: PeopleAddress; device: DeviceId; challenge: string; signature: string },
     now: number,
   ): Promise<{ token: string; expires_at: number }> {
-    const open = this.challenges.get(o.challenge);
     // Single use, whatever the outcome.
-    this.challenges.delete(o.challenge);
-    if (!open || open.expires < now || open.address !== o.address || open.device !== o.device) {
+    const open = await this.store.challenges.consume(o.challenge, now);
+    if (!open || open.address !== o.address || open.device !== o.device) {
       throw new PeopleError("PEOPLE_UNAUTHORIZED", "unknown or expired challenge");
     }
     const record = await this.store.accounts.device(o.address, o.device);
@@ -96,9 +106,5 @@ export class AuthService {
       ctx.state.device = await this.authenticate(ctx.get("authorization") || undefined, Date.now());
       await next();
     };
-  }
-
-  private prune(now: number): void {
-    for (const [c, v] of this.challenges) if (v.expires < now) this.challenges.delete(c);
   }
 }

@@ -9,6 +9,7 @@ import type { PeopleStore, StoredEnvelope } from "../../store/types.js";
 import type { KeyService } from "./key-service.js";
 import type { ServerMetrics } from "./metrics.js";
 import { RateLimiter } from "./rate-limit.js";
+import type { Limiter } from "./shared-rate-limit.js";
 
 /** Told about each stored envelope, after the write is durable (the live WebSocket hub). */
 export interface EnvelopeListener {
@@ -18,11 +19,13 @@ export interface EnvelopeListener {
 export interface IngestLimits {
   perMinutePerIp: number;
   perMinutePerRecipient: number;
+  /** Limiters shared by the processes of a domain (SharedRateLimiter); default: counted in this process. */
+  shared?: { byIp: Limiter; byRecipient: Limiter };
 }
 
 export class IngestService {
-  private readonly byIp: RateLimiter;
-  private readonly byRecipient: RateLimiter;
+  private readonly byIp: Limiter;
+  private readonly byRecipient: Limiter;
   private readonly listeners: EnvelopeListener[] = [];
 
   constructor(
@@ -32,8 +35,8 @@ export class IngestService {
     private readonly metrics: ServerMetrics,
     limits: IngestLimits,
   ) {
-    this.byIp = new RateLimiter(limits.perMinutePerIp);
-    this.byRecipient = new RateLimiter(limits.perMinutePerRecipient);
+    this.byIp = limits.shared?.byIp ?? new RateLimiter(limits.perMinutePerIp);
+    this.byRecipient = limits.shared?.byRecipient ?? new RateLimiter(limits.perMinutePerRecipient);
   }
 
   onStored(listener: EnvelopeListener): void {
@@ -62,6 +65,20 @@ export class IngestService {
     return devices;
   }
 
+  /**
+   * Open the outer layer; a key id this process does not know may be one that another process
+   * of the domain made since (key rotation): read the keys again once, then decide.
+   */
+  private async open(outer: Buffer, now: number): Promise<ReturnType<typeof openOuter>> {
+    try {
+      return openOuter(outer, (id) => this.keys.envelopeKey(id), now);
+    } catch (err) {
+      if (!(err instanceof PeopleError && err.code === "PEOPLE_UNKNOWN_KEY")) throw err;
+      if (!(await this.keys.reload(now))) throw err;
+      return openOuter(outer, (id) => this.keys.envelopeKey(id), now);
+    }
+  }
+
   async ingest(
     outer: Buffer,
     sourceIp: string,
@@ -69,12 +86,12 @@ export class IngestService {
   ): Promise<{ status: "stored" | "duplicate"; envelopeId: string }> {
     const started = process.hrtime.bigint();
     try {
-      this.byIp.hit(sourceIp, now);
-      const opened = openOuter(outer, (id) => this.keys.envelopeKey(id), now);
+      await this.byIp.hit(sourceIp, now);
+      const opened = await this.open(outer, now);
       if (addressDomain(opened.recipient) !== this.domain) {
         throw new PeopleError("PEOPLE_WRONG_RECIPIENT", "recipient is not on this server");
       }
-      this.byRecipient.hit(opened.recipient, now);
+      await this.byRecipient.hit(opened.recipient, now);
       const keyIds = parseInnerFrame(opened.inner).wraps.map((w) => w.keyId.toString("hex"));
       const devices = await this.devicesFor(opened.recipient, keyIds, now);
       if (devices.length === 0) {

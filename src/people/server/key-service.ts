@@ -5,7 +5,7 @@ import { b64u, fromB64u } from "../protocol/bytes.js";
 import { MAX_CLOCK_SKEW_MS, MAX_TTL_MS } from "../protocol/envelope.js";
 import { Ed25519KeyPair, X25519KeyPair } from "../protocol/keys.js";
 import { ServerIdentity, verifyEnvelopeKey, type EnvelopePrivateKey } from "../protocol/server-keys.js";
-import type { ServerKeyStore } from "../../store/types.js";
+import type { ServerKeyRecord, ServerKeyStore } from "../../store/types.js";
 
 export interface ServerDescriptor {
   v: 1;
@@ -15,8 +15,12 @@ export interface ServerDescriptor {
   software: { name: string; version: string };
 }
 
+/** Another process's new key is looked for at most this often (unknown key ids cost one read each). */
+const RELOAD_INTERVAL_MS = 1_000;
+
 export class KeyService {
   private envelopeKeys: EnvelopePrivateKey[] = [];
+  private lastReload = 0;
 
   private constructor(
     readonly identity: ServerIdentity,
@@ -32,7 +36,7 @@ export class KeyService {
     now: number;
     version: string;
   }): Promise<KeyService> {
-    const records = await o.store.all();
+    let records = await o.store.all();
     let identityRecord = records.find((r) => r.kind === "identity");
     if (!identityRecord) {
       const key = Ed25519KeyPair.generate();
@@ -44,27 +48,59 @@ export class KeyService {
         notBefore: o.now,
         notAfter: Number.MAX_SAFE_INTEGER,
       };
-      await o.store.put(identityRecord);
+      // Another process of the domain may make one at the same moment: the first stored wins.
+      await o.store.add(identityRecord);
+      records = await o.store.all();
+      identityRecord = records.find((r) => r.kind === "identity");
+      if (!identityRecord) throw new Error("server identity key vanished");
     }
     const identity = new ServerIdentity(
       o.domain,
       Ed25519KeyPair.fromSeed(secretBytes(identityRecord.secret)),
     );
     const service = new KeyService(identity, o.store, o.rotationMs, o.version);
-    for (const r of records.filter((x) => x.kind === "envelope")) {
-      const cert = verifyEnvelopeKey(
-        JSON.parse(r.certJson ?? "null"),
-        identity.identityKey.publicKey,
-        o.domain,
-      );
-      service.envelopeKeys.push({ key: X25519KeyPair.fromSecret(secretBytes(r.secret)), cert });
-    }
+    service.adopt(records);
     await service.rotateIfDue(o.now);
     return service;
   }
 
+  /** Take the envelope keys as stored (made or dropped by any process of the domain). */
+  private adopt(records: readonly ServerKeyRecord[]): void {
+    const known = new Map(this.envelopeKeys.map((k) => [k.cert.keyId.toString("hex"), k]));
+    const next: EnvelopePrivateKey[] = [];
+    for (const r of records.filter((x) => x.kind === "envelope")) {
+      const have = known.get(r.keyId);
+      if (have) {
+        next.push(have);
+        known.delete(r.keyId);
+        continue;
+      }
+      const cert = verifyEnvelopeKey(
+        JSON.parse(r.certJson ?? "null"),
+        this.identity.identityKey.publicKey,
+        this.identity.domain,
+      );
+      next.push({ key: X25519KeyPair.fromSecret(secretBytes(r.secret)), cert });
+    }
+    for (const gone of known.values()) gone.key.erase();
+    this.envelopeKeys = next;
+  }
+
+  /**
+   * Read the stored keys again (another process may have rotated); at most once a second.
+   * True when it did read.
+   */
+  async reload(now: number): Promise<boolean> {
+    if (now - this.lastReload < RELOAD_INTERVAL_MS) return false;
+    this.lastReload = now;
+    this.adopt(await this.store.all());
+    return true;
+  }
+
   /** Make a new envelope key when the newest is older than the rotation period; drop keys nothing can use. */
   async rotateIfDue(now: number): Promise<boolean> {
+    // What the other processes of the domain did since: rotate only if none of them has.
+    this.adopt(await this.store.all());
     const keepUntil = (k: EnvelopePrivateKey) => k.cert.notAfter + MAX_TTL_MS + MAX_CLOCK_SKEW_MS;
     for (const old of this.envelopeKeys.filter((k) => keepUntil(k) <= now)) {
       await this.store.delete(old.cert.keyId.toString("hex"));

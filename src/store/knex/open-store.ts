@@ -7,10 +7,12 @@ import type { PeopleStore, StoreConfig } from "../types.js";
 import { postgresKnexConfig, sqliteKnexConfig } from "./knex-config.js";
 import { KnexAccountStore } from "./account-store.js";
 import { KnexBlobStore } from "./blob-store.js";
+import { KnexChallengeStore } from "./challenge-store.js";
 import { KnexFeedStore } from "./feed-store.js";
 import { KnexInviteStore } from "./invite-store.js";
 import { KnexMailboxStore } from "./mailbox-store.js";
 import { migrationSource } from "./migrations/index.js";
+import { KnexRateCountStore } from "./rate-count-store.js";
 import { KnexServerKeyStore } from "./server-key-store.js";
 import { KnexTokenStore } from "./token-store.js";
 import type { Engine } from "./sql-values.js";
@@ -33,6 +35,8 @@ class KnexPeopleStore implements PeopleStore {
   readonly invites: KnexInviteStore;
   readonly blobs: KnexBlobStore;
   readonly feed: KnexFeedStore;
+  readonly challenges: KnexChallengeStore;
+  readonly rateCounts: KnexRateCountStore;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -47,6 +51,8 @@ class KnexPeopleStore implements PeopleStore {
     this.invites = new KnexInviteStore(db);
     this.blobs = new KnexBlobStore(db);
     this.feed = new KnexFeedStore(db, engine);
+    this.challenges = new KnexChallengeStore(db);
+    this.rateCounts = new KnexRateCountStore(db);
   }
 
   async sync(): Promise<void> {
@@ -61,6 +67,7 @@ class KnexPeopleStore implements PeopleStore {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.mailbox.idle();
+      await this.rateCounts.idle();
       await this.db.destroy();
     })();
     return this.closing;

@@ -48,6 +48,20 @@ export class KnexServerKeyStore implements ServerKeyStore {
       .merge();
   }
 
+  async add(record: ServerKeyRecord): Promise<void> {
+    await this.db<ServerKeyRow>("server_keys")
+      .insert({
+        key_id: record.keyId,
+        kind: record.kind,
+        secret: record.secret,
+        cert_json: record.certJson,
+        not_before: record.notBefore,
+        not_after: record.notAfter,
+      })
+      .onConflict("key_id")
+      .ignore();
+  }
+
   async delete(keyId: string): Promise<void> {
     await this.db("server_keys").where("key_id", keyId).del();
   }

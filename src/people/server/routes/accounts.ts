@@ -102,7 +102,11 @@ export function accountRoutes(o: {
 
   r.post("/auth/challenge", async (ctx) => {
     const body = await readJson(ctx, challengeSchema, 4096);
-    ctx.body = o.auth.issueChallenge(parseAddress(body.address), parseDeviceId(body.device), Date.now());
+    ctx.body = await o.auth.issueChallenge(
+      parseAddress(body.address),
+      parseDeviceId(body.device),
+      Date.now(),
+    );
   });
 
   r.post("/auth/token", async (ctx) => {
