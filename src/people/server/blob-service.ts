@@ -28,12 +28,13 @@ export interface BlobLimits {
 export class BlobService {
   private readonly root: string;
 
+  /** `root`: the blob directory (data_dir/blobs, or storage.blobs_dir shared by the processes of a domain). */
   constructor(
-    dataDir: string,
+    root: string,
     private readonly store: PeopleStore,
     private readonly limits: BlobLimits,
   ) {
-    this.root = join(dataDir, "blobs");
+    this.root = root;
   }
 
   private pathOf(id: string): string {

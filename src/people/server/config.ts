@@ -59,6 +59,22 @@ export const serverConfigSchema = z.strictObject({
       pool_max: z.number().int().min(1).max(100).default(10),
     })
     .prefault({}),
+  /** Several processes serve this domain behind one name (a load balancer in front): README "Running a domain on several processes". */
+  cluster: z
+    .strictObject({
+      /**
+       * Needs database.engine postgres: rate limits are counted in the database and live push reaches
+       * sockets on every process (LISTEN/NOTIFY). Login challenges and keys are shared either way.
+       */
+      enabled: z.boolean().default(false),
+    })
+    .prefault({}),
+  storage: z
+    .strictObject({
+      /** Where blob bytes live (default data_dir/blobs); with cluster.enabled, one directory every process mounts. */
+      blobs_dir: z.string().optional(),
+    })
+    .prefault({}),
   registration: z
     .strictObject({
       /**

@@ -60,5 +60,6 @@ export async function catchUp(
     after = e.seq;
     out.pushEnvelope(c, envelopeFrame(e));
   }
+  c.sentSeq = after;
   out.send(c, JSON.stringify({ type: "caught_up", seq: after }));
 }

@@ -26,6 +26,11 @@ export class Conn {
   /** The buffer overflowed: catch-up must read the mailbox again before going live. */
   overflowed = false;
   authTimer: NodeJS.Timeout | undefined = undefined;
+  /** The highest seq sent on this socket (read by live-pull.ts). */
+  sentSeq = 0;
+  /** A mailbox read for live-pull.ts is running; `repull`: another hint came meanwhile. */
+  pulling = false;
+  repull = false;
   /** Relay frames to other servers, one queue per target device; null until the first. */
   queues: Map<string, ForwardQueue> | null = null;
   /** Frames in `queues`. */

@@ -95,6 +95,7 @@ import { catchUp, holdDuringCatchUp } from "./live-catch-up.js";
 import { Conn, ConnIndex, isOpen, State } from "./live-conn.js";
 import { clientFrame, envelopeFrame, errorFrame, type ClientFrame } from "./live-frames.js";
 import { heartbeat, LiveOutput, logErr } from "./live-output.js";
+import { LivePuller } from "./live-pull.js";
 import { LiveRelay } from "./live-relay.js";
 import { ignoreSocketError, pathOf, rejectUpgrade } from "./live-upgrade.js";
 import type { Logger } from "./logger.js";
@@ -141,6 +142,7 @@ export class LiveHub implements EnvelopeListener {
   private readonly conns = new ConnIndex();
   private readonly out: LiveOutput;
   private readonly relay: LiveRelay;
+  private puller: LivePuller | undefined; // several processes share the mailbox: pullFromMailbox()
   /** Upgrade requests whose Authorization header is being checked. */
   private upgrading = 0;
   private closing = false;
@@ -186,6 +188,7 @@ export class LiveHub implements EnvelopeListener {
 
   /** Push a stored envelope to every open socket of the devices it is for: O(devices). */
   envelopeStored(address: string, devices: readonly string[], envelope: StoredEnvelope): void {
+    if (this.puller) return this.puller.hint(address, devices);
     try {
       let frame: Buffer | undefined;
       for (const device of devices) {
@@ -199,6 +202,12 @@ export class LiveHub implements EnvelopeListener {
       // The envelope is stored: a failed push must never fail the ingest.
       this.log.warn(logErr(err), "live: push failed");
     }
+  }
+
+  /** Several processes share the mailbox: from now on pushes re-read it on hints (live-pull.ts). */
+  pullFromMailbox(): LivePuller {
+    const { conns, all, out } = this;
+    return (this.puller ??= new LivePuller({ conns, all, mailbox: this.store.mailbox, out }));
   }
 
   /**

@@ -1,5 +1,6 @@
 // startPeopleServer(config): the People server of one domain, as a handle with
 // stop(), so the CLI, the bridge and the tests all start the same thing.
+import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -9,7 +10,8 @@ import type { PeopleStore } from "../../store/types.js";
 import { AccountService } from "./account-service.js";
 import { AuthService } from "./auth.js";
 import { BlobService } from "./blob-service.js";
-import { ConfigError, storeConfig, type ServerConfig } from "./config.js";
+import { ClusterListener } from "./cluster-notify.js";
+import { ConfigError, dataPath, storeConfig, type ServerConfig } from "./config.js";
 import { configuredOnion, publishOnion } from "./onion.js";
 import { clientErrorResponse, errorMiddleware } from "./http.js";
 import { IngestService } from "./ingest-service.js";
@@ -25,6 +27,7 @@ import { publicRoutes } from "./routes/public.js";
 import { turnRoutes } from "./routes/turn.js";
 import { relayRoutes } from "./routes/relay.js";
 import { RelayService } from "./relay-service.js";
+import { SharedRateLimiter } from "./shared-rate-limit.js";
 import { loadTls } from "./tls.js";
 
 export const SOFTWARE_VERSION = "0.1.0";
@@ -68,8 +71,19 @@ export async function startPeopleServer(
   options: StartOptions = {},
 ): Promise<PeopleServerHandle> {
   const log = options.logger ?? createLogger(config.log.level);
+  const cluster = config.cluster.enabled;
+  if (cluster && (config.database.engine !== "postgres" || options.store !== undefined)) {
+    throw new ConfigError("cluster.enabled", "a domain on several processes needs database.engine: postgres");
+  }
   mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
-  const store = options.store ?? (await openStore(storeConfig(config), { deferredSync: true }));
+  // This process's id in the mail hints it sends its siblings (cluster-notify.ts).
+  const origin = randomBytes(8).toString("hex");
+  const store =
+    options.store ??
+    (await openStore(storeConfig(config), {
+      deferredSync: true,
+      ...(cluster ? { notifyOrigin: origin } : {}),
+    }));
   const ownsStore = options.store === undefined;
   try {
     const metrics = new ServerMetrics(options.defaultMetrics ?? false);
@@ -83,12 +97,23 @@ export async function startPeopleServer(
     await store.sync(); // keys made at the first start are served at once: on disk first
     const accounts = new AccountService(config.domain, store, config.limits.mailbox_quota_bytes);
     const auth = new AuthService(config.domain, store, config.keys.token_lifetime);
+    const { ingest_per_minute_per_ip: perIp, ingest_per_minute_per_recipient: perRecipient } = config.limits;
+    const shared = cluster
+      ? {
+          byIp: new SharedRateLimiter(store.rateCounts, "ip", perIp),
+          byRecipient: new SharedRateLimiter(store.rateCounts, "rcpt", perRecipient),
+        }
+      : undefined;
     const ingest = new IngestService(config.domain, store, keys, metrics, {
-      perMinutePerIp: config.limits.ingest_per_minute_per_ip,
-      perMinutePerRecipient: config.limits.ingest_per_minute_per_recipient,
+      perMinutePerIp: perIp,
+      perMinutePerRecipient: perRecipient,
+      ...(shared ? { shared } : {}),
     });
     accounts.onDevicesChanged((address) => ingest.devicesChanged(address));
-    const blobs = new BlobService(config.data_dir, store, {
+    const blobsDir = config.storage.blobs_dir
+      ? dataPath(config, config.storage.blobs_dir)
+      : dataPath(config, "blobs");
+    const blobs = new BlobService(blobsDir, store, {
       maxBytes: config.limits.max_blob_bytes,
       quotaBytes: config.limits.blob_quota_bytes,
       lifetimeMs: config.keys.blob_lifetime,
@@ -183,6 +208,18 @@ export async function startPeopleServer(
 
     live.attach(server);
     ingest.onStored(live);
+    let listener: ClusterListener | undefined;
+    if (cluster) {
+      const puller = live.pullFromMailbox();
+      listener = new ClusterListener({
+        connection: config.database.connection,
+        origin,
+        log,
+        onHint: (address, devices) => puller.hint(address, devices),
+        onResync: () => puller.hintAll(),
+      });
+      await listener.start();
+    }
 
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -207,6 +244,8 @@ export async function startPeopleServer(
       await store.sync();
       const expired = await store.mailbox.expire(now);
       await store.tokens.expire(now);
+      await store.challenges.expire(now);
+      await shared?.byIp.expire(now);
       const collected = await blobs.collect(now);
       if (expired + collected > 0) log.info({ expired, collected }, "housekeeping");
     };
@@ -238,6 +277,7 @@ export async function startPeopleServer(
         stopped ??= (async () => {
           clearInterval(timer);
           unpublish();
+          await listener?.close();
           await live.close();
           relay.close();
           await new Promise<void>((resolve) => {

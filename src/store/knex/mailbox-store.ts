@@ -5,6 +5,7 @@
 
 import type { Knex } from "knex";
 import type { IngestResult, IngestRow, MailboxStore, StoredEnvelope } from "../types.js";
+import { formatMailHint, MAIL_HINT_CHANNEL } from "../mail-hint.js";
 import { GroupCommit, type ItemOutcome } from "./group-commit.js";
 import { chunks, lockCursorWriters, LOCK_INGEST, num, unique, type Engine } from "./sql-values.js";
 
@@ -48,6 +49,8 @@ export class KnexMailboxStore implements MailboxStore {
   constructor(
     private readonly db: Knex,
     private readonly engine: Engine,
+    /** PostgreSQL: NOTIFY the other processes of the domain in the storing transaction (mail-hint.ts). */
+    private readonly notifyOrigin?: string,
   ) {
     this.commits = new GroupCommit((rows) => this.writeBatch(rows));
   }
@@ -163,6 +166,16 @@ export class KnexMailboxStore implements MailboxStore {
       for (const part of chunks(deliveries)) await trx<DeliveryRow>("deliveries").insert(part);
       for (const [address, bytes] of added) {
         await trx("accounts").where("address", address).increment("mailbox_bytes", bytes);
+      }
+      if (this.notifyOrigin !== undefined && this.engine === "postgres" && stored.length > 0) {
+        // Delivered at commit, to listeners only: a rolled-back batch hints nothing.
+        const origin = this.notifyOrigin;
+        const payloads = stored.flatMap(({ row, devices }) =>
+          formatMailHint({ origin, address: row.recipient, devices }),
+        );
+        for (const part of chunks(payloads)) {
+          await trx.raw("select pg_notify(?, p) from unnest(?::text[]) as p", [MAIL_HINT_CHANNEL, part]);
+        }
       }
       return outcomes;
     });

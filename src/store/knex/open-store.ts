@@ -25,6 +25,11 @@ export interface OpenStoreOptions {
    * Without it every commit fsyncs (synchronous=FULL).
    */
   deferredSync?: boolean;
+  /**
+   * PostgreSQL, a domain on several processes: each stored envelope NOTIFYs the channel
+   * MAIL_HINT_CHANNEL with this process id (16 hex digits) and the recipient's device ids.
+   */
+  notifyOrigin?: string;
 }
 
 class KnexPeopleStore implements PeopleStore {
@@ -43,9 +48,10 @@ class KnexPeopleStore implements PeopleStore {
     private readonly db: Knex,
     engine: Engine,
     private readonly wal: WalSync | undefined,
+    notifyOrigin: string | undefined,
   ) {
     this.accounts = new KnexAccountStore(db);
-    this.mailbox = new KnexMailboxStore(db, engine);
+    this.mailbox = new KnexMailboxStore(db, engine, notifyOrigin);
     this.serverKeys = new KnexServerKeyStore(db);
     this.tokens = new KnexTokenStore(db);
     this.invites = new KnexInviteStore(db);
@@ -89,5 +95,10 @@ export async function openStore(config: StoreConfig, options: OpenStoreOptions =
     throw err;
   }
   const deferred = options.deferredSync && engine === "sqlite" && config.connection !== ":memory:";
-  return new KnexPeopleStore(db, engine, deferred ? new WalSync(config.connection) : undefined);
+  return new KnexPeopleStore(
+    db,
+    engine,
+    deferred ? new WalSync(config.connection) : undefined,
+    options.notifyOrigin,
+  );
 }
