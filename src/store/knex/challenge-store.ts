@@ -26,10 +26,13 @@ export class KnexChallengeStore implements ChallengeStore {
 
   async consume(challenge: string, now: number): Promise<ChallengeRecord | undefined> {
     // Deleted whatever the outcome (single use); only a live one is returned.
-    const rows = (await this.db<ChallengeRow>("auth_challenges")
-      .where("challenge", challenge)
-      .del()
-      .returning(["challenge", "address", "device", "expires_at"])) as ChallengeRow[];
+    // Raw: knex's delete().returning() returns only a count on SQLite. The result is the rows
+    // (better-sqlite3) or { rows } (pg).
+    const result = (await this.db.raw(
+      "delete from auth_challenges where challenge = ? returning challenge, address, device, expires_at",
+      [challenge],
+    )) as ChallengeRow[] | { rows: ChallengeRow[] };
+    const rows = Array.isArray(result) ? result : result.rows;
     const row = rows[0];
     if (!row || num(row.expires_at) < now) return undefined;
     return {
