@@ -191,15 +191,20 @@ describe("a People domain on several processes (PostgreSQL, HAProxy)", function 
   });
 
   it("loses nothing acknowledged when a process is SIGKILLed mid-stream, and delivers each once", async () => {
-    // Six recipients keep each well under its rate limit (retries count too).
-    const recipients = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => registerAccount(at(a), `kill${i}`)));
+    // Eight recipients keep each well under its rate limit (retries count too).
+    const recipients = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => registerAccount(at(a), `kill${i}`)),
+    );
     const devices = await Promise.all(recipients.map((r) => live(a, r)));
     /** Envelope id → index of its recipient, for every envelope a process answered 200. */
     const acknowledged = new Map<string, number>();
     let stop = false;
     let sent = 0;
+    /** Set while B is being restarted: the writers wait, so the count stays within the rate limit. */
+    const gate: { paused?: Promise<void> } = {};
     const writer = async () => {
       while (!stop) {
+        await gate.paused;
         const to = sent++ % recipients.length;
         const copy = sealTo(recipients[to]!);
         // Retry the same bytes through the balancer until a process says it has them.
@@ -225,7 +230,10 @@ describe("a People domain on several processes (PostgreSQL, HAProxy)", function 
     await acked(30);
     await b.kill("SIGKILL");
     await acked(60);
+    let resume = () => {};
+    gate.paused = new Promise<void>((r) => (resume = r));
     await b.start(cluster.http);
+    resume();
     await acked(100);
     stop = true;
     await Promise.all(writers);
