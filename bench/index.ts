@@ -5,6 +5,7 @@ import { runCallsBench } from "./calls.js";
 import { runCryptoBench } from "./crypto.js";
 import { runFeedsBench } from "./feeds.js";
 import { runServerBench } from "./server.js";
+import { runServerMultiprocBench } from "./server-multiproc.js";
 import { runTorBench } from "./tor.js";
 
 const parts = process.argv.slice(2);
@@ -13,6 +14,7 @@ const want = (name: string) => parts.length === 0 || parts.includes(name);
 async function main(): Promise<void> {
   if (want("crypto")) runCryptoBench();
   if (want("server")) await runServerBench();
+  if (want("server") || parts.includes("server-multiproc")) await runServerMultiprocBench();
   if (want("bridge")) await runBridgeBench();
   if (want("e2be")) await runBridgeE2beBench();
   if (want("tor")) await runTorBench();
