@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
+import knex from "knex";
 import WebSocket from "ws";
 import { challengeBytes } from "../../src/people/server/auth.js";
 import { signBytes } from "../../src/people/protocol/signing.js";
@@ -64,6 +65,7 @@ describe("a People domain on several processes (PostgreSQL, HAProxy)", function 
   let a: ServerProcess;
   let b: ServerProcess;
   let key: ServerEnvelopeKey;
+  let database: string;
   const sockets: WebSocket[] = [];
   const jane = makeAccount("jane@elsewhere.test", Date.now(), { devices: 1 });
 
@@ -86,7 +88,7 @@ describe("a People domain on several processes (PostgreSQL, HAProxy)", function 
 
   before(async function () {
     this.timeout(600_000);
-    const database = await (await testPostgres()).createDatabase("multiproc");
+    database = await (await testPostgres()).createDatabase("multiproc");
     cluster = await startServerCluster({
       domain: DOMAIN,
       processes: 2,
@@ -123,6 +125,42 @@ describe("a People domain on several processes (PostgreSQL, HAProxy)", function 
       await device.until(() => device.received.includes(copy.envelopeId));
     }
     assert.equal(device.received.length, 5);
+  });
+
+  it("still pushes across processes when the listening connections are cut: the mailbox is re-read", async () => {
+    const kim = await registerAccount(at(a), "kim");
+    const device = await live(a, kim);
+    const db = knex({ client: "pg", connection: database, pool: { min: 0, max: 1 } });
+    const cut = new Set<number>();
+    /** The LISTEN connections not cut yet (a cut one may linger in pg_stat_activity a moment). */
+    const listening = async () => {
+      const r = (await db.raw(
+        "select pid from pg_stat_activity where datname = current_database() and query ilike 'LISTEN%'",
+      )) as { rows: { pid: number }[] };
+      return r.rows.map((x) => x.pid).filter((pid) => !cut.has(pid));
+    };
+    try {
+      for (let i = 0; i < 3; i++) {
+        // Wait until both processes listen (again), then cut both connections.
+        let pids = await listening();
+        while (pids.length < 2) {
+          await sleep(50);
+          pids = await listening();
+        }
+        assert.equal(pids.length, 2, "one listening connection per process");
+        for (const pid of pids) {
+          cut.add(pid);
+          await db.raw("select pg_terminate_backend(?)", [pid]);
+        }
+        // Mail stored now may find nobody listening; the device must get it all the same.
+        const copy = sealTo(kim);
+        assert.equal((await postEnvelope(at(b), copy.outer)).status, 200);
+        await device.until(() => device.received.includes(copy.envelopeId));
+      }
+      assert.equal(device.received.length, 3);
+    } finally {
+      await db.destroy();
+    }
   });
 
   it("accepts a token issued by one process on the other, and a challenge from A once only on B", async () => {

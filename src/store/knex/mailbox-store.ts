@@ -7,7 +7,15 @@ import type { Knex } from "knex";
 import type { IngestResult, IngestRow, MailboxStore, StoredEnvelope } from "../types.js";
 import { formatMailHint, MAIL_HINT_CHANNEL } from "../mail-hint.js";
 import { GroupCommit, type ItemOutcome } from "./group-commit.js";
-import { chunks, lockCursorWriters, LOCK_INGEST, num, unique, type Engine } from "./sql-values.js";
+import {
+  chunks,
+  lockCursorWriters,
+  LOCK_EXPIRE,
+  LOCK_INGEST,
+  num,
+  unique,
+  type Engine,
+} from "./sql-values.js";
 
 type Int = number | string;
 
@@ -229,6 +237,12 @@ export class KnexMailboxStore implements MailboxStore {
 
   expire(now: number): Promise<number> {
     return this.db.transaction(async (trx) => {
+      if (this.engine === "postgres") {
+        // One expiry at a time across the processes of a domain, and the rows locked in seq order
+        // as ack locks them, so an envelope acked meanwhile is not subtracted from the quota twice.
+        await lockCursorWriters(trx, this.engine, LOCK_EXPIRE);
+        await trx("envelopes").where("expires_at", "<=", now).orderBy("seq", "asc").select("seq").forUpdate();
+      }
       const freed = (await trx("envelopes")
         .where("expires_at", "<=", now)
         .groupBy("recipient")

@@ -46,6 +46,8 @@ export type Engine = "sqlite" | "postgres";
 export const LOCK_NAMESPACE = 0x50504c45; // "PPLE"
 export const LOCK_INGEST = 1;
 export const LOCK_POSTS = 2;
+/** Mailbox expiry: two server processes expiring at once would each subtract the same bytes. */
+export const LOCK_EXPIRE = 3;
 
 /** Serialize cursor-issuing writers (no-op on SQLite, which has one writer and a pool of one). */
 export async function lockCursorWriters(trx: Knex.Transaction, engine: Engine, key: number): Promise<void> {
