@@ -4,6 +4,7 @@
 // acknowledged; tokens and login challenges work across processes (a
 // challenge once only); rate limits count across processes.
 import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import knex from "knex";
@@ -213,6 +214,26 @@ describe("a People domain on several processes (PostgreSQL, HAProxy)", function 
     assert.equal((await postEnvelope(at(b), copy.outer)).status, 200);
     await onA.until(() => onA.received.includes(copy.envelopeId));
     await viaLb.until(() => viaLb.received.includes(copy.envelopeId));
+  });
+
+  it("serves a blob uploaded through one process from the other (storage.blobs_dir)", async () => {
+    const bo = await registerAccount(at(a), "bo");
+    const token = await login(at(a), bo.devices[0]!);
+    const bytes = randomBytes(200_000);
+    const id = createHash("sha256").update(bytes).digest("base64url");
+    const put = await cluster.http.send("PUT", `${a.url}/_people/v1/blobs/${id}`, {
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/octet-stream" },
+      body: bytes,
+    });
+    assert.equal(put.status, 201);
+    const got = await cluster.http.send("GET", `${b.url}/_people/v1/blobs/${id}`);
+    assert.equal(got.status, 200);
+    assert.ok(got.body.equals(bytes));
+    const again = await cluster.http.send("PUT", `${b.url}/_people/v1/blobs/${id}`, {
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/octet-stream" },
+      body: bytes,
+    });
+    assert.equal(again.status, 200, "the other process knows it exists");
   });
 
   it("counts a recipient's rate limit across both processes", async () => {
