@@ -47,6 +47,8 @@ export interface PeopleAccountsOptions {
   log: Logger;
   /** The largest attachment the accounts upload or download (people.limits.max_blob_bytes). */
   maxAttachmentBytes?: number;
+  /** How the accounts' live connections reach the embedded server (in-process: no socket per account). */
+  liveTransport?: ClientOptions["liveTransport"];
   /** Client tuning (tests: faster reconnects and retries). */
   client?: Pick<ClientOptions, "reconnect" | "backoff" | "autoRotate" | "deliveryRetry">;
   /** Before a received envelope is acknowledged: the bridge's own writes made durable. */
@@ -197,6 +199,7 @@ export class PeopleAccounts implements PeopleSide {
       // Each conversation is a portal: several are brought into Matrix at once, each in its order.
       deliveryRetry: { concurrency: PORTALS_AT_ONCE, ...this.o.client?.deliveryRetry },
       ...(this.o.beforeAck ? { beforeAck: this.o.beforeAck } : {}),
+      ...(this.o.liveTransport ? { liveTransport: this.o.liveTransport } : {}),
     };
     try {
       return await PeopleClient.open(options);

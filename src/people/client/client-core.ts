@@ -10,6 +10,7 @@ import { Directory } from "./directory.js";
 import { Discovery, type SrvLookup } from "../net/discovery.js";
 import { ClientEvents } from "./events.js";
 import type { ReconnectOptions } from "./live-socket.js";
+import type { LiveTransport } from "./live-transport.js";
 import type { ClientStore } from "./local-store.js";
 import { openSqliteClientStore } from "./local-store-sqlite.js";
 import { Outbox, type BackoffOptions } from "./outbox.js";
@@ -36,6 +37,8 @@ export interface ClientOptions {
   kdf?: KdfParams;
   backoff?: BackoffOptions;
   reconnect?: ReconnectOptions;
+  /** How the live connection reaches the account's server (default a WebSocket; live-transport.ts). */
+  liveTransport?: LiveTransport;
   /** Retries of a received message whose listeners failed (set aside, retried alone; delivery-queue.ts). */
   deliveryRetry?: DeliveryRetryOptions;
   /** Runs before a received envelope is acknowledged, after the listeners: their own writes made durable. */

@@ -86,13 +86,13 @@
 import type { IncomingMessage } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
-import { WebSocketServer, type RawData, type WebSocket } from "ws";
+import { WebSocketServer, type RawData } from "ws";
 import { z } from "zod";
-import { isPeopleError, type ErrorCode } from "../errors.js";
+import { isPeopleError, PeopleError, type ErrorCode } from "../errors.js";
 import type { AuthService, AuthedDevice } from "./auth.js";
 import type { EnvelopeListener } from "./ingest-service.js";
 import { catchUp, holdDuringCatchUp } from "./live-catch-up.js";
-import { Conn, ConnIndex, isOpen, State } from "./live-conn.js";
+import { Conn, ConnIndex, isOpen, State, type LiveWire } from "./live-conn.js";
 import { clientFrame, envelopeFrame, errorFrame, type ClientFrame } from "./live-frames.js";
 import { heartbeat, LiveOutput, logErr } from "./live-output.js";
 import { LiveRelay } from "./live-relay.js";
@@ -143,6 +143,8 @@ export class LiveHub implements EnvelopeListener {
   private readonly relay: LiveRelay;
   /** Upgrade requests whose Authorization header is being checked. */
   private upgrading = 0;
+  /** In-process links in `all` (the bridge's own accounts), outside max_connections. */
+  private locals = 0;
   private closing = false;
   private readonly pingTimer: NodeJS.Timeout;
 
@@ -182,6 +184,13 @@ export class LiveHub implements EnvelopeListener {
 
   connectionCount(): number {
     return this.all.size;
+  }
+
+  /** In-process attach point: a link (net/in-process-wire.ts) authed as an upgrade, served as a socket. */
+  async attachInProcess(authorization: string, wire: LiveWire): Promise<void> {
+    const who = await this.auth.authenticate(authorization, Date.now());
+    if (this.closing) throw new PeopleError("PEOPLE_UNAVAILABLE", "the server is stopping");
+    this.accept(wire, who, true);
   }
 
   /** Push a stored envelope to every open socket of the devices it is for: O(devices). */
@@ -261,7 +270,7 @@ export class LiveHub implements EnvelopeListener {
   }
 
   private full(): boolean {
-    return this.closing || this.all.size + this.upgrading >= this.maxConnections;
+    return this.closing || this.all.size - this.locals + this.upgrading >= this.maxConnections;
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, who: AuthedDevice | undefined): void {
@@ -271,9 +280,10 @@ export class LiveHub implements EnvelopeListener {
     });
   }
 
-  private accept(ws: WebSocket, who: AuthedDevice | undefined): void {
-    const c = new Conn(ws);
+  private accept(ws: LiveWire, who: AuthedDevice | undefined, local = false): void {
+    const c = new Conn(ws, local);
     this.all.add(c);
+    if (local) this.locals++;
     this.metrics.liveConnections.inc();
     ws.on("message", (data, isBinary) => this.onMessage(c, data, isBinary));
     ws.on("pong", () => {
@@ -295,6 +305,7 @@ export class LiveHub implements EnvelopeListener {
 
   private onClose(c: Conn): void {
     if (!this.all.delete(c)) return;
+    if (c.local) this.locals--;
     this.metrics.liveConnections.dec();
     if (c.authTimer) clearTimeout(c.authTimer);
     c.authTimer = undefined;
