@@ -12,12 +12,17 @@ const OPEN = 1;
 const CLOSED = 3;
 
 interface Shared {
+  /** The link's state as the server sees it: open from the start, as a socket is once upgraded. */
   state: number;
+  /** The client has seen "open": until then what the server sends waits (as in a socket's buffers). */
+  clientOpen: boolean;
   /** Frames on their way, per direction, delivered in one batch per turn. */
   toClient: Buffer[];
   toServer: Buffer[];
   scheduled: boolean;
   closeCode: number;
+  /** "close" was emitted (once, to both ends). */
+  closeSent: boolean;
 }
 
 abstract class WireEnd extends EventEmitter {
@@ -77,6 +82,16 @@ export class ClientWireEnd extends WireEnd {
     super(s);
   }
 
+  override get readyState(): number {
+    return this.s.state === OPEN && !this.s.clientOpen ? CONNECTING : this.s.state;
+  }
+
+  override send(data: string | Buffer, options?: { binary?: boolean } | (() => void), cb?: () => void): void {
+    // A client cannot send before its connection opened.
+    if (!this.s.clientOpen) throw new Error("the in-process link is not open yet");
+    super.send(data, options, cb);
+  }
+
   protected outbound(): Buffer[] {
     return this.s.toServer;
   }
@@ -86,18 +101,23 @@ export class ClientWireEnd extends WireEnd {
     deliver(this.s, this, this.server);
   }
 
-  /** The server's side is ready: the link opens. */
+  /** The server accepted the link: it opens, and what the server sent meanwhile follows. */
   open(): void {
-    if (this.s.state !== CONNECTING) return;
-    this.s.state = OPEN;
-    setImmediate(() => this.emit("open"));
+    if (this.s.clientOpen || this.s.state === CLOSED) return;
+    setImmediate(() => {
+      if (this.s.state === CLOSED) return;
+      this.s.clientOpen = true;
+      this.emit("open");
+      this.schedule();
+    });
   }
 
   /** The server refused the link before it opened (as an HTTP status on an upgrade). */
   refuse(statusCode: number): void {
-    if (this.s.state !== CONNECTING) return;
+    if (this.s.clientOpen || this.s.state === CLOSED) return;
     this.s.state = CLOSED;
     this.s.closeCode = 1006;
+    this.s.closeSent = true;
     setImmediate(() => {
       this.emit("unexpected-response", undefined, { statusCode });
       this.emit("close", 1006);
@@ -135,20 +155,31 @@ export class ServerWireEnd extends WireEnd {
 
 /** Hand over what is waiting in both directions, in order; then the close, once, to both ends. */
 function deliver(s: Shared, client: ClientWireEnd, server: ServerWireEnd): void {
-  const toServer = s.toServer.splice(0);
-  const toClient = s.toClient.splice(0);
-  for (const frame of toServer) server.emit("message", frame, false);
-  for (const frame of toClient) client.emit("message", frame, false);
-  // close() schedules exactly one flush after the state turns CLOSED (later sends are dropped).
-  if (s.state === CLOSED) {
+  // Before the client opened, what the server sent waits (open() flushes), unless the link closed.
+  if (s.clientOpen) {
+    const toServer = s.toServer.splice(0);
+    const toClient = s.toClient.splice(0);
+    for (const frame of toServer) server.emit("message", frame, false);
+    for (const frame of toClient) client.emit("message", frame, false);
+  }
+  if (s.state === CLOSED && !s.closeSent) {
+    s.closeSent = true;
     server.emit("close", s.closeCode);
     client.emit("close", s.closeCode);
   }
 }
 
-/** A new link, not yet open: the server's attach point opens or refuses it. */
+/** A new link: the server's end is usable at once; the client's opens when the attach point accepted it. */
 export function wirePair(): { client: ClientWireEnd; server: ServerWireEnd } {
-  const s: Shared = { state: CONNECTING, toClient: [], toServer: [], scheduled: false, closeCode: 1000 };
+  const s: Shared = {
+    state: OPEN,
+    clientOpen: false,
+    toClient: [],
+    toServer: [],
+    scheduled: false,
+    closeCode: 1000,
+    closeSent: false,
+  };
   const client = new ClientWireEnd(s);
   const server = new ServerWireEnd(s);
   client.server = server;
