@@ -33,6 +33,12 @@ const DERIVED_PASSPHRASE_KDF = {
   memlimit: sodium.crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_MIN,
 };
 
+/**
+ * Each account's store keeps at most this much SQLite page cache: thousands of mostly idle
+ * stores in one process, where SQLite's default (2 MB each) would grow without need.
+ */
+const STORE_CACHE_KIB = 64;
+
 /** Conversations (portals) of one account whose messages are sent into Matrix side by side. */
 const PORTALS_AT_ONCE = 8;
 
@@ -195,6 +201,7 @@ export class PeopleAccounts implements PeopleSide {
       dataDir: userDataDir(this.o.dataDir, owner),
       passphrase: this.o.secret.storePassphrase(owner),
       kdf: DERIVED_PASSPHRASE_KDF,
+      storeCacheKiB: STORE_CACHE_KIB,
       pins: this.o.network.pins,
       ca: this.o.network.ca,
       ...(this.o.network.tor ? { tor: this.o.network.tor } : {}),

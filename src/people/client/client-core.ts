@@ -35,6 +35,8 @@ export interface ClientOptions {
   /** Local source address of this device's connections (tests; multi-homed hosts). */
   localAddress?: string;
   kdf?: KdfParams;
+  /** The local store's SQLite page cache, KiB (default SQLite's 2000; the bridge, holding thousands, less). */
+  storeCacheKiB?: number;
   backoff?: BackoffOptions;
   reconnect?: ReconnectOptions;
   /** How the live connection reaches the account's server (default a WebSocket; live-transport.ts). */
@@ -78,6 +80,7 @@ export async function openCore(o: ClientOptions): Promise<Core> {
     dataDir: o.dataDir,
     key: o.passphrase !== undefined ? { passphrase: o.passphrase } : { keyFile: o.keyFile! },
     ...(o.kdf ? { kdf: o.kdf } : {}),
+    ...(o.storeCacheKiB !== undefined ? { cacheKiB: o.storeCacheKiB } : {}),
   });
   const now = o.now ?? Date.now;
   const http = new HttpsClient({
