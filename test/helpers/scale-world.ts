@@ -149,7 +149,7 @@ export class ScaleWorld {
    * Adds users until there are `total`, `width` at a time: each registered, its
    * portals created, and every ghost joined (the bridge opened the user's People account).
    */
-  async growTo(total: number, width = 8): Promise<void> {
+  async growTo(total: number, width = 24): Promise<void> {
     const fresh = Array.from({ length: total - this.users.length }, (_, i) => `s${this.users.length + i}`);
     await inBatches(fresh, width, async (localpart) => {
       const account = await this.hs.registerUser(localpart, `${localpart}-pw`);
@@ -220,7 +220,7 @@ export class ScaleWorld {
   }
 
   /** One message each way for each of `users`, `width` at a time. */
-  async exchange(users: readonly ScaleUser[], width = 16): Promise<void> {
+  async exchange(users: readonly ScaleUser[], width = 32): Promise<void> {
     await inBatches(users, width, async (user) => this.echoed(user, await this.send(user)));
   }
 
