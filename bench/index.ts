@@ -4,6 +4,7 @@ import { runBridgeE2beBench } from "./bridge-e2be.js";
 import { runCallsBench } from "./calls.js";
 import { runCryptoBench } from "./crypto.js";
 import { runFeedsBench } from "./feeds.js";
+import { runScaleBench } from "./scale.js";
 import { runServerBench } from "./server.js";
 import { runServerMultiprocBench } from "./server-multiproc.js";
 import { runTorBench } from "./tor.js";
@@ -20,6 +21,8 @@ async function main(): Promise<void> {
   if (want("tor")) await runTorBench();
   if (want("feeds")) await runFeedsBench();
   if (want("calls")) await runCallsBench();
+  // Minutes to tens of minutes: only when asked for by name (`npm run bench -- scale --users 10,200`).
+  if (parts.includes("scale")) await runScaleBench();
 }
 
 main()

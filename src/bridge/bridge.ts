@@ -16,6 +16,7 @@ import type { ClientOptions } from "../people/client/people-client.js";
 import { startPeopleServer, type PeopleServerHandle } from "../people/server/people-server.js";
 import { BridgeSecret, withBridgeRegistration } from "./accounts/bridge-secret.js";
 import { PeopleAccounts } from "./accounts/people-accounts.js";
+import { inProcessTransport } from "../people/client/live-transport.js";
 import { accountsProfileReader } from "./accounts/profile-reader.js";
 import { peopleNetwork } from "./accounts/people-network.js";
 import { CatchUp, type CatchUpLimits } from "./appservice/catch-up.js";
@@ -147,6 +148,8 @@ export async function startBridge(
       homeserverDomain: config.homeserver.domain,
       secret,
       network: peopleNetwork(config.people, people),
+      // The accounts live on the embedded server: their mail comes in-process, not over a socket each.
+      liveTransport: inProcessTransport(people.live),
       store: store.peopleAccounts,
       log: log.child({ component: "people-accounts" }),
       maxAttachmentBytes: config.people.limits.max_blob_bytes,

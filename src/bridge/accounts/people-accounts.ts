@@ -33,6 +33,12 @@ const DERIVED_PASSPHRASE_KDF = {
   memlimit: sodium.crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_MIN,
 };
 
+/**
+ * Each account's store keeps at most this much SQLite page cache: thousands of mostly idle
+ * stores in one process, where SQLite's default (2 MB each) would grow without need.
+ */
+const STORE_CACHE_KIB = 64;
+
 /** Conversations (portals) of one account whose messages are sent into Matrix side by side. */
 const PORTALS_AT_ONCE = 8;
 
@@ -47,6 +53,8 @@ export interface PeopleAccountsOptions {
   log: Logger;
   /** The largest attachment the accounts upload or download (people.limits.max_blob_bytes). */
   maxAttachmentBytes?: number;
+  /** How the accounts' live connections reach the embedded server (in-process: no socket per account). */
+  liveTransport?: ClientOptions["liveTransport"];
   /** Client tuning (tests: faster reconnects and retries). */
   client?: Pick<ClientOptions, "reconnect" | "backoff" | "autoRotate" | "deliveryRetry">;
   /** Before a received envelope is acknowledged: the bridge's own writes made durable. */
@@ -140,7 +148,9 @@ export class PeopleAccounts implements PeopleSide {
 
   /** Starts the client of every Matrix user who has an account; one failing user does not stop the others. */
   async startAll(): Promise<void> {
-    for (const record of await this.o.store.list()) {
+    const started = Date.now();
+    const records = await this.o.store.list();
+    for (const record of records) {
       if (this.closed) return;
       try {
         await this.accountFor(record.matrixUser);
@@ -148,6 +158,8 @@ export class PeopleAccounts implements PeopleSide {
         this.o.log.error({ err, user: record.matrixUser }, "could not start a Matrix user's People account");
       }
     }
+    // The scale bench times a restart by this line.
+    this.o.log.info({ accounts: records.length, ms: Date.now() - started }, "People accounts started");
   }
 
   async close(): Promise<void> {
@@ -189,6 +201,7 @@ export class PeopleAccounts implements PeopleSide {
       dataDir: userDataDir(this.o.dataDir, owner),
       passphrase: this.o.secret.storePassphrase(owner),
       kdf: DERIVED_PASSPHRASE_KDF,
+      storeCacheKiB: STORE_CACHE_KIB,
       pins: this.o.network.pins,
       ca: this.o.network.ca,
       ...(this.o.network.tor ? { tor: this.o.network.tor } : {}),
@@ -197,6 +210,7 @@ export class PeopleAccounts implements PeopleSide {
       // Each conversation is a portal: several are brought into Matrix at once, each in its order.
       deliveryRetry: { concurrency: PORTALS_AT_ONCE, ...this.o.client?.deliveryRetry },
       ...(this.o.beforeAck ? { beforeAck: this.o.beforeAck } : {}),
+      ...(this.o.liveTransport ? { liveTransport: this.o.liveTransport } : {}),
     };
     try {
       return await PeopleClient.open(options);

@@ -10,6 +10,7 @@ import { Directory } from "./directory.js";
 import { Discovery, type SrvLookup } from "../net/discovery.js";
 import { ClientEvents } from "./events.js";
 import type { ReconnectOptions } from "./live-socket.js";
+import type { LiveTransport } from "./live-transport.js";
 import type { ClientStore } from "./local-store.js";
 import { openSqliteClientStore } from "./local-store-sqlite.js";
 import { Outbox, type BackoffOptions } from "./outbox.js";
@@ -34,8 +35,12 @@ export interface ClientOptions {
   /** Local source address of this device's connections (tests; multi-homed hosts). */
   localAddress?: string;
   kdf?: KdfParams;
+  /** The local store's SQLite page cache, KiB (default SQLite's 2000; the bridge, holding thousands, less). */
+  storeCacheKiB?: number;
   backoff?: BackoffOptions;
   reconnect?: ReconnectOptions;
+  /** How the live connection reaches the account's server (default a WebSocket; live-transport.ts). */
+  liveTransport?: LiveTransport;
   /** Retries of a received message whose listeners failed (set aside, retried alone; delivery-queue.ts). */
   deliveryRetry?: DeliveryRetryOptions;
   /** Runs before a received envelope is acknowledged, after the listeners: their own writes made durable. */
@@ -75,6 +80,7 @@ export async function openCore(o: ClientOptions): Promise<Core> {
     dataDir: o.dataDir,
     key: o.passphrase !== undefined ? { passphrase: o.passphrase } : { keyFile: o.keyFile! },
     ...(o.kdf ? { kdf: o.kdf } : {}),
+    ...(o.storeCacheKiB !== undefined ? { cacheKiB: o.storeCacheKiB } : {}),
   });
   const now = o.now ?? Date.now;
   const http = new HttpsClient({

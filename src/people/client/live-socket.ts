@@ -7,17 +7,17 @@
 // so acknowledgements may come out of order. A transient failure drops the
 // connection without acknowledging, and the reconnect (with backoff) catches
 // up from that envelope on.
-import { rootCertificates } from "node:tls";
 import { WebSocket, type RawData } from "ws";
+import { webSocketTransport, type LiveChannel, type LiveTransport } from "./live-transport.js";
 import { z } from "zod";
 import type { ClientEvents } from "./events.js";
 import type { Session } from "./session.js";
 import { sleep } from "../../shared/sleep.js";
+import { secureContextFor } from "../net/tls-pool.js";
 
 const LIVE_PATH = "/_people/v1/live";
 /** The server pings every 30 s; a connection silent for longer than this is dead. */
 const SILENCE_MS = 75_000;
-const MAX_FRAME = 4 * 1024 * 1024;
 /** Envelopes taken in but not yet handled, at most: past this, taking in waits. */
 const MAX_AHEAD = 5000;
 /** On stop, how long envelopes already handled may take to be acknowledged (their fsync) before the socket closes. */
@@ -80,9 +80,9 @@ export interface ReconnectOptions {
 export class LiveSocket {
   private stopped = true;
   private loop: Promise<void> | undefined;
-  private ws: WebSocket | undefined;
+  private ws: LiveChannel | undefined;
   /** The socket, once the server said `ready`, until it closes. */
-  private readyWs: WebSocket | undefined;
+  private readyWs: LiveChannel | undefined;
   private abort = new AbortController();
   /** The open connection's envelopes taken in and not yet acknowledged. */
   private inflight: Set<Promise<void>> | undefined;
@@ -95,6 +95,8 @@ export class LiveSocket {
       /** Agent and TLS options for the socket to a host (direct, or through Tor); replaces `ca` when given. */
       wsOptions?: (host: string) => object;
       handler: LiveHandler;
+      /** How to reach the server (default: a WebSocket; in-process for a server in this process). */
+      transport?: LiveTransport;
       events: ClientEvents;
       reconnect?: ReconnectOptions;
     },
@@ -154,16 +156,12 @@ export class LiveSocket {
   private async connectOnce(onReady: () => void): Promise<void> {
     const token = await this.o.session.token();
     const url = `${(await this.o.serverUrl()).replace(/^https:/, "wss:")}${LIVE_PATH}`;
-    const ws = new WebSocket(url, {
-      headers: { authorization: `Bearer ${token}` },
-      ...(this.o.wsOptions
-        ? this.o.wsOptions(new URL(url).hostname)
-        : this.o.ca?.length
-          ? { ca: [...rootCertificates, ...this.o.ca] }
-          : {}),
-      maxPayload: MAX_FRAME,
-      perMessageDeflate: false,
-    });
+    const tls = this.o.wsOptions
+      ? this.o.wsOptions(new URL(url).hostname)
+      : this.o.ca?.length
+        ? { secureContext: secureContextFor(this.o.ca) }
+        : {};
+    const ws = (this.o.transport ?? webSocketTransport).open({ url, token, tls });
     this.ws = ws;
     if (this.stopped) ws.close(1000);
     // Frames are taken in strictly one after another; after a failure the rest are left for the next connection.
@@ -249,7 +247,7 @@ export class LiveSocket {
   }
 
   private async frame(
-    ws: WebSocket,
+    ws: LiveChannel,
     frame: Frame,
     onReady: () => void,
     c: { inflight: Set<Promise<void>>; fail: (error: unknown) => void },

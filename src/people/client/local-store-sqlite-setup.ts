@@ -57,6 +57,11 @@ export interface OpenStoreOptions {
   key: StoreKeySource;
   /** scrypt limits for a new store (an existing store keeps the ones it was made with). */
   kdf?: KdfParams;
+  /**
+   * SQLite's page cache for this store, KiB (SQLite's default: 2000). A process holding
+   * thousands of stores (the bridge) keeps it small: each is mostly idle.
+   */
+  cacheKiB?: number;
 }
 
 interface MetaKdf {

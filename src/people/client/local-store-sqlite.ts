@@ -41,8 +41,11 @@ export async function openSqliteClientStore(o: OpenStoreOptions): Promise<Client
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = NORMAL");
     db.pragma("secure_delete = ON");
+    if (o.cacheKiB !== undefined) db.pragma(`cache_size = ${-Math.max(1, Math.floor(o.cacheKiB))}`);
     db.exec(SCHEMA);
     const cipher = await unlock(db, o);
+    // Opening read the schema and meta pages: give them back (~100 KiB a store), they come again on use.
+    if (o.cacheKiB !== undefined) db.pragma("shrink_memory");
     return new SqliteClientStore(db, cipher, new WalSync(path));
   } catch (e) {
     db.close();

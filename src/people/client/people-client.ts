@@ -94,6 +94,7 @@ export class PeopleClient {
       },
       ...(core.o.ca ? { ca: core.o.ca } : {}),
       wsOptions: (host: string) => core.http.wsOptions(host),
+      ...(core.o.liveTransport ? { transport: core.o.liveTransport } : {}),
       ...(core.o.reconnect ? { reconnect: core.o.reconnect } : {}),
     });
     this.attachments = new Attachments({

@@ -1,11 +1,13 @@
 // HTTPS to People servers: keep-alive, explicit trust anchors (a development
 // certificate can be trusted without turning verification off), hard limits on
 // response size and time, and remote {"errcode"} answers turned back into
-// PeopleErrors so callers handle one error type.
-import { Agent, request } from "node:https";
+// PeopleErrors so callers handle one error type. The agent and TLS context
+// are shared process-wide (tls-pool.ts): a client costs no TLS state of its own.
+import { request, type Agent } from "node:https";
 import type { ClientRequest, IncomingHttpHeaders } from "node:http";
-import { rootCertificates } from "node:tls";
+import type { SecureContext } from "node:tls";
 import { ERROR_CODES, PeopleError, type ErrorCode } from "../errors.js";
+import { leaseAgent, secureContextFor, type AgentLease } from "./tls-pool.js";
 import { TorRoute, unreachableText, type TorOptions } from "./tor-route.js";
 
 export interface HttpsClientOptions {
@@ -33,20 +35,20 @@ export type ProgressFn = (done: number, total: number) => void;
 export const WRITE_CHUNK = 64 * 1024;
 
 export class HttpsClient {
-  private readonly agent: Agent;
+  private readonly lease: AgentLease;
   private readonly timeoutMs: number;
   private readonly maxResponseBytes: number;
-  private readonly ca: string[] | undefined;
+  /** The shared context trusting the system roots plus the extra CAs; undefined: the default one. */
+  private readonly secureContext: SecureContext | undefined;
   private readonly localAddress: string | undefined;
   readonly tor: TorRoute;
 
   constructor(o: HttpsClientOptions = {}) {
-    this.ca = o.ca && o.ca.length > 0 ? [...rootCertificates, ...o.ca] : undefined;
+    this.secureContext = secureContextFor(o.ca);
     this.localAddress = o.localAddress;
-    this.agent = new Agent({
-      keepAlive: true,
+    this.lease = leaseAgent({
       maxSockets: o.maxSockets ?? 64,
-      ca: this.ca,
+      ...(o.ca ? { ca: o.ca } : {}),
       ...(o.localAddress ? { localAddress: o.localAddress } : {}),
     });
     this.tor = new TorRoute(o.tor, o.localAddress ? { localAddress: o.localAddress } : {});
@@ -80,10 +82,10 @@ export class HttpsClient {
               agent: viaTor,
               headers: o.headers,
               timeout: Math.max(this.timeoutMs, this.tor.timeoutMs),
-              ...(this.ca ? { ca: this.ca } : {}),
+              ...(this.secureContext ? { secureContext: this.secureContext } : {}),
               ...this.tor.tlsFor(host),
             }
-          : { method, agent: this.agent, headers: o.headers, timeout: this.timeoutMs },
+          : { method, agent: this.lease.agent, headers: o.headers, timeout: this.timeoutMs },
         (res) => {
           const chunks: Buffer[] = [];
           let size = 0;
@@ -144,25 +146,18 @@ export class HttpsClient {
   /** The agent and TLS options for a WebSocket to `host` (direct, or through Tor). */
   wsOptions(host: string): {
     agent?: Agent;
-    ca?: string[];
+    secureContext?: SecureContext;
     rejectUnauthorized?: boolean;
     localAddress?: string;
   } {
     const viaTor = this.tor.agentFor(host);
-    if (viaTor)
-      return {
-        agent: viaTor as unknown as Agent,
-        ...(this.ca ? { ca: this.ca } : {}),
-        ...this.tor.tlsFor(host),
-      };
-    return {
-      ...(this.ca ? { ca: this.ca } : {}),
-      ...(this.localAddress ? { localAddress: this.localAddress } : {}),
-    };
+    const tls = this.secureContext ? { secureContext: this.secureContext } : {};
+    if (viaTor) return { agent: viaTor as unknown as Agent, ...tls, ...this.tor.tlsFor(host) };
+    return { ...tls, ...(this.localAddress ? { localAddress: this.localAddress } : {}) };
   }
 
   close(): void {
-    this.agent.destroy();
+    this.lease.release();
     this.tor.close();
   }
 }

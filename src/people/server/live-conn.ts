@@ -1,5 +1,5 @@
 // One live socket's state, and the index of authenticated sockets by device.
-import { WebSocket } from "ws";
+import { WebSocket, type RawData } from "ws";
 import type { StoredEnvelope } from "../../store/types.js";
 import type { RelayEndpoint } from "./relay-service.js";
 
@@ -11,6 +11,23 @@ export enum State {
   /** Authenticated, mailbox being sent; live pushes are buffered. */
   CatchingUp,
   Live,
+}
+
+/**
+ * What the hub uses of a device's socket: a ws WebSocket, or the server end of
+ * an in-process link (net/in-process-wire.ts), which behaves the same.
+ */
+export interface LiveWire {
+  readonly readyState: number;
+  readonly bufferedAmount: number;
+  send(data: string | Buffer, options?: { binary?: boolean }, cb?: (err?: Error) => void): void;
+  close(code?: number, reason?: string): void;
+  terminate(): void;
+  ping(): void;
+  on(event: "message", listener: (data: RawData, isBinary: boolean) => void): unknown;
+  on(event: "pong", listener: () => void): unknown;
+  on(event: "error", listener: (err: Error) => void): unknown;
+  once(event: "close", listener: () => void): unknown;
 }
 
 /** Per-socket state, kept small: the bench measures memory per idle device. */
@@ -40,7 +57,11 @@ export class Conn {
   /** The last pong still waiting for forwards; later pongs go after it. */
   pongTail: Promise<void> | null = null;
 
-  constructor(readonly ws: WebSocket) {}
+  constructor(
+    readonly ws: LiveWire,
+    /** An in-process link: not counted against max_connections. */
+    readonly local = false,
+  ) {}
 
   get key(): string {
     return deviceKey(this.address, this.device);

@@ -2,83 +2,8 @@
 // mail is caught up from the mailbox on connect, and realtime frames are
 // relayed between devices, of this server or (through RelayService) of another.
 //
-// ## Live connection: `GET /_people/v1/live` (WebSocket over HTTPS)
-//
-// All frames are JSON text frames. A frame larger than 128 KiB closes the
-// socket with 1009; binary frames are malformed.
-//
-// ### Authentication
-//
-// Preferred: `Authorization: Bearer <token>` on the upgrade request (the token
-// from `/_people/v1/auth/token`). A missing-or-bad token in that header is
-// answered `401` with `{"errcode":"PEOPLE_UNAUTHORIZED","error":...}` and the
-// connection is not upgraded.
-//
-// For clients that cannot set headers (browsers): upgrade without the header
-// and send `{"type":"auth","token":"<token>"}` as the first frame within 10 s.
-// A bad token, a timeout, or any other frame first closes the socket with code
-// 4401. Wait for `ready` before sending anything else: frames sent while the
-// token is being checked are answered with error PEOPLE_UNAUTHORIZED.
-//
-// More connections than the server allows: `503` with errcode
-// PEOPLE_UNAVAILABLE, before upgrading. Any other path: `404`.
-//
-// ### Server → client
-//
-//   {"type":"ready","address":"alice@example.org","device":"<device id>"}
-//       First frame after authentication.
-//   {"type":"envelope","seq":n,"id":"<envelope id>","expires_at":ms,"data":"<base64url inner envelope>"}
-//       One envelope for this device. After `ready` the server sends every
-//       envelope still pending for the device, oldest first, then
-//       `caught_up`; after that each new envelope is pushed as soon as it is
-//       stored. Every envelope is sent once per connection, in ascending
-//       `seq`. An envelope stays in the mailbox until acknowledged, so a client
-//       that reconnects gets again whatever it did not acknowledge.
-//   {"type":"caught_up","seq":n}
-//       The mailbox has been sent up to seq `n` (0 when it was empty);
-//       envelopes that follow are live pushes.
-//   {"type":"acked","count":n}
-//       Answer to `ack`: how many of the ids were pending for this device.
-//   {"type":"relay","from":{"address":...,"device":...},"session":"<id>","data":"<base64url>"}
-//       A realtime frame from another device (see `relay` below).
-//   {"type":"pong"}
-//       Answer to `ping`.
-//   {"type":"error","errcode":"<PEOPLE_*>","error":"<text>"[,"session":"<id>"]}
-//       A frame was refused; the socket stays open. After more than 20
-//       malformed frames the socket is closed with 1008.
-//
-// ### Client → server
-//
-//   {"type":"ack","ids":["<envelope id>",...]}          (1 to 500 ids)
-//       Acknowledge envelopes: they are removed from this device's mailbox.
-//       Answered with `acked`.
-//   {"type":"relay","to":{"address":...,"device":...},"session":"<id>","data":"<base64url>"}
-//       Deliver an opaque frame (at most 64 KiB decoded; the server never
-//       reads it) to the sockets of another device, as `relay` with `from`
-//       set by the server to the sender's authenticated address and device.
-//       A device on another domain is reached through its server
-//       (POST /_people/v1/relay, signed by this server; frames to one device
-//       are forwarded one after another, so they arrive in order). Nothing
-//       is answered on success. If that device is not connected, or its
-//       server cannot be reached or refuses, the answer is an error
-//       PEOPLE_UNAVAILABLE carrying `session`. `session` is 1-64 characters
-//       of [A-Za-z0-9_-].
-//   {"type":"ping"}
-//       Answered with `pong` (an application-level keepalive for clients
-//       that cannot see WebSocket pings). The pong comes only after every
-//       relay frame sent before the ping was delivered or refused, so a pong
-//       confirms them.
-//
-// ### Keepalive, flow control, close codes
-//
-// The server sends a WebSocket ping every 30 s and terminates a socket that
-// has not answered the previous one. A socket whose unsent output exceeds
-// 8 MiB (a client that stopped reading) is terminated; the client reconnects
-// and catches up from the mailbox.
-//
-//   1001  the server is shutting down         1008  too many malformed frames
-//   1009  frame too large                     1011  internal error
-//   4401  authentication failed or timed out
+// The wire (`GET /_people/v1/live`: authentication, frames, keepalive, flow
+// control, close codes) is specified in docs/PROTOCOL.md §17.
 //
 // The parts: live-frames.ts (the frames), live-conn.ts (a socket's state),
 // live-catch-up.ts, live-relay.ts, live-output.ts (writes and flow control),
@@ -86,13 +11,13 @@
 import type { IncomingMessage } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
-import { WebSocketServer, type RawData, type WebSocket } from "ws";
+import { WebSocketServer, type RawData } from "ws";
 import { z } from "zod";
-import { isPeopleError, type ErrorCode } from "../errors.js";
+import { isPeopleError, PeopleError, type ErrorCode } from "../errors.js";
 import type { AuthService, AuthedDevice } from "./auth.js";
 import type { EnvelopeListener } from "./ingest-service.js";
 import { catchUp, holdDuringCatchUp } from "./live-catch-up.js";
-import { Conn, ConnIndex, isOpen, State } from "./live-conn.js";
+import { Conn, ConnIndex, isOpen, State, type LiveWire } from "./live-conn.js";
 import { clientFrame, envelopeFrame, errorFrame, type ClientFrame } from "./live-frames.js";
 import { heartbeat, LiveOutput, logErr } from "./live-output.js";
 import { LivePuller } from "./live-pull.js";
@@ -145,6 +70,8 @@ export class LiveHub implements EnvelopeListener {
   private puller: LivePuller | undefined; // several processes share the mailbox: pullFromMailbox()
   /** Upgrade requests whose Authorization header is being checked. */
   private upgrading = 0;
+  /** In-process links in `all` (the bridge's own accounts), outside max_connections. */
+  private locals = 0;
   private closing = false;
   private readonly pingTimer: NodeJS.Timeout;
 
@@ -184,6 +111,13 @@ export class LiveHub implements EnvelopeListener {
 
   connectionCount(): number {
     return this.all.size;
+  }
+
+  /** In-process attach point: a link (net/in-process-wire.ts) authed as an upgrade, served as a socket. */
+  async attachInProcess(authorization: string, wire: LiveWire): Promise<void> {
+    const who = await this.auth.authenticate(authorization, Date.now());
+    if (this.closing) throw new PeopleError("PEOPLE_UNAVAILABLE", "the server is stopping");
+    this.accept(wire, who, true);
   }
 
   /** Push a stored envelope to every open socket of the devices it is for: O(devices). */
@@ -270,7 +204,7 @@ export class LiveHub implements EnvelopeListener {
   }
 
   private full(): boolean {
-    return this.closing || this.all.size + this.upgrading >= this.maxConnections;
+    return this.closing || this.all.size - this.locals + this.upgrading >= this.maxConnections;
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, who: AuthedDevice | undefined): void {
@@ -280,9 +214,10 @@ export class LiveHub implements EnvelopeListener {
     });
   }
 
-  private accept(ws: WebSocket, who: AuthedDevice | undefined): void {
-    const c = new Conn(ws);
+  private accept(ws: LiveWire, who: AuthedDevice | undefined, local = false): void {
+    const c = new Conn(ws, local);
     this.all.add(c);
+    if (local) this.locals++;
     this.metrics.liveConnections.inc();
     ws.on("message", (data, isBinary) => this.onMessage(c, data, isBinary));
     ws.on("pong", () => {
@@ -304,6 +239,7 @@ export class LiveHub implements EnvelopeListener {
 
   private onClose(c: Conn): void {
     if (!this.all.delete(c)) return;
+    if (c.local) this.locals--;
     this.metrics.liveConnections.dec();
     if (c.authTimer) clearTimeout(c.authTimer);
     c.authTimer = undefined;

@@ -44,6 +44,8 @@ export interface PeopleServerHandle {
   readonly keys: KeyService;
   readonly accounts: AccountService;
   readonly metrics: ServerMetrics;
+  /** Where a device in this process links to live delivery without a socket (the bridge's accounts). */
+  readonly live: Pick<LiveHub, "attachInProcess">;
   /** Sets the gauges that are read at scrape time (mailbox depth). */
   refreshMetrics(): Promise<void>;
   readonly log: Logger;
@@ -268,6 +270,7 @@ export async function startPeopleServer(
       keys,
       accounts,
       metrics,
+      live,
       async refreshMetrics() {
         metrics.mailboxDepth.set(await store.mailbox.depth());
       },

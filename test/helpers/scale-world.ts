@@ -1,0 +1,245 @@
+// Many bridged Matrix users, as the scale bench (bench/scale.ts) and the
+// 1,000-user test (test/e2e/bridge-scale.test.ts) need them: the real Synapse,
+// the bridge as its real command in its own process (its RSS is what is
+// measured), and a second People server (other.test) where each user's
+// contacts live. Users are registered in bulk with Synapse's shared-secret
+// admin API; each gets `portals` direct chats, the first with joe@other.test
+// (a People client that echoes every "rt <token>" back), the others with
+// contacts of its own (accounts made straight through the People API: they
+// never read their mail), so a world of N users has N × (portals − 1) + 1 ghosts.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { BridgeConfigInput } from "../../src/bridge/config.js";
+import { PeopleClient } from "../../src/people/client/people-client.js";
+import {
+  bridgeConfigInput,
+  bridgeProcess,
+  eventually,
+  generateRegistrationWithCli,
+  makeBridgeDir,
+  matrixApi,
+  roomMessages,
+  writeConfigFile,
+  type BridgeDir,
+  type BridgeProcess,
+} from "./bridge-harness.js";
+import { clientOptions, removeTempDirs, tempDir } from "./client-fixtures.js";
+import { registerAccount, startTestServer, type TestServer } from "./people-servers.js";
+import { freePort } from "./ports.js";
+import { ensureSynapseInstalled, startSynapse, type SynapseHandle } from "./synapse.js";
+
+const PEOPLE_DOMAIN = "people.test";
+const OTHER = "other.test";
+export const ECHOER = `joe@${OTHER}`;
+/** Generous: a loaded 2-core machine runs everything several times slower than an idle one. */
+const SLOW_MS = 600_000;
+
+export interface ScaleUser {
+  localpart: string;
+  userId: string;
+  token: string;
+  /** The portals' room ids; [0] is the one with the echoer. */
+  rooms: string[];
+}
+
+export function ghostOf(address: string): string {
+  return `@_people_${address.replace("@", "=40")}:localhost`;
+}
+
+/** Runs `job` over `items` with at most `width` at once; resolves when all are done. */
+export async function inBatches<T>(
+  items: readonly T[],
+  width: number,
+  job: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(width, items.length) }, async () => {
+      while (next < items.length) await job(items[next++]!);
+    }),
+  );
+}
+
+export class ScaleWorld {
+  readonly users: ScaleUser[] = [];
+  private readonly cleanup: (() => Promise<void> | void)[] = [];
+  private token = 0;
+
+  private constructor(
+    readonly hs: SynapseHandle,
+    readonly bridge: BridgeProcess,
+    readonly other: TestServer,
+    readonly portals: number,
+    private readonly files: BridgeDir,
+  ) {}
+
+  static async start(o: { portals: number }): Promise<ScaleWorld> {
+    await ensureSynapseInstalled();
+    const cleanup: (() => Promise<void> | void)[] = [];
+    try {
+      const unlimited = { ingest_per_minute_per_ip: 1_000_000, ingest_per_minute_per_recipient: 1_000_000 };
+      const other = await startTestServer(OTHER, { config: { limits: unlimited } });
+      cleanup.push(() => other.stop());
+      const files = makeBridgeDir();
+      cleanup.push(() => files.remove());
+      const appservicePort = await freePort();
+      const peoplePort = await freePort();
+      const base = bridgeConfigInput(files.dir, {
+        homeserverUrl: "http://127.0.0.1:9",
+        appservicePort,
+        peopleDomain: PEOPLE_DOMAIN,
+        permissions: { localhost: "user" },
+      });
+      const input: BridgeConfigInput = {
+        ...base,
+        logging: { level: "info" },
+        people: {
+          ...base.people!,
+          listen: { host: "127.0.0.1", port: peoplePort },
+          limits: unlimited,
+          discovery: {
+            pins: { [OTHER]: `127.0.0.1:${other.handle.port}` },
+            ca_files: [join(other.dataDir, "tls", "dev-cert.pem")],
+          },
+        },
+      };
+      writeConfigFile(files.configPath, input);
+      await generateRegistrationWithCli(files, `http://127.0.0.1:${appservicePort}`);
+      const hs = await startSynapse({ appserviceRegistrations: [files.registrationPath] });
+      cleanup.push(() => hs.stop());
+      writeConfigFile(files.configPath, { ...input, homeserver: { url: hs.url, domain: hs.serverName } });
+      const bridge = bridgeProcess(files);
+      await bridge.start(SLOW_MS);
+      cleanup.push(() => bridge.kill("SIGTERM"));
+
+      const network = {
+        pins: { [OTHER]: `127.0.0.1:${other.handle.port}`, [PEOPLE_DOMAIN]: `127.0.0.1:${peoplePort}` },
+        ca: [other.handle.certificate, readFileSync(join(files.dir, "data", "tls", "dev-cert.pem"), "utf8")],
+      };
+      const joe = await PeopleClient.create({
+        ...clientOptions(network, tempDir("scale-joe")),
+        address: ECHOER,
+      });
+      cleanup.push(async () => {
+        await joe.close();
+        removeTempDirs();
+      });
+      joe.onMessage(async (m) => {
+        if (m.content.type === "text" && m.content.body.startsWith("rt ")) {
+          void joe.sendText([m.from], `echo ${m.content.body.slice(3)}`).catch(() => undefined);
+        }
+      });
+      await joe.start();
+      const world = new ScaleWorld(hs, bridge, other, o.portals, files);
+      world.cleanup.push(...cleanup);
+      return world;
+    } catch (err) {
+      for (const step of cleanup.reverse()) await Promise.resolve(step()).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** The bridge process's resident set, KiB (Linux /proc). */
+  rssKiB(): number {
+    const status = readFileSync(`/proc/${this.bridge.pid}/status`, "utf8");
+    return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? NaN);
+  }
+
+  /**
+   * Adds users until there are `total`, `width` at a time: each registered, its
+   * portals created, and every ghost joined (the bridge opened the user's People account).
+   */
+  async growTo(total: number, width = 24): Promise<void> {
+    const fresh = Array.from({ length: total - this.users.length }, (_, i) => `s${this.users.length + i}`);
+    await inBatches(fresh, width, async (localpart) => {
+      const account = await this.hs.registerUser(localpart, `${localpart}-pw`);
+      const contacts = [ECHOER];
+      for (let k = 1; k < this.portals; k++) {
+        const local = `${localpart}c${k}`;
+        await registerAccount(this.other, local);
+        contacts.push(`${local}@${OTHER}`);
+      }
+      const user: ScaleUser = { localpart, userId: account.userId, token: account.accessToken, rooms: [] };
+      for (const contact of contacts) {
+        const room = await matrixApi(this.hs, user.token, "POST", "/_matrix/client/v3/createRoom", {
+          preset: "trusted_private_chat",
+          is_direct: true,
+          invite: [ghostOf(contact)],
+        });
+        user.rooms.push(String(room.room_id));
+      }
+      for (const [k, roomId] of user.rooms.entries()) {
+        const ghost = ghostOf(contacts[k]!);
+        await eventually(
+          `${ghost} to join ${localpart}'s portal`,
+          async () => {
+            const members = await matrixApi(
+              this.hs,
+              user.token,
+              "GET",
+              `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/joined_members`,
+            );
+            return ghost in (members.joined as object) ? true : undefined;
+          },
+          SLOW_MS,
+        );
+      }
+      this.users.push(user);
+    });
+  }
+
+  /** Sends "rt <token>" from `user` to the echoer; resolves with the token. */
+  async send(user: ScaleUser): Promise<string> {
+    const token = `${user.localpart}-${++this.token}`;
+    await matrixApi(
+      this.hs,
+      user.token,
+      "PUT",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(user.rooms[0]!)}/send/m.room.message/t${this.token}`,
+      { msgtype: "m.text", body: `rt ${token}` },
+    );
+    return token;
+  }
+
+  /** Resolves once the echo of `token` from the echoer's ghost is in `user`'s portal. */
+  async echoed(user: ScaleUser, token: string, pollMs = 250): Promise<void> {
+    const ghost = ghostOf(ECHOER);
+    await eventually(
+      `the echo of ${token}`,
+      async () => {
+        const events = await roomMessages(this.hs, user.token, user.rooms[0]!, 20);
+        const found = events.some(
+          (e) =>
+            e.sender === ghost && (e.content as { body?: unknown } | undefined)?.body === `echo ${token}`,
+        );
+        if (!found) await new Promise((r) => setTimeout(r, pollMs));
+        return found ? true : undefined;
+      },
+      SLOW_MS,
+    );
+  }
+
+  /** One message each way for each of `users`, `width` at a time. */
+  async exchange(users: readonly ScaleUser[], width = 32): Promise<void> {
+    await inBatches(users, width, async (user) => this.echoed(user, await this.send(user)));
+  }
+
+  /** Sequential round trips of `user`, ms each. */
+  async roundTrips(user: ScaleUser, count: number): Promise<number[]> {
+    const out: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const start = process.hrtime.bigint();
+      await this.echoed(user, await this.send(user), 20);
+      out.push(Number(process.hrtime.bigint() - start) / 1e6);
+    }
+    return out;
+  }
+
+  get dir(): string {
+    return this.files.dir;
+  }
+
+  async stop(): Promise<void> {
+    for (const step of this.cleanup.reverse()) await Promise.resolve(step()).catch(() => undefined);
+  }
+}
