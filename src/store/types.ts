@@ -216,6 +216,23 @@ export interface FeedStore {
   delete(author: string, postId: string): Promise<boolean>;
 }
 
+/** An account that moved away (PROTOCOL §20): its signed notice, as put. */
+export interface MoveRecord {
+  address: string;
+  toAddress: string;
+  /** JSON of the MoveNoticeWire. */
+  noticeJson: string;
+  movedAt: number;
+  /** Until then the moved devices may still read the old mailbox. */
+  forwardUntil: number;
+}
+
+export interface MoveStore {
+  get(address: string): Promise<MoveRecord | undefined>;
+  /** Stores the move unless one as new or newer is stored: "stale" then, and nothing changes. */
+  put(record: MoveRecord): Promise<"stored" | "stale">;
+}
+
 export interface PeopleStore {
   readonly accounts: AccountStore;
   readonly mailbox: MailboxStore;
@@ -224,6 +241,7 @@ export interface PeopleStore {
   readonly invites: InviteStore;
   readonly blobs: BlobStore;
   readonly feed: FeedStore;
+  readonly moves: MoveStore;
   /**
    * Makes every write so far durable against power loss (an fsync), for a store opened with
    * `deferredSync`; with every commit fsynced already (the default, PostgreSQL) it does nothing.

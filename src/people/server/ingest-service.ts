@@ -36,6 +36,13 @@ export class IngestService {
     this.byRecipient = new RateLimiter(limits.perMinutePerRecipient);
   }
 
+  private movedCheck: ((address: string, now: number) => Promise<void>) | undefined;
+
+  /** Mail for an account that moved away is refused with its notice (move-service.ts). */
+  refuseMoved(check: (address: string, now: number) => Promise<void>): void {
+    this.movedCheck = check;
+  }
+
   onStored(listener: EnvelopeListener): void {
     this.listeners.push(listener);
   }
@@ -75,6 +82,7 @@ export class IngestService {
         throw new PeopleError("PEOPLE_WRONG_RECIPIENT", "recipient is not on this server");
       }
       this.byRecipient.hit(opened.recipient, now);
+      await this.movedCheck?.(opened.recipient, now);
       const keyIds = parseInnerFrame(opened.inner).wraps.map((w) => w.keyId.toString("hex"));
       const devices = await this.devicesFor(opened.recipient, keyIds, now);
       if (devices.length === 0) {

@@ -9,6 +9,7 @@ import { KnexAccountStore } from "./account-store.js";
 import { KnexBlobStore } from "./blob-store.js";
 import { KnexFeedStore } from "./feed-store.js";
 import { KnexInviteStore } from "./invite-store.js";
+import { KnexMoveStore } from "./move-store.js";
 import { KnexMailboxStore } from "./mailbox-store.js";
 import { migrationSource } from "./migrations/index.js";
 import { KnexServerKeyStore } from "./server-key-store.js";
@@ -33,6 +34,7 @@ class KnexPeopleStore implements PeopleStore {
   readonly invites: KnexInviteStore;
   readonly blobs: KnexBlobStore;
   readonly feed: KnexFeedStore;
+  readonly moves: KnexMoveStore;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -47,6 +49,7 @@ class KnexPeopleStore implements PeopleStore {
     this.invites = new KnexInviteStore(db);
     this.blobs = new KnexBlobStore(db);
     this.feed = new KnexFeedStore(db, engine);
+    this.moves = new KnexMoveStore(db);
   }
 
   async sync(): Promise<void> {
