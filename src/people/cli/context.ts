@@ -363,7 +363,7 @@ export function readCertificates(files: string[]): string[] {
   });
 }
 
-function readPassphraseFile(path: string, out: Output): string {
+export function readPassphraseFile(path: string, out: Output): string {
   let text: string;
   try {
     text = readFileSync(path, "utf8");

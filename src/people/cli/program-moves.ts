@@ -1,5 +1,6 @@
-// The `move` command of `people` (kept out of program.ts, which holds the others).
+// The `move`, `export` and `import` commands of `people` (kept out of program.ts, which holds the others).
 import type { Command } from "commander";
+import type * as ArchiveCmd from "./commands/archive.js";
 import type * as MoveCmd from "./commands/move.js";
 import type { Context } from "./context.js";
 
@@ -16,7 +17,38 @@ const MOVE_HELP = [
   "and keep their trust in you, with no warning. Mail still waiting at the old server is read first.",
 ].join("\n");
 
+const ARCHIVE_HELP = [
+  "",
+  "The archive holds this device's keys (the account key too), its contacts with their trust, its",
+  "groups with their keys and its history, sealed under a passphrase of its own (scrypt). It restores",
+  "this very device: export retires the store here, so that one copy of the device runs, never two.",
+  "The archive passphrase comes from --archive-passphrase-file, PEOPLE_ARCHIVE_PASSPHRASE, or the terminal.",
+].join("\n");
+
 export function addMoveCommands(program: Command, act: Act): void {
+  const archive = () => import("./commands/archive.js") as Promise<typeof ArchiveCmd>;
+  for (const [name, description, fn] of [
+    [
+      "export",
+      "seal this device's account into an archive file to restore on a new machine",
+      "exportArchive",
+    ],
+    [
+      "import",
+      "restore a device from an archive `people export` made (into an empty --data)",
+      "importArchive",
+    ],
+  ] as const) {
+    program
+      .command(name)
+      .description(description)
+      .argument("<file>", "the archive file")
+      .option("--archive-passphrase-file <file>", "read the archive's passphrase from this file")
+      .addHelpText("after", ARCHIVE_HELP)
+      .action(
+        act(archive, (m, ctx, [file, opts]) => m[fn](ctx, file as string, opts as ArchiveCmd.ArchiveOpts)),
+      );
+  }
   const moves = () => import("./commands/move.js") as Promise<typeof MoveCmd>;
   program
     .command("move")

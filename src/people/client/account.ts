@@ -153,6 +153,10 @@ export class Account {
   static async load(deps: AccountDeps): Promise<Account | undefined> {
     const stored = await deps.store.loadIdentity();
     if (!stored) return undefined;
+    if (stored.exportedAt !== undefined)
+      throw new PeopleError("PEOPLE_FORBIDDEN", "this device was exported to an archive", {
+        publicText: "This device was exported (people export); it runs only where the archive is imported.",
+      });
     const seed = fromB64u(stored.accountSeed);
     if (!seed || seed.length !== 32)
       throw new PeopleError("PEOPLE_BAD_KEY", "stored account key is malformed");

@@ -23,6 +23,8 @@ export interface StoredIdentity {
   moving?: { device: DeviceSecretsJson; notice: MoveNoticeWire };
   /** Addresses this account moved away from, oldest first. */
   movedFrom?: string[];
+  /** This store was exported to an archive (device-export.ts) and must not run any more: one live copy per device. */
+  exportedAt?: number;
 }
 
 export interface ServerRecord {
