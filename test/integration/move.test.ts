@@ -4,6 +4,8 @@
 // sent to the old address after the move, reaches him; a forged notice is
 // refused loudly and a replayed one changes nothing. The steps share state, in order.
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { PeopleError } from "../../src/people/errors.js";
 import { PeopleClient, type ClientOptions } from "../../src/people/client/people-client.js";
 import type { ClientEventMap } from "../../src/people/client/events.js";
@@ -14,7 +16,9 @@ import { issueMoveNotice, type MoveNoticeWire } from "../../src/people/protocol/
 import { encodeBody } from "../../src/people/protocol/signed-json.js";
 import { signBytes } from "../../src/people/protocol/signing.js";
 import { startTestServer, type TestServer } from "../helpers/people-servers.js";
+import { ROOT, runProgram } from "../helpers/run-program.js";
 import {
+  PASSPHRASE,
   Recorder,
   clientOptions,
   networkOf,
@@ -232,5 +236,36 @@ describe("Moving an account: other.test → third.test", function () {
     });
     const served = await servers[1]!.http.json<{ notice: MoveNoticeWire }>("GET", url);
     assert.deepEqual(served.notice, notice);
+  });
+  it("`people move` on the command line: Ann moves too, and Joe follows her", async () => {
+    const joeMoved: ClientEventMap["contactMoved"][] = [];
+    clients.joe!.on("contactMoved", (e) => joeMoved.push(e));
+    await clients.ann!.close();
+    const certs = servers.map((srv, i) => {
+      const file = join(dirs.ann!, `ca-${i}.pem`);
+      writeFileSync(file, srv.handle.certificate);
+      return file;
+    });
+    const args = ["--data", dirs.ann!, "--json"];
+    for (const srv of servers) args.push("--pin", `${srv.domain}=127.0.0.1:${srv.handle.port}`);
+    for (const file of certs) args.push("--ca", file);
+    const r = await runProgram(join(ROOT, "bin", "people"), [...args, "move", "ann@third.test"], {
+      env: { PEOPLE_PASSPHRASE: PASSPHRASE },
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as {
+      from: string;
+      to: string;
+      notified: number;
+    };
+    assert.deepEqual([out.from, out.to], [ANN, "ann@third.test"]);
+    assert.ok(out.notified >= 1);
+    await waitUntil(
+      () => joeMoved.some((e) => e.from === ANN && e.to === "ann@third.test"),
+      "Joe follows Ann",
+      WAIT_MS,
+    );
+    assert.equal((await clients.joe!.contacts.get("ann@third.test"))?.state, "trusted");
+    assert.equal(recs.joe!.count("keyChange"), 0);
   });
 });
