@@ -73,7 +73,11 @@ export type KeyChange =
       rotated: string[];
       removed: string[];
     }
-  | { kind: "unexplained"; address: PeopleAddress; code: string };
+  | { kind: "unexplained"; address: PeopleAddress; code: string }
+  /** The contact moved to `to`, proven by the account key pinned for `address` (PROTOCOL §20). */
+  | { kind: "moved"; address: PeopleAddress; to: PeopleAddress }
+  /** A notice claiming that `address` moved was refused: not signed by its pinned account key. */
+  | { kind: "move_refused"; address: PeopleAddress; code: string };
 
 /** Called when a contact of `account` changed keys; a failure is logged, nothing is retried. */
 export type KeyChangeHandler = (account: PeopleAccount, change: KeyChange) => Promise<void>;

@@ -35,6 +35,8 @@ export const ERROR_CODES = {
   PEOPLE_UNAVAILABLE: { status: 503, text: "The service is temporarily unavailable." },
   PEOPLE_INTERNAL: { status: 500, text: "Internal server error." },
   PEOPLE_NOT_IMPLEMENTED: { status: 501, text: "That method is not implemented." },
+  /** The account moved to another address; the answer carries the signed move notice (PROTOCOL §20). */
+  PEOPLE_MOVED: { status: 410, text: "This account has moved; the move notice names its new address." },
 } as const satisfies Record<string, { status: number; text: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -44,8 +46,14 @@ export class PeopleError extends Error {
   readonly status: number;
   /** Text safe to show to the caller; never names which check failed inside crypto. */
   readonly publicText: string;
+  /** Public members added to the JSON answer (PEOPLE_MOVED carries its signed `notice`). */
+  readonly extra: Readonly<Record<string, unknown>> | undefined;
 
-  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown; publicText?: string }) {
+  constructor(
+    code: ErrorCode,
+    detail?: string,
+    options?: { cause?: unknown; publicText?: string; extra?: Record<string, unknown> },
+  ) {
     super(
       detail ? `${code}: ${detail}` : code,
       options?.cause === undefined ? undefined : { cause: options.cause },
@@ -54,11 +62,12 @@ export class PeopleError extends Error {
     this.code = code;
     this.status = ERROR_CODES[code].status;
     this.publicText = options?.publicText ?? ERROR_CODES[code].text;
+    this.extra = options?.extra;
   }
 
   /** The JSON body a server answers with. */
   toJSON(): { errcode: ErrorCode; error: string } {
-    return { errcode: this.code, error: this.publicText };
+    return { ...this.extra, errcode: this.code, error: this.publicText };
   }
 }
 

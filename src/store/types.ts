@@ -242,6 +242,21 @@ export interface RateCountStore {
   hit(key: string, windowStart: number): Promise<number>;
   /** Delete the counters of windows that started before `before`. */
   expire(before: number): Promise<number>;
+/** An account that moved away (PROTOCOL §20): its signed notice, as put. */
+export interface MoveRecord {
+  address: string;
+  toAddress: string;
+  /** JSON of the MoveNoticeWire. */
+  noticeJson: string;
+  movedAt: number;
+  /** Until then the moved devices may still read the old mailbox. */
+  forwardUntil: number;
+}
+
+export interface MoveStore {
+  get(address: string): Promise<MoveRecord | undefined>;
+  /** Stores the move unless one as new or newer is stored: "stale" then, and nothing changes. */
+  put(record: MoveRecord): Promise<"stored" | "stale">;
 }
 
 export interface PeopleStore {
@@ -254,6 +269,7 @@ export interface PeopleStore {
   readonly feed: FeedStore;
   readonly challenges: ChallengeStore;
   readonly rateCounts: RateCountStore;
+  readonly moves: MoveStore;
   /**
    * Makes every write so far durable against power loss (an fsync), for a store opened with
    * `deferredSync`; with every commit fsynced already (the default, PostgreSQL) it does nothing.

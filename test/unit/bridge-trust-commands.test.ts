@@ -156,6 +156,34 @@ describe("key-change notices (no IO)", function () {
     assert.equal(text!.match(/\b\d{5}\b/g)!.join(" "), safetyNumber(5));
   });
 
+  it("a contact's move re-keys the portal: the new ghost is invited and says so, in the same room", async function () {
+    const { ghosts, account, portal, tell } = await withPortal();
+    const to = parseAddress("joe@third.test");
+    await tell(account, { kind: "moved", address: parseAddress(JOE), to });
+    const newGhost = ghosts.ghostId(to);
+    assert.deepEqual(ghosts.invites.at(-1), {
+      ghost: ghosts.ghostId(parseAddress(JOE)),
+      roomId: portal.roomId,
+      userId: newGhost,
+    });
+    assert.equal(ghosts.sent.at(-1)!.ghost, newGhost);
+    assert.equal(ghosts.sent.at(-1)!.roomId, portal.roomId);
+    assert.match(
+      ghosts.notices().at(-1)!,
+      /joe@other\.test moved to joe@third\.test \(verified with their account key\)/,
+    );
+    // Told again (a replay reaching the bridge twice): nothing more happens.
+    const sent = ghosts.sent.length;
+    await tell(account, { kind: "moved", address: parseAddress(JOE), to });
+    assert.equal(ghosts.sent.length, sent);
+  });
+
+  it("a refused move notice is a loud warning in the portal", async function () {
+    const { ghosts, account, tell } = await withPortal();
+    await tell(account, { kind: "move_refused", address: parseAddress(JOE), code: "PEOPLE_BAD_SIGNATURE" });
+    assert.match(ghosts.notices().at(-1)!, /WARNING: a notice claiming that joe@other\.test moved/);
+  });
+
   it("says nothing without a portal", async function () {
     const { ghosts, account, tell } = await withPortal();
     const before = ghosts.sent.length;

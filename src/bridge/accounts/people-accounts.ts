@@ -269,6 +269,24 @@ export class PeopleAccounts implements PeopleSide {
       }
       tell({ kind: "unexplained", address, code: e.code });
     });
+    account.client.on("contactMoved", (e) => {
+      try {
+        tell({ kind: "moved", address: parseAddress(e.from), to: parseAddress(e.to) });
+      } catch {
+        return;
+      }
+    });
+    account.client.on("moveRefused", (e) => {
+      log.warn(
+        { contact: e.from, code: e.code },
+        "refused a move notice not signed by the pinned account key",
+      );
+      try {
+        tell({ kind: "move_refused", address: parseAddress(e.from), code: e.code });
+      } catch {
+        return;
+      }
+    });
     account.client.on("contactUpdate", (e) => {
       let address: PeopleAddress;
       try {

@@ -34,10 +34,28 @@ export function keyChangeNotices(o: {
 }): KeyChangeHandler {
   let seq = 0;
   return async (account, change) => {
+    if (change.kind === "moved") {
+      const moved = await o.service.moveContact(account.owner, change.address, change.to);
+      if (!moved) return;
+      const line = `${change.address} moved to ${change.to} (verified with their account key).`;
+      await o.ghosts.sendEvent(
+        o.ghosts.ghostId(change.to),
+        moved.roomId,
+        "m.room.message",
+        noticeContent(notice(`ℹ️ ${line}`)),
+        `moved.${Date.now()}.${++seq}`,
+      );
+      return;
+    }
     const portal = await o.service.byPair(account.owner, change.address);
     if (!portal) return;
     let lines: string[];
-    if (change.kind === "continued") {
+    if (change.kind === "move_refused") {
+      lines = [
+        `⚠️ WARNING: a notice claiming that ${change.address} moved to another address was refused: ` +
+          "it is not signed by the account key you know for them. Nothing changed; they are still here.",
+      ];
+    } else if (change.kind === "continued") {
       lines = [continuedText(change)];
     } else {
       let pending: string | undefined;

@@ -93,6 +93,25 @@ export class PortalService {
     });
   }
 
+  /**
+   * The contact of a DM portal moved (a verified notice): the room now stands for `to`, whose
+   * ghost the old one invites and which joins; the old ghost stays, as the history's author.
+   */
+  moveContact(user: MatrixUserId, from: PeopleAddress, to: PeopleAddress): Promise<Portal | undefined> {
+    return this.lock.run(`${user}\n${from}`, async () => {
+      const portal = await this.o.portals.byPair(user, from);
+      if (!portal || (await this.o.portals.byPair(user, to))) return undefined;
+      const moved: Portal = { ...portal, peopleAddress: to };
+      await this.o.portals.put(moved);
+      const ghost = this.o.ghosts.ghostId(to);
+      await this.o.ghosts.ensureGhost(ghost, to);
+      await this.o.ghosts.invite(this.o.ghosts.ghostId(from), portal.roomId, ghost);
+      await this.o.ghosts.join(ghost, portal.roomId);
+      this.o.log.info({ room: portal.roomId, user, from, to }, "portal follows its contact's move");
+      return moved;
+    });
+  }
+
   /** The `dm <address>` command: checks the address, then finds or makes the portal. */
   async startDm(user: string, address: PeopleAddress): Promise<PortalResult> {
     const account = await this.o.people.accountFor(user);
@@ -145,9 +164,11 @@ export class PortalService {
       this.o.log.info({ room, user: event.sender, address, why }, "declined an invite to a ghost");
       await this.o.ghosts.leave(ghost, room, reason);
     };
+    const inRoom = await this.o.portals.byRoom(room);
+    // The portal's previous ghost brought in the ghost of where the contact moved (moveContact).
+    if (inRoom?.peopleAddress === address && this.o.ghosts.addressOf(event.sender)) return;
     if (this.o.permissions.levelOf(event.sender) === "none") return decline(REFUSAL, "not permitted");
     if (event.content.is_direct !== true) return decline(GROUP_REFUSAL, "not a direct chat");
-    const inRoom = await this.o.portals.byRoom(room);
     if (inRoom && (inRoom.peopleAddress !== address || inRoom.matrixUser !== event.sender)) {
       return decline(GROUP_REFUSAL, "the room is another portal");
     }

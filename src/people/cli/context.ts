@@ -214,6 +214,16 @@ export class Context {
       client.on("error", (e) =>
         this.out.debug(`${e.where}: ${e.error instanceof Error ? e.error.message : String(e.error)}`),
       ),
+      client.on("contactMoved", (e) =>
+        this.out.note(`${e.from} moved to ${e.to} (verified with their account key).`),
+      ),
+      client.on("moveRefused", (e) =>
+        this.out.warn(
+          e.from,
+          `WARNING: a notice claiming that ${e.from} moved${e.to ? ` to ${e.to}` : ""} was refused: ` +
+            `${codeText(e.code)} It is not signed by the account key you know for ${e.from}; nothing changed.`,
+        ),
+      ),
     ];
     return () => offs.forEach((off) => off());
   }
@@ -353,7 +363,7 @@ export function readCertificates(files: string[]): string[] {
   });
 }
 
-function readPassphraseFile(path: string, out: Output): string {
+export function readPassphraseFile(path: string, out: Output): string {
   let text: string;
   try {
     text = readFileSync(path, "utf8");

@@ -15,6 +15,7 @@ import type { Context, GlobalOptions } from "./context.js";
 import type { Io } from "./output.js";
 import { addCallCommands } from "./program-calls.js";
 import { addConfigCommands } from "./program-config.js";
+import { addMoveCommands } from "./program-moves.js";
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -170,7 +171,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .description("renew this device's keys if they are due (daily), and erase retired keys past their grace")
     .option("--force", "renew them now even if they are not due")
     .action(act(account, (m, ctx, [opts]) => m.rotate(ctx, opts as { force?: boolean })));
-
+  addMoveCommands(program, act);
   const profileCmd = program
     .command("profile")
     .description("show a public profile (yours, or an address's); `profile set` to change yours")
@@ -393,7 +394,6 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
 
   program.commandsGroup("Settings:");
   addConfigCommands(program, act);
-
   program.commandsGroup("Help:");
   program.helpCommand("help [command]", "show help for a command");
   return program;

@@ -12,6 +12,7 @@ import { DEFAULT_GRACE_MS, DEFAULT_ROTATION_MS, DeviceIdentity } from "../protoc
 import { issueDeviceList, type VerifiedAccount } from "../protocol/device-list.js";
 import type { DeviceId } from "../protocol/ids.js";
 import { Ed25519KeyPair } from "../protocol/keys.js";
+import type { MoveNoticeWire } from "../protocol/move-notice.js";
 import { fetchDeviceLists, verifyLists, type Directory } from "./directory.js";
 import type { ClientStore, DeviceLists } from "./local-store.js";
 import { KeyedLock } from "../../shared/keyed-lock.js";
@@ -43,6 +44,11 @@ export interface DeviceChange {
 
 const PUBLISH_ATTEMPTS = 5;
 
+export interface MoveState {
+  moving?: { identity: DeviceIdentity; notice: MoveNoticeWire };
+  movedFrom: string[];
+}
+
 export class Account {
   private readonly lock = new KeyedLock();
 
@@ -51,7 +57,29 @@ export class Account {
     readonly accountKey: Ed25519KeyPair,
     private current: DeviceIdentity,
     private publishPending: boolean,
+    private moves: MoveState = { movedFrom: [] },
   ) {}
+
+  /** A move staged but not finished (client-moves.ts), and the addresses this account left. */
+  get moveState(): Readonly<MoveState> {
+    return this.moves;
+  }
+
+  /** Persist the identity at the new address and the signed notice before anything is published. */
+  async stageMove(identity: DeviceIdentity, notice: MoveNoticeWire): Promise<void> {
+    this.moves = { ...this.moves, moving: { identity, notice } };
+    await this.persist();
+  }
+
+  /** Become the device at the new address (its list is published there already). */
+  async commitMove(): Promise<void> {
+    const moving = this.moves.moving;
+    if (!moving) throw new PeopleError("PEOPLE_BAD_REQUEST", "no move in progress");
+    this.moves = { movedFrom: [...this.moves.movedFrom, this.current.address] };
+    this.current = moving.identity;
+    this.publishPending = false;
+    await this.persist();
+  }
 
   get address(): PeopleAddress {
     return this.current.address;
@@ -125,6 +153,10 @@ export class Account {
   static async load(deps: AccountDeps): Promise<Account | undefined> {
     const stored = await deps.store.loadIdentity();
     if (!stored) return undefined;
+    if (stored.exportedAt !== undefined)
+      throw new PeopleError("PEOPLE_FORBIDDEN", "this device was exported to an archive", {
+        publicText: "This device was exported (people export); it runs only where the archive is imported.",
+      });
     const seed = fromB64u(stored.accountSeed);
     if (!seed || seed.length !== 32)
       throw new PeopleError("PEOPLE_BAD_KEY", "stored account key is malformed");
@@ -133,6 +165,17 @@ export class Account {
       Ed25519KeyPair.fromSeed(seed),
       DeviceIdentity.importSecrets(stored.device),
       stored.publishPending,
+      {
+        movedFrom: stored.movedFrom ?? [],
+        ...(stored.moving
+          ? {
+              moving: {
+                identity: DeviceIdentity.importSecrets(stored.moving.device),
+                notice: stored.moving.notice,
+              },
+            }
+          : {}),
+      },
     );
   }
 
@@ -142,6 +185,10 @@ export class Account {
       device: this.current.exportSecrets(),
       accountSeed: b64u(this.accountKey.exportSeed()),
       publishPending: this.publishPending,
+      ...(this.moves.moving
+        ? { moving: { device: this.moves.moving.identity.exportSecrets(), notice: this.moves.moving.notice } }
+        : {}),
+      ...(this.moves.movedFrom.length > 0 ? { movedFrom: this.moves.movedFrom } : {}),
     });
   }
 

@@ -290,6 +290,19 @@ export class Directory {
     return key;
   }
 
+  /** Run `fn` under the contact's lock; move-follow.ts changes records through it and put(). */
+  locked<T>(address: PeopleAddress, fn: () => Promise<T>): Promise<T> {
+    return this.lock.run(address, fn);
+  }
+
+  put(record: ContactRecord): Promise<void> {
+    return this.save(record);
+  }
+
+  fetchLists(address: PeopleAddress): Promise<DeviceLists> {
+    return this.fetch(address);
+  }
+
   private async fetch(address: PeopleAddress): Promise<DeviceLists> {
     return fetchDeviceLists(this.o.http, await this.o.discovery.resolve(addressDomain(address)), address);
   }

@@ -53,6 +53,23 @@ export interface DeferredEvent extends DeliveryEvent {
   retryAt: number;
 }
 
+/** A contact moved to another address, proven by its pinned account key (PROTOCOL §20). */
+export interface ContactMovedEvent {
+  from: string;
+  to: string;
+  at: number;
+}
+
+/** A move notice that was refused: not signed by the pinned account key, or the new address is not bound to it. */
+export interface MoveRefusedEvent {
+  /** The address the notice claims to move (unverified). */
+  from: string;
+  to: string;
+  code: ErrorCode;
+  detail: string;
+  at: number;
+}
+
 export interface ClientEventMap {
   keyChange: KeyChangeEvent;
   /** A contact's keys changed in a way their account signed: new, rotated or revoked devices. */
@@ -67,6 +84,8 @@ export interface ClientEventMap {
   caughtUp: { seq: number };
   connection: { state: "open" | "closed"; code?: number };
   linked: { device: string };
+  contactMoved: ContactMovedEvent;
+  moveRefused: MoveRefusedEvent;
   error: { where: string; error: unknown };
 }
 

@@ -10,6 +10,7 @@ import type { DeviceSecretsJson } from "../protocol/device-identity.js";
 import type { DeviceListWire } from "../protocol/device-list.js";
 import type { MessageContent } from "../protocol/messages.js";
 import type { EnvelopeKeyWire } from "../protocol/server-keys.js";
+import type { MoveNoticeWire } from "../protocol/move-notice.js";
 
 export interface StoredIdentity {
   address: string;
@@ -18,6 +19,12 @@ export interface StoredIdentity {
   accountSeed: string;
   /** The local chain is ahead of the list the server publishes (rotated, publication not yet confirmed). */
   publishPending: boolean;
+  /** A move in progress (client-moves.ts): the device's identity at the new address, and the signed notice. */
+  moving?: { device: DeviceSecretsJson; notice: MoveNoticeWire };
+  /** Addresses this account moved away from, oldest first. */
+  movedFrom?: string[];
+  /** This store was exported to an archive (device-export.ts) and must not run any more: one live copy per device. */
+  exportedAt?: number;
 }
 
 export interface ServerRecord {
@@ -52,6 +59,9 @@ export interface ContactRecord {
   fetchedAt: number;
   /** The `updated_at` of the newest verified profile seen (profile.ts): an older one is a rollback. */
   profileSeen?: number;
+  /** The contact moved (a verified notice, PROTOCOL §20): its address now, and the notice's `moved_at`. */
+  movedTo?: string;
+  movedAt?: number;
 }
 
 export interface OutboxInsert {

@@ -36,13 +36,16 @@ export class Messenger {
       store: ClientStore;
       outbox: Outbox;
       now: () => number;
+      /** Where mail for an address goes now (a contact who moved, move-follow.ts). */
+      redirect?: (address: PeopleAddress) => Promise<PeopleAddress>;
     },
   ) {}
 
   /** Seal `content` to everyone in `to` and queue it; resolves with the message id once it is queued durably. */
   async send(to: readonly string[], content: MessageContent, options: SendOptions = {}): Promise<MessageId> {
     const self = this.o.account.address;
-    const recipients = [...new Set(to.map((a) => parseAddress(a)))];
+    const redirect = this.o.redirect ?? ((a: PeopleAddress) => Promise.resolve(a));
+    const recipients = [...new Set(await Promise.all(to.map((a) => redirect(parseAddress(a)))))];
     if (recipients.length === 0) throw new PeopleError("PEOPLE_BAD_REQUEST", "no recipient");
     const ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
     if (ttlMs <= 0 || ttlMs > MAX_TTL_MS) throw new PeopleError("PEOPLE_BAD_REQUEST", "ttl out of range");

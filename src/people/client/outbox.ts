@@ -45,6 +45,8 @@ export class Outbox {
   /** Mail was queued since the current pass read the outbox: pass again before sleeping. */
   private dirty = false;
   private readonly probes: ServerProbes | undefined;
+  /** Set by the client: follows a PEOPLE_MOVED answer's notice and sends the message again (client-moves.ts). */
+  onMoved: ((row: OutboxRow, error: PeopleError) => Promise<void>) | undefined;
 
   constructor(
     private readonly o: {
@@ -223,6 +225,8 @@ export class Outbox {
       return outcome;
     }
     const error = remoteError(status, jsonOrNull(body));
+    // The account moved (PROTOCOL §20): the copy is dropped and, if the notice holds, sent to the new address.
+    if (error.code === "PEOPLE_MOVED") await this.onMoved?.(row, error);
     await this.drop(row, error.code);
     await this.o.onRefused?.(domain, error.code);
     return outcome;

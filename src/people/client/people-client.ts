@@ -25,16 +25,9 @@ import { Receiver, type MessageHandler, type ReceivedMessage } from "./receiver.
 import { fingerprint } from "./safety-number.js";
 import { Session } from "./session.js";
 import { TargetedSender } from "./targeted-send.js";
-
-export type { ClientOptions } from "./client-core.js";
-export type { GroupInfo, GroupUpdate } from "./groups.js";
-export type { FeedResult, Post, PostInput, PublishedPost, UnopenablePost } from "./post-types.js";
-export type { IncomingCall, RtSession, RtTransport } from "./realtime.js";
-export type { AvatarRef, Profile, ProfileInput } from "./profile.js";
-export type { TransferOptions } from "./attachments.js";
-
+import { ClientMoves, type MoveResult } from "./client-moves.js";
 import type { GroupsFacet, PostsFacet, ProfileFacet, RealtimeFacet } from "./facets.js";
-export type { GroupsFacet, PostsFacet, ProfileFacet, RealtimeFacet } from "./facets.js";
+export type * from "./client-exports.js";
 
 const MAINTENANCE_MS = 60 * 60 * 1000;
 
@@ -50,6 +43,7 @@ export class PeopleClient {
   private readonly postsImpl: Posts;
   private readonly realtimeImpl: Realtime;
   private readonly callsImpl: Calls;
+  private readonly moves: ClientMoves;
   readonly groups: GroupsFacet;
   readonly posts: PostsFacet;
   readonly realtime: RealtimeFacet;
@@ -66,7 +60,8 @@ export class PeopleClient {
     this.events = events;
     const serverUrl = () => discovery.resolve(addressDomain(account.address));
     this.session = new Session({ http, serverUrl, identity: () => account.identity, now });
-    this.messenger = new Messenger({ account, directory, servers, store, outbox, now });
+    const redirect = (a: PeopleAddress) => this.moves.follower.currentAddress(a);
+    this.messenger = new Messenger({ account, directory, servers, store, outbox, now, redirect });
     this.receiver = new Receiver({
       account,
       directory,
@@ -131,23 +126,24 @@ export class PeopleClient {
     this.groups = this.groupsImpl;
     this.posts = this.postsImpl;
     this.realtime = this.realtimeImpl;
+    const { session, receiver, messenger } = this;
+    this.moves = new ClientMoves({
+      ...core,
+      account,
+      session,
+      receiver,
+      messenger,
+      reconnect: () => this.relive(),
+    });
+    outbox.onMoved = (row, error) => this.moves.outboxMoved(row, error);
   }
 
   private async route(m: ReceivedMessage): Promise<void> {
-    switch (m.content.type) {
-      case "group_key":
-        return this.groupsImpl.receive(m);
-      case "post_notice":
-        return this.postsImpl.notice(m);
-      case "rt_offer":
-      case "rt_answer":
-      case "rt_candidate":
-      case "rt_frame":
-      case "rt_hangup":
-        return routeRealtime(m, this.realtimeImpl, this.callsImpl);
-      default:
-        return;
-    }
+    const t = m.content.type;
+    if (t === "group_key") return this.groupsImpl.receive(m);
+    if (t === "post_notice") return this.postsImpl.notice(m);
+    if (t === "move_notice") return this.moves.received(m);
+    if (t.startsWith("rt_")) return routeRealtime(m, this.realtimeImpl, this.callsImpl);
   }
 
   private static async with(o: ClientOptions, make: (core: Core) => Promise<Account>): Promise<PeopleClient> {
@@ -214,6 +210,13 @@ export class PeopleClient {
       if (!stored) throw new PeopleError("PEOPLE_NOT_FOUND", "no account in this data directory");
       return (await Account.load(PeopleClient.deps(core, parseAddress(stored.address))))!;
     });
+  }
+
+  /** After a move: the live socket goes to the new server. */
+  private async relive(): Promise<void> {
+    if (!this.started) return;
+    await this.live.stop();
+    this.live.start();
   }
 
   /** Whether the live socket to the account's server is open and authenticated now. */
@@ -342,6 +345,11 @@ export class PeopleClient {
       { address: this.address, accountKey: this.account.accountKey.publicKey },
       { address: a, accountKey: key },
     );
+  }
+
+  /** Move this account to `to` under the same account key, and tell its contacts (client-moves.ts). */
+  move(to: string, o?: { invite?: string }): Promise<MoveResult> {
+    return this.moves.move(to, o);
   }
 
   devices(): Promise<DeviceInfo[]> {

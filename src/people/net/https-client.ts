@@ -196,7 +196,7 @@ export function parseJsonResponse<T>(res: HttpsResponse, url: string): T {
 
 /** The PeopleError a server answered with, keeping its public text. */
 export function remoteError(status: number, json: unknown): PeopleError {
-  const body = json as { errcode?: unknown; error?: unknown } | null;
+  const body = json as { errcode?: unknown; error?: unknown; notice?: unknown } | null;
   const code =
     typeof body?.errcode === "string" && body.errcode in ERROR_CODES
       ? (body.errcode as ErrorCode)
@@ -207,6 +207,8 @@ export function remoteError(status: number, json: unknown): PeopleError {
     `remote: ${text}`,
     {
       publicText: text,
+      // Unchecked here: the move notice is parsed and verified by whoever follows it (move-notice.ts).
+      ...(code === "PEOPLE_MOVED" && body?.notice !== undefined ? { extra: { notice: body.notice } } : {}),
     },
   );
 }

@@ -42,6 +42,13 @@ export class AuthService {
     private readonly tokenLifetimeMs: number,
   ) {}
 
+  private mayRead: ((address: string, now: number) => Promise<boolean>) | undefined;
+
+  /** Devices of an account that moved away sign in only while its old mailbox is forwarded (move-service.ts). */
+  refuseMoved(check: (address: string, now: number) => Promise<boolean>): void {
+    this.mayRead = check;
+  }
+
   // Challenges live in the store, so a device may ask one process of the domain for a challenge
   // and present it to another (behind a load balancer); consume() lets exactly one use it.
   async issueChallenge(
@@ -80,6 +87,8 @@ export class AuthService {
     if (!verifyBytes(Ed25519PublicKey.fromB64u(record.signKey), "auth-challenge", bytes, signature)) {
       throw new PeopleError("PEOPLE_UNAUTHORIZED", "unknown device or bad signature");
     }
+    if (this.mayRead && !(await this.mayRead(o.address, now)))
+      throw new PeopleError("PEOPLE_MOVED", "moved, and the forwarding period is over");
     const token = randomBytes(32).toString("base64url");
     const expires = now + this.tokenLifetimeMs;
     await this.store.tokens.put({

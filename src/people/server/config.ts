@@ -177,6 +177,12 @@ export const serverConfigSchema = z.strictObject({
       message: "turn.uris needs turn.shared_secret",
       path: ["shared_secret"],
     }),
+  moves: z
+    .strictObject({
+      /** After an account moved: days its devices may still read the old mailbox (PROTOCOL §20). */
+      forward_days: z.number().int().min(0).max(3650).default(30),
+    })
+    .prefault({}),
   metrics: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
   diagnostics: z
     .strictObject({

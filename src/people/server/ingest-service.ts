@@ -39,6 +39,13 @@ export class IngestService {
     this.byRecipient = limits.shared?.byRecipient ?? new RateLimiter(limits.perMinutePerRecipient);
   }
 
+  private movedCheck: ((address: string, now: number) => Promise<void>) | undefined;
+
+  /** Mail for an account that moved away is refused with its notice (move-service.ts). */
+  refuseMoved(check: (address: string, now: number) => Promise<void>): void {
+    this.movedCheck = check;
+  }
+
   onStored(listener: EnvelopeListener): void {
     this.listeners.push(listener);
   }
@@ -92,6 +99,7 @@ export class IngestService {
         throw new PeopleError("PEOPLE_WRONG_RECIPIENT", "recipient is not on this server");
       }
       await this.byRecipient.hit(opened.recipient, now);
+      await this.movedCheck?.(opened.recipient, now);
       const keyIds = parseInnerFrame(opened.inner).wraps.map((w) => w.keyId.toString("hex"));
       const devices = await this.devicesFor(opened.recipient, keyIds, now);
       if (devices.length === 0) {

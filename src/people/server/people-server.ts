@@ -23,6 +23,8 @@ import { accountRoutes } from "./routes/accounts.js";
 import { blobRoutes } from "./routes/blobs.js";
 import { feedRoutes } from "./routes/feed.js";
 import { mailRoutes } from "./routes/mail.js";
+import { moveRoutes } from "./routes/moves.js";
+import { MoveService } from "./move-service.js";
 import { publicRoutes } from "./routes/public.js";
 import { turnRoutes } from "./routes/turn.js";
 import { relayRoutes } from "./routes/relay.js";
@@ -112,6 +114,9 @@ export async function startPeopleServer(
       ...(shared ? { shared } : {}),
     });
     accounts.onDevicesChanged((address) => ingest.devicesChanged(address));
+    const moves = new MoveService({ store, forwardDays: config.moves.forward_days });
+    ingest.refuseMoved((address, now) => moves.refuseIfMoved(address, now));
+    auth.refuseMoved((address, now) => moves.forwarding(address, now));
     const blobsDir = config.storage.blobs_dir
       ? dataPath(config, config.storage.blobs_dir)
       : dataPath(config, "blobs");
@@ -180,6 +185,7 @@ export async function startPeopleServer(
       blobRoutes({ blobs, auth }),
       feedRoutes({ store, auth, maxJson }),
       relayRoutes({ relay, live }),
+      moveRoutes({ moves, maxJson }),
       turnRoutes({ auth, turn: config.turn }),
     ]) {
       app.use(router.routes()).use(router.allowedMethods());

@@ -10,6 +10,7 @@ import { KnexBlobStore } from "./blob-store.js";
 import { KnexChallengeStore } from "./challenge-store.js";
 import { KnexFeedStore } from "./feed-store.js";
 import { KnexInviteStore } from "./invite-store.js";
+import { KnexMoveStore } from "./move-store.js";
 import { KnexMailboxStore } from "./mailbox-store.js";
 import { migrationSource } from "./migrations/index.js";
 import { KnexRateCountStore } from "./rate-count-store.js";
@@ -42,6 +43,7 @@ class KnexPeopleStore implements PeopleStore {
   readonly feed: KnexFeedStore;
   readonly challenges: KnexChallengeStore;
   readonly rateCounts: KnexRateCountStore;
+  readonly moves: KnexMoveStore;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -59,6 +61,7 @@ class KnexPeopleStore implements PeopleStore {
     this.feed = new KnexFeedStore(db, engine);
     this.challenges = new KnexChallengeStore(db);
     this.rateCounts = new KnexRateCountStore(db);
+    this.moves = new KnexMoveStore(db);
   }
 
   async sync(): Promise<void> {

@@ -7,6 +7,7 @@ import * as initial from "./001-initial.js";
 import * as mailboxBytes from "./002-mailbox-bytes.js";
 import * as profileUpdatedAt from "./003-profile-updated-at.js";
 import * as invites from "./004-invites.js";
+import * as moves from "./005-moves.js";
 import * as sharedState from "./006-shared-state.js";
 
 export interface NamedMigration {
@@ -19,6 +20,7 @@ export const MIGRATIONS: readonly NamedMigration[] = [
   { name: "002-mailbox-bytes", migration: mailboxBytes },
   { name: "003-profile-updated-at", migration: profileUpdatedAt },
   { name: "004-invites", migration: invites },
+  { name: "005-moves", migration: moves },
   { name: "006-shared-state", migration: sharedState },
 ];
 
