@@ -4,6 +4,7 @@ import { runBridgeE2beBench } from "./bridge-e2be.js";
 import { runCallsBench } from "./calls.js";
 import { runCryptoBench } from "./crypto.js";
 import { runFeedsBench } from "./feeds.js";
+import { runRtcBench } from "./rtc.js";
 import { runServerBench } from "./server.js";
 import { runTorBench } from "./tor.js";
 
@@ -18,6 +19,7 @@ async function main(): Promise<void> {
   if (want("tor")) await runTorBench();
   if (want("feeds")) await runFeedsBench();
   if (want("calls")) await runCallsBench();
+  if (want("rtc")) await runRtcBench();
 }
 
 main()
