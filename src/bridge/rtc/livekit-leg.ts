@@ -59,7 +59,7 @@ export class LivekitLeg {
   private readonly room = new Room();
   private readonly source = new AudioSource(SAMPLE_RATE, 1, 1000);
   private readonly handlers: Handlers = { audio: [], video: [], left: [] };
-  private readonly streams: { close(): unknown }[] = [];
+  private closed = false;
   private pending = new Int16Array(0);
 
   on<K extends keyof LivekitLegEvents>(event: K, handler: LivekitLegEvents[K]): void {
@@ -68,8 +68,9 @@ export class LivekitLeg {
 
   async connect(url: string, jwt: string): Promise<void> {
     this.room.on(RoomEvent.TrackSubscribed, (track: RemoteTrack, _pub, p: RemoteParticipant) => {
-      if (track.kind === TrackKind.KIND_AUDIO) void this.pumpAudio(track, p.identity);
-      else if (track.kind === TrackKind.KIND_VIDEO) void this.pumpVideo(track, p.identity);
+      // A stream that fails ends that track's media, never the process.
+      if (track.kind === TrackKind.KIND_AUDIO) this.pumpAudio(track, p.identity).catch(() => undefined);
+      else if (track.kind === TrackKind.KIND_VIDEO) this.pumpVideo(track, p.identity).catch(() => undefined);
     });
     this.room.on(RoomEvent.ParticipantDisconnected, (p: RemoteParticipant) => {
       for (const h of this.handlers.left) h(p.identity);
@@ -128,23 +129,24 @@ export class LivekitLeg {
   }
 
   private async pumpAudio(track: RemoteTrack, identity: string): Promise<void> {
+    // The loop holds the stream's reader (cancel() would be refused): leaving the loop releases it.
     const stream = new AudioStream(track, { sampleRate: SAMPLE_RATE, numChannels: 1 });
-    this.streams.push({ close: () => stream.cancel() });
     for await (const frame of stream) {
+      if (this.closed) break;
       for (const h of this.handlers.audio) h(identity, frame.data, frame.sampleRate);
     }
   }
 
   private async pumpVideo(track: RemoteTrack, identity: string): Promise<void> {
     const stream = new VideoStream(track);
-    this.streams.push({ close: () => stream.cancel() });
     for await (const event of stream) {
+      if (this.closed) break;
       for (const h of this.handlers.video) h(identity, event.frame.width, event.frame.height);
     }
   }
 
   async close(): Promise<void> {
-    for (const s of this.streams) s.close();
+    this.closed = true;
     await this.source.close();
     await this.room.disconnect();
   }
