@@ -5,6 +5,7 @@ import { runCallsBench } from "./calls.js";
 import { runCryptoBench } from "./crypto.js";
 import { runFeedsBench } from "./feeds.js";
 import { runScaleBench } from "./scale.js";
+import { runRtcBench } from "./rtc.js";
 import { runServerBench } from "./server.js";
 import { runServerMultiprocBench } from "./server-multiproc.js";
 import { runTorBench } from "./tor.js";
@@ -23,6 +24,7 @@ async function main(): Promise<void> {
   if (want("calls")) await runCallsBench();
   // Minutes to tens of minutes: only when asked for by name (`npm run bench -- scale --users 10,200`).
   if (parts.includes("scale")) await runScaleBench();
+  if (want("rtc")) await runRtcBench();
 }
 
 main()

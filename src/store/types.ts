@@ -242,6 +242,8 @@ export interface RateCountStore {
   hit(key: string, windowStart: number): Promise<number>;
   /** Delete the counters of windows that started before `before`. */
   expire(before: number): Promise<number>;
+}
+
 /** An account that moved away (PROTOCOL §20): its signed notice, as put. */
 export interface MoveRecord {
   address: string;

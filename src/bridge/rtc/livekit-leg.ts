@@ -1,0 +1,153 @@
+// The ghost's connection to the LiveKit SFU of a MatrixRTC call, with Element Call's
+// per-participant end-to-end media encryption, through @livekit/rtc-node (libwebrtc in a native
+// binary). rtc-node's own KeyProvider.setKey sends the FFI no key bytes (1.1.0: it fills only
+// participantIdentity and keyIndex), so per-participant keys are set with a direct
+// SetKeyRequest through the same FFI (livekitFfiRequest of @livekit/rtc-ffi-bindings).
+// Element Call derives frame keys with HKDF (livekit-client createKeyMaterialFromBuffer,
+// salt "LKFrameEncryptionKey"); the FFI's key provider is told to do the same.
+//
+// rtc-node hands out decoded PCM and decoded video frames, and takes PCM to send: the media is
+// decoded and re-encoded here (see docs/ARCHITECTURE.md, "MatrixRTC calls").
+import { dirname, join } from "node:path";
+import {
+  AudioFrame,
+  AudioSource,
+  AudioStream,
+  LocalAudioTrack,
+  Room,
+  RoomEvent,
+  TrackKind,
+  TrackPublishOptions,
+  TrackSource,
+  VideoStream,
+  type RemoteParticipant,
+  type RemoteTrack,
+} from "@livekit/rtc-node";
+import {
+  E2eeRequest,
+  EncryptionType,
+  FfiRequest,
+  KeyDerivationFunction,
+  SetKeyRequest,
+  livekitFfiRequest,
+} from "@livekit/rtc-ffi-bindings";
+
+// rtc-node logs at debug to stdout unless NODE_ENV is "production", and exports no way to
+// change it: its logger is reached by file path (package exports hide it) and set to warn.
+try {
+  const lib = dirname(require.resolve("@livekit/rtc-node"));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a file path, not a module id
+  (require(join(lib, "log.cjs")) as { log: { level: string } }).log.level = "warn";
+} catch {
+  // another layout: rtc-node stays chatty, which is only noise
+}
+
+export const RATCHET_SALT = "LKFrameEncryptionKey";
+export const SAMPLE_RATE = 48_000;
+const FRAME_SAMPLES = SAMPLE_RATE / 100; // 10 ms frames, what libwebrtc takes
+
+export interface LivekitLegEvents {
+  audio(identity: string, pcm: Int16Array, sampleRate: number): void;
+  video(identity: string, width: number, height: number): void;
+  left(identity: string): void;
+}
+
+type Handlers = { [K in keyof LivekitLegEvents]: LivekitLegEvents[K][] };
+
+/** One participant's LiveKit connection: publishes PCM it is given, reports what it receives. */
+export class LivekitLeg {
+  private readonly room = new Room();
+  private readonly source = new AudioSource(SAMPLE_RATE, 1, 1000);
+  private readonly handlers: Handlers = { audio: [], video: [], left: [] };
+  private closed = false;
+  private pending = new Int16Array(0);
+
+  on<K extends keyof LivekitLegEvents>(event: K, handler: LivekitLegEvents[K]): void {
+    this.handlers[event].push(handler);
+  }
+
+  async connect(url: string, jwt: string): Promise<void> {
+    this.room.on(RoomEvent.TrackSubscribed, (track: RemoteTrack, _pub, p: RemoteParticipant) => {
+      // A stream that fails ends that track's media, never the process.
+      if (track.kind === TrackKind.KIND_AUDIO) this.pumpAudio(track, p.identity).catch(() => undefined);
+      else if (track.kind === TrackKind.KIND_VIDEO) this.pumpVideo(track, p.identity).catch(() => undefined);
+    });
+    this.room.on(RoomEvent.ParticipantDisconnected, (p: RemoteParticipant) => {
+      for (const h of this.handlers.left) h(p.identity);
+    });
+    await this.room.connect(url, jwt, {
+      autoSubscribe: true,
+      dynacast: false,
+      encryption: {
+        encryptionType: EncryptionType.GCM,
+        keyProviderOptions: {
+          ratchetSalt: new TextEncoder().encode(RATCHET_SALT),
+          ratchetWindowSize: 10,
+          keyRingSize: 256,
+          failureTolerance: -1,
+          keyDerivationFunction: KeyDerivationFunction.HKDF,
+        },
+      },
+    });
+    const track = LocalAudioTrack.createAudioTrack("bridge-audio", this.source);
+    const options = new TrackPublishOptions({ source: TrackSource.SOURCE_MICROPHONE });
+    await this.room.localParticipant?.publishTrack(track, options);
+  }
+
+  /** A participant's media key (the ghost's own included), as Element Call hands them to LiveKit. */
+  setKey(identity: string, key: Uint8Array, index: number): void {
+    // The room's FFI handle is private in rtc-node 1.1; the E2EE request needs it.
+    const handle = (this.room as unknown as { ffiHandle?: { handle: bigint } }).ffiHandle?.handle;
+    if (handle === undefined) throw new Error("not connected");
+    const req = new FfiRequest({
+      message: {
+        case: "e2ee",
+        value: new E2eeRequest({
+          roomHandle: handle,
+          message: {
+            case: "setKey",
+            value: new SetKeyRequest({ participantIdentity: identity, key, keyIndex: index }),
+          },
+        }),
+      },
+    });
+    livekitFfiRequest(req.toBinary());
+  }
+
+  /** Sends mono 48 kHz PCM, in 10 ms frames. */
+  async sendPcm(pcm: Int16Array): Promise<void> {
+    const all = new Int16Array(this.pending.length + pcm.length);
+    all.set(this.pending);
+    all.set(pcm, this.pending.length);
+    let at = 0;
+    for (; at + FRAME_SAMPLES <= all.length; at += FRAME_SAMPLES) {
+      await this.source.captureFrame(
+        new AudioFrame(all.slice(at, at + FRAME_SAMPLES), SAMPLE_RATE, 1, FRAME_SAMPLES),
+      );
+    }
+    this.pending = all.slice(at);
+  }
+
+  private async pumpAudio(track: RemoteTrack, identity: string): Promise<void> {
+    // The loop holds the stream's reader (cancel() would be refused): leaving the loop releases it.
+    const stream = new AudioStream(track, { sampleRate: SAMPLE_RATE, numChannels: 1 });
+    for await (const frame of stream) {
+      if (this.closed) break;
+      for (const h of this.handlers.audio) h(identity, frame.data, frame.sampleRate);
+    }
+  }
+
+  private async pumpVideo(track: RemoteTrack, identity: string): Promise<void> {
+    const stream = new VideoStream(track);
+    for await (const event of stream) {
+      if (this.closed) break;
+      for (const h of this.handlers.video) h(identity, event.frame.width, event.frame.height);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.source.close();
+    await this.room.disconnect();
+  }
+}
