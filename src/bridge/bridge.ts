@@ -249,7 +249,15 @@ export async function startBridge(
       ...(options.hooks ? { hooks: options.hooks } : {}),
       bridgeInfo: { botUserId: adapter.botUserId, peopleDomain: config.people.domain },
     });
-    const feeds = createFeeds({ ghosts, people: accounts, store, log, config });
+    const feeds = createFeeds({
+      ghosts,
+      people: accounts,
+      store,
+      log,
+      config,
+      matrix: adapter,
+      retry: retryWindow,
+    });
     accounts.onMessage(feeds.withOwnFlows(portals.toMatrix.handle));
     accounts.onKeyChange(
       keyChangeNotices({
@@ -281,7 +289,7 @@ export async function startBridge(
     cleanup.push(() => accounts.close(), feeds.stop);
     const handleEvent = async (event: RoomEvent) => {
       await bot.handle(event);
-      if (!(await feeds.events.handle(event))) await portals.events.handle(event);
+      if (!(await feeds.handle(event))) await portals.events.handle(event);
     };
     // Stopped before the store closes (cleanup runs in reverse).
     cleanup.push(() => catchUp.stop());

@@ -244,6 +244,7 @@ export interface BridgeStore {
   readonly senderCreations: SenderCreationStore;
   readonly sendStatus: SendStatusStore;
   readonly feeds: FeedStore;
+  readonly postRooms: PostRoomStore;
   readonly relays: RoomRelayStore;
   /**
    * Every write so far made durable against power loss too (on SQLite each write
@@ -332,6 +333,27 @@ export interface FeedStore {
   /** Every Matrix event a post became. */
   eventsOf(roomId: string, postId: string): Promise<string[]>;
   /** The post a Matrix event of the room shows. */
+  postOfEvent(roomId: string, eventId: string): Promise<string | undefined>;
+}
+
+/** A post room: what its owner writes there is posted to a post group they own, or publicly. */
+export interface PostRoom {
+  roomId: string;
+  matrixUser: string;
+  /** The post group's id, or "public". */
+  audience: string;
+  createdAt: number;
+}
+
+export interface PostRoomStore {
+  /** Records a new post room; false when the user has one for that audience already (the row kept). */
+  put(room: PostRoom): Promise<boolean>;
+  byRoom(roomId: string): Promise<PostRoom | undefined>;
+  of(matrixUser: string, audience: string): Promise<PostRoom | undefined>;
+  rooms(): Promise<PostRoom[]>;
+  remove(roomId: string): Promise<void>;
+  /** Records the post a Matrix event of the room became (a second record of one event is ignored). */
+  putEvent(roomId: string, eventId: string, postId: string): Promise<void>;
   postOfEvent(roomId: string, eventId: string): Promise<string | undefined>;
 }
 
