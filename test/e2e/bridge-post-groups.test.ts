@@ -7,7 +7,8 @@
 // own keys, cannot open the new post; Joe's can. Joe posts to the group: it
 // appears in Alice's room from his ghost. `post <text>` and the room "My public
 // posts" make public posts (an edit and a redaction there too) that a reader's
-// People client sees. The tests run in order and share the rooms.
+// People client sees. A personal space holds all of Alice's bridge rooms. The
+// tests run in order and share the rooms.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { Preset } from "matrix-js-sdk";
@@ -96,7 +97,13 @@ describe("post groups and public posts from Matrix, on a real Synapse", function
 
   before(async function () {
     this.timeout(900_000); // the first run installs Synapse
-    world = await BridgeWorld.start({ permissions: { "@alice:localhost": "user" } });
+    world = await BridgeWorld.start({
+      permissions: { "@alice:localhost": "user" },
+      configure: (input) => ({
+        ...input,
+        bridge: { ...input.bridge, personal_space: { enabled: true, name: "People here" } },
+      }),
+    });
     await w().startPeopleUser(JOE);
     await w().startPeopleUser(ANN);
     alice = await w().startMatrixUser("alice");
@@ -266,5 +273,38 @@ describe("post groups and public posts from Matrix, on a real Synapse", function
     await eventually("the retraction at Joe", async () =>
       (await feedOf(joe())).posts.find((x) => x.retracts === posted.id),
     );
+  });
+
+  it("Alice's personal space holds her management room, post rooms, DM portal and feed room", async function () {
+    assert.match(await command(`dm ${JOE}`), /./);
+    assert.match(await command(`follow ${JOE}`), /You follow/);
+    const dm = (await w().bridge.handle.store.portals.byPair(user().userId, JOE))?.roomId;
+    const feed = (await w().bridge.handle.store.feeds.roomOf(user().userId, JOE))?.roomId;
+    assert.ok(dm && feed, "the DM portal and the feed room are recorded");
+    const space = await eventually("Alice's space", () =>
+      w().bridge.handle.store.spaces.spaceOf(user().userId),
+    );
+    await joinInvited(space);
+    const create = await api("GET", `${room(space)}/state/m.room.create/`);
+    assert.equal(create.type, "m.space");
+    assert.equal((await api("GET", `${room(space)}/state/m.room.name/`)).name, "People here");
+    const wanted = [management, groupRoom, publicRoom, dm, feed];
+    let children: string[] = [];
+    const missing = () => wanted.filter((r) => !children.includes(r));
+    await eventually(
+      "every room in the space",
+      async () => {
+        const state = (await api("GET", `${room(space)}/state`)) as unknown as Json[];
+        children = state
+          .filter((e) => e.type === "m.space.child" && Array.isArray((e.content as Json).via))
+          .map((e) => String(e.state_key));
+        return missing().length === 0 ? true : undefined;
+      },
+      60_000,
+    ).catch(() => assert.deepEqual(missing(), [], "rooms missing from the space"));
+    assert.equal(new Set(children).size, children.length);
+    // The bot made the post rooms, so it may name the space as their parent too.
+    const parent = await api("GET", `${room(groupRoom)}/state/m.space.parent/${encodeURIComponent(space)}`);
+    assert.equal(parent.canonical, true);
   });
 });

@@ -69,6 +69,7 @@ for (const engine of ENGINES) {
             "012-feeds",
             "013-room-relays",
             "016-post-groups",
+            "017-personal-spaces",
           ],
         );
         const people = (await db("knex_migrations").select("name")) as { name: string }[];

@@ -14,6 +14,7 @@ import { KnexCryptoStore } from "./crypto-store.js";
 import { KnexEventRetryStore } from "./event-retry-store.js";
 import { KnexFeedStore } from "./feed-store.js";
 import { KnexPostRoomStore } from "./post-room-store.js";
+import { KnexPersonalSpaceStore } from "./personal-space-store.js";
 import { KnexManagementRoomStore } from "./management-room-store.js";
 import { KnexSendStatusStore } from "./send-status-store.js";
 import { KnexMessageMapStore } from "./message-map-store.js";
@@ -46,6 +47,7 @@ class KnexBridgeStore implements BridgeStore {
   readonly sendStatus: KnexSendStatusStore;
   readonly feeds: KnexFeedStore;
   readonly postRooms: KnexPostRoomStore;
+  readonly spaces: KnexPersonalSpaceStore;
   readonly relays: KnexRoomRelayStore;
   private closing: Promise<void> | undefined;
 
@@ -67,6 +69,7 @@ class KnexBridgeStore implements BridgeStore {
     this.sendStatus = new KnexSendStatusStore(db);
     this.feeds = new KnexFeedStore(db);
     this.postRooms = new KnexPostRoomStore(db);
+    this.spaces = new KnexPersonalSpaceStore(db);
     this.relays = new KnexRoomRelayStore(db);
   }
 

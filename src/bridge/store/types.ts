@@ -245,6 +245,7 @@ export interface BridgeStore {
   readonly sendStatus: SendStatusStore;
   readonly feeds: FeedStore;
   readonly postRooms: PostRoomStore;
+  readonly spaces: PersonalSpaceStore;
   readonly relays: RoomRelayStore;
   /**
    * Every write so far made durable against power loss too (on SQLite each write
@@ -355,6 +356,15 @@ export interface PostRoomStore {
   /** Records the post a Matrix event of the room became (a second record of one event is ignored). */
   putEvent(roomId: string, eventId: string, postId: string): Promise<void>;
   postOfEvent(roomId: string, eventId: string): Promise<string | undefined>;
+}
+
+/** Each Matrix user's personal space (bridge.personal_space) and the rooms added to it. */
+export interface PersonalSpaceStore {
+  spaceOf(matrixUser: string): Promise<string | undefined>;
+  /** Records the user's space (a second one for the same user is ignored). */
+  putSpace(matrixUser: string, roomId: string, now: number): Promise<void>;
+  hasChild(spaceId: string, roomId: string): Promise<boolean>;
+  putChild(spaceId: string, roomId: string): Promise<void>;
 }
 
 /** The relay of a group room (relay mode): whose People account sends for members without an address. */
