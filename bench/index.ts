@@ -4,6 +4,7 @@ import { runBridgeE2beBench } from "./bridge-e2be.js";
 import { runCallsBench } from "./calls.js";
 import { runCryptoBench } from "./crypto.js";
 import { runFeedsBench } from "./feeds.js";
+import { runPostGroupBench } from "./post-groups.js";
 import { runServerBench } from "./server.js";
 import { runTorBench } from "./tor.js";
 
@@ -16,6 +17,8 @@ async function main(): Promise<void> {
   if (want("bridge")) await runBridgeBench();
   if (want("e2be")) await runBridgeE2beBench();
   if (want("tor")) await runTorBench();
+  // `feeds` runs both; `post-groups` the post group part alone.
+  if (want("feeds") || parts.includes("post-groups")) await runPostGroupBench();
   if (want("feeds")) await runFeedsBench();
   if (want("calls")) await runCallsBench();
 }
