@@ -132,21 +132,21 @@ export class PeopleClient {
     this.realtime = this.realtimeImpl;
   }
 
+  /** The content types the client takes itself, by type (a new kind of message adds a row). */
+  private readonly routes: Readonly<Record<string, (m: ReceivedMessage) => Promise<void> | void>> = {
+    group_key: (m) => this.groupsImpl.receive(m),
+    post_notice: (m) => this.postsImpl.notice(m),
+    ...Object.fromEntries(
+      (["rt_offer", "rt_answer", "rt_candidate", "rt_frame", "rt_hangup"] as const).map((type) => [
+        type,
+        (m: ReceivedMessage) => routeRealtime(m, this.realtimeImpl, this.callsImpl),
+      ]),
+    ),
+  };
+
   private async route(m: ReceivedMessage): Promise<void> {
-    switch (m.content.type) {
-      case "group_key":
-        return this.groupsImpl.receive(m);
-      case "post_notice":
-        return this.postsImpl.notice(m);
-      case "rt_offer":
-      case "rt_answer":
-      case "rt_candidate":
-      case "rt_frame":
-      case "rt_hangup":
-        return routeRealtime(m, this.realtimeImpl, this.callsImpl);
-      default:
-        return;
-    }
+    // Own properties only: a content type is never looked up on the prototype.
+    if (Object.hasOwn(this.routes, m.content.type)) return this.routes[m.content.type]!(m);
   }
 
   private static async with(o: ClientOptions, make: (core: Core) => Promise<Account>): Promise<PeopleClient> {
