@@ -6,6 +6,7 @@ import { runCryptoBench } from "./crypto.js";
 import { runFeedsBench } from "./feeds.js";
 import { runScaleBench } from "./scale.js";
 import { runRtcBench } from "./rtc.js";
+import { runPostGroupBench } from "./post-groups.js";
 import { runServerBench } from "./server.js";
 import { runServerMultiprocBench } from "./server-multiproc.js";
 import { runTorBench } from "./tor.js";
@@ -20,6 +21,8 @@ async function main(): Promise<void> {
   if (want("bridge")) await runBridgeBench();
   if (want("e2be")) await runBridgeE2beBench();
   if (want("tor")) await runTorBench();
+  // `feeds` runs both; `post-groups` the post group part alone.
+  if (want("feeds") || parts.includes("post-groups")) await runPostGroupBench();
   if (want("feeds")) await runFeedsBench();
   if (want("calls")) await runCallsBench();
   // Minutes to tens of minutes: only when asked for by name (`npm run bench -- scale --users 10,200`).

@@ -1,16 +1,11 @@
 // startBridge(config, registration): the whole bridge as a handle with stop(),
-// so the CLI and the tests start the same thing. It composes:
-//   the bridge's store (own knex tables, migrated first), the bridge secret
-//     (people.data_dir/bridge-secret.key) and, from it, the embedded People server
-//     of the bridge's People domain (which accepts the bridge's registrations),
-//   the People accounts of the bridge's Matrix users (one client each, started once
-//     the homeserver is reachable), the appservice (matrix-appservice-bridge, through
-//     the adapter) with exactly-once transactions,
-//   the management bot and its commands, the DM and group portals, the feed rooms,
-//   the homeserver connection, retried with backoff while everything else runs,
-//   catch-up of the portal rooms' history at start and whenever the homeserver comes
-//   back or restarted (events it may have dropped), /metrics and /health; the
-//   provisioning API on the appservice's port, and the bridge state events checked at start.
+// so the CLI and the tests start the same thing. It composes the bridge's store
+// (migrated first), the bridge secret and the embedded People server of the
+// bridge's domain, the People accounts of the Matrix users, the appservice
+// (through the adapter, exactly-once transactions), the bot and its commands,
+// the DM and group portals, feed and post rooms, personal spaces, the homeserver
+// connection (retried with backoff) with catch-up of the rooms' history when it
+// comes back, /metrics and /health, and the provisioning API.
 import { resolve } from "node:path";
 import type { ClientOptions } from "../people/client/people-client.js";
 import { startPeopleServer, type PeopleServerHandle } from "../people/server/people-server.js";
@@ -38,6 +33,8 @@ import { BridgeMetrics, startMetricsServer, type MetricsServer } from "./metrics
 import { Permissions } from "./permissions.js";
 import { dmCommand } from "./portals/dm-command.js";
 import { createFeeds } from "./feeds/feeds.js";
+import { personalSpaces } from "./spaces/personal-spaces.js";
+import { spaceRequests } from "./appservice/space-requests.js";
 import { keyChangeNotices } from "./portals/key-change-notices.js";
 import type { PeopleToMatrixHooks } from "./portals/people-to-matrix-flow.js";
 import { createPortals, type Portals } from "./portals/portals.js";
@@ -191,6 +188,7 @@ export async function startBridge(
       metrics,
       ...(options.catchUp ? { limits: options.catchUp } : {}),
     });
+    const http = new AppserviceHttp(homeserverUrl, registration.as_token);
     let e2b: EndToBridge | undefined;
     if (config.encryption.allow) {
       const key = CryptoStoreKey.fromConfig(config.encryption.pickle_key, config.people.data_dir);
@@ -199,7 +197,7 @@ export async function startBridge(
         config: config.encryption,
         store: store.crypto,
         key,
-        http: new AppserviceHttp(homeserverUrl, registration.as_token),
+        http,
         log,
         botUserId: `@${registration.sender_localpart}:${config.homeserver.domain}`,
         deviceDisplayName: BOT_DISPLAY_NAME,
@@ -252,7 +250,15 @@ export async function startBridge(
       ...(options.hooks ? { hooks: options.hooks } : {}),
       bridgeInfo: { botUserId: adapter.botUserId, peopleDomain: config.people.domain },
     });
-    const feeds = createFeeds({ ghosts, people: accounts, store, log, config });
+    const feeds = createFeeds({
+      ghosts,
+      people: accounts,
+      store,
+      log,
+      config,
+      matrix: adapter,
+      retry: retryWindow,
+    });
     accounts.onMessage(feeds.withOwnFlows(portals.toMatrix.handle));
     accounts.onKeyChange(
       keyChangeNotices({
@@ -282,9 +288,14 @@ export async function startBridge(
     cleanup.push(() => adapter.close());
     // Closed before the appservice and the People server: nothing is received that could not be handled.
     cleanup.push(() => accounts.close(), feeds.stop);
+    const spaces = personalSpaces(config.bridge.personal_space, {
+      matrix: spaceRequests(http, adapter.botUserId, config.homeserver.domain),
+      ...{ store, log: log.child({ component: "spaces" }) },
+    });
     const handleEvent = async (event: RoomEvent) => {
       await bot.handle(event);
-      if (!(await feeds.events.handle(event))) await portals.events.handle(event);
+      if (!(await feeds.handle(event))) await portals.events.handle(event);
+      await spaces.onEvent(event);
     };
     // Stopped before the store closes (cleanup runs in reverse).
     cleanup.push(() => catchUp.stop());
@@ -323,7 +334,7 @@ export async function startBridge(
     );
     // Mail for the users is taken from the People server only once it can reach their rooms; feeds read on then.
     void connection.ready.then(() => accounts.startAll()).then(() => feeds.service.start());
-
+    void connection.ready.then(() => spaces.syncAll());
     let metricsServer: MetricsServer | undefined;
     if (config.metrics.enabled) {
       const { hostname, port } = config.metrics;

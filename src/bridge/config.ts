@@ -114,6 +114,18 @@ export const bridgeConfigSchema = z
           })
           .prefault({}),
         /**
+         * A personal space per Matrix user ("People", as mautrix bridges make) holding the
+         * management room, DM and group portals, feed rooms and post rooms.
+         */
+        personal_space: z
+          .strictObject({
+            enabled: z.boolean().default(false),
+            name: z.string().min(1).max(255).default("People"),
+            /** An mxc:// URI for the space's avatar; empty for none. */
+            avatar: z.union([z.literal(""), z.string().regex(/^mxc:\/\/[^/]+\/[^/]+$/)]).default(""),
+          })
+          .prefault({}),
+        /**
          * What one People sender's messages may make the bridge create per hour: rooms (group
          * rooms, and DMs their mail opens) and ghosts brought into rooms (other than its own).
          * Past them a group message is shown in the DM with a notice; a new DM is refused (logged).

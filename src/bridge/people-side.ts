@@ -118,6 +118,42 @@ export interface PeopleAccount {
   ownDevices(): Promise<OwnDevice[]>;
   /** Optional capability: reading posts (feed rooms). */
   readonly posts?: PostReader;
+  /** Optional capability: posting, and the post groups the account owns (post rooms). */
+  readonly postWriter?: PostWriter;
+}
+
+/** What a post made from Matrix carries; its id derives from the Matrix event (posting again is the same post). */
+export interface PostDraft {
+  text?: string;
+  attachments?: { bytes: Buffer; mime: string; name?: string }[];
+  /** An edit of the account's post with that id. */
+  replaces?: string;
+  /** A retraction of the account's post with that id. */
+  retracts?: string;
+}
+
+/** A post group's change: its epoch now, and the members its key could not be sealed to. */
+export interface PostGroupChange {
+  epoch: number;
+  undelivered: { address: string; code: string }[];
+}
+
+/** An account's own posts and post groups (PROTOCOL §11.2: owner, epochs, keys to the members). */
+export interface PostWriter {
+  /** A new post group owned by the account, with no other member yet. */
+  createGroup(name: string): Promise<{ id: string; epoch: number }>;
+  /** Adds a member: a new epoch whose key the member's devices get. */
+  addMember(group: string, member: PeopleAddress): Promise<PostGroupChange>;
+  /** Removes a member: a new epoch whose key goes to the others only. */
+  removeMember(group: string, member: PeopleAddress): Promise<PostGroupChange>;
+  /** Renames the group (the members get the name with the key they hold). */
+  rename(group: string, name: string): Promise<void>;
+  members(group: string): Promise<PeopleAddress[]>;
+  /**
+   * Posts to the group (or publicly, with null); resolves with the post's id once it is in the
+   * feed. `sourceId` (the Matrix event id) derives the id, so a redelivered event is the same post.
+   */
+  post(group: string | null, draft: PostDraft, sourceId: string): Promise<string>;
 }
 
 /** An account's view of others' posts: what it can open, and when a group's epoch key arrives. */

@@ -68,6 +68,8 @@ for (const engine of ENGINES) {
             "011-send-status",
             "012-feeds",
             "013-room-relays",
+            "016-post-groups",
+            "017-personal-spaces",
           ],
         );
         const people = (await db("knex_migrations").select("name")) as { name: string }[];

@@ -14,7 +14,9 @@ import type {
   Lookup,
   OwnDevice,
   PeopleAccount,
+  PostGroupChange,
   PostReader,
+  PostWriter,
   SafetyNumbers,
 } from "../people-side.js";
 import type { BridgeSecret } from "./bridge-secret.js";
@@ -47,6 +49,25 @@ export class ClientAccount implements PeopleAccount {
       }
     },
     onGroupKey: (handler) => this.client.groups.events.on("key", (k) => handler(k.group)),
+  };
+
+  readonly postWriter: PostWriter = {
+    createGroup: async (name) => {
+      const g = await this.client.groups.createGroup(name);
+      return { id: g.id, epoch: g.epoch };
+    },
+    addMember: async (group, member) => changeOf(await this.client.groups.addMember(group, member)),
+    removeMember: async (group, member) => changeOf(await this.client.groups.removeMember(group, member)),
+    rename: async (group, name) => {
+      await this.client.groups.rename(group, name);
+    },
+    members: (group) => this.client.groups.members(group),
+    post: async (group, draft, sourceId) => {
+      const input = { ...draft, id: this.secret.messageId(this.owner, `post\0${sourceId}`) };
+      const post =
+        group === null ? this.client.posts.postPublic(input) : this.client.posts.post(group, input);
+      return (await post).id;
+    },
   };
 
   send(
@@ -155,6 +176,10 @@ export class ClientAccount implements PeopleAccount {
     if (contact.state !== "unexplained") return { contact, current };
     return { contact, current, pending: await this.client.fingerprint(contact.address, { pending: true }) };
   }
+}
+
+function changeOf(u: { epoch: number; undelivered: { address: string; code: string }[] }): PostGroupChange {
+  return { epoch: u.epoch, undelivered: u.undelivered };
 }
 
 function trustOf(c: Contact, state: ContactTrust["state"], stale: boolean): ContactTrust {

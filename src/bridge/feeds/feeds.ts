@@ -2,7 +2,7 @@
 // Matrix events, its commands, and the People messages it carries itself
 // (post notices, by the registry's ownFlow), taken before the message flow.
 import type { Logger } from "../logger.js";
-import type { GhostSide } from "../matrix-side.js";
+import type { GhostSide, MatrixSide, RoomEvent } from "../matrix-side.js";
 import type { IncomingHandler, PeopleSide } from "../people-side.js";
 import type { FeatureRegistry } from "../core/router.js";
 import type { Command } from "../commands.js";
@@ -12,10 +12,17 @@ import { bridgeRegistry } from "../core/features/index.js";
 import { feedCommands } from "./feed-commands.js";
 import { FeedEvents } from "./feed-events.js";
 import { FeedService } from "./feed-service.js";
+import { postRoomCommands } from "./post-room-commands.js";
+import { PostRoomEvents } from "./post-room-events.js";
+import { PostRooms } from "./post-rooms.js";
+import { RetryWindow } from "../portals/retry-window.js";
 
 export interface Feeds {
   readonly service: FeedService;
   readonly events: FeedEvents;
+  readonly postRooms: PostRooms;
+  /** A feed room's or a post room's event: true when it was one (and handled). */
+  handle(event: RoomEvent): Promise<boolean>;
   readonly commands: Command[];
   /** Stops the periodic reads. */
   stop(): Promise<void>;
@@ -26,9 +33,12 @@ export interface Feeds {
 export function createFeeds(o: {
   ghosts: GhostSide;
   people: PeopleSide;
-  store: Pick<BridgeStore, "feeds">;
+  store: Pick<BridgeStore, "feeds" | "postRooms">;
   log: Logger;
   config: Pick<BridgeConfig, "bridge" | "people">;
+  /** The bot, which makes the post rooms and answers in them. */
+  matrix: Pick<MatrixSide, "sendNotice" | "leaveRoom" | "botUserId">;
+  retry?: RetryWindow;
 }): Feeds {
   const log = o.log.child({ component: "feeds" });
   const store = o.store.feeds;
@@ -42,12 +52,37 @@ export function createFeeds(o: {
     maxMediaBytes: o.config.people.limits.max_blob_bytes,
   });
   const events = new FeedEvents({ feeds: service, store, ghosts: o.ghosts, people: o.people, log });
+  const maxMediaBytes = o.config.people.limits.max_blob_bytes;
+  const postRooms = new PostRooms({
+    ghosts: o.ghosts,
+    people: o.people,
+    store: o.store.postRooms,
+    feedStore: store,
+    botUserId: o.matrix.botUserId,
+    log,
+    maxMediaBytes,
+  });
+  const postEvents = new PostRoomEvents({
+    rooms: postRooms,
+    matrix: o.matrix,
+    ghosts: o.ghosts,
+    log,
+    retry: o.retry ?? new RetryWindow(),
+    maxMediaBytes,
+  });
+  // A post notice: its author's feed room reads on, and a post group's room shows a member's post.
+  const onNotice: IncomingHandler = async (account, m) => {
+    await service.onNotice(account, m);
+    await postRooms.onNotice(account, m);
+  };
   return {
     service,
     events,
-    commands: feedCommands(service),
+    postRooms,
+    handle: async (event) => (await events.handle(event)) || (await postEvents.handle(event)),
+    commands: [...feedCommands(service), ...postRoomCommands(postRooms)],
     stop: async () => service.stop(),
-    withOwnFlows: (next) => withOwnFlows(bridgeRegistry(), { feeds: service.onNotice }, next),
+    withOwnFlows: (next) => withOwnFlows(bridgeRegistry(), { feeds: onNotice }, next),
   };
 }
 

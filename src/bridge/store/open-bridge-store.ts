@@ -13,6 +13,8 @@ import { KnexGhostProfileStore } from "./ghost-profile-store.js";
 import { KnexCryptoStore } from "./crypto-store.js";
 import { KnexEventRetryStore } from "./event-retry-store.js";
 import { KnexFeedStore } from "./feed-store.js";
+import { KnexPostRoomStore } from "./post-room-store.js";
+import { KnexPersonalSpaceStore } from "./personal-space-store.js";
 import { KnexManagementRoomStore } from "./management-room-store.js";
 import { KnexSendStatusStore } from "./send-status-store.js";
 import { KnexMessageMapStore } from "./message-map-store.js";
@@ -44,6 +46,8 @@ class KnexBridgeStore implements BridgeStore {
   readonly senderCreations: KnexSenderCreationStore;
   readonly sendStatus: KnexSendStatusStore;
   readonly feeds: KnexFeedStore;
+  readonly postRooms: KnexPostRoomStore;
+  readonly spaces: KnexPersonalSpaceStore;
   readonly relays: KnexRoomRelayStore;
   private closing: Promise<void> | undefined;
 
@@ -64,6 +68,8 @@ class KnexBridgeStore implements BridgeStore {
     this.senderCreations = new KnexSenderCreationStore(db);
     this.sendStatus = new KnexSendStatusStore(db);
     this.feeds = new KnexFeedStore(db);
+    this.postRooms = new KnexPostRoomStore(db);
+    this.spaces = new KnexPersonalSpaceStore(db);
     this.relays = new KnexRoomRelayStore(db);
   }
 

@@ -244,6 +244,8 @@ export interface BridgeStore {
   readonly senderCreations: SenderCreationStore;
   readonly sendStatus: SendStatusStore;
   readonly feeds: FeedStore;
+  readonly postRooms: PostRoomStore;
+  readonly spaces: PersonalSpaceStore;
   readonly relays: RoomRelayStore;
   /**
    * Every write so far made durable against power loss too (on SQLite each write
@@ -333,6 +335,36 @@ export interface FeedStore {
   eventsOf(roomId: string, postId: string): Promise<string[]>;
   /** The post a Matrix event of the room shows. */
   postOfEvent(roomId: string, eventId: string): Promise<string | undefined>;
+}
+
+/** A post room: what its owner writes there is posted to a post group they own, or publicly. */
+export interface PostRoom {
+  roomId: string;
+  matrixUser: string;
+  /** The post group's id, or "public". */
+  audience: string;
+  createdAt: number;
+}
+
+export interface PostRoomStore {
+  /** Records a new post room; false when the user has one for that audience already (the row kept). */
+  put(room: PostRoom): Promise<boolean>;
+  byRoom(roomId: string): Promise<PostRoom | undefined>;
+  of(matrixUser: string, audience: string): Promise<PostRoom | undefined>;
+  rooms(): Promise<PostRoom[]>;
+  remove(roomId: string): Promise<void>;
+  /** Records the post a Matrix event of the room became (a second record of one event is ignored). */
+  putEvent(roomId: string, eventId: string, postId: string): Promise<void>;
+  postOfEvent(roomId: string, eventId: string): Promise<string | undefined>;
+}
+
+/** Each Matrix user's personal space (bridge.personal_space) and the rooms added to it. */
+export interface PersonalSpaceStore {
+  spaceOf(matrixUser: string): Promise<string | undefined>;
+  /** Records the user's space (a second one for the same user is ignored). */
+  putSpace(matrixUser: string, roomId: string, now: number): Promise<void>;
+  hasChild(spaceId: string, roomId: string): Promise<boolean>;
+  putChild(spaceId: string, roomId: string): Promise<void>;
 }
 
 /** The relay of a group room (relay mode): whose People account sends for members without an address. */

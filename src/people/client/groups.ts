@@ -155,6 +155,21 @@ export class Groups {
     });
   }
 
+  /** Rename the group: the current epoch key goes again to the members, with the new name (no new epoch). */
+  rename(group: string, name: string): Promise<GroupUpdate> {
+    const id = parseMessageId(group, "PEOPLE_BAD_REQUEST");
+    if (typeof name !== "string" || name.length === 0 || name.length > MAX_GROUP_NAME)
+      throw new PeopleError("PEOPLE_BAD_REQUEST", `a group name is 1 to ${MAX_GROUP_NAME} characters`);
+    return this.lock.run(id, async () => {
+      const record = await this.owned(id);
+      const current = await this.o.store.getGroupKey(id, record.epoch);
+      const key = current && fromB64u(current.key);
+      if (!key) throw new PeopleError("PEOPLE_INTERNAL", "the current epoch key is missing");
+      const others = record.members.filter((m) => m !== this.self);
+      return this.commitEpoch({ ...record, name, updatedAt: this.o.now() }, key, others);
+    });
+  }
+
   async members(group: string): Promise<PeopleAddress[]> {
     return (await this.get(group)).members;
   }

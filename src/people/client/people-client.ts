@@ -20,7 +20,8 @@ import { Messenger, type SendOptions } from "./messaging.js";
 import { Posts } from "./posts.js";
 import { Profiles } from "./profile.js";
 import { Realtime } from "./realtime.js";
-import { createCalls, routeRealtime, type Calls, type CallsFacet } from "./calls/client-calls.js";
+import { createCalls, type Calls, type CallsFacet } from "./calls/client-calls.js";
+import { clientRoutes, type ClientRoute } from "./client-routes.js";
 import { Receiver, type MessageHandler, type ReceivedMessage } from "./receiver.js";
 import { fingerprint } from "./safety-number.js";
 import { Session } from "./session.js";
@@ -44,6 +45,7 @@ export class PeopleClient {
   private readonly realtimeImpl: Realtime;
   private readonly callsImpl: Calls;
   private readonly moves: ClientMoves;
+  private readonly routes: ReadonlyMap<string, ClientRoute>;
   readonly groups: GroupsFacet;
   readonly posts: PostsFacet;
   readonly realtime: RealtimeFacet;
@@ -136,14 +138,13 @@ export class PeopleClient {
       reconnect: () => this.relive(),
     });
     outbox.onMoved = (row, error) => this.moves.outboxMoved(row, error);
+    const groups = this.groupsImpl;
+    const routes = { groups, posts: this.postsImpl, realtime: this.realtimeImpl, calls: this.callsImpl };
+    this.routes = clientRoutes({ ...routes, moves: this.moves });
   }
 
   private async route(m: ReceivedMessage): Promise<void> {
-    const t = m.content.type;
-    if (t === "group_key") return this.groupsImpl.receive(m);
-    if (t === "post_notice") return this.postsImpl.notice(m);
-    if (t === "move_notice") return this.moves.received(m);
-    if (t.startsWith("rt_")) return routeRealtime(m, this.realtimeImpl, this.callsImpl);
+    return this.routes.get(m.content.type)?.(m);
   }
 
   private static async with(o: ClientOptions, make: (core: Core) => Promise<Account>): Promise<PeopleClient> {

@@ -13,6 +13,8 @@ export interface PostAttachment extends AttachmentMeta {
 }
 
 export interface PostInput {
+  /** The post's id (22 base64url characters); a new random one when left out. */
+  id?: string;
   text?: string;
   /** Uploaded encrypted to the own server; the post carries their references (and keys). */
   attachments?: PostAttachment[];

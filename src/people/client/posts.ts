@@ -263,7 +263,8 @@ export class Posts {
     const body: PostBody = {
       v: 1,
       type: "people.post",
-      id: newMessageId(),
+      // A caller-chosen id makes posting again (after a crash) the same post: the feed keeps one.
+      id: input.id === undefined ? newMessageId() : parseMessageId(input.id, "PEOPLE_BAD_REQUEST"),
       author: this.self,
       ts: this.o.now(),
       ...(audience ? { group: audience.group, epoch: audience.epoch } : {}),

@@ -4,6 +4,9 @@
 // messages. Replies and reactions in a feed room are m.room.message and
 // m.reaction, owned by the messages feature; the feed service takes those of
 // its own rooms first (bridge.ts), so a feed room's events never reach a portal.
+// Post rooms (`group create`, "My public posts") are taken the same way: there the
+// owner's messages, edits, redactions, room name and ghost invites/kicks are posts and
+// post group changes (src/bridge/feeds/post-room-events.ts), not portal messages.
 import { bridged, ignored, type Feature } from "./feature.js";
 
 export const FEEDS: Feature = {
@@ -13,7 +16,7 @@ export const FEEDS: Feature = {
     ...bridged("people", "post_notice"),
     ...ignored(
       "people",
-      "a reaction to a Matrix user's post: Matrix users do not post to People yet",
+      "a reaction to a Matrix user's post: not shown in Matrix yet (the post rooms show posts, not answers)",
       "post_reaction",
     ),
   ],

@@ -1,0 +1,153 @@
+// A post group's room under encryption.default, against the real thing: Synapse
+// with the appservice's to-device and device-list extensions, the bridge with
+// encryption.allow and default, Joe and Ann on a second People server, and
+// Alice on Element X (matrix-js-sdk with Rust crypto, cross-signed). The room
+// `group create` makes is encrypted; Alice's encrypted text and image become
+// group posts Joe and Ann read; after Ann's ghost is kicked, Ann's own keys
+// cannot open the next post while Joe's can; Joe's post reaches Alice's room
+// encrypted, from his ghost, with no shield.
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import type { PeopleClient } from "../../src/people/client/people-client.js";
+import { eventually, matrixApi } from "../helpers/bridge-harness.js";
+import { BridgeWorld, OTHER, PEOPLE_DOMAIN, ghostOf } from "../helpers/bridge-world.js";
+import { ElementXClient, NO_SHIELD, describeShield } from "../helpers/element-x-client.js";
+
+const ALICE_PEOPLE = `alice@${PEOPLE_DOMAIN}`;
+const JOE = `joe@${OTHER}`;
+const ANN = `ann@${OTHER}`;
+const BOT = "@peoplebot:localhost";
+
+type Json = Record<string, unknown>;
+
+const pngBytes = (seed: string): Buffer =>
+  Buffer.concat([
+    Buffer.from("89504e470d0a1a0a", "hex"),
+    createHash("sha256").update(seed).digest(),
+    Buffer.alloc(2000, seed),
+  ]);
+
+describe("an encrypted post group room with an Element X user", function () {
+  this.timeout(180_000);
+  let world: BridgeWorld | undefined;
+  let alice: ElementXClient | undefined;
+
+  const w = (): BridgeWorld => world ?? assert.fail("the world is not started");
+  const user = (): ElementXClient => alice ?? assert.fail("alice not started");
+  const joe = (): PeopleClient => w().person(JOE).client;
+  const ann = (): PeopleClient => w().person(ANN).client;
+  const api = (method: string, path: string, body?: unknown) =>
+    matrixApi(w().hs, user().accessToken, method, path, body);
+  const room = (id: string) => `/_matrix/client/v3/rooms/${encodeURIComponent(id)}`;
+
+  before(async function () {
+    this.timeout(900_000); // the first run installs Synapse
+    world = await BridgeWorld.start({
+      permissions: { localhost: "user" },
+      configure: (input) => ({ ...input, encryption: { allow: true, default: true } }),
+    });
+    await w().startPeopleUser(JOE);
+    await w().startPeopleUser(ANN);
+    alice = await ElementXClient.register(w().hs, "alice");
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    alice?.stop();
+    await world?.stop();
+  });
+
+  it("posts Alice's encrypted messages to the group, rotates on a kick, shows Joe's post without a shield", async function () {
+    const { room_id: management } = await api("POST", "/_matrix/client/v3/createRoom", {
+      preset: "trusted_private_chat",
+      is_direct: true,
+      invite: [BOT],
+    });
+    const mgmt = String(management);
+    await eventually(
+      "the bot to join",
+      async () =>
+        BOT in ((await api("GET", `${room(mgmt)}/joined_members`)).joined as Json) ? true : undefined,
+      60_000,
+    );
+    await api("PUT", `${room(mgmt)}/send/m.room.message/create`, {
+      msgtype: "m.text",
+      body: "group create Friends",
+    });
+    const made = await eventually(
+      "the post group's room",
+      async () =>
+        (await w().bridge.handle.store.postRooms.rooms()).find((r) => r.matrixUser === user().userId),
+      60_000,
+    );
+    const groupRoom = made.roomId;
+    const group = made.audience;
+    await user().acceptInvite(groupRoom);
+    const encryption = await api("GET", `${room(groupRoom)}/state/m.room.encryption/`);
+    assert.equal(encryption.algorithm, "m.megolm.v1.aes-sha2");
+
+    for (const address of [JOE, ANN]) {
+      await api("POST", `${room(groupRoom)}/invite`, { user_id: ghostOf(address) });
+      await eventually("the ghost to join", async () =>
+        ghostOf(address) in ((await api("GET", `${room(groupRoom)}/joined_members`)).joined as Json)
+          ? true
+          : undefined,
+      );
+    }
+    for (const reader of [joe(), ann()]) {
+      await eventually(
+        "the group's key at the member",
+        async () => ((await reader.groups.list()).some((g) => g.id === group) ? true : undefined),
+        60_000,
+      );
+    }
+
+    await user().sendText(groupRoom, "e1: encrypted hello");
+    await user().sendImage(groupRoom, {
+      data: pngBytes("fjord"),
+      mimetype: "image/png",
+      name: "fjord.png",
+      width: 1,
+      height: 1,
+    });
+    for (const reader of [joe(), ann()]) {
+      const posts = await eventually(
+        "both posts in Alice's feed",
+        async () => {
+          const feed = await reader.posts.feed(ALICE_PEOPLE);
+          return feed.posts.length >= 2 ? feed.posts : undefined;
+        },
+        60_000,
+      );
+      assert.equal(posts[0]!.text, "e1: encrypted hello");
+      assert.deepEqual(await reader.posts.download(posts[1]!.attachments[0]!), pngBytes("fjord"));
+    }
+
+    const before = (await joe().groups.get(group)).epoch;
+    await api("POST", `${room(groupRoom)}/kick`, { user_id: ghostOf(ANN), reason: "bye" });
+    await eventually(
+      "Joe's client to hold the new epoch",
+      async () => ((await joe().groups.get(group)).epoch > before ? true : undefined),
+      60_000,
+    );
+    await user().sendText(groupRoom, "e3: after Ann");
+    const seen = await eventually(
+      "the new post at Joe",
+      async () => (await joe().posts.feed(ALICE_PEOPLE)).posts.find((p) => p.text === "e3: after Ann"),
+      60_000,
+    );
+    const annFeed = await ann().posts.feed(ALICE_PEOPLE);
+    assert.ok(!annFeed.posts.some((p) => p.id === seen.id), "Ann opened a post made after her removal");
+    assert.equal(annFeed.unopenable.find((u) => u.id === seen.id)?.code, "PEOPLE_UNKNOWN_KEY");
+
+    await joe().posts.post(group, { text: "j1: from Joe" });
+    const e = await user().waitForEvent(
+      groupRoom,
+      (x) => x.getSender() === ghostOf(JOE) && x.getContent().body === "j1: from Joe",
+      60_000,
+    );
+    assert.equal(e.getWireType(), "m.room.encrypted", "Joe's post came in the clear");
+    const shield = await user().shieldOf(e);
+    assert.deepEqual(shield, NO_SHIELD, `Joe's post shows ${describeShield(shield)}`);
+  });
+});
