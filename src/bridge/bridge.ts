@@ -7,16 +7,15 @@
 // connection (retried with backoff) with catch-up of the rooms' history when it
 // comes back, /metrics and /health, and the provisioning API.
 import { resolve } from "node:path";
-import type { ClientOptions } from "../people/client/people-client.js";
-import { startPeopleServer, type PeopleServerHandle } from "../people/server/people-server.js";
+import { startPeopleServer } from "../people/server/people-server.js";
 import { BridgeSecret, withBridgeRegistration } from "./accounts/bridge-secret.js";
 import { PeopleAccounts } from "./accounts/people-accounts.js";
 import { inProcessTransport } from "../people/client/live-transport.js";
 import { accountsProfileReader } from "./accounts/profile-reader.js";
 import { peopleNetwork } from "./accounts/people-network.js";
-import { CatchUp, type CatchUpLimits } from "./appservice/catch-up.js";
+import { CatchUp } from "./appservice/catch-up.js";
 import { AppserviceAdapter } from "./appservice/matrix-bridge.js";
-import { EventRetryQueue, type RetryBackoff } from "./appservice/event-retry-queue.js";
+import { EventRetryQueue } from "./appservice/event-retry-queue.js";
 import { HttpRoomHistory } from "./appservice/room-history.js";
 import { ManagementBot } from "./bot.js";
 import { helpCommand, statusCommand } from "./bot-commands.js";
@@ -25,10 +24,10 @@ import { AppserviceHttp } from "./appservice/appservice-http.js";
 import { CryptoStoreKey } from "./crypto/crypto-store-key.js";
 import { EndToBridge } from "./crypto/end-to-bridge.js";
 import { ConfigError, bridgeDatabasePath, type BridgeConfig } from "./config.js";
-import { HomeserverConnection, type ConnectionState, type RetryPolicy } from "./homeserver.js";
+import { HomeserverConnection } from "./homeserver.js";
 import { GhostProfiles, profiledGhosts } from "./ghost-profiles.js";
 import { listenOn } from "./listen-errors.js";
-import { createBridgeLogger, type Logger } from "./logger.js";
+import { createBridgeLogger } from "./logger.js";
 import { BridgeMetrics, startMetricsServer, type MetricsServer } from "./metrics.js";
 import { Permissions } from "./permissions.js";
 import { dmCommand } from "./portals/dm-command.js";
@@ -36,12 +35,10 @@ import { createFeeds } from "./feeds/feeds.js";
 import { personalSpaces } from "./spaces/personal-spaces.js";
 import { spaceRequests } from "./appservice/space-requests.js";
 import { keyChangeNotices } from "./portals/key-change-notices.js";
-import type { PeopleToMatrixHooks } from "./portals/people-to-matrix-flow.js";
-import { createPortals, type Portals } from "./portals/portals.js";
+import { createPortals } from "./portals/portals.js";
 import { DEFAULT_RETRY_WINDOW_MS, RetryWindow } from "./portals/retry-window.js";
 import { registrationMismatches, type Registration } from "./registration.js";
 import { openBridgeStore } from "./store/open-bridge-store.js";
-import type { BridgeStore } from "./store/types.js";
 import type { RoomEvent } from "./matrix-side.js";
 import type { PeopleAddress } from "../people/protocol/address.js";
 import { trustCommands } from "./trust-commands.js";
@@ -49,53 +46,13 @@ import { provisioningApi } from "./provisioning/mount.js";
 import { bridgeStatusBase, bridgeStatusSource } from "./status-source.js";
 import { bridgeHealth } from "./health.js";
 import { PACKAGE } from "./version.js";
+import type { BridgeHandle, StartBridgeOptions } from "./bridge-types.js";
 
 export const BOT_DISPLAY_NAME = "People bridge";
 const PRUNE_EVERY_MS = 60 * 60_000;
 /** Homeservers retry a transaction for hours, not weeks. */
 const KEEP_TRANSACTIONS_MS = 30 * 86_400_000;
-export interface StartBridgeOptions {
-  logger?: Logger;
-  /** Where registration.yaml is, for the instructions to the admin (default ./registration.yaml). */
-  registrationPath?: string;
-  /** Backoff of the homeserver connection (default 1 s doubling up to 30 s). */
-  retry?: RetryPolicy;
-  /** Collect process-wide default metrics (the CLI does; only one bridge per process should). */
-  defaultMetrics?: boolean;
-  /** Tuning of the users' People clients (tests: faster reconnects and retries). */
-  peopleClient?: Pick<ClientOptions, "reconnect" | "backoff" | "autoRotate" | "deliveryRetry">;
-  /** Test hooks of the People → Matrix flow. */
-  hooks?: PeopleToMatrixHooks;
-  /** Bounds of catch-up after homeserver outages (defaults in catch-up.ts). */
-  catchUp?: Partial<CatchUpLimits>;
-  /** How long and how often a Matrix event that failed for now is tried again (tests: shorter). */
-  eventRetries?: { windowMs?: number; backoff?: Partial<RetryBackoff> };
-}
-
-export interface BridgeHandle {
-  readonly config: BridgeConfig;
-  readonly log: Logger;
-  readonly store: BridgeStore;
-  readonly people: PeopleServerHandle;
-  /** The People accounts of the bridge's Matrix users. */
-  readonly accounts: PeopleAccounts;
-  readonly portals: Portals;
-  /** Reads the portal rooms' history for events the homeserver did not deliver. */
-  readonly catchUp: CatchUp;
-  readonly metrics: BridgeMetrics;
-  /** The appservice port as bound. */
-  readonly appservicePort: number;
-  /** http://host:port of /metrics and /health, when enabled. */
-  readonly metricsUrl: string | undefined;
-  readonly botUserId: string;
-  readonly commands: CommandRegistry;
-  /** End-to-bridge encryption, when encryption.allow. */
-  readonly e2b: EndToBridge | undefined;
-  /** Resolves once the homeserver answers and knows the appservice (never rejects; see connectionState). */
-  readonly ready: Promise<void>;
-  connectionState(): ConnectionState;
-  stop(): Promise<void>;
-}
+export type { BridgeHandle, StartBridgeOptions } from "./bridge-types.js";
 
 export async function startBridge(
   config: BridgeConfig,
