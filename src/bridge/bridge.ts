@@ -37,6 +37,7 @@ import { BridgeMetrics, startMetricsServer, type MetricsServer } from "./metrics
 import { Permissions } from "./permissions.js";
 import { dmCommand } from "./portals/dm-command.js";
 import { createFeeds } from "./feeds/feeds.js";
+import { createBridgeCalls } from "./calls/bridge-calls.js";
 import { keyChangeNotices } from "./portals/key-change-notices.js";
 import type { PeopleToMatrixHooks } from "./portals/people-to-matrix-flow.js";
 import { createPortals, type Portals } from "./portals/portals.js";
@@ -250,7 +251,8 @@ export async function startBridge(
       bridgeInfo: { botUserId: adapter.botUserId, peopleDomain: config.people.domain },
     });
     const feeds = createFeeds({ ghosts, people: accounts, store, log, config });
-    accounts.onMessage(feeds.withOwnFlows(portals.toMatrix.handle));
+    const calls = createBridgeCalls({ ghosts, people: accounts, store, portals, permissions, metrics, log });
+    accounts.onMessage(feeds.withOwnFlows(calls.withOwnFlow(portals.toMatrix.handle)));
     accounts.onKeyChange(
       keyChangeNotices({
         ghosts,
@@ -281,7 +283,8 @@ export async function startBridge(
     cleanup.push(() => accounts.close(), feeds.stop);
     const handleEvent = async (event: RoomEvent) => {
       await bot.handle(event);
-      if (!(await feeds.events.handle(event))) await portals.events.handle(event);
+      if (!(await feeds.events.handle(event)) && !(await calls.handle(event)))
+        await portals.events.handle(event);
     };
     // Stopped before the store closes (cleanup runs in reverse).
     cleanup.push(() => catchUp.stop());
@@ -319,7 +322,9 @@ export async function startBridge(
       portals.state?.syncAll().catch((err: unknown) => log.warn({ err }, "bridge state check failed")),
     );
     // Mail for the users is taken from the People server only once it can reach their rooms; feeds read on then.
-    void connection.ready.then(() => accounts.startAll()).then(() => feeds.service.start());
+    void connection.ready
+      .then(() => accounts.startAll())
+      .then(() => Promise.all([feeds.service.start(), calls.start()]));
 
     let metricsServer: MetricsServer | undefined;
     if (config.metrics.enabled) {

@@ -68,6 +68,7 @@ for (const engine of ENGINES) {
             "011-send-status",
             "012-feeds",
             "013-room-relays",
+            "017-calls",
           ],
         );
         const people = (await db("knex_migrations").select("name")) as { name: string }[];

@@ -20,6 +20,7 @@ import { BRIDGE_MIGRATIONS_TABLE, bridgeMigrationSource } from "./migrations/ind
 import { KnexPeopleAccountStore } from "./people-account-store.js";
 import { KnexPortalStore } from "./portal-store.js";
 import { KnexRoomRelayStore } from "./relay-store.js";
+import { KnexBridgedCallStore } from "./call-store.js";
 import { KnexSenderCreationStore } from "./sender-creation-store.js";
 import { KnexTransactionStore } from "./transaction-store.js";
 import type { BridgeStore, BridgeStoreConfig } from "./types.js";
@@ -45,6 +46,7 @@ class KnexBridgeStore implements BridgeStore {
   readonly sendStatus: KnexSendStatusStore;
   readonly feeds: KnexFeedStore;
   readonly relays: KnexRoomRelayStore;
+  readonly calls: KnexBridgedCallStore;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -65,6 +67,7 @@ class KnexBridgeStore implements BridgeStore {
     this.sendStatus = new KnexSendStatusStore(db);
     this.feeds = new KnexFeedStore(db);
     this.relays = new KnexRoomRelayStore(db);
+    this.calls = new KnexBridgedCallStore(db);
   }
 
   async sync(): Promise<void> {

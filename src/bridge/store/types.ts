@@ -245,6 +245,7 @@ export interface BridgeStore {
   readonly sendStatus: SendStatusStore;
   readonly feeds: FeedStore;
   readonly relays: RoomRelayStore;
+  readonly calls: BridgedCallStore;
   /**
    * Every write so far made durable against power loss too (on SQLite each write
    * resolves once it would survive the process being killed; sync() fsyncs them all).
@@ -348,4 +349,29 @@ export interface RoomRelayStore {
   get(roomId: string): Promise<RoomRelay | undefined>;
   /** True when the room had a relay. */
   remove(roomId: string): Promise<boolean>;
+}
+
+/** A call bridged between a Matrix client and a People device, while it rings or runs. */
+export interface BridgedCall {
+  callId: string;
+  /** The People session id. */
+  session: string;
+  roomId: string;
+  matrixUser: string;
+  peopleAddress: string;
+  /** to_people: the Matrix user called the address; to_matrix: the address called the user. */
+  direction: "to_people" | "to_matrix";
+  /** The People device in the call, once known (the ghost's party id). */
+  peopleDevice: string | undefined;
+  createdAt: number;
+}
+
+export interface BridgedCallStore {
+  /** Records a call (one per call id and per session). */
+  put(call: BridgedCall): Promise<void>;
+  setPeopleDevice(callId: string, device: string): Promise<void>;
+  byCallId(callId: string): Promise<BridgedCall | undefined>;
+  bySession(session: string): Promise<BridgedCall | undefined>;
+  all(): Promise<BridgedCall[]>;
+  remove(callId: string): Promise<void>;
 }
