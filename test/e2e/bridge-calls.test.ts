@@ -224,4 +224,26 @@ describe("Element's 1:1 calls bridged to a People device (Chromium â†” bridge â†
       WAIT,
     );
   });
+
+  it("a bridge killed while Joe's call rings in Element hangs it up on both sides when it starts again", async function () {
+    const before = (await page().status()).incoming.length;
+    const call = await joeClient().calls.call(ALICE_PEOPLE, {
+      media: "voice",
+      audio: { tone: JOE_HZ },
+      timeoutMs: 240_000,
+    });
+    const ringing = await aliceWhen("Joe's call rings", (s) => s.incoming.length > before);
+    const callId = ringing.incoming.at(-1)!;
+    const ended = call.whenEnded();
+    await started().child.kill("SIGKILL");
+    await started().child.start(120_000);
+    await aliceWhen(
+      "the ring ended by the restarted bridge",
+      (s) => s.endedIncoming.includes(callId),
+      120_000,
+    );
+    const end = await ended;
+    assert.equal(end.reason, "failed");
+    assert.equal(end.remote, true);
+  });
 });

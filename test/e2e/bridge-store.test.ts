@@ -400,6 +400,28 @@ for (const engine of ENGINES) {
       assert.equal((await store.relays.get("!other:hs"))?.matrixUser, "@alice:hs");
     });
 
+    it("keeps a bridged call once per call id and per session (017), its People device set later, then removed", async function () {
+      const call = {
+        callId: "call-1",
+        session: "SSSSSSSSSSSSSSSSSSSSSA",
+        roomId: "!dm:hs",
+        matrixUser: "@alice:hs",
+        peopleAddress: "joe@other.test",
+        direction: "to_people" as const,
+        peopleDevice: undefined,
+        createdAt: 5,
+      };
+      await store.calls.put(call);
+      await store.calls.put({ ...call, roomId: "!again:hs" });
+      assert.deepEqual(await store.calls.byCallId("call-1"), call);
+      await assert.rejects(store.calls.put({ ...call, callId: "call-2" }), "one row per People session");
+      await store.calls.setPeopleDevice("call-1", "JOEDEVICE");
+      assert.equal((await store.calls.bySession(call.session))?.peopleDevice, "JOEDEVICE");
+      assert.equal((await store.calls.all()).length, 1);
+      await store.calls.remove("call-1");
+      assert.deepEqual(await store.calls.all(), []);
+    });
+
     it("keeps its data when opened again (migrations are not re-run)", async function () {
       await store.close();
       store = await openBridgeStore(config);

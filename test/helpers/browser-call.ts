@@ -24,6 +24,7 @@ export interface AliceStatus {
   hangupParty: string | undefined;
   heard: boolean;
   incoming: string[];
+  endedIncoming: string[];
   remoteVideo: boolean;
   errors: string[];
 }

@@ -23,6 +23,8 @@ interface Status {
   /** A tone of this frequency was heard in the remote audio. */
   heard: boolean;
   incoming: string[];
+  /** Incoming calls that ended (hung up by either side, or never answered). */
+  endedIncoming: string[];
   remoteVideo: boolean;
   errors: string[];
 }
@@ -35,6 +37,7 @@ const status: Status = {
   hangupParty: undefined,
   heard: false,
   incoming: [],
+  endedIncoming: [],
   remoteVideo: false,
   errors: [],
 };
@@ -135,7 +138,10 @@ const api = {
     client.on(CallEventHandlerEvent.Incoming, (c: MatrixCall) => {
       incoming.set(c.callId, c);
       status.incoming.push(c.callId);
-      c.on(CallEvent.Hangup, () => incoming.delete(c.callId));
+      c.on(CallEvent.Hangup, () => {
+        incoming.delete(c.callId);
+        status.endedIncoming.push(c.callId);
+      });
     });
     const ready = new Promise<void>((resolve) =>
       client!.on(ClientEvent.Sync, (state) => {
