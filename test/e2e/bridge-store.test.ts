@@ -400,7 +400,7 @@ for (const engine of ENGINES) {
       assert.equal((await store.relays.get("!other:hs"))?.matrixUser, "@alice:hs");
     });
 
-    it("keeps a bridged call once per call id and per session (017), its People device set later, then removed", async function () {
+    it("keeps a bridged call once per call id and per session (017), its People device set later, ended, then pruned", async function () {
       const call = {
         callId: "call-1",
         session: "SSSSSSSSSSSSSSSSSSSSSA",
@@ -418,8 +418,13 @@ for (const engine of ENGINES) {
       await store.calls.setPeopleDevice("call-1", "JOEDEVICE");
       assert.equal((await store.calls.bySession(call.session))?.peopleDevice, "JOEDEVICE");
       assert.equal((await store.calls.all()).length, 1);
-      await store.calls.remove("call-1");
-      assert.deepEqual(await store.calls.all(), []);
+      await store.calls.end("call-1", 100);
+      assert.deepEqual(await store.calls.all(), [], "an ended call is not live");
+      assert.equal((await store.calls.byCallId("call-1"))?.endedAt, 100, "but kept, so a replay finds it");
+      await store.calls.prune(100);
+      assert.ok(await store.calls.byCallId("call-1"), "kept until it ended before the bound");
+      await store.calls.prune(101);
+      assert.equal(await store.calls.byCallId("call-1"), undefined);
     });
 
     it("keeps its data when opened again (migrations are not re-run)", async function () {

@@ -20,6 +20,16 @@ import {
 
 export type CallDirection = BridgedCall["direction"];
 
+/**
+ * An ended call's row is kept this long: longer than any invite rings (MAX_LIFETIME_MS), so
+ * catch-up reading a call's events again after a restart finds it ended and calls nobody.
+ */
+export const KEEP_ENDED_MS = 10 * 60_000;
+
+/** A recorded call that has not ended. */
+export const live = (row: BridgedCall | undefined): row is BridgedCall =>
+  row !== undefined && row.endedAt === undefined;
+
 export interface CallContextOptions {
   ghosts: GhostSide;
   store: BridgedCallStore;
@@ -131,7 +141,7 @@ export class CallContext {
         const byMatrix = this.endedByMatrix.delete(row.callId);
         if (e.reason === "failed") this.count(row.direction, "failed");
         if (!byMatrix) await this.endInMatrix(row, answered, e);
-        await this.o.store.remove(row.callId);
+        await this.o.store.end(row.callId, this.now());
       }),
     );
   }

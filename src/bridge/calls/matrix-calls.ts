@@ -10,7 +10,7 @@ import type { RoomEvent } from "../matrix-side.js";
 import type { PeopleSide } from "../people-side.js";
 import type { Permissions } from "../permissions.js";
 import type { Portal } from "../store/types.js";
-import type { CallContext } from "./call-context.js";
+import { KEEP_ENDED_MS, live, type CallContext } from "./call-context.js";
 import {
   isCallEventType,
   parseCallEvent,
@@ -79,7 +79,7 @@ export class MatrixCalls {
       case "candidates": {
         const leg = ctx.leg(e.callId);
         if (leg) leg.addLocalCandidates(e.candidates);
-        else if (await ctx.store.byCallId(e.callId)) ctx.keepEarly(e.callId, e.candidates);
+        else if (live(await ctx.store.byCallId(e.callId))) ctx.keepEarly(e.callId, e.candidates);
         return;
       }
       case "select_answer": {
@@ -97,7 +97,7 @@ export class MatrixCalls {
       case "hangup":
       case "reject": {
         const row = await ctx.store.byCallId(e.callId);
-        if (!row) return;
+        if (!live(row)) return;
         const leg = ctx.leg(e.callId);
         if (leg) {
           ctx.markEndedByMatrix(e.callId);
@@ -112,7 +112,7 @@ export class MatrixCalls {
             ctx.log.debug({ err, callId: e.callId }, "the People call had stopped ringing");
           });
         }
-        await ctx.store.remove(e.callId);
+        await ctx.store.end(e.callId, ctx.now());
         return;
       }
     }
@@ -124,7 +124,8 @@ export class MatrixCalls {
     eventId: string,
   ): Promise<void> {
     const ctx = this.o.ctx;
-    if (await ctx.store.byCallId(e.callId)) return; // delivered again
+    await ctx.store.prune(ctx.now() - KEEP_ENDED_MS);
+    if (await ctx.store.byCallId(e.callId)) return; // delivered again, or read again by catch-up
     const address = portal.peopleAddress as PeopleAddress;
     const row = {
       callId: e.callId,
@@ -167,7 +168,7 @@ export class MatrixCalls {
   private async answer(portal: Portal, e: Extract<MatrixCallEvent, { kind: "answer" }>): Promise<void> {
     const ctx = this.o.ctx;
     const row = await ctx.store.byCallId(e.callId);
-    if (!row || row.direction !== "to_matrix" || ctx.leg(e.callId)) return;
+    if (!live(row) || row.direction !== "to_matrix" || ctx.leg(e.callId)) return;
     const account = await this.o.people.accountFor(portal.matrixUser);
     try {
       const leg = await account.calls!.answer(row.session, e.sdp);
@@ -182,7 +183,7 @@ export class MatrixCalls {
       ctx.count("to_matrix", "failed");
       ctx.log.info({ err, callId: e.callId }, "a People call could not be answered");
       await ctx.endInMatrix(row, true, { reason: "failed", remote: false });
-      await ctx.store.remove(row.callId);
+      await ctx.store.end(row.callId, ctx.now());
     }
   }
 }

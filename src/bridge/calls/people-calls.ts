@@ -7,7 +7,7 @@ import type { PeopleAddress } from "../../people/protocol/address.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
 import type { IncomingHandler, PeopleSide } from "../people-side.js";
 import type { Portal } from "../store/types.js";
-import type { CallContext } from "./call-context.js";
+import { KEEP_ENDED_MS, live, type CallContext } from "./call-context.js";
 import { hangupContent, inviteContent, rejectContent } from "./matrix-call-content.js";
 
 /** How long Element rings for a People call (the caller gives up after 60 s by default). */
@@ -64,13 +64,13 @@ export class PeopleCalls {
     }
     if (c.type === "rt_hangup") {
       const row = await ctx.store.bySession(c.session);
-      if (!row || row.direction !== "to_matrix" || row.peopleAddress !== m.from) return;
+      if (!live(row) || row.direction !== "to_matrix" || row.peopleAddress !== m.from) return;
       await ctx.lock.run(row.callId, async () => {
-        if (ctx.leg(row.callId) || !(await ctx.store.byCallId(row.callId))) return; // answered: the leg ends it
+        if (ctx.leg(row.callId) || !live(await ctx.store.byCallId(row.callId))) return; // answered: the leg ends it
         const reason =
           c.reason === "timeout" ? "invite_timeout" : c.reason === "busy" ? "user_busy" : "user_hangup";
         await ctx.send(row, "m.call.hangup", hangupContent(row.callId, row.peopleDevice ?? "people", reason));
-        await ctx.store.remove(row.callId);
+        await ctx.store.end(row.callId, ctx.now());
       });
     }
   };
@@ -78,6 +78,7 @@ export class PeopleCalls {
   /** Calls a restart left behind: both sides are told the call is over, then forgotten. */
   async hangUpLeftovers(): Promise<number> {
     const ctx = this.o.ctx;
+    await ctx.store.prune(ctx.now() - KEEP_ENDED_MS);
     const rows = await ctx.store.all();
     for (const row of rows) {
       try {
@@ -96,7 +97,7 @@ export class PeopleCalls {
       } catch (err) {
         ctx.log.warn({ err, callId: row.callId }, "a call left by a restart could not be hung up");
       }
-      await ctx.store.remove(row.callId);
+      await ctx.store.end(row.callId, ctx.now());
     }
     return rows.length;
   }

@@ -13,6 +13,7 @@ interface Row {
   direction: string;
   people_device: string | null;
   created_at: number | string;
+  ended_at: number | string | null;
 }
 
 const TABLE = "bridged_calls";
@@ -27,6 +28,7 @@ function fromRow(r: Row): BridgedCall {
     direction: r.direction === "to_matrix" ? "to_matrix" : "to_people",
     peopleDevice: r.people_device ?? undefined,
     createdAt: num(r.created_at),
+    endedAt: r.ended_at === null ? undefined : num(r.ended_at),
   };
 }
 
@@ -44,6 +46,7 @@ export class KnexBridgedCallStore implements BridgedCallStore {
         direction: c.direction,
         people_device: c.peopleDevice ?? null,
         created_at: c.createdAt,
+        ended_at: c.endedAt ?? null,
       })
       .onConflict("call_id")
       .ignore();
@@ -64,10 +67,14 @@ export class KnexBridgedCallStore implements BridgedCallStore {
   }
 
   async all(): Promise<BridgedCall[]> {
-    return (await this.db<Row>(TABLE).orderBy("created_at")).map(fromRow);
+    return (await this.db<Row>(TABLE).whereNull("ended_at").orderBy("created_at")).map(fromRow);
   }
 
-  async remove(callId: string): Promise<void> {
-    await this.db(TABLE).where("call_id", callId).del();
+  async end(callId: string, at: number): Promise<void> {
+    await this.db<Row>(TABLE).where("call_id", callId).whereNull("ended_at").update({ ended_at: at });
+  }
+
+  async prune(before: number): Promise<void> {
+    await this.db(TABLE).whereNotNull("ended_at").where("ended_at", "<", before).del();
   }
 }

@@ -364,14 +364,20 @@ export interface BridgedCall {
   /** The People device in the call, once known (the ghost's party id). */
   peopleDevice: string | undefined;
   createdAt: number;
+  /** When it ended (kept a while, so a call event read again does not start it anew). */
+  endedAt?: number | undefined;
 }
 
 export interface BridgedCallStore {
   /** Records a call (one per call id and per session). */
   put(call: BridgedCall): Promise<void>;
   setPeopleDevice(callId: string, device: string): Promise<void>;
+  /** The call, ended or not. */
   byCallId(callId: string): Promise<BridgedCall | undefined>;
   bySession(session: string): Promise<BridgedCall | undefined>;
+  /** The calls not ended. */
   all(): Promise<BridgedCall[]>;
-  remove(callId: string): Promise<void>;
+  end(callId: string, at: number): Promise<void>;
+  /** Forgets the calls that ended before `before`. */
+  prune(before: number): Promise<void>;
 }

@@ -1,7 +1,8 @@
 // Calls bridged between a Matrix client and a People device (bridge/calls):
 // the Matrix call id, its People session, the room and both parties, so a
 // bridge that restarts mid-call hangs up both sides instead of leaving one
-// ringing. A row lives only as long as its call. Forward-only.
+// ringing. An ended call's row stays a while (ended_at) so an invite read
+// again (catch-up after a restart) does not call anew. Forward-only.
 
 import type { Knex } from "knex";
 
@@ -17,6 +18,7 @@ export async function up(knex: Knex): Promise<void> {
     /** The People device's party id once known. */
     t.text("people_device");
     t.bigInteger("created_at").notNullable();
+    t.bigInteger("ended_at");
   });
 }
 
