@@ -34,6 +34,7 @@ import { dmCommand } from "./portals/dm-command.js";
 import { createFeeds } from "./feeds/feeds.js";
 import { personalSpaces } from "./spaces/personal-spaces.js";
 import { spaceRequests } from "./appservice/space-requests.js";
+import { createBridgeCalls } from "./calls/bridge-calls.js";
 import { keyChangeNotices } from "./portals/key-change-notices.js";
 import { createPortals } from "./portals/portals.js";
 import { DEFAULT_RETRY_WINDOW_MS, RetryWindow } from "./portals/retry-window.js";
@@ -216,7 +217,8 @@ export async function startBridge(
       matrix: adapter,
       retry: retryWindow,
     });
-    accounts.onMessage(feeds.withOwnFlows(portals.toMatrix.handle));
+    const calls = createBridgeCalls({ ghosts, people: accounts, store, portals, permissions, metrics, log });
+    accounts.onMessage(feeds.withOwnFlows(calls.withOwnFlow(portals.toMatrix.handle)));
     accounts.onKeyChange(
       keyChangeNotices({
         ghosts,
@@ -251,7 +253,7 @@ export async function startBridge(
     });
     const handleEvent = async (event: RoomEvent) => {
       await bot.handle(event);
-      if (!(await feeds.handle(event))) await portals.events.handle(event);
+      if (!(await feeds.handle(event)) && !(await calls.handle(event))) await portals.events.handle(event);
       await spaces.onEvent(event);
     };
     // Stopped before the store closes (cleanup runs in reverse).
@@ -290,7 +292,9 @@ export async function startBridge(
       portals.state?.syncAll().catch((err: unknown) => log.warn({ err }, "bridge state check failed")),
     );
     // Mail for the users is taken from the People server only once it can reach their rooms; feeds read on then.
-    void connection.ready.then(() => accounts.startAll()).then(() => feeds.service.start());
+    void connection.ready
+      .then(() => accounts.startAll())
+      .then(() => Promise.all([feeds.service.start(), calls.start()]));
     void connection.ready.then(() => spaces.syncAll());
     let metricsServer: MetricsServer | undefined;
     if (config.metrics.enabled) {

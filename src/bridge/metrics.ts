@@ -127,6 +127,14 @@ export class BridgeMetrics {
       this.fsyncs.set(WalSync.total);
     },
   });
+  readonly calls = new Counter({
+    name: "bridge_calls_total",
+    help:
+      "Calls bridged between Element and People, by direction (to_people: a Matrix user called, " +
+      "to_matrix: a People address called) and outcome (started, answered, failed)",
+    labelNames: ["direction", "outcome"],
+    registers: [this.registry],
+  });
   readonly homeserverUp = new Gauge({
     name: "bridge_homeserver_connected",
     help: "1 when the homeserver is reachable and knows the appservice",

@@ -120,6 +120,8 @@ export interface PeopleAccount {
   readonly posts?: PostReader;
   /** Optional capability: posting, and the post groups the account owns (post rooms). */
   readonly postWriter?: PostWriter;
+  /** Optional capability: voice and video calls, signalling only (bridge/calls, bridge/rtc). */
+  readonly calls?: PeopleCalls;
 }
 
 /** What a post made from Matrix carries; its id derives from the Matrix event (posting again is the same post). */
@@ -154,6 +156,63 @@ export interface PostWriter {
    * feed. `sourceId` (the Matrix event id) derives the id, so a redelivered event is the same post.
    */
   post(group: string | null, draft: PostDraft, sourceId: string): Promise<string>;
+}
+
+/** An ICE candidate as People carries it (PROTOCOL §11.3.1): "" ends the candidates. */
+export interface CallCandidate {
+  candidate: string;
+  mid?: string;
+  index?: number;
+}
+
+/** What a People call leg tells its driver; `ended.remote`: the People peer ended it. */
+export interface CallLegEvents {
+  /** The People device's SDP answer (to a call the account placed). */
+  remoteSdp: string;
+  remoteCandidates: CallCandidate[];
+  ended: {
+    reason: "normal" | "busy" | "declined" | "failed" | "timeout" | "answered_elsewhere" | "replaced";
+    remote: boolean;
+  };
+}
+
+/**
+ * One People call of the account, driven on behalf of a Matrix client that holds the media:
+ * the client's SDP and candidates go to the People device, the device's come back here.
+ * The bridge opens no media (signalling only).
+ */
+export interface CallLeg {
+  /** The People session id. */
+  readonly session: string;
+  readonly media: "voice" | "video";
+  /** The People device that answered (or offered); undefined while every device rings. */
+  peerDevice(): string | undefined;
+  /** Candidates the Matrix client gathered. */
+  addLocalCandidates(candidates: readonly CallCandidate[]): void;
+  /** Ends the call; the People device is told (a Matrix hangup's reason, "normal" by default). */
+  hangup(reason?: "normal" | "busy" | "failed" | "timeout"): Promise<void>;
+  on<K extends keyof CallLegEvents>(event: K, listener: (value: CallLegEvents[K]) => void): () => void;
+}
+
+/** A People call ringing on the account's device (its caller's offer). */
+export interface RingingCall {
+  session: string;
+  from: PeopleAddress;
+  device: string;
+  media: "voice" | "video";
+  sdp: string;
+}
+
+/** Calls of an account, signalling only: the SDP is always the Matrix client's. */
+export interface PeopleCalls {
+  /** Rings every device of `to`; `ringMs` without an answer ends it with "timeout". */
+  place(to: PeopleAddress, o: { media: "voice" | "video"; sdp: string; ringMs: number }): Promise<CallLeg>;
+  /** The call ringing here with this session id (undefined when it is gone). */
+  ringing(session: string): RingingCall | undefined;
+  answer(session: string, sdp: string): Promise<CallLeg>;
+  reject(session: string, reason: "declined" | "busy"): Promise<void>;
+  /** Tells every device of `to` that a call this device no longer holds (lost in a restart) is over. */
+  hangupLost(to: PeopleAddress, session: string): Promise<void>;
 }
 
 /** An account's view of others' posts: what it can open, and when a group's epoch key arrives. */

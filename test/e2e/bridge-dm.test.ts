@@ -327,7 +327,7 @@ describe("DM portals on a real Synapse and a second People server", function () 
     assert.match(String(content(notice).body), /Not delivered to joe@other.test: This kind of message/);
   });
 
-  it("answers a call invite and a whitespace-only message with a notice each (none vanishes)", async function () {
+  it("answers a call invite People cannot carry and a whitespace-only message with a notice each (none vanishes)", async function () {
     const inReplyTo = (id: string) =>
       fromGhost(
         JOE_GHOST,
@@ -345,7 +345,8 @@ describe("DM portals on a real Synapse and a second People server", function () 
     });
     const blank = await send(portal, "m.room.message", { msgtype: "m.text", body: "  \n  " });
     const callNotice = await waitForTimelineEvent(user().client, portal, inReplyTo(call));
-    assert.match(String(content(callNotice).body), /Calls to People addresses are not bridged yet/);
+    // An offer without a DTLS fingerprint cannot become a People call (PROTOCOL §11.3.1).
+    assert.match(String(content(callNotice).body), /The call to joe@other.test could not be placed/);
     const blankNotice = await waitForTimelineEvent(user().client, portal, inReplyTo(blank));
     assert.match(String(content(blankNotice).body), /Not delivered to joe@other.test: The message is empty/);
   });

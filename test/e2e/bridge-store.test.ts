@@ -68,8 +68,9 @@ for (const engine of ENGINES) {
             "011-send-status",
             "012-feeds",
             "013-room-relays",
-            "016-post-groups",
-            "017-personal-spaces",
+            "015-post-groups",
+            "016-personal-spaces",
+            "017-calls",
           ],
         );
         const people = (await db("knex_migrations").select("name")) as { name: string }[];
@@ -399,6 +400,33 @@ for (const engine of ENGINES) {
       assert.equal(await store.relays.remove("!relay:hs"), false);
       assert.equal(await store.relays.get("!relay:hs"), undefined);
       assert.equal((await store.relays.get("!other:hs"))?.matrixUser, "@alice:hs");
+    });
+
+    it("keeps a bridged call once per call id and per session (017), its People device set later, ended, then pruned", async function () {
+      const call = {
+        callId: "call-1",
+        session: "SSSSSSSSSSSSSSSSSSSSSA",
+        roomId: "!dm:hs",
+        matrixUser: "@alice:hs",
+        peopleAddress: "joe@other.test",
+        direction: "to_people" as const,
+        peopleDevice: undefined,
+        createdAt: 5,
+      };
+      await store.calls.put(call);
+      await store.calls.put({ ...call, roomId: "!again:hs" });
+      assert.deepEqual(await store.calls.byCallId("call-1"), { ...call, endedAt: undefined });
+      await assert.rejects(store.calls.put({ ...call, callId: "call-2" }), "one row per People session");
+      await store.calls.setPeopleDevice("call-1", "JOEDEVICE");
+      assert.equal((await store.calls.bySession(call.session))?.peopleDevice, "JOEDEVICE");
+      assert.equal((await store.calls.all()).length, 1);
+      await store.calls.end("call-1", 100);
+      assert.deepEqual(await store.calls.all(), [], "an ended call is not live");
+      assert.equal((await store.calls.byCallId("call-1"))?.endedAt, 100, "but kept, so a replay finds it");
+      await store.calls.prune(100);
+      assert.ok(await store.calls.byCallId("call-1"), "kept until it ended before the bound");
+      await store.calls.prune(101);
+      assert.equal(await store.calls.byCallId("call-1"), undefined);
     });
 
     it("keeps its data when opened again (migrations are not re-run)", async function () {

@@ -11,6 +11,7 @@ import type { StartBridgeOptions } from "../../src/bridge/bridge.js";
 import type { BridgeConfigInput } from "../../src/bridge/config.js";
 import type { Registration } from "../../src/bridge/registration.js";
 import { PeopleClient } from "../../src/people/client/people-client.js";
+import type { ClientOptions } from "../../src/people/client/client-core.js";
 import {
   bridgeConfigInput,
   bridgeProcess,
@@ -156,7 +157,7 @@ export class BridgeWorld {
   }
 
   /** A People user of either server, trusting both servers' certificates, started and recording what arrives. */
-  async startPeopleUser(address: string): Promise<PeopleUser> {
+  async startPeopleUser(address: string, extra: Partial<ClientOptions> = {}): Promise<PeopleUser> {
     // The bridge's People server: its fixed port, and the development certificate it made.
     const certificate = this.process
       ? readFileSync(join(this.files.dir, "data", "tls", "dev-cert.pem"), "utf8")
@@ -168,7 +169,11 @@ export class BridgeWorld {
       },
       ca: [this.other.handle.certificate, certificate],
     };
-    const client = await PeopleClient.create({ ...clientOptions(network, tempDir(address)), address });
+    const client = await PeopleClient.create({
+      ...clientOptions(network, tempDir(address)),
+      ...extra,
+      address,
+    });
     const rec = new Recorder(client);
     await client.start();
     const user = { client, rec };

@@ -131,7 +131,7 @@ describe("feature registry", function () {
     });
   }
 
-  it("answers calls and encrypted events with a notice; bridges messages, media, locations and polls", function () {
+  it("answers encrypted events with a notice; bridges messages, media, locations, polls and calls", function () {
     const fate = (type: string, content: Record<string, unknown> = {}) =>
       registry.roomEventFate(type, content).kind;
     for (const type of [
@@ -143,7 +143,11 @@ describe("feature registry", function () {
       assert.equal(fate(type), "bridged", type);
     assert.equal(fate("m.poll.response"), "ignored");
     assert.equal(fate("org.matrix.msc3381.poll.response"), "ignored");
-    assert.equal(fate("m.call.invite"), "notice");
+    // Calls are carried by the calls feature's own flow: a shared flow ignores them.
+    assert.equal(registry.fate("matrix.room", "m.call.invite").kind, "bridged");
+    assert.equal(registry.ownFlowOf("matrix.room", "m.call.invite"), "calls");
+    assert.equal(fate("m.call.invite"), "ignored");
+    assert.equal(fate("m.rtc.notification"), "notice");
     assert.equal(fate("m.room.encrypted"), "notice");
     for (const msgtype of [
       "m.text",
@@ -159,7 +163,8 @@ describe("feature registry", function () {
     // An unknown msgtype goes to the messages converter, which answers it.
     assert.equal(fate("m.room.message", { msgtype: "org.example.odd" }), "bridged");
     assert.equal(fate("org.example.unknown"), "ignored");
-    assert.equal(registry.fate("people", "rt_offer").kind, "notice");
+    assert.equal(registry.ownFlowOf("people", "rt_offer"), "calls");
+    assert.equal(registry.sharedFlowFate("people", "rt_offer").kind, "ignored");
     // Post notices are carried by the feeds feature's own flow; a shared flow ignores them.
     assert.equal(registry.fate("people", "post_notice").kind, "bridged");
     assert.equal(registry.ownFlowOf("people", "post_notice"), "feeds");
@@ -220,7 +225,7 @@ const event = (type: string, content: Record<string, unknown>): RoomEvent => ({
 });
 
 describe("the flows follow the fates", function () {
-  it("answers a call invite and a whitespace-only message with a notice each, and bridges a poll as text", async function () {
+  it("leaves a call invite to the calls flow, answers a whitespace-only message with a notice, and bridges a poll as text", async function () {
     const s = setup();
     const portal = { roomId: "!p:hs.test", matrixUser: ALICE, peopleAddress: JOE, createdAt: 1 };
     await s.portals.put(portal);
@@ -235,12 +240,8 @@ describe("the flows follow the fates", function () {
     const hangup = event("m.call.hangup", { call_id: "c1", version: "1" });
     for (const e of [poll, call, blank, hangup]) await s.toPeople.handle(e, portal);
     const notices = s.ghosts.notices();
-    assert.equal(notices.length, 2, notices.join(" | "));
-    assert.match(
-      notices[0]!,
-      /^Not delivered to joe@other.test: Calls to People addresses are not bridged yet/,
-    );
-    assert.match(notices[1]!, /Not delivered to joe@other.test: The message is empty/);
+    assert.equal(notices.length, 1, notices.join(" | "));
+    assert.match(notices[0]!, /Not delivered to joe@other.test: The message is empty/);
     const sent = (await s.people.accountFor(ALICE)).sent;
     assert.equal(sent.length, 1);
     assert.deepEqual(sent[0]!.content, {
@@ -261,7 +262,7 @@ describe("the flows follow the fates", function () {
     assert.ok(await s.messages.byMessage(JOE, m.id), "the notice is what the message maps to");
   });
 
-  it("tells a People call offer once in the DM portal, and ignores the rest of the signalling and post notices", async function () {
+  it("leaves People call signalling and post notices to their features' own flows", async function () {
     const s = setup();
     const alice = await s.people.accountFor(ALICE);
     const offer: MessageContent = {
@@ -286,11 +287,10 @@ describe("the flows follow the fates", function () {
     };
     assert.ok(contentSchema.safeParse(post).success, "a valid post_notice");
     await s.toMatrix.handle(alice, incoming({ from: JOE, to: [alice.address], content: post }));
-    assert.deepEqual(s.ghosts.notices(), ["joe@other.test tried to call you; calls are not bridged yet."]);
-    assert.equal((await s.messages.byMessage(JOE, m.id))?.roomId, s.ghosts.rooms[0]?.roomId);
+    assert.deepEqual(s.ghosts.notices(), []);
+    assert.equal(await s.messages.byMessage(JOE, m.id), undefined);
     const metrics = await s.metrics.registry.metrics();
-    assert.match(metrics, /outcome="ignored"\} 2/);
+    assert.match(metrics, /outcome="ignored"\} 4/);
     assert.doesNotMatch(metrics, /bridge_message_failures_total\{direction="to_matrix"/);
-    assert.match(metrics, /outcome="answered"\} 1/);
   });
 });

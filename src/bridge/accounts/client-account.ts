@@ -15,12 +15,14 @@ import type {
   OwnDevice,
   PeopleAccount,
   PostGroupChange,
+  PeopleCalls,
   PostReader,
   PostWriter,
   SafetyNumbers,
 } from "../people-side.js";
 import type { BridgeSecret } from "./bridge-secret.js";
 import { userError } from "../errors.js";
+import { clientCalls } from "./client-calls.js";
 
 export class ClientAccount implements PeopleAccount {
   constructor(
@@ -28,6 +30,12 @@ export class ClientAccount implements PeopleAccount {
     readonly client: PeopleClient,
     private readonly secret: BridgeSecret,
   ) {}
+
+  private callsView: PeopleCalls | undefined;
+
+  get calls(): PeopleCalls {
+    return (this.callsView ??= clientCalls(this.client));
+  }
 
   get address(): PeopleAddress {
     return this.client.address;

@@ -52,14 +52,15 @@ export class FeatureRegistry {
   /**
    * The fate of a Matrix room event: its msgtype's, for m.room.message with a
    * claimed msgtype; otherwise its type's. An m.room.message with a msgtype no
-   * feature claims is left to its type's owner, whose converter answers it.
+   * feature claims is left to its type's owner, whose converter answers it. A type its
+   * feature carries in its own flow (calls) is ignored by the shared flow that asks.
    */
   roomEventFate(type: string, content: Readonly<Record<string, unknown>>): Fate {
     if (type === "m.room.message" && typeof content.msgtype === "string") {
       const byMsgtype = this.owner("matrix.msgtype", content.msgtype);
       if (byMsgtype) return byMsgtype.fate;
     }
-    return this.fate("matrix.room", type);
+    return this.sharedFlowFate("matrix.room", type);
   }
 
   /** The feature whose own flow carries this type (Feature.ownFlow), if it is bridged that way. */

@@ -22,6 +22,7 @@ import { BRIDGE_MIGRATIONS_TABLE, bridgeMigrationSource } from "./migrations/ind
 import { KnexPeopleAccountStore } from "./people-account-store.js";
 import { KnexPortalStore } from "./portal-store.js";
 import { KnexRoomRelayStore } from "./relay-store.js";
+import { KnexBridgedCallStore } from "./call-store.js";
 import { KnexSenderCreationStore } from "./sender-creation-store.js";
 import { KnexTransactionStore } from "./transaction-store.js";
 import type { BridgeStore, BridgeStoreConfig } from "./types.js";
@@ -49,6 +50,7 @@ class KnexBridgeStore implements BridgeStore {
   readonly postRooms: KnexPostRoomStore;
   readonly spaces: KnexPersonalSpaceStore;
   readonly relays: KnexRoomRelayStore;
+  readonly calls: KnexBridgedCallStore;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -71,6 +73,7 @@ class KnexBridgeStore implements BridgeStore {
     this.postRooms = new KnexPostRoomStore(db);
     this.spaces = new KnexPersonalSpaceStore(db);
     this.relays = new KnexRoomRelayStore(db);
+    this.calls = new KnexBridgedCallStore(db);
   }
 
   async sync(): Promise<void> {

@@ -247,6 +247,7 @@ export interface BridgeStore {
   readonly postRooms: PostRoomStore;
   readonly spaces: PersonalSpaceStore;
   readonly relays: RoomRelayStore;
+  readonly calls: BridgedCallStore;
   /**
    * Every write so far made durable against power loss too (on SQLite each write
    * resolves once it would survive the process being killed; sync() fsyncs them all).
@@ -380,4 +381,35 @@ export interface RoomRelayStore {
   get(roomId: string): Promise<RoomRelay | undefined>;
   /** True when the room had a relay. */
   remove(roomId: string): Promise<boolean>;
+}
+
+/** A call bridged between a Matrix client and a People device, while it rings or runs. */
+export interface BridgedCall {
+  callId: string;
+  /** The People session id. */
+  session: string;
+  roomId: string;
+  matrixUser: string;
+  peopleAddress: string;
+  /** to_people: the Matrix user called the address; to_matrix: the address called the user. */
+  direction: "to_people" | "to_matrix";
+  /** The People device in the call, once known (the ghost's party id). */
+  peopleDevice: string | undefined;
+  createdAt: number;
+  /** When it ended (kept a while, so a call event read again does not start it anew). */
+  endedAt?: number | undefined;
+}
+
+export interface BridgedCallStore {
+  /** Records a call (one per call id and per session). */
+  put(call: BridgedCall): Promise<void>;
+  setPeopleDevice(callId: string, device: string): Promise<void>;
+  /** The call, ended or not. */
+  byCallId(callId: string): Promise<BridgedCall | undefined>;
+  bySession(session: string): Promise<BridgedCall | undefined>;
+  /** The calls not ended. */
+  all(): Promise<BridgedCall[]>;
+  end(callId: string, at: number): Promise<void>;
+  /** Forgets the calls that ended before `before`. */
+  prune(before: number): Promise<void>;
 }

@@ -140,8 +140,11 @@ class WrtcPeer implements MediaPeer {
     if (this.tracksAdded) return;
     this.tracksAdded = true;
     const w = wrtc();
+    // One stream for both tracks (a=msid): browsers hand streamless tracks to no stream, and
+    // matrix-js-sdk (Element) ignores those and refuses an offer whose tracks have none.
+    const stream = new w.MediaStream();
     const audio = new w.nonstandard.RTCAudioSource();
-    this.pc.addTrack(audio.createTrack());
+    this.pc.addTrack(audio.createTrack(), stream);
     const next =
       "tone" in this.o.audio
         ? toneFrames(this.o.audio.tone)
@@ -160,7 +163,7 @@ class WrtcPeer implements MediaPeer {
     });
     if (this.o.media !== "video") return;
     const video = new w.nonstandard.RTCVideoSource();
-    this.pc.addTrack(video.createTrack());
+    this.pc.addTrack(video.createTrack(), stream);
     let frame = 0;
     this.pump(1000 / VIDEO_FPS, () => video.onFrame(testPattern(frame++)));
   }

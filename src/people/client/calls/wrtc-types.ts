@@ -32,12 +32,16 @@ export interface WrtcPeerConnection {
   setLocalDescription(d: { type: string; sdp: string }): Promise<void>;
   setRemoteDescription(d: { type: "offer" | "answer"; sdp: string }): Promise<void>;
   addIceCandidate(c: WrtcIceCandidateInit): Promise<void>;
-  addTrack(track: WrtcTrack): unknown;
+  addTrack(track: WrtcTrack, stream: WrtcMediaStream): unknown;
   getStats(): Promise<WrtcStats>;
   close(): void;
 }
 
+/** A media stream: the tracks added with it share its id in the SDP (a=msid). */
+export type WrtcMediaStream = object;
+
 export interface WrtcModule {
+  MediaStream: new () => WrtcMediaStream;
   RTCPeerConnection: new (config: {
     iceServers: { urls: string[]; username?: string; credential?: string }[];
     iceTransportPolicy: "all" | "relay";

@@ -1,0 +1,249 @@
+// Element's 1:1 calls through the bridge, against the real thing: a real
+// Synapse, the bridge as a child process (so its sockets can be counted from
+// /proc), a second real People server, and two real WebRTC stacks: Alice is
+// headless Chromium running matrix-js-sdk's MatrixCall (a WebAudio tone as her
+// microphone, Chromium's fake camera), Joe a People device with libwebrtc
+// (@roamhq/wrtc) sending another tone. Each side must hear the other's tone;
+// the bridge passes the signalling only and opens no UDP socket. Every wait
+// is for a condition; the tests run in order and share the portal.
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { Preset } from "matrix-js-sdk";
+import { ToneDetector } from "../../src/people/client/calls/audio.js";
+import type { Call, IncomingCall } from "../../src/people/client/calls/calls.js";
+import { wrtcEngine } from "../../src/people/client/calls/wrtc-engine.js";
+import { BrowserAlice, CHROMIUM, type AliceStatus } from "../helpers/browser-call.js";
+import { eventually, matrixApi, type MatrixUser } from "../helpers/bridge-harness.js";
+import { BridgeWorld, OTHER, PEOPLE_DOMAIN, ghostOf, type PeopleUser } from "../helpers/bridge-world.js";
+import { udpSocketsOf } from "../helpers/udp-census.js";
+
+const JOE = `joe@${OTHER}`;
+const ALICE_PEOPLE = `alice@${PEOPLE_DOMAIN}`;
+const ALICE_HZ = 440;
+const JOE_HZ = 1000;
+const WAIT = 60_000;
+
+type Json = Record<string, unknown>;
+
+describe("Element's 1:1 calls bridged to a People device (Chromium ↔ bridge ↔ libwebrtc)", function () {
+  this.timeout(300_000);
+  let world: BridgeWorld | undefined;
+  let alice: MatrixUser | undefined;
+  let joe: PeopleUser | undefined;
+  let browser: BrowserAlice | undefined;
+  let portal: string;
+  const rings: IncomingCall[] = [];
+  const stopped: { session: string; reason: string }[] = [];
+  /** The most UDP sockets the bridge process held at any census during a call. */
+  let bridgeUdpMax = 0;
+
+  const started = (): BridgeWorld => world ?? assert.fail("the world is not started");
+  const page = (): BrowserAlice => browser ?? assert.fail("no browser");
+  const joeClient = () => (joe ?? assert.fail("joe not started")).client;
+
+  const census = () => {
+    const pid = started().child.pid ?? assert.fail("the bridge is not running");
+    bridgeUdpMax = Math.max(bridgeUdpMax, udpSocketsOf(pid));
+  };
+
+  /** Alice's call status once `check` holds (the page's view, polled). */
+  const aliceWhen = (what: string, check: (s: AliceStatus) => boolean, ms = WAIT) =>
+    eventually(
+      `Alice: ${what}`,
+      async () => {
+        census();
+        const s = await page().status();
+        return check(s) ? s : undefined;
+      },
+      ms,
+    ).catch(async (e: unknown) => {
+      throw new Error(
+        `${String(e)}; page: ${JSON.stringify(await page().status())}; ${page().console.join(" | ")}`,
+      );
+    });
+
+  const ringAtJoe = (n: number) => eventually(`Joe's device to ring (${n})`, () => rings[n - 1], WAIT);
+
+  /** What Joe's call receives: the tone detector (Goertzel) and the video frames. */
+  function listen(call: Call) {
+    const heard = { tone: new ToneDetector(ALICE_HZ), frames: 0 };
+    call.on("audio", (a) => heard.tone.push(a.samples, a.channels));
+    call.on("video", () => heard.frames++);
+    return heard;
+  }
+
+  before(async function () {
+    this.timeout(900_000); // the first run installs Synapse
+    if (!existsSync(CHROMIUM)) assert.fail(`${CHROMIUM} is missing: .ci/run installs Debian's chromium`);
+    world = await BridgeWorld.start({ permissions: { "@alice:localhost": "user" }, childProcess: true });
+    joe = await world.startPeopleUser(JOE, { mediaEngine: wrtcEngine });
+    joeClient().calls.on("incoming", (c) => rings.push(c));
+    joeClient().calls.on("ringingEnded", (e) => stopped.push(e));
+    alice = await world.startMatrixUser("alice");
+    const { room_id: roomId } = await alice.client.createRoom({
+      preset: Preset.TrustedPrivateChat,
+      invite: [ghostOf(JOE)],
+      is_direct: true,
+    });
+    portal = roomId;
+    await eventually("Joe's ghost to join the portal", async () => {
+      const members = await matrixApi(
+        world!.hs,
+        alice!.accessToken,
+        "GET",
+        `/_matrix/client/v3/rooms/${encodeURIComponent(portal)}/joined_members`,
+      );
+      return ghostOf(JOE) in (members.joined as Json) ? true : undefined;
+    });
+    // Alice's browser is another device of hers, logged in as Element would.
+    const res = await fetch(`${world.hs.url}/_matrix/client/v3/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        type: "m.login.password",
+        identifier: { type: "m.id.user", user: "alice" },
+        password: "alice-password",
+        initial_device_display_name: "Chromium",
+      }),
+    });
+    assert.ok(res.ok, `login: ${res.status}`);
+    const login = (await res.json()) as { user_id: string; access_token: string; device_id: string };
+    browser = await BrowserAlice.launch();
+    const voip = await page().run<boolean>("start", {
+      baseUrl: world.hs.url,
+      userId: login.user_id,
+      accessToken: login.access_token,
+      deviceId: login.device_id,
+      toneHz: ALICE_HZ,
+      listenHz: JOE_HZ,
+    });
+    assert.equal(voip, true, "matrix-js-sdk finds WebRTC in Chromium");
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await browser?.close();
+    await world?.stop();
+  });
+
+  it("Alice calls Joe with video: his device rings, he answers, each hears the other's tone, her camera's frames reach him, she hangs up", async function () {
+    const callId = await page().run<string>("place", portal, true);
+    const ring = await ringAtJoe(1);
+    assert.equal(ring.media, "video");
+    assert.equal(ring.from, ALICE_PEOPLE);
+    const call = await joeClient().calls.answer(ring.session, { audio: { tone: JOE_HZ } });
+    const heard = listen(call);
+    await aliceWhen("connected", (s) => s.callId === callId && s.state === "connected");
+    await call.whenActive();
+    await aliceWhen("Joe's tone heard", (s) => s.heard);
+    await eventually(
+      "Alice's tone and video frames at Joe",
+      () => {
+        census();
+        return heard.tone.found && heard.frames >= 10 ? true : undefined;
+      },
+      WAIT,
+    );
+    const ended = call.whenEnded();
+    await page().run("hangup");
+    const end = await ended;
+    assert.equal(end.reason, "normal");
+    assert.equal(end.remote, true);
+    census();
+    assert.equal(bridgeUdpMax, 0, "the bridge process opened a UDP socket during the call");
+  });
+
+  it("Joe calls Alice: it rings in Element, she answers, tones both ways, he hangs up and her call ends", async function () {
+    const before = (await page().status()).incoming.length;
+    const call = await joeClient().calls.call(ALICE_PEOPLE, { media: "voice", audio: { tone: JOE_HZ } });
+    const heard = listen(call);
+    const ringing = await aliceWhen("Joe's call rings", (s) => s.incoming.length > before);
+    const callId = ringing.incoming.at(-1)!;
+    assert.equal(callId, call.id, "the Matrix call id is the People session");
+    await page().run("answer", callId, false);
+    await call.whenActive();
+    await aliceWhen("Joe's tone heard", (s) => s.callId === callId && s.heard);
+    await eventually("Alice's tone at Joe", () => (census(), heard.tone.found ? true : undefined), WAIT);
+    await call.hangup();
+    const s = await aliceWhen("the call ended by Joe", (x) => x.callId === callId && x.state === "ended");
+    assert.equal(s.hangupParty, "remote");
+    assert.equal(s.hangupReason, "user_hangup");
+    assert.equal(bridgeUdpMax, 0, "the bridge process opened a UDP socket during the call");
+  });
+
+  it("Joe rejects Alice's call: Element's call ends as rejected by the far side", async function () {
+    const n = rings.length;
+    const callId = await page().run<string>("place", portal, false);
+    const ring = await ringAtJoe(n + 1);
+    await joeClient().calls.reject(ring.session);
+    const s = await aliceWhen("the call rejected", (x) => x.callId === callId && x.state === "ended");
+    assert.equal(s.hangupParty, "remote");
+  });
+
+  it("Alice declines Joe's call: his call ends declined", async function () {
+    const before = (await page().status()).incoming.length;
+    const call = await joeClient().calls.call(ALICE_PEOPLE, { media: "voice", audio: { tone: JOE_HZ } });
+    const ringing = await aliceWhen("Joe's call rings", (s) => s.incoming.length > before);
+    const ended = call.whenEnded();
+    await page().run("reject", ringing.incoming.at(-1)!);
+    const end = await ended;
+    assert.equal(end.reason, "declined");
+    assert.equal(end.remote, true);
+  });
+
+  it("Joe's call that nobody answers stops ringing in Element when his device gives up", async function () {
+    const before = (await page().status()).incoming.length;
+    const call = await joeClient().calls.call(ALICE_PEOPLE, {
+      media: "voice",
+      audio: { tone: JOE_HZ },
+      timeoutMs: 8_000,
+    });
+    const ringing = await aliceWhen("Joe's call rings", (s) => s.incoming.length > before);
+    const callId = ringing.incoming.at(-1)!;
+    const end = await call.whenEnded();
+    assert.equal(end.reason, "timeout");
+    // The page follows a call once it is answered or declined; an unanswered one is seen in the room.
+    await eventually(
+      "the ghost's hangup (invite_timeout) in the portal",
+      async () => {
+        const res = await matrixApi(
+          started().hs,
+          alice!.accessToken,
+          "GET",
+          `/_matrix/client/v3/rooms/${encodeURIComponent(portal)}/messages?dir=b&limit=50`,
+        );
+        const chunk = res.chunk as { type: string; sender: string; content: Json }[];
+        return chunk.find(
+          (e) =>
+            e.type === "m.call.hangup" &&
+            e.sender === ghostOf(JOE) &&
+            e.content.call_id === callId &&
+            e.content.reason === "invite_timeout",
+        );
+      },
+      WAIT,
+    );
+  });
+
+  it("a bridge killed while Joe's call rings in Element hangs it up on both sides when it starts again", async function () {
+    const before = (await page().status()).incoming.length;
+    const call = await joeClient().calls.call(ALICE_PEOPLE, {
+      media: "voice",
+      audio: { tone: JOE_HZ },
+      timeoutMs: 240_000,
+    });
+    const ringing = await aliceWhen("Joe's call rings", (s) => s.incoming.length > before);
+    const callId = ringing.incoming.at(-1)!;
+    const ended = call.whenEnded();
+    await started().child.kill("SIGKILL");
+    await started().child.start(120_000);
+    await aliceWhen(
+      "the ring ended by the restarted bridge",
+      (s) => s.endedIncoming.includes(callId),
+      120_000,
+    );
+    const end = await ended;
+    assert.equal(end.reason, "failed");
+    assert.equal(end.remote, true);
+  });
+});
