@@ -1,0 +1,72 @@
+// The persistence contract of feed rooms, post rooms and personal spaces (part of types.ts).
+
+/** A feed room: one Matrix user following one People address (`follow`). */
+export interface FeedRoom {
+  roomId: string;
+  matrixUser: string;
+  author: string;
+  /** The author's feed position read up to. */
+  cursor: number;
+  createdAt: number;
+}
+
+/** A post of a feed room: shown (its first event), waiting for its epoch key, or retracted. */
+export interface FeedPost {
+  roomId: string;
+  postId: string;
+  seq: number;
+  state: "shown" | "waiting" | "retracted";
+  group?: string;
+  eventId?: string;
+}
+
+export interface FeedStore {
+  /** Records a new feed room; false when the user already follows the author (the row kept). */
+  putRoom(room: FeedRoom): Promise<boolean>;
+  roomOf(matrixUser: string, author: string): Promise<FeedRoom | undefined>;
+  byRoom(roomId: string): Promise<FeedRoom | undefined>;
+  rooms(): Promise<FeedRoom[]>;
+  /** Moves the cursor forward (never back). */
+  advance(roomId: string, cursor: number): Promise<void>;
+  /** Forgets the room, its posts and events. */
+  removeRoom(roomId: string): Promise<void>;
+  post(roomId: string, postId: string): Promise<FeedPost | undefined>;
+  /** Inserts or replaces the post's row; `events` (the Matrix events it became) are added. */
+  putPost(post: FeedPost, events?: readonly string[], now?: number): Promise<void>;
+  /** The posts of the room waiting for a key of `group` (any group without it), by seq. */
+  waiting(roomId: string, group?: string): Promise<FeedPost[]>;
+  /** Every Matrix event a post became. */
+  eventsOf(roomId: string, postId: string): Promise<string[]>;
+  /** The post a Matrix event of the room shows. */
+  postOfEvent(roomId: string, eventId: string): Promise<string | undefined>;
+}
+
+/** A post room: what its owner writes there is posted to a post group they own, or publicly. */
+export interface PostRoom {
+  roomId: string;
+  matrixUser: string;
+  /** The post group's id, or "public". */
+  audience: string;
+  createdAt: number;
+}
+
+export interface PostRoomStore {
+  /** Records a new post room; false when the user has one for that audience already (the row kept). */
+  put(room: PostRoom): Promise<boolean>;
+  byRoom(roomId: string): Promise<PostRoom | undefined>;
+  of(matrixUser: string, audience: string): Promise<PostRoom | undefined>;
+  rooms(): Promise<PostRoom[]>;
+  remove(roomId: string): Promise<void>;
+  /** Records the post a Matrix event of the room became (a second record of one event is ignored). */
+  putEvent(roomId: string, eventId: string, postId: string): Promise<void>;
+  postOfEvent(roomId: string, eventId: string): Promise<string | undefined>;
+}
+
+/** Each Matrix user's personal space (bridge.personal_space) and the rooms added to it. */
+export interface PersonalSpaceStore {
+  spaceOf(matrixUser: string): Promise<string | undefined>;
+  /** Records the user's space (a second one for the same user is ignored). */
+  putSpace(matrixUser: string, roomId: string, now: number): Promise<void>;
+  hasChild(spaceId: string, roomId: string): Promise<boolean>;
+  putChild(spaceId: string, roomId: string): Promise<void>;
+}
