@@ -200,6 +200,8 @@ export async function startBridge(
         log,
         botUserId: `@${registration.sender_localpart}:${config.homeserver.domain}`,
         deviceDisplayName: BOT_DISPLAY_NAME,
+        concurrency: config.bridge.startup_concurrency,
+        metrics: metrics.crypto,
       });
       const machines = e2b;
       cleanup.push(() => machines.close());
