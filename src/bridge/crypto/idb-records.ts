@@ -63,35 +63,46 @@ export class RecordTracker {
     return h.digest("base64url");
   }
 
-  /** The rows that differ between what was stored and `dbs` (the machine's databases now). */
-  diff(dbs: readonly DatabaseSnapshot[]): RecordDiff {
-    const next = new Map<string, string>();
-    const put: RecordRow[] = [];
-    const add = (rkey: string, plain: Plain) => {
-      const bytes = serialize(plain);
-      const d = digest(bytes);
-      next.set(rkey, d);
-      if (this.stored.get(rkey) !== d) put.push({ rkey, sealed: this.sealer.seal(rkey, bytes) });
-    };
+  /** Every row of `dbs`: its key and plain bytes. */
+  private *rows(dbs: readonly DatabaseSnapshot[]): Generator<{ rkey: string; bytes: Buffer }> {
     for (const db of dbs) {
-      add(this.rowKey(`schema\0${db.name}`), {
+      const schema: Plain = {
         kind: "schema",
         db: db.name,
         version: db.version,
         stores: db.stores.map((s) => ({ name: s.name, autoIncrement: s.autoIncrement, indexes: s.indexes })),
-      });
+      };
+      yield { rkey: this.rowKey(`schema\0${db.name}`), bytes: serialize(schema) };
       for (const s of db.stores)
-        for (const [key, value] of s.records)
-          add(this.rowKey(`record\0${db.name}\0${s.name}\0`, key), {
-            kind: "record",
-            db: db.name,
-            store: s.name,
-            key,
-            value,
-          });
+        for (const [key, value] of s.records) {
+          const record: Plain = { kind: "record", db: db.name, store: s.name, key, value };
+          yield { rkey: this.rowKey(`record\0${db.name}\0${s.name}\0`, key), bytes: serialize(record) };
+        }
+    }
+  }
+
+  /** The rows that differ between what was stored and `dbs` (the machine's databases now), sealed. */
+  diff(dbs: readonly DatabaseSnapshot[]): RecordDiff {
+    const next = new Map<string, string>();
+    const put: RecordRow[] = [];
+    for (const { rkey, bytes } of this.rows(dbs)) {
+      const d = digest(bytes);
+      next.set(rkey, d);
+      if (this.stored.get(rkey) !== d) put.push({ rkey, sealed: this.sealer.seal(rkey, bytes) });
     }
     const del = [...this.stored.keys()].filter((k) => !next.has(k));
     return { put, del, next };
+  }
+
+  /**
+   * `dbs` is what is stored (read back after a restore): v8's bytes for
+   * equal values can differ (an empty array read from a deserialized copy
+   * is encoded another way), so digests are taken as later saves will read them.
+   */
+  rebase(dbs: readonly DatabaseSnapshot[]): void {
+    const stored = new Map<string, string>();
+    for (const { rkey, bytes } of this.rows(dbs)) stored.set(rkey, digest(bytes));
+    this.stored = stored;
   }
 
   /** The diff is durable: it is what is stored now. */

@@ -105,8 +105,10 @@ export class CryptoIdentity {
     await deleteDatabases(d.idb, databasesOf(name));
     const rows = await d.store.loadRecords(userId);
     let fromLegacy = false;
-    if (rows.length > 0) await writeDatabases(d.idb, records.restore(rows));
-    else if (legacy && legacy.length > 0) {
+    if (rows.length > 0) {
+      await writeDatabases(d.idb, records.restore(rows));
+      records.rebase(await readDatabases(d.idb, databasesOf(name)));
+    } else if (legacy && legacy.length > 0) {
       await writeDatabases(d.idb, parseSnapshot(openSnapshot(sealKey, userId, deviceId, legacy)));
       fromLegacy = true;
     }
