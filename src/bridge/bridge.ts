@@ -187,6 +187,7 @@ export async function startBridge(
       log: log.child({ component: "catch-up" }),
       metrics,
       ...(options.catchUp ? { limits: options.catchUp } : {}),
+      concurrency: config.bridge.startup_concurrency,
     });
     let e2b: EndToBridge | undefined;
     if (config.encryption.allow) {
@@ -321,7 +322,9 @@ export async function startBridge(
       portals.state?.syncAll().catch((err: unknown) => log.warn({ err }, "bridge state check failed")),
     );
     // Mail for the users is taken from the People server only once it can reach their rooms; feeds read on then.
-    void connection.ready.then(() => accounts.startAll()).then(() => feeds.service.start());
+    void connection.ready
+      .then(() => accounts.startAll(config.bridge.startup_concurrency))
+      .then(() => feeds.service.start());
 
     let metricsServer: MetricsServer | undefined;
     if (config.metrics.enabled) {

@@ -4,6 +4,7 @@
 // people.data_dir/users/<sha256 of the user id>/ (the store passphrase derived
 // from the bridge secret), opened or created on first use and receiving live
 // from then on; every known user's client starts with the bridge.
+import { forEachLimit } from "../concurrency.js";
 import sodium from "sodium-native";
 import { isPeopleError } from "../../people/errors.js";
 import { PeopleClient, type ClientOptions } from "../../people/client/people-client.js";
@@ -139,15 +140,23 @@ export class PeopleAccounts implements PeopleSide {
   }
 
   /** Starts the client of every Matrix user who has an account; one failing user does not stop the others. */
-  async startAll(): Promise<void> {
-    for (const record of await this.o.store.list()) {
-      if (this.closed) return;
-      try {
-        await this.accountFor(record.matrixUser);
-      } catch (err) {
-        this.o.log.error({ err, user: record.matrixUser }, "could not start a Matrix user's People account");
-      }
-    }
+  /** Starts every account, `concurrency` at a time (bridge.startup_concurrency). */
+  async startAll(concurrency = 1): Promise<void> {
+    await forEachLimit(
+      await this.o.store.list(),
+      concurrency,
+      async (record) => {
+        try {
+          await this.accountFor(record.matrixUser);
+        } catch (err) {
+          this.o.log.error(
+            { err, user: record.matrixUser },
+            "could not start a Matrix user's People account",
+          );
+        }
+      },
+      () => this.closed,
+    );
   }
 
   async close(): Promise<void> {

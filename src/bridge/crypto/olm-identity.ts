@@ -38,6 +38,7 @@ import { RecordTracker } from "./idb-records.js";
 import { openSnapshot, sealSnapshot } from "./sealed-snapshot.js";
 import type { Json } from "./transaction-extensions.js";
 import { SYNC_FILTER, parseSyncChanges, type DeviceChanges } from "./sync-changes.js";
+export { parseSyncChanges, type DeviceChanges } from "./sync-changes.js";
 
 /** Requests the machine asks for in one round, at most (a loop guard, not a limit in practice). */
 const MAX_ROUNDS = 16;
@@ -54,8 +55,6 @@ export interface IdentityDeps {
   /** Told the bytes each save wrote (sealed rows). */
   onSaved?: (bytes: number) => void;
 }
-
-export { parseSyncChanges, type DeviceChanges } from "./sync-changes.js";
 
 export function storeName(userId: string): string {
   return `people-crypto-${createHash("sha256").update(userId).digest("hex").slice(0, 32)}`;
@@ -161,11 +160,6 @@ export class CryptoIdentity {
     this.tracked = now;
     this.legacy = false;
     this.d.onSaved?.(diff.put.reduce((n, r) => n + r.sealed.length, 0));
-  }
-
-  /** The users this machine tracks (their device lists matter to it). */
-  async trackedUsers(): Promise<string[]> {
-    return [...(await this.machine.trackedUsers())].map((u) => u.toString());
   }
 
   /** Sends what the machine asks for (key uploads, queries, claims, to-device), saving first. Under the lock. */
