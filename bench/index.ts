@@ -3,6 +3,7 @@ import { runBridgeBench } from "./bridge.js";
 import { runBridgeE2beBench } from "./bridge-e2be.js";
 import { runCallsBench } from "./calls.js";
 import { runCryptoBench } from "./crypto.js";
+import { runCryptoScaleBench } from "./crypto-scale.js";
 import { runFeedsBench } from "./feeds.js";
 import { runServerBench } from "./server.js";
 import { runTorBench } from "./tor.js";
@@ -15,6 +16,7 @@ async function main(): Promise<void> {
   if (want("server")) await runServerBench();
   if (want("bridge")) await runBridgeBench();
   if (want("e2be")) await runBridgeE2beBench();
+  if (want("crypto-scale")) await runCryptoScaleBench();
   if (want("tor")) await runTorBench();
   if (want("feeds")) await runFeedsBench();
   if (want("calls")) await runCallsBench();
