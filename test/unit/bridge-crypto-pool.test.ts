@@ -1,7 +1,8 @@
 // The parts that keep crypto machines bounded, without wasm or a homeserver:
 // the machine pool (LRU, reference counts, the hard bound, idle sweep, close)
 // and the per-record diff of a machine's IndexedDB contents (what a save
-// writes), with property tests for the diff and its restore.
+// writes), with property tests for the diff and its restore; and the
+// devices' catch-up after a start, which must not hold the start.
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { MachinePool } from "../../src/bridge/crypto/machine-pool.js";
@@ -9,6 +10,11 @@ import { RecordTracker, type RecordRow } from "../../src/bridge/crypto/idb-recor
 import type { DatabaseSnapshot } from "../../src/bridge/crypto/idb-snapshot.js";
 import { openSnapshot, sealSnapshot } from "../../src/bridge/crypto/sealed-snapshot.js";
 import { isBridgeError } from "../../src/bridge/errors.js";
+import { EndToBridge } from "../../src/bridge/crypto/end-to-bridge.js";
+import { CryptoStoreKey } from "../../src/bridge/crypto/crypto-store-key.js";
+import { createBridgeLogger } from "../../src/bridge/logger.js";
+import type { CryptoStore } from "../../src/bridge/store/types.js";
+import type { MatrixRequests } from "../../src/bridge/crypto/matrix-requests.js";
 
 class Fake {
   closed = false;
@@ -292,5 +298,60 @@ describe("bridge crypto: per-record saves", () => {
       ),
       { numRuns: 200 },
     );
+  });
+});
+
+describe("bridge crypto: catch-up after a start runs in the background", () => {
+  it("connected() returns while the devices' catch-up still runs, a few at a time", async () => {
+    const e2b = new EndToBridge({
+      config: {
+        allow: true,
+        default: false,
+        require: false,
+        pickle_key: "generate",
+        max_machines: 4,
+        idle_seconds: 0,
+      },
+      store: { allPending: async () => [] } as unknown as CryptoStore,
+      key: CryptoStoreKey.fromBytes(Buffer.alloc(32, 1)),
+      http: { request: async () => ({}), requestJson: async () => ({}) } as unknown as MatrixRequests,
+      log: createBridgeLogger("silent"),
+      botUserId: "@bot:hs",
+      deviceDisplayName: "test",
+      concurrency: 2,
+    });
+    const users = ["@bot:hs", "@a:hs", "@b:hs", "@c:hs", "@d:hs"];
+    const release = deferred();
+    const running = new Set<string>();
+    let most = 0;
+    const caught: string[] = [];
+    // The machines stand in: each catch-up blocks until released (a slow homeserver).
+    Object.assign(e2b.manager, {
+      ensure: async () => undefined,
+      users: () => users,
+      with: async (user: string) => {
+        running.add(user);
+        most = Math.max(most, running.size);
+        await release.promise;
+        running.delete(user);
+        caught.push(user);
+        return 0;
+      },
+    });
+    await e2b.connected();
+    await eventuallyTrue(() => running.size === 2);
+    assert.deepEqual(caught, [], "connected() did not wait for the catch-up");
+    let done = false;
+    void e2b.caughtUp().then(() => (done = true));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(done, false);
+    release.resolve();
+    await e2b.caughtUp();
+    assert.deepEqual(
+      caught.sort(),
+      ["@a:hs", "@b:hs", "@c:hs", "@d:hs"],
+      "the bot cannot /sync: not caught up",
+    );
+    assert.equal(most, 2, "bridge.startup_concurrency at a time");
   });
 });
