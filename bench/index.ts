@@ -3,6 +3,7 @@ import { runBridgeBench } from "./bridge.js";
 import { runBridgeE2beBench } from "./bridge-e2be.js";
 import { runCallsBench } from "./calls.js";
 import { runCryptoBench } from "./crypto.js";
+import { runCryptoScaleBench } from "./crypto-scale.js";
 import { runFeedsBench } from "./feeds.js";
 import { runScaleBench } from "./scale.js";
 import { runRtcBench } from "./rtc.js";
@@ -20,6 +21,7 @@ async function main(): Promise<void> {
   if (want("server") || parts.includes("server-multiproc")) await runServerMultiprocBench();
   if (want("bridge")) await runBridgeBench();
   if (want("e2be")) await runBridgeE2beBench();
+  if (want("crypto-scale")) await runCryptoScaleBench();
   if (want("tor")) await runTorBench();
   // `feeds` runs both; `post-groups` the post group part alone.
   if (want("feeds") || parts.includes("post-groups")) await runPostGroupBench();

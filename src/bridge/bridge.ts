@@ -145,6 +145,7 @@ export async function startBridge(
       log: log.child({ component: "catch-up" }),
       metrics,
       ...(options.catchUp ? { limits: options.catchUp } : {}),
+      concurrency: config.bridge.startup_concurrency,
     });
     const http = new AppserviceHttp(homeserverUrl, registration.as_token);
     let e2b: EndToBridge | undefined;
@@ -159,6 +160,8 @@ export async function startBridge(
         log,
         botUserId: `@${registration.sender_localpart}:${config.homeserver.domain}`,
         deviceDisplayName: BOT_DISPLAY_NAME,
+        concurrency: config.bridge.startup_concurrency,
+        metrics: metrics.crypto,
       });
       const machines = e2b;
       cleanup.push(() => machines.close());
@@ -293,7 +296,7 @@ export async function startBridge(
     );
     // Mail for the users is taken from the People server only once it can reach their rooms; feeds read on then.
     void connection.ready
-      .then(() => accounts.startAll())
+      .then(() => accounts.startAll(config.bridge.startup_concurrency))
       .then(() => Promise.all([feeds.service.start(), calls.start()]));
     void connection.ready.then(() => spaces.syncAll());
     let metricsServer: MetricsServer | undefined;

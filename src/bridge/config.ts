@@ -91,6 +91,8 @@ export const bridgeConfigSchema = z
           )
           .default({}),
         relay: relayConfigSchema,
+        /** How many accounts, crypto catch-ups and rooms are started or caught up at once after a start. */
+        startup_concurrency: z.number().int().min(1).max(256).default(8),
         groups: z
           .strictObject({
             /**
@@ -198,6 +200,13 @@ export const bridgeConfigSchema = z
           .string()
           .refine((k) => k === "generate" || k.length >= 32, 'expected "generate" or at least 32 characters')
           .default("generate"),
+        /**
+         * Most crypto machines (one per ghost with a device) in memory at once:
+         * the others are loaded from the database when needed.
+         */
+        max_machines: z.number().int().min(1).max(100_000).default(64),
+        /** A machine unused this long (seconds) is saved and closed; 0 keeps it until the bound needs room. */
+        idle_seconds: z.number().int().min(0).max(86_400).default(300),
       })
       .prefault({}),
     database: z

@@ -141,6 +141,46 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
+  readonly cryptoMachines = new Gauge({
+    name: "bridge_crypto_machines_loaded",
+    help: "Crypto machines (one per bridged Matrix identity with a device) in memory now",
+    registers: [this.registry],
+  });
+  readonly cryptoLoads = new Counter({
+    name: "bridge_crypto_machine_loads_total",
+    help: "Crypto machines loaded (from the database, or made) since start",
+    registers: [this.registry],
+  });
+  readonly cryptoDeviceLists = new Counter({
+    name: "bridge_crypto_device_list_routes_total",
+    help: "Machines a device-list change was handed to: loaded (now) or queued (kept in the store until it loads)",
+    labelNames: ["to"],
+    registers: [this.registry],
+  });
+  readonly cryptoSavedBytes = new Counter({
+    name: "bridge_crypto_saved_bytes_total",
+    help: "Sealed bytes the crypto machines' saves wrote (only the records that changed)",
+    registers: [this.registry],
+  });
+  readonly cryptoSaves = new Counter({
+    name: "bridge_crypto_saves_total",
+    help: "Saves of crypto machines that wrote something",
+    registers: [this.registry],
+  });
+
+  /** The crypto manager's reports (crypto/crypto-manager.ts). */
+  readonly crypto = {
+    machinesLoaded: (n: number) => this.cryptoMachines.set(n),
+    machineLoaded: () => this.cryptoLoads.inc(),
+    deviceListRouted: (to: "loaded" | "queued", n: number) => {
+      if (n > 0) this.cryptoDeviceLists.inc({ to }, n);
+    },
+    saved: (bytes: number) => {
+      this.cryptoSaves.inc();
+      this.cryptoSavedBytes.inc(bytes);
+    },
+  };
+
   private outboxSource: (() => Promise<number>) | undefined;
   private retryDepthSource: (() => number) | undefined;
   /** People message id → the Matrix event's origin_server_ts, until the envelope is accepted. */

@@ -1,8 +1,10 @@
-// The crypto tables (migration 006-crypto) on SQLite and PostgreSQL, with a
-// real OlmMachine: its sealed snapshot saved in crypto_identities and opened
-// again by a second "process" (a fresh in-memory IndexedDB) with the same
-// identity keys; the snapshot row is replaced whole; events kept for their
-// key are kept once. (An integration test; it lives with the bridge store test.)
+// The crypto tables (migrations 006-crypto, 018-crypto-records) on SQLite and
+// PostgreSQL, with a real OlmMachine: its state saved as sealed rows per
+// record and opened again by a second "process" (a fresh in-memory
+// IndexedDB) with the same identity keys; a save after a small change writes
+// only the rows that changed; a machine saved as one whole snapshot (before
+// 018) opens and moves to rows; events kept for their key are kept once.
+// (An integration test; it lives with the bridge store test.)
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,6 +16,8 @@ import { AppserviceHttp } from "../../src/bridge/appservice/appservice-http.js";
 import { CryptoStoreKey } from "../../src/bridge/crypto/crypto-store-key.js";
 import { newIdbFactory } from "../../src/bridge/crypto/idb-types.js";
 import { CryptoIdentity } from "../../src/bridge/crypto/olm-identity.js";
+import { snapshotDatabases } from "../../src/bridge/crypto/idb-snapshot.js";
+import { sealSnapshot } from "../../src/bridge/crypto/sealed-snapshot.js";
 import { createBridgeLogger } from "../../src/bridge/logger.js";
 import { openBridgeStore } from "../../src/bridge/store/open-bridge-store.js";
 import type { BridgeStore, BridgeStoreConfig } from "../../src/bridge/store/types.js";
@@ -23,6 +27,7 @@ import { isBridgeError } from "../../src/bridge/errors.js";
 
 const USER = "@_people_joe=40other.test:localhost";
 const DEVICE = "PEOPLETESTDEVICE";
+const LEGACY = "@_people_ann=40other.test:localhost";
 
 for (const engine of ENGINES) {
   describe(`bridge crypto store [${engine}]`, function () {
@@ -31,7 +36,9 @@ for (const engine of ENGINES) {
     let store: BridgeStore;
     let tempDir: string | undefined;
     const key = CryptoStoreKey.fromBytes(Buffer.alloc(32, 5));
+    const saves: number[] = [];
     const deps = () => ({
+      onSaved: (bytes: number) => saves.push(bytes),
       store: store.crypto,
       key,
       // Never called here: nothing in these tests sends a request.
@@ -63,26 +70,70 @@ for (const engine of ENGINES) {
       if (tempDir) rmSync(tempDir, { recursive: true, force: true });
     });
 
-    it("saves a machine sealed and opens it again with the same keys after a reopen of the database", async function () {
+    it("saves a machine as sealed rows, only what changed, and opens it again with the same keys after a reopen of the database", async function () {
+      await store.crypto.putIdentity({
+        userId: USER,
+        deviceId: DEVICE,
+        snapshot: Buffer.alloc(0),
+        savedAt: 1,
+      });
       const first = await open(undefined);
+      saves.length = 0;
       await first.exclusive(() => first.save());
+      const whole = saves[0] ?? assert.fail("the first save wrote nothing");
+      // Nothing changed: nothing written.
+      await first.exclusive(() => first.save());
+      assert.equal(saves.length, 1);
       const keys = first.identityKeys();
       await first.close();
 
       await store.close();
       store = await openBridgeStore(config);
-      const row = await store.crypto.getIdentity(USER);
-      assert.equal(row?.deviceId, DEVICE);
-      assert.ok(row && !row.snapshot.includes(Buffer.from("matrix-sdk-crypto")), "the row is sealed");
-      const second = await open(row.snapshot);
+      const rows = await store.crypto.loadRecords(USER);
+      assert.ok(rows.length > 1, "one row per record");
+      for (const r of rows)
+        assert.ok(!r.sealed.includes(Buffer.from("matrix-sdk-crypto")), "the rows are sealed");
+      const second = await open(undefined);
       assert.equal(second.identityKeys(), keys);
       await second.close();
+      assert.ok(whole > 0);
 
-      // Another key does not open it.
+      // Another key does not open them.
       const other = { ...deps(), key: CryptoStoreKey.fromBytes(Buffer.alloc(32, 6)) };
-      await assert.rejects(open(row.snapshot, other), (e: unknown) =>
-        isBridgeError(e, "snapshot_unreadable"),
+      await assert.rejects(open(undefined, other), (e: unknown) => isBridgeError(e, "snapshot_unreadable"));
+    });
+
+    it("opens a machine saved as one whole snapshot (before 018) and moves it to rows on its first save", async function () {
+      const g = globalThis as { indexedDB?: unknown };
+      const openAs = (sealed: Buffer | undefined, d: ReturnType<typeof deps>) => {
+        g.indexedDB = d.idb;
+        return CryptoIdentity.open(LEGACY, DEVICE, sealed, d).finally(() => (g.indexedDB = undefined));
+      };
+      // A machine never saved as rows, its databases sealed whole as an older bridge kept them.
+      const d = deps();
+      const first = await openAs(undefined, d);
+      const keys = first.identityKeys();
+      const names = (await d.idb.databases()).map((x) => x.name ?? "");
+      const legacy = sealSnapshot(
+        key.snapshotKey(LEGACY),
+        LEGACY,
+        DEVICE,
+        await snapshotDatabases(d.idb, names),
       );
+      await first.close();
+      await store.crypto.putIdentity({ userId: LEGACY, deviceId: DEVICE, snapshot: legacy, savedAt: 1 });
+      const moved = await openAs(legacy, deps());
+      assert.equal(moved.identityKeys(), keys);
+      await moved.exclusive(() => moved.save());
+      await moved.close();
+      assert.ok((await store.crypto.loadRecords(LEGACY)).length > 1);
+      assert.equal(
+        (await store.crypto.getIdentity(LEGACY))?.snapshot.length,
+        0,
+        "the whole snapshot is emptied",
+      );
+      await store.crypto.deleteIdentity(LEGACY);
+      assert.deepEqual(await store.crypto.loadRecords(LEGACY), []);
     });
 
     it("replaces the row whole and keeps the sync position apart", async function () {

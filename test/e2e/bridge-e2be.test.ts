@@ -464,9 +464,11 @@ describe("end-to-bridge encryption on a real Synapse (Rust crypto client)", func
     const device = second;
     // The ghost shares keys with the devices it knows: it learns of this one from a device-list
     // change in a transaction (as Element's own senders learn from /sync).
-    const ghost = await running().handle.e2b!.manager.identity(JOE_GHOST);
+    const manager = running().handle.e2b!.manager;
     await eventually("the ghost's machine to know the new device", async () =>
-      (await ghost.knowsDevice(user().userId, device.deviceId)) ? true : undefined,
+      (await manager.with(JOE_GHOST, (ghost) => ghost.knowsDevice(user().userId, device.deviceId)))
+        ? true
+        : undefined,
     );
     await people().client.sendText([ALICE_PEOPLE], "for both devices");
     const e = await eventually(

@@ -71,6 +71,7 @@ for (const engine of ENGINES) {
             "015-post-groups",
             "016-personal-spaces",
             "017-calls",
+            "018-crypto-records",
           ],
         );
         const people = (await db("knex_migrations").select("name")) as { name: string }[];

@@ -338,7 +338,14 @@ describe("bridge crypto: config", () => {
   };
   it("is off by default, with a generated pickle key", () => {
     const c = parseBridgeConfig(base);
-    assert.deepEqual(c.encryption, { allow: false, default: false, require: false, pickle_key: "generate" });
+    assert.deepEqual(c.encryption, {
+      allow: false,
+      default: false,
+      require: false,
+      pickle_key: "generate",
+      max_machines: 64,
+      idle_seconds: 300,
+    });
   });
   it("names the key that is wrong", () => {
     for (const [encryption, path] of [

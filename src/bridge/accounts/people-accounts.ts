@@ -4,6 +4,7 @@
 // people.data_dir/users/<sha256 of the user id>/ (the store passphrase derived
 // from the bridge secret), opened or created on first use and receiving live
 // from then on; every known user's client starts with the bridge.
+import { forEachLimit } from "../concurrency.js";
 import sodium from "sodium-native";
 import { isPeopleError } from "../../people/errors.js";
 import { PeopleClient, type ClientOptions } from "../../people/client/people-client.js";
@@ -147,17 +148,26 @@ export class PeopleAccounts implements PeopleSide {
   }
 
   /** Starts the client of every Matrix user who has an account; one failing user does not stop the others. */
-  async startAll(): Promise<void> {
+  /** Starts every account, `concurrency` at a time (bridge.startup_concurrency). */
+  async startAll(concurrency = 1): Promise<void> {
     const started = Date.now();
     const records = await this.o.store.list();
-    for (const record of records) {
-      if (this.closed) return;
-      try {
-        await this.accountFor(record.matrixUser);
-      } catch (err) {
-        this.o.log.error({ err, user: record.matrixUser }, "could not start a Matrix user's People account");
-      }
-    }
+    await forEachLimit(
+      records,
+      concurrency,
+      async (record) => {
+        try {
+          await this.accountFor(record.matrixUser);
+        } catch (err) {
+          this.o.log.error(
+            { err, user: record.matrixUser },
+            "could not start a Matrix user's People account",
+          );
+        }
+      },
+      () => this.closed,
+    );
+    if (this.closed) return;
     // The scale bench times a restart by this line.
     this.o.log.info({ accounts: records.length, ms: Date.now() - started }, "People accounts started");
   }

@@ -23,6 +23,7 @@ import type { BridgeMetrics } from "../metrics.js";
 import type { CatchUpMark, CatchUpStore } from "../store/types.js";
 import { type HistoryEvent, type RoomHistory } from "./room-history.js";
 import { BridgeError, isBridgeError, isRetryLater } from "../errors.js";
+import { forEachLimit } from "../concurrency.js";
 
 export interface CatchUpLimits {
   /** Events per /messages page (default 100). */
@@ -56,6 +57,8 @@ export interface CatchUpOptions {
   log: Logger;
   metrics: BridgeMetrics;
   limits?: Partial<CatchUpLimits>;
+  /** Rooms read at once (bridge.startup_concurrency; each room stays in order). */
+  concurrency?: number;
   now?: () => number;
 }
 
@@ -164,17 +167,16 @@ export class CatchUp {
     this.o.metrics.catchUpRuns.inc({ reason });
     // Candidates taken before this run may already be past events it has yet to read.
     await this.o.marks.forgetCandidates();
-    for (const mark of await this.o.marks.list()) {
-      if (this.stopped) break;
+    const one = async (mark: CatchUpMark): Promise<void> => {
       const reader = await this.o.readerOf(mark.roomId);
-      if (!reader) continue;
+      if (!reader) return;
       report.rooms++;
       try {
         if (!(await this.room(mark, reader, report))) report.unfinished++;
       } catch (err) {
         if (isBridgeError(err, "deferred")) {
           report.unfinished++;
-          continue;
+          return;
         }
         // Not readable as the ghost (it left, or the room is gone): trying again would not help.
         if (isBridgeError(err, "history") && (err.status === 403 || err.status === 404)) {
@@ -183,7 +185,7 @@ export class CatchUp {
             { room: mark.roomId, status: err.status },
             "a portal room's history is not readable as its ghost; skipped",
           );
-          continue;
+          return;
         }
         report.unfinished++;
         this.o.log.warn(
@@ -191,7 +193,9 @@ export class CatchUp {
           "could not read a portal room's history; trying again later",
         );
       }
-    }
+    };
+    // A few rooms at a time; the live transactions go on meanwhile.
+    await forEachLimit(await this.o.marks.list(), this.o.concurrency ?? 1, one, () => this.stopped);
     const found = report.caughtUp + report.alreadyBridged + report.tooOld + report.failed;
     // Runs are rare (start, outages): always worth a line.
     this.o.log.info(

@@ -9,7 +9,8 @@ import { isRetryLater } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { CryptoStore } from "../store/types.js";
 import type { MatrixRequests } from "./matrix-requests.js";
-import { CryptoManager } from "./crypto-manager.js";
+import { forEachLimit } from "../concurrency.js";
+import { CryptoManager, type CryptoMetrics } from "./crypto-manager.js";
 import type { CryptoStoreKey } from "./crypto-store-key.js";
 import { RoomStateCache, encryptionSettings, keyRecipients, MEGOLM } from "./room-state.js";
 import type { Json, TransactionExtensions } from "./transaction-extensions.js";
@@ -28,6 +29,9 @@ export interface EndToBridgeOptions {
   log: Logger;
   botUserId: string;
   deviceDisplayName: string;
+  /** Machines caught up at once at start (bridge.startup_concurrency). */
+  concurrency?: number;
+  metrics?: CryptoMetrics;
 }
 
 /** Sends a notice (m.notice content) as `userId`; encrypted when the room is. */
@@ -53,8 +57,12 @@ export class EndToBridge {
   private readonly arrived = new Set<string>();
   /** The identity that last decrypted in a room: tried first next time. */
   private readonly hint = new Map<string, string>();
+  /** Identities that received room keys of a room in this process (the store keeps it too). */
+  private readonly keyHolders = new Map<string, Set<string>>();
   private redeliver: Redeliver | undefined;
   private notice: NoticeSender | undefined;
+  private stopping = false;
+  private background: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: EndToBridgeOptions) {
     this.manager = new CryptoManager({
@@ -63,44 +71,85 @@ export class EndToBridge {
       http: o.http,
       log: o.log.child({ component: "crypto" }),
       deviceDisplayName: o.deviceDisplayName,
-      onRoomKeys: (ids) => ids.forEach((id) => this.arrived.add(id)),
+      maxMachines: o.config.max_machines,
+      idleMs: o.config.idle_seconds * 1000,
+      ...(o.metrics ? { metrics: o.metrics } : {}),
+      onRoomKeys: (userId, keys) => {
+        for (const k of keys) {
+          this.arrived.add(k.sessionId);
+          this.holds(k.roomId, userId);
+        }
+      },
     });
     this.rooms = new RoomStateCache(o.http);
+  }
+
+  /** `userId` holds keys of the room: its machine is tried first for the room's events. */
+  private holds(roomId: string, userId: string): void {
+    let set = this.keyHolders.get(roomId);
+    if (!set) this.keyHolders.set(roomId, (set = new Set()));
+    if (set.has(userId)) return;
+    set.add(userId);
+    this.o.store
+      .addRoomIdentity(roomId, userId)
+      .catch((err: unknown) =>
+        this.o.log.warn({ err, room: roomId }, "could not record a room's key holder"),
+      );
   }
 
   get config(): BridgeConfig["encryption"] {
     return this.o.config;
   }
 
-  /** Loads the machines and makes sure the bot has its device. */
+  /** Loads the wasm and the list of identities (their machines load when needed). */
   async start(redeliver: Redeliver, notice: NoticeSender): Promise<void> {
     this.redeliver = redeliver;
     this.notice = notice;
     await this.manager.start();
   }
 
-  /** After the homeserver answers: the bot's device, and events whose keys came before a crash. */
+  /**
+   * After the homeserver answers: the bot's device; then, in the background
+   * (live transactions are handled meanwhile), every device's to-device
+   * catch-up, a few at a time, and events whose keys came before a crash.
+   */
   async connected(): Promise<void> {
-    await this.manager.identity(this.o.botUserId);
-    await this.catchUp();
-    const pending = await this.o.store.allPending();
-    if (pending.length > 0) await this.retry(pending.map((p) => p.sessionId));
+    await this.manager.ensure(this.o.botUserId);
+    const run = async () => {
+      await this.catchUp(this.manager.users());
+      if (this.stopping) return;
+      const pending = await this.o.store.allPending();
+      if (pending.length > 0) await this.retry(pending.map((p) => p.sessionId));
+    };
+    this.background = this.background
+      .then(run)
+      .catch((err: unknown) => this.o.log.warn({ err }, "crypto catch-up after start failed"));
   }
 
-  /** Fetches what the homeserver holds for every device and did not push (see CryptoIdentity.catchUp). */
-  async catchUp(): Promise<void> {
-    for (const identity of this.manager.loaded()) {
-      // Synapse refuses /sync to the appservice's own sender (NotImplementedError, a 500):
-      // the bot cannot catch up, only its transactions reach it.
-      if (identity.userId === this.o.botUserId) continue;
-      try {
-        this.o.log.debug({ user: identity.userId }, "catching up to-device messages");
-        const n = await identity.catchUp();
-        if (n > 0) this.o.log.info({ user: identity.userId, count: n }, "to-device messages caught up");
-      } catch (err) {
-        this.o.log.warn({ err, user: identity.userId }, "catching up to-device messages failed");
-      }
-    }
+  /** Resolves when the catch-up started by connected() is done (tests, benches). */
+  caughtUp(): Promise<void> {
+    return this.background;
+  }
+
+  /** Fetches what the homeserver holds for these devices and did not push (see CryptoIdentity.catchUp). */
+  async catchUp(users: readonly string[]): Promise<void> {
+    // Synapse refuses /sync to the appservice's own sender (NotImplementedError, a 500):
+    // the bot cannot catch up, only its transactions reach it.
+    const devices = users.filter((u) => u !== this.o.botUserId);
+    await forEachLimit(
+      devices,
+      this.o.concurrency ?? 8,
+      async (user) => {
+        try {
+          this.o.log.debug({ user }, "catching up to-device messages");
+          const n = await this.manager.with(user, (identity) => identity.catchUp());
+          if (n > 0) this.o.log.info({ user, count: n }, "to-device messages caught up");
+        } catch (err) {
+          if (!this.stopping) this.o.log.warn({ err, user }, "catching up to-device messages failed");
+        }
+      },
+      () => this.stopping,
+    );
     await this.retryArrived();
   }
 
@@ -129,7 +178,7 @@ export class EndToBridge {
 
   /** The user's device exists (created with keys and cross-signing on first call). */
   async ensureDevice(userId: string): Promise<void> {
-    await this.manager.identity(userId);
+    await this.manager.ensure(userId);
   }
 
   async isEncrypted(roomId: string, asUser: string): Promise<boolean> {
@@ -147,27 +196,37 @@ export class EndToBridge {
     if (!info.encryption) return { type, content };
     if (info.encryption.algorithm !== MEGOLM)
       throw new Error(`unsupported room encryption ${info.encryption.algorithm}`);
-    const identity = await this.manager.identity(userId);
     const recipients = [...new Set([...keyRecipients(info), userId])];
-    const encrypted = await identity.encrypt(roomId, recipients, encryptionSettings(info), type, content);
+    const encrypted = await this.manager.with(userId, (identity) =>
+      identity.encrypt(roomId, recipients, encryptionSettings(info), type, content),
+    );
     return { type: "m.room.encrypted", content: encrypted };
   }
 
-  private candidates(roomId: string) {
-    const loaded = this.manager.loaded();
+  /**
+   * The identities that may hold the room's keys, likeliest first: the last
+   * that decrypted there, those that received its keys, then those loaded.
+   * Only a room nobody is recorded for (state saved before the record
+   * existed) falls back to every identity.
+   */
+  private async candidates(roomId: string): Promise<string[]> {
+    const holders = new Set([
+      ...(this.keyHolders.get(roomId) ?? []),
+      ...(await this.o.store.roomIdentities(roomId)),
+    ]);
     const first = this.hint.get(roomId);
-    return first
-      ? [...loaded.filter((i) => i.userId === first), ...loaded.filter((i) => i.userId !== first)]
-      : loaded;
+    const rest = holders.size > 0 ? this.manager.loadedUsers() : this.manager.users();
+    return [...new Set([...(first ? [first] : []), ...holders, ...rest])].filter((u) => this.manager.has(u));
   }
 
   /** The decrypted event, or undefined when no machine has its key. */
   private async tryDecrypt(raw: Json): Promise<Json | undefined> {
     const roomId = String(raw.room_id);
-    for (const identity of this.candidates(roomId)) {
+    for (const user of await this.candidates(roomId)) {
       try {
-        const d = await identity.decrypt(raw, roomId);
-        this.hint.set(roomId, identity.userId);
+        const d = await this.manager.with(user, (identity) => identity.decrypt(raw, roomId));
+        this.hint.set(roomId, user);
+        this.holds(roomId, user);
         const inner = JSON.parse(d.event) as Json;
         const content = (inner.content && typeof inner.content === "object" ? inner.content : {}) as Json;
         const wire = raw.content as Json;
@@ -181,10 +240,7 @@ export class EndToBridge {
             err.code !== DecryptionErrorCode.MissingRoomKey &&
             err.code !== DecryptionErrorCode.UnknownMessageIndex
           )
-            this.o.log.warn(
-              { room: roomId, code: err.code, identity: identity.userId },
-              "an event did not decrypt",
-            );
+            this.o.log.warn({ room: roomId, code: err.code, identity: user }, "an event did not decrypt");
           continue;
         }
         throw err;
@@ -203,7 +259,7 @@ export class EndToBridge {
     if (decrypted) return decrypted;
     // The key may be among the to-device messages the homeserver did not push (after downtime).
     this.o.log.debug({ room: raw.room_id, event: raw.event_id }, "no key for an event yet; catching up");
-    await this.catchUp();
+    await this.catchUp(await this.candidates(String(raw.room_id)));
     const late = await this.tryDecrypt(raw);
     if (late) return late;
     const roomId = String(raw.room_id);
@@ -238,16 +294,14 @@ export class EndToBridge {
   private async tellRoom(roomId: string, eventId: string, text: string, kind: string): Promise<void> {
     if (!this.notice) return;
     // A member of ours speaks: a ghost if one is in the room, else the bot.
-    for (const identity of this.candidates(roomId)) {
+    for (const candidate of await this.candidates(roomId)) {
       let joined: string[];
       try {
-        joined = (await this.rooms.get(roomId, identity.userId)).joined;
+        joined = (await this.rooms.get(roomId, candidate)).joined;
       } catch {
         continue;
       }
-      const speaker = joined.find(
-        (u) => u !== this.o.botUserId && this.manager.loaded().some((i) => i.userId === u),
-      );
+      const speaker = joined.find((u) => u !== this.o.botUserId && this.manager.has(u));
       const who = speaker ?? (joined.includes(this.o.botUserId) ? this.o.botUserId : undefined);
       if (!who) continue;
       await this.notice(
@@ -277,7 +331,9 @@ export class EndToBridge {
     }
   }
 
-  close(): Promise<void> {
-    return this.manager.close();
+  /** Stops the background catch-up (between devices) and closes the machines once their operation ends. */
+  async close(graceMs = 2_000): Promise<void> {
+    this.stopping = true;
+    await this.manager.close(graceMs);
   }
 }

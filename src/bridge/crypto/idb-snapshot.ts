@@ -10,14 +10,14 @@
 import { deserialize, serialize } from "node:v8";
 import type { IdbDatabase, IdbFactory, IdbKey, IdbRequest, IdbTransaction } from "./idb-types.js";
 
-interface IndexSchema {
+export interface IndexSchema {
   name: string;
   keyPath: string | string[];
   unique: boolean;
   multiEntry: boolean;
 }
 
-interface StoreSnapshot {
+export interface StoreSnapshot {
   name: string;
   autoIncrement: boolean;
   indexes: IndexSchema[];
@@ -25,7 +25,7 @@ interface StoreSnapshot {
   records: [IdbKey, unknown][];
 }
 
-interface DatabaseSnapshot {
+export interface DatabaseSnapshot {
   name: string;
   version: number;
   stores: StoreSnapshot[];
@@ -88,12 +88,20 @@ async function readDatabase(factory: IdbFactory, name: string): Promise<Database
   }
 }
 
-/** The named databases (those that exist) as bytes; databases that do not exist are left out. */
-export async function snapshotDatabases(factory: IdbFactory, names: readonly string[]): Promise<Buffer> {
+/** The named databases (those that exist), each read in one transaction. */
+export async function readDatabases(
+  factory: IdbFactory,
+  names: readonly string[],
+): Promise<DatabaseSnapshot[]> {
   const existing = new Set((await factory.databases()).map((d) => d.name));
   const dbs: DatabaseSnapshot[] = [];
   for (const name of names) if (existing.has(name)) dbs.push(await readDatabase(factory, name));
-  return serialize({ format: FORMAT, dbs });
+  return dbs;
+}
+
+/** The named databases (those that exist) as bytes; databases that do not exist are left out. */
+export async function snapshotDatabases(factory: IdbFactory, names: readonly string[]): Promise<Buffer> {
+  return serialize({ format: FORMAT, dbs: await readDatabases(factory, names) });
 }
 
 async function writeDatabase(factory: IdbFactory, snap: DatabaseSnapshot): Promise<void> {
@@ -125,9 +133,19 @@ async function writeDatabase(factory: IdbFactory, snap: DatabaseSnapshot): Promi
 
 /** Replaces the databases named in the snapshot with its contents. */
 export async function restoreDatabases(factory: IdbFactory, bytes: Uint8Array): Promise<void> {
+  await writeDatabases(factory, parseSnapshot(bytes));
+}
+
+/** The databases of a whole-machine snapshot (the format before per-record rows). */
+export function parseSnapshot(bytes: Uint8Array): DatabaseSnapshot[] {
   const parsed = deserialize(bytes) as { format?: unknown; dbs?: unknown };
   if (parsed.format !== FORMAT || !Array.isArray(parsed.dbs)) throw new Error("not a crypto store snapshot");
-  for (const db of parsed.dbs as DatabaseSnapshot[]) await writeDatabase(factory, db);
+  return parsed.dbs as DatabaseSnapshot[];
+}
+
+/** Replaces each database with the given contents. */
+export async function writeDatabases(factory: IdbFactory, dbs: readonly DatabaseSnapshot[]): Promise<void> {
+  for (const db of dbs) await writeDatabase(factory, db);
 }
 
 /** Deletes the named databases (a machine dropped from memory leaves nothing behind). */

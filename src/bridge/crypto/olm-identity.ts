@@ -33,9 +33,12 @@ import type { CryptoStore } from "../store/types.js";
 import { enc, type MatrixRequests } from "./matrix-requests.js";
 import type { CryptoStoreKey } from "./crypto-store-key.js";
 import type { IdbFactory } from "./idb-types.js";
-import { deleteDatabases, restoreDatabases, snapshotDatabases } from "./idb-snapshot.js";
+import { deleteDatabases, parseSnapshot, readDatabases, writeDatabases } from "./idb-snapshot.js";
+import { RecordTracker } from "./idb-records.js";
 import { openSnapshot, sealSnapshot } from "./sealed-snapshot.js";
 import type { Json } from "./transaction-extensions.js";
+import { SYNC_FILTER, parseSyncChanges, type DeviceChanges } from "./sync-changes.js";
+export { parseSyncChanges, type DeviceChanges } from "./sync-changes.js";
 
 /** Requests the machine asks for in one round, at most (a loop guard, not a limit in practice). */
 const MAX_ROUNDS = 16;
@@ -47,58 +50,10 @@ export interface IdentityDeps {
   log: Logger;
   idb: IdbFactory;
   now?: () => number;
-  /** Called with the sessions of room keys that arrived (to retry events kept undecryptable). */
-  onRoomKeys?: (sessionIds: string[]) => void;
-}
-
-/** What a transaction brings for one device. */
-export interface DeviceChanges {
-  toDevice: Json[];
-  changed: string[];
-  left: string[];
-  oneTimeKeyCounts?: Map<string, number>;
-  fallbackKeyTypes?: string[];
-}
-
-/** Only what the crypto machine needs from /sync: no rooms, presence or account data. */
-const SYNC_FILTER = {
-  room: { rooms: [], account_data: { not_types: ["*"] } },
-  presence: { not_types: ["*"] },
-  account_data: { not_types: ["*"] },
-};
-
-const isObj = (v: unknown): v is Json => !!v && typeof v === "object" && !Array.isArray(v);
-const strings = (v: unknown): string[] =>
-  Array.isArray(v) ? v.filter((s): s is string => typeof s === "string") : [];
-
-/** The crypto parts of a /sync answer, validated; undefined without next_batch. */
-export function parseSyncChanges(answer: Json): (DeviceChanges & { nextBatch: string }) | undefined {
-  if (typeof answer.next_batch !== "string") return undefined;
-  const toDevice = (
-    isObj(answer.to_device) && Array.isArray(answer.to_device.events) ? answer.to_device.events : []
-  ).filter(
-    (e): e is Json =>
-      isObj(e) && typeof e.type === "string" && typeof e.sender === "string" && isObj(e.content),
-  );
-  const lists = isObj(answer.device_lists) ? answer.device_lists : {};
-  const counts = isObj(answer.device_one_time_keys_count) ? answer.device_one_time_keys_count : undefined;
-  const fallback = answer.device_unused_fallback_key_types;
-  return {
-    nextBatch: answer.next_batch,
-    toDevice,
-    changed: strings(lists.changed),
-    left: strings(lists.left),
-    ...(counts
-      ? {
-          oneTimeKeyCounts: new Map(
-            Object.entries(counts).filter(
-              (e): e is [string, number] => Number.isSafeInteger(e[1]) && (e[1] as number) >= 0,
-            ),
-          ),
-        }
-      : {}),
-    ...(Array.isArray(fallback) ? { fallbackKeyTypes: strings(fallback) } : {}),
-  };
+  /** Called with the room keys that arrived (to retry events kept undecryptable). */
+  onRoomKeys?: (userId: string, keys: { sessionId: string; roomId: string }[]) => void;
+  /** Told the bytes each save wrote (sealed rows). */
+  onSaved?: (bytes: number) => void;
 }
 
 export function storeName(userId: string): string {
@@ -111,34 +66,55 @@ export class CryptoIdentity {
   private lock: Promise<unknown> = Promise.resolve();
   private closed = false;
   private catching: Promise<number> | undefined;
+  /** The users the store's index says this machine tracks (undefined: not read yet). */
+  private tracked: Set<string> | undefined;
 
   private constructor(
     readonly userId: string,
     readonly deviceId: string,
     private readonly machine: OlmMachine,
     private readonly d: IdentityDeps,
+    private readonly records: RecordTracker,
+    /** Loaded from a whole-machine snapshot: the first save empties it. */
+    private legacy: boolean,
   ) {
     if (d.onRoomKeys) {
       const cb = d.onRoomKeys;
       machine.registerRoomKeyUpdatedCallback(async (infos: RoomKeyInfo[]) => {
-        cb(infos.map((i) => i.sessionId));
+        cb(
+          userId,
+          infos.map((i) => ({ sessionId: i.sessionId, roomId: i.roomId.toString() })),
+        );
       });
     }
   }
 
   /**
-   * Opens the machine of `userId`/`deviceId`: from `sealed` (its saved state)
-   * when given, otherwise new (the caller has recorded the device id first).
+   * Opens the machine of `userId`/`deviceId` from its saved rows, or from
+   * `legacy` (a whole snapshot of before per-record rows) when there are none,
+   * otherwise new (the caller has recorded the device id first).
    */
-  static async open(userId: string, deviceId: string, sealed: Buffer | undefined, d: IdentityDeps) {
+  static async open(userId: string, deviceId: string, legacy: Buffer | undefined, d: IdentityDeps) {
     const name = storeName(userId);
+    const sealKey = d.key.snapshotKey(userId);
+    const records = new RecordTracker(sealKey, {
+      seal: (rkey, plain) => sealSnapshot(sealKey, userId, deviceId, plain, rkey),
+      open: (rkey, sealed) => openSnapshot(sealKey, userId, deviceId, sealed, rkey),
+    });
     await deleteDatabases(d.idb, databasesOf(name));
-    if (sealed)
-      await restoreDatabases(d.idb, openSnapshot(d.key.snapshotKey(userId), userId, deviceId, sealed));
+    const rows = await d.store.loadRecords(userId);
+    let fromLegacy = false;
+    if (rows.length > 0) {
+      await writeDatabases(d.idb, records.restore(rows));
+      records.rebase(await readDatabases(d.idb, databasesOf(name)));
+    } else if (legacy && legacy.length > 0) {
+      await writeDatabases(d.idb, parseSnapshot(openSnapshot(sealKey, userId, deviceId, legacy)));
+      fromLegacy = true;
+    }
     const handle = await StoreHandle.openWithKey(name, d.key.wasmStoreKey(userId));
     const machine = await OlmMachine.initFromStore(new UserId(userId), new DeviceId(deviceId), handle);
     handle.free();
-    return new CryptoIdentity(userId, deviceId, machine, d);
+    return new CryptoIdentity(userId, deviceId, machine, d, records, fromLegacy);
   }
 
   /** Runs `fn` alone on this identity (operations and their saves never interleave). */
@@ -152,15 +128,38 @@ export class CryptoIdentity {
     return { userId: this.userId, deviceId: this.deviceId };
   }
 
-  /** Seals the machine's state into its row (one statement: the old or the new state, never half). */
+  /**
+   * Writes what changed in the machine's state since the last save (sealed
+   * rows) and which users it tracks now, in one transaction: the old or the
+   * new state, never half.
+   */
   async save(): Promise<void> {
-    const plain = await snapshotDatabases(this.d.idb, databasesOf(storeName(this.userId)));
-    await this.d.store.putIdentity({
-      userId: this.userId,
-      deviceId: this.deviceId,
-      snapshot: sealSnapshot(this.d.key.snapshotKey(this.userId), this.userId, this.deviceId, plain),
+    const dbs = await readDatabases(this.d.idb, databasesOf(storeName(this.userId)));
+    const diff = this.records.diff(dbs);
+    const now = new Set([...(await this.machine.trackedUsers())].map((u) => u.toString()));
+    const before = this.tracked;
+    const track = [...now].filter((u) => !before?.has(u));
+    const untrack = before ? [...before].filter((u) => !now.has(u)) : [];
+    if (
+      diff.put.length === 0 &&
+      diff.del.length === 0 &&
+      track.length === 0 &&
+      untrack.length === 0 &&
+      !this.legacy
+    )
+      return;
+    await this.d.store.save(this.userId, {
+      put: diff.put,
+      del: diff.del,
+      track,
+      untrack,
+      ...(this.legacy ? { dropSnapshot: true } : {}),
       savedAt: (this.d.now ?? Date.now)(),
     });
+    this.records.commit(diff);
+    this.tracked = now;
+    this.legacy = false;
+    this.d.onSaved?.(diff.put.reduce((n, r) => n + r.sealed.length, 0));
   }
 
   /** Sends what the machine asks for (key uploads, queries, claims, to-device), saving first. Under the lock. */
@@ -385,11 +384,17 @@ export class CryptoIdentity {
     });
   }
 
+  /**
+   * Closes the machine once the operation in hand is done (each operation
+   * saved its state before it returned: nothing to write here) and frees its
+   * in-memory databases.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.exclusive(async () => {
       this.machine.close();
+      await deleteDatabases(this.d.idb, databasesOf(storeName(this.userId)));
     });
   }
 }

@@ -2,6 +2,7 @@
 import type { Knex } from "knex";
 import { num } from "../../store/knex/sql-values.js";
 import type { CryptoIdentityRecord, CryptoStore, PendingEncryptedEvent } from "./types.js";
+import { KnexCryptoRecordStore } from "./crypto-record-store.js";
 
 interface IdentityRow {
   user_id: string;
@@ -18,8 +19,10 @@ interface PendingRow {
   received_at: number | string;
 }
 
-export class KnexCryptoStore implements CryptoStore {
-  constructor(private readonly db: Knex) {}
+export class KnexCryptoStore extends KnexCryptoRecordStore implements CryptoStore {
+  constructor(db: Knex) {
+    super(db);
+  }
 
   async getIdentity(userId: string): Promise<CryptoIdentityRecord | undefined> {
     const row = await this.db<IdentityRow>("crypto_identities").where("user_id", userId).first();
@@ -39,7 +42,12 @@ export class KnexCryptoStore implements CryptoStore {
   }
 
   async deleteIdentity(userId: string): Promise<void> {
-    await this.db("crypto_identities").where("user_id", userId).del();
+    await this.db.transaction(async (trx) => {
+      for (const table of ["crypto_records", "crypto_tracked_users", "crypto_device_changes"])
+        await trx(table).where("user_id", userId).del();
+      await trx("crypto_room_identities").where("user_id", userId).del();
+      await trx("crypto_identities").where("user_id", userId).del();
+    });
   }
 
   async getSyncToken(userId: string): Promise<string | undefined> {

@@ -158,7 +158,44 @@ export interface PendingEncryptedEvent {
   receivedAt: number;
 }
 
-export interface CryptoStore {
+/** One save of a crypto machine (crypto-record-store.ts), written in one transaction. */
+export interface CryptoSave {
+  /** Rows to insert or replace (sealed records). */
+  put: readonly { rkey: string; sealed: Buffer }[];
+  /** Row keys to delete. */
+  del: readonly string[];
+  /** Users the machine started / stopped tracking. */
+  track: readonly string[];
+  untrack: readonly string[];
+  /** The whole-machine snapshot of before per-record rows is emptied (it is in the rows now). */
+  dropSnapshot?: boolean;
+  savedAt?: number;
+}
+
+/** A device-list change kept for a machine that was not loaded when it came. */
+export interface DeviceListChange {
+  userId: string;
+  changed: string;
+  left: boolean;
+}
+
+export interface CryptoRecordStore {
+  loadRecords(userId: string): Promise<{ rkey: string; sealed: Buffer }[]>;
+  /** Durable when the promise resolves. */
+  save(userId: string, s: CryptoSave): Promise<void>;
+  /** The machines tracking any of `users`. */
+  trackersOf(users: readonly string[]): Promise<{ userId: string; tracked: string }[]>;
+  queueDeviceChanges(changes: readonly DeviceListChange[]): Promise<void>;
+  queuedDeviceChanges(userId: string): Promise<DeviceListChange[]>;
+  clearDeviceChanges(userId: string, changed: readonly string[]): Promise<void>;
+  /** The identity received room keys of the room, or sent into it. */
+  addRoomIdentity(roomId: string, userId: string): Promise<void>;
+  roomIdentities(roomId: string): Promise<string[]>;
+  /** Every identity, without its state. */
+  listIdentityIds(): Promise<{ userId: string; deviceId: string }[]>;
+}
+
+export interface CryptoStore extends CryptoRecordStore {
   getIdentity(userId: string): Promise<CryptoIdentityRecord | undefined>;
   listIdentities(): Promise<CryptoIdentityRecord[]>;
   /** Replaces the identity's row in one statement (durable when the promise resolves). */

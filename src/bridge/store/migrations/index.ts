@@ -18,6 +18,7 @@ import * as roomRelays from "./013-room-relays.js";
 import * as postGroups from "./015-post-groups.js";
 import * as personalSpaces from "./016-personal-spaces.js";
 import * as calls from "./017-calls.js";
+import * as cryptoRecords from "./018-crypto-records.js";
 
 export interface NamedMigration {
   name: string;
@@ -43,6 +44,7 @@ export const BRIDGE_MIGRATIONS: readonly NamedMigration[] = [
   { name: "015-post-groups", migration: postGroups },
   { name: "016-personal-spaces", migration: personalSpaces },
   { name: "017-calls", migration: calls },
+  { name: "018-crypto-records", migration: cryptoRecords },
 ];
 
 export const bridgeMigrationSource: Knex.MigrationSource<NamedMigration> = {
