@@ -47,6 +47,7 @@ import type { BridgeStore } from "./store/types.js";
 import type { RoomEvent } from "./matrix-side.js";
 import type { PeopleAddress } from "../people/protocol/address.js";
 import { trustCommands } from "./trust-commands.js";
+import { loginCommands } from "./accounts/login-commands.js";
 import { provisioningApi } from "./provisioning/mount.js";
 import { bridgeStatusBase, bridgeStatusSource } from "./status-source.js";
 import { bridgeHealth } from "./health.js";
@@ -148,6 +149,7 @@ export async function startBridge(
       secret,
       network: peopleNetwork(config.people, people),
       store: store.peopleAccounts,
+      logins: store.logins,
       log: log.child({ component: "people-accounts" }),
       maxAttachmentBytes: config.people.limits.max_blob_bytes,
       ...(options.peopleClient ? { client: options.peopleClient } : {}),
@@ -264,6 +266,12 @@ export async function startBridge(
       statusCommand(bridgeStatusSource(status, { accounts, store, retries })),
       dmCommand(portals.service),
       ...trustCommands(accounts),
+      ...loginCommands({
+        accounts,
+        peopleDomain: config.people.domain,
+        tell: (roomId, n, txnKey) => adapter.sendNotice(roomId, n, { txnKey }),
+        log: log.child({ component: "logins" }),
+      }),
       ...feeds.commands,
       ...portals.relayHelp,
     );

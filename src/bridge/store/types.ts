@@ -52,6 +52,24 @@ export interface PeopleAccountStore {
   list(): Promise<PeopleAccountRecord[]>;
 }
 
+/** A People address the bridge is logged in to for a Matrix user (`login`): the bridge is one of its devices. */
+export interface LoginRecord {
+  matrixUser: string;
+  address: string;
+  createdAt: number;
+}
+
+export interface LoginStore {
+  /** Records the login; an address already logged in for another user is refused (false), a repeat is true. */
+  put(record: LoginRecord): Promise<boolean>;
+  remove(address: string): Promise<void>;
+  byAddress(address: string): Promise<LoginRecord | undefined>;
+  /** The user's logins, oldest first. */
+  of(matrixUser: string): Promise<LoginRecord[]>;
+  /** Every login, oldest first (started when the bridge starts). */
+  list(): Promise<LoginRecord[]>;
+}
+
 /** A DM portal: the room where `matrixUser` talks with `peopleAddress` (its ghost). */
 export interface Portal {
   roomId: string;
@@ -236,6 +254,7 @@ export interface BridgeStore {
   readonly crypto: CryptoStore;
   readonly managementRooms: ManagementRoomStore;
   readonly peopleAccounts: PeopleAccountStore;
+  readonly logins: LoginStore;
   readonly portals: PortalStore;
   readonly messages: MessageMapStore;
   readonly groups: GroupPortalStore;

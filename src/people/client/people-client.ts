@@ -351,6 +351,12 @@ export class PeopleClient {
     return this.account.revokeDevice(device as DeviceId);
   }
 
+  /** Revokes this device itself (logout) and stops; the caller erases its data directory after. */
+  async leaveAccount(): Promise<void> {
+    await this.stop();
+    await this.account.revokeSelf();
+  }
+
   rotateIfDue(now = this.core.now(), o?: { rotationMs?: number; graceMs?: number }) {
     return this.account.rotateIfDue(now, o);
   }

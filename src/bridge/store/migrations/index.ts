@@ -15,6 +15,7 @@ import * as managementRooms from "./010-management-rooms.js";
 import * as sendStatus from "./011-send-status.js";
 import * as feeds from "./012-feeds.js";
 import * as roomRelays from "./013-room-relays.js";
+import * as logins from "./014-logins.js";
 
 export interface NamedMigration {
   name: string;
@@ -37,6 +38,7 @@ export const BRIDGE_MIGRATIONS: readonly NamedMigration[] = [
   { name: "011-send-status", migration: sendStatus },
   { name: "012-feeds", migration: feeds },
   { name: "013-room-relays", migration: roomRelays },
+  { name: "014-logins", migration: logins },
 ];
 
 export const bridgeMigrationSource: Knex.MigrationSource<NamedMigration> = {
