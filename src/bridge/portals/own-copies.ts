@@ -18,6 +18,7 @@ import type { IncomingMessage, PeopleAccount } from "../people-side.js";
 import type { MessageMapStore } from "../store/types.js";
 import { conversationOf } from "../model/participant-set.js";
 import type { PortalService } from "./portal-service.js";
+import { handleHistory } from "./history-backfill.js";
 
 /** Put before what the user sent from another device, in the portal. */
 export const OWN_DEVICE_MARK = "↪ sent from another device:";
@@ -38,6 +39,7 @@ export async function handleOwnCopy(
   log: Logger,
 ): Promise<void> {
   if (await deps.messages.byMessage(m.from, m.id)) return;
+  if (await handleHistory(deps, account, m, log)) return;
   const sent = await bridgeOwnCopy(deps, account, m, conversationOf(m.from, m.to), log);
   if (!sent) return;
   await deps.messages.put({
@@ -107,7 +109,7 @@ export function marked(content: Readonly<Record<string, unknown>>): Record<strin
 }
 
 /** The own ghost joins the portal, invited by the peer's ghost (who made the room or joined it). */
-async function ensureInRoom(
+export async function ensureInRoom(
   ghosts: GhostSide,
   self: ReturnType<GhostSide["ghostId"]>,
   address: PeopleAddress,
