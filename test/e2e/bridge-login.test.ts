@@ -17,6 +17,8 @@ import { Preset, type MatrixEvent } from "matrix-js-sdk";
 import type { ReceivedMessage } from "../../src/people/client/receiver.js";
 import { loginDataDir } from "../../src/bridge/accounts/bridge-secret.js";
 import { OWN_DEVICE_MARK } from "../../src/bridge/portals/own-copies.js";
+import { HISTORY_MARK } from "../../src/bridge/portals/history-backfill.js";
+import { sendHistory } from "../../src/people/client/history-transfer.js";
 import {
   eventually,
   isBotReplyTo,
@@ -33,6 +35,9 @@ const ALICE_PEOPLE = `alice@${PEOPLE_DOMAIN}`;
 const ALICE_CLI = "alice-cli";
 const BOT = "@peoplebot:localhost";
 const WAIT = 60_000;
+/** Messages Joe and Ann exchanged before the bridge was a device of Joe's: more than the 50 handed over. */
+const EARLIER = 55;
+const earlier = (i: number) => `earlier ${String(i).padStart(2, "0")}`;
 
 type Json = Record<string, unknown>;
 
@@ -147,6 +152,16 @@ describe("login, logout and link-code on a real Synapse", function () {
     assert.deepEqual(await running().handle.store.logins.of(user("joe").userId), []);
   });
 
+  it("Joe and Ann talk on People before the bridge is a device of his", async function () {
+    const joe = started().person(JOE).client;
+    const ann = started().person(ANN).client;
+    for (let i = 1; i <= EARLIER; i++) {
+      await (i % 2 ? ann.sendText([JOE], earlier(i)) : joe.sendText([ANN], earlier(i)));
+    }
+    await received(JOE, textIs(earlier(EARLIER)));
+    await received(ANN, textIs(earlier(EARLIER - 1)));
+  });
+
   it("Joe logs the bridge in to joe@other.test with a code from his own device", async function () {
     const joe = started().person(JOE).client;
     const offer = joe.createLinkCode();
@@ -165,9 +180,63 @@ describe("login, logout and link-code on a real Synapse", function () {
       "the bridge's device is listed",
     );
     assert.equal((await running().handle.store.logins.byAddress(JOE))?.matrixUser, user("joe").userId);
+    // The bridge holds none of the earlier conversation yet: no portal with Ann.
+    assert.equal(await running().handle.store.portals.byPair(user("joe").userId, ANN), undefined);
     const accounts = await command("joe", "accounts");
     assert.match(accounts, /`joe@other\.test` \(logged in/);
     assert.match(accounts, /`joe@people\.test` \(made by the bridge\): still receives its mail/);
+  });
+
+  it("history transfer fills the portal with the last 50 earlier messages once, in order, at their times", async function () {
+    const joe = started().person(JOE).client;
+    const device = running().handle.accounts.logins?.byAddress(JOE)?.client.device ?? assert.fail("not open");
+    const earlierBody = (body: unknown): string | undefined =>
+      /^(?:↪ sent from another device: )?(earlier \d\d)$/.exec(String(body))?.[1];
+    const handed = await sendHistory(joe, device);
+    assert.equal(handed, 50, "the newest 50 of the conversation");
+    // The bridge makes the portal for the history (Joe had none with Ann).
+    const roomId = await joinPortal("joe", ANN);
+    const inRoom = async () =>
+      (await roomMessages(started().hs, user("joe").accessToken, roomId, 300))
+        .reverse()
+        .filter((e) => earlierBody((e.content as Json | undefined)?.body) !== undefined);
+    const events = await eventually(
+      "the earlier messages in the portal",
+      async () => {
+        const found = await inRoom();
+        return found.length >= 50 ? found : undefined;
+      },
+      WAIT,
+    );
+    const wanted = Array.from({ length: 50 }, (_, i) => earlier(EARLIER - 49 + i));
+    assert.deepEqual(
+      events.map((e) => earlierBody((e.content as Json).body)),
+      wanted,
+    );
+    // Each at the time it was written; what Joe wrote as his own ghost, marked; what Ann wrote as hers.
+    const inbox = await joe.inbox();
+    for (const e of events) {
+      const body = earlierBody((e.content as Json).body)!;
+      const original = inbox.find((m) => m.content.type === "text" && m.content.body === body)!;
+      assert.equal(e.origin_server_ts, original.ts, `${body} keeps its time`);
+      assert.equal(e.sender, ghostOf(original.from));
+      assert.equal((e.content as Json)["org.people.history"], true);
+    }
+    const history = await roomMessages(started().hs, user("joe").accessToken, roomId, 300);
+    assert.equal(
+      history.filter((e) =>
+        String((e.content as Json | undefined)?.body).startsWith(`${HISTORY_MARK} ${JOE}`),
+      ).length,
+      1,
+    );
+    // Handed again: nothing new in the room.
+    const logged = () =>
+      running().logs.lines.filter((l) => l.msg === "history from another device brought into the portals");
+    const before = logged().length;
+    await sendHistory(joe, device);
+    const second = await eventually("the second transfer handled", () => logged()[before], WAIT);
+    assert.equal((second as unknown as { bridged: number }).bridged, 0);
+    assert.equal((await inRoom()).length, 50);
   });
 
   it("Ann's mail reaches Joe's device and Element; his answer from Element is sent as joe@other.test", async function () {

@@ -6,7 +6,7 @@
 // its own certified key (the People servers see neither). Like every device
 // that rotates, it then holds the account key (§6.3), kept in its own client
 // store encrypted with a passphrase derived from the bridge secret.
-// `logout` revokes the bridge's device by a list it signs itself (§11.1.2),
+// `logout` revokes the bridge's device by a list it signs itself (§11.1.1),
 // then erases the device's store. One logged-in address per Matrix user.
 import { existsSync, rmSync } from "node:fs";
 import { PeopleError, isPeopleError } from "../../people/errors.js";
