@@ -43,6 +43,7 @@ import { openBridgeStore } from "./store/open-bridge-store.js";
 import type { RoomEvent } from "./matrix-side.js";
 import type { PeopleAddress } from "../people/protocol/address.js";
 import { trustCommands } from "./trust-commands.js";
+import { loginCommands } from "./accounts/login-commands.js";
 import { provisioningApi } from "./provisioning/mount.js";
 import { bridgeStatusBase, bridgeStatusSource } from "./status-source.js";
 import { bridgeHealth } from "./health.js";
@@ -106,6 +107,7 @@ export async function startBridge(
       // The accounts live on the embedded server: their mail comes in-process, not over a socket each.
       liveTransport: inProcessTransport(people.live),
       store: store.peopleAccounts,
+      logins: store.logins,
       log: log.child({ component: "people-accounts" }),
       maxAttachmentBytes: config.people.limits.max_blob_bytes,
       ...(options.peopleClient ? { client: options.peopleClient } : {}),
@@ -235,6 +237,12 @@ export async function startBridge(
       statusCommand(bridgeStatusSource(status, { accounts, store, retries })),
       dmCommand(portals.service),
       ...trustCommands(accounts),
+      ...loginCommands({
+        accounts,
+        peopleDomain: config.people.domain,
+        tell: (roomId, n, txnKey) => adapter.sendNotice(roomId, n, { txnKey }),
+        log: log.child({ component: "logins" }),
+      }),
       ...feeds.commands,
       ...portals.relayHelp,
     );

@@ -123,6 +123,8 @@ export interface GhostSide {
     type: string,
     content: Record<string, unknown>,
     txnKey: string,
+    /** `ts`: the event's origin time (appservice timestamp massaging), for history brought in later. */
+    o?: { ts?: number },
   ): Promise<MatrixEventId>;
   redact(
     ghost: MatrixUserId,

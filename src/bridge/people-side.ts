@@ -85,6 +85,8 @@ export type KeyChangeHandler = (account: PeopleAccount, change: KeyChange) => Pr
 export interface PeopleAccount {
   readonly owner: MatrixUserId;
   readonly address: PeopleAddress;
+  /** The bridge's device of the account (a history archive names the device it is for). */
+  readonly device?: string;
   /**
    * Seals and queues one message (to one address, or to a group conversation's
    * participants, each of whom must be reachable); resolves with its id once it is durably in

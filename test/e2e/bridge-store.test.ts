@@ -68,6 +68,7 @@ for (const engine of ENGINES) {
             "011-send-status",
             "012-feeds",
             "013-room-relays",
+            "014-logins",
             "015-post-groups",
             "016-personal-spaces",
             "017-calls",
@@ -174,6 +175,30 @@ for (const engine of ENGINES) {
         ["@b:hs", "@a:hs"],
       );
       await assert.rejects(accounts.put({ matrixUser: "@c:hs", address: "a@p.test", createdAt: 3 }));
+    });
+
+    it("keeps each logged-in address for one Matrix user (migration 014)", async function () {
+      const logins = store.logins;
+      assert.equal(await logins.put({ matrixUser: "@a:hs", address: "a@o.test", createdAt: 5 }), true);
+      assert.equal(await logins.put({ matrixUser: "@a:hs", address: "a@o.test", createdAt: 9 }), true);
+      assert.equal(await logins.put({ matrixUser: "@b:hs", address: "a@o.test", createdAt: 6 }), false);
+      assert.equal(await logins.put({ matrixUser: "@b:hs", address: "b@o.test", createdAt: 1 }), true);
+      assert.deepEqual(await logins.byAddress("a@o.test"), {
+        matrixUser: "@a:hs",
+        address: "a@o.test",
+        createdAt: 5,
+      });
+      assert.deepEqual(
+        (await logins.of("@b:hs")).map((l) => l.address),
+        ["b@o.test"],
+      );
+      assert.deepEqual(
+        (await logins.list()).map((l) => l.address),
+        ["b@o.test", "a@o.test"],
+      );
+      await logins.remove("a@o.test");
+      assert.equal(await logins.byAddress("a@o.test"), undefined);
+      assert.deepEqual(await logins.of("@a:hs"), []);
     });
 
     it("keeps one portal per (user, address): a newer room replaces the older", async function () {

@@ -156,8 +156,8 @@ export class BridgeWorld {
     await bridge?.stop();
   }
 
-  /** A People user of either server, trusting both servers' certificates, started and recording what arrives. */
-  async startPeopleUser(address: string, extra: Partial<ClientOptions> = {}): Promise<PeopleUser> {
+  /** Pins and CAs for a People client that reaches both servers. */
+  private peopleNetwork() {
     // The bridge's People server: its fixed port, and the development certificate it made.
     const certificate = this.process
       ? readFileSync(join(this.files.dir, "data", "tls", "dev-cert.pem"), "utf8")
@@ -169,8 +169,30 @@ export class BridgeWorld {
       },
       ca: [this.other.handle.certificate, certificate],
     };
+    return network;
+  }
+
+  /**
+   * A new device of an existing account (`people link <address> --code`), linked with the code
+   * another device of it shows; started and recording. Stored as `key` (default the address).
+   */
+  async linkPeopleUser(address: string, code: string, key = address): Promise<PeopleUser> {
+    const client = await PeopleClient.link({
+      ...clientOptions(this.peopleNetwork(), tempDir(key)),
+      address,
+      code,
+    });
+    const rec = new Recorder(client);
+    await client.start();
+    const user = { client, rec };
+    this.people[key] = user;
+    return user;
+  }
+
+  /** A People user of either server, trusting both servers' certificates, started and recording what arrives. */
+  async startPeopleUser(address: string, extra: Partial<ClientOptions> = {}): Promise<PeopleUser> {
     const client = await PeopleClient.create({
-      ...clientOptions(network, tempDir(address)),
+      ...clientOptions(this.peopleNetwork(), tempDir(address)),
       ...extra,
       address,
     });

@@ -404,7 +404,7 @@ describe("people (the command-line program) against two real servers", function 
     assert.equal(before.length, 1);
     assert.equal(before[0]!.self, true);
 
-    const shower = start([...janeArgs, "--json", "link-code"]);
+    const shower = start([...janeArgs, "--json", "link-code", "--with-history"]);
     const next = lineReader(shower);
     try {
       const { code } = JSON.parse(await next("the code", (l) => l.includes('"code"'))) as { code: string };
@@ -415,9 +415,12 @@ describe("people (the command-line program) against two real servers", function 
       assert.equal(linked.address, JANE);
       const done = JSON.parse(await next("the new device", (l) => l.includes('"device"'))) as {
         device: string;
+        history?: number;
       };
       assert.equal(done.device, linked.device);
       assert.equal(await exited(shower), 0);
+      // --with-history: the archive went out, with the messages Jane exchanged in the tests before.
+      assert.ok(typeof done.history === "number" && done.history > 0, `history: ${done.history}`);
       const listed = json<{ device: string; self: boolean }[]>(
         await people([...laptop, "--json", "devices"]),
       );

@@ -1,6 +1,7 @@
 // The portal flows' decisions, without IO: what is bridged, what is answered
 // with a notice, what is retried (and for how long), and what is ignored.
 // The real PortalService and flows over in-memory fakes of both sides.
+import { OWN_DEVICE_MARK } from "../../src/bridge/portals/own-copies.js";
 import assert from "node:assert/strict";
 import type { RoomEvent } from "../../src/bridge/matrix-side.js";
 import { MatrixToPeopleFlow } from "../../src/bridge/portals/matrix-to-people-flow.js";
@@ -210,12 +211,28 @@ describe("portal flows (no IO)", function () {
       assert.deepEqual(s.ghosts.rooms, []);
     });
 
-    it("leaves out group conversations and the account's own devices (for now)", async function () {
+    it("leaves out group conversations without a group service", async function () {
       const s = setup();
       const alice = await s.people.accountFor(ALICE);
       await s.toMatrix.handle(alice, incoming({ from: JOE, to: [alice.address, "ann@other.test"] }));
-      await s.toMatrix.handle(alice, incoming({ from: alice.address, to: [JOE] }));
       assert.deepEqual(s.ghosts.sent, []);
+    });
+
+    it("shows what the account sent from its other devices in the DM portal, marked, once", async function () {
+      const s = setup();
+      const alice = await s.people.accountFor(ALICE);
+      const own = incoming({
+        from: alice.address,
+        to: [JOE],
+        content: { type: "text", body: "from my laptop" },
+      });
+      await s.toMatrix.handle(alice, own);
+      await s.toMatrix.handle(alice, own);
+      assert.equal(s.ghosts.sent.length, 1);
+      const sent = s.ghosts.sent[0]!;
+      assert.equal(sent.ghost, s.ghosts.ghostId(alice.address));
+      assert.equal(sent.content.body, `${OWN_DEVICE_MARK} from my laptop`);
+      assert.equal(sent.roomId, (await s.portals.byPair(ALICE, JOE))?.roomId);
     });
 
     it("throws (not acknowledged) while Matrix fails, then gives up after the window", async function () {

@@ -35,6 +35,11 @@ export class BridgeSecret {
     return this.derive(`user-store\0${userId}`).toString("base64url");
   }
 
+  /** The store passphrase of the device the bridge is for a user's logged-in address (`login`). */
+  loginStorePassphrase(userId: string, address: string): string {
+    return this.derive(`login-store\0${userId}\0${address}`).toString("base64url");
+  }
+
   /** The People message id for a Matrix event a user sent: stable across retries, unlinkable without the secret. */
   messageId(userId: string, eventId: string): MessageId {
     return this.derive(`message-id\0${userId}\0${eventId}`)
@@ -55,6 +60,11 @@ export class BridgeSecret {
 /** The directory of one Matrix user's People client: people.data_dir/users/<sha256 of the user id>. */
 export function userDataDir(dataDir: string, userId: string): string {
   return join(dataDir, "users", createHash("sha256").update(userId).digest("hex"));
+}
+
+/** The directory of the bridge's device for an address a user logged in to: under the user's, by the address's hash. */
+export function loginDataDir(dataDir: string, userId: string, address: string): string {
+  return join(userDataDir(dataDir, userId), "logins", createHash("sha256").update(address).digest("hex"));
 }
 
 /**

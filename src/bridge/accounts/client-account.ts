@@ -41,6 +41,10 @@ export class ClientAccount implements PeopleAccount {
     return this.client.address;
   }
 
+  get device(): string {
+    return this.client.device;
+  }
+
   readonly posts: PostReader = {
     feed: (author, o) => this.client.posts.feed(author, o),
     profile: async (author) => {

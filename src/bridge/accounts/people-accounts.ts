@@ -22,10 +22,11 @@ import type {
   PeopleAccount,
   PeopleSide,
 } from "../people-side.js";
-import type { PeopleAccountStore } from "../store/types.js";
+import type { LoginStore, PeopleAccountStore } from "../store/types.js";
 import { userDataDir, type BridgeSecret } from "./bridge-secret.js";
 import type { PeopleNetwork } from "./people-network.js";
 import { ClientAccount } from "./client-account.js";
+import { Logins } from "./logins.js";
 import { userError, retryLater } from "../errors.js";
 
 /** The store passphrases are 256 random bits already: key stretching would only cost time. */
@@ -51,6 +52,8 @@ export interface PeopleAccountsOptions {
   secret: BridgeSecret;
   network: PeopleNetwork;
   store: PeopleAccountStore;
+  /** Addresses users logged the bridge in to (`login`); without it, only bridge-made accounts. */
+  logins?: LoginStore;
   log: Logger;
   /** The largest attachment the accounts upload or download (people.limits.max_blob_bytes). */
   maxAttachmentBytes?: number;
@@ -71,8 +74,22 @@ export class PeopleAccounts implements PeopleSide {
   private deliveryHandler: ((messageId: string, accepted: boolean) => void) | undefined;
   private outboxHandler: ((report: OutboxReport) => void) | undefined;
   private closed = false;
+  /** The addresses users logged in to: a user's login is the account their portals use. */
+  readonly logins: Logins | undefined;
 
-  constructor(private readonly o: PeopleAccountsOptions) {}
+  constructor(private readonly o: PeopleAccountsOptions) {
+    this.logins =
+      o.logins &&
+      new Logins({
+        dataDir: o.dataDir,
+        secret: o.secret,
+        store: o.logins,
+        log: o.log.child({ component: "logins" }),
+        clientOptions: (dataDir, passphrase) => this.clientOptions(dataDir, passphrase),
+        attach: (account) => this.attach(account),
+        ...(o.now ? { now: o.now } : {}),
+      });
+  }
 
   /** Where a contact's key changes are told, for every account (set before start()). */
   onKeyChange(handler: KeyChangeHandler): void {
@@ -136,10 +153,29 @@ export class PeopleAccounts implements PeopleSide {
     return record?.address === address ? (userId as MatrixUserId) : undefined;
   }
 
+  /** The user's logged-in address when they have one, else the account the bridge made for them. */
   accountFor(userId: string): Promise<PeopleAccount> {
+    const login = this.logins?.opened(userId);
+    if (login) return Promise.resolve(login);
+    const ready = this.accounts.get(userId);
+    // Once every recorded login was opened, an open bridge-made account is the answer without asking the store.
+    if (ready && (this.logins?.loaded ?? true)) return Promise.resolve(ready);
+    return this.lock.run(
+      userId,
+      async () => (await this.logins?.accountOf(userId)) ?? this.openAccount(userId),
+    );
+  }
+
+  /** The account the bridge made for the user (`<localpart>@<people.domain>`), logged in elsewhere or not. */
+  heldAccountFor(userId: string): Promise<ClientAccount> {
     const ready = this.accounts.get(userId);
     if (ready) return Promise.resolve(ready);
     return this.lock.run(userId, () => this.openAccount(userId));
+  }
+
+  /** Whether the user has a bridge-made account already (without making one). */
+  async hasHeldAccount(userId: string): Promise<boolean> {
+    return (await this.o.store.get(userId)) !== undefined;
   }
 
   /** The open client of a user (tests and operations). */
@@ -168,12 +204,14 @@ export class PeopleAccounts implements PeopleSide {
       () => this.closed,
     );
     if (this.closed) return;
+    await this.logins?.startAll();
     // The scale bench times a restart by this line.
     this.o.log.info({ accounts: records.length, ms: Date.now() - started }, "People accounts started");
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    await this.logins?.close();
     const open = [...this.accounts.values()];
     this.accounts.clear();
     await Promise.all(
@@ -192,9 +230,7 @@ export class PeopleAccounts implements PeopleSide {
     const client = await this.openOrCreate(owner, address);
     try {
       const account = new ClientAccount(owner, client, this.o.secret);
-      client.onMessage((m) => this.deliver(account, m));
-      this.watch(client, owner);
-      this.watchKeys(account);
+      this.attach(account);
       await this.o.store.put({ matrixUser: owner, address, createdAt: (this.o.now ?? Date.now)() });
       await client.start();
       if (this.closed) throw retryLater("the bridge is stopping");
@@ -206,10 +242,17 @@ export class PeopleAccounts implements PeopleSide {
     }
   }
 
-  private async openOrCreate(owner: MatrixUserId, address: PeopleAddress): Promise<PeopleClient> {
-    const options: ClientOptions = {
-      dataDir: userDataDir(this.o.dataDir, owner),
-      passphrase: this.o.secret.storePassphrase(owner),
+  /** Messages, key changes and outbox reports of an account go where every account's go. */
+  private attach(account: ClientAccount): void {
+    account.client.onMessage((m) => this.deliver(account, m));
+    this.watch(account.client, account.owner);
+    this.watchKeys(account);
+  }
+
+  private clientOptions(dataDir: string, passphrase: string): ClientOptions {
+    return {
+      dataDir,
+      passphrase,
       kdf: DERIVED_PASSPHRASE_KDF,
       storeCacheKiB: STORE_CACHE_KIB,
       pins: this.o.network.pins,
@@ -222,6 +265,13 @@ export class PeopleAccounts implements PeopleSide {
       ...(this.o.beforeAck ? { beforeAck: this.o.beforeAck } : {}),
       ...(this.o.liveTransport ? { liveTransport: this.o.liveTransport } : {}),
     };
+  }
+
+  private async openOrCreate(owner: MatrixUserId, address: PeopleAddress): Promise<PeopleClient> {
+    const options = this.clientOptions(
+      userDataDir(this.o.dataDir, owner),
+      this.o.secret.storePassphrase(owner),
+    );
     try {
       return await PeopleClient.open(options);
     } catch (err) {

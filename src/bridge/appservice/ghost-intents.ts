@@ -229,6 +229,7 @@ export class GhostIntents implements GhostSide {
     type: string,
     content: Record<string, unknown>,
     txnKey: string,
+    o?: { ts?: number },
   ): Promise<MatrixEventId> {
     const client = (await this.intent(ghost)).matrixClient;
     const out = this.o.e2b ? await this.o.e2b.prepareSend(ghost, roomId, type, content) : { type, content };
@@ -236,7 +237,8 @@ export class GhostIntents implements GhostSide {
     // answers a resend with the first event, even across its restarts.
     const path = `${room(roomId)}/send/${encodeURIComponent(out.type)}/${txnIdOf(`${ghost}\n${txnKey}`)}`;
     const device = await this.devices.query(ghost, client);
-    const answer = (await client.doRequest("PUT", path, device, out.content)) as { event_id?: unknown };
+    const query = o?.ts !== undefined ? { ...device, ts: String(o.ts) } : device;
+    const answer = (await client.doRequest("PUT", path, query, out.content)) as { event_id?: unknown };
     return parseMatrixEventId(answer.event_id);
   }
 

@@ -27,8 +27,8 @@
 // (group-service.ts); each account in the conversation receives its own copy,
 // and a per-message lock plus the mapping bridge it once. A conversation the
 // bridge refuses (too many addresses, an address without a People account) is
-// logged, counted `refused` and acknowledged, with nothing written. Not bridged
-// yet, and said so in the log: messages from the account's own other devices.
+// logged, counted `refused` and acknowledged, with nothing written. Messages from
+// the account's own other devices go to own-copies.ts.
 import type { BlobRef } from "../../people/protocol/messages.js";
 import { isPeopleError } from "../../people/errors.js";
 import { errorCode, isTransient } from "../../people/transient.js";
@@ -57,6 +57,7 @@ import { classifyAttachmentFailure, gaveUpText, unfetchableText } from "./delive
 import { bridgeRegistry } from "../core/features/index.js";
 import type { FeatureRegistry } from "../core/router.js";
 import { answerWithNotice } from "./people-notices.js";
+import { handleOwnCopy } from "./own-copies.js";
 import { toMatrixContext } from "./to-matrix-context.js";
 import { isBridgeError } from "../errors.js";
 
@@ -106,8 +107,8 @@ export class PeopleToMatrixFlow {
   readonly handle = async (account: PeopleAccount, m: IncomingMessage): Promise<void> => {
     const log = this.o.log.child({ user: account.owner, from: m.from, message: m.id });
     if (m.from === account.address) {
-      log.debug("a message from another device of the account itself: not bridged yet");
-      return;
+      const deps = { ...this.o, context: (x: IncomingMessage, r?: string) => this.context(x, r) };
+      return this.messageLock.run(`${m.from}\n${m.id}`, () => handleOwnCopy(deps, account, m, log));
     }
     const set = conversationOf(m.from, m.to);
     if (set.length > 2) {

@@ -20,6 +20,7 @@ import { KnexSendStatusStore } from "./send-status-store.js";
 import { KnexMessageMapStore } from "./message-map-store.js";
 import { BRIDGE_MIGRATIONS_TABLE, bridgeMigrationSource } from "./migrations/index.js";
 import { KnexPeopleAccountStore } from "./people-account-store.js";
+import { KnexLoginStore } from "./login-store.js";
 import { KnexPortalStore } from "./portal-store.js";
 import { KnexRoomRelayStore } from "./relay-store.js";
 import { KnexBridgedCallStore } from "./call-store.js";
@@ -39,6 +40,7 @@ class KnexBridgeStore implements BridgeStore {
   readonly crypto: KnexCryptoStore;
   readonly managementRooms: KnexManagementRoomStore;
   readonly peopleAccounts: KnexPeopleAccountStore;
+  readonly logins: KnexLoginStore;
   readonly portals: KnexPortalStore;
   readonly messages: KnexMessageMapStore;
   readonly groups: KnexGroupPortalStore;
@@ -62,6 +64,7 @@ class KnexBridgeStore implements BridgeStore {
     this.crypto = new KnexCryptoStore(db);
     this.managementRooms = new KnexManagementRoomStore(db);
     this.peopleAccounts = new KnexPeopleAccountStore(db);
+    this.logins = new KnexLoginStore(db);
     this.portals = new KnexPortalStore(db);
     this.messages = new KnexMessageMapStore(db);
     this.groups = new KnexGroupPortalStore(db);

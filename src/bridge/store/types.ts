@@ -2,8 +2,14 @@
 // interfaces; open-bridge-store.ts implements them with knex on SQLite or
 // PostgreSQL. Every idempotency promise is a uniqueness constraint in the schema.
 import type { Copies, MessageStatus } from "../model/send-status.js";
-import type { FeedStore, PersonalSpaceStore, PostRoomStore } from "./feed-types.js";
-export type * from "./feed-types.js";
+import type {
+  BridgedCallStore,
+  FeedStore,
+  PersonalSpaceStore,
+  PostRoomStore,
+  RoomRelayStore,
+} from "./feature-types.js";
+export type * from "./feature-types.js";
 
 export interface ProcessedTransaction {
   txnId: string;
@@ -52,6 +58,24 @@ export interface PeopleAccountStore {
   get(matrixUser: string): Promise<PeopleAccountRecord | undefined>;
   /** Every account, oldest first (started when the bridge starts). */
   list(): Promise<PeopleAccountRecord[]>;
+}
+
+/** A People address the bridge is logged in to for a Matrix user (`login`): the bridge is one of its devices. */
+export interface LoginRecord {
+  matrixUser: string;
+  address: string;
+  createdAt: number;
+}
+
+export interface LoginStore {
+  /** Records the login; an address already logged in for another user is refused (false), a repeat is true. */
+  put(record: LoginRecord): Promise<boolean>;
+  remove(address: string): Promise<void>;
+  byAddress(address: string): Promise<LoginRecord | undefined>;
+  /** The user's logins, oldest first. */
+  of(matrixUser: string): Promise<LoginRecord[]>;
+  /** Every login, oldest first (started when the bridge starts). */
+  list(): Promise<LoginRecord[]>;
 }
 
 /** A DM portal: the room where `matrixUser` talks with `peopleAddress` (its ghost). */
@@ -275,6 +299,7 @@ export interface BridgeStore {
   readonly crypto: CryptoStore;
   readonly managementRooms: ManagementRoomStore;
   readonly peopleAccounts: PeopleAccountStore;
+  readonly logins: LoginStore;
   readonly portals: PortalStore;
   readonly messages: MessageMapStore;
   readonly groups: GroupPortalStore;
@@ -334,50 +359,4 @@ export interface GroupPortalStore {
   count(): Promise<number>;
   /** Every group portal with its members, oldest first (bridge state events at start). */
   list(): Promise<GroupPortal[]>;
-}
-
-/** The relay of a group room (relay mode): whose People account sends for members without an address. */
-export interface RoomRelay {
-  roomId: string;
-  matrixUser: string;
-  createdAt: number;
-}
-
-export interface RoomRelayStore {
-  /** Sets the room's relay (replacing the one it had). */
-  put(relay: RoomRelay): Promise<void>;
-  get(roomId: string): Promise<RoomRelay | undefined>;
-  /** True when the room had a relay. */
-  remove(roomId: string): Promise<boolean>;
-}
-
-/** A call bridged between a Matrix client and a People device, while it rings or runs. */
-export interface BridgedCall {
-  callId: string;
-  /** The People session id. */
-  session: string;
-  roomId: string;
-  matrixUser: string;
-  peopleAddress: string;
-  /** to_people: the Matrix user called the address; to_matrix: the address called the user. */
-  direction: "to_people" | "to_matrix";
-  /** The People device in the call, once known (the ghost's party id). */
-  peopleDevice: string | undefined;
-  createdAt: number;
-  /** When it ended (kept a while, so a call event read again does not start it anew). */
-  endedAt?: number | undefined;
-}
-
-export interface BridgedCallStore {
-  /** Records a call (one per call id and per session). */
-  put(call: BridgedCall): Promise<void>;
-  setPeopleDevice(callId: string, device: string): Promise<void>;
-  /** The call, ended or not. */
-  byCallId(callId: string): Promise<BridgedCall | undefined>;
-  bySession(session: string): Promise<BridgedCall | undefined>;
-  /** The calls not ended. */
-  all(): Promise<BridgedCall[]>;
-  end(callId: string, at: number): Promise<void>;
-  /** Forgets the calls that ended before `before`. */
-  prune(before: number): Promise<void>;
 }

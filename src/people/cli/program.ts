@@ -17,6 +17,9 @@ import { addCallCommands } from "./program-calls.js";
 import { addConfigCommands } from "./program-config.js";
 import { addMoveCommands } from "./program-moves.js";
 
+const LINK_CODE_HELP = `
+Type the code on the new device: people link <address> --code <code>.
+With --json, prints {code, expires_at} at once and {device} when the device has joined.`;
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 function version(): string {
@@ -149,12 +152,9 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .command("link-code")
     .description("show a one-time code to link a new device, and wait until it has joined")
     .option("--ttl <duration>", "how long the code is valid", "10m")
-    .addHelpText(
-      "after",
-      "\nType the code on the new device: people link <address> --code <code>.\n" +
-        "With --json, prints {code, expires_at} at once and {device} when the device has joined.",
-    )
-    .action(act(account, (m, ctx, [opts]) => m.linkCode(ctx, opts as { ttl: string })));
+    .option("--with-history", "hand the new device this device's history (an encrypted archive)")
+    .addHelpText("after", LINK_CODE_HELP)
+    .action(act(account, (m, ctx, [o]) => m.linkCode(ctx, o as { ttl: string; withHistory?: boolean })));
 
   const devices = program
     .command("devices")

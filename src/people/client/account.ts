@@ -289,6 +289,15 @@ export class Account {
   }
 
   /**
+   * This device leaves the account: it holds the account key like every device
+   * that rotates (PROTOCOL §6.3), so it signs the next list with itself revoked.
+   * The server refuses a list with no device left, so the last device cannot leave.
+   */
+  async revokeSelf(): Promise<void> {
+    await this.publish({ revoke: [this.device] });
+  }
+
+  /**
    * Rotate both device keys when due (PROTOCOL §6.3), publish the new head, and
    * erase retired keys past the grace period. The rotation is persisted first.
    */

@@ -12,7 +12,7 @@ import { closeCore, openCore, type ClientOptions, type Core } from "./client-cor
 import type { Contact, Resolution } from "./directory.js";
 import type { ClientEventMap, ClientEvents, KeyChangeEvent } from "./events.js";
 import { Groups } from "./groups.js";
-import { joinByCode } from "./link-join.js";
+import { linkDevice } from "./link-device.js";
 import { LinkResponder, type LinkOffer } from "./link.js";
 import { LiveSocket } from "./live-socket.js";
 import type { InboxEntry } from "./local-store.js";
@@ -181,27 +181,9 @@ export class PeopleClient {
   /** A new device for an existing account, with the code another of its devices shows (see link.ts). */
   static link(o: ClientOptions & { address: string; code: string }): Promise<PeopleClient> {
     const address = parseAddress(o.address);
-    return PeopleClient.with(o, async (core) => {
-      if (await core.store.loadIdentity())
-        throw new PeopleError("PEOPLE_FORBIDDEN", "this store already holds an account");
-      const joined = await joinByCode(
-        {
-          ...core,
-          ...(o.linkPollMs ? { pollMs: o.linkPollMs } : {}),
-          ...(o.linkTimeoutMs ? { timeoutMs: o.linkTimeoutMs } : {}),
-        },
-        { address, code: o.code },
-      );
-      const account = await Account.adopt(
-        PeopleClient.deps(core, address),
-        joined.accountKey,
-        joined.identity,
-      );
-      await core.directory.pinKnown(address, joined.lists, joined.accountKey.publicKey);
-      // Only now that the secrets are on disk does the grant leave the mailbox.
-      await joined.acknowledge();
-      return account;
-    });
+    return PeopleClient.with(o, (core) =>
+      linkDevice(core, PeopleClient.deps(core, address), { ...o, address }),
+    );
   }
 
   /** The device kept in `dataDir`. A wrong passphrase or key file fails with PEOPLE_UNAUTHORIZED. */
@@ -359,6 +341,12 @@ export class PeopleClient {
 
   revokeDevice(device: string): Promise<void> {
     return this.account.revokeDevice(device as DeviceId);
+  }
+
+  /** Revokes this device itself (logout) and stops; the caller erases its data directory after. */
+  async leaveAccount(): Promise<void> {
+    await this.stop();
+    await this.account.revokeSelf();
   }
 
   rotateIfDue(now = this.core.now(), o?: { rotationMs?: number; graceMs?: number }) {

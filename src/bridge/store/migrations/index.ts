@@ -15,6 +15,7 @@ import * as managementRooms from "./010-management-rooms.js";
 import * as sendStatus from "./011-send-status.js";
 import * as feeds from "./012-feeds.js";
 import * as roomRelays from "./013-room-relays.js";
+import * as logins from "./014-logins.js";
 import * as postGroups from "./015-post-groups.js";
 import * as personalSpaces from "./016-personal-spaces.js";
 import * as calls from "./017-calls.js";
@@ -41,6 +42,7 @@ export const BRIDGE_MIGRATIONS: readonly NamedMigration[] = [
   { name: "011-send-status", migration: sendStatus },
   { name: "012-feeds", migration: feeds },
   { name: "013-room-relays", migration: roomRelays },
+  { name: "014-logins", migration: logins },
   { name: "015-post-groups", migration: postGroups },
   { name: "016-personal-spaces", migration: personalSpaces },
   { name: "017-calls", migration: calls },

@@ -1,6 +1,7 @@
 // The account and its devices: init, link, link-code, devices, rotate.
 import { PeopleClient } from "../../client/people-client.js";
 import { parseLinkCode } from "../../client/link-code.js";
+import { sendHistory } from "../../client/history-transfer.js";
 import { DEFAULT_ROTATION_MS } from "../../protocol/device-identity.js";
 import { isPeopleError } from "../../errors.js";
 import { addressArg, type Context } from "../context.js";
@@ -63,7 +64,7 @@ export async function link(
   }
 }
 
-export async function linkCode(ctx: Context, opts: { ttl: string }): Promise<void> {
+export async function linkCode(ctx: Context, opts: { ttl: string; withHistory?: boolean }): Promise<void> {
   const ttlMs = parseDuration(opts.ttl, "--ttl");
   if (ttlMs < 10_000 || ttlMs > 60 * 60_000)
     throw new UsageError(opts.ttl, "--ttl must be between 10s and 1h");
@@ -106,6 +107,10 @@ export async function linkCode(ctx: Context, opts: { ttl: string }): Promise<voi
       } finally {
         clearTimeout(expiry);
       }
+      // Consent given with --with-history: the archive goes out with the grant, before exiting.
+      const handed = opts.withHistory
+        ? await about(client.address, () => sendHistory(client, device))
+        : undefined;
       // The new device waits for the account key, sealed to it in the outbox: send it before exiting.
       const left = await ctx.deliver(client, LINK_DELIVERY_MS);
       if (left > 0) {
@@ -114,8 +119,14 @@ export async function linkCode(ctx: Context, opts: { ttl: string }): Promise<voi
           `device ${device} is listed, but its keys could not be sent yet; run \`people link-code\` or \`people watch\` again to send them`,
         );
       }
-      if (ctx.out.json) ctx.out.data({ device, address: client.address });
+      if (ctx.out.json)
+        ctx.out.data({
+          device,
+          address: client.address,
+          ...(handed !== undefined ? { history: handed } : {}),
+        });
       else ctx.out.line(`Device ${device} joined ${client.address}.`);
+      if (handed !== undefined && !ctx.out.json) ctx.out.line(`Handed it ${handed} message(s) of history.`);
     } finally {
       signal.dispose();
       stopEvents();

@@ -1,4 +1,5 @@
-// The persistence contract of feed rooms, post rooms and personal spaces (part of types.ts).
+// The persistence contract of the features beside the portals: feed rooms, post rooms, personal
+// spaces, room relays, calls (part of types.ts, which re-exports it).
 
 /** A feed room: one Matrix user following one People address (`follow`). */
 export interface FeedRoom {
@@ -69,4 +70,50 @@ export interface PersonalSpaceStore {
   putSpace(matrixUser: string, roomId: string, now: number): Promise<void>;
   hasChild(spaceId: string, roomId: string): Promise<boolean>;
   putChild(spaceId: string, roomId: string): Promise<void>;
+}
+
+/** The relay of a group room (relay mode): whose People account sends for members without an address. */
+export interface RoomRelay {
+  roomId: string;
+  matrixUser: string;
+  createdAt: number;
+}
+
+export interface RoomRelayStore {
+  /** Sets the room's relay (replacing the one it had). */
+  put(relay: RoomRelay): Promise<void>;
+  get(roomId: string): Promise<RoomRelay | undefined>;
+  /** True when the room had a relay. */
+  remove(roomId: string): Promise<boolean>;
+}
+
+/** A call bridged between a Matrix client and a People device, while it rings or runs. */
+export interface BridgedCall {
+  callId: string;
+  /** The People session id. */
+  session: string;
+  roomId: string;
+  matrixUser: string;
+  peopleAddress: string;
+  /** to_people: the Matrix user called the address; to_matrix: the address called the user. */
+  direction: "to_people" | "to_matrix";
+  /** The People device in the call, once known (the ghost's party id). */
+  peopleDevice: string | undefined;
+  createdAt: number;
+  /** When it ended (kept a while, so a call event read again does not start it anew). */
+  endedAt?: number | undefined;
+}
+
+export interface BridgedCallStore {
+  /** Records a call (one per call id and per session). */
+  put(call: BridgedCall): Promise<void>;
+  setPeopleDevice(callId: string, device: string): Promise<void>;
+  /** The call, ended or not. */
+  byCallId(callId: string): Promise<BridgedCall | undefined>;
+  bySession(session: string): Promise<BridgedCall | undefined>;
+  /** The calls not ended. */
+  all(): Promise<BridgedCall[]>;
+  end(callId: string, at: number): Promise<void>;
+  /** Forgets the calls that ended before `before`. */
+  prune(before: number): Promise<void>;
 }
