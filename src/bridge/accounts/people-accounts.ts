@@ -85,7 +85,8 @@ export class PeopleAccounts implements PeopleSide {
         secret: o.secret,
         store: o.logins,
         log: o.log.child({ component: "logins" }),
-        clientOptions: (dataDir, passphrase) => this.clientOptions(dataDir, passphrase),
+        // A logged-in address lives on its own server: its mail comes over the live WebSocket.
+        clientOptions: (dataDir, passphrase) => this.clientOptions(dataDir, passphrase, false),
         attach: (account) => this.attach(account),
         ...(o.now ? { now: o.now } : {}),
       });
@@ -249,7 +250,7 @@ export class PeopleAccounts implements PeopleSide {
     this.watchKeys(account);
   }
 
-  private clientOptions(dataDir: string, passphrase: string): ClientOptions {
+  private clientOptions(dataDir: string, passphrase: string, onEmbeddedServer = true): ClientOptions {
     return {
       dataDir,
       passphrase,
@@ -263,7 +264,7 @@ export class PeopleAccounts implements PeopleSide {
       // Each conversation is a portal: several are brought into Matrix at once, each in its order.
       deliveryRetry: { concurrency: PORTALS_AT_ONCE, ...this.o.client?.deliveryRetry },
       ...(this.o.beforeAck ? { beforeAck: this.o.beforeAck } : {}),
-      ...(this.o.liveTransport ? { liveTransport: this.o.liveTransport } : {}),
+      ...(this.o.liveTransport && onEmbeddedServer ? { liveTransport: this.o.liveTransport } : {}),
     };
   }
 
