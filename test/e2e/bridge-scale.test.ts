@@ -1,13 +1,16 @@
-// 1,000 bridged Matrix users, each with a portal to a People contact on
-// another server, exchange one message each way (Matrix → People → Matrix)
-// through the bridge running as its real command, and the bridge's memory
-// stays bounded: the resident set's growth per user from 100 to 1,000 users
+// Bridged Matrix users, each with a portal to a People contact on another
+// server, exchange one message each way (Matrix → People → Matrix) through the
+// bridge running as its real command, and the bridge's memory stays bounded:
+// the resident set's growth per user from the first tenth (at most 100) to all
 // (the fitted per-user cost) is under PER_USER_KIB. Nothing here is timed:
 // every step waits for what it checks.
 import assert from "node:assert/strict";
 import { ScaleWorld } from "../helpers/scale-world.js";
 
-const USERS = Number(process.env.SCALE_TEST_USERS ?? 1000);
+// 300 in the suite keeps it well inside CI's time; SCALE_TEST_USERS=1000 runs the thousand
+// (~15 min on an idle 2-core machine; 330.6 KiB per added user from 100 to 1,000, close to the
+// 378 KiB measured from 30 to 300).
+const USERS = Number(process.env.SCALE_TEST_USERS ?? 300);
 const FIRST = Math.min(100, USERS / 10);
 /**
  * Before the in-process link and the shared TLS context a user cost ~2.2 MiB; with them, 378 KiB was
