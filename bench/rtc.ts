@@ -10,7 +10,7 @@
 // does not carry MatrixRTC calls to People devices yet; see docs/ARCHITECTURE.md).
 import { randomBytes } from "node:crypto";
 import type { Room } from "matrix-js-sdk";
-import { LivekitLeg } from "../src/bridge/rtc/livekit-leg.js";
+import { LivekitLeg } from "../src/bridge/adapters/rtc/livekit-leg.js";
 import { ToneDetector, toneFrames } from "../src/people/client/calls/audio.js";
 import { ElementCall } from "../test/helpers/element-call-user.js";
 import { eventually, hearsTone, startRtcWorld, type RtcWorld } from "../test/helpers/rtc-world.js";

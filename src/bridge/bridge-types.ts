@@ -2,18 +2,18 @@
 // handle it gives back (bridge.ts composes; these are its two surfaces).
 import type { ClientOptions } from "../people/client/people-client.js";
 import type { PeopleServerHandle } from "../people/server/people-server.js";
-import type { PeopleAccounts } from "./accounts/people-accounts.js";
-import type { CatchUp, CatchUpLimits } from "./appservice/catch-up.js";
-import type { RetryBackoff } from "./appservice/event-retry-queue.js";
-import type { CommandRegistry } from "./commands.js";
+import type { PeopleAccounts } from "./adapters/accounts/people-accounts.js";
+import type { CatchUp, CatchUpLimits } from "./adapters/appservice/catch-up.js";
+import type { RetryBackoff } from "./adapters/appservice/event-retry-queue.js";
+import type { CommandRegistry } from "./core/commands.js";
 import type { BridgeConfig } from "./config.js";
-import type { EndToBridge } from "./crypto/end-to-bridge.js";
+import type { EndToBridge } from "./adapters/crypto/end-to-bridge.js";
 import type { ConnectionState, RetryPolicy } from "./homeserver.js";
 import type { Logger } from "./logger.js";
 import type { BridgeMetrics } from "./metrics.js";
 import type { PeopleToMatrixHooks } from "./portals/people-to-matrix-flow.js";
 import type { Portals } from "./portals/portals.js";
-import type { BridgeStore } from "./store/types.js";
+import type { BridgeStore } from "./core/ports/store.js";
 
 export interface StartBridgeOptions {
   logger?: Logger;

@@ -19,7 +19,7 @@ import { ConfigError, loadBridgeConfig } from "./config.js";
 import { createBridgeLogger } from "./logger.js";
 import { startedByWrapper, watchParent } from "./parent-watch.js";
 import { generateRegistration, readRegistrationFile, writeRegistrationFile } from "./registration.js";
-import { isBridgeError } from "./errors.js";
+import { isBridgeError } from "./core/error-kinds.js";
 
 /** The Cli's parsed flags, with --force (nopt keeps flags it does not know). */
 interface Args {

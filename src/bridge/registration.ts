@@ -7,7 +7,7 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { z } from "zod";
 import type { BridgeConfig } from "./config.js";
-import { BridgeError } from "./errors.js";
+import { BridgeError } from "./core/error-kinds.js";
 
 /** A registration file that cannot be read, written or used (a `registration` BridgeError); the message says what to do. */
 function registrationError(message: string): BridgeError {

@@ -1,9 +1,9 @@
 // What the bot's `status` reports, read from the running bridge's parts at
 // the time of asking (like mautrix's `ping`/`status`).
-import type { PeopleAccounts } from "./accounts/people-accounts.js";
-import type { EventRetryQueue } from "./appservice/event-retry-queue.js";
-import type { StatusSource } from "./bot-commands.js";
-import type { BridgeStore } from "./store/types.js";
+import type { PeopleAccounts } from "./adapters/accounts/people-accounts.js";
+import type { EventRetryQueue } from "./adapters/appservice/event-retry-queue.js";
+import type { StatusSource } from "./core/bot-commands.js";
+import type { BridgeStore } from "./core/ports/store.js";
 import type { BridgeConfig } from "./config.js";
 import { homeserverReachable } from "./homeserver.js";
 import { PACKAGE } from "./version.js";

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Preset } from "matrix-js-sdk";
-import { GHOST_DEVICE_ID } from "../../src/bridge/appservice/ghost-devices.js";
+import { GHOST_DEVICE_ID } from "../../src/bridge/adapters/appservice/ghost-devices.js";
 import { readRegistrationFile } from "../../src/bridge/registration.js";
 import { eventually, matrixApi, type BridgeProcess, type MatrixUser } from "../helpers/bridge-harness.js";
 import { BridgeWorld, OTHER, PEOPLE_DOMAIN, type PeopleUser } from "../helpers/bridge-world.js";

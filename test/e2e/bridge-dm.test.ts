@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { Preset, type MatrixEvent } from "matrix-js-sdk";
-import { BRIDGE_SECRET_FILE } from "../../src/bridge/accounts/bridge-secret.js";
+import { BRIDGE_SECRET_FILE } from "../../src/bridge/adapters/accounts/bridge-secret.js";
 import type { ReceivedMessage } from "../../src/people/client/receiver.js";
 import type { MessageContent } from "../../src/people/protocol/messages.js";
 import {

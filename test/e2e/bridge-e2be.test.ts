@@ -12,7 +12,7 @@ import type { ReceivedMessage } from "../../src/people/client/receiver.js";
 import type { MessageContent } from "../../src/people/protocol/messages.js";
 import { eventually, matrixApi, waitForTimelineEvent, type TestBridge } from "../helpers/bridge-harness.js";
 import { BridgeWorld, OTHER, PEOPLE_DOMAIN, type PeopleUser } from "../helpers/bridge-world.js";
-import { REQUIRE_NOTICE } from "../../src/bridge/crypto/end-to-bridge.js";
+import { REQUIRE_NOTICE } from "../../src/bridge/adapters/crypto/end-to-bridge.js";
 import { ElementXClient, NO_SHIELD, describeShield } from "../helpers/element-x-client.js";
 import { loginCryptoDevice, shieldOf, startCryptoUser, type CryptoUser } from "../helpers/crypto-user.js";
 import type { SynapseHandle } from "../helpers/synapse.js";

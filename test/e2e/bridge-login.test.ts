@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { Preset, type MatrixEvent } from "matrix-js-sdk";
 import type { ReceivedMessage } from "../../src/people/client/receiver.js";
-import { loginDataDir } from "../../src/bridge/accounts/bridge-secret.js";
+import { loginDataDir } from "../../src/bridge/adapters/accounts/bridge-secret.js";
 import { OWN_DEVICE_MARK } from "../../src/bridge/portals/own-copies.js";
 import { HISTORY_MARK } from "../../src/bridge/portals/history-backfill.js";
 import { sendHistory } from "../../src/people/client/history-transfer.js";

@@ -17,7 +17,7 @@ import {
   type MatrixUser,
 } from "../helpers/bridge-harness.js";
 import { BridgeWorld, OTHER, PEOPLE_DOMAIN, ghostOf } from "../helpers/bridge-world.js";
-import { PROVISIONING_SECRET_FILE } from "../../src/bridge/provisioning/secret.js";
+import { PROVISIONING_SECRET_FILE } from "../../src/bridge/adapters/provisioning/secret.js";
 import { groupChannelId } from "../../src/bridge/model/bridge-info.js";
 
 const ALICE = "@alice:localhost";

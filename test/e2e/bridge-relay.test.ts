@@ -12,7 +12,7 @@ import type { ReceivedMessage } from "../../src/people/client/receiver.js";
 import { parseAddress } from "../../src/people/protocol/address.js";
 import type { MessageContent } from "../../src/people/protocol/messages.js";
 import { NO_RELAY_TEXT, RELAY_ONLY_TEXT } from "../../src/bridge/portals/room-relay.js";
-import { REFUSAL } from "../../src/bridge/bot.js";
+import { REFUSAL } from "../../src/bridge/core/bot.js";
 import {
   eventually,
   waitForTimelineEvent,

@@ -12,9 +12,9 @@ import {
   BRIDGE_MIGRATIONS_TABLE,
   bridgeMigrationSource,
   type NamedMigration,
-} from "../../src/bridge/store/migrations/index.js";
-import { openBridgeStore } from "../../src/bridge/store/open-bridge-store.js";
-import type { BridgeStore, BridgeStoreConfig } from "../../src/bridge/store/types.js";
+} from "../../src/bridge/adapters/store/migrations/index.js";
+import { openBridgeStore } from "../../src/bridge/adapters/store/open-bridge-store.js";
+import type { BridgeStore, BridgeStoreConfig } from "../../src/bridge/core/ports/store.js";
 import { openStore } from "../../src/store/index.js";
 import { ENGINES } from "../helpers/stores.js";
 import { testPostgres } from "../helpers/postgres.js";

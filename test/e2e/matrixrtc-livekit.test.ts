@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { EventType, type MatrixEvent } from "matrix-js-sdk";
-import { LivekitLeg } from "../../src/bridge/rtc/livekit-leg.js";
+import { LivekitLeg } from "../../src/bridge/adapters/rtc/livekit-leg.js";
 import { ToneDetector, toneFrames } from "../../src/people/client/calls/audio.js";
 import { discoverFocus, ElementCall, livekitToken } from "../helpers/element-call-user.js";
 import { eventually, hearsTone, startRtcWorld, trace, type RtcWorld } from "../helpers/rtc-world.js";

@@ -2,7 +2,7 @@
 // tests of the flows without a homeserver or a People server. They keep the
 // real contracts (uniqueness included) and record what was asked of them.
 import { createHash } from "node:crypto";
-import { type GhostSide } from "../../src/bridge/matrix-side.js";
+import { type GhostSide } from "../../src/bridge/core/ports/matrix-side.js";
 import { BridgeMetrics } from "../../src/bridge/metrics.js";
 import { addressFromGhostUserId, ghostUserId } from "../../src/bridge/model/ghost-id.js";
 import type { MatrixEventId, MatrixUserId } from "../../src/bridge/model/matrix-ids.js";
@@ -14,7 +14,7 @@ import type {
   PeopleAccount,
   PeopleSide,
   SafetyNumbers,
-} from "../../src/bridge/people-side.js";
+} from "../../src/bridge/core/ports/people-side.js";
 import { participantSet, setKey } from "../../src/bridge/model/participant-set.js";
 import type {
   CreationCounts,
@@ -26,12 +26,12 @@ import type {
   Portal,
   PortalStore,
   SenderCreationStore,
-} from "../../src/bridge/store/types.js";
+} from "../../src/bridge/core/ports/store.js";
 import { createBridgeLogger } from "../../src/bridge/logger.js";
 import { parseAddress, type PeopleAddress } from "../../src/people/protocol/address.js";
 import { newMessageId, type MessageId } from "../../src/people/protocol/ids.js";
 import type { BlobRef, MessageContent } from "../../src/people/protocol/messages.js";
-import { BridgeError, userError } from "../../src/bridge/errors.js";
+import { BridgeError, userError } from "../../src/bridge/core/error-kinds.js";
 
 export const silentLog = createBridgeLogger("silent");
 export const newMetrics = (): BridgeMetrics => new BridgeMetrics(false);

@@ -11,13 +11,13 @@ import {
   BridgeSecret,
   userDataDir,
   withBridgeRegistration,
-} from "../../src/bridge/accounts/bridge-secret.js";
-import { PeopleAccounts } from "../../src/bridge/accounts/people-accounts.js";
-import { peopleNetwork } from "../../src/bridge/accounts/people-network.js";
+} from "../../src/bridge/adapters/accounts/bridge-secret.js";
+import { PeopleAccounts } from "../../src/bridge/adapters/accounts/people-accounts.js";
+import { peopleNetwork } from "../../src/bridge/adapters/accounts/people-network.js";
 import { TorRoute } from "../../src/people/net/tor-route.js";
 import { parseServerConfig, type ServerConfigInput } from "../../src/people/server/config.js";
 import { silentLog } from "../helpers/portal-fakes.js";
-import { isUserError } from "../../src/bridge/errors.js";
+import { isUserError } from "../../src/bridge/core/error-kinds.js";
 
 describe("bridge People accounts", function () {
   let dir: string;

@@ -7,13 +7,13 @@
 // With the retry queue, an event that fails for now is kept and its
 // transaction acknowledged; the event is tried again alone.
 import assert from "node:assert/strict";
-import { EventRetryQueue } from "../../src/bridge/appservice/event-retry-queue.js";
-import { TransactionalAppService } from "../../src/bridge/appservice/transactional-appservice.js";
-import { openBridgeStore } from "../../src/bridge/store/open-bridge-store.js";
-import type { BridgeStore, ProcessedTransaction, TransactionStore } from "../../src/bridge/store/types.js";
+import { EventRetryQueue } from "../../src/bridge/adapters/appservice/event-retry-queue.js";
+import { TransactionalAppService } from "../../src/bridge/adapters/appservice/transactional-appservice.js";
+import { openBridgeStore } from "../../src/bridge/adapters/store/open-bridge-store.js";
+import type { BridgeStore, ProcessedTransaction, TransactionStore } from "../../src/bridge/core/ports/store.js";
 import { putTransaction } from "../helpers/bridge-harness.js";
 import { newMetrics, silentLog } from "../helpers/portal-fakes.js";
-import { retryLater } from "../../src/bridge/errors.js";
+import { retryLater } from "../../src/bridge/core/error-kinds.js";
 
 const TOKEN = "hs-token-for-the-retry-test";
 

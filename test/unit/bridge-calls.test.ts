@@ -13,10 +13,10 @@ import type {
   CallLegEvents,
   PeopleCalls as PeopleCallsPort,
   RingingCall,
-} from "../../src/bridge/people-side.js";
-import { Permissions } from "../../src/bridge/permissions.js";
-import { openBridgeStore } from "../../src/bridge/store/open-bridge-store.js";
-import type { BridgeStore, Portal } from "../../src/bridge/store/types.js";
+} from "../../src/bridge/core/ports/people-side.js";
+import { Permissions } from "../../src/bridge/core/permissions.js";
+import { openBridgeStore } from "../../src/bridge/adapters/store/open-bridge-store.js";
+import type { BridgeStore, Portal } from "../../src/bridge/core/ports/store.js";
 import { parseAddress, type PeopleAddress } from "../../src/people/protocol/address.js";
 import { Emitter } from "../../src/people/client/emitter.js";
 import { FakeGhosts, FakePeople, incoming, newMetrics, silentLog } from "../helpers/portal-fakes.js";

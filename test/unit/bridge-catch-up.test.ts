@@ -3,17 +3,17 @@
 // bounded, and when marks may not be promoted. In-memory fakes of the history
 // and the marks; the real CatchUp.
 import assert from "node:assert/strict";
-import { CatchUp, type CatchUpLimits } from "../../src/bridge/appservice/catch-up.js";
+import { CatchUp, type CatchUpLimits } from "../../src/bridge/adapters/appservice/catch-up.js";
 import {
   historyError,
   type HistoryEvent,
   type HistoryPage,
   type RoomHistory,
-} from "../../src/bridge/appservice/room-history.js";
-import type { RoomEvent } from "../../src/bridge/matrix-side.js";
-import type { CatchUpMark, CatchUpStore } from "../../src/bridge/store/types.js";
+} from "../../src/bridge/adapters/appservice/room-history.js";
+import type { RoomEvent } from "../../src/bridge/core/ports/matrix-side.js";
+import type { CatchUpMark, CatchUpStore } from "../../src/bridge/core/ports/store.js";
 import { newMetrics, silentLog } from "../helpers/portal-fakes.js";
-import { retryLater } from "../../src/bridge/errors.js";
+import { retryLater } from "../../src/bridge/core/error-kinds.js";
 
 const ROOM = "!portal:hs.test";
 const ALICE = "@alice:hs.test";

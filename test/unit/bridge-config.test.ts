@@ -12,9 +12,9 @@ import {
   loadBridgeConfig,
   parseBridgeConfig,
 } from "../../src/bridge/config.js";
-import { CommandRegistry, parseCommand, tokenize, type Command } from "../../src/bridge/commands.js";
-import { noticeContent } from "../../src/bridge/notice.js";
-import { Permissions } from "../../src/bridge/permissions.js";
+import { CommandRegistry, parseCommand, tokenize, type Command } from "../../src/bridge/core/commands.js";
+import { noticeContent } from "../../src/bridge/core/notice.js";
+import { Permissions } from "../../src/bridge/core/permissions.js";
 import {
   generateRegistration,
   ghostNamespaceRegex,

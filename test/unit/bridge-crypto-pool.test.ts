@@ -5,16 +5,16 @@
 // devices' catch-up after a start, which must not hold the start.
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { MachinePool } from "../../src/bridge/crypto/machine-pool.js";
-import { RecordTracker, type RecordRow } from "../../src/bridge/crypto/idb-records.js";
-import type { DatabaseSnapshot } from "../../src/bridge/crypto/idb-snapshot.js";
-import { openSnapshot, sealSnapshot } from "../../src/bridge/crypto/sealed-snapshot.js";
-import { isBridgeError } from "../../src/bridge/errors.js";
-import { EndToBridge } from "../../src/bridge/crypto/end-to-bridge.js";
-import { CryptoStoreKey } from "../../src/bridge/crypto/crypto-store-key.js";
+import { MachinePool } from "../../src/bridge/adapters/crypto/machine-pool.js";
+import { RecordTracker, type RecordRow } from "../../src/bridge/adapters/crypto/idb-records.js";
+import type { DatabaseSnapshot } from "../../src/bridge/adapters/crypto/idb-snapshot.js";
+import { openSnapshot, sealSnapshot } from "../../src/bridge/adapters/crypto/sealed-snapshot.js";
+import { isBridgeError } from "../../src/bridge/core/error-kinds.js";
+import { EndToBridge } from "../../src/bridge/adapters/crypto/end-to-bridge.js";
+import { CryptoStoreKey } from "../../src/bridge/adapters/crypto/crypto-store-key.js";
 import { createBridgeLogger } from "../../src/bridge/logger.js";
-import type { CryptoStore } from "../../src/bridge/store/types.js";
-import type { MatrixRequests } from "../../src/bridge/crypto/matrix-requests.js";
+import type { CryptoStore } from "../../src/bridge/core/ports/store.js";
+import type { MatrixRequests } from "../../src/bridge/adapters/crypto/matrix-requests.js";
 
 class Fake {
   closed = false;

@@ -14,14 +14,14 @@ import {
   UserId,
   initAsync,
 } from "@matrix-org/matrix-sdk-crypto-wasm";
-import { decryptAttachment, encryptAttachment } from "../../src/bridge/crypto/attachments.js";
+import { decryptAttachment, encryptAttachment } from "../../src/bridge/adapters/crypto/attachments.js";
 import { ConfigError, parseBridgeConfig } from "../../src/bridge/config.js";
 import { generateRegistration, registrationMismatches } from "../../src/bridge/registration.js";
-import { restoreDatabases, snapshotDatabases } from "../../src/bridge/crypto/idb-snapshot.js";
-import { parseSyncChanges } from "../../src/bridge/crypto/olm-identity.js";
-import { newIdbFactory, type IdbFactory } from "../../src/bridge/crypto/idb-types.js";
-import { encryptionSettings, keyRecipients, roomCryptoInfo } from "../../src/bridge/crypto/room-state.js";
-import { openSnapshot, sealSnapshot } from "../../src/bridge/crypto/sealed-snapshot.js";
+import { restoreDatabases, snapshotDatabases } from "../../src/bridge/adapters/crypto/idb-snapshot.js";
+import { parseSyncChanges } from "../../src/bridge/adapters/crypto/olm-identity.js";
+import { newIdbFactory, type IdbFactory } from "../../src/bridge/adapters/crypto/idb-types.js";
+import { encryptionSettings, keyRecipients, roomCryptoInfo } from "../../src/bridge/adapters/crypto/room-state.js";
+import { openSnapshot, sealSnapshot } from "../../src/bridge/adapters/crypto/sealed-snapshot.js";
 import {
   DEVICE_LISTS_KEY,
   FALLBACK_KEYS_KEY,
@@ -30,9 +30,9 @@ import {
   devicesIn,
   isEmpty,
   parseTransactionExtensions,
-} from "../../src/bridge/crypto/transaction-extensions.js";
+} from "../../src/bridge/adapters/crypto/transaction-extensions.js";
 import { isMatrixUserId } from "../../src/bridge/model/matrix-ids.js";
-import { isBridgeError } from "../../src/bridge/errors.js";
+import { isBridgeError } from "../../src/bridge/core/error-kinds.js";
 
 const RUNS = 300;
 

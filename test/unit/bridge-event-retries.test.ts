@@ -9,8 +9,8 @@ import {
   EventRetryQueue,
   backoffDelay,
   referencedEventIds,
-} from "../../src/bridge/appservice/event-retry-queue.js";
-import { mediaErrorOf, type RoomEvent } from "../../src/bridge/matrix-side.js";
+} from "../../src/bridge/adapters/appservice/event-retry-queue.js";
+import { mediaErrorOf, type RoomEvent } from "../../src/bridge/core/ports/matrix-side.js";
 import { MatrixToPeopleFlow } from "../../src/bridge/portals/matrix-to-people-flow.js";
 import { RetryWindow } from "../../src/bridge/portals/retry-window.js";
 import {
@@ -18,11 +18,11 @@ import {
   MEDIA_GAVE_UP_TEXT,
   classifyToPeopleFailure,
 } from "../../src/bridge/portals/to-people-failures.js";
-import { Permissions } from "../../src/bridge/permissions.js";
-import type { EventRetry, EventRetryStore, Portal } from "../../src/bridge/store/types.js";
+import { Permissions } from "../../src/bridge/core/permissions.js";
+import type { EventRetry, EventRetryStore, Portal } from "../../src/bridge/core/ports/store.js";
 import { PeopleError } from "../../src/people/errors.js";
 import { FakeGhosts, FakePeople, MemoryMessages, newMetrics, silentLog } from "../helpers/portal-fakes.js";
-import { BridgeError, isBridgeError, userError, retryLater, isRetryLater } from "../../src/bridge/errors.js";
+import { BridgeError, isBridgeError, userError, retryLater, isRetryLater } from "../../src/bridge/core/error-kinds.js";
 
 type Json = Record<string, unknown>;
 

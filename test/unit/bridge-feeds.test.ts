@@ -15,7 +15,7 @@ import {
   postParts,
 } from "../../src/bridge/feeds/feed-content.js";
 import { withOwnFlows } from "../../src/bridge/feeds/feeds.js";
-import type { IncomingHandler } from "../../src/bridge/people-side.js";
+import type { IncomingHandler } from "../../src/bridge/core/ports/people-side.js";
 import { parseAddress } from "../../src/people/protocol/address.js";
 import {
   MAX_TEXT,

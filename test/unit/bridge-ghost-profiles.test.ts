@@ -9,7 +9,7 @@ import {
   profiledGhosts,
   type PeopleProfile,
   type ProfileReader,
-} from "../../src/bridge/ghost-profiles.js";
+} from "../../src/bridge/profiles/ghost-profiles.js";
 import {
   MAX_DISPLAY_NAME,
   MAX_NAME,
@@ -18,7 +18,7 @@ import {
   templateProblem,
 } from "../../src/bridge/model/ghost-name.js";
 import type { MatrixUserId } from "../../src/bridge/model/matrix-ids.js";
-import type { GhostProfileRecord, GhostProfileStore } from "../../src/bridge/store/types.js";
+import type { GhostProfileRecord, GhostProfileStore } from "../../src/bridge/core/ports/store.js";
 import { parseAddress, type PeopleAddress } from "../../src/people/protocol/address.js";
 import { FakeGhosts, newMetrics, silentLog } from "../helpers/portal-fakes.js";
 

@@ -3,7 +3,7 @@
 // receive it), how membership changes either way, what is refused and that a
 // refusal writes nothing. The real GroupService and flows over in-memory fakes.
 import assert from "node:assert/strict";
-import type { RoomEvent } from "../../src/bridge/matrix-side.js";
+import type { RoomEvent } from "../../src/bridge/core/ports/matrix-side.js";
 import { participantSet, setKey } from "../../src/bridge/model/participant-set.js";
 import {
   BRIDGED_GHOST_TEXT,
@@ -15,7 +15,7 @@ import { MatrixToPeopleFlow } from "../../src/bridge/portals/matrix-to-people-fl
 import { PeopleToMatrixFlow } from "../../src/bridge/portals/people-to-matrix-flow.js";
 import { PortalEvents } from "../../src/bridge/portals/portal-events.js";
 import { PortalService } from "../../src/bridge/portals/portal-service.js";
-import { Permissions } from "../../src/bridge/permissions.js";
+import { Permissions } from "../../src/bridge/core/permissions.js";
 import { parseAddress } from "../../src/people/protocol/address.js";
 import { CreationLimiter } from "../../src/bridge/portals/creation-limiter.js";
 import { unresolvable } from "../../src/bridge/portals/group-admission.js";

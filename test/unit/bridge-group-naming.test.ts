@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { GroupNaming, bridgeRoomName, groupRoomTopic } from "../../src/bridge/portals/group-naming.js";
 import type { MatrixUserId } from "../../src/bridge/model/matrix-ids.js";
-import type { GroupMember } from "../../src/bridge/store/types.js";
+import type { GroupMember } from "../../src/bridge/core/ports/store.js";
 import { FakeGhosts, silentLog } from "../helpers/portal-fakes.js";
 
 const ROOM = "!g:hs.test";

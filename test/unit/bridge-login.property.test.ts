@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { formatLinkCode } from "../../src/people/client/link-code.js";
-import { LOGIN_USAGE, parseLoginArgs } from "../../src/bridge/accounts/login-commands.js";
-import { isUserError } from "../../src/bridge/errors.js";
+import { LOGIN_USAGE, parseLoginArgs } from "../../src/bridge/adapters/accounts/login-commands.js";
+import { isUserError } from "../../src/bridge/core/error-kinds.js";
 import { OWN_DEVICE_MARK, marked } from "../../src/bridge/portals/own-copies.js";
 
 const RUNS = 300;

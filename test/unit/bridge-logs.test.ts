@@ -2,7 +2,7 @@
 // lines through our logger: one shape, levels moved down a step, no secrets.
 import assert from "node:assert/strict";
 import { Writable } from "node:stream";
-import { maskTokens, relayLibraryLine } from "../../src/bridge/appservice/library-logs.js";
+import { maskTokens, relayLibraryLine } from "../../src/bridge/adapters/appservice/library-logs.js";
 import { createBridgeLogger, resolveLogFormat } from "../../src/bridge/logger.js";
 
 function capture(): { stream: Writable; text: () => string } {

@@ -5,10 +5,10 @@
 // the results counted from the votes the homeserver relates to the poll; and
 // without the adapter's reads polls still travel as plain texts.
 import assert from "node:assert/strict";
-import type { RoomEvent } from "../../src/bridge/matrix-side.js";
+import type { RoomEvent } from "../../src/bridge/core/ports/matrix-side.js";
 import type { MatrixEventId, MatrixUserId } from "../../src/bridge/model/matrix-ids.js";
 import type { RawRoomEvent } from "../../src/bridge/model/polls.js";
-import { Permissions } from "../../src/bridge/permissions.js";
+import { Permissions } from "../../src/bridge/core/permissions.js";
 import { MatrixToPeopleFlow } from "../../src/bridge/portals/matrix-to-people-flow.js";
 import { PeopleToMatrixFlow } from "../../src/bridge/portals/people-to-matrix-flow.js";
 import { PortalService } from "../../src/bridge/portals/portal-service.js";

@@ -3,14 +3,14 @@
 // The real PortalService and flows over in-memory fakes of both sides.
 import { OWN_DEVICE_MARK } from "../../src/bridge/portals/own-copies.js";
 import assert from "node:assert/strict";
-import type { RoomEvent } from "../../src/bridge/matrix-side.js";
+import type { RoomEvent } from "../../src/bridge/core/ports/matrix-side.js";
 import { MatrixToPeopleFlow } from "../../src/bridge/portals/matrix-to-people-flow.js";
 import { PeopleToMatrixFlow } from "../../src/bridge/portals/people-to-matrix-flow.js";
 import { PortalEvents } from "../../src/bridge/portals/portal-events.js";
 import { PortalService } from "../../src/bridge/portals/portal-service.js";
 import { RetryWindow } from "../../src/bridge/portals/retry-window.js";
-import { Permissions } from "../../src/bridge/permissions.js";
-import type { Portal } from "../../src/bridge/store/types.js";
+import { Permissions } from "../../src/bridge/core/permissions.js";
+import type { Portal } from "../../src/bridge/core/ports/store.js";
 import { PeopleError } from "../../src/people/errors.js";
 import { newMessageId } from "../../src/people/protocol/ids.js";
 import type { MessageContent } from "../../src/people/protocol/messages.js";
@@ -23,7 +23,7 @@ import {
   newMetrics,
   silentLog,
 } from "../helpers/portal-fakes.js";
-import { isRetryLater } from "../../src/bridge/errors.js";
+import { isRetryLater } from "../../src/bridge/core/error-kinds.js";
 
 const ALICE = "@alice:hs.test";
 const JOE = "joe@other.test";

@@ -8,22 +8,22 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { parseBridgeConfig } from "../../src/bridge/config.js";
-import { provisioningApi } from "../../src/bridge/provisioning/mount.js";
+import { provisioningApi } from "../../src/bridge/adapters/provisioning/mount.js";
 import { silentLog } from "../helpers/portal-fakes.js";
-import { isBridgeError } from "../../src/bridge/errors.js";
-import { ERRCODES, answerFor } from "../../src/bridge/provisioning/errors.js";
+import { isBridgeError } from "../../src/bridge/core/error-kinds.js";
+import { ERRCODES, answerFor } from "../../src/bridge/adapters/provisioning/errors.js";
 import {
   MAX_GROUP_NAME,
   parseAddressParam,
   parseGroupRequest,
   parseJsonText,
   parseUserId,
-} from "../../src/bridge/provisioning/schemas.js";
+} from "../../src/bridge/adapters/provisioning/schemas.js";
 import {
   PROVISIONING_SECRET_FILE,
   ProvisioningSecret,
   provisioningSecret,
-} from "../../src/bridge/provisioning/secret.js";
+} from "../../src/bridge/adapters/provisioning/secret.js";
 import {
   dmBridgeInfo,
   groupBridgeInfo,

@@ -10,12 +10,12 @@ import { BRIDGE_FEATURES, bridgeRegistry } from "../../src/bridge/core/features/
 import type { ClaimSide, Feature } from "../../src/bridge/core/features/feature.js";
 import { isBridgeError } from "../../src/bridge/core/errors.js";
 import { FeatureRegistry } from "../../src/bridge/core/router.js";
-import type { RoomEvent } from "../../src/bridge/matrix-side.js";
+import type { RoomEvent } from "../../src/bridge/core/ports/matrix-side.js";
 import { MatrixToPeopleFlow } from "../../src/bridge/portals/matrix-to-people-flow.js";
 import { PeopleToMatrixFlow } from "../../src/bridge/portals/people-to-matrix-flow.js";
 import { PEOPLE_TO_MATRIX } from "../../src/bridge/model/people-to-matrix.js";
 import { PortalService } from "../../src/bridge/portals/portal-service.js";
-import { Permissions } from "../../src/bridge/permissions.js";
+import { Permissions } from "../../src/bridge/core/permissions.js";
 import { contentSchema, type MessageContent } from "../../src/people/protocol/messages.js";
 import {
   FakeGhosts,

@@ -16,10 +16,10 @@ import {
   relaySenderName,
   relayedContent,
 } from "../../src/bridge/model/relay-format.js";
-import { Permissions } from "../../src/bridge/permissions.js";
+import { Permissions } from "../../src/bridge/core/permissions.js";
 import { roomPowerOf } from "../../src/bridge/portals/room-power.js";
 import type { MatrixUserId } from "../../src/bridge/model/matrix-ids.js";
-import type { StateEvent } from "../../src/bridge/matrix-side.js";
+import type { StateEvent } from "../../src/bridge/core/ports/matrix-side.js";
 
 const RUNS = 300;
 const CAROL = { userId: "@carol:elsewhere.org", name: "Carol" };

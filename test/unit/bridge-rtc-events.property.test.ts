@@ -7,8 +7,8 @@ import {
   parseCallMember,
   parseEncryptionKeys,
   parseRtcNotification,
-} from "../../src/bridge/rtc/rtc-events.js";
-import { livekitFocusOf, livekitIdentity } from "../../src/bridge/rtc/rtc-foci.js";
+} from "../../src/bridge/adapters/rtc/rtc-events.js";
+import { livekitFocusOf, livekitIdentity } from "../../src/bridge/adapters/rtc/rtc-foci.js";
 
 // What matrix-js-sdk 43's MembershipManager sends for Element Call (legacy state event).
 const MEMBER = {

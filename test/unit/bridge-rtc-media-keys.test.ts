@@ -11,7 +11,7 @@ import {
   UserId,
   type KeysUploadRequest,
 } from "@matrix-org/matrix-sdk-crypto-wasm";
-import { encryptMediaKey, mediaKeyContent, mediaKeysOf } from "../../src/bridge/rtc/media-keys.js";
+import { encryptMediaKey, mediaKeyContent, mediaKeysOf } from "../../src/bridge/adapters/rtc/media-keys.js";
 
 const GHOST = "@_people_joe=40people.test:localhost";
 const ALICE = "@alice:localhost";

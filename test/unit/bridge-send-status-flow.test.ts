@@ -4,13 +4,13 @@
 // notice's words; an event kept to retry is PENDING; one given up after the
 // retry window is FAIL_RETRIABLE.
 import assert from "node:assert/strict";
-import type { RoomEvent } from "../../src/bridge/matrix-side.js";
+import type { RoomEvent } from "../../src/bridge/core/ports/matrix-side.js";
 import type { SendStatus } from "../../src/bridge/model/send-status.js";
 import { MatrixToPeopleFlow, RETRYING_TEXT } from "../../src/bridge/portals/matrix-to-people-flow.js";
 import { RetryWindow } from "../../src/bridge/portals/retry-window.js";
 import type { SendStatusHooks, SentMessage, StatusTarget } from "../../src/bridge/portals/send-status.js";
-import { Permissions } from "../../src/bridge/permissions.js";
-import { isRetryLater } from "../../src/bridge/errors.js";
+import { Permissions } from "../../src/bridge/core/permissions.js";
+import { isRetryLater } from "../../src/bridge/core/error-kinds.js";
 import { PeopleError } from "../../src/people/errors.js";
 import { parseAddress, type PeopleAddress } from "../../src/people/protocol/address.js";
 import type { MessageContent } from "../../src/people/protocol/messages.js";

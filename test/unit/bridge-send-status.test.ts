@@ -14,12 +14,12 @@ import {
   worthTelling,
 } from "../../src/bridge/model/send-status.js";
 import { SendStatusReporter, type SentMessage } from "../../src/bridge/portals/send-status.js";
-import { openBridgeStore } from "../../src/bridge/store/open-bridge-store.js";
-import type { BridgeStore } from "../../src/bridge/store/types.js";
+import { openBridgeStore } from "../../src/bridge/adapters/store/open-bridge-store.js";
+import type { BridgeStore } from "../../src/bridge/core/ports/store.js";
 import { FakeGhosts, MemoryMessages, MemoryPortals, silentLog } from "../helpers/portal-fakes.js";
 import { sentMessageOf } from "../../src/bridge/portals/send-status-recovery.js";
-import type { GroupPortal } from "../../src/bridge/store/types.js";
-import type { OutboxReport } from "../../src/bridge/people-side.js";
+import type { GroupPortal } from "../../src/bridge/core/ports/store.js";
+import type { OutboxReport } from "../../src/bridge/core/ports/people-side.js";
 
 const ALICE = parseAddress("alice@people.test");
 const JOE = parseAddress("joe@other.test");

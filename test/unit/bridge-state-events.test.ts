@@ -3,11 +3,11 @@
 // left alone where in place, sent by a ghost allowed to, a few rooms at a time,
 // and one failing room does not stop the others.
 import assert from "node:assert/strict";
-import { BridgeError } from "../../src/bridge/errors.js";
+import { BridgeError } from "../../src/bridge/core/error-kinds.js";
 import { dmBridgeInfo, groupBridgeInfo } from "../../src/bridge/model/bridge-info.js";
 import type { MatrixUserId } from "../../src/bridge/model/matrix-ids.js";
 import { BridgeState } from "../../src/bridge/portals/bridge-state.js";
-import type { GroupPortal, Portal } from "../../src/bridge/store/types.js";
+import type { GroupPortal, Portal } from "../../src/bridge/core/ports/store.js";
 import { parseAddress } from "../../src/people/protocol/address.js";
 import { FakeGhosts, silentLog } from "../helpers/portal-fakes.js";
 

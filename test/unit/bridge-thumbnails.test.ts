@@ -2,7 +2,7 @@
 // carry, and the flows moving the thumbnail's bytes next to the media's over
 // in-memory fakes (a thumbnail that cannot be had is left out, never the media).
 import assert from "node:assert/strict";
-import type { RoomEvent } from "../../src/bridge/matrix-side.js";
+import type { RoomEvent } from "../../src/bridge/core/ports/matrix-side.js";
 import type { MxcUri } from "../../src/bridge/model/matrix-ids.js";
 import { matrixEventToPeople } from "../../src/bridge/model/matrix-to-people.js";
 import { attachmentToMatrix, peopleToMatrix } from "../../src/bridge/model/people-to-matrix.js";
@@ -10,7 +10,7 @@ import { MAX_THUMBNAIL_BYTES } from "../../src/bridge/model/thumbnails.js";
 import { MatrixToPeopleFlow } from "../../src/bridge/portals/matrix-to-people-flow.js";
 import { PeopleToMatrixFlow } from "../../src/bridge/portals/people-to-matrix-flow.js";
 import { PortalService } from "../../src/bridge/portals/portal-service.js";
-import { Permissions } from "../../src/bridge/permissions.js";
+import { Permissions } from "../../src/bridge/core/permissions.js";
 import type { MessageContent } from "../../src/people/protocol/messages.js";
 import {
   FakeGhosts,

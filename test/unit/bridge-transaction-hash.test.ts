@@ -2,8 +2,8 @@
 // reuses ids after a restart, and a reused id must not make the bridge drop a
 // later transaction as a redelivery of the earlier one.
 import assert from "node:assert/strict";
-import { transactionHash } from "../../src/bridge/appservice/transactional-appservice.js";
-import { parseTransactionExtensions } from "../../src/bridge/crypto/transaction-extensions.js";
+import { transactionHash } from "../../src/bridge/adapters/appservice/transactional-appservice.js";
+import { parseTransactionExtensions } from "../../src/bridge/adapters/crypto/transaction-extensions.js";
 
 const toDevice = (ciphertext: string) =>
   parseTransactionExtensions({

@@ -1,15 +1,15 @@
 // The trust commands and key-change notices, without IO: over the fake People
 // account and ghosts.
 import assert from "node:assert/strict";
-import { CommandRegistry, type CommandContext } from "../../src/bridge/commands.js";
+import { CommandRegistry, type CommandContext } from "../../src/bridge/core/commands.js";
 import type { MatrixUserId } from "../../src/bridge/model/matrix-ids.js";
-import { Permissions } from "../../src/bridge/permissions.js";
+import { Permissions } from "../../src/bridge/core/permissions.js";
 import { keyChangeNotices } from "../../src/bridge/portals/key-change-notices.js";
 import { PortalService } from "../../src/bridge/portals/portal-service.js";
-import { trustCommands } from "../../src/bridge/trust-commands.js";
+import { trustCommands } from "../../src/bridge/trust/trust-commands.js";
 import { parseAddress } from "../../src/people/protocol/address.js";
 import { FakeGhosts, FakePeople, MemoryPortals, safetyNumber, silentLog } from "../helpers/portal-fakes.js";
-import { isUserError } from "../../src/bridge/errors.js";
+import { isUserError } from "../../src/bridge/core/error-kinds.js";
 
 const ALICE = "@alice:hs.test";
 const JOE = "joe@other.test";

@@ -5,11 +5,11 @@
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import { KeyedLock } from "../../shared/keyed-lock.js";
 import type { Logger } from "../logger.js";
-import type { GhostSide } from "../matrix-side.js";
+import type { GhostSide } from "../core/ports/matrix-side.js";
 import type { BridgeMetrics } from "../metrics.js";
-import { notice, noticeContent, noticeReplyContent } from "../notice.js";
-import type { CallCandidate, CallLeg, CallLegEvents } from "../people-side.js";
-import type { BridgedCall, BridgedCallStore } from "../store/types.js";
+import { notice, noticeContent, noticeReplyContent } from "../core/notice.js";
+import type { CallCandidate, CallLeg, CallLegEvents } from "../core/ports/people-side.js";
+import type { BridgedCall, BridgedCallStore } from "../core/ports/store.js";
 import {
   answerContent,
   candidatesContent,

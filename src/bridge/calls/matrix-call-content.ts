@@ -2,7 +2,7 @@
 // typed values, and the ghost's events made from People calls. Pure: zod in,
 // typed result out; nothing here touches the network.
 import { z } from "zod";
-import type { CallCandidate, CallLegEvents } from "../people-side.js";
+import type { CallCandidate, CallLegEvents } from "../core/ports/people-side.js";
 
 /** What a Matrix call event is, once checked. */
 export type MatrixCallEvent =

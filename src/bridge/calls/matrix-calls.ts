@@ -6,10 +6,10 @@
 // answered with a notice: only 1:1 calls are bridged.
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import { errorCode } from "../../people/transient.js";
-import type { RoomEvent } from "../matrix-side.js";
-import type { PeopleSide } from "../people-side.js";
-import type { Permissions } from "../permissions.js";
-import type { Portal } from "../store/types.js";
+import type { RoomEvent } from "../core/ports/matrix-side.js";
+import type { PeopleSide } from "../core/ports/people-side.js";
+import type { Permissions } from "../core/permissions.js";
+import type { Portal } from "../core/ports/store.js";
 import { KEEP_ENDED_MS, live, type CallContext } from "./call-context.js";
 import {
   isCallEventType,

@@ -5,8 +5,8 @@
 // And at start: calls a restart left behind are hung up on both sides.
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
-import type { IncomingHandler, PeopleSide } from "../people-side.js";
-import type { Portal } from "../store/types.js";
+import type { IncomingHandler, PeopleSide } from "../core/ports/people-side.js";
+import type { Portal } from "../core/ports/store.js";
 import { KEEP_ENDED_MS, live, type CallContext } from "./call-context.js";
 import { hangupContent, inviteContent, rejectContent } from "./matrix-call-content.js";
 

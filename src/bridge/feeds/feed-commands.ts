@@ -1,8 +1,8 @@
 // `follow <address>` and `unfollow <address>` in the management room.
 import { parseAddress, type PeopleAddress } from "../../people/protocol/address.js";
-import type { Command } from "../commands.js";
-import { userError } from "../errors.js";
-import { notice } from "../notice.js";
+import type { Command } from "../core/commands.js";
+import { userError } from "../core/error-kinds.js";
+import { notice } from "../core/notice.js";
 import type { FeedService } from "./feed-service.js";
 
 function addressArg(args: string[], usage: string): PeopleAddress {

@@ -5,10 +5,10 @@
 // before the portals do (bridge.ts): a feed room is never a portal.
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import type { Logger } from "../logger.js";
-import type { GhostSide, RoomEvent } from "../matrix-side.js";
-import { notice, noticeContent } from "../notice.js";
-import type { PeopleSide } from "../people-side.js";
-import type { FeedStore } from "../store/types.js";
+import type { GhostSide, RoomEvent } from "../core/ports/matrix-side.js";
+import { notice, noticeContent } from "../core/notice.js";
+import type { PeopleSide } from "../core/ports/people-side.js";
+import type { FeedStore } from "../core/ports/store.js";
 import { answerContent, feedAnswerOf } from "./feed-content.js";
 import type { FeedService } from "./feed-service.js";
 

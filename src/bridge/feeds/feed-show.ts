@@ -7,15 +7,15 @@
 import type { Post } from "../../people/client/post-types.js";
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import type { Logger } from "../logger.js";
-import type { GhostSide } from "../matrix-side.js";
+import type { GhostSide } from "../core/ports/matrix-side.js";
 import { uploadAsGhost } from "../portals/ghost-upload.js";
 import type { MatrixEventId, MatrixUserId } from "../model/matrix-ids.js";
 import type { MatrixMediaSource } from "../model/matrix-content.js";
 import { attachmentToMatrix } from "../model/people-to-matrix.js";
-import { notice, noticeContent } from "../notice.js";
+import { notice, noticeContent } from "../core/notice.js";
 import { classifyAttachmentFailure } from "../portals/delivery-failure.js";
-import type { PeopleAccount } from "../people-side.js";
-import type { FeedRoom, FeedStore } from "../store/types.js";
+import type { PeopleAccount } from "../core/ports/people-side.js";
+import type { FeedRoom, FeedStore } from "../core/ports/store.js";
 import { editContent, postParts, type PostPart } from "./feed-content.js";
 
 export interface FeedShowOptions {

@@ -2,11 +2,11 @@
 // Matrix events, its commands, and the People messages it carries itself
 // (post notices, by the registry's ownFlow), taken before the message flow.
 import type { Logger } from "../logger.js";
-import type { GhostSide, MatrixSide, RoomEvent } from "../matrix-side.js";
-import type { IncomingHandler, PeopleSide } from "../people-side.js";
+import type { GhostSide, MatrixSide, RoomEvent } from "../core/ports/matrix-side.js";
+import type { IncomingHandler, PeopleSide } from "../core/ports/people-side.js";
 import type { FeatureRegistry } from "../core/router.js";
-import type { Command } from "../commands.js";
-import type { BridgeStore } from "../store/types.js";
+import type { Command } from "../core/commands.js";
+import type { BridgeStore } from "../core/ports/store.js";
 import type { BridgeConfig } from "../config.js";
 import { bridgeRegistry } from "../core/features/index.js";
 import { feedCommands } from "./feed-commands.js";

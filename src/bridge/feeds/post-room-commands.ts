@@ -1,7 +1,7 @@
 // `group create <name>`, `post <text>` and `posts room` in the management room.
-import type { Command } from "../commands.js";
-import { userError } from "../errors.js";
-import { notice } from "../notice.js";
+import type { Command } from "../core/commands.js";
+import { userError } from "../core/error-kinds.js";
+import { notice } from "../core/notice.js";
 import type { PostRooms } from "./post-rooms.js";
 
 const MAX_NAME = 256;

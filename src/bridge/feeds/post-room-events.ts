@@ -7,15 +7,15 @@
 // post's id derives from the event, so a redelivered event is the same post).
 // The bot answers what could not be done, in reply to the event.
 import type { PeopleAddress } from "../../people/protocol/address.js";
-import { isRetryLater, retryLater, userError } from "../errors.js";
+import { isRetryLater, retryLater, userError } from "../core/error-kinds.js";
 import type { Logger } from "../logger.js";
-import type { GhostSide, MatrixSide, RoomEvent } from "../matrix-side.js";
+import type { GhostSide, MatrixSide, RoomEvent } from "../core/ports/matrix-side.js";
 import type { AttachmentPlaceholder } from "../model/matrix-to-people.js";
-import { notice } from "../notice.js";
-import type { PostDraft, PostWriter } from "../people-side.js";
+import { notice } from "../core/notice.js";
+import type { PostDraft, PostWriter } from "../core/ports/people-side.js";
 import { mediaFailure, classifyToPeopleFailure } from "../portals/to-people-failures.js";
 import type { RetryWindow } from "../portals/retry-window.js";
-import type { PostRoom } from "../store/types.js";
+import type { PostRoom } from "../core/ports/store.js";
 import { postRoomActionOf } from "./post-room-content.js";
 import { PUBLIC, type PostRooms } from "./post-rooms.js";
 

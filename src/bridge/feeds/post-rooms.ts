@@ -10,12 +10,12 @@
 import type { Post } from "../../people/client/post-types.js";
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import { KeyedLock } from "../../shared/keyed-lock.js";
-import { userError } from "../errors.js";
+import { userError } from "../core/error-kinds.js";
 import type { Logger } from "../logger.js";
-import type { GhostSide } from "../matrix-side.js";
+import type { GhostSide } from "../core/ports/matrix-side.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
-import type { IncomingMessage, PeopleAccount, PeopleSide, PostWriter } from "../people-side.js";
-import type { FeedStore, PostRoom, PostRoomStore } from "../store/types.js";
+import type { IncomingMessage, PeopleAccount, PeopleSide, PostWriter } from "../core/ports/people-side.js";
+import type { FeedStore, PostRoom, PostRoomStore } from "../core/ports/store.js";
 import { FeedShow } from "./feed-show.js";
 
 export const PUBLIC = "public";

@@ -1,7 +1,7 @@
 // Commands written in a portal room rather than to the bot: "!people <name>
 // [args]" (as mautrix's "!signal set-relay"). Pure. Anything else is an
 // ordinary message of the room.
-import { tokenize } from "../commands.js";
+import { tokenize } from "./tokenize.js";
 
 export const PORTAL_COMMAND_PREFIX = "!people";
 

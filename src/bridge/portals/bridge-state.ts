@@ -6,7 +6,7 @@
 // logged and left as it is: the state is a label, never needed to bridge.
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import type { Logger } from "../logger.js";
-import type { GhostSide } from "../matrix-side.js";
+import type { GhostSide } from "../core/ports/matrix-side.js";
 import {
   BRIDGE_STATE_TYPES,
   dmBridgeInfo,
@@ -16,8 +16,8 @@ import {
 } from "../model/bridge-info.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
 import { groupRoomName } from "../model/participant-set.js";
-import type { GroupPortal, Portal } from "../store/types.js";
-import { isBridgeError } from "../errors.js";
+import type { GroupPortal, Portal } from "../core/ports/store.js";
+import { isBridgeError } from "../core/error-kinds.js";
 
 /** Rooms checked at once at start. */
 export const DEFAULT_STATE_CONCURRENCY = 4;

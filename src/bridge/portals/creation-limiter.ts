@@ -7,7 +7,7 @@ import { KeyedLock } from "../../shared/keyed-lock.js";
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import type { Logger } from "../logger.js";
 import { CREATION_WINDOW_MS, overLimit, type Counts, type CreationLimits } from "../model/creation-limits.js";
-import type { SenderCreationStore } from "../store/types.js";
+import type { SenderCreationStore } from "../core/ports/store.js";
 
 const PRUNE_EVERY_MS = 10 * 60 * 1000;
 

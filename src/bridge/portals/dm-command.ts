@@ -2,10 +2,10 @@
 // creates the room and invites the user (or invites them again to the one
 // they have).
 import { parseAddress, type PeopleAddress } from "../../people/protocol/address.js";
-import { type Command } from "../commands.js";
-import { notice } from "../notice.js";
+import { type Command } from "../core/commands.js";
+import { notice } from "../core/notice.js";
 import type { PortalService } from "./portal-service.js";
-import { userError } from "../errors.js";
+import { userError } from "../core/error-kinds.js";
 
 const USAGE = "Usage: `dm <address>`, for example `dm joe@example.com`.";
 

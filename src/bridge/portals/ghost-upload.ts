@@ -1,7 +1,7 @@
 // Media a ghost posts (a People attachment in a portal, a post's file in a feed
 // room): uploaded encrypted, with a `file` object, into an encrypted room, and
 // plain otherwise. Either way the homeserver must have answered with an mxc URI.
-import type { GhostSide } from "../matrix-side.js";
+import type { GhostSide } from "../core/ports/matrix-side.js";
 import type { MatrixMediaSource } from "../model/matrix-content.js";
 import { isMxcUri, type MatrixUserId } from "../model/matrix-ids.js";
 

@@ -12,7 +12,7 @@
 // A later People message of the conversation brings them in once they resolve.
 import { addressDomain, type PeopleAddress } from "../../people/protocol/address.js";
 import type { LeftOutReason } from "../model/creation-limits.js";
-import type { Lookup, PeopleAccount } from "../people-side.js";
+import type { Lookup, PeopleAccount } from "../core/ports/people-side.js";
 
 /** Lookups in flight at once for one message. */
 export const LOOKUP_CONCURRENCY = 8;

@@ -7,13 +7,13 @@
 // limit applies.
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import type { Logger } from "../logger.js";
-import type { GhostSide } from "../matrix-side.js";
+import type { GhostSide } from "../core/ports/matrix-side.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
 import { groupRoomName, participantSet, setKey } from "../model/participant-set.js";
-import type { GroupPortalStore } from "../store/types.js";
+import type { GroupPortalStore } from "../core/ports/store.js";
 import type { GroupService } from "./group-service.js";
 import type { BridgeState } from "./bridge-state.js";
-import { userError } from "../errors.js";
+import { userError } from "../core/error-kinds.js";
 
 export interface GroupCreateOptions {
   ghosts: GhostSide;

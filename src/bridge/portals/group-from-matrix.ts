@@ -10,13 +10,13 @@
 // restart. The set is stored before the notice that tells it, and the room is
 // named after its People participants unless it has a name of its own.
 import type { PeopleAddress } from "../../people/protocol/address.js";
-import { REFUSAL } from "../bot.js";
+import { REFUSAL } from "../core/bot.js";
 import type { Logger } from "../logger.js";
-import type { GhostSide, RoomEvent } from "../matrix-side.js";
+import type { GhostSide, RoomEvent } from "../core/ports/matrix-side.js";
 import { participantSet, type ParticipantSet } from "../model/participant-set.js";
-import type { PeopleSide } from "../people-side.js";
-import type { Permissions } from "../permissions.js";
-import { isUserError } from "../errors.js";
+import type { PeopleSide } from "../core/ports/people-side.js";
+import type { Permissions } from "../core/permissions.js";
+import { isUserError } from "../core/error-kinds.js";
 import { BRIDGED_GHOST_TEXT } from "./group-membership.js";
 import type { GroupService } from "./group-service.js";
 

@@ -7,9 +7,9 @@
 // not a participant's).
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import type { Logger } from "../logger.js";
-import type { GhostSide } from "../matrix-side.js";
+import type { GhostSide } from "../core/ports/matrix-side.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
-import { notice, noticeContent } from "../notice.js";
+import { notice, noticeContent } from "../core/notice.js";
 
 export function leftOutUserText(user: string, by: PeopleAddress): string {
   return (

@@ -7,17 +7,17 @@
 // People side's, on fresh state.
 import { lookupRefusal } from "./lookup-refusal.js";
 import type { PeopleAddress } from "../../people/protocol/address.js";
-import { REFUSAL } from "../bot.js";
+import { REFUSAL } from "../core/bot.js";
 import type { Logger } from "../logger.js";
-import type { GhostSide, RoomEvent } from "../matrix-side.js";
+import type { GhostSide, RoomEvent } from "../core/ports/matrix-side.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
 import { participantSet, type ParticipantSet } from "../model/participant-set.js";
-import { notice, noticeReplyContent } from "../notice.js";
-import type { PeopleSide } from "../people-side.js";
-import type { Permissions } from "../permissions.js";
-import type { GroupPortal, GroupPortalStore, Portal, PortalStore } from "../store/types.js";
+import { notice, noticeReplyContent } from "../core/notice.js";
+import type { PeopleSide } from "../core/ports/people-side.js";
+import type { Permissions } from "../core/permissions.js";
+import type { GroupPortal, GroupPortalStore, Portal, PortalStore } from "../core/ports/store.js";
 import { setOf, type GroupService } from "./group-service.js";
-import { isUserError } from "../errors.js";
+import { isUserError } from "../core/error-kinds.js";
 
 export const NOT_PARTICIPANT_TEXT =
   "Not delivered: you are not in this People conversation (only its participants' messages are sent).";

@@ -8,10 +8,10 @@
 // room a Matrix user made usually do not), so a refusal is logged, not thrown.
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import type { Logger } from "../logger.js";
-import type { GhostSide } from "../matrix-side.js";
+import type { GhostSide } from "../core/ports/matrix-side.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
 import { groupRoomName } from "../model/participant-set.js";
-import type { GroupMember } from "../store/types.js";
+import type { GroupMember } from "../core/ports/store.js";
 
 const MAX_TOPIC_ADDRESSES = 20;
 

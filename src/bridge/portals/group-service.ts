@@ -18,7 +18,7 @@
 import { KeyedLock } from "../../shared/keyed-lock.js";
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import type { Logger } from "../logger.js";
-import type { GhostSide } from "../matrix-side.js";
+import type { GhostSide } from "../core/ports/matrix-side.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
 import { leftOutText, overLimitText, type LeftOutReason } from "../model/creation-limits.js";
 import {
@@ -30,15 +30,15 @@ import {
   changeText,
   type ParticipantSet,
 } from "../model/participant-set.js";
-import { notice, noticeContent } from "../notice.js";
-import type { IncomingMessage, PeopleAccount, PeopleSide } from "../people-side.js";
+import { notice, noticeContent } from "../core/notice.js";
+import type { IncomingMessage, PeopleAccount, PeopleSide } from "../core/ports/people-side.js";
 import type { PortalView } from "./matrix-to-people-flow.js";
-import type { GroupMember, GroupPortal, GroupPortalStore } from "../store/types.js";
+import type { GroupMember, GroupPortal, GroupPortalStore } from "../core/ports/store.js";
 import type { CreationLimiter } from "./creation-limiter.js";
 import type { BridgeState } from "./bridge-state.js";
 import { answersFor, lookUp, newLookups, type Lookups } from "./group-admission.js";
 import type { PortalResult } from "./portal-service.js";
-import { BridgeError } from "../errors.js";
+import { BridgeError } from "../core/error-kinds.js";
 import { GroupNaming, groupRoomTopic } from "./group-naming.js";
 import { removeLeftOutUsers } from "./group-left-out.js";
 

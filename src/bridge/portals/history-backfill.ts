@@ -17,8 +17,8 @@ import type { PeopleAddress } from "../../people/protocol/address.js";
 import type { Logger } from "../logger.js";
 import { conversationOf } from "../model/participant-set.js";
 import { peopleToMatrix } from "../model/people-to-matrix.js";
-import { notice, noticeContent } from "../notice.js";
-import type { IncomingMessage, PeopleAccount } from "../people-side.js";
+import { notice, noticeContent } from "../core/notice.js";
+import type { IncomingMessage, PeopleAccount } from "../core/ports/people-side.js";
 import { ensureInRoom, marked, type OwnCopyDeps } from "./own-copies.js";
 
 /** The line before a conversation's transferred history; followed by the address and a date. */

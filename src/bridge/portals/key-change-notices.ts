@@ -7,10 +7,10 @@
 // accepts it in the management room. Without a portal nothing is posted
 // (the log has it, and `contacts` shows it).
 import type { Logger } from "../logger.js";
-import type { GhostSide } from "../matrix-side.js";
-import { notice, noticeContent } from "../notice.js";
-import type { KeyChange, KeyChangeHandler } from "../people-side.js";
-import { numberLines } from "../trust-commands.js";
+import type { GhostSide } from "../core/ports/matrix-side.js";
+import { notice, noticeContent } from "../core/notice.js";
+import type { KeyChange, KeyChangeHandler } from "../core/ports/people-side.js";
+import { numberLines } from "../trust/trust-commands.js";
 import type { PortalService } from "./portal-service.js";
 
 function continuedText(change: Extract<KeyChange, { kind: "continued" }>): string {

@@ -3,7 +3,7 @@
 // ghost and in a group room. Only definite answers refuse; a server that cannot
 // be reached now is no answer (mail waits for it).
 import { addressDomain, type PeopleAddress } from "../../people/protocol/address.js";
-import type { Lookup } from "../people-side.js";
+import type { Lookup } from "../core/ports/people-side.js";
 
 export function noServerText(domain: string): string {
   return `There is no People server for ${domain}: the domain does not exist.`;

@@ -20,9 +20,9 @@
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import type { MessageId } from "../../people/protocol/ids.js";
 import type { MessageContent } from "../../people/protocol/messages.js";
-import { REFUSAL } from "../bot.js";
+import { REFUSAL } from "../core/bot.js";
 import type { Logger } from "../logger.js";
-import { type EphemeralEvent, type GhostSide, type RoomEvent } from "../matrix-side.js";
+import { type EphemeralEvent, type GhostSide, type RoomEvent } from "../core/ports/matrix-side.js";
 import type { BridgeMetrics } from "../metrics.js";
 import { isMatrixEventId, type MatrixUserId } from "../model/matrix-ids.js";
 import { POLL_END_TYPES, pollReference } from "../model/polls.js";
@@ -38,15 +38,15 @@ import {
   type ToPeople,
 } from "../model/matrix-to-people.js";
 import { unbridgeableText, type Unbridgeable } from "../model/unbridgeable.js";
-import { notice, noticeReplyContent } from "../notice.js";
-import type { PeopleAccount, PeopleSide } from "../people-side.js";
-import type { Permissions } from "../permissions.js";
-import type { MessageMapStore, Portal } from "../store/types.js";
+import { notice, noticeReplyContent } from "../core/notice.js";
+import type { PeopleAccount, PeopleSide } from "../core/ports/people-side.js";
+import type { Permissions } from "../core/permissions.js";
+import type { MessageMapStore, Portal } from "../core/ports/store.js";
 import { RetryWindow } from "./retry-window.js";
 import { bridgeRegistry } from "../core/features/index.js";
 import type { FeatureRegistry } from "../core/router.js";
 import { classifyToPeopleFailure, mediaFailure, mediaTooLargeText } from "./to-people-failures.js";
-import { isBridgeError, userError, retryLater, isRetryLater } from "../errors.js";
+import { isBridgeError, userError, retryLater, isRetryLater } from "../core/error-kinds.js";
 import type { MessageStatusReason } from "../model/send-status.js";
 import { failureReason, statusTarget, type SendStatusHooks } from "./send-status.js";
 

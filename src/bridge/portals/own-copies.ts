@@ -9,13 +9,13 @@
 // line. Conversations of several addresses are left to their group room.
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import type { Logger } from "../logger.js";
-import type { GhostSide } from "../matrix-side.js";
+import type { GhostSide } from "../core/ports/matrix-side.js";
 import type { MatrixEventId } from "../model/matrix-ids.js";
 import { peopleToMatrix, type PeopleToMatrixContext } from "../model/people-to-matrix.js";
 import type { ParticipantSet } from "../model/participant-set.js";
-import { notice, noticeContent } from "../notice.js";
-import type { IncomingMessage, PeopleAccount } from "../people-side.js";
-import type { MessageMapStore } from "../store/types.js";
+import { notice, noticeContent } from "../core/notice.js";
+import type { IncomingMessage, PeopleAccount } from "../core/ports/people-side.js";
+import type { MessageMapStore } from "../core/ports/store.js";
 import { conversationOf } from "../model/participant-set.js";
 import type { PortalService } from "./portal-service.js";
 import { handleHistory } from "./history-backfill.js";

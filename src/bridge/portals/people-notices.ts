@@ -3,11 +3,11 @@
 // the notice is the Matrix event the message maps to, so a redelivery is a
 // no-op. Not told in group conversations.
 import type { Logger } from "../logger.js";
-import type { GhostSide } from "../matrix-side.js";
+import type { GhostSide } from "../core/ports/matrix-side.js";
 import type { ParticipantSet } from "../model/participant-set.js";
-import { notice, noticeContent } from "../notice.js";
-import type { IncomingMessage, PeopleAccount } from "../people-side.js";
-import type { MessageMapStore } from "../store/types.js";
+import { notice, noticeContent } from "../core/notice.js";
+import type { IncomingMessage, PeopleAccount } from "../core/ports/people-side.js";
+import type { MessageMapStore } from "../core/ports/store.js";
 import type { PortalService } from "./portal-service.js";
 
 export interface NoticeDeps {

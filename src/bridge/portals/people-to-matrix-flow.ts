@@ -33,7 +33,7 @@ import type { BlobRef } from "../../people/protocol/messages.js";
 import { isPeopleError } from "../../people/errors.js";
 import { errorCode, isTransient } from "../../people/transient.js";
 import type { Logger } from "../logger.js";
-import type { GhostSide } from "../matrix-side.js";
+import type { GhostSide } from "../core/ports/matrix-side.js";
 import { uploadAsGhost } from "./ghost-upload.js";
 import type { BridgeMetrics } from "../metrics.js";
 import type { MatrixEventId } from "../model/matrix-ids.js";
@@ -45,11 +45,11 @@ import {
   type PeopleToMatrixContext,
   type ToMatrix,
 } from "../model/people-to-matrix.js";
-import { notice, noticeContent } from "../notice.js";
-import type { IncomingMessage, PeopleAccount } from "../people-side.js";
+import { notice, noticeContent } from "../core/notice.js";
+import type { IncomingMessage, PeopleAccount } from "../core/ports/people-side.js";
 import { KeyedLock } from "../../shared/keyed-lock.js";
 import { conversationOf, type ParticipantSet } from "../model/participant-set.js";
-import type { MessageMapStore } from "../store/types.js";
+import type { MessageMapStore } from "../core/ports/store.js";
 import { referencedMessages, type GroupService } from "./group-service.js";
 import type { PortalService } from "./portal-service.js";
 import { RetryWindow } from "./retry-window.js";
@@ -59,7 +59,7 @@ import type { FeatureRegistry } from "../core/router.js";
 import { answerWithNotice } from "./people-notices.js";
 import { handleOwnCopy } from "./own-copies.js";
 import { toMatrixContext } from "./to-matrix-context.js";
-import { isBridgeError } from "../errors.js";
+import { isBridgeError } from "../core/error-kinds.js";
 
 export interface PeopleToMatrixHooks {
   /** Test hook: runs after the Matrix send, before the mapping is recorded (a throw simulates a crash there). */

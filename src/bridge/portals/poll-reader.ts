@@ -2,7 +2,7 @@
 // take it as a synchronous lookup: the poll a People reply may vote in, and a
 // poll with its votes when it ends. Without the adapter's optional reads
 // (GhostSide.roomEvent, references) polls still travel, as plain texts.
-import type { GhostSide } from "../matrix-side.js";
+import type { GhostSide } from "../core/ports/matrix-side.js";
 import type { PollHistory } from "../model/matrix-extras-to-people.js";
 import type { MatrixEventId, MatrixUserId } from "../model/matrix-ids.js";
 import { POLL_START_TYPES, parsePollStart, type Poll } from "../model/polls.js";

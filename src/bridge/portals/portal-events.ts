@@ -4,7 +4,7 @@
 // An unexpected failure asks for the event to be tried again for a while
 // (RetryLater, the bridge's retry queue; RetryWindow) instead of being
 // acknowledged silently; past the window it is logged and counted.
-import type { EphemeralEvent, RoomEvent } from "../matrix-side.js";
+import type { EphemeralEvent, RoomEvent } from "../core/ports/matrix-side.js";
 import type { GroupMembership } from "./group-membership.js";
 import type { GroupService } from "./group-service.js";
 import type { MatrixToPeopleFlow } from "./matrix-to-people-flow.js";
@@ -16,7 +16,7 @@ import { RetryWindow } from "./retry-window.js";
 import { bridgeRegistry } from "../core/features/index.js";
 import type { FeatureRegistry } from "../core/router.js";
 import type { Logger } from "../logger.js";
-import { retryLater, isRetryLater } from "../errors.js";
+import { retryLater, isRetryLater } from "../core/error-kinds.js";
 
 export class PortalEvents {
   private readonly retry: RetryWindow;

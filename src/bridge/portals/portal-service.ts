@@ -12,17 +12,17 @@
 import { addressDomain, type PeopleAddress } from "../../people/protocol/address.js";
 import { isOnionHost } from "../../people/net/tor-route.js";
 import { KeyedLock } from "../../shared/keyed-lock.js";
-import { REFUSAL } from "../bot.js";
+import { REFUSAL } from "../core/bot.js";
 import type { Logger } from "../logger.js";
-import type { GhostSide, RoomEvent } from "../matrix-side.js";
+import type { GhostSide, RoomEvent } from "../core/ports/matrix-side.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
-import type { PeopleSide } from "../people-side.js";
-import type { Permissions } from "../permissions.js";
-import type { Portal, PortalStore } from "../store/types.js";
+import type { PeopleSide } from "../core/ports/people-side.js";
+import type { Permissions } from "../core/permissions.js";
+import type { Portal, PortalStore } from "../core/ports/store.js";
 import type { BridgeState } from "./bridge-state.js";
 import type { CreationLimiter } from "./creation-limiter.js";
 import { lookupRefusal } from "./lookup-refusal.js";
-import { BridgeError, userError, isUserError } from "../errors.js";
+import { BridgeError, userError, isUserError } from "../core/error-kinds.js";
 
 export const GROUP_REFUSAL =
   "This room is another conversation's. For a conversation with several People addresses, make a room " +

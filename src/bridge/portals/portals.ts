@@ -2,11 +2,11 @@
 // two flows, and the router of the appservice's room events.
 import { bridgeRegistry } from "../core/features/index.js";
 import type { Logger } from "../logger.js";
-import type { GhostSide } from "../matrix-side.js";
+import type { GhostSide } from "../core/ports/matrix-side.js";
 import type { BridgeMetrics } from "../metrics.js";
-import type { PeopleSide } from "../people-side.js";
-import type { Permissions } from "../permissions.js";
-import type { BridgeStore } from "../store/types.js";
+import type { PeopleSide } from "../core/ports/people-side.js";
+import type { Permissions } from "../core/permissions.js";
+import type { BridgeStore } from "../core/ports/store.js";
 import { MatrixToPeopleFlow } from "./matrix-to-people-flow.js";
 import { PeopleToMatrixFlow, type PeopleToMatrixHooks } from "./people-to-matrix-flow.js";
 import { PortalEvents } from "./portal-events.js";
@@ -26,7 +26,7 @@ import { SendStatusReporter } from "./send-status.js";
 import { sentMessageOf } from "./send-status-recovery.js";
 import { RoomRelays, relayHelpCommands } from "./room-relay.js";
 import { GroupsFromMatrix } from "./group-from-matrix.js";
-import type { Command } from "../commands.js";
+import type { Command } from "../core/commands.js";
 import { relayConfigSchema, type RelayConfig } from "../model/relay-format.js";
 
 export interface Portals {

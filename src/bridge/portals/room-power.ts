@@ -2,7 +2,7 @@
 // events: state_default, 50 unless the room says otherwise), read as a ghost
 // of the room. From room version 12 the creators (the creator and
 // additional_creators) are above every level.
-import type { GhostSide } from "../matrix-side.js";
+import type { GhostSide } from "../core/ports/matrix-side.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
 
 const CREATORS_UNLIMITED = new Set(["12"]);

@@ -11,18 +11,18 @@
 //
 // The relay is stored per room (room_relays, migration 013) before the answer
 // says so. It speaks only while its user is a participant of the room.
-import type { Command } from "../commands.js";
+import type { Command } from "../core/commands.js";
 import type { Logger } from "../logger.js";
-import type { GhostSide, RoomEvent } from "../matrix-side.js";
+import type { GhostSide, RoomEvent } from "../core/ports/matrix-side.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
 import { parsePortalCommand, type PortalCommand } from "../model/portal-command.js";
 import { relayedContent, relaySenderName, type RelayConfig } from "../model/relay-format.js";
-import { notice, noticeReplyContent } from "../notice.js";
-import type { PeopleSide } from "../people-side.js";
-import type { Permissions } from "../permissions.js";
+import { notice, noticeReplyContent } from "../core/notice.js";
+import type { PeopleSide } from "../core/ports/people-side.js";
+import type { Permissions } from "../core/permissions.js";
 import type { FeatureRegistry } from "../core/router.js";
-import type { GroupPortal, RoomRelayStore } from "../store/types.js";
-import { REFUSAL } from "../bot.js";
+import type { GroupPortal, RoomRelayStore } from "../core/ports/store.js";
+import { REFUSAL } from "../core/bot.js";
 import type { GroupMembership } from "./group-membership.js";
 import type { GroupService } from "./group-service.js";
 import type { MatrixToPeopleFlow } from "./matrix-to-people-flow.js";

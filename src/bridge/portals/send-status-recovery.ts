@@ -4,7 +4,7 @@
 // portal give back what the flow told at the time: event, room, recipients
 // and the ghost that speaks there.
 import type { PeopleAddress } from "../../people/protocol/address.js";
-import type { MessageMapStore } from "../store/types.js";
+import type { MessageMapStore } from "../core/ports/store.js";
 import type { GroupService } from "./group-service.js";
 import type { PortalService } from "./portal-service.js";
 import type { SentMessage } from "./send-status.js";

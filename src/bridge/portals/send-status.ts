@@ -14,8 +14,8 @@
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import { KeyedLock } from "../../shared/keyed-lock.js";
 import type { Logger } from "../logger.js";
-import type { GhostSide } from "../matrix-side.js";
-import type { OutboxReport } from "../people-side.js";
+import type { GhostSide } from "../core/ports/matrix-side.js";
+import type { OutboxReport } from "../core/ports/people-side.js";
 import {
   FAILED_STATUSES,
   MESSAGE_STATUS_EVENT,
@@ -27,8 +27,8 @@ import {
   type MessageStatusReason,
   type SendStatus,
 } from "../model/send-status.js";
-import { notice, noticeReplyContent } from "../notice.js";
-import type { SendStatusRecord, SendStatusStore } from "../store/types.js";
+import { notice, noticeReplyContent } from "../core/notice.js";
+import type { SendStatusRecord, SendStatusStore } from "../core/ports/store.js";
 
 /** A Matrix event the flow sent: durably queued in the People outbox as `messageId`. */
 export interface SentMessage {

@@ -3,11 +3,11 @@
 // redactions only the sender's own), and, for a reply to a bridged poll, the
 // poll it may vote in.
 import type { MessageId } from "../../people/protocol/ids.js";
-import type { GhostSide } from "../matrix-side.js";
+import type { GhostSide } from "../core/ports/matrix-side.js";
 import type { MatrixEventId } from "../model/matrix-ids.js";
 import type { PeopleToMatrixContext } from "../model/people-to-matrix.js";
-import type { IncomingMessage } from "../people-side.js";
-import type { MessageMapStore } from "../store/types.js";
+import type { IncomingMessage } from "../core/ports/people-side.js";
+import type { MessageMapStore } from "../core/ports/store.js";
 import { referencedMessages } from "./group-service.js";
 import { pollForReply } from "./poll-reader.js";
 

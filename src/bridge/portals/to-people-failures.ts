@@ -10,7 +10,7 @@
 //   window; past it the user gets `giveUpText`.
 import { isPeopleError } from "../../people/errors.js";
 import { isTransient } from "../../people/transient.js";
-import { isBridgeError, userError, isUserError, isRetryLater } from "../errors.js";
+import { isBridgeError, userError, isUserError, isRetryLater } from "../core/error-kinds.js";
 
 export const MEDIA_NOT_FOUND_TEXT =
   "The file could not be fetched: it is not on the homeserver (deleted, or never uploaded).";

@@ -9,8 +9,8 @@
 // m.space.child alone.
 import { KeyedLock } from "../../shared/keyed-lock.js";
 import type { Logger } from "../logger.js";
-import type { RoomEvent } from "../matrix-side.js";
-import type { BridgeStore } from "../store/types.js";
+import type { RoomEvent } from "../core/ports/matrix-side.js";
+import type { BridgeStore } from "../core/ports/store.js";
 
 /** The Matrix side of the spaces: requests as the bot. */
 export interface SpaceMatrix {

@@ -1,0 +1,220 @@
+// One Matrix user's People account as the bridge's flows see it (PeopleAccount):
+// a PeopleClient plus the trust views (contacts, safety numbers, verification)
+// and the failures a user should hear, with the details kept for the log.
+import { PeopleError, isPeopleError } from "../../../people/errors.js";
+import type { Contact, Resolution } from "../../../people/client/directory.js";
+import type { PeopleClient } from "../../../people/client/people-client.js";
+import { errorCode } from "../../../people/transient.js";
+import { addressDomain, type PeopleAddress } from "../../../people/protocol/address.js";
+import type { MessageId } from "../../../people/protocol/ids.js";
+import type { BlobRef, MessageContent } from "../../../people/protocol/messages.js";
+import type { MatrixUserId } from "../../model/matrix-ids.js";
+import type {
+  ContactTrust,
+  Lookup,
+  OwnDevice,
+  PeopleAccount,
+  PostGroupChange,
+  PeopleCalls,
+  PostReader,
+  PostWriter,
+  SafetyNumbers,
+} from "../../core/ports/people-side.js";
+import type { BridgeSecret } from "./bridge-secret.js";
+import { userError } from "../../core/error-kinds.js";
+import { clientCalls } from "./client-calls.js";
+
+export class ClientAccount implements PeopleAccount {
+  constructor(
+    readonly owner: MatrixUserId,
+    readonly client: PeopleClient,
+    private readonly secret: BridgeSecret,
+  ) {}
+
+  private callsView: PeopleCalls | undefined;
+
+  get calls(): PeopleCalls {
+    return (this.callsView ??= clientCalls(this.client));
+  }
+
+  get address(): PeopleAddress {
+    return this.client.address;
+  }
+
+  get device(): string {
+    return this.client.device;
+  }
+
+  readonly posts: PostReader = {
+    feed: (author, o) => this.client.posts.feed(author, o),
+    profile: async (author) => {
+      try {
+        const p = await this.client.profile.get(author);
+        const avatar = p.avatar && { bytes: await this.client.profile.avatar(p), mime: p.avatar.mime };
+        return {
+          ...(p.displayName !== undefined && { displayName: p.displayName }),
+          ...(avatar && { avatar }),
+        };
+      } catch (err) {
+        if (isPeopleError(err, "PEOPLE_NOT_FOUND")) return {};
+        throw err;
+      }
+    },
+    onGroupKey: (handler) => this.client.groups.events.on("key", (k) => handler(k.group)),
+  };
+
+  readonly postWriter: PostWriter = {
+    createGroup: async (name) => {
+      const g = await this.client.groups.createGroup(name);
+      return { id: g.id, epoch: g.epoch };
+    },
+    addMember: async (group, member) => changeOf(await this.client.groups.addMember(group, member)),
+    removeMember: async (group, member) => changeOf(await this.client.groups.removeMember(group, member)),
+    rename: async (group, name) => {
+      await this.client.groups.rename(group, name);
+    },
+    members: (group) => this.client.groups.members(group),
+    post: async (group, draft, sourceId) => {
+      const input = { ...draft, id: this.secret.messageId(this.owner, `post\0${sourceId}`) };
+      const post =
+        group === null ? this.client.posts.postPublic(input) : this.client.posts.post(group, input);
+      return (await post).id;
+    },
+  };
+
+  send(
+    to: PeopleAddress | readonly PeopleAddress[],
+    content: MessageContent,
+    options: { ttlMs?: number; sourceId?: string } = {},
+  ): Promise<MessageId> {
+    return this.client.send(typeof to === "string" ? [to] : to, content, {
+      ...(options.ttlMs !== undefined ? { ttlMs: options.ttlMs } : {}),
+      ...(options.sourceId !== undefined
+        ? { messageId: this.secret.messageId(this.owner, options.sourceId) }
+        : {}),
+    });
+  }
+
+  uploadAttachment(bytes: Buffer, meta: { mime: string; name?: string }): Promise<BlobRef> {
+    return this.client.uploadAttachment(bytes, meta);
+  }
+
+  downloadAttachment(ref: BlobRef): Promise<Buffer> {
+    return this.client.downloadAttachment(ref);
+  }
+
+  async lookup(address: PeopleAddress): Promise<Lookup> {
+    try {
+      await this.client.contacts.resolve(address);
+      return { status: "exists" };
+    } catch (err) {
+      if (isPeopleError(err, "PEOPLE_UNKNOWN_RECIPIENT") || isPeopleError(err, "PEOPLE_NOT_FOUND")) {
+        return { status: "unknown" };
+      }
+      if (isPeopleError(err, "PEOPLE_NO_SERVER"))
+        return { status: "no_server", domain: addressDomain(address) };
+      return { status: "unreachable", code: errorCode(err) };
+    }
+  }
+
+  async contact(address: PeopleAddress): Promise<ContactTrust> {
+    const r = await this.resolve(address);
+    return trustOf(r.contact, r.status, r.stale);
+  }
+
+  async contacts(): Promise<ContactTrust[]> {
+    const seen = new Set<string>();
+    for (const m of await this.client.inbox()) {
+      seen.add(m.from);
+      for (const to of m.to) seen.add(to);
+    }
+    seen.delete(this.address);
+    const out: ContactTrust[] = [];
+    for (const address of [...seen].sort()) {
+      const c = await this.client.contacts.get(address);
+      if (c) out.push(trustOf(c, c.state === "unexplained" ? "unexplained" : "unchanged", true));
+    }
+    return out;
+  }
+
+  async fingerprint(address: PeopleAddress): Promise<SafetyNumbers> {
+    const r = await this.resolve(address);
+    return this.numbers(trustOf(r.contact, r.status, r.stale));
+  }
+
+  async verify(address: PeopleAddress): Promise<void> {
+    try {
+      await this.client.contacts.verify(address);
+    } catch (err) {
+      if (isPeopleError(err, "PEOPLE_NOT_FOUND")) {
+        throw userError(`Compare safety numbers with ${address} first: \`fingerprint ${address}\`.`);
+      }
+      if (isPeopleError(err, "PEOPLE_CHAIN_FORK")) {
+        throw userError(`The keys of ${address} changed: accept the change first.`, err.message);
+      }
+      throw err;
+    }
+  }
+
+  async acceptChange(address: PeopleAddress): Promise<SafetyNumbers> {
+    let r: Resolution;
+    try {
+      r = await this.client.acceptKeyChange(address);
+    } catch (err) {
+      throw userFacing(address, err);
+    }
+    return this.numbers(trustOf(r.contact, r.status, r.stale));
+  }
+
+  async ownDevices(): Promise<OwnDevice[]> {
+    return (await this.client.devices()).map((d) => ({
+      device: d.device,
+      self: d.self,
+      seq: d.seq,
+      revoked: d.revokedAt !== null,
+    }));
+  }
+
+  private async resolve(address: PeopleAddress): Promise<Resolution> {
+    try {
+      return await this.client.contacts.resolve(address);
+    } catch (err) {
+      throw userFacing(address, err);
+    }
+  }
+
+  private async numbers(contact: ContactTrust): Promise<SafetyNumbers> {
+    const current = await this.client.fingerprint(contact.address);
+    if (contact.state !== "unexplained") return { contact, current };
+    return { contact, current, pending: await this.client.fingerprint(contact.address, { pending: true }) };
+  }
+}
+
+function changeOf(u: { epoch: number; undelivered: { address: string; code: string }[] }): PostGroupChange {
+  return { epoch: u.epoch, undelivered: u.undelivered };
+}
+
+function trustOf(c: Contact, state: ContactTrust["state"], stale: boolean): ContactTrust {
+  return {
+    address: c.address,
+    state: c.state === "unexplained" ? "unexplained" : state,
+    verified: c.verified,
+    devices: c.devices.map((d) => ({ device: d.device, seq: d.head.seq })),
+    stale,
+  };
+}
+
+/** A failure to reach or read a contact's keys, as the user should hear it (details to the log). */
+function userFacing(address: PeopleAddress, err: unknown): unknown {
+  if (!(err instanceof PeopleError)) return err;
+  const code: string = err.code;
+  if (code === "PEOPLE_UNKNOWN_RECIPIENT" || code === "PEOPLE_NOT_FOUND") {
+    return userError(`${address} has no People account.`, err.message, { cause: err });
+  }
+  return userError(
+    `The keys of ${address} cannot be checked right now (the People server of ${addressDomain(address)} ` +
+      "could not be reached, or answered with something unusable); try again later.",
+    `resolving the contact failed: ${code}`,
+    { cause: err },
+  );
+}

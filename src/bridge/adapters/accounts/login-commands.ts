@@ -1,0 +1,162 @@
+// Management-room commands for the addresses a user holds here:
+//   `login <address> <code>`  the bridge becomes a new device of an address the
+//                             user has, with the code `people link-code` shows on
+//                             one of its devices (linking runs on; the answer
+//                             follows in the room);
+//   `logout`                  the bridge's device of that address revokes itself;
+//   `link-code`               a code that makes the user's own `people` CLI a
+//                             device of the address the bridge made for them;
+//   `accounts`                which address is used for what.
+import { parseLinkCode } from "../../../people/client/link-code.js";
+import { parseAddress, type PeopleAddress } from "../../../people/protocol/address.js";
+import type { Command, CommandContext } from "../../core/commands.js";
+import { isUserError, userError } from "../../core/error-kinds.js";
+import type { Logger } from "../../logger.js";
+import type { MatrixUserId } from "../../model/matrix-ids.js";
+import { notice, type Notice } from "../../core/notice.js";
+import type { PeopleAccounts } from "./people-accounts.js";
+
+export const LOGIN_USAGE =
+  "Usage: `login <address> <code>`: run `people link-code` on a device of that address and send the code it shows.";
+
+export interface LoginArgs {
+  address: PeopleAddress;
+  /** The link code as typed (checked: 26 base32 letters). */
+  code: string;
+}
+
+/** `login`'s arguments, checked: a People address and a link code (spaces in the code are allowed). */
+export function parseLoginArgs(args: readonly string[]): LoginArgs {
+  const [rawAddress, ...codeWords] = args;
+  if (rawAddress === undefined || codeWords.length === 0) throw userError(LOGIN_USAGE);
+  let address: PeopleAddress;
+  try {
+    address = parseAddress(rawAddress);
+  } catch {
+    throw userError(`That is not a People address. ${LOGIN_USAGE}`);
+  }
+  const code = codeWords.join("");
+  try {
+    parseLinkCode(code);
+  } catch {
+    throw userError(
+      `That is not a link code (26 letters and digits, as \`people link-code\` shows). ${LOGIN_USAGE}`,
+    );
+  }
+  return { address, code };
+}
+
+export interface LoginCommandDeps {
+  accounts: PeopleAccounts;
+  peopleDomain: string;
+  /** Says something in a room later (a login finished, a device joined), deduplicated by `txnKey`. */
+  tell(roomId: string, n: Notice, txnKey: string): Promise<void>;
+  log: Logger;
+}
+
+export function loginCommands(d: LoginCommandDeps): Command[] {
+  const logins = () => d.accounts.logins ?? failNoLogins();
+  const later = (ctx: CommandContext, key: string, work: Promise<Notice>) => {
+    void work
+      .catch((err: unknown) => {
+        if (isUserError(err)) return notice(err.userText);
+        d.log.error({ err }, `${key} failed`);
+        return notice(`Something went wrong (${key}); the bridge's log has the details.`);
+      })
+      .then((n) => d.tell(ctx.roomId, n, `${key}.${ctx.eventId}`))
+      .catch((err: unknown) => d.log.warn({ err }, "could not tell the room how a login went"));
+  };
+  return [
+    {
+      name: "login",
+      args: "<address> <code>",
+      help: "use a People address you already have here: the bridge becomes one of its devices (`people link-code` gives the code)",
+      level: "user",
+      run(ctx) {
+        const { address, code } = parseLoginArgs(ctx.args);
+        const user = ctx.sender as MatrixUserId;
+        later(
+          ctx,
+          "login",
+          logins()
+            .login(user, address, code)
+            .then((account) =>
+              notice(
+                `Logged in: the bridge is now device \`${account.client.device}\` of \`${address}\`.`,
+                `Your direct chats and \`dm\` now use \`${address}\`; what you send from its other devices shows in the portals, marked.`,
+              ),
+            ),
+        );
+        return notice(
+          `Linking the bridge to \`${address}\`… keep \`people link-code\` running on your device; the answer follows here.`,
+        );
+      },
+    },
+    {
+      name: "logout",
+      help: "the bridge's device of your logged-in address revokes itself; its mail stops arriving here",
+      level: "user",
+      async run(ctx) {
+        const { address, device } = await logins().logout(ctx.sender as MatrixUserId);
+        return notice(
+          `Logged out of \`${address}\`: the bridge's device \`${device}\` is revoked and its keys erased here.`,
+          `Mail to \`${address}\` no longer arrives in Matrix; its other devices keep it.`,
+        );
+      },
+    },
+    {
+      name: "link-code",
+      help: "make your own `people` program a device of the address the bridge made for you",
+      level: "user",
+      async run(ctx) {
+        const account = await d.accounts.heldAccountFor(ctx.sender);
+        const offer = account.client.createLinkCode();
+        later(
+          ctx,
+          "link-code",
+          offer.completed.then((device) =>
+            notice(
+              `Device \`${device}\` joined \`${account.address}\`. The bridge stays a device too, until you revoke it from there.`,
+            ),
+          ),
+        );
+        return notice(
+          "On your computer, run:",
+          `\`people link ${account.address} --code ${offer.code}\``,
+          `The code works once, for 10 minutes.`,
+        );
+      },
+    },
+    {
+      name: "accounts",
+      help: "your People addresses here, and which one your chats use",
+      level: "user",
+      async run(ctx) {
+        const login = await logins().accountOf(ctx.sender);
+        const made = (await d.accounts.hasHeldAccount(ctx.sender))
+          ? d.accounts.addressFor(ctx.sender)
+          : undefined;
+        const lines = ["Your People addresses on this bridge:"];
+        if (login) {
+          lines.push(
+            `• \`${login.address}\` (logged in, device \`${login.client.device}\`): used for your chats and \`dm\``,
+          );
+        }
+        if (made) {
+          lines.push(
+            login
+              ? `• \`${made}\` (made by the bridge): still receives its mail; \`logout\` makes it the one your chats use again`
+              : `• \`${made}\` (made by the bridge): used for your chats and \`dm\``,
+          );
+        }
+        if (!login && !made)
+          lines.push("none yet: you get one with your first chat, or `login` to one you have.");
+        return notice(...lines);
+      },
+    },
+  ];
+}
+
+function failNoLogins(): never {
+  throw userError("Logging in is not available on this bridge.");
+}

@@ -1,0 +1,109 @@
+// Opens the bridge's store on SQLite (default) or PostgreSQL, migrated to the
+// latest schema before anyone can use it. SQLite commits with synchronous=NORMAL
+// (a commit survives the process being killed) and sync() fsyncs the WAL, which
+// the bridge awaits before it acknowledges anything (a transaction to the
+// homeserver, an envelope to the People server): one fsync, off the event loop,
+// for all the writes since the last. PostgreSQL commits are durable already.
+import knex, { type Knex } from "knex";
+import { WalSync } from "../../../shared/wal-sync.js";
+import { postgresKnexConfig, sqliteKnexConfig } from "../../../store/knex/knex-config.js";
+import { KnexGroupPortalStore } from "./group-portal-store.js";
+import { KnexCatchUpStore } from "./catch-up-store.js";
+import { KnexGhostProfileStore } from "./ghost-profile-store.js";
+import { KnexCryptoStore } from "./crypto-store.js";
+import { KnexEventRetryStore } from "./event-retry-store.js";
+import { KnexFeedStore } from "./feed-store.js";
+import { KnexPostRoomStore } from "./post-room-store.js";
+import { KnexPersonalSpaceStore } from "./personal-space-store.js";
+import { KnexManagementRoomStore } from "./management-room-store.js";
+import { KnexSendStatusStore } from "./send-status-store.js";
+import { KnexMessageMapStore } from "./message-map-store.js";
+import { BRIDGE_MIGRATIONS_TABLE, bridgeMigrationSource } from "./migrations/index.js";
+import { KnexPeopleAccountStore } from "./people-account-store.js";
+import { KnexLoginStore } from "./login-store.js";
+import { KnexPortalStore } from "./portal-store.js";
+import { KnexRoomRelayStore } from "./relay-store.js";
+import { KnexBridgedCallStore } from "./call-store.js";
+import { KnexSenderCreationStore } from "./sender-creation-store.js";
+import { KnexTransactionStore } from "./transaction-store.js";
+import type { BridgeStore, BridgeStoreConfig } from "../../core/ports/store.js";
+
+function knexConfig(config: BridgeStoreConfig): Knex.Config {
+  return config.engine === "postgres"
+    ? postgresKnexConfig(config.connection, config.poolMax ?? 5)
+    : sqliteKnexConfig(config.connection, "NORMAL");
+}
+
+class KnexBridgeStore implements BridgeStore {
+  readonly transactions: KnexTransactionStore;
+  readonly eventRetries: KnexEventRetryStore;
+  readonly crypto: KnexCryptoStore;
+  readonly managementRooms: KnexManagementRoomStore;
+  readonly peopleAccounts: KnexPeopleAccountStore;
+  readonly logins: KnexLoginStore;
+  readonly portals: KnexPortalStore;
+  readonly messages: KnexMessageMapStore;
+  readonly groups: KnexGroupPortalStore;
+  readonly catchUp: KnexCatchUpStore;
+  readonly ghostProfiles: KnexGhostProfileStore;
+  readonly senderCreations: KnexSenderCreationStore;
+  readonly sendStatus: KnexSendStatusStore;
+  readonly feeds: KnexFeedStore;
+  readonly postRooms: KnexPostRoomStore;
+  readonly spaces: KnexPersonalSpaceStore;
+  readonly relays: KnexRoomRelayStore;
+  readonly calls: KnexBridgedCallStore;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly db: Knex,
+    private readonly wal: WalSync | undefined,
+  ) {
+    this.transactions = new KnexTransactionStore(db);
+    this.eventRetries = new KnexEventRetryStore(db);
+    this.crypto = new KnexCryptoStore(db);
+    this.managementRooms = new KnexManagementRoomStore(db);
+    this.peopleAccounts = new KnexPeopleAccountStore(db);
+    this.logins = new KnexLoginStore(db);
+    this.portals = new KnexPortalStore(db);
+    this.messages = new KnexMessageMapStore(db);
+    this.groups = new KnexGroupPortalStore(db);
+    this.catchUp = new KnexCatchUpStore(db);
+    this.ghostProfiles = new KnexGhostProfileStore(db);
+    this.senderCreations = new KnexSenderCreationStore(db);
+    this.sendStatus = new KnexSendStatusStore(db);
+    this.feeds = new KnexFeedStore(db);
+    this.postRooms = new KnexPostRoomStore(db);
+    this.spaces = new KnexPersonalSpaceStore(db);
+    this.relays = new KnexRoomRelayStore(db);
+    this.calls = new KnexBridgedCallStore(db);
+  }
+
+  async sync(): Promise<void> {
+    await this.wal?.sync();
+  }
+
+  async ping(): Promise<void> {
+    await this.db.raw("select 1");
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.db.destroy();
+    return this.closing;
+  }
+}
+
+export async function openBridgeStore(config: BridgeStoreConfig): Promise<BridgeStore> {
+  const db = knex(knexConfig(config));
+  try {
+    await db.migrate.latest({
+      migrationSource: bridgeMigrationSource,
+      tableName: BRIDGE_MIGRATIONS_TABLE,
+    });
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+  const sqliteFile = config.engine === "sqlite" && config.connection !== ":memory:";
+  return new KnexBridgeStore(db, sqliteFile ? new WalSync(config.connection) : undefined);
+}

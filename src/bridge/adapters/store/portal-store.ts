@@ -1,0 +1,68 @@
+// portals: the room of each (Matrix user, People address) conversation.
+import type { Knex } from "knex";
+import { num } from "../../../store/knex/sql-values.js";
+import type { Portal, PortalStore } from "../../core/ports/store.js";
+
+interface Row {
+  room_id: string;
+  matrix_user: string;
+  people_address: string;
+  created_at: number | string;
+}
+
+const toPortal = (row: Row): Portal => ({
+  roomId: row.room_id,
+  matrixUser: row.matrix_user,
+  peopleAddress: row.people_address,
+  createdAt: num(row.created_at),
+});
+
+export class KnexPortalStore implements PortalStore {
+  constructor(private readonly db: Knex) {}
+
+  async put(portal: Portal): Promise<{ replaced?: string }> {
+    return this.db.transaction(async (trx) => {
+      const older = await trx<Row>("portals")
+        .where({ matrix_user: portal.matrixUser, people_address: portal.peopleAddress })
+        .whereNot("room_id", portal.roomId)
+        .first();
+      if (older) await trx("portals").where("room_id", older.room_id).del();
+      await trx<Row>("portals")
+        .insert({
+          room_id: portal.roomId,
+          matrix_user: portal.matrixUser,
+          people_address: portal.peopleAddress,
+          created_at: portal.createdAt,
+        })
+        .onConflict("room_id")
+        .merge(["matrix_user", "people_address"]);
+      return older ? { replaced: older.room_id } : {};
+    });
+  }
+
+  async byRoom(roomId: string): Promise<Portal | undefined> {
+    const row = await this.db<Row>("portals").where("room_id", roomId).first();
+    return row && toPortal(row);
+  }
+
+  async byPair(matrixUser: string, peopleAddress: string): Promise<Portal | undefined> {
+    const row = await this.db<Row>("portals")
+      .where({ matrix_user: matrixUser, people_address: peopleAddress })
+      .first();
+    return row && toPortal(row);
+  }
+
+  async remove(roomId: string): Promise<void> {
+    await this.db("portals").where("room_id", roomId).del();
+  }
+
+  async count(): Promise<number> {
+    const row = (await this.db("portals").count({ n: "*" }).first()) as { n: number | string };
+    return num(row.n);
+  }
+
+  async list(): Promise<Portal[]> {
+    const rows = await this.db<Row>("portals").orderBy([{ column: "created_at" }, { column: "room_id" }]);
+    return rows.map(toPortal);
+  }
+}
