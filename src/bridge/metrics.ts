@@ -5,13 +5,14 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { WalSync } from "../shared/wal-sync.js";
+import type { BridgeMetrics as MetricsPort, Direction } from "./core/ports/metrics.js";
 
-export type Direction = "to_people" | "to_matrix";
+export type { Direction };
 
 /** Matrix events sent to People whose delivery time is still awaited, at most this many. */
 const MAX_PENDING_DELIVERIES = 10_000;
 
-export class BridgeMetrics {
+export class BridgeMetrics implements MetricsPort {
   readonly registry = new Registry();
   readonly transactions = new Counter({
     name: "bridge_transactions_total",

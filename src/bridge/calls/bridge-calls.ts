@@ -7,9 +7,9 @@
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import { bridgeRegistry } from "../core/features/index.js";
 import type { FeatureRegistry } from "../core/router.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide, RoomEvent } from "../core/ports/matrix-side.js";
-import type { BridgeMetrics } from "../metrics.js";
+import type { BridgeMetrics } from "../core/ports/metrics.js";
 import type { IncomingHandler, PeopleSide } from "../core/ports/people-side.js";
 import type { Permissions } from "../core/permissions.js";
 import type { PortalService } from "../portals/portal-service.js";

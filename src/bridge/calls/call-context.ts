@@ -4,9 +4,9 @@
 // Matrix events (answer, candidates, hangup or reject).
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import { KeyedLock } from "../../shared/keyed-lock.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide } from "../core/ports/matrix-side.js";
-import type { BridgeMetrics } from "../metrics.js";
+import type { BridgeMetrics } from "../core/ports/metrics.js";
 import { notice, noticeContent, noticeReplyContent } from "../core/notice.js";
 import type { CallCandidate, CallLeg, CallLegEvents } from "../core/ports/people-side.js";
 import type { BridgedCall, BridgedCallStore } from "../core/ports/store.js";

@@ -3,9 +3,9 @@
 // politely; everything else is ignored.
 import type { CommandRegistry } from "./commands.js";
 import { parseCommand } from "./commands.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "./ports/logger.js";
 import type { MatrixSide, RoomEvent } from "./ports/matrix-side.js";
-import type { BridgeMetrics } from "../metrics.js";
+import type { BridgeMetrics } from "./ports/metrics.js";
 import { notice } from "./notice.js";
 import type { Permissions } from "./permissions.js";
 import type { ManagementRoomStore } from "./ports/store.js";

@@ -4,7 +4,7 @@
 // other members) is left alone. The feed service takes a feed room's events
 // before the portals do (bridge.ts): a feed room is never a portal.
 import type { PeopleAddress } from "../../people/protocol/address.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide, RoomEvent } from "../core/ports/matrix-side.js";
 import { notice, noticeContent } from "../core/notice.js";
 import type { PeopleSide } from "../core/ports/people-side.js";

@@ -9,7 +9,7 @@ import type { Post } from "../../people/client/post-types.js";
 import { addressDomain, type PeopleAddress } from "../../people/protocol/address.js";
 import { KeyedLock } from "../../shared/keyed-lock.js";
 import { retryLater, userError } from "../core/error-kinds.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide } from "../core/ports/matrix-side.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
 import type { IncomingMessage, PeopleAccount, PeopleSide, PostReader } from "../core/ports/people-side.js";

@@ -6,7 +6,7 @@
 // the event it already made; the row is written after the send.
 import type { Post } from "../../people/client/post-types.js";
 import type { PeopleAddress } from "../../people/protocol/address.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide } from "../core/ports/matrix-side.js";
 import { uploadAsGhost } from "../portals/ghost-upload.js";
 import type { MatrixEventId, MatrixUserId } from "../model/matrix-ids.js";

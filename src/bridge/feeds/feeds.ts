@@ -1,7 +1,7 @@
 // The feeds feature composed for startBridge: the service (feed rooms), its
 // Matrix events, its commands, and the People messages it carries itself
 // (post notices, by the registry's ownFlow), taken before the message flow.
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide, MatrixSide, RoomEvent } from "../core/ports/matrix-side.js";
 import type { IncomingHandler, PeopleSide } from "../core/ports/people-side.js";
 import type { FeatureRegistry } from "../core/router.js";

@@ -8,7 +8,7 @@
 // The bot answers what could not be done, in reply to the event.
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import { isRetryLater, retryLater, userError } from "../core/error-kinds.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide, MatrixSide, RoomEvent } from "../core/ports/matrix-side.js";
 import type { AttachmentPlaceholder } from "../model/matrix-to-people.js";
 import { notice } from "../core/notice.js";

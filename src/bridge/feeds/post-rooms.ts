@@ -11,7 +11,7 @@ import type { Post } from "../../people/client/post-types.js";
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import { KeyedLock } from "../../shared/keyed-lock.js";
 import { userError } from "../core/error-kinds.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide } from "../core/ports/matrix-side.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
 import type { IncomingMessage, PeopleAccount, PeopleSide, PostWriter } from "../core/ports/people-side.js";

@@ -5,7 +5,7 @@
 // trusted private chat has it too. A room where no ghost may set state is
 // logged and left as it is: the state is a label, never needed to bridge.
 import type { PeopleAddress } from "../../people/protocol/address.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide } from "../core/ports/matrix-side.js";
 import {
   BRIDGE_STATE_TYPES,

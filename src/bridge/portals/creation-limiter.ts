@@ -5,7 +5,7 @@
 // counts them early). Records older than the window are pruned now and then.
 import { KeyedLock } from "../../shared/keyed-lock.js";
 import type { PeopleAddress } from "../../people/protocol/address.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/ports/logger.js";
 import { CREATION_WINDOW_MS, overLimit, type Counts, type CreationLimits } from "../model/creation-limits.js";
 import type { SenderCreationStore } from "../core/ports/store.js";
 

@@ -6,7 +6,7 @@
 // that every address resolves; the user asked for it, so no sender's creation
 // limit applies.
 import type { PeopleAddress } from "../../people/protocol/address.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide } from "../core/ports/matrix-side.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
 import { groupRoomName, participantSet, setKey } from "../model/participant-set.js";

@@ -11,7 +11,7 @@
 // named after its People participants unless it has a name of its own.
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import { REFUSAL } from "../core/bot.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide, RoomEvent } from "../core/ports/matrix-side.js";
 import { participantSet, type ParticipantSet } from "../model/participant-set.js";
 import type { PeopleSide } from "../core/ports/people-side.js";

@@ -6,7 +6,7 @@
 // ghost may, and the notice alone tells them (later messages are answered as
 // not a participant's).
 import type { PeopleAddress } from "../../people/protocol/address.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide } from "../core/ports/matrix-side.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
 import { notice, noticeContent } from "../core/notice.js";

@@ -8,7 +8,7 @@
 import { lookupRefusal } from "./lookup-refusal.js";
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import { REFUSAL } from "../core/bot.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide, RoomEvent } from "../core/ports/matrix-side.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
 import { participantSet, type ParticipantSet } from "../model/participant-set.js";

@@ -7,7 +7,7 @@
 // in it (the room's creator ghost has it in rooms the bridge made; ghosts in a
 // room a Matrix user made usually do not), so a refusal is logged, not thrown.
 import type { PeopleAddress } from "../../people/protocol/address.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide } from "../core/ports/matrix-side.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
 import { groupRoomName } from "../model/participant-set.js";

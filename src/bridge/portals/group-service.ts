@@ -17,7 +17,7 @@
 // group-membership.ts: the Matrix side.
 import { KeyedLock } from "../../shared/keyed-lock.js";
 import type { PeopleAddress } from "../../people/protocol/address.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide } from "../core/ports/matrix-side.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
 import { leftOutText, overLimitText, type LeftOutReason } from "../model/creation-limits.js";

@@ -14,7 +14,7 @@ import {
   type HistoryMessage,
 } from "../../people/protocol/history-archive.js";
 import type { PeopleAddress } from "../../people/protocol/address.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/ports/logger.js";
 import { conversationOf } from "../model/participant-set.js";
 import { peopleToMatrix } from "../model/people-to-matrix.js";
 import { notice, noticeContent } from "../core/notice.js";

@@ -6,7 +6,7 @@
 // from the address is held until the user compares the new safety number and
 // accepts it in the management room. Without a portal nothing is posted
 // (the log has it, and `contacts` shows it).
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide } from "../core/ports/matrix-side.js";
 import { notice, noticeContent } from "../core/notice.js";
 import type { KeyChange, KeyChangeHandler } from "../core/ports/people-side.js";

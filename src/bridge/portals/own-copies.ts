@@ -8,7 +8,7 @@
 // notices, emotes, edits, reactions, redactions): anything else is said in one
 // line. Conversations of several addresses are left to their group room.
 import type { PeopleAddress } from "../../people/protocol/address.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide } from "../core/ports/matrix-side.js";
 import type { MatrixEventId } from "../model/matrix-ids.js";
 import { peopleToMatrix, type PeopleToMatrixContext } from "../model/people-to-matrix.js";

@@ -2,7 +2,7 @@
 // the sender's ghost says so in the DM portal (made when there is none), once:
 // the notice is the Matrix event the message maps to, so a redelivery is a
 // no-op. Not told in group conversations.
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide } from "../core/ports/matrix-side.js";
 import type { ParticipantSet } from "../model/participant-set.js";
 import { notice, noticeContent } from "../core/notice.js";

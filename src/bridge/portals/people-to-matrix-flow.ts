@@ -32,10 +32,10 @@
 import type { BlobRef } from "../../people/protocol/messages.js";
 import { isPeopleError } from "../../people/errors.js";
 import { errorCode, isTransient } from "../../people/transient.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide } from "../core/ports/matrix-side.js";
 import { uploadAsGhost } from "./ghost-upload.js";
-import type { BridgeMetrics } from "../metrics.js";
+import type { BridgeMetrics } from "../core/ports/metrics.js";
 import type { MatrixEventId } from "../model/matrix-ids.js";
 import type { MatrixMediaSource } from "../model/matrix-content.js";
 import {

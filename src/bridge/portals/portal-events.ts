@@ -15,7 +15,7 @@ import type { PeopleAddress } from "../../people/protocol/address.js";
 import { RetryWindow } from "./retry-window.js";
 import { bridgeRegistry } from "../core/features/index.js";
 import type { FeatureRegistry } from "../core/router.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/ports/logger.js";
 import { retryLater, isRetryLater } from "../core/error-kinds.js";
 
 export class PortalEvents {

@@ -13,7 +13,7 @@ import { addressDomain, type PeopleAddress } from "../../people/protocol/address
 import { isOnionHost } from "../../people/net/tor-route.js";
 import { KeyedLock } from "../../shared/keyed-lock.js";
 import { REFUSAL } from "../core/bot.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide, RoomEvent } from "../core/ports/matrix-side.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
 import type { PeopleSide } from "../core/ports/people-side.js";

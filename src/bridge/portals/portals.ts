@@ -1,9 +1,9 @@
 // The portals, composed: the DM service and the group service (rooms), the
 // two flows, and the router of the appservice's room events.
 import { bridgeRegistry } from "../core/features/index.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide } from "../core/ports/matrix-side.js";
-import type { BridgeMetrics } from "../metrics.js";
+import type { BridgeMetrics } from "../core/ports/metrics.js";
 import type { PeopleSide } from "../core/ports/people-side.js";
 import type { Permissions } from "../core/permissions.js";
 import type { BridgeStore } from "../core/ports/store.js";

@@ -12,7 +12,7 @@
 // The relay is stored per room (room_relays, migration 013) before the answer
 // says so. It speaks only while its user is a participant of the room.
 import type { Command } from "../core/commands.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide, RoomEvent } from "../core/ports/matrix-side.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
 import { parsePortalCommand, type PortalCommand } from "../model/portal-command.js";

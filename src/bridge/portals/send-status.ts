@@ -13,7 +13,7 @@
 // memory and applied when it does.
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import { KeyedLock } from "../../shared/keyed-lock.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide } from "../core/ports/matrix-side.js";
 import type { OutboxReport } from "../core/ports/people-side.js";
 import {

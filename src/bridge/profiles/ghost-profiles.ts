@@ -16,9 +16,9 @@
 // unchanged avatar is never uploaded again, across restarts too.
 import { KeyedLock } from "../../shared/keyed-lock.js";
 import type { PeopleAddress } from "../../people/protocol/address.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide } from "../core/ports/matrix-side.js";
-import type { BridgeMetrics } from "../metrics.js";
+import type { BridgeMetrics } from "../core/ports/metrics.js";
 import { ghostDisplayName } from "../model/ghost-name.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
 import type { GhostProfileRecord, GhostProfileStore } from "../core/ports/store.js";

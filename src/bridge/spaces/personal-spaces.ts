@@ -8,7 +8,7 @@
 // set where the bot may (the rooms it made); clients list a space's rooms from
 // m.space.child alone.
 import { KeyedLock } from "../../shared/keyed-lock.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/ports/logger.js";
 import type { RoomEvent } from "../core/ports/matrix-side.js";
 import type { BridgeStore } from "../core/ports/store.js";
 
