@@ -10,7 +10,11 @@ import assert from "node:assert/strict";
 import { EventRetryQueue } from "../../src/bridge/adapters/appservice/event-retry-queue.js";
 import { TransactionalAppService } from "../../src/bridge/adapters/appservice/transactional-appservice.js";
 import { openBridgeStore } from "../../src/bridge/adapters/store/open-bridge-store.js";
-import type { BridgeStore, ProcessedTransaction, TransactionStore } from "../../src/bridge/core/ports/store.js";
+import type {
+  BridgeStore,
+  ProcessedTransaction,
+  TransactionStore,
+} from "../../src/bridge/core/ports/store.js";
 import { putTransaction } from "../helpers/bridge-harness.js";
 import { newMetrics, silentLog } from "../helpers/portal-fakes.js";
 import { retryLater } from "../../src/bridge/core/error-kinds.js";

@@ -20,7 +20,11 @@ import { generateRegistration, registrationMismatches } from "../../src/bridge/r
 import { restoreDatabases, snapshotDatabases } from "../../src/bridge/adapters/crypto/idb-snapshot.js";
 import { parseSyncChanges } from "../../src/bridge/adapters/crypto/olm-identity.js";
 import { newIdbFactory, type IdbFactory } from "../../src/bridge/adapters/crypto/idb-types.js";
-import { encryptionSettings, keyRecipients, roomCryptoInfo } from "../../src/bridge/adapters/crypto/room-state.js";
+import {
+  encryptionSettings,
+  keyRecipients,
+  roomCryptoInfo,
+} from "../../src/bridge/adapters/crypto/room-state.js";
 import { openSnapshot, sealSnapshot } from "../../src/bridge/adapters/crypto/sealed-snapshot.js";
 import {
   DEVICE_LISTS_KEY,

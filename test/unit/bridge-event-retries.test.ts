@@ -22,7 +22,13 @@ import { Permissions } from "../../src/bridge/core/permissions.js";
 import type { EventRetry, EventRetryStore, Portal } from "../../src/bridge/core/ports/store.js";
 import { PeopleError } from "../../src/people/errors.js";
 import { FakeGhosts, FakePeople, MemoryMessages, newMetrics, silentLog } from "../helpers/portal-fakes.js";
-import { BridgeError, isBridgeError, userError, retryLater, isRetryLater } from "../../src/bridge/core/error-kinds.js";
+import {
+  BridgeError,
+  isBridgeError,
+  userError,
+  retryLater,
+  isRetryLater,
+} from "../../src/bridge/core/error-kinds.js";
 
 type Json = Record<string, unknown>;
 
