@@ -1,5 +1,5 @@
 // `npm run bench -- rtc`: MatrixRTC (Element Call over LiveKit) join → first detected audio, both
-// ways, for the bridge's LiveKit leg (src/bridge/rtc/livekit-leg.ts: rtc-node, per-participant
+// ways, for the bridge's LiveKit leg (src/bridge/adapters/rtc/livekit-leg.ts: rtc-node, per-participant
 // keys through the FFI) against an Element Call browser, next to the baseline measured in the
 // same run: two Element Call browsers (livekit-client in headless Chromium) in the same call.
 // Both through the same livekit-server with per-participant end-to-end keys. The clock starts

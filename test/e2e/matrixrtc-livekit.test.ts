@@ -2,7 +2,7 @@
 // needs, livekit-server v1.11.0 built from the Go module proxy, the lk-jwt-service stand-in, and
 // two Element Call users (MatrixRTCSession + Chromium with livekit-client, per-participant E2EE)
 // who ring, hear and see each other. Then the media core of the bridge's MatrixRTC leg
-// (src/bridge/rtc/livekit-leg.ts, rtc-node) against the browser with the same keys.
+// (src/bridge/adapters/rtc/livekit-leg.ts, rtc-node) against the browser with the same keys.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { EventType, type MatrixEvent } from "matrix-js-sdk";

@@ -1,4 +1,4 @@
-// The MatrixRTC parsers (src/bridge/rtc): what Element Call sends parses into typed values;
+// The MatrixRTC parsers (src/bridge/adapters/rtc): what Element Call sends parses into typed values;
 // anything else, hostile or random, is refused with a reason and never throws.
 import assert from "node:assert/strict";
 import fc from "fast-check";

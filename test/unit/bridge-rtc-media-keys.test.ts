@@ -1,4 +1,4 @@
-// The ghost's media key over Olm (src/bridge/rtc/media-keys.ts) between two real OlmMachines
+// The ghost's media key over Olm (src/bridge/adapters/rtc/media-keys.ts) between two real OlmMachines
 // (matrix-sdk-crypto-wasm, in memory), the homeserver's part played by hand: the key Element
 // Call's content carries comes out of the other machine as sent, and only from an Olm message.
 import assert from "node:assert/strict";

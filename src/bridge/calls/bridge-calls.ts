@@ -1,7 +1,7 @@
 // The calls feature composed for startBridge: Element's call events taken
 // before the portals (MatrixCalls), the People rt_* messages taken by the
 // feature's own flow (PeopleCalls), and at start the calls a restart left
-// behind hung up. A small seam for MatrixRTC (src/bridge/rtc) to reuse: the
+// behind hung up. A small seam for MatrixRTC (src/bridge/adapters/rtc) to reuse: the
 // PeopleCalls capability of an account (people-side.ts) places, answers and
 // hangs up a People call for a Matrix user, given the SDP.
 import type { PeopleAddress } from "../../people/protocol/address.js";

@@ -1,4 +1,4 @@
-// Catch-up after a homeserver outage (src/bridge/appservice/catch-up.ts). Per
+// Catch-up after a homeserver outage (src/bridge/adapters/appservice/catch-up.ts). Per
 // room, three positions in its history:
 //   seen       the last event of a transaction the bridge applied;
 //   candidate  `seen` as it was at the previous quiet check of the homeserver;
