@@ -160,6 +160,14 @@ describe("bridge layers", () => {
     assert.equal(layerOf("src/bridge/adapters/store/portal-store.ts"), "adapter");
   });
 
+  it("puts every folder of src/bridge in a layer (a new one must be classed here: feature, or under adapters/)", () => {
+    const folders = readdirSync(join(ROOT, BRIDGE), { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
+    const unknown = folders.filter((f) => !["core", "model", "adapters", ...FEATURES].includes(f));
+    assert.deepEqual(unknown, [], "folders of src/bridge in no layer");
+  });
+
   it("core, ports and features import no library, adapter or composition-root file", () => {
     const found = files.flatMap((file) =>
       importsOf(file, readFileSync(join(ROOT, file), "utf8")).flatMap((imp) => violation(file, imp) ?? []),
