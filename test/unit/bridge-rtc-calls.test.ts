@@ -328,6 +328,11 @@ describe("bridge: Element X (MatrixRTC) calls ⇄ People calls", function () {
     await w.rtc.handle(joined("ALICEDEV"));
     assert.equal(w.peers[0]!.offer, "joe-offer");
     assert.deepEqual(w.answered, [{ session: "sess1", sdp: "bridge-answer" }]);
+    assert.deepEqual(
+      w.mediaKeys,
+      [{ targets: [{ userId: ALICE, deviceId: "ALICEDEV" }] }],
+      "the ghost's key goes to the device that joined",
+    );
     w.rtc.mediaKey(DM.roomId, ALICE, "ALICEDEV", KEY, 0);
     assert.deepEqual(w.lks[0]!.keys.at(-1), [`${ALICE}:ALICEDEV`, 7]);
     w.advance(61_000);

@@ -42,6 +42,10 @@ export class RtcCall {
   private lkConnected = false;
   /** The ghost's membership event (a ring refers to it). */
   memberEventId: string | undefined;
+  /** The ghost's media key for this call. */
+  private own: { key: Uint8Array; index: number } | undefined;
+  /** The peer's candidates gathered before the People leg exists. */
+  private readonly early: { candidate: string; mid?: string; index?: number }[] = [];
 
   constructor(readonly o: RtcCallInit) {
     this.lk = o.ports.media.newLeg();
@@ -56,6 +60,11 @@ export class RtcCall {
       live: this.relay,
     });
     this.relay.fromPeople(this.peer.events);
+    this.peer.events.on("candidate", (c) => {
+      const candidate = c ?? { candidate: "" };
+      if (this.leg) this.leg.addLocalCandidates([candidate]);
+      else this.early.push(candidate);
+    });
     this.peer.events.on("state", (s) => {
       if (s === "connected") this.leg?.connected?.();
       else if (s === "failed") void this.end("failed");
@@ -73,7 +82,7 @@ export class RtcCall {
   /** Drives the People leg: its answer, candidates and end; the peer's candidates go to it. */
   attach(leg: CallLeg): void {
     this.leg = leg;
-    this.peer.events.on("candidate", (c) => leg.addLocalCandidates([c ?? { candidate: "" }]));
+    if (this.early.length > 0) leg.addLocalCandidates(this.early.splice(0));
     leg.on("remoteSdp", (sdp) => void this.peopleAnswered(sdp));
     leg.on("remoteCandidates", (cs) => {
       for (const c of cs) void this.peer.addCandidate(c).catch(() => undefined);
@@ -107,7 +116,7 @@ export class RtcCall {
     });
     await this.lk.connect(url, jwt, { video: this.o.media === "video" });
     this.lkConnected = true;
-    const own = { key: media.newKey(), index: 0 };
+    const own = (this.own = { key: media.newKey(), index: 0 });
     this.lk.setKey(livekitIdentity(this.o.ghost, device), own.key, own.index);
     for (const [identity, k] of this.keys) this.lk.setKey(identity, k.key, k.index);
     this.memberEventId = await ghost.setState(
@@ -123,13 +132,18 @@ export class RtcCall {
         createdTs: this.o.ports.now(),
       }),
     );
-    if (this.matrixDevice)
-      await ghost.sendMediaKey(
-        this.o.ghost,
-        this.o.roomId,
-        [{ userId: this.o.matrixUser, deviceId: this.matrixDevice }],
-        own,
-      );
+    if (this.matrixDevice) await this.sendKey(this.matrixDevice);
+  }
+
+  /** The ghost's media key to the Matrix user's call device. */
+  private async sendKey(deviceId: string): Promise<void> {
+    if (!this.own) return;
+    await this.o.ports.ghost.sendMediaKey(
+      this.o.ghost,
+      this.o.roomId,
+      [{ userId: this.o.matrixUser, deviceId }],
+      this.own,
+    );
   }
 
   /** A media key of the Matrix user's device (Olm-decrypted by the ghost's machine). */
@@ -140,9 +154,10 @@ export class RtcCall {
   }
 
   /** People → Matrix: the Matrix user joined the call (answered): the People leg is answered. */
-  answeredBy(deviceId: string): void {
+  async answeredBy(deviceId: string): Promise<void> {
     this.matrixDevice ??= deviceId;
     this.answeredAt ??= this.o.ports.now();
+    await this.sendKey(deviceId);
   }
 
   private async peopleEnded(e: CallLegEvents["ended"]): Promise<void> {

@@ -107,7 +107,7 @@ export class RtcCalls {
     }
     if (call.o.direction === "to_matrix" && call.matrixDevice === undefined) {
       // The user joined the call the ghost started: the People call is answered.
-      call.answeredBy(m.value.deviceId);
+      await call.answeredBy(m.value.deviceId);
       await this.answerPeople(portal, call);
     }
   }
