@@ -44,6 +44,8 @@ export class RtcCall {
   memberEventId: string | undefined;
   /** The ghost's media key for this call. */
   private own: { key: Uint8Array; index: number } | undefined;
+  /** Settles once the peer has the People device's description (the callee's: from the start). */
+  private remoteSet: Promise<void> = Promise.resolve();
   /** The peer's candidates gathered before the People leg exists. */
   private readonly early: { candidate: string; mid?: string; index?: number }[] = [];
 
@@ -83,17 +85,24 @@ export class RtcCall {
   attach(leg: CallLeg): void {
     this.leg = leg;
     if (this.early.length > 0) leg.addLocalCandidates(this.early.splice(0));
-    leg.on("remoteSdp", (sdp) => void this.peopleAnswered(sdp));
+    leg.on("remoteSdp", (sdp) => {
+      // Set before the leg's queued candidates are emitted (right after this event).
+      this.remoteSet = this.peer.acceptAnswer(sdp);
+      void this.peopleAnswered();
+    });
     leg.on("remoteCandidates", (cs) => {
-      for (const c of cs) void this.peer.addCandidate(c).catch(() => undefined);
+      // A candidate before the remote description would be refused and lost.
+      void this.remoteSet.then(async () => {
+        for (const c of cs) await this.peer.addCandidate(c).catch(() => undefined);
+      });
     });
     leg.on("ended", (e) => void this.peopleEnded(e));
   }
 
   /** Matrix → People: Joe's device answered; the ghost joins the Matrix user's call. */
-  private async peopleAnswered(sdp: string): Promise<void> {
+  private async peopleAnswered(): Promise<void> {
     try {
-      await this.peer.acceptAnswer(sdp);
+      await this.remoteSet;
       this.answeredAt = this.o.ports.now();
       await this.joinRtc();
     } catch {

@@ -223,8 +223,20 @@ export class RtcCalls {
   /** A media key a ghost's device received (Olm-decrypted) for a call in `roomId`. */
   mediaKey(roomId: string, userId: string, deviceId: string, key: Uint8Array, index: number): void {
     const call = this.calls.get(roomId);
-    if (call && userId === call.o.matrixUser) call.mediaKey(userId, deviceId, key, index);
+    if (call) {
+      if (userId === call.o.matrixUser) call.mediaKey(userId, deviceId, key, index);
+      return;
+    }
+    // Element Call sends its key as it joins, often before its ring: kept for the call to come.
+    this.earlyKeys.delete(roomId);
+    this.earlyKeys.set(roomId, { userId, deviceId, key, index });
+    if (this.earlyKeys.size > 1_000) this.earlyKeys.delete(this.earlyKeys.keys().next().value!);
   }
+
+  private readonly earlyKeys = new Map<
+    string,
+    { userId: string; deviceId: string; key: Uint8Array; index: number }
+  >();
 
   /** Every call ends (the bridge stops). */
   async stop(): Promise<void> {
@@ -254,6 +266,10 @@ export class RtcCalls {
       },
     });
     this.calls.set(portal.roomId, call);
+    const early = this.earlyKeys.get(portal.roomId);
+    this.earlyKeys.delete(portal.roomId);
+    if (early && early.userId === portal.matrixUser)
+      call.mediaKey(early.userId, early.deviceId, early.key, early.index);
     return call;
   }
 }
