@@ -7,6 +7,7 @@ import { runCryptoScaleBench } from "./crypto-scale.js";
 import { runFeedsBench } from "./feeds.js";
 import { runScaleBench } from "./scale.js";
 import { runRtcBench } from "./rtc.js";
+import { runRtcRelayBench } from "./rtc-relay.js";
 import { runPostGroupBench } from "./post-groups.js";
 import { runServerBench } from "./server.js";
 import { runServerMultiprocBench } from "./server-multiproc.js";
@@ -30,6 +31,7 @@ async function main(): Promise<void> {
   // Minutes to tens of minutes: only when asked for by name (`npm run bench -- scale --users 10,200`).
   if (parts.includes("scale")) await runScaleBench();
   if (want("rtc")) await runRtcBench();
+  if (want("rtc") || parts.includes("rtc-relay")) await runRtcRelayBench();
 }
 
 main()

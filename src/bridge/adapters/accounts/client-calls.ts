@@ -36,6 +36,7 @@ function legOf(call: Call): CallLeg {
     peerDevice: () => call.peer.device,
     addLocalCandidates: (c) => call.addLocalCandidates(c),
     hangup: (reason = "normal") => call.terminate(reason, false, true),
+    connected: () => call.markActive(),
     on: <K extends keyof CallLegEvents>(event: K, listener: (value: CallLegEvents[K]) => void) => {
       // The calls manager's event of the same name carries the same value (a superset for `ended`).
       return call.on(event, listener as never);

@@ -14,11 +14,15 @@ import {
   AudioSource,
   AudioStream,
   LocalAudioTrack,
+  LocalVideoTrack,
   Room,
   RoomEvent,
   TrackKind,
   TrackPublishOptions,
   TrackSource,
+  VideoBufferType,
+  VideoFrame,
+  VideoSource,
   VideoStream,
   type RemoteParticipant,
   type RemoteTrack,
@@ -45,11 +49,25 @@ try {
 export const RATCHET_SALT = "LKFrameEncryptionKey";
 export const SAMPLE_RATE = 48_000;
 const FRAME_SAMPLES = SAMPLE_RATE / 100; // 10 ms frames, what libwebrtc takes
+const VIDEO_WIDTH = 640;
+const VIDEO_HEIGHT = 480;
+
+/** A raw I420 frame (what the People leg's libwebrtc takes and gives). */
+export interface LegVideoFrame {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
 
 export interface LivekitLegEvents {
   audio(identity: string, pcm: Int16Array, sampleRate: number): void;
-  video(identity: string, width: number, height: number): void;
+  video(identity: string, frame: LegVideoFrame): void;
   left(identity: string): void;
+}
+
+export interface LivekitLegOptions {
+  /** Publish a camera track too, fed by sendVideo (its size is the first frame's). */
+  video?: boolean;
 }
 
 type Handlers = { [K in keyof LivekitLegEvents]: LivekitLegEvents[K][] };
@@ -58,6 +76,7 @@ type Handlers = { [K in keyof LivekitLegEvents]: LivekitLegEvents[K][] };
 export class LivekitLeg {
   private readonly room = new Room();
   private readonly source = new AudioSource(SAMPLE_RATE, 1, 1000);
+  private video: VideoSource | undefined;
   private readonly handlers: Handlers = { audio: [], video: [], left: [] };
   private closed = false;
   private pending = new Int16Array(0);
@@ -66,7 +85,7 @@ export class LivekitLeg {
     this.handlers[event].push(handler);
   }
 
-  async connect(url: string, jwt: string): Promise<void> {
+  async connect(url: string, jwt: string, o: LivekitLegOptions = {}): Promise<void> {
     this.room.on(RoomEvent.TrackSubscribed, (track: RemoteTrack, _pub, p: RemoteParticipant) => {
       // A stream that fails ends that track's media, never the process.
       if (track.kind === TrackKind.KIND_AUDIO) this.pumpAudio(track, p.identity).catch(() => undefined);
@@ -92,6 +111,21 @@ export class LivekitLeg {
     const track = LocalAudioTrack.createAudioTrack("bridge-audio", this.source);
     const options = new TrackPublishOptions({ source: TrackSource.SOURCE_MICROPHONE });
     await this.room.localParticipant?.publishTrack(track, options);
+    if (o.video) {
+      this.video = new VideoSource(VIDEO_WIDTH, VIDEO_HEIGHT);
+      const camera = LocalVideoTrack.createVideoTrack("bridge-video", this.video);
+      await this.room.localParticipant?.publishTrack(
+        camera,
+        new TrackPublishOptions({ source: TrackSource.SOURCE_CAMERA, simulcast: false }),
+      );
+    }
+  }
+
+  /** Sends one I420 frame on the camera track (connect with `video`); other frames are dropped. */
+  sendVideo(frame: LegVideoFrame): void {
+    if (!this.video || this.closed) return;
+    if (frame.data.length !== (frame.width * frame.height * 3) / 2) return;
+    this.video.captureFrame(new VideoFrame(frame.data, frame.width, frame.height, VideoBufferType.I420));
   }
 
   /** A participant's media key (the ghost's own included), as Element Call hands them to LiveKit. */
@@ -141,13 +175,18 @@ export class LivekitLeg {
     const stream = new VideoStream(track);
     for await (const event of stream) {
       if (this.closed) break;
-      for (const h of this.handlers.video) h(identity, event.frame.width, event.frame.height);
+      if (this.handlers.video.length === 0) continue;
+      const f =
+        event.frame.type === VideoBufferType.I420 ? event.frame : event.frame.convert(VideoBufferType.I420);
+      const frame = { width: f.width, height: f.height, data: f.data };
+      for (const h of this.handlers.video) h(identity, frame);
     }
   }
 
   async close(): Promise<void> {
     this.closed = true;
     await this.source.close();
+    await this.video?.close();
     await this.room.disconnect();
   }
 }

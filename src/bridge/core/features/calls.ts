@@ -4,11 +4,10 @@
 // The calls feature carries its types in its own flow: the Matrix events are
 // taken before the portals (bridge.ts), the People rt_* messages by the
 // accounts' own-flow handler. A call in a group room is answered there with a
-// notice. MatrixRTC (Element X) ringing is answered with a notice until the
-// rtc feature takes it.
-import { bridged, ignored, noticed, type Feature } from "./feature.js";
+// notice. MatrixRTC (Element X) types are the rtc feature's (rtc.ts).
+import { bridged, ignored, type Feature } from "./feature.js";
 
-export const RTC_CALLS_TEXT = "Element Call (MatrixRTC) calls to People addresses are not bridged yet.";
+export { RTC_CALLS_TEXT } from "./rtc.js";
 
 export const CALLS: Feature = {
   name: "calls",
@@ -23,12 +22,6 @@ export const CALLS: Feature = {
       "m.call.select_answer",
       "m.call.reject",
       "m.call.negotiate",
-    ),
-    ...noticed("matrix.room", RTC_CALLS_TEXT, "m.rtc.notification", "org.matrix.msc4075.rtc.notification"),
-    ...ignored(
-      "matrix.room",
-      "a group call membership (state); the call's notification is answered with a notice",
-      "org.matrix.msc3401.call.member",
     ),
     // rt_answer and rt_candidate drive a call the account's calls manager holds (the leg's events).
     ...bridged("people", "rt_offer", "rt_answer", "rt_candidate", "rt_hangup"),

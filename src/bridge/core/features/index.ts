@@ -11,6 +11,7 @@ import { MESSAGES } from "./messages.js";
 import { POLLS } from "./polls.js";
 import { PROFILES } from "./profiles.js";
 import { RECEIPTS } from "./receipts.js";
+import { RTC } from "./rtc.js";
 import { ROOMS } from "./rooms.js";
 import { SEND_STATUS } from "./send-status.js";
 import { TRUST } from "./trust.js";
@@ -24,6 +25,7 @@ export const BRIDGE_FEATURES: readonly Feature[] = [
   TRUST,
   ENCRYPTION,
   CALLS,
+  RTC,
   POLLS,
   FEEDS,
   BRIDGE_INFO,

@@ -193,6 +193,8 @@ export interface CallLeg {
   addLocalCandidates(candidates: readonly CallCandidate[]): void;
   /** Ends the call; the People device is told (a Matrix hangup's reason, "normal" by default). */
   hangup(reason?: "normal" | "busy" | "failed" | "timeout"): Promise<void>;
+  /** Optional: media flows (the driver's own stack connected), so the leg stops waiting to connect. */
+  connected?(): void;
   on<K extends keyof CallLegEvents>(event: K, listener: (value: CallLegEvents[K]) => void): () => void;
 }
 

@@ -19,12 +19,35 @@ export interface IceServer {
 /** What a call sends: a test tone, PCM read from a file, or nothing; video is a moving test pattern. */
 export type AudioInput = { tone: number } | { pcm: Int16Array; sampleRate: number } | { silence: true };
 
+/** A raw I420 frame: the luma plane, then the quarter-size U and V planes. */
+export interface I420Frame {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+/** Where live media is pushed in: 48 kHz mono PCM in chunks of any size, and I420 frames. */
+export interface LiveSink {
+  audio(pcm: Int16Array): void;
+  video(frame: I420Frame): void;
+}
+
+/**
+ * Media an application produces as it goes (the bridge's MatrixRTC leg relays another call's
+ * decoded media): the engine hands it a sink once its sources exist.
+ */
+export interface LiveInput {
+  attach(sink: LiveSink): void;
+}
+
 export interface PeerOptions {
   media: CallMedia;
   iceServers: IceServer[];
   /** Only relayed (TURN) candidates: the peers never learn each other's IP address. */
   relayOnly: boolean;
   audio: AudioInput;
+  /** Live media instead of `audio` and the test pattern. */
+  live?: LiveInput;
 }
 
 export type PeerState = "new" | "connecting" | "connected" | "failed" | "closed";
@@ -42,8 +65,8 @@ export interface MediaPeerEvents {
   state: PeerState;
   /** Decoded audio from the peer, as it arrives. */
   audio: DecodedAudio;
-  /** A decoded video frame from the peer. */
-  video: { width: number; height: number };
+  /** A decoded video frame from the peer; `data` is its I420 planes when the engine has them. */
+  video: { width: number; height: number; data?: Uint8Array };
 }
 
 export interface MediaPeer {

@@ -1,6 +1,7 @@
 // The media engine on libwebrtc (@roamhq/wrtc, M106: Opus, VP8, DTLS-SRTP,
 // ICE with TURN). Audio is a tone, looped PCM or silence pushed in 10 ms
-// frames; video a moving test pattern; what arrives is decoded and handed on.
+// frames; video a moving test pattern; or both pushed live by the application
+// (the bridge relaying a MatrixRTC call); what arrives is decoded and handed on.
 // libwebrtc checks the peer's DTLS certificate against the remote SDP's
 // a=fingerprint and fails the connection otherwise; call.ts checks again,
 // after connecting, against the signed fingerprint (getStats).
@@ -10,7 +11,9 @@ import { Emitter } from "../emitter.js";
 import { FRAME_SAMPLES, SAMPLE_RATE, loopFrames, toneFrames } from "./audio.js";
 import type { WrtcModule, WrtcPeerConnection, WrtcStats } from "./wrtc-types.js";
 import type {
+  I420Frame,
   IceCandidate,
+  LiveInput,
   MediaEngine,
   MediaPeer,
   MediaPeerEvents,
@@ -145,6 +148,20 @@ class WrtcPeer implements MediaPeer {
     const stream = new w.MediaStream();
     const audio = new w.nonstandard.RTCAudioSource();
     this.pc.addTrack(audio.createTrack(), stream);
+    const video = this.o.media === "video" ? new w.nonstandard.RTCVideoSource() : undefined;
+    if (video) this.pc.addTrack(video.createTrack(), stream);
+    const sendAudio = (samples: Int16Array) =>
+      audio.onData({
+        samples,
+        sampleRate: SAMPLE_RATE,
+        bitsPerSample: 16,
+        channelCount: 1,
+        numberOfFrames: FRAME_SAMPLES,
+      });
+    if (this.o.live) {
+      this.attachLive(this.o.live, sendAudio, video);
+      return;
+    }
     const next =
       "tone" in this.o.audio
         ? toneFrames(this.o.audio.tone)
@@ -152,20 +169,42 @@ class WrtcPeer implements MediaPeer {
           ? loopFrames(this.o.audio.pcm)
           : () => new Int16Array(FRAME_SAMPLES);
     this.pump(10, (k) => {
-      for (let i = 0; i < k; i++)
-        audio.onData({
-          samples: next(),
-          sampleRate: SAMPLE_RATE,
-          bitsPerSample: 16,
-          channelCount: 1,
-          numberOfFrames: FRAME_SAMPLES,
-        });
+      for (let i = 0; i < k; i++) sendAudio(next());
     });
-    if (this.o.media !== "video") return;
-    const video = new w.nonstandard.RTCVideoSource();
-    this.pc.addTrack(video.createTrack(), stream);
+    if (!video) return;
     let frame = 0;
     this.pump(1000 / VIDEO_FPS, () => video.onFrame(testPattern(frame++)));
+  }
+
+  /** Live media goes out as it is pushed: PCM cut into the 10 ms frames libwebrtc takes. */
+  private attachLive(
+    live: LiveInput,
+    sendAudio: (samples: Int16Array) => void,
+    video: { onFrame(f: I420Frame): void } | undefined,
+  ): void {
+    let pending = new Int16Array(0);
+    live.attach({
+      audio: (pcm) => {
+        if (this.closed) return;
+        const all = new Int16Array(pending.length + pcm.length);
+        all.set(pending);
+        all.set(pcm, pending.length);
+        let at = 0;
+        for (; at + FRAME_SAMPLES <= all.length; at += FRAME_SAMPLES)
+          sendAudio(all.slice(at, at + FRAME_SAMPLES));
+        pending = all.slice(at);
+      },
+      video: (frame) => {
+        // An odd size or a short buffer is not I420: dropped rather than crash libwebrtc.
+        const ok =
+          frame.width > 0 &&
+          frame.height > 0 &&
+          frame.width % 2 === 0 &&
+          frame.height % 2 === 0 &&
+          frame.data.length === (frame.width * frame.height * 3) / 2;
+        if (!this.closed && ok) video?.onFrame(frame);
+      },
+    });
   }
 
   /** Call `fn(k)` with how many periods passed, so a busy event loop catches up instead of drifting. */
@@ -198,7 +237,8 @@ class WrtcPeer implements MediaPeer {
     } else if (track.kind === "video") {
       const sink = new w.nonstandard.RTCVideoSink(track);
       sink.onframe = (e) => {
-        if (!this.closed) this.events.emit("video", { width: e.frame.width, height: e.frame.height });
+        const f = e.frame;
+        if (!this.closed) this.events.emit("video", { width: f.width, height: f.height, data: f.data });
       };
       this.stops.push(() => sink.stop());
     }
@@ -206,7 +246,7 @@ class WrtcPeer implements MediaPeer {
 }
 
 /** An I420 frame: grey with a bright bar that moves, so the encoder has something to send. */
-function testPattern(n: number): { width: number; height: number; data: Uint8Array } {
+function testPattern(n: number): I420Frame {
   const w = VIDEO_WIDTH;
   const h = VIDEO_HEIGHT;
   const data = new Uint8Array((w * h * 3) / 2).fill(128);

@@ -1,0 +1,64 @@
+// What a bridged MatrixRTC call needs from the rest of the bridge, as small interfaces so the
+// call's logic runs (and is unit-tested) without Synapse, LiveKit or libwebrtc.
+import type { MediaPeer, PeerOptions } from "../../../people/client/calls/media-engine.js";
+import type { LegVideoFrame } from "./livekit-leg.js";
+
+/** The ghost's Matrix actions for a call (the appservice and the ghost's crypto device). */
+export interface RtcGhostPort {
+  /** The ghost's own crypto device (made on first use): the device it joins the call with. */
+  device(ghost: string): Promise<string>;
+  /** An OpenID token of the ghost (POST /user/{ghost}/openid/request_token as the appservice). */
+  openIdToken(ghost: string): Promise<unknown>;
+  /** Sets a state event as the ghost; resolves with its event id. */
+  setState(
+    ghost: string,
+    roomId: string,
+    type: string,
+    stateKey: string,
+    content: Record<string, unknown>,
+  ): Promise<string>;
+  /** Sends a room event as the ghost (encrypted in an encrypted room); resolves with its id. */
+  send(
+    ghost: string,
+    roomId: string,
+    type: string,
+    content: Record<string, unknown>,
+    txnKey: string,
+  ): Promise<string>;
+  /** The ghost's media key to these call devices, Olm-encrypted from its own device. */
+  sendMediaKey(
+    ghost: string,
+    roomId: string,
+    targets: { userId: string; deviceId: string }[],
+    key: { index: number; key: Uint8Array },
+  ): Promise<void>;
+}
+
+/** The ghost's LiveKit connection (LivekitLeg). */
+export interface RtcLeg {
+  connect(url: string, jwt: string, o: { video?: boolean }): Promise<void>;
+  setKey(identity: string, key: Uint8Array, index: number): void;
+  on(event: "audio", h: (identity: string, pcm: Int16Array, sampleRate: number) => void): void;
+  on(event: "video", h: (identity: string, frame: LegVideoFrame) => void): void;
+  on(event: "left", h: (identity: string) => void): void;
+  sendPcm(pcm: Int16Array): Promise<void>;
+  sendVideo(frame: LegVideoFrame): void;
+  close(): Promise<void>;
+}
+
+export interface RtcMediaPorts {
+  newLeg(): RtcLeg;
+  /** The People leg's WebRTC peer (wrtcEngine.createPeer, given the relay as live input). */
+  createPeer(o: PeerOptions): MediaPeer;
+  token(o: {
+    focus: import("./rtc-events.js").LivekitTransport;
+    roomId: string;
+    deviceId: string;
+    openId: unknown;
+  }): Promise<{
+    url: string;
+    jwt: string;
+  }>;
+  /** 16 random bytes: the ghost's media key for one call. */
+  newKey(): Uint8Array;
+}

@@ -1,0 +1,221 @@
+// One MatrixRTC call bridged to one People call: the ghost's LiveKit leg (its membership, its
+// per-participant media key, the Matrix user's key), the People leg (a libwebrtc peer whose SDP
+// the account's calls manager signs and carries: DTLS-SRTP to Joe's device), and the media
+// relay between them. Each leg's end ends the other; the call's line is left in the room.
+import type { MediaPeer } from "../../../people/client/calls/media-engine.js";
+import type { CallLeg, CallLegEvents } from "../../core/ports/people-side.js";
+import { livekitIdentity } from "./rtc-foci.js";
+import { MediaRelay } from "./media-relay.js";
+import type { RtcGhostPort, RtcLeg, RtcMediaPorts } from "./rtc-call-ports.js";
+import { CALL_MEMBER_TYPE, memberContent, memberStateKey, rtcLines } from "./rtc-content.js";
+import type { LivekitTransport } from "./rtc-events.js";
+
+export type RtcEndReason = "matrix_left" | "matrix_declined" | "people" | "failed" | "restart";
+
+export interface RtcCallInit {
+  roomId: string;
+  /** The portal's Matrix user and the People address behind the ghost. */
+  matrixUser: string;
+  ghost: string;
+  /** How the ghost's lines name the People side ("joe@example.com"). */
+  name: string;
+  direction: "to_people" | "to_matrix";
+  media: "voice" | "video";
+  focus: LivekitTransport;
+  ports: { ghost: RtcGhostPort; media: RtcMediaPorts; now: () => number };
+  onEnded: (call: RtcCall) => void;
+}
+
+export class RtcCall {
+  leg: CallLeg | undefined;
+  readonly relay: MediaRelay;
+  readonly peer: MediaPeer;
+  private readonly lk: RtcLeg;
+  /** The Matrix user's call device, once its membership is known. */
+  matrixDevice: string | undefined;
+  private ghostDevice: string | undefined;
+  private joined = false;
+  private answeredAt: number | undefined;
+  private ended = false;
+  /** Keys that came before the LiveKit leg could take them. */
+  private readonly keys = new Map<string, { key: Uint8Array; index: number }>();
+  private lkConnected = false;
+  /** The ghost's membership event (a ring refers to it). */
+  memberEventId: string | undefined;
+  /** The ghost's media key for this call. */
+  private own: { key: Uint8Array; index: number } | undefined;
+  /** Settles once the peer has the People device's description (the callee's: from the start). */
+  private remoteSet: Promise<void> = Promise.resolve();
+  /** The peer's candidates gathered before the People leg exists. */
+  private readonly early: { candidate: string; mid?: string; index?: number }[] = [];
+
+  constructor(readonly o: RtcCallInit) {
+    this.lk = o.ports.media.newLeg();
+    this.relay = new MediaRelay(this.lk, () =>
+      this.matrixDevice === undefined ? undefined : livekitIdentity(o.matrixUser, this.matrixDevice),
+    );
+    this.peer = o.ports.media.createPeer({
+      media: o.media,
+      iceServers: [],
+      relayOnly: false,
+      audio: { silence: true },
+      live: this.relay,
+    });
+    this.relay.fromPeople(this.peer.events);
+    this.peer.events.on("candidate", (c) => {
+      const candidate = c ?? { candidate: "" };
+      if (this.leg) this.leg.addLocalCandidates([candidate]);
+      else this.early.push(candidate);
+    });
+    this.peer.events.on("state", (s) => {
+      if (s === "connected") this.leg?.connected?.();
+      else if (s === "failed") void this.end("failed");
+    });
+    this.lk.on("left", (identity) => {
+      if (this.matrixDevice && identity === livekitIdentity(o.matrixUser, this.matrixDevice))
+        void this.end("matrix_left");
+    });
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  /** Drives the People leg: its answer, candidates and end; the peer's candidates go to it. */
+  attach(leg: CallLeg): void {
+    this.leg = leg;
+    if (this.early.length > 0) leg.addLocalCandidates(this.early.splice(0));
+    leg.on("remoteSdp", (sdp) => {
+      // Set before the leg's queued candidates are emitted (right after this event).
+      this.remoteSet = this.peer.acceptAnswer(sdp);
+      void this.peopleAnswered();
+    });
+    leg.on("remoteCandidates", (cs) => {
+      // A candidate before the remote description would be refused and lost.
+      void this.remoteSet.then(async () => {
+        for (const c of cs) await this.peer.addCandidate(c).catch(() => undefined);
+      });
+    });
+    leg.on("ended", (e) => void this.peopleEnded(e));
+  }
+
+  /** Matrix → People: Joe's device answered; the ghost joins the Matrix user's call. */
+  private async peopleAnswered(): Promise<void> {
+    try {
+      await this.remoteSet;
+      this.answeredAt = this.o.ports.now();
+      await this.joinRtc();
+    } catch {
+      await this.end("failed");
+    }
+  }
+
+  /** The ghost's LiveKit connection, its key to the Matrix user's device, then its membership. */
+  async joinRtc(): Promise<void> {
+    if (this.joined || this.ended) return;
+    this.joined = true;
+    const { ghost, media } = this.o.ports;
+    const device = (this.ghostDevice = await ghost.device(this.o.ghost));
+    const openId = await ghost.openIdToken(this.o.ghost);
+    const { url, jwt } = await media.token({
+      focus: this.o.focus,
+      roomId: this.o.roomId,
+      deviceId: device,
+      openId,
+    });
+    await this.lk.connect(url, jwt, { video: this.o.media === "video" });
+    this.lkConnected = true;
+    const own = (this.own = { key: media.newKey(), index: 0 });
+    this.lk.setKey(livekitIdentity(this.o.ghost, device), own.key, own.index);
+    for (const [identity, k] of this.keys) this.lk.setKey(identity, k.key, k.index);
+    this.memberEventId = await ghost.setState(
+      this.o.ghost,
+      this.o.roomId,
+      CALL_MEMBER_TYPE,
+      memberStateKey(this.o.ghost, device),
+      memberContent({
+        userId: this.o.ghost,
+        deviceId: device,
+        focus: this.o.focus,
+        intent: this.o.media === "video" ? "video" : "audio",
+        createdTs: this.o.ports.now(),
+      }),
+    );
+    if (this.matrixDevice) await this.sendKey(this.matrixDevice);
+  }
+
+  /** The ghost's media key to the Matrix user's call device. */
+  private async sendKey(deviceId: string): Promise<void> {
+    if (!this.own) return;
+    await this.o.ports.ghost.sendMediaKey(
+      this.o.ghost,
+      this.o.roomId,
+      [{ userId: this.o.matrixUser, deviceId }],
+      this.own,
+    );
+  }
+
+  /** A media key of the Matrix user's device (Olm-decrypted by the ghost's machine). */
+  mediaKey(userId: string, deviceId: string, key: Uint8Array, index: number): void {
+    const identity = livekitIdentity(userId, deviceId);
+    this.keys.set(identity, { key, index });
+    if (this.lkConnected) this.lk.setKey(identity, key, index);
+  }
+
+  /** People → Matrix: the Matrix user joined the call (answered): the People leg is answered. */
+  async answeredBy(deviceId: string): Promise<void> {
+    this.matrixDevice ??= deviceId;
+    this.answeredAt ??= this.o.ports.now();
+    await this.sendKey(deviceId);
+  }
+
+  private async peopleEnded(e: CallLegEvents["ended"]): Promise<void> {
+    if (this.ended) return;
+    await this.end(e.reason === "failed" ? "failed" : "people", e.reason);
+  }
+
+  /** Ends both legs (each once) and leaves the call's line in the room. */
+  async end(reason: RtcEndReason, peopleReason?: CallLegEvents["ended"]["reason"]): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    this.relay.close();
+    this.peer.close();
+    if (reason !== "people")
+      await this.leg?.hangup(reason === "failed" ? "failed" : "normal").catch(() => undefined);
+    await this.lk.close().catch(() => undefined);
+    const { ghost } = this.o.ports;
+    if (this.joined && this.ghostDevice)
+      await ghost
+        .setState(
+          this.o.ghost,
+          this.o.roomId,
+          CALL_MEMBER_TYPE,
+          memberStateKey(this.o.ghost, this.ghostDevice),
+          {},
+        )
+        .catch(() => undefined);
+    await ghost
+      .send(
+        this.o.ghost,
+        this.o.roomId,
+        "m.room.message",
+        { msgtype: "m.notice", body: this.line(reason, peopleReason) },
+        `rtc.line.${this.leg?.session ?? this.o.roomId}`,
+      )
+      .catch(() => undefined);
+    this.o.onEnded(this);
+  }
+
+  /** What Element X shows for a call that ended this way. */
+  line(reason: RtcEndReason, peopleReason?: CallLegEvents["ended"]["reason"]): string {
+    const name = this.o.name;
+    if (this.answeredAt !== undefined && reason !== "failed")
+      return rtcLines.ended(this.o.ports.now() - this.answeredAt);
+    if (reason === "failed" || reason === "restart") return rtcLines.failed(name);
+    if (reason === "matrix_declined") return rtcLines.youDeclined;
+    if (reason === "matrix_left") return rtcLines.cancelled;
+    if (this.o.direction === "to_matrix") return rtcLines.missed(name);
+    if (peopleReason === "declined" || peopleReason === "busy") return rtcLines.declined(name);
+    return rtcLines.noAnswer(name);
+  }
+}

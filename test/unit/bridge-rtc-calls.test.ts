@@ -1,0 +1,361 @@
+// Element X (MatrixRTC) calls bridged to People calls, the decisions alone, with fakes for the
+// ghost's Matrix actions, the LiveKit leg, the People leg's WebRTC peer and the People account:
+// who rings whom, when the ghost joins, which keys go where, how each end ends the other, and the
+// line each call leaves. The media path itself is test/integration/rtc-media-relay.test.ts.
+import assert from "node:assert/strict";
+import type {
+  CallLeg,
+  CallLegEvents,
+  PeopleCalls,
+  RingingCall,
+} from "../../src/bridge/core/ports/people-side.js";
+import type { RtcGhostPort, RtcLeg, RtcMediaPorts } from "../../src/bridge/adapters/rtc/rtc-call-ports.js";
+import { RtcCalls } from "../../src/bridge/adapters/rtc/rtc-calls.js";
+import {
+  RTC_GROUP_TEXT,
+  RTC_NO_FOCUS_TEXT,
+  formatDuration,
+  memberStateKey,
+} from "../../src/bridge/adapters/rtc/rtc-content.js";
+import type { Portal } from "../../src/bridge/core/ports/store.js";
+import { Emitter } from "../../src/people/client/emitter.js";
+import type { MediaPeer, MediaPeerEvents, PeerOptions } from "../../src/people/client/calls/media-engine.js";
+import { parseAddress } from "../../src/people/protocol/address.js";
+import { silentLog } from "../helpers/portal-fakes.js";
+
+const ALICE = "@alice:hs.test";
+const JOE = parseAddress("joe@other.test");
+const GHOST = "@_people_joe=40other.test:hs.test";
+const DM: Portal = { roomId: "!dm:hs.test", matrixUser: ALICE, peopleAddress: JOE, createdAt: 1 };
+const FOCUS = { type: "livekit" as const, livekit_service_url: "https://lk.hs.test" };
+const KEY = new Uint8Array(16).fill(7);
+
+const memberEvent = (device: string, content: Record<string, unknown> | undefined) => ({
+  roomId: DM.roomId,
+  eventId: `$m-${device}-${content ? "join" : "leave"}`,
+  sender: ALICE,
+  type: "org.matrix.msc3401.call.member",
+  stateKey: `_${ALICE}_${device}_m.call`,
+  content: content ?? {},
+});
+const joined = (device: string) =>
+  memberEvent(device, {
+    application: "m.call",
+    call_id: "",
+    scope: "m.room",
+    device_id: device,
+    focus_active: { type: "livekit", focus_selection: "oldest_membership" },
+    foci_preferred: [FOCUS],
+    "m.call.intent": "video",
+  });
+const ring = (roomId = DM.roomId, intent: "audio" | "video" = "video") => ({
+  roomId,
+  eventId: "$ring",
+  sender: ALICE,
+  type: "org.matrix.msc4075.rtc.notification",
+  content: {
+    notification_type: "ring",
+    "m.mentions": { user_ids: [GHOST] },
+    "m.call.intent": intent,
+    lifetime: 30_000,
+  },
+});
+
+class FakeLk implements RtcLeg {
+  connected: { url: string; jwt: string; video: boolean } | undefined;
+  readonly keys: [string, number][] = [];
+  closed = false;
+  readonly handlers = {
+    audio: [] as unknown[],
+    video: [] as unknown[],
+    left: [] as ((id: string) => void)[],
+  };
+  connect(url: string, jwt: string, o: { video?: boolean }) {
+    this.connected = { url, jwt, video: o.video === true };
+    return Promise.resolve();
+  }
+  setKey(identity: string, key: Uint8Array) {
+    this.keys.push([identity, key[0]!]);
+  }
+  on(event: "audio" | "video" | "left", h: never) {
+    (this.handlers[event] as unknown[]).push(h);
+  }
+  sendPcm() {
+    return Promise.resolve();
+  }
+  sendVideo() {}
+  close() {
+    this.closed = true;
+    return Promise.resolve();
+  }
+}
+
+class FakePeer implements MediaPeer {
+  readonly events = new Emitter<MediaPeerEvents>();
+  answer: string | undefined;
+  offer: string | undefined;
+  closed = false;
+  constructor(readonly o: PeerOptions) {}
+  createOffer() {
+    return Promise.resolve("bridge-offer");
+  }
+  acceptOffer(sdp: string) {
+    this.offer = sdp;
+    return Promise.resolve("bridge-answer");
+  }
+  acceptAnswer(sdp: string) {
+    this.answer = sdp;
+    return Promise.resolve();
+  }
+  addCandidate() {
+    return Promise.resolve();
+  }
+  remoteCertificateFingerprint() {
+    return Promise.resolve(undefined);
+  }
+  close() {
+    this.closed = true;
+  }
+}
+
+class FakeCallLeg implements CallLeg {
+  readonly events = new Emitter<CallLegEvents>();
+  hungUp: string | undefined;
+  isConnected = false;
+  readonly media = "video" as const;
+  constructor(readonly session: string) {}
+  peerDevice() {
+    return "JOEDEVICE";
+  }
+  addLocalCandidates() {}
+  hangup(reason = "normal") {
+    this.hungUp = reason;
+    return Promise.resolve();
+  }
+  connected() {
+    this.isConnected = true;
+  }
+  on<K extends keyof CallLegEvents>(event: K, l: (v: CallLegEvents[K]) => void) {
+    return this.events.on(event, l);
+  }
+}
+
+function world(o: { focus?: boolean } = {}) {
+  let now = 1_000_000;
+  const sent: { type: string; content: Record<string, unknown> }[] = [];
+  const state: { stateKey: string; content: Record<string, unknown> }[] = [];
+  const mediaKeys: { targets: { userId: string; deviceId: string }[] }[] = [];
+  const told: string[] = [];
+  const placed: { to: string; sdp: string; ringMs: number; media: string }[] = [];
+  const answered: { session: string; sdp: string }[] = [];
+  const rejected: { session: string; reason: string }[] = [];
+  const lks: FakeLk[] = [];
+  const peers: FakePeer[] = [];
+  const legs: FakeCallLeg[] = [];
+  const ghost: RtcGhostPort = {
+    device: () => Promise.resolve("GHOSTDEV"),
+    openIdToken: () => Promise.resolve({ access_token: "openid" }),
+    setState: (_g, _r, _t, stateKey, content) => {
+      state.push({ stateKey, content });
+      return Promise.resolve(`$state${state.length}`);
+    },
+    send: (_g, _r, type, content) => {
+      sent.push({ type, content });
+      return Promise.resolve(`$sent${sent.length}`);
+    },
+    sendMediaKey: (_g, _r, targets) => {
+      mediaKeys.push({ targets });
+      return Promise.resolve();
+    },
+  };
+  const media: RtcMediaPorts = {
+    newLeg: () => {
+      const lk = new FakeLk();
+      lks.push(lk);
+      return lk;
+    },
+    createPeer: (p) => {
+      const peer = new FakePeer(p);
+      peers.push(peer);
+      return peer;
+    },
+    token: ({ deviceId }) => Promise.resolve({ url: "wss://lk", jwt: `jwt-for-${deviceId}` }),
+    newKey: () => new Uint8Array(16).fill(9),
+  };
+  const calls: PeopleCalls = {
+    place: (to, p) => {
+      placed.push({ to, ...p });
+      const leg = new FakeCallLeg(`s${legs.length}`);
+      legs.push(leg);
+      return Promise.resolve(leg);
+    },
+    ringing: () => undefined,
+    answer: (session, sdp) => {
+      answered.push({ session, sdp });
+      const leg = new FakeCallLeg(session);
+      legs.push(leg);
+      return Promise.resolve(leg);
+    },
+    reject: (session, reason) => {
+      rejected.push({ session, reason });
+      return Promise.resolve();
+    },
+    hangupLost: () => Promise.resolve(),
+  };
+  const rtc = new RtcCalls({
+    ghost,
+    media,
+    people: { accountFor: () => Promise.resolve({ calls } as never) },
+    dms: { byRoom: (id) => Promise.resolve(id === DM.roomId ? DM : undefined) },
+    isGroupRoom: (id) => Promise.resolve(id === "!group:hs.test"),
+    ghostOf: () => GHOST as never,
+    focus: () => Promise.resolve(o.focus === false ? undefined : FOCUS),
+    tell: (_room, text) => {
+      told.push(text);
+      return Promise.resolve();
+    },
+    log: silentLog,
+    now: () => now,
+  });
+  const lines = () => sent.filter((s) => s.type === "m.room.message").map((s) => s.content.body);
+  const settle = () => new Promise((r) => setImmediate(r));
+  return {
+    rtc,
+    sent,
+    state,
+    mediaKeys,
+    told,
+    placed,
+    answered,
+    rejected,
+    lks,
+    peers,
+    legs,
+    lines,
+    settle,
+    advance: (ms: number) => (now += ms),
+  };
+}
+
+describe("bridge: Element X (MatrixRTC) calls ⇄ People calls", function () {
+  it("formats durations as Element does", function () {
+    assert.equal(formatDuration(42_000), "0:42");
+    assert.equal(formatDuration(12 * 60_000 + 5_000), "12:05");
+    assert.equal(formatDuration(3_723_000), "1:02:03");
+  });
+
+  it("Matrix → People: a ring places a People call; the answer makes the ghost join with its key; Alice leaving ends both", async function () {
+    const w = world();
+    await w.rtc.handle(joined("ALICEDEV"));
+    assert.equal(w.placed.length, 0, "a membership alone rings nobody");
+    await w.rtc.handle(ring());
+    assert.deepEqual(w.placed, [{ to: JOE, media: "video", sdp: "bridge-offer", ringMs: 30_000 }]);
+    const peer = w.peers[0]!;
+    assert.ok(peer.o.live, "the People leg takes the relay as its live input");
+    assert.equal(w.lks[0]!.connected, undefined, "the ghost joins only once People answers");
+    // Alice's key may come before the ghost's LiveKit leg exists: kept, set on connect.
+    w.rtc.mediaKey(DM.roomId, ALICE, "ALICEDEV", KEY, 0);
+    w.legs[0]!.events.emit("remoteSdp", "joe-answer");
+    await w.settle();
+    await w.settle();
+    assert.equal(peer.answer, "joe-answer");
+    const lk = w.lks[0]!;
+    assert.deepEqual(lk.connected, { url: "wss://lk", jwt: "jwt-for-GHOSTDEV", video: true });
+    assert.deepEqual(lk.keys, [
+      [`${GHOST}:GHOSTDEV`, 9],
+      [`${ALICE}:ALICEDEV`, 7],
+    ]);
+    assert.equal(w.state[0]!.stateKey, memberStateKey(GHOST, "GHOSTDEV"));
+    assert.equal(w.state[0]!.content.device_id, "GHOSTDEV");
+    assert.deepEqual(w.mediaKeys, [{ targets: [{ userId: ALICE, deviceId: "ALICEDEV" }] }]);
+    peer.events.emit("state", "connected");
+    assert.ok(w.legs[0]!.isConnected, "the People leg is told media flows");
+
+    w.advance(42_000);
+    await w.rtc.handle(memberEvent("ALICEDEV", undefined));
+    assert.equal(w.legs[0]!.hungUp, "normal");
+    assert.ok(peer.closed && lk.closed);
+    assert.deepEqual(w.state.at(-1), { stateKey: memberStateKey(GHOST, "GHOSTDEV"), content: {} });
+    assert.deepEqual(w.lines(), ["Call ended, 0:42"]);
+    assert.equal(w.rtc.callIn(DM.roomId), undefined);
+  });
+
+  it("Matrix → People: Joe's device declining, or nobody answering, leaves its line and the ghost never joins", async function () {
+    const w = world();
+    await w.rtc.handle(joined("ALICEDEV"));
+    await w.rtc.handle(ring());
+    w.legs[0]!.events.emit("ended", { reason: "declined", remote: true });
+    await w.settle();
+    assert.deepEqual(w.lines(), [`${JOE} declined the call`]);
+    assert.equal(w.state.length, 0);
+    assert.equal(w.legs[0]!.hungUp, undefined, "People ended it: nothing is sent back");
+    await w.rtc.handle(ring());
+    w.legs[1]!.events.emit("ended", { reason: "timeout", remote: false });
+    await w.settle();
+    assert.deepEqual(w.lines().at(-1), `${JOE} did not answer`);
+  });
+
+  it("a ring in a group room, or with no LiveKit focus, is answered with a notice and calls nobody", async function () {
+    const w = world({ focus: false });
+    await w.rtc.handle(ring("!group:hs.test"));
+    assert.deepEqual(w.told, [RTC_GROUP_TEXT]);
+    await w.rtc.handle(ring());
+    assert.deepEqual(w.told, [RTC_GROUP_TEXT, RTC_NO_FOCUS_TEXT]);
+    assert.equal(w.placed.length, 0);
+  });
+
+  it("refuses malformed events and ignores the ghost's own", async function () {
+    const w = world();
+    await w.rtc.handle({ ...joined("ALICEDEV"), content: { device_id: 5 } });
+    await w.rtc.handle({ ...ring(), content: { notification_type: "ring" } });
+    await w.rtc.handle({ ...ring(), sender: GHOST });
+    assert.equal(w.placed.length, 0);
+    assert.equal(await w.rtc.handle({ ...ring(), type: "m.room.message" }), false);
+  });
+
+  const joeRings: RingingCall = {
+    session: "sess1",
+    from: JOE,
+    device: "JOEDEVICE",
+    media: "video",
+    sdp: "joe-offer",
+  };
+
+  it("People → Matrix: the ghost starts the call and rings; Alice joining answers; Joe hanging up ends it", async function () {
+    const w = world();
+    await w.rtc.ringMatrix(DM, joeRings);
+    assert.ok(w.lks[0]!.connected, "the ghost is in the call before it rings");
+    const notif = w.sent.find((s) => s.type === "org.matrix.msc4075.rtc.notification");
+    assert.ok(notif);
+    assert.equal(notif.content.notification_type, "ring");
+    assert.deepEqual(notif.content["m.mentions"], { user_ids: [ALICE], room: false });
+    assert.deepEqual(notif.content["m.relates_to"], { rel_type: "m.reference", event_id: "$state1" });
+    await w.rtc.handle(joined("ALICEDEV"));
+    assert.equal(w.peers[0]!.offer, "joe-offer");
+    assert.deepEqual(w.answered, [{ session: "sess1", sdp: "bridge-answer" }]);
+    assert.deepEqual(
+      w.mediaKeys,
+      [{ targets: [{ userId: ALICE, deviceId: "ALICEDEV" }] }],
+      "the ghost's key goes to the device that joined",
+    );
+    w.rtc.mediaKey(DM.roomId, ALICE, "ALICEDEV", KEY, 0);
+    assert.deepEqual(w.lks[0]!.keys.at(-1), [`${ALICE}:ALICEDEV`, 7]);
+    w.advance(61_000);
+    w.legs[0]!.events.emit("ended", { reason: "normal", remote: true });
+    await w.settle();
+    assert.deepEqual(w.lines(), ["Call ended, 1:01"]);
+    assert.deepEqual(w.state.at(-1)?.content, {}, "the ghost left the call");
+  });
+
+  it("People → Matrix: a decline rejects the People call; a caller giving up is a missed call", async function () {
+    const w = world();
+    await w.rtc.ringMatrix(DM, joeRings);
+    await w.rtc.handle({ ...ring(), type: "org.matrix.msc4310.rtc.decline", content: {} });
+    assert.deepEqual(w.rejected, [{ session: "sess1", reason: "declined" }]);
+    assert.deepEqual(w.lines(), ["Call declined"]);
+    await w.rtc.ringMatrix(DM, { ...joeRings, session: "sess2" });
+    await w.rtc.peopleRingEnded(DM.roomId, "sess2");
+    assert.deepEqual(w.lines().at(-1), `Missed call from ${JOE}`);
+    assert.equal(w.rtc.callIn(DM.roomId), undefined);
+  });
+});
