@@ -28,6 +28,7 @@ import { MoveService } from "./move-service.js";
 import { publicRoutes } from "./routes/public.js";
 import { turnRoutes } from "./routes/turn.js";
 import { relayRoutes } from "./routes/relay.js";
+import { proxiedListener, trustedProxies } from "./proxy-protocol.js";
 import { RelayService } from "./relay-service.js";
 import { SharedRateLimiter } from "./shared-rate-limit.js";
 import { loadTls } from "./tls.js";
@@ -229,21 +230,30 @@ export async function startPeopleServer(
       await listener.start();
     }
 
+    // Behind a balancer that sends PROXY headers a plain TCP listener reads them and hands on.
+    const front = config.listen.proxy_protocol
+      ? proxiedListener(server, {
+          trusted: trustedProxies(config.listen.trusted_proxies),
+          timeoutMs: config.limits.headers_timeout,
+          maxConnections: config.limits.max_connections,
+          log,
+        })
+      : server;
     await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(config.listen.port, config.listen.host, () => {
-        server.off("error", reject);
+      front.once("error", reject);
+      front.listen(config.listen.port, config.listen.host, () => {
+        front.off("error", reject);
         resolve();
       });
     });
-    const port = (server.address() as AddressInfo).port;
+    const port = (front.address() as AddressInfo).port;
     const host =
       config.listen.host === "0.0.0.0" || config.listen.host === "::" ? "127.0.0.1" : config.listen.host;
     let unpublish: () => void = () => undefined;
     try {
       unpublish = await publishOnion(config, { host, port });
     } catch (err) {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => front.close(() => resolve()));
       throw err;
     }
 
@@ -290,7 +300,8 @@ export async function startPeopleServer(
           await live.close();
           relay.close();
           await new Promise<void>((resolve) => {
-            server.close(() => resolve());
+            front.close(() => resolve());
+            if (front !== server) server.close();
             server.closeAllConnections();
           });
           if (ownsStore) await store.close();
