@@ -44,8 +44,8 @@ const expand = (b: number[]) =>
 describe("PROXY protocol v2 header", () => {
   it("reads the spec's IPv4 example (127.0.0.1 → 192.0.2.1)", () => {
     const example = Buffer.from([
-      13, 10, 13, 10, 0, 13, 10, 81, 85, 73, 84, 10, 0x21, 0x11, 0, 12, 127, 0, 0, 1, 192, 0, 2, 1, 48, 57, 212,
-      49,
+      13, 10, 13, 10, 0, 13, 10, 81, 85, 73, 84, 10, 0x21, 0x11, 0, 12, 127, 0, 0, 1, 192, 0, 2, 1, 48, 57,
+      212, 49,
     ]);
     assert.equal(headerLength(example), 28);
     assert.deepEqual(parseProxyHeader(example), { kind: "proxy", address: "127.0.0.1" });
@@ -203,7 +203,10 @@ describe("PROXY protocol gate on a socket", () => {
     assert.equal(await exchange("127.0.0.1", [Buffer.from([0x16, 3, 1, 0, 5])]), "");
     assert.equal(await exchange("127.0.0.2", [v4([203, 0, 113, 7])]), "");
     assert.equal(seen.length, before);
-    assert.deepEqual(refused.slice(-2), ["not a PROXY protocol v2 header", "PROXY header from an untrusted address"]);
+    assert.deepEqual(refused.slice(-2), [
+      "not a PROXY protocol v2 header",
+      "PROXY header from an untrusted address",
+    ]);
     // Anyone else without a header is served as themselves.
     assert.equal(await exchange("127.0.0.2", [Buffer.from([0x16])]), "ok");
     assert.equal(seen.at(-1)?.address, "127.0.0.2");

@@ -11,6 +11,7 @@ import { AccountService } from "./account-service.js";
 import { AuthService } from "./auth.js";
 import { BlobService } from "./blob-service.js";
 import { ClusterListener } from "./cluster-notify.js";
+import { ClusterRelay } from "./cluster-relay.js";
 import { ConfigError, dataPath, storeConfig, type ServerConfig } from "./config.js";
 import { configuredOnion, publishOnion } from "./onion.js";
 import { clientErrorResponse, errorMiddleware } from "./http.js";
@@ -218,14 +219,26 @@ export async function startPeopleServer(
     live.attach(server);
     ingest.onStored(live);
     let listener: ClusterListener | undefined;
+    let siblings: ClusterRelay | undefined;
     if (cluster) {
       const puller = live.pullFromMailbox();
+      siblings = new ClusterRelay({
+        connection: config.database.connection,
+        origin,
+        expiryMs: config.cluster.process_expiry,
+        log,
+        deliver: (f) => live.deliverRelay(f.to, f.from, f.session, f.data),
+      });
+      await siblings.start();
+      live.joinCluster(siblings);
+      const relayHere = siblings;
       listener = new ClusterListener({
         connection: config.database.connection,
         origin,
         log,
         onHint: (address, devices) => puller.hint(address, devices),
         onResync: () => puller.hintAll(),
+        onRelay: () => relayHere.wake(),
       });
       await listener.start();
     }
@@ -298,6 +311,7 @@ export async function startPeopleServer(
           unpublish();
           await listener?.close();
           await live.close();
+          await siblings?.close();
           relay.close();
           await new Promise<void>((resolve) => {
             front.close(() => resolve());

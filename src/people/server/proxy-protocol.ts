@@ -6,7 +6,13 @@
 // else that sends a header (it could claim any address). The header's fields
 // are decoded by proxy-protocol-js; this file only frames and checks it.
 import type { Server } from "node:https";
-import { BlockList, createServer as createNetServer, isIP, type Server as NetServer, type Socket } from "node:net";
+import {
+  BlockList,
+  createServer as createNetServer,
+  isIP,
+  type Server as NetServer,
+  type Socket,
+} from "node:net";
 import type { TLSSocket } from "node:tls";
 import {
   AddressFamilyType,
@@ -135,7 +141,8 @@ export function proxyGate(socket: Socket, o: ProxyGateOptions): void {
     buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
     if (!trusted) {
       // Anyone else speaks TLS at once; a header (v2 or v1 text) from them is refused.
-      if (buf[0] === V2_SIGNATURE[0] || buf[0] === 0x50) return refuse("PROXY header from an untrusted address");
+      if (buf[0] === V2_SIGNATURE[0] || buf[0] === 0x50)
+        return refuse("PROXY header from an untrusted address");
       return pass(buf);
     }
     let length: number;
