@@ -73,11 +73,11 @@ export async function measureRelay(processes: number): Promise<RelayRun> {
     let ready!: () => void;
     const caughtUp = new Promise<void>((r) => (ready = r));
     ws.on("message", (data) => {
-      const frame = JSON.parse(String(data)) as { type: string; errcode?: string };
+      const frame = JSON.parse(String(data)) as { type: string; errcode?: string; error?: string };
       if (frame.type === "caught_up") ready();
       else if (frame.type === "relay") peer.onRelay?.();
       else if (frame.type === "pong") peer.onPong?.();
-      else if (frame.type === "error") throw new Error(`relay bench: ${frame.errcode}`);
+      else if (frame.type === "error") throw new Error(`relay bench: ${frame.errcode} ${frame.error}`);
     });
     await once(ws, "open");
     await caughtUp;

@@ -9,6 +9,8 @@ import { once } from "node:events";
 import { request } from "node:https";
 import { connect as tcpConnect } from "node:net";
 import { connect as tlsConnect } from "node:tls";
+import { setTimeout as sleep } from "node:timers/promises";
+import knex from "knex";
 import WebSocket from "ws";
 import type { ServerEnvelopeKey } from "../../src/people/protocol/server-keys.js";
 import { startHaproxy, type HaproxyHandle } from "../helpers/haproxy.js";
@@ -88,6 +90,7 @@ describe("a People domain on several processes: relay frames and the PROXY proto
   let a: ServerProcess;
   let b: ServerProcess;
   let key: ServerEnvelopeKey;
+  let database: string;
   const devices: Device[] = [];
   const jane = makeAccount("jane@elsewhere.test", Date.now(), { devices: 1 });
 
@@ -134,7 +137,7 @@ describe("a People domain on several processes: relay frames and the PROXY proto
 
   before(async function () {
     this.timeout(600_000);
-    const database = await (await testPostgres()).createDatabase("multiproc_relay");
+    database = await (await testPostgres()).createDatabase("multiproc_relay");
     cluster = await startServerCluster({
       domain: DOMAIN,
       processes: 2,
@@ -267,5 +270,20 @@ describe("a People domain on several processes: relay frames and the PROXY proto
     x.relay(y, "s3", payload(n));
     await x.ping();
     assert.equal(x.of("error").length, 2);
+    // No stale routes: A's heartbeat deletes B's process row, its devices and its unread frames.
+    const db = knex({ client: "pg", connection: database, pool: { min: 0, max: 1 } });
+    try {
+      const left = async () => {
+        const count = async (table: string) =>
+          Number(((await db(table).count({ n: "*" })) as { n: string }[])[0]!.n);
+        return [await count("cluster_processes"), await count("relay_frames")];
+      };
+      while ((await left()).join() !== "1,0") await sleep(100);
+      const routes = (await db("live_sessions").select("address")) as { address: string }[];
+      assert.ok(!routes.some((r) => r.address === ned.address));
+      assert.ok(routes.some((r) => r.address === max.address));
+    } finally {
+      await db.destroy();
+    }
   });
 });

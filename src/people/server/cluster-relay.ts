@@ -54,7 +54,14 @@ export class ClusterRelay {
   private closed = false;
 
   constructor(private readonly o: ClusterRelayOptions) {
-    this.pool = new pg.Pool({ connectionString: o.connection, max: 4, keepAlive: true });
+    this.pool = new pg.Pool({
+      connectionString: o.connection,
+      max: 4,
+      keepAlive: true,
+      // What this pool writes (routes, heartbeats, frames in transit) is worth nothing after a
+      // crash: its commits need not wait for the WAL flush.
+      options: "-c synchronous_commit=off",
+    });
     // An idle client's error (the database restarted) must not crash the process; the pool replaces it.
     this.pool.on("error", (err) => o.log.warn({ err: err.message }, "cluster relay: connection error"));
   }
@@ -100,26 +107,34 @@ export class ClusterRelay {
     );
   }
 
-  /** Write a frame for the live process(es) holding `to`; PEOPLE_UNAVAILABLE when none does. */
-  async forward(f: SiblingFrame): Promise<void> {
+  /**
+   * Write frames, in order, from one device to one device, for the live process(es) holding
+   * the target: all in one statement (ids given in order), or PEOPLE_UNAVAILABLE when none does.
+   */
+  async forwardMany(frames: readonly SiblingFrame[]): Promise<void> {
+    const first = frames[0];
+    if (!first) return;
     const r = await this.pool.query(
       `WITH t AS (
          SELECT s.process FROM live_sessions s JOIN cluster_processes p ON p.id = s.process
          WHERE s.address = $1 AND s.device = $2 AND s.process <> $3 AND p.heartbeat_at > ${NOW_MS} - $4
+       ), f AS (
+         SELECT * FROM unnest($7::text[], $8::text[]) WITH ORDINALITY AS f(session, data, n)
        ), ins AS (
          INSERT INTO relay_frames (process, from_address, from_device, to_address, to_device, session, data)
-         SELECT process, $5, $6, $1, $2, $7, $8 FROM t RETURNING process
+         SELECT t.process, $5, $6, $1, $2, f.session, f.data FROM t CROSS JOIN f ORDER BY t.process, f.n
+         RETURNING process
        )
-       SELECT pg_notify('${RELAY_CHANNEL}', process) FROM ins`,
+       SELECT pg_notify('${RELAY_CHANNEL}', process) FROM (SELECT DISTINCT process FROM ins) d`,
       [
-        f.to.address,
-        f.to.device,
+        first.to.address,
+        first.to.device,
         this.o.origin,
         this.o.expiryMs,
-        f.from.address,
-        f.from.device,
-        f.session,
-        f.data,
+        first.from.address,
+        first.from.device,
+        frames.map((f) => f.session),
+        frames.map((f) => f.data),
       ],
     );
     if ((r.rowCount ?? 0) === 0) throw new PeopleError("PEOPLE_UNAVAILABLE", "that device is not connected");

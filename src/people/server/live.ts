@@ -147,7 +147,7 @@ export class LiveHub implements EnvelopeListener {
   }
 
   /** Several processes serve the domain: sockets are registered for, and relay frames go to, the others. */
-  joinCluster(cluster: Pick<ClusterRelay, "add" | "remove" | "forward">): void {
+  joinCluster(cluster: Pick<ClusterRelay, "add" | "remove" | "forwardMany">): void {
     this.presence = cluster;
     this.relay.siblings = cluster;
   }
