@@ -240,7 +240,10 @@ export async function startPeopleServer(
         onResync: () => puller.hintAll(),
         onRelay: () => relayHere.wake(),
       });
-      await listener.start();
+      await listener.start().catch(async (err: unknown) => {
+        await relayHere.close();
+        throw err;
+      });
     }
 
     // Behind a balancer that sends PROXY headers a plain TCP listener reads them and hands on.
