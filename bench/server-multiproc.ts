@@ -5,6 +5,8 @@
 // frame received) to devices connected through the balancer, so on either
 // process. Printed as the ratio of 2 processes to 1. The load generator runs on
 // the same cores as the servers: its own CPU time (process.cpuUsage) is shown.
+// Then relay frames across processes (server-relay-multiproc.ts); BENCH_RELAY_ONLY=1
+// runs only those.
 import { Agent, request } from "node:https";
 import WebSocket from "ws";
 import { stopTestPostgres, testPostgres } from "../test/helpers/postgres.js";
@@ -13,6 +15,7 @@ import { envelopeKeyOf, login, registerAccount, type TestServer } from "../test/
 import { makeAccount, seal, type Account } from "../test/helpers/protocol-fixtures.js";
 import { startServerCluster } from "../test/helpers/server-cluster.js";
 import { fmt } from "./harness.js";
+import { measureRelay, type RelayRun } from "./server-relay-multiproc.js";
 
 const DOMAIN = "multi.bench";
 const INGEST = 4000;
@@ -157,43 +160,73 @@ async function measure(processes: number, cluster: boolean): Promise<Run> {
 
 export async function runServerMultiprocBench(): Promise<void> {
   try {
-    const single = await measure(1, false);
-    const one = await measure(1, true);
-    const two = await measure(2, true);
-    const row = (r: Run) => ({
-      setup: r.setup,
-      "ingest /s": fmt(r.ingestPerSec),
-      "load gen CPU (ingest)": `${fmt(r.ingestCpu * 100)} %`,
-      "push p50 ms": fmt(r.p50),
-      "push p99 ms": fmt(r.p99),
-      "load gen CPU (push)": `${fmt(r.pushCpu * 100)} %`,
+    if (process.env.BENCH_RELAY_ONLY !== "1") await ingestAndPush();
+    const relayOne = await measureRelay(1);
+    const relayTwo = await measureRelay(2);
+    const relayRow = (r: RelayRun) => ({
+      setup: r.processes === 1 ? "1 process (in-process)" : "2 processes (sender ≠ receiver's)",
+      "frames /s": fmt(r.framesPerSec),
+      "load gen CPU (frames)": `${fmt(r.throughputCpu * 100)} %`,
+      "latency p50 ms": fmt(r.p50),
+      "latency p99 ms": fmt(r.p99),
+      "load gen CPU (latency)": `${fmt(r.latencyCpu * 100)} %`,
     });
     console.log(
-      `\n== server: one domain on 1 and 2 processes behind HAProxy (PostgreSQL, ${SENDERS} senders, ` +
-        `${INGEST} envelopes; push to ${DEVICES} devices on any process; load gen CPU = share of one core) ==`,
+      "\n== server: realtime relay frames (1 KiB) between devices of one domain, 8 pairs, " +
+        "through HAProxy; load gen CPU = share of one core ==",
     );
     console.table([
-      row(single),
-      row(one),
-      row(two),
+      relayRow(relayOne),
+      relayRow(relayTwo),
       {
         setup: "2 processes / 1 process",
-        "ingest /s": fmt(two.ingestPerSec / one.ingestPerSec),
-        "load gen CPU (ingest)": "",
-        "push p50 ms": fmt(two.p50 / one.p50),
-        "push p99 ms": fmt(two.p99 / one.p99),
-        "load gen CPU (push)": "",
-      },
-      {
-        setup: "1 process cluster on / off",
-        "ingest /s": fmt(one.ingestPerSec / single.ingestPerSec),
-        "load gen CPU (ingest)": "",
-        "push p50 ms": fmt(one.p50 / single.p50),
-        "push p99 ms": fmt(one.p99 / single.p99),
-        "load gen CPU (push)": "",
+        "frames /s": fmt(relayTwo.framesPerSec / relayOne.framesPerSec),
+        "load gen CPU (frames)": "",
+        "latency p50 ms": fmt(relayTwo.p50 / relayOne.p50),
+        "latency p99 ms": fmt(relayTwo.p99 / relayOne.p99),
+        "load gen CPU (latency)": "",
       },
     ]);
   } finally {
     await stopTestPostgres();
   }
+}
+
+async function ingestAndPush(): Promise<void> {
+  const single = await measure(1, false);
+  const one = await measure(1, true);
+  const two = await measure(2, true);
+  const row = (r: Run) => ({
+    setup: r.setup,
+    "ingest /s": fmt(r.ingestPerSec),
+    "load gen CPU (ingest)": `${fmt(r.ingestCpu * 100)} %`,
+    "push p50 ms": fmt(r.p50),
+    "push p99 ms": fmt(r.p99),
+    "load gen CPU (push)": `${fmt(r.pushCpu * 100)} %`,
+  });
+  console.log(
+    `\n== server: one domain on 1 and 2 processes behind HAProxy (PostgreSQL, ${SENDERS} senders, ` +
+      `${INGEST} envelopes; push to ${DEVICES} devices on any process; load gen CPU = share of one core) ==`,
+  );
+  console.table([
+    row(single),
+    row(one),
+    row(two),
+    {
+      setup: "2 processes / 1 process",
+      "ingest /s": fmt(two.ingestPerSec / one.ingestPerSec),
+      "load gen CPU (ingest)": "",
+      "push p50 ms": fmt(two.p50 / one.p50),
+      "push p99 ms": fmt(two.p99 / one.p99),
+      "load gen CPU (push)": "",
+    },
+    {
+      setup: "1 process cluster on / off",
+      "ingest /s": fmt(one.ingestPerSec / single.ingestPerSec),
+      "load gen CPU (ingest)": "",
+      "push p50 ms": fmt(one.p50 / single.p50),
+      "push p99 ms": fmt(one.p99 / single.p99),
+      "load gen CPU (push)": "",
+    },
+  ]);
 }

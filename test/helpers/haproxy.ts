@@ -14,13 +14,32 @@ const BINARY = "/usr/sbin/haproxy";
 
 export interface HaproxyHandle {
   port: number;
+  /** With `pinned`: one front port per server, in order (a test that must reach one process). */
+  pinnedPorts: number[];
   /** The config file as written (the README's sample is the same shape). */
   config: string;
   stop(): Promise<void>;
 }
 
+export interface HaproxyOptions {
+  /**
+   * Send the PROXY protocol v2 header (`send-proxy-v2`) from this source address (a loopback
+   * address other than 127.0.0.1, so the servers can trust it alone: listen.trusted_proxies).
+   */
+  proxyFrom?: string;
+  /** Also a front port per server that reaches only that one. */
+  pinned?: boolean;
+}
+
 /** The config for servers on loopback ports; `port` is the balancer's. */
-export function haproxyConfig(port: number, servers: readonly number[]): string {
+export function haproxyConfig(
+  port: number,
+  servers: readonly number[],
+  o: HaproxyOptions = {},
+  pinnedPorts: readonly number[] = [],
+): string {
+  const source = o.proxyFrom ? [`  source ${o.proxyFrom}`] : [];
+  const send = o.proxyFrom ? " send-proxy-v2" : "";
   return [
     "global",
     "  maxconn 4000",
@@ -39,17 +58,30 @@ export function haproxyConfig(port: number, servers: readonly number[]): string 
     "  option httpchk",
     "  http-check send meth GET uri /_people/v1/health",
     "  http-check expect status 200",
-    "  default-server check check-ssl verify none inter 500ms fall 2 rise 1",
+    ...source,
+    // With send-proxy-v2 the health checks send the header too (a LOCAL one).
+    `  default-server check check-ssl verify none inter 500ms fall 2 rise 1${send}`,
     ...servers.map((p, i) => `  server people${i + 1} 127.0.0.1:${p}`),
+    ...pinnedPorts.flatMap((front, i) => [
+      `listen people_pinned${i + 1}`,
+      `  bind 127.0.0.1:${front}`,
+      ...source,
+      `  server people${i + 1} 127.0.0.1:${servers[i]}${send}`,
+    ]),
     "",
   ].join("\n");
 }
 
-export async function startHaproxy(servers: readonly number[]): Promise<HaproxyHandle> {
+export async function startHaproxy(
+  servers: readonly number[],
+  options: HaproxyOptions = {},
+): Promise<HaproxyHandle> {
   if (!existsSync(BINARY)) throw new Error(`${BINARY} is missing: apt-get install haproxy (.ci/run does)`);
   const dir = mkdtempSync(join(tmpdir(), "people-haproxy-"));
   const port = await freePort();
-  const config = haproxyConfig(port, servers);
+  const pinnedPorts: number[] = [];
+  if (options.pinned) for (const _ of servers) pinnedPorts.push(await freePort());
+  const config = haproxyConfig(port, servers, options, pinnedPorts);
   const file = join(dir, "haproxy.cfg");
   writeFileSync(file, config);
   const log = join(dir, "haproxy.log");
@@ -79,7 +111,7 @@ export async function startHaproxy(servers: readonly number[]): Promise<HaproxyH
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { port, config, stop };
+  return { port, pinnedPorts, config, stop };
 }
 
 function accepts(port: number): Promise<boolean> {

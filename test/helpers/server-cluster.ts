@@ -88,15 +88,15 @@ export async function startServerCluster(o: {
       stringify({
         people: {
           domain: o.domain,
-          listen: { host: "127.0.0.1", port },
+          listen: { host: "127.0.0.1", port, ...(o.people?.listen as object | undefined) },
           data_dir: join(dir, `p${i + 1}`),
           tls: { cert: join(tlsDir, "tls", "dev-cert.pem"), key: join(tlsDir, "tls", "dev-key.pem") },
           database: { engine: "postgres", connection: o.database },
-          cluster: { enabled: true },
+          cluster: { enabled: true, ...(o.people?.cluster as object | undefined) },
           storage: { blobs_dir: blobs },
           registration: { mode: "open" },
           log: { level: "warn" },
-          ...o.people,
+          ...withoutKeys(o.people ?? {}, ["listen", "cluster"]),
         },
       }),
     );
@@ -124,4 +124,8 @@ export async function startServerCluster(o: {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+function withoutKeys(o: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([k]) => !keys.includes(k)));
 }

@@ -477,6 +477,47 @@ describe("live WebSocket hub", function () {
       assert.equal(remote.errcode, "PEOPLE_UNAVAILABLE");
       assert.equal(remote.session, "s2");
     });
+
+    it("on several processes, hands frames for a device not here to the others in order, and refuses when they fail", async () => {
+      const batches: string[][] = [];
+      const registered: string[] = [];
+      let fail = false;
+      let release: (() => void) | undefined;
+      h.hub.joinCluster({
+        add: (address, device) => {
+          registered.push(`+${address}/${device}`);
+          return Promise.resolve();
+        },
+        remove: (address, device) => void registered.push(`-${address}/${device}`),
+        forwardMany: async (frames) => {
+          // The first write is held, so the frames sent meanwhile wait and go together.
+          if (batches.length === 0) await new Promise<void>((r) => (release = r));
+          batches.push(frames.map((f) => f.data));
+          if (fail) throw new PeopleError("PEOPLE_UNAVAILABLE", "that device is not connected");
+        },
+      });
+      const a1 = await Client.ready(h, ALICE, "a1");
+      await a1.until("caught_up");
+      assert.deepEqual(registered, [`+${ALICE}/a1`]);
+      const frames = ["AAAA", "AAAB", "AAAC", "AAAD"];
+      for (const data of frames) {
+        a1.send({ type: "relay", to: { address: ALICE, device: "a9" }, session: "s1", data });
+      }
+      a1.send({ type: "ping" });
+      while (!release) await new Promise((r) => setImmediate(r));
+      release();
+      assert.deepEqual(await a1.next(), { type: "pong" });
+      assert.deepEqual(batches.flat(), frames);
+      assert.ok(batches.length < frames.length, "frames queued behind a write go in one");
+      fail = true;
+      a1.send({ type: "relay", to: { address: ALICE, device: "a9" }, session: "s2", data: "AQID" });
+      const err = await a1.next();
+      assert.equal(err.errcode, "PEOPLE_UNAVAILABLE");
+      assert.equal(err.session, "s2");
+      a1.ws.close();
+      while (registered.length < 2) await new Promise((r) => setImmediate(r));
+      assert.deepEqual(registered, [`+${ALICE}/a1`, `-${ALICE}/a1`]);
+    });
   });
 
   describe("malformed input", () => {

@@ -3,9 +3,11 @@
 // store an envelope (src/store/mail-hint.ts). A hint only makes the sockets
 // of those devices read their mailbox. The connection is re-made with backoff
 // when it drops, and once it listens again every socket reads its mailbox,
-// so a notification missed meanwhile loses nothing.
+// so a notification missed meanwhile loses nothing. The same connection
+// LISTENs for relay frames written for this process (cluster-relay.ts).
 import pg from "pg";
 import { MAIL_HINT_CHANNEL, parseMailHint } from "../../store/index.js";
+import { RELAY_CHANNEL } from "./cluster-relay.js";
 import type { Logger } from "./logger.js";
 
 const MIN_BACKOFF_MS = 250;
@@ -21,6 +23,8 @@ export interface ClusterListenerOptions {
   onHint(address: string, devices: readonly string[]): void;
   /** (Re)connected: hints may have been missed, every socket should read its mailbox. */
   onResync(): void;
+  /** Relay frames were written for this process (also called on every (re)connect). */
+  onRelay?(): void;
 }
 
 export class ClusterListener {
@@ -59,6 +63,7 @@ export class ClusterListener {
     client.on("error", drop);
     client.on("end", () => drop());
     client.on("notification", (n) => {
+      if (n.channel === RELAY_CHANNEL) return n.payload === this.o.origin ? this.o.onRelay?.() : undefined;
       if (n.channel !== MAIL_HINT_CHANNEL || n.payload === undefined) return;
       const hint = parseMailHint(n.payload);
       if (!hint) return this.o.log.warn("cluster: malformed mail hint ignored");
@@ -67,6 +72,7 @@ export class ClusterListener {
     try {
       await client.connect();
       await client.query(`LISTEN ${MAIL_HINT_CHANNEL}`);
+      if (this.o.onRelay) await client.query(`LISTEN ${RELAY_CHANNEL}`);
     } catch (err) {
       dropped = true;
       await client.end().catch(() => undefined);
@@ -80,6 +86,7 @@ export class ClusterListener {
     this.backoff = MIN_BACKOFF_MS;
     // Whatever was stored while nobody listened is in the mailbox: read it now.
     this.o.onResync();
+    this.o.onRelay?.();
   }
 
   private schedule(): void {

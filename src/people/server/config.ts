@@ -1,6 +1,7 @@
 // The People server's configuration: one typed object with defaults, validated
 // once at start. Errors name the key that is wrong (ConfigError), as admins expect.
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { isAbsolute, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
@@ -29,6 +30,18 @@ export function parseDuration(text: string): number {
   return Number(m[1]) * unit;
 }
 
+/** An IPv4 or IPv6 network as address/prefix (a bare address is one host). */
+const cidr = z.string().refine(isCidr, "expected an address/prefix such as 10.0.0.0/8 or ::1/128");
+
+export function isCidr(text: string): boolean {
+  const [address, prefix, ...rest] = text.split("/");
+  const family = isIP(address ?? "");
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  if (!/^\d{1,3}$/.test(prefix)) return false;
+  return Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, "expected host:port");
 
 export const serverConfigSchema = z.strictObject({
@@ -38,8 +51,19 @@ export const serverConfigSchema = z.strictObject({
     .strictObject({
       host: z.string().default("0.0.0.0"),
       port: z.number().int().min(0).max(65535).default(7367),
+      /**
+       * Behind a load balancer that sends the PROXY protocol v2 header (HAProxy `send-proxy-v2`): the
+       * client's address is read from it, so per-IP limits count clients, not the balancer.
+       */
+      proxy_protocol: z.boolean().default(false),
+      /** CIDRs whose connections must start with that header; others that send one are refused. */
+      trusted_proxies: z.array(cidr).default([]),
     })
-    .prefault({}),
+    .prefault({})
+    .refine((l) => !l.proxy_protocol || l.trusted_proxies.length > 0, {
+      message: "listen.proxy_protocol needs listen.trusted_proxies",
+      path: ["trusted_proxies"],
+    }),
   /** host:port other servers and clients use to reach this one (served at /.well-known/people). */
   public_address: hostPort.optional(),
   /** Where keys, the SQLite database, blobs and the development certificate live. */
@@ -67,6 +91,8 @@ export const serverConfigSchema = z.strictObject({
        * sockets on every process (LISTEN/NOTIFY). Login challenges and keys are shared either way.
        */
       enabled: z.boolean().default(false),
+      /** A process whose heartbeat is older than this is taken as dead: relay frames no longer go to it. */
+      process_expiry: duration.default(10_000),
     })
     .prefault({}),
   storage: z

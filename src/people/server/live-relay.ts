@@ -1,7 +1,9 @@
 // Realtime relay through the live sockets: a frame to a device of this
 // server goes to each of its open sockets; one to a device of another domain
-// is forwarded through RelayService, one after another per target device. A
-// pong waits until the frames sent before its ping were forwarded or refused.
+// is forwarded through RelayService, and on a domain of several processes one
+// to a device connected to another process through ClusterRelay, one after
+// another per target device. A pong waits until the frames sent before its
+// ping were forwarded or refused.
 import type { PeopleAddress } from "../protocol/address.js";
 import { addressDomain } from "../protocol/address.js";
 import type { Logger } from "./logger.js";
@@ -9,11 +11,17 @@ import { isOpen, deviceKey, type Conn, type ConnIndex, type ForwardQueue } from 
 import { errorFrame, PONG, type ClientFrame } from "./live-frames.js";
 import { logErr, type LiveOutput } from "./live-output.js";
 import type { RelayEndpoint, RelayService } from "./relay-service.js";
+import type { ClusterRelay } from "./cluster-relay.js";
 
 /** Relay frames of one socket waiting to be forwarded to other servers; beyond this they are refused. */
 const MAX_QUEUED_FORWARDS = 1024;
+/** Frames to a device on another process written in one statement. */
+const SIBLING_BATCH = 64;
 
 export class LiveRelay {
+  /** The domain's other processes (cluster.enabled): frames to devices connected there. */
+  siblings: Pick<ClusterRelay, "forwardMany"> | undefined;
+
   constructor(
     private readonly o: {
       conns: ConnIndex;
@@ -28,12 +36,14 @@ export class LiveRelay {
     const { to, session, data } = frame;
     // A token is only ever issued for an account of this server, so the
     // sender's domain is this server's domain.
-    if (addressDomain(to.address as PeopleAddress) !== addressDomain(c.address as PeopleAddress)) {
+    if (!this.sameDomain(c, to)) {
       return this.forward(c, to, session, data);
     }
-    if (this.deliver(to, { address: c.address, device: c.device }, session, data, c) === 0) {
-      this.o.out.send(c, errorFrame("PEOPLE_UNAVAILABLE", "that device is not connected", session));
-    }
+    // Behind frames still on their way to another process for that device: keep the order.
+    const queued = c.queues?.has(deviceKey(to.address, to.device)) ?? false;
+    if (!queued && this.deliver(to, { address: c.address, device: c.device }, session, data, c) > 0) return;
+    if (this.siblings) return this.forward(c, to, session, data);
+    this.o.out.send(c, errorFrame("PEOPLE_UNAVAILABLE", "that device is not connected", session));
   }
 
   deliver(
@@ -61,7 +71,7 @@ export class LiveRelay {
 
   /** Queue a frame for a device of another server; frames to one device go one after another. */
   private forward(c: Conn, to: RelayEndpoint, session: string, data: string): void {
-    if (!this.o.forwarder) {
+    if (!this.o.forwarder && !this.sameDomain(c, to)) {
       return this.o.out.send(
         c,
         errorFrame("PEOPLE_UNAVAILABLE", "relay to other servers is not enabled", session),
@@ -87,20 +97,36 @@ export class LiveRelay {
     if (!q.running) void this.runQueue(c, key, q);
   }
 
+  private sameDomain(c: Conn, to: RelayEndpoint): boolean {
+    return addressDomain(to.address as PeopleAddress) === addressDomain(c.address as PeopleAddress);
+  }
+
   private async runQueue(c: Conn, key: string, q: ForwardQueue): Promise<void> {
-    const forwarder = this.o.forwarder!;
+    const siblings = this.sameDomain(c, q.to) ? this.siblings : undefined;
+    const forwarder = this.o.forwarder;
     q.running = true;
     const from = { address: c.address, device: c.device };
     try {
       while (q.items.length > 0 && isOpen(c)) {
-        const item = q.items[0]!;
+        // To another process, the frames waiting go in one write, in order; to another server, one by one.
+        const batch = siblings ? q.items.slice(0, SIBLING_BATCH) : [q.items[0]!];
         try {
-          await forwarder.forward({ from, to: q.to, session: item.session, data: item.data });
-          q.items.shift();
-          c.queued--;
-          item.done();
+          if (siblings) {
+            await siblings.forwardMany(
+              batch.map((i) => ({ from, to: q.to, session: i.session, data: i.data })),
+            );
+          } else {
+            const item = batch[0]!;
+            await forwarder!.forward({ from, to: q.to, session: item.session, data: item.data });
+          }
+          q.items.splice(0, batch.length);
+          c.queued -= batch.length;
+          for (const item of batch) item.done();
         } catch (err) {
-          this.o.log.debug({ ...logErr(err), device: c.device }, "live: relay to another server failed");
+          this.o.log.debug(
+            { ...logErr(err), device: c.device },
+            "live: relay to another server or process failed",
+          );
           // This frame and those queued behind it for that device are refused; each session is told once.
           const failed = q.items.splice(0);
           c.queued -= failed.length;

@@ -27,6 +27,7 @@ import type { Logger } from "./logger.js";
 import type { ServerMetrics } from "./metrics.js";
 import type { MailboxStore, StoredEnvelope } from "../../store/types.js";
 import type { RelayEndpoint, RelayService } from "./relay-service.js";
+import type { ClusterRelay } from "./cluster-relay.js";
 
 export const LIVE_PATH = "/_people/v1/live";
 
@@ -68,6 +69,7 @@ export class LiveHub implements EnvelopeListener {
   private readonly out: LiveOutput;
   private readonly relay: LiveRelay;
   private puller: LivePuller | undefined; // several processes share the mailbox: pullFromMailbox()
+  private presence: Pick<ClusterRelay, "add" | "remove"> | undefined; // ...and relay frames: joinCluster()
   /** Upgrade requests whose Authorization header is being checked. */
   private upgrading = 0;
   /** In-process links in `all` (the bridge's own accounts), outside max_connections. */
@@ -142,6 +144,12 @@ export class LiveHub implements EnvelopeListener {
   pullFromMailbox(): LivePuller {
     const { conns, all, out } = this;
     return (this.puller ??= new LivePuller({ conns, all, mailbox: this.store.mailbox, out }));
+  }
+
+  /** Several processes serve the domain: sockets are registered for, and relay frames go to, the others. */
+  joinCluster(cluster: Pick<ClusterRelay, "add" | "remove" | "forwardMany">): void {
+    this.presence = cluster;
+    this.relay.siblings = cluster;
   }
 
   /**
@@ -244,7 +252,10 @@ export class LiveHub implements EnvelopeListener {
     if (c.authTimer) clearTimeout(c.authTimer);
     c.authTimer = undefined;
     c.buffer = null;
-    if (c.state >= State.CatchingUp) this.conns.remove(c);
+    if (c.state >= State.CatchingUp) {
+      this.conns.remove(c);
+      this.presence?.remove(c.address, c.device);
+    }
   }
 
   /** Authenticated: index the socket, say ready, and send the mailbox. */
@@ -253,6 +264,17 @@ export class LiveHub implements EnvelopeListener {
     c.address = who.address;
     c.device = who.device;
     c.buffer = [];
+    const registered = this.presence?.add(who.address, who.device);
+    if (!registered) return this.ready(c, who);
+    // Ready once the other processes can route relay frames here (catch-up reads
+    // the mailbox after, so mail stored meanwhile is not missed).
+    registered.then(
+      () => (this.all.has(c) ? this.ready(c, who) : undefined),
+      (err: unknown) => this.out.fail(c, err, "cluster registration failed"),
+    );
+  }
+
+  private ready(c: Conn, who: AuthedDevice): void {
     this.conns.add(c);
     this.out.send(c, JSON.stringify({ type: "ready", address: who.address, device: who.device }));
     catchUp(c, this.store.mailbox, this.out).catch((err: unknown) =>

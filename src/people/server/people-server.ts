@@ -11,6 +11,7 @@ import { AccountService } from "./account-service.js";
 import { AuthService } from "./auth.js";
 import { BlobService } from "./blob-service.js";
 import { ClusterListener } from "./cluster-notify.js";
+import { ClusterRelay } from "./cluster-relay.js";
 import { ConfigError, dataPath, storeConfig, type ServerConfig } from "./config.js";
 import { configuredOnion, publishOnion } from "./onion.js";
 import { clientErrorResponse, errorMiddleware } from "./http.js";
@@ -28,6 +29,7 @@ import { MoveService } from "./move-service.js";
 import { publicRoutes } from "./routes/public.js";
 import { turnRoutes } from "./routes/turn.js";
 import { relayRoutes } from "./routes/relay.js";
+import { proxiedListener, trustedProxies } from "./proxy-protocol.js";
 import { RelayService } from "./relay-service.js";
 import { SharedRateLimiter } from "./shared-rate-limit.js";
 import { loadTls } from "./tls.js";
@@ -217,33 +219,57 @@ export async function startPeopleServer(
     live.attach(server);
     ingest.onStored(live);
     let listener: ClusterListener | undefined;
+    let siblings: ClusterRelay | undefined;
     if (cluster) {
       const puller = live.pullFromMailbox();
+      siblings = new ClusterRelay({
+        connection: config.database.connection,
+        origin,
+        expiryMs: config.cluster.process_expiry,
+        log,
+        deliver: (f) => live.deliverRelay(f.to, f.from, f.session, f.data),
+      });
+      await siblings.start();
+      live.joinCluster(siblings);
+      const relayHere = siblings;
       listener = new ClusterListener({
         connection: config.database.connection,
         origin,
         log,
         onHint: (address, devices) => puller.hint(address, devices),
         onResync: () => puller.hintAll(),
+        onRelay: () => relayHere.wake(),
       });
-      await listener.start();
+      await listener.start().catch(async (err: unknown) => {
+        await relayHere.close();
+        throw err;
+      });
     }
 
+    // Behind a balancer that sends PROXY headers a plain TCP listener reads them and hands on.
+    const front = config.listen.proxy_protocol
+      ? proxiedListener(server, {
+          trusted: trustedProxies(config.listen.trusted_proxies),
+          timeoutMs: config.limits.headers_timeout,
+          maxConnections: config.limits.max_connections,
+          log,
+        })
+      : server;
     await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(config.listen.port, config.listen.host, () => {
-        server.off("error", reject);
+      front.once("error", reject);
+      front.listen(config.listen.port, config.listen.host, () => {
+        front.off("error", reject);
         resolve();
       });
     });
-    const port = (server.address() as AddressInfo).port;
+    const port = (front.address() as AddressInfo).port;
     const host =
       config.listen.host === "0.0.0.0" || config.listen.host === "::" ? "127.0.0.1" : config.listen.host;
     let unpublish: () => void = () => undefined;
     try {
       unpublish = await publishOnion(config, { host, port });
     } catch (err) {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => front.close(() => resolve()));
       throw err;
     }
 
@@ -288,9 +314,11 @@ export async function startPeopleServer(
           unpublish();
           await listener?.close();
           await live.close();
+          await siblings?.close();
           relay.close();
           await new Promise<void>((resolve) => {
-            server.close(() => resolve());
+            front.close(() => resolve());
+            if (front !== server) server.close();
             server.closeAllConnections();
           });
           if (ownsStore) await store.close();

@@ -9,6 +9,7 @@ import * as profileUpdatedAt from "./003-profile-updated-at.js";
 import * as invites from "./004-invites.js";
 import * as moves from "./005-moves.js";
 import * as sharedState from "./006-shared-state.js";
+import * as clusterRelay from "./007-cluster-relay.js";
 
 export interface NamedMigration {
   name: string;
@@ -22,6 +23,7 @@ export const MIGRATIONS: readonly NamedMigration[] = [
   { name: "004-invites", migration: invites },
   { name: "005-moves", migration: moves },
   { name: "006-shared-state", migration: sharedState },
+  { name: "007-cluster-relay", migration: clusterRelay },
 ];
 
 export const migrationSource: Knex.MigrationSource<NamedMigration> = {
