@@ -49,6 +49,7 @@ import { bridgeStatusBase, bridgeStatusSource } from "./status-source.js";
 import { bridgeHealth } from "./health.js";
 import { PACKAGE } from "./version.js";
 import type { BridgeHandle, StartBridgeOptions } from "./bridge-types.js";
+import { doublePuppets } from "./puppets/double-puppets.js";
 
 export const BOT_DISPLAY_NAME = "People bridge";
 const PRUNE_EVERY_MS = 60 * 60_000;
@@ -193,7 +194,9 @@ export async function startBridge(
     const ghosts = profiledGhosts(adapter.ghosts, ghostProfiles);
     // Set once the connection exists: while the homeserver is away, People → Matrix retries do not count toward giving up.
     const homeserver: { connection?: HomeserverConnection } = {};
+    const puppets = doublePuppets(config, homeserverUrl, store, secret, log);
     const portals = createPortals({
+      ...(puppets ? { puppets } : {}),
       homeserverDown: () => homeserver.connection?.state !== "connected",
       ghosts,
       people: accounts,
