@@ -50,6 +50,7 @@ import { bridgeHealth } from "./health.js";
 import { PACKAGE } from "./version.js";
 import type { BridgeHandle, StartBridgeOptions } from "./bridge-types.js";
 import { doublePuppets } from "./puppets/double-puppets.js";
+import { moveCommand } from "./accounts/move-command.js";
 
 export const BOT_DISPLAY_NAME = "People bridge";
 const PRUNE_EVERY_MS = 60 * 60_000;
@@ -245,6 +246,11 @@ export async function startBridge(
         peopleDomain: config.people.domain,
         tell: (roomId, n, txnKey) => adapter.sendNotice(roomId, n, { txnKey }),
         log: log.child({ component: "logins" }),
+      }),
+      moveCommand({
+        accounts,
+        tell: (roomId, n, txnKey) => adapter.sendNotice(roomId, n, { txnKey }),
+        log: log.child({ component: "moves" }),
       }),
       ...feeds.commands,
       ...portals.relayHelp,

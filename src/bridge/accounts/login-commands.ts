@@ -133,8 +133,9 @@ export function loginCommands(d: LoginCommandDeps): Command[] {
       level: "user",
       async run(ctx) {
         const login = await logins().accountOf(ctx.sender);
+        // The held account's own address: the one the bridge made, or where `move` took it.
         const made = (await d.accounts.hasHeldAccount(ctx.sender))
-          ? d.accounts.addressFor(ctx.sender)
+          ? (await d.accounts.heldAccountFor(ctx.sender)).address
           : undefined;
         const lines = ["Your People addresses on this bridge:"];
         if (login) {
