@@ -327,4 +327,19 @@ describe("a contact's move, in Matrix", function () {
       60_000,
     );
   });
+
+  it("after a restart of the bridge Carol is still carol@third.test, and her mail still arrives", async function () {
+    await world!.stopBridge();
+    await world!.startBridge();
+    await world!.bridge.handle.accounts.accountFor(carol.userId);
+    assert.equal(world!.bridge.handle.accounts.clientOf(carol.userId)?.address, CAROL_NEW);
+    const withAnn = (await world!.bridge.handle.store.portals.byPair(carol.userId, ANN))!.roomId;
+    await ann!.client.sendText([CAROL_NEW], "ann after the restart");
+    await waitForTimelineEvent(
+      carol.client,
+      withAnn,
+      (e) => e.getSender() === ghostOf(ANN) && content(e).body === "ann after the restart",
+      90_000,
+    );
+  });
 });
