@@ -246,6 +246,7 @@ export async function startBridge(
         peopleDomain: config.people.domain,
         tell: (roomId, n, txnKey) => adapter.sendNotice(roomId, n, { txnKey }),
         log: log.child({ component: "logins" }),
+        ...(puppets ? { puppets } : {}),
       }),
       moveCommand({
         accounts,

@@ -25,6 +25,8 @@ export interface PuppetSender {
 }
 
 export interface DoublePuppets {
+  /** Whether the user's homeserver is set up for it (said by `accounts`). */
+  covers?(user: MatrixUserId): boolean;
   /**
    * The user's double puppet for sending in `roomId`, logged in on first use; undefined when
    * their homeserver has no secret configured, or the room is encrypted (the puppet has no

@@ -98,6 +98,7 @@ describe("double puppeting on a real Synapse", function () {
     const answer = await command("link-code");
     const code = /--code ([a-z2-7-]+)/.exec(answer)?.[1] ?? assert.fail(`no code in: ${answer}`);
     await started().linkPeopleUser(JOE_PEOPLE, code, JOE_CLI);
+    assert.match(await command("accounts"), /as sent by you \(double puppeting\)/);
     assert.match(await command(`dm ${ANN}`), /Started a direct chat/);
     portal = await eventually(
       "Joe's portal with Ann",

@@ -78,6 +78,11 @@ export class HttpDoublePuppets implements DoublePuppets {
     return { url: url.replace(/\/+$/, ""), asToken: secret.slice("as_token:".length) };
   }
 
+  /** Whether the user's homeserver has a double-puppet secret (and URL) configured. */
+  covers(user: MatrixUserId): boolean {
+    return this.serverOf(user) !== undefined;
+  }
+
   async senderFor(user: MatrixUserId, roomId: string): Promise<PuppetSender | undefined> {
     const server = this.serverOf(user);
     if (!server) return undefined;
