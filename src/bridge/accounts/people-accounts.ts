@@ -371,12 +371,12 @@ export class PeopleAccounts implements PeopleSide {
     );
     client.on("delivered", (e) => this.deliveryHandler?.(e.messageId, true));
     client.on("undeliverable", (e) => this.deliveryHandler?.(e.messageId, false));
-    const sender = client.address;
     for (const kind of ["delivered", "deferred", "undeliverable"] as const) {
       client.on(kind, (e) =>
         this.outboxHandler?.({
           kind,
-          sender,
+          // Read at each report: a moved account (`move`) sends as its new address.
+          sender: client.address,
           messageId: e.messageId,
           address: e.address,
           ...(e.code !== undefined ? { code: e.code } : {}),
