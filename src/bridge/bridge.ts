@@ -49,6 +49,8 @@ import { bridgeStatusBase, bridgeStatusSource } from "./status-source.js";
 import { bridgeHealth } from "./health.js";
 import { PACKAGE } from "./version.js";
 import type { BridgeHandle, StartBridgeOptions } from "./bridge-types.js";
+import { doublePuppets } from "./adapters/puppets/double-puppets.js";
+import { moveCommand } from "./adapters/accounts/move-command.js";
 
 export const BOT_DISPLAY_NAME = "People bridge";
 const PRUNE_EVERY_MS = 60 * 60_000;
@@ -193,7 +195,9 @@ export async function startBridge(
     const ghosts = profiledGhosts(adapter.ghosts, ghostProfiles);
     // Set once the connection exists: while the homeserver is away, People → Matrix retries do not count toward giving up.
     const homeserver: { connection?: HomeserverConnection } = {};
+    const puppets = doublePuppets(config, homeserverUrl, store, secret, log);
     const portals = createPortals({
+      ...(puppets ? { puppets } : {}),
       homeserverDown: () => homeserver.connection?.state !== "connected",
       ghosts,
       people: accounts,
@@ -242,6 +246,12 @@ export async function startBridge(
         peopleDomain: config.people.domain,
         tell: (roomId, n, txnKey) => adapter.sendNotice(roomId, n, { txnKey }),
         log: log.child({ component: "logins" }),
+        ...(puppets ? { puppets } : {}),
+      }),
+      moveCommand({
+        accounts,
+        tell: (roomId, n, txnKey) => adapter.sendNotice(roomId, n, { txnKey }),
+        log: log.child({ component: "moves" }),
       }),
       ...feeds.commands,
       ...portals.relayHelp,

@@ -148,6 +148,22 @@ export const bridgeConfigSchema = z
               .default(DEFAULT_GHOSTS_PER_SENDER_PER_HOUR),
           })
           .prefault({}),
+        /**
+         * Double puppeting (as mautrix bridges): per homeserver, `as_token:<token>` of an appservice
+         * whose user namespace covers its users (not exclusive); the bridge logs each user in with
+         * m.login.application_service and shows what they sent from other People devices as sent by them.
+         */
+        double_puppet: z
+          .strictObject({
+            secrets: z
+              .record(serverName, z.string().regex(/^as_token:\S+$/, "expected as_token:<token>"))
+              .default({}),
+            /** Client API URLs of homeservers other than homeserver.domain that have a secret. */
+            servers: z
+              .record(serverName, z.url({ protocol: /^https?$/, error: "expected an http(s) URL" }))
+              .default({}),
+          })
+          .prefault({}),
         management_room_text: z
           .strictObject({
             /** Sent when the bot joins a new management room. */

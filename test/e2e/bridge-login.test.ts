@@ -185,6 +185,7 @@ describe("login, logout and link-code on a real Synapse", function () {
     const accounts = await command("joe", "accounts");
     assert.match(accounts, /`joe@other\.test` \(logged in/);
     assert.match(accounts, /`joe@people\.test` \(made by the bridge\): still receives its mail/);
+    assert.match(accounts, /from your address's ghost, marked/);
   });
 
   it("history transfer fills the portal with the last 50 earlier messages once, in order, at their times", async function () {

@@ -73,6 +73,7 @@ for (const engine of ENGINES) {
             "016-personal-spaces",
             "017-calls",
             "018-crypto-records",
+            "019-double-puppets",
           ],
         );
         const people = (await db("knex_migrations").select("name")) as { name: string }[];
@@ -175,6 +176,23 @@ for (const engine of ENGINES) {
         ["@b:hs", "@a:hs"],
       );
       await assert.rejects(accounts.put({ matrixUser: "@c:hs", address: "a@p.test", createdAt: 3 }));
+    });
+
+    it("keeps one sealed double-puppet login per Matrix user, replaced by a new one (migration 019)", async function () {
+      const puppets = store.doublePuppets ?? assert.fail("no double_puppets table");
+      const sealed = Buffer.from([1, 2, 3, 0, 255]);
+      await puppets.put({ matrixUser: "@a:hs", deviceId: "D1", sealedToken: sealed, createdAt: 5 });
+      assert.deepEqual(await puppets.of("@a:hs"), {
+        matrixUser: "@a:hs",
+        deviceId: "D1",
+        sealedToken: sealed,
+        createdAt: 5,
+      });
+      await puppets.put({ matrixUser: "@a:hs", deviceId: "D2", sealedToken: Buffer.from([9]), createdAt: 7 });
+      assert.equal((await puppets.of("@a:hs"))?.deviceId, "D2");
+      assert.equal(await puppets.of("@b:hs"), undefined);
+      await puppets.remove("@a:hs");
+      assert.equal(await puppets.of("@a:hs"), undefined);
     });
 
     it("keeps each logged-in address for one Matrix user (migration 014)", async function () {

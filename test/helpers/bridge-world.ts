@@ -28,6 +28,7 @@ import {
 import { Recorder, clientOptions, removeTempDirs, tempDir } from "./client-fixtures.js";
 import { startTestServer, type TestServer } from "./people-servers.js";
 import { freePort } from "./ports.js";
+import { writeDoublePuppetRegistration } from "./double-puppet.js";
 import { ensureSynapseInstalled, startSynapse, type SynapseHandle } from "./synapse.js";
 
 /** The bridge's People domain. */
@@ -57,6 +58,8 @@ export interface BridgeWorldOptions {
   childProcess?: boolean;
   /** Extra homeserver.yaml settings for Synapse (shallowly merged over the harness's). */
   synapseConfig?: Record<string, unknown>;
+  /** Double puppeting: a second appservice registration in Synapse, its secret in bridge.double_puppet. */
+  doublePuppet?: boolean;
 }
 
 export class BridgeWorld {
@@ -92,8 +95,12 @@ export class BridgeWorld {
         peopleDomain: PEOPLE_DOMAIN,
         permissions: options.permissions,
       });
+      const puppet = options.doublePuppet ? writeDoublePuppetRegistration(files.dir) : undefined;
       const fileInput = (options.configure ?? ((i) => i))({
         ...base,
+        ...(puppet
+          ? { bridge: { ...base.bridge, double_puppet: { secrets: { localhost: puppet.secret } } } }
+          : {}),
         people: {
           ...base.people!,
           listen: { host: "127.0.0.1", port: await freePort() },
@@ -106,7 +113,7 @@ export class BridgeWorld {
       writeConfigFile(files.configPath, fileInput);
       const registration = await generateRegistrationWithCli(files, `http://127.0.0.1:${appservicePort}`);
       const hs = await startSynapse({
-        appserviceRegistrations: [files.registrationPath],
+        appserviceRegistrations: [files.registrationPath, ...(puppet ? [puppet.path] : [])],
         ...(options.synapseConfig ? { config: options.synapseConfig } : {}),
       });
       const input = { ...fileInput, homeserver: { url: hs.url, domain: hs.serverName } };

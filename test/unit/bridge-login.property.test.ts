@@ -1,12 +1,14 @@
 // Logins' pure parts: the `login <address> <code>` argument parser, and the
 // marker on what a user sent from another device. Property tests (fast-check):
 // any code `people link-code` shows is taken however it is split or cased, and
-// anything that is not one is refused with the usage, never thrown raw.
+// anything that is not one is refused with the usage, never thrown raw; and
+// `move <address> [invite]`'s parser likewise.
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { formatLinkCode } from "../../src/people/client/link-code.js";
 import { LOGIN_USAGE, parseLoginArgs } from "../../src/bridge/adapters/accounts/login-commands.js";
 import { isUserError } from "../../src/bridge/core/error-kinds.js";
+import { MOVE_USAGE, parseMoveArgs } from "../../src/bridge/adapters/accounts/move-command.js";
 import { OWN_DEVICE_MARK, marked } from "../../src/bridge/portals/own-copies.js";
 
 const RUNS = 300;
@@ -90,5 +92,45 @@ describe("own copies: the marker", () => {
   it("leaves content without a body (a reaction) unchanged but for the flag", () => {
     const reaction = { "m.relates_to": { rel_type: "m.annotation", event_id: "$e", key: "👍" } };
     assert.deepEqual(marked(reaction), { ...reaction, "org.people.own_device": true });
+  });
+});
+
+describe("move: the argument parser", () => {
+  const moveRefusal = (args: string[]): string => {
+    try {
+      parseMoveArgs(args);
+    } catch (err) {
+      assert.ok(isUserError(err), `a user error, not ${String(err)}`);
+      return err.userText;
+    }
+    return assert.fail(`accepted ${JSON.stringify(args)}`);
+  };
+
+  it("takes an address, with or without an invite code", () => {
+    assert.deepEqual(parseMoveArgs(["joe@third.test"]), { to: "joe@third.test" });
+    assert.deepEqual(parseMoveArgs(["joe@third.test", "invite-0123456789"]), {
+      to: "joe@third.test",
+      invite: "invite-0123456789",
+    });
+  });
+
+  it("refuses anything else with the usage, never a raw error", () => {
+    assert.equal(moveRefusal([]), MOVE_USAGE);
+    assert.equal(moveRefusal(["a@b.test", "x", "y"]), MOVE_USAGE);
+    fc.assert(
+      fc.property(fc.array(fc.string({ maxLength: 40 }), { maxLength: 4 }), (args) => {
+        try {
+          const parsed = parseMoveArgs(args);
+          // Accepted: exactly an address and, if given, a printable invite without spaces.
+          assert.ok(args.length === 1 || args.length === 2);
+          assert.equal(parsed.to, args[0]);
+          if (args.length === 2) assert.match(parsed.invite!, /^[\x21-\x7e]+$/);
+        } catch (err) {
+          assert.ok(isUserError(err), `a user error, not ${String(err)}`);
+          assert.match(err.userText, /Usage: `move/);
+        }
+      }),
+      { numRuns: RUNS },
+    );
   });
 });

@@ -24,6 +24,8 @@ import {
   silentLog,
 } from "../helpers/portal-fakes.js";
 import { isRetryLater } from "../../src/bridge/core/error-kinds.js";
+import type { MatrixEventId } from "../../src/bridge/model/matrix-ids.js";
+import { DOUBLE_PUPPET_SOURCE, type DoublePuppets } from "../../src/bridge/core/ports/puppet-side.js";
 
 const ALICE = "@alice:hs.test";
 const JOE = "joe@other.test";
@@ -98,6 +100,14 @@ describe("portal flows (no IO)", function () {
       assert.deepEqual(alice.sent[0]!.content, { type: "text", body: "hello joe" });
       assert.deepEqual(alice.sent[0]!.to, [JOE]);
       assert.equal((await s.messages.byEvent(e.eventId))?.peopleMessageId, alice.sent[0]!.id);
+    });
+
+    it("does not send back what the bridge sent as the user (double puppeting), even before it is mapped", async function () {
+      const s = setup();
+      const portal = await withPortal(s);
+      await s.toPeople.handle(text("from my laptop", { [DOUBLE_PUPPET_SOURCE]: "people" }), portal);
+      assert.equal(s.people.accounts.size, 0);
+      assert.deepEqual(s.ghosts.sent, []);
     });
 
     it("bridges only the portal's user", async function () {
@@ -233,6 +243,52 @@ describe("portal flows (no IO)", function () {
       assert.equal(sent.ghost, s.ghosts.ghostId(alice.address));
       assert.equal(sent.content.body, `${OWN_DEVICE_MARK} from my laptop`);
       assert.equal(sent.roomId, (await s.portals.byPair(ALICE, JOE))?.roomId);
+    });
+
+    it("with double puppeting, sends an own copy as the user, unmarked, once; the ghost marks it where no puppet can", async function () {
+      const s = setup();
+      const sent: { user: string; roomId: string; type: string; content: Record<string, unknown> }[] = [];
+      let mode: "ok" | "none" | "fail" = "ok";
+      const puppets: DoublePuppets = {
+        senderFor(user) {
+          if (mode === "fail") return Promise.reject(new Error("the homeserver refused the login"));
+          if (mode === "none") return Promise.resolve(undefined);
+          return Promise.resolve({
+            userId: user,
+            sendEvent: (roomId, type, content) => {
+              sent.push({ user, roomId, type, content });
+              return Promise.resolve(`$puppet${sent.length}` as MatrixEventId);
+            },
+            redact: () => Promise.reject(new Error("not used")),
+          });
+        },
+      };
+      const toMatrix = new PeopleToMatrixFlow({
+        ghosts: s.ghosts,
+        portals: s.service,
+        messages: s.messages,
+        log: silentLog,
+        metrics: newMetrics(),
+        puppets,
+      });
+      const alice = await s.people.accountFor(ALICE);
+      const own = (body: string) =>
+        incoming({ from: alice.address, to: [JOE], content: { type: "text", body } });
+      const first = own("from my laptop");
+      await toMatrix.handle(alice, first);
+      await toMatrix.handle(alice, first);
+      assert.equal(sent.length, 1);
+      assert.equal(sent[0]!.user, ALICE);
+      assert.equal(sent[0]!.content.body, "from my laptop");
+      assert.equal(sent[0]!.content["org.people.own_device"], undefined);
+      assert.equal((await s.messages.byMessage(alice.address, first.id))?.matrixEventId, "$puppet1");
+      assert.equal(s.ghosts.sent.length, 0);
+      for (const m of ["none", "fail"] as const) {
+        mode = m;
+        await toMatrix.handle(alice, own(`no puppet (${m})`));
+        assert.equal(s.ghosts.sent.at(-1)?.content.body, `${OWN_DEVICE_MARK} no puppet (${m})`);
+      }
+      assert.equal(sent.length, 1);
     });
 
     it("throws (not acknowledged) while Matrix fails, then gives up after the window", async function () {

@@ -40,6 +40,7 @@ import {
 import { unbridgeableText, type Unbridgeable } from "../model/unbridgeable.js";
 import { notice, noticeReplyContent } from "../core/notice.js";
 import type { PeopleAccount, PeopleSide } from "../core/ports/people-side.js";
+import { isDoublePuppeted } from "../core/ports/puppet-side.js";
 import type { Permissions } from "../core/permissions.js";
 import type { MessageMapStore, Portal } from "../core/ports/store.js";
 import { RetryWindow } from "./retry-window.js";
@@ -187,6 +188,8 @@ export class MatrixToPeopleFlow {
     const portal = viewOf(target);
     // Only the portal's user speaks for their People account (the ghost's own events never arrive).
     if (event.sender !== portal.matrixUser) return;
+    // What the bridge itself sent as the user (double puppeting) came from People.
+    if (isDoublePuppeted(event.content)) return;
     // The registry says what becomes of this type (core/features/): bridged below, answered, or ignored.
     const fate = this.registry.roomEventFate(event.type, event.content);
     if (fate.kind === "ignored") {

@@ -4,7 +4,9 @@
 // the user's own address with a clear marker, so the portal reads as the whole
 // conversation. The bridge's own sends never come back (copies go to the other
 // devices only), and the message map (own address, message id) stops a copy from
-// being bridged twice. Only DMs and messages that become one event (text,
+// being bridged twice. With double puppeting (bridge.double_puppet) the copy is
+// sent by the user's own Matrix account instead, unmarked, as mautrix bridges
+// show it; the ghost with the marker stays for everyone else. Only DMs and messages that become one event (text,
 // notices, emotes, edits, reactions, redactions): anything else is said in one
 // line. Conversations of several addresses are left to their group room.
 import type { PeopleAddress } from "../../people/protocol/address.js";
@@ -16,6 +18,7 @@ import type { ParticipantSet } from "../model/participant-set.js";
 import { notice, noticeContent } from "../core/notice.js";
 import type { IncomingMessage, PeopleAccount } from "../core/ports/people-side.js";
 import type { MessageMapStore } from "../core/ports/store.js";
+import type { DoublePuppets } from "../core/ports/puppet-side.js";
 import { conversationOf } from "../model/participant-set.js";
 import type { PortalService } from "./portal-service.js";
 import { handleHistory } from "./history-backfill.js";
@@ -27,6 +30,8 @@ export interface OwnCopyDeps {
   ghosts: GhostSide;
   portals: PortalService;
   messages: MessageMapStore;
+  /** Double puppeting, when configured: the copy is sent by the user's own Matrix account. */
+  puppets?: DoublePuppets;
   now?: () => number;
   context(m: IncomingMessage, roomId: string | undefined): Promise<PeopleToMatrixContext>;
 }
@@ -75,9 +80,18 @@ export async function bridgeOwnCopy(
     log.debug({ reason: result.reason, type: m.content.type }, "an own copy not bridged");
     return undefined;
   }
+  const txnKey = `people.${m.from}.${m.id}`;
+  const puppet = await puppetFor(deps, account, roomId, log);
+  if (puppet) {
+    if (result.kind === "redaction") {
+      return { roomId, eventId: await puppet.redact(roomId, result.redacts, result.reason, txnKey) };
+    }
+    if (result.kind === "event") {
+      return { roomId, eventId: await puppet.sendEvent(roomId, result.type, { ...result.content }, txnKey) };
+    }
+  }
   const self = deps.ghosts.ghostId(account.address);
   await ensureInRoom(deps.ghosts, self, account.address, deps.ghosts.ghostId(peer), roomId);
-  const txnKey = `people.${m.from}.${m.id}`;
   if (result.kind === "redaction") {
     return { roomId, eventId: await deps.ghosts.redact(self, roomId, result.redacts, result.reason, txnKey) };
   }
@@ -89,6 +103,17 @@ export async function bridgeOwnCopy(
         );
   const type = result.kind === "event" ? result.type : "m.room.message";
   return { roomId, eventId: await deps.ghosts.sendEvent(self, roomId, type, content, txnKey) };
+}
+
+/** The user's double puppet for the room, if set up; a failure to get it is logged and the ghost speaks. */
+async function puppetFor(deps: OwnCopyDeps, account: PeopleAccount, roomId: string, log: Logger) {
+  if (!deps.puppets) return undefined;
+  try {
+    return await deps.puppets.senderFor(account.owner, roomId);
+  } catch (err) {
+    log.warn({ err, room: roomId }, "no double puppet for an own copy: its ghost shows it, marked");
+    return undefined;
+  }
 }
 
 /** The marker before the text of a message (edits keep theirs in `m.new_content`). */

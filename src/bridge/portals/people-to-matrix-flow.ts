@@ -58,6 +58,7 @@ import { bridgeRegistry } from "../core/features/index.js";
 import type { FeatureRegistry } from "../core/router.js";
 import { answerWithNotice } from "./people-notices.js";
 import { handleOwnCopy } from "./own-copies.js";
+import type { DoublePuppets } from "../core/ports/puppet-side.js";
 import { toMatrixContext } from "./to-matrix-context.js";
 import { isBridgeError } from "../core/error-kinds.js";
 
@@ -83,6 +84,8 @@ export interface PeopleToMatrixOptions {
   maxMediaBytes?: number;
   /** Which People types are bridged, answered or ignored (default: the bridge's features). */
   registry?: FeatureRegistry;
+  /** Double puppeting (own copies sent by the user's own Matrix account), when configured. */
+  puppets?: DoublePuppets;
 }
 
 const DEFAULT_MAX_MEDIA_BYTES = 100 * 1024 * 1024;

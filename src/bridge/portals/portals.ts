@@ -8,6 +8,7 @@ import type { PeopleSide } from "../core/ports/people-side.js";
 import type { Permissions } from "../core/permissions.js";
 import type { BridgeStore } from "../core/ports/store.js";
 import { MatrixToPeopleFlow } from "./matrix-to-people-flow.js";
+import type { DoublePuppets } from "../core/ports/puppet-side.js";
 import { PeopleToMatrixFlow, type PeopleToMatrixHooks } from "./people-to-matrix-flow.js";
 import { PortalEvents } from "./portal-events.js";
 import { PortalService } from "./portal-service.js";
@@ -68,6 +69,8 @@ export function createPortals(o: {
   sendStatus?: { events: boolean; timeoutMs: number };
   /** Relay mode in group rooms (bridge.relay; off without it). */
   relay?: RelayConfig;
+  /** Double puppeting for own copies (bridge.double_puppet; off without it). */
+  puppets?: DoublePuppets;
 }): Portals {
   const retry = o.retry ?? new RetryWindow();
   const media = o.maxMediaBytes ? { maxMediaBytes: o.maxMediaBytes } : {};
@@ -154,6 +157,7 @@ export function createPortals(o: {
     ...media,
     ...(o.hooks ? { hooks: o.hooks } : {}),
     ...(o.homeserverDown ? { homeserverDown: o.homeserverDown } : {}),
+    ...(o.puppets ? { puppets: o.puppets } : {}),
   });
   const fromMatrix = new GroupsFromMatrix({ ...groupOptions, service: groups });
   const relay = o.relay ?? relayConfigSchema.parse({});

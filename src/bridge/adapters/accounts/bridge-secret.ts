@@ -47,6 +47,11 @@ export class BridgeSecret {
       .toString("base64url") as MessageId;
   }
 
+  /** The key that seals the access tokens of the double-puppet logins (bridge.double_puppet) in the database. */
+  doublePuppetKey(): Buffer {
+    return this.derive("double-puppet-token");
+  }
+
   /** The invite token that lets the bridge register accounts on its own People server. */
   registrationToken(): string {
     return this.derive("registration-token").toString("hex");

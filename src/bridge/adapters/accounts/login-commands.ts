@@ -15,6 +15,7 @@ import type { Logger } from "../../logger.js";
 import type { MatrixUserId } from "../../model/matrix-ids.js";
 import { notice, type Notice } from "../../core/notice.js";
 import type { PeopleAccounts } from "./people-accounts.js";
+import type { DoublePuppets } from "../../core/ports/puppet-side.js";
 
 export const LOGIN_USAGE =
   "Usage: `login <address> <code>`: run `people link-code` on a device of that address and send the code it shows.";
@@ -52,6 +53,8 @@ export interface LoginCommandDeps {
   /** Says something in a room later (a login finished, a device joined), deduplicated by `txnKey`. */
   tell(roomId: string, n: Notice, txnKey: string): Promise<void>;
   log: Logger;
+  /** Double puppeting, when configured (bridge.double_puppet): `accounts` says whether it covers the user. */
+  puppets?: DoublePuppets;
 }
 
 export function loginCommands(d: LoginCommandDeps): Command[] {
@@ -133,8 +136,9 @@ export function loginCommands(d: LoginCommandDeps): Command[] {
       level: "user",
       async run(ctx) {
         const login = await logins().accountOf(ctx.sender);
+        // The held account's own address: the one the bridge made, or where `move` took it.
         const made = (await d.accounts.hasHeldAccount(ctx.sender))
-          ? d.accounts.addressFor(ctx.sender)
+          ? (await d.accounts.heldAccountFor(ctx.sender)).address
           : undefined;
         const lines = ["Your People addresses on this bridge:"];
         if (login) {
@@ -151,6 +155,12 @@ export function loginCommands(d: LoginCommandDeps): Command[] {
         }
         if (!login && !made)
           lines.push("none yet: you get one with your first chat, or `login` to one you have.");
+        else
+          lines.push(
+            d.puppets?.covers?.(ctx.sender as MatrixUserId)
+              ? "What you send from your addresses' other devices shows in your chats as sent by you (double puppeting)."
+              : "What you send from your addresses' other devices shows in your chats from your address's ghost, marked.",
+          );
         return notice(...lines);
       },
     },

@@ -27,6 +27,7 @@ import { userDataDir, type BridgeSecret } from "./bridge-secret.js";
 import type { PeopleNetwork } from "./people-network.js";
 import { ClientAccount } from "./client-account.js";
 import { Logins } from "./logins.js";
+import { heldAccountTransport } from "./held-transport.js";
 import { userError, retryLater } from "../../core/error-kinds.js";
 
 /** The store passphrases are 256 random bits already: key stretching would only cost time. */
@@ -269,21 +270,24 @@ export class PeopleAccounts implements PeopleSide {
   }
 
   private async openOrCreate(owner: MatrixUserId, address: PeopleAddress): Promise<PeopleClient> {
-    const options = this.clientOptions(
-      userDataDir(this.o.dataDir, owner),
-      this.o.secret.storePassphrase(owner),
-    );
+    let opened: PeopleClient | undefined;
+    const base = this.clientOptions(userDataDir(this.o.dataDir, owner), this.o.secret.storePassphrase(owner));
+    // An account moved off the embedded server (`move`) reaches its new one over a WebSocket.
+    const live = this.o.liveTransport;
+    const options = live
+      ? { ...base, liveTransport: heldAccountTransport(live, this.o.peopleDomain, () => opened?.address) }
+      : base;
     try {
-      return await PeopleClient.open(options);
+      return (opened = await PeopleClient.open(options));
     } catch (err) {
       if (!isPeopleError(err, "PEOPLE_NOT_FOUND")) throw err;
     }
     try {
-      const client = await PeopleClient.create({
+      const client = (opened = await PeopleClient.create({
         ...options,
         address,
         invite: this.o.secret.registrationToken(),
-      });
+      }));
       this.o.log.info({ user: owner, address, device: client.device }, "created a People account");
       return client;
     } catch (err) {
@@ -367,12 +371,12 @@ export class PeopleAccounts implements PeopleSide {
     );
     client.on("delivered", (e) => this.deliveryHandler?.(e.messageId, true));
     client.on("undeliverable", (e) => this.deliveryHandler?.(e.messageId, false));
-    const sender = client.address;
     for (const kind of ["delivered", "deferred", "undeliverable"] as const) {
       client.on(kind, (e) =>
         this.outboxHandler?.({
           kind,
-          sender,
+          // Read at each report: a moved account (`move`) sends as its new address.
+          sender: client.address,
           messageId: e.messageId,
           address: e.address,
           ...(e.code !== undefined ? { code: e.code } : {}),

@@ -21,6 +21,7 @@ import { KnexMessageMapStore } from "./message-map-store.js";
 import { BRIDGE_MIGRATIONS_TABLE, bridgeMigrationSource } from "./migrations/index.js";
 import { KnexPeopleAccountStore } from "./people-account-store.js";
 import { KnexLoginStore } from "./login-store.js";
+import { KnexDoublePuppetStore } from "./double-puppet-store.js";
 import { KnexPortalStore } from "./portal-store.js";
 import { KnexRoomRelayStore } from "./relay-store.js";
 import { KnexBridgedCallStore } from "./call-store.js";
@@ -53,6 +54,7 @@ class KnexBridgeStore implements BridgeStore {
   readonly spaces: KnexPersonalSpaceStore;
   readonly relays: KnexRoomRelayStore;
   readonly calls: KnexBridgedCallStore;
+  readonly doublePuppets: KnexDoublePuppetStore;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -77,6 +79,7 @@ class KnexBridgeStore implements BridgeStore {
     this.spaces = new KnexPersonalSpaceStore(db);
     this.relays = new KnexRoomRelayStore(db);
     this.calls = new KnexBridgedCallStore(db);
+    this.doublePuppets = new KnexDoublePuppetStore(db);
   }
 
   async sync(): Promise<void> {

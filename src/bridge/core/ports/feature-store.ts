@@ -117,3 +117,19 @@ export interface BridgedCallStore {
   /** Forgets the calls that ended before `before`. */
   prune(before: number): Promise<void>;
 }
+
+/** The bridge's double-puppet login for one Matrix user (bridge.double_puppet). */
+export interface DoublePuppetRecord {
+  matrixUser: string;
+  deviceId: string;
+  /** The access token, sealed with a key derived from the bridge secret (never stored in clear). */
+  sealedToken: Buffer;
+  createdAt: number;
+}
+
+export interface DoublePuppetStore {
+  /** Inserts or replaces the user's login (a new one after the old token was refused). */
+  put(record: DoublePuppetRecord): Promise<void>;
+  of(matrixUser: string): Promise<DoublePuppetRecord | undefined>;
+  remove(matrixUser: string): Promise<void>;
+}

@@ -4,6 +4,7 @@
 import type { Copies, MessageStatus } from "../../model/send-status.js";
 import type {
   BridgedCallStore,
+  DoublePuppetStore,
   FeedStore,
   PersonalSpaceStore,
   PostRoomStore,
@@ -312,6 +313,8 @@ export interface BridgeStore {
   readonly spaces: PersonalSpaceStore;
   readonly relays: RoomRelayStore;
   readonly calls: BridgedCallStore;
+  /** The double-puppet logins (optional: fakes may leave it out). */
+  readonly doublePuppets?: DoublePuppetStore;
   /**
    * Every write so far made durable against power loss too (on SQLite each write
    * resolves once it would survive the process being killed; sync() fsyncs them all).
