@@ -144,8 +144,11 @@ export interface PostGroupChange {
 
 /** An account's own posts and post groups (PROTOCOL §11.2: owner, epochs, keys to the members). */
 export interface PostWriter {
-  /** A new post group owned by the account, with no other member yet. */
-  createGroup(name: string): Promise<{ id: string; epoch: number }>;
+  /**
+   * A new post group owned by the account, with no other member yet. `sourceId` (the Matrix event
+   * that asked) derives the group's id, so a redelivered request returns the same group.
+   */
+  createGroup(name: string, sourceId: string): Promise<{ id: string; epoch: number }>;
   /** Adds a member: a new epoch whose key the member's devices get. */
   addMember(group: string, member: PeopleAddress): Promise<PostGroupChange>;
   /** Removes a member: a new epoch whose key goes to the others only. */

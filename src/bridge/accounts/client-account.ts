@@ -64,8 +64,9 @@ export class ClientAccount implements PeopleAccount {
   };
 
   readonly postWriter: PostWriter = {
-    createGroup: async (name) => {
-      const g = await this.client.groups.createGroup(name);
+    createGroup: async (name, sourceId) => {
+      const id = this.secret.messageId(this.owner, `group\0${sourceId}`);
+      const g = await this.client.groups.createGroup(name, [], { id });
       return { id: g.id, epoch: g.epoch };
     },
     addMember: async (group, member) => changeOf(await this.client.groups.addMember(group, member)),

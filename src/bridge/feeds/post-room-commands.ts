@@ -20,7 +20,7 @@ export function postRoomCommands(rooms: PostRooms): Command[] {
         const name = words.join(" ").trim();
         if (sub?.toLowerCase() !== "create" || !name) throw userError("Usage: `group create <name>`");
         if (name.length > MAX_NAME) throw userError(`A group's name is at most ${MAX_NAME} characters.`);
-        await rooms.createGroup(ctx.sender, name);
+        await rooms.createGroup(ctx.sender, name, ctx.eventId);
         return notice(
           `Your post group "${name}" is made: its room is the one I invited you to. ` +
             "Invite People ghosts there to add them as members.",

@@ -84,25 +84,42 @@ export class Groups {
     return this.o.account.address;
   }
 
-  /** A new group owned by this account, with epoch 0; `members` get its key at once. */
-  async createGroup(name: string, members: readonly string[] = []): Promise<GroupUpdate> {
+  /**
+   * A new group owned by this account, with epoch 0; `members` get its key at once. `o.id` chooses
+   * the group id (the bridge derives it from the Matrix event that asked): creating again with an
+   * id this account already owns returns that group unchanged, so a redelivered request makes one.
+   */
+  async createGroup(
+    name: string,
+    members: readonly string[] = [],
+    o: { id?: string } = {},
+  ): Promise<GroupUpdate> {
     if (typeof name !== "string" || name.length === 0 || name.length > MAX_GROUP_NAME)
       throw new PeopleError("PEOPLE_BAD_REQUEST", `a group name is 1 to ${MAX_GROUP_NAME} characters`);
     const others = [...new Set(members.map((m) => parseAddress(m)))].filter((m) => m !== this.self);
     if (others.length + 1 > MAX_GROUP_MEMBERS)
       throw new PeopleError("PEOPLE_BAD_REQUEST", "too many members");
-    for (const m of others) await this.checkReachable(m);
-    const now = this.o.now();
-    const record: GroupRecord = {
-      group: newMessageId(),
-      owner: this.self,
-      name,
-      epoch: 0,
-      members: [this.self, ...others],
-      createdAt: now,
-      updatedAt: now,
-    };
-    return this.lock.run(record.group, () => this.commitEpoch(record, randomSecret(), others));
+    const group = o.id === undefined ? newMessageId() : parseMessageId(o.id, "PEOPLE_BAD_REQUEST");
+    return this.lock.run(group, async () => {
+      const existing = await this.o.store.getGroup(group);
+      if (existing) {
+        if (existing.owner !== this.self)
+          throw new PeopleError("PEOPLE_FORBIDDEN", "that group id is another account's group");
+        return { ...this.info(existing), undelivered: [] };
+      }
+      for (const m of others) await this.checkReachable(m);
+      const now = this.o.now();
+      const record: GroupRecord = {
+        group,
+        owner: this.self,
+        name,
+        epoch: 0,
+        members: [this.self, ...others],
+        createdAt: now,
+        updatedAt: now,
+      };
+      return this.commitEpoch(record, randomSecret(), others);
+    });
   }
 
   /** Add `address`; by default the epoch rotates, so the newcomer cannot read what was posted before. */
