@@ -20,6 +20,7 @@ import * as postGroups from "./015-post-groups.js";
 import * as personalSpaces from "./016-personal-spaces.js";
 import * as calls from "./017-calls.js";
 import * as cryptoRecords from "./018-crypto-records.js";
+import * as postRoomCursors from "./019-post-room-cursors.js";
 
 export interface NamedMigration {
   name: string;
@@ -47,6 +48,7 @@ export const BRIDGE_MIGRATIONS: readonly NamedMigration[] = [
   { name: "016-personal-spaces", migration: personalSpaces },
   { name: "017-calls", migration: calls },
   { name: "018-crypto-records", migration: cryptoRecords },
+  { name: "019-post-room-cursors", migration: postRoomCursors },
 ];
 
 export const bridgeMigrationSource: Knex.MigrationSource<NamedMigration> = {
