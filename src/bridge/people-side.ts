@@ -129,7 +129,8 @@ export interface PeopleAccount {
 /** What a post made from Matrix carries; its id derives from the Matrix event (posting again is the same post). */
 export interface PostDraft {
   text?: string;
-  attachments?: { bytes: Buffer; mime: string; name?: string }[];
+  /** Each file with its thumbnail, when the Matrix event had a usable one (left out if it is no image). */
+  attachments?: { bytes: Buffer; mime: string; name?: string; thumbnail?: { bytes: Buffer; mime: string } }[];
   /** An edit of the account's post with that id. */
   replaces?: string;
   /** A retraction of the account's post with that id. */

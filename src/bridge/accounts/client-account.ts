@@ -4,6 +4,8 @@
 import { PeopleError, isPeopleError } from "../../people/errors.js";
 import type { Contact, Resolution } from "../../people/client/directory.js";
 import type { PeopleClient } from "../../people/client/people-client.js";
+import { measureThumbnail } from "../../people/client/post-attachments.js";
+import type { PostThumbnail } from "../../people/client/post-types.js";
 import { errorCode } from "../../people/transient.js";
 import { addressDomain, type PeopleAddress } from "../../people/protocol/address.js";
 import type { MessageId } from "../../people/protocol/ids.js";
@@ -76,7 +78,11 @@ export class ClientAccount implements PeopleAccount {
     },
     members: (group) => this.client.groups.members(group),
     post: async (group, draft, sourceId) => {
-      const input = { ...draft, id: this.secret.messageId(this.owner, `post\0${sourceId}`) };
+      const input = {
+        ...draft,
+        ...(draft.attachments && { attachments: draft.attachments.map(usableThumbnailOnly) }),
+        id: this.secret.messageId(this.owner, `post\0${sourceId}`),
+      };
       const post =
         group === null ? this.client.posts.postPublic(input) : this.client.posts.post(group, input);
       return (await post).id;
@@ -218,4 +224,16 @@ function userFacing(address: PeopleAddress, err: unknown): unknown {
     `resolving the contact failed: ${code}`,
     { cause: err },
   );
+}
+
+/** A Matrix thumbnail is an extra: one People would refuse (no image, too large) is left out, the file posted. */
+function usableThumbnailOnly<T extends { thumbnail?: PostThumbnail }>(file: T): T {
+  if (!file.thumbnail) return file;
+  try {
+    measureThumbnail(file.thumbnail);
+    return file;
+  } catch {
+    const { thumbnail: _left, ...rest } = file;
+    return rest as T;
+  }
 }

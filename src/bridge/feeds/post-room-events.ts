@@ -11,6 +11,7 @@ import { isRetryLater, retryLater, userError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { GhostSide, MatrixSide, RoomEvent } from "../matrix-side.js";
 import type { AttachmentPlaceholder } from "../model/matrix-to-people.js";
+import { MAX_THUMBNAIL_BYTES } from "../model/thumbnails.js";
 import { notice } from "../notice.js";
 import type { PostDraft, PostWriter } from "../people-side.js";
 import { mediaFailure, classifyToPeopleFailure } from "../portals/to-people-failures.js";
@@ -105,8 +106,33 @@ export class PostRoomEvents {
     } catch (err) {
       throw mediaFailure(err, max);
     }
-    const file = { bytes, mime: media.mime, ...(media.name !== undefined && { name: media.name }) };
+    const thumbnail = media.thumbnail && (await this.thumbnail(media.thumbnail));
+    const file = {
+      bytes,
+      mime: media.mime,
+      ...(media.name !== undefined && { name: media.name }),
+      ...(thumbnail && { thumbnail }),
+    };
     return { ...(media.caption ? { text: media.caption } : {}), attachments: [file] };
+  }
+
+  /** The event's thumbnail (decrypted in an encrypted room), an extra: one that cannot be had is left out. */
+  private async thumbnail(
+    thumb: NonNullable<AttachmentPlaceholder["thumbnail"]>,
+  ): Promise<{ bytes: Buffer; mime: string } | undefined> {
+    const decrypt = this.o.ghosts.downloadEncryptedMedia?.bind(this.o.ghosts);
+    try {
+      if (thumb.encrypted && !decrypt) return undefined;
+      const bytes =
+        thumb.encrypted && decrypt
+          ? await decrypt(thumb.encrypted, MAX_THUMBNAIL_BYTES)
+          : await this.o.ghosts.downloadMedia(thumb.mxc, MAX_THUMBNAIL_BYTES);
+      return { bytes, mime: thumb.mime };
+    } catch (err) {
+      if (classifyToPeopleFailure(err).kind === "transient") throw err;
+      this.o.log.info({ err }, "a post's thumbnail is left out");
+      return undefined;
+    }
   }
 
   private async member(room: PostRoom, event: RoomEvent): Promise<void> {
