@@ -172,9 +172,11 @@ export class Posts {
     );
   }
 
-  /** Download and decrypt a post's attachment (from the author's server). */
-  download(ref: BlobRef, o: TransferOptions = {}): Promise<Buffer> {
-    return this.o.attachments.download(ref, o);
+  /** Download and decrypt a post's attachment, or its thumbnail (from the author's server). */
+  download(ref: BlobRef | PostAttachmentRef, o: TransferOptions = {}): Promise<Buffer> {
+    // The thumbnail is a blob of its own: the attachment's reference is the rest.
+    const { thumbnail: _own, ...blob } = ref as PostAttachmentRef;
+    return this.o.attachments.download(blob, o);
   }
 
   /** A verified `post_notice` (from the receiver): fetched and emitted in the background, in order. */
