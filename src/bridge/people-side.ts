@@ -156,6 +156,11 @@ export interface PostWriter {
   removeMember(group: string, member: PeopleAddress): Promise<PostGroupChange>;
   /** Renames the group (the members get the name with the key they hold). */
   rename(group: string, name: string): Promise<void>;
+  /** Sets the group's topic ("" for none) and picture (null for none), as a rename does its name. */
+  setDetails(
+    group: string,
+    details: { topic?: string; avatar?: { bytes: Buffer; mime: string } | null },
+  ): Promise<void>;
   members(group: string): Promise<PeopleAddress[]>;
   /**
    * Posts to the group (or publicly, with null); resolves with the post's id once it is in the

@@ -259,6 +259,29 @@ describe("post groups and public posts from Matrix, on a real Synapse", function
     return Buffer.from(await res.arrayBuffer());
   }
 
+  it("the room's topic and picture, set by Alice, become the group's: Joe's client has both", async function () {
+    await api("PUT", `${room(groupRoom)}/state/m.room.topic/`, { topic: "Dawn walks, north side" });
+    const picture = tinyPng(16, 16, 3);
+    const url = await uploadMedia(picture, "group.png", "image/png");
+    await api("PUT", `${room(groupRoom)}/state/m.room.avatar/`, { url, info: { mimetype: "image/png" } });
+    const info = await eventually(
+      "the topic and picture at Joe",
+      async () => {
+        const g = await joe().groups.get(group);
+        return g.topic === "Dawn walks, north side" && g.avatar ? g : undefined;
+      },
+      60_000,
+    );
+    assert.equal(info.avatar!.mime, "image/png");
+    assert.deepEqual(
+      await joe().downloadAttachment(info.avatar!),
+      picture,
+      "the picture opens with Joe's keys",
+    );
+    assert.equal(info.name, "Hikers", "the name stays");
+    assert.equal((await ann().groups.get(group)).topic, null, "Ann, removed, is not told");
+  });
+
   it("an m.video with a thumbnail written in the room is posted with its thumbnail; Joe's client opens both", async function () {
     const video = fakeWebm();
     const thumb = tinyPng(64, 36, 1);

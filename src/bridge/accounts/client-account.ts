@@ -76,6 +76,16 @@ export class ClientAccount implements PeopleAccount {
     rename: async (group, name) => {
       await this.client.groups.rename(group, name);
     },
+    setDetails: async (group, details) => {
+      const picture = details.avatar;
+      const avatar = picture
+        ? await this.client.uploadAttachment(picture.bytes, { mime: picture.mime })
+        : picture;
+      await this.client.groups.setDetails(group, {
+        ...(details.topic !== undefined && { topic: details.topic }),
+        ...(avatar !== undefined && { avatar }),
+      });
+    },
     members: (group) => this.client.groups.members(group),
     post: async (group, draft, sourceId) => {
       const input = {
