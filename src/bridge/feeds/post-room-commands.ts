@@ -13,7 +13,8 @@ export function postRoomCommands(rooms: PostRooms): Command[] {
       args: "create <name>",
       help:
         "make a People post group you own, with its room: invite ghosts there to add members " +
-        "(kick to remove, with a new key), and what you write there is posted to the group",
+        "(kick to remove, with a new key); what you write there (text, files, video with its thumbnail) " +
+        "is posted to the group, and the room's name, topic and picture become the group's",
       level: "user",
       async run(ctx) {
         const [sub, ...words] = ctx.args;
