@@ -23,14 +23,12 @@ const thumbnailMime = z
 const side = z.number().int().min(1).max(MAX_THUMBNAIL_SIDE);
 
 /** A thumbnail: a blob of its own (its own key), at most 1 MiB, a raster image of known size. */
-export const thumbnailRefSchema = blobRefSchema
-  .omit({ duration_ms: true, name: true })
-  .extend({
-    mime: thumbnailMime,
-    size: z.number().int().min(0).max(MAX_POST_THUMBNAIL_BYTES),
-    width: side,
-    height: side,
-  });
+export const thumbnailRefSchema = blobRefSchema.omit({ duration_ms: true, name: true }).extend({
+  mime: thumbnailMime,
+  size: z.number().int().min(0).max(MAX_POST_THUMBNAIL_BYTES),
+  width: side,
+  height: side,
+});
 export type ThumbnailRef = z.infer<typeof thumbnailRefSchema>;
 
 /** A post's attachment: a BlobRef and, for a video (or any file), an optional thumbnail. */
