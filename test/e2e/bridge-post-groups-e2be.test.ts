@@ -12,6 +12,8 @@ import type { PeopleClient } from "../../src/people/client/people-client.js";
 import { eventually, matrixApi } from "../helpers/bridge-harness.js";
 import { BridgeWorld, OTHER, PEOPLE_DOMAIN, ghostOf } from "../helpers/bridge-world.js";
 import { ElementXClient, NO_SHIELD, describeShield } from "../helpers/element-x-client.js";
+import { decryptFile, encryptedFileOf } from "../helpers/element-x-content.js";
+import { fakeWebm, tinyPng } from "../helpers/images.js";
 
 const ALICE_PEOPLE = `alice@${PEOPLE_DOMAIN}`;
 const JOE = `joe@${OTHER}`;
@@ -149,5 +151,37 @@ describe("an encrypted post group room with an Element X user", function () {
     assert.equal(e.getWireType(), "m.room.encrypted", "Joe's post came in the clear");
     const shield = await user().shieldOf(e);
     assert.deepEqual(shield, NO_SHIELD, `Joe's post shows ${describeShield(shield)}`);
+  });
+
+  it("Joe's video with a thumbnail arrives encrypted as m.video with thumbnail_file and thumbnail_info", async function () {
+    const made = (await w().bridge.handle.store.postRooms.rooms()).find(
+      (r) => r.matrixUser === user().userId,
+    );
+    const groupRoom = made?.roomId ?? assert.fail("no post group room");
+    const video = fakeWebm();
+    const thumb = tinyPng(40, 30, 4);
+    await joe().posts.post(made!.audience, {
+      text: "j2: a video",
+      attachments: [{ bytes: video, mime: "video/webm", thumbnail: { bytes: thumb, mime: "image/png" } }],
+    });
+    const e = await user().waitForEvent(
+      groupRoom,
+      (x) => x.getSender() === ghostOf(JOE) && x.getContent().msgtype === "m.video",
+      60_000,
+    );
+    assert.equal(e.getWireType(), "m.room.encrypted");
+    const info = e.getContent().info as Json;
+    assert.equal(info.thumbnail_url, undefined, "an encrypted room gets the thumbnail encrypted");
+    assert.deepEqual(info.thumbnail_info, { mimetype: "image/png", size: thumb.length, w: 40, h: 30 });
+    const file = encryptedFileOf({ file: info.thumbnail_file } as Json);
+    const [, serverName, mediaId] = /^mxc:\/\/([^/]+)\/([^/]+)$/.exec(file.url) ?? [];
+    const res = await fetch(
+      `${w().hs.url}/_matrix/client/v1/media/download/${serverName ?? ""}/${encodeURIComponent(mediaId ?? "")}`,
+      { headers: { authorization: `Bearer ${user().accessToken}` } },
+    );
+    assert.ok(res.ok);
+    const plain = await decryptFile(new Uint8Array(await res.arrayBuffer()), file);
+    assert.deepEqual(Buffer.from(plain), thumb);
+    assert.deepEqual(Buffer.from(await user().downloadAttachment(e)), video);
   });
 });

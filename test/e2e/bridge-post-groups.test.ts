@@ -15,6 +15,7 @@ import { Preset } from "matrix-js-sdk";
 import type { PeopleClient } from "../../src/people/client/people-client.js";
 import { eventually, matrixApi, type MatrixUser } from "../helpers/bridge-harness.js";
 import { BridgeWorld, OTHER, PEOPLE_DOMAIN, ghostOf } from "../helpers/bridge-world.js";
+import { fakeWebm, tinyPng } from "../helpers/images.js";
 
 const ALICE_PEOPLE = `alice@${PEOPLE_DOMAIN}`;
 const JOE = `joe@${OTHER}`;
@@ -237,6 +238,110 @@ describe("post groups and public posts from Matrix, on a real Synapse", function
       async () => ((await joe().groups.get(group)).name === "Hikers" ? true : undefined),
       60_000,
     );
+  });
+
+  /** Uploads bytes to the homeserver as Alice; the mxc URI. */
+  async function uploadMedia(bytes: Buffer, name: string, mime: string): Promise<string> {
+    const res = await fetch(`${w().hs.url}/_matrix/media/v3/upload?filename=${encodeURIComponent(name)}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${user().accessToken}`, "content-type": mime },
+      body: bytes,
+    });
+    return String(((await res.json()) as Json).content_uri);
+  }
+
+  async function downloadMxc(mxc: string): Promise<Buffer> {
+    const match = /^mxc:\/\/([^/]+)\/(.+)$/.exec(mxc) ?? assert.fail(`not an mxc URI: ${mxc}`);
+    const res = await fetch(`${w().hs.url}/_matrix/client/v1/media/download/${match[1]}/${match[2]}`, {
+      headers: { authorization: `Bearer ${user().accessToken}` },
+    });
+    assert.equal(res.status, 200);
+    return Buffer.from(await res.arrayBuffer());
+  }
+
+  it("the room's topic and picture, set by Alice, become the group's: Joe's client has both", async function () {
+    await api("PUT", `${room(groupRoom)}/state/m.room.topic/`, { topic: "Dawn walks, north side" });
+    const picture = tinyPng(16, 16, 3);
+    const url = await uploadMedia(picture, "group.png", "image/png");
+    await api("PUT", `${room(groupRoom)}/state/m.room.avatar/`, { url, info: { mimetype: "image/png" } });
+    const info = await eventually(
+      "the topic and picture at Joe",
+      async () => {
+        const g = await joe().groups.get(group);
+        return g.topic === "Dawn walks, north side" && g.avatar ? g : undefined;
+      },
+      60_000,
+    );
+    assert.equal(info.avatar!.mime, "image/png");
+    assert.deepEqual(
+      await joe().downloadAttachment(info.avatar!),
+      picture,
+      "the picture opens with Joe's keys",
+    );
+    assert.equal(info.name, "Hikers", "the name stays");
+    assert.equal((await ann().groups.get(group)).topic, null, "Ann, removed, is not told");
+  });
+
+  it("an m.video with a thumbnail written in the room is posted with its thumbnail; Joe's client opens both", async function () {
+    const video = fakeWebm();
+    const thumb = tinyPng(64, 36, 1);
+    const url = await uploadMedia(video, "climb.webm", "video/webm");
+    const thumbUrl = await uploadMedia(thumb, "climb.png", "image/png");
+    await send(groupRoom, "m.room.message", {
+      msgtype: "m.video",
+      body: "g4: the climb",
+      filename: "climb.webm",
+      url,
+      info: {
+        mimetype: "video/webm",
+        size: video.length,
+        thumbnail_url: thumbUrl,
+        thumbnail_info: { mimetype: "image/png", size: thumb.length, w: 64, h: 36 },
+      },
+    });
+    const post = await eventually(
+      "the video post at Joe",
+      async () => (await feedOf(joe())).posts.find((p) => p.attachments[0]?.mime === "video/webm"),
+      60_000,
+    );
+    assert.equal(post.text, "g4: the climb");
+    const a = post.attachments[0]!;
+    const t = a.thumbnail ?? assert.fail("the post has no thumbnail");
+    assert.deepEqual([t.mime, t.width, t.height], ["image/png", 64, 36], "the sides measured from the image");
+    assert.deepEqual(await joe().posts.download(a), video);
+    assert.deepEqual(await joe().posts.download(t), thumb);
+  });
+
+  it("Joe's video with a thumbnail arrives as m.video with thumbnail_url and thumbnail_info", async function () {
+    const video = fakeWebm();
+    const thumb = tinyPng(48, 32, 2);
+    await joe().posts.post(group, {
+      text: "j2: from the top",
+      attachments: [
+        {
+          bytes: video,
+          mime: "video/webm",
+          name: "top.webm",
+          thumbnail: { bytes: thumb, mime: "image/png" },
+        },
+      ],
+    });
+    const shown = await eventually(
+      "Joe's video in the group's room",
+      async () =>
+        (await events(groupRoom)).find(
+          (e) => e.sender === ghostOf(JOE) && (e.content as Json).msgtype === "m.video",
+        ),
+      60_000,
+    );
+    const content = shown.content as Json;
+    assert.equal(content.body, "j2: from the top");
+    const info = content.info as Json;
+    assert.equal(info.mimetype, "video/webm");
+    assert.deepEqual(info.thumbnail_info, { mimetype: "image/png", size: thumb.length, w: 48, h: 32 });
+    assert.match(String(info.thumbnail_url), /^mxc:\/\//);
+    assert.deepEqual(await downloadMxc(String(info.thumbnail_url)), thumb);
+    assert.deepEqual(await downloadMxc(String(content.url)), video);
   });
 
   it("`post <text>` posts publicly, and makes the room My public posts", async function () {

@@ -74,6 +74,7 @@ for (const engine of ENGINES) {
             "017-calls",
             "018-crypto-records",
             "019-double-puppets",
+            "020-post-room-cursors",
           ],
         );
         const people = (await db("knex_migrations").select("name")) as { name: string }[];
@@ -471,6 +472,24 @@ for (const engine of ENGINES) {
       assert.ok(await store.calls.byCallId("call-1"), "kept until it ended before the bound");
       await store.calls.prune(101);
       assert.equal(await store.calls.byCallId("call-1"), undefined);
+    });
+
+    it("keeps a post room's cursor per member's feed (019): only forward, gone with the room", async function () {
+      const rooms = store.postRooms;
+      assert.equal(
+        await rooms.put({ roomId: "!pg:hs", matrixUser: "@a:hs", audience: "g1", createdAt: 1 }),
+        true,
+      );
+      assert.equal(await rooms.cursorOf("!pg:hs", "joe@p.test"), 0);
+      await rooms.putCursor("!pg:hs", "joe@p.test", 7);
+      await rooms.putCursor("!pg:hs", "ann@p.test", 3);
+      await rooms.putCursor("!pg:hs", "joe@p.test", 5); // a slower read finishing late
+      assert.equal(await rooms.cursorOf("!pg:hs", "joe@p.test"), 7);
+      assert.equal(await rooms.cursorOf("!pg:hs", "ann@p.test"), 3);
+      await rooms.putCursor("!pg:hs", "joe@p.test", 12);
+      assert.equal(await rooms.cursorOf("!pg:hs", "joe@p.test"), 12);
+      await rooms.remove("!pg:hs");
+      assert.equal(await rooms.cursorOf("!pg:hs", "joe@p.test"), 0);
     });
 
     it("keeps its data when opened again (migrations are not re-run)", async function () {

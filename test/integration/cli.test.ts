@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fakeWebm, tinyPng } from "../helpers/images.js";
 import { startTestServer, type TestServer } from "../helpers/people-servers.js";
 import { PASSPHRASE, removeTempDirs, tempDir } from "../helpers/client-fixtures.js";
 import {
@@ -322,6 +323,21 @@ describe("people (the command-line program) against two real servers", function 
     const usage = await jane(["post", "no audience"]);
     assert.equal(usage.code, 2);
     assert.equal(usage.stderr, "people: post needs either --group <group> or --public\n");
+    // A video with a thumbnail: the thumbnail's sides are read from the image.
+    const video = join(dir, "climb.webm");
+    const thumb = join(dir, "climb.png");
+    writeFileSync(video, fakeWebm(10_000));
+    writeFileSync(thumb, tinyPng(32, 18));
+    const clip = json<{ id: string }>(
+      await jane(["--json", "post", "--public", "The climb", "--file", video, "--thumbnail", thumb]),
+    );
+    const withThumb = json<{ posts: { id: string; attachments: { thumbnail?: unknown }[] }[] }>(
+      await joe(["--json", "feed", JANE]),
+    ).posts.find((p) => p.id === clip.id);
+    assert.deepEqual(withThumb?.attachments[0]?.thumbnail, { mime: "image/png", width: 32, height: 18 });
+    const extra = await jane(["post", "--public", "x", "--thumbnail", thumb]);
+    assert.equal(extra.code, 2, extra.stderr);
+    assert.match(extra.stderr, /more thumbnails than files/);
     const notOwner = await joe(["group", "add", group.id, "nobody@a.test"]);
     assert.equal(notOwner.code, 1, notOwner.stderr);
     assert.match(notOwner.stderr, /only its owner jane@a\.test changes the members/);

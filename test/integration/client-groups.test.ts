@@ -11,6 +11,7 @@ import { b64u } from "../../src/people/protocol/bytes.js";
 import { newMessageId } from "../../src/people/protocol/ids.js";
 import { Ed25519KeyPair } from "../../src/people/protocol/keys.js";
 import { signBytes } from "../../src/people/protocol/signing.js";
+import { fakeWebm, tinyPng } from "../helpers/images.js";
 import { startTestServer, type TestServer } from "../helpers/people-servers.js";
 import { clientOptions, networkOf, removeTempDirs, tempDir, waitUntil } from "../helpers/client-fixtures.js";
 
@@ -296,6 +297,75 @@ describe("People client: groups and posts", function () {
         for (const s of secrets)
           assert(!bytes.includes(Buffer.from(s, "utf8")), `${x.address}/${name} contains "${s}"`);
       }
+    }
+  });
+
+  it("a group created again with the id it was created with is the same group, with no new key", async () => {
+    const id = newMessageId();
+    const first = await client(JANE).groups.createGroup("Asked twice", [JOE], { id });
+    assert.equal(first.id, id);
+    await waitUntil(async () => (await client(JOE).groups.list()).some((g) => g.id === id), "Joe holds it");
+    const again = await client(JANE).groups.createGroup("Asked twice", [JOE], { id });
+    assert.deepEqual([again.id, again.epoch, again.members, again.undelivered], [id, 0, [JANE, JOE], []]);
+    assert.equal((await client(JANE).groups.list()).filter((g) => g.name === "Asked twice").length, 1);
+    await assert.rejects(
+      client(JOE).groups.createGroup("Not mine", [], { id }),
+      (e: { code?: string }) => e.code === "PEOPLE_FORBIDDEN",
+      "an id of another owner's group is refused",
+    );
+    await assert.rejects(
+      client(JANE).groups.createGroup("Bad id", [], { id: "not an id" }),
+      (e: { code?: string }) => e.code === "PEOPLE_BAD_REQUEST",
+    );
+  });
+
+  it("a video's thumbnail travels with the post: its own blob, its size measured, pinned with the post", async () => {
+    const video = fakeWebm();
+    const thumb = tinyPng(64, 36, 7);
+    const p = await client(JANE).posts.postPublic({
+      text: "the climb",
+      attachments: [
+        {
+          bytes: video,
+          mime: "video/webm",
+          name: "climb.webm",
+          thumbnail: { bytes: thumb, mime: "image/png" },
+        },
+      ],
+    });
+    const read = (await client(JOE).posts.feed(JANE)).posts.find((x) => x.id === p.id);
+    const att = read?.attachments[0] ?? assert.fail("Joe cannot read the video post");
+    assert.equal(att.mime, "video/webm");
+    const t = att.thumbnail ?? assert.fail("the thumbnail is missing");
+    assert.deepEqual([t.mime, t.width, t.height, t.size], ["image/png", 64, 36, thumb.length]);
+    assert.notEqual(t.id, att.id);
+    assert.notEqual(t.key, att.key, "the thumbnail has a key of its own");
+    assert((await client(JOE).posts.download(att)).equals(video));
+    assert((await client(JOE).posts.download(t)).equals(thumb));
+    const feed = await a.http.send(
+      "GET",
+      `${a.url}/_people/v1/accounts/${encodeURIComponent(JANE)}/feed?limit=200`,
+    );
+    const entries = (
+      JSON.parse(feed.body.toString("utf8")) as { posts: { post_id: string; blobs: string[] }[] }
+    ).posts;
+    assert.deepEqual(
+      entries.find((e) => e.post_id === p.id)?.blobs.sort(),
+      [att.id, t.id].sort(),
+      "both blobs pinned",
+    );
+    // A thumbnail that is no image, or SVG, refuses the post before anything is uploaded.
+    for (const bad of [
+      { bytes: Buffer.from("not an image"), mime: "image/png" },
+      { bytes: Buffer.from("<svg xmlns='http://www.w3.org/2000/svg'/>"), mime: "image/svg+xml" },
+      { bytes: tinyPng(5000, 2), mime: "image/png" },
+    ]) {
+      await assert.rejects(
+        client(JANE).posts.postPublic({
+          attachments: [{ bytes: video, mime: "video/webm", thumbnail: bad }],
+        }),
+        (e: { code?: string }) => e.code === "PEOPLE_BAD_REQUEST",
+      );
     }
   });
 });

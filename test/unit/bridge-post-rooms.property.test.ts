@@ -3,7 +3,7 @@
 // any event, however malformed, gives one of the kinds and never throws.
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { NOT_POSTABLE, postRoomActionOf } from "../../src/bridge/feeds/post-room-content.js";
+import { NOT_POSTABLE, groupDetailsOf, postRoomActionOf } from "../../src/bridge/feeds/post-room-content.js";
 
 const KINDS = new Set(["text", "media", "edit", "retract", "unpostable", "none"]);
 
@@ -82,6 +82,48 @@ describe("post rooms: the owner's events as posts", function () {
         if (a.kind === "text" || a.kind === "edit") assert.ok(a.text.trim().length > 0);
       }),
       { numRuns: 2000 },
+    );
+  });
+});
+
+describe("post group rooms: the topic and picture as the group's details", function () {
+  it("a topic sets it (trimmed), a removed topic clears it; a picture needs an mxc URI and a raster type", function () {
+    assert.deepEqual(groupDetailsOf("m.room.topic", { topic: " Dawn walks " }), {
+      kind: "topic",
+      topic: "Dawn walks",
+    });
+    assert.deepEqual(groupDetailsOf("m.room.topic", {}), { kind: "topic", topic: "" });
+    assert.deepEqual(
+      groupDetailsOf("m.room.avatar", { url: "mxc://hs/abc", info: { mimetype: "image/jpeg" } }),
+      {
+        kind: "avatar",
+        mxc: "mxc://hs/abc",
+        mime: "image/jpeg",
+      },
+    );
+    assert.deepEqual(groupDetailsOf("m.room.avatar", {}), { kind: "no-avatar" });
+    assert.equal(groupDetailsOf("m.room.avatar", { url: "https://evil/x.png" }), undefined);
+    assert.equal(
+      groupDetailsOf("m.room.avatar", { url: "mxc://hs/a", info: { mimetype: "image/svg+xml" } }),
+      undefined,
+    );
+    assert.equal(groupDetailsOf("m.room.name", { name: "x" }), undefined);
+  });
+
+  it("property: any content gives a known change or none, never throws; a topic keeps the limit", function () {
+    fc.assert(
+      fc.property(
+        fc.constantFrom("m.room.topic", "m.room.avatar", "m.room.name"),
+        fc.dictionary(fc.constantFrom("topic", "url", "info", "x"), fc.anything()),
+        (type, content) => {
+          const c = groupDetailsOf(type, content);
+          if (c === undefined) return;
+          assert.ok(["topic", "avatar", "no-avatar"].includes(c.kind));
+          if (c.kind === "topic") assert.ok(c.topic.length <= 1024);
+          if (c.kind === "avatar") assert.match(c.mxc, /^mxc:\/\//);
+        },
+      ),
+      { numRuns: 500 },
     );
   });
 });

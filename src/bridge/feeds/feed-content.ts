@@ -21,15 +21,20 @@ export function feedRoomName(author: PeopleAddress, displayName: string | undefi
   return `${name}'s posts`;
 }
 
-/** One event of a post: its text, or one attachment (the first one carries the text as caption). */
-export type PostPart = { kind: "text"; body: string } | { kind: "media"; blob: BlobRef; caption?: string };
+/**
+ * One event of a post: its text, or one attachment (the first one carries the text as caption),
+ * with the attachment's thumbnail when the author gave one (a video's first frame).
+ */
+export type PostPart =
+  { kind: "text"; body: string } | { kind: "media"; blob: BlobRef; thumbnail?: BlobRef; caption?: string };
 
 export function postParts(post: Pick<Post, "text" | "attachments">): PostPart[] {
   const text = post.text?.trim() ? post.text.slice(0, MAX_BODY) : undefined;
   if (post.attachments.length === 0) return text ? [{ kind: "text", body: text }] : [];
-  return post.attachments.map((blob, i) => ({
+  return post.attachments.map(({ thumbnail, ...blob }, i) => ({
     kind: "media",
     blob,
+    ...(thumbnail ? { thumbnail } : {}),
     ...(i === 0 && text ? { caption: text } : {}),
   }));
 }

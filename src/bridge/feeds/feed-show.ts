@@ -6,6 +6,7 @@
 // the event it already made; the row is written after the send.
 import type { Post } from "../../people/client/post-types.js";
 import type { PeopleAddress } from "../../people/protocol/address.js";
+import type { BlobRef } from "../../people/protocol/messages.js";
 import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide } from "../core/ports/matrix-side.js";
 import { uploadAsGhost } from "../portals/ghost-upload.js";
@@ -101,6 +102,25 @@ export class FeedShow {
     );
   }
 
+  /** The thumbnail in Matrix (encrypted in an encrypted room); one People cannot give is left out. */
+  private async thumbnail(
+    room: FeedRoom,
+    ghost: MatrixUserId,
+    account: PeopleAccount,
+    ref: BlobRef,
+  ): Promise<MatrixMediaSource | undefined> {
+    let bytes: Buffer;
+    try {
+      bytes = await account.downloadAttachment(ref);
+    } catch (err) {
+      const failure = classifyAttachmentFailure(err);
+      if (failure.kind === "transient") throw err;
+      this.o.log.info({ room: room.roomId, why: failure.why }, "a post's thumbnail is left out");
+      return undefined;
+    }
+    return uploadAsGhost(this.o.ghosts, ghost, room.roomId, bytes, ref.mime);
+  }
+
   private txn(room: FeedRoom, postId: string, part: number): string {
     return `feed.${room.roomId}.${postId}.${part}`;
   }
@@ -134,9 +154,19 @@ export class FeedShow {
       );
       return missing(`cannot be brought here (${failure.why})`);
     }
+    // Matrix has no thumbnails for audio: such a thumbnail is not fetched.
+    const thumbnail =
+      part.thumbnail && !part.blob.mime.startsWith("audio/")
+        ? await this.thumbnail(room, ghost, account, part.thumbnail)
+        : undefined;
     const event = attachmentToMatrix(
-      { type: "attachment", blob: part.blob, ...(part.caption ? { caption: part.caption } : {}) },
-      { media },
+      {
+        type: "attachment",
+        blob: part.blob,
+        ...(thumbnail ? { thumbnail: part.thumbnail } : {}),
+        ...(part.caption ? { caption: part.caption } : {}),
+      },
+      { media, ...(thumbnail ? { thumbnail } : {}) },
       { matrixIdOf: () => undefined },
     );
     if (event.kind !== "event") return missing("cannot be shown");

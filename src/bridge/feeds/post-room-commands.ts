@@ -13,14 +13,15 @@ export function postRoomCommands(rooms: PostRooms): Command[] {
       args: "create <name>",
       help:
         "make a People post group you own, with its room: invite ghosts there to add members " +
-        "(kick to remove, with a new key), and what you write there is posted to the group",
+        "(kick to remove, with a new key); what you write there (text, files, video with its thumbnail) " +
+        "is posted to the group, and the room's name, topic and picture become the group's",
       level: "user",
       async run(ctx) {
         const [sub, ...words] = ctx.args;
         const name = words.join(" ").trim();
         if (sub?.toLowerCase() !== "create" || !name) throw userError("Usage: `group create <name>`");
         if (name.length > MAX_NAME) throw userError(`A group's name is at most ${MAX_NAME} characters.`);
-        await rooms.createGroup(ctx.sender, name);
+        await rooms.createGroup(ctx.sender, name, ctx.eventId);
         return notice(
           `Your post group "${name}" is made: its room is the one I invited you to. ` +
             "Invite People ghosts there to add them as members.",

@@ -4,7 +4,7 @@
 // retraction. Anything else is told why it was not posted, or left alone
 // (reactions, receipts: nothing a post carries).
 import { z } from "zod";
-import { MAX_TEXT } from "../../people/protocol/messages.js";
+import { MAX_GROUP_TOPIC, MAX_TEXT } from "../../people/protocol/messages.js";
 import { relatesToSchema, TEXT_MSGTYPES } from "../model/matrix-content.js";
 import {
   matrixEventToPeople,
@@ -60,4 +60,34 @@ export function postRoomActionOf(event: MatrixEventInput): PostRoomAction {
   const converted = matrixEventToPeople(event, { peopleIdOf: () => undefined });
   if (converted.kind === "attachment") return { kind: "media", media: converted };
   return { kind: "unpostable", why: NOT_POSTABLE };
+}
+
+/** A post group room's topic or picture as the group's details: what the owner's state event sets. */
+export type GroupDetailsChange =
+  { kind: "topic"; topic: string } | { kind: "avatar"; mxc: string; mime: string } | { kind: "no-avatar" };
+
+const topicSchema = z.object({ topic: z.string() });
+const avatarSchema = z.object({
+  url: z.string().regex(/^mxc:\/\/[^/]+\/[^/]+$/),
+  info: z.object({ mimetype: z.string().optional() }).optional(),
+});
+
+/** Undefined when the event changes nothing a group carries (or is malformed). */
+export function groupDetailsOf(
+  type: string,
+  content: Readonly<Record<string, unknown>>,
+): GroupDetailsChange | undefined {
+  if (type === "m.room.topic") {
+    const t = topicSchema.safeParse(content);
+    // No topic member (or a removed one) clears it, as Matrix clients do.
+    return { kind: "topic", topic: t.success ? t.data.topic.trim().slice(0, MAX_GROUP_TOPIC) : "" };
+  }
+  if (type !== "m.room.avatar") return undefined;
+  if (content.url === undefined || content.url === "") return { kind: "no-avatar" };
+  const a = avatarSchema.safeParse(content);
+  if (!a.success) return undefined;
+  const mime = a.data.info?.mimetype ?? "image/png";
+  // The group's picture is a raster image; another type is not carried.
+  if (!/^image\/[\w.+-]+$/.test(mime) || mime === "image/svg+xml") return undefined;
+  return { kind: "avatar", mxc: a.data.url, mime };
 }

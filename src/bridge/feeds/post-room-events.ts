@@ -7,16 +7,18 @@
 // post's id derives from the event, so a redelivered event is the same post).
 // The bot answers what could not be done, in reply to the event.
 import type { PeopleAddress } from "../../people/protocol/address.js";
+import { MAX_GROUP_AVATAR_BYTES } from "../../people/protocol/messages.js";
 import { isRetryLater, retryLater, userError } from "../core/error-kinds.js";
 import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide, MatrixSide, RoomEvent } from "../core/ports/matrix-side.js";
 import type { AttachmentPlaceholder } from "../model/matrix-to-people.js";
+import { MAX_THUMBNAIL_BYTES } from "../model/thumbnails.js";
 import { notice } from "../core/notice.js";
 import type { PostDraft, PostWriter } from "../core/ports/people-side.js";
 import { mediaFailure, classifyToPeopleFailure } from "../portals/to-people-failures.js";
 import type { RetryWindow } from "../portals/retry-window.js";
 import type { PostRoom } from "../core/ports/store.js";
-import { postRoomActionOf } from "./post-room-content.js";
+import { groupDetailsOf, postRoomActionOf } from "./post-room-content.js";
 import { PUBLIC, type PostRooms } from "./post-rooms.js";
 
 export interface PostRoomEventsOptions {
@@ -60,6 +62,8 @@ export class PostRoomEvents {
       return;
     }
     if (event.type === "m.room.name" && room.audience !== PUBLIC) return this.rename(room, event);
+    if (event.type === "m.room.topic" && room.audience !== PUBLIC) return this.details(room, event);
+    if (event.type === "m.room.avatar" && room.audience !== PUBLIC) return this.details(room, event);
     const action = postRoomActionOf(event);
     const { writer } = await this.o.rooms.writerOf(room.matrixUser);
     switch (action.kind) {
@@ -105,8 +109,33 @@ export class PostRoomEvents {
     } catch (err) {
       throw mediaFailure(err, max);
     }
-    const file = { bytes, mime: media.mime, ...(media.name !== undefined && { name: media.name }) };
+    const thumbnail = media.thumbnail && (await this.thumbnail(media.thumbnail));
+    const file = {
+      bytes,
+      mime: media.mime,
+      ...(media.name !== undefined && { name: media.name }),
+      ...(thumbnail && { thumbnail }),
+    };
     return { ...(media.caption ? { text: media.caption } : {}), attachments: [file] };
+  }
+
+  /** The event's thumbnail (decrypted in an encrypted room), an extra: one that cannot be had is left out. */
+  private async thumbnail(
+    thumb: NonNullable<AttachmentPlaceholder["thumbnail"]>,
+  ): Promise<{ bytes: Buffer; mime: string } | undefined> {
+    const decrypt = this.o.ghosts.downloadEncryptedMedia?.bind(this.o.ghosts);
+    try {
+      if (thumb.encrypted && !decrypt) return undefined;
+      const bytes =
+        thumb.encrypted && decrypt
+          ? await decrypt(thumb.encrypted, MAX_THUMBNAIL_BYTES)
+          : await this.o.ghosts.downloadMedia(thumb.mxc, MAX_THUMBNAIL_BYTES);
+      return { bytes, mime: thumb.mime };
+    } catch (err) {
+      if (classifyToPeopleFailure(err).kind === "transient") throw err;
+      this.o.log.info({ err }, "a post's thumbnail is left out");
+      return undefined;
+    }
   }
 
   private async member(room: PostRoom, event: RoomEvent): Promise<void> {
@@ -172,6 +201,22 @@ export class PostRoomEvents {
     if (!name) return;
     const { writer } = await this.o.rooms.writerOf(room.matrixUser);
     await writer.rename(room.audience, name.slice(0, 256));
+  }
+
+  /** The room's topic or picture, set by its owner, becomes the group's (PROTOCOL §11.2 "Group details"). */
+  private async details(room: PostRoom, event: RoomEvent): Promise<void> {
+    const change = groupDetailsOf(event.type, event.content);
+    if (!change) return;
+    const { writer } = await this.o.rooms.writerOf(room.matrixUser);
+    if (change.kind === "topic") return writer.setDetails(room.audience, { topic: change.topic });
+    if (change.kind === "no-avatar") return writer.setDetails(room.audience, { avatar: null });
+    let bytes: Buffer;
+    try {
+      bytes = await this.o.ghosts.downloadMedia(change.mxc, MAX_GROUP_AVATAR_BYTES);
+    } catch (err) {
+      throw mediaFailure(err, MAX_GROUP_AVATAR_BYTES);
+    }
+    await writer.setDetails(room.audience, { avatar: { bytes, mime: change.mime } });
   }
 
   private tell(event: RoomEvent, text: string): Promise<void> {

@@ -7,7 +7,6 @@
 //   invites (post-room-events.ts). Other members' posts arrive by their post
 //   notices and are shown from their ghosts, as in a feed room (feed-show.ts).
 // - "My public posts" (`posts room`, or the first `post`): the user's public posts.
-import type { Post } from "../../people/client/post-types.js";
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import { KeyedLock } from "../../shared/keyed-lock.js";
 import { userError } from "../core/error-kinds.js";
@@ -20,8 +19,8 @@ import { FeedShow } from "./feed-show.js";
 
 export const PUBLIC = "public";
 export const PUBLIC_ROOM_NAME = "My public posts";
-/** Enough for any feed this bridge reads in one go (a notice's post is looked up in it). */
-const MAX_READ = 10_000;
+/** Feed entries read per request when a notice reads a member's feed on from the room's cursor. */
+const READ_PAGE = 200;
 
 export interface PostRoomsOptions {
   ghosts: GhostSide;
@@ -65,13 +64,21 @@ export class PostRooms {
     return { account, writer };
   }
 
-  /** `group create <name>`: a new post group the user owns, and its room (the user invited, admin). */
-  async createGroup(user: string, name: string): Promise<PostRoom> {
+  /**
+   * `group create <name>`: a new post group the user owns, and its room (the user invited, admin).
+   * The group's id derives from the command's event (`sourceId`), so a command delivered again
+   * after a crash finds the same group, and its room when that was recorded, instead of a second.
+   */
+  async createGroup(user: string, name: string, sourceId: string): Promise<PostRoom> {
     const { account, writer } = await this.writerOf(user);
-    const group = await writer.createGroup(name);
-    const room = await this.makeRoom(account.owner, group.id, name, `People post group ${group.id}`);
-    this.o.log.info({ room: room.roomId, user: account.owner, group: group.id }, "post group room created");
-    return room;
+    const group = await writer.createGroup(name, sourceId);
+    return this.lock.run(`${account.owner}\n${group.id}`, async () => {
+      const existing = await this.o.store.of(account.owner, group.id);
+      if (existing) return existing;
+      const room = await this.makeRoom(account.owner, group.id, name, `People post group ${group.id}`);
+      this.o.log.info({ room: room.roomId, user: account.owner, group: group.id }, "post group room created");
+      return room;
+    });
   }
 
   /** The user's "My public posts" room: made on first use. */
@@ -122,12 +129,6 @@ export class PostRooms {
     await this.lock.run(room.roomId, async () => {
       const known = await this.o.feedStore.post(room.roomId, postId);
       if (known && known.state !== "waiting") return;
-      const page = await reader.feed(m.from, { after: 0, max: MAX_READ });
-      const post: Post | undefined = page.posts.find((p) => p.id === postId);
-      if (!post || post.group !== room.audience) {
-        this.o.log.warn({ room: room.roomId, author: m.from }, "a group post announced but not readable");
-        return;
-      }
       const shownAs = {
         roomId: room.roomId,
         matrixUser: room.matrixUser,
@@ -135,7 +136,20 @@ export class PostRooms {
         cursor: 0,
         createdAt: 0,
       };
-      await this.show.show(shownAs, account, post);
+      // The member's feed from where this room read it last: the noticed post, and any post of
+      // the group whose notice has not come (yet, or ever), in feed order; each shown once.
+      let after = await this.o.store.cursorOf(room.roomId, m.from);
+      for (;;) {
+        const page = await reader.feed(m.from, { after, max: READ_PAGE });
+        for (const post of page.posts)
+          if (post.group === room.audience) await this.show.show(shownAs, account, post);
+        await this.o.store.putCursor(room.roomId, m.from, page.next);
+        if (page.next <= after || page.posts.length + page.unopenable.length < READ_PAGE) break;
+        after = page.next;
+      }
+      const shown = await this.o.feedStore.post(room.roomId, postId);
+      if (!shown || shown.state === "waiting")
+        this.o.log.warn({ room: room.roomId, author: m.from }, "a group post announced but not readable");
     });
   };
 

@@ -1,7 +1,6 @@
-// The `people` command line: global options and the subcommands, grouped in
-// --help. A command's implementation (commands/*.ts, with the client behind
-// it) is loaded only when that command runs, so --help and usage errors are
-// quick. Errors go back to main.ts, which prints them.
+// The `people` command line: global options and the subcommands, grouped in --help. A command's
+// implementation (commands/*.ts, with the client behind it) is loaded only when that command runs,
+// so --help and usage errors are quick. Errors go back to main.ts, which prints them.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command, Option } from "commander";
@@ -322,6 +321,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .option("--group <group>", "the group: its id, a unique beginning of it, or its name")
     .option("--public", "a public post: signed, readable by anyone")
     .option("--file <path>", "attach a file (repeatable, up to 16)", collect)
+    .option("--thumbnail <path>", "a thumbnail image for the --file in the same place", collect)
     .option("--timeout <duration>", "how long to wait for the members' servers to take the notices", "10s")
     .addHelpText(
       "after",
@@ -329,7 +329,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
         "",
         "Examples:",
         '  people post --group "Weekend hikers" "Summit at dawn" --file summit.jpg',
-        "  people post --public 'Moved to a new server'",
+        "  people post --public 'The climb' --file climb.webm --thumbnail climb.jpg",
       ].join("\n"),
     )
     .action(

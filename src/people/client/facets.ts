@@ -8,7 +8,16 @@ import type { Realtime } from "./realtime.js";
 /** Social groups owned by an account, keyed by epochs (groups.ts). */
 export type GroupsFacet = Pick<
   Groups,
-  "createGroup" | "addMember" | "removeMember" | "rename" | "members" | "get" | "list" | "events" | "keyFor"
+  | "createGroup"
+  | "addMember"
+  | "removeMember"
+  | "rename"
+  | "setDetails"
+  | "members"
+  | "get"
+  | "list"
+  | "events"
+  | "keyFor"
 >;
 /** Group and public posts on the authors' feeds (posts.ts). */
 export type PostsFacet = Pick<

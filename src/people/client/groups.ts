@@ -1,7 +1,7 @@
 // Social groups (DESIGN §2 "Attachments and posts"): a group is owned by its
 // creator and keyed by epochs. Each epoch has a 32-byte random key, delivered
 // to every member's devices (and the owner's other devices) in a sealed
-// `group_key` message {group, epoch, key, members, name}. Posts are wrapped under
+// `group_key` message {group, epoch, key, members, name, topic, avatar}. Posts are wrapped under
 // the current epoch key (posts.ts).
 //
 // - Removing a member rotates the epoch: the new key goes to the remaining
@@ -19,7 +19,8 @@ import { isPeopleAddress, parseAddress, type PeopleAddress } from "../protocol/a
 import { b64u, fromB64u } from "../protocol/bytes.js";
 import { newMessageId, parseMessageId, type MessageId } from "../protocol/ids.js";
 import { randomSecret } from "../protocol/keys.js";
-import type { MessageContent } from "../protocol/messages.js";
+import type { BlobRef, MessageContent } from "../protocol/messages.js";
+import { detailsOf, detailsSchema } from "./group-details.js";
 import type { Account } from "./account.js";
 import type { Directory } from "./directory.js";
 import { Emitter } from "./emitter.js";
@@ -35,6 +36,9 @@ export interface GroupInfo {
   id: string;
   /** Sent with every group_key; null only for a group whose keys came without one. */
   name: string | null;
+  /** The topic and picture the owner gave it; null when it has none (PROTOCOL §11.2 "Group details"). */
+  topic: string | null;
+  avatar: BlobRef | null;
   owner: PeopleAddress;
   isOwner: boolean;
   epoch: number;
@@ -84,25 +88,42 @@ export class Groups {
     return this.o.account.address;
   }
 
-  /** A new group owned by this account, with epoch 0; `members` get its key at once. */
-  async createGroup(name: string, members: readonly string[] = []): Promise<GroupUpdate> {
+  /**
+   * A new group owned by this account, with epoch 0; `members` get its key at once. `o.id` chooses
+   * the group id (the bridge derives it from the Matrix event that asked): creating again with an
+   * id this account already owns returns that group unchanged, so a redelivered request makes one.
+   */
+  async createGroup(
+    name: string,
+    members: readonly string[] = [],
+    o: { id?: string } = {},
+  ): Promise<GroupUpdate> {
     if (typeof name !== "string" || name.length === 0 || name.length > MAX_GROUP_NAME)
       throw new PeopleError("PEOPLE_BAD_REQUEST", `a group name is 1 to ${MAX_GROUP_NAME} characters`);
     const others = [...new Set(members.map((m) => parseAddress(m)))].filter((m) => m !== this.self);
     if (others.length + 1 > MAX_GROUP_MEMBERS)
       throw new PeopleError("PEOPLE_BAD_REQUEST", "too many members");
-    for (const m of others) await this.checkReachable(m);
-    const now = this.o.now();
-    const record: GroupRecord = {
-      group: newMessageId(),
-      owner: this.self,
-      name,
-      epoch: 0,
-      members: [this.self, ...others],
-      createdAt: now,
-      updatedAt: now,
-    };
-    return this.lock.run(record.group, () => this.commitEpoch(record, randomSecret(), others));
+    const group = o.id === undefined ? newMessageId() : parseMessageId(o.id, "PEOPLE_BAD_REQUEST");
+    return this.lock.run(group, async () => {
+      const existing = await this.o.store.getGroup(group);
+      if (existing) {
+        if (existing.owner !== this.self)
+          throw new PeopleError("PEOPLE_FORBIDDEN", "that group id is another account's group");
+        return { ...this.info(existing), undelivered: [] };
+      }
+      for (const m of others) await this.checkReachable(m);
+      const now = this.o.now();
+      const record: GroupRecord = {
+        group,
+        owner: this.self,
+        name,
+        epoch: 0,
+        members: [this.self, ...others],
+        createdAt: now,
+        updatedAt: now,
+      };
+      return this.commitEpoch(record, randomSecret(), others);
+    });
   }
 
   /** Add `address`; by default the epoch rotates, so the newcomer cannot read what was posted before. */
@@ -167,6 +188,31 @@ export class Groups {
       if (!key) throw new PeopleError("PEOPLE_INTERNAL", "the current epoch key is missing");
       const others = record.members.filter((m) => m !== this.self);
       return this.commitEpoch({ ...record, name, updatedAt: this.o.now() }, key, others);
+    });
+  }
+
+  /**
+   * Change the group's topic ("" for none) and picture (an uploaded image's reference, null for
+   * none): like a rename, the current epoch key goes again to the members, with the details.
+   */
+  setDetails(group: string, details: { topic?: string; avatar?: BlobRef | null }): Promise<GroupUpdate> {
+    const id = parseMessageId(group, "PEOPLE_BAD_REQUEST");
+    const checked = detailsSchema.safeParse(details);
+    if (!checked.success)
+      throw new PeopleError("PEOPLE_BAD_REQUEST", "a topic of at most 1024 characters, a raster image");
+    return this.lock.run(id, async () => {
+      const record = await this.owned(id);
+      const current = await this.o.store.getGroupKey(id, record.epoch);
+      const key = current && fromB64u(current.key);
+      if (!key) throw new PeopleError("PEOPLE_INTERNAL", "the current epoch key is missing");
+      const others = record.members.filter((m) => m !== this.self);
+      const next = {
+        ...record,
+        ...(checked.data.topic !== undefined && { topic: checked.data.topic || null }),
+        ...(checked.data.avatar !== undefined && { avatar: checked.data.avatar }),
+        updatedAt: this.o.now(),
+      };
+      return this.commitEpoch(next, key, others);
     });
   }
 
@@ -237,12 +283,20 @@ export class Groups {
       const newest = !record || c.epoch >= record.epoch;
       const next: GroupRecord = record
         ? newest
-          ? { ...record, epoch: c.epoch, members, name: c.name ?? record.name, updatedAt: now }
+          ? {
+              ...record,
+              epoch: c.epoch,
+              members,
+              name: c.name ?? record.name,
+              ...detailsOf(c),
+              updatedAt: now,
+            }
           : record
         : {
             group: c.group,
             owner: from,
             name: c.name ?? null,
+            ...detailsOf(c),
             epoch: c.epoch,
             members,
             createdAt: now,
@@ -294,6 +348,9 @@ export class Groups {
       key: keyText,
       members: record.members,
       ...(record.name !== null ? { name: record.name } : {}),
+      // Sent only once set, so a group without details keeps the shape older receivers take.
+      ...(record.topic != null ? { topic: record.topic } : record.topic === null ? { topic: "" } : {}),
+      ...(record.avatar !== undefined ? { avatar: record.avatar } : {}),
     };
     const undelivered: GroupUpdate["undelivered"] = [];
     // One message per member: one member whose keys cannot be trusted must not keep the key from the others.
@@ -314,6 +371,8 @@ export class Groups {
       name: r.name,
       owner: r.owner as PeopleAddress,
       isOwner: r.owner === this.self,
+      topic: r.topic || null,
+      avatar: r.avatar ?? null,
       epoch: r.epoch,
       members: r.members as PeopleAddress[],
     };

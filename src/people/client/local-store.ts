@@ -8,7 +8,7 @@
 import type { DeviceCertWire } from "../protocol/device-cert.js";
 import type { DeviceSecretsJson } from "../protocol/device-identity.js";
 import type { DeviceListWire } from "../protocol/device-list.js";
-import type { MessageContent } from "../protocol/messages.js";
+import type { BlobRef, MessageContent } from "../protocol/messages.js";
 import type { EnvelopeKeyWire } from "../protocol/server-keys.js";
 import type { MoveNoticeWire } from "../protocol/move-notice.js";
 
@@ -116,6 +116,9 @@ export interface GroupRecord {
   owner: string;
   /** The name the owner gave it, carried by group_key; null if the keys came without one. */
   name: string | null;
+  /** The topic and picture the owner gave it (PROTOCOL §11.2 "Group details"); absent or null: none. */
+  topic?: string | null;
+  avatar?: BlobRef | null;
   /** The newest epoch held, and who holds its key (the owner included). */
   epoch: number;
   members: string[];

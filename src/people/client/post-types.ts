@@ -3,13 +3,26 @@
 import { PeopleError, type ErrorCode } from "../errors.js";
 import type { ProgressFn } from "../net/https-client.js";
 import { isPeopleAddress, type PeopleAddress } from "../protocol/address.js";
-import type { BlobRef } from "../protocol/messages.js";
-import { bodyShapeProblem, privateWire, type FeedEntry, type PostBody } from "../protocol/post-body.js";
+import {
+  bodyShapeProblem,
+  privateWire,
+  type FeedEntry,
+  type PostAttachmentRef,
+  type PostBody,
+} from "../protocol/post-body.js";
 import { parseMessageId } from "../protocol/ids.js";
 import type { AttachmentMeta } from "./attachments.js";
 
 export interface PostAttachment extends AttachmentMeta {
   bytes: Buffer;
+  /** A small raster image shown in its place (a video's first frame); its own blob. None when left out. */
+  thumbnail?: PostThumbnail;
+}
+
+/** A thumbnail's bytes and type; its width and height are measured from the bytes. */
+export interface PostThumbnail {
+  bytes: Buffer;
+  mime: string;
 }
 
 export interface PostInput {
@@ -39,7 +52,8 @@ export interface Post {
   group?: string;
   epoch?: number;
   text?: string;
-  attachments: BlobRef[];
+  /** Each with its thumbnail, when the author gave one. */
+  attachments: PostAttachmentRef[];
   /** An edit of the author's post with this id. */
   replaces?: string;
   /** A retraction of the author's post with this id (no text, no attachments). */
@@ -89,7 +103,7 @@ export function checkBody(body: PostBody, author: PeopleAddress, postId: string)
 
 export function toPost(
   body: PostBody,
-  attachments: BlobRef[],
+  attachments: PostAttachmentRef[],
   meta: { createdAt: number; seq: number },
 ): Post {
   return {

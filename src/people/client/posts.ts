@@ -26,6 +26,7 @@ import {
   privateWire,
   type FeedAnswer,
   type FeedEntry,
+  type PostAttachmentRef,
   type PostBody,
 } from "../protocol/post-body.js";
 import { openGroupPost, sealGroupPost } from "../protocol/post-cipher.js";
@@ -38,6 +39,7 @@ import type { Directory } from "./directory.js";
 import type { Discovery } from "../net/discovery.js";
 import { Emitter } from "./emitter.js";
 import type { Groups } from "./groups.js";
+import { postBlobIds, uploadPostAttachments } from "./post-attachments.js";
 import type { InboxEntry } from "./local-store.js";
 import {
   checkBody,
@@ -170,9 +172,11 @@ export class Posts {
     );
   }
 
-  /** Download and decrypt a post's attachment (from the author's server). */
-  download(ref: BlobRef, o: TransferOptions = {}): Promise<Buffer> {
-    return this.o.attachments.download(ref, o);
+  /** Download and decrypt a post's attachment, or its thumbnail (from the author's server). */
+  download(ref: BlobRef | PostAttachmentRef, o: TransferOptions = {}): Promise<Buffer> {
+    // The thumbnail is a blob of its own: the attachment's reference is the rest.
+    const { thumbnail: _own, ...blob } = ref as PostAttachmentRef;
+    return this.o.attachments.download(blob, o);
   }
 
   /** A verified `post_notice` (from the receiver): fetched and emitted in the background, in order. */
@@ -234,7 +238,7 @@ export class Posts {
   private async prepare(
     input: PostInput,
     audience?: { group: string; epoch: number },
-  ): Promise<{ body: PostBody; blobs: string[]; attachments: BlobRef[] }> {
+  ): Promise<{ body: PostBody; blobs: string[]; attachments: PostAttachmentRef[] }> {
     const text = input.text;
     const files = input.attachments ?? [];
     if (text !== undefined && (typeof text !== "string" || text.length > MAX_TEXT))
@@ -244,22 +248,7 @@ export class Posts {
       throw new PeopleError("PEOPLE_BAD_REQUEST", "an empty post");
     if (files.length > MAX_POST_ATTACHMENTS)
       throw new PeopleError("PEOPLE_BAD_REQUEST", `at most ${MAX_POST_ATTACHMENTS} attachments`);
-    const attachments: BlobRef[] = [];
-    // Each file's ciphertext is its plaintext and a 16-byte tag.
-    const total = files.reduce((n, f) => n + f.bytes.length + 16, 0);
-    let before = 0;
-    for (const { bytes, ...meta } of files) {
-      const onProgress = input.onProgress;
-      const base = before;
-      attachments.push(
-        await this.o.attachments.upload(
-          bytes,
-          meta,
-          onProgress ? { onProgress: (done) => onProgress(base + done, total) } : {},
-        ),
-      );
-      before += bytes.length + 16;
-    }
+    const attachments = await uploadPostAttachments(this.o.attachments, files, input.onProgress);
     const body: PostBody = {
       v: 1,
       type: "people.post",
@@ -274,7 +263,7 @@ export class Posts {
     };
     const problem = bodyShapeProblem(body);
     if (problem) throw new PeopleError("PEOPLE_BAD_REQUEST", problem);
-    return { body, blobs: [...new Set(attachments.map((a) => a.id))], attachments };
+    return { body, blobs: postBlobIds(attachments), attachments };
   }
 
   private async upload(postId: string, isPublic: boolean, post: object, blobs: string[]): Promise<void> {

@@ -82,6 +82,10 @@ const formattedText = {
     .optional(),
 };
 
+/** A group's topic and picture travel with its key (PROTOCOL §11.2 "Group details"). */
+export const MAX_GROUP_TOPIC = 1024;
+export const MAX_GROUP_AVATAR_BYTES = 1024 * 1024;
+
 export const blobRefSchema = z.strictObject({
   /** Domain of the server holding the blob (the sender's own). */
   server: z.string().max(253),
@@ -104,6 +108,12 @@ export const blobRefSchema = z.strictObject({
   duration_ms: z.number().int().min(0).optional(),
 });
 export type BlobRef = z.infer<typeof blobRefSchema>;
+
+export const groupTopicSchema = z.string().max(MAX_GROUP_TOPIC);
+/** A group's picture: a raster image (SVG can carry script) of at most 1 MiB. */
+export const groupAvatarSchema = blobRefSchema
+  .refine((b) => /^image\/[\w.+-]+$/.test(b.mime) && b.mime !== "image/svg+xml", "a raster image")
+  .refine((b) => b.size <= MAX_GROUP_AVATAR_BYTES, "at most 1 MiB");
 
 /** The attachment kinds this version knows; any other well-formed kind is shown as a plain file. */
 export const ATTACHMENT_KINDS = ["voice", "sticker"] as const;
@@ -152,6 +162,10 @@ export const contentSchema = z.discriminatedUnion("type", [
     members: z.array(canonicalAddress).max(1024),
     /** The group's name, so every member knows it (not only the owner's creating device). */
     name: z.string().min(1).max(256).optional(),
+    /** The group's topic ("" when it has none); absent: unchanged. */
+    topic: groupTopicSchema.optional(),
+    /** The group's picture (its key sealed with the epoch key); null: removed; absent: unchanged. */
+    avatar: groupAvatarSchema.nullable().optional(),
   }),
   z.strictObject({
     type: z.literal("post_notice"),

@@ -10,6 +10,30 @@ import { z } from "zod";
 import { MAX_TEXT, blobRefSchema } from "./messages.js";
 
 export const MAX_POST_ATTACHMENTS = 16;
+/** A post attachment's thumbnail: a small raster image (PROTOCOL §11.2 "Attachments"). */
+export const MAX_POST_THUMBNAIL_BYTES = 1024 * 1024;
+export const MAX_THUMBNAIL_SIDE = 4096;
+
+/** Raster images only: SVG can carry script, and a thumbnail is shown inline without asking. */
+const thumbnailMime = z
+  .string()
+  .max(255)
+  .regex(/^image\/[\w.+-]+$/)
+  .refine((m) => m !== "image/svg+xml", "a thumbnail is a raster image");
+const side = z.number().int().min(1).max(MAX_THUMBNAIL_SIDE);
+
+/** A thumbnail: a blob of its own (its own key), at most 1 MiB, a raster image of known size. */
+export const thumbnailRefSchema = blobRefSchema.omit({ duration_ms: true, name: true }).extend({
+  mime: thumbnailMime,
+  size: z.number().int().min(0).max(MAX_POST_THUMBNAIL_BYTES),
+  width: side,
+  height: side,
+});
+export type ThumbnailRef = z.infer<typeof thumbnailRefSchema>;
+
+/** A post's attachment: a BlobRef and, for a video (or any file), an optional thumbnail. */
+export const postAttachmentSchema = blobRefSchema.extend({ thumbnail: thumbnailRefSchema.optional() });
+export type PostAttachmentRef = z.infer<typeof postAttachmentSchema>;
 
 export const id16 = z.string().regex(/^[A-Za-z0-9_-]{21}[AQgw]$/);
 export const postBodySchema = z.strictObject({
@@ -21,7 +45,7 @@ export const postBodySchema = z.strictObject({
   group: id16.optional(),
   epoch: z.number().int().min(0).optional(),
   text: z.string().max(MAX_TEXT).optional(),
-  attachments: z.array(blobRefSchema).min(1).max(MAX_POST_ATTACHMENTS).optional(),
+  attachments: z.array(postAttachmentSchema).min(1).max(MAX_POST_ATTACHMENTS).optional(),
   /** An edit: this post's text and attachments replace those of the author's post `replaces`. */
   replaces: id16.optional(),
   /** A retraction: the author withdraws the post `retracts` (no text, no attachments). */

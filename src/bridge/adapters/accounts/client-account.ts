@@ -4,6 +4,8 @@
 import { PeopleError, isPeopleError } from "../../../people/errors.js";
 import type { Contact, Resolution } from "../../../people/client/directory.js";
 import type { PeopleClient } from "../../../people/client/people-client.js";
+import { measureThumbnail } from "../../../people/client/post-attachments.js";
+import type { PostThumbnail } from "../../../people/client/post-types.js";
 import { errorCode } from "../../../people/transient.js";
 import { addressDomain, type PeopleAddress } from "../../../people/protocol/address.js";
 import type { MessageId } from "../../../people/protocol/ids.js";
@@ -64,8 +66,9 @@ export class ClientAccount implements PeopleAccount {
   };
 
   readonly postWriter: PostWriter = {
-    createGroup: async (name) => {
-      const g = await this.client.groups.createGroup(name);
+    createGroup: async (name, sourceId) => {
+      const id = this.secret.messageId(this.owner, `group\0${sourceId}`);
+      const g = await this.client.groups.createGroup(name, [], { id });
       return { id: g.id, epoch: g.epoch };
     },
     addMember: async (group, member) => changeOf(await this.client.groups.addMember(group, member)),
@@ -73,9 +76,23 @@ export class ClientAccount implements PeopleAccount {
     rename: async (group, name) => {
       await this.client.groups.rename(group, name);
     },
+    setDetails: async (group, details) => {
+      const picture = details.avatar;
+      const avatar = picture
+        ? await this.client.uploadAttachment(picture.bytes, { mime: picture.mime })
+        : picture;
+      await this.client.groups.setDetails(group, {
+        ...(details.topic !== undefined && { topic: details.topic }),
+        ...(avatar !== undefined && { avatar }),
+      });
+    },
     members: (group) => this.client.groups.members(group),
     post: async (group, draft, sourceId) => {
-      const input = { ...draft, id: this.secret.messageId(this.owner, `post\0${sourceId}`) };
+      const input = {
+        ...draft,
+        ...(draft.attachments && { attachments: draft.attachments.map(usableThumbnailOnly) }),
+        id: this.secret.messageId(this.owner, `post\0${sourceId}`),
+      };
       const post =
         group === null ? this.client.posts.postPublic(input) : this.client.posts.post(group, input);
       return (await post).id;
@@ -217,4 +234,16 @@ function userFacing(address: PeopleAddress, err: unknown): unknown {
     `resolving the contact failed: ${code}`,
     { cause: err },
   );
+}
+
+/** A Matrix thumbnail is an extra: one People would refuse (no image, too large) is left out, the file posted. */
+function usableThumbnailOnly<T extends { thumbnail?: PostThumbnail }>(file: T): T {
+  if (!file.thumbnail) return file;
+  try {
+    measureThumbnail(file.thumbnail);
+    return file;
+  } catch {
+    const { thumbnail: _left, ...rest } = file;
+    return rest as T;
+  }
 }

@@ -1,4 +1,4 @@
-// post_rooms and post_room_events (migration 016): the rooms whose owner's
+// post_rooms, post_room_events (migration 015) and post_room_cursors (019): the rooms whose owner's
 // messages become posts, and which post each Matrix event became. The unique
 // (user, audience) keeps one room per group and one public room per user.
 import type { Knex } from "knex";
@@ -53,6 +53,7 @@ export class KnexPostRoomStore implements PostRoomStore {
   async remove(roomId: string): Promise<void> {
     await this.db.transaction(async (trx) => {
       await trx("post_room_events").where({ room_id: roomId }).del();
+      await trx("post_room_cursors").where({ room_id: roomId }).del();
       await trx("post_rooms").where({ room_id: roomId }).del();
     });
   }
@@ -69,5 +70,21 @@ export class KnexPostRoomStore implements PostRoomStore {
       .where({ room_id: roomId, event_id: eventId })
       .first("post_id")) as { post_id: string } | undefined;
     return row?.post_id;
+  }
+
+  async cursorOf(roomId: string, author: string): Promise<number> {
+    const row = (await this.db("post_room_cursors").where({ room_id: roomId, author }).first("cursor")) as
+      { cursor: number | string } | undefined;
+    return row ? num(row.cursor) : 0;
+  }
+
+  async putCursor(roomId: string, author: string, cursor: number): Promise<void> {
+    await this.db.transaction(async (trx) => {
+      const row = (await trx("post_room_cursors").where({ room_id: roomId, author }).first("cursor")) as
+        { cursor: number | string } | undefined;
+      if (!row) await trx("post_room_cursors").insert({ room_id: roomId, author, cursor });
+      else if (num(row.cursor) < cursor)
+        await trx("post_room_cursors").where({ room_id: roomId, author }).update({ cursor });
+    });
   }
 }

@@ -61,6 +61,10 @@ export interface PostRoomStore {
   /** Records the post a Matrix event of the room became (a second record of one event is ignored). */
   putEvent(roomId: string, eventId: string, postId: string): Promise<void>;
   postOfEvent(roomId: string, eventId: string): Promise<string | undefined>;
+  /** The position of the author's feed the room has read up to (0: nothing read yet). */
+  cursorOf(roomId: string, author: string): Promise<number>;
+  /** Moves the room's cursor of the author's feed forward (never back). */
+  putCursor(roomId: string, author: string, cursor: number): Promise<void>;
 }
 
 /** Each Matrix user's personal space (bridge.personal_space) and the rooms added to it. */

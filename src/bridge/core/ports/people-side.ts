@@ -129,7 +129,8 @@ export interface PeopleAccount {
 /** What a post made from Matrix carries; its id derives from the Matrix event (posting again is the same post). */
 export interface PostDraft {
   text?: string;
-  attachments?: { bytes: Buffer; mime: string; name?: string }[];
+  /** Each file with its thumbnail, when the Matrix event had a usable one (left out if it is no image). */
+  attachments?: { bytes: Buffer; mime: string; name?: string; thumbnail?: { bytes: Buffer; mime: string } }[];
   /** An edit of the account's post with that id. */
   replaces?: string;
   /** A retraction of the account's post with that id. */
@@ -144,14 +145,22 @@ export interface PostGroupChange {
 
 /** An account's own posts and post groups (PROTOCOL §11.2: owner, epochs, keys to the members). */
 export interface PostWriter {
-  /** A new post group owned by the account, with no other member yet. */
-  createGroup(name: string): Promise<{ id: string; epoch: number }>;
+  /**
+   * A new post group owned by the account, with no other member yet. `sourceId` (the Matrix event
+   * that asked) derives the group's id, so a redelivered request returns the same group.
+   */
+  createGroup(name: string, sourceId: string): Promise<{ id: string; epoch: number }>;
   /** Adds a member: a new epoch whose key the member's devices get. */
   addMember(group: string, member: PeopleAddress): Promise<PostGroupChange>;
   /** Removes a member: a new epoch whose key goes to the others only. */
   removeMember(group: string, member: PeopleAddress): Promise<PostGroupChange>;
   /** Renames the group (the members get the name with the key they hold). */
   rename(group: string, name: string): Promise<void>;
+  /** Sets the group's topic ("" for none) and picture (null for none), as a rename does its name. */
+  setDetails(
+    group: string,
+    details: { topic?: string; avatar?: { bytes: Buffer; mime: string } | null },
+  ): Promise<void>;
   members(group: string): Promise<PeopleAddress[]>;
   /**
    * Posts to the group (or publicly, with null); resolves with the post's id once it is in the

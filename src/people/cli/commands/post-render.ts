@@ -18,6 +18,9 @@ export function postJson(p: Post) {
       ...(a.name !== undefined ? { name: a.name } : {}),
       mime: a.mime,
       size: a.size,
+      ...(a.thumbnail
+        ? { thumbnail: { mime: a.thumbnail.mime, width: a.thumbnail.width, height: a.thumbnail.height } }
+        : {}),
     })),
   };
 }
@@ -31,7 +34,8 @@ export function postBlock(p: Post, groupName?: string | null): string {
   if (p.text !== undefined) for (const l of oneLineBlocks(p.text)) lines.push(`  ${l}`);
   p.attachments.forEach((a, i) =>
     lines.push(
-      `  [${i + 1}] ${a.name !== undefined ? oneLine(a.name) : "file"}, ${formatSize(a.size)}, ${oneLine(a.mime)}`,
+      `  [${i + 1}] ${a.name !== undefined ? oneLine(a.name) : "file"}, ${formatSize(a.size)}, ${oneLine(a.mime)}` +
+        (a.thumbnail ? `, thumbnail ${a.thumbnail.width}×${a.thumbnail.height}` : ""),
     ),
   );
   if (p.attachments.length > 0) lines.push(`  people download ${p.id} --author ${p.author} [--index n]`);

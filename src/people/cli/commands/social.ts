@@ -4,6 +4,7 @@ import { readFileSync, statSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import type { GroupInfo, Post, PeopleClient, TransferOptions } from "../../client/people-client.js";
 import { MAX_TEXT } from "../../protocol/messages.js";
+import { MAX_POST_THUMBNAIL_BYTES } from "../../protocol/post-body.js";
 import type { ErrorCode } from "../../errors.js";
 import { addressArg, type Context } from "../context.js";
 import { CliError, UsageError, about, codeText, fileErrorText } from "../errors.js";
@@ -23,12 +24,31 @@ export interface PostOpts {
   group?: string;
   public?: boolean;
   file?: string[];
+  /** Thumbnails of the files, in the same order (fewer is fine). */
+  thumbnail?: string[];
   timeout: string;
 }
 
 export * from "./groups.js";
 
 // --- posts --------------------------------------------------------------------
+
+/** A thumbnail file: a raster image of at most 1 MiB (its sides are measured by the client). */
+function readThumbnail(path: string): { bytes: Buffer; mime: string } {
+  const mime = guessMime(path);
+  if (!mime.startsWith("image/") || mime === "image/svg+xml")
+    throw new UsageError("--thumbnail", `${basename(path)}: a thumbnail is a JPEG, PNG, WebP or GIF image`);
+  try {
+    const st = statSync(path);
+    if (!st.isFile()) throw new CliError(path, "not a regular file");
+    if (st.size > MAX_POST_THUMBNAIL_BYTES)
+      throw new CliError(path, `${formatSize(st.size)} is more than a thumbnail may be (1 MiB)`);
+    return { bytes: readFileSync(path), mime };
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    throw new CliError(path, fileErrorText(e as NodeJS.ErrnoException));
+  }
+}
 
 export async function post(ctx: Context, textArg: string | undefined, opts: PostOpts): Promise<void> {
   if ((opts.group === undefined) === !opts.public) {
@@ -48,7 +68,11 @@ export async function post(ctx: Context, textArg: string | undefined, opts: Post
   if (text !== undefined && text.length > MAX_TEXT) {
     throw new UsageError(undefined, `the post is longer than ${MAX_TEXT} characters`);
   }
-  const attachments = files.map((path) => {
+  const thumbnails = (opts.thumbnail ?? []).map((f) => resolve(f));
+  if (thumbnails.length > files.length)
+    throw new UsageError("--thumbnail", "each --thumbnail goes with a --file: more thumbnails than files");
+  const attachments = files.map((path, i) => {
+    const thumbnail = thumbnails[i] === undefined ? undefined : readThumbnail(thumbnails[i]);
     try {
       const st = statSync(path);
       if (!st.isFile()) throw new CliError(path, "not a regular file");
@@ -58,7 +82,12 @@ export async function post(ctx: Context, textArg: string | undefined, opts: Post
           `${formatSize(st.size)} is more than a post may hold (${formatSize(MAX_POST_FILE_BYTES)})`,
         );
       }
-      return { bytes: readFileSync(path), mime: guessMime(path), name: basename(path) };
+      return {
+        bytes: readFileSync(path),
+        mime: guessMime(path),
+        name: basename(path),
+        ...(thumbnail ? { thumbnail } : {}),
+      };
     } catch (e) {
       if (e instanceof CliError) throw e;
       throw new CliError(path, fileErrorText(e as NodeJS.ErrnoException));

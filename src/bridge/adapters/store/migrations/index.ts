@@ -20,7 +20,7 @@ import * as postGroups from "./015-post-groups.js";
 import * as personalSpaces from "./016-personal-spaces.js";
 import * as calls from "./017-calls.js";
 import * as cryptoRecords from "./018-crypto-records.js";
-import * as doublePuppets from "./019-double-puppets.js";
+import * as postRoomCursors from "./020-post-room-cursors.js";
 
 export interface NamedMigration {
   name: string;
@@ -49,6 +49,7 @@ export const BRIDGE_MIGRATIONS: readonly NamedMigration[] = [
   { name: "017-calls", migration: calls },
   { name: "018-crypto-records", migration: cryptoRecords },
   { name: "019-double-puppets", migration: doublePuppets },
+  { name: "020-post-room-cursors", migration: postRoomCursors },
 ];
 
 export const bridgeMigrationSource: Knex.MigrationSource<NamedMigration> = {
