@@ -3,7 +3,7 @@
 // once share fsyncs, a caller arriving during an fsync gets one that starts
 // after it, and a database without a WAL file is nothing to sync.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database, { type Database as SqliteDb } from "better-sqlite3";
@@ -68,5 +68,39 @@ describe("WalSync: fsyncing a SQLite WAL before an acknowledgement", function ()
     const reopened = new Database(file);
     assert.deepEqual(reopened.prepare("SELECT x FROM t").all(), [{ x: 1 }]);
     reopened.close();
+  });
+  /** This process's open file descriptors on `path` (Linux). */
+  function openFds(path: string): number {
+    return readdirSync("/proc/self/fd").filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`).startsWith(path);
+      } catch {
+        return false;
+      }
+    }).length;
+  }
+
+  it("keeps the WAL open between fsyncs, follows a WAL made anew, and closes it on close()", async function () {
+    const file = join(dir, "d.db");
+    const wal = new WalSync(file);
+    let db = open(file);
+    db.prepare("INSERT INTO t VALUES (1)").run();
+    const sqlites = openFds(`${file}-wal`); // SQLite's own
+    await wal.sync();
+    await wal.sync();
+    assert.equal(wal.syncs, 2);
+    assert.equal(openFds(`${file}-wal`), sqlites + 1, "one handle kept, not one per fsync");
+    // Closing the database checkpoints and deletes the WAL; reopening makes a new file.
+    db.close();
+    db = new Database(file);
+    db.pragma("synchronous = NORMAL");
+    db.prepare("INSERT INTO t VALUES (2)").run();
+    await wal.sync();
+    assert.equal(wal.syncs, 3, "the new WAL is fsynced");
+    // A handle on the deleted WAL would still be listed ("…-wal (deleted)").
+    assert.equal(openFds(`${file}-wal`), sqlites + 1, "the deleted WAL's handle was let go");
+    await wal.close();
+    assert.equal(openFds(`${file}-wal`), sqlites);
+    db.close();
   });
 });

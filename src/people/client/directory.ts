@@ -144,49 +144,38 @@ export class Directory {
         await this.save(record);
         return { status: "new", contact: this.view(record), stale: false };
       }
-      const pin = pinOf(verifyLists(address, saved.pinned));
-      let verified: VerifiedAccount;
-      try {
-        verified = verifyLists(address, lists, pin);
-      } catch (e) {
-        if (!(e instanceof PeopleError)) throw e;
-        const record: ContactRecord = {
-          ...saved,
-          state: "unexplained",
-          pending: { ...lists, code: e.code, at: now },
-          lastChange: now,
-          fetchedAt: now,
-        };
-        await this.save(record);
+      // Sealing fetches the list for every message. The same lists as the pinned ones (verified
+      // when they were saved; the store's copy is authenticated) need no signature checked again.
+      const identical = JSON.stringify(lists) === JSON.stringify(saved.pinned);
+      const changed = identical ? undefined : this.verifiedChange(address, saved, lists, now);
+      if (changed?.status === "unexplained") {
+        await this.save(changed.record);
         this.o.events.emit("keyChange", {
           kind: "account",
           subject: address,
-          code: e.code,
-          detail: e.message,
+          code: changed.error.code,
+          detail: changed.error.message,
           at: now,
         });
-        return { status: "unexplained", contact: this.view(record), stale: false };
+        return { status: "unexplained", contact: this.view(changed.record), stale: false };
       }
-      const same = verified.list.version === saved.version;
-      // Sealing fetches the list for every message: an unchanged list seen again soon is not
-      // written again (a durable write per message, only to move fetchedAt). A fetchedAt that
-      // lags only makes the next resolve() fetch sooner.
-      if (
-        same &&
-        now - saved.fetchedAt < (this.o.maxAgeMs ?? CONTACT_MAX_AGE_MS) / 2 &&
-        JSON.stringify(lists) === JSON.stringify(saved.pinned)
-      ) {
+      const verified = changed?.verified;
+      const pin = changed?.pin;
+      const same = !verified || verified.list.version === saved.version;
+      // An unchanged list seen again soon is not written again (a durable write per message, only
+      // to move fetchedAt). A fetchedAt that lags only makes the next resolve() fetch sooner.
+      if (same && identical && now - saved.fetchedAt < (this.o.maxAgeMs ?? CONTACT_MAX_AGE_MS) / 2) {
         return { status: "unchanged", contact: this.view(saved), stale: false };
       }
       const record: ContactRecord = {
         ...saved,
-        version: verified.list.version,
+        version: verified?.list.version ?? saved.version,
         pinned: lists,
         lastChange: same ? saved.lastChange : now,
         fetchedAt: now,
       };
       await this.save(record);
-      if (!same) {
+      if (!same && verified && pin) {
         const added: string[] = [];
         const rotated: string[] = [];
         for (const [device, chain] of verified.chains) {
@@ -207,6 +196,31 @@ export class Directory {
       }
       return { status: same ? "unchanged" : "continued", contact: this.view(record), stale: false };
     });
+  }
+
+  /** Lists that differ from the pinned ones, verified as their continuation (or an unexplained change). */
+  private verifiedChange(
+    address: PeopleAddress,
+    saved: ContactRecord,
+    lists: DeviceLists,
+    now: number,
+  ):
+    | { status: "continued"; verified: VerifiedAccount; pin: PinnedAccount }
+    | { status: "unexplained"; record: ContactRecord; error: PeopleError } {
+    const pin = pinOf(verifyLists(address, saved.pinned));
+    try {
+      return { status: "continued", verified: verifyLists(address, lists, pin), pin };
+    } catch (e) {
+      if (!(e instanceof PeopleError)) throw e;
+      const record: ContactRecord = {
+        ...saved,
+        state: "unexplained",
+        pending: { ...lists, code: e.code, at: now },
+        lastChange: now,
+        fetchedAt: now,
+      };
+      return { status: "unexplained", record, error: e };
+    }
   }
 
   /** The user accepts a contact's new keys (after comparing safety numbers, ideally): re-pin from scratch. */

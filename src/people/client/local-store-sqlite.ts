@@ -328,6 +328,7 @@ class SqliteClientStore implements ClientStore {
 
   async close(): Promise<void> {
     if (!this.db.open) return;
+    await this.wal.close();
     this.db.close();
     this.cipher.erase();
   }

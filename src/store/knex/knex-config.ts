@@ -6,9 +6,10 @@
 import { closeSync, constants, mkdirSync, openSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { Knex } from "knex";
+import { cacheStatements, type PreparingConnection } from "./statement-cache.js";
 
 /** The part of a better-sqlite3 Database the pool hook uses. */
-interface SqliteConnection {
+interface SqliteConnection extends PreparingConnection {
   pragma(source: string): unknown;
 }
 
@@ -38,6 +39,8 @@ export function sqliteKnexConfig(file: string, synchronous: "FULL" | "NORMAL" = 
           conn.pragma(`synchronous = ${synchronous}`);
           conn.pragma("foreign_keys = ON");
           conn.pragma("busy_timeout = 5000");
+          // knex prepares each query anew; the stores repeat a few per message.
+          cacheStatements(conn);
           done(null, conn);
         } catch (err) {
           done(err instanceof Error ? err : new Error(String(err)), conn);

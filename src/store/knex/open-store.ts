@@ -77,6 +77,7 @@ class KnexPeopleStore implements PeopleStore {
     this.closing ??= (async () => {
       await this.mailbox.idle();
       await this.rateCounts.idle();
+      await this.wal?.close();
       await this.db.destroy();
     })();
     return this.closing;

@@ -91,7 +91,10 @@ class KnexBridgeStore implements BridgeStore {
   }
 
   close(): Promise<void> {
-    this.closing ??= this.db.destroy();
+    this.closing ??= (async () => {
+      await this.wal?.close();
+      await this.db.destroy();
+    })();
     return this.closing;
   }
 }
