@@ -20,6 +20,7 @@ import * as postGroups from "./015-post-groups.js";
 import * as personalSpaces from "./016-personal-spaces.js";
 import * as calls from "./017-calls.js";
 import * as cryptoRecords from "./018-crypto-records.js";
+import * as doublePuppets from "./019-double-puppets.js";
 import * as postRoomCursors from "./020-post-room-cursors.js";
 
 export interface NamedMigration {
