@@ -137,6 +137,28 @@ describe("WebM recording of a call (VP8 + Opus)", function () {
     assert.ok((await packetsOf(audio)).length >= 50 * (SECONDS - 1), "Opus packets of seconds");
   });
 
+  it("audio that starts after the first frame has its track too", async () => {
+    let clock = 0;
+    const rec = new WebmRecorder(join(dir, "late-audio.webm"), () => clock);
+    const tone = toneFrames(TONE);
+    for (let n = 0; n < 30; n++) {
+      clock = (n * 1000) / FPS;
+      rec.pushVideo(frameWithBar(n * 8));
+      if (n >= 10)
+        for (let k = 0; k < 4; k++) rec.pushAudio({ samples: tone(), sampleRate: 48_000, channels: 1 });
+      await rec.idle();
+    }
+    await rec.close();
+    const input = new Input({
+      source: new BufferSource(readFileSync(join(dir, "late-audio.webm"))),
+      formats: ALL_FORMATS,
+    });
+    assert.equal((await input.getPrimaryVideoTrack())?.codec, "vp8");
+    const audio = (await input.getAudioTracks())[0];
+    assert.equal(audio?.codec, "opus");
+    assert.ok((await packetsOf(audio)).length >= 30, "the late audio is in its track");
+  });
+
   it("a recording that received nothing fails on close with a clear error", async () => {
     const rec = new WebmRecorder(join(dir, "empty.webm"));
     await assert.rejects(rec.close(), /nothing arrived to record/);

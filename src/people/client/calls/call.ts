@@ -24,7 +24,7 @@ export interface CallEvents {
   /** Signalling only: the peer's trickled candidates. */
   remoteCandidates: IceCandidate[];
   audio: DecodedAudio;
-  video: { width: number; height: number };
+  video: { width: number; height: number; data?: Uint8Array };
   ended: { reason: CallEndReason; remote: boolean; durationMs: number };
 }
 

@@ -42,8 +42,8 @@ export interface MediaPeerEvents {
   state: PeerState;
   /** Decoded audio from the peer, as it arrives. */
   audio: DecodedAudio;
-  /** A decoded video frame from the peer. */
-  video: { width: number; height: number };
+  /** A decoded video frame from the peer: I420 (Y, U, V planes packed) when the stack gives it. */
+  video: { width: number; height: number; data?: Uint8Array };
 }
 
 export interface MediaPeer {

@@ -2,9 +2,10 @@
 // decoded I420 frames (wrtc's RTCVideoSink gives no encoded ones) are
 // encoded again to VP8 and the 48 kHz mono audio to Opus, both by libav.js
 // (ffmpeg's libvpx and libopus compiled to WebAssembly), and muxed by its
-// Matroska/WebM muxer straight into the file. The streams start with the
-// first video frame (its size is the video track's); audio before it waits
-// for it, and a call with no video at all gives an audio-only WebM on close.
+// Matroska/WebM muxer straight into the file. The file has an audio track
+// always, and a video track once a first frame gives its size: audio waits
+// for that frame (up to 30 s, then the file is audio only), and a call with no
+// video at all gives an audio-only WebM on close.
 import { closeSync, openSync, writeSync } from "node:fs";
 import type { DecodedAudio } from "./media-engine.js";
 
@@ -24,10 +25,10 @@ const SAMPLE_RATE = 48_000;
 const MONO = 4; // AV_CH_LAYOUT_MONO
 const VIDEO_BITRATE = 800_000;
 const AUDIO_BITRATE = 48_000;
-/** Frames waiting for the encoder beyond this are dropped (a slow machine), not queued forever. */
-const MAX_PENDING_FRAMES = 15;
-/** Audio kept before the first video frame opens the file (about 5 s). */
-const MAX_EARLY_SAMPLES = 5 * SAMPLE_RATE;
+/** Frames waiting for the encoder beyond this (some seconds) are dropped on a slow machine, not queued forever. */
+const MAX_PENDING_FRAMES = 90;
+/** Audio kept before the first video frame opens the file (30 s, 2.9 MB). */
+const MAX_EARLY_SAMPLES = 30 * SAMPLE_RATE;
 
 interface Encoder {
   ctx: number;
@@ -63,7 +64,9 @@ export class WebmRecorder {
     private readonly now: () => number = () => performance.now(),
   ) {
     this.t0 = now();
-    this.fd = openSync(path, "w");
+    this.fd = openSync(path, "wx"); // never over a file that is there, as the Ogg recorder
+    // Loading the wasm takes a while: start now, so the first frames do not wait for it.
+    this.run(async () => undefined);
   }
 
   /** A decoded frame of the far side's video. */
@@ -83,7 +86,10 @@ export class WebmRecorder {
       this.pending--;
       if (!this.mux) await this.open(libav, f);
       const v = this.video;
-      if (!v) return;
+      if (!v) {
+        this.counts.dropped++; // the file was opened audio only
+        return;
+      }
       const w = f.width;
       const h = f.height;
       const frame: Frame = {
@@ -110,10 +116,11 @@ export class WebmRecorder {
     for (let i = 0; i < mono.length; i++) mono[i] = a.samples[i * a.channels]!;
     this.audioStartMs ??= this.now() - this.t0;
     if (!this.mux) {
-      if (this.earlyCount + mono.length <= MAX_EARLY_SAMPLES) {
-        this.early.push(mono);
-        this.earlyCount += mono.length;
-      }
+      this.early.push(mono);
+      this.earlyCount += mono.length;
+      // No video for that long: an audio-only file (later frames are counted as dropped).
+      if (this.earlyCount >= MAX_EARLY_SAMPLES)
+        this.run((libav) => (this.mux ? Promise.resolve() : this.open(libav, undefined)));
       return;
     }
     this.run((libav) => this.encodeAudio(libav, mono));
@@ -165,6 +172,7 @@ export class WebmRecorder {
   }
 
   private async open(libav: LibAV, first: I420Frame | undefined): Promise<void> {
+    if (!first && this.audioStartMs === undefined) throw new Error("nothing arrived to record");
     const streams: [number, number, number][] = [];
     if (first) {
       const [, ctx, frame, pkt] = await libav.ff_init_encoder("libvpx", {
@@ -189,7 +197,7 @@ export class WebmRecorder {
       };
       streams.push([ctx, 1, 1000]);
     }
-    if (this.audioStartMs !== undefined) {
+    {
       const [, ctx, frame, pkt, frameSize] = await libav.ff_init_encoder("libopus", {
         ctx: {
           bit_rate: AUDIO_BITRATE,
@@ -203,7 +211,6 @@ export class WebmRecorder {
       this.audio = { ctx, frame, pkt, stream: streams.length, rate: SAMPLE_RATE, frameSize };
       streams.push([ctx, 1, SAMPLE_RATE]);
     }
-    if (streams.length === 0) throw new Error("nothing arrived to record");
     await libav.mkwriterdev("call.webm");
     const [oc, , pb] = await libav.ff_init_muxer(
       { format_name: "webm", filename: "call.webm", open: true },

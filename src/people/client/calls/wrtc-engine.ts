@@ -198,7 +198,8 @@ class WrtcPeer implements MediaPeer {
     } else if (track.kind === "video") {
       const sink = new w.nonstandard.RTCVideoSink(track);
       sink.onframe = (e) => {
-        if (!this.closed) this.events.emit("video", { width: e.frame.width, height: e.frame.height });
+        const { width, height, data } = e.frame;
+        if (!this.closed) this.events.emit("video", { width, height, data });
       };
       this.stops.push(() => sink.stop());
     }

@@ -66,7 +66,7 @@ export interface WrtcModule {
       onFrame(f: { width: number; height: number; data: Uint8Array }): void;
     };
     RTCVideoSink: new (track: WrtcTrack) => {
-      onframe: ((e: { frame: { width: number; height: number } }) => void) | null;
+      onframe: ((e: { frame: { width: number; height: number; data: Uint8Array } }) => void) | null;
       stop(): void;
     };
   };
