@@ -185,8 +185,9 @@ const api = {
     await ready;
     return client.supportsVoip();
   },
-  async place(roomId: string, video: boolean) {
-    const c = createNewMatrixCall(client!, roomId);
+  async place(roomId: string, video: boolean, forceTURN = false) {
+    // forceTURN: only relay candidates, from the homeserver's TURN (as Element's "fallback" setting).
+    const c = createNewMatrixCall(client!, roomId, { forceTURN });
     if (!c) throw new Error("no WebRTC here");
     follow(c);
     if (video) await c.placeVideoCall();
