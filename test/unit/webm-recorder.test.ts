@@ -9,9 +9,12 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ALL_FORMATS, BufferSource, EncodedPacketSink, Input, type InputTrack } from "mediabunny";
+import fc from "fast-check";
 import OpusScript from "opusscript";
 import { FRAME_SAMPLES, ToneDetector, toneFrames } from "../../src/people/client/calls/audio.js";
 import { WebmRecorder, type I420Frame } from "../../src/people/client/calls/webm-recorder.js";
+import { recordingKind } from "../../src/people/cli/commands/call-recording.js";
+import { UsageError } from "../../src/people/cli/errors.js";
 
 const W = 320;
 const H = 240;
@@ -162,5 +165,22 @@ describe("WebM recording of a call (VP8 + Opus)", function () {
   it("a recording that received nothing fails on close with a clear error", async () => {
     const rec = new WebmRecorder(join(dir, "empty.webm"));
     await assert.rejects(rec.close(), /nothing arrived to record/);
+  });
+});
+
+describe("--record's file name (people call / answer)", () => {
+  it("names .ogg for the audio and .webm for video and audio, whatever the case; refuses any other name", () => {
+    const stem = fc.string({ minLength: 1, maxLength: 40 });
+    fc.assert(
+      fc.property(stem, fc.constantFrom(".ogg", ".OGG", ".webm", ".WebM"), (name, ext) => {
+        assert.equal(recordingKind(name + ext), ext.toLowerCase() === ".ogg" ? "ogg" : "webm");
+      }),
+    );
+    fc.assert(
+      fc.property(stem, (name) => {
+        fc.pre(!/\.(ogg|webm)$/i.test(name));
+        assert.throws(() => recordingKind(name), UsageError);
+      }),
+    );
   });
 });

@@ -2,7 +2,6 @@
 // a file a person can play. The name says which: .ogg keeps the audio (Ogg
 // Opus), .webm the video and the audio (VP8 + Opus in WebM, see
 // webm-recorder.ts). The encoders load only when a recording is asked for.
-import { extname } from "node:path";
 import type { Call } from "../../client/calls/calls.js";
 import { firstChannel } from "../../client/calls/audio.js";
 import { UsageError } from "../errors.js";
@@ -11,9 +10,9 @@ export type RecordingKind = "ogg" | "webm";
 
 /** The kind a `--record` file name asks for, or a usage error. */
 export function recordingKind(path: string): RecordingKind {
-  const ext = extname(path).toLowerCase();
-  if (ext === ".ogg") return "ogg";
-  if (ext === ".webm") return "webm";
+  // Not extname: it sees no extension in a file named ".ogg".
+  const ext = /\.(ogg|webm)$/i.exec(path)?.[1]?.toLowerCase();
+  if (ext === "ogg" || ext === "webm") return ext;
   throw new UsageError(
     "--record",
     "name a .ogg file (the audio that arrives, Ogg Opus) or a .webm file (video and audio, VP8 + Opus)",
