@@ -134,7 +134,10 @@ function follow(c: MatrixCall): void {
   status.heard = false;
   status.remoteVideo = false;
   status.videoFrames = 0;
-  c.on(CallEvent.State, (s) => (status.state = s));
+  // "ended" comes with the hangup's reason and party (the Hangup event), never before them.
+  c.on(CallEvent.State, (s) => {
+    if (s !== "ended") status.state = s;
+  });
   c.on(CallEvent.Hangup, () => {
     status.state = "ended";
     status.hangupReason = c.hangupReason;
