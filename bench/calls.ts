@@ -1,6 +1,7 @@
-// `npm run bench calls`: People ↔ People calls against two plain WebRTC peers
-// of the same stack (libwebrtc through @roamhq/wrtc) in the same run, direct on
-// loopback and relay-only through coturn. Figures (medians of ROUNDS calls):
+// `npm run bench calls`: People ↔ People calls, and Element (headless
+// Chromium) ↔ People through Synapse and the bridge (calls-element.ts),
+// against two plain WebRTC peers of the People stack (libwebrtc through
+// @roamhq/wrtc) in the same run, direct on loopback and relay-only through coturn. Figures (medians of ROUNDS calls):
 // offer → connected (the caller's call() or createOffer() until its media is
 // up) and answer → first detected audio (the callee answers; the caller's
 // decoded audio carries the callee's tone). The People figures add what the
@@ -20,6 +21,7 @@ import {
   tempDir,
   waitUntil,
 } from "../test/helpers/client-fixtures.js";
+import { startElementBench, type ElementBench } from "./calls-element.js";
 import { fmt, table } from "./harness.js";
 
 const ROUNDS = 5;
@@ -87,9 +89,12 @@ async function rounds(fn: () => Promise<Round>): Promise<{ connected: number; au
 }
 
 export async function runCallsBench(): Promise<void> {
-  console.log(`\n== Calls: People ↔ People against two plain wrtc peers (median of ${ROUNDS}) ==`);
+  console.log(
+    `\n== Calls: People ↔ People and Element → People against two plain wrtc peers (median of ${ROUNDS}) ==`,
+  );
   let servers: TestServer[] = [];
   const clients: PeopleClient[] = [];
+  let element: ElementBench | undefined;
   try {
     const turn = await coturn();
     const ice = (address: string) => {
@@ -114,11 +119,14 @@ export async function runCallsBench(): Promise<void> {
       clients.push(c);
     }
     const [jane, joe] = clients as [PeopleClient, PeopleClient];
+    element = await startElementBench(turn);
+    const el = element;
     const rows: Record<string, string | number>[] = [];
     for (const relayOnly of [false, true]) {
       const path = relayOnly ? "relay-only (coturn)" : "direct";
       const plain = await rounds(() => plainRound(ice("bench@plain"), relayOnly));
       const people = await rounds(() => peopleRound(jane, joe, relayOnly));
+      const viaBridge = await rounds(() => el.round(relayOnly));
       rows.push(
         {
           path,
@@ -134,10 +142,18 @@ export async function runCallsBench(): Promise<void> {
           "answer→audio ms": fmt(people.audio, 0),
           ratio: `${fmt(people.connected / plain.connected)} / ${fmt(people.audio / plain.audio)}`,
         },
+        {
+          path,
+          pair: "Element → People (bridge)",
+          "offer→connected ms": fmt(viaBridge.connected, 0),
+          "answer→audio ms": fmt(viaBridge.audio, 0),
+          ratio: `${fmt(viaBridge.connected / plain.connected)} / ${fmt(viaBridge.audio / plain.audio)}`,
+        },
       );
     }
     table(rows);
   } finally {
+    await element?.stop().catch(() => undefined);
     for (const c of clients) await c.close().catch(() => undefined);
     for (const s of servers) await s.stop();
     await stopCoturn();

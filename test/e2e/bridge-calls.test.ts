@@ -4,8 +4,12 @@
 // headless Chromium running matrix-js-sdk's MatrixCall (a WebAudio tone as her
 // microphone, Chromium's fake camera), Joe a People device with libwebrtc
 // (@roamhq/wrtc) sending another tone. Each side must hear the other's tone;
-// the bridge passes the signalling only and opens no UDP socket. Every wait
-// is for a condition; the tests run in order and share the portal.
+// the bridge passes the signalling only and opens no UDP socket. The same
+// calls run again in an encrypted DM portal with Ann (another People device
+// on libwebrtc: one DM portal per pair), where Alice's browser sends and
+// reads the m.call.* events Megolm-encrypted (its Rust crypto) and the bridge
+// decrypts and encrypts them as its ghosts do. Every wait is for a condition;
+// the tests run in order and share the portals.
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { Preset } from "matrix-js-sdk";
@@ -18,10 +22,12 @@ import { BridgeWorld, OTHER, PEOPLE_DOMAIN, ghostOf, type PeopleUser } from "../
 import { udpSocketsOf } from "../helpers/udp-census.js";
 
 const JOE = `joe@${OTHER}`;
+const ANN = `ann@${OTHER}`;
 const ALICE_PEOPLE = `alice@${PEOPLE_DOMAIN}`;
 const ALICE_HZ = 440;
 const JOE_HZ = 1000;
 const WAIT = 60_000;
+const MEGOLM = { algorithm: "m.megolm.v1.aes-sha2" };
 
 type Json = Record<string, unknown>;
 
@@ -32,7 +38,10 @@ describe("Element's 1:1 calls bridged to a People device (Chromium â†” bridge â†
   let joe: PeopleUser | undefined;
   let browser: BrowserAlice | undefined;
   let portal: string;
+  let encryptedPortal: string;
   const rings: IncomingCall[] = [];
+  let ann: PeopleUser | undefined;
+  const annRings: IncomingCall[] = [];
   const stopped: { session: string; reason: string }[] = [];
   /** The most UDP sockets the bridge process held at any census during a call. */
   let bridgeUdpMax = 0;
@@ -40,6 +49,7 @@ describe("Element's 1:1 calls bridged to a People device (Chromium â†” bridge â†
   const started = (): BridgeWorld => world ?? assert.fail("the world is not started");
   const page = (): BrowserAlice => browser ?? assert.fail("no browser");
   const joeClient = () => (joe ?? assert.fail("joe not started")).client;
+  const annClient = () => (ann ?? assert.fail("ann not started")).client;
 
   const census = () => {
     const pid = started().child.pid ?? assert.fail("the bridge is not running");
@@ -63,6 +73,7 @@ describe("Element's 1:1 calls bridged to a People device (Chromium â†” bridge â†
     });
 
   const ringAtJoe = (n: number) => eventually(`Joe's device to ring (${n})`, () => rings[n - 1], WAIT);
+  const ringAtAnn = (n: number) => eventually(`Ann's device to ring (${n})`, () => annRings[n - 1], WAIT);
 
   /** What Joe's call receives: the tone detector (Goertzel) and the video frames. */
   function listen(call: Call) {
@@ -75,10 +86,16 @@ describe("Element's 1:1 calls bridged to a People device (Chromium â†” bridge â†
   before(async function () {
     this.timeout(900_000); // the first run installs Synapse
     if (!existsSync(CHROMIUM)) assert.fail(`${CHROMIUM} is missing: .ci/run installs Debian's chromium`);
-    world = await BridgeWorld.start({ permissions: { "@alice:localhost": "user" }, childProcess: true });
+    world = await BridgeWorld.start({
+      permissions: { "@alice:localhost": "user" },
+      childProcess: true,
+      configure: (i) => ({ ...i, encryption: { allow: true, default: false } }),
+    });
     joe = await world.startPeopleUser(JOE, { mediaEngine: wrtcEngine });
     joeClient().calls.on("incoming", (c) => rings.push(c));
     joeClient().calls.on("ringingEnded", (e) => stopped.push(e));
+    ann = await world.startPeopleUser(ANN, { mediaEngine: wrtcEngine });
+    annClient().calls.on("incoming", (c) => annRings.push(c));
     alice = await world.startMatrixUser("alice");
     const { room_id: roomId } = await alice.client.createRoom({
       preset: Preset.TrustedPrivateChat,
@@ -86,15 +103,26 @@ describe("Element's 1:1 calls bridged to a People device (Chromium â†” bridge â†
       is_direct: true,
     });
     portal = roomId;
-    await eventually("Joe's ghost to join the portal", async () => {
-      const members = await matrixApi(
-        world!.hs,
-        alice!.accessToken,
-        "GET",
-        `/_matrix/client/v3/rooms/${encodeURIComponent(portal)}/joined_members`,
-      );
-      return ghostOf(JOE) in (members.joined as Json) ? true : undefined;
+    const encrypted = await alice.client.createRoom({
+      preset: Preset.TrustedPrivateChat,
+      invite: [ghostOf(ANN)],
+      is_direct: true,
+      initial_state: [{ type: "m.room.encryption", state_key: "", content: MEGOLM }],
     });
+    encryptedPortal = encrypted.room_id;
+    for (const [room, who] of [
+      [portal, JOE],
+      [encryptedPortal, ANN],
+    ] as const)
+      await eventually(`${who}'s ghost to join the portal`, async () => {
+        const members = await matrixApi(
+          world!.hs,
+          alice!.accessToken,
+          "GET",
+          `/_matrix/client/v3/rooms/${encodeURIComponent(room)}/joined_members`,
+        );
+        return ghostOf(who) in (members.joined as Json) ? true : undefined;
+      });
     // Alice's browser is another device of hers, logged in as Element would.
     const res = await fetch(`${world.hs.url}/_matrix/client/v3/login`, {
       method: "POST",
@@ -118,6 +146,12 @@ describe("Element's 1:1 calls bridged to a People device (Chromium â†” bridge â†
       listenHz: JOE_HZ,
     });
     assert.equal(voip, true, "matrix-js-sdk finds WebRTC in Chromium");
+  });
+
+  afterEach(function () {
+    if (this.currentTest?.state === "failed" && world)
+      for (const l of world.child.logs.filter((x) => x.level >= 40))
+        console.error(JSON.stringify(l).slice(0, 600));
   });
 
   after(async function () {
@@ -223,6 +257,96 @@ describe("Element's 1:1 calls bridged to a People device (Chromium â†” bridge â†
       },
       WAIT,
     );
+  });
+
+  /** The m.call.* events of a call in the encrypted portal, as the homeserver holds them. */
+  async function rawCallEvents(): Promise<{ type: string; sender: string }[]> {
+    const res = await matrixApi(
+      started().hs,
+      alice!.accessToken,
+      "GET",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(encryptedPortal)}/messages?dir=b&limit=100`,
+    );
+    const chunk = res.chunk as { type: string; sender: string; content: Json }[];
+    // Encrypted events hide their type and call id from the homeserver: look at the types only.
+    return chunk.filter((e) => e.type.startsWith("m.call.") || e.type === "m.room.encrypted");
+  }
+
+  it("in an encrypted DM, Alice calls Ann with video: the call events are encrypted both ways, tones both ways, her frames reach Ann, she hangs up", async function () {
+    const decryptedBefore = (await page().status()).decryptedCallEvents;
+    const n = annRings.length;
+    const callId = await page().run<string>("place", encryptedPortal, true);
+    const ring = await ringAtAnn(n + 1);
+    assert.equal(ring.media, "video");
+    assert.equal(ring.from, ALICE_PEOPLE);
+    const call = await annClient().calls.answer(ring.session, { audio: { tone: JOE_HZ } });
+    const heard = listen(call);
+    await aliceWhen("connected", (s) => s.callId === callId && s.state === "connected");
+    await call.whenActive();
+    await aliceWhen("Ann's tone heard", (s) => s.heard);
+    await eventually(
+      "Alice's tone and video frames at Ann",
+      () => {
+        census();
+        return heard.tone.found && heard.frames >= 10 ? true : undefined;
+      },
+      WAIT,
+    );
+    // Ann's answer (and candidates) reached the page encrypted by her ghost's device.
+    const s = await page().status();
+    assert.ok(s.decryptedCallEvents > decryptedBefore, "Alice decrypted the ghost's call events");
+    const ended = call.whenEnded();
+    await page().run("hangup");
+    const end = await ended;
+    assert.equal(end.reason, "normal");
+    assert.equal(end.remote, true);
+    const raw = await rawCallEvents();
+    assert.ok(raw.length > 0, "the call left events in the portal");
+    assert.deepEqual(
+      raw.filter((e) => e.type !== "m.room.encrypted"),
+      [],
+      "every call event in the encrypted portal is encrypted, Alice's and the ghost's",
+    );
+    assert.ok(
+      raw.some((e) => e.sender === ghostOf(ANN)),
+      "the ghost's call events are there, encrypted",
+    );
+    census();
+    assert.equal(bridgeUdpMax, 0, "the bridge process opened a UDP socket during the call");
+  });
+
+  it("in an encrypted DM, Ann calls Alice with video: it rings in Element, she answers with video, tones and frames both ways, Ann hangs up", async function () {
+    const before = (await page().status()).incoming.length;
+    const decryptedBefore = (await page().status()).decryptedCallEvents;
+    const call = await annClient().calls.call(ALICE_PEOPLE, { media: "video", audio: { tone: JOE_HZ } });
+    const heard = listen(call);
+    const ringing = await aliceWhen("Ann's call rings", (s) => s.incoming.length > before);
+    const callId = ringing.incoming.at(-1)!;
+    assert.equal(callId, call.id, "the Matrix call id is the People session");
+    await page().run("answer", callId, true);
+    await call.whenActive();
+    await aliceWhen(
+      "Ann's tone heard and her video frames",
+      (s) => s.callId === callId && s.heard && s.videoFrames >= 10,
+    );
+    await eventually(
+      "Alice's tone and frames at Ann",
+      () => (census(), heard.tone.found && heard.frames >= 10 ? true : undefined),
+      WAIT,
+    );
+    const s = await page().status();
+    assert.ok(s.decryptedCallEvents > decryptedBefore, "the ghost's invite reached Alice encrypted");
+    await call.hangup();
+    const end = await aliceWhen("the call ended by Ann", (x) => x.callId === callId && x.state === "ended");
+    assert.equal(end.hangupParty, "remote");
+    const raw = await rawCallEvents();
+    assert.deepEqual(
+      raw.filter((e) => e.type !== "m.room.encrypted"),
+      [],
+      "no call event in the clear",
+    );
+    census();
+    assert.equal(bridgeUdpMax, 0, "the bridge process opened a UDP socket during the call");
   });
 
   it("a bridge killed while Joe's call rings in Element hangs it up on both sides when it starts again", async function () {

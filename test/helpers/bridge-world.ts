@@ -56,6 +56,8 @@ export interface BridgeWorldOptions {
    * config file then names the homeserver, and logs at info at least.
    */
   childProcess?: boolean;
+  /** Extra config of the second People server (Joe's), e.g. its TURN relay. */
+  otherConfig?: Record<string, unknown>;
   /** Extra homeserver.yaml settings for Synapse (shallowly merged over the harness's). */
   synapseConfig?: Record<string, unknown>;
   /** Double puppeting: a second appservice registration in Synapse, its secret in bridge.double_puppet. */
@@ -84,7 +86,7 @@ export class BridgeWorld {
     // Fixed ports for both People servers: clients' pins must survive a restart.
     const otherPort = await freePort();
     const other = await startTestServer(OTHER, {
-      config: { listen: { host: "127.0.0.1", port: otherPort } },
+      config: { ...options.otherConfig, listen: { host: "127.0.0.1", port: otherPort } },
     });
     const files = makeBridgeDir();
     try {

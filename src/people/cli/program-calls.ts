@@ -11,7 +11,8 @@ type Act = <M>(
 const MEDIA_HELP = [
   "",
   "Audio sent is a test tone (--tone 440) or a 16-bit PCM WAV file (--audio-file), else silence;",
-  "video is a moving test pattern. --record keeps the audio that arrives as Ogg Opus. Media is",
+  "video is a moving test pattern. --record x.ogg keeps the audio that arrives (Ogg Opus), --record",
+  "x.webm the video and the audio (WebM: VP8 + Opus, encoded again from what was decoded). Media is",
   "encrypted end to end (DTLS-SRTP with the fingerprint the other device signed). --relay-only",
   "sends media only through your server's TURN relay, so the other side never sees your address.",
   'With --json, prints one JSON object per line: {"event": "state" | "ended", …}.',
@@ -28,7 +29,7 @@ export function addCallCommands(program: Command, act: Act): void {
     cmd
       .option("--tone <hz>", "send a sine tone of this frequency")
       .option("--audio-file <file>", "send this WAV file (16-bit PCM), looped")
-      .option("--record <file.ogg>", "record the audio that arrives (Ogg Opus)")
+      .option("--record <file>", "record what arrives: x.ogg the audio (Ogg Opus), x.webm video and audio")
       .option("--duration <duration>", "hang up after talking this long (e.g. 30s)")
       .option("--relay-only", "media only through the TURN relay")
       .option("--timeout <duration>", "how long to wait for an answer, or for a call", "60s")

@@ -2,15 +2,20 @@
 // Element Web is, with matrix-js-sdk's own 1:1 call code (MatrixCall). Her
 // microphone is a WebAudio oscillator (a tone of her own), her camera
 // Chromium's fake device; what the far side sends is listened to with an
-// AnalyserNode (headless Chromium reports no audio energy in its stats).
+// AnalyserNode (headless Chromium reports no audio energy in its stats), and
+// its video frames are counted as a video element presents them. The client
+// runs matrix-js-sdk's Rust crypto, so in an encrypted room the call events go
+// out Megolm-encrypted and come in decrypted, as in Element.
 import {
   createClient,
   createNewMatrixCall,
   CallEvent,
   ClientEvent,
+  MatrixEventEvent,
   SyncState,
   type MatrixCall,
   type MatrixClient,
+  type MatrixEvent,
 } from "matrix-js-sdk";
 import { CallEventHandlerEvent } from "matrix-js-sdk/lib/webrtc/callEventHandler.js";
 
@@ -26,6 +31,10 @@ interface Status {
   /** Incoming calls that ended (hung up by either side, or never answered). */
   endedIncoming: string[];
   remoteVideo: boolean;
+  /** Video frames of the far side presented by a video element. */
+  videoFrames: number;
+  /** m.call.* events that arrived encrypted and were decrypted here. */
+  decryptedCallEvents: number;
   errors: string[];
 }
 
@@ -39,6 +48,8 @@ const status: Status = {
   incoming: [],
   endedIncoming: [],
   remoteVideo: false,
+  videoFrames: 0,
+  decryptedCallEvents: 0,
   errors: [],
 };
 let client: MatrixClient | undefined;
@@ -69,8 +80,24 @@ function fakeMicrophone(hz: number): void {
 }
 
 /** Listens to a remote stream for the far side's tone (five windows in a row with its bin on top). */
+const listened = new WeakSet<MediaStream>();
+
 function listen(stream: MediaStream): void {
-  if (stream.getVideoTracks().length > 0) status.remoteVideo = true;
+  // FeedsChanged fires again for feeds already listened to.
+  if (listened.has(stream)) return;
+  listened.add(stream);
+  if (stream.getVideoTracks().length > 0) {
+    status.remoteVideo = true;
+    const video = document.createElement("video");
+    video.muted = true;
+    video.srcObject = new MediaStream(stream.getVideoTracks());
+    const count = () => {
+      status.videoFrames++;
+      video.requestVideoFrameCallback(count);
+    };
+    video.requestVideoFrameCallback(count);
+    void video.play().catch(() => undefined);
+  }
   if (stream.getAudioTracks().length === 0) return;
   audio ??= new AudioContext();
   // Chromium feeds a remote WebRTC stream to WebAudio only while a media element plays it.
@@ -106,7 +133,11 @@ function follow(c: MatrixCall): void {
   status.hangupParty = undefined;
   status.heard = false;
   status.remoteVideo = false;
-  c.on(CallEvent.State, (s) => (status.state = s));
+  status.videoFrames = 0;
+  // "ended" comes with the hangup's reason and party (the Hangup event), never before them.
+  c.on(CallEvent.State, (s) => {
+    if (s !== "ended") status.state = s;
+  });
   c.on(CallEvent.Hangup, () => {
     status.state = "ended";
     status.hangupReason = c.hangupReason;
@@ -135,6 +166,11 @@ const api = {
       accessToken: o.accessToken,
       deviceId: o.deviceId,
     });
+    await client.initRustCrypto({ useIndexedDB: false });
+    client.on(MatrixEventEvent.Decrypted, (e: MatrixEvent) => {
+      if (e.isEncrypted() && !e.isDecryptionFailure() && e.getType().startsWith("m.call."))
+        status.decryptedCallEvents++;
+    });
     client.on(CallEventHandlerEvent.Incoming, (c: MatrixCall) => {
       incoming.set(c.callId, c);
       status.incoming.push(c.callId);
@@ -152,8 +188,9 @@ const api = {
     await ready;
     return client.supportsVoip();
   },
-  async place(roomId: string, video: boolean) {
-    const c = createNewMatrixCall(client!, roomId);
+  async place(roomId: string, video: boolean, forceTURN = false) {
+    // forceTURN: only relay candidates, from the homeserver's TURN (as Element's "fallback" setting).
+    const c = createNewMatrixCall(client!, roomId, { forceTURN });
     if (!c) throw new Error("no WebRTC here");
     follow(c);
     if (video) await c.placeVideoCall();

@@ -1,18 +1,18 @@
 // call / answer: a voice or video call with another People device. What is
 // sent is a test tone or a WAV file (no microphone or camera stack here;
 // video is a moving test pattern); what arrives can be recorded to an Ogg
-// Opus file. The call shows its state changes and, at the end, its duration.
+// Opus file, or with the video to a WebM file (call-recording.ts). The call shows its state changes and, at the end, its duration.
 // It ends after --duration, on Ctrl-C or SIGTERM, or when the other side
 // hangs up.
 import { readFileSync } from "node:fs";
 import type { PeopleClient } from "../../client/people-client.js";
 import type { Call, IncomingCall } from "../../client/calls/calls.js";
 import type { AudioInput } from "../../client/calls/media-engine.js";
-import { firstChannel } from "../../client/calls/audio.js";
 import { readWav } from "../../client/calls/wav.js";
 import { addressArg, type Context } from "../context.js";
 import { CliError, UsageError, about } from "../errors.js";
 import { parseDuration } from "../parse.js";
+import { recordingKind, startRecording } from "./call-recording.js";
 import { untilSignal } from "../signals.js";
 
 export interface MediaOpts {
@@ -86,8 +86,7 @@ function mediaOptions(opts: MediaOpts): { audio: AudioInput; timeoutMs: number; 
     audio = { tone: hz };
   }
   if (opts.audioFile !== undefined) audio = { pcm: readAudio(opts.audioFile), sampleRate: 48_000 };
-  if (opts.record !== undefined && !opts.record.endsWith(".ogg"))
-    throw new UsageError("--record", "records the audio that arrives as Ogg Opus: name a .ogg file");
+  if (opts.record !== undefined) recordingKind(opts.record);
   return {
     audio,
     timeoutMs: parseDuration(opts.timeout, "--timeout"),
@@ -117,7 +116,6 @@ async function inCall(
 ): Promise<void> {
   const durationMs = opts.duration !== undefined ? parseDuration(opts.duration, "--duration") : undefined;
   const { wrtcEngine } = await import("../../client/calls/wrtc-engine.js");
-  const { OggOpusWriter } = await import("../../client/calls/ogg-opus.js");
   const signal = untilSignal();
   try {
     await ctx.withClient(
@@ -129,15 +127,16 @@ async function inCall(
           starting.catch(() => undefined);
           const c = await Promise.race([starting, signal.promise.then(() => undefined)]);
           if (!c) return;
-          const recorder = opts.record !== undefined ? new OggOpusWriter(opts.record) : undefined;
-          if (recorder) c.on("audio", (a) => recorder.push(firstChannel(a.samples, a.channels)));
+          const recording = opts.record !== undefined ? await startRecording(c, opts.record) : undefined;
           let frames = 0;
           c.on("video", () => frames++);
           try {
             await follow(ctx, c, signal.promise, durationMs);
           } finally {
-            recorder?.close();
-            if (recorder) ctx.out.note(`Recorded what arrived to ${opts.record}.`);
+            if (recording)
+              ctx.out.note(
+                await recording.close().catch((e: unknown) => `The recording is unfinished: ${String(e)}`),
+              );
             if (c.media === "video") ctx.out.note(`${frames} video frames arrived.`);
           }
           await ctx.deliver(client, FLUSH_MS);
