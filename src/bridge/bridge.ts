@@ -35,6 +35,8 @@ import { createFeeds } from "./feeds/feeds.js";
 import { personalSpaces } from "./spaces/personal-spaces.js";
 import { spaceRequests } from "./adapters/appservice/space-requests.js";
 import { createBridgeCalls } from "./calls/bridge-calls.js";
+import { bridgeRtc, type BridgeRtc } from "./rtc-wiring.js";
+import type { ProcessedToDeviceEvent } from "@matrix-org/matrix-sdk-crypto-wasm";
 import { keyChangeNotices } from "./portals/key-change-notices.js";
 import { createPortals } from "./portals/portals.js";
 import { DEFAULT_RETRY_WINDOW_MS, RetryWindow } from "./portals/retry-window.js";
@@ -153,6 +155,8 @@ export async function startBridge(
     });
     const http = new AppserviceHttp(homeserverUrl, registration.as_token);
     let e2b: EndToBridge | undefined;
+    const rtcOn = config.bridge.matrixrtc.enabled;
+    const rtcLate: { rtc?: BridgeRtc } = {}; // made below; the machines hand it the media keys they decrypt
     if (config.encryption.allow) {
       const key = CryptoStoreKey.fromConfig(config.encryption.pickle_key, config.people.data_dir);
       cleanup.push(async () => key.erase());
@@ -166,6 +170,9 @@ export async function startBridge(
         deviceDisplayName: BOT_DISPLAY_NAME,
         concurrency: config.bridge.startup_concurrency,
         metrics: metrics.crypto,
+        ...(rtcOn
+          ? { onToDevice: (u: string, p: ProcessedToDeviceEvent[]) => rtcLate.rtc?.onToDevice(u, p) }
+          : {}),
       });
       const machines = e2b;
       cleanup.push(() => machines.close());
@@ -227,7 +234,13 @@ export async function startBridge(
       retry: retryWindow,
     });
     const calls = createBridgeCalls({ ghosts, people: accounts, store, portals, permissions, metrics, log });
-    accounts.onMessage(feeds.withOwnFlows(calls.withOwnFlow(portals.toMatrix.handle)));
+    if (rtcOn && !e2b) log.warn("bridge.matrixrtc needs encryption.allow (media keys go over Olm): off");
+    const rtc = (rtcLate.rtc =
+      rtcOn && e2b
+        ? bridgeRtc(e2b, { homeserverUrl, http, ghosts, people: accounts, portals, adapter, log })
+        : undefined);
+    const callFlow = calls.withOwnFlow(portals.toMatrix.handle);
+    accounts.onMessage(feeds.withOwnFlows(rtc ? rtc.withOwnFlow(callFlow) : callFlow));
     accounts.onKeyChange(
       keyChangeNotices({
         ghosts,
@@ -268,13 +281,15 @@ export async function startBridge(
     cleanup.push(() => adapter.close());
     // Closed before the appservice and the People server: nothing is received that could not be handled.
     cleanup.push(() => accounts.close(), feeds.stop);
+    if (rtc) cleanup.push(rtc.stop); // both legs of every MatrixRTC call end first
     const spaces = personalSpaces(config.bridge.personal_space, {
       matrix: spaceRequests(http, adapter.botUserId, config.homeserver.domain),
       ...{ store, log: log.child({ component: "spaces" }) },
     });
     const handleEvent = async (event: RoomEvent) => {
       await bot.handle(event);
-      if (!(await feeds.handle(event)) && !(await calls.handle(event))) await portals.events.handle(event);
+      if (!(await feeds.handle(event)) && !(await rtc?.handle(event)) && !(await calls.handle(event)))
+        await portals.events.handle(event);
       await spaces.onEvent(event);
     };
     // Stopped before the store closes (cleanup runs in reverse).

@@ -128,6 +128,12 @@ export const bridgeConfigSchema = z
           })
           .prefault({}),
         /**
+         * Element X / Element Call (MatrixRTC) calls in DM portals bridged to People calls: the
+         * ghost joins over the LiveKit focus the homeserver advertises. Off until proven end to
+         * end against Element Call; needs encryption.allow (media keys go over the ghost's Olm).
+         */
+        matrixrtc: z.strictObject({ enabled: z.boolean().default(false) }).prefault({}),
+        /**
          * What one People sender's messages may make the bridge create per hour: rooms (group
          * rooms, and DMs their mail opens) and ghosts brought into rooms (other than its own).
          * Past them a group message is shown in the DM with a notice; a new DM is refused (logged).

@@ -31,12 +31,17 @@ class FakeLeg implements CallLeg {
   readonly local: CallCandidate[] = [];
   device: string | undefined;
   hungUp: string | undefined;
+  /** Times the bridge said the leg is connected (media runs between the clients, out of its sight). */
+  connects = 0;
   constructor(
     readonly session: string,
     readonly media: "voice" | "video",
   ) {}
   peerDevice() {
     return this.device;
+  }
+  connected() {
+    this.connects++;
   }
   addLocalCandidates(c: readonly CallCandidate[]) {
     this.local.push(...c);
@@ -143,7 +148,10 @@ describe("bridged calls (bridge/calls) with fakes", function () {
     await event("m.call.candidates", { ...base, candidates: [cand] });
     assert.deepEqual(placed.leg.local, [{ candidate: cand.candidate, mid: "0", index: 0 }]);
     placed.leg.device = "JOEDEVICE";
+    assert.equal(placed.leg.connects, 0, "not connected before Joe answers");
     placed.leg.events.emit("remoteSdp", "v=0 answer");
+    // Else the People call's 30 s connect timeout ends an answered call (the bridge sees no media).
+    assert.equal(placed.leg.connects, 1, "the answered leg is told it is connected");
     placed.leg.events.emit("remoteCandidates", [
       { candidate: cand.candidate, mid: "0", index: 0 },
       { candidate: "" },
@@ -222,6 +230,7 @@ describe("bridged calls (bridge/calls) with fakes", function () {
       [[session, "v=0 a"]],
     );
     assert.equal(sentOf("m.call.select_answer")[0]?.content.selected_party_id, "alice-dev");
+    assert.equal(calls.answered[0]!.leg.connects, 1, "the answered leg is told it is connected");
 
     const second = "KKKKKKKKKKKKKKKKKKKKKA";
     calls.rings.set(second, { session: second, from: JOE, device: "JOEDEV", media: "voice", sdp: SDP });

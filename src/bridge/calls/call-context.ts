@@ -119,7 +119,11 @@ export class CallContext {
         this.o.log.warn({ err, callId: row.callId, what }, "a call event could not be sent to Matrix");
       });
     const party = () => leg.peerDevice() ?? row.peopleDevice ?? "people";
-    leg.on("remoteSdp", (sdp) =>
+    // Media runs between Element and the People device, out of the bridge's sight: the bridge's
+    // signalling-only leg counts as connected once answered, or its connect timeout ends it.
+    if (answered) leg.connected?.();
+    leg.on("remoteSdp", (sdp) => {
+      leg.connected?.();
       inOrder("answer", async () => {
         answered = true;
         const device = party();
@@ -127,8 +131,8 @@ export class CallContext {
         await this.o.store.setPeopleDevice(row.callId, device);
         await this.send(row, "m.call.answer", answerContent(row.callId, device, sdp));
         this.count(row.direction, "answered");
-      }),
-    );
+      });
+    });
     leg.on("remoteCandidates", (candidates) =>
       inOrder("candidates", async () => {
         for (const batch of matrixBatches(candidates))

@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import "fake-indexeddb/auto";
 import { IDBFactory } from "fake-indexeddb";
 import { newIdbFactory, type IdbFactory } from "./idb-types.js";
-import { initAsync } from "@matrix-org/matrix-sdk-crypto-wasm";
+import { initAsync, type ProcessedToDeviceEvent } from "@matrix-org/matrix-sdk-crypto-wasm";
 import type { Logger } from "../../logger.js";
 import type { CryptoStore, DeviceListChange } from "../../core/ports/store.js";
 import { enc, type MatrixRequests } from "./matrix-requests.js";
@@ -29,6 +29,8 @@ export interface CryptoManagerOptions {
   deviceDisplayName: string;
   /** Room keys arrived (with the identity that received them). */
   onRoomKeys?: (userId: string, keys: { sessionId: string; roomId: string }[]) => void;
+  /** To-device events a machine processed (decrypted or not), after they are saved. */
+  onToDevice?: (userId: string, processed: ProcessedToDeviceEvent[]) => void;
   /** Most machines in memory at once (default 64). */
   maxMachines?: number;
   /** A machine unused this long is closed (default 300 s; 0: only the bound evicts). */
@@ -104,6 +106,7 @@ export class CryptoManager {
       log: this.o.log,
       idb: this.idb,
       ...(this.o.onRoomKeys ? { onRoomKeys: this.o.onRoomKeys } : {}),
+      ...(this.o.onToDevice ? { onToDevice: this.o.onToDevice } : {}),
       ...(this.o.metrics ? { onSaved: (b: number) => this.o.metrics?.saved(b) } : {}),
       ...(this.o.now ? { now: this.o.now } : {}),
     };

@@ -10,7 +10,7 @@ import type { Logger } from "../../logger.js";
 import type { CryptoStore } from "../../core/ports/store.js";
 import type { MatrixRequests } from "./matrix-requests.js";
 import { forEachLimit } from "../../concurrency.js";
-import { CryptoManager, type CryptoMetrics } from "./crypto-manager.js";
+import { CryptoManager, type CryptoManagerOptions, type CryptoMetrics } from "./crypto-manager.js";
 import type { CryptoStoreKey } from "./crypto-store-key.js";
 import { RoomStateCache, encryptionSettings, keyRecipients, MEGOLM } from "./room-state.js";
 import type { Json, TransactionExtensions } from "./transaction-extensions.js";
@@ -32,6 +32,8 @@ export interface EndToBridgeOptions {
   /** Machines caught up at once at start (bridge.startup_concurrency). */
   concurrency?: number;
   metrics?: CryptoMetrics;
+  /** To-device events the machines processed (MatrixRTC media keys are picked from them). */
+  onToDevice?: CryptoManagerOptions["onToDevice"];
 }
 
 /** Sends a notice (m.notice content) as `userId`; encrypted when the room is. */
@@ -74,6 +76,7 @@ export class EndToBridge {
       maxMachines: o.config.max_machines,
       idleMs: o.config.idle_seconds * 1000,
       ...(o.metrics ? { metrics: o.metrics } : {}),
+      ...(o.onToDevice ? { onToDevice: o.onToDevice } : {}),
       onRoomKeys: (userId, keys) => {
         for (const k of keys) {
           this.arrived.add(k.sessionId);

@@ -11,26 +11,22 @@ import {
   DeviceId,
   DeviceLists,
   EncryptionSettings,
-  KeysClaimRequest,
-  KeysQueryRequest,
   KeysUploadRequest,
   OlmMachine,
-  RequestType,
   RoomId,
-  RoomMessageRequest,
-  SignatureUploadRequest,
   StoreHandle,
-  ToDeviceRequest,
   TrustRequirement,
   UserId,
   ProcessedToDeviceEventType,
   type UTDToDeviceEvent,
   type DecryptedRoomEvent,
+  type ProcessedToDeviceEvent,
   type RoomKeyInfo,
 } from "@matrix-org/matrix-sdk-crypto-wasm";
 import type { Logger } from "../../logger.js";
 import type { CryptoStore } from "../../core/ports/store.js";
 import { enc, type MatrixRequests } from "./matrix-requests.js";
+import { encryptedToDevice, randomTxn, sendMachineRequest, type MachineRequest } from "./machine-requests.js";
 import type { CryptoStoreKey } from "./crypto-store-key.js";
 import type { IdbFactory } from "./idb-types.js";
 import { deleteDatabases, parseSnapshot, readDatabases, writeDatabases } from "./idb-snapshot.js";
@@ -52,6 +48,8 @@ export interface IdentityDeps {
   now?: () => number;
   /** Called with the room keys that arrived (to retry events kept undecryptable). */
   onRoomKeys?: (userId: string, keys: { sessionId: string; roomId: string }[]) => void;
+  /** Handed the to-device events each transaction's part decrypted to (after they are saved). */
+  onToDevice?: (userId: string, processed: ProcessedToDeviceEvent[]) => void;
   /** Told the bytes each save wrote (sealed rows). */
   onSaved?: (bytes: number) => void;
 }
@@ -174,45 +172,9 @@ export class CryptoIdentity {
     this.d.log.warn({ user: this.userId }, "the crypto machine kept asking for requests; the rest waits");
   }
 
-  private async send(
-    r:
-      | KeysUploadRequest
-      | KeysQueryRequest
-      | KeysClaimRequest
-      | ToDeviceRequest
-      | SignatureUploadRequest
-      | RoomMessageRequest
-      | { type: RequestType; id?: string },
-  ): Promise<void> {
-    const http = this.d.http;
-    let answer: Json;
-    if (r instanceof KeysUploadRequest)
-      answer = await http.request("POST", "/_matrix/client/v3/keys/upload", this.as, r.body);
-    else if (r instanceof KeysQueryRequest)
-      answer = await http.request("POST", "/_matrix/client/v3/keys/query", this.as, r.body);
-    else if (r instanceof KeysClaimRequest)
-      answer = await http.request("POST", "/_matrix/client/v3/keys/claim", this.as, r.body);
-    else if (r instanceof ToDeviceRequest)
-      answer = await http.request(
-        "PUT",
-        `/_matrix/client/v3/sendToDevice/${enc(r.event_type)}/${enc(r.txn_id)}`,
-        this.as,
-        r.body,
-      );
-    else if (r instanceof SignatureUploadRequest)
-      answer = await http.request("POST", "/_matrix/client/v3/keys/signatures/upload", this.as, r.body);
-    else if (r instanceof RoomMessageRequest)
-      answer = await http.request(
-        "PUT",
-        `/_matrix/client/v3/rooms/${enc(r.room_id)}/send/${enc(r.event_type)}/${enc(r.txn_id)}`,
-        this.as,
-        r.body,
-      );
-    else {
-      // Key backup is not used by the bridge.
-      this.d.log.debug({ type: r.type }, "crypto request type not sent");
-      return;
-    }
+  private async send(r: MachineRequest): Promise<void> {
+    const answer = await sendMachineRequest(this.d.http, this.as, r);
+    if (answer === undefined) return this.d.log.debug({ type: r.type }, "crypto request type not sent");
     if (r.id !== undefined) await this.machine.markRequestAsSent(r.id, r.type, JSON.stringify(answer));
   }
 
@@ -292,6 +254,39 @@ export class CryptoIdentity {
         );
       await this.save();
       await this.flush();
+      this.d.onToDevice?.(this.userId, processed);
+    });
+  }
+
+  /**
+   * Sends `content` as an Olm-encrypted to-device event of `type` to these devices (tracked,
+   * queried and given sessions first); devices the machine still does not know are returned.
+   */
+  sendEncryptedToDevice(
+    targets: readonly { userId: string; deviceId: string }[],
+    type: string,
+    content: Json,
+  ): Promise<string[]> {
+    return this.exclusive(async () => {
+      const users = () => [...new Set(targets.map((t) => t.userId))].map((u) => new UserId(u));
+      await this.machine.updateTrackedUsers(users());
+      await this.flush();
+      const claim = await this.machine.getMissingSessions(users());
+      if (claim) {
+        await this.save();
+        await this.send(claim);
+      }
+      const sent = await encryptedToDevice(this.machine, targets, type, content);
+      // Saved before it leaves: the Olm ratchet moved.
+      await this.save();
+      if (Object.keys(sent.messages).length > 0)
+        await this.d.http.request(
+          "PUT",
+          `/_matrix/client/v3/sendToDevice/m.room.encrypted/${enc(randomTxn())}`,
+          this.as,
+          { messages: sent.messages },
+        );
+      return sent.unknown;
     });
   }
 

@@ -1,0 +1,146 @@
+// The MatrixRTC calls (src/bridge/adapters/rtc) as startBridge runs them when
+// bridge.matrixrtc.enabled: the ghost's real Matrix side (rtc-ghost.ts), LiveKit
+// through the focus the homeserver advertises, libwebrtc for the People leg, and
+// the two routes in: MatrixRTC room events before the legacy calls feature, and
+// People call offers to a Matrix user before the legacy flow.
+import { randomBytes } from "node:crypto";
+import type { ProcessedToDeviceEvent } from "@matrix-org/matrix-sdk-crypto-wasm";
+import type { PeopleAddress } from "../people/protocol/address.js";
+import { wrtcEngine } from "../people/client/calls/wrtc-engine.js";
+import type { CryptoManager } from "./adapters/crypto/crypto-manager.js";
+import type { MatrixRequests } from "./adapters/crypto/matrix-requests.js";
+import { LivekitLeg } from "./adapters/rtc/livekit-leg.js";
+import { livekitTokenFor } from "./adapters/rtc/livekit-token.js";
+import { RtcCalls } from "./adapters/rtc/rtc-calls.js";
+import type { LivekitTransport } from "./adapters/rtc/rtc-events.js";
+import { livekitFocusOf } from "./adapters/rtc/rtc-foci.js";
+import { mediaKeysFrom, rtcGhostPort } from "./adapters/rtc/rtc-ghost.js";
+import type { GhostSide, MatrixSide, RoomEvent } from "./core/ports/matrix-side.js";
+import type { IncomingHandler, PeopleSide } from "./core/ports/people-side.js";
+import type { Portal } from "./core/ports/store.js";
+import type { Logger } from "./logger.js";
+
+export interface BridgeRtc {
+  /** True when the event was a MatrixRTC event (handled here). */
+  handle(event: RoomEvent): Promise<boolean>;
+  /** People call offers and their ends for the calls bridged here; the rest to `next`. */
+  withOwnFlow(next: IncomingHandler): IncomingHandler;
+  /** The media keys a ghost's machine decrypted (EndToBridge's onToDevice). */
+  onToDevice(userId: string, processed: ProcessedToDeviceEvent[]): void;
+  stop(): Promise<void>;
+}
+
+/** How long the homeserver's advertised focus is trusted before it is asked again. */
+const FOCUS_TTL_MS = 60_000;
+
+export function createBridgeRtc(o: {
+  homeserverUrl: string;
+  http: MatrixRequests;
+  ghosts: GhostSide;
+  crypto: CryptoManager;
+  people: PeopleSide;
+  dms: {
+    byRoom(roomId: string): Promise<Portal | undefined>;
+    byPair(user: string, address: PeopleAddress): Promise<Portal | undefined>;
+  };
+  isGroupRoom(roomId: string): Promise<boolean>;
+  /** A notice from the bot (rooms with no portal ghost to speak). */
+  botNotice(roomId: string, text: string, txnKey: string): Promise<void>;
+  log: Logger;
+}): BridgeRtc {
+  const log = o.log.child({ component: "rtc" });
+  let focus: { at: number; value: LivekitTransport | undefined } | undefined;
+  const discover = async (): Promise<LivekitTransport | undefined> => {
+    if (focus && Date.now() - focus.at < FOCUS_TTL_MS) return focus.value;
+    const res = await fetch(`${o.homeserverUrl}/.well-known/matrix/client`, {
+      signal: AbortSignal.timeout(10_000),
+    }).catch(() => undefined);
+    const found = res?.ok ? livekitFocusOf(await res.json().catch(() => undefined)) : undefined;
+    if (found && !found.ok) log.info({ why: found.reason }, "no LiveKit focus for MatrixRTC calls");
+    focus = { at: Date.now(), value: found?.ok ? found.value : undefined };
+    return focus.value;
+  };
+  const rtc = new RtcCalls({
+    ghost: rtcGhostPort({
+      http: o.http,
+      ghosts: o.ghosts,
+      crypto: {
+        deviceOf: (u) => o.crypto.with(u, (id) => Promise.resolve(id.deviceId)),
+        sendEncryptedToDevice: (u, targets, type, content) =>
+          o.crypto.with(u, (id) => id.sendEncryptedToDevice(targets, type, content)),
+      },
+    }),
+    media: {
+      newLeg: () => new LivekitLeg(),
+      createPeer: (p) => wrtcEngine.createPeer(p),
+      token: async (t) => livekitTokenFor(t),
+      newKey: () => randomBytes(16),
+    },
+    people: o.people,
+    dms: o.dms,
+    isGroupRoom: (roomId) => o.isGroupRoom(roomId),
+    ghostOf: (address) => o.ghosts.ghostId(address),
+    focus: discover,
+    async tell(roomId, text, replyTo) {
+      const portal = await o.dms.byRoom(roomId);
+      const txnKey = `rtc.notice.${replyTo ?? randomBytes(8).toString("hex")}`;
+      if (!portal) return o.botNotice(roomId, text, txnKey);
+      const ghost = o.ghosts.ghostId(portal.peopleAddress as PeopleAddress);
+      await o.ghosts.sendEvent(ghost, roomId, "m.room.message", { msgtype: "m.notice", body: text }, txnKey);
+    },
+    log,
+  });
+  return {
+    handle: (event) => rtc.handle(event),
+    withOwnFlow: (next) => async (account, m) => {
+      const c = m.content;
+      if (c.type === "rt_offer" && c.media !== "data") {
+        const ring = account.calls?.ringing(c.session);
+        const portal = ring && (await o.dms.byPair(account.owner, m.from));
+        // Only a DM portal that exists: a first call with no portal rings the legacy way.
+        if (ring && portal) return rtc.ringMatrix(portal, ring);
+      }
+      if (c.type === "rt_hangup") {
+        const portal = await o.dms.byPair(account.owner, m.from);
+        if (portal && rtc.callIn(portal.roomId)) return rtc.peopleRingEnded(portal.roomId, c.session);
+      }
+      return next(account, m);
+    },
+    onToDevice(userId, processed) {
+      for (const k of mediaKeysFrom(processed)) {
+        log.debug({ ghost: userId, room: k.roomId }, "a MatrixRTC media key arrived");
+        rtc.mediaKey(k.roomId, k.userId, k.deviceId, k.key, k.index);
+      }
+    },
+    stop: () => rtc.stop(),
+  };
+}
+
+/** createBridgeRtc from the pieces startBridge holds. */
+export function bridgeRtc(
+  e2b: { manager: CryptoManager },
+  b: {
+    homeserverUrl: string;
+    http: MatrixRequests;
+    ghosts: GhostSide;
+    people: PeopleSide;
+    portals: {
+      service: Parameters<typeof createBridgeRtc>[0]["dms"];
+      groups: { byRoom(roomId: string): Promise<unknown> };
+    };
+    adapter: Pick<MatrixSide, "sendNotice">;
+    log: Logger;
+  },
+): BridgeRtc {
+  return createBridgeRtc({
+    homeserverUrl: b.homeserverUrl,
+    http: b.http,
+    ghosts: b.ghosts,
+    crypto: e2b.manager,
+    people: b.people,
+    dms: b.portals.service,
+    isGroupRoom: async (roomId) => (await b.portals.groups.byRoom(roomId)) !== undefined,
+    botNotice: (roomId, text, txnKey) => b.adapter.sendNotice(roomId, { text }, { txnKey }),
+    log: b.log,
+  });
+}

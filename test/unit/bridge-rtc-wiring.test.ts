@@ -1,0 +1,89 @@
+// The MatrixRTC routes startBridge adds with bridge.matrixrtc.enabled (src/bridge/rtc-wiring.ts),
+// with fakes: MatrixRTC room events are taken and the rest left to the legacy calls; a People call
+// offer to a user with a DM portal is taken by RtcCalls (here it is refused busy with the notice,
+// as the homeserver advertises no LiveKit focus), one with no portal goes on to the legacy flow.
+import assert from "node:assert/strict";
+import { RTC_NO_FOCUS_TEXT } from "../../src/bridge/adapters/rtc/rtc-content.js";
+import type { RingingCall } from "../../src/bridge/core/ports/people-side.js";
+import type { Portal } from "../../src/bridge/core/ports/store.js";
+import { parseAddress } from "../../src/people/protocol/address.js";
+import { createBridgeRtc } from "../../src/bridge/rtc-wiring.js";
+import { FakeGhosts, FakePeople, incoming, silentLog } from "../helpers/portal-fakes.js";
+import { freePort } from "../helpers/ports.js";
+
+const ALICE = "@alice:hs.test";
+const JOE = parseAddress("joe@other.test");
+const ANN = parseAddress("ann@other.test");
+const PORTAL: Portal = { roomId: "!dm:hs.test", matrixUser: ALICE, peopleAddress: JOE, createdAt: 1 };
+const SDP = `v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=fingerprint:sha-256 ${"AB:".repeat(31)}AB\r\n`;
+
+describe("MatrixRTC routes in the running bridge (rtc-wiring) with fakes", function () {
+  this.timeout(30_000);
+  const ghosts = new FakeGhosts();
+  const people = new FakePeople();
+  const rings = new Map<string, RingingCall>();
+  const rejected: { session: string; reason: string }[] = [];
+  let rtc: ReturnType<typeof createBridgeRtc>;
+
+  before(async function () {
+    Object.assign(await people.accountFor(ALICE), {
+      calls: {
+        ringing: (s: string) => rings.get(s),
+        reject: async (session: string, reason: string) => void rejected.push({ session, reason }),
+      },
+    });
+    rtc = createBridgeRtc({
+      // Nothing listens there: the homeserver advertises no focus.
+      homeserverUrl: `http://127.0.0.1:${await freePort()}`,
+      http: { request: async () => ({}), requestJson: async () => ({}) },
+      ghosts,
+      crypto: {} as never,
+      people,
+      dms: {
+        byRoom: async (id) => (id === PORTAL.roomId ? PORTAL : undefined),
+        byPair: async (user, address) => (user === ALICE && address === JOE ? PORTAL : undefined),
+      },
+      isGroupRoom: async () => false,
+      botNotice: async () => undefined,
+      log: silentLog,
+    });
+  });
+
+  after(() => rtc?.stop());
+
+  it("takes MatrixRTC room events and leaves the legacy call events", async function () {
+    const base = { roomId: PORTAL.roomId, eventId: "$e", sender: ALICE, content: {} };
+    assert.equal(await rtc.handle({ ...base, type: "org.matrix.msc3401.call.member", stateKey: "x" }), true);
+    assert.equal(await rtc.handle({ ...base, type: "m.call.invite" }), false);
+    assert.equal(await rtc.handle({ ...base, type: "m.room.message" }), false);
+  });
+
+  it("a People call to a portal user is taken by RtcCalls; one with no portal goes to the legacy flow", async function () {
+    const account = await people.accountFor(ALICE);
+    const passed: string[] = [];
+    const flow = rtc.withOwnFlow(async (_a, m) => void passed.push(String(m.content.type)));
+    const offer = (session: string) => ({
+      type: "rt_offer",
+      session,
+      media: "voice",
+      sdp: SDP,
+      dtls_fingerprint: `sha-256 ${"AB:".repeat(31)}AB`,
+    });
+    const s1 = "RRRRRRRRRRRRRRRRRRRRRA";
+    rings.set(s1, { session: s1, from: JOE, device: "JOEDEV", media: "voice", sdp: SDP });
+    await flow(account, incoming({ from: JOE, to: [account.address], content: offer(s1) as never }));
+    assert.deepEqual(passed, [], "not handed to the legacy flow");
+    assert.deepEqual(rejected, [{ session: s1, reason: "busy" }]);
+    assert.ok(ghosts.sent.some((e) => e.roomId === PORTAL.roomId && e.content.body === RTC_NO_FOCUS_TEXT));
+
+    const s2 = "SSSSSSSSSSSSSSSSSSSSSA";
+    rings.set(s2, { session: s2, from: ANN, device: "ANNDEV", media: "voice", sdp: SDP });
+    await flow(account, incoming({ from: ANN, to: [account.address], content: offer(s2) as never }));
+    await flow(
+      account,
+      incoming({ from: JOE, to: [account.address], content: { type: "text", body: "hi" } as never }),
+    );
+    assert.deepEqual(passed, ["rt_offer", "text"]);
+    assert.equal(rejected.length, 1);
+  });
+});
