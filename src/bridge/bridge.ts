@@ -112,6 +112,7 @@ export async function startBridge(
       maxAttachmentBytes: config.people.limits.max_blob_bytes,
       ...(options.peopleClient ? { client: options.peopleClient } : {}),
       beforeAck: () => store.sync(),
+      openStores: config.bridge.open_account_stores,
     });
 
     const metrics = new BridgeMetrics(options.defaultMetrics ?? false);

@@ -9,6 +9,7 @@ import sodium from "sodium-native";
 import { isPeopleError } from "../../people/errors.js";
 import { PeopleClient, type ClientOptions } from "../../people/client/people-client.js";
 import { KeyedLock } from "../../shared/keyed-lock.js";
+import { SqliteHandlePool } from "../../people/client/store-handles.js";
 import type { ReceivedMessage } from "../../people/client/receiver.js";
 import { errorCode } from "../../people/transient.js";
 import { parseAddress, type PeopleAddress } from "../../people/protocol/address.js";
@@ -41,6 +42,9 @@ const DERIVED_PASSPHRASE_KDF = {
  */
 const STORE_CACHE_KIB = 64;
 
+/** Account stores with an open SQLite connection at once (~250 KiB each), unless configured. */
+const DEFAULT_OPEN_STORES = 128;
+
 /** Conversations (portals) of one account whose messages are sent into Matrix side by side. */
 const PORTALS_AT_ONCE = 8;
 
@@ -63,6 +67,8 @@ export interface PeopleAccountsOptions {
   client?: Pick<ClientOptions, "reconnect" | "backoff" | "autoRotate" | "deliveryRetry">;
   /** Before a received envelope is acknowledged: the bridge's own writes made durable. */
   beforeAck?: () => Promise<void>;
+  /** The most account stores with an open SQLite connection at once (bridge.open_account_stores). */
+  openStores?: number;
   now?: () => number;
 }
 
@@ -74,10 +80,13 @@ export class PeopleAccounts implements PeopleSide {
   private deliveryHandler: ((messageId: string, accepted: boolean) => void) | undefined;
   private outboxHandler: ((report: OutboxReport) => void) | undefined;
   private closed = false;
+  /** Every account's store connection comes from here: memory does not grow with the accounts. */
+  readonly storeHandles: SqliteHandlePool;
   /** The addresses users logged in to: a user's login is the account their portals use. */
   readonly logins: Logins | undefined;
 
   constructor(private readonly o: PeopleAccountsOptions) {
+    this.storeHandles = new SqliteHandlePool(o.openStores ?? DEFAULT_OPEN_STORES);
     this.logins =
       o.logins &&
       new Logins({
@@ -256,6 +265,7 @@ export class PeopleAccounts implements PeopleSide {
       passphrase,
       kdf: DERIVED_PASSPHRASE_KDF,
       storeCacheKiB: STORE_CACHE_KIB,
+      storeHandles: this.storeHandles,
       pins: this.o.network.pins,
       ca: this.o.network.ca,
       ...(this.o.network.tor ? { tor: this.o.network.tor } : {}),
