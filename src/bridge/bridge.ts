@@ -118,6 +118,7 @@ export async function startBridge(
     const metrics = new BridgeMetrics(options.defaultMetrics ?? false);
     accounts.onDelivery((messageId, accepted) => metrics.peopleDelivery(messageId, accepted));
     metrics.trackOutbox(() => accounts.outboxSize());
+    metrics.trackStores(() => ({ open: accounts.storeHandles.size, opened: accounts.storeHandles.opened }));
     const commands = new CommandRegistry();
 
     // Matrix events that failed for now, tried again alone (the handlers' window, seeded by the queue).
