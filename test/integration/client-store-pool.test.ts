@@ -137,7 +137,7 @@ describe("client stores on a bounded pool of SQLite connections", () => {
     const file = join(dirs[0]!, CLIENT_DB_FILE);
     // Closing checkpointed the WAL into the file and removed it.
     assert.equal(existsSync(`${file}-wal`), false);
-    const raw = new Database(file, { readonly: true });
+    const raw = new Database(file);
     try {
       assert.equal((raw.prepare("SELECT count(*) AS n FROM inbox").get() as { n: number }).n, 1);
     } finally {

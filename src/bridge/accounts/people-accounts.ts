@@ -42,9 +42,6 @@ const DERIVED_PASSPHRASE_KDF = {
  */
 const STORE_CACHE_KIB = 64;
 
-/** Account stores with an open SQLite connection at once (~250 KiB each), unless configured. */
-const DEFAULT_OPEN_STORES = 128;
-
 /** Conversations (portals) of one account whose messages are sent into Matrix side by side. */
 const PORTALS_AT_ONCE = 8;
 
@@ -67,7 +64,7 @@ export interface PeopleAccountsOptions {
   client?: Pick<ClientOptions, "reconnect" | "backoff" | "autoRotate" | "deliveryRetry">;
   /** Before a received envelope is acknowledged: the bridge's own writes made durable. */
   beforeAck?: () => Promise<void>;
-  /** The most account stores with an open SQLite connection at once (bridge.open_account_stores). */
+  /** The most account stores with an open SQLite connection at once (bridge.open_account_stores, 128). */
   openStores?: number;
   now?: () => number;
 }
@@ -86,7 +83,7 @@ export class PeopleAccounts implements PeopleSide {
   readonly logins: Logins | undefined;
 
   constructor(private readonly o: PeopleAccountsOptions) {
-    this.storeHandles = new SqliteHandlePool(o.openStores ?? DEFAULT_OPEN_STORES);
+    this.storeHandles = new SqliteHandlePool(o.openStores ?? 128);
     this.logins =
       o.logins &&
       new Logins({
