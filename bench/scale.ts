@@ -137,6 +137,11 @@ export async function runScaleBench(): Promise<void> {
         `  ${some.length} more ghosts (one more portal each for ${some.length} users): ${fmt(perGhost, 1)} KiB RSS per ghost`,
       );
     }
+  } catch (err) {
+    // What the bridge complained about last, to tell a stuck bridge from a slow machine.
+    for (const l of world.bridge.logs.filter((l) => l.level >= 40).slice(-15))
+      console.log(`  bridge: ${JSON.stringify(l)}`);
+    throw err;
   } finally {
     await world.stop();
   }
