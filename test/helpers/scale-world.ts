@@ -207,7 +207,10 @@ export class ScaleWorld {
         contacts.push(`${local}@${OTHER}`);
       }
       const user: ScaleUser = { localpart, userId: account.userId, token: account.accessToken, rooms: [] };
-      user.rooms.push(...(await Promise.all(contacts.map((contact) => this.openPortal(user, contact)))));
+      // The rooms one after another, then the joins (three invites of one user at once left a ghost
+      // unjoined for 10 minutes in 2 of 2 bench runs under load: not yet understood).
+      for (const contact of contacts) user.rooms.push(await this.createPortal(user, contact));
+      for (const [k, roomId] of user.rooms.entries()) await this.ghostJoined(user, roomId, contacts[k]!);
       this.users.push(user);
     });
   }
@@ -226,12 +229,21 @@ export class ScaleWorld {
 
   /** A direct chat of `user` with `contact`'s ghost, once the ghost joined (its account opened); the room id. */
   private async openPortal(user: ScaleUser, contact: string): Promise<string> {
+    const roomId = await this.createPortal(user, contact);
+    await this.ghostJoined(user, roomId, contact);
+    return roomId;
+  }
+
+  private async createPortal(user: ScaleUser, contact: string): Promise<string> {
     const room = await matrixApi(this.hs, user.token, "POST", "/_matrix/client/v3/createRoom", {
       preset: "trusted_private_chat",
       is_direct: true,
       invite: [ghostOf(contact)],
     });
-    const roomId = String(room.room_id);
+    return String(room.room_id);
+  }
+
+  private async ghostJoined(user: ScaleUser, roomId: string, contact: string): Promise<void> {
     const ghost = ghostOf(contact);
     await eventually(
       `${ghost} to join ${user.localpart}'s portal`,
@@ -246,7 +258,6 @@ export class ScaleWorld {
       },
       SLOW_MS,
     );
-    return roomId;
   }
 
   /** Sends "rt <token>" from `user` to the echoer; resolves with the token. */
