@@ -6,14 +6,19 @@
 // (test/helpers/scale-world.ts). At each N: the bridge's RSS, the time to add
 // the users (register, portals, accounts opened), the time for all accounts to
 // start again after a restart, and the Matrix → People → Matrix round trip of
-// one user (median of ROUND_TRIPS) as a ratio to the one at the smallest N.
-// Then the least-squares cost per user and the extrapolation to 10,000 users.
+// one user (median of ROUND_TRIPS) as a ratio to the one at the smallest N,
+// and the memory's parts (JavaScript heap, external, file mappings, open
+// store connections). Then each user of the first `--ghost-users` (200) gets
+// one more portal with a contact of its own: the cost per added ghost. Then
+// the least-squares cost per user, and the extrapolation to 10,000 users × 20
+// contacts. Each point's line is printed as soon as it is measured.
 // Every figure is a ratio to (or a fit over) the same run: on a shared, loaded
 // machine the absolute times mean little.
+import { loadavg } from "node:os";
 import { percentile } from "./matrix-http.js";
 import { fmt, table } from "./harness.js";
 import { eventually } from "../test/helpers/bridge-harness.js";
-import { ScaleWorld } from "../test/helpers/scale-world.js";
+import { ScaleWorld, type BridgeMemory } from "../test/helpers/scale-world.js";
 
 const ROUND_TRIPS = 10;
 
@@ -21,6 +26,7 @@ interface Point {
   users: number;
   ghosts: number;
   rssMiB: number;
+  mem: BridgeMemory;
   addS: number;
   restartS: number;
   rtMs: number;
@@ -61,17 +67,45 @@ async function restartSeconds(world: ScaleWorld): Promise<number> {
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
+function describe(p: Point, base: Point | undefined): string {
+  const m = p.mem;
+  return (
+    `  ${p.users} users (${p.ghosts} ghosts): RSS ${fmt(m.rss / 1024, 0)} MiB (heap ${fmt(m.heapUsed / 1024, 0)}, ` +
+    `external ${fmt(m.external / 1024, 0)}, file-mapped ${fmt(m.fileMapped / 1024, 0)}), store connections ` +
+    `${m.storesOpen} open / ${m.storeOpens} opened; users added in ${fmt(p.addS, 1)} s; restart until all ` +
+    `accounts started ${fmt(p.restartS, 1)} s; round trip p50 ${fmt(p.rtMs, 0)} ms` +
+    (base ? ` (×${fmt(p.rtMs / base.rtMs)} the one at ${base.users})` : "") +
+    `; load ${loadavg()[0]!.toFixed(1)}`
+  );
+}
+
+function perUser(points: Point[], part: (m: BridgeMemory) => number): number {
+  return fit(
+    points.map((p) => p.users),
+    points.map((p) => part(p.mem)),
+  ).b;
+}
+
 export async function runScaleBench(): Promise<void> {
   const sizes = (option("users") ?? "10,200,2000")
     .split(",")
     .map(Number)
     .sort((a, b) => a - b);
   const portals = Number(option("portals") ?? 3);
+  const ghostUsers = Number(option("ghost-users") ?? 200);
+  const openStores = option("open-stores");
   console.log(
-    `\n== scale: bridge RSS, start-up and round trip with ${sizes.join(", ")} users × ${portals} portals ==`,
+    `\n== scale: bridge RSS, start-up and round trip with ${sizes.join(", ")} users × ${portals} portals ` +
+      `(bridge.open_account_stores ${openStores ?? "default"}; load ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(" ")}) ==`,
   );
-  const world = await ScaleWorld.start({ portals });
+  const world = await ScaleWorld.start({
+    portals,
+    ...(openStores ? { openStores: Number(openStores) } : {}),
+  });
   const points: Point[] = [];
+  let perGhost: number | undefined;
   try {
     for (const users of sizes) {
       const start = process.hrtime.bigint();
@@ -81,16 +115,33 @@ export async function runScaleBench(): Promise<void> {
       // Every user's echo portal carries a message each way; then one user's round trips are timed.
       await world.exchange(world.users);
       const rts = (await world.roundTrips(world.users[0]!, ROUND_TRIPS)).sort((a, b) => a - b);
+      const mem = await world.memory();
       points.push({
         users,
         ghosts: users * (portals - 1) + 1,
-        rssMiB: world.rssKiB() / 1024,
+        rssMiB: mem.rss / 1024,
+        mem,
         addS,
         restartS,
         rtMs: percentile(rts, 0.5),
       });
-      console.log(`  ${users} users: done`);
+      console.log(describe(points.at(-1)!, points.length > 1 ? points[0] : undefined));
     }
+    if (ghostUsers > 0) {
+      const some = world.users.slice(0, ghostUsers);
+      const before = (await world.memory()).rss;
+      await world.addPortals(some);
+      await world.exchange(some);
+      perGhost = ((await world.memory()).rss - before) / some.length;
+      console.log(
+        `  ${some.length} more ghosts (one more portal each for ${some.length} users): ${fmt(perGhost, 1)} KiB RSS per ghost`,
+      );
+    }
+  } catch (err) {
+    // What the bridge complained about last, to tell a stuck bridge from a slow machine.
+    for (const l of world.bridge.logs.filter((l) => l.level >= 40).slice(-15))
+      console.log(`  bridge: ${JSON.stringify(l)}`);
+    throw err;
   } finally {
     await world.stop();
   }
@@ -100,6 +151,8 @@ export async function runScaleBench(): Promise<void> {
       users: p.users,
       ghosts: p.ghosts,
       "RSS MiB": fmt(p.rssMiB, 0),
+      "heap MiB": fmt(p.mem.heapUsed / 1024, 0),
+      "stores open": p.mem.storesOpen,
       "users added s": fmt(p.addS, 1),
       "restart, all started s": fmt(p.restartS, 1),
       "round trip p50 ms": fmt(p.rtMs, 0),
@@ -111,13 +164,33 @@ export async function runScaleBench(): Promise<void> {
       points.map((p) => p.users),
       points.map((p) => p.rssMiB * 1024),
     );
-    const at10k = (a + b * 10_000) / 1024 / 1024;
     console.log(
-      `fitted: ${fmt(b, 1)} KiB RSS per user (each with ${portals} portals, ${portals - 1} ghosts of its own; ` +
-        `users and ghosts grow together here, so the per-ghost cost is inside the per-user one) ` +
-        `over a base of ${fmt(a / 1024, 0)} MiB (target: under 150 KiB per user plain). ` +
-        `Extrapolated to 10,000 users: ${fmt(at10k, 2)} GiB with ${portals} contacts each; ` +
-        `for 20 contacts each, add 10,000 × 17 × the per-ghost cost (not separated by this run).`,
+      `fitted per user (each with ${portals} portals, ${portals - 1} ghosts of its own): ${fmt(b, 1)} KiB RSS ` +
+        `(heap ${fmt(
+          perUser(points, (m) => m.heapUsed),
+          1,
+        )}, external ${fmt(
+          perUser(points, (m) => m.external),
+          1,
+        )}, ` +
+        `file-mapped ${fmt(
+          perUser(points, (m) => m.fileMapped),
+          1,
+        )}) over a base of ${fmt(a / 1024, 0)} MiB ` +
+        `(target: under 150 KiB per user plain).`,
     );
+    if (perGhost !== undefined) {
+      // The fitted per-user cost holds its own ghosts; a user alone is that minus them.
+      const userAlone = b - (portals - 1) * perGhost;
+      const at10k = (a + 10_000 * userAlone + 10_000 * 20 * perGhost) / 1024 / 1024;
+      console.log(
+        `per added ghost (plain): ${fmt(perGhost, 1)} KiB. Extrapolated to 10,000 users × 20 contacts ` +
+          `(${fmt(userAlone, 1)} KiB a user without its ghosts + 20 ghosts each): ${fmt(at10k, 2)} GiB.`,
+      );
+    } else {
+      console.log(
+        `Extrapolated to 10,000 users × ${portals} portals: ${fmt((a + b * 10_000) / 1024 / 1024, 2)} GiB.`,
+      );
+    }
   }
 }

@@ -116,11 +116,13 @@ export async function startBridge(
       maxAttachmentBytes: config.people.limits.max_blob_bytes,
       ...(options.peopleClient ? { client: options.peopleClient } : {}),
       beforeAck: () => store.sync(),
+      openStores: config.bridge.open_account_stores,
     });
 
     const metrics = new BridgeMetrics(options.defaultMetrics ?? false);
     accounts.onDelivery((messageId, accepted) => metrics.peopleDelivery(messageId, accepted));
     metrics.trackOutbox(() => accounts.outboxSize());
+    metrics.trackStores(() => ({ open: accounts.storeHandles.size, opened: accounts.storeHandles.opened }));
     const commands = new CommandRegistry();
 
     // Matrix events that failed for now, tried again alone (the handlers' window, seeded by the queue).

@@ -93,6 +93,8 @@ export const bridgeConfigSchema = z
         relay: relayConfigSchema,
         /** How many accounts, crypto catch-ups and rooms are started or caught up at once after a start. */
         startup_concurrency: z.number().int().min(1).max(256).default(8),
+        /** Bridged users' People stores with an open SQLite connection at once (~250 KiB each); the rest reopen on use. */
+        open_account_stores: z.number().int().min(1).max(100_000).default(128),
         groups: z
           .strictObject({
             /**

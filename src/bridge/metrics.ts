@@ -128,6 +128,22 @@ export class BridgeMetrics implements MetricsPort {
       this.fsyncs.set(WalSync.total);
     },
   });
+  readonly storeConnections: Gauge = new Gauge({
+    name: "bridge_people_store_connections",
+    help: "The People accounts' stores with an open SQLite connection now (at most bridge.open_account_stores)",
+    registers: [this.registry],
+    collect: () => {
+      if (this.storesSource) this.storeConnections.set(this.storesSource().open);
+    },
+  });
+  readonly storeOpens: Gauge = new Gauge({
+    name: "bridge_people_store_opens",
+    help: "SQLite connections the People accounts' stores opened since start (a steady climb: open_account_stores is small for the traffic)",
+    registers: [this.registry],
+    collect: () => {
+      if (this.storesSource) this.storeOpens.set(this.storesSource().opened);
+    },
+  });
   readonly calls = new Counter({
     name: "bridge_calls_total",
     help:
@@ -184,6 +200,7 @@ export class BridgeMetrics implements MetricsPort {
 
   private outboxSource: (() => Promise<number>) | undefined;
   private retryDepthSource: (() => number) | undefined;
+  private storesSource: (() => { open: number; opened: number }) | undefined;
   /** People message id → the Matrix event's origin_server_ts, until the envelope is accepted. */
   private readonly pending = new Map<string, number>();
 
@@ -199,6 +216,11 @@ export class BridgeMetrics implements MetricsPort {
   /** Where the retry queue's depth gauge reads its value at each scrape. */
   trackRetryDepth(source: () => number): void {
     this.retryDepthSource = source;
+  }
+
+  /** Where the store connection gauges read their values at each scrape. */
+  trackStores(source: () => { open: number; opened: number }): void {
+    this.storesSource = source;
   }
 
   bridged(direction: Direction, kind: string): void {

@@ -43,4 +43,16 @@ describe("bridge message metrics", function () {
     depth = 0;
     assert.match(await m.registry.metrics(), /bridge_people_outbox_messages 0/);
   });
+
+  it("reads the store connections open and opened at scrape time", async function () {
+    const m = new BridgeMetrics();
+    const pool = { open: 2, opened: 5 };
+    m.trackStores(() => pool);
+    assert.match(
+      await m.registry.metrics(),
+      /bridge_people_store_connections 2\n[\s\S]*bridge_people_store_opens 5/,
+    );
+    pool.opened = 9;
+    assert.match(await m.registry.metrics(), /bridge_people_store_opens 9/);
+  });
 });

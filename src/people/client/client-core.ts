@@ -17,6 +17,7 @@ import { Outbox, type BackoffOptions } from "./outbox.js";
 import { ServerDirectory } from "./server-directory.js";
 import type { DeliveryRetryOptions } from "./delivery-queue.js";
 import type { KdfParams } from "./store-crypto.js";
+import type { SqliteHandlePool } from "./store-handles.js";
 
 export interface ClientOptions {
   /** Where the client's SQLite file (and a generated key file, if asked for) live. */
@@ -37,6 +38,8 @@ export interface ClientOptions {
   kdf?: KdfParams;
   /** The local store's SQLite page cache, KiB (default SQLite's 2000; the bridge, holding thousands, less). */
   storeCacheKiB?: number;
+  /** Open store connections shared with other clients of the process, bounded (the bridge; store-handles.ts). */
+  storeHandles?: SqliteHandlePool;
   backoff?: BackoffOptions;
   reconnect?: ReconnectOptions;
   /** How the live connection reaches the account's server (default a WebSocket; live-transport.ts). */
@@ -81,6 +84,7 @@ export async function openCore(o: ClientOptions): Promise<Core> {
     key: o.passphrase !== undefined ? { passphrase: o.passphrase } : { keyFile: o.keyFile! },
     ...(o.kdf ? { kdf: o.kdf } : {}),
     ...(o.storeCacheKiB !== undefined ? { cacheKiB: o.storeCacheKiB } : {}),
+    ...(o.storeHandles ? { handles: o.storeHandles } : {}),
   });
   const now = o.now ?? Date.now;
   const http = new HttpsClient({

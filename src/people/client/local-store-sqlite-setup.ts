@@ -2,6 +2,7 @@
 // store key checked against the sealed verifier (or, for a new file, the salt,
 // the KDF limits and the verifier written).
 import type { Database as SqliteDb } from "better-sqlite3";
+import type { SqliteHandlePool } from "./store-handles.js";
 import { PeopleError } from "../errors.js";
 import {
   DEFAULT_KDF,
@@ -62,6 +63,8 @@ export interface OpenStoreOptions {
    * thousands of stores (the bridge) keeps it small: each is mostly idle.
    */
   cacheKiB?: number;
+  /** Shares a bound on open connections with other stores (store-handles.ts); without it, one stays open. */
+  handles?: SqliteHandlePool;
 }
 
 interface MetaKdf {

@@ -27,6 +27,7 @@ import type {
   StoredMessage,
 } from "./local-store.js";
 import { SCHEMA, unlock, type OpenStoreOptions } from "./local-store-sqlite-setup.js";
+import { SqliteHandle } from "./store-handles.js";
 import type { StoreCipher } from "./store-crypto.js";
 
 export type { OpenStoreOptions } from "./local-store-sqlite-setup.js";
@@ -35,18 +36,25 @@ export const CLIENT_DB_FILE = "client.db";
 export async function openSqliteClientStore(o: OpenStoreOptions): Promise<ClientStore> {
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
   const path = join(o.dataDir, CLIENT_DB_FILE);
+  // Per connection: a pooled store's connection is opened again with the same settings (store-handles.ts).
+  const setup = (db: SqliteDb): void => {
+    db.pragma("synchronous = NORMAL");
+    db.pragma("secure_delete = ON");
+    if (o.cacheKiB !== undefined) db.pragma(`cache_size = ${-Math.max(1, Math.floor(o.cacheKiB))}`);
+  };
   const db = new Database(path, { timeout: 5000 });
   try {
     chmodSync(path, 0o600);
     db.pragma("journal_mode = WAL");
-    db.pragma("synchronous = NORMAL");
-    db.pragma("secure_delete = ON");
-    if (o.cacheKiB !== undefined) db.pragma(`cache_size = ${-Math.max(1, Math.floor(o.cacheKiB))}`);
+    setup(db);
     db.exec(SCHEMA);
     const cipher = await unlock(db, o);
     // Opening read the schema and meta pages: give them back (~100 KiB a store), they come again on use.
     if (o.cacheKiB !== undefined) db.pragma("shrink_memory");
-    return new SqliteClientStore(db, cipher, new WalSync(path));
+    const wal = new WalSync(path);
+    // A connection the pool closes gives its kept WAL handle back too (the next sync opens it again).
+    const handle = new SqliteHandle(path, setup, o.handles, db, () => void wal.close());
+    return new SqliteClientStore(handle, cipher, wal);
   } catch (e) {
     db.close();
     throw e;
@@ -73,11 +81,18 @@ interface OutboxDbRow {
 }
 
 class SqliteClientStore implements ClientStore {
+  private closed = false;
+
   constructor(
-    private readonly db: SqliteDb,
+    private readonly handle: SqliteHandle,
     private readonly cipher: StoreCipher,
     private readonly wal: WalSync,
   ) {}
+
+  /** The connection, opened again if the pool closed it: used synchronously, never across an await. */
+  private get db(): SqliteDb {
+    return this.handle.get();
+  }
 
   sync(): Promise<void> {
     return this.wal.sync();
@@ -327,9 +342,10 @@ class SqliteClientStore implements ClientStore {
   }
 
   async close(): Promise<void> {
-    if (!this.db.open) return;
+    if (this.closed) return;
+    this.closed = true;
     await this.wal.close();
-    this.db.close();
+    this.handle.close();
     this.cipher.erase();
   }
 }

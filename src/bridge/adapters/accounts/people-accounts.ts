@@ -5,10 +5,10 @@
 // from the bridge secret), opened or created on first use and receiving live
 // from then on; every known user's client starts with the bridge.
 import { forEachLimit } from "../../concurrency.js";
-import sodium from "sodium-native";
 import { isPeopleError } from "../../../people/errors.js";
 import { PeopleClient, type ClientOptions } from "../../../people/client/people-client.js";
 import { KeyedLock } from "../../../shared/keyed-lock.js";
+import { SqliteHandlePool } from "../../../people/client/store-handles.js";
 import type { ReceivedMessage } from "../../../people/client/receiver.js";
 import { errorCode } from "../../../people/transient.js";
 import { parseAddress, type PeopleAddress } from "../../../people/protocol/address.js";
@@ -27,20 +27,9 @@ import { userDataDir, type BridgeSecret } from "./bridge-secret.js";
 import type { PeopleNetwork } from "./people-network.js";
 import { ClientAccount } from "./client-account.js";
 import { Logins } from "./logins.js";
+import { DERIVED_PASSPHRASE_KDF, STORE_CACHE_KIB } from "./account-store-settings.js";
 import { heldAccountTransport } from "./held-transport.js";
 import { userError, retryLater } from "../../core/error-kinds.js";
-
-/** The store passphrases are 256 random bits already: key stretching would only cost time. */
-const DERIVED_PASSPHRASE_KDF = {
-  opslimit: sodium.crypto_pwhash_scryptsalsa208sha256_OPSLIMIT_MIN,
-  memlimit: sodium.crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_MIN,
-};
-
-/**
- * Each account's store keeps at most this much SQLite page cache: thousands of mostly idle
- * stores in one process, where SQLite's default (2 MB each) would grow without need.
- */
-const STORE_CACHE_KIB = 64;
 
 /** Conversations (portals) of one account whose messages are sent into Matrix side by side. */
 const PORTALS_AT_ONCE = 8;
@@ -64,6 +53,8 @@ export interface PeopleAccountsOptions {
   client?: Pick<ClientOptions, "reconnect" | "backoff" | "autoRotate" | "deliveryRetry">;
   /** Before a received envelope is acknowledged: the bridge's own writes made durable. */
   beforeAck?: () => Promise<void>;
+  /** The most account stores with an open SQLite connection at once (bridge.open_account_stores, 128). */
+  openStores?: number;
   now?: () => number;
 }
 
@@ -75,10 +66,13 @@ export class PeopleAccounts implements PeopleSide {
   private deliveryHandler: ((messageId: string, accepted: boolean) => void) | undefined;
   private outboxHandler: ((report: OutboxReport) => void) | undefined;
   private closed = false;
+  /** Every account's store connection comes from here: memory does not grow with the accounts. */
+  readonly storeHandles: SqliteHandlePool;
   /** The addresses users logged in to: a user's login is the account their portals use. */
   readonly logins: Logins | undefined;
 
   constructor(private readonly o: PeopleAccountsOptions) {
+    this.storeHandles = new SqliteHandlePool(o.openStores ?? 128);
     this.logins =
       o.logins &&
       new Logins({
@@ -257,6 +251,7 @@ export class PeopleAccounts implements PeopleSide {
       passphrase,
       kdf: DERIVED_PASSPHRASE_KDF,
       storeCacheKiB: STORE_CACHE_KIB,
+      storeHandles: this.storeHandles,
       pins: this.o.network.pins,
       ca: this.o.network.ca,
       ...(this.o.network.tor ? { tor: this.o.network.tor } : {}),
