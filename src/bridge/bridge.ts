@@ -110,6 +110,7 @@ export async function startBridge(
       liveTransport: inProcessTransport(people.live),
       store: store.peopleAccounts,
       logins: store.logins,
+      choices: store.addressChoices,
       log: log.child({ component: "people-accounts" }),
       maxAttachmentBytes: config.people.limits.max_blob_bytes,
       ...(options.peopleClient ? { client: options.peopleClient } : {}),

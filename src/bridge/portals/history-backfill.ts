@@ -50,7 +50,7 @@ export async function handleHistory(
   let skipped = 0;
   const opened = new Set<string>();
   for (const h of messages) {
-    if (await deps.messages.byMessage(h.from, h.id)) continue;
+    if (await deps.messages.byMessage(h.from, h.id, account.address)) continue;
     const set = conversationOf(h.from as PeopleAddress, h.to as PeopleAddress[]);
     const peer = set.find((a) => a !== account.address);
     const incoming: IncomingMessage = {
@@ -63,7 +63,7 @@ export async function handleHistory(
       skipped++;
       continue;
     }
-    const roomId = (await deps.portals.ensurePortal(account.owner, peer)).portal.roomId;
+    const roomId = (await deps.portals.ensurePortal(account.owner, peer, account.address)).portal.roomId;
     const result = peopleToMatrix(h.content, await deps.context(incoming, roomId));
     if (result.kind !== "event") {
       skipped++;
@@ -101,6 +101,7 @@ export async function handleHistory(
       matrixEventId: eventId,
       peopleMessageId: h.id,
       peopleSender: h.from,
+      owner: account.address,
       roomId,
       createdAt: (deps.now ?? Date.now)(),
     });

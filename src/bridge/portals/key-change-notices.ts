@@ -35,7 +35,7 @@ export function keyChangeNotices(o: {
   let seq = 0;
   return async (account, change) => {
     if (change.kind === "moved") {
-      const moved = await o.service.moveContact(account.owner, change.address, change.to);
+      const moved = await o.service.moveContact(account.owner, change.address, change.to, account.address);
       if (!moved) return;
       const line = `${change.address} moved to ${change.to} (verified with their account key).`;
       await o.ghosts.sendEvent(
@@ -47,7 +47,7 @@ export function keyChangeNotices(o: {
       );
       return;
     }
-    const portal = await o.service.byPair(account.owner, change.address);
+    const portal = await o.service.byPair(account.owner, change.address, account.address);
     if (!portal) return;
     let lines: string[];
     if (change.kind === "move_refused") {

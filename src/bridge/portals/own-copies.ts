@@ -43,7 +43,7 @@ export async function handleOwnCopy(
   m: IncomingMessage,
   log: Logger,
 ): Promise<void> {
-  if (await deps.messages.byMessage(m.from, m.id)) return;
+  if (await deps.messages.byMessage(m.from, m.id, account.address)) return;
   if (await handleHistory(deps, account, m, log)) return;
   const sent = await bridgeOwnCopy(deps, account, m, conversationOf(m.from, m.to), log);
   if (!sent) return;
@@ -51,6 +51,7 @@ export async function handleOwnCopy(
     matrixEventId: sent.eventId,
     peopleMessageId: m.id,
     peopleSender: m.from,
+    owner: account.address,
     roomId: sent.roomId,
     createdAt: (deps.now ?? Date.now)(),
   });
@@ -73,7 +74,7 @@ export async function bridgeOwnCopy(
   if (m.content.type === "receipt" || m.content.type === "typing" || m.content.type === "device_link") {
     return undefined;
   }
-  const roomId = (await deps.portals.ensurePortal(account.owner, peer)).portal.roomId;
+  const roomId = (await deps.portals.ensurePortal(account.owner, peer, account.address)).portal.roomId;
   const result = peopleToMatrix(m.content, await deps.context(m, roomId));
   if (result.kind === "receipt" || result.kind === "typing") return undefined;
   if (result.kind === "unbridgeable") {

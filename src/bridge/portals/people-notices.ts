@@ -31,8 +31,8 @@ export async function answerWithNotice(
     return false;
   }
   const portal =
-    (await o.portals.byPair(account.owner, m.from)) ??
-    (await o.portals.ensurePortal(account.owner, m.from)).portal;
+    (await o.portals.byPair(account.owner, m.from, account.address)) ??
+    (await o.portals.ensurePortal(account.owner, m.from, account.address)).portal;
   const ghost = o.ghosts.ghostId(m.from);
   await o.ghosts.ensureGhost(ghost, m.from);
   const eventId = await o.ghosts.sendEvent(
@@ -46,6 +46,7 @@ export async function answerWithNotice(
     matrixEventId: eventId,
     peopleMessageId: m.id,
     peopleSender: m.from,
+    owner: account.address,
     roomId: portal.roomId,
     createdAt: (o.now ?? Date.now)(),
   });

@@ -241,8 +241,16 @@ export interface PeopleSide {
   addressFor(userId: string): PeopleAddress;
   /** The Matrix user whose People account (held by this bridge) the address is; undefined for any other. */
   matrixUserOf(address: PeopleAddress): Promise<MatrixUserId | undefined>;
-  /** The user's account: opened, or created on first use, and receiving. */
+  /**
+   * The user's default account (the one `use` chose, else their logged-in address, else the
+   * bridge-made one): opened, or created on first use, and receiving.
+   */
   accountFor(userId: string): Promise<PeopleAccount>;
+  /**
+   * Optional: the user's own account at `address` (bridge-made or logged in), for portals that
+   * belong to it; a user_error BridgeError when the user does not hold that address here.
+   */
+  accountAt?(userId: string, address: PeopleAddress): Promise<PeopleAccount>;
   /** Optional: told each copy's outcome in any account's outbox (send status). */
   onOutbox?(handler: (report: OutboxReport) => void): void;
 }

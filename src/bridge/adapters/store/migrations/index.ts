@@ -21,6 +21,7 @@ import * as personalSpaces from "./016-personal-spaces.js";
 import * as calls from "./017-calls.js";
 import * as cryptoRecords from "./018-crypto-records.js";
 import * as doublePuppets from "./019-double-puppets.js";
+import * as portalOwner from "./020-portal-owner.js";
 
 export interface NamedMigration {
   name: string;
@@ -49,6 +50,7 @@ export const BRIDGE_MIGRATIONS: readonly NamedMigration[] = [
   { name: "017-calls", migration: calls },
   { name: "018-crypto-records", migration: cryptoRecords },
   { name: "019-double-puppets", migration: doublePuppets },
+  { name: "020-portal-owner", migration: portalOwner },
 ];
 
 export const bridgeMigrationSource: Knex.MigrationSource<NamedMigration> = {
