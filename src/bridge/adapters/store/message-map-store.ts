@@ -19,7 +19,7 @@ const toMapping = (row: Row): MessageMapping => ({
   matrixEventId: row.matrix_event_id,
   peopleMessageId: row.people_message_id,
   peopleSender: row.people_sender,
-  owner: row.owner_address,
+  ...(row.owner_address ? { owner: row.owner_address } : {}),
   roomId: row.room_id,
   createdAt: num(row.created_at),
 });
