@@ -39,7 +39,7 @@ import {
 } from "../model/matrix-to-people.js";
 import { unbridgeableText, type Unbridgeable } from "../model/unbridgeable.js";
 import { notice, noticeReplyContent } from "../core/notice.js";
-import type { PeopleAccount, PeopleSide } from "../core/ports/people-side.js";
+import { portalOwnerOf, type PeopleAccount, type PeopleSide } from "../core/ports/people-side.js";
 import { isDoublePuppeted } from "../core/ports/puppet-side.js";
 import type { Permissions } from "../core/permissions.js";
 import type { MessageMapStore, Portal } from "../core/ports/store.js";
@@ -252,7 +252,7 @@ export class MatrixToPeopleFlow {
       peopleMessageId: messageId,
       peopleSender: account.address,
       // A DM portal's copy is its owner's own; a group room's is shared.
-      ...(portal.owner ? { owner: account.address } : {}),
+      ...(portal.owner ? { owner: portalOwnerOf(account) } : {}),
       roomId: portal.roomId,
       createdAt: this.now(),
     });

@@ -16,7 +16,7 @@ import { REFUSAL } from "../core/bot.js";
 import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide, RoomEvent } from "../core/ports/matrix-side.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
-import type { PeopleSide } from "../core/ports/people-side.js";
+import { portalOwnerOf, type PeopleSide } from "../core/ports/people-side.js";
 import type { Permissions } from "../core/permissions.js";
 import type { Portal, PortalStore } from "../core/ports/store.js";
 import type { BridgeState } from "./bridge-state.js";
@@ -141,12 +141,13 @@ export class PortalService {
    * portal of the own address given (or the user's default one, `use`).
    */
   async startDm(user: string, address: PeopleAddress, as?: PeopleAddress): Promise<PortalResult> {
+    const people = this.o.people;
     const account = as
-      ? await (this.o.people.accountAt ?? noAccountAt)(user, as)
-      : await this.o.people.accountFor(user);
+      ? await (people.accountAt ? people.accountAt(user, as) : noAccountAt())
+      : await people.accountFor(user);
     if (address === account.address) throw userError("That is your own People address.");
     // The user is in it or invited: leaving (or declining) ends a portal.
-    const existing = await this.o.portals.byPair(user, address, account.address);
+    const existing = await this.o.portals.byPair(user, address, portalOwnerOf(account));
     if (existing) return { portal: existing, created: false };
     const found = await account.lookup(address);
     const refusal = lookupRefusal(address, found);
@@ -160,7 +161,7 @@ export class PortalService {
       throw userError(text, `looking up the address failed: ${found.code}`);
     }
     // The user asked for it: no limit of the address applies.
-    return this.portalOf(account.owner, address, account.address, false);
+    return this.portalOf(account.owner, address, portalOwnerOf(account), false);
   }
 
   /** The address the bridge makes for the user (undefined when it cannot make one). */
@@ -243,7 +244,7 @@ export class PortalService {
     const { replaced } = await this.o.portals.put({
       roomId: room,
       matrixUser: account.owner,
-      ownerAddress: account.address,
+      ownerAddress: portalOwnerOf(account),
       peopleAddress: address,
       createdAt: this.now(),
     });

@@ -195,7 +195,7 @@ export class PeopleAccounts implements PeopleSide {
     if (records.some((r) => r.address === address)) return this.logins?.accountOf(userId);
     if (!(await this.hasHeldAccount(userId))) return undefined;
     const held = await this.heldAccountFor(userId);
-    return held.address === address ? held : undefined;
+    return held.address === address || held.portalOwner === address ? held : undefined;
   }
 
   /** The user's logged-in address when they have one, else the account the bridge made for them. */
@@ -274,7 +274,7 @@ export class PeopleAccounts implements PeopleSide {
     const owner = userId as MatrixUserId;
     const client = await this.openOrCreate(owner, address);
     try {
-      const account = new ClientAccount(owner, client, this.o.secret);
+      const account = new ClientAccount(owner, client, this.o.secret, address);
       this.attach(account);
       await this.o.store.put({ matrixUser: owner, address, createdAt: (this.o.now ?? Date.now)() });
       await client.start();

@@ -18,6 +18,11 @@ export interface IncomingMessage {
   content: MessageContent;
 }
 
+/** The own address an account's DM portals (and their message mappings) are keyed by. */
+export function portalOwnerOf(account: Pick<PeopleAccount, "address" | "portalOwner">): PeopleAddress {
+  return account.portalOwner ?? account.address;
+}
+
 /** Whether an address has a People account, as far as its server says. */
 export type Lookup =
   | { status: "exists" }
@@ -85,6 +90,11 @@ export type KeyChangeHandler = (account: PeopleAccount, change: KeyChange) => Pr
 export interface PeopleAccount {
   readonly owner: MatrixUserId;
   readonly address: PeopleAddress;
+  /**
+   * The own address the account's DM portals belong to: the address it was made or logged in
+   * with, kept when the account moves (`move`); absent: `address`. See portalOwnerOf.
+   */
+  readonly portalOwner?: PeopleAddress;
   /** The bridge's device of the account (a history archive names the device it is for). */
   readonly device?: string;
   /**
