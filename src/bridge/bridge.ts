@@ -53,11 +53,9 @@ import { PACKAGE } from "./version.js";
 import type { BridgeHandle, StartBridgeOptions } from "./bridge-types.js";
 import { doublePuppets } from "./adapters/puppets/double-puppets.js";
 import { moveCommand } from "./adapters/accounts/move-command.js";
+import { pruneTransactions } from "./transaction-pruning.js";
 
 export const BOT_DISPLAY_NAME = "People bridge";
-const PRUNE_EVERY_MS = 60 * 60_000;
-/** Homeservers retry a transaction for hours, not weeks. */
-const KEEP_TRANSACTIONS_MS = 30 * 86_400_000;
 export type { BridgeHandle, StartBridgeOptions } from "./bridge-types.js";
 
 export async function startBridge(
@@ -112,6 +110,7 @@ export async function startBridge(
       liveTransport: inProcessTransport(people.live),
       store: store.peopleAccounts,
       logins: store.logins,
+      choices: store.addressChoices,
       log: log.child({ component: "people-accounts" }),
       maxAttachmentBytes: config.people.limits.max_blob_bytes,
       ...(options.peopleClient ? { client: options.peopleClient } : {}),
@@ -350,13 +349,7 @@ export async function startBridge(
       cleanup.push(() => server.close());
     }
 
-    const prune = setInterval(() => {
-      store.transactions
-        .prune(Date.now() - KEEP_TRANSACTIONS_MS)
-        .catch((err: unknown) => log.warn({ err }, "pruning processed transactions failed"));
-    }, PRUNE_EVERY_MS);
-    prune.unref();
-    cleanup.push(async () => clearInterval(prune));
+    cleanup.push(pruneTransactions(store.transactions, log));
 
     log.info(
       {

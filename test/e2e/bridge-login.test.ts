@@ -8,6 +8,11 @@
 //    device and Element; his answer from Element is sent as joe@other.test and his
 //    device sees its own sent copy; what he sends from his device shows in the
 //    portal, marked. `logout` revokes the bridge's device and mail stops coming.
+//  - Portals per own address: Ann writes to joe@people.test (made by the bridge) and to
+//    joe@other.test (logged in): two portals, each answer sent as its own address;
+//    `dm … --as` and `use` choose the address of new chats.
+//  - Alice and Carol, both Matrix users with bridge-made addresses, DM each other:
+//    each sees the other's message once (the message map is keyed by owner).
 //  - Alice's `link-code` makes a new device of alice@people.test; she talks from
 //    both, and each sees what the other sent.
 // The tests run in order and share the rooms.
@@ -32,6 +37,8 @@ import { BridgeWorld, OTHER, PEOPLE_DOMAIN, ghostOf } from "../helpers/bridge-wo
 const JOE = `joe@${OTHER}`;
 const ANN = `ann@${OTHER}`;
 const ALICE_PEOPLE = `alice@${PEOPLE_DOMAIN}`;
+const CAROL_PEOPLE = `carol@${PEOPLE_DOMAIN}`;
+const JOE_MADE = `joe@${PEOPLE_DOMAIN}`;
 const ALICE_CLI = "alice-cli";
 const BOT = "@peoplebot:localhost";
 const WAIT = 60_000;
@@ -99,10 +106,10 @@ describe("login, logout and link-code on a real Synapse", function () {
     await waitForTimelineEvent(user(name).client, roomId, (e) => e.getSender() === BOT, WAIT);
   }
 
-  async function joinPortal(name: string, address: string): Promise<string> {
+  async function joinPortal(name: string, address: string, owner?: string, key = name): Promise<string> {
     const roomId = await eventually(
       `the portal of ${name} with ${address}`,
-      async () => (await running().handle.store.portals.byPair(user(name).userId, address))?.roomId,
+      async () => (await running().handle.store.portals.byPair(user(name).userId, address, owner))?.roomId,
       WAIT,
     );
     await eventually(
@@ -116,17 +123,17 @@ describe("login, logout and link-code on a real Synapse", function () {
     if (user(name).client.getRoom(roomId)?.getMember(user(name).userId)?.membership === "invite") {
       await user(name).client.joinRoom(roomId);
     }
-    portals[name] = roomId;
+    portals[key] = roomId;
     return roomId;
   }
 
   before(async function () {
     this.timeout(900_000); // the first run installs Synapse
     world = await BridgeWorld.start({
-      permissions: { "@joe:localhost": "user", "@alice:localhost": "user" },
+      permissions: { "@joe:localhost": "user", "@alice:localhost": "user", "@carol:localhost": "user" },
     });
     for (const address of [JOE, ANN]) await world.startPeopleUser(address);
-    for (const name of ["joe", "alice"]) {
+    for (const name of ["joe", "alice", "carol"]) {
       users[name] = await world.startMatrixUser(name);
       await openManagementRoom(name);
     }
@@ -183,8 +190,11 @@ describe("login, logout and link-code on a real Synapse", function () {
     // The bridge holds none of the earlier conversation yet: no portal with Ann.
     assert.equal(await running().handle.store.portals.byPair(user("joe").userId, ANN), undefined);
     const accounts = await command("joe", "accounts");
-    assert.match(accounts, /`joe@other\.test` \(logged in/);
-    assert.match(accounts, /`joe@people\.test` \(made by the bridge\): still receives its mail/);
+    assert.match(accounts, /`joe@other\.test` \(logged in, device `[^`]+`\): its own chats, and new chats/);
+    assert.match(
+      accounts,
+      /`joe@people\.test` \(made by the bridge\): its own chats \(`use joe@people\.test`/,
+    );
     assert.match(accounts, /from your address's ghost, marked/);
   });
 
@@ -196,7 +206,7 @@ describe("login, logout and link-code on a real Synapse", function () {
     const handed = await sendHistory(joe, device);
     assert.equal(handed, 50, "the newest 50 of the conversation");
     // The bridge makes the portal for the history (Joe had none with Ann).
-    const roomId = await joinPortal("joe", ANN);
+    const roomId = await joinPortal("joe", ANN, JOE);
     const inRoom = async () =>
       (await roomMessages(started().hs, user("joe").accessToken, roomId, 300))
         .reverse()
@@ -276,6 +286,95 @@ describe("login, logout and link-code on a real Synapse", function () {
     assert.equal(bodies.filter((b) => String(b).includes("hello Ann, from Element")).length, 1);
   });
 
+  it("Ann writes to both of Joe's addresses: two portals, each answer sent as its own address", async function () {
+    const other = portals.joe!;
+    // The logged-in address's portal says, first thing, which address writes there.
+    const first = await waitForTimelineEvent(
+      user("joe").client,
+      other,
+      (e) => String(content(e).body).startsWith("You write here as"),
+      WAIT,
+    );
+    assert.match(String(content(first).body), /You write here as `joe@other\.test`/);
+    await started().person(ANN).client.sendText([JOE_MADE], "hi Joe at people.test");
+    const made = await joinPortal("joe", ANN, JOE_MADE, "joeMade");
+    assert.notEqual(made, other, "mail to the made address has its own portal");
+    await waitForTimelineEvent(
+      user("joe").client,
+      made,
+      (e) => e.getSender() === ghostOf(ANN) && content(e).body === "hi Joe at people.test",
+      WAIT,
+    );
+    await send("joe", made, "answer from the made portal");
+    assert.equal((await received(ANN, textIs("answer from the made portal"))).from, JOE_MADE);
+    await send("joe", other, "answer from the other portal");
+    assert.equal((await received(ANN, textIs("answer from the other portal"))).from, JOE);
+    // Neither message shows in the other portal.
+    const bodies = async (room: string) =>
+      (await roomMessages(started().hs, user("joe").accessToken, room, 200)).map((e) =>
+        String((e.content as Json | undefined)?.body),
+      );
+    assert.ok(!(await bodies(other)).includes("hi Joe at people.test"));
+    assert.ok(!(await bodies(made)).includes("answer from the other portal"));
+  });
+
+  it("`dm … --as` opens a portal of the address given; `use` changes the default", async function () {
+    assert.match(
+      await command("joe", `dm ${ANN} --as ${JOE_MADE}`),
+      new RegExp(`already have a direct chat with \`${ANN}\` \\(you write there as \`${JOE_MADE}\`\\)`),
+    );
+    await running().handle.accounts.accountFor(user("alice").userId); // alice@people.test exists
+    assert.match(await command("joe", `dm ${ALICE_PEOPLE} --as ${JOE}`), /Started a direct chat/);
+    const withAlice = await running().handle.store.portals.byPair(user("joe").userId, ALICE_PEOPLE, JOE);
+    assert.ok(withAlice, "a portal of joe@other.test with Alice");
+    assert.equal(
+      await running().handle.store.portals.byPair(user("joe").userId, ALICE_PEOPLE, JOE_MADE),
+      undefined,
+    );
+    assert.match(await command("joe", "dm nobody --as x"), /not a People address/);
+    assert.match(await command("joe", `use nobody@${OTHER}`), /You do not hold `nobody@other\.test`/);
+    assert.match(
+      await command("joe", `use ${JOE_MADE}`),
+      /New chats and `dm` now write as `joe@people\.test`/,
+    );
+    assert.equal((await running().handle.accounts.accountFor(user("joe").userId)).address, JOE_MADE);
+    assert.match(
+      await command("joe", "accounts"),
+      /`joe@people\.test` \(made by the bridge\): its own chats, and new chats/,
+    );
+    assert.match(await command("joe", `use ${JOE}`), /now write as `joe@other\.test`/);
+    assert.equal((await running().handle.accounts.accountFor(user("joe").userId)).address, JOE);
+  });
+
+  it("Alice and Carol, both on this bridge, each see the other's DM once", async function () {
+    // Carol's bridge-made address exists once she has chatted (as Joe's did).
+    await running().handle.accounts.accountFor(user("carol").userId);
+    assert.match(await command("alice", `dm ${CAROL_PEOPLE}`), /Started a direct chat/);
+    const aliceRoom = await joinPortal("alice", CAROL_PEOPLE, undefined, "aliceCarol");
+    await send("alice", aliceRoom, "Carol, it is Alice");
+    const carolRoom = await joinPortal("carol", ALICE_PEOPLE);
+    await waitForTimelineEvent(
+      user("carol").client,
+      carolRoom,
+      (e) => e.getSender() === ghostOf(ALICE_PEOPLE) && content(e).body === "Carol, it is Alice",
+      WAIT,
+    );
+    await send("carol", carolRoom, "hello Alice, Carol here");
+    await waitForTimelineEvent(
+      user("alice").client,
+      aliceRoom,
+      (e) => e.getSender() === ghostOf(CAROL_PEOPLE) && content(e).body === "hello Alice, Carol here",
+      WAIT,
+    );
+    const count = async (name: string, room: string, body: string) =>
+      (await roomMessages(started().hs, user(name).accessToken, room, 100)).filter(
+        (e) => (e.content as Json | undefined)?.body === body,
+      ).length;
+    assert.equal(await count("carol", carolRoom, "Carol, it is Alice"), 1);
+    assert.equal(await count("alice", aliceRoom, "hello Alice, Carol here"), 1);
+    assert.equal(await count("alice", aliceRoom, "Carol, it is Alice"), 1);
+  });
+
   it("logout revokes the bridge's device; mail stops arriving in Element", async function () {
     const joe = started().person(JOE).client;
     const record = await running().handle.store.logins.byAddress(JOE);
@@ -302,11 +401,11 @@ describe("login, logout and link-code on a real Synapse", function () {
     // Ann's next mail is sealed to Joe's listed devices only: his laptop gets it, the portal does not.
     await started().person(ANN).client.sendText([JOE], "after the logout");
     await received(JOE, textIs("after the logout"));
-    // An anchor after it, which Joe's Matrix side does get: mail to his bridge-made address, in the same portal.
+    // An anchor after it, which Joe's Matrix side does get: mail to his bridge-made address, in its portal.
     await started()
       .person(ANN)
       .client.sendText([`joe@${PEOPLE_DOMAIN}`], "to the bridge-made address");
-    const anchorRoom = portals.joe!;
+    const anchorRoom = portals.joeMade!;
     await eventually(
       "Ann's message to joe@people.test in the portal",
       async () => {
@@ -317,11 +416,16 @@ describe("login, logout and link-code on a real Synapse", function () {
       },
       WAIT,
     );
-    const chunk = await roomMessages(started().hs, user("joe").accessToken, anchorRoom, 100);
-    assert.equal(chunk.filter((x) => (x.content as Json | undefined)?.body === "after the logout").length, 0);
+    for (const room of [anchorRoom, portals.joe!]) {
+      const chunk = await roomMessages(started().hs, user("joe").accessToken, room, 100);
+      assert.equal(
+        chunk.filter((x) => (x.content as Json | undefined)?.body === "after the logout").length,
+        0,
+      );
+    }
     assert.match(
       await command("joe", "accounts"),
-      /`joe@people\.test` \(made by the bridge\): used for your chats/,
+      /`joe@people\.test` \(made by the bridge\): its own chats, and new chats/,
     );
   });
 

@@ -75,6 +75,7 @@ for (const engine of ENGINES) {
             "018-crypto-records",
             "019-double-puppets",
             "020-post-room-cursors",
+            "021-portal-owner",
           ],
         );
         const people = (await db("knex_migrations").select("name")) as { name: string }[];
@@ -218,6 +219,97 @@ for (const engine of ENGINES) {
       await logins.remove("a@o.test");
       assert.equal(await logins.byAddress("a@o.test"), undefined);
       assert.deepEqual(await logins.of("@a:hs"), []);
+    });
+
+    it("021 gives a store's portals and DM mappings the user's bridge-made address; a second address gets its own", async function () {
+      const older =
+        engine === "sqlite"
+          ? { engine, connection: join(tempDir!, "before-021.db") }
+          : { engine, connection: await (await testPostgres()).createDatabase("bridge-before-021") };
+      const db = knex(
+        engine === "sqlite"
+          ? { client: "better-sqlite3", connection: { filename: older.connection }, useNullAsDefault: true }
+          : { client: "pg", connection: older.connection },
+      );
+      const upTo020 = BRIDGE_MIGRATIONS.filter((m) => m.name < "021");
+      try {
+        await db.migrate.latest({
+          tableName: BRIDGE_MIGRATIONS_TABLE,
+          migrationSource: {
+            getMigrations: () => Promise.resolve([...upTo020]),
+            getMigrationName: (m: NamedMigration) => m.name,
+            getMigration: (m: NamedMigration) => Promise.resolve(m.migration),
+          },
+        });
+        await db("people_accounts").insert({
+          matrix_user: "@joe:hs",
+          people_address: "joe@p.test",
+          created_at: 1,
+        });
+        await db("portals").insert({
+          room_id: "!old:hs",
+          matrix_user: "@joe:hs",
+          people_address: "ann@o.test",
+          created_at: 2,
+        });
+        await db("message_map").insert({
+          matrix_event_id: "$old",
+          people_message_id: "M1",
+          people_sender: "ann@o.test",
+          room_id: "!old:hs",
+          created_at: 3,
+        });
+      } finally {
+        await db.destroy();
+      }
+      const upgraded = await openBridgeStore(older);
+      try {
+        const portal = await upgraded.portals.byPair("@joe:hs", "ann@o.test", "joe@p.test");
+        assert.equal(portal?.roomId, "!old:hs");
+        assert.equal(portal?.ownerAddress, "joe@p.test");
+        assert.equal((await upgraded.portals.byPair("@joe:hs", "ann@o.test"))?.roomId, "!old:hs");
+        // The old mapping is the made address's copy: a redelivery there is a duplicate, not elsewhere.
+        assert.equal(
+          (await upgraded.messages.byMessage("ann@o.test", "M1", "joe@p.test"))?.matrixEventId,
+          "$old",
+        );
+        assert.equal(await upgraded.messages.byMessage("ann@o.test", "M1", "joe@other.test"), undefined);
+        // A logged-in address of the same user has its own portal with the same contact.
+        assert.deepEqual(
+          await upgraded.portals.put({
+            roomId: "!new:hs",
+            matrixUser: "@joe:hs",
+            ownerAddress: "joe@other.test",
+            peopleAddress: "ann@o.test",
+            createdAt: 4,
+          }),
+          {},
+        );
+        assert.equal(
+          (await upgraded.portals.byPair("@joe:hs", "ann@o.test", "joe@other.test"))?.roomId,
+          "!new:hs",
+        );
+        assert.equal((await upgraded.portals.byRoom("!old:hs"))?.ownerAddress, "joe@p.test");
+        // Each owner's copy of one message is its own (two Matrix users on one bridge).
+        await upgraded.messages.put({
+          matrixEventId: "$new",
+          peopleMessageId: "M1",
+          peopleSender: "ann@o.test",
+          owner: "joe@other.test",
+          roomId: "!new:hs",
+          createdAt: 5,
+        });
+        assert.equal(
+          (await upgraded.messages.byMessage("ann@o.test", "M1", "joe@other.test"))?.matrixEventId,
+          "$new",
+        );
+        assert.equal(
+          (await upgraded.messages.byMessage("ann@o.test", "M1", "joe@p.test"))?.matrixEventId,
+          "$old",
+        );
+      } finally {
+        await upgraded.close();
+      }
     });
 
     it("keeps one portal per (user, address): a newer room replaces the older", async function () {
@@ -474,7 +566,7 @@ for (const engine of ENGINES) {
       assert.equal(await store.calls.byCallId("call-1"), undefined);
     });
 
-    it("keeps a post room's cursor per member's feed (019): only forward, gone with the room", async function () {
+    it("keeps a post room's cursor per member's feed (020): only forward, gone with the room", async function () {
       const rooms = store.postRooms;
       assert.equal(
         await rooms.put({ roomId: "!pg:hs", matrixUser: "@a:hs", audience: "g1", createdAt: 1 }),

@@ -32,12 +32,12 @@ import {
 } from "../model/participant-set.js";
 import { notice, noticeContent } from "../core/notice.js";
 import type { IncomingMessage, PeopleAccount, PeopleSide } from "../core/ports/people-side.js";
-import type { PortalView } from "./matrix-to-people-flow.js";
+import type { PortalView } from "./portal-view.js";
 import type { GroupMember, GroupPortal, GroupPortalStore } from "../core/ports/store.js";
 import type { CreationLimiter } from "./creation-limiter.js";
 import type { BridgeState } from "./bridge-state.js";
 import { answersFor, lookUp, newLookups, type Lookups } from "./group-admission.js";
-import type { PortalResult } from "./portal-service.js";
+import type { PortalService } from "./portal-service.js";
 import { BridgeError } from "../core/error-kinds.js";
 import { GroupNaming, groupRoomTopic } from "./group-naming.js";
 import { removeLeftOutUsers } from "./group-left-out.js";
@@ -52,7 +52,7 @@ export interface GroupServiceOptions {
   /** Rooms and ghosts per sender and hour (bridge.limits); without it, no limit. */
   limits?: CreationLimiter;
   /** The DM portals, where a conversation the bridge makes no room for is shown (PortalService). */
-  dms?: { ensurePortal(user: MatrixUserId, address: PeopleAddress): Promise<PortalResult> };
+  dms?: Pick<PortalService, "ensurePortal">;
   announce?: BridgeState["announce"];
   now?: () => number;
 }
@@ -220,7 +220,7 @@ export class GroupService {
   private async toDm(account: PeopleAccount, m: IncomingMessage, text: string): Promise<GroupRoute> {
     if (!this.o.dms)
       throw new BridgeError("group_refused", `no room for a conversation of ${m.from}: ${text}`);
-    const { portal } = await this.o.dms.ensurePortal(account.owner, m.from);
+    const { portal } = await this.o.dms.ensurePortal(account.owner, m.from, account.address);
     await this.tell(this.o.ghosts.ghostId(m.from), portal.roomId, `dm.${m.from}.${m.id}`, text);
     this.o.log.info({ room: portal.roomId }, "a group message is shown in the DM of its sender");
     return { kind: "room", roomId: portal.roomId };

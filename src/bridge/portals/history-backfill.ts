@@ -18,7 +18,7 @@ import type { Logger } from "../core/ports/logger.js";
 import { conversationOf } from "../model/participant-set.js";
 import { peopleToMatrix } from "../model/people-to-matrix.js";
 import { notice, noticeContent } from "../core/notice.js";
-import type { IncomingMessage, PeopleAccount } from "../core/ports/people-side.js";
+import { portalOwnerOf, type IncomingMessage, type PeopleAccount } from "../core/ports/people-side.js";
 import { ensureInRoom, marked, type OwnCopyDeps } from "./own-copies.js";
 
 /** The line before a conversation's transferred history; followed by the address and a date. */
@@ -50,7 +50,7 @@ export async function handleHistory(
   let skipped = 0;
   const opened = new Set<string>();
   for (const h of messages) {
-    if (await deps.messages.byMessage(h.from, h.id)) continue;
+    if (await deps.messages.byMessage(h.from, h.id, portalOwnerOf(account))) continue;
     const set = conversationOf(h.from as PeopleAddress, h.to as PeopleAddress[]);
     const peer = set.find((a) => a !== account.address);
     const incoming: IncomingMessage = {
@@ -63,7 +63,8 @@ export async function handleHistory(
       skipped++;
       continue;
     }
-    const roomId = (await deps.portals.ensurePortal(account.owner, peer)).portal.roomId;
+    const roomId = (await deps.portals.ensurePortal(account.owner, peer, portalOwnerOf(account))).portal
+      .roomId;
     const result = peopleToMatrix(h.content, await deps.context(incoming, roomId));
     if (result.kind !== "event") {
       skipped++;
@@ -101,6 +102,7 @@ export async function handleHistory(
       matrixEventId: eventId,
       peopleMessageId: h.id,
       peopleSender: h.from,
+      owner: portalOwnerOf(account),
       roomId,
       createdAt: (deps.now ?? Date.now)(),
     });

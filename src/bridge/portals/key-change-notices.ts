@@ -9,7 +9,7 @@
 import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide } from "../core/ports/matrix-side.js";
 import { notice, noticeContent } from "../core/notice.js";
-import type { KeyChange, KeyChangeHandler } from "../core/ports/people-side.js";
+import { portalOwnerOf, type KeyChange, type KeyChangeHandler } from "../core/ports/people-side.js";
 import { numberLines } from "../trust/trust-commands.js";
 import type { PortalService } from "./portal-service.js";
 
@@ -35,7 +35,12 @@ export function keyChangeNotices(o: {
   let seq = 0;
   return async (account, change) => {
     if (change.kind === "moved") {
-      const moved = await o.service.moveContact(account.owner, change.address, change.to);
+      const moved = await o.service.moveContact(
+        account.owner,
+        change.address,
+        change.to,
+        portalOwnerOf(account),
+      );
       if (!moved) return;
       const line = `${change.address} moved to ${change.to} (verified with their account key).`;
       await o.ghosts.sendEvent(
@@ -47,7 +52,7 @@ export function keyChangeNotices(o: {
       );
       return;
     }
-    const portal = await o.service.byPair(account.owner, change.address);
+    const portal = await o.service.byPair(account.owner, change.address, portalOwnerOf(account));
     if (!portal) return;
     let lines: string[];
     if (change.kind === "move_refused") {

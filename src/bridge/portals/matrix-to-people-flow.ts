@@ -39,10 +39,12 @@ import {
 } from "../model/matrix-to-people.js";
 import { unbridgeableText, type Unbridgeable } from "../model/unbridgeable.js";
 import { notice, noticeReplyContent } from "../core/notice.js";
-import type { PeopleAccount, PeopleSide } from "../core/ports/people-side.js";
+import { portalOwnerOf, type PeopleAccount, type PeopleSide } from "../core/ports/people-side.js";
 import { isDoublePuppeted } from "../core/ports/puppet-side.js";
 import type { Permissions } from "../core/permissions.js";
 import type { MessageMapStore, Portal } from "../core/ports/store.js";
+import { viewOf, type PortalView } from "./portal-view.js";
+export type { PortalView } from "./portal-view.js";
 import { RetryWindow } from "./retry-window.js";
 import { bridgeRegistry } from "../core/features/index.js";
 import type { FeatureRegistry } from "../core/router.js";
@@ -79,29 +81,6 @@ export interface MatrixToPeopleOptions {
 }
 
 type Json = Record<string, unknown>;
-
-/**
- * What the flow needs of a portal room: whose People account speaks there,
- * to whom it goes, and which ghost answers with notices. A DM portal is one
- * user and one address; a group room gives one view per speaking member.
- */
-export interface PortalView {
-  roomId: string;
-  /** The Matrix user whose People account speaks in this room. */
-  matrixUser: string;
-  /** Everyone a message goes to: the other participants. */
-  to: readonly PeopleAddress[];
-  /** The ghost that posts the bridge's notices. */
-  noticeGhost: PeopleAddress;
-  /** The recipients as a notice names them. */
-  label: string;
-}
-
-function viewOf(p: Portal | PortalView): PortalView {
-  if ("to" in p) return p;
-  const address = p.peopleAddress as PeopleAddress;
-  return { roomId: p.roomId, matrixUser: p.matrixUser, to: [address], noticeGhost: address, label: address };
-}
 
 function relatesTo(content: Json): Json | undefined {
   const rel = content["m.relates_to"];
@@ -175,7 +154,7 @@ export class MatrixToPeopleFlow {
         }
       } else return;
       if (result.kind !== "content") return;
-      const account = await this.o.people.accountFor(user);
+      const account = await this.speaker(portal);
       await account.send(portal.to, result.content, { ttlMs: EPHEMERAL_TTL_MS });
       this.o.metrics.bridged("to_people", result.content.type);
       this.o.log.debug({ room: portal.roomId, type: result.content.type }, "sent to People");
@@ -234,8 +213,16 @@ export class MatrixToPeopleFlow {
     }
   }
 
+  /** The account that speaks in the portal: its own address's, else the user's default one. */
+  private speaker(portal: PortalView): Promise<PeopleAccount> {
+    const people = this.o.people;
+    return portal.owner && people.accountAt
+      ? people.accountAt(portal.matrixUser, portal.owner)
+      : people.accountFor(portal.matrixUser);
+  }
+
   private async bridge(event: RoomEvent, portal: PortalView): Promise<void> {
-    const account = await this.o.people.accountFor(portal.matrixUser);
+    const account = await this.speaker(portal);
     const ctx = await this.context(event, portal, account.address);
     const { type, content: eventContent, redacts, originServerTs } = event;
     const result = matrixEventToPeople({ type, content: eventContent, redacts, originServerTs }, ctx);
@@ -264,6 +251,8 @@ export class MatrixToPeopleFlow {
       matrixEventId: event.eventId,
       peopleMessageId: messageId,
       peopleSender: account.address,
+      // A DM portal's copy is its owner's own; a group room's is shared.
+      ...(portal.owner ? { owner: portalOwnerOf(account) } : {}),
       roomId: portal.roomId,
       createdAt: this.now(),
     });

@@ -6,7 +6,7 @@ import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide } from "../core/ports/matrix-side.js";
 import type { ParticipantSet } from "../model/participant-set.js";
 import { notice, noticeContent } from "../core/notice.js";
-import type { IncomingMessage, PeopleAccount } from "../core/ports/people-side.js";
+import { portalOwnerOf, type IncomingMessage, type PeopleAccount } from "../core/ports/people-side.js";
 import type { MessageMapStore } from "../core/ports/store.js";
 import type { PortalService } from "./portal-service.js";
 
@@ -31,8 +31,8 @@ export async function answerWithNotice(
     return false;
   }
   const portal =
-    (await o.portals.byPair(account.owner, m.from)) ??
-    (await o.portals.ensurePortal(account.owner, m.from)).portal;
+    (await o.portals.byPair(account.owner, m.from, portalOwnerOf(account))) ??
+    (await o.portals.ensurePortal(account.owner, m.from, portalOwnerOf(account))).portal;
   const ghost = o.ghosts.ghostId(m.from);
   await o.ghosts.ensureGhost(ghost, m.from);
   const eventId = await o.ghosts.sendEvent(
@@ -46,6 +46,7 @@ export async function answerWithNotice(
     matrixEventId: eventId,
     peopleMessageId: m.id,
     peopleSender: m.from,
+    owner: portalOwnerOf(account),
     roomId: portal.roomId,
     createdAt: (o.now ?? Date.now)(),
   });

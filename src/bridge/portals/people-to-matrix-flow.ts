@@ -46,7 +46,7 @@ import {
   type ToMatrix,
 } from "../model/people-to-matrix.js";
 import { notice, noticeContent } from "../core/notice.js";
-import type { IncomingMessage, PeopleAccount } from "../core/ports/people-side.js";
+import { portalOwnerOf, type IncomingMessage, type PeopleAccount } from "../core/ports/people-side.js";
 import { KeyedLock } from "../../shared/keyed-lock.js";
 import { conversationOf, type ParticipantSet } from "../model/participant-set.js";
 import type { MessageMapStore } from "../core/ports/store.js";
@@ -126,7 +126,8 @@ export class PeopleToMatrixFlow {
     const key = `${m.from}\n${m.id}`;
     // Each bridged account in a group gets its own copy: one at a time, so the first one's mapping stops the rest.
     await this.messageLock.run(key, async () => {
-      if (await this.o.messages.byMessage(m.from, m.id)) {
+      // Keyed by the receiving address: another Matrix user's outgoing copy is not this one's.
+      if (await this.o.messages.byMessage(m.from, m.id, portalOwnerOf(account))) {
         this.count("duplicate");
         return;
       }
@@ -190,7 +191,9 @@ export class PeopleToMatrixFlow {
       return false;
     }
     const group = await this.groupRoom(account, m, set);
-    const existing = group ? undefined : await this.o.portals.byPair(account.owner, m.from);
+    const existing = group
+      ? undefined
+      : await this.o.portals.byPair(account.owner, m.from, portalOwnerOf(account));
     const knownRoom = group ? group.roomId : existing?.roomId;
     const result = peopleToMatrix(m.content, await this.context(m, knownRoom));
     if (result.kind === "receipt" || result.kind === "typing") {
@@ -213,7 +216,9 @@ export class PeopleToMatrixFlow {
       return false;
     }
     if (group && !group.roomId) return false;
-    const roomId = knownRoom ?? (await this.o.portals.ensurePortal(account.owner, m.from)).portal.roomId;
+    const roomId =
+      knownRoom ??
+      (await this.o.portals.ensurePortal(account.owner, m.from, portalOwnerOf(account))).portal.roomId;
     const ghost = this.o.ghosts.ghostId(m.from);
     await this.o.ghosts.ensureGhost(ghost, m.from);
     if (group) await this.o.groups!.ensureJoined(ghost, roomId);
@@ -223,6 +228,7 @@ export class PeopleToMatrixFlow {
       matrixEventId: eventId,
       peopleMessageId: m.id,
       peopleSender: m.from,
+      ...(group ? {} : { owner: portalOwnerOf(account) }),
       roomId,
       createdAt: this.now(),
     });
@@ -319,7 +325,7 @@ export class PeopleToMatrixFlow {
   ): Promise<void> {
     if (set.length > 2 || m.content.type === "receipt" || m.content.type === "typing") return;
     try {
-      const portal = await this.o.portals.byPair(account.owner, m.from);
+      const portal = await this.o.portals.byPair(account.owner, m.from, portalOwnerOf(account));
       if (!portal) return;
       const text = noticeContent(notice(gaveUpText(m.from, this.retry.windowMs)));
       const ghost = this.o.ghosts.ghostId(m.from);

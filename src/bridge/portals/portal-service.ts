@@ -16,13 +16,18 @@ import { REFUSAL } from "../core/bot.js";
 import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide, RoomEvent } from "../core/ports/matrix-side.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
-import type { PeopleSide } from "../core/ports/people-side.js";
+import { portalOwnerOf, type PeopleSide } from "../core/ports/people-side.js";
 import type { Permissions } from "../core/permissions.js";
 import type { Portal, PortalStore } from "../core/ports/store.js";
 import type { BridgeState } from "./bridge-state.js";
 import type { CreationLimiter } from "./creation-limiter.js";
 import { lookupRefusal } from "./lookup-refusal.js";
 import { BridgeError, userError, isUserError } from "../core/error-kinds.js";
+import { notice, noticeContent } from "../core/notice.js";
+
+const noAccountAt = (): never => {
+  throw userError("Choosing the address with `--as` is not available on this bridge.");
+};
 
 export const GROUP_REFUSAL =
   "This room is another conversation's. For a conversation with several People addresses, make a room " +
@@ -63,21 +68,28 @@ export class PortalService {
     return this.o.ghosts.addressOf(userId);
   }
 
-  byPair(user: string, address: PeopleAddress): Promise<Portal | undefined> {
-    return this.o.portals.byPair(user, address);
+  /** The portal of (user, own address `owner`, address); without `owner`, the pair's oldest. */
+  byPair(user: string, address: PeopleAddress, owner?: PeopleAddress): Promise<Portal | undefined> {
+    return this.o.portals.byPair(user, address, owner);
   }
 
   /**
-   * The portal of (user, address) for mail from `address`: the existing room, or a direct chat
-   * the ghost creates and invites the user to, within the sender's room limit (else LimitReached).
+   * The portal of (user, own address `owner`, address) for mail from `address`: the existing
+   * room, or a direct chat the ghost creates and invites the user to, within the sender's room
+   * limit (else LimitReached). Each own address of the user has its own portals.
    */
-  ensurePortal(user: MatrixUserId, address: PeopleAddress): Promise<PortalResult> {
-    return this.portalOf(user, address, true);
+  ensurePortal(user: MatrixUserId, address: PeopleAddress, owner?: PeopleAddress): Promise<PortalResult> {
+    return this.portalOf(user, address, owner, true);
   }
 
-  private portalOf(user: MatrixUserId, address: PeopleAddress, limited: boolean): Promise<PortalResult> {
-    return this.lock.run(`${user}\n${address}`, async () => {
-      const existing = await this.o.portals.byPair(user, address);
+  private portalOf(
+    user: MatrixUserId,
+    address: PeopleAddress,
+    owner: PeopleAddress | undefined,
+    limited: boolean,
+  ): Promise<PortalResult> {
+    return this.lock.run(`${user}\n${owner ?? ""}\n${address}`, async () => {
+      const existing = await this.o.portals.byPair(user, address, owner);
       if (existing) return { portal: existing, created: false };
       if (limited && (await this.o.limits?.take(address, { rooms: 1 }))) {
         throw new BridgeError("limit_reached", `${address} made the bridge open too many rooms this hour`);
@@ -85,9 +97,16 @@ export class PortalService {
       const ghost = this.o.ghosts.ghostId(address);
       await this.o.ghosts.ensureGhost(ghost, address);
       const roomId = await this.o.ghosts.createDirectRoom(ghost, user);
-      const portal: Portal = { roomId, matrixUser: user, peopleAddress: address, createdAt: this.now() };
+      const portal: Portal = {
+        roomId,
+        matrixUser: user,
+        ...(owner ? { ownerAddress: owner } : {}),
+        peopleAddress: address,
+        createdAt: this.now(),
+      };
       await this.o.portals.put(portal);
-      this.o.log.info({ room: roomId, user, address }, "portal created");
+      this.o.log.info({ room: roomId, user, address, owner }, "portal created");
+      if (owner && owner !== this.madeAddress(user)) await this.tellOwner(ghost, portal, owner);
       await this.o.announce?.({ dm: portal });
       return { portal, created: true };
     });
@@ -97,10 +116,15 @@ export class PortalService {
    * The contact of a DM portal moved (a verified notice): the room now stands for `to`, whose
    * ghost the old one invites and which joins; the old ghost stays, as the history's author.
    */
-  moveContact(user: MatrixUserId, from: PeopleAddress, to: PeopleAddress): Promise<Portal | undefined> {
-    return this.lock.run(`${user}\n${from}`, async () => {
-      const portal = await this.o.portals.byPair(user, from);
-      if (!portal || (await this.o.portals.byPair(user, to))) return undefined;
+  moveContact(
+    user: MatrixUserId,
+    from: PeopleAddress,
+    to: PeopleAddress,
+    owner?: PeopleAddress,
+  ): Promise<Portal | undefined> {
+    return this.lock.run(`${user}\n${owner ?? ""}\n${from}`, async () => {
+      const portal = await this.o.portals.byPair(user, from, owner);
+      if (!portal || (await this.o.portals.byPair(user, to, owner))) return undefined;
       const moved: Portal = { ...portal, peopleAddress: to };
       await this.o.portals.put(moved);
       const ghost = this.o.ghosts.ghostId(to);
@@ -112,12 +136,18 @@ export class PortalService {
     });
   }
 
-  /** The `dm <address>` command: checks the address, then finds or makes the portal. */
-  async startDm(user: string, address: PeopleAddress): Promise<PortalResult> {
-    const account = await this.o.people.accountFor(user);
+  /**
+   * The `dm <address> [--as <own address>]` command: checks the address, then finds or makes the
+   * portal of the own address given (or the user's default one, `use`).
+   */
+  async startDm(user: string, address: PeopleAddress, as?: PeopleAddress): Promise<PortalResult> {
+    const people = this.o.people;
+    const account = as
+      ? await (people.accountAt ? people.accountAt(user, as) : noAccountAt())
+      : await people.accountFor(user);
     if (address === account.address) throw userError("That is your own People address.");
     // The user is in it or invited: leaving (or declining) ends a portal.
-    const existing = await this.o.portals.byPair(user, address);
+    const existing = await this.o.portals.byPair(user, address, portalOwnerOf(account));
     if (existing) return { portal: existing, created: false };
     const found = await account.lookup(address);
     const refusal = lookupRefusal(address, found);
@@ -131,7 +161,31 @@ export class PortalService {
       throw userError(text, `looking up the address failed: ${found.code}`);
     }
     // The user asked for it: no limit of the address applies.
-    return this.portalOf(account.owner, address, false);
+    return this.portalOf(account.owner, address, portalOwnerOf(account), false);
+  }
+
+  /** The address the bridge makes for the user (undefined when it cannot make one). */
+  private madeAddress(user: string): PeopleAddress | undefined {
+    try {
+      return this.o.people.addressFor(user);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The first line of a new portal of a logged-in address says which of the user's addresses writes here. */
+  private async tellOwner(ghost: MatrixUserId, portal: Portal, owner: PeopleAddress): Promise<void> {
+    await this.o.ghosts
+      .sendEvent(
+        ghost,
+        portal.roomId,
+        "m.room.message",
+        noticeContent(notice(`You write here as \`${owner}\` (your People address in this chat).`)),
+        `owner.${portal.roomId}`,
+      )
+      .catch((err: unknown) =>
+        this.o.log.warn({ err, room: portal.roomId }, "could not name the portal's address"),
+      );
   }
 
   /** m.room.member: a ghost invited to a direct chat; a portal's user or ghost gone. */
@@ -190,6 +244,7 @@ export class PortalService {
     const { replaced } = await this.o.portals.put({
       roomId: room,
       matrixUser: account.owner,
+      ownerAddress: portalOwnerOf(account),
       peopleAddress: address,
       createdAt: this.now(),
     });

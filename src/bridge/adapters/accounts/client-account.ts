@@ -31,6 +31,8 @@ export class ClientAccount implements PeopleAccount {
     readonly owner: MatrixUserId,
     readonly client: PeopleClient,
     private readonly secret: BridgeSecret,
+    /** The bridge-made account's made address: its portals stay its own after a `move`. */
+    readonly portalOwner?: PeopleAddress,
   ) {}
 
   private callsView: PeopleCalls | undefined;

@@ -6,7 +6,8 @@
 //   `logout`                  the bridge's device of that address revokes itself;
 //   `link-code`               a code that makes the user's own `people` CLI a
 //                             device of the address the bridge made for them;
-//   `accounts`                which address is used for what.
+//   `accounts`                which address is used for what;
+//   `use <address>`           which own address new chats and `dm` write as.
 import { parseLinkCode } from "../../../people/client/link-code.js";
 import { parseAddress, type PeopleAddress } from "../../../people/protocol/address.js";
 import type { Command, CommandContext } from "../../core/commands.js";
@@ -19,6 +20,18 @@ import type { DoublePuppets } from "../../core/ports/puppet-side.js";
 
 export const LOGIN_USAGE =
   "Usage: `login <address> <code>`: run `people link-code` on a device of that address and send the code it shows.";
+
+export const USE_USAGE = "Usage: `use <your address>`: new chats and `dm` write as that address of yours.";
+
+/** `use`'s argument: one People address (one of the user's own, checked when it runs). */
+export function parseUseArgs(args: readonly string[]): PeopleAddress {
+  if (args.length !== 1) throw userError(USE_USAGE);
+  try {
+    return parseAddress(args[0]!);
+  } catch {
+    throw userError(`That is not a People address. ${USE_USAGE}`);
+  }
+}
 
 export interface LoginArgs {
   address: PeopleAddress;
@@ -86,7 +99,7 @@ export function loginCommands(d: LoginCommandDeps): Command[] {
             .then((account) =>
               notice(
                 `Logged in: the bridge is now device \`${account.client.device}\` of \`${address}\`.`,
-                `Your direct chats and \`dm\` now use \`${address}\`; what you send from its other devices shows in the portals, marked.`,
+                `Mail to \`${address}\` lands in its own chats, where you write as it; new chats and \`dm\` use it (\`use\` changes that).`,
               ),
             ),
         );
@@ -131,11 +144,26 @@ export function loginCommands(d: LoginCommandDeps): Command[] {
       },
     },
     {
+      name: "use",
+      args: "<your address>",
+      help: "new chats and `dm` write as this address of yours (existing chats keep theirs)",
+      level: "user",
+      async run(ctx) {
+        const address = parseUseArgs(ctx.args);
+        await d.accounts.use(ctx.sender, address);
+        return notice(
+          `New chats and \`dm\` now write as \`${address}\`.`,
+          "Each existing chat keeps the address it was made for; `dm <address> --as <yours>` picks one for a new chat.",
+        );
+      },
+    },
+    {
       name: "accounts",
       help: "your People addresses here, and which one your chats use",
       level: "user",
       async run(ctx) {
         const login = await logins().accountOf(ctx.sender);
+        const current = (await d.accounts.accountFor(ctx.sender)).address;
         // The held account's own address: the one the bridge made, or where `move` took it.
         const made = (await d.accounts.hasHeldAccount(ctx.sender))
           ? (await d.accounts.heldAccountFor(ctx.sender)).address
@@ -143,15 +171,11 @@ export function loginCommands(d: LoginCommandDeps): Command[] {
         const lines = ["Your People addresses on this bridge:"];
         if (login) {
           lines.push(
-            `• \`${login.address}\` (logged in, device \`${login.client.device}\`): used for your chats and \`dm\``,
+            `• \`${login.address}\` (logged in, device \`${login.client.device}\`): ${usedFor(login.address, current)}`,
           );
         }
         if (made) {
-          lines.push(
-            login
-              ? `• \`${made}\` (made by the bridge): still receives its mail; \`logout\` makes it the one your chats use again`
-              : `• \`${made}\` (made by the bridge): used for your chats and \`dm\``,
-          );
+          lines.push(`• \`${made}\` (made by the bridge): ${usedFor(made, current)}`);
         }
         if (!login && !made)
           lines.push("none yet: you get one with your first chat, or `login` to one you have.");
@@ -165,6 +189,13 @@ export function loginCommands(d: LoginCommandDeps): Command[] {
       },
     },
   ];
+}
+
+/** What `accounts` says of one own address: each has its own chats; one is the default for new ones. */
+function usedFor(address: string, current: string): string {
+  return address === current
+    ? "its own chats, and new chats and `dm` (the default; `use` changes it)"
+    : `its own chats (\`use ${address}\` or \`dm <address> --as ${address}\` for new ones)`;
 }
 
 function failNoLogins(): never {

@@ -22,13 +22,14 @@ import type {
   PeopleAccount,
   PeopleSide,
 } from "../../core/ports/people-side.js";
-import type { LoginStore, PeopleAccountStore } from "../../core/ports/store.js";
+import type { AddressChoiceStore, LoginStore, PeopleAccountStore } from "../../core/ports/store.js";
 import { userDataDir, type BridgeSecret } from "./bridge-secret.js";
 import type { PeopleNetwork } from "./people-network.js";
 import { ClientAccount } from "./client-account.js";
 import { Logins } from "./logins.js";
 import { DERIVED_PASSPHRASE_KDF, STORE_CACHE_KIB } from "./account-store-settings.js";
 import { heldAccountTransport } from "./held-transport.js";
+import { watchKeys } from "./key-watch.js";
 import { userError, retryLater } from "../../core/error-kinds.js";
 
 /** Conversations (portals) of one account whose messages are sent into Matrix side by side. */
@@ -44,6 +45,8 @@ export interface PeopleAccountsOptions {
   store: PeopleAccountStore;
   /** Addresses users logged the bridge in to (`login`); without it, only bridge-made accounts. */
   logins?: LoginStore;
+  /** `use <own address>`: the address a user's new chats use (without it: the login, else the made one). */
+  choices?: AddressChoiceStore;
   log: Logger;
   /** The largest attachment the accounts upload or download (people.limits.max_blob_bytes). */
   maxAttachmentBytes?: number;
@@ -149,8 +152,48 @@ export class PeopleAccounts implements PeopleSide {
     return record?.address === address ? (userId as MatrixUserId) : undefined;
   }
 
+  /**
+   * The user's default account: the address `use` chose while they still hold it, else their
+   * logged-in address when they have one, else the account the bridge made for them.
+   */
+  async accountFor(userId: string): Promise<PeopleAccount> {
+    const chosen = await this.o.choices?.of(userId);
+    if (chosen) {
+      const account = await this.heldAt(userId, chosen as PeopleAddress);
+      if (account) return account;
+    }
+    return this.defaultAccount(userId);
+  }
+
+  /** The user's own account at `address`: the made one or a login; a user error for any other. */
+  async accountAt(userId: string, address: PeopleAddress): Promise<PeopleAccount> {
+    const account = await this.heldAt(userId, address);
+    if (!account)
+      throw userError(`You do not hold \`${address}\` on this bridge (\`accounts\` lists yours).`);
+    return account;
+  }
+
+  /** `use <own address>`: new chats and `dm` use it from now on (it must be one the user holds). */
+  async use(userId: string, address: PeopleAddress): Promise<PeopleAccount> {
+    const account = await this.accountAt(userId, address);
+    if (!this.o.choices) throw userError("Choosing the address is not available on this bridge.");
+    await this.o.choices.set(userId, address, (this.o.now ?? Date.now)());
+    return account;
+  }
+
+  /** The user's account at `address`, when they hold it here (made by the bridge, or logged in). */
+  private async heldAt(userId: string, address: PeopleAddress): Promise<ClientAccount | undefined> {
+    const login = this.logins?.byAddress(address);
+    if (login) return login.owner === userId ? login : undefined;
+    const records = (await this.o.logins?.of(userId)) ?? [];
+    if (records.some((r) => r.address === address)) return this.logins?.accountOf(userId);
+    if (!(await this.hasHeldAccount(userId))) return undefined;
+    const held = await this.heldAccountFor(userId);
+    return held.address === address || held.portalOwner === address ? held : undefined;
+  }
+
   /** The user's logged-in address when they have one, else the account the bridge made for them. */
-  accountFor(userId: string): Promise<PeopleAccount> {
+  private defaultAccount(userId: string): Promise<PeopleAccount> {
     const login = this.logins?.opened(userId);
     if (login) return Promise.resolve(login);
     const ready = this.accounts.get(userId);
@@ -225,7 +268,7 @@ export class PeopleAccounts implements PeopleSide {
     const owner = userId as MatrixUserId;
     const client = await this.openOrCreate(owner, address);
     try {
-      const account = new ClientAccount(owner, client, this.o.secret);
+      const account = new ClientAccount(owner, client, this.o.secret, address);
       this.attach(account);
       await this.o.store.put({ matrixUser: owner, address, createdAt: (this.o.now ?? Date.now)() });
       await client.start();
@@ -242,7 +285,7 @@ export class PeopleAccounts implements PeopleSide {
   private attach(account: ClientAccount): void {
     account.client.onMessage((m) => this.deliver(account, m));
     this.watch(account.client, account.owner);
-    this.watchKeys(account);
+    watchKeys(account, this.o.log, () => this.keyChangeHandler);
   }
 
   private clientOptions(dataDir: string, passphrase: string, onEmbeddedServer = true): ClientOptions {
@@ -306,55 +349,6 @@ export class PeopleAccounts implements PeopleSide {
       to: m.to.map((a) => parseAddress(a)),
       ts: m.ts,
       content: m.content,
-    });
-  }
-
-  /** A contact's account key changes and signed continuations go to the key-change handler. */
-  private watchKeys(account: ClientAccount): void {
-    const log = this.o.log.child({ user: account.owner, address: account.address });
-    const tell = (change: Parameters<KeyChangeHandler>[1]): void => {
-      const handler = this.keyChangeHandler;
-      if (!handler || change.address === account.address) return;
-      void handler(account, change).catch((err: unknown) =>
-        log.warn({ err, contact: change.address, kind: change.kind }, "telling a key change failed"),
-      );
-    };
-    account.client.on("keyChange", (e) => {
-      if (e.kind !== "account") return;
-      let address: PeopleAddress;
-      try {
-        address = parseAddress(e.subject);
-      } catch {
-        return;
-      }
-      tell({ kind: "unexplained", address, code: e.code });
-    });
-    account.client.on("contactMoved", (e) => {
-      try {
-        tell({ kind: "moved", address: parseAddress(e.from), to: parseAddress(e.to) });
-      } catch {
-        return;
-      }
-    });
-    account.client.on("moveRefused", (e) => {
-      log.warn(
-        { contact: e.from, code: e.code },
-        "refused a move notice not signed by the pinned account key",
-      );
-      try {
-        tell({ kind: "move_refused", address: parseAddress(e.from), code: e.code });
-      } catch {
-        return;
-      }
-    });
-    account.client.on("contactUpdate", (e) => {
-      let address: PeopleAddress;
-      try {
-        address = parseAddress(e.address);
-      } catch {
-        return;
-      }
-      tell({ kind: "continued", address, added: e.added, rotated: e.rotated, removed: e.removed });
     });
   }
 

@@ -1,14 +1,16 @@
 // message_map: which Matrix event is which People message. The primary key
-// (matrix_event_id) and UNIQUE(people_sender, people_message_id) make a
-// redelivered event or message find its row instead of being bridged twice.
+// (matrix_event_id) and UNIQUE(owner_address, people_sender, people_message_id) make a
+// redelivered event or message find its row instead of being bridged twice; the
+// owner keeps each Matrix user's copy of one message its own (group rooms share '').
 import type { Knex } from "knex";
 import { chunks, num } from "../../../store/knex/sql-values.js";
-import type { MessageMapping, MessageMapStore } from "../../core/ports/store.js";
+import { SHARED_OWNER, type MessageMapping, type MessageMapStore } from "../../core/ports/store.js";
 
 interface Row {
   matrix_event_id: string;
   people_message_id: string;
   people_sender: string;
+  owner_address: string;
   room_id: string;
   created_at: number | string;
 }
@@ -17,6 +19,7 @@ const toMapping = (row: Row): MessageMapping => ({
   matrixEventId: row.matrix_event_id,
   peopleMessageId: row.people_message_id,
   peopleSender: row.people_sender,
+  ...(row.owner_address ? { owner: row.owner_address } : {}),
   roomId: row.room_id,
   createdAt: num(row.created_at),
 });
@@ -31,6 +34,7 @@ export class KnexMessageMapStore implements MessageMapStore {
         matrix_event_id: m.matrixEventId,
         people_message_id: m.peopleMessageId,
         people_sender: m.peopleSender,
+        owner_address: m.owner ?? SHARED_OWNER,
         room_id: m.roomId,
         created_at: m.createdAt,
       })
@@ -43,10 +47,17 @@ export class KnexMessageMapStore implements MessageMapStore {
     return row && toMapping(row);
   }
 
-  async byMessage(peopleSender: string, peopleMessageId: string): Promise<MessageMapping | undefined> {
-    const row = await this.db<Row>("message_map")
-      .where({ people_sender: peopleSender, people_message_id: peopleMessageId })
-      .first();
+  async byMessage(
+    peopleSender: string,
+    peopleMessageId: string,
+    owner?: string,
+  ): Promise<MessageMapping | undefined> {
+    const query = this.db<Row>("message_map").where({
+      people_sender: peopleSender,
+      people_message_id: peopleMessageId,
+    });
+    if (owner !== undefined) query.whereIn("owner_address", [...new Set([owner, SHARED_OWNER])]);
+    const row = await query.first();
     return row && toMapping(row);
   }
 

@@ -21,6 +21,7 @@ import { KnexMessageMapStore } from "./message-map-store.js";
 import { BRIDGE_MIGRATIONS_TABLE, bridgeMigrationSource } from "./migrations/index.js";
 import { KnexPeopleAccountStore } from "./people-account-store.js";
 import { KnexLoginStore } from "./login-store.js";
+import { KnexAddressChoiceStore } from "./address-choice-store.js";
 import { KnexDoublePuppetStore } from "./double-puppet-store.js";
 import { KnexPortalStore } from "./portal-store.js";
 import { KnexRoomRelayStore } from "./relay-store.js";
@@ -42,6 +43,7 @@ class KnexBridgeStore implements BridgeStore {
   readonly managementRooms: KnexManagementRoomStore;
   readonly peopleAccounts: KnexPeopleAccountStore;
   readonly logins: KnexLoginStore;
+  readonly addressChoices: KnexAddressChoiceStore;
   readonly portals: KnexPortalStore;
   readonly messages: KnexMessageMapStore;
   readonly groups: KnexGroupPortalStore;
@@ -67,6 +69,7 @@ class KnexBridgeStore implements BridgeStore {
     this.managementRooms = new KnexManagementRoomStore(db);
     this.peopleAccounts = new KnexPeopleAccountStore(db);
     this.logins = new KnexLoginStore(db);
+    this.addressChoices = new KnexAddressChoiceStore(db);
     this.portals = new KnexPortalStore(db);
     this.messages = new KnexMessageMapStore(db);
     this.groups = new KnexGroupPortalStore(db);

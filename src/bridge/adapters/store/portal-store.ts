@@ -1,4 +1,4 @@
-// portals: the room of each (Matrix user, People address) conversation.
+// portals: the room of each (Matrix user, own People address, People address) conversation.
 import type { Knex } from "knex";
 import { num } from "../../../store/knex/sql-values.js";
 import type { Portal, PortalStore } from "../../core/ports/store.js";
@@ -6,6 +6,7 @@ import type { Portal, PortalStore } from "../../core/ports/store.js";
 interface Row {
   room_id: string;
   matrix_user: string;
+  owner_address: string;
   people_address: string;
   created_at: number | string;
 }
@@ -13,6 +14,7 @@ interface Row {
 const toPortal = (row: Row): Portal => ({
   roomId: row.room_id,
   matrixUser: row.matrix_user,
+  ...(row.owner_address ? { ownerAddress: row.owner_address } : {}),
   peopleAddress: row.people_address,
   createdAt: num(row.created_at),
 });
@@ -23,7 +25,11 @@ export class KnexPortalStore implements PortalStore {
   async put(portal: Portal): Promise<{ replaced?: string }> {
     return this.db.transaction(async (trx) => {
       const older = await trx<Row>("portals")
-        .where({ matrix_user: portal.matrixUser, people_address: portal.peopleAddress })
+        .where({
+          matrix_user: portal.matrixUser,
+          owner_address: portal.ownerAddress ?? "",
+          people_address: portal.peopleAddress,
+        })
         .whereNot("room_id", portal.roomId)
         .first();
       if (older) await trx("portals").where("room_id", older.room_id).del();
@@ -31,11 +37,12 @@ export class KnexPortalStore implements PortalStore {
         .insert({
           room_id: portal.roomId,
           matrix_user: portal.matrixUser,
+          owner_address: portal.ownerAddress ?? "",
           people_address: portal.peopleAddress,
           created_at: portal.createdAt,
         })
         .onConflict("room_id")
-        .merge(["matrix_user", "people_address"]);
+        .merge(["matrix_user", "owner_address", "people_address"]);
       return older ? { replaced: older.room_id } : {};
     });
   }
@@ -45,10 +52,14 @@ export class KnexPortalStore implements PortalStore {
     return row && toPortal(row);
   }
 
-  async byPair(matrixUser: string, peopleAddress: string): Promise<Portal | undefined> {
-    const row = await this.db<Row>("portals")
-      .where({ matrix_user: matrixUser, people_address: peopleAddress })
-      .first();
+  async byPair(
+    matrixUser: string,
+    peopleAddress: string,
+    ownerAddress?: string,
+  ): Promise<Portal | undefined> {
+    const query = this.db<Row>("portals").where({ matrix_user: matrixUser, people_address: peopleAddress });
+    if (ownerAddress !== undefined) query.where("owner_address", ownerAddress);
+    const row = await query.orderBy([{ column: "created_at" }, { column: "room_id" }]).first();
     return row && toPortal(row);
   }
 

@@ -1,4 +1,4 @@
-// post_rooms, post_room_events (migration 015) and post_room_cursors (019): the rooms whose owner's
+// post_rooms, post_room_events (migration 015) and post_room_cursors (020): the rooms whose owner's
 // messages become posts, and which post each Matrix event became. The unique
 // (user, audience) keeps one room per group and one public room per user.
 import type { Knex } from "knex";

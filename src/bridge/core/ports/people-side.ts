@@ -18,6 +18,11 @@ export interface IncomingMessage {
   content: MessageContent;
 }
 
+/** The own address an account's DM portals (and their message mappings) are keyed by. */
+export function portalOwnerOf(account: Pick<PeopleAccount, "address" | "portalOwner">): PeopleAddress {
+  return account.portalOwner ?? account.address;
+}
+
 /** Whether an address has a People account, as far as its server says. */
 export type Lookup =
   | { status: "exists" }
@@ -85,6 +90,11 @@ export type KeyChangeHandler = (account: PeopleAccount, change: KeyChange) => Pr
 export interface PeopleAccount {
   readonly owner: MatrixUserId;
   readonly address: PeopleAddress;
+  /**
+   * The own address the account's DM portals belong to: the address it was made or logged in
+   * with, kept when the account moves (`move`); absent: `address`. See portalOwnerOf.
+   */
+  readonly portalOwner?: PeopleAddress;
   /** The bridge's device of the account (a history archive names the device it is for). */
   readonly device?: string;
   /**
@@ -250,8 +260,16 @@ export interface PeopleSide {
   addressFor(userId: string): PeopleAddress;
   /** The Matrix user whose People account (held by this bridge) the address is; undefined for any other. */
   matrixUserOf(address: PeopleAddress): Promise<MatrixUserId | undefined>;
-  /** The user's account: opened, or created on first use, and receiving. */
+  /**
+   * The user's default account (the one `use` chose, else their logged-in address, else the
+   * bridge-made one): opened, or created on first use, and receiving.
+   */
   accountFor(userId: string): Promise<PeopleAccount>;
+  /**
+   * Optional: the user's own account at `address` (bridge-made or logged in), for portals that
+   * belong to it; a user_error BridgeError when the user does not hold that address here.
+   */
+  accountAt?(userId: string, address: PeopleAddress): Promise<PeopleAccount>;
   /** Optional: told each copy's outcome in any account's outbox (send status). */
   onOutbox?(handler: (report: OutboxReport) => void): void;
 }

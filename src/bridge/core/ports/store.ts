@@ -68,6 +68,13 @@ export interface LoginRecord {
   createdAt: number;
 }
 
+/** `use <own address>`: which of a user's own addresses new chats use. */
+export interface AddressChoiceStore {
+  set(matrixUser: string, address: string, at: number): Promise<void>;
+  of(matrixUser: string): Promise<string | undefined>;
+  clear(matrixUser: string): Promise<void>;
+}
+
 export interface LoginStore {
   /** Records the login; an address already logged in for another user is refused (false), a repeat is true. */
   put(record: LoginRecord): Promise<boolean>;
@@ -79,22 +86,29 @@ export interface LoginStore {
   list(): Promise<LoginRecord[]>;
 }
 
-/** A DM portal: the room where `matrixUser` talks with `peopleAddress` (its ghost). */
+/**
+ * A DM portal: the room where `matrixUser`, as their own People address `ownerAddress`,
+ * talks with `peopleAddress` (its ghost). A user holding several addresses has a portal per
+ * (own address, remote address); replies in it are sent as `ownerAddress`.
+ */
 export interface Portal {
   roomId: string;
   matrixUser: string;
+  /** Absent only in portals made before a user could hold several addresses (the default one). */
+  ownerAddress?: string;
   peopleAddress: string;
   createdAt: number;
 }
 
 export interface PortalStore {
   /**
-   * Makes `roomId` the portal of its (user, address) pair. An older room of the
-   * same pair stops being a portal; its id is returned so its ghost can leave.
+   * Makes `roomId` the portal of its (user, own address, address). An older room of the
+   * same triple stops being a portal; its id is returned so its ghost can leave.
    */
   put(portal: Portal): Promise<{ replaced?: string }>;
   byRoom(roomId: string): Promise<Portal | undefined>;
-  byPair(matrixUser: string, peopleAddress: string): Promise<Portal | undefined>;
+  /** The portal of (user, own address, address); without `ownerAddress`, the pair's oldest one. */
+  byPair(matrixUser: string, peopleAddress: string, ownerAddress?: string): Promise<Portal | undefined>;
   remove(roomId: string): Promise<void>;
   count(): Promise<number>;
   /** Every DM portal, oldest first (bridge state events at start). */
@@ -107,18 +121,34 @@ export interface MessageMapping {
   peopleMessageId: string;
   /** The People address that sent the message (the Matrix user's own address for Matrix → People). */
   peopleSender: string;
+  /**
+   * Whose copy this is: the own People address of the DM portal's user (each Matrix user's
+   * copy of one message is its own), or SHARED_OWNER (the default) for a group room, where one copy serves all.
+   */
+  owner?: string;
   roomId: string;
   createdAt: number;
 }
 
+/** The owner of a group room's mappings: one bridged copy stops every other account's. */
+export const SHARED_OWNER = "";
+
 export interface MessageMapStore {
   /**
    * Records a mapping, durable when the promise resolves. A mapping whose event,
-   * or whose (sender, message), is already recorded is left as it is.
+   * or whose (owner, sender, message), is already recorded is left as it is.
    */
   put(mapping: MessageMapping): Promise<void>;
   byEvent(matrixEventId: string): Promise<MessageMapping | undefined>;
-  byMessage(peopleSender: string, peopleMessageId: string): Promise<MessageMapping | undefined>;
+  /**
+   * The mapping of the message for `owner`: its own copy, or a shared (group room) one;
+   * without `owner`, any copy.
+   */
+  byMessage(
+    peopleSender: string,
+    peopleMessageId: string,
+    owner?: string,
+  ): Promise<MessageMapping | undefined>;
   /** The mappings of these events in `roomId`. */
   eventsInRoom(roomId: string, matrixEventIds: readonly string[]): Promise<MessageMapping[]>;
   /** The mappings of these People messages in `roomId`. */
@@ -301,6 +331,7 @@ export interface BridgeStore {
   readonly managementRooms: ManagementRoomStore;
   readonly peopleAccounts: PeopleAccountStore;
   readonly logins: LoginStore;
+  readonly addressChoices: AddressChoiceStore;
   readonly portals: PortalStore;
   readonly messages: MessageMapStore;
   readonly groups: GroupPortalStore;

@@ -22,6 +22,7 @@ import * as calls from "./017-calls.js";
 import * as cryptoRecords from "./018-crypto-records.js";
 import * as doublePuppets from "./019-double-puppets.js";
 import * as postRoomCursors from "./020-post-room-cursors.js";
+import * as portalOwner from "./021-portal-owner.js";
 
 export interface NamedMigration {
   name: string;
@@ -51,6 +52,7 @@ export const BRIDGE_MIGRATIONS: readonly NamedMigration[] = [
   { name: "018-crypto-records", migration: cryptoRecords },
   { name: "019-double-puppets", migration: doublePuppets },
   { name: "020-post-room-cursors", migration: postRoomCursors },
+  { name: "021-portal-owner", migration: portalOwner },
 ];
 
 export const bridgeMigrationSource: Knex.MigrationSource<NamedMigration> = {
