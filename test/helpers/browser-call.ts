@@ -11,13 +11,14 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { build } from "esbuild";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { launchMediaBrowser } from "./chromium.js";
 
 const ROOT = join(__dirname, "..", "..");
 const ENTRY = join(__dirname, "browser", "alice-page.ts");
 const WASM = join(ROOT, "node_modules", "@matrix-org", "matrix-sdk-crypto-wasm", "pkg");
 const WASM_FILE = "matrix_sdk_crypto_wasm_bg.wasm";
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+export { CHROMIUM } from "./chromium.js";
 
 /** What the page reports of Alice's call (alice-page.ts). */
 export interface AliceStatus {
@@ -91,23 +92,7 @@ export class BrowserAlice {
       res.end(js ? script : html);
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    let browser: Browser;
-    try {
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        timeout: 120_000,
-        args: [
-          "--no-sandbox", // CI runs as root
-          "--use-fake-device-for-media-stream",
-          "--use-fake-ui-for-media-stream",
-          "--autoplay-policy=no-user-gesture-required",
-        ],
-      });
-    } catch (e) {
-      server.close();
-      throw e;
-    }
+    const browser = await launchMediaBrowser(() => server.close());
     try {
       const context = await browser.newContext({ permissions: ["camera", "microphone"] });
       const page = await context.newPage();

@@ -6,10 +6,11 @@ import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join, resolve } from "node:path";
 import { build } from "esbuild";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
+import { launchMediaBrowser } from "./chromium.js";
 import { freePort } from "./ports.js";
 
-export const CHROMIUM = process.env.PEOPLE_TEST_CHROMIUM ?? "/usr/bin/chromium";
+export { CHROMIUM } from "./chromium.js";
 const ROOT = resolve(__dirname, "..", "..");
 
 export interface RemoteStats {
@@ -107,23 +108,7 @@ export async function startRtcBrowser(): Promise<RtcBrowser> {
   });
   const port = await freePort();
   await new Promise<void>((r) => server.listen(port, "127.0.0.1", () => r()));
-  let browser: Browser;
-  try {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      timeout: 120_000,
-      args: [
-        "--no-sandbox", // CI runs as root
-        "--use-fake-device-for-media-stream",
-        "--use-fake-ui-for-media-stream",
-        "--autoplay-policy=no-user-gesture-required",
-      ],
-    });
-  } catch (err) {
-    server.close();
-    throw err;
-  }
+  const browser = await launchMediaBrowser(() => server.close());
   const context = await browser.newContext({ permissions: ["camera", "microphone"] });
   return {
     async newPage() {
