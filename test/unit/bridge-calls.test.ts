@@ -3,7 +3,7 @@
 // what a People call leg makes the ghost send, a group room's notice, and the
 // calls a restart left behind hung up on both sides.
 import assert from "node:assert/strict";
-import { CallContext } from "../../src/bridge/calls/call-context.js";
+import { CallContext, audioOnlyText } from "../../src/bridge/calls/call-context.js";
 import { GROUP_CALL_TEXT, MatrixCalls } from "../../src/bridge/calls/matrix-calls.js";
 import { PeopleCalls } from "../../src/bridge/calls/people-calls.js";
 import type { MatrixUserId } from "../../src/bridge/model/matrix-ids.js";
@@ -243,6 +243,44 @@ describe("bridged calls (bridge/calls) with fakes", function () {
     const ringEnd = sentOf("m.call.hangup").find((e) => e.content.call_id === second)!;
     assert.equal(ringEnd.content.reason, "invite_timeout");
     assert.ok((await store.calls.bySession(second))?.endedAt);
+  });
+
+  it("Element's video call answered audio only by Joe's device: the answer goes through and a notice says so", async function () {
+    const VIDEO = `${SDP}m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendrecv\r\n`;
+    const noPicture = audioOnlyText(JOE);
+    const calls3 = [
+      { id: "v1", answer: `${SDP}m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=inactive\r\n`, notice: true },
+      { id: "v2", answer: SDP, notice: true },
+      { id: "v3", answer: VIDEO, notice: false },
+    ];
+    for (const c of calls3) {
+      const base = { call_id: c.id, party_id: "alice-dev", version: "1" };
+      await event("m.call.invite", { ...base, lifetime: 30_000, offer: { type: "offer", sdp: VIDEO } });
+      const leg = calls.placed.at(-1)!.leg;
+      assert.equal(leg.media, "video");
+      leg.device = "JOEDEVICE";
+      leg.events.emit("remoteSdp", c.answer);
+      await settled(c.id);
+      const notices = ghosts.sent.filter(
+        (e) => e.content.msgtype === "m.notice" && e.content.body === noPicture,
+      );
+      assert.equal(
+        notices.length,
+        calls3.slice(0, calls3.indexOf(c) + 1).filter((x) => x.notice).length,
+        c.id,
+      );
+      assert.equal(sentOf("m.call.answer").length, calls3.indexOf(c) + 1, "the answer itself is bridged");
+    }
+    // A voice call answered without video is what was asked for: no notice.
+    await event("m.call.invite", {
+      call_id: "a1",
+      party_id: "p",
+      version: "1",
+      offer: { type: "offer", sdp: SDP },
+    });
+    calls.placed.at(-1)!.leg.events.emit("remoteSdp", SDP);
+    await settled("a1");
+    assert.equal(ghosts.sent.filter((e) => e.content.body === noPicture).length, 2);
   });
 
   it("answers a call in a group room with a notice, and places nothing", async function () {

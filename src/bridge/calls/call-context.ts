@@ -3,6 +3,7 @@
 // row of each call, and the wiring of a People call leg to its ghost's
 // Matrix events (answer, candidates, hangup or reject).
 import type { PeopleAddress } from "../../people/protocol/address.js";
+import { sdpCarriesVideo } from "../../people/protocol/sdp-media.js";
 import { KeyedLock } from "../../shared/keyed-lock.js";
 import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide } from "../core/ports/matrix-side.js";
@@ -131,6 +132,9 @@ export class CallContext {
         await this.o.store.setPeopleDevice(row.callId, device);
         await this.send(row, "m.call.answer", answerContent(row.callId, device, sdp));
         this.count(row.direction, "answered");
+        // The People device took the video call audio only (§11.3.1): Element would show a black picture.
+        if (leg.media === "video" && !sdpCarriesVideo(sdp))
+          await this.tell(row.roomId, row.peopleAddress as PeopleAddress, audioOnlyText(row.peopleAddress));
       });
     });
     leg.on("remoteCandidates", (candidates) =>
@@ -163,6 +167,9 @@ export class CallContext {
     await this.send(row, "m.call.hangup", hangupContent(row.callId, party, matrixReason(e.reason)));
   }
 }
+
+export const audioOnlyText = (address: string): string =>
+  `${address} answered audio only: their device takes no video, so this call has no picture.`;
 
 /** Candidates in events of at most 64; an end of candidates ("") goes last. */
 export function matrixBatches(candidates: readonly CallCandidate[]): CallCandidate[][] {

@@ -15,7 +15,8 @@ const MEDIA_HELP = [
   "x.webm the video and the audio (WebM: VP8 + Opus, encoded again from what was decoded). Media is",
   "encrypted end to end (DTLS-SRTP with the fingerprint the other device signed). --relay-only",
   "sends media only through your server's TURN relay, so the other side never sees your address.",
-  'With --json, prints one JSON object per line: {"event": "state" | "ended", …}.',
+  "A video call answered audio only (the other device takes no video, `answer --no-video`) says so.",
+  'With --json, prints one JSON object per line: {"event": "state" | "video_refused" | "ended", …}.',
 ].join("\n");
 
 export function addCallCommands(program: Command, act: Act): void {
@@ -45,6 +46,7 @@ export function addCallCommands(program: Command, act: Act): void {
     program
       .command("answer")
       .description("wait for a call (or take one ringing now) and answer it")
-      .option("--from <address>", "only a call from this address"),
+      .option("--from <address>", "only a call from this address")
+      .option("--no-video", "take no video: a video call is answered audio only, and the caller is told"),
   ).action(act(calls, (m, ctx, [opts]) => m.answer(ctx, opts as CallCmd.AnswerOpts)));
 }

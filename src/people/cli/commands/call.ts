@@ -28,6 +28,8 @@ export interface CallOpts extends MediaOpts {
 }
 export interface AnswerOpts extends MediaOpts {
   from?: string;
+  /** false (`--no-video`): this device takes no video; a video call is answered audio only. */
+  video?: boolean;
 }
 
 /** Time for the hangup to leave the outbox. */
@@ -66,7 +68,11 @@ export async function answer(ctx: Context, opts: AnswerOpts): Promise<void> {
         }));
       ctx.out.note(`Answering the ${ring.media} call from ${ring.from}…`);
       return await about(ring.from, () =>
-        client.calls.answer(ring.session, { audio: o.audio, ...(opts.relayOnly ? { relayOnly: true } : {}) }),
+        client.calls.answer(ring.session, {
+          audio: o.audio,
+          ...(opts.relayOnly ? { relayOnly: true } : {}),
+          ...(opts.video === false ? { video: false } : {}),
+        }),
       );
     } finally {
       off?.();
@@ -167,6 +173,13 @@ export async function follow(
   };
   show(c.state);
   const offState = c.on("state", show);
+  const refused = () => {
+    if (ctx.out.json) ctx.out.data({ event: "video_refused", peer, session: c.id });
+    else ctx.out.note(`${peer} answered audio only: their device takes no video.`);
+  };
+  // The answer may have come before this follows the call.
+  if (c.videoRefused) refused();
+  const offRefused = c.on("videoRefused", refused);
   const ended = c.whenEnded();
   let timer: NodeJS.Timeout | undefined;
   const done = c.whenActive().then(
@@ -187,6 +200,7 @@ export async function follow(
     if (e.reason !== "normal") throw new CliError(peer, `the call ended: ${e.reason.replace(/_/g, " ")}`);
   } finally {
     offState();
+    offRefused();
     clearTimeout(timer);
   }
 }

@@ -10,6 +10,7 @@ import type { DeviceId } from "../../protocol/ids.js";
 import { checkSdpFingerprint, parseFingerprint, sameFingerprint } from "../../protocol/sdp-fingerprint.js";
 import { Emitter } from "../emitter.js";
 import type { HangupReason } from "../realtime-types.js";
+import { sdpCarriesVideo } from "../../protocol/sdp-media.js";
 import type { CallMedia, DecodedAudio, IceCandidate, MediaPeer } from "./media-engine.js";
 
 /** calling: our offer rings at the callee; connecting: answered, ICE and DTLS under way. */
@@ -26,6 +27,8 @@ export interface CallEvents {
   audio: DecodedAudio;
   video: { width: number; height: number; data?: Uint8Array };
   ended: { reason: CallEndReason; remote: boolean; durationMs: number };
+  /** A video call was answered audio only: the answering device takes no video (§11.3.1). */
+  videoRefused: { device: DeviceId | undefined };
 }
 
 /** What a call needs from the calls manager. */
@@ -42,6 +45,8 @@ export class Call {
   /** When media started flowing (active), for the duration. */
   activeAt: number | undefined;
   endReason: CallEndReason | undefined;
+  /** Caller of a video call: the answer refused video, so the call runs audio only. */
+  videoRefused = false;
   /** The fingerprint the peer device signed; its DTLS certificate must have it. */
   private signedFingerprint: string | undefined;
   private readonly localCandidates: IceCandidate[] = [];
@@ -133,6 +138,10 @@ export class Call {
     checkSdpFingerprint(sdp, fingerprint);
     this.signedFingerprint = fingerprint;
     if (!apply) return;
+    if (this.role === "caller" && this.media === "video" && !sdpCarriesVideo(sdp)) {
+      this.videoRefused = true;
+      this.events.emit("videoRefused", { device: this.peer.device });
+    }
     if (this.connection) await this.connection.acceptAnswer(sdp);
     else this.events.emit("remoteSdp", sdp);
     this.remoteSet = true;

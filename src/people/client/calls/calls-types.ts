@@ -38,6 +38,11 @@ export interface MediaOptions {
   relayOnly?: boolean;
   /** Signalling only: the local SDP from the application's own WebRTC stack; no media is opened here. */
   sdp?: string;
+  /**
+   * false: this device takes no video (no camera stack), so a video call is answered audio only,
+   * its video m-line inactive (§11.3.1), and the caller is told. Default true.
+   */
+  video?: boolean;
 }
 
 export interface PlaceCallOptions extends MediaOptions {

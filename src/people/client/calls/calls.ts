@@ -149,12 +149,13 @@ export class Calls {
   /** Answer a call ringing here; this account's other devices stop ringing. */
   async answer(session: string, o: MediaOptions & { connectTimeoutMs?: number } = {}): Promise<Call> {
     const offer = this.take(session);
-    const connection = await this.connection(offer.media, o);
+    const media = offer.media === "video" && o.video === false ? "voice" : offer.media;
+    const connection = await this.connection(media, o);
     const call = new Call(
       this.host,
       offer.session,
       "callee",
-      offer.media,
+      media,
       { address: offer.from, device: offer.device },
       connection,
     );

@@ -99,6 +99,9 @@ class WrtcPeer implements MediaPeer {
 
   async acceptOffer(sdp: string): Promise<string> {
     await this.guard(this.pc.setRemoteDescription({ type: "offer", sdp }));
+    // A voice peer answering a video offer takes no video: its m-line is answered inactive.
+    if (this.o.media === "voice")
+      for (const t of this.pc.getTransceivers()) if (t.receiver.track.kind === "video") t.stop();
     this.addTracks();
     const answer = await this.guard(this.pc.createAnswer());
     await this.guard(this.pc.setLocalDescription(answer));

@@ -34,6 +34,7 @@ export interface WrtcPeerConnection {
   addIceCandidate(c: WrtcIceCandidateInit): Promise<void>;
   addTrack(track: WrtcTrack, stream: WrtcMediaStream): unknown;
   getStats(): Promise<WrtcStats>;
+  getTransceivers(): { receiver: { track: WrtcTrack }; stop(): void }[];
   close(): void;
 }
 
