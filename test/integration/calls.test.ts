@@ -157,6 +157,27 @@ describe("calls between People devices (WebRTC, TURN)", function () {
     assert.equal(call.endReason, "normal");
   });
 
+  it("a device that takes no video answers a video call audio only: the caller is told, audio flows, no video either way", async () => {
+    const [jane, kim] = [by("jane1"), by("kim")];
+    const call = await jane.client.calls.call("kim@a.test", { media: "video", audio: { tone: 440 } });
+    const told: unknown[] = [];
+    call.on("videoRefused", (e) => told.push(e));
+    const ring = await ringOf(kim, call.id);
+    assert.equal(ring.media, "video");
+    const answered = await kim.client.calls.answer(ring.session, { audio: { tone: 880 }, video: false });
+    assert.equal(answered.media, "voice", "kim's side of the call is audio only");
+    const atJane = listen(call, 880);
+    const atKim = listen(answered, 440);
+    await Promise.all([call.whenActive(), answered.whenActive()]);
+    assert.equal(call.videoRefused, true);
+    assert.equal(told.length, 1, "the caller's call said so once");
+    await waitUntil(() => atJane.tone.found && atKim.tone.found, "each side hears the other's tone", WAIT);
+    assert.equal(atJane.frames + atKim.frames, 0, "no video frame arrived on either side");
+    const ended = answered.whenEnded();
+    await call.hangup();
+    assert.equal((await ended).reason, "normal");
+  });
+
   it("relays media through coturn when both sides allow only relayed candidates, and the callee can hang up", async () => {
     const [jane, joe2] = [by("jane1"), by("joe2")];
     const seenBefore = joe2.candidates.length;
