@@ -231,4 +231,36 @@ describe("people call and people answer", function () {
       assert.equal(audio?.codec, "opus", `${file}: an Opus track`);
     }
   });
+  it("answer --no-video takes a video call audio only, and the caller prints that the other device takes no video", async () => {
+    const answering = spawn(
+      BIN,
+      ["--data", join(dir, "joe"), "answer", "--from", "jane@a.test", "--no-video", "--tone", "880"],
+      { env: programEnv(env), stdio: ["pipe", "pipe", "pipe"] },
+    );
+    let answerOut = "";
+    answering.stdout.setEncoding("utf8").on("data", (s: string) => (answerOut += s));
+    answering.stderr.setEncoding("utf8").on("data", (s: string) => (answerOut += s));
+    const answered = new Promise<number | null>((r) => answering.on("exit", r));
+    const args = ["call", "joe@b.test", "--video", "--tone", "440", "--duration", "1s", "--timeout", "120s"];
+    const calling = await runProgram(BIN, ["--data", join(dir, "jane"), "--json", ...args], {
+      env,
+      timeoutMs: 200_000,
+    });
+    assert.equal(calling.code, 0, calling.stderr);
+    assert.equal(await answered, 0, answerOut);
+    const events = calling.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { event: string; state?: string; peer?: string });
+    const refused = events.filter((e) => e.event === "video_refused");
+    assert.deepEqual(
+      refused.map((e) => e.peer),
+      ["joe@b.test"],
+      calling.stdout,
+    );
+    // Told before the call counts as connected: the answer says it.
+    const at = (e: { event: string; state?: string }) => events.indexOf(e);
+    assert(at(refused[0]!) < at(events.find((e) => e.state === "active")!), calling.stdout);
+    assert.match(answerOut, /Connected with jane@a\.test \(voice\)/);
+  });
 });
