@@ -13,6 +13,7 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { Preset } from "matrix-js-sdk";
+import { audioOnlyText } from "../../src/bridge/calls/call-context.js";
 import { ToneDetector } from "../../src/people/client/calls/audio.js";
 import type { Call, IncomingCall } from "../../src/people/client/calls/calls.js";
 import { wrtcEngine } from "../../src/people/client/calls/wrtc-engine.js";
@@ -184,6 +185,40 @@ describe("Element's 1:1 calls bridged to a People device (Chromium â†” bridge â†
     assert.equal(end.reason, "normal");
     assert.equal(end.remote, true);
     census();
+    assert.equal(bridgeUdpMax, 0, "the bridge process opened a UDP socket during the call");
+  });
+
+  it("Alice calls Joe with video, his device takes no video: he answers audio only, tones both ways, a notice in the portal says so", async function () {
+    const n = rings.length;
+    const callId = await page().run<string>("place", portal, true);
+    const ring = await ringAtJoe(n + 1);
+    assert.equal(ring.media, "video");
+    const call = await joeClient().calls.answer(ring.session, { audio: { tone: JOE_HZ }, video: false });
+    const heard = listen(call);
+    await aliceWhen("connected", (s) => s.callId === callId && s.state === "connected");
+    await aliceWhen("Joe's tone heard", (s) => s.callId === callId && s.heard);
+    await eventually("Alice's tone at Joe", () => (census(), heard.tone.found ? true : undefined), WAIT);
+    assert.equal(heard.frames, 0, "no video reached the device that takes none");
+    assert.equal((await page().status()).videoFrames, 0, "and none came from it");
+    const notice = await eventually(
+      "the ghost's notice that Joe answered audio only",
+      async () => {
+        const res = await matrixApi(
+          started().hs,
+          alice!.accessToken,
+          "GET",
+          `/_matrix/client/v3/rooms/${encodeURIComponent(portal)}/messages?dir=b&limit=50`,
+        );
+        const chunk = res.chunk as { type: string; sender: string; content: Json }[];
+        return chunk.find((e) => e.type === "m.room.message" && e.content.body === audioOnlyText(JOE));
+      },
+      WAIT,
+    );
+    assert.equal(notice.sender, ghostOf(JOE));
+    assert.equal(notice.content.msgtype, "m.notice");
+    const ended = call.whenEnded();
+    await page().run("hangup");
+    assert.equal((await ended).reason, "normal");
     assert.equal(bridgeUdpMax, 0, "the bridge process opened a UDP socket during the call");
   });
 
