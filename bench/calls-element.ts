@@ -6,15 +6,19 @@
 // Figures are those of calls.ts, measured the same way at Joe's side:
 // offer → connected (Alice places the call until Joe's media is up) and
 // answer → first detected audio (Joe answers until the Goertzel filter on his
-// decoded audio finds Alice's tone). calls.ts prints them next to two plain
-// wrtc peers measured in the same run.
+// decoded audio finds Alice's tone). The other way, People → Element, Joe
+// calls Alice and the page answers as soon as it rings: offer → connected
+// (Joe's call() until his media is up) and answer → first detected audio (the
+// page is told to answer until Joe hears Alice's tone), relay-only with
+// Chromium's forceTURN set before the call rings. calls.ts prints them next
+// to two plain wrtc peers measured in the same run.
 import { Preset } from "matrix-js-sdk";
 import { ToneDetector } from "../src/people/client/calls/audio.js";
 import type { IncomingCall } from "../src/people/client/calls/calls.js";
 import { wrtcEngine } from "../src/people/client/calls/wrtc-engine.js";
 import { BrowserAlice } from "../test/helpers/browser-call.js";
 import { eventually, matrixApi } from "../test/helpers/bridge-harness.js";
-import { BridgeWorld, OTHER, ghostOf } from "../test/helpers/bridge-world.js";
+import { BridgeWorld, OTHER, PEOPLE_DOMAIN, ghostOf } from "../test/helpers/bridge-world.js";
 import type { Coturn } from "../test/helpers/coturn.js";
 
 const ALICE_HZ = 440;
@@ -26,7 +30,10 @@ export interface ElementRound {
 }
 
 export interface ElementBench {
+  /** Element → People: Alice calls, Joe answers. */
   round(relayOnly: boolean): Promise<ElementRound>;
+  /** People → Element: Joe calls, Alice's page answers. */
+  reverseRound(relayOnly: boolean): Promise<ElementRound>;
   stop(): Promise<void>;
 }
 
@@ -107,6 +114,33 @@ export async function startElementBench(turn: Coturn): Promise<ElementBench> {
         const audioMs = performance.now() - answerAt;
         const ended = call.whenEnded();
         await page.run("hangup");
+        await ended;
+        return { connectedMs, audioMs };
+      },
+      async reverseRound(relayOnly) {
+        await page.run("forceTurn", relayOnly);
+        const before = (await page.status()).incoming.length;
+        const start = performance.now();
+        const call = await joe.client.calls.call(`alice@${PEOPLE_DOMAIN}`, {
+          media: "voice",
+          audio: { silence: true },
+          ...(relayOnly ? { relayOnly: true } : {}),
+        });
+        const heard = new ToneDetector(ALICE_HZ);
+        call.on("audio", (a) => heard.push(a.samples, a.channels));
+        const callId = await eventually(
+          "Joe's call to ring in Element",
+          async () => (await page.status()).incoming.slice(before).find((id) => id === call.id),
+          LIMIT_MS,
+        );
+        const answerAt = performance.now();
+        await page.run("answer", callId, false);
+        await call.whenActive();
+        const connectedMs = performance.now() - start;
+        await eventually("Alice's tone at Joe", () => heard.found || undefined, LIMIT_MS);
+        const audioMs = performance.now() - answerAt;
+        const ended = call.whenEnded();
+        await call.hangup();
         await ended;
         return { connectedMs, audioMs };
       },

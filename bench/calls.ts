@@ -1,5 +1,5 @@
 // `npm run bench calls`: People ↔ People calls, and Element (headless
-// Chromium) ↔ People through Synapse and the bridge (calls-element.ts),
+// Chromium) ↔ People through Synapse and the bridge both ways (calls-element.ts),
 // against two plain WebRTC peers of the People stack (libwebrtc through
 // @roamhq/wrtc) in the same run, direct on loopback and relay-only through coturn. Figures (medians of ROUNDS calls):
 // offer → connected (the caller's call() or createOffer() until its media is
@@ -90,7 +90,7 @@ async function rounds(fn: () => Promise<Round>): Promise<{ connected: number; au
 
 export async function runCallsBench(): Promise<void> {
   console.log(
-    `\n== Calls: People ↔ People and Element → People against two plain wrtc peers (median of ${ROUNDS}) ==`,
+    `\n== Calls: People ↔ People, Element → People and People → Element against two plain wrtc peers (median of ${ROUNDS}) ==`,
   );
   let servers: TestServer[] = [];
   const clients: PeopleClient[] = [];
@@ -127,6 +127,7 @@ export async function runCallsBench(): Promise<void> {
       const plain = await rounds(() => plainRound(ice("bench@plain"), relayOnly));
       const people = await rounds(() => peopleRound(jane, joe, relayOnly));
       const viaBridge = await rounds(() => el.round(relayOnly));
+      const fromPeople = await rounds(() => el.reverseRound(relayOnly));
       rows.push(
         {
           path,
@@ -148,6 +149,13 @@ export async function runCallsBench(): Promise<void> {
           "offer→connected ms": fmt(viaBridge.connected, 0),
           "answer→audio ms": fmt(viaBridge.audio, 0),
           ratio: `${fmt(viaBridge.connected / plain.connected)} / ${fmt(viaBridge.audio / plain.audio)}`,
+        },
+        {
+          path,
+          pair: "People → Element (bridge)",
+          "offer→connected ms": fmt(fromPeople.connected, 0),
+          "answer→audio ms": fmt(fromPeople.audio, 0),
+          ratio: `${fmt(fromPeople.connected / plain.connected)} / ${fmt(fromPeople.audio / plain.audio)}`,
         },
       );
     }

@@ -203,6 +203,10 @@ const api = {
     follow(c);
     await c.answer(true, video);
   },
+  /** Relay-only for the calls that ring from now on (an incoming call's connection is made as it rings). */
+  forceTurn(force: boolean) {
+    client!.setForceTURN(force);
+  },
   reject(callId: string) {
     const c = incoming.get(callId);
     if (!c) throw new Error(`no incoming call ${callId}`);
