@@ -95,6 +95,33 @@ export async function startElementBench(turn: Coturn): Promise<ElementBench> {
     });
     const rings: IncomingCall[] = [];
     joe.client.calls.on("incoming", (c) => rings.push(c));
+    /** Joe calls Alice; her page answers as soon as it rings. */
+    const reverse = async (relayOnly: boolean): Promise<ElementRound> => {
+      const before = (await page.status()).incoming.length;
+      const start = performance.now();
+      const call = await joe.client.calls.call(`alice@${PEOPLE_DOMAIN}`, {
+        media: "voice",
+        audio: { silence: true },
+        ...(relayOnly ? { relayOnly: true } : {}),
+      });
+      const heard = new ToneDetector(ALICE_HZ);
+      call.on("audio", (a) => heard.push(a.samples, a.channels));
+      const callId = await eventually(
+        "Joe's call to ring in Element",
+        async () => (await page.status()).incoming.slice(before).find((id) => id === call.id),
+        LIMIT_MS,
+      );
+      const answerAt = performance.now();
+      await page.run("answer", callId, false);
+      await call.whenActive();
+      const connectedMs = performance.now() - start;
+      await eventually("Alice's tone at Joe", () => heard.found || undefined, LIMIT_MS);
+      const audioMs = performance.now() - answerAt;
+      const ended = call.whenEnded();
+      await call.hangup();
+      await ended;
+      return { connectedMs, audioMs };
+    };
     return {
       async round(relayOnly) {
         const n = rings.length;
@@ -119,30 +146,12 @@ export async function startElementBench(turn: Coturn): Promise<ElementBench> {
       },
       async reverseRound(relayOnly) {
         await page.run("forceTurn", relayOnly);
-        const before = (await page.status()).incoming.length;
-        const start = performance.now();
-        const call = await joe.client.calls.call(`alice@${PEOPLE_DOMAIN}`, {
-          media: "voice",
-          audio: { silence: true },
-          ...(relayOnly ? { relayOnly: true } : {}),
-        });
-        const heard = new ToneDetector(ALICE_HZ);
-        call.on("audio", (a) => heard.push(a.samples, a.channels));
-        const callId = await eventually(
-          "Joe's call to ring in Element",
-          async () => (await page.status()).incoming.slice(before).find((id) => id === call.id),
-          LIMIT_MS,
-        );
-        const answerAt = performance.now();
-        await page.run("answer", callId, false);
-        await call.whenActive();
-        const connectedMs = performance.now() - start;
-        await eventually("Alice's tone at Joe", () => heard.found || undefined, LIMIT_MS);
-        const audioMs = performance.now() - answerAt;
-        const ended = call.whenEnded();
-        await call.hangup();
-        await ended;
-        return { connectedMs, audioMs };
+        try {
+          return await reverse(relayOnly);
+        } finally {
+          // Alice's own calls (round) choose their relay policy per call.
+          await page.run("forceTurn", false);
+        }
       },
       async stop() {
         await page.close();
