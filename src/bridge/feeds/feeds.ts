@@ -11,6 +11,7 @@ import type { BridgeConfig } from "../config.js";
 import { bridgeRegistry } from "../core/features/index.js";
 import { feedCommands } from "./feed-commands.js";
 import { FeedEvents } from "./feed-events.js";
+import { FeedProfiles } from "./feed-profile.js";
 import { FeedService } from "./feed-service.js";
 import { postRoomCommands } from "./post-room-commands.js";
 import { PostRoomEvents } from "./post-room-events.js";
@@ -39,6 +40,8 @@ export function createFeeds(o: {
   /** The bot, which makes the post rooms and answers in them. */
   matrix: Pick<MatrixSide, "sendNotice" | "leaveRoom" | "botUserId">;
   retry?: RetryWindow;
+  /** The ghost profiles' refreshes, which feed rooms follow (profiles/ghost-profiles.ts). */
+  profiles?: { onProfile(listener: FeedProfiles["seen"]): void };
 }): Feeds {
   const log = o.log.child({ component: "feeds" });
   const store = o.store.feeds;
@@ -51,6 +54,7 @@ export function createFeeds(o: {
     pollIntervalMs: o.config.bridge.feeds.poll_interval,
     maxMediaBytes: o.config.people.limits.max_blob_bytes,
   });
+  o.profiles?.onProfile(new FeedProfiles({ ghosts: o.ghosts, store, log }).seen);
   const events = new FeedEvents({ feeds: service, store, ghosts: o.ghosts, people: o.people, log });
   const maxMediaBytes = o.config.people.limits.max_blob_bytes;
   const postRooms = new PostRooms({

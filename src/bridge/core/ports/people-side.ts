@@ -243,7 +243,11 @@ export interface PostReader {
   /** The author's posts after feed position `after` (at most `max`), opened or listed as unopenable. */
   feed(author: PeopleAddress, o: { after: number; max: number }): Promise<FeedResult>;
   /** The author's display name and avatar from their signed People profile (what they have of them). */
-  profile(author: PeopleAddress): Promise<{ displayName?: string; avatar?: { bytes: Buffer; mime: string } }>;
+  profile(author: PeopleAddress): Promise<{
+    displayName?: string;
+    /** `hash`: the avatar's blob id (SHA-256 of the bytes), as ghost profiles record it. */
+    avatar?: { bytes: Buffer; mime: string; hash?: string };
+  }>;
   /** Called when an epoch key of a group arrives; returns the unsubscribe function. */
   onGroupKey(handler: (group: string) => void): () => void;
 }
