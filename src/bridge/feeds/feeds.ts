@@ -14,6 +14,7 @@ import { FeedEvents } from "./feed-events.js";
 import { FeedProfiles } from "./feed-profile.js";
 import { FeedService } from "./feed-service.js";
 import { postRoomCommands } from "./post-room-commands.js";
+import { PostRoomDetails } from "./post-room-details.js";
 import { PostRoomEvents } from "./post-room-events.js";
 import { PostRooms } from "./post-rooms.js";
 import { RetryWindow } from "../portals/retry-window.js";
@@ -74,8 +75,16 @@ export function createFeeds(o: {
     retry: o.retry ?? new RetryWindow(),
     maxMediaBytes,
   });
+  const details = new PostRoomDetails({
+    ghosts: o.ghosts,
+    store: o.store.postRooms,
+    botUserId: o.matrix.botUserId,
+    log,
+  });
   // A post notice: its author's feed room reads on, and a post group's room shows a member's post.
+  // A group key from the owner's other device: the group's room follows its details.
   const onNotice: IncomingHandler = async (account, m) => {
+    if (m.content.type === "group_key") return details.onKey(account, m);
     await service.onNotice(account, m);
     await postRooms.onNotice(account, m);
   };

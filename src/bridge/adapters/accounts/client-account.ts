@@ -93,6 +93,10 @@ export class ClientAccount implements PeopleAccount {
       });
     },
     members: (group) => this.client.groups.members(group),
+    details: async (group) => {
+      const g = await this.client.groups.get(group);
+      return { name: g.name, topic: g.topic, avatar: g.avatar };
+    },
     post: async (group, draft, sourceId) => {
       const input = {
         ...draft,

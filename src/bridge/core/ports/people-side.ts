@@ -172,6 +172,8 @@ export interface PostWriter {
     details: { topic?: string; avatar?: { bytes: Buffer; mime: string } | null },
   ): Promise<void>;
   members(group: string): Promise<PeopleAddress[]>;
+  /** Optional: the group's name, topic and picture as the account holds them now (its newest key's). */
+  details?(group: string): Promise<{ name: string | null; topic: string | null; avatar: BlobRef | null }>;
   /**
    * Posts to the group (or publicly, with null); resolves with the post's id once it is in the
    * feed. `sourceId` (the Matrix event id) derives the id, so a redelivered event is the same post.
