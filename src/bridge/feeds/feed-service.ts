@@ -196,9 +196,10 @@ export class FeedService {
   async sync(room: FeedRoom, given?: PeopleAccount): Promise<void> {
     const account = given ?? (await this.o.people.accountFor(room.matrixUser));
     const reader = this.readerOf(account);
-    // The author's ghost profile refreshed when due; the room follows it (feed-profile.ts).
+    // The author's ghost profile refreshed when due; the room follows it (feed-profile.ts). Best
+    // effort: a homeserver away fails the sends below anyway, and a feed with nothing new must not.
     const author = room.author as PeopleAddress;
-    await this.o.ghosts.ensureGhost(this.o.ghosts.ghostId(author), author);
+    await this.o.ghosts.ensureGhost(this.o.ghosts.ghostId(author), author).catch(() => undefined);
     await this.lock.run(room.roomId, async () => {
       const current = await this.o.store.byRoom(room.roomId);
       if (!current) return;
