@@ -233,6 +233,7 @@ export async function startBridge(
       config,
       matrix: adapter,
       retry: retryWindow,
+      profiles: ghostProfiles,
     });
     const calls = createBridgeCalls({ ghosts, people: accounts, store, portals, permissions, metrics, log });
     if (rtcOn && !e2b) log.warn("bridge.matrixrtc needs encryption.allow (media keys go over Olm): off");

@@ -117,7 +117,12 @@ describe("feed rooms on a real Synapse: follow, history then live posts, answers
       permissions: { "@alice:localhost": "user" },
       configure: (input) => ({
         ...input,
-        bridge: { ...input.bridge, feeds: { backfill_limit: BACKFILL, poll_interval: "1s" } },
+        bridge: {
+          ...input.bridge,
+          feeds: { backfill_limit: BACKFILL, poll_interval: "1s" },
+          // Ghost profiles read again at the feed's next read: the feed room follows Joe's profile.
+          profile_refresh_interval: "1s",
+        },
       }),
     });
     joe = await w().startPeopleUser(JOE);
@@ -335,6 +340,48 @@ describe("feed rooms on a real Synapse: follow, history then live posts, answers
       },
       60_000,
     );
+  });
+
+  it("the feed room follows Joe's new profile name and picture, each set once", async function () {
+    const state = (type: string) =>
+      api("GET", `/_matrix/client/v3/rooms/${encodeURIComponent(feedRoom)}/state/${type}/`);
+    const stateEvents = async (type: string) =>
+      (await events(feedRoom)).filter((e) => e.type === type && e.sender === JOE_GHOST).length;
+    const before = { names: await stateEvents("m.room.name"), avatars: await stateEvents("m.room.avatar") };
+    await joeClient().profile.set({
+      display_name: "Joseph",
+      avatar: { bytes: pngBytes("joseph"), mime: "image/png" },
+    });
+    await eventually(
+      "the room named from Joe's new name",
+      async () => ((await state("m.room.name")).name === "Joseph's posts" ? true : undefined),
+      90_000,
+    );
+    const url = await eventually(
+      "the room pictured with Joe's new picture",
+      async () => {
+        const mxc = String((await state("m.room.avatar")).url);
+        const r = await fetch(
+          `${w().hs.url}/_matrix/client/v1/media/download/${mxc.slice("mxc://".length)}`,
+          {
+            headers: { authorization: `Bearer ${user().accessToken}` },
+          },
+        );
+        return r.ok && Buffer.from(await r.arrayBuffer()).equals(pngBytes("joseph")) ? mxc : undefined;
+      },
+      90_000,
+    );
+    assert.match(url, /^mxc:\/\//);
+    // Reads and refreshes go on (one a second); a post shown after them finds each change set once.
+    await joeClient().posts.postPublic({ text: "p9: after the new name" });
+    await eventually(
+      "a public post after the change",
+      async () =>
+        (await ghostPosts(feedRoom)).some((e) => bodyOf(e) === "p9: after the new name") ? true : undefined,
+      90_000,
+    );
+    assert.equal(await stateEvents("m.room.name"), before.names + 1, "the new name set once");
+    assert.equal(await stateEvents("m.room.avatar"), before.avatars + 1, "the new picture set once");
   });
 
   it("`unfollow` has the ghost say so and leave; nothing more comes", async function () {

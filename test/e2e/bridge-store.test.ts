@@ -76,6 +76,7 @@ for (const engine of ENGINES) {
             "019-double-puppets",
             "020-post-room-cursors",
             "021-portal-owner",
+            "022-feed-room-profile",
           ],
         );
         const people = (await db("knex_migrations").select("name")) as { name: string }[];
@@ -178,6 +179,30 @@ for (const engine of ENGINES) {
         ["@b:hs", "@a:hs"],
       );
       await assert.rejects(accounts.put({ matrixUser: "@c:hs", address: "a@p.test", createdAt: 3 }));
+    });
+
+    it("keeps what a feed room shows of its author's profile (migration 022)", async function () {
+      const room = { roomId: "!f1:hs", matrixUser: "@a:hs", author: "joe@p.test", cursor: 0, createdAt: 1 };
+      await store.feeds.putRoom(room);
+      const unknown = await store.feeds.byRoom("!f1:hs");
+      assert.equal(unknown?.shownName, undefined);
+      assert.equal(unknown?.shownAvatar, undefined);
+      await store.feeds.setShown("!f1:hs", { name: "Joe's posts", avatar: "" });
+      assert.deepEqual(await store.feeds.roomOf("@a:hs", "joe@p.test"), {
+        ...room,
+        shownName: "Joe's posts",
+        shownAvatar: "",
+      });
+      await store.feeds.putRoom({
+        ...room,
+        roomId: "!f2:hs",
+        author: "ann@p.test",
+        shownName: "A",
+        shownAvatar: "h",
+      });
+      assert.equal((await store.feeds.byRoom("!f2:hs"))?.shownAvatar, "h");
+      await store.feeds.removeRoom("!f1:hs");
+      await store.feeds.removeRoom("!f2:hs");
     });
 
     it("keeps one sealed double-puppet login per Matrix user, replaced by a new one (migration 019)", async function () {

@@ -85,8 +85,17 @@ export class FeedService {
         admins: [],
       });
       // Cursor -1 until the existing posts are shown: a restart in between backfills again, bounded.
-      if (profile.avatar) await this.picture(ghost, roomId, profile.avatar);
-      const room: FeedRoom = { roomId, matrixUser: account.owner, author, cursor: -1, createdAt: this.now() };
+      const pictured = profile.avatar ? await this.picture(ghost, roomId, profile.avatar) : false;
+      const room: FeedRoom = {
+        roomId,
+        matrixUser: account.owner,
+        author,
+        cursor: -1,
+        createdAt: this.now(),
+        // What the room shows, so the author's next profile changes it only if it differs (feed-profile.ts).
+        shownName: feedRoomName(author, profile.displayName),
+        shownAvatar: pictured ? (profile.avatar?.hash ?? "") : "",
+      };
       await this.o.store.putRoom(room);
       this.o.log.info({ room: roomId, user: account.owner, author }, "feed room created");
       await this.lock.run(roomId, () => this.backfill(room, account, reader));
@@ -94,18 +103,20 @@ export class FeedService {
     });
   }
 
-  /** The room's avatar from the author's profile picture; best effort (the room works without). */
+  /** The room's avatar from the author's profile picture; best effort (the room works without): true when set. */
   private async picture(
     ghost: MatrixUserId,
     roomId: string,
     avatar: { bytes: Buffer; mime: string },
-  ): Promise<void> {
+  ): Promise<boolean> {
     const set = this.o.ghosts.setRoomAvatar?.bind(this.o.ghosts);
-    if (!set) return;
+    if (!set) return false;
     try {
       await set(ghost, roomId, await this.o.ghosts.uploadMedia(ghost, avatar.bytes, avatar.mime));
+      return true;
     } catch (err) {
       this.o.log.warn({ err, room: roomId }, "the feed room's avatar could not be set");
+      return false;
     }
   }
 
@@ -185,6 +196,10 @@ export class FeedService {
   async sync(room: FeedRoom, given?: PeopleAccount): Promise<void> {
     const account = given ?? (await this.o.people.accountFor(room.matrixUser));
     const reader = this.readerOf(account);
+    // The author's ghost profile refreshed when due; the room follows it (feed-profile.ts). Best
+    // effort: a homeserver away fails the sends below anyway, and a feed with nothing new must not.
+    const author = room.author as PeopleAddress;
+    await this.o.ghosts.ensureGhost(this.o.ghosts.ghostId(author), author).catch(() => undefined);
     await this.lock.run(room.roomId, async () => {
       const current = await this.o.store.byRoom(room.roomId);
       if (!current) return;

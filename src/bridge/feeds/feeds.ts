@@ -11,8 +11,10 @@ import type { BridgeConfig } from "../config.js";
 import { bridgeRegistry } from "../core/features/index.js";
 import { feedCommands } from "./feed-commands.js";
 import { FeedEvents } from "./feed-events.js";
+import { FeedProfiles } from "./feed-profile.js";
 import { FeedService } from "./feed-service.js";
 import { postRoomCommands } from "./post-room-commands.js";
+import { PostRoomDetails } from "./post-room-details.js";
 import { PostRoomEvents } from "./post-room-events.js";
 import { PostRooms } from "./post-rooms.js";
 import { RetryWindow } from "../portals/retry-window.js";
@@ -39,6 +41,8 @@ export function createFeeds(o: {
   /** The bot, which makes the post rooms and answers in them. */
   matrix: Pick<MatrixSide, "sendNotice" | "leaveRoom" | "botUserId">;
   retry?: RetryWindow;
+  /** The ghost profiles' refreshes, which feed rooms follow (profiles/ghost-profiles.ts). */
+  profiles?: { onProfile(listener: FeedProfiles["seen"]): void };
 }): Feeds {
   const log = o.log.child({ component: "feeds" });
   const store = o.store.feeds;
@@ -51,6 +55,7 @@ export function createFeeds(o: {
     pollIntervalMs: o.config.bridge.feeds.poll_interval,
     maxMediaBytes: o.config.people.limits.max_blob_bytes,
   });
+  o.profiles?.onProfile(new FeedProfiles({ ghosts: o.ghosts, store, log }).seen);
   const events = new FeedEvents({ feeds: service, store, ghosts: o.ghosts, people: o.people, log });
   const maxMediaBytes = o.config.people.limits.max_blob_bytes;
   const postRooms = new PostRooms({
@@ -70,8 +75,16 @@ export function createFeeds(o: {
     retry: o.retry ?? new RetryWindow(),
     maxMediaBytes,
   });
+  const details = new PostRoomDetails({
+    ghosts: o.ghosts,
+    store: o.store.postRooms,
+    botUserId: o.matrix.botUserId,
+    log,
+  });
   // A post notice: its author's feed room reads on, and a post group's room shows a member's post.
+  // A group key from the owner's other device: the group's room follows its details.
   const onNotice: IncomingHandler = async (account, m) => {
+    if (m.content.type === "group_key") return details.onKey(account, m);
     await service.onNotice(account, m);
     await postRooms.onNotice(account, m);
   };

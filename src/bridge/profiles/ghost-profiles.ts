@@ -43,6 +43,17 @@ export interface AvatarSide {
   setAvatar(ghost: MatrixUserId, mxc: string): Promise<void>;
 }
 
+/**
+ * What a refresh read of an address's profile: its name as published and the
+ * avatar the ghost now has (already uploaded: `mxc`), or null for none. Given
+ * after every successful refresh, changed or not; a listener compares.
+ */
+export interface ProfileSeen {
+  displayName?: string;
+  avatar: { hash: string; mxc: string } | null;
+}
+export type ProfileListener = (address: PeopleAddress, seen: ProfileSeen) => Promise<void>;
+
 export const RETRY_AFTER_FAILURE_MS = 5 * 60_000;
 export const FIRST_FETCH_WAIT_MS = 3_000;
 
@@ -67,6 +78,7 @@ export class GhostProfiles {
   private readonly failedAt = new Map<string, number>();
   /** Per address: setting the name from a new profile and from a message never interleave. */
   private readonly lock = new KeyedLock();
+  private readonly listeners: ProfileListener[] = [];
   private closed = false;
 
   constructor(private readonly o: GhostProfilesOptions) {
@@ -112,6 +124,11 @@ export class GhostProfiles {
       .finally(() => this.running.delete(address));
     this.running.set(address, run);
     return run;
+  }
+
+  /** Called after each refresh of a profile (feed rooms follow their author's name and picture). */
+  onProfile(listener: ProfileListener): void {
+    this.listeners.push(listener);
   }
 
   /** No new fetches; waits for the running ones. */
@@ -165,6 +182,19 @@ export class GhostProfiles {
       await this.o.store.put(record);
       this.records.set(address, record);
     });
+    const avatarNow = await this.record(address);
+    const seen: ProfileSeen = {
+      ...(profile?.displayName !== undefined && { displayName: profile.displayName }),
+      avatar:
+        avatarNow?.avatarHash && avatarNow.avatarMxc
+          ? { hash: avatarNow.avatarHash, mxc: avatarNow.avatarMxc }
+          : null,
+    };
+    // A listener's failure is its own (logged); the ghost's refresh stands.
+    for (const listener of this.listeners)
+      await listener(address, seen).catch((err: unknown) =>
+        this.o.log.warn({ err, address }, "a profile listener failed"),
+      );
   }
 }
 

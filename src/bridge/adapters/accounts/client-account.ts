@@ -54,7 +54,11 @@ export class ClientAccount implements PeopleAccount {
     profile: async (author) => {
       try {
         const p = await this.client.profile.get(author);
-        const avatar = p.avatar && { bytes: await this.client.profile.avatar(p), mime: p.avatar.mime };
+        const avatar = p.avatar && {
+          bytes: await this.client.profile.avatar(p),
+          mime: p.avatar.mime,
+          hash: p.avatar.id,
+        };
         return {
           ...(p.displayName !== undefined && { displayName: p.displayName }),
           ...(avatar && { avatar }),
@@ -89,6 +93,10 @@ export class ClientAccount implements PeopleAccount {
       });
     },
     members: (group) => this.client.groups.members(group),
+    details: async (group) => {
+      const g = await this.client.groups.get(group);
+      return { name: g.name, topic: g.topic, avatar: g.avatar };
+    },
     post: async (group, draft, sourceId) => {
       const input = {
         ...draft,

@@ -11,6 +11,8 @@ interface RoomRow {
   author: string;
   cursor: number | string;
   created_at: number | string;
+  shown_name?: string | null;
+  shown_avatar?: string | null;
 }
 
 interface PostRow {
@@ -29,6 +31,8 @@ const toRoom = (r: RoomRow): FeedRoom => ({
   author: r.author,
   cursor: num(r.cursor),
   createdAt: num(r.created_at),
+  ...(typeof r.shown_name === "string" ? { shownName: r.shown_name } : {}),
+  ...(typeof r.shown_avatar === "string" ? { shownAvatar: r.shown_avatar } : {}),
 });
 
 const STATES = new Set<FeedPost["state"]>(["shown", "waiting", "retracted"]);
@@ -53,6 +57,8 @@ export class KnexFeedStore implements FeedStore {
         author: room.author,
         cursor: room.cursor,
         created_at: room.createdAt,
+        shown_name: room.shownName ?? null,
+        shown_avatar: room.shownAvatar ?? null,
       })
       .onConflict(["matrix_user", "author"])
       .ignore()
@@ -79,6 +85,12 @@ export class KnexFeedStore implements FeedStore {
       .where({ room_id: roomId })
       .andWhere("cursor", "<", cursor)
       .update({ cursor });
+  }
+
+  async setShown(roomId: string, shown: { name: string; avatar: string }): Promise<void> {
+    await this.db<RoomRow>("feed_rooms")
+      .where({ room_id: roomId })
+      .update({ shown_name: shown.name, shown_avatar: shown.avatar });
   }
 
   async removeRoom(roomId: string): Promise<void> {

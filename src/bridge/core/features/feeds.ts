@@ -14,6 +14,9 @@ export const FEEDS: Feature = {
   ownFlow: true,
   claims: [
     ...bridged("people", "post_notice"),
+    // Stored by the People client as it arrives; one from the owner's other device also renames,
+    // re-topics or repictures the group's room (feeds/post-room-details.ts). Others change nothing here.
+    ...bridged("people", "group_key"),
     ...ignored(
       "people",
       "a reaction to a Matrix user's post: not shown in Matrix yet (the post rooms show posts, not answers)",

@@ -9,6 +9,10 @@ export interface FeedRoom {
   /** The author's feed position read up to. */
   cursor: number;
   createdAt: number;
+  /** The room name last set from the author's profile; absent when not known. */
+  shownName?: string;
+  /** The hash of the avatar last set from the profile ("" for none); absent when not known. */
+  shownAvatar?: string;
 }
 
 /** A post of a feed room: shown (its first event), waiting for its epoch key, or retracted. */
@@ -29,6 +33,8 @@ export interface FeedStore {
   rooms(): Promise<FeedRoom[]>;
   /** Moves the cursor forward (never back). */
   advance(roomId: string, cursor: number): Promise<void>;
+  /** Records the name and avatar hash the room now shows from its author's profile. */
+  setShown(roomId: string, shown: { name: string; avatar: string }): Promise<void>;
   /** Forgets the room, its posts and events. */
   removeRoom(roomId: string): Promise<void>;
   post(roomId: string, postId: string): Promise<FeedPost | undefined>;

@@ -172,6 +172,8 @@ export interface PostWriter {
     details: { topic?: string; avatar?: { bytes: Buffer; mime: string } | null },
   ): Promise<void>;
   members(group: string): Promise<PeopleAddress[]>;
+  /** Optional: the group's name, topic and picture as the account holds them now (its newest key's). */
+  details?(group: string): Promise<{ name: string | null; topic: string | null; avatar: BlobRef | null }>;
   /**
    * Posts to the group (or publicly, with null); resolves with the post's id once it is in the
    * feed. `sourceId` (the Matrix event id) derives the id, so a redelivered event is the same post.
@@ -243,7 +245,11 @@ export interface PostReader {
   /** The author's posts after feed position `after` (at most `max`), opened or listed as unopenable. */
   feed(author: PeopleAddress, o: { after: number; max: number }): Promise<FeedResult>;
   /** The author's display name and avatar from their signed People profile (what they have of them). */
-  profile(author: PeopleAddress): Promise<{ displayName?: string; avatar?: { bytes: Buffer; mime: string } }>;
+  profile(author: PeopleAddress): Promise<{
+    displayName?: string;
+    /** `hash`: the avatar's blob id (SHA-256 of the bytes), as ghost profiles record it. */
+    avatar?: { bytes: Buffer; mime: string; hash?: string };
+  }>;
   /** Called when an epoch key of a group arrives; returns the unsubscribe function. */
   onGroupKey(handler: (group: string) => void): () => void;
 }

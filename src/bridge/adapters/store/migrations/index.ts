@@ -23,6 +23,7 @@ import * as cryptoRecords from "./018-crypto-records.js";
 import * as doublePuppets from "./019-double-puppets.js";
 import * as postRoomCursors from "./020-post-room-cursors.js";
 import * as portalOwner from "./021-portal-owner.js";
+import * as feedRoomProfile from "./022-feed-room-profile.js";
 
 export interface NamedMigration {
   name: string;
@@ -53,6 +54,7 @@ export const BRIDGE_MIGRATIONS: readonly NamedMigration[] = [
   { name: "019-double-puppets", migration: doublePuppets },
   { name: "020-post-room-cursors", migration: postRoomCursors },
   { name: "021-portal-owner", migration: portalOwner },
+  { name: "022-feed-room-profile", migration: feedRoomProfile },
 ];
 
 export const bridgeMigrationSource: Knex.MigrationSource<NamedMigration> = {
