@@ -181,4 +181,35 @@ describe("MatrixRTC through the bridge: Element Call (Chromium) ⇄ ghost ⇄ Pe
     );
     await call.hangup();
   });
+
+  it("Joe calls Alice: her decline ends Joe's call; Joe giving up before she answers is a missed call", async function () {
+    const ringCount = () =>
+      room
+        .getLiveTimeline()
+        .getEvents()
+        .filter((e) => e.getType() === EventType.RTCNotification && e.getSender() === GHOST);
+    let before = ringCount().length;
+    let at = lines().length;
+    const declined = await joe().calls.call(ALICE_PEOPLE, { media: "voice", audio: { tone: JOE_HZ } });
+    const ring = await eventually("the ghost's ring", async () => ringCount()[before], WAIT);
+    // Element X's decline: an MSC4310 event referring to the ring.
+    await alice!.client.sendEvent(
+      room.roomId,
+      "org.matrix.msc4310.rtc.decline" as never,
+      {
+        "m.relates_to": { rel_type: "m.reference", event_id: ring.getId() },
+      } as never,
+    );
+    assert.equal((await declined.whenEnded()).reason, "declined");
+    assert.equal(await nextLine(at), "Call declined");
+    before = ringCount().length;
+    at = lines().length;
+    const missed = await joe().calls.call(ALICE_PEOPLE, { media: "voice", audio: { tone: JOE_HZ } });
+    await eventually("the ghost's ring again", async () => ringCount()[before], WAIT);
+    await missed.hangup();
+    assert.equal(await nextLine(at), `Missed call from ${JOE}`);
+    await eventually("the ghost left the call", async () =>
+      call.session.memberships.some((m) => m.sender === GHOST) ? undefined : true,
+    );
+  });
 });
