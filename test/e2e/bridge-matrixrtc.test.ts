@@ -68,7 +68,9 @@ describe("MatrixRTC through the bridge: Element Call (Chromium) ⇄ ghost ⇄ Pe
     await Promise.all([
       hearsTone(page, ghost, JOE_HZ, WAIT),
       eventually("Joe hears Alice's 440 Hz", async () => (joeHears.found ? true : undefined), WAIT),
-    ]);
+    ]).catch(async (e: unknown) => {
+      throw new Error(`${String(e)}; Alice's page: ${JSON.stringify(await page.state())}`);
+    });
     assert.ok((await page.state()).remotes[ghost]?.encrypted, "the ghost's frames arrive encrypted");
   }
 

@@ -81,6 +81,9 @@ export class ElementCall {
     this.page = page;
     for (const [identity, k] of this.keys) await page.setKey(identity, k.key, k.index);
     await page.connect(url, jwt, o.toneHz, o.video ?? true);
+    // Again once the room exists: a key set before it may not reach its E2EE worker (seen: a
+    // second call in the same session had no own key at index 0 and sent nothing).
+    for (const [identity, k] of this.keys) await page.setKey(identity, k.key, k.index);
     return page;
   }
 
