@@ -107,7 +107,10 @@ export function createBridgeRtc(o: {
       return next(account, m);
     },
     onToDevice(userId, processed) {
-      for (const k of mediaKeysFrom(processed)) {
+      const dropped = (why: string) => log.debug({ ghost: userId, why }, "a MatrixRTC media key dropped");
+      if (processed.length > 0)
+        log.debug({ ghost: userId, types: processed.map((p) => p.type) }, "to-device events for a ghost");
+      for (const k of mediaKeysFrom(processed, dropped)) {
         log.debug({ ghost: userId, room: k.roomId }, "a MatrixRTC media key arrived");
         rtc.mediaKey(k.roomId, k.userId, k.deviceId, k.key, k.index);
       }

@@ -60,6 +60,8 @@ export interface BridgeWorldOptions {
   otherConfig?: Record<string, unknown>;
   /** Extra homeserver.yaml settings for Synapse (shallowly merged over the harness's). */
   synapseConfig?: Record<string, unknown>;
+  /** Extra Synapse experimental_features (the MatrixRTC tests: what Element Call needs). */
+  synapseExperimentalFeatures?: Record<string, unknown>;
   /** Double puppeting: a second appservice registration in Synapse, its secret in bridge.double_puppet. */
   doublePuppet?: boolean;
 }
@@ -117,6 +119,9 @@ export class BridgeWorld {
       const hs = await startSynapse({
         appserviceRegistrations: [files.registrationPath, ...(puppet ? [puppet.path] : [])],
         ...(options.synapseConfig ? { config: options.synapseConfig } : {}),
+        ...(options.synapseExperimentalFeatures
+          ? { experimentalFeatures: options.synapseExperimentalFeatures }
+          : {}),
       });
       const input = { ...fileInput, homeserver: { url: hs.url, domain: hs.serverName } };
       const world = new BridgeWorld(files, other, hs, registration, input, options);

@@ -142,7 +142,7 @@ class FakeCallLeg implements CallLeg {
 
 function world(o: { focus?: boolean } = {}) {
   let now = 1_000_000;
-  const sent: { type: string; content: Record<string, unknown> }[] = [];
+  const sent: { type: string; content: Record<string, unknown>; txnKey: string }[] = [];
   const state: { stateKey: string; content: Record<string, unknown> }[] = [];
   const mediaKeys: { targets: { userId: string; deviceId: string }[] }[] = [];
   const told: string[] = [];
@@ -159,8 +159,8 @@ function world(o: { focus?: boolean } = {}) {
       state.push({ stateKey, content });
       return Promise.resolve(`$state${state.length}`);
     },
-    send: (_g, _r, type, content) => {
-      sent.push({ type, content });
+    send: (_g, _r, type, content, txnKey) => {
+      sent.push({ type, content, txnKey });
       return Promise.resolve(`$sent${sent.length}`);
     },
     sendMediaKey: (_g, _r, targets) => {
@@ -357,5 +357,8 @@ describe("bridge: Element X (MatrixRTC) calls ⇄ People calls", function () {
     await w.rtc.peopleRingEnded(DM.roomId, "sess2");
     assert.deepEqual(w.lines().at(-1), `Missed call from ${JOE}`);
     assert.equal(w.rtc.callIn(DM.roomId), undefined);
+    // Each unanswered call's line has its own transaction key (the homeserver drops a repeated one).
+    const keys = w.sent.filter((x) => x.type === "m.room.message").map((x) => x.txnKey);
+    assert.equal(new Set(keys).size, 2, keys.join(", "));
   });
 });

@@ -67,7 +67,11 @@ const Decrypted = z.object({
 });
 
 /** The media keys among the to-device events a machine processed, each with its sender. */
-export function mediaKeysOf(processed: ProcessedToDeviceEvent[]): (MediaKey & { userId: string })[] {
+export function mediaKeysOf(
+  processed: ProcessedToDeviceEvent[],
+  /** Why a media key was dropped (logged at debug by the wiring). */
+  dropped: (why: string) => void = () => undefined,
+): (MediaKey & { userId: string })[] {
   const keys: (MediaKey & { userId: string })[] = [];
   for (const p of processed) {
     // Only what arrived Olm-encrypted: a plaintext to-device "key" could come from anyone.
@@ -81,10 +85,16 @@ export function mediaKeysOf(processed: ProcessedToDeviceEvent[]): (MediaKey & { 
     const ev = Decrypted.safeParse(raw);
     if (!ev.success) continue;
     const key = parseEncryptionKeys(ev.data.content);
-    if (!key.ok) continue;
+    if (!key.ok) {
+      dropped(key.reason);
+      continue;
+    }
     // The device the key claims to be for must be the one that sent it, when the machine knows it.
     const sentBy = (p as DecryptedToDeviceEvent).encryptionInfo.senderDevice?.toString();
-    if (sentBy !== undefined && sentBy !== key.value.deviceId) continue;
+    if (sentBy !== undefined && sentBy !== key.value.deviceId) {
+      dropped("the key names another device than the one that sent it");
+      continue;
+    }
     keys.push({ ...key.value, userId: ev.data.sender });
   }
   return keys;

@@ -2,6 +2,7 @@
 // per-participant media key, the Matrix user's key), the People leg (a libwebrtc peer whose SDP
 // the account's calls manager signs and carries: DTLS-SRTP to Joe's device), and the media
 // relay between them. Each leg's end ends the other; the call's line is left in the room.
+import { randomUUID } from "node:crypto";
 import type { MediaPeer } from "../../../people/client/calls/media-engine.js";
 import type { CallLeg, CallLegEvents } from "../../core/ports/people-side.js";
 import { livekitIdentity } from "./rtc-foci.js";
@@ -21,12 +22,16 @@ export interface RtcCallInit {
   name: string;
   direction: "to_people" | "to_matrix";
   media: "voice" | "video";
+  /** The People call's session when known from the start (People → Matrix: the ring's). */
+  session?: string;
   focus: LivekitTransport;
   ports: { ghost: RtcGhostPort; media: RtcMediaPorts; now: () => number };
   onEnded: (call: RtcCall) => void;
 }
 
 export class RtcCall {
+  /** This call's own id (the line's transaction key when no People session is known). */
+  private readonly id = randomUUID();
   leg: CallLeg | undefined;
   readonly relay: MediaRelay;
   readonly peer: MediaPeer;
@@ -200,7 +205,8 @@ export class RtcCall {
         this.o.roomId,
         "m.room.message",
         { msgtype: "m.notice", body: this.line(reason, peopleReason) },
-        `rtc.line.${this.leg?.session ?? this.o.roomId}`,
+        // Per call: a room-wide key made the homeserver drop a second unanswered call's line.
+        `rtc.line.${this.leg?.session ?? this.o.session ?? this.id}`,
       )
       .catch(() => undefined);
     this.o.onEnded(this);

@@ -160,7 +160,7 @@ export class RtcCalls {
       await this.o.tell(portal.roomId, RTC_NO_FOCUS_TEXT);
       return;
     }
-    const call = this.newCall(portal, "to_matrix", ring.media, focus);
+    const call = this.newCall(portal, "to_matrix", ring.media, focus, ring.session);
     this.ringing.set(portal.roomId, ring);
     try {
       await call.joinRtc();
@@ -248,6 +248,7 @@ export class RtcCalls {
     direction: "to_people" | "to_matrix",
     media: "voice" | "video",
     focus: LivekitTransport,
+    session?: string,
   ): RtcCall {
     const address = portal.peopleAddress as PeopleAddress;
     const call = new RtcCall({
@@ -257,6 +258,7 @@ export class RtcCalls {
       name: address,
       direction,
       media,
+      ...(session ? { session } : {}),
       focus,
       ports: { ghost: this.o.ghost, media: this.o.media, now: this.now },
       onEnded: (c) => {
