@@ -16,6 +16,7 @@ import type { LivekitTransport } from "./adapters/rtc/rtc-events.js";
 import { livekitFocusOf } from "./adapters/rtc/rtc-foci.js";
 import { mediaKeysFrom, rtcGhostPort } from "./adapters/rtc/rtc-ghost.js";
 import type { GhostSide, MatrixSide, RoomEvent } from "./core/ports/matrix-side.js";
+import type { MatrixUserId } from "./model/matrix-ids.js";
 import type { IncomingHandler, PeopleSide } from "./core/ports/people-side.js";
 import type { Portal } from "./core/ports/store.js";
 import type { Logger } from "./logger.js";
@@ -38,10 +39,14 @@ export function createBridgeRtc(o: {
   http: MatrixRequests;
   ghosts: GhostSide;
   crypto: CryptoManager;
+  /** Whether a room is encrypted, as `asUser` sees its state (EndToBridge.isEncrypted). */
+  isEncrypted(roomId: string, asUser: string): Promise<boolean>;
   people: PeopleSide;
   dms: {
     byRoom(roomId: string): Promise<Portal | undefined>;
     byPair(user: string, address: PeopleAddress): Promise<Portal | undefined>;
+    /** The DM portal for a first call from `address` (created by its ghost, the user invited). */
+    ensurePortal(user: MatrixUserId, address: PeopleAddress): Promise<{ portal: Portal }>;
   };
   isGroupRoom(roomId: string): Promise<boolean>;
   /** A notice from the bot (rooms with no portal ghost to speak). */
@@ -69,6 +74,7 @@ export function createBridgeRtc(o: {
         sendEncryptedToDevice: (u, targets, type, content) =>
           o.crypto.with(u, (id) => id.sendEncryptedToDevice(targets, type, content)),
       },
+      isEncrypted: (roomId, asUser) => o.isEncrypted(roomId, asUser),
     }),
     media: {
       newLeg: () => new LivekitLeg(),
@@ -96,9 +102,13 @@ export function createBridgeRtc(o: {
       const c = m.content;
       if (c.type === "rt_offer" && c.media !== "data") {
         const ring = account.calls?.ringing(c.session);
-        const portal = ring && (await o.dms.byPair(account.owner, m.from));
-        // Only a DM portal that exists: a first call with no portal rings the legacy way.
-        if (ring && portal) return rtc.ringMatrix(portal, ring);
+        if (ring) {
+          // A first call from the address makes the DM portal (as a first message does) and rings there.
+          const portal =
+            (await o.dms.byPair(account.owner, m.from)) ??
+            (await o.dms.ensurePortal(account.owner, m.from)).portal;
+          return rtc.ringMatrix(portal, ring);
+        }
       }
       if (c.type === "rt_hangup") {
         const portal = await o.dms.byPair(account.owner, m.from);
@@ -121,7 +131,7 @@ export function createBridgeRtc(o: {
 
 /** createBridgeRtc from the pieces startBridge holds. */
 export function bridgeRtc(
-  e2b: { manager: CryptoManager },
+  e2b: { manager: CryptoManager; isEncrypted(roomId: string, asUser: string): Promise<boolean> },
   b: {
     homeserverUrl: string;
     http: MatrixRequests;
@@ -140,6 +150,7 @@ export function bridgeRtc(
     http: b.http,
     ghosts: b.ghosts,
     crypto: e2b.manager,
+    isEncrypted: (roomId, asUser) => e2b.isEncrypted(roomId, asUser),
     people: b.people,
     dms: b.portals.service,
     isGroupRoom: async (roomId) => (await b.portals.groups.byRoom(roomId)) !== undefined,

@@ -147,6 +147,7 @@ describe("MatrixRTC ⇄ People call through RtcCalls (real People servers, LiveK
     const calls = clientCalls(bridgeAccount);
     const ghost: RtcGhostPort = {
       device: () => Promise.resolve("GHOSTDEV"),
+      roomEncrypted: () => Promise.resolve(true),
       openIdToken: () => Promise.resolve({ access_token: "unused" }),
       setState: (_g, _r, _t, stateKey, content) => {
         members.push({ stateKey, content });

@@ -62,7 +62,7 @@ const ring = (roomId = DM.roomId, intent: "audio" | "video" = "video") => ({
 });
 
 class FakeLk implements RtcLeg {
-  connected: { url: string; jwt: string; video: boolean } | undefined;
+  connected: { url: string; jwt: string; video: boolean; e2ee?: false } | undefined;
   readonly keys: [string, number][] = [];
   closed = false;
   readonly handlers = {
@@ -70,8 +70,8 @@ class FakeLk implements RtcLeg {
     video: [] as unknown[],
     left: [] as ((id: string) => void)[],
   };
-  connect(url: string, jwt: string, o: { video?: boolean }) {
-    this.connected = { url, jwt, video: o.video === true };
+  connect(url: string, jwt: string, o: { video?: boolean; e2ee?: boolean }) {
+    this.connected = { url, jwt, video: o.video === true, ...(o.e2ee === false ? { e2ee: false } : {}) };
     return Promise.resolve();
   }
   setKey(identity: string, key: Uint8Array) {
@@ -140,7 +140,9 @@ class FakeCallLeg implements CallLeg {
   }
 }
 
-function world(o: { focus?: boolean } = {}) {
+const TURN = [{ urls: ["turn:turn.test:3478?transport=udp"], username: "1700000000:alice", credential: "c" }];
+
+function world(o: { focus?: boolean; encrypted?: boolean; turn?: "none" | "fails" } = {}) {
   let now = 1_000_000;
   const sent: { type: string; content: Record<string, unknown>; txnKey: string }[] = [];
   const state: { stateKey: string; content: Record<string, unknown> }[] = [];
@@ -154,6 +156,7 @@ function world(o: { focus?: boolean } = {}) {
   const legs: FakeCallLeg[] = [];
   const ghost: RtcGhostPort = {
     device: () => Promise.resolve("GHOSTDEV"),
+    roomEncrypted: () => Promise.resolve(o.encrypted !== false),
     openIdToken: () => Promise.resolve({ access_token: "openid" }),
     setState: (_g, _r, _t, stateKey, content) => {
       state.push({ stateKey, content });
@@ -201,6 +204,12 @@ function world(o: { focus?: boolean } = {}) {
       return Promise.resolve();
     },
     hangupLost: () => Promise.resolve(),
+    ...(o.turn === "none"
+      ? {}
+      : {
+          iceServers: () =>
+            o.turn === "fails" ? Promise.reject(new Error("TURN is down")) : Promise.resolve(TURN),
+        }),
   };
   const rtc = new RtcCalls({
     ghost,
@@ -360,5 +369,46 @@ describe("bridge: Element X (MatrixRTC) calls ⇄ People calls", function () {
     // Each unanswered call's line has its own transaction key (the homeserver drops a repeated one).
     const keys = w.sent.filter((x) => x.type === "m.room.message").map((x) => x.txnKey);
     assert.equal(new Set(keys).size, 2, keys.join(", "));
+  });
+
+  it("an unencrypted room: the ghost joins without media encryption and sends or sets no key, both ways (as Element Call there)", async function () {
+    const w = world({ encrypted: false });
+    await w.rtc.handle(joined("ALICEDEV"));
+    await w.rtc.handle(ring());
+    w.rtc.mediaKey(DM.roomId, ALICE, "ALICEDEV", KEY, 0);
+    w.legs[0]!.events.emit("remoteSdp", "joe-answer");
+    await w.settle();
+    await w.settle();
+    const lk = w.lks[0]!;
+    assert.deepEqual(lk.connected, { url: "wss://lk", jwt: "jwt-for-GHOSTDEV", video: true, e2ee: false });
+    assert.deepEqual(lk.keys, [], "no frame key is set on a plain connection");
+    assert.deepEqual(w.mediaKeys, [], "no media key goes to Alice");
+    assert.equal(w.state[0]!.content.device_id, "GHOSTDEV", "the ghost is in the call all the same");
+    await w.rtc.handle(memberEvent("ALICEDEV", undefined));
+
+    await w.rtc.ringMatrix(DM, { ...joeRings, session: "plain2" });
+    await w.rtc.handle(joined("ALICEDEV"));
+    assert.deepEqual(w.lks[1]!.connected?.e2ee, false);
+    assert.deepEqual(w.answered, [{ session: "plain2", sdp: "bridge-answer" }]);
+    assert.deepEqual(w.mediaKeys, []);
+    assert.deepEqual(w.lks[1]!.keys, []);
+  });
+
+  it("the People leg uses the account's ICE servers (its People server's TURN relay), both ways", async function () {
+    const w = world();
+    await w.rtc.handle(ring());
+    assert.deepEqual(w.peers[0]!.o.iceServers, TURN);
+    w.legs[0]!.events.emit("ended", { reason: "declined", remote: true });
+    await w.settle();
+    await w.rtc.ringMatrix(DM, joeRings);
+    assert.deepEqual(w.peers[1]!.o.iceServers, TURN);
+    assert.equal(w.peers[1]!.o.relayOnly, false, "host candidates too, as People's own calls by default");
+    // A server with no relay, or credentials that cannot be had now: host candidates, the call goes on.
+    for (const turn of ["none", "fails"] as const) {
+      const x = world({ turn });
+      await x.rtc.handle(ring());
+      assert.deepEqual(x.peers[0]!.o.iceServers, [], turn);
+      assert.equal(x.placed.length, 1, turn);
+    }
   });
 });

@@ -38,9 +38,14 @@ function world(answer: (c: Call) => Json) {
     },
   };
   const sent: unknown[] = [];
+  const asked: { roomId: string; asUser: string }[] = [];
   const port = rtcGhostPort({
     http,
     crypto,
+    isEncrypted: (roomId, asUser) => {
+      asked.push({ roomId, asUser });
+      return Promise.resolve(roomId === ROOM);
+    },
     ghosts: {
       sendEvent: (...args: unknown[]) => {
         sent.push(args);
@@ -48,7 +53,7 @@ function world(answer: (c: Call) => Json) {
       },
     },
   });
-  return { port, calls, sentKeys, sent, setUnknown: (u: string[]) => (unknown = u) };
+  return { port, calls, sentKeys, sent, asked, setUnknown: (u: string[]) => (unknown = u) };
 }
 
 describe("MatrixRTC: the ghost's Matrix side (rtc-ghost)", () => {
@@ -101,6 +106,16 @@ describe("MatrixRTC: the ghost's Matrix side (rtc-ghost)", () => {
     assert.deepEqual(c.body, { a: 1 });
     const noId = world(() => ({}));
     await assert.rejects(noId.port.setState(GHOST, ROOM, "t", "", {}), /no event id/);
+  });
+
+  it("asks whether the room is encrypted as the ghost sees it", async () => {
+    const w = world(() => ({}));
+    assert.equal(await w.port.roomEncrypted(GHOST, ROOM), true);
+    assert.equal(await w.port.roomEncrypted(GHOST, "!plain:hs.test"), false);
+    assert.deepEqual(w.asked, [
+      { roomId: ROOM, asUser: GHOST },
+      { roomId: "!plain:hs.test", asUser: GHOST },
+    ]);
   });
 
   it("sends the ring through the ghost's room events (encrypted there when the room is)", async () => {

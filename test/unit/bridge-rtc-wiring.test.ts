@@ -1,7 +1,8 @@
 // The MatrixRTC routes startBridge adds with bridge.matrixrtc.enabled (src/bridge/rtc-wiring.ts),
 // with fakes: MatrixRTC room events are taken and the rest left to the legacy calls; a People call
-// offer to a user with a DM portal is taken by RtcCalls (here it is refused busy with the notice,
-// as the homeserver advertises no LiveKit focus), one with no portal goes on to the legacy flow.
+// offer to a user is taken by RtcCalls (here it is refused busy with the notice, as the homeserver
+// advertises no LiveKit focus), in the DM portal, or in the one a first call makes; other
+// messages go on to the legacy flow.
 import assert from "node:assert/strict";
 import { RTC_NO_FOCUS_TEXT } from "../../src/bridge/adapters/rtc/rtc-content.js";
 import type { RingingCall } from "../../src/bridge/core/ports/people-side.js";
@@ -15,6 +16,7 @@ const ALICE = "@alice:hs.test";
 const JOE = parseAddress("joe@other.test");
 const ANN = parseAddress("ann@other.test");
 const PORTAL: Portal = { roomId: "!dm:hs.test", matrixUser: ALICE, peopleAddress: JOE, createdAt: 1 };
+const ANN_PORTAL: Portal = { roomId: "!ann:hs.test", matrixUser: ALICE, peopleAddress: ANN, createdAt: 2 };
 const SDP = `v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=fingerprint:sha-256 ${"AB:".repeat(31)}AB\r\n`;
 
 describe("MatrixRTC routes in the running bridge (rtc-wiring) with fakes", function () {
@@ -23,6 +25,7 @@ describe("MatrixRTC routes in the running bridge (rtc-wiring) with fakes", funct
   const people = new FakePeople();
   const rings = new Map<string, RingingCall>();
   const rejected: { session: string; reason: string }[] = [];
+  const made: { user: string; address: string }[] = [];
   let rtc: ReturnType<typeof createBridgeRtc>;
 
   before(async function () {
@@ -40,9 +43,19 @@ describe("MatrixRTC routes in the running bridge (rtc-wiring) with fakes", funct
       crypto: {} as never,
       people,
       dms: {
-        byRoom: async (id) => (id === PORTAL.roomId ? PORTAL : undefined),
+        byRoom: async (id) =>
+          id === PORTAL.roomId
+            ? PORTAL
+            : made.length > 0 && id === ANN_PORTAL.roomId
+              ? ANN_PORTAL
+              : undefined,
         byPair: async (user, address) => (user === ALICE && address === JOE ? PORTAL : undefined),
+        ensurePortal: async (user, address) => {
+          made.push({ user, address });
+          return { portal: ANN_PORTAL };
+        },
       },
+      isEncrypted: async () => true,
       isGroupRoom: async () => false,
       botNotice: async () => undefined,
       log: silentLog,
@@ -58,7 +71,7 @@ describe("MatrixRTC routes in the running bridge (rtc-wiring) with fakes", funct
     assert.equal(await rtc.handle({ ...base, type: "m.room.message" }), false);
   });
 
-  it("a People call to a portal user is taken by RtcCalls; one with no portal goes to the legacy flow", async function () {
+  it("a People call to a portal user is taken by RtcCalls; a first call makes the portal and rings there too", async function () {
     const account = await people.accountFor(ALICE);
     const passed: string[] = [];
     const flow = rtc.withOwnFlow(async (_a, m) => void passed.push(String(m.content.type)));
@@ -79,11 +92,16 @@ describe("MatrixRTC routes in the running bridge (rtc-wiring) with fakes", funct
     const s2 = "SSSSSSSSSSSSSSSSSSSSSA";
     rings.set(s2, { session: s2, from: ANN, device: "ANNDEV", media: "voice", sdp: SDP });
     await flow(account, incoming({ from: ANN, to: [account.address], content: offer(s2) as never }));
+    assert.deepEqual(made, [{ user: ALICE, address: ANN }], "the first call from Ann made her DM portal");
+    assert.deepEqual(rejected.at(-1), { session: s2, reason: "busy" }, "RtcCalls took it (no focus here)");
+    assert.ok(
+      ghosts.sent.some((e) => e.roomId === ANN_PORTAL.roomId && e.content.body === RTC_NO_FOCUS_TEXT),
+      "the notice is in the new portal",
+    );
     await flow(
       account,
       incoming({ from: JOE, to: [account.address], content: { type: "text", body: "hi" } as never }),
     );
-    assert.deepEqual(passed, ["rt_offer", "text"]);
-    assert.equal(rejected.length, 1);
+    assert.deepEqual(passed, ["text"], "no call offer went to the legacy flow");
   });
 });

@@ -19,6 +19,7 @@ export function clientCalls(client: PeopleClient): PeopleCalls {
     },
     answer: async (session, sdp) => legOf(await calls.answer(session, { sdp })),
     reject: (session, reason) => calls.reject(session, reason),
+    iceServers: () => calls.iceServers(),
     hangupLost: async (to: PeopleAddress, session) => {
       await client.send(
         [to],

@@ -68,6 +68,11 @@ export interface LivekitLegEvents {
 export interface LivekitLegOptions {
   /** Publish a camera track too, fed by sendVideo (its size is the first frame's). */
   video?: boolean;
+  /**
+   * Element Call's per-participant frame encryption (default on). Off in an unencrypted room,
+   * where Element Call encrypts nothing (its E2eeType.NONE) and sends no keys.
+   */
+  e2ee?: boolean;
 }
 
 type Handlers = { [K in keyof LivekitLegEvents]: LivekitLegEvents[K][] };
@@ -97,16 +102,20 @@ export class LivekitLeg {
     await this.room.connect(url, jwt, {
       autoSubscribe: true,
       dynacast: false,
-      encryption: {
-        encryptionType: EncryptionType.GCM,
-        keyProviderOptions: {
-          ratchetSalt: new TextEncoder().encode(RATCHET_SALT),
-          ratchetWindowSize: 10,
-          keyRingSize: 256,
-          failureTolerance: -1,
-          keyDerivationFunction: KeyDerivationFunction.HKDF,
-        },
-      },
+      ...(o.e2ee === false
+        ? {}
+        : {
+            encryption: {
+              encryptionType: EncryptionType.GCM,
+              keyProviderOptions: {
+                ratchetSalt: new TextEncoder().encode(RATCHET_SALT),
+                ratchetWindowSize: 10,
+                keyRingSize: 256,
+                failureTolerance: -1,
+                keyDerivationFunction: KeyDerivationFunction.HKDF,
+              },
+            },
+          }),
     });
     const track = LocalAudioTrack.createAudioTrack("bridge-audio", this.source);
     const options = new TrackPublishOptions({ source: TrackSource.SOURCE_MICROPHONE });

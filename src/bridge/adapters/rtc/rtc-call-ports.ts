@@ -25,6 +25,11 @@ export interface RtcGhostPort {
     content: Record<string, unknown>,
     txnKey: string,
   ): Promise<string>;
+  /**
+   * Whether the room is encrypted: Element Call encrypts a call's media (per-participant keys)
+   * only in a room with m.room.encryption, and sends no keys elsewhere.
+   */
+  roomEncrypted(ghost: string, roomId: string): Promise<boolean>;
   /** The ghost's media key to these call devices, Olm-encrypted from its own device. */
   sendMediaKey(
     ghost: string,
@@ -36,7 +41,7 @@ export interface RtcGhostPort {
 
 /** The ghost's LiveKit connection (LivekitLeg). */
 export interface RtcLeg {
-  connect(url: string, jwt: string, o: { video?: boolean }): Promise<void>;
+  connect(url: string, jwt: string, o: { video?: boolean; e2ee?: boolean }): Promise<void>;
   setKey(identity: string, key: Uint8Array, index: number): void;
   on(event: "audio", h: (identity: string, pcm: Int16Array, sampleRate: number) => void): void;
   on(event: "video", h: (identity: string, frame: LegVideoFrame) => void): void;

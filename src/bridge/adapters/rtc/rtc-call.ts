@@ -4,7 +4,7 @@
 // relay between them. Each leg's end ends the other; the call's line is left in the room.
 import { randomUUID } from "node:crypto";
 import type { MediaPeer } from "../../../people/client/calls/media-engine.js";
-import type { CallLeg, CallLegEvents } from "../../core/ports/people-side.js";
+import type { CallIceServer, CallLeg, CallLegEvents } from "../../core/ports/people-side.js";
 import { livekitIdentity } from "./rtc-foci.js";
 import { MediaRelay } from "./media-relay.js";
 import type { RtcGhostPort, RtcLeg, RtcMediaPorts } from "./rtc-call-ports.js";
@@ -25,6 +25,8 @@ export interface RtcCallInit {
   /** The People call's session when known from the start (People → Matrix: the ring's). */
   session?: string;
   focus: LivekitTransport;
+  /** The People leg's ICE servers (the account's People server's TURN relay, as its own calls use). */
+  iceServers: CallIceServer[];
   ports: { ghost: RtcGhostPort; media: RtcMediaPorts; now: () => number };
   onEnded: (call: RtcCall) => void;
 }
@@ -47,6 +49,8 @@ export class RtcCall {
   private lkConnected = false;
   /** The ghost's membership event (a ring refers to it). */
   memberEventId: string | undefined;
+  /** Whether the call's media is end-to-end encrypted (the room is), known once the ghost joins. */
+  private encrypted = true;
   /** The ghost's media key for this call. */
   private own: { key: Uint8Array; index: number } | undefined;
   /** Settles once the peer has the People device's description (the callee's: from the start). */
@@ -61,7 +65,7 @@ export class RtcCall {
     );
     this.peer = o.ports.media.createPeer({
       media: o.media,
-      iceServers: [],
+      iceServers: o.iceServers,
       relayOnly: false,
       audio: { silence: true },
       live: this.relay,
@@ -128,11 +132,15 @@ export class RtcCall {
       deviceId: device,
       openId,
     });
-    await this.lk.connect(url, jwt, { video: this.o.media === "video" });
+    // As Element Call: per-participant media keys in an encrypted room, plain frames elsewhere.
+    this.encrypted = await ghost.roomEncrypted(this.o.ghost, this.o.roomId);
+    await this.lk.connect(url, jwt, { video: this.o.media === "video", e2ee: this.encrypted });
     this.lkConnected = true;
-    const own = (this.own = { key: media.newKey(), index: 0 });
-    this.lk.setKey(livekitIdentity(this.o.ghost, device), own.key, own.index);
-    for (const [identity, k] of this.keys) this.lk.setKey(identity, k.key, k.index);
+    if (this.encrypted) {
+      const own = (this.own = { key: media.newKey(), index: 0 });
+      this.lk.setKey(livekitIdentity(this.o.ghost, device), own.key, own.index);
+      for (const [identity, k] of this.keys) this.lk.setKey(identity, k.key, k.index);
+    }
     this.memberEventId = await ghost.setState(
       this.o.ghost,
       this.o.roomId,
@@ -164,7 +172,7 @@ export class RtcCall {
   mediaKey(userId: string, deviceId: string, key: Uint8Array, index: number): void {
     const identity = livekitIdentity(userId, deviceId);
     this.keys.set(identity, { key, index });
-    if (this.lkConnected) this.lk.setKey(identity, key, index);
+    if (this.lkConnected && this.encrypted) this.lk.setKey(identity, key, index);
   }
 
   /** People → Matrix: the Matrix user joined the call (answered): the People leg is answered. */

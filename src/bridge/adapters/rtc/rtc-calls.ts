@@ -6,7 +6,7 @@
 // ring's lifetime ends it. A call in a group room, or with no LiveKit focus, gets a notice.
 import type { PeopleAddress } from "../../../people/protocol/address.js";
 import type { Logger } from "../../logger.js";
-import type { PeopleSide, RingingCall } from "../../core/ports/people-side.js";
+import type { CallIceServer, PeopleAccount, PeopleSide, RingingCall } from "../../core/ports/people-side.js";
 import type { Portal } from "../../core/ports/store.js";
 import { RtcCall } from "./rtc-call.js";
 import type { RtcGhostPort, RtcMediaPorts } from "./rtc-call-ports.js";
@@ -135,7 +135,7 @@ export class RtcCalls {
       return;
     }
     const media = n.value.intent === "audio" ? "voice" : "video";
-    const call = this.newCall(portal, "to_people", media, focus);
+    const call = this.newCall(portal, "to_people", media, focus, await this.iceServers(account));
     if (member) call.matrixDevice = member.deviceId;
     try {
       const sdp = await call.peer.createOffer();
@@ -148,19 +148,19 @@ export class RtcCalls {
 
   /** People → Matrix: a People call rings the user; the ghost starts the call in the portal. */
   async ringMatrix(portal: Portal, ring: RingingCall): Promise<void> {
+    const account = await this.o.people.accountFor(portal.matrixUser);
     if (this.calls.has(portal.roomId)) {
-      const account = await this.o.people.accountFor(portal.matrixUser);
       await account.calls?.reject(ring.session, "busy");
       return;
     }
     const focus = await this.o.focus();
     if (!focus) {
-      const account = await this.o.people.accountFor(portal.matrixUser);
       await account.calls?.reject(ring.session, "busy");
       await this.o.tell(portal.roomId, RTC_NO_FOCUS_TEXT);
       return;
     }
-    const call = this.newCall(portal, "to_matrix", ring.media, focus, ring.session);
+    const ice = await this.iceServers(account);
+    const call = this.newCall(portal, "to_matrix", ring.media, focus, ice, ring.session);
     this.ringing.set(portal.roomId, ring);
     try {
       await call.joinRtc();
@@ -243,11 +243,22 @@ export class RtcCalls {
     for (const call of [...this.calls.values()]) await call.end("restart");
   }
 
+  /** The account's ICE servers for the People leg; without them (an outage) host candidates only. */
+  private async iceServers(account: PeopleAccount): Promise<CallIceServer[]> {
+    try {
+      return (await account.calls?.iceServers?.()) ?? [];
+    } catch (err) {
+      this.o.log.warn({ err }, "no TURN credentials for a MatrixRTC call's People leg: host candidates only");
+      return [];
+    }
+  }
+
   private newCall(
     portal: Portal,
     direction: "to_people" | "to_matrix",
     media: "voice" | "video",
     focus: LivekitTransport,
+    iceServers: CallIceServer[],
     session?: string,
   ): RtcCall {
     const address = portal.peopleAddress as PeopleAddress;
@@ -260,6 +271,7 @@ export class RtcCalls {
       media,
       ...(session ? { session } : {}),
       focus,
+      iceServers,
       ports: { ghost: this.o.ghost, media: this.o.media, now: this.now },
       onEnded: (c) => {
         if (this.calls.get(portal.roomId) === c) this.calls.delete(portal.roomId);

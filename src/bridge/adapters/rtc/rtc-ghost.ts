@@ -38,9 +38,12 @@ export function rtcGhostPort(o: {
   http: MatrixRequests;
   ghosts: Pick<GhostSide, "sendEvent">;
   crypto: GhostCrypto;
+  /** Whether the room is encrypted, as the ghost sees its state (EndToBridge.isEncrypted). */
+  isEncrypted(roomId: string, asUser: string): Promise<boolean>;
 }): RtcGhostPort {
   return {
     device: (ghost) => o.crypto.deviceOf(ghost),
+    roomEncrypted: (ghost, roomId) => o.isEncrypted(roomId, ghost),
     async openIdToken(ghost) {
       const answer = await o.http.request(
         "POST",

@@ -238,6 +238,18 @@ export interface PeopleCalls {
   reject(session: string, reason: "declined" | "busy"): Promise<void>;
   /** Tells every device of `to` that a call this device no longer holds (lost in a restart) is over. */
   hangupLost(to: PeopleAddress, session: string): Promise<void>;
+  /**
+   * Optional: the ICE servers a call of the account uses (its People server's TURN relay, with
+   * fresh credentials), for a bridge-held peer such as a MatrixRTC call's People leg.
+   */
+  iceServers?(): Promise<CallIceServer[]>;
+}
+
+/** A STUN or TURN server for a call's peer (RTCIceServer's shape). */
+export interface CallIceServer {
+  urls: string[];
+  username?: string;
+  credential?: string;
 }
 
 /** An account's view of others' posts: what it can open, and when a group's epoch key arrives. */
