@@ -72,15 +72,18 @@ export class ElementCall {
 
   /** Joins (or starts) the call: membership, keys, token, LiveKit connection, tone and camera. */
   async join(focus: LivekitFocus, o: ElementCallOptions): Promise<RtcPage> {
+    // As Element Web and Element Call choose: per-participant media keys only in an encrypted
+    // room (element-call src/e2ee/sharedKeyManagement.ts), else no keys and plain frames.
+    const e2ee = this.room.hasEncryptionStateEvent();
     this.session.joinRoomSession([{ ...focus, livekit_alias: this.room.roomId }], undefined, {
-      manageMediaKeys: true,
+      manageMediaKeys: e2ee,
       ...(o.ring ? { notificationType: "ring", callIntent: o.video === false ? "audio" : "video" } : {}),
     });
     const { url, jwt } = await livekitToken(this.client, focus, this.room.roomId);
     const page = await this.browser.newPage();
     this.page = page;
     for (const [identity, k] of this.keys) await page.setKey(identity, k.key, k.index);
-    await page.connect(url, jwt, o.toneHz, o.video ?? true);
+    await page.connect(url, jwt, o.toneHz, o.video ?? true, e2ee);
     // Again once the room exists: a key set before it may not reach its E2EE worker (seen: a
     // second call in the same session had no own key at index 0 and sent nothing).
     for (const [identity, k] of this.keys) await page.setKey(identity, k.key, k.index);

@@ -32,12 +32,14 @@ export interface PageState {
 export class RtcPage {
   constructor(readonly page: Page) {}
 
-  connect(url: string, jwt: string, toneHz: number, video = true): Promise<void> {
-    return this.page.evaluate(([u, j, t, v]) => rtcPage.connect(u, j, t, v), [
+  /** `e2ee` false: no frame encryption, as Element Call in an unencrypted room. */
+  connect(url: string, jwt: string, toneHz: number, video = true, e2ee = true): Promise<void> {
+    return this.page.evaluate(([u, j, t, v, e]) => rtcPage.connect(u, j, t, v, e), [
       url,
       jwt,
       toneHz,
       video,
+      e2ee,
     ] as const);
   }
 
@@ -62,7 +64,7 @@ export class RtcPage {
 // What page.ts puts on the page's window (evaluated there, never in Node).
 declare global {
   var rtcPage: {
-    connect(url: string, jwt: string, toneHz: number, video: boolean): Promise<void>;
+    connect(url: string, jwt: string, toneHz: number, video: boolean, e2ee: boolean): Promise<void>;
     setKey(identity: string, keyB64: string, index: number): Promise<void>;
     disconnect(): Promise<void>;
     state(): PageState;

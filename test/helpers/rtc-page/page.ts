@@ -94,10 +94,12 @@ function watchVideo(track: RemoteTrack, p: RemoteParticipant): void {
 }
 
 const api = {
-  async connect(url: string, jwt: string, toneHz: number, withVideo: boolean): Promise<void> {
+  async connect(url: string, jwt: string, toneHz: number, withVideo: boolean, e2ee: boolean): Promise<void> {
     await audio.resume();
-    const worker = new Worker("/e2ee-worker.js");
-    room = new Room({ e2ee: { keyProvider: keys, worker } });
+    // Element Call in an unencrypted room (E2eeType.NONE): no key provider, plain frames.
+    room = e2ee
+      ? new Room({ e2ee: { keyProvider: keys, worker: new Worker("/e2ee-worker.js") } })
+      : new Room();
     room.on(RoomEvent.TrackSubscribed, (track, _pub, p) => {
       events.push(`subscribed ${p.identity} ${track.kind}`);
       statsOf(p.identity).encrypted = p.isEncrypted;
@@ -107,7 +109,7 @@ const api = {
     room.on(RoomEvent.EncryptionError, (e) => events.push(`encryption error ${String(e)}`));
     room.on(RoomEvent.Disconnected, () => events.push("disconnected"));
     room.on(RoomEvent.ParticipantDisconnected, (p) => events.push(`left ${p.identity}`));
-    await room.setE2EEEnabled(true);
+    if (e2ee) await room.setE2EEEnabled(true);
     await room.connect(url, jwt);
     const osc = audio.createOscillator();
     osc.frequency.value = toneHz;
