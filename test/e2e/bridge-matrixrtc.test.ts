@@ -25,6 +25,8 @@ const GHOST = ghostOf(JOE);
 const ALICE_PEOPLE = `alice@${PEOPLE_DOMAIN}`;
 const ALICE_HZ = 440;
 const JOE_HZ = 660;
+/** Enough decoded frames that a stray keyframe cannot pass for a video stream. */
+const VIDEO_FRAMES = 10;
 const WAIT = Number(process.env.PEOPLE_TEST_RTC_WAIT ?? 120_000);
 
 describe("MatrixRTC through the bridge: Element Call (Chromium) ⇄ ghost ⇄ People device", function () {
@@ -213,5 +215,41 @@ describe("MatrixRTC through the bridge: Element Call (Chromium) ⇄ ghost ⇄ Pe
     await eventually("the ghost left the call", async () =>
       call.session.memberships.some((m) => m.sender === GHOST) ? undefined : true,
     );
+  });
+
+  it("Alice calls Joe with video: her camera's frames decode on Joe's device and Joe's in her page, through the ghost's encrypted leg", async function () {
+    const before = rings.length;
+    const page = await call.join(focus, { toneHz: ALICE_HZ, ring: true, video: true });
+    const ring = await eventually("Joe's device rings", async () => rings[before], WAIT);
+    assert.equal(ring.media, "video");
+    const joeCall = await joe().calls.answer(ring.session, { audio: { tone: JOE_HZ } });
+    const joeFrames: { width: number; height: number }[] = [];
+    joeCall.on("video", (f) => {
+      // Decoded I420 frames: the luma plane and two quarter planes.
+      if (f.data && f.data.length === (f.width * f.height * 3) / 2) joeFrames.push(f);
+    });
+    const ghost = await ghostIdentity(page);
+    await Promise.all([
+      eventually(
+        "Alice's camera frames decoded on Joe's device",
+        async () => (joeFrames.length >= VIDEO_FRAMES ? true : undefined),
+        WAIT,
+      ),
+      eventually(
+        "Joe's video decoded in Alice's page",
+        async () =>
+          ((await page.state()).remotes[ghost]?.videoFrames ?? 0) >= VIDEO_FRAMES ? true : undefined,
+        WAIT,
+      ),
+    ]).catch(async (e: unknown) => {
+      throw new Error(
+        `${String(e)}; Joe decoded ${joeFrames.length}; page: ${JSON.stringify(await page.state())}`,
+      );
+    });
+    assert.ok((await page.state()).remotes[ghost]?.encrypted, "the ghost's frames arrive encrypted");
+    const at = lines().length;
+    await call.hangup();
+    assert.equal((await joeCall.whenEnded()).reason, "normal");
+    assert.match(await nextLine(at), /^Call ended, \d+:\d\d$/);
   });
 });
