@@ -11,6 +11,7 @@ import type {
 } from "../../src/bridge/core/ports/people-side.js";
 import type { RtcGhostPort, RtcLeg, RtcMediaPorts } from "../../src/bridge/adapters/rtc/rtc-call-ports.js";
 import { RtcCalls } from "../../src/bridge/adapters/rtc/rtc-calls.js";
+import { clientCalls } from "../../src/bridge/adapters/accounts/client-calls.js";
 import {
   RTC_GROUP_TEXT,
   RTC_NO_FOCUS_TEXT,
@@ -410,5 +411,13 @@ describe("bridge: Element X (MatrixRTC) calls ⇄ People calls", function () {
       assert.deepEqual(x.peers[0]!.o.iceServers, [], turn);
       assert.equal(x.placed.length, 1, turn);
     }
+  });
+
+  it("a bridge account's calls capability hands out its People client's ICE servers (GET /_people/v1/turn)", async function () {
+    let asked = 0;
+    const client = { calls: { iceServers: () => (asked++, Promise.resolve(TURN)) } };
+    const calls = clientCalls(client as never);
+    assert.deepEqual(await calls.iceServers?.(), TURN);
+    assert.equal(asked, 1);
   });
 });
