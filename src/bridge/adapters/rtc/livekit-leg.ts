@@ -26,6 +26,7 @@ import {
   VideoStream,
   type RemoteParticipant,
   type RemoteTrack,
+  type RemoteTrackPublication,
 } from "@livekit/rtc-node";
 import {
   E2eeRequest,
@@ -85,6 +86,10 @@ export class LivekitLeg {
   private readonly handlers: Handlers = { audio: [], video: [], left: [] };
   private closed = false;
   private pending = new Int16Array(0);
+  /** Participants whose video has decoded at least one frame here. */
+  private readonly videoSeen = new Set<string>();
+  /** Video publications unsubscribed to be subscribed again (refreshVideo). */
+  private readonly resubscribe = new Set<RemoteTrackPublication>();
 
   on<K extends keyof LivekitLegEvents>(event: K, handler: LivekitLegEvents[K]): void {
     this.handlers[event].push(handler);
@@ -95,6 +100,9 @@ export class LivekitLeg {
       // A stream that fails ends that track's media, never the process.
       if (track.kind === TrackKind.KIND_AUDIO) this.pumpAudio(track, p.identity).catch(() => undefined);
       else if (track.kind === TrackKind.KIND_VIDEO) this.pumpVideo(track, p.identity).catch(() => undefined);
+    });
+    this.room.on(RoomEvent.TrackUnsubscribed, (_t: RemoteTrack, pub: RemoteTrackPublication) => {
+      if (this.resubscribe.delete(pub) && !this.closed) pub.setSubscribed(true);
     });
     this.room.on(RoomEvent.ParticipantDisconnected, (p: RemoteParticipant) => {
       for (const h of this.handlers.left) h(p.identity);
@@ -155,6 +163,23 @@ export class LivekitLeg {
       },
     });
     livekitFfiRequest(req.toBinary());
+    this.refreshVideo(identity);
+  }
+
+  /**
+   * A participant's key set before any of their video decoded here: the keyframe the SFU sent when
+   * the leg subscribed could not be decrypted, and without a keyframe no frame decodes (seen once in
+   * three runs with Chromium: Alice's camera never decoded while her audio did). Subscribing again
+   * makes the SFU ask the sender for a fresh keyframe, which the key now opens.
+   */
+  private refreshVideo(identity: string): void {
+    if (this.videoSeen.has(identity) || this.closed) return;
+    const p = this.room.remoteParticipants.get(identity);
+    for (const pub of p?.trackPublications.values() ?? []) {
+      if (pub.kind !== TrackKind.KIND_VIDEO || !pub.subscribed || this.resubscribe.has(pub)) continue;
+      this.resubscribe.add(pub);
+      pub.setSubscribed(false);
+    }
   }
 
   /** Sends mono 48 kHz PCM, in 10 ms frames. */
@@ -184,6 +209,7 @@ export class LivekitLeg {
     const stream = new VideoStream(track);
     for await (const event of stream) {
       if (this.closed) break;
+      this.videoSeen.add(identity);
       if (this.handlers.video.length === 0) continue;
       const f =
         event.frame.type === VideoBufferType.I420 ? event.frame : event.frame.convert(VideoBufferType.I420);
