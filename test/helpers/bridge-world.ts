@@ -246,6 +246,18 @@ export class BridgeWorld {
     return eventually(`${address} to receive a matching message`, () => rec.messages.find(match), timeoutMs);
   }
 
+  /** The DM portal of `user` with `address` (made by a People message), joined once the invite reaches the user. */
+  async joinDmPortal(user: MatrixUser, address: string): Promise<string> {
+    const found = await eventually("the portal to be made", () =>
+      this.bridge.handle.store.portals.byPair(user.userId, address),
+    );
+    await eventually(`the invite to reach ${user.userId}'s client`, () =>
+      user.client.getRoom(found.roomId)?.getMyMembership() === "invite" ? true : undefined,
+    );
+    await user.client.joinRoom(found.roomId);
+    return found.roomId;
+  }
+
   /** After a failed test: the bridge's warnings and errors on stderr, to see why. */
   printBridgeWarnings(): void {
     const lines = this.process ? this.process.logs : (this.running?.logs.lines ?? []);

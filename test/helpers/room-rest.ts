@@ -2,6 +2,7 @@
 // involved), as the bridge's e2e tests read and write them: a room's events,
 // sending, members, the management room with the bot, and a bot command with
 // its answer. Every wait polls for its condition with a generous deadline.
+import assert from "node:assert/strict";
 import { eventually, matrixApi } from "./bridge-harness.js";
 import type { SynapseHandle } from "./synapse.js";
 
@@ -38,6 +39,10 @@ export interface RoomRest {
   answerTo(roomId: string, eventId: string, what?: string): Promise<string>;
   /** Sends `body` in `roomId` (a management room); resolves with the bot's answer. */
   command(roomId: string, body: string): Promise<string>;
+  /** Uploads media; resolves with its mxc URI. */
+  upload(bytes: Buffer, mime: string, name: string): Promise<string>;
+  /** The bytes the homeserver serves for an mxc URI. */
+  download(mxc: string): Promise<Buffer>;
 }
 
 /** The REST view for the user whose token `token()` gives, on the homeserver `hs()` gives. */
@@ -105,5 +110,35 @@ export function roomRest(hs: () => SynapseHandle, token: () => string): RoomRest
     return answerTo(roomId, id, body);
   }
 
-  return { api, events, send, joinedMembers, untilJoined, managementRoom, answerTo, command };
+  async function upload(bytes: Buffer, mime: string, name: string): Promise<string> {
+    const res = await fetch(`${hs().url}/_matrix/media/v3/upload?filename=${encodeURIComponent(name)}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token()}`, "content-type": mime },
+      body: bytes,
+    });
+    assert.ok(res.ok, `upload: ${res.status}`);
+    return String(((await res.json()) as Json).content_uri);
+  }
+
+  async function download(mxc: string): Promise<Buffer> {
+    const m = /^mxc:\/\/([^/]+)\/(.+)$/.exec(mxc) ?? assert.fail(`not an mxc URI: ${mxc}`);
+    const res = await fetch(`${hs().url}/_matrix/client/v1/media/download/${m[1]}/${m[2]}`, {
+      headers: { authorization: `Bearer ${token()}` },
+    });
+    assert.ok(res.ok, `download: ${res.status}`);
+    return Buffer.from(await res.arrayBuffer());
+  }
+
+  return {
+    api,
+    events,
+    send,
+    joinedMembers,
+    untilJoined,
+    managementRoom,
+    answerTo,
+    command,
+    upload,
+    download,
+  };
 }
