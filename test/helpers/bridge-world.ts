@@ -232,6 +232,15 @@ export class BridgeWorld {
     return user;
   }
 
+  /** A People account made on its server and closed again: an address that exists, with no client running. */
+  async registerPeopleAddress(address: string): Promise<void> {
+    const client = await PeopleClient.create({
+      ...clientOptions(this.peopleNetwork(), tempDir(address)),
+      address,
+    });
+    await client.close();
+  }
+
   person(address: string): PeopleUser {
     return this.people[address] ?? assert.fail(`${address} is not started`);
   }
