@@ -366,7 +366,7 @@ export function bridgeProcess(files: BridgeDir): BridgeProcess {
       return child?.pid;
     },
     logs,
-    async start(timeoutMs = 60_000) {
+    async start(timeoutMs = 120_000) {
       if (child) throw new Error("the bridge process is already running");
       const proc = spawn(
         process.execPath,
