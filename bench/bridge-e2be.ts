@@ -6,23 +6,11 @@
 // from the send call to the other side having it (decrypted); throughput:
 // a burst sent 8 at a time, until the last one arrived (best of 2). The two
 // rooms alternate, so changes in the machine's load hit both alike.
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Preset } from "matrix-js-sdk";
-import type { BridgeConfigInput } from "../src/bridge/config.js";
-import { PeopleClient } from "../src/people/client/people-client.js";
-import {
-  bridgeConfigInput,
-  generateRegistrationWithCli,
-  makeBridgeDir,
-  startTestBridge,
-  writeConfigFile,
-} from "../test/helpers/bridge-harness.js";
-import { Recorder, clientOptions, removeTempDirs, tempDir } from "../test/helpers/client-fixtures.js";
+import { BridgeWorld, type PeopleUser } from "../test/helpers/bridge-world.js";
 import { startCryptoUser, type CryptoUser } from "../test/helpers/crypto-user.js";
-import { startTestServer } from "../test/helpers/people-servers.js";
-import { freePort } from "../test/helpers/ports.js";
-import { ensureSynapseInstalled, startSynapse } from "../test/helpers/synapse.js";
+import type { SynapseHandle } from "../test/helpers/synapse.js";
 
 const PEOPLE_DOMAIN = "people.test";
 const OTHER = "other.test";
@@ -53,50 +41,14 @@ interface Figures {
 }
 
 export async function runBridgeE2beBench(): Promise<void> {
-  await ensureSynapseInstalled();
-  const other = await startTestServer(OTHER);
-  const files = makeBridgeDir();
-  const appservicePort = await freePort();
-  const base = bridgeConfigInput(files.dir, {
-    homeserverUrl: "http://127.0.0.1:9",
-    appservicePort,
-    peopleDomain: PEOPLE_DOMAIN,
+  const world = await BridgeWorld.start({
     permissions: { "@alice:localhost": "user" },
+    configure: (input) => ({ ...input, encryption: { allow: true }, metrics: { enabled: false } }),
   });
-  const fileInput: BridgeConfigInput = {
-    ...base,
-    encryption: { allow: true },
-    metrics: { enabled: false },
-    people: {
-      ...base.people!,
-      discovery: {
-        pins: { [OTHER]: `127.0.0.1:${other.handle.port}` },
-        ca_files: [join(other.dataDir, "tls", "dev-cert.pem")],
-      },
-    },
-  };
-  writeConfigFile(files.configPath, fileInput);
-  const registration = await generateRegistrationWithCli(files, `http://127.0.0.1:${appservicePort}`);
-  const hs = await startSynapse({ appserviceRegistrations: [files.registrationPath] });
-  const bridge = await startTestBridge(
-    { ...fileInput, homeserver: { url: hs.url, domain: hs.serverName } },
-    registration,
-  );
-  await bridge.handle.ready;
-  const network = {
-    pins: {
-      [OTHER]: `127.0.0.1:${other.handle.port}`,
-      [PEOPLE_DOMAIN]: `127.0.0.1:${bridge.handle.people.port}`,
-    },
-    ca: [other.handle.certificate, bridge.handle.people.certificate],
-  };
-  const peers: Record<string, { client: PeopleClient; rec: Recorder }> = {};
-  for (const address of [`joe@${OTHER}`, `ann@${OTHER}`]) {
-    const client = await PeopleClient.create({ ...clientOptions(network, tempDir(address)), address });
-    const rec = new Recorder(client);
-    await client.start();
-    peers[address] = { client, rec };
-  }
+  const { hs } = world;
+  const peers: Record<string, PeopleUser> = {};
+  for (const address of [`joe@${OTHER}`, `ann@${OTHER}`])
+    peers[address] = await world.startPeopleUser(address);
   const alice = await startCryptoUser(hs, "alice");
   try {
     const rooms = [
@@ -129,12 +81,7 @@ export async function runBridgeE2beBench(): Promise<void> {
     );
   } finally {
     alice.client.stopClient();
-    for (const p of Object.values(peers)) await p.client.close();
-    await bridge.stop();
-    await hs.stop();
-    await other.stop();
-    files.remove();
-    removeTempDirs();
+    await world.stop();
   }
 }
 
@@ -147,9 +94,9 @@ interface Room {
 }
 
 async function setupRoom(
-  hs: Awaited<ReturnType<typeof startSynapse>>,
+  hs: SynapseHandle,
   alice: CryptoUser,
-  peer: { client: PeopleClient; rec: Recorder },
+  peer: PeopleUser,
   ghost: string,
   encrypted: boolean,
 ): Promise<Room> {

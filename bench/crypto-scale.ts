@@ -8,24 +8,11 @@
 // machine): the sealed bytes its saves wrote, against the bytes the saves
 // wrote before issue 17 (each save rewrote the whole machine: the same number
 // of saves times the machine's whole sealed size, read from its rows).
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Preset } from "matrix-js-sdk";
-import type { BridgeConfigInput } from "../src/bridge/config.js";
-import { PeopleClient } from "../src/people/client/people-client.js";
-import {
-  bridgeConfigInput,
-  generateRegistrationWithCli,
-  makeBridgeDir,
-  matrixApi,
-  startTestBridge,
-  writeConfigFile,
-} from "../test/helpers/bridge-harness.js";
-import { clientOptions, removeTempDirs, tempDir } from "../test/helpers/client-fixtures.js";
+import { matrixApi } from "../test/helpers/bridge-harness.js";
+import { BridgeWorld } from "../test/helpers/bridge-world.js";
 import { startCryptoUser } from "../test/helpers/crypto-user.js";
-import { startTestServer } from "../test/helpers/people-servers.js";
-import { freePort } from "../test/helpers/ports.js";
-import { ensureSynapseInstalled, startSynapse } from "../test/helpers/synapse.js";
 
 const PEOPLE_DOMAIN = "people.test";
 const OTHER = "other.test";
@@ -36,54 +23,19 @@ const ghostOf = (i: number) => `@_people_g${i}=40${OTHER}:localhost`;
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
 export async function runCryptoScaleBench(): Promise<void> {
-  await ensureSynapseInstalled();
-  const other = await startTestServer(OTHER);
-  const files = makeBridgeDir();
-  const appservicePort = await freePort();
-  const base = bridgeConfigInput(files.dir, {
-    homeserverUrl: "http://127.0.0.1:9",
-    appservicePort,
-    peopleDomain: PEOPLE_DOMAIN,
+  const world = await BridgeWorld.start({
     permissions: { "@alice:localhost": "user" },
+    configure: (input) => ({
+      ...input,
+      encryption: { allow: true, max_machines: MAX_MACHINES },
+      metrics: { enabled: false },
+    }),
   });
-  const fileInput: BridgeConfigInput = {
-    ...base,
-    encryption: { allow: true, max_machines: MAX_MACHINES },
-    metrics: { enabled: false },
-    people: {
-      ...base.people!,
-      discovery: {
-        pins: { [OTHER]: `127.0.0.1:${other.handle.port}` },
-        ca_files: [join(other.dataDir, "tls", "dev-cert.pem")],
-      },
-    },
-  };
-  writeConfigFile(files.configPath, fileInput);
-  const registration = await generateRegistrationWithCli(files, `http://127.0.0.1:${appservicePort}`);
-  const hs = await startSynapse({ appserviceRegistrations: [files.registrationPath] });
-  const bridge = await startTestBridge(
-    { ...fileInput, homeserver: { url: hs.url, domain: hs.serverName } },
-    registration,
-  );
-  await bridge.handle.ready;
+  const { hs, bridge } = world;
   const alice = await startCryptoUser(hs, "alice");
-  const network = {
-    pins: {
-      [OTHER]: `127.0.0.1:${other.handle.port}`,
-      [PEOPLE_DOMAIN]: `127.0.0.1:${bridge.handle.people.port}`,
-    },
-    ca: [other.handle.certificate, bridge.handle.people.certificate],
-  };
-  const g1 = await PeopleClient.create({ ...clientOptions(network, tempDir("g1")), address: `g1@${OTHER}` });
-  await g1.start();
+  const g1 = (await world.startPeopleUser(`g1@${OTHER}`)).client;
   // The others only need to exist on their server (the bridge checks an address before its ghost joins).
-  for (let i = 2; i <= GHOSTS; i++) {
-    const c = await PeopleClient.create({
-      ...clientOptions(network, tempDir(`g${i}`)),
-      address: `g${i}@${OTHER}`,
-    });
-    await c.close();
-  }
+  for (let i = 2; i <= GHOSTS; i++) await world.registerPeopleAddress(`g${i}@${OTHER}`);
   const metrics = bridge.handle.metrics;
   const counter = async (c: { get(): Promise<{ values: { value: number }[] }> }) =>
     (await c.get()).values.reduce((n, v) => n + v.value, 0);
@@ -153,11 +105,6 @@ export async function runCryptoScaleBench(): Promise<void> {
     );
   } finally {
     alice.client.stopClient();
-    await g1.close();
-    await bridge.stop();
-    await hs.stop();
-    await other.stop();
-    files.remove();
-    removeTempDirs();
+    await world.stop();
   }
 }

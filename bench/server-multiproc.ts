@@ -8,13 +8,13 @@
 // Then relay frames across processes (server-relay-multiproc.ts); BENCH_RELAY_ONLY=1
 // runs only those.
 import { Agent, request } from "node:https";
-import WebSocket from "ws";
 import { stopTestPostgres, testPostgres } from "../test/helpers/postgres.js";
 import { startHaproxy } from "../test/helpers/haproxy.js";
 import { envelopeKeyOf, login, registerAccount, type TestServer } from "../test/helpers/people-servers.js";
 import { makeAccount, seal, type Account } from "../test/helpers/protocol-fixtures.js";
 import { startServerCluster } from "../test/helpers/server-cluster.js";
 import { fmt } from "./harness.js";
+import { LivePushes } from "./live-push.js";
 import { measureRelay, type RelayRun } from "./server-relay-multiproc.js";
 
 const DOMAIN = "multi.bench";
@@ -62,7 +62,7 @@ async function measure(processes: number, cluster: boolean): Promise<Run> {
   const url = `https://127.0.0.1:${proxy.port}`;
   const target = { url, http: servers.http, domain: DOMAIN } as unknown as TestServer;
   const agent = new Agent({ keepAlive: true, maxSockets: 64, ca: [servers.certificate] });
-  const sockets: WebSocket[] = [];
+  const live = new LivePushes();
   try {
     const key = await envelopeKeyOf(target);
     const jane = makeAccount("jane@elsewhere.bench", Date.now(), { devices: 1 });
@@ -107,39 +107,16 @@ async function measure(processes: number, cluster: boolean): Promise<Run> {
     const ingest = await withCpu(() => run(bodies));
 
     // 2. Live push to devices connected through the balancer (on any process).
-    const waiting = new Map<string, () => void>();
     const devices = recipients.flatMap((account) => account.devices.map((_, index) => ({ account, index })));
-    for (const { account, index } of devices.slice(0, DEVICES)) {
-      const token = await login(target, account.devices[index]!);
-      const ws = new WebSocket(`${url.replace("https", "wss")}/_people/v1/live`, {
-        ca: [servers.certificate],
-        headers: { authorization: `Bearer ${token}` },
-        perMessageDeflate: false,
-      });
-      await new Promise<void>((resolve, reject) => {
-        ws.on("message", (data) => {
-          const frame = JSON.parse(String(data)) as { type: string; id?: string };
-          if (frame.type === "caught_up") resolve();
-          if (frame.type === "envelope" && frame.id) waiting.get(frame.id)?.();
-        });
-        ws.once("error", reject);
-      });
-      sockets.push(ws);
-    }
+    for (const { account, index } of devices.slice(0, DEVICES))
+      await live.connect(url, await login(target, account.devices[index]!), [servers.certificate]);
     const pushes = Array.from({ length: PUSHES }, (_, i) => {
       const pick = devices[i % DEVICES]!;
       return sealTo(pick.account, pick.index);
     });
     const push = await withCpu(async () => {
       const latencies: number[] = [];
-      for (const copy of pushes) {
-        const arrived = new Promise<void>((resolve) => waiting.set(copy.envelopeId, resolve));
-        const start = process.hrtime.bigint();
-        await post(copy.outer);
-        await arrived;
-        latencies.push(Number(process.hrtime.bigint() - start) / 1e6);
-        waiting.delete(copy.envelopeId);
-      }
+      for (const copy of pushes) latencies.push(await live.timed(copy.envelopeId, () => post(copy.outer)));
       return latencies.sort((a, b) => a - b);
     });
     return {
@@ -151,7 +128,7 @@ async function measure(processes: number, cluster: boolean): Promise<Run> {
       pushCpu: push.cpu,
     };
   } finally {
-    for (const ws of sockets) ws.terminate();
+    for (const ws of live.sockets) ws.terminate();
     agent.destroy();
     await proxy.stop();
     await servers.stop();

@@ -9,7 +9,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Agent, request } from "node:https";
 import knex from "knex";
-import WebSocket from "ws";
 import { DeviceIdentity } from "../src/people/protocol/device-identity.js";
 import { sealMessage } from "../src/people/protocol/envelope.js";
 import { Ed25519KeyPair } from "../src/people/protocol/keys.js";
@@ -18,6 +17,7 @@ import type { ServerEnvelopeKey } from "../src/people/protocol/server-keys.js";
 import { deviceUpload, envelopeKeyOf, login, type TestServer } from "../test/helpers/people-servers.js";
 import type { Account } from "../test/helpers/protocol-fixtures.js";
 import { fmt } from "./harness.js";
+import { LivePushes } from "./live-push.js";
 import { BenchServer } from "./server-process.js";
 
 const DOMAIN = "bench.test";
@@ -186,24 +186,8 @@ export async function runServerBench(): Promise<void> {
     const tokens: string[] = [];
     for (const { device } of devices) tokens.push(await login(target, device));
     const rssBefore = await server.metric("process_resident_memory_bytes");
-    const waiting = new Map<string, () => void>();
-    const sockets: WebSocket[] = [];
-    for (const token of tokens) {
-      const ws = new WebSocket(`${server.url.replace("https", "wss")}/_people/v1/live`, {
-        ca: [server.certificate],
-        headers: { authorization: `Bearer ${token}` },
-        perMessageDeflate: false,
-      });
-      await new Promise<void>((resolve, reject) => {
-        ws.on("message", (data) => {
-          const frame = JSON.parse(String(data)) as { type: string; id?: string };
-          if (frame.type === "caught_up") resolve();
-          if (frame.type === "envelope" && frame.id) waiting.get(frame.id)?.();
-        });
-        ws.once("error", reject);
-      });
-      sockets.push(ws);
-    }
+    const live = new LivePushes();
+    for (const token of tokens) await live.connect(server.url, token, [server.certificate]);
     await new Promise((r) => setTimeout(r, 1500));
     const rssAfter = await server.metric("process_resident_memory_bytes");
     const connected = await server.metric("people_live_connections");
@@ -213,18 +197,17 @@ export async function runServerBench(): Promise<void> {
       const pick = devices[Math.floor(Math.random() * devices.length)]!;
       const index = pick.account.devices.indexOf(pick.device);
       const copy = sealFor(jane, pick.account, index, key, "ping");
-      const arrived = new Promise<void>((resolve) => waiting.set(copy.envelopeId, resolve));
-      const start = process.hrtime.bigint();
-      await server.http.send("POST", `${server.url}/_people/v1/envelopes`, {
-        headers: { "content-type": "application/octet-stream" },
-        body: copy.outer,
-      });
-      await arrived;
-      latencies.push(Number(process.hrtime.bigint() - start) / 1e6);
-      waiting.delete(copy.envelopeId);
+      latencies.push(
+        await live.timed(copy.envelopeId, () =>
+          server.http.send("POST", `${server.url}/_people/v1/envelopes`, {
+            headers: { "content-type": "application/octet-stream" },
+            body: copy.outer,
+          }),
+        ),
+      );
     }
     latencies.sort((a, b) => a - b);
-    for (const ws of sockets) ws.close();
+    for (const ws of live.sockets) ws.close();
     console.log(`\n== server: live push with ${connected} connected devices ==`);
     console.table([
       {

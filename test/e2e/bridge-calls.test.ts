@@ -76,12 +76,63 @@ describe("Element's 1:1 calls bridged to a People device (Chromium â†” bridge â†
   const ringAtJoe = (n: number) => eventually(`Joe's device to ring (${n})`, () => rings[n - 1], WAIT);
   const ringAtAnn = (n: number) => eventually(`Ann's device to ring (${n})`, () => annRings[n - 1], WAIT);
 
+  /** The portal's latest events, newest first, as the homeserver holds them. */
+  async function portalEvents(): Promise<{ type: string; sender: string; content: Json }[]> {
+    const res = await matrixApi(
+      started().hs,
+      alice!.accessToken,
+      "GET",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(portal)}/messages?dir=b&limit=50`,
+    );
+    return res.chunk as { type: string; sender: string; content: Json }[];
+  }
+
   /** What Joe's call receives: the tone detector (Goertzel) and the video frames. */
   function listen(call: Call) {
     const heard = { tone: new ToneDetector(ALICE_HZ), frames: 0 };
     call.on("audio", (a) => heard.tone.push(a.samples, a.channels));
     call.on("video", () => heard.frames++);
     return heard;
+  }
+
+  /** A call from a People device to Alice, once it rings in her Element; the Matrix call id is its id. */
+  async function ringAlice(
+    from: () => PeopleUser["client"],
+    who: string,
+    options: Parameters<PeopleUser["client"]["calls"]["call"]>[1],
+  ): Promise<{ call: Call; callId: string }> {
+    const before = (await page().status()).incoming.length;
+    const call = await from().calls.call(ALICE_PEOPLE, options);
+    const ringing = await aliceWhen(`${who}'s call rings`, (s) => s.incoming.length > before);
+    return { call, callId: ringing.incoming.at(-1)! };
+  }
+
+  /**
+   * An answered call, both ways: connected at Alice and at the device, each side hears the other's
+   * tone; with `video.atDevice` Alice's camera frames reach the device, with `video.atAlice` the
+   * device's frames reach her.
+   */
+  async function bothWays(
+    call: Call,
+    heard: ReturnType<typeof listen>,
+    callId: string,
+    who: string,
+    video: { atDevice?: boolean; atAlice?: boolean } = {},
+  ): Promise<void> {
+    await aliceWhen("connected", (s) => s.callId === callId && s.state === "connected");
+    await call.whenActive();
+    await aliceWhen(
+      video.atAlice ? `${who}'s tone heard and their video frames` : `${who}'s tone heard`,
+      (s) => s.callId === callId && s.heard && (!video.atAlice || s.videoFrames >= 10),
+    );
+    await eventually(
+      video.atDevice ? `Alice's tone and video frames at ${who}` : `Alice's tone at ${who}`,
+      () => {
+        census();
+        return heard.tone.found && (!video.atDevice || heard.frames >= 10) ? true : undefined;
+      },
+      WAIT,
+    );
   }
 
   before(async function () {
@@ -168,17 +219,7 @@ describe("Element's 1:1 calls bridged to a People device (Chromium â†” bridge â†
     assert.equal(ring.from, ALICE_PEOPLE);
     const call = await joeClient().calls.answer(ring.session, { audio: { tone: JOE_HZ } });
     const heard = listen(call);
-    await aliceWhen("connected", (s) => s.callId === callId && s.state === "connected");
-    await call.whenActive();
-    await aliceWhen("Joe's tone heard", (s) => s.heard);
-    await eventually(
-      "Alice's tone and video frames at Joe",
-      () => {
-        census();
-        return heard.tone.found && heard.frames >= 10 ? true : undefined;
-      },
-      WAIT,
-    );
+    await bothWays(call, heard, callId, "Joe", { atDevice: true });
     const ended = call.whenEnded();
     await page().run("hangup");
     const end = await ended;
@@ -195,21 +236,13 @@ describe("Element's 1:1 calls bridged to a People device (Chromium â†” bridge â†
     assert.equal(ring.media, "video");
     const call = await joeClient().calls.answer(ring.session, { audio: { tone: JOE_HZ }, video: false });
     const heard = listen(call);
-    await aliceWhen("connected", (s) => s.callId === callId && s.state === "connected");
-    await aliceWhen("Joe's tone heard", (s) => s.callId === callId && s.heard);
-    await eventually("Alice's tone at Joe", () => (census(), heard.tone.found ? true : undefined), WAIT);
+    await bothWays(call, heard, callId, "Joe");
     assert.equal(heard.frames, 0, "no video reached the device that takes none");
     assert.equal((await page().status()).videoFrames, 0, "and none came from it");
     const notice = await eventually(
       "the ghost's notice that Joe answered audio only",
       async () => {
-        const res = await matrixApi(
-          started().hs,
-          alice!.accessToken,
-          "GET",
-          `/_matrix/client/v3/rooms/${encodeURIComponent(portal)}/messages?dir=b&limit=50`,
-        );
-        const chunk = res.chunk as { type: string; sender: string; content: Json }[];
+        const chunk = await portalEvents();
         return chunk.find((e) => e.type === "m.room.message" && e.content.body === audioOnlyText(JOE));
       },
       WAIT,
@@ -223,16 +256,11 @@ describe("Element's 1:1 calls bridged to a People device (Chromium â†” bridge â†
   });
 
   it("Joe calls Alice: it rings in Element, she answers, tones both ways, he hangs up and her call ends", async function () {
-    const before = (await page().status()).incoming.length;
-    const call = await joeClient().calls.call(ALICE_PEOPLE, { media: "voice", audio: { tone: JOE_HZ } });
+    const { call, callId } = await ringAlice(joeClient, "Joe", { media: "voice", audio: { tone: JOE_HZ } });
     const heard = listen(call);
-    const ringing = await aliceWhen("Joe's call rings", (s) => s.incoming.length > before);
-    const callId = ringing.incoming.at(-1)!;
     assert.equal(callId, call.id, "the Matrix call id is the People session");
     await page().run("answer", callId, false);
-    await call.whenActive();
-    await aliceWhen("Joe's tone heard", (s) => s.callId === callId && s.heard);
-    await eventually("Alice's tone at Joe", () => (census(), heard.tone.found ? true : undefined), WAIT);
+    await bothWays(call, heard, callId, "Joe");
     await call.hangup();
     const s = await aliceWhen("the call ended by Joe", (x) => x.callId === callId && x.state === "ended");
     assert.equal(s.hangupParty, "remote");
@@ -250,38 +278,28 @@ describe("Element's 1:1 calls bridged to a People device (Chromium â†” bridge â†
   });
 
   it("Alice declines Joe's call: his call ends declined", async function () {
-    const before = (await page().status()).incoming.length;
-    const call = await joeClient().calls.call(ALICE_PEOPLE, { media: "voice", audio: { tone: JOE_HZ } });
-    const ringing = await aliceWhen("Joe's call rings", (s) => s.incoming.length > before);
+    const { call, callId } = await ringAlice(joeClient, "Joe", { media: "voice", audio: { tone: JOE_HZ } });
     const ended = call.whenEnded();
-    await page().run("reject", ringing.incoming.at(-1)!);
+    await page().run("reject", callId);
     const end = await ended;
     assert.equal(end.reason, "declined");
     assert.equal(end.remote, true);
   });
 
   it("Joe's call that nobody answers stops ringing in Element when his device gives up", async function () {
-    const before = (await page().status()).incoming.length;
-    const call = await joeClient().calls.call(ALICE_PEOPLE, {
+    // Long enough for the ring to reach Element on a busy machine before the device gives up.
+    const { call, callId } = await ringAlice(joeClient, "Joe", {
       media: "voice",
       audio: { tone: JOE_HZ },
-      timeoutMs: 8_000,
+      timeoutMs: 20_000,
     });
-    const ringing = await aliceWhen("Joe's call rings", (s) => s.incoming.length > before);
-    const callId = ringing.incoming.at(-1)!;
     const end = await call.whenEnded();
     assert.equal(end.reason, "timeout");
     // The page follows a call once it is answered or declined; an unanswered one is seen in the room.
     await eventually(
       "the ghost's hangup (invite_timeout) in the portal",
       async () => {
-        const res = await matrixApi(
-          started().hs,
-          alice!.accessToken,
-          "GET",
-          `/_matrix/client/v3/rooms/${encodeURIComponent(portal)}/messages?dir=b&limit=50`,
-        );
-        const chunk = res.chunk as { type: string; sender: string; content: Json }[];
+        const chunk = await portalEvents();
         return chunk.find(
           (e) =>
             e.type === "m.call.hangup" &&
@@ -316,17 +334,7 @@ describe("Element's 1:1 calls bridged to a People device (Chromium â†” bridge â†
     assert.equal(ring.from, ALICE_PEOPLE);
     const call = await annClient().calls.answer(ring.session, { audio: { tone: JOE_HZ } });
     const heard = listen(call);
-    await aliceWhen("connected", (s) => s.callId === callId && s.state === "connected");
-    await call.whenActive();
-    await aliceWhen("Ann's tone heard", (s) => s.heard);
-    await eventually(
-      "Alice's tone and video frames at Ann",
-      () => {
-        census();
-        return heard.tone.found && heard.frames >= 10 ? true : undefined;
-      },
-      WAIT,
-    );
+    await bothWays(call, heard, callId, "Ann", { atDevice: true });
     // Ann's answer (and candidates) reached the page encrypted by her ghost's device.
     const s = await page().status();
     assert.ok(s.decryptedCallEvents > decryptedBefore, "Alice decrypted the ghost's call events");
@@ -351,24 +359,12 @@ describe("Element's 1:1 calls bridged to a People device (Chromium â†” bridge â†
   });
 
   it("in an encrypted DM, Ann calls Alice with video: it rings in Element, she answers with video, tones and frames both ways, Ann hangs up", async function () {
-    const before = (await page().status()).incoming.length;
     const decryptedBefore = (await page().status()).decryptedCallEvents;
-    const call = await annClient().calls.call(ALICE_PEOPLE, { media: "video", audio: { tone: JOE_HZ } });
+    const { call, callId } = await ringAlice(annClient, "Ann", { media: "video", audio: { tone: JOE_HZ } });
     const heard = listen(call);
-    const ringing = await aliceWhen("Ann's call rings", (s) => s.incoming.length > before);
-    const callId = ringing.incoming.at(-1)!;
     assert.equal(callId, call.id, "the Matrix call id is the People session");
     await page().run("answer", callId, true);
-    await call.whenActive();
-    await aliceWhen(
-      "Ann's tone heard and her video frames",
-      (s) => s.callId === callId && s.heard && s.videoFrames >= 10,
-    );
-    await eventually(
-      "Alice's tone and frames at Ann",
-      () => (census(), heard.tone.found && heard.frames >= 10 ? true : undefined),
-      WAIT,
-    );
+    await bothWays(call, heard, callId, "Ann", { atDevice: true, atAlice: true });
     const s = await page().status();
     assert.ok(s.decryptedCallEvents > decryptedBefore, "the ghost's invite reached Alice encrypted");
     await call.hangup();
@@ -385,14 +381,11 @@ describe("Element's 1:1 calls bridged to a People device (Chromium â†” bridge â†
   });
 
   it("a bridge killed while Joe's call rings in Element hangs it up on both sides when it starts again", async function () {
-    const before = (await page().status()).incoming.length;
-    const call = await joeClient().calls.call(ALICE_PEOPLE, {
+    const { call, callId } = await ringAlice(joeClient, "Joe", {
       media: "voice",
       audio: { tone: JOE_HZ },
       timeoutMs: 240_000,
     });
-    const ringing = await aliceWhen("Joe's call rings", (s) => s.incoming.length > before);
-    const callId = ringing.incoming.at(-1)!;
     const ended = call.whenEnded();
     await started().child.kill("SIGKILL");
     await started().child.start(120_000);

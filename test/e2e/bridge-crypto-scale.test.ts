@@ -200,7 +200,7 @@ describe("crypto machines bounded in memory (encryption.max_machines)", function
     // be uploaded after the change was routed: the ghost learns them from the next change, so
     // it writes again until one message reaches the new device.)
     const readable = async (n: number) =>
-      fromGhost(second, 1, `for bob's new device ${n}`, 30_000).then(
+      fromGhost(second, 1, `for bob's new device ${n}`, 60_000).then(
         () => true,
         () => false,
       );

@@ -114,7 +114,7 @@ describe("end-to-bridge encryption across a SIGKILL of the bridge", function () 
     // A new session: its key reaches the bridge with k-1; killed as soon as k-1 is bridged.
     await user().crypto.forceDiscardSession(dm);
     await sendText("k-1");
-    await eventually("k-1 at Joe", () => (joeBodies().includes("k-1") ? true : undefined), 30_000);
+    await eventually("k-1 at Joe", () => (joeBodies().includes("k-1") ? true : undefined), 60_000);
     await bridge().kill("SIGKILL");
 
     // While the bridge is down: more in the same session, a new session, and Joe writes.

@@ -8,11 +8,9 @@
 // and there once. The tests run in order and share the room.
 import assert from "node:assert/strict";
 import type { MatrixEvent } from "matrix-js-sdk";
-import { participantSet, setKey } from "../../src/bridge/model/participant-set.js";
 import type { ReceivedMessage } from "../../src/people/client/receiver.js";
-import { parseAddress } from "../../src/people/protocol/address.js";
 import { eventually, matrixApi, type TestBridge } from "../helpers/bridge-harness.js";
-import { BridgeWorld, OTHER, PEOPLE_DOMAIN, ghostOf } from "../helpers/bridge-world.js";
+import { BridgeWorld, OTHER, PEOPLE_DOMAIN, ghostOf, keyOf, textIs } from "../helpers/bridge-world.js";
 import { ElementXClient, NO_SHIELD, describeShield } from "../helpers/element-x-client.js";
 
 const ALICE_PEOPLE = `alice@${PEOPLE_DOMAIN}`;
@@ -23,7 +21,6 @@ const CARL = `carl@${OTHER}`;
 
 type Json = Record<string, unknown>;
 
-const keyOf = (...addresses: string[]) => setKey(participantSet(addresses.map((a) => parseAddress(a))));
 const sorted = (xs: readonly string[]) => [...xs].sort();
 /** How long a step may take on a machine busy with other work (CI, CPU hogs). */
 const LOADED_MS = 60_000;
@@ -56,9 +53,7 @@ describe("a People group conversation in an encrypted room with two Element X us
   });
 
   afterEach(function () {
-    if (this.currentTest?.state === "failed" && world?.bridge)
-      for (const l of world.bridge.logs.lines.filter((l) => l.level >= 40))
-        console.error(JSON.stringify(l).slice(0, 400));
+    if (this.currentTest?.state === "failed") world?.printBridgeWarnings();
   });
 
   after(async function () {
@@ -70,12 +65,8 @@ describe("a People group conversation in an encrypted room with two Element X us
 
   // --- helpers -------------------------------------------------------------
 
-  async function received(address: string, match: (m: ReceivedMessage) => boolean): Promise<ReceivedMessage> {
-    const rec = started().person(address).rec;
-    return eventually(`${address} to receive a matching message`, () => rec.messages.find(match), LOADED_MS);
-  }
-  const textIs = (body: string) => (m: ReceivedMessage) =>
-    m.content.type === "text" && m.content.body === body;
+  const received = (address: string, match: (m: ReceivedMessage) => boolean) =>
+    started().received(address, match);
   const copies = (address: string, body: string) =>
     started().person(address).rec.messages.filter(textIs(body)).length;
 

@@ -16,6 +16,8 @@ import {
 import { BridgeWorld, OTHER, PEOPLE_DOMAIN } from "../helpers/bridge-world.js";
 import type { Recorder } from "../helpers/client-fixtures.js";
 import type { MessageContent } from "../../src/people/protocol/messages.js";
+import { pngBytes as png } from "../helpers/images.js";
+import { roomRest } from "../helpers/room-rest.js";
 import type { SynapseHandle } from "../helpers/synapse.js";
 
 const ALICE_PEOPLE = `alice@${PEOPLE_DOMAIN}`;
@@ -26,16 +28,11 @@ type Json = Record<string, unknown>;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Bytes that start like a PNG, different per seed. */
-export const pngBytes = (seed: string, size = 3000): Buffer =>
-  Buffer.concat([
-    Buffer.from("89504e470d0a1a0a", "hex"),
-    createHash("sha256").update(seed).digest(),
-    Buffer.alloc(size, seed),
-  ]);
+/** Bytes that start like a PNG, different per seed (3000 after the header unless told). */
+const pngBytes = (seed: string, size = 3000): Buffer => png(seed, size);
 
 describe("Bridge extras on a real Synapse: ghost profiles, thumbnails, metrics", function () {
-  this.timeout(60_000);
+  this.timeout(180_000); // generous: Synapse on a busy 2-core machine; every wait ends when its condition holds
   let world: BridgeWorld | undefined;
   let alice: MatrixUser | undefined;
   let joe: PeopleClient | undefined;
@@ -67,28 +64,12 @@ describe("Bridge extras on a real Synapse: ghost profiles, thumbnails, metrics",
 
   const content = (e: MatrixEvent): Json => e.getContent() as Json;
 
-  async function downloadMxc(mxc: string): Promise<Buffer> {
-    const match = /^mxc:\/\/([^/]+)\/(.+)$/.exec(mxc) ?? assert.fail(`not an mxc URI: ${mxc}`);
-    const res = await fetch(`${synapse().url}/_matrix/client/v1/media/download/${match[1]}/${match[2]}`, {
-      headers: { authorization: `Bearer ${user().accessToken}` },
-    });
-    assert.ok(res.ok, `download: ${res.status}`);
-    return Buffer.from(await res.arrayBuffer());
-  }
+  const rest = roomRest(synapse, () => user().accessToken);
 
   /** Joe's message reaches Alice's client, in the portal (joined when it is new). */
   async function joeSays(body: string): Promise<MatrixEvent> {
     await joeClient().sendText([ALICE_PEOPLE], body);
-    if (!portal) {
-      const found = await eventually("the portal to be made", () =>
-        running().handle.store.portals.byPair(user().userId, JOE),
-      );
-      portal = found.roomId;
-      await eventually("the invite to reach Alice's client", () =>
-        user().client.getRoom(portal)?.getMyMembership() === "invite" ? true : undefined,
-      );
-      await user().client.joinRoom(portal);
-    }
+    if (!portal) portal = await world!.joinDmPortal(user(), JOE);
     return waitForTimelineEvent(
       user().client,
       portal,
@@ -114,7 +95,7 @@ describe("Bridge extras on a real Synapse: ghost profiles, thumbnails, metrics",
     const mxc = profile.avatar_url ?? assert.fail("the ghost has no avatar");
     assert.match(mxc, /^mxc:\/\/localhost\//);
     assert.equal(member.getMxcAvatarUrl(), mxc);
-    assert.deepEqual(await downloadMxc(mxc), avatar);
+    assert.deepEqual(await rest.download(mxc), avatar);
 
     const record = await running().handle.store.ghostProfiles.get(JOE);
     assert.equal(record?.avatarMxc, mxc);
@@ -153,21 +134,11 @@ describe("Bridge extras on a real Synapse: ghost profiles, thumbnails, metrics",
 
   // --- thumbnails --------------------------------------------------------------
 
-  async function uploadAsAlice(bytes: Buffer, mime: string, name: string): Promise<string> {
-    const res = await fetch(`${synapse().url}/_matrix/media/v3/upload?filename=${name}`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${user().accessToken}`, "content-type": mime },
-      body: bytes,
-    });
-    assert.ok(res.ok, `upload: ${res.status}`);
-    return String(((await res.json()) as Json).content_uri);
-  }
-
   it("Matrix → People: Alice's image arrives with its thumbnail, both decrypting to the same bytes", async function () {
     const full = pngBytes("alice full", 20_000);
     const thumb = pngBytes("alice thumb", 500);
-    const url = await uploadAsAlice(full, "image/png", "big.png");
-    const thumbnailUrl = await uploadAsAlice(thumb, "image/png", "thumb.png");
+    const url = await rest.upload(full, "image/png", "big.png");
+    const thumbnailUrl = await rest.upload(thumb, "image/png", "thumb.png");
     const client = user().client as unknown as {
       sendEvent(room: string, type: string, content: Json): Promise<{ event_id: string }>;
     };
@@ -211,8 +182,8 @@ describe("Bridge extras on a real Synapse: ghost profiles, thumbnails, metrics",
         x.getSender() === JOE_GHOST && content(x).msgtype === "m.image" && content(x).body === "joe-big.png",
     );
     const info = content(e).info as Json;
-    assert.deepEqual(await downloadMxc(String(content(e).url)), full);
-    assert.deepEqual(await downloadMxc(String(info.thumbnail_url)), thumb);
+    assert.deepEqual(await rest.download(String(content(e).url)), full);
+    assert.deepEqual(await rest.download(String(info.thumbnail_url)), thumb);
     assert.deepEqual(info.thumbnail_info, { mimetype: "image/png", size: thumb.length, w: 40, h: 30 });
   });
 

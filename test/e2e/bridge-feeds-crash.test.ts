@@ -5,16 +5,13 @@
 // every post is in the feed room exactly once, in order (counted by text).
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Preset } from "matrix-js-sdk";
-import { eventually, matrixApi, type MatrixUser } from "../helpers/bridge-harness.js";
+import { eventually, type MatrixUser } from "../helpers/bridge-harness.js";
 import { BridgeWorld, OTHER, PEOPLE_DOMAIN, ghostOf, type PeopleUser } from "../helpers/bridge-world.js";
+import { bodyOf, roomRest } from "../helpers/room-rest.js";
 
 const ALICE_PEOPLE = `alice@${PEOPLE_DOMAIN}`;
 const JOE = `joe@${OTHER}`;
 const JOE_GHOST = ghostOf(JOE);
-const BOT = "@peoplebot:localhost";
-
-type Json = Record<string, unknown>;
 
 describe("crash safety of feed rooms: the bridge SIGKILLed while posts arrive", function () {
   this.timeout(300_000);
@@ -27,24 +24,16 @@ describe("crash safety of feed rooms: the bridge SIGKILLed while posts arrive", 
   const w = (): BridgeWorld => world ?? assert.fail("the world is not started");
   const user = (): MatrixUser => alice ?? assert.fail("alice not started");
   const joeClient = () => (joe ?? assert.fail("joe not started")).client;
-  const api = (method: string, path: string, body?: unknown) =>
-    matrixApi(w().hs, user().accessToken, method, path, body);
+  const rest = roomRest(
+    () => w().hs,
+    () => user().accessToken,
+  );
 
+  /** Joe's ghost's messages in the room, oldest first. */
   async function bodies(roomId: string): Promise<string[]> {
-    const out: string[] = [];
-    let from: string | undefined;
-    for (;;) {
-      const page = await api(
-        "GET",
-        `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=200` +
-          (from ? `&from=${encodeURIComponent(from)}` : ""),
-      );
-      const chunk = (page.chunk as Json[] | undefined) ?? [];
-      for (const e of chunk)
-        if (e.sender === JOE_GHOST && e.type === "m.room.message") out.push(String((e.content as Json).body));
-      if (chunk.length === 0 || typeof page.end !== "string") return out.reverse();
-      from = page.end;
-    }
+    return (await rest.events(roomId))
+      .filter((e) => e.sender === JOE_GHOST && e.type === "m.room.message")
+      .map(bodyOf);
   }
 
   before(async function () {
@@ -57,27 +46,9 @@ describe("crash safety of feed rooms: the bridge SIGKILLed while posts arrive", 
     });
     joe = await w().startPeopleUser(JOE);
     alice = await w().startMatrixUser("alice");
-    const { room_id: management } = await user().client.createRoom({
-      preset: Preset.TrustedPrivateChat,
-      invite: [BOT],
-      is_direct: true,
-    });
-    await eventually(
-      "the bot to join",
-      async () => {
-        const r = await api(
-          "GET",
-          `/_matrix/client/v3/rooms/${encodeURIComponent(management)}/joined_members`,
-        );
-        return BOT in (r.joined as Json) ? true : undefined;
-      },
-      60_000,
-    );
+    const management = await rest.managementRoom();
     // Alice's People account is made by her first command; Joe's group needs it.
-    await api("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(management)}/send/m.room.message/f1`, {
-      msgtype: "m.text",
-      body: `follow ${JOE}`,
-    });
+    await rest.send(management, "m.room.message", { msgtype: "m.text", body: `follow ${JOE}` });
     feedRoom = await eventually(
       "the invite to the feed room",
       () =>
@@ -121,7 +92,7 @@ describe("crash safety of feed rooms: the bridge SIGKILLed while posts arrive", 
         await w().child.kill("SIGKILL");
         kills++;
         await sleep(200);
-        await w().child.start();
+        await w().child.start(120_000);
       }
     })();
     await Promise.all([poster, killer]);

@@ -6,24 +6,15 @@
 // Joe's ghost's owner signed (no shield), the image included; her encrypted
 // reply reaches Joe naming the post.
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { eventually, matrixApi } from "../helpers/bridge-harness.js";
+import { eventually } from "../helpers/bridge-harness.js";
 import { BridgeWorld, OTHER, PEOPLE_DOMAIN, ghostOf } from "../helpers/bridge-world.js";
 import { ElementXClient, NO_SHIELD, describeShield } from "../helpers/element-x-client.js";
+import { pngBytes } from "../helpers/images.js";
+import { roomRest } from "../helpers/room-rest.js";
 
 const ALICE_PEOPLE = `alice@${PEOPLE_DOMAIN}`;
 const JOE = `joe@${OTHER}`;
 const JOE_GHOST = ghostOf(JOE);
-const BOT = "@peoplebot:localhost";
-
-type Json = Record<string, unknown>;
-
-const pngBytes = (seed: string): Buffer =>
-  Buffer.concat([
-    Buffer.from("89504e470d0a1a0a", "hex"),
-    createHash("sha256").update(seed).digest(),
-    Buffer.alloc(2000, seed),
-  ]);
 
 describe("an encrypted feed room with an Element X user", function () {
   this.timeout(120_000);
@@ -64,26 +55,12 @@ describe("an encrypted feed room with an Element X user", function () {
       attachments: [{ bytes: pngBytes("lake"), mime: "image/png", name: "lake.png" }],
     });
 
-    const api = (method: string, path: string, body?: unknown) =>
-      matrixApi(w().hs, user().accessToken, method, path, body);
-    const { room_id: management } = await api("POST", "/_matrix/client/v3/createRoom", {
-      preset: "trusted_private_chat",
-      is_direct: true,
-      invite: [BOT],
-    });
-    const room = String(management);
-    await eventually(
-      "the bot to join",
-      async () => {
-        const r = await api("GET", `/_matrix/client/v3/rooms/${encodeURIComponent(room)}/joined_members`);
-        return BOT in (r.joined as Json) ? true : undefined;
-      },
-      60_000,
+    const rest = roomRest(
+      () => w().hs,
+      () => user().accessToken,
     );
-    await api("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(room)}/send/m.room.message/follow`, {
-      msgtype: "m.text",
-      body: `follow ${JOE}`,
-    });
+    const management = await rest.managementRoom();
+    await rest.send(management, "m.room.message", { msgtype: "m.text", body: `follow ${JOE}` });
     const feed = await eventually(
       "the feed room",
       async () => (await w().bridge.handle.store.feeds.roomOf(user().userId, JOE))?.roomId,

@@ -5,13 +5,12 @@
 // not acknowledged, the room's cursor does not move, and once Synapse is back
 // every post appears in the feed room once, in the order Joe posted them.
 import assert from "node:assert/strict";
-import { Preset } from "matrix-js-sdk";
-import { eventually, matrixApi, type MatrixUser } from "../helpers/bridge-harness.js";
+import { eventually, type MatrixUser } from "../helpers/bridge-harness.js";
 import { BridgeWorld, OTHER, PEOPLE_DOMAIN, ghostOf } from "../helpers/bridge-world.js";
+import { roomPath, roomRest } from "../helpers/room-rest.js";
 
 const ALICE_PEOPLE = `alice@${PEOPLE_DOMAIN}`;
 const JOE = `joe@${OTHER}`;
-const BOT = "@peoplebot:localhost";
 const DURING = 6;
 
 type Json = Record<string, unknown>;
@@ -23,9 +22,12 @@ describe("a feed room catches up the posts made while the homeserver was down", 
 
   const w = (): BridgeWorld => world ?? assert.fail("the world is not started");
   const user = (): MatrixUser => alice ?? assert.fail("alice not started");
-  const api = (method: string, path: string, body?: unknown) =>
-    matrixApi(w().hs, user().accessToken, method, path, body);
-  const room = (id: string) => `/_matrix/client/v3/rooms/${encodeURIComponent(id)}`;
+  const rest = roomRest(
+    () => w().hs,
+    () => user().accessToken,
+  );
+  const { api } = rest;
+  const room = roomPath;
 
   before(async function () {
     this.timeout(900_000); // the first run installs Synapse
@@ -55,17 +57,7 @@ describe("a feed room catches up the posts made while the homeserver was down", 
     );
     await joe.posts.post(group, { text: "before" });
 
-    const { room_id: management } = await user().client.createRoom({
-      preset: Preset.TrustedPrivateChat,
-      invite: [BOT],
-      is_direct: true,
-    });
-    await eventually(
-      "the bot to join",
-      async () =>
-        BOT in ((await api("GET", `${room(management)}/joined_members`)).joined as Json) ? true : undefined,
-      60_000,
-    );
+    const management = await rest.managementRoom();
     await api("PUT", `${room(management)}/send/m.room.message/follow`, {
       msgtype: "m.text",
       body: `follow ${JOE}`,

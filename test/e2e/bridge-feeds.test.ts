@@ -9,28 +9,20 @@
 // portal. Joe edits and withdraws posts: a Matrix edit and a redaction. The
 // tests run in order and share the rooms.
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { Preset } from "matrix-js-sdk";
 import type { PublishedPost, Post } from "../../src/people/client/people-client.js";
 import { summary } from "../../src/people/cli/render.js";
-import { eventually, matrixApi, type MatrixUser } from "../helpers/bridge-harness.js";
+import { eventually, type MatrixUser } from "../helpers/bridge-harness.js";
 import { BridgeWorld, OTHER, PEOPLE_DOMAIN, ghostOf, type PeopleUser } from "../helpers/bridge-world.js";
+import { pngBytes } from "../helpers/images.js";
+import { bodyOf, roomRest } from "../helpers/room-rest.js";
 
 const ALICE_PEOPLE = `alice@${PEOPLE_DOMAIN}`;
 const JOE = `joe@${OTHER}`;
 const BOB = `bob@${OTHER}`;
 const JOE_GHOST = ghostOf(JOE);
-const BOT = "@peoplebot:localhost";
 const BACKFILL = 3;
 
 type Json = Record<string, unknown>;
-
-const pngBytes = (seed: string): Buffer =>
-  Buffer.concat([
-    Buffer.from("89504e470d0a1a0a", "hex"),
-    createHash("sha256").update(seed).digest(),
-    Buffer.alloc(2000, seed),
-  ]);
 
 describe("feed rooms on a real Synapse: follow, history then live posts, answers, edits and deletions", function () {
   this.timeout(120_000);
@@ -45,27 +37,15 @@ describe("feed rooms on a real Synapse: follow, history then live posts, answers
   const w = (): BridgeWorld => world ?? assert.fail("the world is not started");
   const user = (): MatrixUser => alice ?? assert.fail("alice not started");
   const joeClient = () => (joe ?? assert.fail("joe not started")).client;
-  const api = (method: string, path: string, body?: unknown) =>
-    matrixApi(w().hs, user().accessToken, method, path, body);
+  const rest = roomRest(
+    () => w().hs,
+    () => user().accessToken,
+  );
+  const { api, events, send, joinedMembers } = rest;
+  /** A command in the management room; resolves with the bot's answer. */
+  const command = (body: string) => rest.command(management, body);
   const aliceClient = () =>
     w().bridge.handle.accounts.clientOf(user().userId) ?? assert.fail("Alice has no People client");
-
-  /** The room's events (oldest first), through the REST API, paginating back to its start. */
-  async function events(roomId: string): Promise<Json[]> {
-    const all: Json[] = [];
-    let from: string | undefined;
-    for (;;) {
-      const page = await api(
-        "GET",
-        `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=100` +
-          (from ? `&from=${encodeURIComponent(from)}` : ""),
-      );
-      const chunk = (page.chunk as Json[] | undefined) ?? [];
-      all.push(...chunk);
-      if (chunk.length === 0 || typeof page.end !== "string") return all.reverse();
-      from = page.end;
-    }
-  }
 
   /** The ghost's m.room.message events that are posts (not edits), oldest first. */
   async function ghostPosts(roomId: string): Promise<Json[]> {
@@ -74,41 +54,6 @@ describe("feed rooms on a real Synapse: follow, history then live posts, answers
       const rel = c["m.relates_to"] as Json | undefined;
       return e.sender === JOE_GHOST && e.type === "m.room.message" && rel?.rel_type !== "m.replace";
     });
-  }
-
-  const bodyOf = (e: Json): string => String((e.content as Json).body);
-
-  async function send(roomId: string, type: string, content: Json): Promise<string> {
-    const txn = `t${Date.now()}${Math.random()}`;
-    const r = await api(
-      "PUT",
-      `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/${type}/${encodeURIComponent(txn)}`,
-      content,
-    );
-    return String(r.event_id);
-  }
-
-  /** A command in the management room; resolves with the bot's answer. */
-  async function command(body: string): Promise<string> {
-    const id = await send(management, "m.room.message", { msgtype: "m.text", body });
-    return eventually(
-      `the bot's answer to ${body}`,
-      async () => {
-        const e = (await events(management)).find(
-          (x) =>
-            x.sender === BOT &&
-            ((x.content as Json)["m.relates_to"] as Json | undefined)?.["m.in_reply_to"] !== undefined &&
-            (((x.content as Json)["m.relates_to"] as Json)["m.in_reply_to"] as Json).event_id === id,
-        );
-        return e && bodyOf(e);
-      },
-      60_000,
-    );
-  }
-
-  async function joinedMembers(roomId: string): Promise<string[]> {
-    const r = await api("GET", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/joined_members`);
-    return Object.keys(r.joined as Json);
   }
 
   before(async function () {
@@ -157,15 +102,7 @@ describe("feed rooms on a real Synapse: follow, history then live posts, answers
   });
 
   it("`follow` makes a feed room named from Joe's profile, with the newest posts first, oldest first", async function () {
-    const { room_id: roomId } = await user().client.createRoom({
-      preset: Preset.TrustedPrivateChat,
-      invite: [BOT],
-      is_direct: true,
-    });
-    management = roomId;
-    await eventually("the bot to join", async () =>
-      (await joinedMembers(management)).includes(BOT) ? true : undefined,
-    );
+    management = await rest.managementRoom();
     assert.match(await command(`follow ${JOE}`), /You follow joe@other\.test now/);
     const room = await w().bridge.handle.store.feeds.roomOf(user().userId, JOE);
     feedRoom = room?.roomId ?? assert.fail("no feed room recorded");

@@ -13,13 +13,9 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Preset } from "matrix-js-sdk";
-import { eventually, matrixApi, type MatrixUser } from "../helpers/bridge-harness.js";
+import { eventually, type MatrixUser } from "../helpers/bridge-harness.js";
 import { BridgeWorld } from "../helpers/bridge-world.js";
-
-const BOT = "@peoplebot:localhost";
-
-type Json = Record<string, unknown>;
+import { roomRest } from "../helpers/room-rest.js";
 
 /** A count from a SQLite file another process writes (opened per read, never writing). */
 function count(file: string, sql: string): number {
@@ -43,8 +39,10 @@ describe("crash safety of `group create`: the bridge SIGKILLed between the Peopl
 
   const w = (): BridgeWorld => world ?? assert.fail("the world is not started");
   const user = (): MatrixUser => alice ?? assert.fail("alice not started");
-  const api = (method: string, path: string, body?: unknown) =>
-    matrixApi(w().hs, user().accessToken, method, path, body);
+  const rest = roomRest(
+    () => w().hs,
+    () => user().accessToken,
+  );
   const dataDir = () => join(w().files.dir, "data");
   const clientDb = () =>
     join(dataDir(), "users", createHash("sha256").update(user().userId).digest("hex"), "client.db");
@@ -56,34 +54,15 @@ describe("crash safety of `group create`: the bridge SIGKILLed between the Peopl
     user()
       .client.getRooms()
       .filter((r) => r.name === name && ["invite", "join"].includes(r.getMyMembership())).length;
-  const send = (txn: string, body: string) =>
-    api("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(management)}/send/m.room.message/${txn}`, {
-      msgtype: "m.text",
-      body,
-    });
+  const send = (body: string) => rest.send(management, "m.room.message", { msgtype: "m.text", body });
 
   before(async function () {
     this.timeout(900_000); // the first run installs Synapse
     world = await BridgeWorld.start({ permissions: { "@alice:localhost": "user" }, childProcess: true });
     alice = await w().startMatrixUser("alice");
-    ({ room_id: management } = await user().client.createRoom({
-      preset: Preset.TrustedPrivateChat,
-      invite: [BOT],
-      is_direct: true,
-    }));
-    await eventually(
-      "the bot to join",
-      async () => {
-        const r = await api(
-          "GET",
-          `/_matrix/client/v3/rooms/${encodeURIComponent(management)}/joined_members`,
-        );
-        return BOT in (r.joined as Json) ? true : undefined;
-      },
-      60_000,
-    );
+    management = await rest.managementRoom();
     // Her People account first (its client store is what the test watches): `posts room` makes it.
-    await send("posts", "posts room");
+    await send("posts room");
     await eventually(
       "Alice's People client store",
       () => (existsSync(clientDb()) ? true : undefined),
@@ -104,7 +83,7 @@ describe("crash safety of `group create`: the bridge SIGKILLed between the Peopl
       tries++;
       const before = groups();
       assert.equal(recorded(), before, "every group so far has its room");
-      await send(`create-${tries}`, `group create Crash ${tries}`);
+      await send(`group create Crash ${tries}`);
       // Polled tightly: the window is one People send and one Synapse createRoom long.
       const deadline = Date.now() + 60_000;
       while (groups() === before) {
@@ -114,7 +93,7 @@ describe("crash safety of `group create`: the bridge SIGKILLed between the Peopl
       await w().child.kill("SIGKILL");
       hit = recorded() === before;
       console.log(`      try ${tries}: killed ${hit ? "before" : "after"} the room was recorded`);
-      await w().child.start();
+      await w().child.start(120_000);
       await eventually(
         "the group's room recorded after the restart",
         () => (recorded() === before + 1 ? true : undefined),

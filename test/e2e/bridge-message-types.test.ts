@@ -6,7 +6,6 @@
 // (other.test) with Joe as a PeopleClient, and Alice as an Element-like
 // matrix-js-sdk user. The tests run in order and share the portal.
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import type { MatrixEvent } from "matrix-js-sdk";
 import type { PeopleClient } from "../../src/people/client/people-client.js";
 import type { ReceivedMessage } from "../../src/people/client/receiver.js";
@@ -19,6 +18,8 @@ import {
 } from "../helpers/bridge-harness.js";
 import { BridgeWorld, OTHER, PEOPLE_DOMAIN } from "../helpers/bridge-world.js";
 import type { Recorder } from "../helpers/client-fixtures.js";
+import { pngBytes } from "../helpers/images.js";
+import { roomRest } from "../helpers/room-rest.js";
 import type { SynapseHandle } from "../helpers/synapse.js";
 
 const ALICE_PEOPLE = `alice@${PEOPLE_DOMAIN}`;
@@ -29,13 +30,6 @@ const WAIT = 60_000;
 
 type Json = Record<string, unknown>;
 
-/** Bytes that start like a PNG, different per seed. */
-const pngBytes = (seed: string, size: number): Buffer =>
-  Buffer.concat([
-    Buffer.from("89504e470d0a1a0a", "hex"),
-    createHash("sha256").update(seed).digest(),
-    Buffer.alloc(size, seed),
-  ]);
 type Attachment = Extract<MessageContent, { type: "attachment" }>;
 
 describe("Message types on a real Synapse: stickers, voice, locations, polls", function () {
@@ -59,18 +53,7 @@ describe("Message types on a real Synapse: stickers, voice, locations, polls", f
     await running().handle.accounts.accountFor(alice.userId);
     // The portal, made by Joe's first message.
     await joeClient().sendText([ALICE_PEOPLE], "hello");
-    const found = await eventually(
-      "the portal to be made",
-      () => running().handle.store.portals.byPair(user().userId, JOE),
-      WAIT,
-    );
-    portal = found.roomId;
-    await eventually(
-      "the invite to reach Alice's client",
-      () => (user().client.getRoom(portal)?.getMyMembership() === "invite" ? true : undefined),
-      WAIT,
-    );
-    await user().client.joinRoom(portal);
+    portal = await world.joinDmPortal(user(), JOE);
     await ghostEvent((c) => c.body === "hello");
   });
 
@@ -97,24 +80,7 @@ describe("Message types on a real Synapse: stickers, voice, locations, polls", f
     return (await client.sendEvent(portal, type, body)).event_id;
   }
 
-  async function upload(bytes: Buffer, mime: string, name: string): Promise<string> {
-    const res = await fetch(`${synapse().url}/_matrix/media/v3/upload?filename=${name}`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${user().accessToken}`, "content-type": mime },
-      body: bytes,
-    });
-    assert.ok(res.ok, `upload: ${res.status}`);
-    return String(((await res.json()) as Json).content_uri);
-  }
-
-  async function download(mxc: string): Promise<Buffer> {
-    const m = /^mxc:\/\/([^/]+)\/(.+)$/.exec(mxc) ?? assert.fail(`not an mxc URI: ${mxc}`);
-    const res = await fetch(`${synapse().url}/_matrix/client/v1/media/download/${m[1]}/${m[2]}`, {
-      headers: { authorization: `Bearer ${user().accessToken}` },
-    });
-    assert.ok(res.ok, `download: ${res.status}`);
-    return Buffer.from(await res.arrayBuffer());
-  }
+  const { upload, download } = roomRest(synapse, () => user().accessToken);
 
   it("a sticker goes to People as an attachment of kind sticker, and comes back as m.sticker", async function () {
     const bytes = pngBytes("alice sticker", 2000);

@@ -6,23 +6,14 @@
 // follow, set by the bot; the group at her program keeps what she set there
 // (nothing came back from the bridge's own state events).
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { Preset } from "matrix-js-sdk";
 import type { PeopleClient } from "../../src/people/client/people-client.js";
-import { eventually, matrixApi, type MatrixUser } from "../helpers/bridge-harness.js";
+import { eventually, type MatrixUser } from "../helpers/bridge-harness.js";
 import { BridgeWorld, PEOPLE_DOMAIN } from "../helpers/bridge-world.js";
+import { pngBytes } from "../helpers/images.js";
+import { BOT, roomPath, roomRest } from "../helpers/room-rest.js";
 
 const ALICE_PEOPLE = `alice@${PEOPLE_DOMAIN}`;
-const BOT = "@peoplebot:localhost";
-
 type Json = Record<string, unknown>;
-
-const pngBytes = (seed: string): Buffer =>
-  Buffer.concat([
-    Buffer.from("89504e470d0a1a0a", "hex"),
-    createHash("sha256").update(seed).digest(),
-    Buffer.alloc(2000, seed),
-  ]);
 
 describe("a post group's room follows details changed on the owner's other device, on a real Synapse", function () {
   this.timeout(180_000);
@@ -34,53 +25,20 @@ describe("a post group's room follows details changed on the owner's other devic
   const w = (): BridgeWorld => world ?? assert.fail("the world is not started");
   const user = (): MatrixUser => alice ?? assert.fail("alice not started");
   const own = (): PeopleClient => cli ?? assert.fail("Alice's program is not linked");
-  const api = (method: string, path: string, body?: unknown) =>
-    matrixApi(w().hs, user().accessToken, method, path, body);
-  const room = (id: string) => `/_matrix/client/v3/rooms/${encodeURIComponent(id)}`;
-
-  async function events(roomId: string): Promise<Json[]> {
-    const page = await api("GET", `${room(roomId)}/messages?dir=b&limit=200`);
-    return ((page.chunk as Json[] | undefined) ?? []).reverse();
-  }
-
+  const rest = roomRest(
+    () => w().hs,
+    () => user().accessToken,
+  );
+  const { api, events } = rest;
+  const room = roomPath;
   /** A command in the management room; resolves with the bot's answer. */
-  async function command(body: string): Promise<string> {
-    const txn = `t${Date.now()}${Math.random()}`;
-    const r = await api("PUT", `${room(management)}/send/m.room.message/${encodeURIComponent(txn)}`, {
-      msgtype: "m.text",
-      body,
-    });
-    const id = String(r.event_id);
-    return eventually(
-      `the bot's answer to ${body}`,
-      async () => {
-        const e = (await events(management)).find((x) => {
-          const rel = (x.content as Json)["m.relates_to"] as Json | undefined;
-          return x.sender === BOT && (rel?.["m.in_reply_to"] as Json | undefined)?.event_id === id;
-        });
-        return e && String((e.content as Json).body);
-      },
-      60_000,
-    );
-  }
+  const command = (body: string) => rest.command(management, body);
 
   before(async function () {
     this.timeout(900_000); // the first run installs Synapse
     world = await BridgeWorld.start({ permissions: { "@alice:localhost": "user" } });
     alice = await w().startMatrixUser("alice");
-    ({ room_id: management } = await user().client.createRoom({
-      preset: Preset.TrustedPrivateChat,
-      invite: [BOT],
-      is_direct: true,
-    }));
-    await eventually(
-      "the bot to join",
-      async () => {
-        const r = await api("GET", `${room(management)}/joined_members`);
-        return BOT in (r.joined as Json) ? true : undefined;
-      },
-      60_000,
-    );
+    management = await rest.managementRoom();
   });
 
   after(async function () {

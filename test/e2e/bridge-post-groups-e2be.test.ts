@@ -7,27 +7,18 @@
 // cannot open the next post while Joe's can; Joe's post reaches Alice's room
 // encrypted, from his ghost, with no shield.
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import type { PeopleClient } from "../../src/people/client/people-client.js";
-import { eventually, matrixApi } from "../helpers/bridge-harness.js";
+import { eventually } from "../helpers/bridge-harness.js";
 import { BridgeWorld, OTHER, PEOPLE_DOMAIN, ghostOf } from "../helpers/bridge-world.js";
 import { ElementXClient, NO_SHIELD, describeShield } from "../helpers/element-x-client.js";
 import { decryptFile, encryptedFileOf } from "../helpers/element-x-content.js";
-import { fakeWebm, tinyPng } from "../helpers/images.js";
+import { fakeWebm, pngBytes, tinyPng } from "../helpers/images.js";
+import { roomPath, roomRest } from "../helpers/room-rest.js";
 
 const ALICE_PEOPLE = `alice@${PEOPLE_DOMAIN}`;
 const JOE = `joe@${OTHER}`;
 const ANN = `ann@${OTHER}`;
-const BOT = "@peoplebot:localhost";
-
 type Json = Record<string, unknown>;
-
-const pngBytes = (seed: string): Buffer =>
-  Buffer.concat([
-    Buffer.from("89504e470d0a1a0a", "hex"),
-    createHash("sha256").update(seed).digest(),
-    Buffer.alloc(2000, seed),
-  ]);
 
 describe("an encrypted post group room with an Element X user", function () {
   this.timeout(180_000);
@@ -38,9 +29,12 @@ describe("an encrypted post group room with an Element X user", function () {
   const user = (): ElementXClient => alice ?? assert.fail("alice not started");
   const joe = (): PeopleClient => w().person(JOE).client;
   const ann = (): PeopleClient => w().person(ANN).client;
-  const api = (method: string, path: string, body?: unknown) =>
-    matrixApi(w().hs, user().accessToken, method, path, body);
-  const room = (id: string) => `/_matrix/client/v3/rooms/${encodeURIComponent(id)}`;
+  const rest = roomRest(
+    () => w().hs,
+    () => user().accessToken,
+  );
+  const { api } = rest;
+  const room = roomPath;
 
   before(async function () {
     this.timeout(900_000); // the first run installs Synapse
@@ -60,18 +54,7 @@ describe("an encrypted post group room with an Element X user", function () {
   });
 
   it("posts Alice's encrypted messages to the group, rotates on a kick, shows Joe's post without a shield", async function () {
-    const { room_id: management } = await api("POST", "/_matrix/client/v3/createRoom", {
-      preset: "trusted_private_chat",
-      is_direct: true,
-      invite: [BOT],
-    });
-    const mgmt = String(management);
-    await eventually(
-      "the bot to join",
-      async () =>
-        BOT in ((await api("GET", `${room(mgmt)}/joined_members`)).joined as Json) ? true : undefined,
-      60_000,
-    );
+    const mgmt = await rest.managementRoom();
     await api("PUT", `${room(mgmt)}/send/m.room.message/create`, {
       msgtype: "m.text",
       body: "group create Friends",
@@ -90,11 +73,7 @@ describe("an encrypted post group room with an Element X user", function () {
 
     for (const address of [JOE, ANN]) {
       await api("POST", `${room(groupRoom)}/invite`, { user_id: ghostOf(address) });
-      await eventually("the ghost to join", async () =>
-        ghostOf(address) in ((await api("GET", `${room(groupRoom)}/joined_members`)).joined as Json)
-          ? true
-          : undefined,
-      );
+      await rest.untilJoined(groupRoom, ghostOf(address), "the ghost to join");
     }
     for (const reader of [joe(), ann()]) {
       await eventually(

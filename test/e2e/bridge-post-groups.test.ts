@@ -10,26 +10,16 @@
 // People client sees. A personal space holds all of Alice's bridge rooms. The
 // tests run in order and share the rooms.
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { Preset } from "matrix-js-sdk";
 import type { PeopleClient } from "../../src/people/client/people-client.js";
-import { eventually, matrixApi, type MatrixUser } from "../helpers/bridge-harness.js";
+import { eventually, type MatrixUser } from "../helpers/bridge-harness.js";
 import { BridgeWorld, OTHER, PEOPLE_DOMAIN, ghostOf } from "../helpers/bridge-world.js";
-import { fakeWebm, tinyPng } from "../helpers/images.js";
+import { fakeWebm, pngBytes, tinyPng } from "../helpers/images.js";
+import { roomPath, roomRest } from "../helpers/room-rest.js";
 
 const ALICE_PEOPLE = `alice@${PEOPLE_DOMAIN}`;
 const JOE = `joe@${OTHER}`;
 const ANN = `ann@${OTHER}`;
-const BOT = "@peoplebot:localhost";
-
 type Json = Record<string, unknown>;
-
-const pngBytes = (seed: string): Buffer =>
-  Buffer.concat([
-    Buffer.from("89504e470d0a1a0a", "hex"),
-    createHash("sha256").update(seed).digest(),
-    Buffer.alloc(2000, seed),
-  ]);
 
 describe("post groups and public posts from Matrix, on a real Synapse", function () {
   this.timeout(120_000);
@@ -44,46 +34,14 @@ describe("post groups and public posts from Matrix, on a real Synapse", function
   const user = (): MatrixUser => alice ?? assert.fail("alice not started");
   const joe = (): PeopleClient => w().person(JOE).client;
   const ann = (): PeopleClient => w().person(ANN).client;
-  const api = (method: string, path: string, body?: unknown) =>
-    matrixApi(w().hs, user().accessToken, method, path, body);
-  const room = (id: string) => `/_matrix/client/v3/rooms/${encodeURIComponent(id)}`;
-
-  async function events(roomId: string): Promise<Json[]> {
-    const page = await api("GET", `${room(roomId)}/messages?dir=b&limit=200`);
-    return ((page.chunk as Json[] | undefined) ?? []).reverse();
-  }
-
-  async function send(roomId: string, type: string, content: Json): Promise<string> {
-    const txn = `t${Date.now()}${Math.random()}`;
-    const r = await api("PUT", `${room(roomId)}/send/${type}/${encodeURIComponent(txn)}`, content);
-    return String(r.event_id);
-  }
-
+  const rest = roomRest(
+    () => w().hs,
+    () => user().accessToken,
+  );
+  const { api, events, send, joinedMembers } = rest;
+  const room = roomPath;
   /** A command in the management room; resolves with the bot's answer. */
-  async function command(body: string): Promise<string> {
-    const id = await send(management, "m.room.message", { msgtype: "m.text", body });
-    return answerTo(management, id);
-  }
-
-  /** The bot's notice in reply to an event. */
-  function answerTo(roomId: string, eventId: string): Promise<string> {
-    return eventually(
-      `the bot's answer to ${eventId}`,
-      async () => {
-        const e = (await events(roomId)).find((x) => {
-          const rel = (x.content as Json)["m.relates_to"] as Json | undefined;
-          return x.sender === BOT && (rel?.["m.in_reply_to"] as Json | undefined)?.event_id === eventId;
-        });
-        return e && String((e.content as Json).body);
-      },
-      60_000,
-    );
-  }
-
-  async function joinedMembers(roomId: string): Promise<string[]> {
-    const r = await api("GET", `${room(roomId)}/joined_members`);
-    return Object.keys(r.joined as Json);
-  }
+  const command = (body: string) => rest.command(management, body);
 
   /** The room Alice was invited to, joined. */
   async function joinInvited(roomId: string): Promise<void> {
@@ -108,15 +66,7 @@ describe("post groups and public posts from Matrix, on a real Synapse", function
     await w().startPeopleUser(JOE);
     await w().startPeopleUser(ANN);
     alice = await w().startMatrixUser("alice");
-    const { room_id: roomId } = await user().client.createRoom({
-      preset: Preset.TrustedPrivateChat,
-      invite: [BOT],
-      is_direct: true,
-    });
-    management = roomId;
-    await eventually("the bot to join", async () =>
-      (await joinedMembers(management)).includes(BOT) ? true : undefined,
-    );
+    management = await rest.managementRoom();
   });
 
   after(async function () {

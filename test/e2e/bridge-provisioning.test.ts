@@ -35,7 +35,7 @@ interface Answer {
 }
 
 describe("provisioning API on a real Synapse and a second People server", function () {
-  this.timeout(90_000);
+  this.timeout(180_000); // generous: Synapse on a busy 2-core machine; every wait ends when its condition holds
   let world: BridgeWorld | undefined;
   let alice: MatrixUser | undefined;
   let secret: string;

@@ -31,11 +31,18 @@ export const BRIDGE_BIN = join(ROOT, "src", "bridge", "bin.cjs");
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * How long a wait gives its condition unless told otherwise: generous, because CI's 2-core machine
+ * may be busy (Synapse under load answers in seconds); a wait ends as soon as its condition holds,
+ * so this costs a passing test nothing.
+ */
+export const WAIT_DEFAULT_MS = 60_000;
+
 /** Polls until `check` returns a value (not undefined) or the time is up. */
 export async function eventually<T>(
   what: string,
   check: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 20_000,
+  timeoutMs = WAIT_DEFAULT_MS,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -156,7 +163,7 @@ export function captureLogs(level = "debug"): LogCapture {
   return {
     logger,
     lines,
-    waitFor: (pattern, timeoutMs = 20_000) =>
+    waitFor: (pattern, timeoutMs = WAIT_DEFAULT_MS) =>
       eventually(`a log line matching ${pattern}`, () => lines.find((l) => pattern.test(l.msg)), timeoutMs),
   };
 }
@@ -229,7 +236,7 @@ export function waitForTimelineEvent(
   client: MatrixClient,
   roomId: string,
   match: (event: MatrixEvent) => boolean,
-  timeoutMs = 20_000,
+  timeoutMs = WAIT_DEFAULT_MS,
 ): Promise<MatrixEvent> {
   return new Promise((resolveEvent, reject) => {
     const existing = client
@@ -359,7 +366,7 @@ export function bridgeProcess(files: BridgeDir): BridgeProcess {
       return child?.pid;
     },
     logs,
-    async start(timeoutMs = 60_000) {
+    async start(timeoutMs = 120_000) {
       if (child) throw new Error("the bridge process is already running");
       const proc = spawn(
         process.execPath,

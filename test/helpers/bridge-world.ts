@@ -10,10 +10,15 @@ import { join } from "node:path";
 import type { StartBridgeOptions } from "../../src/bridge/bridge.js";
 import type { BridgeConfigInput } from "../../src/bridge/config.js";
 import type { Registration } from "../../src/bridge/registration.js";
+import { participantSet, setKey } from "../../src/bridge/model/participant-set.js";
 import { PeopleClient } from "../../src/people/client/people-client.js";
+import type { ReceivedMessage } from "../../src/people/client/receiver.js";
+import { parseAddress } from "../../src/people/protocol/address.js";
 import type { ClientOptions } from "../../src/people/client/client-core.js";
 import {
+  WAIT_DEFAULT_MS,
   bridgeConfigInput,
+  eventually,
   bridgeProcess,
   generateRegistrationWithCli,
   makeBridgeDir,
@@ -38,6 +43,16 @@ export const OTHER = "other.test";
 
 /** The Matrix ID of the ghost of a People address on the test homeserver. */
 export const ghostOf = (address: string): string => `@_people_${address.replace("@", "=40")}:localhost`;
+
+/** The store key of the participant set of a group conversation. */
+export const keyOf = (...addresses: string[]): string =>
+  setKey(participantSet(addresses.map((a) => parseAddress(a))));
+
+/** Matches a People text message with exactly this body. */
+export const textIs =
+  (body: string) =>
+  (m: ReceivedMessage): boolean =>
+    m.content.type === "text" && m.content.body === body;
 
 export interface PeopleUser {
   client: PeopleClient;
@@ -217,8 +232,45 @@ export class BridgeWorld {
     return user;
   }
 
+  /** A People account made on its server and closed again: an address that exists, with no client running. */
+  async registerPeopleAddress(address: string): Promise<void> {
+    const client = await PeopleClient.create({
+      ...clientOptions(this.peopleNetwork(), tempDir(address)),
+      address,
+    });
+    await client.close();
+  }
+
   person(address: string): PeopleUser {
     return this.people[address] ?? assert.fail(`${address} is not started`);
+  }
+
+  /** The first message the People user (address or key) received that matches, once it is there. */
+  received(
+    address: string,
+    match: (m: ReceivedMessage) => boolean,
+    timeoutMs = WAIT_DEFAULT_MS,
+  ): Promise<ReceivedMessage> {
+    const rec = this.person(address).rec;
+    return eventually(`${address} to receive a matching message`, () => rec.messages.find(match), timeoutMs);
+  }
+
+  /** The DM portal of `user` with `address` (made by a People message), joined once the invite reaches the user. */
+  async joinDmPortal(user: MatrixUser, address: string): Promise<string> {
+    const found = await eventually("the portal to be made", () =>
+      this.bridge.handle.store.portals.byPair(user.userId, address),
+    );
+    await eventually(`the invite to reach ${user.userId}'s client`, () =>
+      user.client.getRoom(found.roomId)?.getMyMembership() === "invite" ? true : undefined,
+    );
+    await user.client.joinRoom(found.roomId);
+    return found.roomId;
+  }
+
+  /** After a failed test: the bridge's warnings and errors on stderr, to see why. */
+  printBridgeWarnings(): void {
+    const lines = this.process ? this.process.logs : (this.running?.logs.lines ?? []);
+    for (const l of lines.filter((x) => x.level >= 40)) console.error(JSON.stringify(l).slice(0, 400));
   }
 
   /** A registered, syncing matrix-js-sdk user, stopped with the world. */

@@ -85,10 +85,11 @@ export class Recorder {
   }
 }
 
+/** Polls until `check` holds; generous by default, as CI's machine may be busy (a pass returns at once). */
 export async function waitUntil(
   check: () => boolean | Promise<boolean>,
   what: string,
-  timeoutMs = 15_000,
+  timeoutMs = 60_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {

@@ -67,7 +67,7 @@ import {
   type CryptoApi,
 } from "matrix-js-sdk/lib/crypto-api/index.js";
 import { decodeRecoveryKey } from "matrix-js-sdk/lib/crypto-api/recovery-key.js";
-import { eventually } from "./bridge-harness.js";
+import { WAIT_DEFAULT_MS, eventually } from "./bridge-harness.js";
 import {
   decryptFile,
   editContent,
@@ -263,7 +263,11 @@ export class ElementXClient {
   }
 
   /** Waits until this client has downloaded `deviceId` of `userId` and sees it signed by its owner. */
-  async waitForDeviceSignedByOwner(userId: string, deviceId: string, timeoutMs = 30_000): Promise<void> {
+  async waitForDeviceSignedByOwner(
+    userId: string,
+    deviceId: string,
+    timeoutMs = WAIT_DEFAULT_MS,
+  ): Promise<void> {
     await eventually(
       `${this.userId} to see ${userId}'s device ${deviceId} signed by its owner`,
       async () => ((await this.isSignedByOwner(deviceId, userId)) ? true : undefined),
@@ -275,7 +279,7 @@ export class ElementXClient {
    * Waits until this client knows at least one device of `userId` and sees every one of
    * them signed by its owner (for a ghost whose device id the test does not know); returns their ids.
    */
-  async waitForAllDevicesSignedByOwner(userId: string, timeoutMs = 30_000): Promise<string[]> {
+  async waitForAllDevicesSignedByOwner(userId: string, timeoutMs = WAIT_DEFAULT_MS): Promise<string[]> {
     return eventually(
       `${this.userId} to see every device of ${userId} signed by its owner`,
       async () => {
@@ -288,7 +292,7 @@ export class ElementXClient {
   }
 
   /** Waits until this client knows `deviceId` of `userId` at all (so it shares room keys with it). */
-  async waitForDevice(userId: string, deviceId: string, timeoutMs = 30_000): Promise<void> {
+  async waitForDevice(userId: string, deviceId: string, timeoutMs = WAIT_DEFAULT_MS): Promise<void> {
     await eventually(
       `${this.userId} to know ${userId}'s device ${deviceId}`,
       async () => {
@@ -420,7 +424,7 @@ export class ElementXClient {
   async waitForEvent(
     roomId: string,
     match: (event: MatrixEvent) => boolean,
-    timeoutMs = 30_000,
+    timeoutMs = WAIT_DEFAULT_MS,
   ): Promise<MatrixEvent> {
     let undecrypted: MatrixEvent[] = [];
     try {
@@ -448,7 +452,7 @@ export class ElementXClient {
   async waitForDecryptionFailure(
     roomId: string,
     eventId: string,
-    timeoutMs = 30_000,
+    timeoutMs = WAIT_DEFAULT_MS,
   ): Promise<DecryptionFailureCode> {
     return eventually(
       `${eventId} to fail to decrypt for ${this.userId}/${this.deviceId}`,

@@ -1,7 +1,7 @@
 // Small real images for tests: a PNG whose header gives its width and height
 // (image-size reads it, as the client does for a thumbnail), and bytes that
-// start like a WebM video.
-import { randomBytes } from "node:crypto";
+// start like a WebM video; bytes that only start like a PNG, different per seed.
+import { createHash, randomBytes } from "node:crypto";
 import { crc32, deflateSync } from "node:zlib";
 
 function chunk(type: string, data: Buffer): Buffer {
@@ -33,4 +33,13 @@ export function tinyPng(width: number, height: number, seed = 0): Buffer {
 /** Bytes that begin with WebM's EBML magic: a "video" for the bridge and the clients (never played). */
 export function fakeWebm(size = 30_000): Buffer {
   return Buffer.concat([Buffer.from("1a45dfa3", "hex"), randomBytes(size)]);
+}
+
+/** Bytes that start like a PNG (not a valid image), different per seed: for byte-for-byte round trips. */
+export function pngBytes(seed: string, size = 2000): Buffer {
+  return Buffer.concat([
+    Buffer.from("89504e470d0a1a0a", "hex"),
+    createHash("sha256").update(seed).digest(),
+    Buffer.alloc(size, seed),
+  ]);
 }

@@ -21,13 +21,13 @@ import {
   readFileSync,
   renameSync,
   rmSync,
-  statSync,
   writeFileSync,
 } from "node:fs";
-import { hostname, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { stringify as toYaml } from "yaml";
+import { acquireCacheLock, releaseCacheLock } from "./cache-lock.js";
 import { freePort } from "./ports.js";
 
 const execFileAsync = promisify(execFile);
@@ -69,62 +69,16 @@ export function ensureLivekitBuilt(): Promise<string> {
   return building;
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-function lockIsStale(): boolean {
-  try {
-    const owner = JSON.parse(readFileSync(join(LOCK_DIR, "owner.json"), "utf8")) as {
-      pid: number;
-      host: string;
-    };
-    return owner.host === hostname() && !processAlive(owner.pid);
-  } catch {
-    try {
-      return Date.now() - statSync(LOCK_DIR).mtimeMs > 60_000;
-    } catch {
-      return false;
-    }
-  }
-}
-
-async function acquireLock(): Promise<boolean> {
-  const deadline = Date.now() + BUILD_TIMEOUT_MS;
-  let told = false;
-  for (;;) {
-    try {
-      mkdirSync(LOCK_DIR);
-      writeFileSync(join(LOCK_DIR, "owner.json"), JSON.stringify({ pid: process.pid, host: hostname() }));
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-    }
-    if (existsSync(BINARY)) return false; // built meanwhile
-    if (lockIsStale()) {
-      progress(`breaking the stale build lock ${LOCK_DIR}`);
-      rmSync(LOCK_DIR, { recursive: true, force: true });
-      continue;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for another livekit-server build (${LOCK_DIR})`);
-    if (!told) {
-      progress("waiting for another process building livekit-server...");
-      told = true;
-    }
-    await sleep(1000);
-  }
-}
-
 async function buildOnce(): Promise<string> {
   if (existsSync(BINARY)) return BINARY;
   mkdirSync(BIN_DIR, { recursive: true });
-  const held = await acquireLock();
+  const held = await acquireCacheLock({
+    dir: LOCK_DIR,
+    what: "building livekit-server",
+    timeoutMs: BUILD_TIMEOUT_MS,
+    done: () => existsSync(BINARY),
+    progress,
+  });
   try {
     if (existsSync(BINARY)) return BINARY;
     const started = Date.now();
@@ -154,7 +108,7 @@ async function buildOnce(): Promise<string> {
     progress(`livekit-server ${LIVEKIT_VERSION} built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return BINARY;
   } finally {
-    if (held) rmSync(LOCK_DIR, { recursive: true, force: true });
+    if (held) releaseCacheLock(LOCK_DIR);
   }
 }
 

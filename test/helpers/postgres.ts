@@ -211,7 +211,7 @@ async function startCluster(): Promise<Cluster> {
 
 /** pg_ctl -w already waits; this also proves a TCP client gets through. */
 async function waitForConnections(url: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 60_000; // a busy machine may take a while
   for (;;) {
     const probe = knex({ client: "pg", connection: url, pool: { min: 0, max: 1 } });
     try {

@@ -24,21 +24,13 @@
 //   PEOPLE_TEST_PYTHON        Python (>= 3.10) used to create the venv; default python3.
 //   PEOPLE_TEST_KEEP_SYNAPSE  if set, temp dirs are kept after stop() for inspection.
 
+import { acquireCacheLock, releaseCacheLock } from "./cache-lock.js";
 import { freePort } from "./ports.js";
 import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { createHmac, generateKeyPairSync, randomBytes, createHash } from "node:crypto";
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
-import { hostname, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { stringify as toYaml } from "yaml";
@@ -183,75 +175,19 @@ export function ensureSynapseInstalled(): Promise<string> {
 async function installOnce(): Promise<string> {
   if (installed()) return VENV_PYTHON;
   mkdirSync(join(ROOT, ".cache"), { recursive: true });
-  await acquireLock();
+  const held = await acquireCacheLock({
+    dir: LOCK_DIR,
+    what: `installing Synapse ${SYNAPSE_VERSION}`,
+    timeoutMs: LOCK_WAIT_MS,
+    done: installed,
+    progress,
+  });
   try {
     if (installed()) return VENV_PYTHON; // another process finished while we waited
     await install();
     return VENV_PYTHON;
   } finally {
-    rmSync(LOCK_DIR, { recursive: true, force: true });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-/** True if the lock's owner is gone (so the lock can be broken). */
-function lockIsStale(): boolean {
-  try {
-    const owner = JSON.parse(readFileSync(join(LOCK_DIR, "owner.json"), "utf8")) as {
-      pid: number;
-      host: string;
-    };
-    return owner.host === hostname() && !processAlive(owner.pid);
-  } catch {
-    // No readable owner file: the owner died between mkdir and writing it, or is
-    // writing it right now. Only break it if it has been like that for a while.
-    try {
-      return Date.now() - statSync(LOCK_DIR).mtimeMs > 60_000;
-    } catch {
-      return false; // the lock is gone
-    }
-  }
-}
-
-async function acquireLock(): Promise<void> {
-  const deadline = Date.now() + LOCK_WAIT_MS;
-  let told = false;
-  for (;;) {
-    try {
-      mkdirSync(LOCK_DIR);
-      writeFileSync(
-        join(LOCK_DIR, "owner.json"),
-        JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }),
-      );
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-    }
-    if (installed()) return; // installed meanwhile: holding the lock is not needed
-    if (lockIsStale()) {
-      progress(`breaking the stale install lock ${LOCK_DIR}`);
-      rmSync(LOCK_DIR, { recursive: true, force: true });
-      continue;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out waiting for another process to install Synapse (lock ${LOCK_DIR}); ` +
-          `remove the lock dir if no install is running`,
-      );
-    }
-    if (!told) {
-      progress(`waiting for another process installing Synapse ${SYNAPSE_VERSION}...`);
-      told = true;
-    }
-    await sleep(1000);
+    if (held) releaseCacheLock(LOCK_DIR);
   }
 }
 

@@ -5,7 +5,7 @@ import { PeopleClient } from "../../src/people/client/people-client.js";
 import { isPeopleError } from "../../src/people/errors.js";
 import { HttpsClient } from "../../src/people/net/https-client.js";
 import { startTestServer, type TestServer } from "../helpers/people-servers.js";
-import { clientOptions, networkOf, removeTempDirs, tempDir } from "../helpers/client-fixtures.js";
+import { clientOptions, networkOf, removeTempDirs, tempDir, waitUntil } from "../helpers/client-fixtures.js";
 
 const JANE = "jane@a.test";
 const JOE = "joe@b.test";
@@ -104,7 +104,7 @@ describe("PeopleClient profiles and transfer progress", function () {
     await joe.start();
     await jane.sendAttachment([JOE], bytes, { mime: "application/pdf" }, { onProgress: (d) => up.push(d) });
     await jane.flush();
-    for (let i = 0; i < 100 && !ref; i++) await new Promise((r) => setTimeout(r, 100));
+    await waitUntil(() => ref !== undefined, "the attachment at Joe");
     off();
     assert(ref, "received");
     assert.equal(up.at(-1), bytes.length + 16);

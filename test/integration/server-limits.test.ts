@@ -85,6 +85,15 @@ async function expectRefusalBeyondLimit(server: TestServer): Promise<void> {
   }
   assert.ok(refusedAt >= 0 && refusedAt <= 5, `refused at connection ${refusedAt}`);
   for (const s of sockets) s.destroy();
-  await sleep(200);
-  assert.equal((await server.http.send("GET", `${server.url}/_people/v1/health`)).status, 200);
+  // Recovered once the server has seen the closes: polled, as a busy machine may take a while.
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const status = await server.http
+      .send("GET", `${server.url}/_people/v1/health`)
+      .then((r) => r.status)
+      .catch((err: unknown) => String(err));
+    if (status === 200) break;
+    assert.ok(Date.now() < deadline, `the server still refuses after the sockets closed: ${status}`);
+    await sleep(100);
+  }
 }

@@ -16,6 +16,7 @@ import type { ServerEnvelopeKey } from "../../src/people/protocol/server-keys.js
 import { startHaproxy, type HaproxyHandle } from "../helpers/haproxy.js";
 import { envelopeKeyOf, login, registerAccount, type TestServer } from "../helpers/people-servers.js";
 import { testPostgres } from "../helpers/postgres.js";
+import { LiveFrames } from "../helpers/live-frames.js";
 import { makeAccount, seal, type Account } from "../helpers/protocol-fixtures.js";
 import { startServerCluster, type ServerCluster, type ServerProcess } from "../helpers/server-cluster.js";
 
@@ -24,44 +25,17 @@ const PROXY_FROM = "127.0.0.9";
 const PER_IP = 6;
 const FRAMES = 150;
 
-interface Frame {
-  type: string;
-  from?: { address: string; device: string };
-  session?: string;
-  data?: string;
-  errcode?: string;
-}
-
 /** A device's live socket that records every frame; `until` waits on them, never on the clock. */
-class Device {
-  readonly frames: Frame[] = [];
-  closed = false;
-  private waiters: (() => void)[] = [];
+class Device extends LiveFrames {
   constructor(
-    readonly ws: WebSocket,
+    ws: WebSocket,
     readonly account: Account,
   ) {
-    ws.on("message", (data: Buffer) => {
-      this.frames.push(JSON.parse(data.toString()) as Frame);
-      this.wake();
-    });
+    super(ws);
     ws.on("error", () => undefined);
-    ws.on("close", () => {
-      this.closed = true;
-      this.wake();
-    });
   }
   get id() {
     return { address: this.account.address, device: this.account.devices[0]!.device };
-  }
-  private wake() {
-    for (const w of this.waiters.splice(0)) w();
-  }
-  async until(done: () => boolean): Promise<void> {
-    while (!done()) await new Promise<void>((r) => this.waiters.push(r));
-  }
-  of(type: string): Frame[] {
-    return this.frames.filter((f) => f.type === type);
   }
   relay(to: Device, session: string, data: string): void {
     this.ws.send(JSON.stringify({ type: "relay", to: to.id, session, data }));

@@ -22,29 +22,20 @@ import {
   type TestServer,
 } from "../helpers/people-servers.js";
 import { testPostgres } from "../helpers/postgres.js";
+import { LiveFrames } from "../helpers/live-frames.js";
 import { makeAccount, seal, type Account } from "../helpers/protocol-fixtures.js";
 import { startServerCluster, type ServerCluster, type ServerProcess } from "../helpers/server-cluster.js";
 
 const DOMAIN = "multi.test";
 const PER_RECIPIENT = 40;
 
-/** A live socket that records every envelope frame it is sent. */
-class LiveDevice {
-  readonly received: string[] = [];
-  private waiters: (() => void)[] = [];
-  constructor(readonly ws: WebSocket) {
-    ws.on("message", (data: Buffer) => {
-      const frame = JSON.parse(data.toString()) as { type: string; id?: string };
-      if (frame.type === "envelope" && frame.id) this.received.push(frame.id);
-      if (frame.type === "caught_up") this.caughtUp = true;
-      for (const w of this.waiters.splice(0)) w();
-    });
+/** A live socket that records every frame it is sent; the envelopes' ids in order. */
+class LiveDevice extends LiveFrames {
+  get received(): string[] {
+    return this.of("envelope").flatMap((f) => (f.id ? [f.id] : []));
   }
-  caughtUp = false;
-
-  /** Resolves when `done()` holds, checked at every frame (the test's timeout bounds it). */
-  async until(done: () => boolean): Promise<void> {
-    while (!done()) await new Promise<void>((r) => this.waiters.push(r));
+  get caughtUp(): boolean {
+    return this.of("caught_up").length > 0;
   }
 
   static async connect(url: string, token: string, ca: string): Promise<LiveDevice> {
