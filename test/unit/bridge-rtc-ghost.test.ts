@@ -93,7 +93,9 @@ describe("MatrixRTC: the ghost's Matrix side (rtc-ghost)", () => {
 
   it("reads a room's state as the ghost", async () => {
     const w = world(() => ({}));
-    assert.deepEqual(await w.port.roomState!(GHOST, "!r:hs", "m.room.power_levels", ""), { users_default: 0 });
+    assert.deepEqual(await w.port.roomState!(GHOST, "!r:hs", "m.room.power_levels", ""), {
+      users_default: 0,
+    });
     assert.equal(await w.port.roomState!(GHOST, "!r:hs", "m.room.create", ""), undefined);
   });
 

@@ -42,7 +42,12 @@ export interface RtcGhostPort {
   /** Cancels a delayed leave (the membership was emptied already). */
   cancelLeave?(ghost: string, delayId: string): Promise<void>;
   /** A room's state event content as the ghost reads it (undefined when there is none). */
-  roomState?(ghost: string, roomId: string, type: string, stateKey: string): Promise<Record<string, unknown> | undefined>;
+  roomState?(
+    ghost: string,
+    roomId: string,
+    type: string,
+    stateKey: string,
+  ): Promise<Record<string, unknown> | undefined>;
 }
 
 /** The ghost's LiveKit connection (LivekitLeg). */
