@@ -124,7 +124,13 @@ export function createBridgeRtc(o: {
     },
     endLeftovers: async () => {
       if (!o.store) return 0;
-      return endLeftoverRtcCalls({ store: o.store, ghost, people: o.people, log }).catch((err: unknown) => {
+      return endLeftoverRtcCalls({
+        store: o.store,
+        ghost,
+        people: o.people,
+        log,
+        live: () => rtc.live(),
+      }).catch((err: unknown) => {
         log.warn({ err }, "MatrixRTC calls a crash cut could not be read");
         return 0;
       });

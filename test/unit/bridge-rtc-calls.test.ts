@@ -519,11 +519,30 @@ describe("bridge: Element X (MatrixRTC) calls ⇄ People calls", function () {
           return Promise.resolve();
         },
       };
+      // A call this start already runs (its offer delivered again) is no leftover.
+      await rows().put({
+        ...base,
+        callId: "live",
+        direction: "to_matrix",
+        state: "ringing",
+        session: "sL",
+        createdAt: 4,
+      });
+      await rows().put({
+        ...base,
+        callId: "old",
+        direction: "to_matrix",
+        state: "ringing",
+        session: "sL",
+        createdAt: 0,
+      });
+      const live = () => ({ ids: new Set(["live"]), sessions: new Set(["sL"]) });
       const n = await endLeftoverRtcCalls({
         store: rows(),
         ghost,
         people: { accountFor: () => Promise.resolve({ calls } as never) },
         log: silentLog,
+        live,
       });
       assert.equal(n, 3);
       const key = memberStateKey(GHOST, "GHOSTDEV");
@@ -539,13 +558,18 @@ describe("bridge: Element X (MatrixRTC) calls ⇄ People calls", function () {
         [JOE, "sA"],
         [JOE, "sB"],
       ]);
-      assert.deepEqual(await rows().all(), []);
+      assert.deepEqual(
+        (await rows().all()).map((r) => r.callId),
+        ["live"],
+        "the running call's row stays; the row it replaced is gone, with nothing sent for it",
+      );
       assert.equal(
         await endLeftoverRtcCalls({
           store: rows(),
           ghost,
           people: { accountFor: () => Promise.reject(new Error("x")) },
           log: silentLog,
+          live,
         }),
         0,
       );

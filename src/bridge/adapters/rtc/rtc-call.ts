@@ -212,10 +212,13 @@ export class RtcCall {
       return;
     }
     this.leaveTimer = setInterval(() => {
-      if (this.delayId && ghost.refreshLeave)
-        ghost.refreshLeave(this.o.ghost, this.delayId).catch((err: unknown) => {
-          log?.warn({ err, room: this.o.roomId }, "the ghost's delayed leave could not be refreshed");
-        });
+      const refresh = ghost.refreshLeave;
+      if (!this.delayId || !refresh) return;
+      refresh(this.o.ghost, this.delayId).catch((err: unknown) => {
+        // Gone (404): the homeserver sent it already, or it was cancelled; refreshing is over.
+        if ((err as { status?: number }).status === 404) clearInterval(this.leaveTimer);
+        log?.warn({ err, room: this.o.roomId }, "the ghost's delayed leave could not be refreshed");
+      });
     }, LEAVE_REFRESH_MS);
     this.leaveTimer.unref();
   }

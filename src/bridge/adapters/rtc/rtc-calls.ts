@@ -75,6 +75,16 @@ export class RtcCalls {
     return this.calls.get(roomId);
   }
 
+  /** The calls running now: their ids and People sessions (not leftovers of a crash). */
+  live(): { ids: Set<string>; sessions: Set<string> } {
+    const calls = [...this.calls.values()];
+    const sessions = calls.map((c) => c.leg?.session ?? c.o.session);
+    return {
+      ids: new Set(calls.map((c) => c.id)),
+      sessions: new Set(sessions.filter((x) => x !== undefined)),
+    };
+  }
+
   /** True when the event is a MatrixRTC event (handled here, whatever became of it). */
   async handle(e: RtcRoomEvent): Promise<boolean> {
     if (!RTC_EVENT_TYPES.includes(e.type)) return false;

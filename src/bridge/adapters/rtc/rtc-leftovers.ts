@@ -14,10 +14,26 @@ export async function endLeftoverRtcCalls(o: {
   ghost: RtcGhostPort;
   people: Pick<PeopleSide, "accountFor">;
   log: Logger;
+  /**
+   * The calls this start already runs (ids and People sessions): a People offer delivered again
+   * after the crash rings anew before this runs, and is no leftover.
+   */
+  live(): { ids: ReadonlySet<string>; sessions: ReadonlySet<string> };
 }): Promise<number> {
   const rows = await o.store.all();
+  let ended = 0;
   for (const row of rows) {
     const log = o.log.child({ room: row.roomId, call: row.callId });
+    const live = o.live();
+    if (live.ids.has(row.callId)) continue;
+    if (row.session !== undefined && live.sessions.has(row.session)) {
+      // The same People call rings again (its offer was delivered again): the new call holds the
+      // ghost's membership and the People leg; only the old row goes.
+      await o.store.remove(row.callId);
+      log.info("a MatrixRTC call a crash cut rings again: its old row forgotten");
+      continue;
+    }
+    ended++;
     const step = (what: string, run: () => Promise<unknown>) =>
       run().catch((err: unknown) => log.warn({ err }, `a MatrixRTC call a crash cut: ${what} failed`));
     if (row.ghostDevice !== undefined) {
@@ -52,5 +68,5 @@ export async function endLeftoverRtcCalls(o: {
       "a MatrixRTC call a crash cut was ended on both legs",
     );
   }
-  return rows.length;
+  return ended;
 }
