@@ -239,7 +239,7 @@ export async function startBridge(
     if (rtcOn && !e2b) log.warn("bridge.matrixrtc needs encryption.allow (media keys go over Olm): off");
     const rtc = (rtcLate.rtc =
       rtcOn && e2b
-        ? bridgeRtc(e2b, { homeserverUrl, http, ghosts, people: accounts, portals, adapter, log })
+        ? bridgeRtc(e2b, { homeserverUrl, http, ghosts, people: accounts, portals, adapter, store, log })
         : undefined);
     const callFlow = calls.withOwnFlow(portals.toMatrix.handle);
     accounts.onMessage(feeds.withOwnFlows(rtc ? rtc.withOwnFlow(callFlow) : callFlow));
@@ -332,7 +332,7 @@ export async function startBridge(
     // Mail for the users is taken from the People server only once it can reach their rooms; feeds read on then.
     void connection.ready
       .then(() => accounts.startAll(config.bridge.startup_concurrency))
-      .then(() => Promise.all([feeds.service.start(), calls.start()]));
+      .then(() => Promise.all([feeds.service.start(), calls.start(), rtc?.endLeftovers()]));
     void connection.ready.then(() => spaces.syncAll());
     let metricsServer: MetricsServer | undefined;
     if (config.metrics.enabled) {

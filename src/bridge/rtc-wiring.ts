@@ -12,13 +12,14 @@ import type { MatrixRequests } from "./adapters/crypto/matrix-requests.js";
 import { LivekitLeg } from "./adapters/rtc/livekit-leg.js";
 import { livekitTokenFor } from "./adapters/rtc/livekit-token.js";
 import { RtcCalls } from "./adapters/rtc/rtc-calls.js";
+import { endLeftoverRtcCalls } from "./adapters/rtc/rtc-leftovers.js";
 import type { LivekitTransport } from "./adapters/rtc/rtc-events.js";
 import { livekitFocusOf } from "./adapters/rtc/rtc-foci.js";
 import { mediaKeysFrom, rtcGhostPort } from "./adapters/rtc/rtc-ghost.js";
 import type { GhostSide, MatrixSide, RoomEvent } from "./core/ports/matrix-side.js";
 import type { MatrixUserId } from "./model/matrix-ids.js";
 import type { IncomingHandler, PeopleSide } from "./core/ports/people-side.js";
-import type { Portal } from "./core/ports/store.js";
+import type { Portal, RtcCallStore } from "./core/ports/store.js";
 import type { Logger } from "./logger.js";
 
 export interface BridgeRtc {
@@ -28,6 +29,8 @@ export interface BridgeRtc {
   withOwnFlow(next: IncomingHandler): IncomingHandler;
   /** The media keys a ghost's machine decrypted (EndToBridge's onToDevice). */
   onToDevice(userId: string, processed: ProcessedToDeviceEvent[]): void;
+  /** Ends both legs of every call a crash left recorded (once the accounts run); how many. Never rejects. */
+  endLeftovers(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -51,6 +54,8 @@ export function createBridgeRtc(o: {
   isGroupRoom(roomId: string): Promise<boolean>;
   /** A notice from the bot (rooms with no portal ghost to speak). */
   botNotice(roomId: string, text: string, txnKey: string): Promise<void>;
+  /** The calls' rows (migration 023); without it a crash mid-call is not cleaned up at start. */
+  store?: RtcCallStore | undefined;
   log: Logger;
 }): BridgeRtc {
   const log = o.log.child({ component: "rtc" });
@@ -65,17 +70,19 @@ export function createBridgeRtc(o: {
     focus = { at: Date.now(), value: found?.ok ? found.value : undefined };
     return focus.value;
   };
+  const ghost = rtcGhostPort({
+    http: o.http,
+    ghosts: o.ghosts,
+    crypto: {
+      deviceOf: (u) => o.crypto.with(u, (id) => Promise.resolve(id.deviceId)),
+      sendEncryptedToDevice: (u, targets, type, content) =>
+        o.crypto.with(u, (id) => id.sendEncryptedToDevice(targets, type, content)),
+    },
+    isEncrypted: (roomId, asUser) => o.isEncrypted(roomId, asUser),
+  });
   const rtc = new RtcCalls({
-    ghost: rtcGhostPort({
-      http: o.http,
-      ghosts: o.ghosts,
-      crypto: {
-        deviceOf: (u) => o.crypto.with(u, (id) => Promise.resolve(id.deviceId)),
-        sendEncryptedToDevice: (u, targets, type, content) =>
-          o.crypto.with(u, (id) => id.sendEncryptedToDevice(targets, type, content)),
-      },
-      isEncrypted: (roomId, asUser) => o.isEncrypted(roomId, asUser),
-    }),
+    ghost,
+    ...(o.store ? { store: o.store } : {}),
     media: {
       newLeg: () => new LivekitLeg(),
       createPeer: (p) => wrtcEngine.createPeer(p),
@@ -125,6 +132,19 @@ export function createBridgeRtc(o: {
         rtc.mediaKey(k.roomId, k.userId, k.deviceId, k.key, k.index);
       }
     },
+    endLeftovers: async () => {
+      if (!o.store) return 0;
+      return endLeftoverRtcCalls({
+        store: o.store,
+        ghost,
+        people: o.people,
+        log,
+        live: () => rtc.live(),
+      }).catch((err: unknown) => {
+        log.warn({ err }, "MatrixRTC calls a crash cut could not be read");
+        return 0;
+      });
+    },
     stop: () => rtc.stop(),
   };
 }
@@ -142,6 +162,7 @@ export function bridgeRtc(
       groups: { byRoom(roomId: string): Promise<unknown> };
     };
     adapter: Pick<MatrixSide, "sendNotice">;
+    store: { rtcCalls?: RtcCallStore };
     log: Logger;
   },
 ): BridgeRtc {
@@ -155,6 +176,7 @@ export function bridgeRtc(
     dms: b.portals.service,
     isGroupRoom: async (roomId) => (await b.portals.groups.byRoom(roomId)) !== undefined,
     botNotice: (roomId, text, txnKey) => b.adapter.sendNotice(roomId, { text }, { txnKey }),
+    store: b.store.rtcCalls,
     log: b.log,
   });
 }

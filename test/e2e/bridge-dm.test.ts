@@ -151,6 +151,17 @@ describe("DM portals on a real Synapse and a second People server", function () 
     assert.deepEqual(Object.keys(joined).sort(), [JOE_GHOST, user().userId].sort());
     // Joe published no profile: the address, through the default displayname_template.
     assert.equal(joined[JOE_GHOST]?.display_name, `${JOE} (People)`);
+    // As Element Web makes rooms: every member may join the room's call (MatrixRTC membership).
+    const levels = await matrixApi(
+      synapse(),
+      user().accessToken,
+      "GET",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(portal)}/state/m.room.power_levels/`,
+    );
+    const events = levels.events as Record<string, number>;
+    for (const type of ["org.matrix.msc3401.call.member", "m.call.member", "org.matrix.msc4143.rtc.member"])
+      assert.equal(events[type], 0, `${type} at level 0`);
+    assert.equal(events["m.room.power_levels"], 100, "Synapse's other levels kept");
 
     // The same command again points at the same room.
     const again = await send(managementRoom, "m.room.message", { msgtype: "m.text", body: `dm ${JOE}` });

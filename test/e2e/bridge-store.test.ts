@@ -77,6 +77,7 @@ for (const engine of ENGINES) {
             "020-post-room-cursors",
             "021-portal-owner",
             "022-feed-room-profile",
+            "023-rtc-calls",
           ],
         );
         const people = (await db("knex_migrations").select("name")) as { name: string }[];
@@ -589,6 +590,45 @@ for (const engine of ENGINES) {
       assert.ok(await store.calls.byCallId("call-1"), "kept until it ended before the bound");
       await store.calls.prune(101);
       assert.equal(await store.calls.byCallId("call-1"), undefined);
+    });
+
+    it("keeps a MatrixRTC call (023) once per call id, updated as it learns, listed oldest first, removed", async function () {
+      const calls = store.rtcCalls ?? assert.fail("no rtc_calls");
+      const call = {
+        callId: "rtc-1",
+        roomId: "!dm:hs",
+        matrixUser: "@alice:hs",
+        peopleAddress: "joe@other.test",
+        ghost: "@_people_joe=40other.test:hs",
+        direction: "to_people" as const,
+        media: "voice" as const,
+        state: "ringing" as const,
+        createdAt: 10,
+      };
+      await calls.put(call);
+      await calls.put({ ...call, roomId: "!again:hs" });
+      await calls.put({ ...call, callId: "rtc-0", direction: "to_matrix", session: "S0", createdAt: 9 });
+      const none = { session: undefined, ghostDevice: undefined, delayId: undefined, answeredAt: undefined };
+      assert.deepEqual((await calls.all()).at(1), { ...call, ...none });
+      await calls.update("rtc-1", { session: "S1" });
+      await calls.update("rtc-1", { ghostDevice: "GHOSTDEV", delayId: "syd_1" });
+      await calls.update("rtc-1", { state: "active", answeredAt: 2_000_000_000_000 });
+      await calls.update("rtc-1", {});
+      assert.deepEqual(
+        (await calls.all()).map((c) => c.callId),
+        ["rtc-0", "rtc-1"],
+      );
+      assert.deepEqual((await calls.all()).at(1), {
+        ...call,
+        state: "active",
+        session: "S1",
+        ghostDevice: "GHOSTDEV",
+        delayId: "syd_1",
+        answeredAt: 2_000_000_000_000,
+      });
+      await calls.remove("rtc-1");
+      await calls.remove("rtc-0");
+      assert.deepEqual(await calls.all(), []);
     });
 
     it("keeps a post room's cursor per member's feed (020): only forward, gone with the room", async function () {

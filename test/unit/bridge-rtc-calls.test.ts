@@ -12,13 +12,15 @@ import type {
 import type { RtcGhostPort, RtcLeg, RtcMediaPorts } from "../../src/bridge/adapters/rtc/rtc-call-ports.js";
 import { RtcCalls } from "../../src/bridge/adapters/rtc/rtc-calls.js";
 import { clientCalls } from "../../src/bridge/adapters/accounts/client-calls.js";
+import { endLeftoverRtcCalls } from "../../src/bridge/adapters/rtc/rtc-leftovers.js";
+import { openBridgeStore } from "../../src/bridge/adapters/store/open-bridge-store.js";
 import {
   RTC_GROUP_TEXT,
   RTC_NO_FOCUS_TEXT,
   formatDuration,
   memberStateKey,
 } from "../../src/bridge/adapters/rtc/rtc-content.js";
-import type { Portal } from "../../src/bridge/core/ports/store.js";
+import type { BridgeStore, Portal, RtcCallStore } from "../../src/bridge/core/ports/store.js";
 import { Emitter } from "../../src/people/client/emitter.js";
 import type { MediaPeer, MediaPeerEvents, PeerOptions } from "../../src/people/client/calls/media-engine.js";
 import { parseAddress } from "../../src/people/protocol/address.js";
@@ -143,7 +145,18 @@ class FakeCallLeg implements CallLeg {
 
 const TURN = [{ urls: ["turn:turn.test:3478?transport=udp"], username: "1700000000:alice", credential: "c" }];
 
-function world(o: { focus?: boolean; encrypted?: boolean; turn?: "none" | "fails" } = {}) {
+function world(
+  o: {
+    focus?: boolean;
+    encrypted?: boolean;
+    turn?: "none" | "fails";
+    /** The calls' rows (a real SQLite store in the persistence tests). */
+    store?: RtcCallStore;
+    /** The homeserver takes delayed events (MSC4140); what the ghost reads of power levels. */
+    delayed?: boolean;
+    levels?: Record<string, unknown>;
+  } = {},
+) {
   let now = 1_000_000;
   const sent: { type: string; content: Record<string, unknown>; txnKey: string }[] = [];
   const state: { stateKey: string; content: Record<string, unknown> }[] = [];
@@ -155,11 +168,17 @@ function world(o: { focus?: boolean; encrypted?: boolean; turn?: "none" | "fails
   const lks: FakeLk[] = [];
   const peers: FakePeer[] = [];
   const legs: FakeCallLeg[] = [];
+  /** The ghost's requests in order: "leave:<key>", "member:<key>", "refresh", "cancel", "levels". */
+  const order: string[] = [];
+  /** The rows recorded when Joe's devices were rung (Matrix → People). */
+  const rowsAtPlace: unknown[][] = [];
   const ghost: RtcGhostPort = {
     device: () => Promise.resolve("GHOSTDEV"),
     roomEncrypted: () => Promise.resolve(o.encrypted !== false),
     openIdToken: () => Promise.resolve({ access_token: "openid" }),
-    setState: (_g, _r, _t, stateKey, content) => {
+    setState: (_g, _r, type, stateKey, content) => {
+      if (type === "m.room.power_levels") order.push("levels");
+      else order.push(`${Object.keys(content).length > 0 ? "member" : "empty"}:${stateKey}`);
       state.push({ stateKey, content });
       return Promise.resolve(`$state${state.length}`);
     },
@@ -171,6 +190,23 @@ function world(o: { focus?: boolean; encrypted?: boolean; turn?: "none" | "fails
       mediaKeys.push({ targets });
       return Promise.resolve();
     },
+    ...(o.delayed
+      ? {
+          scheduleLeave: (_g: string, _r: string, stateKey: string) => {
+            order.push(`leave:${stateKey}`);
+            return Promise.resolve("delay1");
+          },
+          refreshLeave: () => {
+            order.push("refresh");
+            return Promise.resolve();
+          },
+          cancelLeave: (_g: string, id: string) => {
+            order.push(`cancel:${id}`);
+            return Promise.resolve();
+          },
+          roomState: () => Promise.resolve(o.levels),
+        }
+      : {}),
   };
   const media: RtcMediaPorts = {
     newLeg: () => {
@@ -187,11 +223,12 @@ function world(o: { focus?: boolean; encrypted?: boolean; turn?: "none" | "fails
     newKey: () => new Uint8Array(16).fill(9),
   };
   const calls: PeopleCalls = {
-    place: (to, p) => {
+    place: async (to, p) => {
+      rowsAtPlace.push((await o.store?.all()) ?? []);
       placed.push({ to, ...p });
       const leg = new FakeCallLeg(`s${legs.length}`);
       legs.push(leg);
-      return Promise.resolve(leg);
+      return leg;
     },
     ringing: () => undefined,
     answer: (session, sdp) => {
@@ -226,6 +263,7 @@ function world(o: { focus?: boolean; encrypted?: boolean; turn?: "none" | "fails
     },
     log: silentLog,
     now: () => now,
+    ...(o.store ? { store: o.store } : {}),
   });
   const lines = () => sent.filter((s) => s.type === "m.room.message").map((s) => s.content.body);
   const settle = () => new Promise((r) => setImmediate(r));
@@ -241,6 +279,8 @@ function world(o: { focus?: boolean; encrypted?: boolean; turn?: "none" | "fails
     lks,
     peers,
     legs,
+    order,
+    rowsAtPlace,
     lines,
     settle,
     advance: (ms: number) => (now += ms),
@@ -419,5 +459,182 @@ describe("bridge: Element X (MatrixRTC) calls ⇄ People calls", function () {
     const calls = clientCalls(client as never);
     assert.deepEqual(await calls.iceServers?.(), TURN);
     assert.equal(asked, 1);
+  });
+
+  describe("a call's row (rtc_calls over real SQLite), the ghost's delayed leave, a crash's leftovers", function () {
+    let db: BridgeStore;
+    const rows = (): RtcCallStore => db.rtcCalls ?? assert.fail("the store has no rtc_calls");
+    beforeEach(async function () {
+      db = await openBridgeStore({ engine: "sqlite", connection: ":memory:" });
+    });
+    afterEach(async function () {
+      await db.close();
+    });
+
+    it("Matrix → People: recorded before Joe's devices ring; the ghost's delayed leave is scheduled before its membership; the end cancels it and deletes the row", async function () {
+      const w = world({ store: rows(), delayed: true });
+      await w.rtc.handle(joined("ALICEDEV"));
+      await w.rtc.handle(ring());
+      assert.equal(w.rowsAtPlace[0]?.length, 1, "the row exists when the People call is placed");
+      const [row] = await rows().all();
+      assert.equal(row?.session, "s0", "the People session recorded once known");
+      assert.equal(row?.state, "ringing");
+      assert.equal(row?.ghostDevice, undefined);
+      w.legs[0]!.events.emit("remoteSdp", "joe-answer");
+      for (let i = 0; i < 4; i++) await w.settle();
+      const key = memberStateKey(GHOST, "GHOSTDEV");
+      assert.deepEqual(w.order, [`leave:${key}`, `member:${key}`]);
+      const [active] = await rows().all();
+      assert.equal(active?.state, "active");
+      assert.equal(active?.ghostDevice, "GHOSTDEV");
+      assert.equal(active?.delayId, "delay1");
+      assert.equal(active?.answeredAt, 1_000_000);
+      await w.rtc.handle(memberEvent("ALICEDEV", undefined));
+      assert.deepEqual(w.order.slice(2), [`empty:${key}`, "cancel:delay1"]);
+      assert.deepEqual(await rows().all(), [], "both legs ended: the row is gone");
+    });
+
+    it("People → Matrix: recorded with Joe's session before the ghost joins; call membership opened to members first when the ghost may", async function () {
+      const w = world({
+        store: rows(),
+        delayed: true,
+        levels: { users_default: 0, state_default: 50, users: { [GHOST]: 100 } },
+      });
+      await w.rtc.ringMatrix(DM, joeRings);
+      const key = memberStateKey(GHOST, "GHOSTDEV");
+      assert.deepEqual(w.order, ["levels", `leave:${key}`, `member:${key}`]);
+      const levels = w.state[0]!.content as { events: Record<string, number> };
+      assert.equal(levels.events["org.matrix.msc3401.call.member"], 0);
+      const [row] = await rows().all();
+      assert.deepEqual(
+        {
+          session: row?.session,
+          direction: row?.direction,
+          state: row?.state,
+          ghostDevice: row?.ghostDevice,
+        },
+        { session: "sess1", direction: "to_matrix", state: "ringing", ghostDevice: "GHOSTDEV" },
+      );
+      await w.rtc.peopleRingEnded(DM.roomId, "sess1");
+      assert.deepEqual(await rows().all(), []);
+    });
+
+    it("at start, each call a crash cut is ended on both legs with Element's line, and its row deleted", async function () {
+      const base = {
+        roomId: DM.roomId,
+        matrixUser: ALICE,
+        peopleAddress: JOE,
+        ghost: GHOST,
+        media: "voice" as const,
+      };
+      await rows().put({
+        ...base,
+        callId: "c1",
+        direction: "to_people",
+        state: "active",
+        session: "sA",
+        ghostDevice: "GHOSTDEV",
+        delayId: "d1",
+        answeredAt: 5,
+        createdAt: 1,
+      });
+      await rows().put({
+        ...base,
+        callId: "c2",
+        direction: "to_matrix",
+        state: "ringing",
+        session: "sB",
+        ghostDevice: "GHOSTDEV",
+        createdAt: 2,
+      });
+      await rows().put({
+        ...base,
+        callId: "c3",
+        direction: "to_people",
+        state: "ringing",
+        createdAt: 3,
+      });
+      const ops: string[] = [];
+      const lost: [string, string][] = [];
+      const ghost: RtcGhostPort = {
+        device: () => Promise.resolve("GHOSTDEV"),
+        roomEncrypted: () => Promise.resolve(true),
+        openIdToken: () => Promise.reject(new Error("not used")),
+        sendMediaKey: () => Promise.reject(new Error("not used")),
+        setState: (_g, _r, _t, stateKey, content) => {
+          ops.push(`state ${stateKey} ${JSON.stringify(content)}`);
+          return Promise.resolve("$s");
+        },
+        send: (_g, _r, _t, content, txnKey) => {
+          ops.push(`line ${String(content.body)} ${txnKey}`);
+          // A failing step is logged and the others still run.
+          return txnKey === "rtc.line.c3" ? Promise.reject(new Error("403")) : Promise.resolve("$l");
+        },
+        cancelLeave: (_g, id) => {
+          ops.push(`cancel ${id}`);
+          return Promise.resolve();
+        },
+      };
+      const calls = {
+        hangupLost: (to: string, session: string) => {
+          lost.push([to, session]);
+          return Promise.resolve();
+        },
+      };
+      // A call this start already runs (its offer delivered again) is no leftover.
+      await rows().put({
+        ...base,
+        callId: "live",
+        direction: "to_matrix",
+        state: "ringing",
+        session: "sL",
+        createdAt: 4,
+      });
+      await rows().put({
+        ...base,
+        callId: "old",
+        direction: "to_matrix",
+        state: "ringing",
+        session: "sL",
+        createdAt: 0,
+      });
+      const live = () => ({ ids: new Set(["live"]), sessions: new Set(["sL"]) });
+      const n = await endLeftoverRtcCalls({
+        store: rows(),
+        ghost,
+        people: { accountFor: () => Promise.resolve({ calls } as never) },
+        log: silentLog,
+        live,
+      });
+      assert.equal(n, 3);
+      const key = memberStateKey(GHOST, "GHOSTDEV");
+      assert.deepEqual(ops, [
+        `state ${key} {}`,
+        "cancel d1",
+        "line Call ended rtc.line.sA",
+        `state ${key} {}`,
+        `line Missed call from ${JOE} rtc.line.sB`,
+        `line The call with ${JOE} could not be connected rtc.line.c3`,
+      ]);
+      assert.deepEqual(lost, [
+        [JOE, "sA"],
+        [JOE, "sB"],
+      ]);
+      assert.deepEqual(
+        (await rows().all()).map((r) => r.callId),
+        ["live"],
+        "the running call's row stays; the row it replaced is gone, with nothing sent for it",
+      );
+      assert.equal(
+        await endLeftoverRtcCalls({
+          store: rows(),
+          ghost,
+          people: { accountFor: () => Promise.reject(new Error("x")) },
+          log: silentLog,
+          live,
+        }),
+        0,
+      );
+    });
   });
 });

@@ -51,12 +51,59 @@ function world(answer: (c: Call) => Json) {
         sent.push(args);
         return Promise.resolve("$sent" as never);
       },
+      roomState: (_g, _r, type) =>
+        Promise.resolve(type === "m.room.power_levels" ? { content: { users_default: 0 } } : undefined),
     },
   });
   return { port, calls, sentKeys, sent, asked, setUnknown: (u: string[]) => (unknown = u) };
 }
 
 describe("MatrixRTC: the ghost's Matrix side (rtc-ghost)", () => {
+  it("schedules the ghost's delayed leave (MSC4140) as the ghost, then restarts and cancels it by its id", async () => {
+    const w = world((c) => (c.method === "PUT" ? { delay_id: "syd_abc" } : {}));
+    const key = `_${GHOST}_GHOSTDEV_m.call`;
+    assert.equal(await w.port.scheduleLeave!(GHOST, "!r:hs", key, 30_000), "syd_abc");
+    await w.port.refreshLeave!(GHOST, "syd_abc");
+    await w.port.cancelLeave!(GHOST, "syd_abc");
+    assert.deepEqual(
+      w.calls.map((c) => [c.method, c.path, c.as, c.body]),
+      [
+        [
+          "PUT",
+          `/_matrix/client/v3/rooms/${encodeURIComponent("!r:hs")}/state/org.matrix.msc3401.call.member/` +
+            `${encodeURIComponent(key)}?org.matrix.msc4140.delay=30000`,
+          { userId: GHOST },
+          {},
+        ],
+        [
+          "POST",
+          "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/syd_abc",
+          { userId: GHOST },
+          { action: "restart" },
+        ],
+        [
+          "POST",
+          "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/syd_abc",
+          { userId: GHOST },
+          { action: "cancel" },
+        ],
+      ],
+    );
+  });
+
+  it("refuses a delayed-event answer without a delay id", async () => {
+    const w = world(() => ({ event_id: "$not-a-delay" }));
+    await assert.rejects(w.port.scheduleLeave!(GHOST, "!r:hs", "k", 1000), /no delay id/);
+  });
+
+  it("reads a room's state as the ghost", async () => {
+    const w = world(() => ({}));
+    assert.deepEqual(await w.port.roomState!(GHOST, "!r:hs", "m.room.power_levels", ""), {
+      users_default: 0,
+    });
+    assert.equal(await w.port.roomState!(GHOST, "!r:hs", "m.room.create", ""), undefined);
+  });
+
   it("asks the homeserver for the ghost's OpenID token as the ghost, and returns it", async () => {
     const token = {
       access_token: "tok",

@@ -17,6 +17,7 @@ import type { EncryptedFile } from "../../model/matrix-content.js";
 import type { RawRoomEvent } from "../../model/polls.js";
 import { mediaErrorOf, type GhostSide } from "../../core/ports/matrix-side.js";
 import { AppserviceHttp } from "./appservice-http.js";
+import { settleRoomLevels } from "./room-levels.js";
 import { GhostDevices } from "./ghost-devices.js";
 import { BridgeError, isBridgeError } from "../../core/error-kinds.js";
 
@@ -109,13 +110,15 @@ export class GhostIntents implements GhostSide {
 
   async createDirectRoom(ghost: MatrixUserId, invitee: string): Promise<string> {
     const client = (await this.intent(ghost)).matrixClient;
-    return client.createRoom({
+    const roomId = await client.createRoom({
       preset: "trusted_private_chat",
       visibility: "private",
       is_direct: true,
       invite: [invitee],
       ...(await this.initialStateFor(ghost)),
     });
+    await settleRoomLevels(client, roomId);
+    return roomId;
   }
 
   /**
@@ -157,16 +160,8 @@ export class GhostIntents implements GhostSide {
       // The other ghosts get their devices in join(), before they join and speak.
       ...(await this.initialStateFor(ghost)),
     });
-    if (o.admins.length > 0) {
-      // Raised afterwards, not with power_level_content_override: room version 12 refuses the
-      // creator in `users`, while older versions lose the creator's level when `users` is replaced.
-      const levels = (await client.getRoomStateEvent(roomId, "m.room.power_levels", "")) as {
-        users?: Record<string, number>;
-      };
-      const users = { ...levels.users };
-      for (const admin of o.admins) users[admin] = 100;
-      await client.sendStateEvent(roomId, "m.room.power_levels", "", { ...levels, users });
-    }
+    // Admins and call members in one power levels event (room-levels.ts says why not at creation).
+    await settleRoomLevels(client, roomId, o.admins);
     return roomId;
   }
 

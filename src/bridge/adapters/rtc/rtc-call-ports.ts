@@ -37,6 +37,22 @@ export interface RtcGhostPort {
     targets: { userId: string; deviceId: string }[],
     key: { index: number; key: Uint8Array },
   ): Promise<void>;
+  /**
+   * MSC4140: schedules, as the ghost, the state event that empties its membership `delayMs` from
+   * now (Element Call's delayed leave); resolves with the homeserver's delay id.
+   */
+  scheduleLeave?(ghost: string, roomId: string, stateKey: string, delayMs: number): Promise<string>;
+  /** Restarts a delayed leave's countdown (the ghost is still in the call). */
+  refreshLeave?(ghost: string, delayId: string): Promise<void>;
+  /** Cancels a delayed leave (the membership was emptied already). */
+  cancelLeave?(ghost: string, delayId: string): Promise<void>;
+  /** A room's state event content as the ghost reads it (undefined when there is none). */
+  roomState?(
+    ghost: string,
+    roomId: string,
+    type: string,
+    stateKey: string,
+  ): Promise<Record<string, unknown> | undefined>;
 }
 
 /** The ghost's LiveKit connection (LivekitLeg). */

@@ -5,6 +5,8 @@
 import { randomUUID } from "node:crypto";
 import type { MediaPeer } from "../../../people/client/calls/media-engine.js";
 import type { CallIceServer, CallLeg, CallLegEvents } from "../../core/ports/people-side.js";
+import type { RtcCallRecord, RtcCallStore } from "../../core/ports/store.js";
+import type { Logger } from "../../logger.js";
 import { livekitIdentity } from "./rtc-foci.js";
 import { MediaRelay } from "./media-relay.js";
 import type { RtcGhostPort, RtcLeg, RtcMediaPorts } from "./rtc-call-ports.js";
@@ -27,13 +29,30 @@ export interface RtcCallInit {
   focus: LivekitTransport;
   /** The People leg's ICE servers (the account's People server's TURN relay, as its own calls use). */
   iceServers: CallIceServer[];
-  ports: { ghost: RtcGhostPort; media: RtcMediaPorts; now: () => number };
+  ports: {
+    ghost: RtcGhostPort;
+    media: RtcMediaPorts;
+    now: () => number;
+    /** Where the call is recorded while it lives (a crash leaves its row for the next start). */
+    store?: RtcCallStore;
+    log?: Logger;
+  };
   onEnded: (call: RtcCall) => void;
 }
 
+/**
+ * The ghost's delayed leave (MSC4140): the homeserver empties its membership this long after the
+ * bridge last refreshed it, so a bridge that died leaves no ghost in the call. Element Call uses
+ * 8 s; a bridge on a loaded host gets more slack, refreshed well inside it.
+ */
+export const LEAVE_DELAY_MS = 30_000;
+export const LEAVE_REFRESH_MS = 10_000;
+
 export class RtcCall {
-  /** This call's own id (the line's transaction key when no People session is known). */
-  private readonly id = randomUUID();
+  /** This call's own id (its row; the line's transaction key when no People session is known). */
+  readonly id = randomUUID();
+  private leaveTimer: NodeJS.Timeout | undefined;
+  private delayId: string | undefined;
   leg: CallLeg | undefined;
   readonly relay: MediaRelay;
   readonly peer: MediaPeer;
@@ -90,6 +109,29 @@ export class RtcCall {
     return this.ended;
   }
 
+  /** Records the call before either side hears of it (awaited: the write is durable). */
+  async recordStart(): Promise<void> {
+    await this.o.ports.store?.put({
+      callId: this.id,
+      roomId: this.o.roomId,
+      matrixUser: this.o.matrixUser,
+      peopleAddress: this.o.name,
+      ghost: this.o.ghost,
+      direction: this.o.direction,
+      media: this.o.media,
+      state: "ringing",
+      session: this.o.session,
+      createdAt: this.o.ports.now(),
+    });
+  }
+
+  /** What the call learnt, in its row. */
+  async record(
+    change: Partial<Pick<RtcCallRecord, "state" | "session" | "ghostDevice" | "delayId" | "answeredAt">>,
+  ): Promise<void> {
+    if (!this.ended) await this.o.ports.store?.update(this.id, change);
+  }
+
   /** Drives the People leg: its answer, candidates and end; the peer's candidates go to it. */
   attach(leg: CallLeg): void {
     this.leg = leg;
@@ -113,6 +155,7 @@ export class RtcCall {
     try {
       await this.remoteSet;
       this.answeredAt = this.o.ports.now();
+      await this.record({ state: "active", answeredAt: this.answeredAt });
       await this.joinRtc();
     } catch {
       await this.end("failed");
@@ -141,6 +184,9 @@ export class RtcCall {
       this.lk.setKey(livekitIdentity(this.o.ghost, device), own.key, own.index);
       for (const [identity, k] of this.keys) this.lk.setKey(identity, k.key, k.index);
     }
+    // Recorded, and its leave scheduled, before the membership exists: no crash can orphan it.
+    await this.record({ ghostDevice: device });
+    await this.scheduleLeave(memberStateKey(this.o.ghost, device));
     this.memberEventId = await ghost.setState(
       this.o.ghost,
       this.o.roomId,
@@ -155,6 +201,34 @@ export class RtcCall {
       }),
     );
     if (this.matrixDevice) await this.sendKey(this.matrixDevice);
+  }
+
+  /** The homeserver's delayed leave of the ghost's membership, refreshed while the call lives. */
+  private async scheduleLeave(stateKey: string): Promise<void> {
+    const { ghost, log } = this.o.ports;
+    if (!ghost.scheduleLeave) return;
+    try {
+      const delayId = await ghost.scheduleLeave(this.o.ghost, this.o.roomId, stateKey, LEAVE_DELAY_MS);
+      this.delayId = delayId;
+      await this.record({ delayId });
+    } catch (err) {
+      // Without MSC4140 the next start's cleanup is what empties a membership a crash left.
+      log?.info(
+        { err, room: this.o.roomId },
+        "the homeserver took no delayed leave for the ghost's call membership",
+      );
+      return;
+    }
+    this.leaveTimer = setInterval(() => {
+      const refresh = ghost.refreshLeave;
+      if (!this.delayId || !refresh) return;
+      refresh(this.o.ghost, this.delayId).catch((err: unknown) => {
+        // Gone (404): the homeserver sent it already, or it was cancelled; refreshing is over.
+        if ((err as { status?: number }).status === 404) clearInterval(this.leaveTimer);
+        log?.warn({ err, room: this.o.roomId }, "the ghost's delayed leave could not be refreshed");
+      });
+    }, LEAVE_REFRESH_MS);
+    this.leaveTimer.unref();
   }
 
   /** The ghost's media key to the Matrix user's call device. */
@@ -179,6 +253,7 @@ export class RtcCall {
   async answeredBy(deviceId: string): Promise<void> {
     this.matrixDevice ??= deviceId;
     this.answeredAt ??= this.o.ports.now();
+    await this.record({ state: "active", answeredAt: this.answeredAt });
     await this.sendKey(deviceId);
   }
 
@@ -191,6 +266,7 @@ export class RtcCall {
   async end(reason: RtcEndReason, peopleReason?: CallLegEvents["ended"]["reason"]): Promise<void> {
     if (this.ended) return;
     this.ended = true;
+    clearInterval(this.leaveTimer);
     this.relay.close();
     this.peer.close();
     if (reason !== "people")
@@ -207,6 +283,7 @@ export class RtcCall {
           {},
         )
         .catch(() => undefined);
+    if (this.delayId) await ghost.cancelLeave?.(this.o.ghost, this.delayId).catch(() => undefined);
     await ghost
       .send(
         this.o.ghost,
@@ -217,6 +294,10 @@ export class RtcCall {
         `rtc.line.${this.leg?.session ?? this.o.session ?? this.id}`,
       )
       .catch(() => undefined);
+    // Both legs are over (each told once): nothing is left for a restart to end.
+    await this.o.ports.store
+      ?.remove(this.id)
+      .catch((err: unknown) => this.o.ports.log?.warn({ err }, "an ended MatrixRTC call's row stays"));
     this.o.onEnded(this);
   }
 

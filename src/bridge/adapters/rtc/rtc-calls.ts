@@ -7,7 +7,8 @@
 import type { PeopleAddress } from "../../../people/protocol/address.js";
 import type { Logger } from "../../logger.js";
 import type { CallIceServer, PeopleAccount, PeopleSide, RingingCall } from "../../core/ports/people-side.js";
-import type { Portal } from "../../core/ports/store.js";
+import type { Portal, RtcCallStore } from "../../core/ports/store.js";
+import { withCallMembersAllowed } from "../../model/call-power.js";
 import { RtcCall } from "./rtc-call.js";
 import type { RtcGhostPort, RtcMediaPorts } from "./rtc-call-ports.js";
 import {
@@ -55,6 +56,8 @@ export interface RtcCallsOptions {
   tell(roomId: string, text: string, replyTo?: string): Promise<void>;
   log: Logger;
   now?: () => number;
+  /** Where each call is recorded while it lives (migration 023), for the start after a crash. */
+  store?: RtcCallStore;
 }
 
 export class RtcCalls {
@@ -70,6 +73,16 @@ export class RtcCalls {
 
   callIn(roomId: string): RtcCall | undefined {
     return this.calls.get(roomId);
+  }
+
+  /** The calls running now: their ids and People sessions (not leftovers of a crash). */
+  live(): { ids: Set<string>; sessions: Set<string> } {
+    const calls = [...this.calls.values()];
+    const sessions = calls.map((c) => c.leg?.session ?? c.o.session);
+    return {
+      ids: new Set(calls.map((c) => c.id)),
+      sessions: new Set(sessions.filter((x) => x !== undefined)),
+    };
   }
 
   /** True when the event is a MatrixRTC event (handled here, whatever became of it). */
@@ -138,8 +151,11 @@ export class RtcCalls {
     const call = this.newCall(portal, "to_people", media, focus, await this.iceServers(account));
     if (member) call.matrixDevice = member.deviceId;
     try {
+      await call.recordStart();
       const sdp = await call.peer.createOffer();
-      call.attach(await account.calls.place(address, { media, sdp, ringMs: n.value.lifetimeMs }));
+      const leg = await account.calls.place(address, { media, sdp, ringMs: n.value.lifetimeMs });
+      call.attach(leg);
+      await call.record({ session: leg.session });
     } catch (err) {
       this.o.log.info({ err, room: portal.roomId }, "a MatrixRTC call could not be placed to People");
       await call.end("failed");
@@ -163,6 +179,8 @@ export class RtcCalls {
     const call = this.newCall(portal, "to_matrix", ring.media, focus, ice, ring.session);
     this.ringing.set(portal.roomId, ring);
     try {
+      await call.recordStart();
+      await this.allowCallMembers(portal);
       await call.joinRtc();
       const ghost = this.o.ghostOf(portal.peopleAddress as PeopleAddress);
       const id = await this.o.ghost.send(
@@ -186,6 +204,27 @@ export class RtcCalls {
   }
 
   private readonly ringing = new Map<string, RingingCall>();
+
+  /**
+   * A portal made before the bridge opened call membership to members gets it when the ghost
+   * first rings there, if the ghost has the power (it made the room); otherwise it stays as it
+   * is and the user may not be able to answer (logged).
+   */
+  private async allowCallMembers(portal: Portal): Promise<void> {
+    const { ghost } = this.o;
+    if (!ghost.roomState) return;
+    const who = this.o.ghostOf(portal.peopleAddress as PeopleAddress);
+    try {
+      const levels = await ghost.roomState(who, portal.roomId, "m.room.power_levels", "");
+      const next = levels && withCallMembersAllowed(levels);
+      if (next) await ghost.setState(who, portal.roomId, "m.room.power_levels", "", next);
+    } catch (err) {
+      this.o.log.info(
+        { err, room: portal.roomId },
+        "call membership could not be opened to the portal's members",
+      );
+    }
+  }
 
   private async answerPeople(portal: Portal, call: RtcCall): Promise<void> {
     const ring = this.ringing.get(portal.roomId);
@@ -272,7 +311,13 @@ export class RtcCalls {
       ...(session ? { session } : {}),
       focus,
       iceServers,
-      ports: { ghost: this.o.ghost, media: this.o.media, now: this.now },
+      ports: {
+        ghost: this.o.ghost,
+        media: this.o.media,
+        now: this.now,
+        log: this.o.log,
+        ...(this.o.store ? { store: this.o.store } : {}),
+      },
       onEnded: (c) => {
         if (this.calls.get(portal.roomId) === c) this.calls.delete(portal.roomId);
         this.ringing.delete(portal.roomId);

@@ -75,6 +75,8 @@ export const rtcLines = {
   noAnswer: (name: string) => `${name} did not answer`,
   failed: (name: string) => `The call with ${name} could not be connected`,
   youDeclined: "Call declined",
+  /** An answered call a crash cut: how long it ran is not known. */
+  cut: "Call ended",
   cancelled: "Call cancelled",
 };
 
@@ -83,3 +85,13 @@ export const RTC_GROUP_TEXT =
 export const RTC_NO_FOCUS_TEXT =
   "This homeserver advertises no LiveKit server for Element Call (org.matrix.msc4143.rtc_foci in /.well-known/matrix/client): the call cannot be bridged.";
 export const RTC_NO_CALLS_TEXT = "This bridge cannot place People calls.";
+
+/** The line for a call a crash cut, found at the next start. */
+export function leftoverLine(c: {
+  state: "ringing" | "active";
+  direction: "to_people" | "to_matrix";
+  name: string;
+}): string {
+  if (c.state === "active") return rtcLines.cut;
+  return c.direction === "to_matrix" ? rtcLines.missed(c.name) : rtcLines.failed(c.name);
+}

@@ -10,7 +10,7 @@ import { enc, type MatrixRequests } from "../crypto/matrix-requests.js";
 import type { Json } from "../crypto/transaction-extensions.js";
 import { mediaKeyContent, mediaKeysOf } from "./media-keys.js";
 import type { RtcGhostPort } from "./rtc-call-ports.js";
-import { ENCRYPTION_KEYS_TYPE } from "./rtc-events.js";
+import { CALL_MEMBER_TYPE, ENCRYPTION_KEYS_TYPE } from "./rtc-events.js";
 import { livekitIdentity } from "./rtc-foci.js";
 
 /** What the ghost's crypto offers (EndToBridge's CryptoManager). */
@@ -33,10 +33,14 @@ const OpenIdToken = z.object({
 });
 
 const EventId = z.object({ event_id: z.string().min(1).max(255) });
+const DelayId = z.object({ delay_id: z.string().min(1).max(255) });
+
+/** MSC4140's unstable prefix (Synapse 1.163: enabled by max_event_delay_duration). */
+const DELAYED = "/_matrix/client/unstable/org.matrix.msc4140/delayed_events";
 
 export function rtcGhostPort(o: {
   http: MatrixRequests;
-  ghosts: Pick<GhostSide, "sendEvent">;
+  ghosts: Pick<GhostSide, "sendEvent" | "roomState">;
   crypto: GhostCrypto;
   /** Whether the room is encrypted, as the ghost sees its state (EndToBridge.isEncrypted). */
   isEncrypted(roomId: string, asUser: string): Promise<boolean>;
@@ -65,6 +69,27 @@ export function rtcGhostPort(o: {
       const id = EventId.safeParse(answer);
       if (!id.success) throw new Error("the homeserver answered a state event with no event id");
       return id.data.event_id;
+    },
+    async scheduleLeave(ghost, roomId, stateKey, delayMs) {
+      const answer = await o.http.request(
+        "PUT",
+        `/_matrix/client/v3/rooms/${enc(roomId)}/state/${enc(CALL_MEMBER_TYPE)}/${enc(stateKey)}` +
+          `?org.matrix.msc4140.delay=${Math.round(delayMs)}`,
+        { userId: ghost },
+        {},
+      );
+      const id = DelayId.safeParse(answer);
+      if (!id.success) throw new Error("the homeserver answered a delayed event with no delay id");
+      return id.data.delay_id;
+    },
+    async refreshLeave(ghost, delayId) {
+      await o.http.request("POST", `${DELAYED}/${enc(delayId)}`, { userId: ghost }, { action: "restart" });
+    },
+    async cancelLeave(ghost, delayId) {
+      await o.http.request("POST", `${DELAYED}/${enc(delayId)}`, { userId: ghost }, { action: "cancel" });
+    },
+    async roomState(ghost, roomId, type, stateKey) {
+      return (await o.ghosts.roomState(ghost as MatrixUserId, roomId, type, stateKey))?.content;
     },
     send: (ghost, roomId, type, content, txnKey) =>
       o.ghosts.sendEvent(ghost as MatrixUserId, roomId, type, content, txnKey),

@@ -26,6 +26,7 @@ import { KnexDoublePuppetStore } from "./double-puppet-store.js";
 import { KnexPortalStore } from "./portal-store.js";
 import { KnexRoomRelayStore } from "./relay-store.js";
 import { KnexBridgedCallStore } from "./call-store.js";
+import { KnexRtcCallStore } from "./rtc-call-store.js";
 import { KnexSenderCreationStore } from "./sender-creation-store.js";
 import { KnexTransactionStore } from "./transaction-store.js";
 import type { BridgeStore, BridgeStoreConfig } from "../../core/ports/store.js";
@@ -57,6 +58,7 @@ class KnexBridgeStore implements BridgeStore {
   readonly relays: KnexRoomRelayStore;
   readonly calls: KnexBridgedCallStore;
   readonly doublePuppets: KnexDoublePuppetStore;
+  readonly rtcCalls: KnexRtcCallStore;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -83,6 +85,7 @@ class KnexBridgeStore implements BridgeStore {
     this.relays = new KnexRoomRelayStore(db);
     this.calls = new KnexBridgedCallStore(db);
     this.doublePuppets = new KnexDoublePuppetStore(db);
+    this.rtcCalls = new KnexRtcCallStore(db);
   }
 
   async sync(): Promise<void> {

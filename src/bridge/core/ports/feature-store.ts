@@ -143,3 +143,35 @@ export interface DoublePuppetStore {
   of(matrixUser: string): Promise<DoublePuppetRecord | undefined>;
   remove(matrixUser: string): Promise<void>;
 }
+
+/** A MatrixRTC call bridged to a People call (adapters/rtc), kept while it rings or runs. */
+export interface RtcCallRecord {
+  callId: string;
+  roomId: string;
+  matrixUser: string;
+  peopleAddress: string;
+  ghost: string;
+  direction: "to_people" | "to_matrix";
+  media: "voice" | "video";
+  state: "ringing" | "active";
+  session?: string | undefined;
+  /** The ghost's device once it joined the Matrix call (its membership's state key names it). */
+  ghostDevice?: string | undefined;
+  /** The homeserver's id of the ghost's delayed leave (MSC4140). */
+  delayId?: string | undefined;
+  answeredAt?: number | undefined;
+  createdAt: number;
+}
+
+export interface RtcCallStore {
+  /** Records a new call (durable when it resolves); a call id already recorded is kept. */
+  put(call: RtcCallRecord): Promise<void>;
+  /** Changes what a call learnt since (its session, the ghost's device, its delayed leave, the answer). */
+  update(
+    callId: string,
+    change: Partial<Pick<RtcCallRecord, "state" | "session" | "ghostDevice" | "delayId" | "answeredAt">>,
+  ): Promise<void>;
+  /** Every call recorded, oldest first (at start: the calls a crash cut). */
+  all(): Promise<RtcCallRecord[]>;
+  remove(callId: string): Promise<void>;
+}

@@ -9,6 +9,7 @@ import type {
   PersonalSpaceStore,
   PostRoomStore,
   RoomRelayStore,
+  RtcCallStore,
 } from "./feature-store.js";
 export type * from "./feature-store.js";
 
@@ -346,6 +347,8 @@ export interface BridgeStore {
   readonly calls: BridgedCallStore;
   /** The double-puppet logins (optional: fakes may leave it out). */
   readonly doublePuppets?: DoublePuppetStore;
+  /** The MatrixRTC calls (optional: fakes may leave it out). */
+  readonly rtcCalls?: RtcCallStore;
   /**
    * Every write so far made durable against power loss too (on SQLite each write
    * resolves once it would survive the process being killed; sync() fsyncs them all).

@@ -24,6 +24,7 @@ import * as doublePuppets from "./019-double-puppets.js";
 import * as postRoomCursors from "./020-post-room-cursors.js";
 import * as portalOwner from "./021-portal-owner.js";
 import * as feedRoomProfile from "./022-feed-room-profile.js";
+import * as rtcCalls from "./023-rtc-calls.js";
 
 export interface NamedMigration {
   name: string;
@@ -55,6 +56,7 @@ export const BRIDGE_MIGRATIONS: readonly NamedMigration[] = [
   { name: "020-post-room-cursors", migration: postRoomCursors },
   { name: "021-portal-owner", migration: portalOwner },
   { name: "022-feed-room-profile", migration: feedRoomProfile },
+  { name: "023-rtc-calls", migration: rtcCalls },
 ];
 
 export const bridgeMigrationSource: Knex.MigrationSource<NamedMigration> = {
