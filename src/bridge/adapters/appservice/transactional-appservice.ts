@@ -26,6 +26,7 @@ import type { Logger } from "../../logger.js";
 import type { BridgeMetrics } from "../../metrics.js";
 import type { TransactionStore } from "../../core/ports/store.js";
 import type { EventRetryQueue } from "./event-retry-queue.js";
+import type { TransactionWrites } from "./transaction-writes.js";
 import {
   isEmpty,
   parseTransactionExtensions,
@@ -118,6 +119,8 @@ export interface TransactionalAppServiceOptions {
    * a failure fails the transaction (the homeserver sends it again).
    */
   durable?(): Promise<void>;
+  /** Writes the handlers leave pending, settled before the transaction is recorded. */
+  writes?: TransactionWrites;
 }
 
 export class TransactionalAppService extends AppService {
@@ -169,7 +172,7 @@ export class TransactionalAppService extends AppService {
     // Kept events are tried again once the handlers listen (matrix-appservice-bridge attached them).
     const retries = this.o.retries;
     const started = retries
-      ? listening.then(() => retries.start((event) => this.deliver("event", event)))
+      ? listening.then(() => retries.start((event) => this.outside(() => this.deliver("event", event))))
       : listening;
     if (callback) {
       void started.then(callback);
@@ -307,12 +310,17 @@ export class TransactionalAppService extends AppService {
     const timer = this.o.metrics.transactionSeconds.startTimer();
     // A failure here fails the transaction: the homeserver sends it again.
     if (this.extensionHandler && !isEmpty(extensions)) await this.extensionHandler(extensions);
-    for (const event of events) {
-      const type = typeof event.type === "string" && COUNTED_TYPES.has(event.type) ? event.type : "other";
-      this.o.metrics.events.inc({ type });
-      await this.dispatch("event", event);
-    }
-    for (const event of ephemeral) await this.dispatch("ephemeral", event);
+    const handleAll = async () => {
+      for (const event of events) {
+        const type = typeof event.type === "string" && COUNTED_TYPES.has(event.type) ? event.type : "other";
+        this.o.metrics.events.inc({ type });
+        await this.dispatch("event", event);
+      }
+      for (const event of ephemeral) await this.dispatch("ephemeral", event);
+    };
+    // What the handlers left pending (transaction-writes.ts) is done before anything is recorded.
+    if (this.o.writes) await this.o.writes.run(handleAll);
+    else await handleAll();
     if (this.o.afterEvents && events.length > 0) {
       await this.o
         .afterEvents(events)
@@ -329,6 +337,11 @@ export class TransactionalAppService extends AppService {
       { txnId, events: events.length, toDevice: extensions.toDevice.length },
       "transaction applied",
     );
+  }
+
+  /** The retry queue's tries are no transaction's: their handlers wait for their own writes. */
+  private outside(fn: () => Promise<void>): Promise<void> {
+    return this.o.writes ? this.o.writes.outside(fn) : fn();
   }
 
   /**
