@@ -1,11 +1,10 @@
-// startBridge(config, registration): the whole bridge as a handle with stop(),
-// so the CLI and the tests start the same thing. It composes the bridge's store
-// (migrated first), the bridge secret and the embedded People server of the
-// bridge's domain, the People accounts of the Matrix users, the appservice
-// (through the adapter, exactly-once transactions), the bot and its commands,
-// the DM and group portals, feed and post rooms, personal spaces, the homeserver
-// connection (retried with backoff) with catch-up of the rooms' history when it
-// comes back, /metrics and /health, and the provisioning API.
+// startBridge(config, registration): the whole bridge as a handle with stop(), so the CLI and the
+// tests start the same thing. It composes the bridge's store (migrated first), the bridge secret and
+// the embedded People server of the bridge's domain, the People accounts of the Matrix users, the
+// appservice (through the adapter, exactly-once transactions), the bot and its commands, the DM and
+// group portals, feed and post rooms, personal spaces, the homeserver connection (retried with
+// backoff) with catch-up of the rooms' history when it comes back, /metrics and /health, and the
+// provisioning API.
 import { resolve } from "node:path";
 import { startPeopleServer } from "../people/server/people-server.js";
 import { BridgeSecret, withBridgeRegistration } from "./adapters/accounts/bridge-secret.js";
@@ -189,6 +188,7 @@ export async function startBridge(
       afterEvents: (events) => catchUp.seen(events),
       retries,
       durable: () => store.sync(),
+      ...(store.changes ? { changes: store.changes.bind(store) } : {}),
       writes,
       ...(e2b ? { e2b } : {}),
     });

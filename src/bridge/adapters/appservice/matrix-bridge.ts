@@ -48,6 +48,8 @@ export interface AppserviceAdapterOptions {
   retries?: EventRetryQueue;
   /** Makes a transaction's writes durable before it is acknowledged (see TransactionalAppService). */
   durable?(): Promise<void>;
+  /** The store's changed rows so far: a transaction that changed none is not fsynced. */
+  changes?(): Promise<number | undefined>;
   /** Writes the handlers leave pending (see TransactionalAppService). */
   writes?: TransactionWrites;
 }
@@ -165,6 +167,7 @@ export class AppserviceAdapter implements MatrixSide {
       ...(o.afterEvents ? { afterEvents: o.afterEvents } : {}),
       ...(o.retries ? { retries: o.retries } : {}),
       ...(o.durable ? { durable: o.durable } : {}),
+      ...(o.changes ? { changes: o.changes } : {}),
       ...(o.writes ? { writes: o.writes } : {}),
     });
   }
