@@ -12,10 +12,14 @@
 //   bridged:  Alice → joe@other.test (through the bridge and People) → Alice
 // Figures: round-trip p50/p99 one message at a time, the time the bridge adds
 // at p50 (target ≤ 1.1× Synapse's round trip), and round trips per second with WINDOW in flight
-// (target ≥ 0.9× Synapse's), the two paths taking turns so both see the same
-// load; where the bridged time goes (the bridge's own histograms per
-// direction), the WAL fsyncs and the CPU time per round trip of the bridge process. BENCH_BRIDGE_CPU_PROF=<dir> writes a CPU profile
-// of the bridge process there.
+// (target ≥ 0.9× Synapse's) in one conversation (one portal against one Alice/Bob room) and in
+// CONVERSATIONS of them (as many portals, each with its own People correspondent, against as many
+// Alice/Bob rooms; the same WINDOW in flight, spread over them), the two paths taking turns so both
+// see the same load. Where the bridged time goes: each round trip split at the far end (when Bob or
+// Joe saw the message, in this process's clock) into its way out and its way back, for both paths;
+// inside the bridge, its own histograms per direction and per homeserver transaction, the WAL fsyncs
+// and the CPU time per round trip of the bridge process. BENCH_BRIDGE_CPU_PROF=<dir> writes a CPU
+// profile of the bridge process there.
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -35,27 +39,32 @@ import { startTestServer, type TestServer } from "../test/helpers/people-servers
 import { freePort } from "../test/helpers/ports.js";
 import { ensureSynapseInstalled, startSynapse, type SynapseHandle } from "../test/helpers/synapse.js";
 import { fmt, table } from "./harness.js";
-import { MatrixHttpUser, percentile, type RoundTrips } from "./matrix-http.js";
+import { FarEnd, MatrixHttpUser, percentile, type RoundTrips } from "./matrix-http.js";
 
 const PEOPLE_DOMAIN = "people.test";
 const OTHER = "other.test";
-const JOE = `joe@${OTHER}`;
-const JOE_GHOST = "@_people_joe=40other.test:localhost";
+/** The People correspondents: the first is the one-conversation figures' Joe. */
+const joeAddress = (i: number) => `joe${i === 0 ? "" : i + 1}@${OTHER}`;
+const ghostOf = (address: string) => `@_people_${address.replace("@", "=40")}:localhost`;
 
 /** Round trips timed one at a time, and in the throughput run. */
 const LATENCY_SAMPLES = Number(process.env.BENCH_BRIDGE_SAMPLES ?? 200);
 const RATE_MESSAGES = Number(process.env.BENCH_BRIDGE_MESSAGES ?? 400);
 const WINDOW = 16;
 const WARM_UP = 20;
+/** Conversations in the second throughput figure (portals, and Alice/Bob rooms for the baseline). */
+const CONVERSATIONS = Number(process.env.BENCH_BRIDGE_CONVERSATIONS ?? 8);
 /** The throughput runs alternate between the paths this many times. */
 const RATE_ROUNDS = 4;
 /** Linux's USER_HZ, the unit of /proc/<pid>/stat's CPU times. */
 const CLOCK_TICKS = 100;
 
-interface PathResult {
+interface Latency {
   p50: number;
   p99: number;
-  rate: number;
+  /** p50 of the way out (send → the far end saw it) and of the way back (far end → echo at Alice). */
+  out: number;
+  back: number;
 }
 
 /**
@@ -66,31 +75,42 @@ async function measureLatency(
   direct: RoundTrips,
   portal: RoundTrips,
   afterWarmUp: () => Promise<void>,
-): Promise<[Pick<PathResult, "p50" | "p99">, Pick<PathResult, "p50" | "p99">]> {
+): Promise<[Latency, Latency]> {
   for (let i = 0; i < WARM_UP; i++) {
     await direct.roundTrip();
     await portal.roundTrip();
   }
   await afterWarmUp();
-  const a: number[] = [];
-  const b: number[] = [];
+  const a: [number, number][] = [];
+  const b: [number, number][] = [];
   for (let i = 0; i < LATENCY_SAMPLES; i++) {
-    a.push(await direct.roundTrip());
-    b.push(await portal.roundTrip());
+    a.push([await direct.roundTrip(), direct.outbound.at(-1)!]);
+    b.push([await portal.roundTrip(), portal.outbound.at(-1)!]);
   }
-  const summary = (xs: number[]) => {
-    xs.sort((x, y) => x - y);
-    return { p50: percentile(xs, 0.5), p99: percentile(xs, 0.99) };
+  const median = (xs: number[]) =>
+    percentile(
+      xs.sort((x, y) => x - y),
+      0.5,
+    );
+  const summary = (xs: [number, number][]): Latency => {
+    const total = xs.map(([t]) => t).sort((x, y) => x - y);
+    return {
+      p50: percentile(total, 0.5),
+      p99: percentile(total, 0.99),
+      out: median(xs.map(([, o]) => o)),
+      back: median(xs.map(([t, o]) => t - o)),
+    };
   };
   return [summary(a), summary(b)];
 }
 
-/** Seconds to do `count` round trips with WINDOW in flight. */
-async function timeWindowed(path: RoundTrips, count: number): Promise<number> {
+/** Seconds to do `count` round trips with WINDOW in flight, spread evenly over `paths`. */
+async function timeWindowed(paths: readonly RoundTrips[], count: number): Promise<number> {
   let next = 0;
   const start = process.hrtime.bigint();
   await Promise.all(
-    Array.from({ length: WINDOW }, async () => {
+    Array.from({ length: WINDOW }, async (_, w) => {
+      const path = paths[w % paths.length]!;
       while (next++ < count) await path.roundTrip();
     }),
   );
@@ -98,7 +118,10 @@ async function timeWindowed(path: RoundTrips, count: number): Promise<number> {
 }
 
 /** Round trips per second with WINDOW in flight, the paths taking turns in RATE_ROUNDS rounds. */
-async function measureRates(direct: RoundTrips, portal: RoundTrips): Promise<[number, number]> {
+async function measureRates(
+  direct: readonly RoundTrips[],
+  portal: readonly RoundTrips[],
+): Promise<[number, number]> {
   const per = Math.ceil(RATE_MESSAGES / RATE_ROUNDS);
   let a = 0;
   let b = 0;
@@ -169,100 +192,127 @@ export async function runBridgeBench(): Promise<void> {
       },
       ca: [other.handle.certificate, readFileSync(join(files.dir, "data", "tls", "dev-cert.pem"), "utf8")],
     };
-    const joe = await PeopleClient.create({ ...clientOptions(network, tempDir("bench-joe")), address: JOE });
-    cleanup.push(async () => {
-      await joe.close();
-      removeTempDirs();
-    });
-    // Joe echoes every round trip back to its sender, without holding up the next message (as Bob does).
-    joe.onMessage(async (m) => {
-      if (m.content.type === "text" && m.content.body.startsWith("rt ")) {
-        void joe.sendText([m.from], `echo ${m.content.body.slice(3)}`).catch((err: unknown) => {
-          console.error("Joe's echo failed", err);
-        });
-      }
-    });
-    await joe.start();
+    cleanup.push(() => removeTempDirs());
+    // Joe and the other correspondents echo every round trip back to its sender, without holding up
+    // the next message (as Bob does); each tells `far` when it saw the message.
+    const far = new FarEnd();
+    const joes: PeopleClient[] = [];
+    for (let i = 0; i < CONVERSATIONS; i++) {
+      const joe = await PeopleClient.create({
+        ...clientOptions(network, tempDir(`bench-joe${i}`)),
+        address: joeAddress(i),
+      });
+      cleanup.push(() => joe.close());
+      joe.onMessage(async (m) => {
+        if (m.content.type === "text" && m.content.body.startsWith("rt ")) {
+          far.saw(m.content.body);
+          void joe.sendText([m.from], `echo ${m.content.body.slice(3)}`).catch((err: unknown) => {
+            console.error("Joe's echo failed", err);
+          });
+        }
+      });
+      await joe.start();
+      joes.push(joe);
+    }
 
     const alice = await MatrixHttpUser.register(hs, "alice");
     const bob = await MatrixHttpUser.register(hs, "bob");
     cleanup.push(() => alice.stop());
     cleanup.push(() => bob.stop());
 
-    // Baseline room: Bob echoes.
-    const direct = await alice.createDirectRoom(bob.userId);
-    await bob.join(direct);
+    // Baseline rooms: Bob echoes in each.
+    const directRooms: string[] = [];
+    for (let i = 0; i < CONVERSATIONS; i++) {
+      const room = await alice.createDirectRoom(bob.userId);
+      await bob.join(room);
+      directRooms.push(room);
+    }
     bob.onMessage((roomId, sender, body) => {
-      if (roomId === direct && sender === alice.userId && body.startsWith("rt ")) {
-        void bob.sendText(direct, `echo ${body.slice(3)}`);
+      if (directRooms.includes(roomId) && sender === alice.userId && body.startsWith("rt ")) {
+        far.saw(body);
+        void bob.sendText(roomId, `echo ${body.slice(3)}`);
       }
     });
-    // The portal: Alice invites Joe's ghost to a direct chat; the ghost joins.
-    const portal = await alice.createDirectRoom(JOE_GHOST);
-    await eventually(
-      "Joe's ghost to join the portal",
-      async () => ((await alice.joinedMembers(portal)).includes(JOE_GHOST) ? true : undefined),
-      60_000,
-    );
+    // The portals: Alice invites each correspondent's ghost to a direct chat; the ghost joins.
+    const portals: string[] = [];
+    for (let i = 0; i < CONVERSATIONS; i++) {
+      const ghost = ghostOf(joeAddress(i));
+      const portal = await alice.createDirectRoom(ghost);
+      await eventually(
+        `${ghost} to join its portal`,
+        async () => ((await alice.joinedMembers(portal)).includes(ghost) ? true : undefined),
+        60_000,
+      );
+      portals.push(portal);
+    }
     await alice.start();
     await bob.start();
 
     const metricsUrl = bridge.logs.find((l) => l.msg === "bridge started")?.metrics;
-    const figures = async (): Promise<Record<string, number>> => ({
+    const figures = async (): Promise<Figures> => ({
       ...(await bridgeFigures(metricsUrl)),
       cpu: cpuSeconds(bridge.pid),
     });
-    const direct$ = alice.roundTrips(direct, bob.userId);
-    const portal$ = alice.roundTrips(portal, JOE_GHOST);
-    let before: Record<string, number> = {};
-    const [baselineLatency, bridgedLatency] = await measureLatency(direct$, portal$, async () => {
+    const direct$ = directRooms.map((room) => alice.roundTrips(room, bob.userId, far));
+    const portal$ = portals.map((room, i) => alice.roundTrips(room, ghostOf(joeAddress(i)), far));
+    let before: Figures = {};
+    const [baseline, bridged] = await measureLatency(direct$[0]!, portal$[0]!, async () => {
       before = await figures();
     });
     const after = await figures();
-    const [baselineRate, bridgedRate] = await measureRates(direct$, portal$);
+    const [baselineRate, bridgedRate] = await measureRates(direct$.slice(0, 1), portal$.slice(0, 1));
     const afterRate = await figures();
-    const baseline: PathResult = { ...baselineLatency, rate: baselineRate };
-    const bridged: PathResult = { ...bridgedLatency, rate: bridgedRate };
-    assert.ok(bridged.rate > 0 && baseline.rate > 0);
+    const [baselineRateK, bridgedRateK] = await measureRates(direct$, portal$);
+    const afterRateK = await figures();
+    assert.ok(bridgedRate > 0 && baselineRate > 0 && bridgedRateK > 0 && baselineRateK > 0);
 
-    const added = bridged.p50 - baseline.p50;
+    const row = (path: string, l: Latency, rate: number, rateK: number) => ({
+      path,
+      "p50 ms": fmt(l.p50),
+      "p99 ms": fmt(l.p99),
+      "out p50 ms": fmt(l.out),
+      "back p50 ms": fmt(l.back),
+      "rt/s, 1 conv.": fmt(rate, 1),
+      [`rt/s, ${CONVERSATIONS} conv.`]: fmt(rateK, 1),
+    });
+    const ratio = (a: number, b: number) => `${fmt(a / b)}×`;
     table([
+      row("Matrix → Matrix (Synapse, baseline)", baseline, baselineRate, baselineRateK),
+      row("Matrix → People → Matrix (bridge)", bridged, bridgedRate, bridgedRateK),
       {
-        path: "Matrix → Matrix (Synapse, baseline)",
-        "p50 ms": fmt(baseline.p50),
-        "p99 ms": fmt(baseline.p99),
-        "round trips/s": fmt(baseline.rate, 1),
-      },
-      {
-        path: "Matrix → People → Matrix (bridge)",
-        "p50 ms": fmt(bridged.p50),
-        "p99 ms": fmt(bridged.p99),
-        "round trips/s": fmt(bridged.rate, 1),
+        path: "bridge / baseline",
+        "p50 ms": ratio(bridged.p50, baseline.p50),
+        "p99 ms": ratio(bridged.p99, baseline.p99),
+        "out p50 ms": ratio(bridged.out, baseline.out),
+        "back p50 ms": ratio(bridged.back, baseline.back),
+        "rt/s, 1 conv.": ratio(bridgedRate, baselineRate),
+        [`rt/s, ${CONVERSATIONS} conv.`]: ratio(bridgedRateK, baselineRateK),
       },
     ]);
     console.log(
-      `bridge adds ${fmt(added)} ms at p50 (${fmt(bridged.p50 / baseline.p50)}× Synapse's round trip; target ≤ 1.1×), ` +
-        `${fmt(bridged.p99 - baseline.p99)} ms at p99; ` +
-        `rate ${fmt(bridged.rate / baseline.rate)}× Synapse's (target ≥ 0.9×). ` +
+      `bridge adds ${fmt(bridged.p50 - baseline.p50)} ms at p50 (${fmt(bridged.p50 / baseline.p50)}× ` +
+        `Synapse's round trip; target ≤ 1.1×), ${fmt(bridged.p99 - baseline.p99)} ms at p99; rate ` +
+        `${fmt(bridgedRate / baselineRate)}× Synapse's in one conversation, ` +
+        `${fmt(bridgedRateK / baselineRateK)}× in ${CONVERSATIONS} (target ≥ 0.9×). ` +
         `${LATENCY_SAMPLES} sequential round trips per path, the paths taking turns, then ${RATE_MESSAGES} ` +
-        `per path with ${WINDOW} in flight, in ${RATE_ROUNDS} alternating rounds.`,
+        `per path with ${WINDOW} in flight in 1 and in ${CONVERSATIONS} conversations, each in ` +
+        `${RATE_ROUNDS} alternating rounds.`,
     );
-    // Where the time goes, from the bridge's own histograms (means over each bridged run).
-    const mean = (from: Record<string, number>, to: Record<string, number>, d: string) =>
-      fmt(((to[`${d} sum`]! - from[`${d} sum`]!) / (to[`${d} count`]! - from[`${d} count`]!)) * 1000);
+    console.log(
+      `One at a time, split where the far end saw the message (p50s): the way out takes ` +
+        `${fmt(bridged.out)} ms through Synapse's appservice push, the bridge and People to Joe's device, ` +
+        `against ${fmt(baseline.out)} ms from Synapse to Bob's /sync (${fmt(bridged.out - baseline.out)} ` +
+        `ms added); the way back ${fmt(bridged.back)} ms from Joe's send through People, the bridge and ` +
+        `the ghost's send to Alice's /sync, against ${fmt(baseline.back)} ms from Bob's send ` +
+        `(${fmt(bridged.back - baseline.back)} ms added).`,
+    );
+    // Inside the bridge, from its own histograms (means over each bridged run).
     for (const [what, from, to] of [
       ["one at a time", before, after],
-      [`${WINDOW} in flight`, after, afterRate],
+      [`${WINDOW} in flight, 1 conversation`, after, afterRate],
+      [`${WINDOW} in flight, ${CONVERSATIONS} conversations`, afterRate, afterRateK],
     ] as const) {
-      const trips = to["to_matrix count"]! - from["to_matrix count"]!;
-      console.log(
-        `bridge's /metrics, means ${what}: Matrix origin_server_ts → envelope accepted by Joe's server ` +
-          `${mean(from, to, "to_people")} ms; People message received → Matrix event sent ` +
-          `${mean(from, to, "to_matrix")} ms; the rest (Synapse to the bridge, Joe's echo, Synapse to ` +
-          `Alice) is the round trip less these. WAL fsyncs in the bridge process: ` +
-          `${fmt((to.fsyncs! - from.fsyncs!) / trips, 1)} per round trip; its CPU (with the embedded People ` +
-          `server) ${fmt(((to.cpu! - from.cpu!) / trips) * 1000)} ms per round trip.`,
-      );
+      console.log(`bridge's /metrics, ${what}: ${insideTheBridge(from, to)}`);
     }
   } finally {
     for (const step of cleanup.reverse()) await step();
@@ -281,19 +331,36 @@ function cpuSeconds(pid: number | undefined): number {
   }
 }
 
-/** The bridge's latency histogram sums and counts by direction, and its WAL fsyncs so far. */
-async function bridgeFigures(metricsUrl: unknown): Promise<Record<string, number>> {
+type Figures = Record<string, number>;
+
+/** What the bridge's /metrics say about a run: means per direction and transaction, fsyncs and CPU per round trip. */
+function insideTheBridge(from: Figures, to: Figures): string {
+  const delta = (k: string) => to[k]! - from[k]!;
+  const mean = (d: string) => fmt((delta(`${d} sum`) / delta(`${d} count`)) * 1000);
+  const trips = delta("to_matrix count");
+  return (
+    `Matrix origin_server_ts → envelope accepted by Joe's server ${mean("to_people")} ms; ` +
+    `People message handed to the portal → Matrix event sent ${mean("to_matrix")} ms; ` +
+    `${fmt(delta("txn count") / trips)} homeserver transactions per round trip, ${mean("txn")} ms each ` +
+    `to apply (events handled, recorded, fsynced). WAL fsyncs in the bridge process ` +
+    `${fmt(delta("fsyncs") / trips, 1)} per round trip; its CPU (with the embedded People server) ` +
+    `${fmt((delta("cpu") / trips) * 1000)} ms per round trip.`
+  );
+}
+
+/** The bridge's latency and transaction histogram sums and counts, and its WAL fsyncs so far. */
+async function bridgeFigures(metricsUrl: unknown): Promise<Figures> {
   assert.ok(typeof metricsUrl === "string", "the bridge did not log its metrics URL");
   const text = await (await fetch(`${metricsUrl}/metrics`)).text();
-  const out: Record<string, number> = {};
+  const out: Figures = {};
+  const read = (re: string) => Number(new RegExp(`^${re} (\\S+)$`, "m").exec(text)?.[1] ?? 0);
   for (const d of ["to_people", "to_matrix"]) {
     for (const part of ["sum", "count"]) {
-      const m = new RegExp(`^bridge_message_latency_seconds_${part}\\{direction="${d}"\\} (\\S+)$`, "m").exec(
-        text,
-      );
-      out[`${d} ${part}`] = m ? Number(m[1]) : 0;
+      out[`${d} ${part}`] = read(`bridge_message_latency_seconds_${part}\\{direction="${d}"\\}`);
     }
   }
+  out["txn sum"] = read("bridge_transaction_seconds_sum");
+  out["txn count"] = read("bridge_transaction_seconds_count");
   out.fsyncs = Number(/^bridge_wal_fsyncs (\S+)$/m.exec(text)?.[1] ?? NaN);
   return out;
 }

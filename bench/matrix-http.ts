@@ -20,6 +20,26 @@ const FILTER = JSON.stringify({
 export interface RoundTrips {
   /** Sends one message and resolves with the ms until its echo arrived. */
   roundTrip(): Promise<number>;
+  /** The ms from each send until the far end saw it, in send order (FarEnd.saw; NaN when unseen). */
+  readonly outbound: number[];
+}
+
+/**
+ * When the far end (Bob, or Joe on People) saw each "rt <token>", in this process's clock: splits a
+ * round trip into its way out and its way back, for both paths alike.
+ */
+export class FarEnd {
+  private readonly seen = new Map<string, bigint>();
+  /** Called by the echoer on "rt <token>", before it echoes. */
+  saw(body: string): void {
+    if (body.startsWith("rt ")) this.seen.set(body.slice(3), process.hrtime.bigint());
+  }
+  /** The time `token` was seen (and forgets it). */
+  take(token: string): bigint | undefined {
+    const t = this.seen.get(token);
+    this.seen.delete(token);
+    return t;
+  }
 }
 
 /** The value at `q` (0..1) of sorted samples. */
@@ -135,8 +155,8 @@ export class MatrixHttpUser {
     }
   }
 
-  /** Round trips in `roomId`: "rt <n>" out, "echo <n>" back from `echoer`. */
-  roundTrips(roomId: string, echoer: string): RoundTrips {
+  /** Round trips in `roomId`: "rt <n>" out, "echo <n>" back from `echoer` (who tells `far` when it saw it). */
+  roundTrips(roomId: string, echoer: string, far: FarEnd): RoundTrips {
     const waiting = new Map<string, () => void>();
     this.onMessage((room, sender, body) => {
       if (room !== roomId || sender !== echoer || !body.startsWith("echo ")) return;
@@ -144,13 +164,17 @@ export class MatrixHttpUser {
       waiting.delete(body.slice(5));
       done?.();
     });
+    const outbound: number[] = [];
     return {
+      outbound,
       roundTrip: async () => {
         const token = `${roomId.slice(1, 9)}-${++this.token}`;
         const echoed = new Promise<void>((resolve) => waiting.set(token, resolve));
         const start = process.hrtime.bigint();
         await this.sendText(roomId, `rt ${token}`);
         await echoed;
+        const seen = far.take(token);
+        outbound.push(seen === undefined ? NaN : Number(seen - start) / 1e6);
         return Number(process.hrtime.bigint() - start) / 1e6;
       },
     };

@@ -1,11 +1,10 @@
-// startBridge(config, registration): the whole bridge as a handle with stop(),
-// so the CLI and the tests start the same thing. It composes the bridge's store
-// (migrated first), the bridge secret and the embedded People server of the
-// bridge's domain, the People accounts of the Matrix users, the appservice
-// (through the adapter, exactly-once transactions), the bot and its commands,
-// the DM and group portals, feed and post rooms, personal spaces, the homeserver
-// connection (retried with backoff) with catch-up of the rooms' history when it
-// comes back, /metrics and /health, and the provisioning API.
+// startBridge(config, registration): the whole bridge as a handle with stop(), so the CLI and the
+// tests start the same thing. It composes the bridge's store (migrated first), the bridge secret and
+// the embedded People server of the bridge's domain, the People accounts of the Matrix users, the
+// appservice (through the adapter, exactly-once transactions), the bot and its commands, the DM and
+// group portals, feed and post rooms, personal spaces, the homeserver connection (retried with
+// backoff) with catch-up of the rooms' history when it comes back, /metrics and /health, and the
+// provisioning API.
 import { resolve } from "node:path";
 import { startPeopleServer } from "../people/server/people-server.js";
 import { BridgeSecret, withBridgeRegistration } from "./adapters/accounts/bridge-secret.js";
@@ -16,6 +15,7 @@ import { peopleNetwork } from "./adapters/accounts/people-network.js";
 import { CatchUp } from "./adapters/appservice/catch-up.js";
 import { AppserviceAdapter } from "./adapters/appservice/matrix-bridge.js";
 import { EventRetryQueue } from "./adapters/appservice/event-retry-queue.js";
+import { TransactionWrites } from "./adapters/appservice/transaction-writes.js";
 import { HttpRoomHistory } from "./adapters/appservice/room-history.js";
 import { ManagementBot } from "./core/bot.js";
 import { helpCommand, statusCommand } from "./core/bot-commands.js";
@@ -138,6 +138,7 @@ export async function startBridge(
     metrics.trackRetryDepth(() => retries.depth);
 
     // Its callbacks use the adapter, the portals and the bot, made below and called only once started.
+    const writes = new TransactionWrites(); // Matrix → People fsyncs shared by a transaction's events
     const catchUp: CatchUp = new CatchUp({
       marks: store.catchUp,
       history: new HttpRoomHistory({ homeserverUrl, asToken: registration.as_token }),
@@ -148,7 +149,7 @@ export async function startBridge(
       bridged: async (eventId) =>
         retries.has(eventId) || (await store.messages.byEvent(eventId)) !== undefined,
       isOwnUser: (userId) => userId === adapter.botUserId || adapter.ghosts.addressOf(userId) !== null,
-      handle: (event) => handleEvent(event),
+      handle: (event) => writes.outside(() => handleEvent(event)),
       log: log.child({ component: "catch-up" }),
       metrics,
       ...(options.catchUp ? { limits: options.catchUp } : {}),
@@ -187,6 +188,8 @@ export async function startBridge(
       afterEvents: (events) => catchUp.seen(events),
       retries,
       durable: () => store.sync(),
+      ...(store.changes ? { changes: store.changes.bind(store) } : {}),
+      writes,
       ...(e2b ? { e2b } : {}),
     });
     const permissions = new Permissions(config.bridge.permissions);
@@ -221,6 +224,7 @@ export async function startBridge(
         ghostsPerHour: config.bridge.limits.ghosts_per_sender_per_hour,
       },
       retry: retryWindow,
+      deferWrite: (write) => writes.defer(write),
       sendStatus: { events: config.bridge.message_status_events, timeoutMs: config.bridge.delivery_timeout },
       ...(options.hooks ? { hooks: options.hooks } : {}),
       bridgeInfo: { botUserId: adapter.botUserId, peopleDomain: config.people.domain },

@@ -15,8 +15,11 @@
 // user is told.
 //
 // A crash between the People send and the mapping write sends the message
-// again when the homeserver redelivers the transaction (People has no
-// caller-chosen message id to dedup on); the window is one database write.
+// again when the homeserver redelivers the transaction, under the same People
+// id (derived from the event id), which recipients keep once. Within a
+// transaction (deferWrite) the flow goes on to the next event once the message
+// is committed to the outbox; its fsync and the mapping written after it are
+// left to the transaction, which is recorded and acknowledged only after them.
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import type { MessageId } from "../../people/protocol/ids.js";
 import type { MessageContent } from "../../people/protocol/messages.js";
@@ -37,12 +40,14 @@ import {
   type MatrixToPeopleContext,
   type ToPeople,
 } from "../model/matrix-to-people.js";
-import { unbridgeableText, type Unbridgeable } from "../model/unbridgeable.js";
+import { unbridgeableText } from "../model/unbridgeable.js";
 import { notice, noticeReplyContent } from "../core/notice.js";
 import { portalOwnerOf, type PeopleAccount, type PeopleSide } from "../core/ports/people-side.js";
 import { isDoublePuppeted } from "../core/ports/puppet-side.js";
 import type { Permissions } from "../core/permissions.js";
-import type { MessageMapStore, Portal } from "../core/ports/store.js";
+import type { MessageMapping, MessageMapStore, Portal } from "../core/ports/store.js";
+import { PendingMappings } from "./pending-mappings.js";
+import { ownTargetsOnly, quiet, referencedEvents } from "./event-references.js";
 import { viewOf, type PortalView } from "./portal-view.js";
 export type { PortalView } from "./portal-view.js";
 import { RetryWindow } from "./retry-window.js";
@@ -78,35 +83,11 @@ export interface MatrixToPeopleOptions {
   status?: SendStatusHooks;
   /** How long a message waits in the outbox for its recipients' servers (bridge.delivery_timeout). */
   deliveryTimeoutMs?: number;
-}
-
-type Json = Record<string, unknown>;
-
-function relatesTo(content: Json): Json | undefined {
-  const rel = content["m.relates_to"];
-  return rel && typeof rel === "object" && !Array.isArray(rel) ? (rel as Json) : undefined;
-}
-
-/** Every event id the event points at: relation target, reply target, redacted event. */
-function referencedEvents(event: RoomEvent): string[] {
-  const ids: unknown[] = [event.redacts, event.content.redacts];
-  const rel = relatesTo(event.content);
-  if (rel) {
-    ids.push(rel.event_id);
-    const reply = rel["m.in_reply_to"];
-    if (reply && typeof reply === "object") ids.push((reply as Json).event_id);
-  }
-  return ids.filter((id): id is string => typeof id === "string");
-}
-
-/** Edits and redactions may only name the sender's own messages; replies and reactions any. */
-function ownTargetsOnly(event: RoomEvent): boolean {
-  return event.type === "m.room.redaction" || relatesTo(event.content)?.rel_type === "m.replace";
-}
-
-/** Not worth a notice: a redaction of something that never reached People. */
-function quiet(event: RoomEvent, u: Unbridgeable): boolean {
-  return event.type === "m.room.redaction" && u.reason === "unknown_target";
+  /**
+   * Leaves a pending durable write to the running homeserver transaction (TransactionWrites.defer);
+   * false when there is none, and the flow then waits for it itself.
+   */
+  deferWrite?: (write: Promise<void>) => boolean;
 }
 
 export class MatrixToPeopleFlow {
@@ -116,6 +97,7 @@ export class MatrixToPeopleFlow {
   private readonly registry: FeatureRegistry;
   /** Portal rooms whose user was last reported typing to People. */
   private readonly typing = new Set<string>();
+  private readonly pending = new PendingMappings();
 
   constructor(private readonly o: MatrixToPeopleOptions) {
     this.retry = o.retry ?? new RetryWindow();
@@ -186,7 +168,7 @@ export class MatrixToPeopleFlow {
       await this.notice(event, portal, `Not delivered to ${portal.label}: ${fate.text}`);
       return this.failStatus(event, portal, "com.beeper.unsupported_event", fate.text);
     }
-    if (await this.o.messages.byEvent(event.eventId)) {
+    if (this.pending.has(event.eventId) || (await this.o.messages.byEvent(event.eventId))) {
       this.count("duplicate");
       return;
     }
@@ -243,11 +225,14 @@ export class MatrixToPeopleFlow {
     } else content = result.content;
     const to = portal.to;
     // The id follows from the event, so a resend after a crash is the same People message.
-    const messageId = await account.send(to, content, {
+    const options = {
       sourceId: event.eventId,
       ...(this.o.deliveryTimeoutMs !== undefined ? { ttlMs: this.o.deliveryTimeoutMs } : {}),
-    });
-    await this.o.messages.put({
+    };
+    const { messageId, durable } = account.queue
+      ? await account.queue(to, content, options)
+      : { messageId: await account.send(to, content, options), durable: Promise.resolve() };
+    const mapping = {
       matrixEventId: event.eventId,
       peopleMessageId: messageId,
       peopleSender: account.address,
@@ -255,7 +240,25 @@ export class MatrixToPeopleFlow {
       ...(portal.owner ? { owner: portalOwnerOf(account) } : {}),
       roomId: portal.roomId,
       createdAt: this.now(),
-    });
+    };
+    const written = this.pending.hold(
+      mapping,
+      durable.then(() => this.recorded(event, portal, account, content, mapping)),
+    );
+    if (!this.o.deferWrite?.(written)) await written;
+  }
+
+  /** Once the message is durably in the outbox: its mapping, status and counts. */
+  private async recorded(
+    event: RoomEvent,
+    portal: PortalView,
+    account: PeopleAccount,
+    content: MessageContent,
+    mapping: MessageMapping,
+  ): Promise<void> {
+    const { peopleMessageId: messageId } = mapping;
+    const to = portal.to;
+    await this.o.messages.put(mapping);
     this.o.status?.sent({
       ...statusTarget(event.eventId, portal),
       sender: account.address,
@@ -313,7 +316,13 @@ export class MatrixToPeopleFlow {
   /** The People ids of the events this one points at, as the converter's synchronous lookup. */
   private async context(event: RoomEvent, portal: PortalView, self: string): Promise<MatrixToPeopleContext> {
     const ids = referencedEvents(event);
-    const rows = ids.length === 0 ? [] : await this.o.messages.eventsInRoom(portal.roomId, ids);
+    const rows =
+      ids.length === 0
+        ? []
+        : [
+            ...this.pending.inRoom(portal.roomId, ids),
+            ...(await this.o.messages.eventsInRoom(portal.roomId, ids)),
+          ];
     const own = ownTargetsOnly(event);
     const map = new Map(
       rows

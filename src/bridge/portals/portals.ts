@@ -71,6 +71,8 @@ export function createPortals(o: {
   relay?: RelayConfig;
   /** Double puppeting for own copies (bridge.double_puppet; off without it). */
   puppets?: DoublePuppets;
+  /** Leaves Matrix → People durable writes to the running homeserver transaction (TransactionWrites). */
+  deferWrite?: (write: Promise<void>) => boolean;
 }): Portals {
   const retry = o.retry ?? new RetryWindow();
   const media = o.maxMediaBytes ? { maxMediaBytes: o.maxMediaBytes } : {};
@@ -145,6 +147,7 @@ export function createPortals(o: {
     retry,
     ...media,
     ...(sendStatus ? { status: sendStatus, deliveryTimeoutMs: o.sendStatus!.timeoutMs } : {}),
+    ...(o.deferWrite ? { deferWrite: o.deferWrite } : {}),
   });
   const toMatrix = new PeopleToMatrixFlow({
     registry,

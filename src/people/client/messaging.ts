@@ -4,6 +4,8 @@
 // taken from what was saved when they do not, so mail can be written offline.
 // Every copy is in the outbox before the first delivery attempt; send()
 // resolves once the outbox is also fsynced (the attempt does not wait for that).
+// queue() resolves at the commit and hands back the fsync to wait for, so a
+// caller with many messages can go on while one fsync covers several of them.
 import { PeopleError } from "../errors.js";
 import { addressDomain, parseAddress, type PeopleAddress } from "../protocol/address.js";
 import { MAX_TTL_MS, sealMessage, type EnvelopeCopy } from "../protocol/envelope.js";
@@ -43,6 +45,21 @@ export class Messenger {
 
   /** Seal `content` to everyone in `to` and queue it; resolves with the message id once it is queued durably. */
   async send(to: readonly string[], content: MessageContent, options: SendOptions = {}): Promise<MessageId> {
+    const queued = await this.queue(to, content, options);
+    await queued.durable;
+    return queued.messageId;
+  }
+
+  /**
+   * As send(), but resolves once the copies are committed (the OS has them), with `durable`: the
+   * fsync after which they survive a power loss. Nothing relying on the message may be
+   * acknowledged before `durable` resolves.
+   */
+  async queue(
+    to: readonly string[],
+    content: MessageContent,
+    options: SendOptions = {},
+  ): Promise<{ messageId: MessageId; durable: Promise<void> }> {
     const self = this.o.account.address;
     const redirect = this.o.redirect ?? ((a: PeopleAddress) => Promise.resolve(a));
     const recipients = [...new Set(await Promise.all(to.map((a) => redirect(parseAddress(a)))))];
@@ -102,13 +119,17 @@ export class Messenger {
       true,
     );
     this.o.outbox.kick();
-    await this.o.store.sync();
-    return sealed.messageId;
+    const durable = this.o.store.sync();
+    // Awaited by the caller; a failure must not also surface as an unhandled rejection.
+    durable.catch(() => undefined);
+    return { messageId: sealed.messageId, durable };
   }
 
   /** A copy for `address`: its usable devices (minus `except`) and its server's current envelope key. */
   private async copyFor(address: PeopleAddress, except?: string): Promise<EnvelopeCopy | undefined> {
-    const devices = (await this.o.directory.sealingKeys(address)).filter((d) => d.device !== except);
+    // The account's own list is always asked for: a device just linked gets the own copies at once.
+    const maxAge = address === this.o.account.address ? 0 : undefined;
+    const devices = (await this.o.directory.sealingKeys(address, maxAge)).filter((d) => d.device !== except);
     if (devices.length === 0) return undefined;
     const server = await this.o.servers.keys(addressDomain(address));
     return { address, devices: devices.map((d) => d.head.encKey), server: server.envelopeKey };

@@ -251,6 +251,11 @@ export class PeopleClient {
     return this.messenger.send(to, content, options);
   }
 
+  /** send() that resolves at the commit, with the fsync still to wait for (Messenger.queue). */
+  queue(to: readonly string[], content: MessageContent, options?: SendOptions) {
+    return this.messenger.queue(to, content, options);
+  }
+
   sendText(to: readonly string[], body: string, options?: SendOptions): Promise<MessageId> {
     return this.send(to, { type: "text", body }, options);
   }

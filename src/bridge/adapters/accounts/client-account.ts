@@ -114,12 +114,24 @@ export class ClientAccount implements PeopleAccount {
     content: MessageContent,
     options: { ttlMs?: number; sourceId?: string } = {},
   ): Promise<MessageId> {
-    return this.client.send(typeof to === "string" ? [to] : to, content, {
+    return this.client.send(typeof to === "string" ? [to] : to, content, this.sendOptions(options));
+  }
+
+  queue(
+    to: PeopleAddress | readonly PeopleAddress[],
+    content: MessageContent,
+    options: { ttlMs?: number; sourceId?: string } = {},
+  ): Promise<{ messageId: MessageId; durable: Promise<void> }> {
+    return this.client.queue(typeof to === "string" ? [to] : to, content, this.sendOptions(options));
+  }
+
+  private sendOptions(options: { ttlMs?: number; sourceId?: string }) {
+    return {
       ...(options.ttlMs !== undefined ? { ttlMs: options.ttlMs } : {}),
       ...(options.sourceId !== undefined
         ? { messageId: this.secret.messageId(this.owner, options.sourceId) }
         : {}),
-    });
+    };
   }
 
   uploadAttachment(bytes: Buffer, meta: { mime: string; name?: string }): Promise<BlobRef> {

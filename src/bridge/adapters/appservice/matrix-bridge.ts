@@ -31,6 +31,7 @@ import type { EventRetryQueue } from "./event-retry-queue.js";
 import { GhostIntents, txnIdOf } from "./ghost-intents.js";
 import { routeLibraryLogs } from "./library-logs.js";
 import { TransactionalAppService, type RequestHandler } from "./transactional-appservice.js";
+import type { TransactionWrites } from "./transaction-writes.js";
 import { isBridgeError } from "../../core/error-kinds.js";
 
 export interface AppserviceAdapterOptions {
@@ -47,6 +48,10 @@ export interface AppserviceAdapterOptions {
   retries?: EventRetryQueue;
   /** Makes a transaction's writes durable before it is acknowledged (see TransactionalAppService). */
   durable?(): Promise<void>;
+  /** The store's changed rows so far: a transaction that changed none is not fsynced. */
+  changes?(): Promise<number | undefined>;
+  /** Writes the handlers leave pending (see TransactionalAppService). */
+  writes?: TransactionWrites;
 }
 
 /** Room events from the homeserver, in transaction order; awaited before the transaction is acknowledged. */
@@ -162,6 +167,8 @@ export class AppserviceAdapter implements MatrixSide {
       ...(o.afterEvents ? { afterEvents: o.afterEvents } : {}),
       ...(o.retries ? { retries: o.retries } : {}),
       ...(o.durable ? { durable: o.durable } : {}),
+      ...(o.changes ? { changes: o.changes } : {}),
+      ...(o.writes ? { writes: o.writes } : {}),
     });
   }
 

@@ -5,18 +5,15 @@
 // PUT /_matrix/app/v1/transactions/{txnId} is answered only after every event
 // was handled and the id was recorded in processed_transactions; a transaction
 // id seen before is acknowledged without processing it again, across restarts.
-// A transaction arriving again while the first delivery is still in flight
-// waits for it (and the store is fsynced, durable(), before any answer). A handler that throws RetryLater (a failure that may pass) has
-// its event kept in the retry queue (event-retry-queue.ts), durably, and the
-// transaction goes on: the homeserver has one queue for all users, which one
-// event must not hold up. If the id or the event cannot be recorded (database
-// down), the answer is a 500 and the homeserver retries later. A crash between handling and recording
-// means the transaction is handled again when the homeserver retries; sends
-// use stable transaction ids (MatrixSide.sendNotice's txnKey) so the answers
-// are not doubled.
-//
-// Every other route (user and alias queries, /health, legacy paths) is served
-// by the AppService's own express app, and events reach matrix-appservice-bridge
+// A transaction arriving again while the first delivery is still in flight waits for it (and the
+// store is fsynced, durable(), before any answer). A handler that throws RetryLater (a failure that
+// may pass) has its event kept in the retry queue (event-retry-queue.ts), durably, and the
+// transaction goes on: the homeserver has one queue for all users, which one event must not hold
+// up. If the id or the event cannot be recorded (database down), the answer is a 500 and the
+// homeserver retries later. A crash between handling and recording means the transaction is
+// handled again when the homeserver retries; sends use stable transaction ids (MatrixSide.sendNotice's
+// txnKey) so the answers are not doubled. Every other route (user and alias queries, /health, legacy
+// paths) is served by the AppService's own express app, and events reach matrix-appservice-bridge
 // through the AppService's "event" listeners as usual.
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -26,6 +23,7 @@ import type { Logger } from "../../logger.js";
 import type { BridgeMetrics } from "../../metrics.js";
 import type { TransactionStore } from "../../core/ports/store.js";
 import type { EventRetryQueue } from "./event-retry-queue.js";
+import type { TransactionWrites } from "./transaction-writes.js";
 import {
   isEmpty,
   parseTransactionExtensions,
@@ -118,6 +116,10 @@ export interface TransactionalAppServiceOptions {
    * a failure fails the transaction (the homeserver sends it again).
    */
   durable?(): Promise<void>;
+  /** The store's changed rows so far (BridgeStore.changes): a transaction that changed none skips durable(). */
+  changes?(): Promise<number | undefined>;
+  /** Writes the handlers leave pending, settled before the transaction is recorded. */
+  writes?: TransactionWrites;
 }
 
 export class TransactionalAppService extends AppService {
@@ -169,7 +171,11 @@ export class TransactionalAppService extends AppService {
     // Kept events are tried again once the handlers listen (matrix-appservice-bridge attached them).
     const retries = this.o.retries;
     const started = retries
-      ? listening.then(() => retries.start((event) => this.deliver("event", event)))
+      ? listening.then(() =>
+          retries.start(
+            (e) => this.o.writes?.outside(() => this.deliver("event", e)) ?? this.deliver("event", e),
+          ),
+        )
       : listening;
     if (callback) {
       void started.then(callback);
@@ -305,14 +311,21 @@ export class TransactionalAppService extends AppService {
       this.o.log.debug({ txnId }, "the homeserver reused a transaction id with other events; applying it");
     }
     const timer = this.o.metrics.transactionSeconds.startTimer();
+    const changesBefore = await this.o.changes?.();
     // A failure here fails the transaction: the homeserver sends it again.
     if (this.extensionHandler && !isEmpty(extensions)) await this.extensionHandler(extensions);
-    for (const event of events) {
-      const type = typeof event.type === "string" && COUNTED_TYPES.has(event.type) ? event.type : "other";
-      this.o.metrics.events.inc({ type });
-      await this.dispatch("event", event);
-    }
-    for (const event of ephemeral) await this.dispatch("ephemeral", event);
+    const handleAll = async () => {
+      for (const event of events) {
+        const type = typeof event.type === "string" && COUNTED_TYPES.has(event.type) ? event.type : "other";
+        this.o.metrics.events.inc({ type });
+        await this.dispatch("event", event);
+      }
+      for (const event of ephemeral) await this.dispatch("ephemeral", event);
+    };
+    // What the handlers left pending (transaction-writes.ts) is done before anything is recorded.
+    if (this.o.writes) await this.o.writes.run(handleAll);
+    else await handleAll();
+    const wrote = changesBefore === undefined || (await this.o.changes!()) !== changesBefore;
     if (this.o.afterEvents && events.length > 0) {
       await this.o
         .afterEvents(events)
@@ -321,8 +334,9 @@ export class TransactionalAppService extends AppService {
         );
     }
     await this.o.transactions.put({ txnId, eventsHash: hash, processedAt: (this.o.now ?? Date.now)() });
-    // One fsync for everything the transaction wrote (the People sends fsynced their own).
-    await this.o.durable?.();
+    // One fsync for what the handling wrote; none if nothing (the bridge's own events coming back):
+    // the record and marks only spare work if it comes again, and handling it again changes nothing.
+    if (wrote) await this.o.durable?.();
     timer();
     this.o.metrics.transactions.inc({ outcome: "processed" });
     this.o.log.trace(

@@ -92,6 +92,13 @@ class KnexBridgeStore implements BridgeStore {
     await this.wal?.sync();
   }
 
+  async changes(): Promise<number | undefined> {
+    if (!this.wal) return undefined;
+    // One connection (knex-config.ts), so it counts every write to the file.
+    const rows = (await this.db.raw("select total_changes() as n")) as { n: number }[];
+    return rows[0]?.n;
+  }
+
   async ping(): Promise<void> {
     await this.db.raw("select 1");
   }

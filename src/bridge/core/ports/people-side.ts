@@ -109,6 +109,16 @@ export interface PeopleAccount {
     content: MessageContent,
     options?: { ttlMs?: number; sourceId?: string },
   ): Promise<MessageId>;
+  /**
+   * Optional: send() resolving once the copies are committed (a crash keeps them), with
+   * `durable`, the fsync after which a power loss does too; nothing relying on the message
+   * may be acknowledged or recorded before it.
+   */
+  queue?(
+    to: PeopleAddress | readonly PeopleAddress[],
+    content: MessageContent,
+    options?: { ttlMs?: number; sourceId?: string },
+  ): Promise<{ messageId: MessageId; durable: Promise<void> }>;
   /** Encrypts and uploads attachment bytes to the account's People server (nothing is sent yet). */
   uploadAttachment(bytes: Buffer, meta: { mime: string; name?: string }): Promise<BlobRef>;
   /** Fetches and decrypts an attachment a message points at (its hash checked). */

@@ -354,6 +354,8 @@ export interface BridgeStore {
    * resolves once it would survive the process being killed; sync() fsyncs them all).
    */
   sync(): Promise<void>;
+  /** Rows changed through the store so far (SQLite's total_changes); undefined where not counted. */
+  changes?(): Promise<number | undefined>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
