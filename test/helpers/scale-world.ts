@@ -79,6 +79,8 @@ export interface ScaleWorldOptions {
   portals: number;
   /** bridge.open_account_stores (default the config's). */
   openStores?: number;
+  /** encryption.allow: ghosts of encrypted portals get a device and a crypto machine (the bench's per encrypted ghost). */
+  encryption?: boolean;
 }
 
 export class ScaleWorld {
@@ -119,6 +121,7 @@ export class ScaleWorld {
         logging: { level: "info" },
         metrics: { enabled: true, hostname: "127.0.0.1", port: metricsPort },
         ...(o.openStores ? { bridge: { ...base.bridge, open_account_stores: o.openStores } } : {}),
+        ...(o.encryption ? { encryption: { allow: true } } : {}),
         people: {
           ...base.people!,
           listen: { host: "127.0.0.1", port: peoplePort },
@@ -219,26 +222,34 @@ export class ScaleWorld {
    * Gives each of `users` one more portal, with a contact of its own (a new ghost each), `width` at a
    * time: the bench's per-ghost cost. The new rooms are not in `rooms` (the echo stays at [0]).
    */
-  async addPortals(users: readonly ScaleUser[], width = 24): Promise<void> {
+  async addPortals(users: readonly ScaleUser[], width = 24, encrypted = false): Promise<void> {
     await inBatches(users, width, async (user) => {
-      const local = `${user.localpart}x${++this.extra}`;
+      const local = `${user.localpart}${encrypted ? "e" : "x"}${++this.extra}`;
       await registerAccount(this.other, local);
-      await this.openPortal(user, `${local}@${OTHER}`);
+      await this.openPortal(user, `${local}@${OTHER}`, encrypted);
     });
   }
 
-  /** A direct chat of `user` with `contact`'s ghost, once the ghost joined (its account opened); the room id. */
-  private async openPortal(user: ScaleUser, contact: string): Promise<string> {
-    const roomId = await this.createPortal(user, contact);
+  /**
+   * A direct chat of `user` with `contact`'s ghost, once the ghost joined (its account opened; in an
+   * encrypted room, its device made first); the room id.
+   */
+  private async openPortal(user: ScaleUser, contact: string, encrypted = false): Promise<string> {
+    const roomId = await this.createPortal(user, contact, encrypted);
     await this.ghostJoined(user, roomId, contact);
     return roomId;
   }
 
-  private async createPortal(user: ScaleUser, contact: string): Promise<string> {
+  private async createPortal(user: ScaleUser, contact: string, encrypted = false): Promise<string> {
     const room = await matrixApi(this.hs, user.token, "POST", "/_matrix/client/v3/createRoom", {
       preset: "trusted_private_chat",
       is_direct: true,
       invite: [ghostOf(contact)],
+      ...(encrypted && {
+        initial_state: [
+          { type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } },
+        ],
+      }),
     });
     return String(room.room_id);
   }
