@@ -34,6 +34,13 @@ describe(`bridge at scale: ${USERS} bridged users`, function () {
     world = await ScaleWorld.start({ portals: 1, openStores: OPEN_STORES });
   });
 
+  afterEach(function () {
+    // What the bridge complained about last, to tell a stuck bridge from a slow machine.
+    if (this.currentTest?.state !== "failed" || !world) return;
+    for (const l of world.bridge.logs.filter((l) => l.level >= 40).slice(-15))
+      console.log(`      bridge: ${JSON.stringify(l)}`);
+  });
+
   after(async () => {
     await world?.stop();
   });

@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { BridgeConfigInput } from "../../src/bridge/config.js";
 import { PeopleClient } from "../../src/people/client/people-client.js";
+import { errorCode } from "../../src/people/transient.js";
 import {
   bridgeConfigInput,
   bridgeProcess,
@@ -58,6 +59,24 @@ export async function inBatches<T>(
       while (next < items.length) await job(items[next++]!);
     }),
   );
+}
+
+/**
+ * The echoer's answer, tried again while sending fails (sealing first reads the recipient's devices from
+ * the bridge's People server, which a loaded machine can make time out): a failure is told, not lost.
+ */
+async function echo(joe: PeopleClient, to: string, body: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await joe.sendText([to], body);
+      return;
+    } catch (err) {
+      if (attempt >= 20) throw err;
+      const why = `${errorCode(err)}, ${(err as Error).name}`;
+      console.log(`      echoer: sending to ${to} failed (${why}), attempt ${attempt}; again`);
+      await new Promise((r) => setTimeout(r, 1000 * attempt));
+    }
+  }
 }
 
 /** The bridge process's memory, KiB: its resident set, and the parts Node.js and /proc name. */
@@ -155,7 +174,9 @@ export class ScaleWorld {
       });
       joe.onMessage(async (m) => {
         if (m.content.type === "text" && m.content.body.startsWith("rt ")) {
-          void joe.sendText([m.from], `echo ${m.content.body.slice(3)}`).catch(() => undefined);
+          void echo(joe, m.from, `echo ${m.content.body.slice(3)}`).catch((err: unknown) =>
+            console.log(`      echoer: gave up sending to ${m.from} (${errorCode(err)})`),
+          );
         }
       });
       await joe.start();
