@@ -1,4 +1,4 @@
-// `npm run bench -- scale [--users 10,200,2000] [--portals 3]`: the bridge's
+// `npm run bench -- scale [--users|--n 10,200,2000] [--portals 3]`: the bridge's
 // memory and start-up with many bridged users, measured as issue 17 did: the
 // real Synapse, the bridge as its real command, each Matrix user with
 // `portals` direct chats to contacts on another People server (the first an
@@ -11,7 +11,11 @@
 // store connections). Then each user of the first `--ghost-users` (200) gets
 // one more portal with a contact of its own: the cost per added ghost. Then
 // the least-squares cost per user, and the extrapolation to 10,000 users × 20
-// contacts. Each point's line is printed as soon as it is measured.
+// contacts. With `--encrypted-ghosts G` (default 100; 0 skips it), a second
+// world with encryption.allow: G users, then one encrypted portal each with a
+// contact of its own (the ghost gets its device before it is invited, and a
+// crypto machine): the RSS per encrypted ghost, against the plain one. Each point's line is printed as soon
+// as it is measured.
 // Every figure is a ratio to (or a fit over) the same run: on a shared, loaded
 // machine the absolute times mean little.
 import { loadavg } from "node:os";
@@ -29,6 +33,8 @@ interface Point {
   mem: BridgeMemory;
   addS: number;
   restartS: number;
+  /** From the restart until the bridge logged its portal catch-up run. */
+  catchUpS: number;
   rtMs: number;
 }
 
@@ -53,18 +59,24 @@ function fit(xs: number[], ys: number[]): { a: number; b: number } {
   return { a: my - b * mx, b };
 }
 
-/** Restarts the bridge; seconds until it logged that every account was started. */
-async function restartSeconds(world: ScaleWorld): Promise<number> {
+/** Restarts the bridge; seconds until it logged that every account was started, and its catch-up run. */
+async function restartSeconds(world: ScaleWorld): Promise<{ started: number; caughtUp: number }> {
   await world.bridge.kill("SIGTERM");
   const from = world.bridge.logs.length;
   const start = process.hrtime.bigint();
+  const since = () => Number(process.hrtime.bigint() - start) / 1e9;
   await world.bridge.start(600_000);
-  await eventually(
-    "the accounts to start",
-    () => (world.bridge.logs.slice(from).some((l) => l.msg === "People accounts started") ? true : undefined),
-    600_000,
-  );
-  return Number(process.hrtime.bigint() - start) / 1e9;
+  const logged = (test: (msg: string) => boolean) =>
+    eventually(
+      "the bridge's log line",
+      () => (world.bridge.logs.slice(from).some((l) => test(String(l.msg))) ? true : undefined),
+      600_000,
+    );
+  const [started, caughtUp] = await Promise.all([
+    logged((m) => m === "People accounts started").then(since),
+    logged((m) => m.startsWith("caught up ")).then(since),
+  ]);
+  return { started, caughtUp };
 }
 
 function describe(p: Point, base: Point | undefined): string {
@@ -73,7 +85,7 @@ function describe(p: Point, base: Point | undefined): string {
     `  ${p.users} users (${p.ghosts} ghosts): RSS ${fmt(m.rss / 1024, 0)} MiB (heap ${fmt(m.heapUsed / 1024, 0)}, ` +
     `external ${fmt(m.external / 1024, 0)}, file-mapped ${fmt(m.fileMapped / 1024, 0)}), store connections ` +
     `${m.storesOpen} open / ${m.storeOpens} opened; users added in ${fmt(p.addS, 1)} s; restart until all ` +
-    `accounts started ${fmt(p.restartS, 1)} s; round trip p50 ${fmt(p.rtMs, 0)} ms` +
+    `accounts started ${fmt(p.restartS, 1)} s, catch-up done ${fmt(p.catchUpS, 1)} s; round trip p50 ${fmt(p.rtMs, 0)} ms` +
     (base ? ` (×${fmt(p.rtMs / base.rtMs)} the one at ${base.users})` : "") +
     `; load ${loadavg()[0]!.toFixed(1)}`
   );
@@ -87,13 +99,14 @@ function perUser(points: Point[], part: (m: BridgeMemory) => number): number {
 }
 
 export async function runScaleBench(): Promise<void> {
-  const sizes = (option("users") ?? "10,200,2000")
+  const sizes = (option("users") ?? option("n") ?? "10,200,2000")
     .split(",")
     .map(Number)
     .sort((a, b) => a - b);
   const portals = Number(option("portals") ?? 3);
   const ghostUsers = Number(option("ghost-users") ?? 200);
   const openStores = option("open-stores");
+  const encryptedGhosts = Number(option("encrypted-ghosts") ?? 100);
   console.log(
     `\n== scale: bridge RSS, start-up and round trip with ${sizes.join(", ")} users × ${portals} portals ` +
       `(bridge.open_account_stores ${openStores ?? "default"}; load ${loadavg()
@@ -111,7 +124,7 @@ export async function runScaleBench(): Promise<void> {
       const start = process.hrtime.bigint();
       await world.growTo(users);
       const addS = Number(process.hrtime.bigint() - start) / 1e9;
-      const restartS = await restartSeconds(world);
+      const restart = await restartSeconds(world);
       // Every user's echo portal carries a message each way; then one user's round trips are timed.
       await world.exchange(world.users);
       const rts = (await world.roundTrips(world.users[0]!, ROUND_TRIPS)).sort((a, b) => a - b);
@@ -122,7 +135,8 @@ export async function runScaleBench(): Promise<void> {
         rssMiB: mem.rss / 1024,
         mem,
         addS,
-        restartS,
+        restartS: restart.started,
+        catchUpS: restart.caughtUp,
         rtMs: percentile(rts, 0.5),
       });
       console.log(describe(points.at(-1)!, points.length > 1 ? points[0] : undefined));
@@ -145,6 +159,8 @@ export async function runScaleBench(): Promise<void> {
   } finally {
     await world.stop();
   }
+  const perEncryptedGhost =
+    encryptedGhosts > 0 ? await encryptedGhostCost(encryptedGhosts, openStores) : undefined;
   const base = points[0]!;
   table(
     points.map((p) => ({
@@ -155,6 +171,7 @@ export async function runScaleBench(): Promise<void> {
       "stores open": p.mem.storesOpen,
       "users added s": fmt(p.addS, 1),
       "restart, all started s": fmt(p.restartS, 1),
+      "catch-up done s": fmt(p.catchUpS, 1),
       "round trip p50 ms": fmt(p.rtMs, 0),
       "× at smallest N": fmt(p.rtMs / base.rtMs),
     })),
@@ -187,10 +204,50 @@ export async function runScaleBench(): Promise<void> {
         `per added ghost (plain): ${fmt(perGhost, 1)} KiB. Extrapolated to 10,000 users × 20 contacts ` +
           `(${fmt(userAlone, 1)} KiB a user without its ghosts + 20 ghosts each): ${fmt(at10k, 2)} GiB.`,
       );
+      if (perEncryptedGhost !== undefined) {
+        const enc = (a + 10_000 * userAlone + 10_000 * 20 * perEncryptedGhost) / 1024 / 1024;
+        console.log(
+          `per encrypted ghost: ${fmt(perEncryptedGhost, 1)} KiB, ${fmt(perEncryptedGhost - perGhost, 1)} KiB ` +
+            `more than a plain one (target: under 100 more). Extrapolated to 10,000 users × 20 contacts, ` +
+            `all encrypted: ${fmt(enc, 2)} GiB.`,
+        );
+      }
     } else {
       console.log(
         `Extrapolated to 10,000 users × ${portals} portals: ${fmt((a + b * 10_000) / 1024 / 1024, 2)} GiB.`,
       );
     }
+  }
+}
+
+/**
+ * A second world with encryption.allow: `count` users with their echo portal, then one encrypted
+ * portal each with a contact of its own (a ghost whose device is made when the homeserver first asks
+ * about it, and whose crypto machine shares the room's keys). KiB of RSS per such ghost.
+ */
+async function encryptedGhostCost(count: number, openStores: string | undefined): Promise<number> {
+  const world = await ScaleWorld.start({
+    portals: 1,
+    encryption: true,
+    ...(openStores ? { openStores: Number(openStores) } : {}),
+  });
+  try {
+    await world.growTo(count);
+    await world.exchange(world.users);
+    const before = (await world.memory()).rss;
+    await world.addPortals(world.users, 24, true);
+    const after = (await world.memory()).rss;
+    const per = (after - before) / count;
+    console.log(
+      `  encryption.allow, ${count} users: ${fmt(per, 1)} KiB RSS per added ghost in an encrypted portal ` +
+        `(RSS ${fmt(before / 1024, 0)} → ${fmt(after / 1024, 0)} MiB; load ${loadavg()[0]!.toFixed(1)})`,
+    );
+    return per;
+  } catch (err) {
+    for (const l of world.bridge.logs.filter((l) => l.level >= 40).slice(-15))
+      console.log(`  bridge: ${JSON.stringify(l)}`);
+    throw err;
+  } finally {
+    await world.stop();
   }
 }

@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { BridgeConfigInput } from "../../src/bridge/config.js";
 import { PeopleClient } from "../../src/people/client/people-client.js";
+import { errorCode } from "../../src/people/transient.js";
 import {
   bridgeConfigInput,
   bridgeProcess,
@@ -60,6 +61,24 @@ export async function inBatches<T>(
   );
 }
 
+/**
+ * The echoer's answer, tried again while sending fails (sealing first reads the recipient's devices from
+ * the bridge's People server, which a loaded machine can make time out): a failure is told, not lost.
+ */
+async function echo(joe: PeopleClient, to: string, body: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await joe.sendText([to], body);
+      return;
+    } catch (err) {
+      if (attempt >= 20) throw err;
+      const why = `${errorCode(err)}, ${(err as Error).name}`;
+      console.log(`      echoer: sending to ${to} failed (${why}), attempt ${attempt}; again`);
+      await new Promise((r) => setTimeout(r, 1000 * attempt));
+    }
+  }
+}
+
 /** The bridge process's memory, KiB: its resident set, and the parts Node.js and /proc name. */
 export interface BridgeMemory {
   rss: number;
@@ -79,6 +98,8 @@ export interface ScaleWorldOptions {
   portals: number;
   /** bridge.open_account_stores (default the config's). */
   openStores?: number;
+  /** encryption.allow: ghosts of encrypted portals get a device and a crypto machine (the bench's per encrypted ghost). */
+  encryption?: boolean;
 }
 
 export class ScaleWorld {
@@ -119,6 +140,7 @@ export class ScaleWorld {
         logging: { level: "info" },
         metrics: { enabled: true, hostname: "127.0.0.1", port: metricsPort },
         ...(o.openStores ? { bridge: { ...base.bridge, open_account_stores: o.openStores } } : {}),
+        ...(o.encryption ? { encryption: { allow: true } } : {}),
         people: {
           ...base.people!,
           listen: { host: "127.0.0.1", port: peoplePort },
@@ -152,7 +174,9 @@ export class ScaleWorld {
       });
       joe.onMessage(async (m) => {
         if (m.content.type === "text" && m.content.body.startsWith("rt ")) {
-          void joe.sendText([m.from], `echo ${m.content.body.slice(3)}`).catch(() => undefined);
+          void echo(joe, m.from, `echo ${m.content.body.slice(3)}`).catch((err: unknown) =>
+            console.log(`      echoer: gave up sending to ${m.from} (${errorCode(err)})`),
+          );
         }
       });
       await joe.start();
@@ -219,26 +243,34 @@ export class ScaleWorld {
    * Gives each of `users` one more portal, with a contact of its own (a new ghost each), `width` at a
    * time: the bench's per-ghost cost. The new rooms are not in `rooms` (the echo stays at [0]).
    */
-  async addPortals(users: readonly ScaleUser[], width = 24): Promise<void> {
+  async addPortals(users: readonly ScaleUser[], width = 24, encrypted = false): Promise<void> {
     await inBatches(users, width, async (user) => {
-      const local = `${user.localpart}x${++this.extra}`;
+      const local = `${user.localpart}${encrypted ? "e" : "x"}${++this.extra}`;
       await registerAccount(this.other, local);
-      await this.openPortal(user, `${local}@${OTHER}`);
+      await this.openPortal(user, `${local}@${OTHER}`, encrypted);
     });
   }
 
-  /** A direct chat of `user` with `contact`'s ghost, once the ghost joined (its account opened); the room id. */
-  private async openPortal(user: ScaleUser, contact: string): Promise<string> {
-    const roomId = await this.createPortal(user, contact);
+  /**
+   * A direct chat of `user` with `contact`'s ghost, once the ghost joined (its account opened; in an
+   * encrypted room, its device made first); the room id.
+   */
+  private async openPortal(user: ScaleUser, contact: string, encrypted = false): Promise<string> {
+    const roomId = await this.createPortal(user, contact, encrypted);
     await this.ghostJoined(user, roomId, contact);
     return roomId;
   }
 
-  private async createPortal(user: ScaleUser, contact: string): Promise<string> {
+  private async createPortal(user: ScaleUser, contact: string, encrypted = false): Promise<string> {
     const room = await matrixApi(this.hs, user.token, "POST", "/_matrix/client/v3/createRoom", {
       preset: "trusted_private_chat",
       is_direct: true,
       invite: [ghostOf(contact)],
+      ...(encrypted && {
+        initial_state: [
+          { type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } },
+        ],
+      }),
     });
     return String(room.room_id);
   }

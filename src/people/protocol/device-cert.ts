@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { PeopleError } from "../errors.js";
 import { parseCanonicalAddress, type PeopleAddress } from "./address.js";
-import { b64u } from "./bytes.js";
+import { b64u, owned } from "./bytes.js";
 import { parseDeviceId, type DeviceId } from "./ids.js";
 import type { Ed25519KeyPair } from "./keys.js";
 import { Ed25519PublicKey, X25519PublicKey } from "./keys.js";
@@ -80,14 +80,15 @@ export function parseDeviceCert(input: unknown): DeviceCert {
     address: parseCanonicalAddress(body.address, CODE),
     device: parseDeviceId(body.device, CODE),
     seq: body.seq,
-    prevHash: body.prev_hash === null ? null : decodeB64uField(body.prev_hash, "prev_hash", CODE),
+    prevHash: body.prev_hash === null ? null : owned(decodeB64uField(body.prev_hash, "prev_hash", CODE)),
     accountKey: Ed25519PublicKey.fromB64u(body.account_key),
     signKey: Ed25519PublicKey.fromB64u(body.keys.sign),
     encKey: X25519PublicKey.fromB64u(body.keys.enc),
     notBefore: body.not_before,
     notAfter: body.not_after,
     hash: sha256(bodyBytes),
-    bodyBytes,
+    // Held as long as the account or contact is: not in a shared slab (bytes.ts, owned).
+    bodyBytes: owned(bodyBytes),
     wire: wire.data,
   };
 }

@@ -5,11 +5,12 @@
 import sodium from "sodium-native";
 import { createHash } from "node:crypto";
 import { PeopleError } from "../errors.js";
-import { b64u, fromB64u } from "./bytes.js";
+import { b64u, fromB64u, owned } from "./bytes.js";
 
 function check32(raw: Uint8Array, what: string): Buffer {
   if (raw.byteLength !== 32) throw new PeopleError("PEOPLE_BAD_KEY", `${what} must be 32 bytes`);
-  return Buffer.from(raw);
+  // Keys live as long as their account: not in a shared slab (bytes.ts, owned).
+  return owned(raw);
 }
 
 const KEY_ID_PREFIX = Buffer.from("people/v1 key-id\0", "utf8");
@@ -20,7 +21,7 @@ export function keyId(publicKeyRaw: Uint8Array): Buffer {
 }
 
 export function randomSecret(): Buffer {
-  const b = Buffer.allocUnsafe(32);
+  const b = Buffer.allocUnsafeSlow(32);
   sodium.randombytes_buf(b);
   return b;
 }
@@ -41,7 +42,7 @@ export class X25519PublicKey {
 
   /** keyId(raw), computed once. */
   get id(): Buffer {
-    this.cachedId ??= keyId(this.raw);
+    this.cachedId ??= owned(keyId(this.raw));
     return this.cachedId;
   }
 
@@ -60,7 +61,7 @@ export class X25519KeyPair {
 
   private constructor(secret: Buffer) {
     this.secret = secret;
-    const pub = Buffer.allocUnsafe(32);
+    const pub = Buffer.allocUnsafeSlow(32);
     sodium.crypto_scalarmult_base(pub, secret);
     this.publicKey = new X25519PublicKey(pub);
   }
@@ -134,8 +135,8 @@ export class Ed25519KeyPair {
 
   private constructor(seed: Buffer) {
     this.seed = seed;
-    const pub = Buffer.allocUnsafe(32);
-    this.expanded = Buffer.allocUnsafe(64);
+    const pub = Buffer.allocUnsafeSlow(32);
+    this.expanded = Buffer.allocUnsafeSlow(64);
     sodium.crypto_sign_seed_keypair(pub, this.expanded, seed);
     this.publicKey = new Ed25519PublicKey(pub);
   }
