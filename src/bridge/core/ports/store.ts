@@ -6,6 +6,7 @@ import type {
   BridgedCallStore,
   DoublePuppetStore,
   FeedStore,
+  GroupPortalStore,
   PersonalSpaceStore,
   PostRoomStore,
   RoomRelayStore,
@@ -365,37 +366,4 @@ export interface BridgeStoreConfig {
   /** SQLite file path (or ":memory:"), or PostgreSQL connection string. */
   connection: string;
   poolMax?: number;
-}
-
-/** A participant of a group room: a ghost's address, or a bridged Matrix user's People address. */
-export interface GroupMember {
-  address: string;
-  /** Set for a bridged Matrix user (the address is their People account). */
-  matrixUser?: string;
-}
-
-/** A group portal: the room of a People conversation with several participants. */
-export interface GroupPortal {
-  roomId: string;
-  /** The current participant set, sorted by address. */
-  members: GroupMember[];
-  createdAt: number;
-}
-
-export interface GroupPortalStore {
-  /**
-   * Records the room's current members (replacing what it had). Another room
-   * with the same set stops being a portal; its id is returned so its ghosts
-   * can leave. Atomic: on any failure nothing changes.
-   */
-  put(portal: GroupPortal): Promise<{ replaced?: string }>;
-  byRoom(roomId: string): Promise<GroupPortal | undefined>;
-  /** The room whose current set has this key (participant-set.ts setKey). */
-  bySetKey(key: string): Promise<GroupPortal | undefined>;
-  /** The group rooms in which any of these People messages were bridged. */
-  roomsOfMessages(peopleMessageIds: readonly string[]): Promise<string[]>;
-  remove(roomId: string): Promise<void>;
-  count(): Promise<number>;
-  /** Every group portal with its members, oldest first (bridge state events at start). */
-  list(): Promise<GroupPortal[]>;
 }
