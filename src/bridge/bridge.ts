@@ -3,8 +3,7 @@
 // the embedded People server of the bridge's domain, the People accounts of the Matrix users, the
 // appservice (through the adapter, exactly-once transactions), the bot and its commands, the DM and
 // group portals, feed and post rooms, personal spaces, the homeserver connection (retried with
-// backoff) with catch-up of the rooms' history when it comes back, /metrics and /health, and the
-// provisioning API.
+// backoff) with catch-up of the rooms' history when it comes back, /metrics, /health, provisioning.
 import { resolve } from "node:path";
 import { startPeopleServer } from "../people/server/people-server.js";
 import { BridgeSecret, withBridgeRegistration } from "./adapters/accounts/bridge-secret.js";
@@ -35,7 +34,7 @@ import { createFeeds } from "./feeds/feeds.js";
 import { personalSpaces } from "./spaces/personal-spaces.js";
 import { spaceRequests } from "./adapters/appservice/space-requests.js";
 import { createBridgeCalls } from "./calls/bridge-calls.js";
-import { bridgeRtc, type BridgeRtc } from "./rtc-wiring.js";
+import { bridgeRtc, RTC_EVENT_TYPES, type BridgeRtc } from "./rtc-wiring.js";
 import type { ProcessedToDeviceEvent } from "@matrix-org/matrix-sdk-crypto-wasm";
 import { keyChangeNotices } from "./portals/key-change-notices.js";
 import { createPortals } from "./portals/portals.js";
@@ -149,7 +148,7 @@ export async function startBridge(
       bridged: async (eventId) =>
         retries.has(eventId) || (await store.messages.byEvent(eventId)) !== undefined,
       isOwnUser: (userId) => userId === adapter.botUserId || adapter.ghosts.addressOf(userId) !== null,
-      handle: (event) => writes.outside(() => handleEvent(event)),
+      handle: (event) => writes.outside(() => adapter.replay(event)), // decrypted, as a transaction's
       log: log.child({ component: "catch-up" }),
       metrics,
       ...(options.catchUp ? { limits: options.catchUp } : {}),
@@ -190,6 +189,7 @@ export async function startBridge(
       durable: () => store.sync(),
       ...(store.changes ? { changes: store.changes.bind(store) } : {}),
       writes,
+      notReplayed: RTC_EVENT_TYPES,
       ...(e2b ? { e2b } : {}),
     });
     const permissions = new Permissions(config.bridge.permissions);

@@ -12,6 +12,7 @@ import type { MatrixRequests } from "./adapters/crypto/matrix-requests.js";
 import { LivekitLeg } from "./adapters/rtc/livekit-leg.js";
 import { livekitTokenFor } from "./adapters/rtc/livekit-token.js";
 import { RtcCalls } from "./adapters/rtc/rtc-calls.js";
+export { RTC_EVENT_TYPES } from "./adapters/rtc/rtc-calls.js";
 import { endLeftoverRtcCalls } from "./adapters/rtc/rtc-leftovers.js";
 import type { LivekitTransport } from "./adapters/rtc/rtc-events.js";
 import { livekitFocusOf } from "./adapters/rtc/rtc-foci.js";

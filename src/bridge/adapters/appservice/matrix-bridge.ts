@@ -52,6 +52,8 @@ export interface AppserviceAdapterOptions {
   changes?(): Promise<number | undefined>;
   /** Writes the handlers leave pending (see TransactionalAppService). */
   writes?: TransactionWrites;
+  /** Event types (once decrypted) that replay() drops: moments such as MatrixRTC rings. */
+  notReplayed?: readonly string[];
 }
 
 /** Room events from the homeserver, in transaction order; awaited before the transaction is acknowledged. */
@@ -69,6 +71,7 @@ export class AppserviceAdapter implements MatrixSide {
   private handler: RoomEventHandler | undefined;
   private ephemeralHandler: EphemeralHandler | undefined;
   private readonly onRawEvent: (raw: Record<string, unknown>) => Promise<void>;
+  private readonly decrypted: (raw: Record<string, unknown>) => Promise<RoomEvent | undefined>;
 
   /** Builds the bridge; nothing listens until start(). */
   constructor(private readonly o: AppserviceAdapterOptions) {
@@ -79,23 +82,27 @@ export class AppserviceAdapter implements MatrixSide {
       this.handler ? this.handler(event) : Promise.reject(new Error("the appservice is not started"));
     const e2b = o.e2b;
     // Encrypted events are decrypted first (or kept until their key arrives), then handled like any other.
-    const onRawEvent = async (raw: Record<string, unknown>): Promise<void> => {
+    const decrypted = async (raw: Record<string, unknown>): Promise<RoomEvent | undefined> => {
       log.trace({ type: raw.type, room: raw.room_id, event: raw.event_id }, "room event");
       if (e2b) {
         e2b.observe(raw);
         if (raw.type === "m.room.encrypted") {
-          const decrypted = await e2b.decrypt(raw);
-          if (!decrypted) return;
-          raw = decrypted;
+          const clear = await e2b.decrypt(raw);
+          if (!clear) return undefined;
+          raw = clear;
         } else {
           const sender = String(raw.sender);
           const fromUs = sender === this.botUserId || this.ghosts.addressOf(sender) !== null;
-          if (await e2b.refuseUnencrypted(raw, fromUs)) return;
+          if (await e2b.refuseUnencrypted(raw, fromUs)) return undefined;
         }
       }
-      const event = parseRoomEvent(raw);
+      return parseRoomEvent(raw);
+    };
+    const onRawEvent = async (raw: Record<string, unknown>): Promise<void> => {
+      const event = await decrypted(raw);
       if (event) await onEvent(event);
     };
+    this.decrypted = decrypted;
     this.onRawEvent = onRawEvent;
     this.bridge = new Bridge({
       homeserverUrl: o.config.homeserver.url,
@@ -188,6 +195,25 @@ export class AppserviceAdapter implements MatrixSide {
     }
     await this.bridge.run(port, this.appservice, hostname);
     this.log.info({ hostname, port: this.appservice.port }, "appservice listening for the homeserver");
+  }
+
+  /**
+   * An event read from the room's history (catch-up) goes the transactions' way, decrypted
+   * first: handled still encrypted, it was answered "Encrypted messages cannot be bridged".
+   * The `notReplayed` types are dropped: a ring heard again after a restart would ring People
+   * for a call the restart already ended.
+   */
+  async replay(event: RoomEvent): Promise<void> {
+    const { type, roomId, sender, eventId, stateKey, content, redacts, originServerTs } = event;
+    const clear = await this.decrypted({
+      ...{ type, room_id: roomId, sender, event_id: eventId, content },
+      ...(stateKey !== undefined ? { state_key: stateKey } : {}),
+      ...(redacts !== undefined ? { redacts } : {}),
+      ...(originServerTs !== undefined ? { origin_server_ts: originServerTs } : {}),
+    });
+    if (!clear || this.o.notReplayed?.includes(clear.type)) return;
+    if (!this.handler) throw new Error("the appservice is not started");
+    await this.handler(clear);
   }
 
   /** Serves every path under `prefix` on the appservice's listener (the provisioning API); before start(). */

@@ -52,6 +52,8 @@ export const SAMPLE_RATE = 48_000;
 const FRAME_SAMPLES = SAMPLE_RATE / 100; // 10 ms frames, what libwebrtc takes
 const VIDEO_WIDTH = 640;
 const VIDEO_HEIGHT = 480;
+/** A participant's video that decodes nothing this long after a key of theirs is subscribed again. */
+const KEY_VIDEO_GRACE_MS = 3_000;
 
 /** A raw I420 frame (what the People leg's libwebrtc takes and gives). */
 export interface LegVideoFrame {
@@ -86,10 +88,13 @@ export class LivekitLeg {
   private readonly handlers: Handlers = { audio: [], video: [], left: [] };
   private closed = false;
   private pending = new Int16Array(0);
-  /** Participants whose video has decoded at least one frame here. */
-  private readonly videoSeen = new Set<string>();
+  /** When each participant's video last decoded a frame here. */
+  private readonly videoAt = new Map<string, number>();
   /** Video publications unsubscribed to be subscribed again (refreshVideo). */
   private readonly resubscribe = new Set<RemoteTrackPublication>();
+  /** Tracks unsubscribed: what their stream still hands out is no decoded video. */
+  private readonly ended = new WeakSet<RemoteTrack>();
+  private readonly timers = new Set<NodeJS.Timeout>();
 
   on<K extends keyof LivekitLegEvents>(event: K, handler: LivekitLegEvents[K]): void {
     this.handlers[event].push(handler);
@@ -101,7 +106,8 @@ export class LivekitLeg {
       if (track.kind === TrackKind.KIND_AUDIO) this.pumpAudio(track, p.identity).catch(() => undefined);
       else if (track.kind === TrackKind.KIND_VIDEO) this.pumpVideo(track, p.identity).catch(() => undefined);
     });
-    this.room.on(RoomEvent.TrackUnsubscribed, (_t: RemoteTrack, pub: RemoteTrackPublication) => {
+    this.room.on(RoomEvent.TrackUnsubscribed, (track: RemoteTrack, pub: RemoteTrackPublication) => {
+      this.ended.add(track);
       if (this.resubscribe.delete(pub) && !this.closed) pub.setSubscribed(true);
     });
     this.room.on(RoomEvent.ParticipantDisconnected, (p: RemoteParticipant) => {
@@ -163,21 +169,32 @@ export class LivekitLeg {
       },
     });
     livekitFfiRequest(req.toBinary());
-    this.refreshVideo(identity);
+    const at = Date.now();
+    if (!this.videoAt.has(identity)) this.refreshVideo(identity);
+    // A key that comes after the sender switched to it (a rotation) loses the frames between,
+    // a keyframe among them perhaps: video that still decodes nothing is subscribed again.
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      if ((this.videoAt.get(identity) ?? 0) < at) this.refreshVideo(identity);
+    }, KEY_VIDEO_GRACE_MS);
+    this.timers.add(t);
   }
 
   /**
    * A participant's key set before any of their video decoded here: the keyframe the SFU sent when
    * the leg subscribed could not be decrypted, and without a keyframe no frame decodes (seen once in
    * three runs with Chromium: Alice's camera never decoded while her audio did). Subscribing again
-   * makes the SFU ask the sender for a fresh keyframe, which the key now opens.
+   * makes the SFU ask the sender for a fresh keyframe, which the key now opens. The same after a
+   * later key when the video then decodes nothing (a rotation whose key came late).
    */
   private refreshVideo(identity: string): void {
-    if (this.videoSeen.has(identity) || this.closed) return;
+    if (this.closed) return;
     const p = this.room.remoteParticipants.get(identity);
     for (const pub of p?.trackPublications.values() ?? []) {
-      if (pub.kind !== TrackKind.KIND_VIDEO || !pub.subscribed || this.resubscribe.has(pub)) continue;
+      if (pub.kind !== TrackKind.KIND_VIDEO || !pub.subscribed || pub.muted || this.resubscribe.has(pub))
+        continue;
       this.resubscribe.add(pub);
+      if (pub.track) this.ended.add(pub.track);
       pub.setSubscribed(false);
     }
   }
@@ -209,7 +226,9 @@ export class LivekitLeg {
     const stream = new VideoStream(track);
     for await (const event of stream) {
       if (this.closed) break;
-      this.videoSeen.add(identity);
+      // An ending track's stream hands out one last 8×8 frame: not video from the sender.
+      if (this.ended.has(track)) continue;
+      this.videoAt.set(identity, Date.now());
       if (this.handlers.video.length === 0) continue;
       const f =
         event.frame.type === VideoBufferType.I420 ? event.frame : event.frame.convert(VideoBufferType.I420);
@@ -220,6 +239,7 @@ export class LivekitLeg {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const t of this.timers) clearTimeout(t);
     await this.source.close();
     await this.video?.close();
     await this.room.disconnect();

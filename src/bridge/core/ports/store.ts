@@ -350,10 +350,7 @@ export interface BridgeStore {
   readonly doublePuppets?: DoublePuppetStore;
   /** The MatrixRTC calls (optional: fakes may leave it out). */
   readonly rtcCalls?: RtcCallStore;
-  /**
-   * Every write so far made durable against power loss too (on SQLite each write
-   * resolves once it would survive the process being killed; sync() fsyncs them all).
-   */
+  /** Every write so far made durable against power loss too (SQLite's writes survive a kill already). */
   sync(): Promise<void>;
   /** Rows changed through the store so far (SQLite's total_changes); undefined where not counted. */
   changes?(): Promise<number | undefined>;
