@@ -27,7 +27,9 @@ const FIRST = Math.min(100, USERS / 10);
 const PER_USER_KIB = 200;
 
 /** bridge.open_account_stores here: below the users, so stores are closed and opened again under traffic. */
-const OPEN_STORES = Math.max(1, Math.min(64, Math.floor(USERS / 4)));
+const OPEN_STORES = Number(
+  process.env.SCALE_TEST_OPEN_STORES ?? Math.max(1, Math.min(64, Math.floor(USERS / 4))),
+);
 
 describe(`bridge at scale: ${USERS} bridged users`, function () {
   this.timeout(3_600_000);
