@@ -342,8 +342,11 @@ export class ScaleWorld {
         return found ? true : undefined;
       },
       SLOW_MS,
-    ).catch((err: unknown) => {
+    ).catch(async (err: unknown) => {
       // Which leg lost it: Matrix → People (never heard), the echoer, or People → Matrix (answered).
+      const elsewhere = await this.echoElsewhere(user, `echo ${token}`).catch(
+        (e: unknown) => `(${String(e)})`,
+      );
       const echoer = this.echoer;
       const heard = echoer.heard.has(token) ? "heard it" : "never heard it";
       const id = echoer.answered.get(token);
@@ -351,8 +354,23 @@ export class ScaleWorld {
         id === undefined
           ? ""
           : `, answered it, ${echoer.delivered.has(id) ? "the bridge's server took the answer" : "the answer still in its outbox"}`;
-      throw new Error(`${(err as Error).message} (the echoer ${heard}${answered})`);
+      throw new Error(`${(err as Error).message} (the echoer ${heard}${answered}; in Matrix: ${elsewhere})`);
     });
+  }
+
+  /** Where an echo not among the portal's last events is, if anywhere: further back, or in another room. */
+  private async echoElsewhere(user: ScaleUser, body: string): Promise<string> {
+    const rooms = (await matrixApi(this.hs, user.token, "GET", "/_matrix/client/v3/joined_rooms"))
+      .joined_rooms as string[];
+    const sync = await matrixApi(this.hs, user.token, "GET", "/_matrix/client/v3/sync?timeout=0");
+    const invites = Object.keys((sync.rooms as { invite?: object } | undefined)?.invite ?? {}).length;
+    for (const roomId of rooms) {
+      const events = await roomMessages(this.hs, user.token, roomId, 500);
+      const at = events.findIndex((e) => (e.content as { body?: unknown } | undefined)?.body === body);
+      if (at >= 0)
+        return `found in ${roomId === user.rooms[0] ? "the portal" : `another room ${roomId}`}, ${at} events back`;
+    }
+    return `not in the user's ${rooms.length} rooms (${invites} invites pending)`;
   }
 
   /** One message each way for each of `users`, `width` at a time. */
