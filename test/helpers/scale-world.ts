@@ -106,6 +106,8 @@ export interface ScaleWorldOptions {
   portals: number;
   /** bridge.open_account_stores (default the config's). */
   openStores?: number;
+  /** The bridge's log level (default info; SCALE_TEST_LOG_LEVEL wins): debug traces each message's legs. */
+  logLevel?: "debug" | "info";
   /** encryption.allow: ghosts of encrypted portals get a device and a crypto machine (the bench's per encrypted ghost). */
   encryption?: boolean;
 }
@@ -147,7 +149,7 @@ export class ScaleWorld {
       const input: BridgeConfigInput = {
         ...base,
         // SCALE_TEST_LOG_LEVEL=debug: the bridge's debug lines (no plaintext) to follow a lost message.
-        logging: { level: (process.env.SCALE_TEST_LOG_LEVEL as "debug" | undefined) ?? "info" },
+        logging: { level: (process.env.SCALE_TEST_LOG_LEVEL as "debug" | undefined) ?? o.logLevel ?? "info" },
         metrics: { enabled: true, hostname: "127.0.0.1", port: metricsPort },
         ...(o.openStores ? { bridge: { ...base.bridge, open_account_stores: o.openStores } } : {}),
         ...(o.encryption ? { encryption: { allow: true } } : {}),
@@ -354,7 +356,17 @@ export class ScaleWorld {
         id === undefined
           ? ""
           : `, answered it, ${echoer.delivered.has(id) ? "the bridge's server took the answer" : "the answer still in its outbox"}`;
-      throw new Error(`${(err as Error).message} (the echoer ${heard}${answered}; in Matrix: ${elsewhere})`);
+      // The bridge's lines about the portal (at debug: "sent to People", "sent to Matrix"), oldest first.
+      const room = user.rooms[0]!;
+      const trail = this.bridge.logs
+        .filter((l) => l.room === room || l.user === user.userId)
+        .slice(-12)
+        .map((l) => l.msg)
+        .join("; ");
+      throw new Error(
+        `${(err as Error).message} (the echoer ${heard}${answered}; in Matrix: ${elsewhere}; ` +
+          `the bridge's lines for the user: ${trail || "none"})`,
+      );
     });
   }
 
