@@ -45,6 +45,13 @@ describe(`bridge at scale: ${USERS} bridged users`, function () {
     if (this.currentTest?.state !== "failed" || !world) return;
     for (const l of world.bridge.logs.filter((l) => l.level >= 40).slice(-15))
       console.log(`      bridge: ${JSON.stringify(l)}`);
+    // Said at info, not warned: a transaction the homeserver must resend (it backs off up to ~8.5 min)
+    // and events kept for another try hold messages up without a warning.
+    const held = world.bridge.logs.filter((l) =>
+      /transaction deferred|tried again alone|waits behind/.test(l.msg),
+    );
+    console.log(`      bridge: ${held.length} transactions deferred or events kept for another try`);
+    for (const l of held.slice(-5)) console.log(`      bridge: ${JSON.stringify(l)}`);
   });
 
   after(async () => {
