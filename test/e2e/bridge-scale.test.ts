@@ -36,8 +36,9 @@ describe(`bridge at scale: ${USERS} bridged users`, function () {
   let world: ScaleWorld;
 
   before(async () => {
-    // At debug, a lost echo's error names the bridge's lines for its user (where the message stopped).
-    world = await ScaleWorld.start({ portals: 1, openStores: OPEN_STORES, logLevel: "debug" });
+    // SCALE_TEST_LOG_LEVEL=debug: a lost echo's error then names the bridge's "sent to People" / "People
+    // message taken in" / "sent to Matrix" lines for its user (left at info here: RSS is measured).
+    world = await ScaleWorld.start({ portals: 1, openStores: OPEN_STORES });
   });
 
   afterEach(function () {
