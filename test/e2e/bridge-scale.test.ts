@@ -7,6 +7,8 @@
 // again as their users send and receive). Nothing here is timed: every step
 // waits for what it checks.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { ScaleWorld } from "../helpers/scale-world.js";
 
 // 300 in the suite keeps it inside CI's time (38 min here under load 27, 7.3 min under load 20; ~5 min idle,
@@ -53,6 +55,13 @@ describe(`bridge at scale: ${USERS} bridged users`, function () {
     );
     console.log(`      bridge: ${held.length} transactions deferred or events kept for another try`);
     for (const l of held.slice(-5)) console.log(`      bridge: ${JSON.stringify(l)}`);
+    // The homeserver's side: transactions it failed to push (a 60 s timeout, an error), each growing its backoff.
+    const hsLog = readFileSync(join(world.hs.dir, "homeserver.log"), "utf8").split("\n");
+    const pushes = hsLog.filter((l) =>
+      /push_bulk to .* (threw exception|received code)|Scheduling retries/.test(l),
+    );
+    console.log(`      homeserver: ${pushes.length} failed appservice pushes or retries scheduled`);
+    for (const l of pushes.slice(-5)) console.log(`      homeserver: ${l.slice(0, 300)}`);
   });
 
   after(async () => {
