@@ -7,6 +7,8 @@
 // again as their users send and receive). Nothing here is timed: every step
 // waits for what it checks.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { ScaleWorld } from "../helpers/scale-world.js";
 
 // 300 in the suite keeps it inside CI's time (38 min here under load 27, 7.3 min under load 20; ~5 min idle,
@@ -27,13 +29,17 @@ const FIRST = Math.min(100, USERS / 10);
 const PER_USER_KIB = 200;
 
 /** bridge.open_account_stores here: below the users, so stores are closed and opened again under traffic. */
-const OPEN_STORES = Math.max(1, Math.min(64, Math.floor(USERS / 4)));
+const OPEN_STORES = Number(
+  process.env.SCALE_TEST_OPEN_STORES ?? Math.max(1, Math.min(64, Math.floor(USERS / 4))),
+);
 
 describe(`bridge at scale: ${USERS} bridged users`, function () {
   this.timeout(3_600_000);
   let world: ScaleWorld;
 
   before(async () => {
+    // SCALE_TEST_LOG_LEVEL=debug: a lost echo's error then names the bridge's "sent to People" / "People
+    // message taken in" / "sent to Matrix" lines for its user (left at info here: RSS is measured).
     world = await ScaleWorld.start({ portals: 1, openStores: OPEN_STORES });
   });
 
@@ -42,6 +48,20 @@ describe(`bridge at scale: ${USERS} bridged users`, function () {
     if (this.currentTest?.state !== "failed" || !world) return;
     for (const l of world.bridge.logs.filter((l) => l.level >= 40).slice(-15))
       console.log(`      bridge: ${JSON.stringify(l)}`);
+    // Said at info, not warned: a transaction the homeserver must resend (it backs off up to ~8.5 min)
+    // and events kept for another try hold messages up without a warning.
+    const held = world.bridge.logs.filter((l) =>
+      /transaction deferred|tried again alone|waits behind/.test(l.msg),
+    );
+    console.log(`      bridge: ${held.length} transactions deferred or events kept for another try`);
+    for (const l of held.slice(-5)) console.log(`      bridge: ${JSON.stringify(l)}`);
+    // The homeserver's side: transactions it failed to push (a 60 s timeout, an error), each growing its backoff.
+    const hsLog = readFileSync(join(world.hs.dir, "homeserver.log"), "utf8").split("\n");
+    const pushes = hsLog.filter((l) =>
+      /push_bulk to .* (threw exception|received code)|Scheduling retries/.test(l),
+    );
+    console.log(`      homeserver: ${pushes.length} failed appservice pushes or retries scheduled`);
+    for (const l of pushes.slice(-5)) console.log(`      homeserver: ${l.slice(0, 300)}`);
   });
 
   after(async () => {

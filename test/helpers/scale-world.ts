@@ -34,6 +34,17 @@ const OTHER = "other.test";
 export const ECHOER = `joe@${OTHER}`;
 /** Generous: a loaded 2-core machine runs everything several times slower than an idle one. */
 const SLOW_MS = 600_000;
+/** How long an echo is waited for (SCALE_TEST_ECHO_WAIT_MS: shorter, to look into a lost one sooner). */
+const ECHO_WAIT_MS = Number(process.env.SCALE_TEST_ECHO_WAIT_MS ?? SLOW_MS);
+
+/** What the echoer did with each token: heard it, then answered it (to tell which leg lost an echo). */
+interface EchoerLog {
+  heard: Set<string>;
+  /** Token → the answer's message id, once queued in the echoer's outbox. */
+  answered: Map<string, string>;
+  /** Answers (message ids) the bridge's People server took. */
+  delivered: Set<string>;
+}
 
 export interface ScaleUser {
   localpart: string;
@@ -65,11 +76,10 @@ export async function inBatches<T>(
  * The echoer's answer, tried again while sending fails (sealing first reads the recipient's devices from
  * the bridge's People server, which a loaded machine can make time out): a failure is told, not lost.
  */
-async function echo(joe: PeopleClient, to: string, body: string): Promise<void> {
+async function echo(joe: PeopleClient, to: string, body: string): Promise<string> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await joe.sendText([to], body);
-      return;
+      return await joe.sendText([to], body);
     } catch (err) {
       if (attempt >= 20) throw err;
       const why = `${errorCode(err)}, ${(err as Error).name}`;
@@ -98,6 +108,8 @@ export interface ScaleWorldOptions {
   portals: number;
   /** bridge.open_account_stores (default the config's). */
   openStores?: number;
+  /** The bridge's log level (default info; SCALE_TEST_LOG_LEVEL wins): debug traces each message's legs. */
+  logLevel?: "debug" | "info";
   /** encryption.allow: ghosts of encrypted portals get a device and a crypto machine (the bench's per encrypted ghost). */
   encryption?: boolean;
 }
@@ -107,6 +119,7 @@ export class ScaleWorld {
   private readonly cleanup: (() => Promise<void> | void)[] = [];
   private token = 0;
   private extra = 0;
+  private echoer: EchoerLog = { heard: new Set(), answered: new Map(), delivered: new Set() };
 
   private constructor(
     readonly hs: SynapseHandle,
@@ -137,7 +150,8 @@ export class ScaleWorld {
       });
       const input: BridgeConfigInput = {
         ...base,
-        logging: { level: "info" },
+        // SCALE_TEST_LOG_LEVEL=debug: the bridge's debug lines (no plaintext) to follow a lost message.
+        logging: { level: (process.env.SCALE_TEST_LOG_LEVEL as "debug" | undefined) ?? o.logLevel ?? "info" },
         metrics: { enabled: true, hostname: "127.0.0.1", port: metricsPort },
         ...(o.openStores ? { bridge: { ...base.bridge, open_account_stores: o.openStores } } : {}),
         ...(o.encryption ? { encryption: { allow: true } } : {}),
@@ -172,16 +186,28 @@ export class ScaleWorld {
         await joe.close();
         removeTempDirs();
       });
+      const echoer: EchoerLog = { heard: new Set(), answered: new Map(), delivered: new Set() };
       joe.onMessage(async (m) => {
         if (m.content.type === "text" && m.content.body.startsWith("rt ")) {
-          void echo(joe, m.from, `echo ${m.content.body.slice(3)}`).catch((err: unknown) =>
-            console.log(`      echoer: gave up sending to ${m.from} (${errorCode(err)})`),
-          );
+          const token = m.content.body.slice(3);
+          echoer.heard.add(token);
+          void echo(joe, m.from, `echo ${token}`)
+            .then((id) => echoer.answered.set(token, id))
+            .catch((err: unknown) =>
+              console.log(`      echoer: gave up sending to ${m.from} (${errorCode(err)})`),
+            );
         }
       });
+      joe.on("delivered", (e) => echoer.delivered.add(e.messageId));
+      // A copy waiting in the echoer's outbox (its backoff grows with each attempt) or dropped: told.
+      joe.on("deferred", (e) =>
+        console.log(`      echoer: copy to ${e.address} deferred (${e.code}), attempt ${e.attempts}`),
+      );
+      joe.on("undeliverable", (e) => console.log(`      echoer: copy to ${e.address} dropped (${e.code})`));
       await joe.start();
       const world = new ScaleWorld(hs, bridge, other, o.portals, files, metricsPort);
       world.cleanup.push(...cleanup);
+      world.echoer = echoer;
       return world;
     } catch (err) {
       for (const step of cleanup.reverse()) await Promise.resolve(step()).catch(() => undefined);
@@ -319,8 +345,46 @@ export class ScaleWorld {
         if (!found) await new Promise((r) => setTimeout(r, pollMs));
         return found ? true : undefined;
       },
-      SLOW_MS,
-    );
+      ECHO_WAIT_MS,
+    ).catch(async (err: unknown) => {
+      // Which leg lost it: Matrix → People (never heard), the echoer, or People → Matrix (answered).
+      const elsewhere = await this.echoElsewhere(user, `echo ${token}`).catch(
+        (e: unknown) => `(${String(e)})`,
+      );
+      const echoer = this.echoer;
+      const heard = echoer.heard.has(token) ? "heard it" : "never heard it";
+      const id = echoer.answered.get(token);
+      const answered =
+        id === undefined
+          ? ""
+          : `, answered it, ${echoer.delivered.has(id) ? "the bridge's server took the answer" : "the answer still in its outbox"}`;
+      // The bridge's lines about the portal (at debug: "sent to People", "sent to Matrix"), oldest first.
+      const room = user.rooms[0]!;
+      const trail = this.bridge.logs
+        .filter((l) => l.room === room || l.user === user.userId)
+        .slice(-12)
+        .map((l) => l.msg)
+        .join("; ");
+      throw new Error(
+        `${(err as Error).message} (the echoer ${heard}${answered}; in Matrix: ${elsewhere}; ` +
+          `the bridge's lines for the user: ${trail || "none"})`,
+      );
+    });
+  }
+
+  /** Where an echo not among the portal's last events is, if anywhere: further back, or in another room. */
+  private async echoElsewhere(user: ScaleUser, body: string): Promise<string> {
+    const rooms = (await matrixApi(this.hs, user.token, "GET", "/_matrix/client/v3/joined_rooms"))
+      .joined_rooms as string[];
+    const sync = await matrixApi(this.hs, user.token, "GET", "/_matrix/client/v3/sync?timeout=0");
+    const invites = Object.keys((sync.rooms as { invite?: object } | undefined)?.invite ?? {}).length;
+    for (const roomId of rooms) {
+      const events = await roomMessages(this.hs, user.token, roomId, 500);
+      const at = events.findIndex((e) => (e.content as { body?: unknown } | undefined)?.body === body);
+      if (at >= 0)
+        return `found in ${roomId === user.rooms[0] ? "the portal" : `another room ${roomId}`}, ${at} events back`;
+    }
+    return `not in the user's ${rooms.length} rooms (${invites} invites pending)`;
   }
 
   /** One message each way for each of `users`, `width` at a time. */

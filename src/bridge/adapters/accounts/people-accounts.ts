@@ -350,6 +350,8 @@ export class PeopleAccounts implements PeopleSide {
   private async deliver(account: ClientAccount, m: ReceivedMessage): Promise<void> {
     // Set aside by the People client and tried again on its own once the bridge is ready.
     if (!this.handler) throw new Error("no handler for People messages yet");
+    // Where a People → Matrix message starts (ids only): "sent to Matrix" (room) is where it ends.
+    this.o.log.debug({ user: account.owner, from: m.from, message: m.id }, "People message taken in");
     await this.handler(account, {
       id: m.id as MessageId,
       from: parseAddress(m.from),
