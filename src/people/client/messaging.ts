@@ -127,9 +127,7 @@ export class Messenger {
 
   /** A copy for `address`: its usable devices (minus `except`) and its server's current envelope key. */
   private async copyFor(address: PeopleAddress, except?: string): Promise<EnvelopeCopy | undefined> {
-    // The account's own list is always asked for: a device just linked gets the own copies at once.
-    const maxAge = address === this.o.account.address ? 0 : undefined;
-    const devices = (await this.o.directory.sealingKeys(address, maxAge)).filter((d) => d.device !== except);
+    const devices = (await this.o.directory.sealingKeys(address)).filter((d) => d.device !== except);
     if (devices.length === 0) return undefined;
     const server = await this.o.servers.keys(addressDomain(address));
     return { address, devices: devices.map((d) => d.head.encKey), server: server.envelopeKey };

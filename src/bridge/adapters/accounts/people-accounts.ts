@@ -34,12 +34,6 @@ import { userError, retryLater } from "../../core/error-kinds.js";
 
 /** Conversations (portals) of one account whose messages are sent into Matrix side by side. */
 const PORTALS_AT_ONCE = 8;
-/**
- * Sealing reuses a contact's device list fetched this recently (a client's default asks for every
- * message): a burst in a portal costs one fetch, not one per message. A device revoked meanwhile gets
- * nothing (its server stops its mail); one added meanwhile misses at most these seconds of mail.
- */
-const SEAL_MAX_AGE_MS = 5_000;
 
 export interface PeopleAccountsOptions {
   /** people.data_dir */
@@ -301,7 +295,6 @@ export class PeopleAccounts implements PeopleSide {
       kdf: DERIVED_PASSPHRASE_KDF,
       storeCacheKiB: STORE_CACHE_KIB,
       storeHandles: this.storeHandles,
-      sealMaxAgeMs: SEAL_MAX_AGE_MS,
       pins: this.o.network.pins,
       ca: this.o.network.ca,
       ...(this.o.network.tor ? { tor: this.o.network.tor } : {}),
