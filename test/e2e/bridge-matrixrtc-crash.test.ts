@@ -22,10 +22,10 @@ import { wrtcEngine } from "../../src/people/client/calls/wrtc-engine.js";
 import { matrixApi } from "../helpers/bridge-harness.js";
 import { startCryptoUser, type CryptoUser } from "../helpers/crypto-user.js";
 import { discoverFocus, type LivekitFocus } from "../helpers/element-call-user.js";
-import { elementCallSynapseOptions, startLivekit, type Livekit } from "../helpers/livekit.js";
-import { startLkJwtService, type LkJwtService } from "../helpers/lk-jwt-service.js";
-import { readySdkForNode } from "../helpers/matrix-sdk-node.js";
+import type { Livekit } from "../helpers/livekit.js";
+import type { LkJwtService } from "../helpers/lk-jwt-service.js";
 import { eventually } from "../helpers/rtc-world.js";
+import { startRtcBridgeWorld } from "../helpers/rtc-bridge-world.js";
 import { BridgeWorld, OTHER, PEOPLE_DOMAIN, ghostOf } from "../helpers/bridge-world.js";
 
 const JOE = `joe@${OTHER}`;
@@ -100,28 +100,7 @@ describe("MatrixRTC through a bridge SIGKILLed mid-call: both legs end, the room
 
   before(async function () {
     this.timeout(40 * 60_000); // a first run installs Synapse and builds livekit-server
-    await readySdkForNode();
-    const homeservers: Record<string, string> = {};
-    livekit = await startLivekit();
-    tokens = await startLkJwtService({
-      livekitUrl: livekit.wsUrl,
-      apiKey: livekit.apiKey,
-      apiSecret: livekit.apiSecret,
-      homeservers,
-    });
-    const ec = elementCallSynapseOptions(tokens.url);
-    world = await BridgeWorld.start({
-      permissions: { "@alice:localhost": "user" },
-      childProcess: true,
-      synapseConfig: ec.config,
-      synapseExperimentalFeatures: ec.experimentalFeatures,
-      configure: (i) => ({
-        ...i,
-        encryption: { allow: true, default: false },
-        bridge: { ...i.bridge!, matrixrtc: { enabled: true } },
-      }),
-    });
-    homeservers[world.hs.serverName] = world.hs.url;
+    ({ livekit, tokens, world } = await startRtcBridgeWorld({ childProcess: true }));
     await w().startPeopleUser(JOE, { mediaEngine: wrtcEngine });
     joe().calls.on("incoming", (c) => rings.push(c));
     alice = await startCryptoUser(world.hs, "alice");

@@ -13,11 +13,11 @@ import type { Call, IncomingCall } from "../../src/people/client/calls/calls.js"
 import { wrtcEngine } from "../../src/people/client/calls/wrtc-engine.js";
 import { startCryptoUser, type CryptoUser } from "../helpers/crypto-user.js";
 import { discoverFocus, ElementCall, type LivekitFocus } from "../helpers/element-call-user.js";
-import { elementCallSynapseOptions, startLivekit, type Livekit } from "../helpers/livekit.js";
-import { startLkJwtService, type LkJwtService } from "../helpers/lk-jwt-service.js";
-import { readySdkForNode } from "../helpers/matrix-sdk-node.js";
+import type { Livekit } from "../helpers/livekit.js";
+import type { LkJwtService } from "../helpers/lk-jwt-service.js";
 import { startRtcBrowser, type RtcBrowser, type RtcPage } from "../helpers/rtc-browser.js";
 import { eventually, hearsTone } from "../helpers/rtc-world.js";
+import { startRtcBridgeWorld } from "../helpers/rtc-bridge-world.js";
 import { BridgeWorld, OTHER, PEOPLE_DOMAIN, ghostOf } from "../helpers/bridge-world.js";
 
 const JOE = `joe@${OTHER}`;
@@ -78,28 +78,7 @@ describe("MatrixRTC through the bridge: Element Call (Chromium) ⇄ ghost ⇄ Pe
 
   before(async function () {
     this.timeout(40 * 60_000); // a first run installs Synapse and builds livekit-server
-    await readySdkForNode();
-    const homeservers: Record<string, string> = {};
-    livekit = await startLivekit();
-    tokens = await startLkJwtService({
-      livekitUrl: livekit.wsUrl,
-      apiKey: livekit.apiKey,
-      apiSecret: livekit.apiSecret,
-      homeservers,
-    });
-    const ec = elementCallSynapseOptions(tokens.url);
-    world = await BridgeWorld.start({
-      permissions: { "@alice:localhost": "user" },
-      synapseConfig: ec.config,
-      synapseExperimentalFeatures: ec.experimentalFeatures,
-      configure: (i) => ({
-        ...i,
-        encryption: { allow: true, default: false },
-        ...(process.env.PEOPLE_TEST_VERBOSE ? { logging: { level: "debug" as const } } : {}),
-        bridge: { ...i.bridge!, matrixrtc: { enabled: true } },
-      }),
-    });
-    homeservers[world.hs.serverName] = world.hs.url;
+    ({ livekit, tokens, world } = await startRtcBridgeWorld());
     await w().startPeopleUser(JOE, { mediaEngine: wrtcEngine });
     joe().calls.on("incoming", (c) => rings.push(c));
     browser = await startRtcBrowser();
