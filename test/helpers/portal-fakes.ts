@@ -146,13 +146,17 @@ export class FakeGhosts implements GhostSide {
     const content = this.state.get(`${roomId}\n${type}\n${stateKey}`);
     return content && { content };
   }
+  /** Every state event set, in order (what a test expects to have been sent, repeats included). */
+  readonly stateSets: { ghost: string; roomId: string; type: string; content: Record<string, unknown> }[] =
+    [];
   async setRoomState(
-    _ghost: MatrixUserId,
+    ghost: MatrixUserId,
     roomId: string,
     type: string,
     stateKey: string,
     content: Record<string, unknown>,
   ) {
+    this.stateSets.push({ ghost, roomId, type, content });
     this.state.set(`${roomId}\n${type}\n${stateKey}`, content);
   }
   async joinedMembers(_ghost: MatrixUserId, roomId: string) {

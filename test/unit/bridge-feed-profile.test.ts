@@ -10,7 +10,6 @@ import { join } from "node:path";
 import { openBridgeStore } from "../../src/bridge/adapters/store/open-bridge-store.js";
 import type { BridgeStore } from "../../src/bridge/core/ports/store.js";
 import { FeedProfiles } from "../../src/bridge/feeds/feed-profile.js";
-import type { MatrixUserId } from "../../src/bridge/model/matrix-ids.js";
 import {
   GhostProfiles,
   type PeopleProfile,
@@ -23,19 +22,7 @@ const JOE = parseAddress("joe@other.test");
 const ANN = parseAddress("ann@other.test");
 
 class StateGhosts extends FakeGhosts {
-  readonly stateSets: { ghost: string; roomId: string; type: string; content: Record<string, unknown> }[] =
-    [];
   async setAvatar(): Promise<void> {}
-  override async setRoomState(
-    ghost: MatrixUserId,
-    roomId: string,
-    type: string,
-    stateKey: string,
-    content: Record<string, unknown>,
-  ) {
-    this.stateSets.push({ ghost, roomId, type, content });
-    await super.setRoomState(ghost, roomId, type, stateKey, content);
-  }
 }
 
 class Reader implements ProfileReader {

@@ -21,19 +21,7 @@ const BOT = "@bot:hs.test";
 const KEY = "A".repeat(43);
 
 class StateGhosts extends FakeGhosts {
-  readonly stateSets: { ghost: string; roomId: string; type: string; content: Record<string, unknown> }[] =
-    [];
   uploads = 0;
-  override async setRoomState(
-    ghost: MatrixUserId,
-    roomId: string,
-    type: string,
-    stateKey: string,
-    content: Record<string, unknown>,
-  ) {
-    this.stateSets.push({ ghost, roomId, type, content });
-    await super.setRoomState(ghost, roomId, type, stateKey, content);
-  }
   override async uploadMedia(ghost: MatrixUserId, bytes: Buffer): Promise<string> {
     this.uploads++;
     return super.uploadMedia(ghost, bytes);
