@@ -152,9 +152,7 @@ export async function runScaleBench(): Promise<void> {
       );
     }
   } catch (err) {
-    // What the bridge complained about last, to tell a stuck bridge from a slow machine.
-    for (const l of world.bridge.logs.filter((l) => l.level >= 40).slice(-15))
-      console.log(`  bridge: ${JSON.stringify(l)}`);
+    printBridgeComplaints(world);
     throw err;
   } finally {
     await world.stop();
@@ -244,10 +242,15 @@ async function encryptedGhostCost(count: number, openStores: string | undefined)
     );
     return per;
   } catch (err) {
-    for (const l of world.bridge.logs.filter((l) => l.level >= 40).slice(-15))
-      console.log(`  bridge: ${JSON.stringify(l)}`);
+    printBridgeComplaints(world);
     throw err;
   } finally {
     await world.stop();
   }
+}
+
+/** What the bridge complained about last, to tell a stuck bridge from a slow machine. */
+function printBridgeComplaints(world: { bridge: { logs: { level: number }[] } }): void {
+  for (const l of world.bridge.logs.filter((l) => l.level >= 40).slice(-15))
+    console.log(`  bridge: ${JSON.stringify(l)}`);
 }
