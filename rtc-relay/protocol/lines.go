@@ -31,7 +31,7 @@ func (l *LineReader) Next() ([]byte, error) {
 	for {
 		chunk, err := l.r.ReadSlice('\n')
 		if !tooLong {
-			if len(line)+len(chunk) > l.max+1 { // +1: the newline itself
+			if len(line)+len(chunk) > l.max+2 { // room for "\r\n"; the content is checked below
 				tooLong, line = true, nil
 			} else {
 				line = append(line, chunk...)
@@ -49,13 +49,14 @@ func (l *LineReader) Next() ([]byte, error) {
 			}
 			return nil, ErrLineTooLong
 		}
-		if err != nil {
-			if err == io.EOF && len(line) > 0 {
-				return line, nil
-			}
+		if err != nil && (err != io.EOF || len(line) == 0) {
 			return nil, err
 		}
-		return bytes.TrimRight(line, "\r\n"), nil
+		line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+		if len(line) > l.max {
+			return nil, ErrLineTooLong
+		}
+		return line, nil
 	}
 }
 

@@ -28,7 +28,10 @@ func NewServer(emit Emit, log *slog.Logger) *Server {
 	return &Server{emit: emit, log: log, calls: map[string]*Call{}}
 }
 
-var errUnknownCall = errors.New("unknown call")
+var (
+	errUnknownCall = errors.New("unknown call")
+	errInternal    = errors.New("internal error")
+)
 
 // Handle answers one validated request; call ops run on the call's own queue so a slow
 // connect never holds up other calls, and each request gets exactly one reply.
@@ -64,7 +67,7 @@ func (s *Server) Handle(req protocol.Request) {
 		c.enqueue(func(closed bool) {
 			defer func() {
 				if r := recover(); r != nil {
-					reply(nil, errors.New("internal error"))
+					reply(nil, errInternal)
 					panic(r) // the call's own recover logs it and ends the call
 				}
 			}()
