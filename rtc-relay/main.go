@@ -36,7 +36,9 @@ func main() {
 
 // run serves requests from in until EOF or a signal, then closes every call and returns 0.
 func run(in io.Reader, out, logTo io.Writer, sigs <-chan os.Signal) int {
-	log := slog.New(slog.NewJSONHandler(logTo, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	h := slog.NewJSONHandler(logTo, &slog.HandlerOptions{Level: slog.LevelInfo})
+	relay.RouteLibraryLogs(h)
+	log := slog.New(h)
 	w := protocol.NewWriter(out)
 	srv := relay.NewServer(w.Write, log)
 	ended := make(chan string, 1)
