@@ -99,6 +99,11 @@ func (d *driver) call(fields map[string]any) map[string]any {
 
 // sender writes numbered frames at a steady pace until stop closes.
 func sender(out *frameOut, video bool, seal func([]byte, uint32) []byte, sent *frameSet, stop <-chan struct{}) {
+	taggedSender(out, video, 0, seal, sent, stop)
+}
+
+// taggedSender: tag tells apart frames of different senders with the same pace.
+func taggedSender(out *frameOut, video bool, tag byte, seal func([]byte, uint32) []byte, sent *frameSet, stop <-chan struct{}) {
 	period, step := 20*time.Millisecond, uint32(960)
 	if video {
 		period, step = 33*time.Millisecond, 3000
@@ -124,6 +129,7 @@ func sender(out *frameOut, video bool, seal func([]byte, uint32) []byte, sent *f
 			f = append([]byte{0xfc}, bytes.Repeat([]byte{byte(i)}, 60)...)
 		}
 		binary.BigEndian.PutUint32(f[len(f)-4:], uint32(i)) // every frame distinct
+		f[len(f)-5] = tag
 		sent.add(f)
 		out.writeFrame(seal(f, ts), ts)
 		ts += step
@@ -132,14 +138,18 @@ func sender(out *frameOut, video bool, seal func([]byte, uint32) []byte, sent *f
 
 // receiver reads a track's frames (VP8 reassembled), opens them and counts those in want.
 func receiver(track *webrtc.TrackRemote, open func([]byte) ([]byte, bool), want *frameSet, got *atomic.Int64) {
-	var sb *samplebuilder.SampleBuilder
-	if track.Kind() == webrtc.RTPCodecTypeVideo {
-		sb = samplebuilder.New(maxLate, &codecs.VP8Packet{}, 90000)
-	}
-	check := func(f []byte) {
+	readFrames(track, func(f []byte) {
 		if p, ok := open(f); ok && want.has(p) {
 			got.Add(1)
 		}
+	})
+}
+
+// readFrames hands each frame of a track (VP8 reassembled from its packets) to check.
+func readFrames(track *webrtc.TrackRemote, check func([]byte)) {
+	var sb *samplebuilder.SampleBuilder
+	if track.Kind() == webrtc.RTPCodecTypeVideo {
+		sb = samplebuilder.New(maxLate, &codecs.VP8Packet{}, 90000)
 	}
 	for {
 		pkt, _, err := track.ReadRTP()
@@ -177,14 +187,19 @@ func ring(t *testing.T, key []byte, index uint8) *framecrypt.KeyRing {
 	return r
 }
 
-// TestVideoCallThroughLiveKit: Joe (a pion peer standing in for the People device) and Alice (a
+// TestThroughLiveKit, video call: Joe (a pion peer standing in for the People device) and Alice (a
 // LiveKit participant encrypting as Element Call does) exchange Opus and VP8 frames through the
 // relay and a real livekit-server; each side must get the other's frames byte for byte.
-func TestVideoCallThroughLiveKit(t *testing.T) {
-	lk := startLiveKit(t)
+func TestThroughLiveKit(t *testing.T) {
+	lk := startLiveKit(t) // one server for the file's calls
 	tl := &testLog{t: t}
 	RouteLibraryLogs(slog.NewJSONHandler(tl, nil))
 	t.Cleanup(tl.stop) // SDK goroutines may still log after the test
+	t.Run("video call with E2EE, the relay offers", func(t *testing.T) { videoCallE2EE(t, lk) })
+	t.Run("voice call in clear, Joe offers, from switches", func(t *testing.T) { voiceCallFromSwitch(t, lk) })
+}
+
+func videoCallE2EE(t *testing.T, lk *liveKitServer) {
 	d := newDriver(t)
 	stop := make(chan struct{})
 	t.Cleanup(func() { close(stop) })
