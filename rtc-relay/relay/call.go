@@ -36,8 +36,9 @@ type Call struct {
 	keys      map[string]*framecrypt.KeyRing
 	// fromVideo: the subscribed camera tracks by identity, for keyframe requests.
 	fromVideo map[string]remoteVideo
-	// videoOK: the from identity's video decrypted since its last failure.
-	videoOK bool
+	// videoOK: a keyframe of the from identity's video came through since its last failure.
+	videoOK      bool
+	keyframeLoop bool
 	// peopleVideoIn: Joe's video track, for keyframe requests toward him.
 	peopleVideoIn *webrtc.TrackRemote
 	iv            *framecrypt.IVMaker

@@ -132,6 +132,9 @@ func (c *Call) toPeople(identity string, kind framecrypt.Kind, out *frameOut, fr
 func (c *Call) openFrame(identity string, kind framecrypt.Kind, frame []byte) ([]byte, bool) {
 	lk := c.liveKit()
 	if lk == nil || !lk.e2ee {
+		if kind == framecrypt.VP8 && framecrypt.IsVP8Keyframe(frame) {
+			c.setVideoOK(true)
+		}
 		return frame, true
 	}
 	if payload, injected, known := framecrypt.ServerInjected(frame, lk.sif); injected {
@@ -145,10 +148,8 @@ func (c *Call) openFrame(identity string, kind framecrypt.Kind, frame []byte) ([
 	if ring != nil {
 		plain, err = ring.Decrypt(kind, frame)
 	}
-	if kind == framecrypt.VP8 {
-		c.mu.Lock()
-		c.videoOK = err == nil
-		c.mu.Unlock()
+	if kind == framecrypt.VP8 && (err != nil || framecrypt.IsVP8Keyframe(frame)) {
+		c.setVideoOK(err == nil)
 	}
 	if err != nil {
 		c.stats.decryptFailures.Add(1)
@@ -231,4 +232,10 @@ func (c *Call) sealFrame(lk *liveKit, kind framecrypt.Kind, frame []byte, ssrc, 
 	}
 	out, err := framecrypt.Encrypt(aead, index, kind, frame, iv)
 	return out, err == nil
+}
+
+func (c *Call) setVideoOK(ok bool) {
+	c.mu.Lock()
+	c.videoOK = ok
+	c.mu.Unlock()
 }
