@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
 
@@ -146,7 +145,7 @@ func receiver(track *webrtc.TrackRemote, open func([]byte) ([]byte, bool), want 
 func readFrames(track *webrtc.TrackRemote, check func([]byte)) {
 	var sb *samplebuilder.SampleBuilder
 	if track.Kind() == webrtc.RTPCodecTypeVideo {
-		sb = samplebuilder.New(maxLate, &codecs.VP8Packet{}, 90000)
+		sb = newVP8Builder()
 	}
 	for {
 		pkt, _, err := track.ReadRTP()

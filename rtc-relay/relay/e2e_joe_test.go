@@ -26,6 +26,7 @@ type joeSide struct {
 	early     []webrtc.ICECandidateInit
 	media     map[string]bool
 	left      map[string]bool
+	states    map[string]bool
 	connected chan struct{}
 }
 
@@ -40,7 +41,7 @@ func newJoe(t *testing.T, d *driver, call string, video bool, onFrame func(video
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pc.Close() })
-	j := &joeSide{t: t, d: d, call: call, pc: pc, media: map[string]bool{}, left: map[string]bool{}, connected: make(chan struct{})}
+	j := &joeSide{t: t, d: d, call: call, pc: pc, media: map[string]bool{}, left: map[string]bool{}, states: map[string]bool{}, connected: make(chan struct{})}
 	j.audio, _ = webrtc.NewTrackLocalStaticRTP(opusCodec, "audio", "joe")
 	tracks := []*webrtc.TrackLocalStaticRTP{j.audio}
 	if video {
@@ -105,9 +106,11 @@ func (j *joeSide) events() {
 				}
 			}
 		case "state":
-			if ev["state"] == "connected" {
+			st := ev["state"].(string)
+			if st == "connected" && !j.states[st] {
 				close(j.connected)
 			}
+			j.states[st] = true
 		case "left":
 			j.left[ev["identity"].(string)] = true
 		case "media":

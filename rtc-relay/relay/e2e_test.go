@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/livekit/protocol/livekit"
 	lksdk "github.com/livekit/server-sdk-go/v2"
@@ -158,8 +159,15 @@ func videoCallE2EE(t *testing.T, lk *liveKitServer) {
 	})
 	alice.room.Disconnect()
 	waitFor(t, "the left event", func() bool { return joe.saw(joe.left, "alice") })
-	d.call(map[string]any{"op": "close", "call": "c1"})
+	// Shutdown with a call whose both legs are up (what stdin EOF and SIGTERM do).
+	start := time.Now()
+	d.srv.CloseAll(shutdownGraceForTest)
+	t.Logf("closing a connected call took %v", time.Since(start))
+	waitFor(t, "the People leg closed", func() bool { return joe.saw(joe.states, "closed") })
 }
+
+// shutdownGraceForTest mirrors main's bound; the test logs the time and asserts none.
+const shutdownGraceForTest = 1500 * time.Millisecond
 
 func voiceCallFromSwitch(t *testing.T, lk *liveKitServer) {
 	d := newDriver(t)

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"sync"
+	"time"
 
 	"github.com/livekit/protocol/livekit"
 	lksdk "github.com/livekit/server-sdk-go/v2"
@@ -17,9 +18,15 @@ import (
 
 const (
 	mtu = 1200
-	// maxLate: packets the VP8 frame builder waits for a missing one before giving up on it.
-	maxLate = 256
+	// A VP8 frame with a packet missing is given up after maxLate later packets or
+	// maxFrameDelay, whichever comes first (NACK usually fills the gap well before).
+	maxLate       = 128
+	maxFrameDelay = 500 * time.Millisecond
 )
+
+func newVP8Builder() *samplebuilder.SampleBuilder {
+	return samplebuilder.New(maxLate, &codecs.VP8Packet{}, 90000, samplebuilder.WithMaxTimeDelay(maxFrameDelay))
+}
 
 // frameOut packetizes whole frames onto one outgoing track with its own sequence numbers,
 // keeping the source's RTP timestamps (the timing passes through as the payload does).
@@ -89,7 +96,16 @@ func (c *Call) pumpFromLiveKit(track *webrtc.TrackRemote, pub *lksdk.RemoteTrack
 	var sb *samplebuilder.SampleBuilder
 	if video {
 		kind = framecrypt.VP8
-		sb = samplebuilder.New(maxLate, &codecs.VP8Packet{}, 90000)
+		sb = newVP8Builder()
+	}
+	if video && wanted {
+		defer func() { // keyframe requests must not go to a track that has ended
+			c.mu.Lock()
+			if c.fromVideo[identity].track == track {
+				delete(c.fromVideo, identity)
+			}
+			c.mu.Unlock()
+		}()
 	}
 	for {
 		pkt, _, err := track.ReadRTP()
@@ -165,7 +181,7 @@ func (c *Call) pumpFromPeople(track *webrtc.TrackRemote) {
 	var sb *samplebuilder.SampleBuilder
 	if video {
 		kind = framecrypt.VP8
-		sb = samplebuilder.New(maxLate, &codecs.VP8Packet{}, 90000)
+		sb = newVP8Builder()
 		c.mu.Lock()
 		c.peopleVideoIn = track
 		c.mu.Unlock()
