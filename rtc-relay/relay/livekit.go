@@ -51,8 +51,11 @@ func (c *Call) connect(req protocol.Request) error {
 			c.event("disconnected", map[string]any{"reason": string(reason)})
 		}
 	}
+	// Only Opus and VP8 on the LiveKit leg too: a publisher with a VP8 backup codec (VP9 or AV1
+	// first) is then sent VP8, which passes to People unchanged.
 	room, err := lksdk.ConnectToRoomWithToken(req.URL, req.JWT, cb,
-		lksdk.WithAutoSubscribe(true), lksdk.WithConnectTimeout(connectTimeout))
+		lksdk.WithAutoSubscribe(true), lksdk.WithConnectTimeout(connectTimeout),
+		lksdk.WithCodecs([]livekit.Codec{{Mime: webrtc.MimeTypeOpus}, {Mime: webrtc.MimeTypeVP8}}))
 	if err != nil {
 		return errors.New("LiveKit join failed: " + err.Error())
 	}
