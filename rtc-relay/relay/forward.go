@@ -31,30 +31,29 @@ func newVP8Builder() *samplebuilder.SampleBuilder {
 // frameOut packetizes whole frames onto one outgoing track with its own sequence numbers,
 // keeping the source's RTP timestamps (the timing passes through as the payload does).
 type frameOut struct {
-	mu    sync.Mutex
-	write func(*rtp.Packet) error
-	seq   uint16
-	vp8   *codecs.VP8Payloader
+	mu        sync.Mutex
+	write     func(*rtp.Packet) error
+	seq       uint16
+	vp8       bool
+	pictureID uint16
 }
 
 func newFrameOut(write func(*rtp.Packet) error, vp8 bool) *frameOut {
-	o := &frameOut{write: write, seq: uint16(randomUint32())}
-	if vp8 {
-		o.vp8 = &codecs.VP8Payloader{EnablePictureID: true}
-	}
-	return o
+	r := randomUint32()
+	return &frameOut{write: write, seq: uint16(r), vp8: vp8, pictureID: uint16(r>>16) & 0x7fff}
 }
 
 func (o *frameOut) writeFrame(frame []byte, ts uint32) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	payloads := [][]byte{frame}
-	if o.vp8 != nil {
-		payloads = o.vp8.Payload(mtu, frame)
+	if o.vp8 {
+		payloads = vp8Payloads(o.pictureID, frame, mtu)
+		o.pictureID = (o.pictureID + 1) & 0x7fff
 	}
 	for i, p := range payloads {
 		pkt := &rtp.Packet{Header: rtp.Header{
-			Version: 2, SequenceNumber: o.seq, Timestamp: ts, Marker: o.vp8 != nil && i == len(payloads)-1,
+			Version: 2, SequenceNumber: o.seq, Timestamp: ts, Marker: o.vp8 && i == len(payloads)-1,
 		}, Payload: p}
 		o.seq++
 		// An unbound track (leg not connected yet) drops it; that is what we want.
