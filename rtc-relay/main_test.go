@@ -125,6 +125,10 @@ func TestOpenTwiceCloseTwice(t *testing.T) {
 	if !strings.Contains(sdp, "m=audio") || strings.Contains(sdp, "m=video") || !strings.Contains(sdp, "opus/48000/2") {
 		t.Fatalf("voice offer has the wrong media lines")
 	}
+	p.send(`{"id":31,"op":"candidate","call":"a","candidate":{"candidate":""}}`) // end of candidates
+	wantOK(t, p.reply(31))
+	p.send(`{"id":32,"op":"candidate","call":"a","candidate":{"candidate":"candidate:1 1 udp 2130706431 127.0.0.1 9 typ host","sdpMid":"0","sdpMLineIndex":0}}`)
+	wantOK(t, p.reply(32)) // before the remote description: queued
 	p.send(`{"id":4,"op":"fingerprint","call":"a"}`)
 	if fp := p.reply(4); fp["ok"] != true || fp["fingerprint"] != nil {
 		t.Fatalf("fingerprint before connecting: %v", fp)

@@ -234,8 +234,9 @@ func lateKeyAsksKeyframe(t *testing.T, lk *liveKitServer) {
 		}
 	})
 	joe.relayOffers()
-	d.call(map[string]any{"op": "connect", "call": "c3", "url": lk.url, "jwt": lk.token(t, "room3", "ghost3"), "e2ee": true, "video": true})
+	// The bridge may name from before connect.
 	d.call(map[string]any{"op": "from", "call": "c3", "identity": "alice"})
+	d.call(map[string]any{"op": "connect", "call": "c3", "url": lk.url, "jwt": lk.token(t, "room3", "ghost3"), "e2ee": true, "video": true})
 	alice := join(t, lk, "room3", "alice", true, true, "", nil)
 	go sender(alice.video, true, 'a', &alice.wantKey, sealWith(t, ring(t, aliceKey, 0), framecrypt.VP8, 3), aliceSent, stop)
 	waitFor(t, "Alice's video failing to decrypt without her key", func() bool {

@@ -122,6 +122,9 @@ func (c *Call) setRemote(d webrtc.SessionDescription) error {
 }
 
 func (c *Call) addCandidate(cand protocol.Candidate) error {
+	if cand.Candidate == "" {
+		return nil // end of remote candidates: nothing to add (contract, Changes)
+	}
 	init := webrtc.ICECandidateInit{Candidate: cand.Candidate, SDPMid: cand.SDPMid, SDPMLineIndex: cand.SDPMLineIndex}
 	c.mu.Lock()
 	if !c.remoteSet {
