@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,17 +22,24 @@ type joeSide struct {
 	plis         atomic.Int64
 	videoIn      atomic.Pointer[webrtc.TrackRemote]
 
-	mu        sync.Mutex
-	ready     bool
-	early     []webrtc.ICECandidateInit
-	media     map[string]bool
-	left      map[string]bool
-	states    map[string]bool
-	connected chan struct{}
+	mu     sync.Mutex
+	ready  bool
+	early  []webrtc.ICECandidateInit
+	media  map[string]bool
+	left   map[string]bool
+	states map[string]bool
+	// candidates: the relay's local candidates by type (host, srflx, relay).
+	candidates map[string]int
+	connected  chan struct{}
 }
 
 // newJoe opens the call on the relay and sets up Joe; onFrame gets every frame Joe receives.
 func newJoe(t *testing.T, d *driver, call string, video bool, onFrame func(video bool, f []byte)) *joeSide {
+	return newJoeWith(t, d, call, video, map[string]any{"iceServers": []any{}, "relayOnly": false}, onFrame)
+}
+
+// newJoeWith opens the call with the given open fields (iceServers, relayOnly).
+func newJoeWith(t *testing.T, d *driver, call string, video bool, open map[string]any, onFrame func(video bool, f []byte)) *joeSide {
 	api, err := newPeopleAPI()
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +49,7 @@ func newJoe(t *testing.T, d *driver, call string, video bool, onFrame func(video
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pc.Close() })
-	j := &joeSide{t: t, d: d, call: call, pc: pc, media: map[string]bool{}, left: map[string]bool{}, states: map[string]bool{}, connected: make(chan struct{})}
+	j := &joeSide{t: t, d: d, call: call, pc: pc, media: map[string]bool{}, left: map[string]bool{}, states: map[string]bool{}, candidates: map[string]int{}, connected: make(chan struct{})}
 	j.audio, _ = webrtc.NewTrackLocalStaticRTP(opusCodec, "audio", "joe")
 	tracks := []*webrtc.TrackLocalStaticRTP{j.audio}
 	if video {
@@ -73,7 +81,8 @@ func newJoe(t *testing.T, d *driver, call string, video bool, onFrame func(video
 	if video {
 		media = "video"
 	}
-	d.call(map[string]any{"op": "open", "call": call, "media": media, "iceServers": []any{}, "relayOnly": false})
+	open["op"], open["call"], open["media"] = "open", call, media
+	d.call(open)
 	return j
 }
 
@@ -99,6 +108,9 @@ func (j *joeSide) events() {
 		switch ev["event"] {
 		case "candidate":
 			if c, ok := ev["candidate"].(webrtc.ICECandidateInit); ok {
+				if f := strings.Fields(c.Candidate); len(f) > 7 {
+					j.candidates[f[7]]++ // "... typ <type>"
+				}
 				if j.ready {
 					_ = j.pc.AddICECandidate(c)
 				} else {
