@@ -146,7 +146,10 @@ func (c *Call) toPeople(identity string, kind framecrypt.Kind, out *frameOut, fr
 // openFrame removes the frame encryption of a LiveKit frame (when the room uses it).
 func (c *Call) openFrame(identity string, kind framecrypt.Kind, frame []byte) ([]byte, bool) {
 	lk := c.liveKit()
-	if lk == nil || !lk.e2ee {
+	if lk == nil {
+		return nil, false // tracks can arrive before connect has set the leg up: E2EE unknown
+	}
+	if !lk.e2ee {
 		if kind == framecrypt.VP8 && framecrypt.IsVP8Keyframe(frame) {
 			c.setVideoOK(true)
 		}

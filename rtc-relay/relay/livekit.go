@@ -47,7 +47,8 @@ func (c *Call) connect(req protocol.Request) error {
 	}
 	cb.OnDisconnectedWithReason = func(reason lksdk.DisconnectionReason) {
 		defer c.recoverPanic("disconnected")
-		if !c.isClosed() {
+		// Only a joined leg can be lost; a failed connect is answered with its error.
+		if !c.isClosed() && c.liveKit() != nil {
 			c.event("disconnected", map[string]any{"reason": string(reason)})
 		}
 	}
