@@ -53,7 +53,7 @@ type counters struct {
 }
 
 func newCall(s *Server, req protocol.Request) (*Call, error) {
-	api, err := newPeopleAPI()
+	api, err := newPeopleAPI(s.log.With("call", req.Call))
 	if err != nil {
 		return nil, err
 	}

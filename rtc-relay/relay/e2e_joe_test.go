@@ -40,7 +40,7 @@ func newJoe(t *testing.T, d *driver, call string, video bool, onFrame func(video
 
 // newJoeWith opens the call with the given open fields (iceServers, relayOnly).
 func newJoeWith(t *testing.T, d *driver, call string, video bool, open map[string]any, onFrame func(video bool, f []byte)) *joeSide {
-	api, err := newPeopleAPI()
+	api, err := newPeopleAPI(d.srv.log)
 	if err != nil {
 		t.Fatal(err)
 	}

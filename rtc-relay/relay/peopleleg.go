@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"strings"
 
 	"github.com/pion/interceptor"
@@ -25,7 +26,7 @@ var (
 
 // newPeopleAPI builds a pion API with Opus 48k/2 and VP8 only, NACK and RTCP report interceptors
 // (keyframe requests are forwarded by the relay, not generated on a timer).
-func newPeopleAPI() (*webrtc.API, error) {
+func newPeopleAPI(log *slog.Logger) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: opusCodec, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, err
@@ -40,7 +41,7 @@ func newPeopleAPI() (*webrtc.API, error) {
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return nil, err
 	}
-	se := webrtc.SettingEngine{}
+	se := webrtc.SettingEngine{LoggerFactory: pionLogs{log}}
 	// A bridge and its peer on one host (tests, small installs) may share only loopback.
 	se.SetIncludeLoopbackCandidate(true)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
