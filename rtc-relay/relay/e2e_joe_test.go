@@ -28,6 +28,8 @@ type joeSide struct {
 	media  map[string]bool
 	left   map[string]bool
 	states map[string]bool
+	// disconnected: calls whose LiveKit leg was reported lost.
+	disconnected map[string]bool
 	// candidates: the relay's local candidates by type (host, srflx, relay).
 	candidates map[string]int
 	connected  chan struct{}
@@ -49,7 +51,7 @@ func newJoeWith(t *testing.T, d *driver, call string, video bool, open map[strin
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pc.Close() })
-	j := &joeSide{t: t, d: d, call: call, pc: pc, media: map[string]bool{}, left: map[string]bool{}, states: map[string]bool{}, candidates: map[string]int{}, connected: make(chan struct{})}
+	j := &joeSide{t: t, d: d, call: call, pc: pc, media: map[string]bool{}, left: map[string]bool{}, states: map[string]bool{}, disconnected: map[string]bool{}, candidates: map[string]int{}, connected: make(chan struct{})}
 	j.audio, _ = webrtc.NewTrackLocalStaticRTP(opusCodec, "audio", "joe")
 	tracks := []*webrtc.TrackLocalStaticRTP{j.audio}
 	if video {
@@ -123,6 +125,8 @@ func (j *joeSide) events() {
 				close(j.connected)
 			}
 			j.states[st] = true
+		case "disconnected":
+			j.disconnected[ev["call"].(string)] = true
 		case "left":
 			j.left[ev["identity"].(string)] = true
 		case "media":

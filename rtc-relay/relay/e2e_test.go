@@ -1,7 +1,9 @@
 package relay
 
 import (
+	"context"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,6 +28,24 @@ func TestThroughLiveKit(t *testing.T) {
 	t.Run("video call with E2EE, the relay offers", func(t *testing.T) { videoCallE2EE(t, lk) })
 	t.Run("voice call in clear, Joe offers, from switches", func(t *testing.T) { voiceCallFromSwitch(t, lk) })
 	t.Run("a late key asks for a keyframe", func(t *testing.T) { lateKeyAsksKeyframe(t, lk) })
+	t.Run("the LiveKit leg is lost", func(t *testing.T) { liveKitLost(t, lk) })
+}
+
+// liveKitLost: when the SFU drops the ghost (here: removed through the server API) the relay
+// reports the LiveKit leg lost; the call stays for the bridge to close. (A stopped server is
+// reported too, but only after the SDK's reconnect attempts, about 70 s here.)
+func liveKitLost(t *testing.T, lk *liveKitServer) {
+	d := newDriver(t)
+	joe := newJoe(t, d, "c4", false, func(bool, []byte) {})
+	joe.relayOffers()
+	d.call(map[string]any{"op": "connect", "call": "c4", "url": lk.url, "jwt": lk.token(t, "room4", "ghost4"), "e2ee": false, "video": false})
+	rooms := lksdk.NewRoomServiceClient(strings.Replace(lk.url, "ws://", "http://", 1), lk.key, lk.secret)
+	if _, err := rooms.RemoveParticipant(context.Background(), &livekit.RoomParticipantIdentity{Room: "room4", Identity: "ghost4"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the disconnected event", func() bool { return joe.saw(joe.disconnected, "c4") })
+	d.call(map[string]any{"op": "stats", "call": "c4"}) // still open
+	d.call(map[string]any{"op": "close", "call": "c4"})
 }
 
 var (
