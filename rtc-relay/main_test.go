@@ -143,8 +143,15 @@ func TestOpenTwiceCloseTwice(t *testing.T) {
 	p.send(`{"id":8,"op":"open","call":"a","media":"video","iceServers":[],"relayOnly":true}`)
 	wantOK(t, p.reply(8))
 	p.send(`{"id":9,"op":"offer","call":"a"}`)
-	if sdp := p.reply(9)["sdp"].(string); !strings.Contains(sdp, "VP8/90000") || strings.Contains(sdp, "H264") {
+	sdp = p.reply(9)["sdp"].(string)
+	if !strings.Contains(sdp, "VP8/90000") || strings.Contains(sdp, "H264") || strings.Contains(sdp, "VP9") {
 		t.Fatalf("video offer must carry VP8 and only VP8")
+	}
+	// Joe's sender gets NACK, PLI and congestion feedback from the relay.
+	for _, fb := range []string{"a=rtcp-fb:96 nack", "a=rtcp-fb:96 nack pli", "a=rtcp-fb:96 transport-cc"} {
+		if !strings.Contains(sdp, fb+"\r\n") {
+			t.Fatalf("video offer lacks %q", fb)
+		}
 	}
 }
 

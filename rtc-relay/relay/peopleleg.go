@@ -24,8 +24,8 @@ var (
 	}
 )
 
-// newPeopleAPI builds a pion API with Opus 48k/2 and VP8 only, NACK and RTCP report interceptors
-// (keyframe requests are forwarded by the relay, not generated on a timer).
+// newPeopleAPI builds a pion API with Opus 48k/2 and VP8 only, NACK, RTCP report and TWCC feedback
+// interceptors (keyframe requests are forwarded by the relay, not generated on a timer).
 func newPeopleAPI(log *slog.Logger) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: opusCodec, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
@@ -39,6 +39,11 @@ func newPeopleAPI(log *slog.Logger) (*webrtc.API, error) {
 		return nil, err
 	}
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+		return nil, err
+	}
+	// Transport-wide congestion feedback lets Joe's sender find the bandwidth; without any
+	// feedback libwebrtc stays at its start bitrate.
+	if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
 		return nil, err
 	}
 	se := webrtc.SettingEngine{LoggerFactory: pionLogs{log}}
