@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { AccessToken } from "livekit-server-sdk";
 import { clientCalls } from "../../src/bridge/adapters/accounts/client-calls.js";
+import { transcodeMedia } from "../../src/bridge/adapters/rtc/transcode-media.js";
 import { LivekitLeg } from "../../src/bridge/adapters/rtc/livekit-leg.js";
 import type { RtcGhostPort } from "../../src/bridge/adapters/rtc/rtc-call-ports.js";
 import { RtcCalls, type RtcRoomEvent } from "../../src/bridge/adapters/rtc/rtc-calls.js";
@@ -169,8 +170,10 @@ describe("MatrixRTC ⇄ People call through RtcCalls (real People servers, LiveK
     rtc = new RtcCalls({
       ghost,
       media: {
-        newLeg: () => new LivekitLeg(),
-        createPeer: (o) => wrtcEngine.createPeer(o),
+        newCallMedia: transcodeMedia({
+          newLeg: () => new LivekitLeg(),
+          createPeer: (o) => wrtcEngine.createPeer(o),
+        }),
         token: async ({ roomId, deviceId }) => {
           const t = new AccessToken(lk.apiKey, lk.apiSecret, {
             identity: `${GHOST}:${deviceId}`,

@@ -22,6 +22,7 @@ import {
 } from "../../src/bridge/adapters/rtc/rtc-content.js";
 import type { BridgeStore, Portal, RtcCallStore } from "../../src/bridge/core/ports/store.js";
 import { Emitter } from "../../src/people/client/emitter.js";
+import { transcodeMedia } from "../../src/bridge/adapters/rtc/transcode-media.js";
 import type { MediaPeer, MediaPeerEvents, PeerOptions } from "../../src/people/client/calls/media-engine.js";
 import { parseAddress } from "../../src/people/protocol/address.js";
 import { silentLog } from "../helpers/portal-fakes.js";
@@ -209,16 +210,18 @@ function world(
       : {}),
   };
   const media: RtcMediaPorts = {
-    newLeg: () => {
-      const lk = new FakeLk();
-      lks.push(lk);
-      return lk;
-    },
-    createPeer: (p) => {
-      const peer = new FakePeer(p);
-      peers.push(peer);
-      return peer;
-    },
+    newCallMedia: transcodeMedia({
+      newLeg: () => {
+        const lk = new FakeLk();
+        lks.push(lk);
+        return lk;
+      },
+      createPeer: (p) => {
+        const peer = new FakePeer(p);
+        peers.push(peer);
+        return peer;
+      },
+    }),
     token: ({ deviceId }) => Promise.resolve({ url: "wss://lk", jwt: `jwt-for-${deviceId}` }),
     newKey: () => new Uint8Array(16).fill(9),
   };
