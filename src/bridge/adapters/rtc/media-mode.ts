@@ -28,6 +28,7 @@ export function callMediaModes(o: {
   binary: string;
   /** Arguments for the binary (a stand-in's script in tests). */
   args?: string[];
+  env?: Record<string, string>;
   /** The transcode path's factory, loaded on first use. */
   loadTranscode: () => Promise<NewCallMedia>;
   log: Logger;
@@ -45,6 +46,7 @@ export function callMediaModes(o: {
     relay = new RelayProcess({
       binary: o.binary,
       ...(o.args ? { args: o.args } : {}),
+      ...(o.env ? { env: o.env } : {}),
       log: o.log.child({ component: "rtc-relay" }),
     });
   }

@@ -22,6 +22,8 @@ export interface RelayProcessOptions {
   /** The people-rtc-relay binary (or a stand-in: `args` are given to it). */
   binary: string;
   args?: string[];
+  /** Added to the bridge's environment for the child (tests steer a stand-in with it). */
+  env?: Record<string, string>;
   log: Logger;
   /** How long one request may take (connect joins a LiveKit room: seconds on a loaded host). */
   requestTimeoutMs?: number;
@@ -140,6 +142,7 @@ export class RelayProcess {
       const missing = CODECS.filter((c) => !hello.data.codecs.includes(c));
       if (missing.length > 0) throw new RelayError(`the relay lacks ${missing.join(", ")}`);
     } catch (err) {
+      this.gone(r, "was refused");
       await this.kill(r);
       throw err instanceof RelayError ? err : new RelayError(String(err));
     }
@@ -149,7 +152,10 @@ export class RelayProcess {
 
   private spawnChild(): Running {
     this.starts++;
-    const child = spawn(this.o.binary, this.o.args ?? [], { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(this.o.binary, this.o.args ?? [], {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: { ...process.env, ...this.o.env },
+    });
     const r: Running = {
       child,
       pending: new Map(),
