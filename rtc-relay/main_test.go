@@ -125,6 +125,10 @@ func TestOpenTwiceCloseTwice(t *testing.T) {
 	if !strings.Contains(sdp, "m=audio") || strings.Contains(sdp, "m=video") || !strings.Contains(sdp, "opus/48000/2") {
 		t.Fatalf("voice offer has the wrong media lines")
 	}
+	p.send(`{"id":31,"op":"candidate","call":"a","candidate":{"candidate":""}}`) // end of candidates
+	wantOK(t, p.reply(31))
+	p.send(`{"id":32,"op":"candidate","call":"a","candidate":{"candidate":"candidate:1 1 udp 2130706431 127.0.0.1 9 typ host","sdpMid":"0","sdpMLineIndex":0}}`)
+	wantOK(t, p.reply(32)) // before the remote description: queued
 	p.send(`{"id":4,"op":"fingerprint","call":"a"}`)
 	if fp := p.reply(4); fp["ok"] != true || fp["fingerprint"] != nil {
 		t.Fatalf("fingerprint before connecting: %v", fp)
@@ -139,8 +143,15 @@ func TestOpenTwiceCloseTwice(t *testing.T) {
 	p.send(`{"id":8,"op":"open","call":"a","media":"video","iceServers":[],"relayOnly":true}`)
 	wantOK(t, p.reply(8))
 	p.send(`{"id":9,"op":"offer","call":"a"}`)
-	if sdp := p.reply(9)["sdp"].(string); !strings.Contains(sdp, "VP8/90000") || strings.Contains(sdp, "H264") {
+	sdp = p.reply(9)["sdp"].(string)
+	if !strings.Contains(sdp, "VP8/90000") || strings.Contains(sdp, "H264") || strings.Contains(sdp, "VP9") {
 		t.Fatalf("video offer must carry VP8 and only VP8")
+	}
+	// Joe's sender gets NACK, PLI and congestion feedback from the relay.
+	for _, fb := range []string{"a=rtcp-fb:96 nack", "a=rtcp-fb:96 nack pli", "a=rtcp-fb:96 transport-cc"} {
+		if !strings.Contains(sdp, fb+"\r\n") {
+			t.Fatalf("video offer lacks %q", fb)
+		}
 	}
 }
 

@@ -23,7 +23,7 @@ type Call struct {
 	pc    *webrtc.PeerConnection
 	// Frames to People, written to the People leg's local tracks.
 	peopleAudio, peopleVideo *frameOut
-	queue                    chan func(closed bool)
+	queue                    chan func(refused error)
 	done                     chan struct{}
 	closeOnce                sync.Once
 
@@ -36,8 +36,9 @@ type Call struct {
 	keys      map[string]*framecrypt.KeyRing
 	// fromVideo: the subscribed camera tracks by identity, for keyframe requests.
 	fromVideo map[string]remoteVideo
-	// videoOK: the from identity's video decrypted since its last failure.
-	videoOK bool
+	// videoOK: a keyframe of the from identity's video came through since its last failure.
+	videoOK      bool
+	keyframeLoop bool
 	// peopleVideoIn: Joe's video track, for keyframe requests toward him.
 	peopleVideoIn *webrtc.TrackRemote
 	iv            *framecrypt.IVMaker
@@ -52,7 +53,7 @@ type counters struct {
 }
 
 func newCall(s *Server, req protocol.Request) (*Call, error) {
-	api, err := newPeopleAPI()
+	api, err := newPeopleAPI(s.log.With("call", req.Call))
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +63,7 @@ func newCall(s *Server, req protocol.Request) (*Call, error) {
 	}
 	c := &Call{
 		id: req.Call, srv: s, log: s.log.With("call", req.Call), video: req.Video, pc: pc,
-		queue: make(chan func(bool), 64), done: make(chan struct{}),
+		queue: make(chan func(error), 64), done: make(chan struct{}),
 		keys: map[string]*framecrypt.KeyRing{}, fromVideo: map[string]remoteVideo{},
 		iv: framecrypt.NewIVMaker(randomUint32),
 	}
@@ -112,19 +113,24 @@ func (c *Call) addPeopleTrack(codec webrtc.RTPCodecCapability, kind string) (*fr
 	return newFrameOut(track.WriteRTP, codec.MimeType == webrtc.MimeTypeVP8), nil
 }
 
-// enqueue runs f on the call's worker in order; once the call is closed f runs with closed=true
+var (
+	errCallClosed = errors.New("call closed")
+	errCallBusy   = errors.New("call busy: too many requests waiting")
+)
+
+// enqueue runs f(nil) on the call's worker in order; a request that cannot run gets f(reason),
 // so every request still gets its one reply.
-func (c *Call) enqueue(f func(closed bool)) {
+func (c *Call) enqueue(f func(refused error)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		go f(true)
+		go f(errCallClosed)
 		return
 	}
 	select {
 	case c.queue <- f:
 	default:
-		go f(true)
+		go f(errCallBusy)
 	}
 }
 
@@ -137,7 +143,7 @@ func (c *Call) work() {
 			for {
 				select {
 				case f := <-c.queue:
-					f(true)
+					f(errCallClosed)
 				default:
 					return
 				}
@@ -146,9 +152,13 @@ func (c *Call) work() {
 	}
 }
 
-func (c *Call) run(f func(bool)) {
+func (c *Call) run(f func(error)) {
 	defer c.recoverPanic("request")
-	f(c.isClosed())
+	if c.isClosed() {
+		f(errCallClosed)
+		return
+	}
+	f(nil)
 }
 
 func (c *Call) do(req protocol.Request) (map[string]any, error) {

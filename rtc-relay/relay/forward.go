@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"sync"
+	"time"
 
 	"github.com/livekit/protocol/livekit"
 	lksdk "github.com/livekit/server-sdk-go/v2"
@@ -17,37 +18,42 @@ import (
 
 const (
 	mtu = 1200
-	// maxLate: packets the VP8 frame builder waits for a missing one before giving up on it.
-	maxLate = 256
+	// A VP8 frame with a packet missing is given up after maxLate later packets or
+	// maxFrameDelay, whichever comes first (NACK usually fills the gap well before).
+	maxLate       = 128
+	maxFrameDelay = 500 * time.Millisecond
 )
+
+func newVP8Builder() *samplebuilder.SampleBuilder {
+	return samplebuilder.New(maxLate, &codecs.VP8Packet{}, 90000, samplebuilder.WithMaxTimeDelay(maxFrameDelay))
+}
 
 // frameOut packetizes whole frames onto one outgoing track with its own sequence numbers,
 // keeping the source's RTP timestamps (the timing passes through as the payload does).
 type frameOut struct {
-	mu    sync.Mutex
-	write func(*rtp.Packet) error
-	seq   uint16
-	vp8   *codecs.VP8Payloader
+	mu        sync.Mutex
+	write     func(*rtp.Packet) error
+	seq       uint16
+	vp8       bool
+	pictureID uint16
 }
 
 func newFrameOut(write func(*rtp.Packet) error, vp8 bool) *frameOut {
-	o := &frameOut{write: write, seq: uint16(randomUint32())}
-	if vp8 {
-		o.vp8 = &codecs.VP8Payloader{EnablePictureID: true}
-	}
-	return o
+	r := randomUint32()
+	return &frameOut{write: write, seq: uint16(r), vp8: vp8, pictureID: uint16(r>>16) & 0x7fff}
 }
 
 func (o *frameOut) writeFrame(frame []byte, ts uint32) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	payloads := [][]byte{frame}
-	if o.vp8 != nil {
-		payloads = o.vp8.Payload(mtu, frame)
+	if o.vp8 {
+		payloads = vp8Payloads(o.pictureID, frame, mtu)
+		o.pictureID = (o.pictureID + 1) & 0x7fff
 	}
 	for i, p := range payloads {
 		pkt := &rtp.Packet{Header: rtp.Header{
-			Version: 2, SequenceNumber: o.seq, Timestamp: ts, Marker: o.vp8 != nil && i == len(payloads)-1,
+			Version: 2, SequenceNumber: o.seq, Timestamp: ts, Marker: o.vp8 && i == len(payloads)-1,
 		}, Payload: p}
 		o.seq++
 		// An unbound track (leg not connected yet) drops it; that is what we want.
@@ -89,7 +95,16 @@ func (c *Call) pumpFromLiveKit(track *webrtc.TrackRemote, pub *lksdk.RemoteTrack
 	var sb *samplebuilder.SampleBuilder
 	if video {
 		kind = framecrypt.VP8
-		sb = samplebuilder.New(maxLate, &codecs.VP8Packet{}, 90000)
+		sb = newVP8Builder()
+	}
+	if video && wanted {
+		defer func() { // keyframe requests must not go to a track that has ended
+			c.mu.Lock()
+			if c.fromVideo[identity].track == track {
+				delete(c.fromVideo, identity)
+			}
+			c.mu.Unlock()
+		}()
 	}
 	for {
 		pkt, _, err := track.ReadRTP()
@@ -131,7 +146,13 @@ func (c *Call) toPeople(identity string, kind framecrypt.Kind, out *frameOut, fr
 // openFrame removes the frame encryption of a LiveKit frame (when the room uses it).
 func (c *Call) openFrame(identity string, kind framecrypt.Kind, frame []byte) ([]byte, bool) {
 	lk := c.liveKit()
-	if lk == nil || !lk.e2ee {
+	if lk == nil {
+		return nil, false // tracks can arrive before connect has set the leg up: E2EE unknown
+	}
+	if !lk.e2ee {
+		if kind == framecrypt.VP8 && framecrypt.IsVP8Keyframe(frame) {
+			c.setVideoOK(true)
+		}
 		return frame, true
 	}
 	if payload, injected, known := framecrypt.ServerInjected(frame, lk.sif); injected {
@@ -145,10 +166,8 @@ func (c *Call) openFrame(identity string, kind framecrypt.Kind, frame []byte) ([
 	if ring != nil {
 		plain, err = ring.Decrypt(kind, frame)
 	}
-	if kind == framecrypt.VP8 {
-		c.mu.Lock()
-		c.videoOK = err == nil
-		c.mu.Unlock()
+	if kind == framecrypt.VP8 && (err != nil || framecrypt.IsVP8Keyframe(frame)) {
+		c.setVideoOK(err == nil)
 	}
 	if err != nil {
 		c.stats.decryptFailures.Add(1)
@@ -164,7 +183,7 @@ func (c *Call) pumpFromPeople(track *webrtc.TrackRemote) {
 	var sb *samplebuilder.SampleBuilder
 	if video {
 		kind = framecrypt.VP8
-		sb = samplebuilder.New(maxLate, &codecs.VP8Packet{}, 90000)
+		sb = newVP8Builder()
 		c.mu.Lock()
 		c.peopleVideoIn = track
 		c.mu.Unlock()
@@ -231,4 +250,10 @@ func (c *Call) sealFrame(lk *liveKit, kind framecrypt.Kind, frame []byte, ssrc, 
 	}
 	out, err := framecrypt.Encrypt(aead, index, kind, frame, iv)
 	return out, err == nil
+}
+
+func (c *Call) setVideoOK(ok bool) {
+	c.mu.Lock()
+	c.videoOK = ok
+	c.mu.Unlock()
 }

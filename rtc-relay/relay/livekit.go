@@ -47,12 +47,16 @@ func (c *Call) connect(req protocol.Request) error {
 	}
 	cb.OnDisconnectedWithReason = func(reason lksdk.DisconnectionReason) {
 		defer c.recoverPanic("disconnected")
-		if !c.isClosed() {
+		// Only a joined leg can be lost; a failed connect is answered with its error.
+		if !c.isClosed() && c.liveKit() != nil {
 			c.event("disconnected", map[string]any{"reason": string(reason)})
 		}
 	}
+	// Only Opus and VP8 on the LiveKit leg too: a publisher with a VP8 backup codec (VP9 or AV1
+	// first) is then sent VP8, which passes to People unchanged.
 	room, err := lksdk.ConnectToRoomWithToken(req.URL, req.JWT, cb,
-		lksdk.WithAutoSubscribe(true), lksdk.WithConnectTimeout(connectTimeout))
+		lksdk.WithAutoSubscribe(true), lksdk.WithConnectTimeout(connectTimeout),
+		lksdk.WithCodecs([]livekit.Codec{{Mime: webrtc.MimeTypeOpus}, {Mime: webrtc.MimeTypeVP8}}))
 	if err != nil {
 		return errors.New("LiveKit join failed: " + err.Error())
 	}
@@ -131,7 +135,7 @@ func (c *Call) setKey(identity string, key []byte, index uint8) error {
 	own := c.lk != nil && identity == c.lk.identity
 	c.mu.Unlock()
 	if isFrom && stuck {
-		c.requestLiveKitKeyframe()
+		c.safeGo("keyframe", c.keyframeUntilDecrypted)
 	}
 	if own {
 		c.requestPeopleKeyframe() // frames were dropped while the ghost had no key
@@ -148,7 +152,45 @@ func (c *Call) setFrom(identity string) {
 	}
 	c.mu.Unlock()
 	if changed {
+		c.safeGo("keyframe", c.keyframeUntilDecrypted)
+	}
+}
+
+// Keyframe requests are retried: the SFU drops a PLI that follows another within its throttle
+// window (up to 1 s), and the frames before the next keyframe are of no use to Joe.
+const (
+	keyframeRetry    = time.Second
+	keyframeAttempts = 5
+)
+
+// keyframeUntilDecrypted asks for the from identity's keyframe until one has come through
+// (decrypted when E2EE), a few times at most; one loop per call at a time.
+func (c *Call) keyframeUntilDecrypted() {
+	c.mu.Lock()
+	if c.keyframeLoop {
+		c.mu.Unlock()
+		return
+	}
+	c.keyframeLoop = true
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.keyframeLoop = false
+		c.mu.Unlock()
+	}()
+	for range keyframeAttempts {
 		c.requestLiveKitKeyframe()
+		select {
+		case <-c.done:
+			return
+		case <-time.After(keyframeRetry):
+		}
+		c.mu.Lock()
+		ok := c.videoOK
+		c.mu.Unlock()
+		if ok {
+			return
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"strings"
 
 	"github.com/pion/interceptor"
@@ -23,9 +24,9 @@ var (
 	}
 )
 
-// newPeopleAPI builds a pion API with Opus 48k/2 and VP8 only, NACK and RTCP report interceptors
-// (keyframe requests are forwarded by the relay, not generated on a timer).
-func newPeopleAPI() (*webrtc.API, error) {
+// newPeopleAPI builds a pion API with Opus 48k/2 and VP8 only, NACK, RTCP report and TWCC feedback
+// interceptors (keyframe requests are forwarded by the relay, not generated on a timer).
+func newPeopleAPI(log *slog.Logger) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: opusCodec, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, err
@@ -40,7 +41,12 @@ func newPeopleAPI() (*webrtc.API, error) {
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return nil, err
 	}
-	se := webrtc.SettingEngine{}
+	// Transport-wide congestion feedback lets Joe's sender find the bandwidth; without any
+	// feedback libwebrtc stays at its start bitrate.
+	if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
+		return nil, err
+	}
+	se := webrtc.SettingEngine{LoggerFactory: pionLogs{log}}
 	// A bridge and its peer on one host (tests, small installs) may share only loopback.
 	se.SetIncludeLoopbackCandidate(true)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
@@ -122,6 +128,9 @@ func (c *Call) setRemote(d webrtc.SessionDescription) error {
 }
 
 func (c *Call) addCandidate(cand protocol.Candidate) error {
+	if cand.Candidate == "" {
+		return nil // end of remote candidates: nothing to add (contract, Changes)
+	}
 	init := webrtc.ICECandidateInit{Candidate: cand.Candidate, SDPMid: cand.SDPMid, SDPMLineIndex: cand.SDPMLineIndex}
 	c.mu.Lock()
 	if !c.remoteSet {

@@ -64,15 +64,15 @@ func (s *Server) Handle(req protocol.Request) {
 			reply(nil, errUnknownCall)
 			return
 		}
-		c.enqueue(func(closed bool) {
+		c.enqueue(func(refused error) {
 			defer func() {
 				if r := recover(); r != nil {
 					reply(nil, errInternal)
 					panic(r) // the call's own recover logs it and ends the call
 				}
 			}()
-			if closed {
-				reply(nil, errors.New("call closed"))
+			if refused != nil {
+				reply(nil, refused)
 				return
 			}
 			reply(c.do(req))
