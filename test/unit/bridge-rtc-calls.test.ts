@@ -209,19 +209,22 @@ function world(
         }
       : {}),
   };
+  /** Each call media's `onLost` handlers (the sidecar dying under a call). */
+  const lost: ((why: string) => void)[] = [];
+  const transcode = transcodeMedia({
+    newLeg: () => {
+      const lk = new FakeLk();
+      lks.push(lk);
+      return lk;
+    },
+    createPeer: (p) => {
+      const peer = new FakePeer(p);
+      peers.push(peer);
+      return peer;
+    },
+  });
   const media: RtcMediaPorts = {
-    newCallMedia: transcodeMedia({
-      newLeg: () => {
-        const lk = new FakeLk();
-        lks.push(lk);
-        return lk;
-      },
-      createPeer: (p) => {
-        const peer = new FakePeer(p);
-        peers.push(peer);
-        return peer;
-      },
-    }),
+    newCallMedia: (p) => ({ ...transcode(p), onLost: (h) => void lost.push(h) }),
     token: ({ deviceId }) => Promise.resolve({ url: "wss://lk", jwt: `jwt-for-${deviceId}` }),
     newKey: () => new Uint8Array(16).fill(9),
   };
@@ -285,6 +288,7 @@ function world(
     order,
     rowsAtPlace,
     lines,
+    lost,
     settle,
     advance: (ms: number) => (now += ms),
   };
@@ -331,6 +335,28 @@ describe("bridge: Element X (MatrixRTC) calls ⇄ People calls", function () {
     assert.deepEqual(w.state.at(-1), { stateKey: memberStateKey(GHOST, "GHOSTDEV"), content: {} });
     assert.deepEqual(w.lines(), ["Call ended, 0:42"]);
     assert.equal(w.rtc.callIn(DM.roomId), undefined);
+  });
+
+  it("the media path lost under an answered call (its sidecar died): both legs end, 'Call ended'; unanswered: could not be connected", async function () {
+    const w = world();
+    await w.rtc.handle(joined("ALICEDEV"));
+    await w.rtc.handle(ring());
+    w.legs[0]!.events.emit("remoteSdp", "joe-answer");
+    await w.settle();
+    await w.settle();
+    w.advance(5_000);
+    w.lost[0]!("the relay process killed by SIGKILL");
+    await w.settle();
+    await w.settle();
+    assert.equal(w.legs[0]!.hungUp, "normal", "Joe's devices are hung up");
+    assert.ok(w.peers[0]!.closed && w.lks[0]!.closed);
+    assert.deepEqual(w.state.at(-1), { stateKey: memberStateKey(GHOST, "GHOSTDEV"), content: {} });
+    assert.deepEqual(w.lines(), ["Call ended, 0:05"]);
+    assert.equal(w.rtc.callIn(DM.roomId), undefined);
+    await w.rtc.handle(ring());
+    w.lost[1]!("the relay process exited with 2");
+    await w.settle();
+    assert.equal(w.lines().at(-1), `The call with ${JOE} could not be connected`);
   });
 
   it("Matrix → People: Joe's device declining, or nobody answering, leaves its line and the ghost never joins", async function () {
