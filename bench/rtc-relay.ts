@@ -4,18 +4,26 @@
 // - relayed: an rtc-node participant (Element X's stand-in) and a People device (libwebrtc) joined
 //   through the bridge's LiveKit leg, the media relay and the People leg (DTLS-SRTP), the bridge
 //   joining a call the first is in.
-// Figures: join → first detected tone each way (Goertzel), and the process's CPU per second of a
-// call with audio and video flowing (both ends in this process in both setups; the relay's decode
-// and re-encode is the difference). No Synapse and no browser: signalling is not measured here.
+// - passthrough: the same two ends, the bridge's part in the people-rtc-relay sidecar (its LiveKit
+//   leg, Opus/VP8 frames as they come, its People leg), driven through the bridge's RelayCallMedia.
+// Figures: join → first detected tone each way (Goertzel), and CPU per second of a call with audio
+// and video flowing: this process (both ends in it in the relayed setups) plus the sidecar's (from
+// /proc); the bridge's part is the difference between the relayed rows, both holding the same ends.
+// No Synapse and no browser: signalling is not measured here.
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { AccessToken } from "livekit-server-sdk";
 import { LivekitLeg } from "../src/bridge/adapters/rtc/livekit-leg.js";
 import { MediaRelay } from "../src/bridge/adapters/rtc/media-relay.js";
+import { RelayCallMedia } from "../src/bridge/adapters/rtc/relay-call.js";
+import { RelayProcess } from "../src/bridge/adapters/rtc/relay-process.js";
+import { createBridgeLogger } from "../src/bridge/logger.js";
 import { ToneDetector, toneFrames } from "../src/people/client/calls/audio.js";
 import type { MediaPeer, PeerOptions } from "../src/people/client/calls/media-engine.js";
 import { wrtcEngine } from "../src/people/client/calls/wrtc-engine.js";
 import { startLivekit, type Livekit } from "../test/helpers/livekit.js";
 import { eventually } from "../test/helpers/rtc-world.js";
+import { ensureRtcRelayBuilt } from "../test/helpers/rtc-relay.js";
 import { fmt, table } from "./harness.js";
 
 const ROUNDS = 3;
@@ -26,6 +34,8 @@ interface Round {
   firstHearsMs: number;
   joinerHearsMs: number;
   cpuMsPerS: number;
+  /** The sidecar's share (0 without one). */
+  sidecarMsPerS: number;
 }
 
 async function token(lk: Livekit, room: string, identity: string): Promise<string> {
@@ -66,11 +76,21 @@ async function participant(lk: Livekit, room: string, id: string, hz: number, he
   };
 }
 
-async function cpuPerSecond(): Promise<number> {
+/** A process's CPU so far in ms (utime + stime of /proc/<pid>/stat, at 100 ticks a second). */
+function procCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
+/** CPU ms per second over the window: this process's and, when given, the sidecar's. */
+async function cpuPerSecond(sidecar?: number): Promise<{ cpuMsPerS: number; sidecarMsPerS: number }> {
   const start = process.cpuUsage();
+  const side0 = sidecar === undefined ? 0 : procCpuMs(sidecar);
   await new Promise((r) => setTimeout(r, CPU_WINDOW_MS));
   const d = process.cpuUsage(start);
-  return (d.user + d.system) / 1000 / (CPU_WINDOW_MS / 1000);
+  const sidecarMsPerS = sidecar === undefined ? 0 : (procCpuMs(sidecar) - side0) / (CPU_WINDOW_MS / 1000);
+  return { cpuMsPerS: (d.user + d.system) / 1000 / (CPU_WINDOW_MS / 1000) + sidecarMsPerS, sidecarMsPerS };
 }
 
 function keys(legs: LivekitLeg[], all: Map<string, Uint8Array>): void {
@@ -95,7 +115,7 @@ async function baselineRound(lk: Livekit, n: number): Promise<Round> {
         eventually("a hears b", async () => (first.hears.found ? Date.now() - t0 : undefined), 60_000),
         eventually("b hears a", async () => (joiner.hears.found ? Date.now() - t0 : undefined), 60_000),
       ]);
-      return { firstHearsMs, joinerHearsMs, cpuMsPerS: await cpuPerSecond() };
+      return { firstHearsMs, joinerHearsMs, ...(await cpuPerSecond()) };
     } finally {
       await joiner.stop();
     }
@@ -135,7 +155,46 @@ async function relayRound(lk: Livekit, n: number): Promise<Round> {
       eventually("alice hears joe", async () => (first.hears.found ? Date.now() - t0 : undefined), 60_000),
       eventually("joe hears alice", async () => (joeHears.found ? Date.now() - t0 : undefined), 60_000),
     ]);
-    return { firstHearsMs, joinerHearsMs, cpuMsPerS: await cpuPerSecond() };
+    return { firstHearsMs, joinerHearsMs, ...(await cpuPerSecond()) };
+  } finally {
+    for (const stop of stops.reverse()) await stop();
+    await first.stop();
+  }
+}
+
+async function passthroughRound(lk: Livekit, sidecar: RelayProcess, n: number): Promise<Round> {
+  const room = `!pass${n}:bench`;
+  const [alice, bridge] = [`@alice:bench:A${n}`, `@_people_joe:bench:P${n}`];
+  const all = new Map([
+    [alice, randomBytes(16)],
+    [bridge, randomBytes(16)],
+  ]);
+  const first = await participant(lk, room, alice, 440, 660, bridge);
+  keys([first.leg], all);
+  const stops: (() => unknown)[] = [];
+  try {
+    await sidecar.ensure(); // started before the clock, as a bridge's sidecar is after its first call
+    const t0 = Date.now();
+    const media = new RelayCallMedia(sidecar, { media: "video", iceServers: [] });
+    stops.push(() => media.close());
+    media.from(alice);
+    await media.leg.connect(lk.wsUrl, await token(lk, room, bridge), { video: true, e2ee: true });
+    for (const [id, key] of all) media.leg.setKey(id, key, 0);
+    const joe = wrtcEngine.createPeer({
+      media: "video",
+      iceServers: [],
+      relayOnly: false,
+      audio: { tone: 660 },
+    });
+    stops.push(() => joe.close());
+    const joeHears = new ToneDetector(440);
+    joe.events.on("audio", (a) => joeHears.push(a.samples, a.channels));
+    await connect(media.peer, joe);
+    const [firstHearsMs, joinerHearsMs] = await Promise.all([
+      eventually("alice hears joe", async () => (first.hears.found ? Date.now() - t0 : undefined), 60_000),
+      eventually("joe hears alice", async () => (joeHears.found ? Date.now() - t0 : undefined), 60_000),
+    ]);
+    return { firstHearsMs, joinerHearsMs, ...(await cpuPerSecond(sidecar.pid)) };
   } finally {
     for (const stop of stops.reverse()) await stop();
     await first.stop();
@@ -154,12 +213,18 @@ export async function runRtcRelayBench(): Promise<void> {
     `\n== rtc-relay: bridged MatrixRTC media path, join → first tone both ways, CPU (median of ${ROUNDS}) ==`,
   );
   const lk = await startLivekit();
+  const sidecar = new RelayProcess({
+    binary: await ensureRtcRelayBuilt(),
+    log: createBridgeLogger("silent"),
+  });
   try {
     const base: Round[] = [];
     const relayed: Round[] = [];
+    const passed: Round[] = [];
     for (let i = 0; i < ROUNDS; i++) {
       base.push(await baselineRound(lk, i));
       relayed.push(await relayRound(lk, i));
+      passed.push(await passthroughRound(lk, sidecar, i));
     }
     const m = (rs: Round[], k: keyof Round) => median(rs.map((r) => r[k]));
     const row = (name: string, rs: Round[]) => ({
@@ -167,6 +232,8 @@ export async function runRtcRelayBench(): Promise<void> {
       "first hears joiner (ms)": fmt(m(rs, "firstHearsMs"), 0),
       "joiner hears first (ms)": fmt(m(rs, "joinerHearsMs"), 0),
       "CPU ms/s, audio+video": fmt(m(rs, "cpuMsPerS"), 0),
+      "of it the sidecar": fmt(m(rs, "sidecarMsPerS"), 0),
+      "CPU vs transcode": fmt(m(rs, "cpuMsPerS") / m(relayed, "cpuMsPerS")),
       "ratio to baseline (hear / hear / CPU)": [
         fmt(m(rs, "firstHearsMs") / m(base, "firstHearsMs")),
         fmt(m(rs, "joinerHearsMs") / m(base, "joinerHearsMs")),
@@ -175,9 +242,11 @@ export async function runRtcRelayBench(): Promise<void> {
     });
     table([
       row("baseline: 2 × rtc-node through LiveKit", base),
-      row("rtc-node ⇄ LiveKit ⇄ bridge leg ⇄ relay ⇄ People leg ⇄ wrtc", relayed),
+      row("transcode: rtc-node ⇄ LiveKit ⇄ bridge leg ⇄ relay ⇄ People leg ⇄ wrtc", relayed),
+      row("passthrough: rtc-node ⇄ LiveKit ⇄ people-rtc-relay ⇄ wrtc", passed),
     ]);
   } finally {
+    await sidecar.stop();
     await lk.stop();
   }
 }

@@ -241,10 +241,8 @@ export async function startBridge(
     });
     const calls = createBridgeCalls({ ghosts, people: accounts, store, portals, permissions, metrics, log });
     if (rtcOn && !e2b) log.warn("bridge.matrixrtc needs encryption.allow (media keys go over Olm): off");
-    const rtc = (rtcLate.rtc =
-      rtcOn && e2b
-        ? bridgeRtc(e2b, { homeserverUrl, http, ghosts, people: accounts, portals, adapter, store, log })
-        : undefined);
+    const rtcParts = { homeserverUrl, http, ghosts, people: accounts, portals, adapter, store, log, config };
+    const rtc = (rtcLate.rtc = rtcOn && e2b ? bridgeRtc(e2b, rtcParts) : undefined);
     const callFlow = calls.withOwnFlow(portals.toMatrix.handle);
     accounts.onMessage(feeds.withOwnFlows(rtc ? rtc.withOwnFlow(callFlow) : callFlow));
     accounts.onKeyChange(

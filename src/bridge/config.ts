@@ -55,6 +55,9 @@ export type PermissionEntry = (typeof PERMISSION_LEVELS)[number];
 /** The levels that use the bridge themselves (an address, the bot's commands). */
 export type PermissionLevel = Exclude<PermissionEntry, "relay">;
 
+// Where `npm run build:rtc-relay` puts the MatrixRTC media sidecar.
+export const DEFAULT_RELAY_BINARY = "rtc-relay/bin/people-rtc-relay";
+
 const DEFAULT_WELCOME =
   "Hello, I am the People bridge bot. Through me you reach People addresses (like joe@example.com) " +
   "from Matrix. Send `help` for the list of commands.";
@@ -134,7 +137,15 @@ export const bridgeConfigSchema = z
          * ghost joins over the LiveKit focus the homeserver advertises. Off until proven end to
          * end against Element Call; needs encryption.allow (media keys go over the ghost's Olm).
          */
-        matrixrtc: z.strictObject({ enabled: z.boolean().default(false) }).prefault({}),
+        matrixrtc: z
+          .strictObject({
+            enabled: z.boolean().default(false),
+            /** passthrough: the people-rtc-relay sidecar carries Opus/VP8 frames as they come; transcode: the bridge re-encodes (the fallback). */
+            media: z.enum(["passthrough", "transcode"]).default("passthrough"),
+            /** The sidecar's binary (`npm run build:rtc-relay`); relative to the bridge's install. */
+            relay_binary: z.string().min(1).max(4096).default(DEFAULT_RELAY_BINARY),
+          })
+          .prefault({}),
         /**
          * What one People sender's messages may make the bridge create per hour: rooms (group
          * rooms, and DMs their mail opens) and ghosts brought into rooms (other than its own).

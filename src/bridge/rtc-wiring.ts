@@ -4,18 +4,18 @@
 // the two routes in: MatrixRTC room events before the legacy calls feature, and
 // People call offers to a Matrix user before the legacy flow.
 import { randomBytes } from "node:crypto";
+import { isAbsolute, resolve } from "node:path";
 import type { ProcessedToDeviceEvent } from "@matrix-org/matrix-sdk-crypto-wasm";
 import type { PeopleAddress } from "../people/protocol/address.js";
-import { wrtcEngine } from "../people/client/calls/wrtc-engine.js";
 import type { CryptoManager } from "./adapters/crypto/crypto-manager.js";
 import type { MatrixRequests } from "./adapters/crypto/matrix-requests.js";
-import { LivekitLeg } from "./adapters/rtc/livekit-leg.js";
 import { livekitTokenFor } from "./adapters/rtc/livekit-token.js";
 import { RtcCalls } from "./adapters/rtc/rtc-calls.js";
 export { RTC_EVENT_TYPES } from "./adapters/rtc/rtc-calls.js";
 import { endLeftoverRtcCalls } from "./adapters/rtc/rtc-leftovers.js";
 import type { LivekitTransport } from "./adapters/rtc/rtc-events.js";
 import { livekitFocusOf } from "./adapters/rtc/rtc-foci.js";
+import { callMediaModes, type CallMediaModes, type MediaMode } from "./adapters/rtc/media-mode.js";
 import { mediaKeysFrom, rtcGhostPort } from "./adapters/rtc/rtc-ghost.js";
 import type { GhostSide, MatrixSide, RoomEvent } from "./core/ports/matrix-side.js";
 import type { MatrixUserId } from "./model/matrix-ids.js";
@@ -33,6 +33,27 @@ export interface BridgeRtc {
   /** Ends both legs of every call a crash left recorded (once the accounts run); how many. Never rejects. */
   endLeftovers(): Promise<number>;
   stop(): Promise<void>;
+  /** The calls' media path (bridge.matrixrtc.media) and its sidecar. */
+  readonly media: CallMediaModes;
+}
+
+/** The transcode path's stacks (rtc-node, libwebrtc), loaded only when a call takes it. */
+async function loadTranscode() {
+  const [{ LivekitLeg }, { wrtcEngine }, { transcodeMedia }] = await Promise.all([
+    import("./adapters/rtc/livekit-leg.js"),
+    import("../people/client/calls/wrtc-engine.js"),
+    import("./adapters/rtc/transcode-media.js"),
+  ]);
+  return transcodeMedia({ newLeg: () => new LivekitLeg(), createPeer: (p) => wrtcEngine.createPeer(p) });
+}
+
+function mediaOf(c: { media: MediaMode; relay_binary: string }): { mode: MediaMode; binary: string } {
+  return { mode: c.media, binary: relayBinaryPath(c.relay_binary) };
+}
+
+/** A relative relay_binary is under the bridge's install (where the build script puts it). */
+export function relayBinaryPath(configured: string): string {
+  return isAbsolute(configured) ? configured : resolve(__dirname, "..", "..", configured);
 }
 
 /** How long the homeserver's advertised focus is trusted before it is asked again. */
@@ -57,9 +78,18 @@ export function createBridgeRtc(o: {
   botNotice(roomId: string, text: string, txnKey: string): Promise<void>;
   /** The calls' rows (migration 023); without it a crash mid-call is not cleaned up at start. */
   store?: RtcCallStore | undefined;
+  /** bridge.matrixrtc's media and relay_binary (default: transcode, as before the sidecar). */
+  media?: { mode: MediaMode; binary: string; args?: string[] };
   log: Logger;
 }): BridgeRtc {
   const log = o.log.child({ component: "rtc" });
+  const modes = callMediaModes({
+    mode: o.media?.mode ?? "transcode",
+    binary: o.media?.binary ?? "",
+    ...(o.media?.args ? { args: o.media.args } : {}),
+    loadTranscode,
+    log,
+  });
   let focus: { at: number; value: LivekitTransport | undefined } | undefined;
   const discover = async (): Promise<LivekitTransport | undefined> => {
     if (focus && Date.now() - focus.at < FOCUS_TTL_MS) return focus.value;
@@ -85,8 +115,7 @@ export function createBridgeRtc(o: {
     ghost,
     ...(o.store ? { store: o.store } : {}),
     media: {
-      newLeg: () => new LivekitLeg(),
-      createPeer: (p) => wrtcEngine.createPeer(p),
+      ...modes.ports,
       token: async (t) => livekitTokenFor(t),
       newKey: () => randomBytes(16),
     },
@@ -146,7 +175,11 @@ export function createBridgeRtc(o: {
         return 0;
       });
     },
-    stop: () => rtc.stop(),
+    stop: async () => {
+      await rtc.stop();
+      await modes.stop();
+    },
+    media: modes,
   };
 }
 
@@ -165,6 +198,8 @@ export function bridgeRtc(
     adapter: Pick<MatrixSide, "sendNotice">;
     store: { rtcCalls?: RtcCallStore };
     log: Logger;
+    /** bridge.matrixrtc's media path. */
+    config?: { bridge: { matrixrtc: { media: MediaMode; relay_binary: string } } };
   },
 ): BridgeRtc {
   return createBridgeRtc({
@@ -178,6 +213,7 @@ export function bridgeRtc(
     isGroupRoom: async (roomId) => (await b.portals.groups.byRoom(roomId)) !== undefined,
     botNotice: (roomId, text, txnKey) => b.adapter.sendNotice(roomId, { text }, { txnKey }),
     store: b.store.rtcCalls,
+    ...(b.config ? { media: mediaOf(b.config.bridge.matrixrtc) } : {}),
     log: b.log,
   });
 }

@@ -12,7 +12,7 @@
 // - Matrix → People, killed mid-call (Joe answered, the ghost joined): restarted at once, the bridge
 //   empties the ghost's membership, hangs up Joe's call, leaves "Call ended" and deletes the row.
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { EventType, Preset, type Room } from "matrix-js-sdk";
@@ -25,7 +25,8 @@ import { discoverFocus, type LivekitFocus } from "../helpers/element-call-user.j
 import type { Livekit } from "../helpers/livekit.js";
 import type { LkJwtService } from "../helpers/lk-jwt-service.js";
 import { eventually } from "../helpers/rtc-world.js";
-import { startRtcBridgeWorld } from "../helpers/rtc-bridge-world.js";
+import { rtcTestMedia, startRtcBridgeWorld } from "../helpers/rtc-bridge-world.js";
+import { relayPidsUnder } from "../helpers/rtc-relay.js";
 import { BridgeWorld, OTHER, PEOPLE_DOMAIN, ghostOf } from "../helpers/bridge-world.js";
 
 const JOE = `joe@${OTHER}`;
@@ -53,6 +54,15 @@ function rtcRows(file: string): Row[] {
     return []; // the table is made by the bridge's first start
   } finally {
     db.close();
+  }
+}
+
+/** Whether a process still runs (and is no zombie). */
+function alive(pid: number): boolean {
+  try {
+    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
   }
 }
 
@@ -203,8 +213,16 @@ describe("MatrixRTC through a bridge SIGKILLed mid-call: both legs end, the room
     assert.equal(row.session, ring.session);
     const device = row.ghost_device!;
 
+    // With the calls' media in the people-rtc-relay sidecar, the bridge's child: it must go too.
+    const sidecars = rtcTestMedia() === "passthrough" ? relayPidsUnder() : [];
+    if (rtcTestMedia() === "passthrough") assert.equal(sidecars.length, 1, "the bridge's sidecar");
     const at = lines().length;
     await w().child.kill("SIGKILL");
+    await eventually(
+      "the dead bridge's sidecar exits (its stdin closed)",
+      async () => (sidecars.every((pid) => !alive(pid)) ? true : undefined),
+      WAIT,
+    );
     await w().child.start();
     const end = await ended;
     assert.deepEqual({ reason: end.reason, remote: end.remote }, { reason: "failed", remote: true });

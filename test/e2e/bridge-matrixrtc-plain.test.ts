@@ -20,7 +20,8 @@ import type { Livekit } from "../helpers/livekit.js";
 import type { LkJwtService } from "../helpers/lk-jwt-service.js";
 import { startRtcBrowser, type RtcBrowser, type RtcPage } from "../helpers/rtc-browser.js";
 import { eventually, hearsTone } from "../helpers/rtc-world.js";
-import { startRtcBridgeWorld } from "../helpers/rtc-bridge-world.js";
+import { rtcTestMedia, startRtcBridgeWorld } from "../helpers/rtc-bridge-world.js";
+import { assertMediaThroughSidecar } from "../helpers/rtc-relay.js";
 import { BridgeWorld, OTHER, PEOPLE_DOMAIN, ghostOf } from "../helpers/bridge-world.js";
 
 const JOE = `joe@${OTHER}`;
@@ -74,6 +75,7 @@ describe("MatrixRTC through the bridge in unencrypted portals (plain frames, as 
     ]).catch(async (e: unknown) => {
       throw new Error(`${String(e)}; Alice's page: ${JSON.stringify(await page.state())}`);
     });
+    if (rtcTestMedia() === "passthrough") assertMediaThroughSidecar({ bridgeInProcess: true });
     return id;
   }
 

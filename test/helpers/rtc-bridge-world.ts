@@ -1,10 +1,13 @@
 // The world of the MatrixRTC e2e files: livekit-server, the lk-jwt stand-in serving the world's
 // homeserver, and a bridge with the MatrixRTC switch on and the ghosts' devices allowed (rooms the
-// bridge makes stay plain unless a test makes its own encrypted one).
+// bridge makes stay plain unless a test makes its own encrypted one). The calls' media goes through
+// the people-rtc-relay sidecar (bridge.matrixrtc.media: passthrough, the default), built on first
+// use; PEOPLE_TEST_RTC_MEDIA=transcode runs the same files through the bridge's own transcoding.
 import { BridgeWorld } from "./bridge-world.js";
 import { elementCallSynapseOptions, startLivekit, type Livekit } from "./livekit.js";
 import { startLkJwtService, type LkJwtService } from "./lk-jwt-service.js";
 import { readySdkForNode } from "./matrix-sdk-node.js";
+import { ensureRtcRelayBuilt } from "./rtc-relay.js";
 
 export interface RtcBridgeWorld {
   livekit: Livekit;
@@ -12,9 +15,16 @@ export interface RtcBridgeWorld {
   world: BridgeWorld;
 }
 
+/** The media path the MatrixRTC tests run (PEOPLE_TEST_RTC_MEDIA; passthrough by default). */
+export function rtcTestMedia(): "passthrough" | "transcode" {
+  return process.env.PEOPLE_TEST_RTC_MEDIA === "transcode" ? "transcode" : "passthrough";
+}
+
 /** Starts the three; what started is stopped again if a later one fails. */
 export async function startRtcBridgeWorld(o: { childProcess?: boolean } = {}): Promise<RtcBridgeWorld> {
   await readySdkForNode();
+  const media = rtcTestMedia();
+  const relayBinary = media === "passthrough" ? await ensureRtcRelayBuilt() : undefined;
   const homeservers: Record<string, string> = {};
   const livekit = await startLivekit();
   let tokens: LkJwtService | undefined;
@@ -35,7 +45,10 @@ export async function startRtcBridgeWorld(o: { childProcess?: boolean } = {}): P
         ...i,
         encryption: { allow: true, default: false },
         ...(process.env.PEOPLE_TEST_VERBOSE ? { logging: { level: "debug" as const } } : {}),
-        bridge: { ...i.bridge!, matrixrtc: { enabled: true } },
+        bridge: {
+          ...i.bridge!,
+          matrixrtc: { enabled: true, media, ...(relayBinary ? { relay_binary: relayBinary } : {}) },
+        },
       }),
     });
     homeservers[world.hs.serverName] = world.hs.url;

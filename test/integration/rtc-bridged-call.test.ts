@@ -2,14 +2,22 @@
 // RtcCalls and RtcCall as the bridge runs them, the bridge-held People account (a signalling-only
 // PeopleClient through the bridge's clientCalls capability) on a real People server, Joe's People
 // device (PeopleClient with libwebrtc) on another, a real livekit-server with per-participant E2EE,
-// the ghost's rtc-node leg, the relay, and Alice's Element X stand-in as an rtc-node participant
+// the people-rtc-relay sidecar (bridge.matrixrtc.media's default, passthrough: the ghost's LiveKit
+// leg, the relay and the People leg in the Go process, Opus and VP8 frames as they come), and
+// Alice's Element X stand-in as an rtc-node participant
 // (the browser and Synapse are test/e2e). The ghost's Matrix actions are recorded; its media key
 // reaches Alice's stand-in directly where Olm would carry it. Tones both ways (Goertzel), video
-// frames both ways, hangup from each side, decline and no answer, both directions.
+// frames both ways, hangup from each side, decline and no answer, both directions; the sidecar's
+// counts show it carried the frames and the bridge's own transcode stacks were never loaded; the
+// sidecar SIGKILLed mid-call ends the call on both sides and the next call gets a new one.
+// (The transcode path is test/integration/rtc-media-relay.test.ts.)
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { AccessToken } from "livekit-server-sdk";
 import { clientCalls } from "../../src/bridge/adapters/accounts/client-calls.js";
+import { callMediaModes, type CallMediaModes } from "../../src/bridge/adapters/rtc/media-mode.js";
+import { RelayCallMedia } from "../../src/bridge/adapters/rtc/relay-call.js";
+import { transcodeMedia } from "../../src/bridge/adapters/rtc/transcode-media.js";
 import { LivekitLeg } from "../../src/bridge/adapters/rtc/livekit-leg.js";
 import type { RtcGhostPort } from "../../src/bridge/adapters/rtc/rtc-call-ports.js";
 import { RtcCalls, type RtcRoomEvent } from "../../src/bridge/adapters/rtc/rtc-calls.js";
@@ -24,6 +32,7 @@ import { clientOptions, networkOf, removeTempDirs, tempDir, waitUntil } from "..
 import { startLivekit, type Livekit } from "../helpers/livekit.js";
 import { startLinkedServers, type TestServer } from "../helpers/people-servers.js";
 import { eventually } from "../helpers/rtc-world.js";
+import { ensureRtcRelayBuilt } from "../helpers/rtc-relay.js";
 
 const WAIT = 90_000;
 const ALICE = "@alice:hs.test";
@@ -88,6 +97,8 @@ describe("MatrixRTC ⇄ People call through RtcCalls (real People servers, LiveK
   const members: { stateKey: string; content: Record<string, unknown> }[] = [];
   const joeRings: IncomingCall[] = [];
   let alice: AliceMedia | undefined;
+  let modes: CallMediaModes;
+  let transcodeLoaded = false;
 
   const memberEvent = (content: Record<string, unknown>): RtcRoomEvent => ({
     roomId: portal.roomId,
@@ -129,6 +140,17 @@ describe("MatrixRTC ⇄ People call through RtcCalls (real People servers, LiveK
   before(async function () {
     this.timeout(40 * 60_000); // the first run builds livekit-server
     lk = await startLivekit();
+    modes = callMediaModes({
+      mode: "passthrough",
+      binary: await ensureRtcRelayBuilt(),
+      loadTranscode: () => {
+        transcodeLoaded = true;
+        return Promise.resolve(
+          transcodeMedia({ newLeg: () => new LivekitLeg(), createPeer: (o) => wrtcEngine.createPeer(o) }),
+        );
+      },
+      log: silentLog,
+    });
     servers = await startLinkedServers(["a.test", "b.test"]);
     const net = networkOf(servers);
     joe = await PeopleClient.create({
@@ -169,8 +191,7 @@ describe("MatrixRTC ⇄ People call through RtcCalls (real People servers, LiveK
     rtc = new RtcCalls({
       ghost,
       media: {
-        newLeg: () => new LivekitLeg(),
-        createPeer: (o) => wrtcEngine.createPeer(o),
+        ...modes.ports,
         token: async ({ roomId, deviceId }) => {
           const t = new AccessToken(lk.apiKey, lk.apiSecret, {
             identity: `${GHOST}:${deviceId}`,
@@ -208,6 +229,7 @@ describe("MatrixRTC ⇄ People call through RtcCalls (real People servers, LiveK
     await joe?.close().catch(() => undefined);
     await bridgeAccount?.close().catch(() => undefined);
     for (const s of servers) await s.stop();
+    await modes?.stop();
     await lk?.stop();
     removeTempDirs();
   });
@@ -233,6 +255,15 @@ describe("MatrixRTC ⇄ People call through RtcCalls (real People servers, LiveK
       eventually("video frames at Joe", async () => (joeFrames > 10 ? true : undefined), WAIT),
       eventually("video frames at Alice", async () => (a.frames > 10 ? true : undefined), WAIT),
     ]);
+    // Through the sidecar, frames as they came: it counted them; the bridge decoded nothing.
+    const media = rtc.callIn(portal.roomId)?.media;
+    assert.ok(media instanceof RelayCallMedia, "the call's media is in the sidecar");
+    const s = await media.stats();
+    for (const [way, n] of Object.entries({ ...s.toPeople, ...s.toMatrix }))
+      assert.ok(n > 0, `${way}: the sidecar carried frames (${JSON.stringify(s)})`);
+    assert.ok(s.toPeople.video > 0 && s.toMatrix.video > 0 && s.toPeople.audio > 0 && s.toMatrix.audio > 0);
+    assert.equal(modes.mode(), "passthrough");
+    assert.equal(transcodeLoaded, false, "rtc-node and libwebrtc were never loaded by the bridge's calls");
   }
 
   /** Alice rings Joe; Joe's device answers with its 660 Hz tone. */
@@ -330,5 +361,27 @@ describe("MatrixRTC ⇄ People call through RtcCalls (real People servers, LiveK
     await eventually("the ghost's ring", async () => rings[ringsBefore], WAIT);
     await missed.hangup();
     assert.equal(await nextLine(at), `Missed call from ${JOE}`);
+  });
+
+  it("the sidecar SIGKILLed mid-call: both sides see the call end, and the next call works through a new sidecar", async function () {
+    const { a, call } = await aliceCallsJoe();
+    await mediaBothWays(a, call);
+    const pid = modes.relay?.pid;
+    assert.ok(pid !== undefined);
+    const starts = modes.relay!.starts;
+    const at = lineCount();
+    process.kill(pid, "SIGKILL");
+    assert.equal((await call.whenEnded()).reason, "normal", "Joe's call ends");
+    assert.match(await nextLine(at), /^Call ended, \d+:\d\d$/);
+    await eventually("the ghost left the call", async () =>
+      members.at(-1)?.content.device_id ? undefined : true,
+    );
+    assert.equal(rtc.callIn(portal.roomId), undefined);
+    await a.leave();
+    alice = undefined;
+    const next = await aliceCallsJoe();
+    await mediaBothWays(next.a, next.call);
+    assert.equal(modes.relay!.starts, starts + 1, "a new sidecar");
+    assert.notEqual(modes.relay!.pid, pid);
   });
 });

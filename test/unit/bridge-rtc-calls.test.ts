@@ -22,6 +22,7 @@ import {
 } from "../../src/bridge/adapters/rtc/rtc-content.js";
 import type { BridgeStore, Portal, RtcCallStore } from "../../src/bridge/core/ports/store.js";
 import { Emitter } from "../../src/people/client/emitter.js";
+import { transcodeMedia } from "../../src/bridge/adapters/rtc/transcode-media.js";
 import type { MediaPeer, MediaPeerEvents, PeerOptions } from "../../src/people/client/calls/media-engine.js";
 import { parseAddress } from "../../src/people/protocol/address.js";
 import { silentLog } from "../helpers/portal-fakes.js";
@@ -208,7 +209,9 @@ function world(
         }
       : {}),
   };
-  const media: RtcMediaPorts = {
+  /** Each call media's `onLost` handlers (the sidecar dying under a call). */
+  const lost: ((why: string) => void)[] = [];
+  const transcode = transcodeMedia({
     newLeg: () => {
       const lk = new FakeLk();
       lks.push(lk);
@@ -219,6 +222,9 @@ function world(
       peers.push(peer);
       return peer;
     },
+  });
+  const media: RtcMediaPorts = {
+    newCallMedia: (p) => ({ ...transcode(p), onLost: (h) => void lost.push(h) }),
     token: ({ deviceId }) => Promise.resolve({ url: "wss://lk", jwt: `jwt-for-${deviceId}` }),
     newKey: () => new Uint8Array(16).fill(9),
   };
@@ -282,6 +288,7 @@ function world(
     order,
     rowsAtPlace,
     lines,
+    lost,
     settle,
     advance: (ms: number) => (now += ms),
   };
@@ -328,6 +335,28 @@ describe("bridge: Element X (MatrixRTC) calls ⇄ People calls", function () {
     assert.deepEqual(w.state.at(-1), { stateKey: memberStateKey(GHOST, "GHOSTDEV"), content: {} });
     assert.deepEqual(w.lines(), ["Call ended, 0:42"]);
     assert.equal(w.rtc.callIn(DM.roomId), undefined);
+  });
+
+  it("the media path lost under an answered call (its sidecar died): both legs end, 'Call ended'; unanswered: could not be connected", async function () {
+    const w = world();
+    await w.rtc.handle(joined("ALICEDEV"));
+    await w.rtc.handle(ring());
+    w.legs[0]!.events.emit("remoteSdp", "joe-answer");
+    await w.settle();
+    await w.settle();
+    w.advance(5_000);
+    w.lost[0]!("the relay process killed by SIGKILL");
+    await w.settle();
+    await w.settle();
+    assert.equal(w.legs[0]!.hungUp, "normal", "Joe's devices are hung up");
+    assert.ok(w.peers[0]!.closed && w.lks[0]!.closed);
+    assert.deepEqual(w.state.at(-1), { stateKey: memberStateKey(GHOST, "GHOSTDEV"), content: {} });
+    assert.deepEqual(w.lines(), ["Call ended, 0:05"]);
+    assert.equal(w.rtc.callIn(DM.roomId), undefined);
+    await w.rtc.handle(ring());
+    w.lost[1]!("the relay process exited with 2");
+    await w.settle();
+    assert.equal(w.lines().at(-1), `The call with ${JOE} could not be connected`);
   });
 
   it("Matrix → People: Joe's device declining, or nobody answering, leaves its line and the ghost never joins", async function () {

@@ -55,22 +55,43 @@ export interface RtcGhostPort {
   ): Promise<Record<string, unknown> | undefined>;
 }
 
-/** The ghost's LiveKit connection (LivekitLeg). */
-export interface RtcLeg {
+/** The ghost's LiveKit connection as a call drives it, in both media modes. */
+export interface CallRtcLeg {
   connect(url: string, jwt: string, o: { video?: boolean; e2ee?: boolean }): Promise<void>;
   setKey(identity: string, key: Uint8Array, index: number): void;
+  on(event: "left", h: (identity: string) => void): void;
+  close(): Promise<void>;
+}
+
+/** The ghost's LiveKit connection handing out decoded media (LivekitLeg: the transcode mode). */
+export interface RtcLeg extends CallRtcLeg {
   on(event: "audio", h: (identity: string, pcm: Int16Array, sampleRate: number) => void): void;
   on(event: "video", h: (identity: string, frame: LegVideoFrame) => void): void;
   on(event: "left", h: (identity: string) => void): void;
   sendPcm(pcm: Int16Array): Promise<void>;
   sendVideo(frame: LegVideoFrame): void;
-  close(): Promise<void>;
+}
+
+/**
+ * One call's media: the ghost's LiveKit leg, the People leg's peer and the relay between them,
+ * either in the bridge (transcode: decoded and re-encoded) or in the people-rtc-relay sidecar
+ * (passthrough: Opus and VP8 frames as they come).
+ */
+export interface CallMedia {
+  readonly leg: CallRtcLeg;
+  readonly peer: MediaPeer;
+  /** The LiveKit identity whose media goes to People (the Matrix user's call device). */
+  from(identity: string): void;
+  /** The media path died under the call (the sidecar process): the call ends. */
+  onLost(h: (reason: string) => void): void;
+  /** Ends the relay (the legs are closed by the call). */
+  close(): void;
 }
 
 export interface RtcMediaPorts {
-  newLeg(): RtcLeg;
-  /** The People leg's WebRTC peer (wrtcEngine.createPeer, given the relay as live input). */
-  createPeer(o: PeerOptions): MediaPeer;
+  /** Called before each call's media is made (the sidecar started and its hello checked). */
+  prepare?(): Promise<void>;
+  newCallMedia(o: Pick<PeerOptions, "media" | "iceServers">): CallMedia;
   token(o: {
     focus: import("./rtc-events.js").LivekitTransport;
     roomId: string;

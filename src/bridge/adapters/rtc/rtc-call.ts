@@ -8,12 +8,12 @@ import type { CallIceServer, CallLeg, CallLegEvents } from "../../core/ports/peo
 import type { RtcCallRecord, RtcCallStore } from "../../core/ports/store.js";
 import type { Logger } from "../../logger.js";
 import { livekitIdentity } from "./rtc-foci.js";
-import { MediaRelay } from "./media-relay.js";
-import type { RtcGhostPort, RtcLeg, RtcMediaPorts } from "./rtc-call-ports.js";
+import type { CallMedia, CallRtcLeg, RtcGhostPort, RtcMediaPorts } from "./rtc-call-ports.js";
 import { CALL_MEMBER_TYPE, memberContent, memberStateKey, rtcLines } from "./rtc-content.js";
 import type { LivekitTransport } from "./rtc-events.js";
 
-export type RtcEndReason = "matrix_left" | "matrix_declined" | "people" | "failed" | "restart";
+/** `relay`: the media path died under the call (the sidecar process). */
+export type RtcEndReason = "matrix_left" | "matrix_declined" | "people" | "failed" | "restart" | "relay";
 
 export interface RtcCallInit {
   roomId: string;
@@ -54,11 +54,11 @@ export class RtcCall {
   private leaveTimer: NodeJS.Timeout | undefined;
   private delayId: string | undefined;
   leg: CallLeg | undefined;
-  readonly relay: MediaRelay;
+  /** The call's two legs and the relay between them (in the bridge, or in the sidecar). */
+  readonly media: CallMedia;
   readonly peer: MediaPeer;
-  private readonly lk: RtcLeg;
-  /** The Matrix user's call device, once its membership is known. */
-  matrixDevice: string | undefined;
+  private readonly lk: CallRtcLeg;
+  private device: string | undefined;
   private ghostDevice: string | undefined;
   private joined = false;
   private answeredAt: number | undefined;
@@ -78,18 +78,13 @@ export class RtcCall {
   private readonly early: { candidate: string; mid?: string; index?: number }[] = [];
 
   constructor(readonly o: RtcCallInit) {
-    this.lk = o.ports.media.newLeg();
-    this.relay = new MediaRelay(this.lk, () =>
-      this.matrixDevice === undefined ? undefined : livekitIdentity(o.matrixUser, this.matrixDevice),
-    );
-    this.peer = o.ports.media.createPeer({
-      media: o.media,
-      iceServers: o.iceServers,
-      relayOnly: false,
-      audio: { silence: true },
-      live: this.relay,
+    this.media = o.ports.media.newCallMedia({ media: o.media, iceServers: o.iceServers });
+    this.lk = this.media.leg;
+    this.peer = this.media.peer;
+    this.media.onLost((why) => {
+      o.ports.log?.warn({ room: o.roomId, why }, "a MatrixRTC call's media relay was lost: the call ends");
+      void this.end("relay");
     });
-    this.relay.fromPeople(this.peer.events);
     this.peer.events.on("candidate", (c) => {
       const candidate = c ?? { candidate: "" };
       if (this.leg) this.leg.addLocalCandidates([candidate]);
@@ -103,6 +98,16 @@ export class RtcCall {
       if (this.matrixDevice && identity === livekitIdentity(o.matrixUser, this.matrixDevice))
         void this.end("matrix_left");
     });
+  }
+
+  /** The Matrix user's call device, once its membership is known: its media goes to People. */
+  get matrixDevice(): string | undefined {
+    return this.device;
+  }
+
+  set matrixDevice(deviceId: string | undefined) {
+    this.device = deviceId;
+    if (deviceId !== undefined) this.media.from(livekitIdentity(this.o.matrixUser, deviceId));
   }
 
   get isEnded(): boolean {
@@ -267,7 +272,7 @@ export class RtcCall {
     if (this.ended) return;
     this.ended = true;
     clearInterval(this.leaveTimer);
-    this.relay.close();
+    this.media.close();
     this.peer.close();
     if (reason !== "people")
       await this.leg?.hangup(reason === "failed" ? "failed" : "normal").catch(() => undefined);
@@ -306,7 +311,7 @@ export class RtcCall {
     const name = this.o.name;
     if (this.answeredAt !== undefined && reason !== "failed")
       return rtcLines.ended(this.o.ports.now() - this.answeredAt);
-    if (reason === "failed" || reason === "restart") return rtcLines.failed(name);
+    if (reason === "failed" || reason === "restart" || reason === "relay") return rtcLines.failed(name);
     if (reason === "matrix_declined") return rtcLines.youDeclined;
     if (reason === "matrix_left") return rtcLines.cancelled;
     if (this.o.direction === "to_matrix") return rtcLines.missed(name);

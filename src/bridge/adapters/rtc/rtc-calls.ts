@@ -148,6 +148,7 @@ export class RtcCalls {
       return;
     }
     const media = n.value.intent === "audio" ? "voice" : "video";
+    await this.o.media.prepare?.();
     const call = this.newCall(portal, "to_people", media, focus, await this.iceServers(account));
     if (member) call.matrixDevice = member.deviceId;
     try {
@@ -176,6 +177,7 @@ export class RtcCalls {
       return;
     }
     const ice = await this.iceServers(account);
+    await this.o.media.prepare?.();
     const call = this.newCall(portal, "to_matrix", ring.media, focus, ice, ring.session);
     this.ringing.set(portal.roomId, ring);
     try {
