@@ -6,7 +6,7 @@
 import { closeSync, constants, mkdirSync, openSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { Knex } from "knex";
-import { cacheStatements, type PreparingConnection } from "./statement-cache.js";
+import { cacheStatements, type PreparingConnection } from "../../shared/statement-cache.js";
 
 /** The part of a better-sqlite3 Database the pool hook uses. */
 interface SqliteConnection extends PreparingConnection {
