@@ -340,8 +340,7 @@ function insideTheBridge(from: Figures, to: Figures): string {
   const trips = delta("to_matrix count");
   return (
     `Matrix origin_server_ts → envelope accepted by Joe's server ${mean("to_people")} ms; ` +
-    `People message handed to the portal → Matrix event sent (its wait for its turn to send included) ` +
-    `${mean("to_matrix")} ms; ` +
+    `People message handed to the portal → Matrix event sent ${mean("to_matrix")} ms; ` +
     `${fmt(delta("txn count") / trips)} homeserver transactions per round trip, ${mean("txn")} ms each ` +
     `to apply (events handled, recorded, fsynced). WAL fsyncs in the bridge process ` +
     `${fmt(delta("fsyncs") / trips, 1)} per round trip; its CPU (with the embedded People server) ` +
