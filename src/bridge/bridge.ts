@@ -245,8 +245,8 @@ export async function startBridge(
       rtcOn && e2b
         ? bridgeRtc(e2b, { homeserverUrl, http, ghosts, people: accounts, portals, adapter, store, log })
         : undefined);
-    const flow = calls.withOwnFlow(portals.toMatrix.handle);
-    accounts.onMessage(portals.toMatrix.order.wrap(feeds.withOwnFlows(rtc?.withOwnFlow(flow) ?? flow)));
+    const callFlow = calls.withOwnFlow(portals.toMatrix.handle);
+    accounts.onMessage(feeds.withOwnFlows(rtc ? rtc.withOwnFlow(callFlow) : callFlow));
     accounts.onKeyChange(
       keyChangeNotices({
         ghosts,

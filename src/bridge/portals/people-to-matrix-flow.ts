@@ -6,8 +6,7 @@
 // mapping recorded afterwards makes any later redelivery a no-op. Only then
 // does the handler resolve, and only then does the People client acknowledge
 // the envelope to its server (DESIGN §3: mail is acknowledged only after it
-// reached the room). A conversation's next plain message is looked up and
-// converted while this one is sent; sends keep the order (send-order.ts).
+// reached the room).
 //
 // Failures are sorted (delivery-failure.ts). A permanent one (an attachment
 // that does not exist, does not match its hash, is too large or cannot be
@@ -62,8 +61,6 @@ import { handleOwnCopy } from "./own-copies.js";
 import type { DoublePuppets } from "../core/ports/puppet-side.js";
 import { toMatrixContext } from "./to-matrix-context.js";
 import { isBridgeError } from "../core/error-kinds.js";
-import { SendOrder } from "./send-order.js";
-import { ephemeralToMatrix } from "./ephemeral-to-matrix.js";
 
 export interface PeopleToMatrixHooks {
   /** Test hook: runs after the Matrix send, before the mapping is recorded (a throw simulates a crash there). */
@@ -101,8 +98,6 @@ export class PeopleToMatrixFlow {
   private readonly retry: RetryWindow;
   private readonly now: () => number;
   private readonly messageLock = new KeyedLock();
-  /** Matrix in the order People gave (send-order.ts): the accounts' handler is wrapped in it. */
-  readonly order = new SendOrder();
   private readonly registry: FeatureRegistry;
 
   constructor(private readonly o: PeopleToMatrixOptions) {
@@ -201,9 +196,8 @@ export class PeopleToMatrixFlow {
       : await this.o.portals.byPair(account.owner, m.from, portalOwnerOf(account));
     const knownRoom = group ? group.roomId : existing?.roomId;
     const result = peopleToMatrix(m.content, await this.context(m, knownRoom));
-    await this.order.ready(m); // from here on it goes to the room: after the messages before it
     if (result.kind === "receipt" || result.kind === "typing") {
-      if (knownRoom) await ephemeralToMatrix(this.o, account, m, knownRoom, result, log);
+      if (knownRoom) await this.ephemeral(account, m, knownRoom, result, log);
       return false;
     }
     if (result.kind === "unbridgeable") {
@@ -362,6 +356,28 @@ export class PeopleToMatrixFlow {
       throw err;
     }
     return uploadAsGhost(this.o.ghosts, ghost, room, bytes, ref.mime);
+  }
+
+  /** A read receipt or typing from the peer, as the ghost's; best effort. */
+  private async ephemeral(
+    account: PeopleAccount,
+    m: IncomingMessage,
+    roomId: string,
+    result: Extract<ToMatrix, { kind: "receipt" | "typing" }>,
+    log: Logger,
+  ): Promise<void> {
+    const ghost = this.o.ghosts.ghostId(m.from);
+    try {
+      if (result.kind === "receipt") {
+        const latest = result.eventIds.at(-1);
+        if (latest) await this.o.ghosts.sendReadReceipt(ghost, roomId, latest);
+      } else {
+        await this.o.ghosts.sendTyping(ghost, roomId, result.active, result.timeoutMs);
+      }
+      this.o.metrics.bridged("to_matrix", m.content.type);
+    } catch (err) {
+      log.debug({ err, kind: result.kind, user: account.owner }, "a receipt or typing did not reach Matrix");
+    }
   }
 
   /** The Matrix ids of the messages this one points at (to-matrix-context.ts). */

@@ -351,7 +351,6 @@ export class PeopleAccounts implements PeopleSide {
       to: m.to.map((a) => parseAddress(a)),
       ts: m.ts,
       content: m.content,
-      ...(m.release ? { release: m.release } : {}),
     });
   }
 

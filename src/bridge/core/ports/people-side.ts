@@ -16,8 +16,6 @@ export interface IncomingMessage {
   /** The sender's timestamp (ms). */
   ts: number;
   content: MessageContent;
-  /** The handler took its place in the order it keeps: the conversation's next message may come. */
-  release?: () => void;
 }
 
 /** The own address an account's DM portals (and their message mappings) are keyed by. */
