@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { DeliveryQueue } from "../../src/people/client/delivery-queue.js";
 import { ClientEvents } from "../../src/people/client/events.js";
-import { FairQueue, MAX_RUNNING_PER_KEY } from "../../src/people/client/fair-queue.js";
+import { FairQueue } from "../../src/people/client/fair-queue.js";
 import type { InboxEntry } from "../../src/people/client/local-store.js";
 
 /** A promise and its resolve, to hold a job until the test lets it go. */
@@ -151,70 +151,6 @@ describe("fair queue serving several keys at once", function () {
   it("refuses a concurrency that is not a positive integer", function () {
     assert.throws(() => new FairQueue(0), RangeError);
     assert.throws(() => new FairQueue(1.5), RangeError);
-  });
-});
-
-describe("fair queue with released jobs (pipelining)", function () {
-  it("a job that releases lets its key's next job start before it is done, in order", async function () {
-    const q = new FairQueue();
-    const events: string[] = [];
-    const gates = [gate(), gate(), gate()];
-    const jobs = [0, 1, 2].map((i) =>
-      q.push("a", async (release) => {
-        events.push(`start ${i}`);
-        release();
-        await gates[i]!.promise;
-        events.push(`end ${i}`);
-      }),
-    );
-    while (events.length < 3) await new Promise((r) => setImmediate(r));
-    assert.deepEqual(events, ["start 0", "start 1", "start 2"], "all three started while the first waits");
-    gates[2]!.open();
-    gates[1]!.open();
-    gates[0]!.open();
-    await Promise.all(jobs);
-    assert.deepEqual(events.slice(3), ["end 2", "end 1", "end 0"]);
-    assert.equal(q.pending, 0);
-  });
-
-  it("a job that does not release keeps its key one at a time", async function () {
-    const q = new FairQueue();
-    const events: string[] = [];
-    const first = gate();
-    const a = q.push("a", async () => {
-      events.push("start 0");
-      await first.promise;
-      events.push("end 0");
-    });
-    const b = q.push("a", async () => {
-      events.push("start 1");
-    });
-    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
-    assert.deepEqual(events, ["start 0"]);
-    first.open();
-    await Promise.all([a, b]);
-    assert.deepEqual(events, ["start 0", "end 0", "start 1"]);
-  });
-
-  it("runs at most MAX_RUNNING_PER_KEY released jobs of a key; one finishing lets the next start", async function () {
-    const q = new FairQueue();
-    let running = 0;
-    let most = 0;
-    const held = gate();
-    const jobs = Array.from({ length: MAX_RUNNING_PER_KEY + 5 }, () =>
-      q.push("a", async (release) => {
-        running++;
-        most = Math.max(most, running);
-        release();
-        await held.promise;
-        running--;
-      }),
-    );
-    for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
-    assert.equal(running, MAX_RUNNING_PER_KEY);
-    held.open();
-    await Promise.all(jobs);
-    assert.equal(most, MAX_RUNNING_PER_KEY);
   });
 });
 

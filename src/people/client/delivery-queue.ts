@@ -47,11 +47,8 @@ export class DeliveryQueue {
 
   constructor(
     private readonly o: {
-      /**
-       * Runs the listeners and marks the entry delivered; throws when it could not. `release` lets
-       * the conversation's next message start before this one is done (fair-queue.ts).
-       */
-      run: (entry: InboxEntry, release: () => void) => Promise<void>;
+      /** Runs the listeners and marks the entry delivered; throws when it could not. */
+      run: (entry: InboxEntry) => Promise<void>;
       events: ClientEvents;
       retry?: DeliveryRetryOptions;
     },
@@ -80,7 +77,7 @@ export class DeliveryQueue {
     const known = this.queued.get(entry.seq);
     if (known) return known;
     const done = this.queue
-      .push(conversationKey(entry), (release) => this.attempt(entry, release))
+      .push(conversationKey(entry), () => this.attempt(entry))
       .finally(() => this.queued.delete(entry.seq));
     this.queued.set(entry.seq, done);
     return done;
@@ -103,10 +100,10 @@ export class DeliveryQueue {
     await this.queue.idle();
   }
 
-  private async attempt(entry: InboxEntry, release: () => void): Promise<void> {
+  private async attempt(entry: InboxEntry): Promise<void> {
     if (this.stopped) return; // left undelivered: the next start delivers it
     try {
-      await this.o.run(entry, release);
+      await this.o.run(entry);
       this.aside.delete(entry.seq);
     } catch (error) {
       this.o.events.emit("error", { where: "deliver", error });

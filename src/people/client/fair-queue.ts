@@ -7,18 +7,8 @@
 // (and the ones running), however many each has queued. Up to `concurrency`
 // keys are served at once (default 1): their jobs run side by side, while each
 // key's own order holds. No IO: the caller decides what a job does.
-//
-// A job may call its `release` once it has taken its place in whatever order it
-// keeps itself (the bridge: its turn to send into the room): the key's next job
-// then starts while this one finishes (pipelining), in the same order. A
-// released job no longer counts toward `concurrency`; at most
-// MAX_RUNNING_PER_KEY jobs of a key run at once.
 
-/** `release`: the key's next job may start now (the job goes on). */
-export type Job = (release: () => void) => Promise<void>;
-
-/** Jobs of one key running at once, released ones included. */
-export const MAX_RUNNING_PER_KEY = 16;
+export type Job = () => Promise<void>;
 
 interface Entry {
   job: Job;
@@ -29,10 +19,8 @@ interface Entry {
 export class FairQueue {
   /** Keys with queued jobs waiting for their turn, in the order they are served next (Map keeps insertion order). */
   private readonly queues = new Map<string, Entry[]>();
-  /** Keys being served, out of the line until their job finished (or released), with what they queued meanwhile. */
+  /** Keys being served, out of the line until their job finished, with what they queued meanwhile. */
   private readonly active = new Map<string, Entry[]>();
-  /** Jobs started and not finished, per key (released ones included). */
-  private readonly running = new Map<string, number>();
   private size = 0;
   private idleWaiters: (() => void)[] = [];
 
@@ -62,51 +50,32 @@ export class FairQueue {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Starts the first job of the keys whose turn it is, while fewer than `concurrency` hold their key. */
+  /** Starts the first job of the keys whose turn it is, while fewer than `concurrency` run. */
   private serve(): void {
     while (this.active.size < this.concurrency) {
-      // The first key in line that has room for one more running job.
-      let next: [string, Entry[]] | undefined;
-      for (const pair of this.queues) {
-        if ((this.running.get(pair[0]) ?? 0) < MAX_RUNNING_PER_KEY) {
-          next = pair;
-          break;
-        }
-      }
-      if (!next) return;
-      const [key, queue] = next;
+      const first = this.queues.entries().next();
+      if (first.done) return;
+      const [key, queue] = first.value;
       this.queues.delete(key);
       this.active.set(key, queue);
-      this.running.set(key, (this.running.get(key) ?? 0) + 1);
       void this.run(key, queue.shift()!);
     }
   }
 
   private async run(key: string, entry: Entry): Promise<void> {
     await null; // the pushing caller goes on first (a job may push)
-    let released = false;
-    const release = (): void => {
-      if (released) return;
-      released = true;
-      // Back of the line, behind every key that queued meanwhile.
-      const queue = this.active.get(key)!;
-      this.active.delete(key);
-      if (queue.length > 0) this.queues.set(key, queue);
-      this.serve();
-    };
     try {
-      await entry.job(release);
+      await entry.job();
       entry.resolve();
     } catch (err) {
       entry.reject(err);
     } finally {
       this.size--;
-      const left = this.running.get(key)! - 1;
-      if (left === 0) this.running.delete(key);
-      else this.running.set(key, left);
-      if (!released) release();
-      // A key held back by MAX_RUNNING_PER_KEY may go again.
-      else this.serve();
+      // Back of the line, behind every key that queued meanwhile.
+      const queue = this.active.get(key)!;
+      this.active.delete(key);
+      if (queue.length > 0) this.queues.set(key, queue);
+      this.serve();
       if (this.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
   }

@@ -24,12 +24,7 @@ import { DeliveryQueue, type DeliveryRetryOptions } from "./delivery-queue.js";
 import type { ClientStore, InboxEntry, StoredMessage } from "./local-store.js";
 import { errorCode, isTransient } from "../transient.js";
 
-/**
- * A message handed to the listeners. `release`, given to the last listener: it has taken
- * its place in the order it keeps (its turn to send, say), so the conversation's next message may
- * be handed over before this one is done. Not calling it keeps the conversation one at a time.
- */
-export type ReceivedMessage = InboxEntry & { release?: () => void };
+export type ReceivedMessage = InboxEntry;
 export type MessageHandler = (message: ReceivedMessage) => Promise<void> | void;
 /** Takes a message meant for the device-linking flow (link.ts); true when it was one. */
 export type LinkInterceptor = (message: UnverifiedMessage, envelopeId: string) => Promise<boolean>;
@@ -72,7 +67,7 @@ export class Receiver {
     },
   ) {
     this.queue = new DeliveryQueue({
-      run: (entry, release) => this.run(entry, release),
+      run: (entry) => this.run(entry),
       events: o.events,
       ...(o.deliveryRetry ? { retry: o.deliveryRetry } : {}),
     });
@@ -194,12 +189,8 @@ export class Receiver {
     await Promise.all([this.o.store.sync(), this.o.beforeAck?.()]);
   }
 
-  private async run(entry: InboxEntry, release: () => void): Promise<void> {
-    // Only the last listener may release: the ones before it are done with this message by then.
-    // Not enumerable: a listener that copies or compares the message sees the entry as before.
-    const last = [...this.handlers].at(-1);
-    const withRelease = Object.defineProperty({ ...entry }, "release", { value: release, enumerable: false });
-    for (const handler of this.handlers) await handler(handler === last ? withRelease : entry);
+  private async run(entry: InboxEntry): Promise<void> {
+    for (const handler of this.handlers) await handler(entry);
     await this.o.store.markDelivered(entry.seq);
   }
 
