@@ -2,7 +2,13 @@
 // lines through our logger: one shape, levels moved down a step, no secrets.
 import assert from "node:assert/strict";
 import { Writable } from "node:stream";
-import { maskTokens, relayLibraryLine } from "../../src/bridge/adapters/appservice/library-logs.js";
+import { Logger as LibraryLogger } from "matrix-appservice-bridge";
+import {
+  libraryThreshold,
+  maskTokens,
+  relayLibraryLine,
+  routeLibraryLogs,
+} from "../../src/bridge/adapters/appservice/library-logs.js";
 import { createBridgeLogger, resolveLogFormat } from "../../src/bridge/logger.js";
 
 function capture(): { stream: Writable; text: () => string } {
@@ -82,6 +88,40 @@ describe("bridge logs", function () {
     const log = createBridgeLogger("info", out.stream, "json");
     relayLibraryLine(log, JSON.stringify({ level: "INFO", module: "m", message: "every request" }));
     assert.equal(out.text(), "");
+  });
+
+  it("has the library's winston drop, before formatting, the lines our level drops", async function () {
+    assert.equal(libraryThreshold(createBridgeLogger("trace", capture().stream, "json")), "debug");
+    assert.equal(libraryThreshold(createBridgeLogger("debug", capture().stream, "json")), "verbose");
+    assert.equal(libraryThreshold(createBridgeLogger("info", capture().stream, "json")), "warn");
+    for (const [level, kept] of [
+      ["info", ["careful"]],
+      ["debug", ["every request", "careful"]],
+      ["trace", ["each ghost", "every request", "careful"]],
+    ] as const) {
+      const out = capture();
+      const log = createBridgeLogger(level, out.stream, "json");
+      routeLibraryLogs(log);
+      const levels = LibraryLogger.root.winston?.transports.map((t) => t.level);
+      assert.deepEqual(levels, [libraryThreshold(log)], "winston filters before formatting");
+      const lib = new LibraryLogger("m");
+      lib.debug("each ghost");
+      lib.info("every request");
+      lib.warn("careful");
+      const seen = () =>
+        out
+          .text()
+          .trim()
+          .split("\n")
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as { msg: string; module?: string })
+          .filter((l) => l.module === "m")
+          .map((l) => l.msg);
+      // winston writes to the stream asynchronously: wait for the warning, always kept.
+      for (let i = 0; i < 100 && !seen().includes("careful"); i++)
+        await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(seen(), [...kept], level);
+    }
   });
 
   it("masks tokens in URLs and Authorization headers", function () {

@@ -1,10 +1,10 @@
-// The per-connection statement cache knex's SQLite connections get
-// (src/store/knex/statement-cache.ts): on a real better-sqlite3 database, the
+// The per-connection statement cache knex's SQLite connections and the clients' stores get
+// (src/shared/statement-cache.ts): on a real better-sqlite3 database, the
 // same SQL gives the same statement, results stay right across inserts and a
 // schema change, and the cache is bounded.
 import assert from "node:assert/strict";
 import Database from "better-sqlite3";
-import { cacheStatements } from "../../src/store/knex/statement-cache.js";
+import { cacheStatements } from "../../src/shared/statement-cache.js";
 
 describe("statement cache for knex's SQLite connections", function () {
   it("returns the statement prepared before for the same SQL, and the results stay right", function () {

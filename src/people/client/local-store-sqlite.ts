@@ -12,6 +12,7 @@ import { join } from "node:path";
 import Database, { type Database as SqliteDb } from "better-sqlite3";
 import { PeopleError } from "../errors.js";
 import { WalSync } from "../../shared/wal-sync.js";
+import { cacheStatements } from "../../shared/statement-cache.js";
 import type {
   ClientStore,
   CommitResult,
@@ -41,6 +42,8 @@ export async function openSqliteClientStore(o: OpenStoreOptions): Promise<Client
     db.pragma("synchronous = NORMAL");
     db.pragma("secure_delete = ON");
     if (o.cacheKiB !== undefined) db.pragma(`cache_size = ${-Math.max(1, Math.floor(o.cacheKiB))}`);
+    // Sending and receiving run the same dozen statements per message: compiled once per connection.
+    cacheStatements(db);
   };
   const db = new Database(path, { timeout: 5000 });
   try {

@@ -6,11 +6,17 @@
 import { closeSync, constants, mkdirSync, openSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { Knex } from "knex";
-import { cacheStatements, type PreparingConnection } from "./statement-cache.js";
+import { cacheStatements, type PreparingConnection } from "../../shared/statement-cache.js";
 
 /** The part of a better-sqlite3 Database the pool hook uses. */
-interface SqliteConnection extends PreparingConnection {
+export interface SqliteConnection extends PreparingConnection {
   pragma(source: string): unknown;
+}
+
+/** Rows changed on the connection since it opened (SQLite's total_changes()), read without knex. */
+export function totalChanges(conn: SqliteConnection): number {
+  const statement = conn.prepare("select total_changes() as n") as { get(): { n: number } };
+  return statement.get().n;
 }
 
 /**
@@ -23,7 +29,15 @@ function createPrivately(file: string): void {
   closeSync(openSync(file, constants.O_CREAT | constants.O_RDWR, 0o600));
 }
 
-export function sqliteKnexConfig(file: string, synchronous: "FULL" | "NORMAL" = "FULL"): Knex.Config {
+/**
+ * @param onConnection is handed the pool's connection once it is set up (again if the pool opens
+ *   another), for what must not pay a knex round trip: synchronous reads such as total_changes().
+ */
+export function sqliteKnexConfig(
+  file: string,
+  synchronous: "FULL" | "NORMAL" = "FULL",
+  onConnection?: (conn: SqliteConnection) => void,
+): Knex.Config {
   if (file !== ":memory:") createPrivately(file);
   return {
     client: "better-sqlite3",
@@ -41,6 +55,7 @@ export function sqliteKnexConfig(file: string, synchronous: "FULL" | "NORMAL" = 
           conn.pragma("busy_timeout = 5000");
           // knex prepares each query anew; the stores repeat a few per message.
           cacheStatements(conn);
+          onConnection?.(conn);
           done(null, conn);
         } catch (err) {
           done(err instanceof Error ? err : new Error(String(err)), conn);

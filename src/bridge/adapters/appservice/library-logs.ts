@@ -3,7 +3,8 @@
 // through the bridge's pino logger instead: one shape (and one format, json or
 // pretty) for all lines, under `component: "appservice-library"`. Its info
 // level logs every request, so its levels move one step down (info → debug,
-// debug → trace); its arguments (request bodies, objects) are left out and
+// debug → trace), and lines our logger would drop are dropped by winston before they are
+// formatted; its arguments (request bodies, objects) are left out and
 // tokens in the text are masked, so nothing secret reaches the log.
 import { Writable } from "node:stream";
 import { Logger as LibraryLogger } from "matrix-appservice-bridge";
@@ -54,6 +55,19 @@ export function routeLibraryLogs(log: Logger): void {
       done();
     },
   });
-  // No console transport; the stream transport takes every level, filtered by our logger.
+  // No console transport; the stream transport takes the levels our logger keeps.
   LibraryLogger.root.configureLogging({ json: true }, sink);
+  // The library builds a debug line per request and per ghost it checks; below this level winston
+  // drops it before formatting it (a timestamp, util.inspect, JSON), instead of our parsing it back
+  // only to drop it.
+  const threshold = libraryThreshold(log);
+  for (const transport of LibraryLogger.root.winston?.transports ?? []) transport.level = threshold;
+}
+
+/** The lowest winston level of the library's whose lines `log` keeps (LEVELS moves them one down). */
+export function libraryThreshold(log: Pick<Logger, "isLevelEnabled">): "debug" | "verbose" | "warn" {
+  if (log.isLevelEnabled("trace")) return "debug";
+  // INFO becomes debug; winston's "verbose" (the bot SDK's trace) is not in LEVELS and falls back to debug.
+  if (log.isLevelEnabled("debug")) return "verbose";
+  return "warn";
 }
