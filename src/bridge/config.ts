@@ -134,12 +134,12 @@ export const bridgeConfigSchema = z
           .prefault({}),
         /**
          * Element X / Element Call (MatrixRTC) calls in DM portals bridged to People calls: the
-         * ghost joins over the LiveKit focus the homeserver advertises. Off until proven end to
-         * end against Element Call; needs encryption.allow (media keys go over the ghost's Olm).
+         * ghost joins over the LiveKit focus the homeserver advertises. On by default; takes effect
+         * with encryption.allow (media keys go over the ghost's Olm).
          */
         matrixrtc: z
           .strictObject({
-            enabled: z.boolean().default(false),
+            enabled: z.boolean().default(true),
             /** passthrough: the people-rtc-relay sidecar carries Opus/VP8 frames as they come; transcode: the bridge re-encodes (the fallback). */
             media: z.enum(["passthrough", "transcode"]).default("passthrough"),
             /** The sidecar's binary (`npm run build:rtc-relay`); relative to the bridge's install. */

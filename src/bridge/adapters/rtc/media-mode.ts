@@ -1,7 +1,7 @@
 // Which media path the bridge's MatrixRTC calls take (bridge.matrixrtc.media): `passthrough`, the
 // people-rtc-relay sidecar carrying Opus and VP8 frames as they come, or `transcode`, both legs in
-// this process copying decoded media. A sidecar that is not built, or whose hello fails, is logged
-// once and the calls fall back to transcode. The transcode stacks (rtc-node, libwebrtc) are loaded
+// this process copying decoded media. A sidecar that is not built (a warning: the calls still work)
+// or whose hello fails (an error: a broken build) is logged once and the calls fall back to transcode. The transcode stacks (rtc-node, libwebrtc) are loaded
 // only when a call takes that path, so a passthrough bridge holds no libwebrtc of its own.
 import { existsSync } from "node:fs";
 import type { Logger } from "../../core/ports/logger.js";
@@ -37,7 +37,7 @@ export function callMediaModes(o: {
   let transcode: NewCallMedia | undefined;
   let relay: RelayProcess | undefined;
   if (mode === "passthrough" && !existsSync(o.binary)) {
-    o.log.error(
+    o.log.warn(
       { binary: o.binary },
       `bridge.matrixrtc.media is passthrough but the rtc relay is not at relay_binary: ${BUILD_HINT}. MatrixRTC calls transcode in the bridge instead`,
     );

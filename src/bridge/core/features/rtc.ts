@@ -2,10 +2,11 @@
 // decline; per-participant media keys arrive as Olm-encrypted to-device messages). The bridging
 // itself is src/bridge/adapters/rtc (RtcCalls: the ghost joins the call over LiveKit, the bridge
 // carries the media to a People call); startBridge routes these types to it only with
-// bridge.matrixrtc.enabled (off by default), else a ring is answered with a notice and the rest ignored.
+// bridge.matrixrtc.enabled (on by default) and encryption.allow, else a ring is answered with a notice and the rest ignored.
 import { ignored, noticed, type Feature } from "./feature.js";
 
-export const RTC_CALLS_TEXT = "Element Call (MatrixRTC) calls to People addresses are not bridged yet.";
+export const RTC_CALLS_TEXT =
+  "Element Call (MatrixRTC) calls to People addresses are not bridged here (the bridge needs encryption.allow and bridge.matrixrtc.enabled).";
 
 export const RTC: Feature = {
   name: "rtc",
