@@ -139,7 +139,9 @@ export function createBridgeRtc(o: {
       const c = m.content;
       if (c.type === "rt_offer" && c.media !== "data") {
         const ring = account.calls?.ringing(c.session);
-        if (ring) {
+        // A homeserver that advertises no LiveKit focus has no Element Call: its users ring the
+        // legacy way (m.call.invite), as with the switch off.
+        if (ring && (await discover())) {
           // A first call from the address makes the DM portal (as a first message does) and rings there.
           const portal =
             (await o.dms.byPair(account.owner, m.from)) ??
