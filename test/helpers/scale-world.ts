@@ -112,6 +112,8 @@ export interface ScaleWorldOptions {
   logLevel?: "debug" | "info";
   /** encryption.allow: ghosts of encrypted portals get a device and a crypto machine (the bench's per encrypted ghost). */
   encryption?: boolean;
+  /** encryption.max_machines (default the config's): the bench measures ghosts past it. */
+  maxMachines?: number;
 }
 
 export class ScaleWorld {
@@ -154,7 +156,9 @@ export class ScaleWorld {
         logging: { level: (process.env.SCALE_TEST_LOG_LEVEL as "debug" | undefined) ?? o.logLevel ?? "info" },
         metrics: { enabled: true, hostname: "127.0.0.1", port: metricsPort },
         ...(o.openStores ? { bridge: { ...base.bridge, open_account_stores: o.openStores } } : {}),
-        ...(o.encryption ? { encryption: { allow: true } } : {}),
+        ...(o.encryption
+          ? { encryption: { allow: true, ...(o.maxMachines ? { max_machines: o.maxMachines } : {}) } }
+          : {}),
         people: {
           ...base.people!,
           listen: { host: "127.0.0.1", port: peoplePort },
