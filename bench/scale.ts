@@ -289,8 +289,14 @@ async function ghostSteps(
   for (let i = 0; i < users.length; i += step) {
     await world.addPortals(users.slice(i, i + step), 24, encrypted);
     const ghosts = Math.min(users.length, i + step);
-    steps.push({ ghosts, rss: (await world.memory()).rss });
-    console.log(`    ${ghosts} ghosts added: RSS ${fmt(steps.at(-1)!.rss / 1024, 0)} MiB`);
+    const m = await world.memory();
+    steps.push({ ghosts, rss: m.rss });
+    // The heap as committed beside the heap in use: RSS growth outside both is native.
+    console.log(
+      `    ${ghosts} ghosts added: RSS ${fmt(m.rss / 1024, 0)} MiB (heap used ${fmt(m.heapUsed / 1024, 1)}, ` +
+        `committed ${fmt(m.heapTotal / 1024, 1)}, external ${fmt(m.external / 1024, 1)}, ` +
+        `file-mapped ${fmt(m.fileMapped / 1024, 1)})`,
+    );
   }
   return steps;
 }

@@ -94,6 +94,8 @@ export interface BridgeMemory {
   rss: number;
   /** JavaScript heap in use (garbage not yet collected included). */
   heapUsed: number;
+  /** The V8 heap as committed (used plus free pages it keeps), KiB. */
+  heapTotal: number;
   /** Memory of C++ objects bound to JavaScript (Buffers included). */
   external: number;
   /** Shared file mappings (SQLite WAL indexes, the executable's pages). */
@@ -239,6 +241,7 @@ export class ScaleWorld {
     return {
       rss: this.rssKiB(),
       heapUsed: gauge("nodejs_heap_size_used_bytes") / 1024,
+      heapTotal: gauge("nodejs_heap_size_total_bytes") / 1024,
       external: gauge("nodejs_external_memory_bytes") / 1024,
       fileMapped: kib("Rss") - kib("Anonymous"),
       storesOpen: gauge("bridge_people_store_connections"),
