@@ -152,8 +152,10 @@ export class CatchUp {
    */
   pushFailed(why: string): void {
     if (this.stopped) return;
-    this.o.log.info({ why }, "the homeserver may have failed a push; the portal rooms will be caught up");
     const w = (this.afterPush ??= { lastRunning: false });
+    // Said once a burst (a loaded homeserver may time out every push), not once a sign.
+    if (!w.soon)
+      this.o.log.info({ why }, "the homeserver may have failed a push; the portal rooms will be caught up");
     w.soon ??= this.timer(this.limits.afterFailedPushMs, () => {
       w.soon = undefined;
       this.request("failed_push");
