@@ -1,4 +1,4 @@
-// `npm run bench -- scale [--users|--n 10,200,2000] [--portals 3]`: the bridge's
+// `npm run bench -- scale [--users|--n 10,200,2000] [--portals 3] [--max-machines M]`: the bridge's
 // memory and start-up with many bridged users, measured as issue 17 did: the
 // real Synapse, the bridge as its real command, each Matrix user with
 // `portals` direct chats to contacts on another People server (the first an
@@ -22,7 +22,7 @@ import { loadavg } from "node:os";
 import { percentile } from "./matrix-http.js";
 import { fmt, table } from "./harness.js";
 import { eventually } from "../test/helpers/bridge-harness.js";
-import { ScaleWorld, type BridgeMemory } from "../test/helpers/scale-world.js";
+import { ScaleWorld, type BridgeMemory, type ScaleUser } from "../test/helpers/scale-world.js";
 
 const ROUND_TRIPS = 10;
 
@@ -107,6 +107,7 @@ export async function runScaleBench(): Promise<void> {
   const ghostUsers = Number(option("ghost-users") ?? 200);
   const openStores = option("open-stores");
   const encryptedGhosts = Number(option("encrypted-ghosts") ?? 100);
+  const maxMachines = option("max-machines");
   console.log(
     `\n== scale: bridge RSS, start-up and round trip with ${sizes.join(", ")} users × ${portals} portals ` +
       `(bridge.open_account_stores ${openStores ?? "default"}; load ${loadavg()
@@ -144,11 +145,16 @@ export async function runScaleBench(): Promise<void> {
     if (ghostUsers > 0) {
       const some = world.users.slice(0, ghostUsers);
       const before = (await world.memory()).rss;
-      await world.addPortals(some);
+      const steps = await ghostSteps(world, some, false);
       await world.exchange(some);
-      perGhost = ((await world.memory()).rss - before) / some.length;
+      const end = ((await world.memory()).rss - before) / some.length;
+      perGhost = fit(
+        steps.map((s) => s.ghosts),
+        steps.map((s) => s.rss),
+      ).b;
       console.log(
-        `  ${some.length} more ghosts (one more portal each for ${some.length} users): ${fmt(perGhost, 1)} KiB RSS per ghost`,
+        `  ${some.length} more ghosts (one more portal each for ${some.length} users): ${fmt(perGhost, 1)} KiB RSS ` +
+          `per ghost fitted over ${steps.length} steps, ${fmt(end, 1)} end to end after an exchange`,
       );
     }
   } catch (err) {
@@ -158,7 +164,9 @@ export async function runScaleBench(): Promise<void> {
     await world.stop();
   }
   const perEncryptedGhost =
-    encryptedGhosts > 0 ? await encryptedGhostCost(encryptedGhosts, openStores) : undefined;
+    encryptedGhosts > 0
+      ? await encryptedGhostCost(encryptedGhosts, openStores, maxMachines ? Number(maxMachines) : undefined)
+      : undefined;
   const base = points[0]!;
   table(
     points.map((p) => ({
@@ -223,22 +231,40 @@ export async function runScaleBench(): Promise<void> {
  * portal each with a contact of its own (a ghost whose device is made when the homeserver first asks
  * about it, and whose crypto machine shares the room's keys). KiB of RSS per such ghost.
  */
-async function encryptedGhostCost(count: number, openStores: string | undefined): Promise<number> {
+async function encryptedGhostCost(
+  count: number,
+  openStores: string | undefined,
+  maxMachines: number | undefined,
+): Promise<number> {
   const world = await ScaleWorld.start({
     portals: 1,
     encryption: true,
     ...(openStores ? { openStores: Number(openStores) } : {}),
+    ...(maxMachines ? { maxMachines } : {}),
   });
   try {
     await world.growTo(count);
     await world.exchange(world.users);
     const before = (await world.memory()).rss;
-    await world.addPortals(world.users, 24, true);
+    const steps = await ghostSteps(world, world.users, true);
     const after = (await world.memory()).rss;
-    const per = (after - before) / count;
+    const end = (after - before) / count;
+    // Past the machine limit (encryption.max_machines, 64 by default) machines are evicted: the slope
+    // there is what a ghost costs at scale; below it, each ghost also holds a loaded machine.
+    const limit = maxMachines ?? 64;
+    const past = steps.filter((s) => s.ghosts >= limit);
+    const per =
+      past.length >= 2
+        ? fit(
+            past.map((s) => s.ghosts),
+            past.map((s) => s.rss),
+          ).b
+        : end;
     console.log(
       `  encryption.allow, ${count} users: ${fmt(per, 1)} KiB RSS per added ghost in an encrypted portal ` +
-        `(RSS ${fmt(before / 1024, 0)} → ${fmt(after / 1024, 0)} MiB; load ${loadavg()[0]!.toFixed(1)})`,
+        `(${past.length >= 2 ? `fitted over ${past.length} steps past max_machines ${limit}` : "end to end"}; ` +
+        `${fmt(end, 1)} end to end; RSS ${fmt(before / 1024, 0)} → ${fmt(after / 1024, 0)} MiB; ` +
+        `load ${loadavg()[0]!.toFixed(1)})`,
     );
     return per;
   } catch (err) {
@@ -247,6 +273,32 @@ async function encryptedGhostCost(count: number, openStores: string | undefined)
   } finally {
     await world.stop();
   }
+}
+
+/**
+ * Adds one portal (a new ghost) for each of `users` in about eight steps, the bridge's RSS (KiB) taken
+ * after each: the per-ghost slope is fitted over them rather than read from two points.
+ */
+async function ghostSteps(
+  world: ScaleWorld,
+  users: readonly ScaleUser[],
+  encrypted: boolean,
+): Promise<{ ghosts: number; rss: number }[]> {
+  const step = Math.max(1, Math.ceil(users.length / 8));
+  const steps = [{ ghosts: 0, rss: (await world.memory()).rss }];
+  for (let i = 0; i < users.length; i += step) {
+    await world.addPortals(users.slice(i, i + step), 24, encrypted);
+    const ghosts = Math.min(users.length, i + step);
+    const m = await world.memory();
+    steps.push({ ghosts, rss: m.rss });
+    // The heap as committed beside the heap in use: RSS growth outside both is native.
+    console.log(
+      `    ${ghosts} ghosts added: RSS ${fmt(m.rss / 1024, 0)} MiB (heap used ${fmt(m.heapUsed / 1024, 1)}, ` +
+        `committed ${fmt(m.heapTotal / 1024, 1)}, external ${fmt(m.external / 1024, 1)}, ` +
+        `file-mapped ${fmt(m.fileMapped / 1024, 1)})`,
+    );
+  }
+  return steps;
 }
 
 /** What the bridge complained about last, to tell a stuck bridge from a slow machine. */

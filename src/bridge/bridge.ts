@@ -184,7 +184,7 @@ export async function startBridge(
       transactions: store.transactions,
       log,
       metrics,
-      afterEvents: (events) => catchUp.seen(events),
+      ...catchUp.hooks(), // each transaction's events, and pushes the homeserver may have failed
       retries,
       durable: () => store.sync(),
       ...(store.changes ? { changes: store.changes.bind(store) } : {}),

@@ -73,7 +73,7 @@ export class BridgeMetrics implements MetricsPort {
   });
   readonly catchUpRuns = new Counter({
     name: "bridge_catchup_runs_total",
-    help: "Reads of the portal rooms' history for events the homeserver did not deliver, by reason (start, reconnected, restarted, retry)",
+    help: "Reads of the portal rooms' history for events the homeserver did not deliver, by reason (start, reconnected, restarted, retry, failed_push)",
     labelNames: ["reason"],
     registers: [this.registry],
   });

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ScaleWorld } from "../helpers/scale-world.js";
+import { appserviceQueue, describeAppserviceQueue } from "../helpers/synapse-appservice-queue.js";
 
 // 300 in the suite keeps it inside CI's time (38 min here under load 27, 7.3 min under load 20; ~5 min idle,
 // judging by the 1,000 run); SCALE_TEST_USERS=1000 runs the issue's thousand (~15 min on an idle 2-core
@@ -63,9 +64,23 @@ describe(`bridge at scale: ${USERS} bridged users`, function () {
     );
     console.log(`      homeserver: ${pushes.length} failed appservice pushes or retries scheduled`);
     for (const l of pushes.slice(-5)) console.log(`      homeserver: ${l.slice(0, 300)}`);
+    const recoveries = hsLog.filter((l) => /Starting recoverer|Successfully recovered/.test(l));
+    console.log(`      homeserver: ${recoveries.length} recoverer starts and recoveries`);
+    for (const l of recoveries.slice(-4)) console.log(`      homeserver: ${l.slice(0, 300)}`);
   });
 
   after(async () => {
+    // Pass or fail: what the homeserver created for the bridge and never pushed (a transaction left
+    // behind by its recoverer is pushed only after the next failed push; see synapse-appservice-queue.ts).
+    if (world) {
+      let lines: string[];
+      try {
+        lines = describeAppserviceQueue(appserviceQueue(world.hs.dir));
+      } catch (err) {
+        lines = [`its appservice queue could not be read: ${String(err)}`]; // a printout, never a failure
+      }
+      for (const line of lines) console.log(`      homeserver: ${line}`);
+    }
     await world?.stop();
   });
 

@@ -94,6 +94,8 @@ export interface BridgeMemory {
   rss: number;
   /** JavaScript heap in use (garbage not yet collected included). */
   heapUsed: number;
+  /** The V8 heap as committed (used plus free pages it keeps), KiB. */
+  heapTotal: number;
   /** Memory of C++ objects bound to JavaScript (Buffers included). */
   external: number;
   /** Shared file mappings (SQLite WAL indexes, the executable's pages). */
@@ -112,6 +114,8 @@ export interface ScaleWorldOptions {
   logLevel?: "debug" | "info";
   /** encryption.allow: ghosts of encrypted portals get a device and a crypto machine (the bench's per encrypted ghost). */
   encryption?: boolean;
+  /** encryption.max_machines (default the config's): the bench measures ghosts past it. */
+  maxMachines?: number;
 }
 
 export class ScaleWorld {
@@ -154,7 +158,9 @@ export class ScaleWorld {
         logging: { level: (process.env.SCALE_TEST_LOG_LEVEL as "debug" | undefined) ?? o.logLevel ?? "info" },
         metrics: { enabled: true, hostname: "127.0.0.1", port: metricsPort },
         ...(o.openStores ? { bridge: { ...base.bridge, open_account_stores: o.openStores } } : {}),
-        ...(o.encryption ? { encryption: { allow: true } } : {}),
+        ...(o.encryption
+          ? { encryption: { allow: true, ...(o.maxMachines ? { max_machines: o.maxMachines } : {}) } }
+          : {}),
         people: {
           ...base.people!,
           listen: { host: "127.0.0.1", port: peoplePort },
@@ -235,6 +241,7 @@ export class ScaleWorld {
     return {
       rss: this.rssKiB(),
       heapUsed: gauge("nodejs_heap_size_used_bytes") / 1024,
+      heapTotal: gauge("nodejs_heap_size_total_bytes") / 1024,
       external: gauge("nodejs_external_memory_bytes") / 1024,
       fileMapped: kib("Rss") - kib("Anonymous"),
       storesOpen: gauge("bridge_people_store_connections"),

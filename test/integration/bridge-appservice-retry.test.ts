@@ -201,3 +201,57 @@ describe("appservice transactions with the retry queue (real SQLite)", function 
     assert.deepEqual(await store.eventRetries.list(), []);
   });
 });
+
+// What tells the bridge the homeserver may count a push as failed (catch-up.ts: Synapse can then
+// leave a transaction unpushed): an error answer, a late one, and a transaction that comes again.
+describe("appservice transactions the homeserver may count as failed", function () {
+  let appservice: TransactionalAppService;
+  const signs: string[] = [];
+  let clock = 1_000_000;
+  let behaviour: (eventId: string) => void = () => undefined;
+
+  before(async function () {
+    appservice = new TransactionalAppService({
+      homeserverToken: TOKEN,
+      transactions: new MemoryTransactions(),
+      log: silentLog,
+      metrics: newMetrics(),
+      now: () => clock,
+      onPushFailed: (why) => signs.push(why),
+    });
+    appservice.on("event", async (event: Record<string, unknown>) => behaviour(String(event.event_id)));
+    await appservice.listen(0, "127.0.0.1", 16);
+  });
+
+  after(() => appservice.close());
+
+  const txn = (id: string) => ({
+    events: [{ type: "m.room.message", room_id: "!r:hs", sender: "@a:hs", event_id: id, content: {} }],
+  });
+
+  it("says nothing of a transaction answered at once", async function () {
+    assert.equal((await putTransaction(appservice.port!, TOKEN, "s-ok", txn("$ok"))).status, 200);
+    assert.deepEqual(signs, []);
+  });
+
+  it("tells of an error answer, a transaction resent after it was applied, and a late answer", async function () {
+    behaviour = () => {
+      throw retryLater("People is unreachable");
+    };
+    assert.equal((await putTransaction(appservice.port!, TOKEN, "s-err", txn("$err"))).status, 500);
+    assert.deepEqual(signs, ["error"]);
+    behaviour = () => undefined;
+    assert.equal((await putTransaction(appservice.port!, TOKEN, "s-ok", txn("$ok"))).status, 200);
+    assert.deepEqual(signs, ["error", "resent"]);
+    // The handling takes 31 s of the appservice's clock: Synapse waits 60 s, and the machine is loaded.
+    behaviour = () => void (clock += 31_000);
+    assert.equal((await putTransaction(appservice.port!, TOKEN, "s-slow", txn("$slow"))).status, 200);
+    assert.deepEqual(signs, ["error", "resent", "slow"]);
+  });
+
+  it("says nothing of a bad token (anyone can send one)", async function () {
+    const before = signs.length;
+    assert.equal((await putTransaction(appservice.port!, "wrong", "s-x", txn("$x"))).status, 403);
+    assert.equal(signs.length, before);
+  });
+});

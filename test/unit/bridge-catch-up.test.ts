@@ -3,6 +3,7 @@
 // bounded, and when marks may not be promoted. In-memory fakes of the history
 // and the marks; the real CatchUp.
 import assert from "node:assert/strict";
+import { mock } from "node:test";
 import { CatchUp, type CatchUpLimits } from "../../src/bridge/adapters/appservice/catch-up.js";
 import {
   historyError,
@@ -251,5 +252,79 @@ describe("bridge catch-up after a homeserver outage", function () {
     assert.equal(marks.promoted, 1);
     assert.deepEqual(marks.marks.get(ROOM), mark);
     assert.equal((await catchUp.run("retry")).unreadable, 1);
+  });
+});
+
+// Synapse leaves a transaction it created while the recoverer made its last check unpushed, the
+// appservice "up" again (catch-up.ts): its events are in the room, never in a transaction. A fake clock.
+describe("bridge catch-up after a push the homeserver may have failed", function () {
+  beforeEach(() => mock.timers.enable({ apis: ["setTimeout"] }));
+  afterEach(() => mock.timers.reset());
+
+  /** Moves the fake clock and waits for the run it started, if any. */
+  async function tick(catchUp: CatchUp, ms: number): Promise<void> {
+    mock.timers.tick(ms);
+    await catchUp.idle();
+  }
+
+  it("reads the rooms soon and after the longest back-off, and promotes no mark until then", async function () {
+    // $e2 was in the stuck transaction; $e3 is one created after the first run, left behind the same way.
+    const timeline = [message(1), message(2)];
+    const { catchUp, handled, marks } = setup({
+      timeline,
+      mark: { roomId: ROOM, eventId: "$e1", eventTs: 0 },
+    });
+    catchUp.pushFailed("resent");
+    await catchUp.checkpoint();
+    await tick(catchUp, 59_999);
+    assert.deepEqual(handled, [], "nothing before the soon run");
+    await tick(catchUp, 1);
+    assert.deepEqual(handled, ["$e2"]);
+    assert.equal(marks.marks.get(ROOM)?.eventId, "$e2");
+    timeline.push(message(3));
+    await catchUp.checkpoint();
+    assert.equal(marks.promoted, 0, "a mark made safe now could pass an event still unpushed");
+    await tick(catchUp, 540_000);
+    assert.deepEqual(handled, ["$e2", "$e3"]);
+    await catchUp.checkpoint();
+    assert.equal(marks.promoted, 1, "after the last run, marks move again");
+    await catchUp.stop();
+  });
+
+  it("shares the soon run among signs close together, and each sign moves the last run later", async function () {
+    const { catchUp, marks, metrics } = setup({
+      timeline: [message(1)],
+      mark: { roomId: ROOM, eventId: "$e1", eventTs: 0 },
+    });
+    const runs = async () =>
+      (await metrics.registry.getSingleMetric("bridge_catchup_runs_total")!.get()).values.find(
+        (v) => v.labels.reason === "failed_push",
+      )?.value ?? 0;
+    catchUp.pushFailed("slow");
+    await tick(catchUp, 30_000);
+    catchUp.pushFailed("error");
+    await tick(catchUp, 30_000);
+    assert.equal(await runs(), 1, "one soon run for both signs");
+    await tick(catchUp, 560_000); // 620 s after the first sign, 590 after the second
+    assert.equal(await runs(), 1);
+    await catchUp.checkpoint();
+    assert.equal(marks.promoted, 0);
+    await tick(catchUp, 10_000);
+    assert.equal(await runs(), 2, "the last run, 600 s after the second sign");
+    await catchUp.checkpoint();
+    assert.equal(marks.promoted, 1);
+    await catchUp.stop();
+  });
+
+  it("hands the transaction's hooks to the appservice: seen events, and failed pushes", async function () {
+    const { catchUp, handled } = setup({
+      timeline: [message(1), message(2)],
+      mark: { roomId: ROOM, eventId: "$e1", eventTs: 0 },
+    });
+    const hooks = catchUp.hooks();
+    hooks.onPushFailed("error");
+    await tick(catchUp, 60_000);
+    assert.deepEqual(handled, ["$e2"]);
+    await catchUp.stop();
   });
 });

@@ -17,6 +17,15 @@
 // backward from the newest event down to its mark's time. Only message events
 // are fed (state, such as membership, is not replayed), and only those of
 // users other than the appservice's own. The log has counts, never content.
+//
+// Also after a push the homeserver counts as failed (pushFailed): Synapse then
+// marks the appservice down and its recoverer pushes what it queued meanwhile,
+// but a transaction it creates while the recoverer makes its last check and
+// sets the state back to up stays in its table, unpushed, until some later
+// push fails (synapse/appservice/scheduler.py, `_Recoverer.retry` and
+// `_TransactionController.send`). Runs follow such a push, one soon and one
+// after Synapse's longest back-off (512 s) and push timeout (60 s), and no mark
+// becomes safe in between: the run finds what such a transaction held.
 import type { Logger } from "../../logger.js";
 import type { RoomEvent } from "../../core/ports/matrix-side.js";
 import type { BridgeMetrics } from "../../metrics.js";
@@ -34,6 +43,10 @@ export interface CatchUpLimits {
   maxAgeMs: number;
   /** After a room asked to be tried again, or could not be read, the next run (default 30 s). */
   retryMs: number;
+  /** After a failed push: a run this long after the first of a burst (default 60 s)... */
+  afterFailedPushMs: number;
+  /** ...and one this long after the last (default 10 min: Synapse's longest back-off and push timeout). */
+  lastAfterFailedPushMs: number;
 }
 
 export const DEFAULT_CATCH_UP_LIMITS: CatchUpLimits = {
@@ -41,6 +54,8 @@ export const DEFAULT_CATCH_UP_LIMITS: CatchUpLimits = {
   maxPages: 20,
   maxAgeMs: 7 * 86_400_000,
   retryMs: 30_000,
+  afterFailedPushMs: 60_000,
+  lastAfterFailedPushMs: 600_000,
 };
 
 export interface CatchUpOptions {
@@ -89,6 +104,8 @@ export class CatchUp {
   private stopped = false;
   /** Rooms a run left unfinished: no candidate may become safe until a run finishes them. */
   private unfinished = false;
+  /** Runs after a failed push, not yet done: no candidate may become safe meanwhile. */
+  private afterPush: { soon?: NodeJS.Timeout; last?: NodeJS.Timeout; lastRunning: boolean } | undefined;
 
   constructor(private readonly o: CatchUpOptions) {
     this.limits = { ...DEFAULT_CATCH_UP_LIMITS, ...o.limits };
@@ -113,7 +130,7 @@ export class CatchUp {
    * Nothing moves while a run is going on or has rooms left to finish.
    */
   async checkpoint(): Promise<void> {
-    if (this.running || this.unfinished || this.stopped) return;
+    if (this.running || this.unfinished || this.afterPush || this.stopped) return;
     await this.o.marks.promote();
   }
 
@@ -128,9 +145,49 @@ export class CatchUp {
     for (const [roomId, { eventId, ts }] of last) await this.o.marks.seen(roomId, eventId, ts);
   }
 
+  /**
+   * The homeserver may have counted a push as failed (the bridge answered it with an error or
+   * late, or it came again): runs are asked for as the file's head says. Repeated signs within
+   * `afterFailedPushMs` share the soon run; each one moves the last run later.
+   */
+  pushFailed(why: string): void {
+    if (this.stopped) return;
+    const w = (this.afterPush ??= { lastRunning: false });
+    // Said once a burst (a loaded homeserver may time out every push), not once a sign.
+    if (!w.soon)
+      this.o.log.info({ why }, "the homeserver may have failed a push; the portal rooms will be caught up");
+    w.soon ??= this.timer(this.limits.afterFailedPushMs, () => {
+      w.soon = undefined;
+      this.request("failed_push");
+    });
+    clearTimeout(w.last);
+    w.lastRunning = false;
+    w.last = this.timer(this.limits.lastAfterFailedPushMs, () => {
+      w.last = undefined;
+      w.lastRunning = true;
+      this.request("failed_push");
+    });
+  }
+
+  /** The appservice's hooks (TransactionalAppService): each transaction's events, and failed pushes. */
+  hooks(): {
+    afterEvents(events: readonly Record<string, unknown>[]): Promise<void>;
+    onPushFailed(why: string): void;
+  } {
+    return { afterEvents: (events) => this.seen(events), onPushFailed: (why) => this.pushFailed(why) };
+  }
+
+  private timer(ms: number, fn: () => void): NodeJS.Timeout {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return t;
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.afterPush?.soon);
+    clearTimeout(this.afterPush?.last);
     await this.running;
   }
 
@@ -138,8 +195,11 @@ export class CatchUp {
     while (this.pending !== undefined && !this.stopped) {
       const reason = this.pending;
       this.pending = undefined;
+      // A run asked for by the last timer after a failed push: once it finished, marks may move again.
+      const closes = this.afterPush?.lastRunning === true && !this.afterPush.soon;
       try {
         this.unfinished = (await this.run(reason)).unfinished > 0;
+        if (closes && this.afterPush?.lastRunning && !this.afterPush.last) this.afterPush = undefined;
       } catch (err) {
         this.unfinished = true;
         this.o.log.warn({ err, reason }, "catching up the portal rooms failed");

@@ -52,6 +52,8 @@ export interface AppserviceAdapterOptions {
   changes?(): Promise<number | undefined>;
   /** Writes the handlers leave pending (see TransactionalAppService). */
   writes?: TransactionWrites;
+  /** The homeserver may have failed a push (see TransactionalAppService). */
+  onPushFailed?(why: string): void;
   /** Event types (once decrypted) that replay() drops: moments such as MatrixRTC rings. */
   notReplayed?: readonly string[];
 }
@@ -176,6 +178,7 @@ export class AppserviceAdapter implements MatrixSide {
       ...(o.durable ? { durable: o.durable } : {}),
       ...(o.changes ? { changes: o.changes } : {}),
       ...(o.writes ? { writes: o.writes } : {}),
+      ...(o.onPushFailed ? { onPushFailed: o.onPushFailed } : {}),
     });
   }
 

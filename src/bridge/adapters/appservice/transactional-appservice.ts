@@ -30,6 +30,7 @@ import {
   type TransactionExtensions,
 } from "../crypto/transaction-extensions.js";
 import { BridgeError, isBridgeError, isRetryLater } from "../../core/error-kinds.js";
+import { COUNTED_TYPES } from "./counted-types.js";
 
 /**
  * Receives a transaction's to-device events, device-list changes and key
@@ -42,26 +43,6 @@ export type ExtensionHandler = (x: TransactionExtensions) => Promise<void>;
 const TXN_PATH = /^\/_matrix\/app\/v1\/transactions\/([^/?#]+)(?:\?.*)?$/;
 /** Larger than a homeserver's largest transaction (100 events of up to 64 KiB, plus ephemeral data). */
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
-
-/** Event types counted by name in metrics; others are "other" (types are chosen by senders). */
-const COUNTED_TYPES = new Set([
-  "m.room.message",
-  "m.room.member",
-  "m.room.encrypted",
-  "m.reaction",
-  "m.room.redaction",
-  "m.room.create",
-  "m.room.name",
-  "m.room.topic",
-  "m.room.avatar",
-  "m.room.power_levels",
-  "m.room.encryption",
-  "m.sticker",
-  "m.call.invite",
-  "m.call.answer",
-  "m.call.hangup",
-  "m.call.candidates",
-]);
 
 type Json = Record<string, unknown>;
 /** A node request handler for a mounted prefix. */
@@ -120,6 +101,13 @@ export interface TransactionalAppServiceOptions {
   changes?(): Promise<number | undefined>;
   /** Writes the handlers leave pending, settled before the transaction is recorded. */
   writes?: TransactionWrites;
+  /**
+   * The homeserver may count a push as failed: the bridge answered it with an error or after
+   * `slowAnswerMs`, or it came again (catch-up.ts says why that can lose events).
+   */
+  onPushFailed?(why: "error" | "slow" | "resent"): void;
+  /** An answer this late counts as failed (default 30 s; Synapse gives up after 60 s). */
+  slowAnswerMs?: number;
 }
 
 export class TransactionalAppService extends AppService {
@@ -264,6 +252,16 @@ export class TransactionalAppService extends AppService {
     } catch {
       throw httpError(400, "M_INVALID_PARAM", "bad transaction id");
     }
+    const now = this.o.now ?? Date.now;
+    const started = now();
+    await this.receive(req, res, txnId).catch((err: unknown) => {
+      this.o.onPushFailed?.("error");
+      throw err;
+    });
+    if (now() - started >= (this.o.slowAnswerMs ?? 30_000)) this.o.onPushFailed?.("slow");
+  }
+
+  private async receive(req: IncomingMessage, res: ServerResponse, txnId: string): Promise<void> {
     const body = await this.readJson(req);
     const list = (v: unknown): Json[] =>
       Array.isArray(v) ? v.filter((e): e is Json => !!e && typeof e === "object") : [];
@@ -285,6 +283,7 @@ export class TransactionalAppService extends AppService {
       this.inFlight.set(key, apply);
     } else {
       this.o.metrics.transactions.inc({ outcome: "duplicate" });
+      this.o.onPushFailed?.("resent");
     }
     await apply;
     this.reply(res, 200, {});
@@ -301,6 +300,7 @@ export class TransactionalAppService extends AppService {
     if (seen && seen.eventsHash === hash) {
       this.o.metrics.transactions.inc({ outcome: "duplicate" });
       this.o.log.debug({ txnId }, "transaction already applied; acknowledged again");
+      this.o.onPushFailed?.("resent");
       // Recorded before a crash, maybe not yet fsynced.
       await this.o.durable?.();
       return;

@@ -3,6 +3,7 @@
 // a ghost sends into an encrypted room, feed transactions' to-device parts to
 // the machines, and keep events whose key has not arrived yet (telling the
 // room once) until it does.
+import { LRUCache } from "lru-cache";
 import { DecryptionErrorCode, MegolmDecryptionError } from "@matrix-org/matrix-sdk-crypto-wasm";
 import type { BridgeConfig } from "../../config.js";
 import { isRetryLater } from "../../core/error-kinds.js";
@@ -12,7 +13,7 @@ import type { MatrixRequests } from "./matrix-requests.js";
 import { forEachLimit } from "../../concurrency.js";
 import { CryptoManager, type CryptoManagerOptions, type CryptoMetrics } from "./crypto-manager.js";
 import type { CryptoStoreKey } from "./crypto-store-key.js";
-import { RoomStateCache, encryptionSettings, keyRecipients, MEGOLM } from "./room-state.js";
+import { RoomStateCache, ROOMS_CACHED, encryptionSettings, keyRecipients, MEGOLM } from "./room-state.js";
 import type { Json, TransactionExtensions } from "./transaction-extensions.js";
 
 export const UTD_NOTICE =
@@ -57,10 +58,11 @@ export class EndToBridge {
   readonly manager: CryptoManager;
   readonly rooms: RoomStateCache;
   private readonly arrived = new Set<string>();
+  // Per room, so bounded (ROOMS_CACHED, least recently used out): both are hints, the store keeps the holders.
   /** The identity that last decrypted in a room: tried first next time. */
-  private readonly hint = new Map<string, string>();
+  private readonly hint = new LRUCache<string, string>({ max: ROOMS_CACHED });
   /** Identities that received room keys of a room in this process (the store keeps it too). */
-  private readonly keyHolders = new Map<string, Set<string>>();
+  private readonly keyHolders = new LRUCache<string, Set<string>>({ max: ROOMS_CACHED });
   private redeliver: Redeliver | undefined;
   private notice: NoticeSender | undefined;
   private stopping = false;

@@ -3,6 +3,7 @@
 // (m.room.history_visibility) and who is in it. Read from the homeserver as
 // a member of the room, cached, and forgotten when a state event of the room
 // arrives in a transaction.
+import { LRUCache } from "lru-cache";
 import {
   CollectStrategy,
   EncryptionAlgorithm,
@@ -89,10 +90,24 @@ export function encryptionSettings(info: RoomCryptoInfo): EncryptionSettings {
   return s;
 }
 
-export class RoomStateCache {
-  private readonly cache = new Map<string, Promise<RoomCryptoInfo>>();
+/** Rooms whose state is kept (a ghost's portal each): the least recently used beyond it is read again. */
+export const ROOMS_CACHED = 4096;
 
-  constructor(private readonly http: MatrixRequests) {}
+export class RoomStateCache {
+  // Bounded: one entry per room ever asked about (every portal, encrypted or not) would grow with the ghosts.
+  private readonly cache: LRUCache<string, Promise<RoomCryptoInfo>>;
+
+  constructor(
+    private readonly http: MatrixRequests,
+    max = ROOMS_CACHED,
+  ) {
+    this.cache = new LRUCache({ max });
+  }
+
+  /** Rooms held now. */
+  get size(): number {
+    return this.cache.size;
+  }
 
   /** The room as `userId` (a member) sees it. */
   get(roomId: string, userId: string): Promise<RoomCryptoInfo> {
@@ -102,7 +117,10 @@ export class RoomStateCache {
         .requestJson("GET", `/_matrix/client/v3/rooms/${enc(roomId)}/state`, { userId })
         .then((answer) => roomCryptoInfo(Array.isArray(answer) ? (answer as Json[]) : []));
       this.cache.set(roomId, p);
-      p.catch(() => this.cache.delete(roomId));
+      const asked = p;
+      p.catch(() => {
+        if (this.cache.peek(roomId) === asked) this.cache.delete(roomId);
+      });
     }
     return p;
   }
