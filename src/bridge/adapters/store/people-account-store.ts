@@ -7,6 +7,8 @@ interface Row {
   matrix_user: string;
   people_address: string;
   created_at: number | string;
+  maintained_at?: number | string | null;
+  remote?: boolean | number;
 }
 
 const toRecord = (row: Row): PeopleAccountRecord => ({
@@ -40,5 +42,27 @@ export class KnexPeopleAccountStore implements PeopleAccountStore {
       .select("*")
       .orderBy([{ column: "created_at" }, { column: "matrix_user" }]);
     return rows.map(toRecord);
+  }
+
+  async dueForMaintenance(before: number, limit: number): Promise<string[]> {
+    const rows = await this.db<Row>("people_accounts")
+      .whereNull("maintained_at")
+      .orWhere("maintained_at", "<", before)
+      // Never looked after first (nulls sort first ascending on SQLite and last on PostgreSQL).
+      .orderByRaw("maintained_at IS NOT NULL, maintained_at")
+      .limit(limit)
+      .select("matrix_user");
+    return rows.map((r) => r.matrix_user);
+  }
+
+  async maintained(matrixUser: string, at: number, remote: boolean): Promise<void> {
+    await this.db<Row>("people_accounts")
+      .where("matrix_user", matrixUser)
+      .update({ maintained_at: at, remote });
+  }
+
+  async remote(): Promise<string[]> {
+    const rows = await this.db<Row>("people_accounts").where("remote", true).select("matrix_user");
+    return rows.map((r) => r.matrix_user);
   }
 }

@@ -59,8 +59,14 @@ export interface PeopleAccountStore {
   /** Records the user's account; a repeated put of the same pair changes nothing. */
   put(record: PeopleAccountRecord): Promise<void>;
   get(matrixUser: string): Promise<PeopleAccountRecord | undefined>;
-  /** Every account, oldest first (started when the bridge starts). */
+  /** Every account, oldest first. */
   list(): Promise<PeopleAccountRecord[]>;
+  /** Accounts last looked after (keys rotated if due) before `before`, never first; at most `limit`. */
+  dueForMaintenance(before: number, limit: number): Promise<string[]>;
+  /** The account was opened and its keys rotated if due at `at`; `remote`: its address is on another server now. */
+  maintained(matrixUser: string, at: number, remote: boolean): Promise<void>;
+  /** Accounts whose address is on another server now (`move`): their mail comes over a socket. */
+  remote(): Promise<string[]>;
 }
 
 /** A People address the bridge is logged in to for a Matrix user (`login`): the bridge is one of its devices. */
