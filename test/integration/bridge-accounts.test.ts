@@ -41,7 +41,8 @@ describe("bridge People accounts", function () {
         list: async () => [],
         dueForMaintenance: async () => [],
         maintained: async () => undefined,
-        remote: async () => [],
+        setOpenAtStart: async () => undefined,
+        openAtStart: async () => [],
       },
       log: silentLog,
     });

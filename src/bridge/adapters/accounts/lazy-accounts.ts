@@ -1,12 +1,14 @@
 // When a lazy account (issue 17) opens on its own, besides the Matrix events and
 // commands that ask for it: the embedded People server tells of mail for it
 // (in-process, `mail.onStored`), the start opens those with mail waiting and
-// those that moved to another server (no wake from there), and an hourly timer
+// those open (or with work left) when the bridge last stopped or crashed, which
+// includes those that moved to another server (no wake from there; never
+// closed), and an hourly timer
 // opens the accounts whose keys were not looked after for a day, so their keys
 // rotate before the device certificates run out. Idle accounts are closed by a
 // sweep of the pool (account-pool.ts).
 import { forEachLimit } from "../../concurrency.js";
-import { addressDomain, parseAddress, type PeopleAddress } from "../../../people/protocol/address.js";
+import { parseAddress, type PeopleAddress } from "../../../people/protocol/address.js";
 import type { Logger } from "../../logger.js";
 import type { MatrixUserId } from "../../model/matrix-ids.js";
 import type { PeopleAccountStore } from "../../core/ports/store.js";
@@ -22,7 +24,7 @@ export interface EmbeddedMail {
 export interface LazyAccountsOptions {
   mail: EmbeddedMail;
   pool: AccountPool<ClientAccount>;
-  store: Pick<PeopleAccountStore, "get" | "dueForMaintenance" | "maintained" | "remote">;
+  store: Pick<PeopleAccountStore, "get" | "dueForMaintenance" | "maintained" | "openAtStart">;
   /** The bridge's user holding a People address of the embedded server, if any. */
   userOf(address: PeopleAddress): Promise<MatrixUserId | undefined>;
   log: Logger;
@@ -56,10 +58,10 @@ export class LazyAccounts {
     );
   }
 
-  /** The users to open at the start: mail waits for them, or they live on another server. */
+  /** The users to open at the start: mail waits for them, or they were open (or had work) at the last stop. */
   async atStart(): Promise<MatrixUserId[]> {
-    const [remote, waiting] = await Promise.all([this.o.store.remote(), this.o.mail.waiting()]);
-    const users = new Set<MatrixUserId>(remote as MatrixUserId[]);
+    const [open, waiting] = await Promise.all([this.o.store.openAtStart(), this.o.mail.waiting()]);
+    const users = new Set<MatrixUserId>(open as MatrixUserId[]);
     for (const address of waiting) {
       const user = await this.userOfText(address);
       if (user) users.add(user);
@@ -81,13 +83,15 @@ export class LazyAccounts {
     for (const t of this.timers) clearInterval(t);
   }
 
-  /** An account opened: its keys are rotated if due, and the time recorded (the account held meanwhile). */
+  /**
+   * An account opened: its keys are rotated if due, and the time recorded with "open at the next
+   * start" (a crash leaves it set; the account is held meanwhile).
+   */
   opened(user: MatrixUserId, account: ClientAccount): void {
     const release = this.o.pool.hold(user);
     void (async () => {
       await account.client.rotateIfDue();
-      const remote = addressDomain(account.address) !== addressDomain(account.portalOwner ?? account.address);
-      await this.o.store.maintained(user, this.o.now(), remote);
+      await this.o.store.maintained(user, this.o.now());
     })()
       .catch((err: unknown) => this.o.log.warn({ err, user }, "could not look after an account's keys"))
       .finally(() => release?.());

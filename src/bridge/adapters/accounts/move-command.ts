@@ -87,11 +87,7 @@ export function moveCommand(d: MoveCommandDeps): Command {
         account.client
           .move(to, invite !== undefined ? { invite } : {})
           .then(
-            async (r) => {
-              // Its mail comes over a socket from the new server now: it stays open, also after a restart.
-              await d.accounts
-                .moved(ctx.sender)
-                .catch((err: unknown) => d.log.warn({ err }, "could not record a moved address"));
+            (r) => {
               d.log.info(
                 { user: ctx.sender, from: r.from, to: r.to, notified: r.notified },
                 "moved a bridge-made address",

@@ -280,12 +280,15 @@ export class PeopleAccounts implements PeopleSide {
     this.closed = true;
     this.lazy?.stop();
     await this.logins?.close();
+    if (this.lazy) {
+      // Those with nothing left to do stay closed at the next start; the others open again.
+      const open = this.accounts.openValues();
+      const idle = await Promise.all(open.map(async (a) => ((await this.busy(a)) ? [] : [a.owner])));
+      await this.o.store.setOpenAtStart(idle.flat(), false).catch((err: unknown) => {
+        this.o.log.warn({ err }, "could not record which accounts open at the next start");
+      });
+    }
     await this.accounts.closeAll();
-  }
-
-  /** `move` took the user's made address to another server: it stays open from now on (no wake from there). */
-  async moved(userId: string): Promise<void> {
-    await this.o.store.maintained(userId, (this.o.now ?? Date.now)(), true);
   }
 
   private async openAccount(userId: string): Promise<ClientAccount> {
@@ -322,15 +325,20 @@ export class PeopleAccounts implements PeopleSide {
     await account.client.close().catch((err: unknown) => {
       this.o.log.warn({ err, user: userId }, "closing a People client failed");
     });
+    // Idle with no work of its own (the pool asked): nothing to do at the next start.
+    if (!this.closed) await this.o.store.setOpenAtStart([userId], false);
   }
 
-  /** Work an account has of its own: it stays open (an outbox to deliver, a call, a moved address). */
+  /**
+   * Work an account has of its own: it stays open (a moved address, whose mail comes over a socket;
+   * a call; an outbox to deliver; messages set aside to hand to Matrix again).
+   */
   private async busy(account: ClientAccount): Promise<boolean> {
     const c = account.client;
     if (addressDomain(c.address) !== this.o.peopleDomain) return true;
     if (c.calls.calls().length > 0 || c.calls.incoming().length > 0 || c.realtime.sessions().length > 0)
       return true;
-    return (await c.outboxSize()) > 0;
+    return (await c.outboxSize()) > 0 || (await c.undeliveredCount()) > 0;
   }
 
   private onGroupKey(owner: string, handler: (group: string) => void): () => void {

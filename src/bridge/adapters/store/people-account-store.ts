@@ -8,7 +8,7 @@ interface Row {
   people_address: string;
   created_at: number | string;
   maintained_at?: number | string | null;
-  remote?: boolean | number;
+  open_at_start?: boolean | number;
 }
 
 const toRecord = (row: Row): PeopleAccountRecord => ({
@@ -55,14 +55,23 @@ export class KnexPeopleAccountStore implements PeopleAccountStore {
     return rows.map((r) => r.matrix_user);
   }
 
-  async maintained(matrixUser: string, at: number, remote: boolean): Promise<void> {
+  async maintained(matrixUser: string, at: number): Promise<void> {
     await this.db<Row>("people_accounts")
       .where("matrix_user", matrixUser)
-      .update({ maintained_at: at, remote });
+      .update({ maintained_at: at, open_at_start: true });
   }
 
-  async remote(): Promise<string[]> {
-    const rows = await this.db<Row>("people_accounts").where("remote", true).select("matrix_user");
+  async setOpenAtStart(matrixUsers: readonly string[], open: boolean): Promise<void> {
+    // In chunks: SQLite takes at most 999 bound values per statement.
+    for (let i = 0; i < matrixUsers.length; i += 500) {
+      await this.db<Row>("people_accounts")
+        .whereIn("matrix_user", matrixUsers.slice(i, i + 500))
+        .update({ open_at_start: open });
+    }
+  }
+
+  async openAtStart(): Promise<string[]> {
+    const rows = await this.db<Row>("people_accounts").where("open_at_start", true).select("matrix_user");
     return rows.map((r) => r.matrix_user);
   }
 }

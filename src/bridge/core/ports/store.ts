@@ -63,10 +63,12 @@ export interface PeopleAccountStore {
   list(): Promise<PeopleAccountRecord[]>;
   /** Accounts last looked after (keys rotated if due) before `before`, never first; at most `limit`. */
   dueForMaintenance(before: number, limit: number): Promise<string[]>;
-  /** The account was opened and its keys rotated if due at `at`; `remote`: its address is on another server now. */
-  maintained(matrixUser: string, at: number, remote: boolean): Promise<void>;
-  /** Accounts whose address is on another server now (`move`): their mail comes over a socket. */
-  remote(): Promise<string[]>;
+  /** The account is open, its keys rotated if due at `at`: it opens at the next start until marked otherwise. */
+  maintained(matrixUser: string, at: number): Promise<void>;
+  /** Whether these accounts open at the next start (closed with no work left: no). */
+  setOpenAtStart(matrixUsers: readonly string[], open: boolean): Promise<void>;
+  /** The accounts to open at the start. */
+  openAtStart(): Promise<string[]>;
 }
 
 /** A People address the bridge is logged in to for a Matrix user (`login`): the bridge is one of its devices. */
