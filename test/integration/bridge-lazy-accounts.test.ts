@@ -2,8 +2,11 @@
 // SQLite stores and the in-process live link: an account closed for being idle
 // is woken by mail the server stores for it and takes it exactly once; mail
 // that came while the bridge was down opens its account at the next start; an
-// account is not opened at a start without a reason.
+// account is not opened at a start without a reason; and a bridge process
+// SIGKILLed while mail wakes an account loses nothing and writes nothing twice.
 import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,8 +21,10 @@ import { inProcessTransport } from "../../src/people/client/live-transport.js";
 import { startTestServer, type TestServer } from "../helpers/people-servers.js";
 import { clientOptions, networkOf, removeTempDirs, tempDir, waitUntil } from "../helpers/client-fixtures.js";
 import { silentLog } from "../helpers/portal-fakes.js";
+import { freePort } from "../helpers/ports.js";
 
 const WAIT = 120_000;
+const ROOT = join(__dirname, "..", "..");
 const ALICE = "@alice:hs.test";
 const BOB = "@bob:hs.test";
 
@@ -158,5 +163,56 @@ describe("bridge lazy accounts", function () {
       "both recorded as looked after",
       WAIT,
     );
+  });
+
+  it("a bridge SIGKILLed while mail wakes an account: after the restart each message is in Matrix once", async () => {
+    const kdir = tempDir("lazy-kill");
+    const port = await freePort();
+    let child: ChildProcess | undefined;
+    const run = async (mode: "setup" | "serve" | "drain") => {
+      const c = spawn(
+        process.execPath,
+        ["--import", "tsx", join(ROOT, "test", "helpers", "lazy-bridge-child.ts"), kdir, String(port), mode],
+        { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] },
+      );
+      child = c;
+      const exited = new Promise<void>((resolve) => c.once("exit", () => resolve()));
+      const lines = createInterface({ input: c.stdout! })[Symbol.asyncIterator]();
+      const next = async (): Promise<Record<string, unknown>> => {
+        const r = await lines.next();
+        if (r.done) throw new Error(`the child exited (${c.exitCode ?? c.signalCode}) without answering`);
+        return JSON.parse(r.value as string) as Record<string, unknown>;
+      };
+      const { cert } = (await next()) as { cert: string };
+      return { cert, next, exited, child: c };
+    };
+    try {
+      const setup = await run("setup");
+      await setup.exited;
+      const serving = await run("serve");
+      const sender = await PeopleClient.create({
+        ...clientOptions(
+          { pins: { "people.test": `127.0.0.1:${port}` }, ca: [serving.cert] },
+          tempDir("sender"),
+        ),
+        address: "sam@people.test",
+      });
+      const bodies = ["k1", "k2", "k3", "k4", "k5"];
+      try {
+        for (const b of bodies) await sender.sendText(["alice@people.test"], b);
+        // Each accepted (durable on the server) while alice's account was a row: the wake is under way.
+        await sender.flush();
+      } finally {
+        serving.child.kill("SIGKILL");
+        await serving.exited;
+        await sender.close();
+      }
+      const drain = await run("drain");
+      const { matrix } = (await drain.next()) as { matrix: string[] };
+      await drain.exited;
+      assert.deepEqual([...matrix].sort(), bodies, "every message once, none lost, none twice");
+    } finally {
+      if (child && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    }
   });
 });
