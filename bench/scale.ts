@@ -1,4 +1,4 @@
-// `npm run bench -- scale [--users|--n 10,200,2000] [--portals 3]`: the bridge's
+// `npm run bench -- scale [--users|--n 10,200,2000] [--portals 3] [--width 24]`: the bridge's
 // memory and start-up with many bridged users, measured as issue 17 did: the
 // real Synapse, the bridge as its real command, each Matrix user with
 // `portals` direct chats to contacts on another People server (the first an
@@ -125,6 +125,8 @@ export async function runScaleBench(): Promise<void> {
   const ghostUsers = Number(option("ghost-users") ?? 200);
   const openStores = option("open-stores");
   const encryptedGhosts = Number(option("encrypted-ghosts") ?? 100);
+  // Users added side by side (Synapse does most of the work of adding one).
+  const width = Number(option("width") ?? 24);
   console.log(
     `\n== scale: bridge RSS, start-up and round trip with ${sizes.join(", ")} users × ${portals} portals ` +
       `(bridge.open_account_stores ${openStores ?? "default"}; load ${loadavg()
@@ -140,7 +142,7 @@ export async function runScaleBench(): Promise<void> {
   try {
     for (const users of sizes) {
       const start = process.hrtime.bigint();
-      await world.growTo(users);
+      await world.growTo(users, width);
       const addS = Number(process.hrtime.bigint() - start) / 1e9;
       // Where adding users went (seconds summed over the users added side by side).
       console.log(
