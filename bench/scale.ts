@@ -1,4 +1,4 @@
-// `npm run bench -- scale [--users|--n 10,200,2000] [--portals 3] [--max-machines M]`: the bridge's
+// `npm run bench -- scale [--users|--n 10,200,2000] [--portals 3] [--width 24] [--max-machines M]`: the bridge's
 // memory and start-up with many bridged users, measured as issue 17 did: the
 // real Synapse, the bridge as its real command, each Matrix user with
 // `portals` direct chats to contacts on another People server (the first an
@@ -33,8 +33,12 @@ interface Point {
   mem: BridgeMemory;
   addS: number;
   restartS: number;
+  /** From the restart until the first message to an account (closed, with lazy accounts) came back. */
+  firstS: number;
   /** From the restart until the bridge logged its portal catch-up run. */
   catchUpS: number;
+  /** SIGTERM until the bridge process exited. */
+  stopS: number;
   rtMs: number;
 }
 
@@ -59,9 +63,17 @@ function fit(xs: number[], ys: number[]): { a: number; b: number } {
   return { a: my - b * mx, b };
 }
 
-/** Restarts the bridge; seconds until it logged that every account was started, and its catch-up run. */
-async function restartSeconds(world: ScaleWorld): Promise<{ started: number; caughtUp: number }> {
+/**
+ * Stops the bridge (SIGTERM: seconds until it exited) and starts it again: seconds until it logged
+ * that its accounts were started, until a message of the last user added (its account not open:
+ * lazy accounts) made the round trip, and until its catch-up run.
+ */
+async function restartSeconds(
+  world: ScaleWorld,
+): Promise<{ stop: number; started: number; first: number; caughtUp: number }> {
+  const stopping = process.hrtime.bigint();
   await world.bridge.kill("SIGTERM");
+  const stop = Number(process.hrtime.bigint() - stopping) / 1e9;
   const from = world.bridge.logs.length;
   const start = process.hrtime.bigint();
   const since = () => Number(process.hrtime.bigint() - start) / 1e9;
@@ -72,11 +84,16 @@ async function restartSeconds(world: ScaleWorld): Promise<{ started: number; cau
       () => (world.bridge.logs.slice(from).some((l) => test(String(l.msg))) ? true : undefined),
       600_000,
     );
-  const [started, caughtUp] = await Promise.all([
+  const last = world.users.at(-1)!;
+  const [started, first, caughtUp] = await Promise.all([
     logged((m) => m === "People accounts started").then(since),
+    world
+      .send(last)
+      .then((token) => world.echoed(last, token, 20))
+      .then(since),
     logged((m) => m.startsWith("caught up ")).then(since),
   ]);
-  return { started, caughtUp };
+  return { stop, started, first, caughtUp };
 }
 
 function describe(p: Point, base: Point | undefined): string {
@@ -85,7 +102,8 @@ function describe(p: Point, base: Point | undefined): string {
     `  ${p.users} users (${p.ghosts} ghosts): RSS ${fmt(m.rss / 1024, 0)} MiB (heap ${fmt(m.heapUsed / 1024, 0)}, ` +
     `external ${fmt(m.external / 1024, 0)}, file-mapped ${fmt(m.fileMapped / 1024, 0)}), store connections ` +
     `${m.storesOpen} open / ${m.storeOpens} opened; users added in ${fmt(p.addS, 1)} s; restart until all ` +
-    `accounts started ${fmt(p.restartS, 1)} s, catch-up done ${fmt(p.catchUpS, 1)} s; round trip p50 ${fmt(p.rtMs, 0)} ms` +
+    `accounts started ${fmt(p.restartS, 1)} s, first message's round trip done ${fmt(p.firstS, 1)} s, catch-up done ` +
+    `${fmt(p.catchUpS, 1)} s; SIGTERM to exit ${fmt(p.stopS, 2)} s; round trip p50 ${fmt(p.rtMs, 0)} ms` +
     (base ? ` (×${fmt(p.rtMs / base.rtMs)} the one at ${base.users})` : "") +
     `; load ${loadavg()[0]!.toFixed(1)}`
   );
@@ -108,6 +126,8 @@ export async function runScaleBench(): Promise<void> {
   const openStores = option("open-stores");
   const encryptedGhosts = Number(option("encrypted-ghosts") ?? 100);
   const maxMachines = option("max-machines");
+  // Users added side by side (Synapse does most of the work of adding one).
+  const width = Number(option("width") ?? 24);
   console.log(
     `\n== scale: bridge RSS, start-up and round trip with ${sizes.join(", ")} users × ${portals} portals ` +
       `(bridge.open_account_stores ${openStores ?? "default"}; load ${loadavg()
@@ -123,8 +143,15 @@ export async function runScaleBench(): Promise<void> {
   try {
     for (const users of sizes) {
       const start = process.hrtime.bigint();
-      await world.growTo(users);
+      await world.growTo(users, width);
       const addS = Number(process.hrtime.bigint() - start) / 1e9;
+      // Where adding users went (seconds summed over the users added side by side).
+      console.log(
+        `  adding users up to ${users}: ` +
+          Object.entries(world.setupSeconds)
+            .map(([phase, sec]) => `${phase} ${fmt(sec, 0)} s`)
+            .join(", "),
+      );
       const restart = await restartSeconds(world);
       // Every user's echo portal carries a message each way; then one user's round trips are timed.
       await world.exchange(world.users);
@@ -137,7 +164,9 @@ export async function runScaleBench(): Promise<void> {
         mem,
         addS,
         restartS: restart.started,
+        firstS: restart.first,
         catchUpS: restart.caughtUp,
+        stopS: restart.stop,
         rtMs: percentile(rts, 0.5),
       });
       console.log(describe(points.at(-1)!, points.length > 1 ? points[0] : undefined));
@@ -176,7 +205,9 @@ export async function runScaleBench(): Promise<void> {
       "heap MiB": fmt(p.mem.heapUsed / 1024, 0),
       "stores open": p.mem.storesOpen,
       "users added s": fmt(p.addS, 1),
+      "SIGTERM to exit s": fmt(p.stopS, 2),
       "restart, all started s": fmt(p.restartS, 1),
+      "first message back s": fmt(p.firstS, 1),
       "catch-up done s": fmt(p.catchUpS, 1),
       "round trip p50 ms": fmt(p.rtMs, 0),
       "× at smallest N": fmt(p.rtMs / base.rtMs),

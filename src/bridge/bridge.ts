@@ -105,8 +105,7 @@ export async function startBridge(
       homeserverDomain: config.homeserver.domain,
       secret,
       network: peopleNetwork(config.people, people),
-      // The accounts live on the embedded server: their mail comes in-process, not over a socket each.
-      liveTransport: inProcessTransport(people.live),
+      liveTransport: inProcessTransport(people.live), // in-process mail, waking closed accounts: no socket each
       store: store.peopleAccounts,
       logins: store.logins,
       choices: store.addressChoices,
@@ -115,6 +114,7 @@ export async function startBridge(
       ...(options.peopleClient ? { client: options.peopleClient } : {}),
       beforeAck: () => store.sync(),
       openStores: config.bridge.open_account_stores,
+      lazy: { mail: people.mail, ...config.bridge.accounts },
     });
 
     const metrics = new BridgeMetrics(options.defaultMetrics ?? false);

@@ -98,6 +98,14 @@ export const bridgeConfigSchema = z
         startup_concurrency: z.number().int().min(1).max(256).default(8),
         /** Bridged users' People stores with an open SQLite connection at once (~250 KiB each); the rest reopen on use. */
         open_account_stores: z.number().int().min(1).max(100_000).default(128),
+        /** Bridge-made People accounts: opened when needed, closed after idle_close_seconds unused. */
+        accounts: z
+          .strictObject({
+            idle_close_seconds: z.number().int().min(1).max(604_800).default(600),
+            /** Idle accounts kept open at most (the least recently used close first). */
+            max_open: z.number().int().min(1).max(1_000_000).default(1_000),
+          })
+          .prefault({}),
         groups: z
           .strictObject({
             /**

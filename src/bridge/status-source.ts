@@ -38,7 +38,7 @@ export function bridgeStatusSource(
     async user(userId) {
       const record = await parts.store.peopleAccounts.get(userId);
       if (!record) return undefined;
-      return { address: record.address, connected: parts.accounts.clientOf(userId)?.connected ?? false };
+      return { address: record.address, connected: parts.accounts.reachable(userId) ?? false };
     },
     async portals() {
       const [dms, groups] = await Promise.all([parts.store.portals.count(), parts.store.groups.count()]);

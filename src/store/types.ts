@@ -170,6 +170,8 @@ export interface MailboxStore {
   expire(now: number): Promise<number>;
   /** Count of envelopes still pending for any device. */
   depth(): Promise<number>;
+  /** The addresses with an envelope still pending for some device (an embedding bridge wakes their accounts). */
+  waitingRecipients(): Promise<string[]>;
 }
 
 export interface ServerKeyStore {

@@ -123,6 +123,8 @@ export class ScaleWorld {
   private readonly cleanup: (() => Promise<void> | void)[] = [];
   private token = 0;
   private extra = 0;
+  /** Seconds spent in each step of adding users (summed over the users added side by side): the profile. */
+  readonly setupSeconds: Record<string, number> = {};
   private echoer: EchoerLog = { heard: new Set(), answered: new Map(), delivered: new Set() };
 
   private constructor(
@@ -255,19 +257,30 @@ export class ScaleWorld {
    */
   async growTo(total: number, width = 24): Promise<void> {
     const fresh = Array.from({ length: total - this.users.length }, (_, i) => `s${this.users.length + i}`);
+    const timed = async <T>(phase: string, work: () => Promise<T>): Promise<T> => {
+      const start = process.hrtime.bigint();
+      try {
+        return await work();
+      } finally {
+        this.setupSeconds[phase] =
+          (this.setupSeconds[phase] ?? 0) + Number(process.hrtime.bigint() - start) / 1e9;
+      }
+    };
     await inBatches(fresh, width, async (localpart) => {
-      const account = await this.hs.registerUser(localpart, `${localpart}-pw`);
+      const account = await timed("register", () => this.hs.registerUser(localpart, `${localpart}-pw`));
       const contacts = [ECHOER];
       for (let k = 1; k < this.portals; k++) {
         const local = `${localpart}c${k}`;
-        await registerAccount(this.other, local);
+        await timed("contacts", () => registerAccount(this.other, local));
         contacts.push(`${local}@${OTHER}`);
       }
       const user: ScaleUser = { localpart, userId: account.userId, token: account.accessToken, rooms: [] };
       // The rooms one after another, then the joins (three invites of one user at once left a ghost
       // unjoined for 10 minutes in 2 of 2 bench runs under load: not yet understood).
-      for (const contact of contacts) user.rooms.push(await this.createPortal(user, contact));
-      for (const [k, roomId] of user.rooms.entries()) await this.ghostJoined(user, roomId, contacts[k]!);
+      for (const contact of contacts)
+        user.rooms.push(await timed("rooms", () => this.createPortal(user, contact)));
+      for (const [k, roomId] of user.rooms.entries())
+        await timed("joins", () => this.ghostJoined(user, roomId, contacts[k]!));
       this.users.push(user);
     });
   }

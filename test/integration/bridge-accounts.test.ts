@@ -35,7 +35,15 @@ describe("bridge People accounts", function () {
       homeserverDomain: "hs.test",
       secret,
       network: { pins: {}, ca: [] },
-      store: { put: async () => undefined, get: async () => undefined, list: async () => [] },
+      store: {
+        put: async () => undefined,
+        get: async () => undefined,
+        list: async () => [],
+        dueForMaintenance: async () => [],
+        maintained: async () => undefined,
+        setOpenAtStart: async () => undefined,
+        openAtStart: async () => [],
+      },
       log: silentLog,
     });
     assert.equal(accounts.addressFor("@alice.smith:hs.test"), "alice.smith@people.test");

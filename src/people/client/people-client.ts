@@ -377,6 +377,11 @@ export class PeopleClient {
     return this.core.outbox.size();
   }
 
+  /** Messages stored but not yet handed to the listeners (set aside: retried while the client runs). */
+  async undeliveredCount(): Promise<number> {
+    return (await this.core.store.undelivered()).length;
+  }
+
   /** Try due deliveries now. */
   flush(): Promise<number> {
     return this.core.outbox.drain();

@@ -50,6 +50,15 @@ export interface PeopleServerHandle {
   readonly metrics: ServerMetrics;
   /** Where a device in this process links to live delivery without a socket (the bridge's accounts). */
   readonly live: Pick<LiveHub, "attachInProcess">;
+  /**
+   * Mail for this server's accounts, for an embedding process that holds accounts closed until they
+   * have mail (the bridge's lazy accounts): told each recipient once its envelope is durable, after
+   * the live push; `waiting()` lists the addresses with mail still pending (at its start).
+   */
+  readonly mail: {
+    onStored(listener: (address: string) => void): void;
+    waiting(): Promise<string[]>;
+  };
   /** Sets the gauges that are read at scrape time (mailbox depth). */
   refreshMetrics(): Promise<void>;
   readonly log: Logger;
@@ -303,6 +312,10 @@ export async function startPeopleServer(
       accounts,
       metrics,
       live,
+      mail: {
+        onStored: (listener) => ingest.onStored({ envelopeStored: (address) => listener(address) }),
+        waiting: () => store.mailbox.waitingRecipients(),
+      },
       async refreshMetrics() {
         metrics.mailboxDepth.set(await store.mailbox.depth());
       },

@@ -258,6 +258,11 @@ export class KnexMailboxStore implements MailboxStore {
     });
   }
 
+  async waitingRecipients(): Promise<string[]> {
+    const rows = (await this.db("deliveries").distinct("address")) as { address: string }[];
+    return rows.map((r) => r.address);
+  }
+
   async depth(): Promise<number> {
     // An envelope exists only while some device still waits for it.
     const row = await this.db("envelopes").count({ n: "*" }).first();

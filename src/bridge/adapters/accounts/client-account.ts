@@ -26,6 +26,29 @@ import type { BridgeSecret } from "./bridge-secret.js";
 import { userError } from "../../core/error-kinds.js";
 import { clientCalls } from "./client-calls.js";
 
+/** What a lazily opened account (people-accounts.ts) is told by its uses. */
+export interface AccountHooks {
+  /** Holds the account open while an operation runs on it; the release (undefined: not held). */
+  hold(): (() => void) | undefined;
+  /** Group-key listeners kept across closes and reopens of the account. */
+  onGroupKey(handler: (group: string) => void): () => void;
+}
+
+/** The operations that use the client (held: see `held`). */
+const HELD = [
+  "send",
+  "queue",
+  "uploadAttachment",
+  "downloadAttachment",
+  "lookup",
+  "contact",
+  "contacts",
+  "fingerprint",
+  "verify",
+  "acceptChange",
+  "ownDevices",
+] as const;
+
 export class ClientAccount implements PeopleAccount {
   constructor(
     readonly owner: MatrixUserId,
@@ -33,7 +56,28 @@ export class ClientAccount implements PeopleAccount {
     private readonly secret: BridgeSecret,
     /** The bridge-made account's made address: its portals stay its own after a `move`. */
     readonly portalOwner?: PeopleAddress,
-  ) {}
+    private readonly hooks?: AccountHooks,
+  ) {
+    if (!hooks) return;
+    // Every operation of a lazily opened account holds it open until it settles.
+    const self = this as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    for (const name of HELD) {
+      const op = self[name]!.bind(this);
+      self[name] = (...args) => this.held(() => op(...args));
+    }
+    const writer = this.postWriter as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    for (const [name, op] of Object.entries(writer)) writer[name] = (...args) => this.held(() => op(...args));
+  }
+
+  /** Runs an operation with the account held open: a lazy account is never closed under it. */
+  private async held<R>(work: () => Promise<R>): Promise<R> {
+    const release = this.hooks?.hold();
+    try {
+      return await work();
+    } finally {
+      release?.();
+    }
+  }
 
   private callsView: PeopleCalls | undefined;
 
@@ -50,26 +94,31 @@ export class ClientAccount implements PeopleAccount {
   }
 
   readonly posts: PostReader = {
-    feed: (author, o) => this.client.posts.feed(author, o),
-    profile: async (author) => {
-      try {
-        const p = await this.client.profile.get(author);
-        const avatar = p.avatar && {
-          bytes: await this.client.profile.avatar(p),
-          mime: p.avatar.mime,
-          hash: p.avatar.id,
-        };
-        return {
-          ...(p.displayName !== undefined && { displayName: p.displayName }),
-          ...(avatar && { avatar }),
-        };
-      } catch (err) {
-        if (isPeopleError(err, "PEOPLE_NOT_FOUND")) return {};
-        throw err;
-      }
-    },
-    onGroupKey: (handler) => this.client.groups.events.on("key", (k) => handler(k.group)),
+    feed: (author, o) => this.held(() => this.client.posts.feed(author, o)),
+    profile: (author) => this.held(() => this.profileOf(author)),
+    onGroupKey: (handler) =>
+      this.hooks
+        ? this.hooks.onGroupKey(handler)
+        : this.client.groups.events.on("key", (k) => handler(k.group)),
   };
+
+  private async profileOf(author: PeopleAddress) {
+    try {
+      const p = await this.client.profile.get(author);
+      const avatar = p.avatar && {
+        bytes: await this.client.profile.avatar(p),
+        mime: p.avatar.mime,
+        hash: p.avatar.id,
+      };
+      return {
+        ...(p.displayName !== undefined && { displayName: p.displayName }),
+        ...(avatar && { avatar }),
+      };
+    } catch (err) {
+      if (isPeopleError(err, "PEOPLE_NOT_FOUND")) return {};
+      throw err;
+    }
+  }
 
   readonly postWriter: PostWriter = {
     createGroup: async (name, sourceId) => {

@@ -2,19 +2,19 @@
 // `alice@<people.domain>` on the embedded People server, and the bridge is that
 // account's device. One PeopleClient per user, with its encrypted store under
 // people.data_dir/users/<sha256 of the user id>/ (the store passphrase derived
-// from the bridge secret), opened or created on first use and receiving live
-// from then on; every known user's client starts with the bridge.
+// from the bridge secret), opened or created on first use. With the embedded
+// server's mail hook (`mail`), accounts are lazy (issue 17): a row until a Matrix
+// event, mail from the embedded server, key maintenance or a command needs one
+// (account-pool.ts), closed again when idle; otherwise every one starts with the bridge.
 import { forEachLimit } from "../../concurrency.js";
-import { isPeopleError } from "../../../people/errors.js";
 import { PeopleClient, type ClientOptions } from "../../../people/client/people-client.js";
 import { KeyedLock } from "../../../shared/keyed-lock.js";
 import { SqliteHandlePool } from "../../../people/client/store-handles.js";
 import type { ReceivedMessage } from "../../../people/client/receiver.js";
-import { errorCode } from "../../../people/transient.js";
-import { parseAddress, type PeopleAddress } from "../../../people/protocol/address.js";
+import { addressDomain, parseAddress, type PeopleAddress } from "../../../people/protocol/address.js";
 import type { MessageId } from "../../../people/protocol/ids.js";
 import type { Logger } from "../../logger.js";
-import { isMatrixUserId, splitMatrixUserId, type MatrixUserId } from "../../model/matrix-ids.js";
+import type { MatrixUserId } from "../../model/matrix-ids.js";
 import type {
   IncomingHandler,
   KeyChangeHandler,
@@ -22,13 +22,17 @@ import type {
   PeopleAccount,
   PeopleSide,
 } from "../../core/ports/people-side.js";
+import { AccountPool } from "./account-pool.js";
+import { watchClient } from "./client-watch.js";
+import { LazyAccounts, type EmbeddedMail } from "./lazy-accounts.js";
 import type { AddressChoiceStore, LoginStore, PeopleAccountStore } from "../../core/ports/store.js";
 import { userDataDir, type BridgeSecret } from "./bridge-secret.js";
 import type { PeopleNetwork } from "./people-network.js";
 import { ClientAccount } from "./client-account.js";
 import { Logins } from "./logins.js";
 import { DERIVED_PASSPHRASE_KDF, STORE_CACHE_KIB } from "./account-store-settings.js";
-import { heldAccountTransport } from "./held-transport.js";
+import { openOrCreateClient } from "./open-or-create.js";
+import { madeAddress } from "./made-address.js";
 import { watchKeys } from "./key-watch.js";
 import { userError, retryLater } from "../../core/error-kinds.js";
 
@@ -58,11 +62,18 @@ export interface PeopleAccountsOptions {
   beforeAck?: () => Promise<void>;
   /** The most account stores with an open SQLite connection at once (bridge.open_account_stores, 128). */
   openStores?: number;
+  /** The embedded server's mail hook and bridge.accounts: accounts open only when needed, close when idle. */
+  lazy?: { mail: EmbeddedMail; idle_close_seconds: number; max_open: number };
   now?: () => number;
 }
 
 export class PeopleAccounts implements PeopleSide {
-  private readonly accounts = new Map<string, ClientAccount>();
+  /** The bridge-made accounts open now: opened on demand, closed when idle (lazy) or at the end. */
+  private readonly accounts: AccountPool<ClientAccount>;
+  /** When accounts open on their own (lazy): mail, key maintenance, the start. */
+  readonly lazy: LazyAccounts | undefined;
+  /** Group-key listeners per user, kept across reopens of the user's account. */
+  private readonly groupKeys = new Map<string, Set<(group: string) => void>>();
   private readonly lock = new KeyedLock();
   private handler: IncomingHandler | undefined;
   private keyChangeHandler: KeyChangeHandler | undefined;
@@ -76,6 +87,27 @@ export class PeopleAccounts implements PeopleSide {
 
   constructor(private readonly o: PeopleAccountsOptions) {
     this.storeHandles = new SqliteHandlePool(o.openStores ?? 128);
+    const lazy = o.lazy;
+    this.accounts = new AccountPool<ClientAccount>({
+      idleMs: lazy ? lazy.idle_close_seconds * 1000 : Infinity,
+      maxOpen: lazy ? lazy.max_open : Infinity,
+      now: o.now ?? Date.now,
+      open: (userId) => this.openAccount(userId),
+      close: (userId, account) => this.closeAccount(userId, account),
+      busy: (account) => this.busy(account),
+      opened: (userId, account) => this.lazy?.opened(userId as MatrixUserId, account),
+      closed: (userId) => this.lazy?.closed(userId),
+    });
+    this.lazy =
+      lazy &&
+      new LazyAccounts({
+        mail: lazy.mail,
+        pool: this.accounts,
+        store: o.store,
+        userOf: (address) => this.matrixUserOf(address),
+        log: o.log.child({ component: "lazy-accounts" }),
+        now: o.now ?? Date.now,
+      });
     this.logins =
       o.logins &&
       new Logins({
@@ -107,7 +139,7 @@ export class PeopleAccounts implements PeopleSide {
 
   /** Envelopes waiting in the outboxes of the open accounts. */
   async outboxSize(): Promise<number> {
-    const sizes = await Promise.all([...this.accounts.values()].map((a) => a.client.outboxSize()));
+    const sizes = await Promise.all(this.accounts.openValues().map((a) => a.client.outboxSize()));
     return sizes.reduce((a, b) => a + b, 0);
   }
 
@@ -117,30 +149,7 @@ export class PeopleAccounts implements PeopleSide {
   }
 
   addressFor(userId: string): PeopleAddress {
-    if (!isMatrixUserId(userId)) throw userError("That is not a Matrix user id.");
-    const { localpart, server } = splitMatrixUserId(userId);
-    if (server !== this.o.homeserverDomain) {
-      throw userError(
-        `Only users of ${this.o.homeserverDomain} get a People address on this bridge.`,
-        "a user of another homeserver asked for a People account",
-      );
-    }
-    const wanted = `${localpart}@${this.o.peopleDomain}`;
-    let address: PeopleAddress | undefined;
-    try {
-      address = parseAddress(wanted);
-    } catch {
-      address = undefined;
-    }
-    // Exactly the localpart: a case-folded one could make two Matrix users share an address.
-    if (address !== wanted) {
-      throw userError(
-        `Your Matrix username "${localpart}" cannot be a People address: it may hold lowercase ` +
-          "letters, digits, '.', '_' and '-', starting and ending with a letter or digit.",
-        "the user's localpart is not a People local part",
-      );
-    }
-    return address;
+    return madeAddress(userId, this.o.homeserverDomain, this.o.peopleDomain);
   }
 
   async matrixUserOf(address: PeopleAddress): Promise<MatrixUserId | undefined> {
@@ -196,20 +205,20 @@ export class PeopleAccounts implements PeopleSide {
   private defaultAccount(userId: string): Promise<PeopleAccount> {
     const login = this.logins?.opened(userId);
     if (login) return Promise.resolve(login);
-    const ready = this.accounts.get(userId);
+    const ready = this.accounts.peek(userId);
     // Once every recorded login was opened, an open bridge-made account is the answer without asking the store.
     if (ready && (this.logins?.loaded ?? true)) return Promise.resolve(ready);
     return this.lock.run(
       userId,
-      async () => (await this.logins?.accountOf(userId)) ?? this.openAccount(userId),
+      async () => (await this.logins?.accountOf(userId)) ?? this.accounts.get(userId),
     );
   }
 
   /** The account the bridge made for the user (`<localpart>@<people.domain>`), logged in elsewhere or not. */
   heldAccountFor(userId: string): Promise<ClientAccount> {
-    const ready = this.accounts.get(userId);
+    const ready = this.accounts.peek(userId);
     if (ready) return Promise.resolve(ready);
-    return this.lock.run(userId, () => this.openAccount(userId));
+    return this.lock.run(userId, () => this.accounts.get(userId));
   }
 
   /** Whether the user has a bridge-made account already (without making one). */
@@ -217,63 +226,94 @@ export class PeopleAccounts implements PeopleSide {
     return (await this.o.store.get(userId)) !== undefined;
   }
 
-  /** The open client of a user (tests and operations). */
+  /** The open client of a user (tests and operations); undefined while a lazy account is closed. */
   clientOf(userId: string): PeopleClient | undefined {
-    return this.accounts.get(userId)?.client;
+    return this.accounts.peek(userId)?.client;
   }
 
-  /** Starts the client of every Matrix user who has an account; one failing user does not stop the others. */
-  /** Starts every account, `concurrency` at a time (bridge.startup_concurrency). */
+  /**
+   * Whether the user's mail reaches the bridge now: an open account's live link is up, or a lazy
+   * account is closed and the embedded server will wake it (undefined: not open, and not lazy).
+   */
+  reachable(userId: string): boolean | undefined {
+    const open = this.accounts.peek(userId);
+    if (open) return open.client.connected;
+    return this.lazy ? true : undefined;
+  }
+
+  /** Bridge-made accounts open now (metrics). */
+  get openCount(): number {
+    return this.accounts.size;
+  }
+
+  /**
+   * Starts the accounts, `concurrency` at a time (bridge.startup_concurrency): lazy, only those with
+   * mail waiting or living on another server (the rest open when needed); otherwise every one.
+   */
   async startAll(concurrency = 1): Promise<void> {
     const started = Date.now();
     const records = await this.o.store.list();
+    const users = this.lazy ? await this.lazy.atStart() : records.map((r) => r.matrixUser);
     await forEachLimit(
-      records,
+      users,
       concurrency,
-      async (record) => {
+      async (user) => {
         try {
-          await this.accountFor(record.matrixUser);
+          await this.accountFor(user);
         } catch (err) {
-          this.o.log.error(
-            { err, user: record.matrixUser },
-            "could not start a Matrix user's People account",
-          );
+          this.o.log.error({ err, user }, "could not start a Matrix user's People account");
         }
       },
       () => this.closed,
     );
     if (this.closed) return;
     await this.logins?.startAll();
+    this.lazy?.run();
     // The scale bench times a restart by this line.
-    this.o.log.info({ accounts: records.length, ms: Date.now() - started }, "People accounts started");
+    this.o.log.info(
+      { accounts: records.length, opened: users.length, ms: Date.now() - started },
+      "People accounts started",
+    );
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    this.lazy?.stop();
     await this.logins?.close();
-    const open = [...this.accounts.values()];
-    this.accounts.clear();
-    await Promise.all(
-      open.map((a) =>
-        a.client.close().catch((err: unknown) => this.o.log.warn({ err }, "closing a People client failed")),
-      ),
-    );
+    if (this.lazy) {
+      // Those with nothing left to do stay closed at the next start; the others open again.
+      const open = this.accounts.openValues();
+      const idle = await Promise.all(open.map(async (a) => ((await this.busy(a)) ? [] : [a.owner])));
+      await this.o.store.setOpenAtStart(idle.flat(), false).catch((err: unknown) => {
+        this.o.log.warn({ err }, "could not record which accounts open at the next start");
+      });
+    }
+    await this.accounts.closeAll();
   }
 
   private async openAccount(userId: string): Promise<ClientAccount> {
-    const ready = this.accounts.get(userId);
-    if (ready) return ready;
     if (this.closed) throw retryLater("the bridge is stopping");
     const address = this.addressFor(userId);
     const owner = userId as MatrixUserId;
-    const client = await this.openOrCreate(owner, address);
+    const client = await openOrCreateClient({
+      options: this.clientOptions(userDataDir(this.o.dataDir, owner), this.o.secret.storePassphrase(owner)),
+      owner,
+      address,
+      peopleDomain: this.o.peopleDomain,
+      live: this.o.liveTransport,
+      registrationToken: this.o.secret.registrationToken(),
+      log: this.o.log,
+    });
     try {
-      const account = new ClientAccount(owner, client, this.o.secret, address);
+      const account = new ClientAccount(owner, client, this.o.secret, address, {
+        hold: () => this.accounts.hold(owner),
+        onGroupKey: (handler) => this.onGroupKey(owner, handler),
+      });
       this.attach(account);
+      client.groups.events.on("key", (k) => this.groupKeys.get(owner)?.forEach((h) => h(k.group)));
       await this.o.store.put({ matrixUser: owner, address, createdAt: (this.o.now ?? Date.now)() });
       await client.start();
       if (this.closed) throw retryLater("the bridge is stopping");
-      this.accounts.set(userId, account);
       return account;
     } catch (err) {
       await client.close().catch(() => undefined);
@@ -281,10 +321,40 @@ export class PeopleAccounts implements PeopleSide {
     }
   }
 
+  private async closeAccount(userId: string, account: ClientAccount): Promise<void> {
+    await account.client.close().catch((err: unknown) => {
+      this.o.log.warn({ err, user: userId }, "closing a People client failed");
+    });
+    // Idle with no work of its own (the pool asked): nothing to do at the next start.
+    if (!this.closed) await this.o.store.setOpenAtStart([userId], false);
+  }
+
+  /**
+   * Work an account has of its own: it stays open (a moved address, whose mail comes over a socket;
+   * a call; an outbox to deliver; messages set aside to hand to Matrix again).
+   */
+  private async busy(account: ClientAccount): Promise<boolean> {
+    const c = account.client;
+    if (addressDomain(c.address) !== this.o.peopleDomain) return true;
+    if (c.calls.calls().length > 0 || c.calls.incoming().length > 0 || c.realtime.sessions().length > 0)
+      return true;
+    return (await c.outboxSize()) > 0 || (await c.undeliveredCount()) > 0;
+  }
+
+  private onGroupKey(owner: string, handler: (group: string) => void): () => void {
+    const set = this.groupKeys.get(owner) ?? new Set();
+    this.groupKeys.set(owner, set);
+    set.add(handler);
+    return () => void set.delete(handler);
+  }
+
   /** Messages, key changes and outbox reports of an account go where every account's go. */
   private attach(account: ClientAccount): void {
     account.client.onMessage((m) => this.deliver(account, m));
-    this.watch(account.client, account.owner);
+    watchClient(account.client, account.owner, this.o.log, {
+      delivery: () => this.deliveryHandler,
+      outbox: () => this.outboxHandler,
+    });
     watchKeys(account, this.o.log, () => this.keyChangeHandler);
   }
 
@@ -307,81 +377,23 @@ export class PeopleAccounts implements PeopleSide {
     };
   }
 
-  private async openOrCreate(owner: MatrixUserId, address: PeopleAddress): Promise<PeopleClient> {
-    let opened: PeopleClient | undefined;
-    const base = this.clientOptions(userDataDir(this.o.dataDir, owner), this.o.secret.storePassphrase(owner));
-    // An account moved off the embedded server (`move`) reaches its new one over a WebSocket.
-    const live = this.o.liveTransport;
-    const options = live
-      ? { ...base, liveTransport: heldAccountTransport(live, this.o.peopleDomain, () => opened?.address) }
-      : base;
-    try {
-      return (opened = await PeopleClient.open(options));
-    } catch (err) {
-      if (!isPeopleError(err, "PEOPLE_NOT_FOUND")) throw err;
-    }
-    try {
-      const client = (opened = await PeopleClient.create({
-        ...options,
-        address,
-        invite: this.o.secret.registrationToken(),
-      }));
-      this.o.log.info({ user: owner, address, device: client.device }, "created a People account");
-      return client;
-    } catch (err) {
-      if (isPeopleError(err, "PEOPLE_FORBIDDEN")) {
-        throw userError(
-          `The People address ${address} is taken on this server by someone else. Ask the bridge's admin.`,
-          "registering the user's People account was refused",
-          { cause: err },
-        );
-      }
-      throw err;
-    }
-  }
-
   private async deliver(account: ClientAccount, m: ReceivedMessage): Promise<void> {
     // Set aside by the People client and tried again on its own once the bridge is ready.
     if (!this.handler) throw new Error("no handler for People messages yet");
     // Where a People → Matrix message starts (ids only): "sent to Matrix" (room) is where it ends.
     this.o.log.debug({ user: account.owner, from: m.from, message: m.id }, "People message taken in");
-    await this.handler(account, {
-      id: m.id as MessageId,
-      from: parseAddress(m.from),
-      to: m.to.map((a) => parseAddress(a)),
-      ts: m.ts,
-      content: m.content,
-    });
-  }
-
-  /** What the client reports goes to the log, by code only (details could name keys). */
-  private watch(client: PeopleClient, user: MatrixUserId): void {
-    const log = this.o.log.child({ user, address: client.address });
-    client.on("keyChange", (e) =>
-      log.warn({ kind: e.kind, subject: e.subject, code: e.code }, "a contact's keys changed"),
-    );
-    client.on("delivered", (e) => this.deliveryHandler?.(e.messageId, true));
-    client.on("undeliverable", (e) => this.deliveryHandler?.(e.messageId, false));
-    for (const kind of ["delivered", "deferred", "undeliverable"] as const) {
-      client.on(kind, (e) =>
-        this.outboxHandler?.({
-          kind,
-          // Read at each report: a moved account (`move`) sends as its new address.
-          sender: client.address,
-          messageId: e.messageId,
-          address: e.address,
-          ...(e.code !== undefined ? { code: e.code } : {}),
-        }),
-      );
+    // Held open until the message is in Matrix and acknowledged: never closed mid-delivery.
+    const release = this.accounts.hold(account.owner);
+    try {
+      await this.handler(account, {
+        id: m.id as MessageId,
+        from: parseAddress(m.from),
+        to: m.to.map((a) => parseAddress(a)),
+        ts: m.ts,
+        content: m.content,
+      });
+    } finally {
+      release?.();
     }
-    client.on("rejected", (e) => log.warn({ code: e.code, from: e.from }, "rejected a People envelope"));
-    client.on("held", (e) => log.warn({ from: e.from }, "holding mail from a contact whose keys changed"));
-    client.on("undeliverable", (e) =>
-      log.warn(
-        { to: e.address, code: e.code, message: e.messageId },
-        "a People message could not be delivered",
-      ),
-    );
-    client.on("error", (e) => log.warn({ where: e.where, code: errorCode(e.error) }, "People client error"));
   }
 }

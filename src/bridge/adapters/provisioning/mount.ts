@@ -34,7 +34,7 @@ export function provisioningApi(o: {
   }
   const backend = new ProvisioningBackend({
     people: o.accounts,
-    connected: (user) => o.accounts.clientOf(user)?.connected,
+    connected: (user) => o.accounts.reachable(user),
     ghosts: o.ghosts,
     log,
     portals: o.portals,

@@ -7,6 +7,8 @@ interface Row {
   matrix_user: string;
   people_address: string;
   created_at: number | string;
+  maintained_at?: number | string | null;
+  open_at_start?: boolean | number;
 }
 
 const toRecord = (row: Row): PeopleAccountRecord => ({
@@ -40,5 +42,36 @@ export class KnexPeopleAccountStore implements PeopleAccountStore {
       .select("*")
       .orderBy([{ column: "created_at" }, { column: "matrix_user" }]);
     return rows.map(toRecord);
+  }
+
+  async dueForMaintenance(before: number, limit: number): Promise<string[]> {
+    const rows = await this.db<Row>("people_accounts")
+      .whereNull("maintained_at")
+      .orWhere("maintained_at", "<", before)
+      // Never looked after first (nulls sort first ascending on SQLite and last on PostgreSQL).
+      .orderByRaw("maintained_at IS NOT NULL, maintained_at")
+      .limit(limit)
+      .select("matrix_user");
+    return rows.map((r) => r.matrix_user);
+  }
+
+  async maintained(matrixUser: string, at: number): Promise<void> {
+    await this.db<Row>("people_accounts")
+      .where("matrix_user", matrixUser)
+      .update({ maintained_at: at, open_at_start: true });
+  }
+
+  async setOpenAtStart(matrixUsers: readonly string[], open: boolean): Promise<void> {
+    // In chunks: SQLite takes at most 999 bound values per statement.
+    for (let i = 0; i < matrixUsers.length; i += 500) {
+      await this.db<Row>("people_accounts")
+        .whereIn("matrix_user", matrixUsers.slice(i, i + 500))
+        .update({ open_at_start: open });
+    }
+  }
+
+  async openAtStart(): Promise<string[]> {
+    const rows = await this.db<Row>("people_accounts").where("open_at_start", true).select("matrix_user");
+    return rows.map((r) => r.matrix_user);
   }
 }

@@ -59,8 +59,16 @@ export interface PeopleAccountStore {
   /** Records the user's account; a repeated put of the same pair changes nothing. */
   put(record: PeopleAccountRecord): Promise<void>;
   get(matrixUser: string): Promise<PeopleAccountRecord | undefined>;
-  /** Every account, oldest first (started when the bridge starts). */
+  /** Every account, oldest first. */
   list(): Promise<PeopleAccountRecord[]>;
+  /** Accounts last looked after (keys rotated if due) before `before`, never first; at most `limit`. */
+  dueForMaintenance(before: number, limit: number): Promise<string[]>;
+  /** The account is open, its keys rotated if due at `at`: it opens at the next start until marked otherwise. */
+  maintained(matrixUser: string, at: number): Promise<void>;
+  /** Whether these accounts open at the next start (closed with no work left: no). */
+  setOpenAtStart(matrixUsers: readonly string[], open: boolean): Promise<void>;
+  /** The accounts to open at the start. */
+  openAtStart(): Promise<string[]>;
 }
 
 /** A People address the bridge is logged in to for a Matrix user (`login`): the bridge is one of its devices. */

@@ -25,6 +25,7 @@ import * as postRoomCursors from "./020-post-room-cursors.js";
 import * as portalOwner from "./021-portal-owner.js";
 import * as feedRoomProfile from "./022-feed-room-profile.js";
 import * as rtcCalls from "./023-rtc-calls.js";
+import * as lazyAccounts from "./024-lazy-accounts.js";
 
 export interface NamedMigration {
   name: string;
@@ -57,6 +58,7 @@ export const BRIDGE_MIGRATIONS: readonly NamedMigration[] = [
   { name: "021-portal-owner", migration: portalOwner },
   { name: "022-feed-room-profile", migration: feedRoomProfile },
   { name: "023-rtc-calls", migration: rtcCalls },
+  { name: "024-lazy-accounts", migration: lazyAccounts },
 ];
 
 export const bridgeMigrationSource: Knex.MigrationSource<NamedMigration> = {
