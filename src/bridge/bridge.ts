@@ -240,7 +240,8 @@ export async function startBridge(
       profiles: ghostProfiles,
     });
     const calls = createBridgeCalls({ ghosts, people: accounts, store, portals, permissions, metrics, log });
-    if (rtcOn && !e2b) log.info("MatrixRTC calls are not bridged: they need encryption.allow (media keys go over Olm)");
+    if (rtcOn && !e2b)
+      log.info("MatrixRTC calls are not bridged: they need encryption.allow (media keys go over Olm)");
     const rtcParts = { homeserverUrl, http, ghosts, people: accounts, portals, adapter, store, log, config };
     const rtc = (rtcLate.rtc = rtcOn && e2b ? bridgeRtc(e2b, rtcParts) : undefined);
     const callFlow = calls.withOwnFlow(portals.toMatrix.handle);

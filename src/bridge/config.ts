@@ -15,6 +15,7 @@ import {
   serverConfigSchema,
   withoutNulls,
 } from "../people/server/config.js";
+import { accountsSection, matrixRtcSection } from "./config-sections.js";
 import { LOG_FORMATS } from "./logger.js";
 import { relayConfigSchema } from "./model/relay-format.js";
 import { DEFAULT_DISPLAYNAME_TEMPLATE, templateProblem } from "./model/ghost-name.js";
@@ -24,6 +25,7 @@ import {
 } from "./model/creation-limits.js";
 
 export { ConfigError };
+export { DEFAULT_RELAY_BINARY } from "./config-sections.js";
 
 const port = z.number().int().min(0).max(65535);
 
@@ -56,7 +58,6 @@ export type PermissionEntry = (typeof PERMISSION_LEVELS)[number];
 export type PermissionLevel = Exclude<PermissionEntry, "relay">;
 
 // Where `npm run build:rtc-relay` puts the MatrixRTC media sidecar.
-export const DEFAULT_RELAY_BINARY = "rtc-relay/bin/people-rtc-relay";
 
 const DEFAULT_WELCOME =
   "Hello, I am the People bridge bot. Through me you reach People addresses (like joe@example.com) " +
@@ -99,13 +100,7 @@ export const bridgeConfigSchema = z
         /** Bridged users' People stores with an open SQLite connection at once (~250 KiB each); the rest reopen on use. */
         open_account_stores: z.number().int().min(1).max(100_000).default(128),
         /** Bridge-made People accounts: opened when needed, closed after idle_close_seconds unused. */
-        accounts: z
-          .strictObject({
-            idle_close_seconds: z.number().int().min(1).max(604_800).default(600),
-            /** Idle accounts kept open at most (the least recently used close first). */
-            max_open: z.number().int().min(1).max(1_000_000).default(1_000),
-          })
-          .prefault({}),
+        accounts: accountsSection,
         groups: z
           .strictObject({
             /**
@@ -140,20 +135,7 @@ export const bridgeConfigSchema = z
             avatar: z.union([z.literal(""), z.string().regex(/^mxc:\/\/[^/]+\/[^/]+$/)]).default(""),
           })
           .prefault({}),
-        /**
-         * Element X / Element Call (MatrixRTC) calls in DM portals bridged to People calls: the
-         * ghost joins over the LiveKit focus the homeserver advertises. On by default; takes effect
-         * with encryption.allow (media keys go over the ghost's Olm).
-         */
-        matrixrtc: z
-          .strictObject({
-            enabled: z.boolean().default(true),
-            /** passthrough: the people-rtc-relay sidecar carries Opus/VP8 frames as they come; transcode: the bridge re-encodes (the fallback). */
-            media: z.enum(["passthrough", "transcode"]).default("passthrough"),
-            /** The sidecar's binary (`npm run build:rtc-relay`); relative to the bridge's install. */
-            relay_binary: z.string().min(1).max(4096).default(DEFAULT_RELAY_BINARY),
-          })
-          .prefault({}),
+        matrixrtc: matrixRtcSection,
         /**
          * What one People sender's messages may make the bridge create per hour: rooms (group
          * rooms, and DMs their mail opens) and ghosts brought into rooms (other than its own).
