@@ -83,7 +83,7 @@ func newCall(s *Server, req protocol.Request) (*Call, error) {
 			c.event("candidate", map[string]any{"candidate": nil})
 			return
 		}
-		c.event("candidate", map[string]any{"candidate": cand.ToJSON()})
+		c.event("candidate", map[string]any{"candidate": candidateEvent(cand.ToJSON())})
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		defer c.recoverPanic("state")
@@ -264,4 +264,18 @@ func (c *Call) liveKit() *liveKit {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.lk
+}
+
+// candidateEvent is a local candidate in the contract's shape (docs/RTC-RELAY.md): candidate, sdpMid,
+// sdpMLineIndex. pion's ICECandidateInit also carries usernameFragment (null here), which the bridge's
+// strict parser refuses as a malformed event.
+func candidateEvent(j webrtc.ICECandidateInit) map[string]any {
+	out := map[string]any{"candidate": j.Candidate}
+	if j.SDPMid != nil {
+		out["sdpMid"] = *j.SDPMid
+	}
+	if j.SDPMLineIndex != nil {
+		out["sdpMLineIndex"] = *j.SDPMLineIndex
+	}
+	return out
 }

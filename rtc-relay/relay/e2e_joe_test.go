@@ -109,7 +109,7 @@ func (j *joeSide) events() {
 		j.mu.Lock()
 		switch ev["event"] {
 		case "candidate":
-			if c, ok := ev["candidate"].(webrtc.ICECandidateInit); ok {
+			if c, ok := candidateInit(ev["candidate"]); ok {
 				if f := strings.Fields(c.Candidate); len(f) > 7 {
 					j.candidates[f[7]]++ // "... typ <type>"
 				}
@@ -195,4 +195,40 @@ func (j *joeSide) saw(set map[string]bool, key string) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return set[key]
+}
+
+// candidateInit reads a candidate event in the contract's shape (candidateEvent); false for the
+// end-of-candidates null, or for any other shape (so a relay that strays from the contract loses
+// its candidates here too, as it would in the bridge).
+func candidateInit(v any) (webrtc.ICECandidateInit, bool) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return webrtc.ICECandidateInit{}, false
+	}
+	var c webrtc.ICECandidateInit
+	for k, x := range m {
+		switch k {
+		case "candidate":
+			s, ok := x.(string)
+			if !ok {
+				return c, false
+			}
+			c.Candidate = s
+		case "sdpMid":
+			s, ok := x.(string)
+			if !ok {
+				return c, false
+			}
+			c.SDPMid = &s
+		case "sdpMLineIndex":
+			i, ok := x.(uint16)
+			if !ok {
+				return c, false
+			}
+			c.SDPMLineIndex = &i
+		default:
+			return c, false
+		}
+	}
+	return c, true
 }
