@@ -7,7 +7,7 @@ import { BridgeWorld } from "./bridge-world.js";
 import { elementCallSynapseOptions, startLivekit, type Livekit } from "./livekit.js";
 import { startLkJwtService, type LkJwtService } from "./lk-jwt-service.js";
 import { readySdkForNode } from "./matrix-sdk-node.js";
-import { ensureRtcRelayBuilt } from "./rtc-relay.js";
+import { ensureRtcRelayBuilt, noteSidecarBaseline } from "./rtc-relay.js";
 
 export interface RtcBridgeWorld {
   livekit: Livekit;
@@ -25,6 +25,7 @@ export async function startRtcBridgeWorld(o: { childProcess?: boolean } = {}): P
   await readySdkForNode();
   const media = rtcTestMedia();
   const relayBinary = media === "passthrough" ? await ensureRtcRelayBuilt() : undefined;
+  noteSidecarBaseline();
   const homeservers: Record<string, string> = {};
   const livekit = await startLivekit();
   let tokens: LkJwtService | undefined;

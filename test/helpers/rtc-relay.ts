@@ -118,16 +118,30 @@ export function relayPidsUnder(root = process.pid): number[] {
   });
 }
 
+const rtcNodeLoaded = (): boolean => Object.keys(require.cache).some((k) => k.includes("@livekit/rtc-node"));
+
+/**
+ * What was already there when this file's world started: the whole suite runs in one process, so
+ * an earlier file may have loaded rtc-node (the transcode tests do) or left a sidecar still exiting.
+ */
+let baseline: { relays: Set<number>; rtcNodeLoaded: boolean } = { relays: new Set(), rtcNodeLoaded: false };
+
+/** Called as a MatrixRTC world starts (startRtcBridgeWorld). */
+export function noteSidecarBaseline(): void {
+  baseline = { relays: new Set(relayPidsUnder()), rtcNodeLoaded: rtcNodeLoaded() };
+}
+
 /**
  * In passthrough mode, what shows the call's media went through the sidecar: one people-rtc-relay
- * process under this test process (the bridge's child, or its grandchild when the bridge is a
- * child process) and, for an in-process bridge, no rtc-node loaded at all (the transcode path
- * loads it for its first call; nothing else in these tests does).
+ * process under this test process started since the world did (the bridge's child, or its
+ * grandchild when the bridge is a child process) and, for an in-process bridge, no rtc-node loaded
+ * since then (the transcode path loads it for its first call; when an earlier file loaded it, only
+ * the sidecar is checked).
  */
 export function assertMediaThroughSidecar(o: { bridgeInProcess: boolean }): void {
-  const pids = relayPidsUnder();
+  const pids = relayPidsUnder().filter((pid) => !baseline.relays.has(pid));
   if (pids.length !== 1)
     throw new Error(`expected one people-rtc-relay under the bridge, found ${pids.length}`);
-  if (o.bridgeInProcess && Object.keys(require.cache).some((k) => k.includes("@livekit/rtc-node")))
+  if (o.bridgeInProcess && !baseline.rtcNodeLoaded && rtcNodeLoaded())
     throw new Error("the bridge loaded @livekit/rtc-node: its calls transcoded");
 }
