@@ -78,6 +78,7 @@ for (const engine of ENGINES) {
             "021-portal-owner",
             "022-feed-room-profile",
             "023-rtc-calls",
+            "024-lazy-accounts",
           ],
         );
         const people = (await db("knex_migrations").select("name")) as { name: string }[];
