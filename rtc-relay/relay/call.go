@@ -90,13 +90,6 @@ func newCall(s *Server, req protocol.Request) (*Call, error) {
 		if name, ok := peopleState(st); ok {
 			c.event("state", map[string]any{"state": name})
 		}
-		if st == webrtc.PeerConnectionStateConnected {
-			// Video carried before the People leg was up (while Joe's device rang) never reached
-			// it: both sides need a keyframe now, however many came through before.
-			c.setVideoOK(false)
-			c.safeGo("keyframe", c.keyframeUntilDecrypted)
-			c.requestPeopleKeyframe()
-		}
 	})
 	pc.OnTrack(func(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		c.safeGo("people track", func() { c.pumpFromPeople(track) })

@@ -160,7 +160,7 @@ func (c *Call) setFrom(identity string) {
 // window (up to 1 s), and the frames before the next keyframe are of no use to Joe.
 const (
 	keyframeRetry    = time.Second
-	keyframeAttempts = 10 // a loaded machine's browser or SFU can take seconds
+	keyframeAttempts = 5
 )
 
 // keyframeUntilDecrypted asks for the from identity's keyframe until one has come through
