@@ -160,7 +160,10 @@ export function createBridgeRtc(o: {
       if (processed.length > 0)
         log.debug({ ghost: userId, types: processed.map((p) => p.type) }, "to-device events for a ghost");
       for (const k of mediaKeysFrom(processed, dropped)) {
-        log.debug({ ghost: userId, room: k.roomId }, "a MatrixRTC media key arrived");
+        log.debug(
+          { ghost: userId, room: k.roomId, device: k.deviceId, index: k.index },
+          "a MatrixRTC media key arrived",
+        );
         rtc.mediaKey(k.roomId, k.userId, k.deviceId, k.key, k.index);
       }
     },

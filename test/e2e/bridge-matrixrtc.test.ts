@@ -205,6 +205,8 @@ describe("MatrixRTC through the bridge: Element Call (Chromium) ⇄ ghost ⇄ Pe
     assert.equal(ring.media, "video");
     const joeCall = await joe().calls.answer(ring.session, { audio: { tone: JOE_HZ } });
     const joeFrames: { width: number; height: number }[] = [];
+    const joeHears = new ToneDetector(ALICE_HZ);
+    joeCall.on("audio", (a) => joeHears.push(a.samples, a.channels));
     joeCall.on("video", (f) => {
       // Decoded I420 frames: the luma plane and two quarter planes.
       if (f.data && f.data.length === (f.width * f.height * 3) / 2) joeFrames.push(f);
@@ -224,7 +226,7 @@ describe("MatrixRTC through the bridge: Element Call (Chromium) ⇄ ghost ⇄ Pe
       ),
     ]).catch(async (e: unknown) => {
       throw new Error(
-        `${String(e)}; Joe decoded ${joeFrames.length}; page: ${JSON.stringify(await page.state())}`,
+        `${String(e)}; Joe decoded ${joeFrames.length}, heard Alice: ${joeHears.found}; page: ${JSON.stringify(await page.state())}`,
       );
     });
     assert.ok((await page.state()).remotes[ghost]?.encrypted, "the ghost's frames arrive encrypted");

@@ -188,6 +188,10 @@ export class RtcCall {
       const own = (this.own = { key: media.newKey(), index: 0 });
       this.lk.setKey(livekitIdentity(this.o.ghost, device), own.key, own.index);
       for (const [identity, k] of this.keys) this.lk.setKey(identity, k.key, k.index);
+      this.o.ports.log?.debug(
+        { room: this.o.roomId, indexes: [...this.keys.values()].map((k) => k.index) },
+        "the ghost's LiveKit leg has its keys",
+      );
     }
     // Recorded, and its leave scheduled, before the membership exists: no crash can orphan it.
     await this.record({ ghostDevice: device });
@@ -251,7 +255,12 @@ export class RtcCall {
   mediaKey(userId: string, deviceId: string, key: Uint8Array, index: number): void {
     const identity = livekitIdentity(userId, deviceId);
     this.keys.set(identity, { key, index });
-    if (this.lkConnected && this.encrypted) this.lk.setKey(identity, key, index);
+    const now = this.lkConnected && this.encrypted;
+    this.o.ports.log?.debug(
+      { room: this.o.roomId, index, now, ended: this.ended },
+      "the Matrix user's media key",
+    );
+    if (now) this.lk.setKey(identity, key, index);
   }
 
   /** People → Matrix: the Matrix user joined the call (answered): the People leg is answered. */

@@ -266,8 +266,11 @@ export class RtcCalls {
     const call = this.calls.get(roomId);
     if (call) {
       if (userId === call.o.matrixUser) call.mediaKey(userId, deviceId, key, index);
+      else
+        this.o.log.debug({ roomId, index }, "a media key from another member than the call's user: ignored");
       return;
     }
+    this.o.log.debug({ roomId, index }, "a media key before its call: kept for it");
     // Element Call sends its key as it joins, often before its ring: kept for the call to come.
     this.earlyKeys.delete(roomId);
     this.earlyKeys.set(roomId, { userId, deviceId, key, index });
