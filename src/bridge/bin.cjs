@@ -10,6 +10,9 @@ const root = dirname(dirname(__dirname));
 
 if (Number(process.versions.node.split(".")[0]) >= 22) {
   require("tsx/cjs");
+  // The ESM hooks too: the sources' dynamic import()s (the MatrixRTC transcode stack, loaded on a
+  // call's first use) go through Node's ESM loader, which without them finds no .ts for a .js.
+  require("tsx/esm/api").register();
   require("./main.ts").main();
 } else {
   const { spawn } = require("node:child_process");
