@@ -53,6 +53,13 @@ export class ElementCall {
   private page: RtcPage | undefined;
   /** Keys seen so far, by LiveKit identity: replayed into the page when it opens. */
   readonly keys = new Map<string, { key: Uint8Array; index: number }>();
+  /** Media keys this device sent (index and devices, no key), for a failing test to show. */
+  readonly sent: string[] = [];
+  /**
+   * Key sends to drop (they seem to succeed), as Synapse can lose a to-device message on its way
+   * to an appservice: the ghost must ask again.
+   */
+  dropKeySends = 0;
 
   constructor(
     readonly client: MatrixClient,
@@ -60,6 +67,25 @@ export class ElementCall {
     private readonly browser: RtcBrowser,
   ) {
     this.session = client.matrixRTC.getRoomSession(room);
+    const send = client.encryptAndSendToDevice.bind(client);
+    client.encryptAndSendToDevice = async (type, devices, payload) => {
+      const index = (payload as { keys?: { index?: number } }).keys?.index;
+      const to = devices.map((d) => d.deviceId).join(",");
+      if (index !== undefined && this.dropKeySends > 0) {
+        this.dropKeySends--;
+        this.sent.push(`${new Date().toISOString().slice(11, 23)} ${type} #${index} -> ${to} dropped`);
+        return;
+      }
+      try {
+        await send(type, devices, payload);
+        this.sent.push(`${new Date().toISOString().slice(11, 23)} ${type} #${index} -> ${to}`);
+      } catch (err) {
+        this.sent.push(
+          `${new Date().toISOString().slice(11, 23)} ${type} #${index} -> ${to} failed: ${String(err)}`,
+        );
+        throw err;
+      }
+    };
     this.session.on(MatrixRTCSessionEvent.EncryptionKeyChanged, (key, index, _membership, identity) => {
       this.keys.set(identity, { key, index });
       void this.page?.setKey(identity, key, index).catch(() => undefined);

@@ -156,6 +156,7 @@ function world(
     /** The homeserver takes delayed events (MSC4140); what the ghost reads of power levels. */
     delayed?: boolean;
     levels?: Record<string, unknown>;
+    keyAskDelaysMs?: number[];
   } = {},
 ) {
   let now = 1_000_000;
@@ -270,6 +271,8 @@ function world(
     log: silentLog,
     now: () => now,
     ...(o.store ? { store: o.store } : {}),
+    // Asking again for a missing key waits for minutes here unless a test wants it.
+    keyAskDelaysMs: o.keyAskDelaysMs ?? [3_600_000],
   });
   const lines = () => sent.filter((s) => s.type === "m.room.message").map((s) => s.content.body);
   const settle = () => new Promise((r) => setImmediate(r));
@@ -335,6 +338,58 @@ describe("bridge: Element X (MatrixRTC) calls ⇄ People calls", function () {
     assert.deepEqual(w.state.at(-1), { stateKey: memberStateKey(GHOST, "GHOSTDEV"), content: {} });
     assert.deepEqual(w.lines(), ["Call ended, 0:42"]);
     assert.equal(w.rtc.callIn(DM.roomId), undefined);
+  });
+
+  it("no media key from Alice's call device after the ghost joined (Synapse lost her to-device message): the ghost announces its membership again, with its key; a key stops the asking", async function () {
+    const w = world({ keyAskDelaysMs: [1, 1, 1] });
+    await w.rtc.handle(joined("ALICEDEV"));
+    await w.rtc.handle(ring());
+    w.legs[0]!.events.emit("remoteSdp", "joe-answer");
+    const ghostMemberships = () => w.state.filter((s) => Object.keys(s.content).length > 0);
+    const until = async (what: string, ok: () => boolean) => {
+      for (let i = 0; i < 10_000 && !ok(); i++) await new Promise((r) => setTimeout(r, 1));
+      assert.ok(ok(), what);
+    };
+    await until("the ghost joined", () => ghostMemberships().length === 1);
+    w.advance(1_000);
+    await until("asked again", () => ghostMemberships().length === 2);
+    const [first, again] = ghostMemberships();
+    assert.equal(again!.stateKey, first!.stateKey, "the same membership, announced again");
+    assert.ok(
+      (again!.content.created_ts as number) > (first!.content.created_ts as number),
+      "a new created_ts: a new joiner to Element Call, which shares its key",
+    );
+    await until("its own key sent again with it", () => w.mediaKeys.length >= 2);
+    w.rtc.mediaKey(DM.roomId, ALICE, "ALICEDEV", KEY, 1);
+    const asked = ghostMemberships().length;
+    assert.ok(asked <= 4, "three asks at most");
+    // Satisfied: no timer is left to ask again (the call's watch stopped).
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(ghostMemberships().length, asked, "no ask after the key came");
+    assert.deepEqual(w.lks[0]!.keys.at(-1), [`${ALICE}:ALICEDEV`, 7]);
+  });
+
+  it("three asks at most when the key never comes; an unencrypted call asks for none", async function () {
+    const w = world({ keyAskDelaysMs: [1, 1, 1] });
+    await w.rtc.handle(joined("ALICEDEV"));
+    await w.rtc.handle(ring());
+    w.legs[0]!.events.emit("remoteSdp", "joe-answer");
+    const memberships = () => w.state.filter((s) => Object.keys(s.content).length > 0).length;
+    for (let i = 0; i < 10_000 && memberships() < 4; i++) await new Promise((r) => setTimeout(r, 1));
+    assert.equal(memberships(), 4, "the join and three asks");
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(memberships(), 4, "then it gives up");
+    const plain = world({ encrypted: false, keyAskDelaysMs: [1, 1, 1] });
+    await plain.rtc.handle(joined("ALICEDEV"));
+    await plain.rtc.handle(ring());
+    plain.legs[0]!.events.emit("remoteSdp", "joe-answer");
+    for (let i = 0; i < 10_000 && plain.state.length === 0; i++) await new Promise((r) => setTimeout(r, 1));
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(
+      plain.state.filter((s) => Object.keys(s.content).length > 0).length,
+      1,
+      "joined, never asks",
+    );
   });
 
   it("the media path lost under an answered call (its sidecar died): both legs end, 'Call ended'; unanswered: could not be connected", async function () {

@@ -8,6 +8,7 @@ import type { CallIceServer, CallLeg, CallLegEvents } from "../../core/ports/peo
 import type { RtcCallRecord, RtcCallStore } from "../../core/ports/store.js";
 import type { Logger } from "../../logger.js";
 import { livekitIdentity } from "./rtc-foci.js";
+import { KeyWatch } from "./key-watch.js";
 import type { CallMedia, CallRtcLeg, RtcGhostPort, RtcMediaPorts } from "./rtc-call-ports.js";
 import { CALL_MEMBER_TYPE, memberContent, memberStateKey, rtcLines } from "./rtc-content.js";
 import type { LivekitTransport } from "./rtc-events.js";
@@ -37,6 +38,8 @@ export interface RtcCallInit {
     store?: RtcCallStore;
     log?: Logger;
   };
+  /** Waits before asking again for the Matrix user's media key (default KEY_ASK_DELAYS_MS). */
+  keyAskDelaysMs?: readonly number[];
   onEnded: (call: RtcCall) => void;
 }
 
@@ -47,6 +50,8 @@ export interface RtcCallInit {
  */
 export const LEAVE_DELAY_MS = 30_000;
 export const LEAVE_REFRESH_MS = 10_000;
+/** Element Call shares its key within a second or two of seeing the ghost join; asked 3 times. */
+export const KEY_ASK_DELAYS_MS = [5_000, 10_000, 20_000];
 
 export class RtcCall {
   /** This call's own id (its row; the line's transaction key when no People session is known). */
@@ -70,6 +75,8 @@ export class RtcCall {
   memberEventId: string | undefined;
   /** Whether the call's media is end-to-end encrypted (the room is), known once the ghost joins. */
   private encrypted = true;
+  /** The index of the Matrix user's key that came after the ghost's membership (none yet). */
+  private keyFromMatrix: number | undefined;
   /** The ghost's media key for this call. */
   private own: { key: Uint8Array; index: number } | undefined;
   /** Settles once the peer has the People device's description (the callee's: from the start). */
@@ -77,7 +84,14 @@ export class RtcCall {
   /** The peer's candidates gathered before the People leg exists. */
   private readonly early: { candidate: string; mid?: string; index?: number }[] = [];
 
+  /** Asks again (a fresh membership) while the Matrix user's media key has not come. */
+  private readonly keyWatch: KeyWatch;
+
   constructor(readonly o: RtcCallInit) {
+    this.keyWatch = new KeyWatch({
+      delaysMs: o.keyAskDelaysMs ?? KEY_ASK_DELAYS_MS,
+      ask: (attempt) => this.askForKey(attempt),
+    });
     this.media = o.ports.media.newCallMedia({ media: o.media, iceServers: o.iceServers });
     this.lk = this.media.leg;
     this.peer = this.media.peer;
@@ -196,7 +210,16 @@ export class RtcCall {
     // Recorded, and its leave scheduled, before the membership exists: no crash can orphan it.
     await this.record({ ghostDevice: device });
     await this.scheduleLeave(memberStateKey(this.o.ghost, device));
-    this.memberEventId = await ghost.setState(
+    this.memberEventId = await this.announce(device);
+    if (this.matrixDevice) {
+      await this.sendKey(this.matrixDevice);
+      this.expectKey();
+    }
+  }
+
+  /** The ghost's call membership; a new created_ts makes it a new joiner to Element Call. */
+  private announce(device: string): Promise<string> {
+    return this.o.ports.ghost.setState(
       this.o.ghost,
       this.o.roomId,
       CALL_MEMBER_TYPE,
@@ -209,7 +232,28 @@ export class RtcCall {
         createdTs: this.o.ports.now(),
       }),
     );
-    if (this.matrixDevice) await this.sendKey(this.matrixDevice);
+  }
+
+  /** Both are in the call: the Matrix user's key should come (encrypted rooms). */
+  private expectKey(): void {
+    if (this.encrypted && this.memberEventId && !this.ended && this.keyFromMatrix === undefined)
+      this.keyWatch.start();
+  }
+
+  private async askForKey(attempt: number): Promise<void> {
+    const device = this.ghostDevice;
+    if (!device || this.ended || !this.matrixDevice) return;
+    this.o.ports.log?.info(
+      { room: this.o.roomId, attempt },
+      "no media key from the Matrix user's call device yet: the ghost announces its membership again",
+    );
+    try {
+      this.memberEventId = await this.announce(device);
+      // Ours may have been lost the same way.
+      await this.sendKey(this.matrixDevice);
+    } catch (err) {
+      this.o.ports.log?.warn({ err, room: this.o.roomId }, "asking again for the media key failed");
+    }
   }
 
   /** The homeserver's delayed leave of the ghost's membership, refreshed while the call lives. */
@@ -255,6 +299,10 @@ export class RtcCall {
   mediaKey(userId: string, deviceId: string, key: Uint8Array, index: number): void {
     const identity = livekitIdentity(userId, deviceId);
     this.keys.set(identity, { key, index });
+    if (this.memberEventId) {
+      this.keyFromMatrix = index;
+      this.keyWatch.satisfied();
+    }
     const now = this.lkConnected && this.encrypted;
     this.o.ports.log?.debug(
       { room: this.o.roomId, index, now, ended: this.ended },
@@ -269,6 +317,7 @@ export class RtcCall {
     this.answeredAt ??= this.o.ports.now();
     await this.record({ state: "active", answeredAt: this.answeredAt });
     await this.sendKey(deviceId);
+    this.expectKey();
   }
 
   private async peopleEnded(e: CallLegEvents["ended"]): Promise<void> {
@@ -282,6 +331,7 @@ export class RtcCall {
     this.ended = true;
     clearInterval(this.leaveTimer);
     this.media.close();
+    this.keyWatch.stop();
     this.peer.close();
     if (reason !== "people")
       await this.leg?.hangup(reason === "failed" ? "failed" : "normal").catch(() => undefined);

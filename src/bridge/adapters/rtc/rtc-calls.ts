@@ -58,6 +58,8 @@ export interface RtcCallsOptions {
   now?: () => number;
   /** Where each call is recorded while it lives (migration 023), for the start after a crash. */
   store?: RtcCallStore;
+  /** Waits before asking again for a missing media key (rtc-call.ts KEY_ASK_DELAYS_MS). */
+  keyAskDelaysMs?: readonly number[];
 }
 
 export class RtcCalls {
@@ -316,6 +318,7 @@ export class RtcCalls {
       ...(session ? { session } : {}),
       focus,
       iceServers,
+      ...(this.o.keyAskDelaysMs ? { keyAskDelaysMs: this.o.keyAskDelaysMs } : {}),
       ports: {
         ghost: this.o.ghost,
         media: this.o.media,
