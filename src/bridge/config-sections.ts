@@ -16,14 +16,14 @@ export const accountsSection = z
 
 /**
  * Element X / Element Call (MatrixRTC) calls in DM portals bridged to People calls: the
- * ghost joins over the LiveKit focus the homeserver advertises. Off by default; needs
- * encryption.allow (media keys go over the ghost's Olm).
+ * ghost joins over the LiveKit focus the homeserver advertises. On by default; takes effect
+ * with encryption.allow (media keys go over the ghost's Olm).
  */
 export const matrixRtcSection = z
   .strictObject({
-    enabled: z.boolean().default(false),
+    enabled: z.boolean().default(true),
     /** passthrough: the people-rtc-relay sidecar carries Opus/VP8 frames as they come; transcode: the bridge re-encodes (the fallback). */
-    media: z.enum(["passthrough", "transcode"]).default("transcode"),
+    media: z.enum(["passthrough", "transcode"]).default("passthrough"),
     /** The sidecar's binary (`npm run build:rtc-relay`); relative to the bridge's install. */
     relay_binary: z.string().min(1).max(4096).default(DEFAULT_RELAY_BINARY),
   })

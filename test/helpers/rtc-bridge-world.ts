@@ -1,9 +1,8 @@
 // The world of the MatrixRTC e2e files: livekit-server, the lk-jwt stand-in serving the world's
 // homeserver, and a bridge with the MatrixRTC switch on and the ghosts' devices allowed (rooms the
 // bridge makes stay plain unless a test makes its own encrypted one). The calls' media goes through
-// the bridge's own transcoding (bridge.matrixrtc.media: transcode, the default);
-// PEOPLE_TEST_RTC_MEDIA=passthrough runs the same files through the people-rtc-relay sidecar, built
-// on first use (its encrypted Alice → Joe video can stay dark: see docs/ARCHITECTURE.md).
+// the people-rtc-relay sidecar (bridge.matrixrtc.media: passthrough, the default), built on first
+// use; PEOPLE_TEST_RTC_MEDIA=transcode runs the same files through the bridge's own transcoding.
 import { BridgeWorld } from "./bridge-world.js";
 import { elementCallSynapseOptions, startLivekit, type Livekit } from "./livekit.js";
 import { startLkJwtService, type LkJwtService } from "./lk-jwt-service.js";
@@ -16,9 +15,9 @@ export interface RtcBridgeWorld {
   world: BridgeWorld;
 }
 
-/** The media path the MatrixRTC tests run (PEOPLE_TEST_RTC_MEDIA; the product's default, transcode). */
+/** The media path the MatrixRTC tests run (PEOPLE_TEST_RTC_MEDIA; passthrough by default). */
 export function rtcTestMedia(): "passthrough" | "transcode" {
-  return process.env.PEOPLE_TEST_RTC_MEDIA === "passthrough" ? "passthrough" : "transcode";
+  return process.env.PEOPLE_TEST_RTC_MEDIA === "transcode" ? "transcode" : "passthrough";
 }
 
 /** Starts the three; what started is stopped again if a later one fails. */
