@@ -43,7 +43,7 @@ export async function openSqliteClientStore(o: OpenStoreOptions): Promise<Client
     db.pragma("secure_delete = ON");
     if (o.cacheKiB !== undefined) db.pragma(`cache_size = ${-Math.max(1, Math.floor(o.cacheKiB))}`);
     // Sending and receiving run the same dozen statements per message: compiled once per connection.
-    cacheStatements(db);
+    cacheStatements(db, undefined, "people_client");
   };
   const db = new Database(path, { timeout: 5000 });
   try {

@@ -44,7 +44,7 @@ interface ConnectionRef {
 function knexConfig(config: BridgeStoreConfig, ref: ConnectionRef): Knex.Config {
   return config.engine === "postgres"
     ? postgresKnexConfig(config.connection, config.poolMax ?? 5)
-    : sqliteKnexConfig(config.connection, "NORMAL", (conn) => (ref.current = conn));
+    : sqliteKnexConfig(config.connection, "NORMAL", (conn) => (ref.current = conn), "bridge");
 }
 
 class KnexBridgeStore implements BridgeStore {
