@@ -365,6 +365,8 @@ export class PeopleAccounts implements PeopleSide {
       kdf: DERIVED_PASSPHRASE_KDF,
       storeCacheKiB: STORE_CACHE_KIB,
       storeHandles: this.storeHandles,
+      // Only the bridge opens its accounts' stores.
+      storeExclusive: true,
       pins: this.o.network.pins,
       ca: this.o.network.ca,
       ...(this.o.network.tor ? { tor: this.o.network.tor } : {}),
