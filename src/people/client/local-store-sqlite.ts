@@ -85,6 +85,8 @@ interface OutboxDbRow {
 
 /** Contacts and servers kept per exclusive store at most (past it the memory starts over). */
 const MAX_KEPT_RECORDS = 256;
+/** A name kept as having no record (JSON never reads as this). */
+const NONE = "";
 
 class SqliteClientStore implements ClientStore {
   private closed = false;
@@ -92,7 +94,7 @@ class SqliteClientStore implements ClientStore {
    * With `exclusive`, the contact and server records read or written, by table and name: sealing
    * and verifying read a contact several times per message. Only this object writes the table then.
    */
-  private readonly kept: Map<string, unknown> | undefined;
+  private readonly kept: Map<string, string> | undefined;
 
   constructor(
     private readonly handle: SqliteHandle,
@@ -158,17 +160,18 @@ class SqliteClientStore implements ClientStore {
   // Rows are keyed by a keyed hash of the name; the sealed value is bound to that key and names itself.
   private getRecord<T>(table: string, kind: string, name: string, nameOf: (r: T) => string): T | undefined {
     const keptKey = `${table}\0${name}`;
-    if (this.kept?.has(keptKey)) return structuredClone(this.kept.get(keptKey)) as T | undefined;
+    const kept = this.kept?.get(keptKey);
+    if (kept !== undefined) return kept === NONE ? undefined : (JSON.parse(kept) as T);
     const record = this.readRecord(table, kind, name, nameOf);
     this.keep(keptKey, record);
     return record;
   }
 
-  /** A copy kept, so a caller changing the record it was handed changes nothing kept. */
+  /** Kept as the JSON the row seals: read back it is what the database would give, and a copy. */
   private keep(keptKey: string, record: unknown): void {
     if (!this.kept) return;
     if (this.kept.size >= MAX_KEPT_RECORDS) this.kept.clear();
-    this.kept.set(keptKey, structuredClone(record));
+    this.kept.set(keptKey, record === undefined ? NONE : JSON.stringify(record));
   }
 
   private readRecord<T>(table: string, kind: string, name: string, nameOf: (r: T) => string): T | undefined {
