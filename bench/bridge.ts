@@ -17,8 +17,9 @@
 // Alice/Bob rooms; the same WINDOW in flight, spread over them), the two paths taking turns so both
 // see the same load. Where the bridged time goes: each round trip split at the far end (when Bob or
 // Joe saw the message, in this process's clock) into its way out and its way back, for both paths;
-// inside the bridge, its own histograms per direction and per homeserver transaction, the WAL fsyncs
-// and the CPU time per round trip of the bridge process. BENCH_BRIDGE_CPU_PROF=<dir> writes a CPU
+// inside the bridge, its own histograms per direction and per homeserver transaction, the WAL fsyncs,
+// the SQLite statements (per database; each statement too with PEOPLE_BRIDGE_SQL_STATEMENTS=1) and
+// the CPU time per round trip of the bridge process. BENCH_BRIDGE_CPU_PROF=<dir> writes a CPU
 // profile of the bridge process there.
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
