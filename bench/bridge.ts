@@ -17,8 +17,9 @@
 // Alice/Bob rooms; the same WINDOW in flight, spread over them), the two paths taking turns so both
 // see the same load. Where the bridged time goes: each round trip split at the far end (when Bob or
 // Joe saw the message, in this process's clock) into its way out and its way back, for both paths;
-// inside the bridge, its own histograms per direction and per homeserver transaction, the WAL fsyncs
-// and the CPU time per round trip of the bridge process. BENCH_BRIDGE_CPU_PROF=<dir> writes a CPU
+// inside the bridge, its own histograms per direction and per homeserver transaction, the WAL fsyncs,
+// the SQLite statements (per database; each statement too with PEOPLE_BRIDGE_SQL_STATEMENTS=1) and
+// the CPU time per round trip of the bridge process. BENCH_BRIDGE_CPU_PROF=<dir> writes a CPU
 // profile of the bridge process there.
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
@@ -313,6 +314,8 @@ export async function runBridgeBench(): Promise<void> {
       [`${WINDOW} in flight, ${CONVERSATIONS} conversations`, afterRate, afterRateK],
     ] as const) {
       console.log(`bridge's /metrics, ${what}: ${insideTheBridge(from, to)}`);
+      const statements = statementsPerTrip(from, to);
+      if (statements.length > 0) console.log(`statements per round trip, ${what}:\n${statements.join("\n")}`);
     }
   } finally {
     for (const step of cleanup.reverse()) await step();
@@ -343,7 +346,8 @@ function insideTheBridge(from: Figures, to: Figures): string {
     `People message handed to the portal → Matrix event sent ${mean("to_matrix")} ms; ` +
     `${fmt(delta("txn count") / trips)} homeserver transactions per round trip, ${mean("txn")} ms each ` +
     `to apply (events handled, recorded, fsynced). WAL fsyncs in the bridge process ` +
-    `${fmt(delta("fsyncs") / trips, 1)} per round trip; its CPU (with the embedded People server) ` +
+    `${fmt(delta("fsyncs") / trips, 1)} per round trip; SQL statements per round trip ` +
+    `${SQL_DBS.map((db) => `${db} ${fmt(delta(`sql ${db}`) / trips, 1)}`).join(", ")}; its CPU (with the embedded People server) ` +
     `${fmt((delta("cpu") / trips) * 1000)} ms per round trip.`
   );
 }
@@ -362,5 +366,26 @@ async function bridgeFigures(metricsUrl: unknown): Promise<Figures> {
   out["txn sum"] = read("bridge_transaction_seconds_sum");
   out["txn count"] = read("bridge_transaction_seconds_count");
   out.fsyncs = Number(/^bridge_wal_fsyncs (\S+)$/m.exec(text)?.[1] ?? NaN);
+  for (const db of SQL_DBS) out[`sql ${db}`] = read(`bridge_sql_statements\\{db="${db}"\\}`);
+  // With PEOPLE_BRIDGE_SQL_STATEMENTS=1 in the environment, the bridge counts each statement too.
+  for (const m of text.matchAll(
+    /^bridge_sql_statement_runs\{db="([^"]*)",sql="((?:[^"\\]|\\.)*)"\} (\S+)$/gm,
+  )) {
+    out[`stmt ${m[1]}\t${m[2]!.replace(/\\n/g, " ").replace(/\\(.)/g, "$1")}`] = Number(m[3]);
+  }
   return out;
+}
+
+/** The bridge process's SQLite databases, as its statement counts name them. */
+const SQL_DBS = ["bridge", "people_server", "people_client"] as const;
+
+/** The statements run per round trip between two figures, most frequent first (PEOPLE_BRIDGE_SQL_STATEMENTS=1). */
+function statementsPerTrip(from: Figures, to: Figures): string[] {
+  const trips = to["to_matrix count"]! - from["to_matrix count"]!;
+  return Object.keys(to)
+    .filter((k) => k.startsWith("stmt "))
+    .map((k) => [k.slice(5), (to[k]! - (from[k] ?? 0)) / trips] as const)
+    .filter(([, n]) => n >= 0.05)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `  ${fmt(n, 2).padStart(6)}  ${k.slice(0, 200)}`);
 }

@@ -5,6 +5,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { WalSync } from "../shared/wal-sync.js";
+import { statementCounts } from "../shared/statement-cache.js";
 import type { BridgeMetrics as MetricsPort, Direction } from "./core/ports/metrics.js";
 
 export type { Direction };
@@ -128,6 +129,34 @@ export class BridgeMetrics implements MetricsPort {
       this.fsyncs.set(WalSync.total);
     },
   });
+  readonly statements: Gauge = new Gauge({
+    name: "bridge_sql_statements",
+    help: "SQLite statements run since start, by database (bridge, people_server: the embedded one, people_client: the accounts' stores)",
+    labelNames: ["db"],
+    registers: [this.registry],
+    collect: () => {
+      for (const [db, perSql] of statementCounts()) {
+        let sum = 0;
+        for (const n of perSql.values()) sum += n;
+        this.statements.set({ db }, sum);
+      }
+    },
+  });
+  /** Per SQL text too, only with PEOPLE_BRIDGE_SQL_STATEMENTS=1 (the bench's query count; one series per statement). */
+  readonly statementRuns?: Gauge =
+    process.env.PEOPLE_BRIDGE_SQL_STATEMENTS === "1"
+      ? new Gauge({
+          name: "bridge_sql_statement_runs",
+          help: "SQLite statements run since start, by database and SQL text (debug)",
+          labelNames: ["db", "sql"],
+          registers: [this.registry],
+          collect: () => {
+            for (const [db, perSql] of statementCounts()) {
+              for (const [sql, n] of perSql) this.statementRuns?.set({ db, sql }, n);
+            }
+          },
+        })
+      : undefined;
   readonly storeConnections: Gauge = new Gauge({
     name: "bridge_people_store_connections",
     help: "The People accounts' stores with an open SQLite connection now (at most bridge.open_account_stores)",

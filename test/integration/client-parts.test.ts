@@ -311,7 +311,52 @@ describe("client store", () => {
     );
     assert.equal((await store.undelivered()).length, 0);
     assert.equal(await store.pruneReplay(m.exp + 1), 1);
+    // Still in the inbox but no longer remembered: its inbox state, and nothing written.
+    assert.equal((await store.commitMessage(m, false)).status, "delivered");
+    assert.equal(await store.pruneReplay(m.exp + 1), 0);
     await store.close();
+  });
+
+  it("tells a replay of a message remembered but gone from the inbox", async () => {
+    const dir = tempDir("inbox-gone");
+    const store = await openSqliteClientStore({ dataDir: dir, key: { passphrase: "p" } });
+    const m = message("BBBBBBBBBBBBBBBBBBBBBB");
+    assert.equal((await store.commitMessage(m, false)).status, "new");
+    const db = new Database(join(dir, CLIENT_DB_FILE));
+    db.prepare("DELETE FROM inbox").run();
+    db.close();
+    assert.equal((await store.commitMessage(m, false)).status, "replayed");
+    assert.equal((await store.inbox()).length, 0);
+    await store.close();
+  });
+
+  it("an exclusive store keeps contacts in memory: copies handed out, a write seen at once", async () => {
+    const dir = tempDir("exclusive");
+    const store = await openSqliteClientStore({ dataDir: dir, key: { passphrase: "p" }, exclusive: true });
+    const record = (address: string, version: number) => ({
+      address,
+      accountKey: "k",
+      version,
+      pinned: { list: { body: "", sig: "" }, chains: {} },
+      verified: false,
+      state: "trusted" as const,
+      pending: null,
+      lastChange: 0,
+      fetchedAt: 0,
+    });
+    assert.equal(await store.getContact("a@x.test"), undefined);
+    await store.putContact(record("a@x.test", 1));
+    const got = (await store.getContact("a@x.test"))!;
+    assert.equal(got.version, 1);
+    got.version = 99;
+    assert.equal((await store.getContact("a@x.test"))!.version, 1);
+    await store.putContact(record("a@x.test", 2));
+    assert.equal((await store.getContact("a@x.test"))!.version, 2);
+    await store.close();
+    // What it kept is what it wrote: a store opened again reads the same.
+    const reopened = await openSqliteClientStore({ dataDir: dir, key: { passphrase: "p" } });
+    assert.equal((await reopened.getContact("a@x.test"))!.version, 2);
+    await reopened.close();
   });
 });
 

@@ -4,7 +4,7 @@
 // schema change, and the cache is bounded.
 import assert from "node:assert/strict";
 import Database from "better-sqlite3";
-import { cacheStatements } from "../../src/shared/statement-cache.js";
+import { cacheStatements, statementCounts } from "../../src/shared/statement-cache.js";
 
 describe("statement cache for knex's SQLite connections", function () {
   it("returns the statement prepared before for the same SQL, and the results stay right", function () {
@@ -45,5 +45,17 @@ describe("statement cache for knex's SQLite connections", function () {
     conn.prepare("d"); // past the bound: the cache starts over with d
     assert.notEqual(conn.prepare("a"), a);
     assert.equal(prepared, 5);
+  });
+
+  it("counts every statement run per database and SQL text, cached or not", function () {
+    const db = new Database(":memory:");
+    cacheStatements(db, undefined, "people_client");
+    const count = (sql: string) => statementCounts().get("people_client")?.get(sql) ?? 0;
+    const before = count("SELECT 42 AS n");
+    db.prepare("SELECT 42 AS n").get();
+    db.prepare("SELECT 42 AS n").get();
+    assert.equal(count("SELECT 42 AS n") - before, 2);
+    assert.equal(statementCounts().get("bridge")?.get("SELECT 42 AS n") ?? 0, 0);
+    db.close();
   });
 });

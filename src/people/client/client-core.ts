@@ -40,6 +40,8 @@ export interface ClientOptions {
   storeCacheKiB?: number;
   /** Open store connections shared with other clients of the process, bounded (the bridge; store-handles.ts). */
   storeHandles?: SqliteHandlePool;
+  /** No other process opens this data directory (the bridge's accounts): contacts and servers stay in memory. */
+  storeExclusive?: boolean;
   backoff?: BackoffOptions;
   reconnect?: ReconnectOptions;
   /** How the live connection reaches the account's server (default a WebSocket; live-transport.ts). */
@@ -85,6 +87,7 @@ export async function openCore(o: ClientOptions): Promise<Core> {
     ...(o.kdf ? { kdf: o.kdf } : {}),
     ...(o.storeCacheKiB !== undefined ? { cacheKiB: o.storeCacheKiB } : {}),
     ...(o.storeHandles ? { handles: o.storeHandles } : {}),
+    ...(o.storeExclusive ? { exclusive: true } : {}),
   });
   const now = o.now ?? Date.now;
   const http = new HttpsClient({

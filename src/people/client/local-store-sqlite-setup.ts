@@ -65,6 +65,11 @@ export interface OpenStoreOptions {
   cacheKiB?: number;
   /** Shares a bound on open connections with other stores (store-handles.ts); without it, one stays open. */
   handles?: SqliteHandlePool;
+  /**
+   * No other process opens this store (the bridge's accounts): contacts and servers are then kept
+   * in memory once read or written. Off by default: `people` commands may share a data directory.
+   */
+  exclusive?: boolean;
 }
 
 interface MetaKdf {

@@ -43,7 +43,7 @@ export async function openSqliteClientStore(o: OpenStoreOptions): Promise<Client
     db.pragma("secure_delete = ON");
     if (o.cacheKiB !== undefined) db.pragma(`cache_size = ${-Math.max(1, Math.floor(o.cacheKiB))}`);
     // Sending and receiving run the same dozen statements per message: compiled once per connection.
-    cacheStatements(db);
+    cacheStatements(db, undefined, "people_client");
   };
   const db = new Database(path, { timeout: 5000 });
   try {
@@ -57,7 +57,7 @@ export async function openSqliteClientStore(o: OpenStoreOptions): Promise<Client
     const wal = new WalSync(path);
     // A connection the pool closes gives its kept WAL handle back too (the next sync opens it again).
     const handle = new SqliteHandle(path, setup, o.handles, db, () => void wal.close());
-    return new SqliteClientStore(handle, cipher, wal);
+    return new SqliteClientStore(handle, cipher, wal, o.exclusive === true);
   } catch (e) {
     db.close();
     throw e;
@@ -83,14 +83,27 @@ interface OutboxDbRow {
   last_error: string | null;
 }
 
+/** Contacts and servers kept per exclusive store at most (past it the memory starts over). */
+const MAX_KEPT_RECORDS = 256;
+/** A name kept as having no record (JSON never reads as this). */
+const NONE = "";
+
 class SqliteClientStore implements ClientStore {
   private closed = false;
+  /**
+   * With `exclusive`, the contact and server records read or written, by table and name: sealing
+   * and verifying read a contact several times per message. Only this object writes the table then.
+   */
+  private readonly kept: Map<string, string> | undefined;
 
   constructor(
     private readonly handle: SqliteHandle,
     private readonly cipher: StoreCipher,
     private readonly wal: WalSync,
-  ) {}
+    exclusive: boolean,
+  ) {
+    this.kept = exclusive ? new Map() : undefined;
+  }
 
   /** The connection, opened again if the pool closed it: used synchronously, never across an await. */
   private get db(): SqliteDb {
@@ -146,6 +159,22 @@ class SqliteClientStore implements ClientStore {
 
   // Rows are keyed by a keyed hash of the name; the sealed value is bound to that key and names itself.
   private getRecord<T>(table: string, kind: string, name: string, nameOf: (r: T) => string): T | undefined {
+    const keptKey = `${table}\0${name}`;
+    const kept = this.kept?.get(keptKey);
+    if (kept !== undefined) return kept === NONE ? undefined : (JSON.parse(kept) as T);
+    const record = this.readRecord(table, kind, name, nameOf);
+    this.keep(keptKey, record);
+    return record;
+  }
+
+  /** Kept as the JSON the row seals: read back it is what the database would give, and a copy. */
+  private keep(keptKey: string, record: unknown): void {
+    if (!this.kept) return;
+    if (this.kept.size >= MAX_KEPT_RECORDS) this.kept.clear();
+    this.kept.set(keptKey, record === undefined ? NONE : JSON.stringify(record));
+  }
+
+  private readRecord<T>(table: string, kind: string, name: string, nameOf: (r: T) => string): T | undefined {
     const k = this.cipher.index(kind, name);
     const row = this.db.prepare(`SELECT data FROM ${table} WHERE k = ?`).get(k) as
       { data: Buffer } | undefined;
@@ -158,11 +187,15 @@ class SqliteClientStore implements ClientStore {
 
   private putRecord(table: string, kind: string, name: string, record: unknown): void {
     const k = this.cipher.index(kind, name);
+    const keptKey = `${table}\0${name}`;
+    // Forgotten first: a write that fails leaves the next read to the database.
+    this.kept?.delete(keptKey);
     this.db
       .prepare(
         `INSERT INTO ${table} (k, data) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET data = excluded.data`,
       )
       .run(k, this.cipher.sealJson(`${kind}:${k}`, record));
+    this.keep(keptKey, record);
   }
 
   async enqueue(rows: OutboxInsert[]): Promise<void> {
@@ -222,16 +255,26 @@ class SqliteClientStore implements ClientStore {
   async commitMessage(message: StoredMessage, delivered: boolean): Promise<CommitResult> {
     const key = this.cipher.index("msg", `${message.from}\n${message.id}`);
     return this.db.transaction((): CommitResult => {
+      // A new message (nearly all of them) costs the two inserts; the reads only follow a conflict.
+      const remembered =
+        this.db
+          .prepare("INSERT INTO replay (msg_key, until) VALUES (?, ?) ON CONFLICT DO NOTHING")
+          .run(key, message.exp).changes === 0;
+      if (!remembered) {
+        const result = this.db
+          .prepare(
+            "INSERT INTO inbox (msg_key, received_at, delivered, data) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+          )
+          .run(key, message.receivedAt, delivered ? 1 : 0, this.cipher.sealJson(`inbox:${key}`, message));
+        if (result.changes === 1) return { status: "new", seq: Number(result.lastInsertRowid) };
+        // In the inbox but no longer remembered (pruned): as before this fold, nothing is written.
+        this.db.prepare("DELETE FROM replay WHERE msg_key = ?").run(key);
+      }
       const row = this.db.prepare("SELECT * FROM inbox WHERE msg_key = ?").get(key) as InboxRow | undefined;
       if (row)
         return row.delivered ? { status: "delivered" } : { status: "undelivered", entry: this.entry(row) };
       // Remembered but no longer in the inbox (the user deleted it): a replay all the same.
-      if (this.db.prepare("SELECT 1 FROM replay WHERE msg_key = ?").get(key)) return { status: "replayed" };
-      this.db.prepare("INSERT INTO replay (msg_key, until) VALUES (?, ?)").run(key, message.exp);
-      const result = this.db
-        .prepare("INSERT INTO inbox (msg_key, received_at, delivered, data) VALUES (?, ?, ?, ?)")
-        .run(key, message.receivedAt, delivered ? 1 : 0, this.cipher.sealJson(`inbox:${key}`, message));
-      return { status: "new", seq: Number(result.lastInsertRowid) };
+      return { status: "replayed" };
     })();
   }
 

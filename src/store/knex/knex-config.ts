@@ -6,7 +6,7 @@
 import { closeSync, constants, mkdirSync, openSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { Knex } from "knex";
-import { cacheStatements, type PreparingConnection } from "../../shared/statement-cache.js";
+import { cacheStatements, type PreparingConnection, type StatementDb } from "../../shared/statement-cache.js";
 
 /** The part of a better-sqlite3 Database the pool hook uses. */
 export interface SqliteConnection extends PreparingConnection {
@@ -32,11 +32,13 @@ function createPrivately(file: string): void {
 /**
  * @param onConnection is handed the pool's connection once it is set up (again if the pool opens
  *   another), for what must not pay a knex round trip: synchronous reads such as total_changes().
+ * @param db names the database in the statement counts (statement-cache.ts).
  */
 export function sqliteKnexConfig(
   file: string,
   synchronous: "FULL" | "NORMAL" = "FULL",
   onConnection?: (conn: SqliteConnection) => void,
+  db: StatementDb = "other",
 ): Knex.Config {
   if (file !== ":memory:") createPrivately(file);
   return {
@@ -54,7 +56,7 @@ export function sqliteKnexConfig(
           conn.pragma("foreign_keys = ON");
           conn.pragma("busy_timeout = 5000");
           // knex prepares each query anew; the stores repeat a few per message.
-          cacheStatements(conn);
+          cacheStatements(conn, undefined, db);
           onConnection?.(conn);
           done(null, conn);
         } catch (err) {

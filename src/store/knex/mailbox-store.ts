@@ -82,12 +82,19 @@ export class KnexMailboxStore implements MailboxStore {
     return this.db.transaction(async (trx) => {
       await lockCursorWriters(trx, this.engine, LOCK_INGEST);
 
-      const seen = new Set<string>();
-      for (const ids of chunks(unique(rows.map((r) => r.envelopeId)))) {
-        const found = await trx<SeenRow>("seen_envelope_ids")
-          .whereIn("envelope_id", ids)
-          .select("envelope_id");
-        for (const f of found) seen.add(f.envelope_id);
+      // The unique id claims the envelope first, one statement for the batch (no read before it):
+      // an id not claimed here was stored before, or claimed meanwhile by another writer (another
+      // server process on PostgreSQL). Claims of rows then refused are given back below.
+      const claimed = new Set<string>();
+      const firsts = new Map<string, IngestRow>();
+      for (const row of rows) if (!firsts.has(row.envelopeId)) firsts.set(row.envelopeId, row);
+      for (const part of chunks([...firsts.values()])) {
+        const ids = await trx<SeenRow>("seen_envelope_ids")
+          .insert(part.map((row) => ({ envelope_id: row.envelopeId, expires_at: row.expiresAt })))
+          .onConflict("envelope_id")
+          .ignore()
+          .returning("envelope_id");
+        for (const r of ids as { envelope_id: string }[]) claimed.add(r.envelope_id);
       }
 
       // Quota and stored bytes per recipient (a counter kept by ingest, ack and expire).
@@ -105,8 +112,10 @@ export class KnexMailboxStore implements MailboxStore {
       // a few multi-row statements: one round of statements per batch, not per row.
       const outcomes: ItemOutcome<IngestResult>[] = [];
       const toStore: { index: number; row: IngestRow; devices: string[] }[] = [];
+      /** Ids stored by this batch: a later row with one is a duplicate. */
+      const taken = new Set<string>();
       for (const [index, row] of rows.entries()) {
-        if (seen.has(row.envelopeId)) {
+        if (!claimed.has(row.envelopeId) || taken.has(row.envelopeId)) {
           outcomes.push({ ok: true, value: { status: "duplicate" } });
           continue;
         }
@@ -128,24 +137,15 @@ export class KnexMailboxStore implements MailboxStore {
           outcomes.push({ ok: true, value: { status: "over_quota" } });
           continue;
         }
-        seen.add(row.envelopeId);
+        taken.add(row.envelopeId);
         s.used += row.inner.length;
         outcomes.push({ ok: true, value: { status: "duplicate" } }); // replaced below once stored
         toStore.push({ index, row, devices });
       }
-
-      // The unique id claims the envelope; an id not claimed here was claimed
-      // meanwhile by another writer (another server process on PostgreSQL).
-      const claimed = new Set<string>();
-      for (const part of chunks(toStore)) {
-        const ids = await trx<SeenRow>("seen_envelope_ids")
-          .insert(part.map(({ row }) => ({ envelope_id: row.envelopeId, expires_at: row.expiresAt })))
-          .onConflict("envelope_id")
-          .ignore()
-          .returning("envelope_id");
-        for (const r of ids as { envelope_id: string }[]) claimed.add(r.envelope_id);
-      }
-      const stored = toStore.filter(({ row }) => claimed.has(row.envelopeId));
+      // A refused row's id stays free: the same envelope may come again once there is room.
+      const refused = [...claimed].filter((id) => !taken.has(id));
+      for (const part of chunks(refused)) await trx("seen_envelope_ids").whereIn("envelope_id", part).del();
+      const stored = toStore;
       const seqs = new Map<string, number>();
       for (const part of chunks(stored, 200)) {
         const inserted = await trx<EnvelopeRow>("envelopes")
@@ -225,10 +225,16 @@ export class KnexMailboxStore implements MailboxStore {
           .whereNotExists(
             trx("deliveries").select("envelope_seq").where("envelope_seq", trx.ref("envelopes.seq")),
           );
-        const freed = (await done.clone().sum({ bytes: "size" }).first()) as
-          { bytes: Int | null } | undefined;
-        await done.del();
-        const bytes = num(freed?.bytes);
+        // The freed sizes come back from the delete itself (one statement, not a sum and a delete).
+        const del = done.del().returning("size");
+        // knex's SQLite compiler leaves RETURNING off a delete (SQLite has it since 3.35): added here.
+        const sql = del.toSQL();
+        const freed = (
+          this.engine === "postgres"
+            ? await del
+            : await trx.raw(`${sql.sql} returning \`size\``, [...sql.bindings])
+        ) as { size: Int }[];
+        const bytes = freed.reduce((sum, r) => sum + num(r.size), 0);
         if (bytes > 0) await trx("accounts").where("address", address).decrement("mailbox_bytes", bytes);
       }
       return acked;

@@ -89,7 +89,12 @@ export async function openStore(config: StoreConfig, options: OpenStoreOptions =
   const db = knex(
     engine === "postgres"
       ? postgresKnexConfig(config.connection, config.poolMax ?? 10)
-      : sqliteKnexConfig(config.connection, options.deferredSync ? "NORMAL" : "FULL"),
+      : sqliteKnexConfig(
+          config.connection,
+          options.deferredSync ? "NORMAL" : "FULL",
+          undefined,
+          "people_server",
+        ),
   );
   try {
     const [batch, applied] = (await db.migrate.latest({ migrationSource })) as [number, string[]];

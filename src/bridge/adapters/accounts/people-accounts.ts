@@ -365,6 +365,7 @@ export class PeopleAccounts implements PeopleSide {
       kdf: DERIVED_PASSPHRASE_KDF,
       storeCacheKiB: STORE_CACHE_KIB,
       storeHandles: this.storeHandles,
+      storeExclusive: true, // only the bridge opens its accounts' stores
       pins: this.o.network.pins,
       ca: this.o.network.ca,
       ...(this.o.network.tor ? { tor: this.o.network.tor } : {}),

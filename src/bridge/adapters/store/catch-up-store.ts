@@ -3,6 +3,7 @@
 import type { Knex } from "knex";
 import { num } from "../../../store/knex/sql-values.js";
 import type { CatchUpMark, CatchUpStore } from "../../core/ports/store.js";
+import type { SqliteFastPath } from "./sqlite-fast-path.js";
 
 const TABLE = "catchup_marks";
 
@@ -27,11 +28,17 @@ export class KnexCatchUpStore implements CatchUpStore {
   constructor(
     private readonly db: Knex,
     private readonly now: () => number = Date.now,
+    private readonly fast?: SqliteFastPath,
   ) {}
 
   async seen(roomId: string, eventId: string, eventTs: number): Promise<void> {
     // ON CONFLICT DO UPDATE ... WHERE: a late writer with an older event leaves a newer one alone.
     // A new room is safe from this event's time on (catch-up reads back to it).
+    const sql =
+      `INSERT INTO ${TABLE} (room_id, seen_event_id, seen_ts, safe_ts, updated_at) VALUES (?, ?, ?, ?, ?) ` +
+      "ON CONFLICT (room_id) DO UPDATE SET seen_event_id = excluded.seen_event_id, seen_ts = excluded.seen_ts, " +
+      `updated_at = excluded.updated_at WHERE ${TABLE}.seen_ts IS NULL OR ${TABLE}.seen_ts <= ?`;
+    if (this.fast?.run(sql, [roomId, eventId, eventTs, eventTs, this.now(), eventTs])) return;
     await this.db<Row>(TABLE)
       .insert({
         room_id: roomId,

@@ -4,6 +4,7 @@
 import type { Knex } from "knex";
 import { num } from "../../../store/knex/sql-values.js";
 import type { FeedPost, FeedRoom, FeedStore } from "../../core/ports/store.js";
+import { ReadCache } from "./read-cache.js";
 
 interface RoomRow {
   room_id: string;
@@ -47,9 +48,16 @@ const toPost = (r: PostRow): FeedPost => ({
 });
 
 export class KnexFeedStore implements FeedStore {
+  /** byRoom answers (each Matrix event asks whether its room is a feed room), cleared by each write of feed_rooms. */
+  private readonly cache = new ReadCache<FeedRoom | undefined>();
+
   constructor(private readonly db: Knex) {}
 
   async putRoom(room: FeedRoom): Promise<boolean> {
+    return this.cache.write(() => this.putRoomNow(room));
+  }
+
+  private async putRoomNow(room: FeedRoom): Promise<boolean> {
     const rows = await this.db<RoomRow>("feed_rooms")
       .insert({
         room_id: room.roomId,
@@ -72,8 +80,10 @@ export class KnexFeedStore implements FeedStore {
   }
 
   async byRoom(roomId: string): Promise<FeedRoom | undefined> {
-    const row = await this.db<RoomRow>("feed_rooms").where({ room_id: roomId }).first();
-    return row && toRoom(row);
+    return this.cache.get(roomId, async () => {
+      const row = await this.db<RoomRow>("feed_rooms").where({ room_id: roomId }).first();
+      return row && toRoom(row);
+    });
   }
 
   async rooms(): Promise<FeedRoom[]> {
@@ -81,24 +91,30 @@ export class KnexFeedStore implements FeedStore {
   }
 
   async advance(roomId: string, cursor: number): Promise<void> {
-    await this.db<RoomRow>("feed_rooms")
-      .where({ room_id: roomId })
-      .andWhere("cursor", "<", cursor)
-      .update({ cursor });
+    await this.cache.write(() =>
+      this.db<RoomRow>("feed_rooms")
+        .where({ room_id: roomId })
+        .andWhere("cursor", "<", cursor)
+        .update({ cursor }),
+    );
   }
 
   async setShown(roomId: string, shown: { name: string; avatar: string }): Promise<void> {
-    await this.db<RoomRow>("feed_rooms")
-      .where({ room_id: roomId })
-      .update({ shown_name: shown.name, shown_avatar: shown.avatar });
+    await this.cache.write(() =>
+      this.db<RoomRow>("feed_rooms")
+        .where({ room_id: roomId })
+        .update({ shown_name: shown.name, shown_avatar: shown.avatar }),
+    );
   }
 
   async removeRoom(roomId: string): Promise<void> {
-    await this.db.transaction(async (trx) => {
-      await trx("feed_events").where({ room_id: roomId }).del();
-      await trx("feed_posts").where({ room_id: roomId }).del();
-      await trx("feed_rooms").where({ room_id: roomId }).del();
-    });
+    await this.cache.write(() =>
+      this.db.transaction(async (trx) => {
+        await trx("feed_events").where({ room_id: roomId }).del();
+        await trx("feed_posts").where({ room_id: roomId }).del();
+        await trx("feed_rooms").where({ room_id: roomId }).del();
+      }),
+    );
   }
 
   async post(roomId: string, postId: string): Promise<FeedPost | undefined> {

@@ -6,6 +6,7 @@ import { parseAddress } from "../../../people/protocol/address.js";
 import { participantSet, setKey } from "../../model/participant-set.js";
 import { chunks, num } from "../../../store/knex/sql-values.js";
 import type { GroupMember, GroupPortal, GroupPortalStore } from "../../core/ports/store.js";
+import { ReadCache } from "./read-cache.js";
 
 interface PortalRow {
   room_id: string;
@@ -25,9 +26,16 @@ export function membersKey(members: readonly GroupMember[]): string {
 }
 
 export class KnexGroupPortalStore implements GroupPortalStore {
+  /** byRoom answers (each Matrix event asks whether its room is a group's), cleared by each write. */
+  private readonly cache = new ReadCache<GroupPortal | undefined>();
+
   constructor(private readonly db: Knex) {}
 
   async put(portal: GroupPortal): Promise<{ replaced?: string }> {
+    return this.cache.write(() => this.putNow(portal));
+  }
+
+  private async putNow(portal: GroupPortal): Promise<{ replaced?: string }> {
     const key = membersKey(portal.members);
     return this.db.transaction(async (trx) => {
       const older = await trx<PortalRow>("group_portals")
@@ -54,8 +62,10 @@ export class KnexGroupPortalStore implements GroupPortalStore {
   }
 
   async byRoom(roomId: string): Promise<GroupPortal | undefined> {
-    const row = await this.db<PortalRow>("group_portals").where("room_id", roomId).first();
-    return row && this.withMembers(row);
+    return this.cache.get(roomId, async () => {
+      const row = await this.db<PortalRow>("group_portals").where("room_id", roomId).first();
+      return row && this.withMembers(row);
+    });
   }
 
   async bySetKey(key: string): Promise<GroupPortal | undefined> {
@@ -76,7 +86,7 @@ export class KnexGroupPortalStore implements GroupPortalStore {
   }
 
   async remove(roomId: string): Promise<void> {
-    await this.db.transaction((trx) => removeIn(trx, roomId));
+    await this.cache.write(() => this.db.transaction((trx) => removeIn(trx, roomId)));
   }
 
   async count(): Promise<number> {

@@ -2,6 +2,7 @@
 import type { Knex } from "knex";
 import { num } from "../../../store/knex/sql-values.js";
 import type { LoginRecord, LoginStore } from "../../core/ports/store.js";
+import { ReadCache } from "./read-cache.js";
 
 interface Row {
   people_address: string;
@@ -16,22 +17,27 @@ const toRecord = (row: Row): LoginRecord => ({
 });
 
 export class KnexLoginStore implements LoginStore {
+  /** of() answers (each message looks its user's logins up), cleared by each write. */
+  private readonly cache = new ReadCache<LoginRecord[]>();
+
   constructor(private readonly db: Knex) {}
 
   async put(record: LoginRecord): Promise<boolean> {
-    await this.db<Row>("people_logins")
-      .insert({
-        people_address: record.address,
-        matrix_user: record.matrixUser,
-        created_at: record.createdAt,
-      })
-      .onConflict("people_address")
-      .ignore();
+    await this.cache.write(() =>
+      this.db<Row>("people_logins")
+        .insert({
+          people_address: record.address,
+          matrix_user: record.matrixUser,
+          created_at: record.createdAt,
+        })
+        .onConflict("people_address")
+        .ignore(),
+    );
     return (await this.byAddress(record.address))?.matrixUser === record.matrixUser;
   }
 
   async remove(address: string): Promise<void> {
-    await this.db("people_logins").where("people_address", address).del();
+    await this.cache.write(() => this.db("people_logins").where("people_address", address).del());
   }
 
   async byAddress(address: string): Promise<LoginRecord | undefined> {
@@ -40,10 +46,12 @@ export class KnexLoginStore implements LoginStore {
   }
 
   async of(matrixUser: string): Promise<LoginRecord[]> {
-    const rows = await this.db<Row>("people_logins")
-      .where("matrix_user", matrixUser)
-      .orderBy([{ column: "created_at" }, { column: "people_address" }]);
-    return rows.map(toRecord);
+    return this.cache.get(matrixUser, async () => {
+      const rows = await this.db<Row>("people_logins")
+        .where("matrix_user", matrixUser)
+        .orderBy([{ column: "created_at" }, { column: "people_address" }]);
+      return rows.map(toRecord);
+    });
   }
 
   async list(): Promise<LoginRecord[]> {

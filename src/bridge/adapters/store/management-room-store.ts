@@ -2,6 +2,7 @@
 import type { Knex } from "knex";
 import { num } from "../../../store/knex/sql-values.js";
 import type { ManagementRoom, ManagementRoomStore } from "../../core/ports/store.js";
+import { ReadCache } from "./read-cache.js";
 
 interface Row {
   user_id: string;
@@ -16,13 +17,18 @@ const toRecord = (row: Row): ManagementRoom => ({
 });
 
 export class KnexManagementRoomStore implements ManagementRoomStore {
+  /** ownersOf answers (each Matrix event asks whether its room is a management room), cleared by each write. */
+  private readonly cache = new ReadCache<string[]>();
+
   constructor(private readonly db: Knex) {}
 
   async put(room: ManagementRoom): Promise<void> {
-    await this.db<Row>("management_rooms")
-      .insert({ user_id: room.userId, room_id: room.roomId, created_at: room.createdAt })
-      .onConflict(["user_id", "room_id"])
-      .ignore();
+    await this.cache.write(() =>
+      this.db<Row>("management_rooms")
+        .insert({ user_id: room.userId, room_id: room.roomId, created_at: room.createdAt })
+        .onConflict(["user_id", "room_id"])
+        .ignore(),
+    );
   }
 
   async forUser(userId: string): Promise<ManagementRoom | undefined> {
@@ -40,12 +46,16 @@ export class KnexManagementRoomStore implements ManagementRoomStore {
   }
 
   async ownersOf(roomId: string): Promise<string[]> {
-    const rows = await this.db<Row>("management_rooms").where("room_id", roomId).select("user_id");
-    return rows.map((r) => r.user_id);
+    return this.cache.get(roomId, async () => {
+      const rows = await this.db<Row>("management_rooms").where("room_id", roomId).select("user_id");
+      return rows.map((r) => r.user_id);
+    });
   }
 
   async remove(userId: string, roomId: string): Promise<void> {
-    await this.db("management_rooms").where({ user_id: userId, room_id: roomId }).del();
+    await this.cache.write(() =>
+      this.db("management_rooms").where({ user_id: userId, room_id: roomId }).del(),
+    );
   }
 
   async count(): Promise<number> {

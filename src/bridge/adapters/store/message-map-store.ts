@@ -5,6 +5,7 @@
 import type { Knex } from "knex";
 import { chunks, num } from "../../../store/knex/sql-values.js";
 import { SHARED_OWNER, type MessageMapping, type MessageMapStore } from "../../core/ports/store.js";
+import { FAST_PATH_CLOSED, type SqliteFastPath } from "./sqlite-fast-path.js";
 
 interface Row {
   matrix_event_id: string;
@@ -25,9 +26,24 @@ const toMapping = (row: Row): MessageMapping => ({
 });
 
 export class KnexMessageMapStore implements MessageMapStore {
-  constructor(private readonly db: Knex) {}
+  constructor(
+    private readonly db: Knex,
+    private readonly fast?: SqliteFastPath,
+  ) {}
 
   async put(m: MessageMapping): Promise<void> {
+    const sql =
+      "INSERT INTO message_map (matrix_event_id, people_message_id, people_sender, owner_address, room_id, " +
+      "created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING";
+    const values = [
+      m.matrixEventId,
+      m.peopleMessageId,
+      m.peopleSender,
+      m.owner ?? SHARED_OWNER,
+      m.roomId,
+      m.createdAt,
+    ];
+    if (this.fast?.run(sql, values)) return;
     // ON CONFLICT DO NOTHING on either constraint (SQLite and PostgreSQL alike).
     await this.db<Row>("message_map")
       .insert({
@@ -43,7 +59,11 @@ export class KnexMessageMapStore implements MessageMapStore {
   }
 
   async byEvent(matrixEventId: string): Promise<MessageMapping | undefined> {
-    const row = await this.db<Row>("message_map").where("matrix_event_id", matrixEventId).first();
+    let row = this.fast?.get<Row>("SELECT * FROM message_map WHERE matrix_event_id = ? LIMIT 1", [
+      matrixEventId,
+    ]);
+    if (row === FAST_PATH_CLOSED || !this.fast)
+      row = await this.db<Row>("message_map").where("matrix_event_id", matrixEventId).first();
     return row && toMapping(row);
   }
 
@@ -52,6 +72,13 @@ export class KnexMessageMapStore implements MessageMapStore {
     peopleMessageId: string,
     owner?: string,
   ): Promise<MessageMapping | undefined> {
+    const owners = owner === undefined ? [] : [...new Set([owner, SHARED_OWNER])];
+    const sql =
+      "SELECT * FROM message_map WHERE people_sender = ? AND people_message_id = ?" +
+      (owners.length > 0 ? ` AND owner_address IN (${owners.map(() => "?").join(", ")})` : "") +
+      " LIMIT 1";
+    const fast = this.fast?.get<Row>(sql, [peopleSender, peopleMessageId, ...owners]);
+    if (fast !== FAST_PATH_CLOSED && this.fast) return fast && toMapping(fast);
     const query = this.db<Row>("message_map").where({
       people_sender: peopleSender,
       people_message_id: peopleMessageId,

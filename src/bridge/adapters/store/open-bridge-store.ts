@@ -6,12 +6,7 @@
 // for all the writes since the last. PostgreSQL commits are durable already.
 import knex, { type Knex } from "knex";
 import { WalSync } from "../../../shared/wal-sync.js";
-import {
-  postgresKnexConfig,
-  sqliteKnexConfig,
-  totalChanges,
-  type SqliteConnection,
-} from "../../../store/knex/knex-config.js";
+import { postgresKnexConfig, sqliteKnexConfig, totalChanges } from "../../../store/knex/knex-config.js";
 import { KnexGroupPortalStore } from "./group-portal-store.js";
 import { KnexCatchUpStore } from "./catch-up-store.js";
 import { KnexGhostProfileStore } from "./ghost-profile-store.js";
@@ -35,16 +30,12 @@ import { KnexRtcCallStore } from "./rtc-call-store.js";
 import { KnexSenderCreationStore } from "./sender-creation-store.js";
 import { KnexTransactionStore } from "./transaction-store.js";
 import type { BridgeStore, BridgeStoreConfig } from "../../core/ports/store.js";
-
-/** The SQLite pool's one connection, as the pool last opened it. */
-interface ConnectionRef {
-  current?: SqliteConnection;
-}
+import { SqliteFastPath, type ConnectionRef } from "./sqlite-fast-path.js";
 
 function knexConfig(config: BridgeStoreConfig, ref: ConnectionRef): Knex.Config {
   return config.engine === "postgres"
     ? postgresKnexConfig(config.connection, config.poolMax ?? 5)
-    : sqliteKnexConfig(config.connection, "NORMAL", (conn) => (ref.current = conn));
+    : sqliteKnexConfig(config.connection, "NORMAL", (conn) => (ref.current = conn), "bridge");
 }
 
 class KnexBridgeStore implements BridgeStore {
@@ -76,7 +67,9 @@ class KnexBridgeStore implements BridgeStore {
     private readonly wal: WalSync | undefined,
     private readonly connection: ConnectionRef,
   ) {
-    this.transactions = new KnexTransactionStore(db);
+    // SQLite: the statements of every round trip skip knex when they can (sqlite-fast-path.ts).
+    const fast = wal !== undefined || connection.current ? new SqliteFastPath(connection) : undefined;
+    this.transactions = new KnexTransactionStore(db, fast);
     this.eventRetries = new KnexEventRetryStore(db);
     this.crypto = new KnexCryptoStore(db);
     this.managementRooms = new KnexManagementRoomStore(db);
@@ -84,9 +77,9 @@ class KnexBridgeStore implements BridgeStore {
     this.logins = new KnexLoginStore(db);
     this.addressChoices = new KnexAddressChoiceStore(db);
     this.portals = new KnexPortalStore(db);
-    this.messages = new KnexMessageMapStore(db);
+    this.messages = new KnexMessageMapStore(db, fast);
     this.groups = new KnexGroupPortalStore(db);
-    this.catchUp = new KnexCatchUpStore(db);
+    this.catchUp = new KnexCatchUpStore(db, Date.now, fast);
     this.ghostProfiles = new KnexGhostProfileStore(db);
     this.senderCreations = new KnexSenderCreationStore(db);
     this.sendStatus = new KnexSendStatusStore(db);

@@ -2,6 +2,7 @@
 import type { Knex } from "knex";
 import { num } from "../../../store/knex/sql-values.js";
 import type { PeopleAccountRecord, PeopleAccountStore } from "../../core/ports/store.js";
+import { ReadCache } from "./read-cache.js";
 
 interface Row {
   matrix_user: string;
@@ -18,23 +19,30 @@ const toRecord = (row: Row): PeopleAccountRecord => ({
 });
 
 export class KnexPeopleAccountStore implements PeopleAccountStore {
+  /** get answers (each message looks its user's account up), cleared by put; the other writes leave the record's columns alone. */
+  private readonly cache = new ReadCache<PeopleAccountRecord | undefined>();
+
   constructor(private readonly db: Knex) {}
 
   async put(record: PeopleAccountRecord): Promise<void> {
     // The address is unique too: a second user claiming it fails loudly instead of sharing keys.
-    await this.db<Row>("people_accounts")
-      .insert({
-        matrix_user: record.matrixUser,
-        people_address: record.address,
-        created_at: record.createdAt,
-      })
-      .onConflict("matrix_user")
-      .ignore();
+    await this.cache.write(() =>
+      this.db<Row>("people_accounts")
+        .insert({
+          matrix_user: record.matrixUser,
+          people_address: record.address,
+          created_at: record.createdAt,
+        })
+        .onConflict("matrix_user")
+        .ignore(),
+    );
   }
 
   async get(matrixUser: string): Promise<PeopleAccountRecord | undefined> {
-    const row = await this.db<Row>("people_accounts").where("matrix_user", matrixUser).first();
-    return row && toRecord(row);
+    return this.cache.get(matrixUser, async () => {
+      const row = await this.db<Row>("people_accounts").where("matrix_user", matrixUser).first();
+      return row && toRecord(row);
+    });
   }
 
   async list(): Promise<PeopleAccountRecord[]> {

@@ -2,6 +2,7 @@
 import type { Knex } from "knex";
 import { num } from "../../../store/knex/sql-values.js";
 import type { Portal, PortalStore } from "../../core/ports/store.js";
+import { ReadCache } from "./read-cache.js";
 
 interface Row {
   room_id: string;
@@ -20,9 +21,16 @@ const toPortal = (row: Row): Portal => ({
 });
 
 export class KnexPortalStore implements PortalStore {
+  /** byRoom and byPair answers (every message looks its portal up), cleared by each write. */
+  private readonly cache = new ReadCache<Portal | undefined>();
+
   constructor(private readonly db: Knex) {}
 
   async put(portal: Portal): Promise<{ replaced?: string }> {
+    return this.cache.write(() => this.putNow(portal));
+  }
+
+  private async putNow(portal: Portal): Promise<{ replaced?: string }> {
     return this.db.transaction(async (trx) => {
       const older = await trx<Row>("portals")
         .where({
@@ -48,11 +56,22 @@ export class KnexPortalStore implements PortalStore {
   }
 
   async byRoom(roomId: string): Promise<Portal | undefined> {
-    const row = await this.db<Row>("portals").where("room_id", roomId).first();
-    return row && toPortal(row);
+    return this.cache.get(`room\0${roomId}`, async () => {
+      const row = await this.db<Row>("portals").where("room_id", roomId).first();
+      return row && toPortal(row);
+    });
   }
 
   async byPair(
+    matrixUser: string,
+    peopleAddress: string,
+    ownerAddress?: string,
+  ): Promise<Portal | undefined> {
+    const key = `pair\0${matrixUser}\0${peopleAddress}\0${ownerAddress ?? "\u0001any"}`;
+    return this.cache.get(key, () => this.byPairNow(matrixUser, peopleAddress, ownerAddress));
+  }
+
+  private async byPairNow(
     matrixUser: string,
     peopleAddress: string,
     ownerAddress?: string,
@@ -64,7 +83,7 @@ export class KnexPortalStore implements PortalStore {
   }
 
   async remove(roomId: string): Promise<void> {
-    await this.db("portals").where("room_id", roomId).del();
+    await this.cache.write(() => this.db("portals").where("room_id", roomId).del());
   }
 
   async count(): Promise<number> {

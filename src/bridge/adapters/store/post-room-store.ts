@@ -4,6 +4,7 @@
 import type { Knex } from "knex";
 import { num } from "../../../store/knex/sql-values.js";
 import type { PostRoom, PostRoomStore } from "../../core/ports/store.js";
+import { ReadCache } from "./read-cache.js";
 
 interface RoomRow {
   room_id: string;
@@ -20,9 +21,16 @@ const toRoom = (r: RoomRow): PostRoom => ({
 });
 
 export class KnexPostRoomStore implements PostRoomStore {
+  /** byRoom answers (each Matrix event asks whether its room is a post room), cleared by each write of post_rooms. */
+  private readonly cache = new ReadCache<PostRoom | undefined>();
+
   constructor(private readonly db: Knex) {}
 
   async put(room: PostRoom): Promise<boolean> {
+    return this.cache.write(() => this.putNow(room));
+  }
+
+  private async putNow(room: PostRoom): Promise<boolean> {
     const rows = await this.db<RoomRow>("post_rooms")
       .insert({
         room_id: room.roomId,
@@ -37,8 +45,10 @@ export class KnexPostRoomStore implements PostRoomStore {
   }
 
   async byRoom(roomId: string): Promise<PostRoom | undefined> {
-    const row = await this.db<RoomRow>("post_rooms").where({ room_id: roomId }).first();
-    return row && toRoom(row);
+    return this.cache.get(roomId, async () => {
+      const row = await this.db<RoomRow>("post_rooms").where({ room_id: roomId }).first();
+      return row && toRoom(row);
+    });
   }
 
   async of(matrixUser: string, audience: string): Promise<PostRoom | undefined> {
@@ -51,11 +61,13 @@ export class KnexPostRoomStore implements PostRoomStore {
   }
 
   async remove(roomId: string): Promise<void> {
-    await this.db.transaction(async (trx) => {
-      await trx("post_room_events").where({ room_id: roomId }).del();
-      await trx("post_room_cursors").where({ room_id: roomId }).del();
-      await trx("post_rooms").where({ room_id: roomId }).del();
-    });
+    await this.cache.write(() =>
+      this.db.transaction(async (trx) => {
+        await trx("post_room_events").where({ room_id: roomId }).del();
+        await trx("post_room_cursors").where({ room_id: roomId }).del();
+        await trx("post_rooms").where({ room_id: roomId }).del();
+      }),
+    );
   }
 
   async putEvent(roomId: string, eventId: string, postId: string): Promise<void> {
