@@ -43,6 +43,8 @@ export interface PortalServiceOptions {
   limits?: CreationLimiter;
   /** Sets a new portal's bridge state events (best effort; bridge-state.ts). */
   announce?: BridgeState["announce"];
+  /** announce without waiting for it (a portal an invite opened; see BridgeState.announceSoon). */
+  announceSoon?: BridgeState["announceSoon"];
   now?: () => number;
 }
 
@@ -265,9 +267,10 @@ export class PortalService {
       );
       await timed("ghost", () => this.o.ghosts.ensureGhost(ghost, address));
       await timed("join", () => this.o.ghosts.join(ghost, room));
-      await timed("announce", async () =>
-        this.o.announce?.({ dm: { roomId: room, peopleAddress: address } }),
-      );
+      // Not awaited when it can wait: the transaction (and every room behind it) does not wait for a label.
+      const dm = { dm: { roomId: room, peopleAddress: address } };
+      if (this.o.announceSoon) this.o.announceSoon(dm);
+      else await timed("announce", async () => this.o.announce?.(dm));
       this.o.log.info({ room, user: account.owner, address, ms }, "portal opened by an invite");
       if (replaced) {
         await this.o.ghosts
