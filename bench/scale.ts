@@ -145,8 +145,15 @@ export async function runScaleBench(): Promise<void> {
       const start = process.hrtime.bigint();
       const logsFrom = world.bridge.logs.length;
       const lanesBefore = await roomsAtOnce(world);
+      const invites = (users - world.users.length) * portals;
       await world.growTo(users, width);
       const addS = Number(process.hrtime.bigint() - start) / 1e9;
+      // An invite's line comes once its transaction's work is done, which may be after the join was seen.
+      const opened = () =>
+        world.bridge.logs.slice(logsFrom).filter((l) => l.msg === "portal opened by an invite").length;
+      await eventually("every invite's line", () => (opened() >= invites ? true : undefined), 60_000).catch(
+        () => undefined,
+      );
       console.log(inviteProfile(world.bridge.logs.slice(logsFrom), lanesBefore, await roomsAtOnce(world)));
       // Where adding users went (seconds summed over the users added side by side).
       console.log(
