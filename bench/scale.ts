@@ -143,8 +143,18 @@ export async function runScaleBench(): Promise<void> {
   try {
     for (const users of sizes) {
       const start = process.hrtime.bigint();
+      const logsFrom = world.bridge.logs.length;
+      const lanesBefore = await roomsAtOnce(world);
+      const invites = (users - world.users.length) * portals;
       await world.growTo(users, width);
       const addS = Number(process.hrtime.bigint() - start) / 1e9;
+      // An invite's line comes once its transaction's work is done, which may be after the join was seen.
+      const opened = () =>
+        world.bridge.logs.slice(logsFrom).filter((l) => l.msg === "portal opened by an invite").length;
+      await eventually("every invite's line", () => (opened() >= invites ? true : undefined), 60_000).catch(
+        () => undefined,
+      );
+      console.log(inviteProfile(world.bridge.logs.slice(logsFrom), lanesBefore, await roomsAtOnce(world)));
       // Where adding users went (seconds summed over the users added side by side).
       console.log(
         `  adding users up to ${users}: ` +
@@ -330,6 +340,45 @@ async function ghostSteps(
     );
   }
   return steps;
+}
+
+/** The bridge's bridge_transaction_rooms_at_once histogram: transactions, and the sum of their most rooms at once. */
+async function roomsAtOnce(world: ScaleWorld): Promise<{ count: number; sum: number; over1: number }> {
+  const text = await world.metricsText();
+  const read = (re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
+  const count = read(/^bridge_transaction_rooms_at_once_count(?:\{[^}]*\})? ([0-9.e+-]+)$/m);
+  const one = read(/^bridge_transaction_rooms_at_once_bucket\{le="1"[^}]*\} ([0-9.e+-]+)$/m);
+  return {
+    count,
+    sum: read(/^bridge_transaction_rooms_at_once_sum(?:\{[^}]*\})? ([0-9.e+-]+)$/m),
+    over1: count - one,
+  };
+}
+
+/**
+ * Where the bridge's time for each invite went (its "portal opened by an invite" lines: account opened
+ * or made, contact looked up, portal recorded, ghost registered and named, joined, space announced),
+ * mean ms per invite, and how many rooms its transactions handled side by side.
+ */
+function inviteProfile(
+  logs: readonly Record<string, unknown>[],
+  before: { count: number; sum: number; over1: number },
+  after: { count: number; sum: number; over1: number },
+): string {
+  const opened = logs.filter((l) => l.msg === "portal opened by an invite");
+  const total: Record<string, number> = {};
+  for (const l of opened)
+    for (const [step, ms] of Object.entries((l.ms as Record<string, number> | undefined) ?? {}))
+      total[step] = (total[step] ?? 0) + ms;
+  const steps = Object.entries(total)
+    .map(([step, ms]) => `${step} ${fmt(ms / Math.max(1, opened.length), 0)}`)
+    .join(", ");
+  const txns = after.count - before.count;
+  return (
+    `  bridge per invite (${opened.length} invites, mean ms): ${steps || "none logged"}; ` +
+    `${txns} transactions with room events, ${after.over1 - before.over1} of them with rooms side by side, ` +
+    `${fmt((after.sum - before.sum) / Math.max(1, txns), 1)} rooms at once on average`
+  );
 }
 
 /** What the bridge complained about last, to tell a stuck bridge from a slow machine. */

@@ -83,6 +83,8 @@ export const bridgeConfigSchema = z
         bot_username: z.string().regex(LOCALPART, "expected a Matrix localpart").default("peoplebot"),
         /** Localpart prefix of the ghost users that stand for People addresses. */
         ghost_prefix: z.string().regex(LOCALPART, "expected a Matrix localpart prefix").default("_people_"),
+        /** Rooms whose events of one transaction are handled side by side (each room's in order); 1: one at a time. */
+        room_concurrency: z.number().int().min(1).max(256).default(16),
       })
       .prefault({}),
     bridge: z

@@ -27,6 +27,12 @@ export class BridgeMetrics implements MetricsPort {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
+  readonly transactionRoomsAtOnce = new Histogram({
+    name: "bridge_transaction_rooms_at_once",
+    help: "The most rooms whose events one appservice transaction handled side by side",
+    buckets: [1, 2, 4, 8, 16, 32, 64],
+    registers: [this.registry],
+  });
   readonly events = new Counter({
     name: "bridge_matrix_events_total",
     help: "Matrix events received in transactions, by type",

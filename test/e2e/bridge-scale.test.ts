@@ -4,8 +4,10 @@
 // the resident set's growth per user from the first tenth (at most 100) to all
 // (the fitted per-user cost) is under PER_USER_KIB, with at most OPEN_STORES
 // account stores holding an SQLite connection (the others closed and opened
-// again as their users send and receive). Nothing here is timed: every step
-// waits for what it checks.
+// again as their users send and receive). Then a burst of invites to new ghosts
+// is joined, with rooms of one transaction handled side by side (asserted on
+// the bridge's histogram of rooms at once, not on time). Nothing here is
+// timed: every step waits for what it checks.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -103,5 +105,25 @@ describe(`bridge at scale: ${USERS} bridged users`, function () {
     // More opens than users: stores were closed and opened again, and every exchange above still went through.
     assert.ok(mem.storeOpens > USERS, `${mem.storeOpens} store connections opened for ${USERS} users`);
     assert.ok(perUser < PER_USER_KIB, `${perUser.toFixed(1)} KiB per user, bound ${PER_USER_KIB}`);
+  });
+
+  it("joins a burst of invites to new ghosts with the homeserver's transactions handled room by room side by side", async () => {
+    // Synapse sends the next transaction only once the bridge answered the last, so the invites made
+    // while one is handled arrive together: the bridge handles their rooms side by side (room-lanes.ts).
+    const sideBySide = async () => {
+      const text = await world.metricsText();
+      const read = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
+      return (
+        read(/^bridge_transaction_rooms_at_once_count ([0-9.e+]+)$/m) -
+        read(/^bridge_transaction_rooms_at_once_bucket\{le="1"\} ([0-9.e+]+)$/m)
+      );
+    };
+    const before = await sideBySide();
+    const burst = world.users.slice(0, Math.min(48, world.users.length));
+    // Each gets one more portal with a ghost of its own, all at once; resolves when every ghost joined.
+    await world.addPortals(burst, burst.length);
+    const after = await sideBySide();
+    console.log(`      ${after - before} transactions of the burst handled rooms side by side`);
+    assert.ok(after - before >= 1, "no transaction of the burst handled two rooms at once");
   });
 });

@@ -229,6 +229,11 @@ export class ScaleWorld {
     return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? NaN);
   }
 
+  /** The bridge's /metrics text (Prometheus). */
+  async metricsText(): Promise<string> {
+    return (await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`)).text();
+  }
+
   /** The bridge's memory now, from /proc and its /metrics (Node.js's own gauges). */
   async memory(): Promise<BridgeMemory> {
     const res = await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`);

@@ -63,6 +63,7 @@ describe("bridge config", function () {
       id: "people",
       bot_username: "peoplebot",
       ghost_prefix: "_people_",
+      room_concurrency: 16,
     });
     assert.deepEqual(config.bridge.permissions, { localhost: "user", "@admin:localhost": "admin" });
     assert.match(config.bridge.management_room_text.welcome, /`help`/);
@@ -123,6 +124,8 @@ describe("bridge config", function () {
     ["appservice", "appservice.as_token", "secret", /registration file/],
     ["appservice", "appservice.hs_token", "secret", /registration file/],
     ["appservice", "appservice.colour", "blue", /unknown key/],
+    ["appservice", "appservice.room_concurrency", 0, /./],
+    ["appservice", "appservice.room_concurrency", 2.5, /./],
     ["bridge", "bridge.permissions.@alice:localhost", "owner", /"user"\|"admin"/],
     ["bridge", "bridge.permissions.not a domain", "user", /user ID, a server name or \*/],
     ["bridge", "bridge.management_room_text.welcome", "", /./],

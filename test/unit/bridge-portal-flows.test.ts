@@ -362,6 +362,34 @@ describe("portal flows (no IO)", function () {
       assert.equal((await s.portals.byPair(ALICE, JOE))?.roomId, "!dm:hs.test");
     });
 
+    it("two invites of one contact in two rooms at once: the later room wins, and the ghost leaves the earlier only after joining it", async function () {
+      // The appservice handles rooms side by side (room-lanes.ts); without a lock per pair the second
+      // invite's "leave the replaced room" ran before the first invite's join, leaving the ghost in a
+      // room that is no portal.
+      const s = setup();
+      const ops: string[] = [];
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const join = s.ghosts.join.bind(s.ghosts);
+      s.ghosts.join = async (ghost, roomId) => {
+        if (roomId === "!first:hs.test") await held;
+        ops.push(`join ${roomId}`);
+        await join(ghost, roomId);
+      };
+      const leave = s.ghosts.leave.bind(s.ghosts);
+      s.ghosts.leave = async (ghost, roomId, reason) => {
+        ops.push(`leave ${roomId}`);
+        await leave(ghost, roomId, reason);
+      };
+      const first = s.events.handle(invite({ roomId: "!first:hs.test" }));
+      const second = s.events.handle(invite({ roomId: "!second:hs.test" }));
+      for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+      release();
+      await Promise.all([first, second]);
+      assert.deepEqual(ops, ["join !first:hs.test", "join !second:hs.test", "leave !first:hs.test"]);
+      assert.equal((await s.portals.byPair(ALICE, JOE))?.roomId, "!second:hs.test");
+    });
+
     it("ends the portal when its user leaves, and the ghost leaves too", async function () {
       const s = setup();
       await s.events.handle(invite());

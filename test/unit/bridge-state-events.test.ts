@@ -139,6 +139,20 @@ describe("bridge state events of the portals", function () {
     assert.ok(ghosts.maxInFlight <= 2, `at most 2 rooms at once, saw ${ghosts.maxInFlight}`);
   });
 
+  it("announceSoon returns at once and sets every portal's state later, a few at a time", async function () {
+    const { ghosts, state } = world();
+    ghosts.powerful.add(ghosts.ghostId(JOE));
+    ghosts.broken.add("!r2:hs.test");
+    for (let i = 0; i < 6; i++) state.announceSoon({ dm: { roomId: `!r${i}:hs.test`, peopleAddress: JOE } });
+    // Nothing written before the caller went on.
+    assert.equal(ghosts.writes.length, 0);
+    await state.settled();
+    // Both types in each room but the broken one (logged, not thrown), at most `concurrency` rooms at once.
+    assert.equal(ghosts.writes.length, 10);
+    assert.ok(!ghosts.writes.some((w) => w.roomId === "!r2:hs.test"));
+    assert.ok(ghosts.maxInFlight <= 2, `at most 2 rooms at once, saw ${ghosts.maxInFlight}`);
+  });
+
   it("announce never throws: a new portal is made even when its state cannot be set", async function () {
     const { ghosts, state } = world();
     ghosts.broken.add("!dm:hs.test");

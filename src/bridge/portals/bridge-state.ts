@@ -42,8 +42,45 @@ export interface SyncReport {
   failed: number;
 }
 
+type Announced = { dm: Pick<Portal, "roomId" | "peopleAddress"> } | { group: GroupPortal };
+
 export class BridgeState {
+  /** Portals whose state announceSoon left for later, and how many are being set now. */
+  private readonly soon: Announced[] = [];
+  private running = 0;
+  private idleWaiters: (() => void)[] = [];
+
   constructor(private readonly o: BridgeStateOptions) {}
+
+  /**
+   * announce, after the caller goes on (a portal an invite opened: four requests to the homeserver that
+   * held up the appservice transaction, half of an invite's time). A few at a time, in order; lost if
+   * the bridge stops first, and then set by the next start's syncAll (the state is only a label).
+   */
+  announceSoon(what: Announced): void {
+    this.soon.push(what);
+    this.drain();
+  }
+
+  /** Resolves once every announceSoon so far is done (tests). */
+  settled(): Promise<void> {
+    if (this.running === 0 && this.soon.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private drain(): void {
+    while (this.running < (this.o.concurrency ?? DEFAULT_STATE_CONCURRENCY) && this.soon.length > 0) {
+      const next = this.soon.shift()!;
+      this.running++;
+      void this.announce(next).finally(() => {
+        this.running--;
+        this.drain();
+        if (this.running === 0 && this.soon.length === 0) {
+          for (const resolve of this.idleWaiters.splice(0)) resolve();
+        }
+      });
+    }
+  }
 
   /** A DM portal's state (its ghost speaks). */
   dm(portal: Pick<Portal, "roomId" | "peopleAddress">): Promise<StateOutcome> {
@@ -66,9 +103,7 @@ export class BridgeState {
   }
 
   /** Best effort, for a portal just made: a failure is logged, never thrown. */
-  async announce(
-    what: { dm: Pick<Portal, "roomId" | "peopleAddress"> } | { group: GroupPortal },
-  ): Promise<void> {
+  async announce(what: Announced): Promise<void> {
     const roomId = "dm" in what ? what.dm.roomId : what.group.roomId;
     try {
       const outcome = "dm" in what ? await this.dm(what.dm) : await this.group(what.group);

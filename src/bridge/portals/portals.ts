@@ -107,6 +107,7 @@ export function createPortals(o: {
     log,
     ...limits,
     ...announce,
+    ...(state ? { announceSoon: state.announceSoon.bind(state) } : {}),
   });
   const groupOptions = {
     ghosts: o.ghosts,

@@ -51,6 +51,7 @@ const room = (roomId: string) => `/_matrix/client/v3/rooms/${encodeURIComponent(
 export class GhostIntents implements GhostSide {
   /** Display names already checked in this process. */
   private readonly named = new Map<string, string>();
+  private readonly naming = new Map<string, Promise<void>>();
   private readonly devices: GhostDevices;
   /** Plain requests as a ghost, with the status and errcode of a refusal (state events). */
   private readonly http: AppserviceHttp;
@@ -86,8 +87,19 @@ export class GhostIntents implements GhostSide {
     return intent;
   }
 
-  async ensureGhost(ghost: MatrixUserId, displayName: string): Promise<void> {
-    if (this.named.get(ghost) === displayName) return;
+  /** Registered and named once however many rooms ask at the same time (rooms run side by side). */
+  ensureGhost(ghost: MatrixUserId, displayName: string): Promise<void> {
+    if (this.named.get(ghost) === displayName) return Promise.resolve();
+    const key = `${ghost}\n${displayName}`;
+    let naming = this.naming.get(key);
+    if (!naming) {
+      naming = this.name(ghost, displayName).finally(() => this.naming.delete(key));
+      this.naming.set(key, naming);
+    }
+    return naming;
+  }
+
+  private async name(ghost: MatrixUserId, displayName: string): Promise<void> {
     const client = (await this.intent(ghost)).matrixClient;
     let current: unknown;
     try {

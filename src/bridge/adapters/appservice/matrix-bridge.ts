@@ -179,6 +179,7 @@ export class AppserviceAdapter implements MatrixSide {
       ...(o.changes ? { changes: o.changes } : {}),
       ...(o.writes ? { writes: o.writes } : {}),
       ...(o.onPushFailed ? { onPushFailed: o.onPushFailed } : {}),
+      roomConcurrency: o.config.appservice.room_concurrency,
     });
   }
 

@@ -3,7 +3,8 @@
 // matrix-appservice's AppService remembers only the last transaction id, in
 // memory, and acknowledges a transaction before its events are handled. Here
 // PUT /_matrix/app/v1/transactions/{txnId} is answered only after every event
-// was handled and the id was recorded in processed_transactions; a transaction
+// was handled (rooms side by side, each room's events in order: room-lanes.ts)
+// and the id was recorded in processed_transactions; a transaction
 // id seen before is acknowledged without processing it again, across restarts.
 // A transaction arriving again while the first delivery is still in flight waits for it (and the
 // store is fsynced, durable(), before any answer). A handler that throws RetryLater (a failure that
@@ -31,6 +32,10 @@ import {
 } from "../crypto/transaction-extensions.js";
 import { BridgeError, isBridgeError, isRetryLater } from "../../core/error-kinds.js";
 import { COUNTED_TYPES } from "./counted-types.js";
+import { runInRoomLanes, type LaneItem } from "./room-lanes.js";
+import { transactionHash } from "./transaction-hash.js";
+
+export { eventsHash, transactionHash } from "./transaction-hash.js";
 
 /**
  * Receives a transaction's to-device events, device-list changes and key
@@ -45,33 +50,13 @@ const TXN_PATH = /^\/_matrix\/app\/v1\/transactions\/([^/?#]+)(?:\?.*)?$/;
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 type Json = Record<string, unknown>;
+/** Rooms handled side by side within a transaction when the config does not say. */
+export const DEFAULT_ROOM_CONCURRENCY = 16;
 /** A node request handler for a mounted prefix. */
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 function hashToken(token: string): Buffer {
   return createHash("sha256").update(token).digest();
-}
-
-/** Over the ordered event ids: what stays the same when a homeserver retries a transaction. */
-export function eventsHash(events: readonly Json[]): string {
-  return createHash("sha256")
-    .update(JSON.stringify(events.map((e) => (typeof e.event_id === "string" ? e.event_id : null))))
-    .digest("hex");
-}
-
-/**
- * What identifies a transaction's content beside its id: its events' ids, or, for one without room
- * events, its ephemeral events and encryption entries (a homeserver that reuses an id after a restart
- * must not have a later transaction of room keys taken for the earlier one).
- */
-export function transactionHash(
-  events: readonly Json[],
-  ephemeral: readonly Json[],
-  extensions: TransactionExtensions,
-): string {
-  if (events.length > 0) return eventsHash(events);
-  const { dropped: _dropped, ...entries } = extensions;
-  return createHash("sha256").update(JSON.stringify({ ephemeral, entries })).digest("hex");
 }
 
 /** A refused transaction: an `appservice_http` BridgeError with the status and errcode to answer. */
@@ -108,6 +93,8 @@ export interface TransactionalAppServiceOptions {
   onPushFailed?(why: "error" | "slow" | "resent"): void;
   /** An answer this late counts as failed (default 30 s; Synapse gives up after 60 s). */
   slowAnswerMs?: number;
+  /** Rooms whose events are handled side by side (appservice.room_concurrency; 1: one event at a time). */
+  roomConcurrency?: number;
 }
 
 export class TransactionalAppService extends AppService {
@@ -314,13 +301,22 @@ export class TransactionalAppService extends AppService {
     const changesBefore = await this.o.changes?.();
     // A failure here fails the transaction: the homeserver sends it again.
     if (this.extensionHandler && !isEmpty(extensions)) await this.extensionHandler(extensions);
+    // One lane per room (room-lanes.ts): a room's events, then its receipts and typing, in order.
+    const lane = (e: Json) => (typeof e.room_id === "string" ? e.room_id : undefined);
+    const items: LaneItem[] = [
+      ...events.map((event) => ({
+        lane: lane(event),
+        run: () => {
+          const type = typeof event.type === "string" && COUNTED_TYPES.has(event.type) ? event.type : "other";
+          this.o.metrics.events.inc({ type });
+          return this.dispatch("event", event);
+        },
+      })),
+      ...ephemeral.map((event) => ({ lane: lane(event), run: () => this.dispatch("ephemeral", event) })),
+    ];
     const handleAll = async () => {
-      for (const event of events) {
-        const type = typeof event.type === "string" && COUNTED_TYPES.has(event.type) ? event.type : "other";
-        this.o.metrics.events.inc({ type });
-        await this.dispatch("event", event);
-      }
-      for (const event of ephemeral) await this.dispatch("ephemeral", event);
+      const { maxAtOnce } = await runInRoomLanes(items, this.o.roomConcurrency ?? DEFAULT_ROOM_CONCURRENCY);
+      if (maxAtOnce > 0) this.o.metrics.transactionRoomsAtOnce.observe(maxAtOnce);
     };
     // What the handlers left pending (transaction-writes.ts) is done before anything is recorded.
     if (this.o.writes) await this.o.writes.run(handleAll);
