@@ -43,19 +43,24 @@ function fakeBridge() {
   };
 }
 
+/** The bridge's ghost intents over the fake homeserver. */
+function intentsOver(hs: ReturnType<typeof fakeBridge>): GhostIntents {
+  return new GhostIntents({
+    bridge: hs.bridge,
+    domain: "hs.test",
+    prefix: "_people_",
+    log: silentLog,
+    homeserverUrl: "http://127.0.0.1:9",
+    asToken: "as",
+  });
+}
+
 describe("ghosts named once however many rooms ask", function () {
   const ghost = "@_people_joe=40other.test:hs.test" as MatrixUserId;
 
   it("shares one profile read and one name write between rooms asking at the same time", async function () {
     const hs = fakeBridge();
-    const ghosts = new GhostIntents({
-      bridge: hs.bridge,
-      domain: "hs.test",
-      prefix: "_people_",
-      log: silentLog,
-      homeserverUrl: "http://127.0.0.1:9",
-      asToken: "as",
-    });
+    const ghosts = intentsOver(hs);
     const asks = [1, 2, 3].map(() => ghosts.ensureGhost(ghost, "joe@other.test"));
     // All three are waiting on the one read.
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
@@ -77,14 +82,7 @@ describe("ghosts named once however many rooms ask", function () {
 
   it("does not keep a failure: the next ask tries again", async function () {
     const hs = fakeBridge();
-    const ghosts = new GhostIntents({
-      bridge: hs.bridge,
-      domain: "hs.test",
-      prefix: "_people_",
-      log: silentLog,
-      homeserverUrl: "http://127.0.0.1:9",
-      asToken: "as",
-    });
+    const ghosts = intentsOver(hs);
     hs.failOnce();
     hs.release();
     await assert.rejects(ghosts.ensureGhost(ghost, "joe@other.test"), /homeserver down/);
