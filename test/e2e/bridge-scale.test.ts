@@ -1,10 +1,11 @@
 // Bridged Matrix users, each with a portal to a People contact on another
 // server, exchange one message each way (Matrix → People → Matrix) through the
 // bridge running as its real command, and the bridge's memory stays bounded:
-// the resident set's growth per user from the first tenth (at most 100) to all
-// (the fitted per-user cost) is under PER_USER_KIB, with at most OPEN_STORES
-// account stores holding an SQLite connection (the others closed and opened
-// again as their users send and receive). Then a burst of invites to new ghosts
+// the resident set's growth per user from the first tenth (at most 100) to all,
+// each read after a full garbage collection (the fitted per-user cost), is
+// under PER_USER_KIB, with at most OPEN_STORES account stores holding an SQLite
+// connection (the others closed and opened again as their users send and
+// receive). Then a burst of invites to new ghosts
 // is joined, with rooms of one transaction handled side by side (asserted on
 // the bridge's histogram of rooms at once, not on time). Nothing here is
 // timed: every step waits for what it checks.
@@ -21,16 +22,15 @@ const USERS = Number(process.env.SCALE_TEST_USERS ?? 300);
 const FIRST = Math.min(100, USERS / 10);
 /**
  * Before the in-process link and the shared TLS context a user cost ~2.2 MiB; with them, 378 KiB was
- * measured from 30 to 300 users right after the exchange (garbage not yet collected included), 330.6
- * from 100 to 1,000. With the stores' connections pooled (bridge.open_account_stores 128, filling from
- * 30 to 128 on the way, ~90 KiB a user of the figure): 266.9 KiB from 30 to 300 under load 27. With an
- * account's keys out of Node's shared Buffer slabs (~30 KiB a user, bytes.ts `owned`): 77.5 KiB from 30
- * to 300 under load 20 (open_account_stores 64), but 229.2 and 218.9 KiB in two later runs at the same
- * settings on a lightly loaded machine: the collector's timing moves RSS by tens of MiB (±~75 KiB a user
- * here). The issue's target is 150 KiB and is not what this bound shows; the bound catches a return of
- * per-account TLS contexts, sockets or unpooled stores (330–2,200 KiB a user before), not 150 vs 200.
+ * measured from 30 to 300 users right after the exchange, 330.6 from 100 to 1,000. Read without a
+ * collection first, the figure then moved with the collector's timing: 77.5 to 416 KiB for the same
+ * code (the 416 failed CI). Each reading now follows a full collection (the bridge's inspector,
+ * test/helpers/inspector-gc.ts): 131.6 and 144.9 KiB from 30 to 300 users with a second test run
+ * loading the machine. The bound leaves room for the allocator's own noise and catches a return of
+ * per-account TLS contexts, sockets or unpooled stores (330–2,200 KiB a user before); the issue's
+ * target (150 KiB with 3 portals a user) is the bench's to report (npm run bench -- scale).
  */
-const PER_USER_KIB = 300;
+const PER_USER_KIB = 200;
 
 /** bridge.open_account_stores here: below the users, so stores are closed and opened again under traffic. */
 const OPEN_STORES = Number(
@@ -89,12 +89,12 @@ describe(`bridge at scale: ${USERS} bridged users`, function () {
   it(`each exchanges a message both ways, with under ${PER_USER_KIB} KiB of RSS per added user`, async () => {
     await world.growTo(FIRST);
     await world.exchange(world.users);
-    const before = world.rssKiB();
+    const before = (await world.memory()).rss;
     await world.growTo(USERS);
     await world.exchange(world.users.slice(FIRST));
-    const after = world.rssKiB();
-    const perUser = (after - before) / (USERS - FIRST);
     const mem = await world.memory();
+    const after = mem.rss;
+    const perUser = (after - before) / (USERS - FIRST);
     console.log(
       `      bridge RSS ${Math.round(before / 1024)} MiB at ${FIRST} users, ${Math.round(after / 1024)} MiB at ` +
         `${USERS}: ${perUser.toFixed(1)} KiB per added user (heap ${Math.round(mem.heapUsed / 1024)} MiB, ` +

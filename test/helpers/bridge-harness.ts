@@ -22,6 +22,7 @@ import { startBridge, type BridgeHandle, type StartBridgeOptions } from "../../s
 import { parseBridgeConfig, type BridgeConfig, type BridgeConfigInput } from "../../src/bridge/config.js";
 import { createBridgeLogger, type Logger } from "../../src/bridge/logger.js";
 import { readRegistrationFile, type Registration } from "../../src/bridge/registration.js";
+import { collectGarbage, inspectorUrlIn } from "./inspector-gc.js";
 import { quietSdkLogger } from "./matrix-sdk-node.js";
 import type { SynapseHandle } from "./synapse.js";
 
@@ -340,6 +341,13 @@ export interface BridgeProcess {
   start(timeoutMs?: number): Promise<void>;
   /** Sends `signal` and waits for the exit. */
   kill(signal?: NodeJS.Signals): Promise<void>;
+  /** A full garbage collection in the bridge (only when started with `inspect`). */
+  collectGarbage(): Promise<void>;
+}
+
+export interface BridgeProcessOptions {
+  /** Starts Node's inspector on a free loopback port, for collectGarbage (memory readings). */
+  inspect?: boolean;
 }
 
 /**
@@ -349,7 +357,7 @@ export interface BridgeProcess {
 const liveBridges = new Set<ChildProcess>();
 let exitHandler = false;
 
-export function bridgeProcess(files: BridgeDir): BridgeProcess {
+export function bridgeProcess(files: BridgeDir, options: BridgeProcessOptions = {}): BridgeProcess {
   if (!exitHandler) {
     exitHandler = true;
     // Never leave a bridge behind, whatever ends the test run.
@@ -361,6 +369,7 @@ export function bridgeProcess(files: BridgeDir): BridgeProcess {
   let exited: Promise<void> = Promise.resolve();
   const logs: LogLine[] = [];
   const verbose = Boolean(process.env.PEOPLE_TEST_VERBOSE);
+  let inspectorUrl: string | undefined;
   return {
     get pid() {
       return child?.pid;
@@ -368,9 +377,17 @@ export function bridgeProcess(files: BridgeDir): BridgeProcess {
     logs,
     async start(timeoutMs = 120_000) {
       if (child) throw new Error("the bridge process is already running");
+      inspectorUrl = undefined;
       const proc = spawn(
         process.execPath,
-        [BRIDGE_BIN, "-c", files.configPath, "-f", files.registrationPath],
+        [
+          ...(options.inspect ? ["--inspect=127.0.0.1:0"] : []),
+          BRIDGE_BIN,
+          "-c",
+          files.configPath,
+          "-f",
+          files.registrationPath,
+        ],
         { cwd: files.dir, stdio: ["ignore", "pipe", "pipe"] },
       );
       child = proc;
@@ -403,6 +420,7 @@ export function bridgeProcess(files: BridgeDir): BridgeProcess {
       proc.stderr!.setEncoding("utf8").on("data", (text: string) => {
         if (verbose) process.stderr.write(text);
         stderr = (stderr + text).slice(-4000);
+        inspectorUrl ??= inspectorUrlIn(stderr);
       });
       await eventually(
         "the bridge process to connect to the homeserver",
@@ -418,6 +436,10 @@ export function bridgeProcess(files: BridgeDir): BridgeProcess {
       if (!proc) return;
       proc.kill(signal);
       await exited;
+    },
+    async collectGarbage() {
+      if (!inspectorUrl) throw new Error("the bridge was not started with its inspector (options.inspect)");
+      await collectGarbage(inspectorUrl);
     },
   };
 }
