@@ -195,7 +195,10 @@ export async function startBridge(
     const permissions = new Permissions(config.bridge.permissions);
     const ghostProfiles = new GhostProfiles({
       ghosts: adapter.ghosts,
-      reader: accountsProfileReader(accounts, store.peopleAccounts),
+      reader: accountsProfileReader(accounts, store.peopleAccounts, async (address) => [
+        ...(await store.portals.usersWith(address)),
+        ...(await store.groups.matrixUsersWith(address)),
+      ]),
       store: store.ghostProfiles,
       log: log.child({ component: "ghost-profiles" }),
       metrics,

@@ -76,6 +76,14 @@ for (const engine of ENGINES) {
       );
     });
 
+    it("finds the bridged Matrix users in a group with an address (once each)", async function () {
+      // !g1: alice, ann, carl, joe; !g3: ann, joe, bob.
+      assert.deepEqual(await store.groups.matrixUsersWith("joe@o.test"), ["@alice:hs", "@bob:hs"]);
+      assert.deepEqual(await store.groups.matrixUsersWith("carl@o.test"), ["@alice:hs"]);
+      assert.deepEqual(await store.groups.matrixUsersWith("alice@p.test"), ["@alice:hs"]);
+      assert.deepEqual(await store.groups.matrixUsersWith("nobody@o.test"), []);
+    });
+
     it("finds the group rooms of People messages (DM rooms are not groups)", async function () {
       const map = (event: string, id: string, room: string) =>
         store.messages.put({

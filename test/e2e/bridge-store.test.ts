@@ -79,6 +79,7 @@ for (const engine of ENGINES) {
             "022-feed-room-profile",
             "023-rtc-calls",
             "024-lazy-accounts",
+            "025-address-lookups",
           ],
         );
         const people = (await db("knex_migrations").select("name")) as { name: string }[];
@@ -382,6 +383,9 @@ for (const engine of ENGINES) {
       assert.equal(await portals.count(), 3);
       await portals.remove("!p2:hs");
       assert.equal(await portals.byPair("@a:hs", "ann@o.test"), undefined);
+      // Who talks with an address (a ghost's profile is read through one of them): oldest portal first.
+      assert.deepEqual(await portals.usersWith("joe@o.test"), ["@b:hs", "@a:hs"]);
+      assert.deepEqual(await portals.usersWith("ann@o.test"), []);
     });
 
     it("maps each Matrix event and each People message once", async function () {

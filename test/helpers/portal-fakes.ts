@@ -78,6 +78,9 @@ export class MemoryPortals implements PortalStore {
   async byPair(user: string, address: string) {
     return this.rows.find((r) => r.matrixUser === user && r.peopleAddress === address);
   }
+  async usersWith(address: string) {
+    return [...new Set(this.rows.filter((r) => r.peopleAddress === address).map((r) => r.matrixUser))];
+  }
   async remove(roomId: string) {
     const i = this.rows.findIndex((r) => r.roomId === roomId);
     if (i >= 0) this.rows.splice(i, 1);
@@ -386,6 +389,12 @@ export class MemoryGroups implements GroupPortalStore {
   async bySetKey(key: string) {
     const r = this.rows.find((x) => this.keyOf(x.members) === key);
     return r && this.byRoom(r.roomId);
+  }
+  async matrixUsersWith(address: string) {
+    const users = this.rows
+      .filter((r) => r.members.some((m) => m.address === address))
+      .flatMap((r) => r.members.flatMap((m) => (m.matrixUser ? [m.matrixUser] : [])));
+    return [...new Set(users)].sort();
   }
   async roomsOfMessages(ids: readonly string[]) {
     const rooms = new Set(

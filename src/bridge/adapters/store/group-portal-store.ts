@@ -73,6 +73,15 @@ export class KnexGroupPortalStore implements GroupPortalStore {
     return row && this.withMembers(row);
   }
 
+  async matrixUsersWith(address: string): Promise<string[]> {
+    const rows = (await this.db("group_members as g")
+      .join("group_members as m", "m.room_id", "g.room_id")
+      .where("g.address", address)
+      .whereNotNull("m.matrix_user")
+      .distinct("m.matrix_user")) as { matrix_user: string }[];
+    return rows.map((r) => r.matrix_user).sort();
+  }
+
   async roomsOfMessages(peopleMessageIds: readonly string[]): Promise<string[]> {
     const rooms = new Set<string>();
     for (const part of chunks([...new Set(peopleMessageIds)])) {

@@ -82,6 +82,14 @@ export class KnexPortalStore implements PortalStore {
     return row && toPortal(row);
   }
 
+  async usersWith(peopleAddress: string): Promise<string[]> {
+    const rows = await this.db<Row>("portals")
+      .where("people_address", peopleAddress)
+      .orderBy([{ column: "created_at" }, { column: "room_id" }])
+      .select("matrix_user");
+    return [...new Set(rows.map((r) => r.matrix_user))];
+  }
+
   async remove(roomId: string): Promise<void> {
     await this.cache.write(() => this.db("portals").where("room_id", roomId).del());
   }

@@ -201,6 +201,8 @@ export interface GroupPortalStore {
   byRoom(roomId: string): Promise<GroupPortal | undefined>;
   /** The room whose current set has this key (participant-set.ts setKey). */
   bySetKey(key: string): Promise<GroupPortal | undefined>;
+  /** The bridged Matrix users in a group room with this People address (one indexed query). */
+  matrixUsersWith(address: string): Promise<string[]>;
   /** The group rooms in which any of these People messages were bridged. */
   roomsOfMessages(peopleMessageIds: readonly string[]): Promise<string[]>;
   remove(roomId: string): Promise<void>;

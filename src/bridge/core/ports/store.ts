@@ -119,6 +119,8 @@ export interface PortalStore {
   byRoom(roomId: string): Promise<Portal | undefined>;
   /** The portal of (user, own address, address); without `ownerAddress`, the pair's oldest one. */
   byPair(matrixUser: string, peopleAddress: string, ownerAddress?: string): Promise<Portal | undefined>;
+  /** The Matrix users with a DM portal to this People address, oldest portal first (one indexed query). */
+  usersWith(peopleAddress: string): Promise<string[]>;
   remove(roomId: string): Promise<void>;
   count(): Promise<number>;
   /** Every DM portal, oldest first (bridge state events at start). */

@@ -26,6 +26,7 @@ import * as portalOwner from "./021-portal-owner.js";
 import * as feedRoomProfile from "./022-feed-room-profile.js";
 import * as rtcCalls from "./023-rtc-calls.js";
 import * as lazyAccounts from "./024-lazy-accounts.js";
+import * as addressLookups from "./025-address-lookups.js";
 
 export interface NamedMigration {
   name: string;
@@ -59,6 +60,7 @@ export const BRIDGE_MIGRATIONS: readonly NamedMigration[] = [
   { name: "022-feed-room-profile", migration: feedRoomProfile },
   { name: "023-rtc-calls", migration: rtcCalls },
   { name: "024-lazy-accounts", migration: lazyAccounts },
+  { name: "025-address-lookups", migration: addressLookups },
 ];
 
 export const bridgeMigrationSource: Knex.MigrationSource<NamedMigration> = {
