@@ -9,7 +9,7 @@ import { startPeopleServer } from "../people/server/people-server.js";
 import { BridgeSecret, withBridgeRegistration } from "./adapters/accounts/bridge-secret.js";
 import { PeopleAccounts } from "./adapters/accounts/people-accounts.js";
 import { inProcessTransport } from "../people/client/live-transport.js";
-import { accountsProfileReader } from "./adapters/accounts/profile-reader.js";
+import { accountsProfileReader, conversationUsersIn } from "./adapters/accounts/profile-reader.js";
 import { peopleNetwork } from "./adapters/accounts/people-network.js";
 import { CatchUp } from "./adapters/appservice/catch-up.js";
 import { AppserviceAdapter } from "./adapters/appservice/matrix-bridge.js";
@@ -195,10 +195,7 @@ export async function startBridge(
     const permissions = new Permissions(config.bridge.permissions);
     const ghostProfiles = new GhostProfiles({
       ghosts: adapter.ghosts,
-      reader: accountsProfileReader(accounts, store.peopleAccounts, async (address) => [
-        ...(await store.portals.usersWith(address)),
-        ...(await store.groups.matrixUsersWith(address)),
-      ]),
+      reader: accountsProfileReader(accounts, store.peopleAccounts, conversationUsersIn(store)),
       store: store.ghostProfiles,
       log: log.child({ component: "ghost-profiles" }),
       metrics,

@@ -8,7 +8,11 @@ import assert from "node:assert/strict";
 import type { PeopleClient } from "../../src/people/client/people-client.js";
 import { isPeopleError } from "../../src/people/errors.js";
 import { parseAddress, type PeopleAddress } from "../../src/people/protocol/address.js";
-import { accountsProfileReader } from "../../src/bridge/adapters/accounts/profile-reader.js";
+import {
+  accountsProfileReader,
+  conversationUsersIn,
+} from "../../src/bridge/adapters/accounts/profile-reader.js";
+import { MemoryGroups, MemoryPortals } from "../helpers/portal-fakes.js";
 
 const JOE = parseAddress("joe@o.test");
 
@@ -71,5 +75,18 @@ describe("a ghost's profile, read through the right People client", function () 
   it("says so when no account of the bridge is open", async function () {
     const w = world(2, [], ["@u0:hs", "@u1:hs"]);
     await assert.rejects(w.reader([]).read(JOE), (err: unknown) => isPeopleError(err, "PEOPLE_UNAVAILABLE"));
+  });
+
+  it("finds the users in conversation in the store: DM portals first, then group rooms", async function () {
+    const portals = new MemoryPortals();
+    const groups = new MemoryGroups();
+    await portals.put({ roomId: "!d1", matrixUser: "@b:hs", peopleAddress: JOE, createdAt: 1 });
+    await portals.put({ roomId: "!d2", matrixUser: "@x:hs", peopleAddress: "ann@o.test", createdAt: 2 });
+    await groups.put({
+      roomId: "!g",
+      members: [{ address: JOE }, { address: "a@p.test", matrixUser: "@a:hs" }],
+      createdAt: 3,
+    });
+    assert.deepEqual(await conversationUsersIn({ portals, groups })(JOE), ["@b:hs", "@a:hs"]);
   });
 });

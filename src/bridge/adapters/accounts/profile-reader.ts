@@ -13,11 +13,23 @@ import { PeopleError, isPeopleError } from "../../../people/errors.js";
 import type { PeopleClient } from "../../../people/client/people-client.js";
 import type { PeopleAddress } from "../../../people/protocol/address.js";
 import type { PeopleProfile, ProfileReader } from "../../profiles/ghost-profiles.js";
-import type { PeopleAccountStore } from "../../core/ports/store.js";
+import type { PeopleAccountStore, PortalStore } from "../../core/ports/store.js";
+import type { GroupPortalStore } from "../../core/ports/feature-store.js";
 import type { PeopleAccounts } from "./people-accounts.js";
 
 /** The Matrix users in conversation with a People address (the bridge store's portals and groups). */
 export type ConversationUsers = (address: PeopleAddress) => Promise<readonly string[]>;
+
+/** ConversationUsers from the bridge store: DM portals with the address, then group rooms with it. */
+export function conversationUsersIn(store: {
+  portals: Pick<PortalStore, "usersWith">;
+  groups: Pick<GroupPortalStore, "matrixUsersWith">;
+}): ConversationUsers {
+  return async (address) => [
+    ...(await store.portals.usersWith(address)),
+    ...(await store.groups.matrixUsersWith(address)),
+  ];
+}
 
 export function accountsProfileReader(
   accounts: Pick<PeopleAccounts, "clientOf">,
