@@ -392,7 +392,7 @@ describe("bridge: Element X (MatrixRTC) calls ⇄ People calls", function () {
     );
   });
 
-  it("the media path lost under an answered call (its sidecar died): both legs end, 'Call ended'; unanswered: could not be connected", async function () {
+  it("the media path lost under an answered call (its sidecar died): both legs end, 'Call ended'; unanswered: could not be connected, Joe hung up as failed", async function () {
     const w = world();
     await w.rtc.handle(joined("ALICEDEV"));
     await w.rtc.handle(ring());
@@ -411,6 +411,7 @@ describe("bridge: Element X (MatrixRTC) calls ⇄ People calls", function () {
     await w.rtc.handle(ring());
     w.lost[1]!("the relay process exited with 2");
     await w.settle();
+    assert.equal(w.legs[1]!.hungUp, "failed", "an unanswered call that broke is hung up as failed");
     assert.equal(w.lines().at(-1), `The call with ${JOE} could not be connected`);
   });
 

@@ -333,8 +333,11 @@ export class RtcCall {
     this.media.close();
     this.keyWatch.stop();
     this.peer.close();
-    if (reason !== "people")
-      await this.leg?.hangup(reason === "failed" ? "failed" : "normal").catch(() => undefined);
+    // Joe's client shows "failed" for a call that never connected because the bridge's side broke
+    // (its sidecar died, the bridge stopped), as Element's line here does; an answered call just ended.
+    const broke =
+      reason === "failed" || ((reason === "relay" || reason === "restart") && this.answeredAt === undefined);
+    if (reason !== "people") await this.leg?.hangup(broke ? "failed" : "normal").catch(() => undefined);
     await this.lk.close().catch(() => undefined);
     const { ghost } = this.o.ports;
     if (this.joined && this.ghostDevice)
