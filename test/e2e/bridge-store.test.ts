@@ -80,6 +80,7 @@ for (const engine of ENGINES) {
             "023-rtc-calls",
             "024-lazy-accounts",
             "025-address-lookups",
+            "026-bridge-state-records",
           ],
         );
         const people = (await db("knex_migrations").select("name")) as { name: string }[];
@@ -499,6 +500,24 @@ for (const engine of ENGINES) {
       };
       await store.ghostProfiles.put(second);
       assert.deepEqual(await store.ghostProfiles.get("joe@example.com"), second);
+    });
+
+    it("records one bridge state hash per portal room, replaced by the newer and forgotten on request", async function () {
+      const states = store.bridgeStates ?? assert.fail("no bridge state records");
+      assert.deepEqual(await states.all(), new Map());
+      await states.put("!a:hs", "h1");
+      await states.put("!b:hs", "h2");
+      await states.put("!a:hs", "h3");
+      assert.deepEqual(
+        await states.all(),
+        new Map([
+          ["!a:hs", "h3"],
+          ["!b:hs", "h2"],
+        ]),
+      );
+      await states.forget("!a:hs");
+      await states.forget("!never:hs");
+      assert.deepEqual(await states.all(), new Map([["!b:hs", "h2"]]));
     });
 
     it("keeps each Matrix event to retry once, in the order kept, rescheduled and removed by id", async function () {

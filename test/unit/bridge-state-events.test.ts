@@ -7,7 +7,7 @@ import { BridgeError } from "../../src/bridge/core/error-kinds.js";
 import { dmBridgeInfo, groupBridgeInfo } from "../../src/bridge/model/bridge-info.js";
 import type { MatrixUserId } from "../../src/bridge/model/matrix-ids.js";
 import { BridgeState } from "../../src/bridge/portals/bridge-state.js";
-import type { GroupPortal, Portal } from "../../src/bridge/core/ports/store.js";
+import type { BridgeStateRecordStore, GroupPortal, Portal } from "../../src/bridge/core/ports/store.js";
 import { parseAddress } from "../../src/people/protocol/address.js";
 import { FakeGhosts, silentLog } from "../helpers/portal-fakes.js";
 
@@ -21,9 +21,11 @@ class StatefulGhosts extends FakeGhosts {
   readonly broken = new Set<string>();
   inFlight = 0;
   maxInFlight = 0;
+  reads = 0;
 
   override async roomState(_ghost: MatrixUserId, roomId: string, type: string, stateKey: string) {
     if (this.broken.has(roomId)) throw new Error("the homeserver is confused");
+    this.reads++;
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     await new Promise((r) => setImmediate(r));
@@ -50,7 +52,21 @@ class StatefulGhosts extends FakeGhosts {
 const JOE = parseAddress("joe@other.test");
 const ANN = parseAddress("ann@other.test");
 
-function world() {
+/** The store's records, in memory. */
+class MemoryRecords implements BridgeStateRecordStore {
+  readonly hashes = new Map<string, string>();
+  async all() {
+    return new Map(this.hashes);
+  }
+  async put(roomId: string, hash: string) {
+    this.hashes.set(roomId, hash);
+  }
+  async forget(roomId: string) {
+    this.hashes.delete(roomId);
+  }
+}
+
+function world(o: { records?: BridgeStateRecordStore; bot?: string } = {}) {
   const ghosts = new StatefulGhosts();
   const portals: Portal[] = [];
   const groups: GroupPortal[] = [];
@@ -58,10 +74,11 @@ function world() {
     ghosts,
     portals: { list: async () => portals },
     groups: { list: async () => groups },
-    botUserId: BOT,
+    botUserId: o.bot ?? BOT,
     peopleDomain: "people.test",
     log: silentLog,
     concurrency: 2,
+    ...(o.records ? { records: o.records } : {}),
   });
   return { ghosts, portals, groups, state };
 }
@@ -81,7 +98,7 @@ describe("bridge state events of the portals", function () {
       ],
       createdAt: 2,
     });
-    assert.deepEqual(await state.syncAll(), { set: 2, unchanged: 0, skipped: 0, failed: 0 });
+    assert.deepEqual(await state.syncAll(), { set: 2, unchanged: 0, skipped: 0, recorded: 0, failed: 0 });
     const dm = dmBridgeInfo(BOT, JOE);
     for (const type of ["m.bridge", "uk.half-shot.bridge"]) {
       assert.deepEqual(ghosts.state.get(`!dm:hs.test|${type}|${dm.stateKey}`), dm.content);
@@ -90,7 +107,7 @@ describe("bridge state events of the portals", function () {
     const g = groupBridgeInfo(BOT, "people.test", "!g:hs.test", "ann@other.test, joe@other.test");
     assert.deepEqual(ghosts.state.get(`!g:hs.test|m.bridge|${g.stateKey}`), g.content);
     assert.equal(ghosts.writes.length, 4);
-    assert.deepEqual(await state.syncAll(), { set: 0, unchanged: 2, skipped: 0, failed: 0 });
+    assert.deepEqual(await state.syncAll(), { set: 0, unchanged: 2, skipped: 0, recorded: 0, failed: 0 });
     assert.equal(ghosts.writes.length, 4, "nothing written again");
   });
 
@@ -102,7 +119,7 @@ describe("bridge state events of the portals", function () {
     const key = dmBridgeInfo(BOT, JOE).stateKey;
     ghosts.state.set(`!dm:hs.test|uk.half-shot.bridge|${key}`, { stale: true });
     ghosts.writes.length = 0;
-    assert.deepEqual(await state.syncAll(), { set: 1, unchanged: 0, skipped: 0, failed: 0 });
+    assert.deepEqual(await state.syncAll(), { set: 1, unchanged: 0, skipped: 0, recorded: 0, failed: 0 });
     assert.deepEqual(
       ghosts.writes.map((w) => w.type),
       ["uk.half-shot.bridge"],
@@ -118,7 +135,7 @@ describe("bridge state events of the portals", function () {
       members: [{ address: ANN }, { address: parseAddress("bob@other.test") }],
       createdAt: 2,
     });
-    assert.deepEqual(await state.syncAll(), { set: 1, unchanged: 0, skipped: 1, failed: 0 });
+    assert.deepEqual(await state.syncAll(), { set: 1, unchanged: 0, skipped: 1, recorded: 0, failed: 0 });
     assert.ok(ghosts.writes.every((w) => w.ghost === ghosts.ghostId(JOE) && w.roomId === "!g:hs.test"));
   });
 
@@ -135,7 +152,7 @@ describe("bridge state events of the portals", function () {
       });
     }
     ghosts.broken.add("!r3:hs.test");
-    assert.deepEqual(await state.syncAll(), { set: 9, unchanged: 0, skipped: 0, failed: 1 });
+    assert.deepEqual(await state.syncAll(), { set: 9, unchanged: 0, skipped: 0, recorded: 0, failed: 1 });
     assert.ok(ghosts.maxInFlight <= 2, `at most 2 rooms at once, saw ${ghosts.maxInFlight}`);
   });
 
@@ -151,6 +168,80 @@ describe("bridge state events of the portals", function () {
     assert.equal(ghosts.writes.length, 10);
     assert.ok(!ghosts.writes.some((w) => w.roomId === "!r2:hs.test"));
     assert.ok(ghosts.maxInFlight <= 2, `at most 2 rooms at once, saw ${ghosts.maxInFlight}`);
+  });
+
+  it("with records, a start asks the homeserver only about rooms whose label is not recorded as it is now", async function () {
+    const records = new MemoryRecords();
+    const { ghosts, portals, groups, state } = world({ records });
+    ghosts.powerful.add(ghosts.ghostId(JOE));
+    ghosts.powerful.add(ghosts.ghostId(ANN));
+    portals.push({ roomId: "!dm:hs.test", matrixUser: "@alice:hs.test", peopleAddress: JOE, createdAt: 1 });
+    portals.push({ roomId: "!dm2:hs.test", matrixUser: "@bob:hs.test", peopleAddress: ANN, createdAt: 1 });
+    groups.push({ roomId: "!g:hs.test", members: [{ address: ANN }, { address: JOE }], createdAt: 2 });
+    assert.deepEqual(await state.syncAll(), { set: 3, unchanged: 0, skipped: 0, recorded: 0, failed: 0 });
+    assert.equal(records.hashes.size, 3);
+    // The next start: the DMs are not asked about at all, the group only for its name (a rename changes the label).
+    ghosts.reads = 0;
+    assert.deepEqual(await state.syncAll(), { set: 0, unchanged: 0, skipped: 0, recorded: 3, failed: 0 });
+    assert.equal(ghosts.reads, 1);
+    assert.equal(ghosts.writes.length, 6, "nothing written again");
+    // A room admin spoils one DM's label: only that room is checked and put right.
+    ghosts.state.set(`!dm:hs.test|m.bridge|${dmBridgeInfo(BOT, JOE).stateKey}`, { stale: true });
+    // Told of it (the room's event), the bridge forgets the record and puts the label right soon.
+    await state.changedElsewhere({ dm: portals[0]! });
+    assert.equal(records.hashes.has("!dm:hs.test"), false);
+    await state.settled();
+    assert.equal(records.hashes.has("!dm:hs.test"), true);
+    assert.deepEqual(ghosts.writes.at(-1), {
+      ghost: ghosts.ghostId(JOE),
+      roomId: "!dm:hs.test",
+      type: "m.bridge",
+      stateKey: dmBridgeInfo(BOT, JOE).stateKey,
+    });
+  });
+
+  it("with records, a new bridge bot's name makes every room's label checked again", async function () {
+    const records = new MemoryRecords();
+    const first = world({ records });
+    first.ghosts.powerful.add(first.ghosts.ghostId(JOE));
+    first.portals.push({
+      roomId: "!dm:hs.test",
+      matrixUser: "@alice:hs.test",
+      peopleAddress: JOE,
+      createdAt: 1,
+    });
+    await first.state.syncAll();
+    const renamed = world({ records, bot: "@newbot:hs.test" });
+    renamed.ghosts.powerful.add(renamed.ghosts.ghostId(JOE));
+    renamed.portals.push(...first.portals);
+    for (const [k, v] of first.ghosts.state) renamed.ghosts.state.set(k, v);
+    assert.deepEqual(await renamed.state.syncAll(), {
+      set: 1,
+      unchanged: 0,
+      skipped: 0,
+      recorded: 0,
+      failed: 0,
+    });
+    assert.equal(
+      (
+        renamed.ghosts.state.get(`!dm:hs.test|m.bridge|${dmBridgeInfo("@newbot:hs.test", JOE).stateKey}`) as {
+          bridgebot?: string;
+        }
+      ).bridgebot,
+      "@newbot:hs.test",
+    );
+  });
+
+  it("announce records what it set, so the next start leaves the new portal alone", async function () {
+    const records = new MemoryRecords();
+    const { ghosts, portals, state } = world({ records });
+    ghosts.powerful.add(ghosts.ghostId(JOE));
+    const portal = { roomId: "!dm:hs.test", matrixUser: "@alice:hs.test", peopleAddress: JOE, createdAt: 1 };
+    await state.announce({ dm: portal });
+    portals.push(portal);
+    ghosts.reads = 0;
+    assert.deepEqual(await state.syncAll(), { set: 0, unchanged: 0, skipped: 0, recorded: 1, failed: 0 });
+    assert.equal(ghosts.reads, 0);
   });
 
   it("announce never throws: a new portal is made even when its state cannot be set", async function () {

@@ -1,6 +1,8 @@
 // Bridge state events (MSC2346) in the portal rooms: set when a portal is made,
-// and checked for every portal at start (set only where missing or changed, a
-// few rooms at a time). A ghost of the room sends them: the ghost that made the
+// and checked at start (set only where missing or changed, a few rooms at a
+// time). What each room was given is recorded by a hash of its content: a start
+// asks the homeserver only about rooms with no record or a different one (a new
+// bot name or domain), not two reads per portal each time. A ghost of the room sends them: the ghost that made the
 // room has the power; in a room a Matrix user made, the invited ghost of a
 // trusted private chat has it too. A room where no ghost may set state is
 // logged and left as it is: the state is a label, never needed to bridge.
@@ -16,7 +18,8 @@ import {
 } from "../model/bridge-info.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
 import { groupRoomName } from "../model/participant-set.js";
-import type { GroupPortal, Portal } from "../core/ports/store.js";
+import { createHash } from "node:crypto";
+import type { BridgeStateRecordStore, GroupPortal, Portal } from "../core/ports/store.js";
 import { isBridgeError } from "../core/error-kinds.js";
 
 /** Rooms checked at once at start. */
@@ -31,18 +34,29 @@ export interface BridgeStateOptions {
   peopleDomain: string;
   log: Logger;
   concurrency?: number;
+  /** What each room was given; without it every start asks the homeserver about every portal. */
+  records?: BridgeStateRecordStore;
 }
 
-export type StateOutcome = "set" | "unchanged" | "skipped";
+/** "recorded": the room's record says it has this state already; the homeserver was not asked. */
+export type StateOutcome = "set" | "unchanged" | "skipped" | "recorded";
 
 export interface SyncReport {
   set: number;
   unchanged: number;
   skipped: number;
+  recorded: number;
   failed: number;
 }
 
-type Announced = { dm: Pick<Portal, "roomId" | "peopleAddress"> } | { group: GroupPortal };
+/** The record of a room's bridge state: SHA-256 of its state key and content. */
+export function bridgeInfoHash(info: BridgeInfo): string {
+  return createHash("sha256")
+    .update(JSON.stringify([info.stateKey, info.content]))
+    .digest("hex");
+}
+
+export type Announced = { dm: Pick<Portal, "roomId" | "peopleAddress"> } | { group: GroupPortal };
 
 export class BridgeState {
   /** Portals whose state announceSoon left for later, and how many are being set now. */
@@ -82,15 +96,19 @@ export class BridgeState {
     }
   }
 
-  /** A DM portal's state (its ghost speaks). */
-  dm(portal: Pick<Portal, "roomId" | "peopleAddress">): Promise<StateOutcome> {
+  /** A DM portal's state (its ghost speaks); `known`: the recorded hashes, to skip a room already given it. */
+  dm(portal: Pick<Portal, "roomId" | "peopleAddress">, known?: Map<string, string>): Promise<StateOutcome> {
     const address = portal.peopleAddress as PeopleAddress;
     const info = dmBridgeInfo(this.o.botUserId, address);
+    if (known?.get(portal.roomId) === bridgeInfoHash(info)) return Promise.resolve("recorded");
     return this.ensure(portal.roomId, [this.o.ghosts.ghostId(address)], info);
   }
 
-  /** A group portal's state, named after the room's name (or its ghosts when it has none). */
-  async group(group: GroupPortal): Promise<StateOutcome> {
+  /**
+   * A group portal's state, named after the room's name (or its ghosts when it has none): one read of
+   * the name even when recorded, since a rename changes the label.
+   */
+  async group(group: GroupPortal, known?: Map<string, string>): Promise<StateOutcome> {
     const ghostAddresses = group.members.filter((m) => !m.matrixUser).map((m) => m.address as PeopleAddress);
     const ghosts = ghostAddresses.map((a) => this.o.ghosts.ghostId(a));
     const reader = ghosts[0];
@@ -99,6 +117,7 @@ export class BridgeState {
     const given = named?.content.name;
     const name = typeof given === "string" && given ? given : groupRoomName(ghostAddresses);
     const info = groupBridgeInfo(this.o.botUserId, this.o.peopleDomain, group.roomId, name);
+    if (known?.get(group.roomId) === bridgeInfoHash(info)) return "recorded";
     return this.ensure(group.roomId, ghosts, info);
   }
 
@@ -113,12 +132,23 @@ export class BridgeState {
     }
   }
 
+  /**
+   * A bridge state event in a portal room from anyone but a ghost (a room admin changed or removed
+   * the label): its record is dropped and the room checked again soon (put right where it differs;
+   * should that fail, the next start tries, the record being gone).
+   */
+  async changedElsewhere(what: Announced): Promise<void> {
+    await this.o.records?.forget("dm" in what ? what.dm.roomId : what.group.roomId);
+    this.announceSoon(what);
+  }
+
   /** Every portal, a few at a time; one failing room does not stop the others. */
   async syncAll(): Promise<SyncReport> {
-    const report: SyncReport = { set: 0, unchanged: 0, skipped: 0, failed: 0 };
+    const report: SyncReport = { set: 0, unchanged: 0, skipped: 0, recorded: 0, failed: 0 };
+    const known = await this.o.records?.all();
     const jobs: (() => Promise<StateOutcome>)[] = [
-      ...(await this.o.portals.list()).map((p) => () => this.dm(p)),
-      ...(await this.o.groups.list()).map((g) => () => this.group(g)),
+      ...(await this.o.portals.list()).map((p) => () => this.dm(p, known)),
+      ...(await this.o.groups.list()).map((g) => () => this.group(g, known)),
     ];
     await runBounded(jobs, this.o.concurrency ?? DEFAULT_STATE_CONCURRENCY, async (job) => {
       try {
@@ -132,8 +162,14 @@ export class BridgeState {
     return report;
   }
 
-  /** Writes both types where they differ, as the first of `speakers` allowed to. */
+  /** Writes both types where they differ, as the first of `speakers` allowed to; records what the room has. */
   private async ensure(roomId: string, speakers: MatrixUserId[], info: BridgeInfo): Promise<StateOutcome> {
+    const outcome = await this.write(roomId, speakers, info);
+    if (outcome === "set" || outcome === "unchanged") await this.o.records?.put(roomId, bridgeInfoHash(info));
+    return outcome;
+  }
+
+  private async write(roomId: string, speakers: MatrixUserId[], info: BridgeInfo): Promise<StateOutcome> {
     const ghosts = this.o.ghosts;
     if (speakers.length === 0) return "skipped";
     const content = info.content as unknown as Record<string, unknown>;

@@ -17,6 +17,8 @@ import { bridgeRegistry } from "../core/features/index.js";
 import type { FeatureRegistry } from "../core/router.js";
 import type { Logger } from "../core/ports/logger.js";
 import { retryLater, isRetryLater } from "../core/error-kinds.js";
+import { BRIDGE_STATE_TYPES } from "../model/bridge-info.js";
+import type { Announced } from "./bridge-state.js";
 
 export class PortalEvents {
   private readonly retry: RetryWindow;
@@ -33,6 +35,8 @@ export class PortalEvents {
       /** Rooms made on Matrix (not direct chats) that become group portals. */
       fromMatrix?: GroupsFromMatrix;
       retry?: RetryWindow;
+      /** A portal's bridge state changed by someone other than a ghost (BridgeState.changedElsewhere). */
+      bridgeStateChanged?: (what: Announced) => Promise<void>;
       /** Which types are bridged, answered or ignored (default: the bridge's features). */
       registry?: FeatureRegistry;
       log?: Logger;
@@ -79,6 +83,12 @@ export class PortalEvents {
   private async route(event: RoomEvent): Promise<void> {
     const { groups, membership } = this.o;
     const group = await groups?.byRoom(event.roomId);
+    if (this.isForeignBridgeState(event)) {
+      const portal = group ? undefined : await this.o.service.byRoom(event.roomId);
+      const what = group ? { group } : portal && { dm: portal };
+      if (what) await this.o.bridgeStateChanged?.(what);
+      return;
+    }
     if (event.type === "m.room.member") {
       if (membership && (group || (await this.dmBecomingGroup(event)))) {
         return membership.onMember(event, group, await this.o.service.byRoom(event.roomId));
@@ -97,6 +107,16 @@ export class PortalEvents {
     }
     const portal = await this.o.service.byRoom(event.roomId);
     if (portal) await this.o.toPeople.handle(event, portal);
+  }
+
+  /** A bridge state event (MSC2346) set by someone other than a ghost: the bridge's label touched. */
+  private isForeignBridgeState(event: RoomEvent): boolean {
+    return (
+      this.o.bridgeStateChanged !== undefined &&
+      event.stateKey !== undefined &&
+      (BRIDGE_STATE_TYPES as readonly string[]).includes(event.type) &&
+      !this.o.service.addressOf(event.sender)
+    );
   }
 
   /** A ghost invited into a room that is not a direct chat and no portal: its address. */

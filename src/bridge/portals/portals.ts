@@ -22,7 +22,7 @@ import {
   type CreationLimits,
 } from "../model/creation-limits.js";
 import { CreationLimiter } from "./creation-limiter.js";
-import { BridgeState } from "./bridge-state.js";
+import { BridgeState, type Announced } from "./bridge-state.js";
 import { SendStatusReporter } from "./send-status.js";
 import { sentMessageOf } from "./send-status-recovery.js";
 import { RoomRelays, relayHelpCommands } from "./room-relay.js";
@@ -48,7 +48,7 @@ export function createPortals(o: {
   ghosts: GhostSide;
   people: PeopleSide;
   store: Pick<BridgeStore, "portals" | "messages" | "groups" | "relays"> &
-    Partial<Pick<BridgeStore, "senderCreations" | "sendStatus">>;
+    Partial<Pick<BridgeStore, "senderCreations" | "sendStatus" | "bridgeStates">>;
   permissions: Permissions;
   log: Logger;
   metrics: BridgeMetrics;
@@ -96,6 +96,7 @@ export function createPortals(o: {
         botUserId: o.bridgeInfo.botUserId,
         peopleDomain: o.bridgeInfo.peopleDomain,
         log,
+        ...(o.store.bridgeStates ? { records: o.store.bridgeStates } : {}),
       })
     : undefined;
   const announce = state ? { announce: state.announce.bind(state) } : {};
@@ -194,6 +195,7 @@ export function createPortals(o: {
       retry,
       registry,
       log,
+      ...(state ? { bridgeStateChanged: (what: Announced) => state.changedElsewhere(what) } : {}),
     }),
     state,
     ...(sendStatus ? { sendStatus } : {}),

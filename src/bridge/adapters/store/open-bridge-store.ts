@@ -10,6 +10,7 @@ import { postgresKnexConfig, sqliteKnexConfig, totalChanges } from "../../../sto
 import { KnexGroupPortalStore } from "./group-portal-store.js";
 import { KnexCatchUpStore } from "./catch-up-store.js";
 import { KnexGhostProfileStore } from "./ghost-profile-store.js";
+import { KnexBridgeStateRecordStore } from "./bridge-state-store.js";
 import { KnexCryptoStore } from "./crypto-store.js";
 import { KnexEventRetryStore } from "./event-retry-store.js";
 import { KnexFeedStore } from "./feed-store.js";
@@ -60,6 +61,7 @@ class KnexBridgeStore implements BridgeStore {
   readonly calls: KnexBridgedCallStore;
   readonly doublePuppets: KnexDoublePuppetStore;
   readonly rtcCalls: KnexRtcCallStore;
+  readonly bridgeStates: KnexBridgeStateRecordStore;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -90,6 +92,7 @@ class KnexBridgeStore implements BridgeStore {
     this.calls = new KnexBridgedCallStore(db);
     this.doublePuppets = new KnexDoublePuppetStore(db);
     this.rtcCalls = new KnexRtcCallStore(db);
+    this.bridgeStates = new KnexBridgeStateRecordStore(db);
   }
 
   async sync(): Promise<void> {

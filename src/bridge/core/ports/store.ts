@@ -207,6 +207,14 @@ export interface GhostProfileStore {
   put(record: GhostProfileRecord): Promise<void>;
 }
 
+/** The bridge state (MSC2346) each portal room was last given: a hash of its content, by room. */
+export interface BridgeStateRecordStore {
+  all(): Promise<Map<string, string>>;
+  put(roomId: string, contentHash: string): Promise<void>;
+  /** Someone else changed the room's bridge state: the next start checks it. */
+  forget(roomId: string): Promise<void>;
+}
+
 /** One bridged Matrix identity's crypto machine (migration 006-crypto). */
 export interface CryptoIdentityRecord {
   userId: string;
@@ -360,6 +368,8 @@ export interface BridgeStore {
   readonly doublePuppets?: DoublePuppetStore;
   /** The MatrixRTC calls (optional: fakes may leave it out). */
   readonly rtcCalls?: RtcCallStore;
+  /** The portals' bridge state as last set (optional: without it every start asks the homeserver). */
+  readonly bridgeStates?: BridgeStateRecordStore;
   /** Every write so far made durable against power loss too (SQLite's writes survive a kill already). */
   sync(): Promise<void>;
   /** Rows changed through the store so far (SQLite's total_changes); undefined where not counted. */

@@ -27,6 +27,7 @@ import * as feedRoomProfile from "./022-feed-room-profile.js";
 import * as rtcCalls from "./023-rtc-calls.js";
 import * as lazyAccounts from "./024-lazy-accounts.js";
 import * as addressLookups from "./025-address-lookups.js";
+import * as bridgeStateRecords from "./026-bridge-state-records.js";
 
 export interface NamedMigration {
   name: string;
@@ -61,6 +62,7 @@ export const BRIDGE_MIGRATIONS: readonly NamedMigration[] = [
   { name: "023-rtc-calls", migration: rtcCalls },
   { name: "024-lazy-accounts", migration: lazyAccounts },
   { name: "025-address-lookups", migration: addressLookups },
+  { name: "026-bridge-state-records", migration: bridgeStateRecords },
 ];
 
 export const bridgeMigrationSource: Knex.MigrationSource<NamedMigration> = {

@@ -1,0 +1,40 @@
+// portal_bridge_state: the hash of the bridge state each portal room was last
+// given (or found with), so a start checks only rooms whose label changed.
+import type { Knex } from "knex";
+import { num } from "../../../store/knex/sql-values.js";
+import type { BridgeStateRecordStore } from "../../core/ports/store.js";
+
+interface Row {
+  room_id: string;
+  content_hash: string;
+  checked_at: number | string;
+}
+
+export class KnexBridgeStateRecordStore implements BridgeStateRecordStore {
+  constructor(
+    private readonly db: Knex,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async all(): Promise<Map<string, string>> {
+    const rows = await this.db<Row>("portal_bridge_state").select("room_id", "content_hash");
+    return new Map(rows.map((r) => [r.room_id, r.content_hash]));
+  }
+
+  async put(roomId: string, contentHash: string): Promise<void> {
+    await this.db<Row>("portal_bridge_state")
+      .insert({ room_id: roomId, content_hash: contentHash, checked_at: this.now() })
+      .onConflict("room_id")
+      .merge();
+  }
+
+  async forget(roomId: string): Promise<void> {
+    await this.db<Row>("portal_bridge_state").where("room_id", roomId).delete();
+  }
+
+  /** When the room's state was last set or found as recorded (ms), for tests and operators. */
+  async checkedAt(roomId: string): Promise<number | undefined> {
+    const row = await this.db<Row>("portal_bridge_state").where("room_id", roomId).first();
+    return row ? num(row.checked_at) : undefined;
+  }
+}
