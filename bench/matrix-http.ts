@@ -71,6 +71,11 @@ export class MatrixHttpUser {
     return new MatrixHttpUser(hs.url, account.userId, account.accessToken);
   }
 
+  /** A user registered elsewhere (the scale world's), by its access token. */
+  static of(hs: SynapseHandle, userId: string, accessToken: string): MatrixHttpUser {
+    return new MatrixHttpUser(hs.url, userId, accessToken);
+  }
+
   /** `abortable`: the /sync long-poll, cut short by stop(); short requests just finish. */
   private async api(method: string, path: string, body?: unknown, abortable = false): Promise<Json> {
     const res = await fetch(`${this.baseUrl}/_matrix/client/v3${path}`, {

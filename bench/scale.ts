@@ -19,12 +19,18 @@
 // Every figure is a ratio to (or a fit over) the same run: on a shared, loaded
 // machine the absolute times mean little.
 import { loadavg } from "node:os";
-import { percentile } from "./matrix-http.js";
+import { FarEnd, MatrixHttpUser, percentile, type RoundTrips } from "./matrix-http.js";
 import { fmt, table } from "./harness.js";
 import { eventually } from "../test/helpers/bridge-harness.js";
-import { ScaleWorld, type BridgeMemory, type ScaleUser } from "../test/helpers/scale-world.js";
+import {
+  ECHOER,
+  ScaleWorld,
+  ghostOf,
+  type BridgeMemory,
+  type ScaleUser,
+} from "../test/helpers/scale-world.js";
 
-const ROUND_TRIPS = 10;
+const ROUND_TRIPS = 20;
 
 interface Point {
   users: number;
@@ -37,9 +43,62 @@ interface Point {
   firstS: number;
   /** From the restart until the bridge logged its portal catch-up run. */
   catchUpS: number;
+  /** From the restart until the bridge logged its check of the portals' bridge state (MSC2346). */
+  stateS: number;
   /** SIGTERM until the bridge process exited. */
   stopS: number;
   rtMs: number;
+  /** Synapse's own Alice → Bob → Alice p50 at the same N, the two paths taking turns. */
+  synapseRtMs: number;
+}
+
+/**
+ * The two round trips timed at each N, both on /sync long-polls (bench/matrix-http.ts): the first
+ * user's echo portal (Matrix → People → Matrix), and Synapse's own Alice → Bob → Alice in the same
+ * homeserver. Synapse's tells how much of a slower round trip at large N is the homeserver's.
+ */
+interface Paths {
+  bridged: RoundTrips;
+  synapse: RoundTrips;
+  stop(): Promise<void>;
+}
+
+async function roundTripPaths(world: ScaleWorld): Promise<Paths> {
+  const far = new FarEnd();
+  const alice = await MatrixHttpUser.register(world.hs, "rt-alice");
+  const bob = await MatrixHttpUser.register(world.hs, "rt-bob");
+  const room = await alice.createDirectRoom(bob.userId);
+  await bob.join(room);
+  bob.onMessage((roomId, sender, body) => {
+    if (roomId === room && sender === alice.userId && body.startsWith("rt "))
+      void bob.sendText(roomId, `echo ${body.slice(3)}`);
+  });
+  const first = world.users[0]!;
+  const user = MatrixHttpUser.of(world.hs, first.userId, first.token);
+  await Promise.all([alice.start(), bob.start(), user.start()]);
+  return {
+    bridged: user.roundTrips(first.rooms[0]!, ghostOf(ECHOER), far),
+    synapse: alice.roundTrips(room, bob.userId, far),
+    stop: async () => {
+      await Promise.all([alice.stop(), bob.stop(), user.stop()]);
+    },
+  };
+}
+
+/** ROUND_TRIPS of each path, taking turns: the p50 of each, ms. */
+async function roundTripP50s(paths: Paths): Promise<{ bridged: number; synapse: number }> {
+  const bridged: number[] = [];
+  const synapse: number[] = [];
+  for (let i = 0; i < ROUND_TRIPS; i++) {
+    bridged.push(await paths.bridged.roundTrip());
+    synapse.push(await paths.synapse.roundTrip());
+  }
+  const p50 = (xs: number[]) =>
+    percentile(
+      xs.sort((a, b) => a - b),
+      0.5,
+    );
+  return { bridged: p50(bridged), synapse: p50(synapse) };
 }
 
 function option(name: string): string | undefined {
@@ -70,7 +129,7 @@ function fit(xs: number[], ys: number[]): { a: number; b: number } {
  */
 async function restartSeconds(
   world: ScaleWorld,
-): Promise<{ stop: number; started: number; first: number; caughtUp: number }> {
+): Promise<{ stop: number; started: number; first: number; caughtUp: number; stateChecked: number }> {
   const stopping = process.hrtime.bigint();
   await world.bridge.kill("SIGTERM");
   const stop = Number(process.hrtime.bigint() - stopping) / 1e9;
@@ -85,15 +144,18 @@ async function restartSeconds(
       600_000,
     );
   const last = world.users.at(-1)!;
-  const [started, first, caughtUp] = await Promise.all([
+  const [started, first, caughtUp, stateChecked] = await Promise.all([
     logged((m) => m === "People accounts started").then(since),
     world
       .send(last)
       .then((token) => world.echoed(last, token, 20))
       .then(since),
     logged((m) => m.startsWith("caught up ")).then(since),
+    // Portals made since the last start whose label the bridge had not set yet are labelled now:
+    // the round trips are timed once that is done, as on a bridge that has settled.
+    logged((m) => m === "bridge state events of the portals checked").then(since),
   ]);
-  return { stop, started, first, caughtUp };
+  return { stop, started, first, caughtUp, stateChecked };
 }
 
 function describe(p: Point, base: Point | undefined): string {
@@ -103,8 +165,11 @@ function describe(p: Point, base: Point | undefined): string {
     `external ${fmt(m.external / 1024, 0)}, file-mapped ${fmt(m.fileMapped / 1024, 0)}), store connections ` +
     `${m.storesOpen} open / ${m.storeOpens} opened; users added in ${fmt(p.addS, 1)} s; restart until all ` +
     `accounts started ${fmt(p.restartS, 1)} s, first message's round trip done ${fmt(p.firstS, 1)} s, catch-up done ` +
-    `${fmt(p.catchUpS, 1)} s; SIGTERM to exit ${fmt(p.stopS, 2)} s; round trip p50 ${fmt(p.rtMs, 0)} ms` +
+    `${fmt(p.catchUpS, 1)} s, bridge state checked ${fmt(p.stateS, 1)} s; SIGTERM to exit ${fmt(p.stopS, 2)} s; round trip p50 ${fmt(p.rtMs, 0)} ms` +
     (base ? ` (×${fmt(p.rtMs / base.rtMs)} the one at ${base.users})` : "") +
+    `, Synapse's own ${fmt(p.synapseRtMs, 0)} ms` +
+    (base ? ` (×${fmt(p.synapseRtMs / base.synapseRtMs)})` : "") +
+    `, bridge ÷ Synapse ${fmt(p.rtMs / p.synapseRtMs)}` +
     `; load ${loadavg()[0]!.toFixed(1)}`
   );
 }
@@ -140,6 +205,7 @@ export async function runScaleBench(): Promise<void> {
   });
   const points: Point[] = [];
   let perGhost: number | undefined;
+  let paths: Paths | undefined;
   try {
     for (const users of sizes) {
       const start = process.hrtime.bigint();
@@ -165,7 +231,11 @@ export async function runScaleBench(): Promise<void> {
       const restart = await restartSeconds(world);
       // Every user's echo portal carries a message each way; then one user's round trips are timed.
       await world.exchange(world.users);
-      const rts = (await world.roundTrips(world.users[0]!, ROUND_TRIPS)).sort((a, b) => a - b);
+      paths ??= await roundTripPaths(world);
+      console.log(
+        `  timing ${ROUND_TRIPS} round trips of each path at ${users} users (load ${loadavg()[0]!.toFixed(1)})`,
+      );
+      const rt = await roundTripP50s(paths);
       const mem = await world.memory();
       points.push({
         users,
@@ -176,8 +246,10 @@ export async function runScaleBench(): Promise<void> {
         restartS: restart.started,
         firstS: restart.first,
         catchUpS: restart.caughtUp,
+        stateS: restart.stateChecked,
         stopS: restart.stop,
-        rtMs: percentile(rts, 0.5),
+        rtMs: rt.bridged,
+        synapseRtMs: rt.synapse,
       });
       console.log(describe(points.at(-1)!, points.length > 1 ? points[0] : undefined));
     }
@@ -200,6 +272,7 @@ export async function runScaleBench(): Promise<void> {
     printBridgeComplaints(world);
     throw err;
   } finally {
+    await paths?.stop();
     await world.stop();
   }
   const perEncryptedGhost =
@@ -219,8 +292,11 @@ export async function runScaleBench(): Promise<void> {
       "restart, all started s": fmt(p.restartS, 1),
       "first message back s": fmt(p.firstS, 1),
       "catch-up done s": fmt(p.catchUpS, 1),
+      "bridge state checked s": fmt(p.stateS, 1),
       "round trip p50 ms": fmt(p.rtMs, 0),
       "× at smallest N": fmt(p.rtMs / base.rtMs),
+      "Synapse's p50 ms": fmt(p.synapseRtMs, 0),
+      "Synapse's × at smallest N": fmt(p.synapseRtMs / base.synapseRtMs),
     })),
   );
   if (points.length >= 2) {

@@ -423,17 +423,6 @@ export class ScaleWorld {
     await inBatches(users, width, async (user) => this.echoed(user, await this.send(user)));
   }
 
-  /** Sequential round trips of `user`, ms each. */
-  async roundTrips(user: ScaleUser, count: number): Promise<number[]> {
-    const out: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const start = process.hrtime.bigint();
-      await this.echoed(user, await this.send(user), 20);
-      out.push(Number(process.hrtime.bigint() - start) / 1e6);
-    }
-    return out;
-  }
-
   get dir(): string {
     return this.files.dir;
   }
