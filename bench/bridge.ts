@@ -12,7 +12,9 @@
 //   bridged:  Alice → joe@other.test (through the bridge and People) → Alice
 // Figures: round-trip p50/p99 one message at a time, the time the bridge adds
 // at p50 (target ≤ 1.1× Synapse's round trip), and round trips per second with WINDOW in flight
-// (target ≥ 0.9× Synapse's) in one conversation (one portal against one Alice/Bob room) and in
+// (target ≥ 0.9× Synapse's; also against Carol, a Matrix user echoing each room's messages one
+// after another, in order, as Element's send queue and the bridge do) in one conversation (one
+// portal against one Alice/Bob room) and in
 // CONVERSATIONS of them (as many portals, each with its own People correspondent, against as many
 // Alice/Bob rooms; the same WINDOW in flight, spread over them), the two paths taking turns so both
 // see the same load. Where the bridged time goes: each round trip split at the far end (when Bob or
@@ -118,19 +120,14 @@ async function timeWindowed(paths: readonly RoundTrips[], count: number): Promis
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
-/** Round trips per second with WINDOW in flight, the paths taking turns in RATE_ROUNDS rounds. */
-async function measureRates(
-  direct: readonly RoundTrips[],
-  portal: readonly RoundTrips[],
-): Promise<[number, number]> {
+/** Round trips per second with WINDOW in flight, for each path, the paths taking turns in RATE_ROUNDS rounds. */
+async function measureRates(paths: readonly (readonly RoundTrips[])[]): Promise<number[]> {
   const per = Math.ceil(RATE_MESSAGES / RATE_ROUNDS);
-  let a = 0;
-  let b = 0;
+  const seconds = paths.map(() => 0);
   for (let round = 0; round < RATE_ROUNDS; round++) {
-    a += await timeWindowed(direct, per);
-    b += await timeWindowed(portal, per);
+    for (const [i, path] of paths.entries()) seconds[i]! += await timeWindowed(path, per);
   }
-  return [(per * RATE_ROUNDS) / a, (per * RATE_ROUNDS) / b];
+  return seconds.map((s) => (per * RATE_ROUNDS) / s);
 }
 
 export async function runBridgeBench(): Promise<void> {
@@ -218,8 +215,12 @@ export async function runBridgeBench(): Promise<void> {
 
     const alice = await MatrixHttpUser.register(hs, "alice");
     const bob = await MatrixHttpUser.register(hs, "bob");
+    // Carol echoes like Bob, but one message after another in each room, in order, as Element's
+    // and Element X's send queues do and as the bridge must: the like-for-like rate baseline.
+    const carol = await MatrixHttpUser.register(hs, "carol");
     cleanup.push(() => alice.stop());
     cleanup.push(() => bob.stop());
+    cleanup.push(() => carol.stop());
 
     // Baseline rooms: Bob echoes in each.
     const directRooms: string[] = [];
@@ -232,6 +233,20 @@ export async function runBridgeBench(): Promise<void> {
       if (directRooms.includes(roomId) && sender === alice.userId && body.startsWith("rt ")) {
         far.saw(body);
         void bob.sendText(roomId, `echo ${body.slice(3)}`);
+      }
+    });
+    const orderedRooms: string[] = [];
+    for (let i = 0; i < CONVERSATIONS; i++) {
+      const room = await alice.createDirectRoom(carol.userId);
+      await carol.join(room);
+      orderedRooms.push(room);
+    }
+    const carolQueues = new Map<string, Promise<void>>();
+    carol.onMessage((roomId, sender, body) => {
+      if (orderedRooms.includes(roomId) && sender === alice.userId && body.startsWith("rt ")) {
+        far.saw(body);
+        const send = () => carol.sendText(roomId, `echo ${body.slice(3)}`);
+        carolQueues.set(roomId, (carolQueues.get(roomId) ?? Promise.resolve()).then(send, send));
       }
     });
     // The portals: Alice invites each correspondent's ghost to a direct chat; the ghost joins.
@@ -248,6 +263,7 @@ export async function runBridgeBench(): Promise<void> {
     }
     await alice.start();
     await bob.start();
+    await carol.start();
 
     const metricsUrl = bridge.logs.find((l) => l.msg === "bridge started")?.metrics;
     const figures = async (): Promise<Figures> => ({
@@ -255,17 +271,30 @@ export async function runBridgeBench(): Promise<void> {
       cpu: cpuSeconds(bridge.pid),
     });
     const direct$ = directRooms.map((room) => alice.roundTrips(room, bob.userId, far));
+    const ordered$ = orderedRooms.map((room) => alice.roundTrips(room, carol.userId, far));
     const portal$ = portals.map((room, i) => alice.roundTrips(room, ghostOf(joeAddress(i)), far));
     let before: Figures = {};
     const [baseline, bridged] = await measureLatency(direct$[0]!, portal$[0]!, async () => {
       before = await figures();
     });
     const after = await figures();
-    const [baselineRate, bridgedRate] = await measureRates(direct$.slice(0, 1), portal$.slice(0, 1));
+    const [baselineRate, bridgedRate, orderedRate] = (await measureRates([
+      direct$.slice(0, 1),
+      portal$.slice(0, 1),
+      ordered$.slice(0, 1),
+    ])) as [number, number, number];
     const afterRate = await figures();
-    const [baselineRateK, bridgedRateK] = await measureRates(direct$, portal$);
+    const [baselineRateK, bridgedRateK, orderedRateK] = (await measureRates([
+      direct$,
+      portal$,
+      ordered$,
+    ])) as [number, number, number];
     const afterRateK = await figures();
-    assert.ok(bridgedRate > 0 && baselineRate > 0 && bridgedRateK > 0 && baselineRateK > 0);
+    assert.ok(
+      [baselineRate, bridgedRate, orderedRate, baselineRateK, bridgedRateK, orderedRateK].every(
+        (r) => r! > 0,
+      ),
+    );
 
     const row = (path: string, l: Latency, rate: number, rateK: number) => ({
       path,
@@ -289,12 +318,24 @@ export async function runBridgeBench(): Promise<void> {
         "rt/s, 1 conv.": ratio(bridgedRate, baselineRate),
         [`rt/s, ${CONVERSATIONS} conv.`]: ratio(bridgedRateK, baselineRateK),
       },
+      {
+        path: "Matrix → Matrix, echoes in order (Carol)",
+        "rt/s, 1 conv.": fmt(orderedRate, 1),
+        [`rt/s, ${CONVERSATIONS} conv.`]: fmt(orderedRateK, 1),
+      },
+      {
+        path: "bridge / in order",
+        "rt/s, 1 conv.": ratio(bridgedRate, orderedRate),
+        [`rt/s, ${CONVERSATIONS} conv.`]: ratio(bridgedRateK, orderedRateK),
+      },
     ]);
     console.log(
       `bridge adds ${fmt(bridged.p50 - baseline.p50)} ms at p50 (${fmt(bridged.p50 / baseline.p50)}× ` +
         `Synapse's round trip; target ≤ 1.1×), ${fmt(bridged.p99 - baseline.p99)} ms at p99; rate ` +
         `${fmt(bridgedRate / baselineRate)}× Synapse's in one conversation, ` +
-        `${fmt(bridgedRateK / baselineRateK)}× in ${CONVERSATIONS} (target ≥ 0.9×). ` +
+        `${fmt(bridgedRateK / baselineRateK)}× in ${CONVERSATIONS} (target ≥ 0.9×); against Carol, who ` +
+        `like the bridge sends each room's messages in order: ${fmt(bridgedRate / orderedRate)}× and ` +
+        `${fmt(bridgedRateK / orderedRateK)}×. ` +
         `${LATENCY_SAMPLES} sequential round trips per path, the paths taking turns, then ${RATE_MESSAGES} ` +
         `per path with ${WINDOW} in flight in 1 and in ${CONVERSATIONS} conversations, each in ` +
         `${RATE_ROUNDS} alternating rounds.`,
