@@ -502,7 +502,7 @@ for (const engine of ENGINES) {
       assert.deepEqual(await store.ghostProfiles.get("joe@example.com"), second);
     });
 
-    it("records one bridge state hash per portal room, replaced by the newer and forgotten on request", async function () {
+    it("records one bridge state label per portal room, replaced by the newer and forgotten on request", async function () {
       const states = store.bridgeStates ?? assert.fail("no bridge state records");
       assert.deepEqual(await states.all(), new Map());
       await states.put("!a:hs", "h1");

@@ -54,15 +54,15 @@ const ANN = parseAddress("ann@other.test");
 
 /** The store's records, in memory. */
 class MemoryRecords implements BridgeStateRecordStore {
-  readonly hashes = new Map<string, string>();
+  readonly labels = new Map<string, string>();
   async all() {
-    return new Map(this.hashes);
+    return new Map(this.labels);
   }
-  async put(roomId: string, hash: string) {
-    this.hashes.set(roomId, hash);
+  async put(roomId: string, label: string) {
+    this.labels.set(roomId, label);
   }
   async forget(roomId: string) {
-    this.hashes.delete(roomId);
+    this.labels.delete(roomId);
   }
 }
 
@@ -179,7 +179,7 @@ describe("bridge state events of the portals", function () {
     portals.push({ roomId: "!dm2:hs.test", matrixUser: "@bob:hs.test", peopleAddress: ANN, createdAt: 1 });
     groups.push({ roomId: "!g:hs.test", members: [{ address: ANN }, { address: JOE }], createdAt: 2 });
     assert.deepEqual(await state.syncAll(), { set: 3, unchanged: 0, skipped: 0, recorded: 0, failed: 0 });
-    assert.equal(records.hashes.size, 3);
+    assert.equal(records.labels.size, 3);
     // The next start: the DMs are not asked about at all, the group only for its name (a rename changes the label).
     ghosts.reads = 0;
     assert.deepEqual(await state.syncAll(), { set: 0, unchanged: 0, skipped: 0, recorded: 3, failed: 0 });
@@ -189,9 +189,9 @@ describe("bridge state events of the portals", function () {
     ghosts.state.set(`!dm:hs.test|m.bridge|${dmBridgeInfo(BOT, JOE).stateKey}`, { stale: true });
     // Told of it (the room's event), the bridge forgets the record and puts the label right soon.
     await state.changedElsewhere({ dm: portals[0]! });
-    assert.equal(records.hashes.has("!dm:hs.test"), false);
+    assert.equal(records.labels.has("!dm:hs.test"), false);
     await state.settled();
-    assert.equal(records.hashes.has("!dm:hs.test"), true);
+    assert.equal(records.labels.has("!dm:hs.test"), true);
     assert.deepEqual(ghosts.writes.at(-1), {
       ghost: ghosts.ghostId(JOE),
       roomId: "!dm:hs.test",

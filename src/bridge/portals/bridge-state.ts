@@ -1,6 +1,6 @@
 // Bridge state events (MSC2346) in the portal rooms: set when a portal is made,
 // and checked at start (set only where missing or changed, a few rooms at a
-// time). What each room was given is recorded by a hash of its content: a start
+// time). What each room was given is recorded (its state key and content): a start
 // asks the homeserver only about rooms with no record or a different one (a new
 // bot name or domain), not two reads per portal each time. A ghost of the room sends them: the ghost that made the
 // room has the power; in a room a Matrix user made, the invited ghost of a
@@ -18,7 +18,6 @@ import {
 } from "../model/bridge-info.js";
 import type { MatrixUserId } from "../model/matrix-ids.js";
 import { groupRoomName } from "../model/participant-set.js";
-import { createHash } from "node:crypto";
 import type { BridgeStateRecordStore, GroupPortal, Portal } from "../core/ports/store.js";
 import { isBridgeError } from "../core/error-kinds.js";
 
@@ -49,11 +48,9 @@ export interface SyncReport {
   failed: number;
 }
 
-/** The record of a room's bridge state: SHA-256 of its state key and content. */
-export function bridgeInfoHash(info: BridgeInfo): string {
-  return createHash("sha256")
-    .update(JSON.stringify([info.stateKey, info.content]))
-    .digest("hex");
+/** The record of a room's bridge state: its state key and content, as JSON. */
+export function bridgeInfoLabel(info: BridgeInfo): string {
+  return JSON.stringify([info.stateKey, info.content]);
 }
 
 export type Announced = { dm: Pick<Portal, "roomId" | "peopleAddress"> } | { group: GroupPortal };
@@ -96,11 +93,11 @@ export class BridgeState {
     }
   }
 
-  /** A DM portal's state (its ghost speaks); `known`: the recorded hashes, to skip a room already given it. */
+  /** A DM portal's state (its ghost speaks); `known`: the recorded labels, to skip a room already given it. */
   dm(portal: Pick<Portal, "roomId" | "peopleAddress">, known?: Map<string, string>): Promise<StateOutcome> {
     const address = portal.peopleAddress as PeopleAddress;
     const info = dmBridgeInfo(this.o.botUserId, address);
-    if (known?.get(portal.roomId) === bridgeInfoHash(info)) return Promise.resolve("recorded");
+    if (known?.get(portal.roomId) === bridgeInfoLabel(info)) return Promise.resolve("recorded");
     return this.ensure(portal.roomId, [this.o.ghosts.ghostId(address)], info);
   }
 
@@ -117,7 +114,7 @@ export class BridgeState {
     const given = named?.content.name;
     const name = typeof given === "string" && given ? given : groupRoomName(ghostAddresses);
     const info = groupBridgeInfo(this.o.botUserId, this.o.peopleDomain, group.roomId, name);
-    if (known?.get(group.roomId) === bridgeInfoHash(info)) return "recorded";
+    if (known?.get(group.roomId) === bridgeInfoLabel(info)) return "recorded";
     return this.ensure(group.roomId, ghosts, info);
   }
 
@@ -165,7 +162,8 @@ export class BridgeState {
   /** Writes both types where they differ, as the first of `speakers` allowed to; records what the room has. */
   private async ensure(roomId: string, speakers: MatrixUserId[], info: BridgeInfo): Promise<StateOutcome> {
     const outcome = await this.write(roomId, speakers, info);
-    if (outcome === "set" || outcome === "unchanged") await this.o.records?.put(roomId, bridgeInfoHash(info));
+    if (outcome === "set" || outcome === "unchanged")
+      await this.o.records?.put(roomId, bridgeInfoLabel(info));
     return outcome;
   }
 

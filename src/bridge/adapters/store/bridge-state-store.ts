@@ -1,12 +1,12 @@
-// portal_bridge_state: the hash of the bridge state each portal room was last
-// given (or found with), so a start checks only rooms whose label changed.
+// portal_bridge_state: the bridge state each portal room was last given (or
+// found with), so a start checks only rooms whose label changed.
 import type { Knex } from "knex";
 import { num } from "../../../store/knex/sql-values.js";
 import type { BridgeStateRecordStore } from "../../core/ports/store.js";
 
 interface Row {
   room_id: string;
-  content_hash: string;
+  label: string;
   checked_at: number | string;
 }
 
@@ -17,13 +17,13 @@ export class KnexBridgeStateRecordStore implements BridgeStateRecordStore {
   ) {}
 
   async all(): Promise<Map<string, string>> {
-    const rows = await this.db<Row>("portal_bridge_state").select("room_id", "content_hash");
-    return new Map(rows.map((r) => [r.room_id, r.content_hash]));
+    const rows = await this.db<Row>("portal_bridge_state").select("room_id", "label");
+    return new Map(rows.map((r) => [r.room_id, r.label]));
   }
 
-  async put(roomId: string, contentHash: string): Promise<void> {
+  async put(roomId: string, label: string): Promise<void> {
     await this.db<Row>("portal_bridge_state")
-      .insert({ room_id: roomId, content_hash: contentHash, checked_at: this.now() })
+      .insert({ room_id: roomId, label: label, checked_at: this.now() })
       .onConflict("room_id")
       .merge();
   }

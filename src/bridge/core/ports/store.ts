@@ -207,10 +207,10 @@ export interface GhostProfileStore {
   put(record: GhostProfileRecord): Promise<void>;
 }
 
-/** The bridge state (MSC2346) each portal room was last given: a hash of its content, by room. */
+/** The bridge state (MSC2346) each portal room was last given: its state key and content as JSON, by room. */
 export interface BridgeStateRecordStore {
   all(): Promise<Map<string, string>>;
-  put(roomId: string, contentHash: string): Promise<void>;
+  put(roomId: string, label: string): Promise<void>;
   /** Someone else changed the room's bridge state: the next start checks it. */
   forget(roomId: string): Promise<void>;
 }
