@@ -244,6 +244,26 @@ describe("bridge state events of the portals", function () {
     assert.equal(ghosts.reads, 0);
   });
 
+  it("a burst of label changes in one room queues one check of it, not one per change", async function () {
+    const records = new MemoryRecords();
+    const { ghosts, portals, state } = world({ records });
+    ghosts.powerful.add(ghosts.ghostId(JOE));
+    for (let i = 0; i < 3; i++)
+      portals.push({
+        roomId: `!r${i}:hs.test`,
+        matrixUser: "@alice:hs.test",
+        peopleAddress: JOE,
+        createdAt: i,
+      });
+    // Two rooms in flight (concurrency 2), so later changes wait in the queue.
+    for (const p of portals) await state.changedElsewhere({ dm: p });
+    for (let i = 0; i < 50; i++) await state.changedElsewhere({ dm: portals[2]! });
+    await state.settled();
+    // Each of the three rooms read once for each of its two types, however many changes came.
+    assert.equal(ghosts.reads, 6);
+    assert.equal(records.labels.size, 3);
+  });
+
   it("announce never throws: a new portal is made even when its state cannot be set", async function () {
     const { ghosts, state } = world();
     ghosts.broken.add("!dm:hs.test");

@@ -69,6 +69,10 @@ export class BridgeState {
    * the bridge stops first, and then set by the next start's syncAll (the state is only a label).
    */
   announceSoon(what: Announced): void {
+    // A room already waiting is not queued twice: a burst of label changes in one room (a member
+    // rewriting it in a loop) costs one check, and the queue stays as long as the rooms waiting.
+    const roomId = roomOf(what);
+    if (this.soon.some((w) => roomOf(w) === roomId)) return;
     this.soon.push(what);
     this.drain();
   }
@@ -120,7 +124,7 @@ export class BridgeState {
 
   /** Best effort, for a portal just made: a failure is logged, never thrown. */
   async announce(what: Announced): Promise<void> {
-    const roomId = "dm" in what ? what.dm.roomId : what.group.roomId;
+    const roomId = roomOf(what);
     try {
       const outcome = "dm" in what ? await this.dm(what.dm) : await this.group(what.group);
       this.o.log.debug({ room: roomId, outcome }, "bridge state of a new portal");
@@ -135,7 +139,7 @@ export class BridgeState {
    * should that fail, the next start tries, the record being gone).
    */
   async changedElsewhere(what: Announced): Promise<void> {
-    await this.o.records?.forget("dm" in what ? what.dm.roomId : what.group.roomId);
+    await this.o.records?.forget(roomOf(what));
     this.announceSoon(what);
   }
 
@@ -189,6 +193,10 @@ export class BridgeState {
     this.o.log.info({ room: roomId }, "no ghost of the room may set its bridge state; left as it is");
     return "skipped";
   }
+}
+
+function roomOf(what: Announced): string {
+  return "dm" in what ? what.dm.roomId : what.group.roomId;
 }
 
 /** Runs `fn` over `items` with at most `limit` at a time. */
