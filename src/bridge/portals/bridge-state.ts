@@ -1,11 +1,12 @@
 // Bridge state events (MSC2346) in the portal rooms: set when a portal is made,
 // and checked at start (set only where missing or changed, a few rooms at a
-// time). What each room was given is recorded (its state key and content): a start
-// asks the homeserver only about rooms with no record or a different one (a new
-// bot name or domain), not two reads per portal each time. A ghost of the room sends them: the ghost that made the
-// room has the power; in a room a Matrix user made, the invited ghost of a
-// trusted private chat has it too. A room where no ghost may set state is
-// logged and left as it is: the state is a label, never needed to bridge.
+// time). What each room was given is recorded (its state key and content): a
+// start asks the homeserver only about rooms with no record or a different one
+// (a new bot name or domain), not two reads per portal each time. A ghost of
+// the room sends them: the ghost that made the room has the power; in a room a
+// Matrix user made, the invited ghost of a trusted private chat has it too. A
+// room where no ghost may set state is logged and left as it is: the state is a
+// label, never needed to bridge.
 import type { PeopleAddress } from "../../people/protocol/address.js";
 import type { Logger } from "../core/ports/logger.js";
 import type { GhostSide } from "../core/ports/matrix-side.js";
@@ -58,6 +59,8 @@ export type Announced = { dm: Pick<Portal, "roomId" | "peopleAddress"> } | { gro
 export class BridgeState {
   /** Portals whose state announceSoon left for later, and how many are being set now. */
   private readonly soon: Announced[] = [];
+  /** The rooms in `soon`, so a room is queued once. */
+  private readonly queued = new Set<string>();
   private running = 0;
   private idleWaiters: (() => void)[] = [];
 
@@ -72,7 +75,8 @@ export class BridgeState {
     // A room already waiting is not queued twice: a burst of label changes in one room (a member
     // rewriting it in a loop) costs one check, and the queue stays as long as the rooms waiting.
     const roomId = roomOf(what);
-    if (this.soon.some((w) => roomOf(w) === roomId)) return;
+    if (this.queued.has(roomId)) return;
+    this.queued.add(roomId);
     this.soon.push(what);
     this.drain();
   }
@@ -86,6 +90,7 @@ export class BridgeState {
   private drain(): void {
     while (this.running < (this.o.concurrency ?? DEFAULT_STATE_CONCURRENCY) && this.soon.length > 0) {
       const next = this.soon.shift()!;
+      this.queued.delete(roomOf(next));
       this.running++;
       void this.announce(next).finally(() => {
         this.running--;
