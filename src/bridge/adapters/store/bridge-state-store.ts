@@ -1,7 +1,6 @@
 // portal_bridge_state: the bridge state each portal room was last given (or
 // found with), so a start checks only rooms whose label changed.
 import type { Knex } from "knex";
-import { num } from "../../../store/knex/sql-values.js";
 import type { BridgeStateRecordStore } from "../../core/ports/store.js";
 
 interface Row {
@@ -23,18 +22,12 @@ export class KnexBridgeStateRecordStore implements BridgeStateRecordStore {
 
   async put(roomId: string, label: string): Promise<void> {
     await this.db<Row>("portal_bridge_state")
-      .insert({ room_id: roomId, label: label, checked_at: this.now() })
+      .insert({ room_id: roomId, label, checked_at: this.now() })
       .onConflict("room_id")
       .merge();
   }
 
   async forget(roomId: string): Promise<void> {
     await this.db<Row>("portal_bridge_state").where("room_id", roomId).delete();
-  }
-
-  /** When the room's state was last set or found as recorded (ms), for tests and operators. */
-  async checkedAt(roomId: string): Promise<number | undefined> {
-    const row = await this.db<Row>("portal_bridge_state").where("room_id", roomId).first();
-    return row ? num(row.checked_at) : undefined;
   }
 }
