@@ -54,6 +54,8 @@ const VIDEO_WIDTH = 640;
 const VIDEO_HEIGHT = 480;
 /** A participant's video that decodes nothing this long after a key of theirs is subscribed again. */
 const KEY_VIDEO_GRACE_MS = 3_000;
+/** Later looks at video that still decodes nothing back off to this. */
+const KEY_VIDEO_RETRY_MAX_MS = 15_000;
 
 /** A raw I420 frame (what the People leg's libwebrtc takes and gives). */
 export interface LegVideoFrame {
@@ -86,6 +88,8 @@ export class LivekitLeg {
   private readonly source = new AudioSource(SAMPLE_RATE, 1, 1000);
   private video: VideoSource | undefined;
   private readonly handlers: Handlers = { audio: [], video: [], left: [] };
+  /** Video subscriptions asked again because their video decoded nothing (refreshVideo). */
+  videoRefreshes = 0;
   private closed = false;
   private pending = new Int16Array(0);
   /** When each participant's video last decoded a frame here. */
@@ -95,6 +99,8 @@ export class LivekitLeg {
   /** Tracks unsubscribed: what their stream still hands out is no decoded video. */
   private readonly ended = new WeakSet<RemoteTrack>();
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** The pending look at each participant's video after their newest key (watchVideo). */
+  private readonly watches = new Map<string, NodeJS.Timeout>();
 
   on<K extends keyof LivekitLegEvents>(event: K, handler: LivekitLegEvents[K]): void {
     this.handlers[event].push(handler);
@@ -169,15 +175,8 @@ export class LivekitLeg {
       },
     });
     livekitFfiRequest(req.toBinary());
-    const at = Date.now();
-    if (!this.videoAt.has(identity)) this.refreshVideo(identity);
-    // A key that comes after the sender switched to it (a rotation) loses the frames between,
-    // a keyframe among them perhaps: video that still decodes nothing is subscribed again.
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      if ((this.videoAt.get(identity) ?? 0) < at) this.refreshVideo(identity);
-    }, KEY_VIDEO_GRACE_MS);
-    this.timers.add(t);
+    if (!this.videoAt.has(identity)) this.refreshVideo(identity, false);
+    this.watchVideo(identity, Date.now(), KEY_VIDEO_GRACE_MS);
   }
 
   /**
@@ -186,17 +185,52 @@ export class LivekitLeg {
    * three runs with Chromium: Alice's camera never decoded while her audio did). Subscribing again
    * makes the SFU ask the sender for a fresh keyframe, which the key now opens. The same after a
    * later key when the video then decodes nothing (a rotation whose key came late).
+   * `retry`: a look after an earlier refresh, which also asks again for a subscription that a
+   * refresh left unfinished (its unsubscribe or subscribe never confirmed).
    */
-  private refreshVideo(identity: string): void {
+  private refreshVideo(identity: string, retry: boolean): void {
     if (this.closed) return;
     const p = this.room.remoteParticipants.get(identity);
     for (const pub of p?.trackPublications.values() ?? []) {
-      if (pub.kind !== TrackKind.KIND_VIDEO || !pub.subscribed || pub.muted || this.resubscribe.has(pub))
-        continue;
-      this.resubscribe.add(pub);
-      if (pub.track) this.ended.add(pub.track);
-      pub.setSubscribed(false);
+      if (pub.kind !== TrackKind.KIND_VIDEO || pub.muted) continue;
+      if (this.resubscribe.has(pub) && !retry) continue;
+      if (pub.subscribed) {
+        this.videoRefreshes++;
+        this.resubscribe.add(pub);
+        if (pub.track) this.ended.add(pub.track);
+        pub.setSubscribed(false);
+      } else if (retry) {
+        this.videoRefreshes++;
+        this.resubscribe.delete(pub);
+        pub.setSubscribed(true);
+      }
     }
+  }
+
+  /**
+   * Looks at the participant's video `delay` after their key set at `at`: while it has decoded
+   * nothing since, it is subscribed again, and looked at again later (backing off), so one lost
+   * keyframe or one unfinished resubscription does not leave the call without that video. A newer
+   * key of theirs takes the place of the look; it ends once their video decodes, when they have no
+   * video published, or when they left.
+   */
+  private watchVideo(identity: string, at: number, delay: number): void {
+    const prior = this.watches.get(identity);
+    if (prior) {
+      clearTimeout(prior);
+      this.timers.delete(prior);
+    }
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      this.watches.delete(identity);
+      if (this.closed || (this.videoAt.get(identity) ?? 0) >= at) return;
+      const pubs = [...(this.room.remoteParticipants.get(identity)?.trackPublications.values() ?? [])];
+      if (!pubs.some((pub) => pub.kind === TrackKind.KIND_VIDEO)) return;
+      this.refreshVideo(identity, true);
+      this.watchVideo(identity, at, Math.min(delay * 2, KEY_VIDEO_RETRY_MAX_MS));
+    }, delay);
+    this.timers.add(t);
+    this.watches.set(identity, t);
   }
 
   /** Sends mono 48 kHz PCM, in 10 ms frames. */
