@@ -162,7 +162,8 @@ export async function startLivekit(): Promise<Livekit> {
       enable_loopback_candidate: true,
     },
     keys: { [apiKey]: apiSecret },
-    logging: { level: "info" },
+    // PEOPLE_TEST_LIVEKIT_LOG=debug (with PEOPLE_TEST_KEEP_LIVEKIT=1) shows subscriptions and keyframes.
+    logging: { level: process.env.PEOPLE_TEST_LIVEKIT_LOG ?? "info" },
   };
   const configPath = join(dir, "livekit.yaml");
   writeFileSync(configPath, toYaml(config), { mode: 0o600 });

@@ -39,6 +39,35 @@ function pattern(n: number, w = 320, h = 240): { width: number; height: number; 
   return { width: w, height: h, data };
 }
 
+/**
+ * A leg (holding its own key) and a sender whose camera runs under `senderKey`: the two rtc-node
+ * participants of the late-key cases. `frames()` counts the sender's frames decoded at the leg.
+ */
+async function legAndCamera(
+  lk: Livekit,
+  ids: [leg: string, sender: string],
+  senderKey: Uint8Array,
+  stops: (() => unknown)[],
+): Promise<{ leg: LivekitLeg; sender: LivekitLeg; frames: () => number; sent: () => number }> {
+  const [legId, senderId] = ids;
+  const leg = new LivekitLeg();
+  stops.push(() => leg.close());
+  let frames = 0;
+  leg.on("video", (id) => {
+    if (id === senderId) frames++;
+  });
+  await leg.connect(lk.wsUrl, await token(lk, legId));
+  leg.setKey(legId, randomBytes(16), 0);
+  const sender = new LivekitLeg();
+  stops.push(() => sender.close());
+  await sender.connect(lk.wsUrl, await token(lk, senderId), { video: true });
+  sender.setKey(senderId, senderKey, 0);
+  let n = 0;
+  const camera = setInterval(() => sender.sendVideo(pattern(n++)), 66);
+  stops.push(() => clearInterval(camera));
+  return { leg, sender, frames: () => frames, sent: () => n };
+}
+
 describe("MatrixRTC media relay: rtc-node leg ⇄ relay ⇄ People wrtc leg", function () {
   this.timeout(5 * 60_000);
   let lk: Livekit;
@@ -127,7 +156,7 @@ describe("MatrixRTC media relay: rtc-node leg ⇄ relay ⇄ People wrtc leg", fu
         aliceFrames > 10 ? "" : `${aliceFrames} video frames at alice`,
       ].filter(Boolean);
       if (missing.length === 0) return true;
-      const refreshes = `video refreshes: alice ${alice.videoRefreshes}, bridge ${bridgeLeg.videoRefreshes}`;
+      const refreshes = `video refreshes: alice ${alice.videoRefreshes}, bridge ${bridgeLeg.videoRefreshes}; alice's video ${JSON.stringify(alice.videoStats)}`;
       throw new Error(`${missing.join(", ")}; relay carried ${JSON.stringify(relay.counts)}; ${refreshes}`);
     });
     assert.ok(relay.counts.toPeople.video > 0 && relay.counts.toMatrix.video > 0);
@@ -140,54 +169,53 @@ describe("MatrixRTC media relay: rtc-node leg ⇄ relay ⇄ People wrtc leg", fu
     // Element Call's keys come over Olm and may land after the sender's first keyframes: the leg
     // must recover (libwebrtc asks for a new keyframe). Checked for issue 12's "the leg decodes
     // no video on an idle machine": a late key is not that cause with an rtc-node sender.
-    const [legId, senderId] = ["@_people_late:hs:LEG", "@late:hs:SENDER"];
-    const [legKey, senderKey] = [randomBytes(16), randomBytes(16)];
-    const leg = new LivekitLeg();
-    stops.push(() => leg.close());
-    let frames = 0;
-    leg.on("video", (id) => {
-      if (id === senderId) frames++;
-    });
-    await leg.connect(lk.wsUrl, await token(lk, legId));
-    leg.setKey(legId, legKey, 0);
-    const sender = new LivekitLeg();
-    stops.push(() => sender.close());
-    await sender.connect(lk.wsUrl, await token(lk, senderId), { video: true });
-    sender.setKey(senderId, senderKey, 0);
-    let n = 0;
-    const camera = setInterval(() => sender.sendVideo(pattern(n++)), 66);
-    stops.push(() => clearInterval(camera));
-    await eventually("the sender's camera is under way", async () => (n > 45 ? true : undefined));
+    const senderId = "@late:hs:SENDER";
+    const senderKey = randomBytes(16);
+    const { leg, frames, sent } = await legAndCamera(
+      lk,
+      ["@_people_late:hs:LEG", senderId],
+      senderKey,
+      stops,
+    );
+    await eventually("the sender's camera is under way", async () => (sent() > 45 ? true : undefined));
     leg.setKey(senderId, senderKey, 0);
-    await eventually("video frames decoded at the leg", async () => (frames > 10 ? true : undefined), 60_000);
+    await eventually(
+      "video frames decoded at the leg",
+      async () => (frames() > 10 ? true : undefined),
+      60_000,
+    );
   });
   it("video decodes once the sender's frames open with the key the leg was given, many seconds later", async function () {
     // The leg holds a key the sender is not yet using (a rotation the leg heard of first, or a key
-    // mixed up on the way): nothing decodes, and the refreshes right after the key find nothing to
-    // fix. When the sender moves to that key its frames open, but only from the next keyframe on:
-    // the leg keeps asking for one (subscribing again, backing off) until its video decodes.
-    const [legId, senderId] = ["@_people_slow:hs:LEG", "@slow:hs:SENDER"];
-    const [legKey, oldKey, newKey] = [randomBytes(16), randomBytes(16), randomBytes(16)];
-    const leg = new LivekitLeg();
-    stops.push(() => leg.close());
-    let frames = 0;
-    leg.on("video", (id) => {
-      if (id === senderId) frames++;
-    });
-    await leg.connect(lk.wsUrl, await token(lk, legId));
-    leg.setKey(legId, legKey, 0);
-    const sender = new LivekitLeg();
-    stops.push(() => sender.close());
-    await sender.connect(lk.wsUrl, await token(lk, senderId), { video: true });
-    sender.setKey(senderId, oldKey, 0);
-    let n = 0;
-    const camera = setInterval(() => sender.sendVideo(pattern(n++)), 66);
-    stops.push(() => clearInterval(camera));
+    // mixed up on the way): nothing decodes, so the leg subscribes to that video again (3 s after
+    // the key, then backing off). When the sender moves to that key, its video must decode: a
+    // refresh must leave the leg subscribed (an unsubscribe and subscribe sent together once left
+    // the SFU forwarding to a track rtc-node had dropped, and no frame came again).
+    const senderId = "@slow:hs:SENDER";
+    const [oldKey, newKey] = [randomBytes(16), randomBytes(16)];
+    const { leg, sender, frames, sent } = await legAndCamera(
+      lk,
+      ["@_people_slow:hs:LEG", senderId],
+      oldKey,
+      stops,
+    );
     leg.setKey(senderId, newKey, 0);
     // Well past the first look at the leg's video (3 s after its key), with no frame decoded.
-    await eventually("the sender's camera is under way for 8 s", async () => (n > 120 ? true : undefined));
-    assert.equal(frames, 0, "frames under a key the sender does not use");
+    await eventually("the sender's camera is under way for 8 s", async () =>
+      sent() > 120 ? true : undefined,
+    );
+    assert.equal(frames(), 0, "frames under a key the sender does not use");
+    assert.ok(leg.videoRefreshes >= 1, "the leg subscribed again to video that decoded nothing");
     sender.setKey(senderId, newKey, 0);
-    await eventually("video frames decoded at the leg", async () => (frames > 10 ? true : undefined), 60_000);
+    await eventually(
+      "video frames decoded at the leg",
+      async () => {
+        if (frames() > 10) return true;
+        throw new Error(
+          `${frames()} frames; leg ${JSON.stringify(leg.videoStats)}, ${leg.videoRefreshes} refreshes`,
+        );
+      },
+      60_000,
+    );
   });
 });

@@ -26,7 +26,6 @@ import {
   VideoStream,
   type RemoteParticipant,
   type RemoteTrack,
-  type RemoteTrackPublication,
 } from "@livekit/rtc-node";
 import {
   E2eeRequest,
@@ -56,6 +55,11 @@ const VIDEO_HEIGHT = 480;
 const KEY_VIDEO_GRACE_MS = 3_000;
 /** Later looks at video that still decodes nothing back off to this. */
 const KEY_VIDEO_RETRY_MAX_MS = 15_000;
+/**
+ * Between a refresh's unsubscribe and its subscribe, a share of the look's delay (0.5 s at the
+ * first): the SFU must have carried out the unsubscribe first, or it takes the pair for no change.
+ */
+const RESUBSCRIBE_GAP_SHARE = 6;
 
 /** A raw I420 frame (what the People leg's libwebrtc takes and gives). */
 export interface LegVideoFrame {
@@ -90,12 +94,12 @@ export class LivekitLeg {
   private readonly handlers: Handlers = { audio: [], video: [], left: [] };
   /** Video subscriptions asked again because their video decoded nothing (refreshVideo). */
   videoRefreshes = 0;
+  /** What the video streams did, for a call whose video does not come through. */
+  readonly videoStats = { subscribed: 0, frames: 0, streamErrors: 0, lastStreamError: "" };
   private closed = false;
   private pending = new Int16Array(0);
   /** When each participant's video last decoded a frame here. */
   private readonly videoAt = new Map<string, number>();
-  /** Video publications unsubscribed to be subscribed again (refreshVideo). */
-  private readonly resubscribe = new Set<RemoteTrackPublication>();
   /** Tracks unsubscribed: what their stream still hands out is no decoded video. */
   private readonly ended = new WeakSet<RemoteTrack>();
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -110,11 +114,16 @@ export class LivekitLeg {
     this.room.on(RoomEvent.TrackSubscribed, (track: RemoteTrack, _pub, p: RemoteParticipant) => {
       // A stream that fails ends that track's media, never the process.
       if (track.kind === TrackKind.KIND_AUDIO) this.pumpAudio(track, p.identity).catch(() => undefined);
-      else if (track.kind === TrackKind.KIND_VIDEO) this.pumpVideo(track, p.identity).catch(() => undefined);
+      else if (track.kind === TrackKind.KIND_VIDEO) {
+        this.videoStats.subscribed++;
+        this.pumpVideo(track, p.identity).catch((err: unknown) => {
+          this.videoStats.streamErrors++;
+          this.videoStats.lastStreamError = String(err).slice(0, 200);
+        });
+      }
     });
-    this.room.on(RoomEvent.TrackUnsubscribed, (track: RemoteTrack, pub: RemoteTrackPublication) => {
+    this.room.on(RoomEvent.TrackUnsubscribed, (track: RemoteTrack) => {
       this.ended.add(track);
-      if (this.resubscribe.delete(pub) && !this.closed) pub.setSubscribed(true);
     });
     this.room.on(RoomEvent.ParticipantDisconnected, (p: RemoteParticipant) => {
       for (const h of this.handlers.left) h(p.identity);
@@ -175,36 +184,37 @@ export class LivekitLeg {
       },
     });
     livekitFfiRequest(req.toBinary());
-    if (!this.videoAt.has(identity)) this.refreshVideo(identity, false);
     this.watchVideo(identity, Date.now(), KEY_VIDEO_GRACE_MS);
   }
 
   /**
-   * A participant's key set before any of their video decoded here: the keyframe the SFU sent when
-   * the leg subscribed could not be decrypted, and without a keyframe no frame decodes (seen once in
-   * three runs with Chromium: Alice's camera never decoded while her audio did). Subscribing again
-   * makes the SFU ask the sender for a fresh keyframe, which the key now opens. The same after a
-   * later key when the video then decodes nothing (a rotation whose key came late).
-   * `retry`: a look after an earlier refresh, which also asks again for a subscription that a
-   * refresh left unfinished (its unsubscribe or subscribe never confirmed).
+   * Video that decodes nothing after a key: the keyframe the SFU sent when the leg subscribed may
+   * have come before the key and been dropped undecrypted, and without a keyframe nothing decodes
+   * (seen once in three runs with Chromium: Alice's camera never decoded while her audio did).
+   * Subscribing again makes the SFU ask the sender for a fresh keyframe, which the key now opens.
+   * The subscribe waits `gapMs` after the unsubscribe: sent together (as this leg once did, on the
+   * local unsubscribe event, which rtc-node may fire before the SFU has the request), the SFU keeps
+   * its subscription as it was while rtc-node has dropped the track, and that video never came back.
    */
-  private refreshVideo(identity: string, retry: boolean): void {
-    if (this.closed) return;
+  private refreshVideo(identity: string, gapMs: number): void {
     const p = this.room.remoteParticipants.get(identity);
     for (const pub of p?.trackPublications.values() ?? []) {
       if (pub.kind !== TrackKind.KIND_VIDEO || pub.muted) continue;
-      if (this.resubscribe.has(pub) && !retry) continue;
-      if (pub.subscribed) {
-        this.videoRefreshes++;
-        this.resubscribe.add(pub);
-        if (pub.track) this.ended.add(pub.track);
-        pub.setSubscribed(false);
-      } else if (retry) {
-        this.videoRefreshes++;
-        this.resubscribe.delete(pub);
-        pub.setSubscribed(true);
-      }
+      this.videoRefreshes++;
+      if (pub.track) this.ended.add(pub.track);
+      pub.setSubscribed(false);
+      this.later(gapMs, () => pub.setSubscribed(true));
     }
+  }
+
+  /** Runs `fn` after `ms` unless the leg closed meanwhile. */
+  private later(ms: number, fn: () => void): NodeJS.Timeout {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      if (!this.closed) fn();
+    }, ms);
+    this.timers.add(t);
+    return t;
   }
 
   /**
@@ -220,16 +230,14 @@ export class LivekitLeg {
       clearTimeout(prior);
       this.timers.delete(prior);
     }
-    const t = setTimeout(() => {
-      this.timers.delete(t);
+    const t = this.later(delay, () => {
       this.watches.delete(identity);
-      if (this.closed || (this.videoAt.get(identity) ?? 0) >= at) return;
+      if ((this.videoAt.get(identity) ?? 0) >= at) return;
       const pubs = [...(this.room.remoteParticipants.get(identity)?.trackPublications.values() ?? [])];
       if (!pubs.some((pub) => pub.kind === TrackKind.KIND_VIDEO)) return;
-      this.refreshVideo(identity, true);
+      this.refreshVideo(identity, delay / RESUBSCRIBE_GAP_SHARE);
       this.watchVideo(identity, at, Math.min(delay * 2, KEY_VIDEO_RETRY_MAX_MS));
-    }, delay);
-    this.timers.add(t);
+    });
     this.watches.set(identity, t);
   }
 
@@ -262,6 +270,7 @@ export class LivekitLeg {
       if (this.closed) break;
       // An ending track's stream hands out one last 8×8 frame: not video from the sender.
       if (this.ended.has(track)) continue;
+      this.videoStats.frames++;
       this.videoAt.set(identity, Date.now());
       if (this.handlers.video.length === 0) continue;
       const f =
