@@ -203,7 +203,11 @@ export class LivekitLeg {
       this.videoRefreshes++;
       if (pub.track) this.ended.add(pub.track);
       pub.setSubscribed(false);
-      this.later(gapMs, () => pub.setSubscribed(true));
+      this.later(gapMs, () => {
+        // Not for a publication gone meanwhile (they left, or unpublished): its handle is freed.
+        if (this.room.remoteParticipants.get(identity)?.trackPublications.get(pub.sid ?? "") !== pub) return;
+        pub.setSubscribed(true);
+      });
     }
   }
 
