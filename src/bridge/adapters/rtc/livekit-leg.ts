@@ -92,10 +92,11 @@ export class LivekitLeg {
   private readonly source = new AudioSource(SAMPLE_RATE, 1, 1000);
   private video: VideoSource | undefined;
   private readonly handlers: Handlers = { audio: [], video: [], left: [] };
-  /** Video subscriptions asked again because their video decoded nothing (refreshVideo). */
-  videoRefreshes = 0;
-  /** What the video streams did, for a call whose video does not come through. */
-  readonly videoStats = { subscribed: 0, frames: 0, streamErrors: 0, lastStreamError: "" };
+  /**
+   * What the video did, for a call whose video does not come through: subscriptions asked again
+   * because their video decoded nothing (refreshVideo), subscriptions, decoded frames, stream errors.
+   */
+  readonly videoStats = { refreshes: 0, subscribed: 0, frames: 0, streamErrors: 0, lastStreamError: "" };
   private closed = false;
   private pending = new Int16Array(0);
   /** When each participant's video last decoded a frame here. */
@@ -200,7 +201,7 @@ export class LivekitLeg {
     const p = this.room.remoteParticipants.get(identity);
     for (const pub of p?.trackPublications.values() ?? []) {
       if (pub.kind !== TrackKind.KIND_VIDEO || pub.muted) continue;
-      this.videoRefreshes++;
+      this.videoStats.refreshes++;
       if (pub.track) this.ended.add(pub.track);
       pub.setSubscribed(false);
       this.later(gapMs, () => {
