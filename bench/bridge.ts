@@ -21,8 +21,9 @@
 // Joe saw the message, in this process's clock) into its way out and its way back, for both paths;
 // inside the bridge, its own histograms per direction and per homeserver transaction, the WAL fsyncs,
 // the SQLite statements (per database; each statement too with PEOPLE_BRIDGE_SQL_STATEMENTS=1) and
-// the CPU time per round trip of the bridge process. BENCH_BRIDGE_CPU_PROF=<dir> writes a CPU
-// profile of the bridge process there.
+// the CPU time per round trip of the bridge process; and how many echoes on each path came after the
+// echo of a message their sender saw later (Bob's sends run concurrently: nothing promises their
+// order). BENCH_BRIDGE_CPU_PROF=<dir> writes a CPU profile of the bridge process there.
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -339,6 +340,21 @@ export async function runBridgeBench(): Promise<void> {
         `${LATENCY_SAMPLES} sequential round trips per path, the paths taking turns, then ${RATE_MESSAGES} ` +
         `per path with ${WINDOW} in flight in 1 and in ${CONVERSATIONS} conversations, each in ` +
         `${RATE_ROUNDS} alternating rounds.`,
+    );
+    // Whether each path kept the order in which its far end saw the messages. Bob sends concurrently,
+    // which no Matrix API promises to keep in order; Carol and the bridge send one after another.
+    const reordering = (path: string, trips: readonly RoundTrips[]) => {
+      const echoes = trips.reduce((n, t) => n + t.order.echoes, 0);
+      const reordered = trips.reduce((n, t) => n + t.order.reordered, 0);
+      return `${path} ${reordered} of ${echoes}`;
+    };
+    console.log(
+      `Echoes that reached Alice after the echo of a message their sender saw later: ` +
+        `${[
+          reordering("Bob's", direct$),
+          reordering("Carol's", ordered$),
+          reordering("the bridge's", portal$),
+        ].join(", ")}.`,
     );
     console.log(
       `One at a time, split where the far end saw the message (p50s): the way out takes ` +

@@ -22,6 +22,11 @@ export interface RoundTrips {
   roundTrip(): Promise<number>;
   /** The ms from each send until the far end saw it, in send order (FarEnd.saw; NaN when unseen). */
   readonly outbound: number[];
+  /**
+   * Echoes that reached the sender, and how many of them came after the echo of a message the far
+   * end saw later: what an echoer that sends concurrently lets the homeserver reorder.
+   */
+  readonly order: { echoes: number; reordered: number };
 }
 
 /**
@@ -30,9 +35,19 @@ export interface RoundTrips {
  */
 export class FarEnd {
   private readonly seen = new Map<string, bigint>();
+  private readonly rank = new Map<string, number>();
+  private count = 0;
   /** Called by the echoer on "rt <token>", before it echoes. */
   saw(body: string): void {
-    if (body.startsWith("rt ")) this.seen.set(body.slice(3), process.hrtime.bigint());
+    if (!body.startsWith("rt ")) return;
+    this.seen.set(body.slice(3), process.hrtime.bigint());
+    this.rank.set(body.slice(3), ++this.count);
+  }
+  /** Where `token` came in the far end's order of seeing (and forgets it). */
+  rankOf(token: string): number | undefined {
+    const r = this.rank.get(token);
+    this.rank.delete(token);
+    return r;
   }
   /** The time `token` was seen (and forgets it). */
   take(token: string): bigint | undefined {
@@ -163,8 +178,16 @@ export class MatrixHttpUser {
   /** Round trips in `roomId`: "rt <n>" out, "echo <n>" back from `echoer` (who tells `far` when it saw it). */
   roundTrips(roomId: string, echoer: string, far: FarEnd): RoundTrips {
     const waiting = new Map<string, () => void>();
+    const order = { echoes: 0, reordered: 0 };
+    let latestRank = 0;
     this.onMessage((room, sender, body) => {
       if (room !== roomId || sender !== echoer || !body.startsWith("echo ")) return;
+      const rank = far.rankOf(body.slice(5));
+      if (rank !== undefined) {
+        order.echoes++;
+        if (rank < latestRank) order.reordered++;
+        latestRank = Math.max(latestRank, rank);
+      }
       const done = waiting.get(body.slice(5));
       waiting.delete(body.slice(5));
       done?.();
@@ -172,6 +195,7 @@ export class MatrixHttpUser {
     const outbound: number[] = [];
     return {
       outbound,
+      order,
       roundTrip: async () => {
         const token = `${roomId.slice(1, 9)}-${++this.token}`;
         const echoed = new Promise<void>((resolve) => waiting.set(token, resolve));
