@@ -45,6 +45,8 @@ type Call struct {
 
 	stats counters
 	first sync.Map
+	// unopened: identity/kind → the reason its last frame could not be opened (logged on change).
+	unopened sync.Map
 }
 
 type counters struct {

@@ -91,6 +91,9 @@ func (c *Call) pumpFromLiveKit(track *webrtc.TrackRemote, pub *lksdk.RemoteTrack
 	if out == nil {
 		wanted = false // a voice call carries no video
 	}
+	// Which tracks the leg took is what a silent direction is read from first.
+	c.log.Info("LiveKit track subscribed", "identity", identity, "video", video,
+		"codec", track.Codec().MimeType, "carried", wanted)
 	kind := framecrypt.Audio
 	var sb *samplebuilder.SampleBuilder
 	if video {
@@ -171,8 +174,10 @@ func (c *Call) openFrame(identity string, kind framecrypt.Kind, frame []byte) ([
 	}
 	if err != nil {
 		c.stats.decryptFailures.Add(1)
+		c.firstUnopened(identity, kind, err)
 		return nil, false
 	}
+	c.opened(identity, kind)
 	return plain, true
 }
 
@@ -256,4 +261,27 @@ func (c *Call) setVideoOK(ok bool) {
 	c.mu.Lock()
 	c.videoOK = ok
 	c.mu.Unlock()
+}
+
+// unopenedKey names one participant's audio or video in Call.unopened.
+type unopenedKey struct {
+	identity string
+	kind     framecrypt.Kind
+}
+
+// firstUnopened logs the first frame of each identity and kind that could not be opened, and
+// each later one whose reason differs (a missing key, then a wrong one); the reason names no key.
+func (c *Call) firstUnopened(identity string, kind framecrypt.Kind, err error) {
+	if prev, seen := c.unopened.Swap(unopenedKey{identity, kind}, err.Error()); seen && prev == err.Error() {
+		return
+	}
+	c.log.Info("a LiveKit frame could not be opened", "identity", identity, "video", kind == framecrypt.VP8,
+		"reason", err.Error())
+}
+
+// opened logs the first frame that opened after frames of that identity and kind could not.
+func (c *Call) opened(identity string, kind framecrypt.Kind) {
+	if _, was := c.unopened.LoadAndDelete(unopenedKey{identity, kind}); was {
+		c.log.Info("LiveKit frames open now", "identity", identity, "video", kind == framecrypt.VP8)
+	}
 }

@@ -9,6 +9,8 @@
 //   FAKE_RELAY_CRASH_ON=<op>    exits (code 3, no reply) on that op, once per FAKE_RELAY_MARK file
 //   FAKE_RELAY_SILENT_ON=<op>   never answers that op
 //   FAKE_RELAY_LOG=<file>       appends each request's op there (never its fields)
+//   FAKE_RELAY_LOG_FIELDS=1     its first log line has the Go relay's attributes, and ones it never
+//                               writes (a key, an SDP, an object)
 "use strict";
 const { appendFileSync, existsSync, writeFileSync } = require("node:fs");
 
@@ -26,6 +28,20 @@ const garbage = () => {
   process.stdout.write("\n");
 };
 process.stderr.write(`${JSON.stringify({ level: "info", msg: "fake relay up" })}\n`);
+if (env.FAKE_RELAY_LOG_FIELDS === "1")
+  process.stderr.write(
+    `${JSON.stringify({
+      level: "INFO",
+      msg: "a LiveKit frame could not be opened",
+      call: "c1",
+      identity: "@alice:hs:DEVICE",
+      video: true,
+      reason: "no key at index",
+      key: "c2VjcmV0LWtleQ==",
+      sdp: "v=0 o=- 1 1",
+      error: { nested: "object" },
+    })}\n`,
+  );
 
 function handle(req) {
   const { id, op, call } = req;

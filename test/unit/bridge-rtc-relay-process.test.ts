@@ -118,6 +118,22 @@ describe("people-rtc-relay client (relay-process) against a stand-in sidecar", f
     assert.ok(!log.lines.some((l) => l.fields.includes("v=0")), "no SDP in the log");
   });
 
+  it("keeps the relay's log attributes that name the call, participant, track and reason, and no others", async function () {
+    const { r, log } = start({ FAKE_RELAY_LOG_FIELDS: "1" });
+    await r.ensure();
+    await eventually(() => log.lines.some((l) => l.fields.includes("could not be opened")));
+    const line = log.lines.find((l) => l.fields.includes("could not be opened"))!;
+    assert.equal(line.msg, "rtc relay");
+    assert.deepEqual(JSON.parse(line.fields), {
+      relay: "a LiveKit frame could not be opened",
+      call: "c1",
+      identity: "@alice:hs:DEVICE",
+      video: true,
+      reason: "no key at index",
+    });
+    assert.equal(line.level, "debug", "the relay's info is the bridge's debug");
+  });
+
   it("a child that dies mid-request: the request fails, its calls are told `lost`, the next request starts a new child", async function () {
     const mark = join(dir, "crashed");
     const { r, log } = start({ FAKE_RELAY_CRASH_ON: "connect", FAKE_RELAY_MARK: mark });

@@ -15,6 +15,19 @@ import {
   type RelayReply,
 } from "./relay-wire.js";
 
+/** The relay's log attributes the bridge's log keeps: which call, participant and track, and why. */
+const RELAY_LOG_FIELDS = [
+  "call",
+  "identity",
+  "video",
+  "codec",
+  "carried",
+  "e2ee",
+  "reason",
+  "error",
+  "where",
+] as const;
+
 /** What a call hears from the relay: its events, and `lost` when the process died under it. */
 export type RelayCallEvent = RelayEvent | { event: "lost"; call: string; reason: string };
 
@@ -173,7 +186,13 @@ export class RelayProcess {
         const parsed = parseRelayLine(line);
         if (parsed.kind === "invalid") complain(parsed.why);
         else if (parsed.kind === "reply") this.settle(r, parsed.reply, complain);
-        else this.calls.get(parsed.event.call)?.(parsed.event);
+        else {
+          const e = parsed.event;
+          // The first frame each way and kind: a direction that never logs one carried nothing.
+          if (e.event === "media")
+            this.o.log.debug({ call: e.call, direction: e.direction, kind: e.kind }, "a call's first frame");
+          this.calls.get(e.call)?.(e);
+        }
       },
       () => complain("a line over 1 MiB"),
     );
@@ -197,19 +216,28 @@ export class RelayProcess {
     return r;
   }
 
-  /** The relay's own log line, kept to its level and message (the contract keeps secrets out). */
+  /**
+   * The relay's own log line: its level, message and the attributes named in RELAY_LOG_FIELDS
+   * (strings and numbers shortened; the contract keeps secrets out, the list keeps anything new out).
+   */
   private relayLog(line: string): void {
     let level = "info";
     let msg = line.slice(0, 500);
+    const fields: Record<string, string | number | boolean> = {};
     try {
-      const j = JSON.parse(line) as { level?: unknown; msg?: unknown };
+      const j = JSON.parse(line) as Record<string, unknown>;
       if (typeof j.level === "string") level = j.level.toLowerCase();
       if (typeof j.msg === "string") msg = j.msg.slice(0, 500);
+      for (const k of RELAY_LOG_FIELDS) {
+        const v = j[k];
+        if (typeof v === "string") fields[k] = v.slice(0, 300);
+        else if (typeof v === "number" || typeof v === "boolean") fields[k] = v;
+      }
     } catch {
       // plain text (a Go panic): kept as it is, shortened
     }
     const fn = level === "error" ? "error" : level.startsWith("warn") ? "warn" : "debug";
-    this.o.log[fn]({ relay: msg }, "rtc relay");
+    this.o.log[fn]({ relay: msg, ...fields }, "rtc relay");
   }
 
   private settle(r: Running, reply: RelayReply, complain: (why: string) => void): void {
