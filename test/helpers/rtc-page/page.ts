@@ -41,6 +41,8 @@ const keys = new MatrixKeyProvider();
 let room: Room | undefined;
 const remotes = new Map<string, RemoteStats>();
 const events: string[] = [];
+/** An event with its UTC time of day, to read beside the bridge's log. */
+const event = (what: string): void => void events.push(`${new Date().toISOString().slice(11, 23)} ${what}`);
 
 function statsOf(identity: string): RemoteStats {
   let s = remotes.get(identity);
@@ -101,14 +103,14 @@ const api = {
       ? new Room({ e2ee: { keyProvider: keys, worker: new Worker("/e2ee-worker.js") } })
       : new Room();
     room.on(RoomEvent.TrackSubscribed, (track, _pub, p) => {
-      events.push(`subscribed ${p.identity} ${track.kind}`);
+      event(`subscribed ${p.identity} ${track.kind}`);
       statsOf(p.identity).encrypted = p.isEncrypted;
       if (track.kind === Track.Kind.Audio) watchAudio(track, p);
       else watchVideo(track, p);
     });
-    room.on(RoomEvent.EncryptionError, (e) => events.push(`encryption error ${String(e)}`));
-    room.on(RoomEvent.Disconnected, () => events.push("disconnected"));
-    room.on(RoomEvent.ParticipantDisconnected, (p) => events.push(`left ${p.identity}`));
+    room.on(RoomEvent.EncryptionError, (e) => event(`encryption error ${String(e)}`));
+    room.on(RoomEvent.Disconnected, () => event("disconnected"));
+    room.on(RoomEvent.ParticipantDisconnected, (p) => event(`left ${p.identity}`));
     if (e2ee) await room.setE2EEEnabled(true);
     await room.connect(url, jwt);
     const osc = audio.createOscillator();
