@@ -26,6 +26,8 @@ export interface PageState {
   e2ee: boolean;
   remotes: Record<string, RemoteStats>;
   events: string[];
+  /** RTP packets the page's own microphone and camera sent (0 while its frames cannot be encrypted). */
+  sent: { audio: number; video: number };
 }
 
 /** One participant's media: a tab running livekit-client. */
@@ -67,7 +69,7 @@ declare global {
     connect(url: string, jwt: string, toneHz: number, video: boolean, e2ee: boolean): Promise<void>;
     setKey(identity: string, keyB64: string, index: number): Promise<void>;
     disconnect(): Promise<void>;
-    state(): PageState;
+    state(): Promise<PageState>;
   };
 }
 

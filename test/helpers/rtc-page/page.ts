@@ -7,6 +7,7 @@ import {
   BaseKeyProvider,
   createKeyMaterialFromBuffer,
   LocalAudioTrack,
+  LocalVideoTrack,
   Room,
   RoomEvent,
   Track,
@@ -132,12 +133,26 @@ const api = {
   async disconnect(): Promise<void> {
     await room?.disconnect();
   },
-  state(): { connected: boolean; e2ee: boolean; remotes: Record<string, RemoteStats>; events: string[] } {
+  async state(): Promise<{
+    connected: boolean;
+    e2ee: boolean;
+    remotes: Record<string, RemoteStats>;
+    events: string[];
+    sent: { audio: number; video: number };
+  }> {
+    const sent = { audio: 0, video: 0 };
+    for (const pub of room?.localParticipant.trackPublications.values() ?? []) {
+      const track = pub.track;
+      if (track instanceof LocalAudioTrack) sent.audio += (await track.getSenderStats())?.packetsSent ?? 0;
+      else if (track instanceof LocalVideoTrack)
+        for (const layer of await track.getSenderStats()) sent.video += layer.packetsSent ?? 0;
+    }
     return {
       connected: room?.state === "connected",
       e2ee: room?.isE2EEEnabled ?? false,
       remotes: Object.fromEntries(remotes),
       events: [...events],
+      sent,
     };
   },
 };
