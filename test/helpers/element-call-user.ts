@@ -125,5 +125,27 @@ export class ElementCall {
     await this.page?.close();
     this.page = undefined;
     await this.session.leaveRoomSession(30_000);
+    this.silenceLeftKeys();
+    // Element Call starts each call with an empty key provider.
+    this.keys.clear();
+  }
+
+  /**
+   * matrix-js-sdk 43's MatrixRTCSession keeps a left call's RTCEncryptionManager answering
+   * membership changes: it rotates its key, sends it to the members, and a second later emits it as
+   * this device's own key. Emitted after the next join, that key went into the new call's page,
+   * which then encrypted with a key and index nobody in the new call had (a flaky "Joe decoded 0").
+   * leave() should stop it; until it does, the left manager is silenced here.
+   */
+  private silenceLeftKeys(): void {
+    const left = (this.session as unknown as { encryptionManager?: Record<string, unknown> })
+      .encryptionManager;
+    if (!left) return; // never joined
+    assert.ok(
+      "manageMediaKeys" in left && typeof left.onEncryptionKeysChanged === "function",
+      "matrix-js-sdk's RTCEncryptionManager changed: check ElementCall.silenceLeftKeys",
+    );
+    left.manageMediaKeys = false; // its ensureKeyDistribution does nothing then
+    left.onEncryptionKeysChanged = () => undefined; // a rollout already running emits nothing
   }
 }
