@@ -218,7 +218,7 @@ export class RelayProcess {
 
   /**
    * The relay's own log line: its level, message and the attributes named in RELAY_LOG_FIELDS
-   * (strings and numbers shortened; the contract keeps secrets out, the list keeps anything new out).
+   * (strings shortened; the contract keeps secrets out, the list keeps anything new out).
    */
   private relayLog(line: string): void {
     let level = "info";
