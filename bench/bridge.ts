@@ -19,6 +19,7 @@
 // Alice/Bob rooms; the same WINDOW in flight, spread over them), the two paths taking turns so both
 // see the same load. Where the bridged time goes: each round trip split at the far end (when Bob or
 // Joe saw the message, in this process's clock) into its way out and its way back, for both paths;
+// Synapse's own appservice push timed against its /sync (bench/push-probe.ts);
 // inside the bridge, its own histograms per direction and per homeserver transaction, the WAL fsyncs,
 // the SQLite statements (per database; each statement too with PEOPLE_BRIDGE_SQL_STATEMENTS=1) and
 // the CPU time per round trip of the bridge process; and how many echoes on each path came after the
@@ -44,6 +45,7 @@ import { freePort } from "../test/helpers/ports.js";
 import { ensureSynapseInstalled, startSynapse, type SynapseHandle } from "../test/helpers/synapse.js";
 import { fmt, table } from "./harness.js";
 import { FarEnd, MatrixHttpUser, percentile, type RoundTrips } from "./matrix-http.js";
+import { PushProbe, type PushTiming } from "./push-probe.js";
 
 const PEOPLE_DOMAIN = "people.test";
 const OTHER = "other.test";
@@ -165,7 +167,11 @@ export async function runBridgeBench(): Promise<void> {
     };
     writeConfigFile(files.configPath, input);
     await generateRegistrationWithCli(files, `http://127.0.0.1:${appservicePort}`);
-    const hs: SynapseHandle = await startSynapse({ appserviceRegistrations: [files.registrationPath] });
+    const probe = await PushProbe.start(files.dir);
+    cleanup.push(() => probe.stop());
+    const hs: SynapseHandle = await startSynapse({
+      appserviceRegistrations: [files.registrationPath, probe.registrationPath],
+    });
     cleanup.push(() => hs.stop());
     writeConfigFile(files.configPath, { ...input, homeserver: { url: hs.url, domain: hs.serverName } });
 
@@ -279,6 +285,7 @@ export async function runBridgeBench(): Promise<void> {
       before = await figures();
     });
     const after = await figures();
+    const push: PushTiming = await probe.measure(hs, alice, bob, LATENCY_SAMPLES);
     const [baselineRate, bridgedRate, orderedRate] = (await measureRates([
       direct$.slice(0, 1),
       portal$.slice(0, 1),
@@ -363,6 +370,13 @@ export async function runBridgeBench(): Promise<void> {
         `ms added); the way back ${fmt(bridged.back)} ms from Joe's send through People, the bridge and ` +
         `the ghost's send to Alice's /sync, against ${fmt(baseline.back)} ms from Bob's send ` +
         `(${fmt(bridged.back - baseline.back)} ms added).`,
+    );
+    console.log(
+      `Synapse's own appservice push, timed by a second, empty appservice whose bot shares a room with ` +
+        `Alice and Bob (${push.samples} messages one at a time, p50s): ${fmt(push.push)} ms from Alice's ` +
+        `send to the push, ${fmt(push.sync)} ms to Bob's /sync; the push comes ${fmt(push.later)} ms after ` +
+        `the /sync. So of the ${fmt(bridged.out - baseline.out)} ms the bridge's way out adds, about ` +
+        `${fmt(push.later)} ms are the homeserver's push path, which any appservice pays.`,
     );
     // Inside the bridge, from its own histograms (means over each bridged run).
     for (const [what, from, to] of [

@@ -114,6 +114,10 @@ export class MatrixHttpUser {
     return String(answer.room_id);
   }
 
+  async invite(roomId: string, userId: string): Promise<void> {
+    await this.api("POST", `/rooms/${encodeURIComponent(roomId)}/invite`, { user_id: userId });
+  }
+
   async join(roomId: string): Promise<void> {
     await this.api("POST", `/join/${encodeURIComponent(roomId)}`, {});
   }
