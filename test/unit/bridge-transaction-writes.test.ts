@@ -67,16 +67,17 @@ function setup() {
   const people = new QueueingPeople();
   const messages = new MemoryMessages();
   const writes = new TransactionWrites();
+  const metrics = newMetrics();
   const flow = new MatrixToPeopleFlow({
     ghosts: new FakeGhosts(),
     people,
     messages,
     permissions: new Permissions({ "hs.test": "user" }),
     log: silentLog,
-    metrics: newMetrics(),
+    metrics,
     deferWrite: (w) => writes.defer(w),
   });
-  return { people, messages, writes, flow, alice: people.alice };
+  return { people, messages, writes, flow, metrics, alice: people.alice };
 }
 
 /** Resolves true if `p` settles before the event loop has turned a few times. */
@@ -128,6 +129,21 @@ describe("Matrix → People writes left to the transaction", function () {
       /EIO/,
     );
     assert.equal(await s.messages.byEvent(e.eventId), undefined);
+  });
+
+  it("an envelope accepted before the outbox fsync still counts in the to_people latency", async function () {
+    const s = setup();
+    const e = { ...text("quick"), originServerTs: Date.now() - 50 };
+    const txn = s.writes.run(() => s.flow.handle(e, portal));
+    assert.equal(await settlesSoon(txn), false);
+    // The far server answered the POST while the fsync still ran (the outbox posts at the commit).
+    s.metrics.peopleDelivery(s.alice.sent[0]!.id, true);
+    s.alice.fsync();
+    await txn;
+    const count = (await s.metrics.registry.getSingleMetricAsString("bridge_message_latency_seconds"))
+      .split("\n")
+      .find((l) => l.startsWith('bridge_message_latency_seconds_count{direction="to_people"}'));
+    assert.equal(count?.split(" ").at(-1), "1");
   });
 
   it("outside a transaction (retry queue, catch-up) the flow waits for the fsync itself", async function () {

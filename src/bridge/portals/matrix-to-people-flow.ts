@@ -232,6 +232,9 @@ export class MatrixToPeopleFlow {
     const { messageId, durable } = account.queue
       ? await account.queue(to, content, options)
       : { messageId: await account.send(to, content, options), durable: Promise.resolve() };
+    // Before anything is awaited: the outbox's POST starts at the commit and may be answered before
+    // the fsync and the mapping, and an answer for a message not yet registered would go uncounted.
+    this.o.metrics.sentToPeople(messageId, event.originServerTs);
     const mapping = {
       matrixEventId: event.eventId,
       peopleMessageId: messageId,
@@ -268,7 +271,6 @@ export class MatrixToPeopleFlow {
     });
     this.count("bridged");
     this.o.metrics.bridged("to_people", content.type);
-    this.o.metrics.sentToPeople(messageId, event.originServerTs);
     this.o.log.debug({ room: portal.roomId, eventId: event.eventId, type: content.type }, "sent to People");
   }
 
