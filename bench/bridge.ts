@@ -44,7 +44,7 @@ import { startTestServer, type TestServer } from "../test/helpers/people-servers
 import { freePort } from "../test/helpers/ports.js";
 import { ensureSynapseInstalled, startSynapse, type SynapseHandle } from "../test/helpers/synapse.js";
 import { fmt, table } from "./harness.js";
-import { FarEnd, MatrixHttpUser, percentile, type RoundTrips } from "./matrix-http.js";
+import { FarEnd, MatrixHttpUser, median, percentile, type RoundTrips } from "./matrix-http.js";
 import { PushProbe, type PushTiming } from "./push-probe.js";
 
 const PEOPLE_DOMAIN = "people.test";
@@ -93,11 +93,6 @@ async function measureLatency(
     a.push([await direct.roundTrip(), direct.outbound.at(-1)!]);
     b.push([await portal.roundTrip(), portal.outbound.at(-1)!]);
   }
-  const median = (xs: number[]) =>
-    percentile(
-      xs.sort((x, y) => x - y),
-      0.5,
-    );
   const summary = (xs: [number, number][]): Latency => {
     const total = xs.map(([t]) => t).sort((x, y) => x - y);
     return {

@@ -63,6 +63,14 @@ export function percentile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
+/** The median of unsorted samples (sorts them in place). */
+export function median(xs: number[]): number {
+  return percentile(
+    xs.sort((a, b) => a - b),
+    0.5,
+  );
+}
+
 type Listener = (roomId: string, sender: string, body: string) => void;
 
 export class MatrixHttpUser {

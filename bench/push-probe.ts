@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import type { SynapseHandle } from "../test/helpers/synapse.js";
 import { freePort } from "../test/helpers/ports.js";
-import { percentile, type MatrixHttpUser } from "./matrix-http.js";
+import { median, type MatrixHttpUser } from "./matrix-http.js";
 
 /** The probe's bot, in the homeserver "localhost" of the bench. */
 const PROBE_LOCALPART = "_pushprobe_bot";
@@ -141,12 +141,7 @@ export class PushProbe {
       push.push(Number(p - start) / 1e6);
       later.push(Number(p - s) / 1e6);
     }
-    const p50 = (xs: number[]) =>
-      percentile(
-        xs.sort((a, b) => a - b),
-        0.5,
-      );
-    return { sync: p50(sync), push: p50(push), later: p50(later), samples };
+    return { sync: median(sync), push: median(push), later: median(later), samples };
   }
 
   async stop(): Promise<void> {
