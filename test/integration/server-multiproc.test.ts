@@ -228,16 +228,23 @@ describe("a People domain on several processes (PostgreSQL, HAProxy)", function 
   });
 
   it("counts a recipient's rate limit across both processes", async () => {
-    // Fixed windows are aligned to the minute: start well inside one.
-    while (Date.now() % 60_000 > 45_000) await sleep(250);
-    const ray = await registerAccount(at(a), "ray");
-    const statuses = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => postEnvelope(at(i % 2 === 0 ? a : b), sealTo(ray).outer)),
-    );
-    const accepted = statuses.filter((s) => s.status === 200).length;
-    const limited = statuses.filter((s) => s.status === 429).length;
-    assert.equal(accepted, PER_RECIPIENT, `${accepted} accepted of 50 with a limit of ${PER_RECIPIENT}`);
-    assert.equal(limited, 50 - PER_RECIPIENT);
+    const minute = () => Math.floor(Date.now() / 60_000);
+    for (let attempt = 0; ; attempt++) {
+      // Fixed windows are aligned to the minute: start well inside one, and if it still ends midway
+      // (a busy machine), count again for a fresh recipient, who has no posts in any window.
+      while (Date.now() % 60_000 > 45_000) await sleep(250);
+      const window = minute();
+      const ray = await registerAccount(at(a), `ray${attempt}`);
+      const statuses = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => postEnvelope(at(i % 2 === 0 ? a : b), sealTo(ray).outer)),
+      );
+      if (minute() !== window && attempt < 3) continue;
+      const accepted = statuses.filter((s) => s.status === 200).length;
+      const limited = statuses.filter((s) => s.status === 429).length;
+      assert.equal(accepted, PER_RECIPIENT, `${accepted} accepted of 50 with a limit of ${PER_RECIPIENT}`);
+      assert.equal(limited, 50 - PER_RECIPIENT);
+      break;
+    }
   });
 
   it("loses nothing acknowledged when a process is SIGKILLed mid-stream, and delivers each once", async () => {
