@@ -6,10 +6,15 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
+import { connect, createServer, type Socket } from "node:net";
 import { WebSocket, type RawData } from "ws";
 import { Ed25519KeyPair } from "../../src/people/protocol/keys.js";
 import { signBytes } from "../../src/people/protocol/signing.js";
-import { RELAY_PATH } from "../../src/people/server/relay-service.js";
+import {
+  FIRST_CONTACT_TIMEOUT_MS,
+  RELAY_PATH,
+  RELAY_TIMEOUT_MS,
+} from "../../src/people/server/relay-service.js";
 import { freePort } from "../helpers/ports.js";
 import {
   login,
@@ -217,6 +222,55 @@ describe("relay between servers", function () {
       assert.equal(err.session, "x");
     } finally {
       await lone.stop();
+    }
+  });
+
+  it("waits on first contact while the other server fetches this one's key slowly (as through Tor)", async function () {
+    this.timeout(2 * FIRST_CONTACT_TIMEOUT_MS);
+    // e.test reaches d.test's descriptor through a front that holds each connection past
+    // the timeout of a server that has d.test's key already: a fresh Tor circuit on a busy machine.
+    let dPort = 0;
+    const held: Socket[] = [];
+    const slowFront = createServer((inbound) => {
+      held.push(inbound);
+      inbound.pause();
+      const release = setTimeout(() => {
+        const outbound = connect({ host: "127.0.0.1", port: dPort });
+        inbound.pipe(outbound).pipe(inbound);
+        inbound.resume();
+        outbound.on("error", () => inbound.destroy());
+      }, RELAY_TIMEOUT_MS + 1_000);
+      inbound.on("error", () => undefined);
+      inbound.on("close", () => clearTimeout(release));
+    });
+    slowFront.listen(0, "127.0.0.1");
+    await once(slowFront, "listening");
+    const frontPort = (slowFront.address() as { port: number }).port;
+    const [d, e] = (await startLinkedServers(["d.test", "e.test"], {
+      pins: { "d.test": `127.0.0.1:${frontPort}` },
+    })) as [TestServer, TestServer];
+    try {
+      dPort = d.handle.port;
+      const kim = await registerAccount(d, "kim");
+      const lou = await registerAccount(e, "lou");
+      const sender = await open(d, await login(d, kim.devices[0]!));
+      const target = await open(e, await login(e, lou.devices[0]!));
+      const to = { address: lou.address, device: lou.devices[0]!.device };
+      sender.send({ type: "relay", to, session: "first", data: "AQID" });
+      sender.send({ type: "ping" });
+      const delivered = await target.next(FIRST_CONTACT_TIMEOUT_MS);
+      assert.equal(delivered.session, "first");
+      assert.equal(delivered.data, "AQID");
+      assert.deepEqual(await sender.next(FIRST_CONTACT_TIMEOUT_MS), { type: "pong" }, "no refusal before it");
+      assert(held.length > 0, "e.test fetched d.test's key through the slow front");
+      // Now e.test has d.test's key: the next frame goes at once.
+      sender.send({ type: "relay", to, session: "second", data: "" });
+      assert.equal((await target.next()).session, "second");
+    } finally {
+      for (const s of held) s.destroy();
+      slowFront.close();
+      await d.stop();
+      await e.stop();
     }
   });
 

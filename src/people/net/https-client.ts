@@ -66,6 +66,8 @@ export class HttpsClient {
       onUpload?: ProgressFn;
       /** Bytes of the response body received (total from Content-Length, else 0 until the end). */
       onDownload?: ProgressFn;
+      /** This request's idle timeout instead of the client's (through Tor, never below Tor's). */
+      timeoutMs?: number;
     } = {},
   ): Promise<HttpsResponse> {
     const target = new URL(url);
@@ -73,6 +75,7 @@ export class HttpsClient {
     const host = target.hostname;
     const viaTor = this.tor.agentFor(host);
     const unreachable = viaTor ? unreachableText(host) : `cannot reach ${target.host}`;
+    const timeoutMs = o.timeoutMs ?? this.timeoutMs;
     return new Promise((resolve, reject) => {
       const req = request(
         target,
@@ -81,11 +84,11 @@ export class HttpsClient {
               method,
               agent: viaTor,
               headers: o.headers,
-              timeout: Math.max(this.timeoutMs, this.tor.timeoutMs),
+              timeout: Math.max(timeoutMs, this.tor.timeoutMs),
               ...(this.secureContext ? { secureContext: this.secureContext } : {}),
               ...this.tor.tlsFor(host),
             }
-          : { method, agent: this.lease.agent, headers: o.headers, timeout: this.timeoutMs },
+          : { method, agent: this.lease.agent, headers: o.headers, timeout: timeoutMs },
         (res) => {
           const chunks: Buffer[] = [];
           let size = 0;

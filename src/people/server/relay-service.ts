@@ -36,7 +36,16 @@ const MAX_PINS = 10_000;
 const MAX_IN_FLIGHT = 64;
 /** Sockets kept per remote server by the keep-alive agent. */
 const SOCKETS_PER_SERVER = 8;
-const TIMEOUT_MS = 5_000;
+/** A POST to a server that has this server's identity key pinned: it answers at once. */
+export const RELAY_TIMEOUT_MS = 5_000;
+/**
+ * A POST to a server that may not have our identity key yet: it answers only once it has
+ * fetched our descriptor, through Tor when either server is an onion (a fresh circuit, seconds
+ * on a busy network). Failing that POST at 5 s would move the session to envelopes for good.
+ */
+export const FIRST_CONTACT_TIMEOUT_MS = 60_000;
+/** How long a server that took a frame from us is counted as having our key: well inside its PIN_TTL_MS. */
+const KNOWN_TTL_MS = 3_600_000;
 
 export const B64U = /^[A-Za-z0-9_-]*$/;
 export const DEVICE_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -89,6 +98,8 @@ export class RelayService {
   private readonly pins = new Map<string, { key: Ed25519PublicKey; until: number }>();
   private readonly fetching = new Map<string, Promise<Ed25519PublicKey>>();
   private readonly fetchFailed = new Map<string, number>();
+  /** Domains that took a frame from us lately, so have our key pinned: until when. */
+  private readonly knownTo = new Map<string, number>();
   private readonly perOrigin: RateLimiter;
   private readonly perIp: RateLimiter;
   private inFlight = 0;
@@ -111,7 +122,7 @@ export class RelayService {
   ) {
     this.http = new HttpsClient({
       ca: o.ca,
-      timeoutMs: TIMEOUT_MS,
+      timeoutMs: RELAY_TIMEOUT_MS,
       maxResponseBytes: 64 * 1024,
       maxSockets: SOCKETS_PER_SERVER,
       ...(o.tor ? { tor: o.tor } : {}),
@@ -164,17 +175,24 @@ export class RelayService {
         "base64url",
       );
       const url = `${await this.discovery.resolve(domain)}${RELAY_PATH}`;
+      const known = (this.knownTo.get(domain) ?? 0) > this.now();
       let res;
       try {
         res = await this.http.send("POST", url, {
           headers: { "content-type": "application/json", [RELAY_SIGNATURE_HEADER]: signature },
           body,
+          timeoutMs: known ? RELAY_TIMEOUT_MS : FIRST_CONTACT_TIMEOUT_MS,
         });
       } catch (err) {
         this.discovery.forget(domain);
+        this.knownTo.delete(domain);
         throw err;
       }
       parseJsonResponse(res, url);
+      if (!known) {
+        if (this.knownTo.size >= MAX_PINS) this.knownTo.clear();
+        this.knownTo.set(domain, this.now() + KNOWN_TTL_MS);
+      }
     } finally {
       this.release();
     }
