@@ -227,19 +227,23 @@ describe("relay between servers", function () {
 
   it("waits on first contact while the other server fetches this one's key slowly (as through Tor)", async function () {
     this.timeout(2 * FIRST_CONTACT_TIMEOUT_MS);
-    // e.test reaches d.test's descriptor through a front that holds each connection past
-    // the timeout of a server that has d.test's key already: a fresh Tor circuit on a busy machine.
+    // e.test reaches d.test's descriptor through a front that holds each connection past twice
+    // the timeout for a server that has d.test's key (an idle timer can start over once a connection
+    // is made): as a fresh Tor circuit on a busy machine would.
     let dPort = 0;
     const held: Socket[] = [];
     const slowFront = createServer((inbound) => {
       held.push(inbound);
       inbound.pause();
-      const release = setTimeout(() => {
-        const outbound = connect({ host: "127.0.0.1", port: dPort });
-        inbound.pipe(outbound).pipe(inbound);
-        inbound.resume();
-        outbound.on("error", () => inbound.destroy());
-      }, RELAY_TIMEOUT_MS + 1_000);
+      const release = setTimeout(
+        () => {
+          const outbound = connect({ host: "127.0.0.1", port: dPort });
+          inbound.pipe(outbound).pipe(inbound);
+          inbound.resume();
+          outbound.on("error", () => inbound.destroy());
+        },
+        2 * RELAY_TIMEOUT_MS + 1_000,
+      );
       inbound.on("error", () => undefined);
       inbound.on("close", () => clearTimeout(release));
     });

@@ -44,6 +44,8 @@ export const RELAY_TIMEOUT_MS = 5_000;
  * on a busy network). Failing that POST at 5 s would move the session to envelopes for good.
  */
 export const FIRST_CONTACT_TIMEOUT_MS = 60_000;
+/** An origin's descriptor is fetched once and pinned for hours: worth waiting for (the sender waits longer still). */
+const KEY_FETCH_TIMEOUT_MS = 30_000;
 /** How long a server that took a frame from us is counted as having our key: well inside its PIN_TTL_MS. */
 const KNOWN_TTL_MS = 3_600_000;
 
@@ -295,8 +297,9 @@ export class RelayService {
   }
 
   private async fetchKey(origin: string): Promise<Ed25519PublicKey> {
-    const url = await this.discovery.resolve(origin);
-    const parsed = descriptorSchema.safeParse(await this.http.json("GET", `${url}/_people/v1/server`));
+    const url = `${await this.discovery.resolve(origin)}/_people/v1/server`;
+    const res = await this.http.send("GET", url, { timeoutMs: KEY_FETCH_TIMEOUT_MS });
+    const parsed = descriptorSchema.safeParse(parseJsonResponse(res, url));
     if (!parsed.success || parsed.data.domain !== origin) {
       throw new PeopleError("PEOPLE_BAD_KEY", "the origin's descriptor is malformed");
     }
