@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { connect, createServer, type Socket } from "node:net";
 import { WebSocket, type RawData } from "ws";
 import { Ed25519KeyPair } from "../../src/people/protocol/keys.js";
 import { signBytes } from "../../src/people/protocol/signing.js";
@@ -16,6 +15,7 @@ import {
   RELAY_TIMEOUT_MS,
 } from "../../src/people/server/relay-service.js";
 import { freePort } from "../helpers/ports.js";
+import { SwitchProxy } from "../helpers/switch-proxy.js";
 import {
   login,
   registerAccount,
@@ -230,31 +230,13 @@ describe("relay between servers", function () {
     // e.test reaches d.test's descriptor through a front that holds each connection past twice
     // the timeout for a server that has d.test's key (an idle timer can start over once a connection
     // is made): as a fresh Tor circuit on a busy machine would.
-    let dPort = 0;
-    const held: Socket[] = [];
-    const slowFront = createServer((inbound) => {
-      held.push(inbound);
-      inbound.pause();
-      const release = setTimeout(
-        () => {
-          const outbound = connect({ host: "127.0.0.1", port: dPort });
-          inbound.pipe(outbound).pipe(inbound);
-          inbound.resume();
-          outbound.on("error", () => inbound.destroy());
-        },
-        2 * RELAY_TIMEOUT_MS + 1_000,
-      );
-      inbound.on("error", () => undefined);
-      inbound.on("close", () => clearTimeout(release));
-    });
-    slowFront.listen(0, "127.0.0.1");
-    await once(slowFront, "listening");
-    const frontPort = (slowFront.address() as { port: number }).port;
+    const slowFront = await SwitchProxy.start();
+    slowFront.holdMs = 2 * RELAY_TIMEOUT_MS + 1_000;
     const [d, e] = (await startLinkedServers(["d.test", "e.test"], {
-      pins: { "d.test": `127.0.0.1:${frontPort}` },
+      pins: { "d.test": `127.0.0.1:${slowFront.port}` },
     })) as [TestServer, TestServer];
     try {
-      dPort = d.handle.port;
+      slowFront.target = d.handle.port;
       const kim = await registerAccount(d, "kim");
       const lou = await registerAccount(e, "lou");
       const sender = await open(d, await login(d, kim.devices[0]!));
@@ -266,13 +248,12 @@ describe("relay between servers", function () {
       assert.equal(delivered.session, "first");
       assert.equal(delivered.data, "AQID");
       assert.deepEqual(await sender.next(FIRST_CONTACT_TIMEOUT_MS), { type: "pong" }, "no refusal before it");
-      assert(held.length > 0, "e.test fetched d.test's key through the slow front");
+      assert(slowFront.accepted > 0, "e.test fetched d.test's key through the slow front");
       // Now e.test has d.test's key: the next frame goes at once.
       sender.send({ type: "relay", to, session: "second", data: "" });
       assert.equal((await target.next()).session, "second");
     } finally {
-      for (const s of held) s.destroy();
-      slowFront.close();
+      await slowFront.stop();
       await d.stop();
       await e.stop();
     }
